@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* log.h - leveled logging to stderr for daemon/ and client/ (common/ logs at debug only). */
+#pragma once
+
+#include "macro.h"
+
+enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+
+/* log_set_level() - messages below @level are dropped. Default LOG_LEVEL_INFO. */
+void log_set_level(enum log_level level);
+
+/* log_set_prefix() - program name put before every line, e.g. "caresyncd"; borrowed. */
+void log_set_prefix(const char *prefix);
+
+/* log_set_timestamps() - prefix each line with an ISO 8601 UTC time (daemon mode). */
+void log_set_timestamps(int on);
+
+/* log_msg() - write one line. Returns @ret unchanged so callers can `return log_error(...)`. */
+int log_msg(enum log_level level, int ret, const char *fmt, ...) _printf_(3, 4);
+
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, 0, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LEVEL_INFO, 0, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LEVEL_WARN, 0, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, -1, __VA_ARGS__)
+/* log_error_errno(r, ...) logs and returns r (a negative errno). */
+#define log_error_errno(r, ...) log_msg(LOG_LEVEL_ERROR, (r), __VA_ARGS__)

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* util.h - ids (UUIDv7), randomness, hashing, UTF-8 and number parsing, time formatting. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UUID_STR_LEN 36
+#define UUID_STR_MAX (UUID_STR_LEN + 1)
+#define SHA256_HEX_MAX 65
+#define ISO_TIME_MAX 32
+
+/* random_bytes() - fill @buf from the kernel CSPRNG (getrandom). Returns 0 or -errno. */
+int random_bytes(void *buf, size_t n);
+
+/*
+ * uuid_v7() - a new RFC 9562 version 7 UUID in lower-case text form, ordered by @unix_ms.
+ * Returns 0 or -errno (from the random source).
+ */
+int uuid_v7(uint64_t unix_ms, char buf[static UUID_STR_MAX]);
+
+/* uuid_valid() - true for the canonical 8-4-4-4-12 lower-case hex form, any version. */
+bool uuid_valid(const char *s);
+
+/* sha256_hex() - lower-case hex SHA-256 of @len bytes at @data into @out. Returns 0 or -EIO. */
+int sha256_hex(const void *data, size_t len, char out[static SHA256_HEX_MAX]);
+
+/* hex_encode() - @n bytes as lower-case hex into @out (2n+1 bytes). */
+void hex_encode(const void *data, size_t n, char *out);
+
+/* utf8_valid() - true when @len bytes are well-formed UTF-8 with no NUL and no surrogates. */
+bool utf8_valid(const char *s, size_t len);
+
+/* parse_u64() - a whole decimal string, no sign or spaces, into *ret. 0 or -EINVAL/-ERANGE. */
+int parse_u64(const char *s, uint64_t *ret);
+
+/* parse_i64() - a whole decimal string with optional '-' into *ret. 0 or -EINVAL/-ERANGE. */
+int parse_i64(const char *s, int64_t *ret);
+
+/* iso_time() - @unix_ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into @buf. Returns buf. */
+char *iso_time(uint64_t unix_ms, char buf[static ISO_TIME_MAX]);
+
+/* date_valid() - true for a real calendar date "YYYY-MM-DD". */
+bool date_valid(const char *s);
+
+/* datetime_valid() - true for "YYYY-MM-DDTHH:MM[:SS[.fff]]" optionally followed by Z or ±HH:MM. */
+bool datetime_valid(const char *s);

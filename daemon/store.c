@@ -1,0 +1,1025 @@
+/* SPDX-License-Identifier: MIT */
+/* store.c - the server store on SQLite: staff, devices and enrolment, caseloads, the merge of
+ * pushed changes (field-level last-writer-wins with the conflict log), pull pages and conflict
+ * resolution. The only file that touches the server's SQL. docs/internals/merge.md. */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "hlc.h"
+#include "merge.h"
+#include "store_int.h"
+
+
+static const char *const roles[] = {"nurse",           "social_worker",      "occupational_therapist",
+                                    "physiotherapist", "link_worker",        "volunteer",
+                                    "personal_assistant", "coordinator",     "admin",
+                                    NULL};
+
+bool store_role_valid(const char *role)
+{
+    for (const char *const *r = roles; role && *r; r++)
+        if (streq(*r, role))
+            return true;
+    return false;
+}
+
+const char *store_role_list(void)
+{
+    return "nurse, social_worker, occupational_therapist, physiotherapist, link_worker, "
+           "volunteer, personal_assistant, coordinator, admin";
+}
+
+bool store_role_is_coordinator(const char *role)
+{
+    return role && streq(role, "coordinator");
+}
+
+/* ---- statements, transactions ---- */
+
+/*
+ * Prepared statements are cached by the address of their SQL literal (one per call site), reset
+ * and unbound before reuse. Returns NULL on failure (the caller maps it to -EIO).
+ */
+sqlite3_stmt *store_stmt(struct store *s, const char *sql)
+{
+    size_t h = ((uintptr_t)sql >> 3) % STMT_CACHE;
+
+    for (size_t i = 0; i < STMT_CACHE; i++) {
+        size_t k = (h + i) % STMT_CACHE;
+
+        if (s->cache[k].sql == sql) {
+            sqlite3_reset(s->cache[k].st);
+            sqlite3_clear_bindings(s->cache[k].st);
+            return s->cache[k].st;
+        }
+        if (!s->cache[k].sql) {
+            sqlite3_stmt *st = NULL;
+
+            if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+                SQLITE_OK)
+                return NULL;
+            s->cache[k].sql = sql;
+            s->cache[k].st = st;
+            return st;
+        }
+    }
+    return NULL; /* cache full: a programming error caught by the tests */
+}
+
+int store_step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+void store_bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int store_txn_begin(struct store *s)
+{
+    int r = db_begin(s->db, true);
+
+    if (r < 0)
+        return r;
+    s->txn_seq = 0;
+    r = db_meta_get_u64(s->db, "seq", &s->txn_seq);
+    if (r >= 0)
+        r = db_hlc_get(s->db, &s->txn_hlc);
+    if (r < 0)
+        db_rollback(s->db);
+    return r < 0 ? r : 0;
+}
+
+int store_txn_commit(struct store *s)
+{
+    int r = db_meta_set_u64(s->db, "seq", s->txn_seq);
+
+    if (r >= 0)
+        r = db_meta_set_u64(s->db, "hlc", s->txn_hlc);
+    if (r >= 0)
+        r = db_commit(s->db);
+    if (r < 0)
+        db_rollback(s->db);
+    return r;
+}
+
+uint64_t store_next_seq(struct store *s)
+{
+    return ++s->txn_seq;
+}
+
+uint64_t store_tick(struct store *s)
+{
+    return hlc_tick(&s->txn_hlc, hlc_wall_ms());
+}
+
+static char *now_iso(char buf[static ISO_TIME_MAX])
+{
+    return iso_time(hlc_wall_ms(), buf);
+}
+
+/* ---- open / close ---- */
+
+int store_open(const char *path, bool create, struct store **ret)
+{
+    _cleanup_free_ struct store *s = calloc(1, sizeof(*s));
+    _cleanup_free_ char *node = NULL;
+    int r;
+
+    if (!s)
+        return -ENOMEM;
+    r = db_open(path, create ? DB_OPEN_CREATE : 0, &s->db);
+    if (r < 0)
+        return r;
+    s->max_forward_ms = STORE_MAX_FORWARD_MS;
+    r = db_migrate(s->db, schema_server, schema_server_count);
+    if (r >= 0)
+        r = db_meta_get(s->db, "node_id", &node);
+    if (r == 0) {
+        char id[UUID_STR_MAX];
+
+        r = uuid_v7(hlc_wall_ms(), id);
+        if (r >= 0)
+            r = db_meta_set(s->db, "node_id", id);
+        if (r >= 0)
+            memcpy(s->node_id, id, UUID_STR_MAX);
+    } else if (r > 0) {
+        if (!uuid_valid(node))
+            r = -EUCLEAN;
+        else
+            memcpy(s->node_id, node, UUID_STR_MAX);
+    }
+    if (r < 0) {
+        sqlite3_close_v2(s->db);
+        return r;
+    }
+    *ret = TAKE_PTR(s);
+    return 0;
+}
+
+struct store *store_free(struct store *s)
+{
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < STMT_CACHE; i++)
+        sqlite3_finalize(s->cache[i].st);
+    sqlite3_close_v2(s->db);
+    free(s);
+    return NULL;
+}
+
+const char *store_node_id(const struct store *s)
+{
+    return s->node_id;
+}
+
+void store_set_max_forward(struct store *s, uint64_t ms)
+{
+    s->max_forward_ms = ms;
+}
+
+/* ---- users, enrolment, devices ---- */
+
+static bool name_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+
+    if (n == 0 || n > STORE_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int user_lookup(struct store *s, const char *name, int64_t *ret_id)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT id FROM users WHERE name = ?");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, name);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *ret_id = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return 0;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+}
+
+int store_user_add(struct store *s, const char *name, const char *role)
+{
+    sqlite3_stmt *st;
+    char ts[ISO_TIME_MAX];
+
+    if (!name_valid(name) || !store_role_valid(role))
+        return -EINVAL;
+    st = store_stmt(s, "INSERT INTO users(name, role, created_at) VALUES(?, ?, ?)");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, name);
+    store_bind_text(st, 2, role);
+    store_bind_text(st, 3, now_iso(ts));
+    return store_step_done(st);
+}
+
+/* Crockford base32: no I, L, O or U, so codes read aloud and typed survive. */
+static const char code_alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/* Upper-case, drop separators, read O as 0 and I/L as 1. Returns 0 or -EINVAL. */
+static int code_normalise(const char *in, char out[static 13])
+{
+    size_t n = 0;
+
+    for (const char *p = in; *p; p++) {
+        char c = *p;
+
+        if (c == '-' || c == ' ')
+            continue;
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        if (c == 'O')
+            c = '0';
+        if (c == 'I' || c == 'L')
+            c = '1';
+        if (!strchr(code_alphabet, c) || c == '\0' || n >= 12)
+            return -EINVAL;
+        out[n++] = c;
+    }
+    if (n != 12)
+        return -EINVAL;
+    out[12] = '\0';
+    return 0;
+}
+
+int store_enrol_code_new(struct store *s, const char *name, uint64_t ttl_s,
+                         char ret[static STORE_CODE_MAX])
+{
+    unsigned char rnd[12];
+    char raw[13], hash[SHA256_HEX_MAX], ts[ISO_TIME_MAX];
+    int64_t uid;
+    sqlite3_stmt *st;
+    int r;
+
+    r = user_lookup(s, name, &uid);
+    if (r < 0)
+        return r;
+    r = random_bytes(rnd, sizeof(rnd));
+    if (r < 0)
+        return r;
+    for (int i = 0; i < 12; i++)
+        raw[i] = code_alphabet[rnd[i] & 31];
+    raw[12] = '\0';
+    r = sha256_hex(raw, 12, hash);
+    if (r < 0)
+        return r;
+    st = store_stmt(s, "INSERT INTO enrol_codes(code_hash, user_id, created_at, expires_ms)"
+                 " VALUES(?, ?, ?, ?)");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, hash);
+    sqlite3_bind_int64(st, 2, uid);
+    store_bind_text(st, 3, now_iso(ts));
+    sqlite3_bind_int64(st, 4, (int64_t)(hlc_wall_ms() + ttl_s * 1000));
+    r = store_step_done(st);
+    if (r < 0)
+        return r;
+    snprintf(ret, STORE_CODE_MAX, "%.4s-%.4s-%.4s", raw, raw + 4, raw + 8);
+    return 0;
+}
+
+int store_enrol(struct store *s, const char *code, const char *device_name,
+                const char *client_version, struct store_enrolment *ret)
+{
+    struct store_enrolment e = {0};
+    char norm[13], hash[SHA256_HEX_MAX], ts[ISO_TIME_MAX];
+    unsigned char rnd[32];
+    char hex[65];
+    int64_t uid;
+    sqlite3_stmt *st;
+    int r, rc;
+
+    if (code_normalise(code, norm) < 0)
+        return -EACCES;
+    r = sha256_hex(norm, 12, hash);
+    if (r < 0)
+        return r;
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    st = store_stmt(s, "SELECT c.user_id, c.expires_ms, c.used_at, u.name, u.role FROM enrol_codes c"
+                 " JOIN users u ON u.id = c.user_id WHERE c.code_hash = ?");
+    if (!st) {
+        r = -EIO;
+        goto fail;
+    }
+    store_bind_text(st, 1, hash);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        r = rc == SQLITE_DONE ? -EACCES : db_errno(rc);
+        goto fail;
+    }
+    uid = sqlite3_column_int64(st, 0);
+    if (sqlite3_column_type(st, 2) != SQLITE_NULL ||
+        (uint64_t)sqlite3_column_int64(st, 1) < hlc_wall_ms()) {
+        sqlite3_reset(st);
+        r = -EACCES;
+        goto fail;
+    }
+    snprintf(e.user, sizeof(e.user), "%s", (const char *)sqlite3_column_text(st, 3));
+    snprintf(e.role, sizeof(e.role), "%s", (const char *)sqlite3_column_text(st, 4));
+    sqlite3_reset(st);
+
+    r = uuid_v7(hlc_wall_ms(), e.device_id);
+    if (r >= 0)
+        r = random_bytes(rnd, sizeof(rnd));
+    if (r < 0)
+        goto fail;
+    hex_encode(rnd, sizeof(rnd), hex);
+    snprintf(e.token, sizeof(e.token), "cs1_%s", hex);
+    r = sha256_hex(e.token, strlen(e.token), hash);
+    if (r < 0)
+        goto fail;
+    st = store_stmt(s, "INSERT INTO devices(id, user_id, token_hash, name, client_version, created_at)"
+                 " VALUES(?, ?, ?, ?, ?, ?)");
+    if (!st) {
+        r = -EIO;
+        goto fail;
+    }
+    store_bind_text(st, 1, e.device_id);
+    sqlite3_bind_int64(st, 2, uid);
+    store_bind_text(st, 3, hash);
+    store_bind_text(st, 4, device_name);
+    store_bind_text(st, 5, client_version);
+    store_bind_text(st, 6, now_iso(ts));
+    r = store_step_done(st);
+    if (r < 0)
+        goto fail;
+    r = sha256_hex(norm, 12, hash);
+    st = store_stmt(s, "UPDATE enrol_codes SET used_at = ?, device_id = ? WHERE code_hash = ?");
+    if (r < 0 || !st) {
+        r = r < 0 ? r : -EIO;
+        goto fail;
+    }
+    store_bind_text(st, 1, ts);
+    store_bind_text(st, 2, e.device_id);
+    store_bind_text(st, 3, hash);
+    r = store_step_done(st);
+    if (r < 0)
+        goto fail;
+    e.server_hlc = store_tick(s);
+    r = store_txn_commit(s);
+    if (r < 0)
+        return r;
+    *ret = e;
+    return 0;
+fail:
+    db_rollback(s->db);
+    return r;
+}
+
+int store_authenticate(struct store *s, const char *token, struct store_principal *ret)
+{
+    char hash[SHA256_HEX_MAX];
+    sqlite3_stmt *st;
+    int r, rc;
+
+    if (!token || strlen(token) != 68 || strncmp(token, "cs1_", 4) != 0)
+        return -EACCES;
+    r = sha256_hex(token, strlen(token), hash);
+    if (r < 0)
+        return r;
+    st = store_stmt(s, "SELECT d.id, d.revoked_at, u.id, u.name, u.role FROM devices d"
+                 " JOIN users u ON u.id = d.user_id WHERE d.token_hash = ?");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, hash);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? -EACCES : db_errno(rc);
+    }
+    if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+        sqlite3_reset(st);
+        return -EKEYREVOKED;
+    }
+    memset(ret, 0, sizeof(*ret));
+    snprintf(ret->device_id, sizeof(ret->device_id), "%s", sqlite3_column_text(st, 0));
+    ret->user_id = sqlite3_column_int64(st, 2);
+    snprintf(ret->user, sizeof(ret->user), "%s", sqlite3_column_text(st, 3));
+    snprintf(ret->role, sizeof(ret->role), "%s", sqlite3_column_text(st, 4));
+    sqlite3_reset(st);
+    return 0;
+}
+
+int store_device_revoke(struct store *s, const char *device_id)
+{
+    sqlite3_stmt *st = store_stmt(s, "UPDATE devices SET revoked_at = ? WHERE id = ?"
+                               " AND revoked_at IS NULL");
+    char ts[ISO_TIME_MAX];
+    int r;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, now_iso(ts));
+    store_bind_text(st, 2, device_id);
+    r = store_step_done(st);
+    if (r < 0)
+        return r;
+    if (sqlite3_changes(s->db) == 0) {
+        st = store_stmt(s, "SELECT 1 FROM devices WHERE id = ?");
+        if (!st)
+            return -EIO;
+        store_bind_text(st, 1, device_id);
+        r = sqlite3_step(st);
+        sqlite3_reset(st);
+        return r == SQLITE_ROW ? 0 : -ENOENT;
+    }
+    return 1;
+}
+
+/* Add column @i of @st to @o under @key as string, number or null, by its SQLite type. */
+int store_add_column(cJSON *o, const char *key, sqlite3_stmt *st, int i)
+{
+    cJSON *v;
+
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_NULL:
+        v = cJSON_CreateNull();
+        break;
+    case SQLITE_INTEGER:
+        v = cJSON_CreateNumber((double)sqlite3_column_int64(st, i));
+        break;
+    default:
+        v = cJSON_CreateString((const char *)sqlite3_column_text(st, i));
+        break;
+    }
+    if (!v || !cJSON_AddItemToObject(o, key, v)) {
+        cJSON_Delete(v);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Turn every row of @st into an object with @keys (one per column) appended to a new array. */
+int store_rows_to_array(sqlite3_stmt *st, const char *const *keys, cJSON **ret)
+{
+    _cleanup_json_ cJSON *arr = cJSON_CreateArray();
+    int rc;
+
+    if (!arr)
+        return -ENOMEM;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            sqlite3_reset(st);
+            return -ENOMEM;
+        }
+        for (int i = 0; keys[i]; i++) {
+            if (store_add_column(o, keys[i], st, i) < 0) {
+                sqlite3_reset(st);
+                return -ENOMEM;
+            }
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    *ret = TAKE_PTR(arr);
+    return 0;
+}
+
+int store_device_list(struct store *s, cJSON **ret)
+{
+    static const char *const keys[] = {"id",           "user",    "role",   "name",
+                                       "client_version", "created_at", "last_sync_at",
+                                       "pending",      "revoked_at", NULL};
+    sqlite3_stmt *st = store_stmt(s, "SELECT d.id, u.name, u.role, d.name, d.client_version,"
+                               " d.created_at, d.last_sync_at, d.pending, d.revoked_at"
+                               " FROM devices d JOIN users u ON u.id = d.user_id"
+                               " ORDER BY u.name, d.created_at");
+
+    if (!st)
+        return -EIO;
+    return store_rows_to_array(st, keys, ret);
+}
+
+int store_user_list(struct store *s, cJSON **ret)
+{
+    static const char *const keys[] = {"name", "role", "people", "devices", NULL};
+    sqlite3_stmt *st = store_stmt(s, "SELECT u.name, u.role,"
+                               " (SELECT count(*) FROM assignments a WHERE a.user_id = u.id"
+                               "  AND a.end_seq IS NULL),"
+                               " (SELECT count(*) FROM devices d WHERE d.user_id = u.id"
+                               "  AND d.revoked_at IS NULL)"
+                               " FROM users u ORDER BY u.name");
+
+    if (!st)
+        return -EIO;
+    return store_rows_to_array(st, keys, ret);
+}
+
+/* ---- the merge ---- */
+
+
+void store_field_cur_done(struct field_cur *c)
+{
+    free(c->value);
+    c->value = NULL;
+}
+
+int store_field_current(struct store *s, const char *tbl, const char *row_id, const char *field,
+                         struct field_cur *ret)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT value, hlc, device, change_id FROM field_state"
+                               " WHERE tbl = ? AND row_id = ? AND field = ?");
+    bool oom = false;
+    int rc;
+
+    memset(ret, 0, sizeof(*ret));
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, tbl);
+    store_bind_text(st, 2, row_id);
+    store_bind_text(st, 3, field);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        ret->exists = true;
+        ret->value = db_column_strdup(st, 0, &oom);
+        ret->hlc = (uint64_t)sqlite3_column_int64(st, 1);
+        snprintf(ret->device, sizeof(ret->device), "%s", sqlite3_column_text(st, 2));
+        snprintf(ret->change_id, sizeof(ret->change_id), "%s", sqlite3_column_text(st, 3));
+    }
+    sqlite3_reset(st);
+    if (oom)
+        return -ENOMEM;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+int store_conflict_add(struct store *s, const char *kind, const struct applying *a,
+                        const char *loser_change_id, const char *winner_change_id,
+                        const char *field)
+{
+    sqlite3_stmt *st = store_stmt(s, "INSERT OR IGNORE INTO conflicts(kind, review, tbl, row_id, field,"
+                               " person_id, loser_change_id, winner_change_id, created_ms)"
+                               " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    const struct cat_table *t = catalogue_table(a->tbl);
+    const struct cat_field *f = catalogue_field(t, field);
+    int r;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, kind);
+    sqlite3_bind_int(st, 2, f && f->kind == CAT_LR);
+    store_bind_text(st, 3, a->tbl);
+    store_bind_text(st, 4, a->row_id);
+    store_bind_text(st, 5, field);
+    store_bind_text(st, 6, a->person_id);
+    store_bind_text(st, 7, loser_change_id);
+    store_bind_text(st, 8, winner_change_id);
+    sqlite3_bind_int64(st, 9, (int64_t)hlc_wall_ms());
+    r = store_step_done(st);
+    if (r < 0)
+        return r;
+    if (sqlite3_changes(s->db) > 0) {
+        st = store_stmt(s, "UPDATE change_log SET conflict = 1 WHERE change_id = ?");
+        if (!st)
+            return -EIO;
+        store_bind_text(st, 1, loser_change_id);
+        return store_step_done(st);
+    }
+    return 0;
+}
+
+/*
+ * Find the conflict-log entries the arrival of @a creates, by the pairwise rules of merge.h
+ * against the stored history of the field (and, for deletes, of the row). Whichever change of a
+ * pair arrives second detects it, so the log does not depend on arrival order; UNIQUE(loser,
+ * kind) keeps each entry once. Out-of-scope changes are not part of any field's history.
+ */
+static int detect_conflicts(struct store *s, const struct applying *a)
+{
+    struct merge_version x = {a->hlc, a->device};
+    struct merge_version xbase = {a->base_hlc, a->base_device};
+    bool is_delete = streq(a->field->name, CAT_DELETED_FIELD) && a->value && streq(a->value, "1");
+    sqlite3_stmt *st;
+    int rc, r;
+
+    /* (1) Newer writes that had not seen this one: this value is a concurrent loser. */
+    st = store_stmt(s, "SELECT change_id, hlc, device, base_hlc, base_device, value FROM change_log"
+                 " WHERE tbl = ? AND row_id = ? AND field = ? AND hlc >= ?"
+                 " AND outcome IN ('applied', 'lost') AND change_id <> ? ORDER BY hlc, device");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, a->tbl);
+    store_bind_text(st, 2, a->row_id);
+    store_bind_text(st, 3, a->field->name);
+    sqlite3_bind_int64(st, 4, (int64_t)a->hlc);
+    store_bind_text(st, 5, a->change_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct merge_version y = {(uint64_t)sqlite3_column_int64(st, 1),
+                                  (const char *)sqlite3_column_text(st, 2)};
+        struct merge_version ybase = {(uint64_t)sqlite3_column_int64(st, 3),
+                                      (const char *)sqlite3_column_text(st, 4)};
+
+        if (merge_concurrent_loss(x, a->value, y, ybase,
+                                  (const char *)sqlite3_column_text(st, 5))) {
+            char winner[UUID_STR_MAX];
+
+            snprintf(winner, sizeof(winner), "%s", sqlite3_column_text(st, 0));
+            sqlite3_reset(st);
+            r = store_conflict_add(s, "concurrent_edit", a, a->change_id, winner, a->field->name);
+            if (r < 0)
+                return r;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_errno(rc);
+
+    /* (2) Older writes this one overwrote without having seen them. */
+    st = store_stmt(s, "SELECT change_id, hlc, device, value FROM change_log"
+                 " WHERE tbl = ? AND row_id = ? AND field = ? AND hlc <= ? AND hlc >= ?"
+                 " AND outcome IN ('applied', 'lost') AND change_id <> ?");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, a->tbl);
+    store_bind_text(st, 2, a->row_id);
+    store_bind_text(st, 3, a->field->name);
+    sqlite3_bind_int64(st, 4, (int64_t)a->hlc);
+    sqlite3_bind_int64(st, 5, (int64_t)a->base_hlc);
+    store_bind_text(st, 6, a->change_id);
+    for (;;) {
+        char loser[UUID_STR_MAX];
+        struct merge_version w;
+
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
+        w.hlc = (uint64_t)sqlite3_column_int64(st, 1);
+        w.device = (const char *)sqlite3_column_text(st, 2);
+        if (!merge_concurrent_loss(w, (const char *)sqlite3_column_text(st, 3), x, xbase,
+                                   a->value))
+            continue;
+        snprintf(loser, sizeof(loser), "%s", sqlite3_column_text(st, 0));
+        /* conflict_add uses other statements; this one stays positioned. */
+        r = store_conflict_add(s, "concurrent_edit", a, loser, a->change_id, a->field->name);
+        if (r < 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+
+    if (is_delete) {
+        /* (3) A delete hides edits to the row its writer had not seen. */
+        st = store_stmt(s, "SELECT change_id, hlc, device, field FROM change_log"
+                     " WHERE tbl = ? AND row_id = ? AND field <> '_deleted' AND hlc >= ?"
+                     " AND outcome IN ('applied', 'lost')");
+        if (!st)
+            return -EIO;
+        store_bind_text(st, 1, a->tbl);
+        store_bind_text(st, 2, a->row_id);
+        sqlite3_bind_int64(st, 3, (int64_t)a->base_hlc);
+        for (;;) {
+            char loser[UUID_STR_MAX], field[64];
+            struct merge_version e;
+
+            rc = sqlite3_step(st);
+            if (rc != SQLITE_ROW)
+                break;
+            e.hlc = (uint64_t)sqlite3_column_int64(st, 1);
+            e.device = (const char *)sqlite3_column_text(st, 2);
+            if (!merge_hidden_by_delete(e, xbase))
+                continue;
+            snprintf(loser, sizeof(loser), "%s", sqlite3_column_text(st, 0));
+            snprintf(field, sizeof(field), "%s", sqlite3_column_text(st, 3));
+            r = store_conflict_add(s, "edit_after_delete", a, loser, a->change_id, field);
+            if (r < 0) {
+                sqlite3_reset(st);
+                return r;
+            }
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return db_errno(rc);
+    } else if (!streq(a->field->name, CAT_DELETED_FIELD)) {
+        /* (4) An edit arriving after a delete that had not seen it. */
+        st = store_stmt(s, "SELECT change_id, base_hlc, base_device FROM change_log"
+                     " WHERE tbl = ? AND row_id = ? AND field = '_deleted' AND value = '1'"
+                     " AND outcome IN ('applied', 'lost') ORDER BY hlc, device");
+        if (!st)
+            return -EIO;
+        store_bind_text(st, 1, a->tbl);
+        store_bind_text(st, 2, a->row_id);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            struct merge_version tbase = {(uint64_t)sqlite3_column_int64(st, 1),
+                                          (const char *)sqlite3_column_text(st, 2)};
+
+            if (merge_hidden_by_delete(x, tbase)) {
+                char winner[UUID_STR_MAX];
+
+                snprintf(winner, sizeof(winner), "%s", sqlite3_column_text(st, 0));
+                sqlite3_reset(st);
+                return store_conflict_add(s, "edit_after_delete", a, a->change_id, winner,
+                                    a->field->name);
+            }
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return db_errno(rc);
+    }
+    return 0;
+}
+
+int store_journal(struct store *s, const struct applying *a, const char *outcome)
+{
+    sqlite3_stmt *st = store_stmt(s, "INSERT INTO change_log(change_id, device, user_id, tbl, row_id,"
+                               " field, person_id, value, hlc, sent_hlc, base_hlc, base_device,"
+                               " outcome, received_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, a->change_id);
+    store_bind_text(st, 2, a->device);
+    if (a->user_id)
+        sqlite3_bind_int64(st, 3, a->user_id);
+    store_bind_text(st, 4, a->tbl);
+    store_bind_text(st, 5, a->row_id);
+    store_bind_text(st, 6, a->field->name);
+    store_bind_text(st, 7, a->person_id);
+    store_bind_text(st, 8, a->value);
+    sqlite3_bind_int64(st, 9, (int64_t)a->hlc);
+    sqlite3_bind_int64(st, 10, (int64_t)a->sent_hlc);
+    sqlite3_bind_int64(st, 11, (int64_t)a->base_hlc);
+    store_bind_text(st, 12, a->base_device ? a->base_device : "");
+    store_bind_text(st, 13, outcome);
+    sqlite3_bind_int64(st, 14, (int64_t)hlc_wall_ms());
+    return store_step_done(st);
+}
+
+/*
+ * Merge one in-scope change: journal it, make it the field's value when its version is higher,
+ * and log what it displaced or lost to. *ret_applied tells which.
+ */
+int store_apply_change(struct store *s, const struct applying *a, bool *ret_applied)
+{
+    _cleanup_(store_field_cur_done) struct field_cur cur = {0};
+    struct merge_version x = {a->hlc, a->device};
+    struct merge_version cv;
+    bool wins;
+    int r;
+
+    r = store_field_current(s, a->tbl, a->row_id, a->field->name, &cur);
+    if (r < 0)
+        return r;
+    cv.hlc = cur.hlc;
+    cv.device = cur.device;
+    wins = merge_wins(x, cur.exists ? &cv : NULL);
+    r = store_journal(s, a, wins ? "applied" : "lost");
+    if (r < 0)
+        return r;
+    if (wins) {
+        sqlite3_stmt *st = store_stmt(s, "INSERT INTO field_state(tbl, row_id, field, person_id, value,"
+                                   " hlc, device, change_id, seq) VALUES(?,?,?,?,?,?,?,?,?)"
+                                   " ON CONFLICT(tbl, row_id, field) DO UPDATE SET"
+                                   " value = excluded.value, hlc = excluded.hlc,"
+                                   " device = excluded.device, change_id = excluded.change_id,"
+                                   " seq = excluded.seq");
+
+        if (!st)
+            return -EIO;
+        store_bind_text(st, 1, a->tbl);
+        store_bind_text(st, 2, a->row_id);
+        store_bind_text(st, 3, a->field->name);
+        store_bind_text(st, 4, a->person_id);
+        store_bind_text(st, 5, a->value);
+        sqlite3_bind_int64(st, 6, (int64_t)a->hlc);
+        store_bind_text(st, 7, a->device);
+        store_bind_text(st, 8, a->change_id);
+        sqlite3_bind_int64(st, 9, (int64_t)store_next_seq(s));
+        r = store_step_done(st);
+        if (r < 0)
+            return r;
+    }
+    r = detect_conflicts(s, a);
+    if (r < 0)
+        return r;
+    *ret_applied = wins;
+    return 0;
+}
+
+/* The person a row belongs to: 1 and @ret filled, 0 if the row is new, or -errno. */
+int store_row_owner(struct store *s, const char *tbl, const char *row_id,
+                     char ret[static UUID_STR_MAX])
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT person_id FROM field_state WHERE tbl = ? AND row_id = ?"
+                               " LIMIT 1");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, tbl);
+    store_bind_text(st, 2, row_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(ret, UUID_STR_MAX, "%s", sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+int store_person_exists(struct store *s, const char *person_id)
+{
+    char owner[UUID_STR_MAX];
+
+    return store_row_owner(s, "person", person_id, owner);
+}
+
+/* 1 when @p may write and read person @person_id, 0 when not, or -errno. */
+int store_in_scope(struct store *s, const struct store_principal *p, const char *person_id)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (store_role_is_coordinator(p->role))
+        return store_person_exists(s, person_id);
+    st = store_stmt(s, "SELECT 1 FROM assignments WHERE person_id = ? AND user_id = ?"
+                 " AND end_seq IS NULL");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, person_id);
+    sqlite3_bind_int64(st, 2, p->user_id);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/* ---- people and caseloads ---- */
+
+/* Write one server-authored field (admin commands, resolutions): a fresh clock, based on the
+ * current version so it is a sequential overwrite. */
+int store_write_field(struct store *s, const char *device, int64_t user_id, const char *tbl,
+                       const char *row_id, const char *person_id, const char *field,
+                       const char *value, char ret_change_id[static UUID_STR_MAX])
+{
+    _cleanup_(store_field_cur_done) struct field_cur cur = {0};
+    const struct cat_table *t = catalogue_table(tbl);
+    struct applying a = {0};
+    bool applied;
+    int r;
+
+    r = store_field_current(s, tbl, row_id, field, &cur);
+    if (r < 0)
+        return r;
+    r = uuid_v7(hlc_wall_ms(), ret_change_id);
+    if (r < 0)
+        return r;
+    a.change_id = ret_change_id;
+    a.tbl = tbl;
+    a.field = catalogue_field(t, field);
+    if (!a.field)
+        return -EINVAL;
+    a.row_id = row_id;
+    a.person_id = person_id;
+    a.value = value;
+    a.hlc = a.sent_hlc = store_tick(s);
+    a.device = device;
+    a.user_id = user_id;
+    a.base_hlc = cur.exists ? cur.hlc : 0;
+    a.base_device = cur.exists ? cur.device : "";
+    return store_apply_change(s, &a, &applied);
+}
+
+int store_person_add(struct store *s, const struct store_person_fields *f,
+                     char ret[static UUID_STR_MAX], const char **why)
+{
+    const struct cat_table *t = catalogue_table("person");
+    const char *names[] = {"name", "birth_date", "phone", "address", "preferred_name"};
+    const char *values[] = {f->name, f->birth_date, f->phone, f->address, f->preferred_name};
+    char id[UUID_STR_MAX], cid[UUID_STR_MAX];
+    int r;
+
+    if (!f->name || !*f->name) {
+        *why = "a person needs a name";
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+        if (values[i]) {
+            r = catalogue_check_value(catalogue_field(t, names[i]), values[i], why);
+            if (r < 0)
+                return -EINVAL;
+            if (!utf8_valid(values[i], strlen(values[i]))) {
+                *why = "value is not valid UTF-8";
+                return -EINVAL;
+            }
+        }
+    }
+    r = uuid_v7(hlc_wall_ms(), id);
+    if (r < 0)
+        return r;
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < ELEMENTSOF(names) && r >= 0; i++)
+        if (values[i])
+            r = store_write_field(s, s->node_id, 0, "person", id, id, names[i], values[i], cid);
+    if (r >= 0)
+        r = store_txn_commit(s);
+    else
+        db_rollback(s->db);
+    if (r < 0)
+        return r;
+    memcpy(ret, id, UUID_STR_MAX);
+    return 0;
+}
+
+static int assignment_change(struct store *s, const char *person_id, const char *name,
+                             bool start, const char **which)
+{
+    char ts[ISO_TIME_MAX];
+    sqlite3_stmt *st;
+    int64_t uid;
+    int r;
+
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    r = store_person_exists(s, person_id);
+    if (r == 0) {
+        *which = "person";
+        r = -ENOENT;
+    }
+    if (r >= 0) {
+        r = user_lookup(s, name, &uid);
+        if (r == -ENOENT)
+            *which = "user";
+    }
+    if (r < 0)
+        goto fail;
+    if (start)
+        st = store_stmt(s, "INSERT OR IGNORE INTO assignments(person_id, user_id, start_seq, started_at)"
+                     " VALUES(?, ?, ?, ?)");
+    else
+        st = store_stmt(s, "UPDATE assignments SET end_seq = ?3, ended_at = ?4"
+                     " WHERE person_id = ?1 AND user_id = ?2 AND end_seq IS NULL");
+    if (!st) {
+        r = -EIO;
+        goto fail;
+    }
+    store_bind_text(st, 1, person_id);
+    sqlite3_bind_int64(st, 2, uid);
+    sqlite3_bind_int64(st, 3, (int64_t)(s->txn_seq + 1));
+    store_bind_text(st, 4, now_iso(ts));
+    r = store_step_done(st);
+    if (r < 0)
+        goto fail;
+    if (sqlite3_changes(s->db) == 0) {
+        db_rollback(s->db);
+        return 0;
+    }
+    store_next_seq(s);
+    r = store_txn_commit(s);
+    return r < 0 ? r : 1;
+fail:
+    db_rollback(s->db);
+    return r;
+}
+
+int store_assign(struct store *s, const char *person_id, const char *name, const char **which)
+{
+    return assignment_change(s, person_id, name, true, which);
+}
+
+int store_unassign(struct store *s, const char *person_id, const char *name, const char **which)
+{
+    return assignment_change(s, person_id, name, false, which);
+}

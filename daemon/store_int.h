@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/* store_int.h - private to daemon/store*.c: the store handle, cached statements, transactions
+ * and the merge primitives shared by store.c (staff, people, merge) and store_sync.c (sync,
+ * pull pages, conflicts). */
+#pragma once
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define STMT_CACHE 96
+
+struct store {
+    sqlite3 *db;
+    char node_id[UUID_STR_MAX];
+    uint64_t max_forward_ms;
+    /* Inside a write transaction: the sequence counter and clock, saved at commit. */
+    uint64_t txn_seq;
+    uint64_t txn_hlc;
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } cache[STMT_CACHE];
+};
+
+/* A change being applied: its identity, effective version, base and who sent it. */
+struct applying {
+    const char *change_id;
+    const char *tbl;
+    const struct cat_field *field;
+    const char *row_id;
+    const char *person_id;
+    const char *value;
+    uint64_t hlc;      /* effective (clamped) clock */
+    uint64_t sent_hlc;
+    const char *device;
+    int64_t user_id;   /* 0 = the server itself */
+    uint64_t base_hlc;
+    const char *base_device;
+};
+
+struct field_cur {
+    bool exists;
+    char *value;
+    uint64_t hlc;
+    char device[UUID_STR_MAX];
+    char change_id[UUID_STR_MAX];
+};
+
+/* store_stmt() - a cached prepared statement for the SQL literal @sql, reset and unbound. */
+sqlite3_stmt *store_stmt(struct store *s, const char *sql);
+/* store_step_done() - step a statement that returns no rows and reset it. 0 or -errno. */
+int store_step_done(sqlite3_stmt *st);
+/* store_bind_text() - bind @v (NULL = SQL NULL), copied. */
+void store_bind_text(sqlite3_stmt *st, int i, const char *v);
+/* store_txn_begin()/store_txn_commit() - BEGIN IMMEDIATE loading the sequence and clock;
+ * commit saving them (rolls back on failure). */
+int store_txn_begin(struct store *s);
+int store_txn_commit(struct store *s);
+uint64_t store_next_seq(struct store *s);
+/* store_tick() - the server clock for a local event inside a transaction. */
+uint64_t store_tick(struct store *s);
+
+void store_field_cur_done(struct field_cur *c);
+/* store_field_current() - the field's current version and value (ret->exists false if none). */
+int store_field_current(struct store *s, const char *tbl, const char *row_id, const char *field,
+                        struct field_cur *ret);
+/* store_journal() - append @a to the change log with @outcome. */
+int store_journal(struct store *s, const struct applying *a, const char *outcome);
+/* store_conflict_add() - log @loser as lost to @winner (kind, once per loser and kind). */
+int store_conflict_add(struct store *s, const char *kind, const struct applying *a,
+                       const char *loser_change_id, const char *winner_change_id,
+                       const char *field);
+/* store_apply_change() - merge one in-scope change (journal, field state, conflict rules). */
+int store_apply_change(struct store *s, const struct applying *a, bool *ret_applied);
+/* store_row_owner() - 1 and the row's person in @ret, 0 for a new row, or -errno. */
+int store_row_owner(struct store *s, const char *tbl, const char *row_id,
+                    char ret[static UUID_STR_MAX]);
+int store_person_exists(struct store *s, const char *person_id);
+/* store_in_scope() - 1 when @p may read and write person @person_id, else 0, or -errno. */
+int store_in_scope(struct store *s, const struct store_principal *p, const char *person_id);
+/* store_write_field() - a server-side write (admin, resolution): fresh clock, sequential base. */
+int store_write_field(struct store *s, const char *device, int64_t user_id, const char *tbl,
+                      const char *row_id, const char *person_id, const char *field,
+                      const char *value, char ret_change_id[static UUID_STR_MAX]);
+/* store_rows_to_array() - each row of @st as an object keyed by @keys, in a new array. */
+int store_rows_to_array(sqlite3_stmt *st, const char *const *keys, cJSON **ret);
+int store_add_column(cJSON *o, const char *key, sqlite3_stmt *st, int i);
