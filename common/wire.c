@@ -278,7 +278,7 @@ static int decode_common(const cJSON *obj, struct change_record *c, const char *
     }
     r = catalogue_check_value(c->field, value, why);
     if (r < 0)
-        return r;
+        return r == -E2BIG ? r : -EBADMSG; /* the contract: -EBADMSG or -E2BIG, never -EINVAL */
     if (!value && c->field == &catalogue_deleted_field) {
         *why = "_deleted must be \"0\" or \"1\"";
         return -EBADMSG;

@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: MIT */
+/* apply.c - the device side of the merge: apply field versions from the server by the merge
+ * rule, carry out purges, and apply a whole /v1/sync response in one local transaction. */
+#include "caresync.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "caresync_int.h"
+#include "db.h"
+#include "hlc.h"
+#include "log.h"
+#include "merge.h"
+#include "wire.h"
+
+#define CURSOR_MAX 256 /* bytes of an opaque cursor we keep */
+
+int replica_read_version(sqlite3 *db, const char *tbl, const char *row_id, const char *field,
+                         uint64_t *ret_hlc, char ret_dev[static UUID_STR_MAX])
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    const char *d;
+    int r, rc;
+
+    r = db_prepare(db,
+                   field ? "SELECT hlc, device FROM field_version"
+                           " WHERE tbl = ?1 AND row_id = ?2 AND field = ?3"
+                         : "SELECT hlc, device FROM field_version WHERE tbl = ?1 AND row_id = ?2"
+                           " ORDER BY hlc DESC, device DESC LIMIT 1",
+                   &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, row_id, -1, SQLITE_STATIC);
+    if (field)
+        sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+    *ret_hlc = 0;
+    ret_dev[0] = '\0';
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return db_errno(rc);
+    d = (const char *)sqlite3_column_text(st, 1);
+    if (!d || strlen(d) >= UUID_STR_MAX)
+        return -EUCLEAN;
+    *ret_hlc = (uint64_t)sqlite3_column_int64(st, 0);
+    memcpy(ret_dev, d, strlen(d) + 1);
+    return 1;
+}
+
+int apply_version(sqlite3 *db, const struct cat_table *t, const struct cat_field *f,
+                  const char *row_id, const char *person_id, const char *value, uint64_t hlc,
+                  const char *device)
+{
+    _cleanup_stmt_ sqlite3_stmt *ins = NULL, *up = NULL, *fv = NULL;
+    _cleanup_(sqlite3_freep) char *sql_ins = NULL, *sql_up = NULL;
+    struct merge_version in = {hlc, device}, cur;
+    char cur_dev[UUID_STR_MAX];
+    uint64_t cur_hlc;
+    int r, rc;
+
+    r = replica_read_version(db, t->name, row_id, f->name, &cur_hlc, cur_dev);
+    if (r < 0)
+        return r;
+    cur = (struct merge_version){cur_hlc, cur_dev};
+    if (!merge_wins(in, r > 0 ? &cur : NULL))
+        return 0;
+
+    sql_ins = sqlite3_mprintf("INSERT OR IGNORE INTO \"%w\"(id, person_id) VALUES(?1, ?2)",
+                              t->name);
+    sql_up = sqlite3_mprintf("UPDATE \"%w\" SET \"%w\" = ?1 WHERE id = ?2", t->name, f->name);
+    if (!sql_ins || !sql_up)
+        return -ENOMEM;
+    r = db_prepare(db, sql_ins, &ins);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(ins, 1, row_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 2, person_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(ins);
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+
+    r = db_prepare(db, sql_up, &up);
+    if (r < 0)
+        return r;
+    if (f == &catalogue_deleted_field)
+        sqlite3_bind_int(up, 1, value && streq(value, "1"));
+    else if (value)
+        sqlite3_bind_text(up, 1, value, -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 2, row_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(up);
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+
+    r = db_prepare(db,
+                   "INSERT INTO field_version(tbl, row_id, field, hlc, device)"
+                   " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(tbl, row_id, field)"
+                   " DO UPDATE SET hlc = excluded.hlc, device = excluded.device",
+                   &fv);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(fv, 1, t->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(fv, 2, row_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(fv, 3, f->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(fv, 4, (sqlite3_int64)hlc);
+    sqlite3_bind_text(fv, 5, device, -1, SQLITE_STATIC);
+    rc = sqlite3_step(fv);
+    return rc == SQLITE_DONE ? 1 : db_errno(rc);
+}
+
+/* ---- purges ---- */
+
+static int exec_person(sqlite3 *db, const char *sql, const char *person_id)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    if (!sql)
+        return -ENOMEM;
+    r = db_prepare(db, sql, &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/* Delete every row of the person from every table, with the versions of those rows. */
+static int purge_now(sqlite3 *db, const char *person_id)
+{
+    int r;
+
+    for (size_t i = 0; i < catalogue_n_tables; i++) {
+        const struct cat_table *t = &catalogue_tables[i];
+        _cleanup_(sqlite3_freep) char *fv = NULL, *rows = NULL;
+
+        fv = sqlite3_mprintf("DELETE FROM field_version WHERE tbl = %Q AND row_id IN"
+                             " (SELECT id FROM \"%w\" WHERE person_id = ?1)",
+                             t->name, t->name);
+        r = exec_person(db, fv, person_id);
+        if (r < 0)
+            return r;
+        rows = sqlite3_mprintf("DELETE FROM \"%w\" WHERE person_id = ?1", t->name);
+        r = exec_person(db, rows, person_id);
+        if (r < 0)
+            return r;
+    }
+    r = exec_person(db, "DELETE FROM pending_purge WHERE person_id = ?1", person_id);
+    if (r < 0)
+        return r;
+    log_debug("purged person %s", person_id);
+    return 1;
+}
+
+int apply_purge(sqlite3 *db, const char *person_id)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    r = db_prepare(db, "SELECT EXISTS(SELECT 1 FROM outbox WHERE person_id = ?1)", &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return db_errno(rc);
+    if (sqlite3_column_int(st, 0) == 0)
+        return purge_now(db, person_id);
+    /* Edits of theirs are still unsent: keep everything until the outbox has drained. */
+    r = exec_person(db, "INSERT OR IGNORE INTO pending_purge(person_id) VALUES(?1)", person_id);
+    return r < 0 ? r : 0;
+}
+
+int apply_pending_purges(sqlite3 *db)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    char(*ids)[UUID_STR_MAX] = NULL;
+    size_t n = 0, cap = 0;
+    int r = 0, rc;
+
+    r = db_prepare(db,
+                   "SELECT person_id FROM pending_purge p WHERE NOT EXISTS"
+                   " (SELECT 1 FROM outbox o WHERE o.person_id = p.person_id)",
+                   &st);
+    if (r < 0)
+        return r;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(st, 0);
+
+        if (!p || !uuid_valid(p))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            void *nv = reallocarray(ids, ncap, sizeof(*ids));
+
+            if (!nv) {
+                free(ids);
+                return -ENOMEM;
+            }
+            ids = nv;
+            cap = ncap;
+        }
+        memcpy(ids[n++], p, UUID_STR_MAX);
+    }
+    if (rc != SQLITE_DONE) {
+        free(ids);
+        return db_errno(rc);
+    }
+    for (size_t i = 0; i < n && r >= 0; i++)
+        r = purge_now(db, ids[i]);
+    free(ids);
+    return r < 0 ? r : (int)n;
+}
+
+void apply_checkpoint(sqlite3 *db)
+{
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+
+    if (rc != SQLITE_OK)
+        log_debug("wal_checkpoint(TRUNCATE) after a purge: %s", sqlite3_errstr(rc));
+}
+
+/* ---- a sync response ---- */
+
+struct apply_ctx {
+    struct caresync *c;
+    struct caresync_sync_stats *stats;
+    uint64_t server_hlc;  /* the server's clock: the reference for plausibility */
+    uint64_t max_remote;  /* the highest plausible clock seen, fed into ours at the end */
+    bool purged;
+};
+
+static int bad_reply(struct caresync *c, const char *what)
+{
+    return cs_fail(c, CARESYNC_ESERVER,
+                   "sync failed: the server sent a malformed reply (%s); nothing was applied and"
+                   " nothing was lost; try again, and report it if it persists",
+                   what);
+}
+
+/* Remember @h for the clock unless it is implausibly far ahead of the server's own clock. */
+static void saw_clock(struct apply_ctx *x, uint64_t h)
+{
+    uint64_t ref = hlc_wall_ms();
+
+    if (hlc_ms(x->server_hlc) > ref)
+        ref = hlc_ms(x->server_hlc);
+    if (hlc_plausible(h, ref, HLC_MAX_FORWARD_MS) && h > x->max_remote)
+        x->max_remote = h;
+}
+
+static int apply_current(struct apply_ctx *x, const struct change_record *sent,
+                         const cJSON *cur)
+{
+    static const char *const keys[] = {"value", "hlc", "device", NULL};
+    const char *value, *hs, *dev, *bad, *why;
+    uint64_t h;
+    int r;
+
+    if (!cJSON_IsObject(cur) || wire_check_keys(cur, keys, &bad, &why) < 0 ||
+        wire_get_string_or_null(cur, "value", &value) < 0 ||
+        wire_get_string(cur, "hlc", &hs) < 0 || hlc_parse(hs, &h) < 0 ||
+        wire_get_string(cur, "device", &dev) < 0 || !uuid_valid(dev))
+        return bad_reply(x->c, "outcome \"current\"");
+    if (catalogue_check_value(sent->field, value, &why) < 0)
+        return bad_reply(x->c, "outcome \"current\" value");
+    r = apply_version(x->c->db, sent->table, sent->field, sent->row_id, sent->person_id, value,
+                      h, dev);
+    if (r < 0)
+        return cs_fail_errno(x->c, r, "sync failed: cannot apply the winning value");
+    saw_clock(x, h);
+    return CARESYNC_OK;
+}
+
+static int apply_outcome(struct apply_ctx *x, const struct change_record *sent, const cJSON *o)
+{
+    _cleanup_stmt_ sqlite3_stmt *del = NULL, *fix = NULL;
+    const char *cid, *outcome, *hs;
+    bool clamped = false, conflict = false;
+    uint64_t h;
+    int r, rc;
+
+    if (!cJSON_IsObject(o) || wire_get_string(o, "change_id", &cid) < 0 ||
+        !streq(cid, sent->change_id))
+        return bad_reply(x->c, "outcomes do not match the changes sent");
+    if (wire_get_string(o, "outcome", &outcome) < 0 || wire_get_string(o, "hlc", &hs) < 0 ||
+        hlc_parse(hs, &h) < 0)
+        return bad_reply(x->c, "outcome");
+    r = wire_get_bool(o, "clamped", &clamped);
+    if (r == -EBADMSG)
+        return bad_reply(x->c, "outcome \"clamped\"");
+    r = wire_get_bool(o, "conflict", &conflict);
+    if (r == -EBADMSG)
+        return bad_reply(x->c, "outcome \"conflict\"");
+
+    /* The server has stored the change durably: it leaves the outbox, whatever the outcome. */
+    r = db_prepare(x->c->db, "DELETE FROM outbox WHERE change_id = ?1", &del);
+    if (r < 0)
+        return cs_fail_errno(x->c, r, "sync failed: cannot update the outbox");
+    sqlite3_bind_text(del, 1, sent->change_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(del);
+    if (rc != SQLITE_DONE)
+        return cs_fail_errno(x->c, db_errno(rc), "sync failed: cannot update the outbox");
+    x->stats->pushed++;
+    x->stats->conflicts += conflict;
+
+    if (clamped) {
+        /* Stored with a server clock instead of ours: that is now our write's version. */
+        r = db_prepare(x->c->db,
+                       "UPDATE field_version SET hlc = ?1 WHERE tbl = ?2 AND row_id = ?3 AND"
+                       " field = ?4 AND hlc = ?5 AND device = ?6",
+                       &fix);
+        if (r < 0)
+            return cs_fail_errno(x->c, r, "sync failed: cannot update a field version");
+        sqlite3_bind_int64(fix, 1, (sqlite3_int64)h);
+        sqlite3_bind_text(fix, 2, sent->table->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(fix, 3, sent->row_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(fix, 4, sent->field->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(fix, 5, (sqlite3_int64)sent->hlc);
+        sqlite3_bind_text(fix, 6, x->c->device_id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(fix);
+        if (rc != SQLITE_DONE)
+            return cs_fail_errno(x->c, db_errno(rc), "sync failed: cannot update a version");
+        saw_clock(x, h);
+    }
+
+    if (streq(outcome, "applied")) {
+        x->stats->applied++;
+    } else if (streq(outcome, "lost")) {
+        x->stats->lost++;
+        return apply_current(x, sent, cJSON_GetObjectItemCaseSensitive(o, "current"));
+    } else if (streq(outcome, "out_of_scope")) {
+        x->stats->out_of_scope++;
+    } else {
+        log_debug("unknown outcome '%s' for change %s", outcome, sent->change_id);
+    }
+    return CARESYNC_OK;
+}
+
+static int apply_pulled(struct apply_ctx *x, const cJSON *obj)
+{
+    struct change_record rec = {0};
+    const char *why = "", *where = "";
+    int r, k;
+
+    r = wire_decode_pull_change(obj, &rec, &why, &where);
+    if (r == -ENOMEM)
+        return cs_fail_errno(x->c, r, "sync failed");
+    if (r < 0) {
+        char what[160];
+
+        snprintf(what, sizeof(what), "pulled change: %s: %s", where, why);
+        return bad_reply(x->c, what);
+    }
+    r = apply_version(x->c->db, rec.table, rec.field, rec.row_id, rec.person_id, rec.value,
+                      rec.hlc, rec.device);
+    k = r;
+    /* The person is on the caseload again: a purge still waiting for them no longer holds. */
+    if (r >= 0)
+        r = exec_person(x->c->db, "DELETE FROM pending_purge WHERE person_id = ?1",
+                        rec.person_id);
+    if (r >= 0)
+        saw_clock(x, rec.hlc);
+    wire_change_done(&rec);
+    if (r < 0)
+        return cs_fail_errno(x->c, r, "sync failed: cannot apply a pulled change");
+    x->stats->pulled += k > 0;
+    return CARESYNC_OK;
+}
+
+static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct change_record *sent,
+                    size_t n_sent, bool *ret_more, bool *ret_cursor_moved)
+{
+    const cJSON *outcomes, *changes, *purge, *it;
+    const char *cursor, *shlc;
+    _cleanup_free_ char *old_cursor = NULL;
+    bool more = false;
+    size_t i = 0;
+    int r;
+
+    outcomes = cJSON_GetObjectItemCaseSensitive(resp, "outcomes");
+    changes = cJSON_GetObjectItemCaseSensitive(resp, "changes");
+    purge = cJSON_GetObjectItemCaseSensitive(resp, "purge");
+    if (!cJSON_IsArray(outcomes) || (size_t)cJSON_GetArraySize(outcomes) != n_sent)
+        return bad_reply(x->c, "\"outcomes\" missing or of the wrong length");
+    if ((changes && !cJSON_IsArray(changes)) || (purge && !cJSON_IsArray(purge)))
+        return bad_reply(x->c, "\"changes\" or \"purge\" is not an array");
+    if (wire_get_string(resp, "cursor", &cursor) < 0 || strlen(cursor) > CURSOR_MAX)
+        return bad_reply(x->c, "\"cursor\"");
+    if (wire_get_string(resp, "server_hlc", &shlc) < 0 || hlc_parse(shlc, &x->server_hlc) < 0)
+        return bad_reply(x->c, "\"server_hlc\"");
+    r = wire_get_bool(resp, "more", &more);
+    if (r == -EBADMSG)
+        return bad_reply(x->c, "\"more\"");
+
+    cJSON_ArrayForEach(it, outcomes) {
+        r = apply_outcome(x, &sent[i++], it);
+        if (r != CARESYNC_OK)
+            return r;
+    }
+    cJSON_ArrayForEach(it, changes) {
+        r = apply_pulled(x, it);
+        if (r != CARESYNC_OK)
+            return r;
+    }
+    cJSON_ArrayForEach(it, purge) {
+        if (!cJSON_IsString(it) || !uuid_valid(it->valuestring))
+            return bad_reply(x->c, "\"purge\" entry");
+        r = apply_purge(x->c->db, it->valuestring);
+        if (r < 0)
+            return cs_fail_errno(x->c, r, "sync failed: cannot purge a person");
+        x->stats->purged += (uint64_t)r;
+        x->purged |= r > 0;
+    }
+    r = apply_pending_purges(x->c->db);
+    if (r < 0)
+        return cs_fail_errno(x->c, r, "sync failed: cannot purge a person");
+    x->stats->purged += (uint64_t)r;
+    x->purged |= r > 0;
+
+    r = db_meta_get(x->c->db, "cursor", &old_cursor);
+    if (r >= 0)
+        r = db_meta_set(x->c->db, "cursor", cursor);
+    /* The server is the reference clock; every other clock was checked by saw_clock(). */
+    if (r >= 0)
+        r = db_hlc_recv(x->c->db, x->server_hlc, NULL);
+    if (r >= 0 && x->max_remote)
+        r = db_hlc_recv(x->c->db, x->max_remote, NULL);
+    if (r < 0)
+        return cs_fail_errno(x->c, r, "sync failed: cannot save the cursor");
+    *ret_more = more;
+    *ret_cursor_moved = !old_cursor || !streq(old_cursor, cursor);
+    return CARESYNC_OK;
+}
+
+int apply_response(struct caresync *c, const cJSON *resp, const struct change_record *sent,
+                   size_t n_sent, struct caresync_sync_stats *stats, bool *ret_more,
+                   bool *ret_cursor_moved)
+{
+    struct caresync_sync_stats st = *stats;
+    struct apply_ctx x = {.c = c, .stats = &st};
+    int r, k;
+
+    k = db_begin(c->db, true);
+    if (k < 0)
+        return cs_fail_errno(c, k, "sync failed: cannot start a transaction");
+    r = apply_tx(&x, resp, sent, n_sent, ret_more, ret_cursor_moved);
+    if (r == CARESYNC_OK) {
+        k = db_commit(c->db);
+        if (k < 0)
+            r = cs_fail_errno(c, k, "sync failed: cannot save what was received");
+    }
+    db_rollback(c->db);
+    if (r != CARESYNC_OK)
+        return r;
+    *stats = st;
+    if (x.purged)
+        apply_checkpoint(c->db);
+    return CARESYNC_OK;
+}

@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/* transport.c - HTTPS requests to caresyncd with libcurl: TLS 1.2+ verified against the
+ * enrolment CA only, bearer token, bounded replies, and HTTP errors mapped to result codes. */
+#include "caresync.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "caresync_int.h"
+#include "log.h"
+#include "wire.h"
+
+struct reply_buf {
+    char *data;
+    size_t len, cap;
+    bool too_big;
+};
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct reply_buf *b = userdata;
+    size_t n = size * nmemb;
+
+    if (n > CS_REPLY_MAX - b->len) {
+        b->too_big = true;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 16384;
+        char *d;
+
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        d = realloc(b->data, cap);
+        if (!d)
+            return 0;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+static void curl_slist_free_allp(struct curl_slist **p)
+{
+    curl_slist_free_all(*p);
+}
+
+void transport_done(struct caresync *c)
+{
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    c->curl = NULL;
+}
+
+void http_reply_done(struct http_reply *r)
+{
+    if (!r)
+        return;
+    cJSON_Delete(r->json);
+    r->json = NULL;
+}
+
+/* Read DIR/token: one line of printable ASCII. Returns 0, -ENOENT, -EBADMSG or -errno. */
+static int read_token(const char *path, char buf[static CS_TOKEN_MAX])
+{
+    ssize_t n;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    n = read(fd, buf, CS_TOKEN_MAX - 1);
+    (void)close(fd);
+    if (n < 0)
+        return -errno;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    if (n == 0)
+        return -EBADMSG;
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] <= ' ' || buf[i] > '~')
+            return -EBADMSG;
+    return 0;
+}
+
+/* Map a libcurl failure to a result code and a one-line message. */
+static int curl_fail(struct caresync *c, CURLcode rc, const char *url, const char *detail,
+                     const char *ca, bool too_big, const char *what)
+{
+    const char *d = detail && *detail ? detail : curl_easy_strerror(rc);
+
+    switch (rc) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        return cs_fail(c, CARESYNC_EUSAGE, "%s failed: bad server address %s (%s); it must be"
+                       " https://HOST[:PORT]", what, url, d);
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return cs_fail(c, CARESYNC_ENETWORK,
+                       "%s failed: the server at %s is not trusted by the CA in %s (%s); check"
+                       " the server address and the CA file; nothing was lost",
+                       what, url, ca, d);
+    case CURLE_SSL_CONNECT_ERROR:
+        return cs_fail(c, CARESYNC_ENETWORK,
+                       "%s failed: TLS handshake with %s failed (%s); check the server address"
+                       " and that it speaks TLS 1.2 or later; nothing was lost",
+                       what, url, d);
+    case CURLE_SSL_CACERT_BADFILE:
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: cannot load the CA file %s (%s)", what,
+                       ca, d);
+    case CURLE_OUT_OF_MEMORY:
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
+    case CURLE_WRITE_ERROR:
+        if (too_big)
+            return cs_fail(c, CARESYNC_ESERVER,
+                           "%s failed: the server's reply is larger than %d MiB; nothing was"
+                           " lost; report it to your administrator",
+                           what, CS_REPLY_MAX / (1024 * 1024));
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory reading the reply", what);
+    default:
+        return cs_fail(c, CARESYNC_ENETWORK,
+                       "%s failed: cannot reach the server at %s (%s); nothing was lost: try"
+                       " again when online",
+                       what, url, d);
+    }
+}
+
+/* Pull error.code/message/index out of an error body, if it is one. */
+static void read_error(struct http_reply *r)
+{
+    const cJSON *e = r->json ? cJSON_GetObjectItemCaseSensitive(r->json, "error") : NULL;
+    const char *s;
+    uint64_t idx;
+
+    if (!cJSON_IsObject(e))
+        return;
+    if (wire_get_string(e, "code", &s) == 0)
+        snprintf(r->code, sizeof(r->code), "%s", s);
+    if (wire_get_string(e, "message", &s) == 0)
+        snprintf(r->message, sizeof(r->message), "%s", s);
+    if (wire_get_uint(e, "index", &idx) == 0 && idx < 1000000)
+        r->index = (long)idx;
+}
+
+static int setup(CURL *h, const char *url, const char *ca, struct curl_slist *hdrs,
+                 struct reply_buf *buf, char *errbuf)
+{
+    CURLcode rc = CURLE_OK;
+
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (rc == CURLE_OK)                                                                        \
+            rc = curl_easy_setopt(h, opt, val);                                                    \
+    } while (0)
+    SET(CURLOPT_ERRORBUFFER, errbuf);
+    SET(CURLOPT_URL, url);
+    /* HTTPS only, never redirected elsewhere. */
+    SET(CURLOPT_PROTOCOLS_STR, "https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    /* Trust the enrolment CA and nothing else. */
+    SET(CURLOPT_CAINFO, ca);
+    SET(CURLOPT_CAPATH, (char *)NULL);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    SET(CURLOPT_CONNECTTIMEOUT, (long)CS_CONNECT_TIMEOUT_S);
+    SET(CURLOPT_TIMEOUT, (long)CS_TOTAL_TIMEOUT_S);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CS_REPLY_MAX);
+    SET(CURLOPT_USERAGENT, "caresync/" CARESYNC_VERSION);
+    SET(CURLOPT_HTTPHEADER, hdrs);
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_WRITEDATA, buf);
+#undef SET
+    return rc == CURLE_OK ? 0 : -EINVAL;
+}
+
+int transport_request(struct caresync *c, const char *method, const char *path,
+                      const cJSON *body, bool auth, const char *what, struct http_reply *ret)
+{
+    CURL *h;
+    _cleanup_(curl_slist_free_allp) struct curl_slist *hdrs = NULL;
+    _cleanup_free_ char *url = NULL, *payload = NULL;
+    struct reply_buf buf = {0};
+    struct http_reply rep = {.index = -1};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    char authz[CS_TOKEN_MAX + 32];
+    const char *ca = c->ca_override ? c->ca_override : c->ca_path;
+    const char *why = NULL;
+    size_t ulen;
+    CURLcode rc;
+    int r;
+
+    if (!c->server_url)
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: no server address in the replica;"
+                       " enrol again with a new --home", what);
+    if (access(ca, R_OK) < 0)
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: cannot read the CA file %s (%s);"
+                       " enrol again with a new --home", what, ca, strerror(errno));
+    ulen = strlen(c->server_url) + strlen(path) + 1;
+    url = malloc(ulen);
+    if (!url)
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
+    snprintf(url, ulen, "%s%s", c->server_url, path);
+
+    /* One handle per replica: later requests reuse the connection and TLS session. */
+    if (!c->curl)
+        c->curl = curl_easy_init();
+    h = c->curl;
+    if (!h)
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: cannot initialise libcurl", what);
+    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    if (hdrs)
+        hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    if (hdrs) /* no "Expect: 100-continue" round trip before large bodies */
+        hdrs = curl_slist_append(hdrs, "Expect:");
+    if (hdrs && auth) {
+        char token[CS_TOKEN_MAX];
+
+        r = read_token(c->token_path, token);
+        if (r < 0)
+            return cs_fail(c, CARESYNC_ELOCAL,
+                           "%s failed: cannot read the device token %s (%s); enrol again with a"
+                           " new --home",
+                           what, c->token_path, r == -EBADMSG ? "malformed" : strerror(-r));
+        snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
+        explicit_bzero(token, sizeof(token));
+        hdrs = curl_slist_append(hdrs, authz);
+        explicit_bzero(authz, sizeof(authz));
+    }
+    if (!hdrs)
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
+    if (setup(h, url, ca, hdrs, &buf, errbuf) < 0)
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: libcurl lacks a required option"
+                       " (HTTPS, TLS 1.2)", what);
+    if (streq(method, "POST")) {
+        payload = body ? cJSON_PrintUnformatted(body) : strdup("{}");
+        if (!payload)
+            return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
+        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
+        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
+    } else {
+        (void)curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    }
+    log_debug("%s %s (%zu bytes)", method, url, payload ? strlen(payload) : (size_t)0);
+    rc = curl_easy_perform(h);
+    (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rep.status);
+    /* Drop every option that points into this frame (buffers, headers); keep the connection. */
+    curl_easy_reset(h);
+    if (rc != CURLE_OK) {
+        r = curl_fail(c, rc, c->server_url, errbuf, ca, buf.too_big, what);
+        free(buf.data);
+        return r;
+    }
+    log_debug("HTTP %ld, %zu bytes", rep.status, buf.len);
+    if (buf.len > 0 && wire_parse(buf.data, buf.len, &rep.json, &why) < 0)
+        rep.json = NULL;
+    free(buf.data);
+    if (rep.status == 200 && !rep.json)
+        return cs_fail(c, CARESYNC_ESERVER,
+                       "%s failed: the server's reply is not a JSON object (%s); nothing was"
+                       " lost; check the server address",
+                       what, why ? why : "empty body");
+    if (rep.status != 200)
+        read_error(&rep);
+    *ret = rep;
+    return CARESYNC_OK;
+}
+
+int transport_fail(struct caresync *c, const struct http_reply *r, const char *what)
+{
+    const char *code = r->code[0] ? r->code : "no error code";
+    const char *msg = r->message[0] ? r->message : "no message";
+
+    switch (r->status) {
+    case 401:
+        if (streq(r->code, "invalid_code"))
+            return cs_fail(c, CARESYNC_EAUTH,
+                           "%s failed: the enrolment code is unknown, already used or expired;"
+                           " ask an administrator for a new code (caresyncd enrol USER)",
+                           what);
+        if (streq(r->code, "device_revoked"))
+            return cs_fail(c, CARESYNC_EAUTH,
+                           "%s failed: this device has been revoked and its replica should be"
+                           " wiped; enrol again with a new code and a new --home",
+                           what);
+        return cs_fail(c, CARESYNC_EAUTH,
+                       "%s failed: the server does not accept this device (%s); enrol again"
+                       " with a new code and a new --home",
+                       what, code);
+    case 403:
+        return cs_fail(c, CARESYNC_EFORBIDDEN, "not allowed: this device's role may not %s (%s)",
+                       what, msg);
+    case 413:
+        return cs_fail(c, CARESYNC_ESERVER,
+                       "%s failed: the request is larger than the server accepts (%s); nothing"
+                       " was lost",
+                       what, msg);
+    case 500:
+    case 502:
+    case 503:
+    case 504:
+        return cs_fail(c, CARESYNC_ESERVER,
+                       "%s failed: the server is busy or failing (HTTP %ld, %s); nothing was"
+                       " lost: try again later",
+                       what, r->status, code);
+    default:
+        return cs_fail(c, CARESYNC_ESERVER,
+                       "%s failed: the server refused the request (HTTP %ld, %s: %s)", what,
+                       r->status, code, msg);
+    }
+}

@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: MIT */
+/* admin.c - the admin subcommands of caresyncd: make a data directory, add users, make
+ * enrolment codes, add and assign people, list and revoke devices. Each opens the store,
+ * calls it once and closes it; they work while 'caresyncd serve' runs (WAL + busy timeout). */
+#include "admin.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "util.h"
+
+#define ADMIN_EXPIRES_DEFAULT_MIN 1440        /* one day */
+#define ADMIN_EXPIRES_MAX_MIN     (30 * 1440) /* thirty days */
+
+static inline void store_freep(struct store **p)
+{
+    store_free(*p);
+}
+#define _cleanup_store_ _cleanup_(store_freep)
+
+/* Print "caresyncd: <message>" on stderr and return @code. */
+_printf_(2, 3) static int fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("caresyncd: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+int admin_usage(const struct admin_command *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "caresyncd %s: ", cmd->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "; see 'caresyncd %s --help'\n", cmd->name);
+    return ADMIN_EXIT_USAGE;
+}
+
+static int path_in(const char *dir, const char *name, char buf[static PATH_MAX])
+{
+    if ((size_t)snprintf(buf, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+/* A store call failed for a reason that is not the caller's. */
+static int store_failure(int r, const char *what)
+{
+    if (r == -EBUSY)
+        return fail(ADMIN_EXIT_FAILURE, "the store is busy; nothing was changed; try again");
+    return fail(ADMIN_EXIT_FAILURE, "%s failed: %s; nothing was changed", what, strerror(-r));
+}
+
+int admin_open_store(const char *dir, struct store **ret)
+{
+    char path[PATH_MAX];
+    int r;
+
+    if (path_in(dir, "store.db", path) < 0)
+        return fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", dir);
+    r = store_open(path, false, ret);
+    if (r == -ENOENT)
+        return fail(ADMIN_EXIT_FAILURE, "no store at %s; run 'caresyncd init --data %s' first",
+                    path, dir);
+    if (r == -EPROTO)
+        return fail(ADMIN_EXIT_FAILURE,
+                    "the store at %s was written by a newer caresyncd; upgrade caresyncd", path);
+    if (r == -EACCES)
+        return fail(ADMIN_EXIT_FAILURE,
+                    "cannot open %s: permission denied; run as the user that owns it", path);
+    if (r == -EBUSY)
+        return fail(ADMIN_EXIT_FAILURE, "the store at %s is busy; try again", path);
+    if (r < 0)
+        return fail(ADMIN_EXIT_FAILURE, "cannot open the store at %s: %s; check the file", path,
+                    strerror(-r));
+    return ADMIN_EXIT_OK;
+}
+
+/* Print @json (borrowed) formatted on stdout. */
+static int print_json(const cJSON *json)
+{
+    char *text = cJSON_Print(json);
+
+    if (!text)
+        return fail(ADMIN_EXIT_FAILURE, "out of memory formatting the list");
+    puts(text);
+    cJSON_free(text);
+    return ADMIN_EXIT_OK;
+}
+
+/* One table cell: strings as they are, whole numbers without decimals, booleans yes/no. */
+static const char *cell(const cJSON *row, const char *key, char buf[static 32])
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, key);
+
+    if (cJSON_IsString(v) && v->valuestring && v->valuestring[0])
+        return v->valuestring;
+    if (cJSON_IsNumber(v)) {
+        snprintf(buf, 32, "%.0f", v->valuedouble);
+        return buf;
+    }
+    if (cJSON_IsBool(v))
+        return cJSON_IsTrue(v) ? "yes" : "no";
+    return "-";
+}
+
+/* Print the objects of array @rows as a table with @n columns (@keys, headed @heads). */
+static void print_table(const cJSON *rows, const char *const *keys, const char *const *heads,
+                        size_t n)
+{
+    size_t width[16] = {0};
+    const cJSON *row;
+    char buf[32];
+
+    for (size_t c = 0; c < n && c < ELEMENTSOF(width); c++)
+        width[c] = strlen(heads[c]);
+    cJSON_ArrayForEach (row, rows)
+        for (size_t c = 0; c < n && c < ELEMENTSOF(width); c++) {
+            size_t w = strlen(cell(row, keys[c], buf));
+
+            if (w > width[c])
+                width[c] = w;
+        }
+    for (size_t c = 0; c < n; c++)
+        printf("%-*s%s", c + 1 < n ? (int)width[c] : 0, heads[c], c + 1 < n ? "  " : "\n");
+    cJSON_ArrayForEach (row, rows)
+        for (size_t c = 0; c < n; c++)
+            printf("%-*s%s", c + 1 < n ? (int)width[c] : 0, cell(row, keys[c], buf),
+                   c + 1 < n ? "  " : "\n");
+}
+
+/* ---- init ---- */
+
+int admin_init(const struct admin_command *cmd, struct admin_opts *o)
+{
+    _cleanup_store_ struct store *s = NULL;
+    char path[PATH_MAX];
+    struct stat st;
+    int r;
+
+    for (size_t i = 0; i < o->n_sans; i++)
+        if (!tls_san_valid(o->sans[i]))
+            return admin_usage(cmd, "--san '%s' is neither an IP address nor a DNS name",
+                               o->sans[i]);
+    if (path_in(o->data, "store.db", path) < 0)
+        return admin_usage(cmd, "the --data path is too long");
+    if (mkdir(o->data, 0700) < 0) {
+        if (errno != EEXIST)
+            return fail(ADMIN_EXIT_FAILURE, "cannot create %s: %s; check the parent directory",
+                        o->data, strerror(errno));
+        if (stat(o->data, &st) < 0 || !S_ISDIR(st.st_mode))
+            return fail(ADMIN_EXIT_FAILURE,
+                        "%s exists and is not a directory; pick another "
+                        "--data DIR",
+                        o->data);
+    }
+    if (lstat(path, &st) == 0)
+        return fail(ADMIN_EXIT_EXISTS,
+                    "%s already exists, so %s is initialised already; use "
+                    "another --data DIR",
+                    path, o->data);
+    /* Certificates first, store last: a store.db only exists once init has fully worked, and
+     * a failed init can simply be run again. */
+    r = tls_pki_create(o->data, o->sans, o->n_sans);
+    if (r < 0)
+        return fail(ADMIN_EXIT_FAILURE,
+                    "could not make the certificates in %s; nothing usable "
+                    "was made",
+                    o->data);
+    r = store_open(path, true, &s);
+    if (r < 0)
+        return fail(ADMIN_EXIT_FAILURE, "cannot create the store at %s: %s", path, strerror(-r));
+
+    printf("caresyncd: initialised %s\n", o->data);
+    printf("  store.db    the server store\n");
+    printf("  ca.pem      development CA certificate: every device needs a copy\n");
+    printf("  ca.key      development CA key: keep it secret, nothing needs it to run\n");
+    printf("  server.pem  server certificate for 127.0.0.1, ::1, localhost");
+    for (size_t i = 0; i < o->n_sans; i++)
+        printf(", %s", o->sans[i]);
+    printf("\n  server.key  server key\n");
+    printf("next:\n");
+    printf("  caresyncd user add --data %s alice --role nurse\n", o->data);
+    printf("  caresyncd enrol --data %s alice\n", o->data);
+    printf("  caresyncd serve --data %s --listen 127.0.0.1:8443\n", o->data);
+    return ADMIN_EXIT_OK;
+}
+
+/* ---- users ---- */
+
+int admin_user_add(const struct admin_command *cmd, struct admin_opts *o)
+{
+    _cleanup_store_ struct store *s = NULL;
+    const char *name = o->args[0];
+    int r;
+
+    if (!o->role)
+        return admin_usage(cmd, "--role ROLE is required (one of %s)", store_role_list());
+    if (!store_role_valid(o->role))
+        return admin_usage(cmd, "unknown role '%s'; use one of %s", o->role, store_role_list());
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = store_user_add(s, name, o->role);
+    if (r == -EEXIST)
+        return fail(ADMIN_EXIT_EXISTS,
+                    "a user named '%s' already exists; pick another name "
+                    "(see 'caresyncd user list')",
+                    name);
+    if (r == -EINVAL)
+        return admin_usage(cmd,
+                           "'%s' is not a valid user name (1 to %d letters, digits, '.', "
+                           "'_' or '-')",
+                           name, STORE_NAME_MAX);
+    if (r < 0)
+        return store_failure(r, "adding the user");
+    printf("added user %s (%s); next: caresyncd enrol --data %s %s\n", name, o->role, o->data,
+           name);
+    return ADMIN_EXIT_OK;
+}
+
+int admin_user_list(const struct admin_command *cmd, struct admin_opts *o)
+{
+    static const char *const keys[] = {"name", "role", "people", "devices"};
+    static const char *const heads[] = {"NAME", "ROLE", "PEOPLE", "DEVICES"};
+    _cleanup_store_ struct store *s = NULL;
+    _cleanup_json_ cJSON *list = NULL;
+    int r;
+
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = store_user_list(s, &list);
+    if (r < 0)
+        return store_failure(r, "listing users");
+    if (o->json)
+        return print_json(list);
+    print_table(list, keys, heads, ELEMENTSOF(keys));
+    return ADMIN_EXIT_OK;
+}
+
+/* ---- enrolment ---- */
+
+int admin_enrol(const struct admin_command *cmd, struct admin_opts *o)
+{
+    _cleanup_store_ struct store *s = NULL;
+    const char *name = o->args[0];
+    char code[STORE_CODE_MAX];
+    uint64_t minutes = ADMIN_EXPIRES_DEFAULT_MIN;
+    int r;
+
+    if (o->expires &&
+        (parse_u64(o->expires, &minutes) < 0 || minutes == 0 || minutes > ADMIN_EXPIRES_MAX_MIN))
+        return admin_usage(cmd, "--expires takes whole minutes from 1 to %d, not '%s'",
+                           ADMIN_EXPIRES_MAX_MIN, o->expires);
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = store_enrol_code_new(s, name, minutes * 60, code);
+    if (r == -ENOENT)
+        return fail(ADMIN_EXIT_NOT_FOUND,
+                    "no user named '%s'; add one with 'caresyncd user add "
+                    "--data %s %s --role ROLE'",
+                    name, o->data, name);
+    if (r < 0)
+        return store_failure(r, "making the enrolment code");
+    puts(code);
+    return ADMIN_EXIT_OK;
+}
+
+/* ---- people and caseloads ---- */
+
+int admin_person_add(const struct admin_command *cmd, struct admin_opts *o)
+{
+    _cleanup_store_ struct store *s = NULL;
+    struct store_person_fields f = {
+            .name = o->name,
+            .birth_date = o->dob,
+            .phone = o->phone,
+            .address = o->address,
+            .preferred_name = o->preferred_name,
+    };
+    char id[UUID_STR_MAX];
+    const char *why = NULL;
+    int r;
+
+    if (!o->name || !o->name[0])
+        return admin_usage(cmd, "--name \"Full Name\" is required");
+    if (o->dob && !date_valid(o->dob))
+        return admin_usage(cmd, "--dob must be a real date YYYY-MM-DD, not '%s'", o->dob);
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = store_person_add(s, &f, id, &why);
+    if (r == -EINVAL || r == -E2BIG)
+        return admin_usage(cmd, "%s", why ? why : "a value is not valid");
+    if (r < 0)
+        return store_failure(r, "adding the person");
+    puts(id);
+    return ADMIN_EXIT_OK;
+}
+
+static int assignment(const struct admin_command *cmd, struct admin_opts *o, bool assign)
+{
+    _cleanup_store_ struct store *s = NULL;
+    const char *person = o->args[0], *name = o->args[1], *which = NULL;
+    int r;
+
+    if (!uuid_valid(person))
+        return admin_usage(cmd,
+                           "PERSON_ID must be a lower-case UUID as printed by 'caresyncd "
+                           "person add', not '%s'",
+                           person);
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = assign ? store_assign(s, person, name, &which) : store_unassign(s, person, name, &which);
+    if (r == -ENOENT && which && streq(which, "user"))
+        return fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+    if (r == -ENOENT)
+        return fail(ADMIN_EXIT_NOT_FOUND,
+                    "no person with id %s; check the id printed by "
+                    "'caresyncd person add'",
+                    person);
+    if (r < 0)
+        return store_failure(r, assign ? "assigning" : "unassigning");
+    if (assign)
+        printf(r > 0 ? "assigned person %s to %s; it reaches their devices at the next sync\n"
+                     : "person %s was already assigned to %s; nothing changed\n",
+               person, name);
+    else
+        printf(r > 0 ? "ended the assignment of person %s to %s; their devices purge the person "
+                       "at the next sync\n"
+                     : "person %s was not assigned to %s; nothing changed\n",
+               person, name);
+    return ADMIN_EXIT_OK;
+}
+
+int admin_assign(const struct admin_command *cmd, struct admin_opts *o)
+{
+    return assignment(cmd, o, true);
+}
+
+int admin_unassign(const struct admin_command *cmd, struct admin_opts *o)
+{
+    return assignment(cmd, o, false);
+}
+
+/* ---- devices ---- */
+
+int admin_device_list(const struct admin_command *cmd, struct admin_opts *o)
+{
+    static const char *const keys[] = {"id",           "user",    "role",      "name",
+                                       "last_sync_at", "pending", "revoked_at"};
+    static const char *const heads[] = {"ID",        "USER",    "ROLE",      "NAME",
+                                        "LAST SYNC", "PENDING", "REVOKED AT"};
+    _cleanup_store_ struct store *s = NULL;
+    _cleanup_json_ cJSON *list = NULL;
+    int r;
+
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = store_device_list(s, &list);
+    if (r < 0)
+        return store_failure(r, "listing devices");
+    if (o->json)
+        return print_json(list);
+    print_table(list, keys, heads, ELEMENTSOF(keys));
+    return ADMIN_EXIT_OK;
+}
+
+int admin_device_revoke(const struct admin_command *cmd, struct admin_opts *o)
+{
+    _cleanup_store_ struct store *s = NULL;
+    const char *id = o->args[0];
+    int r;
+
+    if (!uuid_valid(id))
+        return admin_usage(cmd,
+                           "DEVICE_ID must be a lower-case UUID as shown by 'caresyncd "
+                           "device list', not '%s'",
+                           id);
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = store_device_revoke(s, id);
+    if (r == -ENOENT)
+        return fail(ADMIN_EXIT_NOT_FOUND, "no device with id %s; see 'caresyncd device list'", id);
+    if (r < 0)
+        return store_failure(r, "revoking the device");
+    printf("revoked device %s; it is told to wipe its replica when it next connects\n", id);
+    return ADMIN_EXIT_OK;
+}

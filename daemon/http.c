@@ -1,0 +1,1016 @@
+/* SPDX-License-Identifier: MIT */
+/* http.c - evhttp over TLS: the /v1/ routes of docs/PROTOCOL.md, strict request parsing, JSON
+ * errors, the access log and graceful shutdown. Handlers are synchronous: each one answers
+ * before returning, so a request is never half-handled when the loop stops. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalogue.h"
+#include "hlc.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+#include "wire.h"
+
+#define HTTP_LOG_URI_MAX  200 /* request target shown in the access log */
+#define HTTP_ECHO_MAX     128 /* longest client-supplied name echoed back in an error */
+#define HTTP_CODE_ARG_MAX 64  /* an enrolment code longer than this cannot be valid */
+#define HTTP_ALL_METHODS                                                                       \
+    (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | \
+     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH)
+
+struct caresyncd {
+    struct event_base *base; /* borrowed */
+    struct store *store;     /* borrowed */
+    SSL_CTX *ssl_ctx;        /* borrowed */
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    unsigned inflight; /* replies queued but not yet fully written */
+    bool draining;     /* shutdown requested: leave the loop once inflight is 0 */
+    bool quiet;        /* no access log */
+};
+
+/* One request being handled; lives on the dispatcher's stack. */
+struct http_req {
+    struct caresyncd *sd;
+    struct evhttp_request *req;
+    struct timespec start;
+    struct store_principal who; /* valid once authenticated */
+    const char *device;         /* device id for the access log, or NULL */
+    bool replied;
+};
+
+/* ---- replies ---- */
+
+static const char *status_reason(int status)
+{
+    static const struct {
+        int status;
+        const char *reason;
+    } reasons[] = {
+            {200, "OK"},        {400, "Bad Request"},       {401, "Unauthorized"},
+            {403, "Forbidden"}, {404, "Not Found"},         {405, "Method Not Allowed"},
+            {409, "Conflict"},  {413, "Payload Too Large"}, {503, "Service Unavailable"},
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(reasons); i++)
+        if (reasons[i].status == status)
+            return reasons[i].reason;
+    return "Internal Server Error";
+}
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+    static const char *const names[] = {"GET",     "POST",  "HEAD",    "PUT",  "DELETE",
+                                        "OPTIONS", "TRACE", "CONNECT", "PATCH"};
+
+    /* evhttp_cmd_type is one bit per method, in this order. */
+    for (size_t i = 0; i < ELEMENTSOF(names); i++)
+        if ((unsigned)m == 1u << i)
+            return names[i];
+    return "?";
+}
+
+/* Copy @s into @buf (@size bytes) cut at a UTF-8 boundary; "..." marks a cut. Returns buf. */
+static const char *clip(const char *s, char *buf, size_t size)
+{
+    size_t n = strlen(s);
+
+    if (n < size) {
+        memcpy(buf, s, n + 1);
+        return buf;
+    }
+    n = size - 4;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    memcpy(buf, s, n);
+    memcpy(buf + n, "...", 4);
+    return buf;
+}
+
+/* The request target for the log: printable ASCII only, quotes and backslashes replaced. */
+static const char *log_uri(const char *uri, char buf[static HTTP_LOG_URI_MAX + 1])
+{
+    size_t i = 0;
+
+    for (; uri && uri[i] && i < HTTP_LOG_URI_MAX; i++) {
+        unsigned char c = (unsigned char)uri[i];
+
+        buf[i] = (c < 0x21 || c > 0x7e || c == '"' || c == '\\') ? '?' : (char)c;
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+static void access_log(struct http_req *hr, int status, size_t bytes)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(hr->req);
+    char peer[INET6_ADDRSTRLEN + 16] = "-", uri[HTTP_LOG_URI_MAX + 1];
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    struct timespec now;
+    int64_t ms;
+
+    if (hr->sd->quiet)
+        return;
+    if (evcon)
+        evhttp_connection_get_peer(evcon, &addr, &port);
+    if (addr)
+        snprintf(peer, sizeof(peer), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, (unsigned)port);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (int64_t)(now.tv_sec - hr->start.tv_sec) * 1000 +
+         (now.tv_nsec - hr->start.tv_nsec) / 1000000;
+    log_info("access %s \"%s %s\" %d %zu %" PRId64 "ms device=%s", peer,
+             method_name(evhttp_request_get_command(hr->req)),
+             log_uri(evhttp_request_get_uri(hr->req), uri), status, bytes, ms,
+             hr->device ? hr->device : "-");
+}
+
+/* A queued reply has been written out, or its connection went away first. */
+static void reply_finished(struct caresyncd *sd)
+{
+    if (sd->inflight > 0)
+        sd->inflight--;
+    if (sd->draining && sd->inflight == 0)
+        (void)event_base_loopexit(sd->base, NULL);
+}
+
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    reply_finished(arg);
+}
+
+static void reply_written(struct evhttp_request *req, void *arg)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+    /* Written: the connection closing later is no longer about this reply. */
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    reply_finished(arg);
+}
+
+/* Queue @len bytes of JSON as the response with @status. */
+static void send_body(struct http_req *hr, int status, const char *text, size_t len)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(hr->req);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(hr->req);
+
+    if (hr->replied) {
+        log_error("a second reply (%d) to one request was dropped", status);
+        return;
+    }
+    (void)evhttp_add_header(h, "Content-Type", "application/json");
+    (void)evhttp_add_header(h, "Cache-Control", "no-store");
+    if (hr->sd->draining)
+        (void)evhttp_add_header(h, "Connection", "close");
+    (void)evbuffer_add(evhttp_request_get_output_buffer(hr->req), text, len);
+    /* At most one reply per connection is outstanding (evhttp reads the next request only
+     * after the previous reply is written), so the close callback can stand for it. */
+    hr->sd->inflight++;
+    evhttp_request_set_on_complete_cb(hr->req, reply_written, hr->sd);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, conn_closed, hr->sd);
+    access_log(hr, status, len);
+    hr->replied = true;
+    evhttp_send_reply(hr->req, status, status_reason(status), NULL);
+}
+
+static void send_oom(struct http_req *hr)
+{
+    /* Not "nothing was written": a sync may have committed before its reply failed. Retrying
+     * is safe either way (change ids make a push idempotent). */
+    static const char body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"the server "
+                               "ran out of memory; retry later\"}}";
+
+    log_error("out of memory answering a request");
+    send_body(hr, 500, body, sizeof(body) - 1);
+}
+
+/* Send @body (borrowed) with @status. */
+static void reply_json(struct http_req *hr, int status, const cJSON *body)
+{
+    char *text = cJSON_PrintUnformatted(body);
+
+    if (!text) {
+        send_oom(hr);
+        return;
+    }
+    send_body(hr, status, text, strlen(text));
+    cJSON_free(text);
+}
+
+/*
+ * Send {"error": {"code", "message", "limit"?, "field"?, "index"?}} (PROTOCOL.md "Errors").
+ * @limit < 0, @field NULL and @index < 0 leave those members out.
+ */
+_printf_(7, 8) static void reply_error(struct http_req *hr, int status, const char *code,
+                                       int64_t limit, const char *field, long index,
+                                       const char *fmt, ...)
+{
+    _cleanup_json_ cJSON *root = cJSON_CreateObject();
+    cJSON *err = cJSON_CreateObject();
+    char message[512], echo[HTTP_ECHO_MAX];
+    va_list ap;
+    bool ok;
+
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    if (!root || !err || !cJSON_AddItemToObject(root, "error", err)) {
+        cJSON_Delete(err);
+        send_oom(hr);
+        return;
+    }
+    ok = cJSON_AddStringToObject(err, "code", code) &&
+         cJSON_AddStringToObject(err, "message", message);
+    if (ok && limit >= 0)
+        ok = cJSON_AddNumberToObject(err, "limit", (double)limit);
+    if (ok && field)
+        ok = cJSON_AddStringToObject(err, "field", clip(field, echo, sizeof(echo)));
+    if (ok && index >= 0)
+        ok = cJSON_AddNumberToObject(err, "index", (double)index);
+    if (!ok) {
+        send_oom(hr);
+        return;
+    }
+    reply_json(hr, status, root);
+}
+
+/* A store call failed for a reason that is not the client's: 503 busy or 500. */
+static void reply_store_failure(struct http_req *hr, int r, const char *what)
+{
+    if (r == -EBUSY) {
+        (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After", "1");
+        reply_error(hr, 503, "busy", -1, NULL, -1,
+                    "the store is busy; nothing was written; retry in a few seconds");
+        return;
+    }
+    log_error("%s failed: %s", what, strerror(-r));
+    reply_error(hr, 500, "internal_error", -1, NULL, -1,
+                "the server failed; nothing was written; retry later");
+}
+
+/* ---- request parsing ---- */
+
+/*
+ * Read the body and parse it strictly as an object whose members are all in @keys. Returns 0
+ * and the tree in *ret, or replies with the error and returns a negative errno.
+ */
+static int request_json(struct http_req *hr, const char *const *keys, cJSON **ret)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(hr->req);
+    size_t len = evbuffer_get_length(in);
+    const char *body = "", *why = NULL, *bad = NULL;
+    cJSON *root = NULL;
+    int r;
+
+    if (len > HTTP_BODY_MAX) {
+        reply_error(hr, 413, "body_too_large", HTTP_BODY_MAX, NULL, -1,
+                    "request body is larger than the limit of %u bytes; push fewer changes per "
+                    "request",
+                    HTTP_BODY_MAX);
+        return -E2BIG;
+    }
+    if (len > 0) {
+        body = (const char *)evbuffer_pullup(in, -1);
+        if (!body) {
+            send_oom(hr);
+            return -ENOMEM;
+        }
+    }
+    r = wire_parse(body, len, &root, &why);
+    if (r == -ENOMEM) {
+        send_oom(hr);
+        return r;
+    }
+    if (r == -E2BIG) {
+        reply_error(hr, 400, "json_too_deep", WIRE_MAX_DEPTH, NULL, -1, "%s; flatten the request",
+                    why);
+        return r;
+    }
+    if (r < 0) {
+        /* wire_parse() says "UTF-8" or "\u0000" for text problems, anything else is syntax. */
+        bool text = strstr(why, "UTF-8") || strstr(why, "\\u0000");
+
+        reply_error(hr, 400, text ? "invalid_utf8" : "malformed_json", -1, NULL, -1, "%s%s", why,
+                    strchr(why, ';') ? "" : "; send one well-formed JSON object in UTF-8");
+        return r;
+    }
+    r = wire_check_keys(root, keys, &bad, &why);
+    if (r < 0) {
+        char echo[HTTP_ECHO_MAX];
+        bool dup = strstr(why, "duplicate") != NULL;
+
+        reply_error(hr, 400, dup ? "malformed_json" : "unknown_field", -1, bad, -1,
+                    "%s '%s' in the request body; %s", why, clip(bad, echo, sizeof(echo)),
+                    dup ? "send each member once" : "remove it (see docs/PROTOCOL.md)");
+        cJSON_Delete(root);
+        return r;
+    }
+    *ret = root;
+    return 0;
+}
+
+/*
+ * Optional string member @key of at most @max bytes: 0 and *ret (NULL when absent), or replies
+ * and returns -EBADMSG. When @required, absence is an error too.
+ */
+static int member_string(struct http_req *hr, const cJSON *obj, const char *key, bool required,
+                         size_t max, const char **ret)
+{
+    const char *s = NULL;
+    int r = wire_get_string(obj, key, &s);
+
+    if (r == -ENOENT && !required) {
+        *ret = NULL;
+        return 0;
+    }
+    if (r == -ENOENT) {
+        reply_error(hr, 400, "missing_field", -1, key, -1,
+                    "the request body needs '%s'; add it (see docs/PROTOCOL.md)", key);
+        return -EBADMSG;
+    }
+    if (r < 0) {
+        reply_error(hr, 400, "wrong_type", -1, key, -1, "'%s' must be a string", key);
+        return -EBADMSG;
+    }
+    if (max > 0 && strlen(s) > max) {
+        reply_error(hr, 400, "value_too_long", (int64_t)max, key, -1,
+                    "'%s' is longer than the limit of %zu bytes; shorten it", key, max);
+        return -EBADMSG;
+    }
+    *ret = s;
+    return 0;
+}
+
+/* The longest value field @obj's table/field allow, for value_too_long's "limit". */
+static size_t change_value_limit(const cJSON *obj)
+{
+    const struct cat_table *t;
+    const struct cat_field *f = NULL;
+    const char *tn, *fn;
+
+    if (wire_get_string(obj, "table", &tn) == 0 && wire_get_string(obj, "field", &fn) == 0) {
+        t = catalogue_table(tn);
+        f = t ? catalogue_field(t, fn) : NULL;
+    }
+    if (f && f->type == CAT_TEXT && f->max_len > 0 && f->max_len < CAT_VALUE_MAX)
+        return f->max_len;
+    return CAT_VALUE_MAX;
+}
+
+/*
+ * Reply 400 for change @index that wire_decode_push_change() refused with @r, @why, @where. The
+ * code is worked out from the element itself: a member that is absent is missing_field, one of
+ * the wrong JSON type is wrong_type, one of the right type with a bad content invalid_value.
+ */
+static void reply_bad_change(struct http_req *hr, const cJSON *obj, long index, int r,
+                             const char *why, const char *where)
+{
+    char echo[HTTP_ECHO_MAX];
+    const cJSON *v;
+    const char *code;
+    bool nullable;
+
+    where = where ? where : "changes";
+    if (r == -E2BIG) {
+        size_t limit = change_value_limit(obj);
+
+        reply_error(hr, 400, "value_too_long", (int64_t)limit, where, index,
+                    "changes[%ld].%s: %s (limit %zu bytes); nothing was written", index,
+                    clip(where, echo, sizeof(echo)), why, limit);
+        return;
+    }
+    nullable = streq(where, "value") || streq(where, "base_hlc") || streq(where, "base_device");
+    v = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, where) : NULL;
+    if (!cJSON_IsObject(obj))
+        code = "wrong_type";
+    else if (streq(why, "unknown field"))
+        code = "unknown_field";
+    else if (streq(why, "duplicate field"))
+        code = "malformed_json";
+    else if (!v)
+        code = "missing_field";
+    else if (!cJSON_IsString(v) && !(nullable && cJSON_IsNull(v)))
+        code = "wrong_type";
+    else
+        code = "invalid_value";
+    reply_error(hr, 400, code, -1, where, index, "changes[%ld].%s: %s; nothing was written", index,
+                clip(where, echo, sizeof(echo)), why);
+}
+
+/* ---- authentication ---- */
+
+/* Authenticate the bearer token into hr->who. Returns 0, or replies and returns -errno. */
+static int authenticate(struct http_req *hr)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(hr->req);
+    const char *auth, *token;
+    int r;
+
+    auth = evhttp_find_header(evhttp_request_get_input_headers(hr->req), "Authorization");
+    if (!auth) {
+        (void)evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"caresync\"");
+        reply_error(hr, 401, "missing_token", -1, NULL, -1,
+                    "this request needs 'Authorization: Bearer <device token>'; enrol the "
+                    "device first");
+        return -EACCES;
+    }
+    token = auth;
+    if (strncasecmp(token, "Bearer ", 7) == 0)
+        token += 7;
+    else
+        token = "";
+    while (*token == ' ')
+        token++;
+    r = *token && strlen(token) < STORE_TOKEN_MAX
+                ? store_authenticate(hr->sd->store, token, &hr->who)
+                : -EACCES;
+    if (r == -EACCES) {
+        (void)evhttp_add_header(h, "WWW-Authenticate",
+                                "Bearer realm=\"caresync\", error=\"invalid_token\"");
+        reply_error(hr, 401, "invalid_token", -1, NULL, -1,
+                    "the device token is not valid; enrol the device again");
+        return r;
+    }
+    if (r == -EKEYREVOKED) {
+        reply_error(hr, 401, "device_revoked", -1, NULL, -1,
+                    "this device has been revoked; wipe its replica and enrol again");
+        return r;
+    }
+    if (r < 0) {
+        reply_store_failure(hr, r, "authentication");
+        return r;
+    }
+    hr->device = hr->who.device_id;
+    return 0;
+}
+
+/* @what: "see the conflict log" or "resolve conflicts". */
+static int require_coordinator(struct http_req *hr, const char *what)
+{
+    if (store_role_is_coordinator(hr->who.role))
+        return 0;
+    reply_error(hr, 403, "forbidden", -1, NULL, -1, "only coordinators can %s; ask a coordinator",
+                what);
+    return -EPERM;
+}
+
+/* ---- POST /v1/enrol ---- */
+
+static void handle_enrol(struct http_req *hr)
+{
+    static const char *const keys[] = {"code", "device_name", "client_version", NULL};
+    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    struct store_enrolment e = {0};
+    const char *code, *name, *version;
+    int r;
+
+    if (request_json(hr, keys, &body) < 0 || member_string(hr, body, "code", true, 0, &code) < 0 ||
+        member_string(hr, body, "device_name", false, HTTP_SHORT_STR_MAX, &name) < 0 ||
+        member_string(hr, body, "client_version", false, HTTP_SHORT_STR_MAX, &version) < 0)
+        return;
+    r = strlen(code) <= HTTP_CODE_ARG_MAX ? store_enrol(hr->sd->store, code, name, version, &e)
+                                          : -EACCES;
+    if (r == -EACCES) {
+        reply_error(hr, 401, "invalid_code", -1, NULL, -1,
+                    "the enrolment code is unknown, already used or expired; ask for a new one "
+                    "('caresyncd enrol')");
+        return;
+    }
+    if (r < 0) {
+        reply_store_failure(hr, r, "enrolment");
+        return;
+    }
+    hr->device = e.device_id;
+    resp = cJSON_CreateObject();
+    if (!resp || wire_add_string(resp, "device_id", e.device_id) < 0 ||
+        wire_add_string(resp, "token", e.token) < 0 || wire_add_string(resp, "user", e.user) < 0 ||
+        wire_add_string(resp, "role", e.role) < 0 ||
+        wire_add_hlc(resp, "server_hlc", e.server_hlc) < 0) {
+        /* The device exists but its token is lost with this reply; it is never usable. */
+        explicit_bzero(e.token, sizeof(e.token));
+        send_oom(hr);
+        return;
+    }
+    explicit_bzero(e.token, sizeof(e.token));
+    reply_json(hr, 200, resp);
+}
+
+/* ---- POST /v1/sync ---- */
+
+struct change_batch {
+    struct change_record *v;
+    size_t n;
+};
+
+static void change_batch_done(struct change_batch *b)
+{
+    for (size_t i = 0; b->v && i < b->n; i++)
+        wire_change_done(&b->v[i]);
+    free(b->v);
+}
+
+static void handle_sync(struct http_req *hr)
+{
+    static const char *const keys[] = {"cursor",  "changes",        "pull",
+                                       "pending", "client_version", NULL};
+    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    _cleanup_(change_batch_done) struct change_batch batch = {0};
+    struct store_error err = {.index = -1};
+    const cJSON *changes, *elem, *pend;
+    const char *cursor, *version, *why = NULL, *where = NULL;
+    uint64_t pending_u = 0;
+    int64_t pending = -1;
+    bool pull = true;
+    long i = 0;
+    int n, r;
+
+    if (authenticate(hr) < 0 || request_json(hr, keys, &body) < 0 ||
+        member_string(hr, body, "cursor", true, 0, &cursor) < 0 ||
+        member_string(hr, body, "client_version", false, HTTP_SHORT_STR_MAX, &version) < 0)
+        return;
+    changes = cJSON_GetObjectItemCaseSensitive(body, "changes");
+    if (!changes) {
+        reply_error(hr, 400, "missing_field", -1, "changes", -1,
+                    "the request body needs 'changes' (an array, may be empty)");
+        return;
+    }
+    if (!cJSON_IsArray(changes)) {
+        reply_error(hr, 400, "wrong_type", -1, "changes", -1, "'changes' must be an array");
+        return;
+    }
+    r = wire_get_bool(body, "pull", &pull);
+    if (r == -EBADMSG) {
+        reply_error(hr, 400, "wrong_type", -1, "pull", -1, "'pull' must be true or false");
+        return;
+    }
+    pend = cJSON_GetObjectItemCaseSensitive(body, "pending");
+    if (pend) {
+        if (!cJSON_IsNumber(pend)) {
+            reply_error(hr, 400, "wrong_type", -1, "pending", -1, "'pending' must be a number");
+            return;
+        }
+        if (wire_get_uint(body, "pending", &pending_u) < 0) {
+            reply_error(hr, 400, "invalid_value", -1, "pending", -1,
+                        "'pending' must be a whole number of at least 0");
+            return;
+        }
+        pending = (int64_t)pending_u;
+    }
+    n = cJSON_GetArraySize(changes);
+    if (n > HTTP_CHANGES_MAX) {
+        reply_error(hr, 413, "too_many_changes", HTTP_CHANGES_MAX, "changes", -1,
+                    "a push may hold at most %d changes, this one has %d; send them in batches",
+                    HTTP_CHANGES_MAX, n);
+        return;
+    }
+    if (n > 0) {
+        batch.v = calloc((size_t)n, sizeof(*batch.v));
+        if (!batch.v) {
+            send_oom(hr);
+            return;
+        }
+        batch.n = (size_t)n;
+    }
+    cJSON_ArrayForEach (elem, changes) {
+        r = wire_decode_push_change(elem, &batch.v[i], &why, &where);
+        if (r == -ENOMEM) {
+            send_oom(hr);
+            return;
+        }
+        if (r < 0) {
+            reply_bad_change(hr, elem, i, r, why, where);
+            return;
+        }
+        i++;
+    }
+    r = store_sync(hr->sd->store, &hr->who, batch.v, batch.n, cursor, pull, pending, version, &resp,
+                   &err);
+    if (r < 0) {
+        if (err.status < 400 || !err.code) {
+            reply_store_failure(hr, r, "sync");
+            return;
+        }
+        if (err.status >= 500)
+            log_error("sync for device %s failed: %s: %s", hr->who.device_id, err.code,
+                      err.message);
+        if (err.status == 503)
+            (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After", "1");
+        reply_error(hr, err.status, err.code, -1, NULL, err.index, "%s", err.message);
+        return;
+    }
+    reply_json(hr, 200, resp);
+}
+
+/* ---- GET /v1/conflicts ---- */
+
+static void handle_conflicts(struct http_req *hr)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(hr->req);
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    _cleanup_json_ cJSON *resp = NULL;
+    struct evkeyvalq params;
+    struct evkeyval *kv;
+    bool all = false, seen = false, bad = false;
+    char echo[HTTP_ECHO_MAX];
+    int r;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "see the conflict log") < 0)
+        return;
+    TAILQ_INIT(&params);
+    if (query && evhttp_parse_query_str(query, &params) < 0) {
+        evhttp_clear_headers(&params);
+        reply_error(hr, 400, "invalid_value", -1, NULL, -1,
+                    "the query string does not parse; use ?status=open or ?status=all");
+        return;
+    }
+    TAILQ_FOREACH (kv, &params, next) {
+        if (!streq(kv->key, "status")) {
+            reply_error(hr, 400, "unknown_field", -1, kv->key, -1,
+                        "unknown query parameter '%s'; only 'status' is accepted",
+                        clip(kv->key, echo, sizeof(echo)));
+            bad = true;
+            break;
+        }
+        if (seen || !(streq(kv->value, "open") || streq(kv->value, "all"))) {
+            reply_error(hr, 400, "invalid_value", -1, "status", -1,
+                        "status must be given once, as 'open' or 'all'");
+            bad = true;
+            break;
+        }
+        seen = true;
+        all = streq(kv->value, "all");
+    }
+    evhttp_clear_headers(&params);
+    if (bad)
+        return;
+    r = store_conflicts_list(hr->sd->store, all, &resp);
+    if (r < 0) {
+        reply_store_failure(hr, r, "listing conflicts");
+        return;
+    }
+    reply_json(hr, 200, resp);
+}
+
+/* ---- POST /v1/conflicts/{id}/resolve ---- */
+
+static void handle_resolve(struct http_req *hr, int64_t id)
+{
+    static const char *const keys[] = {"action", "value", NULL};
+    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    const char *action, *value = NULL, *why = NULL;
+    const cJSON *v;
+    int r;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "resolve conflicts") < 0 ||
+        request_json(hr, keys, &body) < 0 ||
+        member_string(hr, body, "action", true, 0, &action) < 0)
+        return;
+    if (!streq(action, "keep") && !streq(action, "restore") && !streq(action, "value")) {
+        reply_error(hr, 400, "invalid_value", -1, "action", -1,
+                    "action must be \"keep\", \"restore\" or \"value\"");
+        return;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(body, "value");
+    if (streq(action, "value")) {
+        if (!v) {
+            reply_error(hr, 400, "missing_field", -1, "value", -1,
+                        "action \"value\" needs 'value', the value to write");
+            return;
+        }
+        if (wire_get_string_or_null(body, "value", &value) < 0) {
+            reply_error(hr, 400, "wrong_type", -1, "value", -1, "'value' must be a string or null");
+            return;
+        }
+        if (value && strlen(value) > CAT_VALUE_MAX) {
+            reply_error(hr, 400, "value_too_long", CAT_VALUE_MAX, "value", -1,
+                        "'value' is longer than the limit of %d bytes; shorten it", CAT_VALUE_MAX);
+            return;
+        }
+    } else if (v) {
+        reply_error(hr, 400, "invalid_value", -1, "value", -1,
+                    "'value' is only accepted with action \"value\"; remove it");
+        return;
+    }
+    r = store_conflict_resolve(hr->sd->store, &hr->who, id, action, value, &resp, &why);
+    if (r == -ENOENT) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no conflict with id %" PRId64 "; list them with GET /v1/conflicts?status=all",
+                    id);
+        return;
+    }
+    if (r == -EALREADY) {
+        reply_error(hr, 409, "already_resolved", -1, NULL, -1,
+                    "conflict %" PRId64 " is already resolved; nothing was changed", id);
+        return;
+    }
+    if (r == -EINVAL || r == -E2BIG) {
+        reply_error(hr, 400, r == -E2BIG ? "value_too_long" : "invalid_value", -1,
+                    streq(action, "value") ? "value" : "action", -1, "%s; nothing was written",
+                    why ? why : "the resolution is not valid for this conflict");
+        return;
+    }
+    if (r < 0) {
+        reply_store_failure(hr, r, "resolving a conflict");
+        return;
+    }
+    reply_json(hr, 200, resp);
+}
+
+/* ---- routing ---- */
+
+/* "/v1/conflicts/<digits>/resolve" with a positive id: true and *ret. */
+static bool resolve_path(const char *path, int64_t *ret)
+{
+    static const char prefix[] = "/v1/conflicts/", suffix[] = "/resolve";
+    char digits[24];
+    const char *end;
+    size_t n;
+
+    if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+        return false;
+    path += sizeof(prefix) - 1;
+    end = strchr(path, '/');
+    if (!end || !streq(end, suffix))
+        return false;
+    n = (size_t)(end - path);
+    if (n == 0 || n >= sizeof(digits) || path[0] == '-')
+        return false;
+    memcpy(digits, path, n);
+    digits[n] = '\0';
+    return parse_i64(digits, ret) == 0 && *ret > 0;
+}
+
+static void reply_method(struct http_req *hr, const char *path, const char *allow)
+{
+    char echo[HTTP_ECHO_MAX];
+
+    (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Allow", allow);
+    reply_error(hr, 405, "method_not_allowed", -1, NULL, -1, "%s is not allowed on %s; use %s",
+                method_name(evhttp_request_get_command(hr->req)), clip(path, echo, sizeof(echo)),
+                allow);
+}
+
+static void dispatch(struct evhttp_request *req, void *arg)
+{
+    struct http_req hr = {.sd = arg, .req = req};
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    int64_t id;
+
+    clock_gettime(CLOCK_MONOTONIC, &hr.start);
+    /* Belt and braces: should a TLS bufferevent ever fail to be made, evhttp would fall back
+     * to plain TCP. Never serve anything over that. */
+    if (!bev || !bufferevent_openssl_get_ssl(bev)) {
+        log_error("refusing a request that did not arrive over TLS");
+        reply_error(&hr, 500, "internal_error", -1, NULL, -1,
+                    "the server failed to set up TLS; nothing was written; retry later");
+        return;
+    }
+    if (!path) {
+        reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
+    } else if (streq(path, "/v1/enrol")) {
+        if (m == EVHTTP_REQ_POST)
+            handle_enrol(&hr);
+        else
+            reply_method(&hr, path, "POST");
+    } else if (streq(path, "/v1/sync")) {
+        if (m == EVHTTP_REQ_POST)
+            handle_sync(&hr);
+        else
+            reply_method(&hr, path, "POST");
+    } else if (streq(path, "/v1/conflicts")) {
+        if (m == EVHTTP_REQ_GET)
+            handle_conflicts(&hr);
+        else
+            reply_method(&hr, path, "GET");
+    } else if (resolve_path(path, &id)) {
+        if (m == EVHTTP_REQ_POST)
+            handle_resolve(&hr, id);
+        else
+            reply_method(&hr, path, "POST");
+    } else {
+        reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
+    }
+    if (!hr.replied) {
+        /* A handler returned without answering: a bug, but the client still gets a reply. */
+        log_error("no reply was made for a request; answering 500");
+        reply_error(&hr, 500, "internal_error", -1, NULL, -1,
+                    "the server failed; nothing was written; retry later");
+    }
+}
+
+/* evhttp asks for the bufferevent of each accepted connection; the fd is set later. */
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+    struct caresyncd *sd = arg;
+    struct bufferevent *bev;
+    SSL *ssl = SSL_new(sd->ssl_ctx);
+
+    if (!ssl) {
+        log_error("cannot create a TLS session (out of memory?)");
+        return NULL;
+    }
+    bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        SSL_free(ssl);
+        log_error("cannot create a TLS bufferevent (out of memory?)");
+        return NULL;
+    }
+    return bev;
+}
+
+/* ---- server lifecycle ---- */
+
+struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SSL_CTX *ssl_ctx,
+                                bool quiet)
+{
+    struct caresyncd *sd = calloc(1, sizeof(*sd));
+
+    if (!sd)
+        return NULL;
+    sd->base = base;
+    sd->store = store;
+    sd->ssl_ctx = ssl_ctx;
+    sd->quiet = quiet;
+    sd->http = evhttp_new(base);
+    if (!sd->http) {
+        free(sd);
+        return NULL;
+    }
+    evhttp_set_timeout(sd->http, HTTP_TIMEOUT_S);
+    /* Bodies up to twice the limit are read so the handler can answer a JSON 413; larger ones
+     * are cut off by evhttp itself (PROTOCOL.md "Limits"). */
+    evhttp_set_max_body_size(sd->http, 2 * (ev_ssize_t)HTTP_BODY_MAX);
+    evhttp_set_max_headers_size(sd->http, HTTP_HEADERS_MAX);
+    /* Every method reaches dispatch(), which answers a JSON 405 for the wrong one; evhttp's
+     * own refusal would be an HTML 501. */
+    evhttp_set_allowed_methods(sd->http, HTTP_ALL_METHODS);
+    evhttp_set_bevcb(sd->http, make_bev, sd);
+    evhttp_set_gencb(sd->http, dispatch, sd);
+    return sd;
+}
+
+int http_parse_listen(const char *addr, struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *colon, *h = addr;
+    uint64_t port;
+    size_t n;
+
+    if (addr[0] == '[') {
+        const char *close = strchr(addr, ']');
+
+        if (!close || close[1] != ':')
+            return -EINVAL;
+        h = addr + 1;
+        n = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon)
+            return -EINVAL;
+        n = (size_t)(colon - addr);
+    }
+    if (n == 0 || n >= sizeof(host) || parse_u64(colon + 1, &port) < 0 || port > 65535)
+        return -EINVAL;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    memset(ret, 0, sizeof(*ret));
+    if (addr[0] == '[') {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ret;
+
+        if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+            return -EINVAL;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        *ret_len = sizeof(*s6);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ret;
+
+        if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+            return -EINVAL;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        *ret_len = sizeof(*s4);
+    }
+    return 0;
+}
+
+int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, size_t bound_size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    struct evconnlistener *listener;
+    char host[INET6_ADDRSTRLEN];
+    int fd, one = 1, r;
+
+    r = http_parse_listen(addr, &ss, &len);
+    if (r < 0)
+        return r;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* Accepted sockets inherit TCP_NODELAY from the listener on Linux. Setting it here is the
+     * only place available: libevent 2.1's bufferevent callback runs before the fd exists. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+        (ss.ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+        bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+        r = -errno;
+        close(fd);
+        return r;
+    }
+    len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        r = -errno;
+        close(fd);
+        return r;
+    }
+    /* Backlog 0: the socket is already listening. */
+    listener = evconnlistener_new(sd->base, NULL, NULL,
+                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+                                  0, fd);
+    if (!listener) {
+        close(fd);
+        return -ENOMEM;
+    }
+    sd->bound = evhttp_bind_listener(sd->http, listener);
+    if (!sd->bound) {
+        evconnlistener_free(listener);
+        return -ENOMEM;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+        snprintf(ret_bound, bound_size, "[%s]:%u", host, (unsigned)ntohs(s6->sin6_port));
+    } else {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+
+        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+        snprintf(ret_bound, bound_size, "%s:%u", host, (unsigned)ntohs(s4->sin_port));
+    }
+    return 0;
+}
+
+void caresyncd_shutdown(struct caresyncd *sd)
+{
+    struct timeval deadline = {.tv_sec = HTTP_DRAIN_TIMEOUT_S};
+
+    if (sd->draining)
+        return;
+    sd->draining = true;
+    if (sd->bound) {
+        evhttp_del_accept_socket(sd->http, sd->bound);
+        sd->bound = NULL;
+    }
+    if (sd->inflight == 0)
+        (void)event_base_loopexit(sd->base, NULL);
+    else
+        (void)event_base_loopexit(sd->base, &deadline);
+}
+
+void caresyncd_shutdown_now(struct caresyncd *sd)
+{
+    sd->draining = true;
+    (void)event_base_loopbreak(sd->base);
+}
+
+struct caresyncd *caresyncd_free(struct caresyncd *sd)
+{
+    if (!sd)
+        return NULL;
+    /* Connections still open fire conn_closed() from here, so sd must stay valid until then. */
+    if (sd->http)
+        evhttp_free(sd->http);
+    free(sd);
+    return NULL;
+}

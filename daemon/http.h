@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* http.h - the HTTPS front end of caresyncd: evhttp over bufferevent_openssl, the /v1/ routes
+ * of docs/PROTOCOL.md, JSON errors, the access log and graceful shutdown. */
+#pragma once
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct store;
+
+#define HTTP_BODY_MAX        (4u * 1024 * 1024) /* PROTOCOL.md "request body" */
+#define HTTP_CHANGES_MAX     1000               /* PROTOCOL.md "changes in one push" */
+#define HTTP_HEADERS_MAX     (16 * 1024)
+#define HTTP_TIMEOUT_S       30
+#define HTTP_SHORT_STR_MAX   100 /* device_name, client_version */
+#define HTTP_DRAIN_TIMEOUT_S 10  /* longest wait for replies at shutdown */
+
+/* The daemon's one explicit context (STYLE.md B.2): what every request handler needs. */
+struct caresyncd;
+
+/*
+ * caresyncd_new() - an HTTPS server on @base answering from @store, using @ssl_ctx for every
+ * connection. All three are borrowed and must outlive the server. @quiet drops the access log.
+ * Returns NULL when out of memory.
+ */
+struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SSL_CTX *ssl_ctx,
+                                bool quiet);
+
+/*
+ * caresyncd_listen() - listen on @addr ("IPv4:PORT" or "[IPv6]:PORT"; port 0 picks a free one).
+ * The socket is close-on-exec and has TCP_NODELAY, which accepted sockets inherit. Writes the
+ * bound address in the same form to @ret_bound (@bound_size bytes). Returns 0, -EINVAL for an
+ * address that does not parse, or a negative errno from socket/bind/listen (logged by caller).
+ */
+int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, size_t bound_size);
+
+/*
+ * caresyncd_shutdown() - stop accepting connections and leave the event loop as soon as the
+ * replies already queued have been written (at most HTTP_DRAIN_TIMEOUT_S seconds later).
+ * Request handlers are synchronous, so no request is ever cut off half-handled.
+ */
+void caresyncd_shutdown(struct caresyncd *sd);
+
+/* caresyncd_shutdown_now() - leave the event loop at once; queued replies may be lost. */
+void caresyncd_shutdown_now(struct caresyncd *sd);
+
+/* caresyncd_free() - close every connection and free the server. Accepts NULL; returns NULL. */
+struct caresyncd *caresyncd_free(struct caresyncd *sd);
+
+/*
+ * http_parse_listen() - split "IPv4:PORT" or "[IPv6]:PORT" (port 0-65535) into a socket address.
+ * Returns 0 and fills *ret and *ret_len, or -EINVAL. Host names are not accepted.
+ */
+int http_parse_listen(const char *addr, struct sockaddr_storage *ret, socklen_t *ret_len);

@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/* main.c - caresyncd: the command table, option parsing and help, and 'serve' (store, TLS,
+ * event loop, signals). The admin subcommands live in admin.c. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+#include "tls.h"
+#include "util.h"
+
+#define SERVE_MAX_SKEW_MAX_MS (7ULL * 24 * 3600 * 1000) /* a week */
+
+static int serve_run(const struct admin_command *cmd, struct admin_opts *o);
+
+/* ---- the command table ---- */
+
+static const struct admin_command commands[] = {
+        {"init", "ds", 0, "init --data DIR [--san NAME]...",
+         "Make a new data directory: the store (store.db), a development CA (ca.pem, ca.key)\n"
+         "and a server certificate signed by it (server.pem, server.key). The certificate\n"
+         "names 127.0.0.1, ::1 and localhost; add each other address or host name that\n"
+         "devices will use with --san. Refuses (exit 4) when DIR/store.db exists.\n"
+         "\n"
+         "  -d, --data DIR    data directory (created mode 0700 if missing)\n"
+         "  -s, --san NAME    extra IP address or DNS name for the certificate (repeatable)\n",
+         admin_init},
+        {"serve", "dlmq", 0, "serve --data DIR --listen ADDR:PORT [--max-skew-ms N] [--quiet]",
+         "Serve the sync API (docs/PROTOCOL.md) over HTTPS until SIGTERM or SIGINT, which stop\n"
+         "accepting, finish the replies in progress and exit 0.\n"
+         "\n"
+         "  -d, --data DIR          data directory made by 'caresyncd init'\n"
+         "  -l, --listen ADDR:PORT  IPv4 address and port, or [IPv6]:PORT (port 0: any free port)\n"
+         "  -m, --max-skew-ms N     how far ahead of this server's clock a device clock may be\n"
+         "                          before its changes are clamped (default 300000, 5 min)\n"
+         "  -q, --quiet             no access log lines\n",
+         serve_run},
+        {"user add", "dr", 1, "user add --data DIR NAME --role ROLE",
+         "Add a member of staff. Roles decide what their devices receive (see 'caresyncd help').\n"
+         "\n"
+         "  -d, --data DIR    data directory\n"
+         "  -r, --role ROLE   one of the roles below\n",
+         admin_user_add},
+        {"user list", "dj", 0, "user list --data DIR [--json]",
+         "List the staff with their roles and how many people are assigned to each.\n"
+         "\n"
+         "  -d, --data DIR    data directory\n"
+         "  -j, --json        print JSON instead of a table\n",
+         admin_user_list},
+        {"enrol", "de", 1, "enrol --data DIR NAME [--expires MINUTES]",
+         "Make a one-time enrolment code for user NAME and print only the code. A device\n"
+         "redeems it with 'caresync enrol'; it works once and expires.\n"
+         "\n"
+         "  -d, --data DIR          data directory\n"
+         "  -e, --expires MINUTES   how long the code works (default 1440, a day; at most 43200)\n",
+         admin_enrol},
+        {"person add", "dnbpaP", 0,
+         "person add --data DIR --name \"Full Name\" [--dob YYYY-MM-DD] [--phone P] [--address A] "
+         "[--preferred-name N]",
+         "Add a person who receives care and print only their id. Assign them to staff with\n"
+         "'caresyncd assign'.\n"
+         "\n"
+         "  -d, --data DIR            data directory\n"
+         "  -n, --name NAME           full name (required)\n"
+         "  -b, --dob YYYY-MM-DD      date of birth\n"
+         "  -p, --phone PHONE         telephone number\n"
+         "  -a, --address ADDRESS     address, one line\n"
+         "  -P, --preferred-name N    what they like to be called\n",
+         admin_person_add},
+        {"assign", "d", 2, "assign --data DIR PERSON_ID NAME",
+         "Put a person on user NAME's caseload; their devices receive the person's whole\n"
+         "record at the next sync.\n"
+         "\n"
+         "  -d, --data DIR    data directory\n",
+         admin_assign},
+        {"unassign", "d", 2, "unassign --data DIR PERSON_ID NAME",
+         "Take a person off user NAME's caseload; their devices delete the person's record at the\n"
+         "next sync, once nothing of theirs waits to be sent.\n"
+         "\n"
+         "  -d, --data DIR    data directory\n",
+         admin_unassign},
+        {"device list", "dj", 0, "device list --data DIR [--json]",
+         "List enrolled devices: owner, name, last sync, changes pending on the device, revoked.\n"
+         "\n"
+         "  -d, --data DIR    data directory\n"
+         "  -j, --json        print JSON instead of a table\n",
+         admin_device_list},
+        {"device revoke", "d", 1, "device revoke --data DIR DEVICE_ID",
+         "Revoke a device: its token stops working at once and it is told to wipe its replica.\n"
+         "\n"
+         "  -d, --data DIR    data directory\n",
+         admin_device_revoke},
+};
+
+static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"data", required_argument, NULL, 'd'},
+        {"san", required_argument, NULL, 's'},
+        {"listen", required_argument, NULL, 'l'},
+        {"max-skew-ms", required_argument, NULL, 'm'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"role", required_argument, NULL, 'r'},
+        {"json", no_argument, NULL, 'j'},
+        {"expires", required_argument, NULL, 'e'},
+        {"name", required_argument, NULL, 'n'},
+        {"dob", required_argument, NULL, 'b'},
+        {"phone", required_argument, NULL, 'p'},
+        {"address", required_argument, NULL, 'a'},
+        {"preferred-name", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
+};
+
+static void help_command(const struct admin_command *cmd)
+{
+    printf("usage: caresyncd %s\n\n%s", cmd->synopsis, cmd->help);
+    printf("  -h, --help        show this help\n");
+    if (streq(cmd->name, "user add"))
+        printf("\nroles: %s\n", store_role_list());
+}
+
+static void help_all(FILE *f)
+{
+    fprintf(f,
+            "caresyncd %s - the caresync sync server and its administration\n\n"
+            "usage:\n",
+            CARESYNC_VERSION);
+    for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+        fprintf(f, "  caresyncd %s\n", commands[i].synopsis);
+    fprintf(f,
+            "  caresyncd help [COMMAND]\n"
+            "  caresyncd --version\n"
+            "\n"
+            "Every command takes --help. Admin commands work while 'serve' runs.\n"
+            "roles: %s\n"
+            "\n"
+            "exit codes: 0 ok, 1 failure (store, I/O, TLS), 2 usage error, 3 not found (user,\n"
+            "person or device), 4 already exists or conflicts\n",
+            store_role_list());
+}
+
+/* Find the command named by argv[1] (and argv[2] for "user", "person", "device"). */
+static const struct admin_command *find_command(int argc, char **argv, int *ret_words)
+{
+    char name[64];
+
+    for (int words = 2; words >= 1; words--) {
+        if (argc < 1 + words)
+            continue;
+        if (words == 2)
+            snprintf(name, sizeof(name), "%s %s", argv[1], argv[2]);
+        else
+            snprintf(name, sizeof(name), "%s", argv[1]);
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+            if (streq(commands[i].name, name)) {
+                *ret_words = words;
+                return &commands[i];
+            }
+    }
+    return NULL;
+}
+
+/* Parse the options after the command words. Returns -1 to go on, or an exit code. */
+static int parse_options(const struct admin_command *cmd, int argc, char **argv,
+                         struct admin_opts *o)
+{
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            help_command(cmd);
+            return ADMIN_EXIT_OK;
+        }
+        if (c == ':')
+            return admin_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
+        if (c == '?' || !strchr(cmd->options, c))
+            return admin_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+        switch (c) {
+        case 'd':
+            o->data = optarg;
+            break;
+        case 's':
+            if (o->n_sans >= TLS_SAN_MAX)
+                return admin_usage(cmd, "at most %d --san names", TLS_SAN_MAX);
+            o->sans[o->n_sans++] = optarg;
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 'm':
+            o->max_skew_ms = optarg;
+            break;
+        case 'q':
+            o->quiet = true;
+            break;
+        case 'r':
+            o->role = optarg;
+            break;
+        case 'j':
+            o->json = true;
+            break;
+        case 'e':
+            o->expires = optarg;
+            break;
+        case 'n':
+            o->name = optarg;
+            break;
+        case 'b':
+            o->dob = optarg;
+            break;
+        case 'p':
+            o->phone = optarg;
+            break;
+        case 'a':
+            o->address = optarg;
+            break;
+        case 'P':
+            o->preferred_name = optarg;
+            break;
+        }
+    }
+    o->args = argv + optind;
+    o->n_args = argc - optind;
+    if (!o->data || !o->data[0])
+        return admin_usage(cmd, "--data DIR is required");
+    if (o->n_args != cmd->n_args) {
+        const char *syn = cmd->synopsis + strlen(cmd->name);
+
+        if (o->n_args > cmd->n_args)
+            return admin_usage(cmd, "unexpected argument '%s' (usage: %s)", o->args[cmd->n_args],
+                               syn + 1);
+        return admin_usage(cmd, "missing argument (usage: %s)", syn + 1);
+    }
+    return -1;
+}
+
+/* ---- serve ---- */
+
+static void on_signal(evutil_socket_t sig, short events, void *arg)
+{
+    struct caresyncd *sd = arg;
+    static int count;
+
+    if (count++ > 0) {
+        log_warn("received %s again; stopping now", strsignal(sig));
+        caresyncd_shutdown_now(sd);
+        return;
+    }
+    log_info("received %s; no longer accepting connections, finishing replies in progress",
+             strsignal(sig));
+    caresyncd_shutdown(sd);
+}
+
+static inline void event_freep(struct event **p)
+{
+    if (*p)
+        event_free(*p);
+}
+static inline void event_base_freep(struct event_base **p)
+{
+    if (*p)
+        event_base_free(*p);
+}
+static inline void store_freep(struct store **p)
+{
+    store_free(*p);
+}
+static inline void caresyncd_freep(struct caresyncd **p)
+{
+    caresyncd_free(*p);
+}
+
+static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
+{
+    /* Declared in the order they must be freed in reverse: the server before the store,
+     * TLS context and event base it borrows. */
+    _cleanup_(event_base_freep) struct event_base *base = NULL;
+    _cleanup_ssl_ctx_ SSL_CTX *ssl_ctx = NULL;
+    _cleanup_(store_freep) struct store *store = NULL;
+    _cleanup_(caresyncd_freep) struct caresyncd *sd = NULL;
+    _cleanup_(event_freep) struct event *ev_term = NULL, *ev_int = NULL;
+    char cert[PATH_MAX], key[PATH_MAX], bound[INET6_ADDRSTRLEN + 16];
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    struct sigaction sa = {.sa_handler = SIG_IGN};
+    uint64_t skew = 0;
+    int r;
+
+    if (!o->listen)
+        return admin_usage(cmd, "--listen ADDR:PORT is required, e.g. --listen 127.0.0.1:8443");
+    if (http_parse_listen(o->listen, &ss, &sslen) < 0)
+        return admin_usage(cmd, "--listen takes IPv4:PORT or [IPv6]:PORT, not '%s'", o->listen);
+    if (o->max_skew_ms && (parse_u64(o->max_skew_ms, &skew) < 0 || skew > SERVE_MAX_SKEW_MAX_MS))
+        return admin_usage(cmd, "--max-skew-ms takes milliseconds from 0 to %llu, not '%s'",
+                           SERVE_MAX_SKEW_MAX_MS, o->max_skew_ms);
+    if ((size_t)snprintf(cert, sizeof(cert), "%s/server.pem", o->data) >= sizeof(cert) ||
+        (size_t)snprintf(key, sizeof(key), "%s/server.key", o->data) >= sizeof(key))
+        return admin_usage(cmd, "the --data path is too long");
+
+    log_set_timestamps(1);
+    /* A client that hangs up mid-reply must cost an EPIPE, not the process. */
+    if (sigaction(SIGPIPE, &sa, NULL) < 0) {
+        log_error("cannot ignore SIGPIPE: %s", strerror(errno));
+        return ADMIN_EXIT_FAILURE;
+    }
+
+    r = admin_open_store(o->data, &store);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    if (o->max_skew_ms)
+        store_set_max_forward(store, skew);
+    r = tls_server_ctx_new(cert, key, &ssl_ctx);
+    if (r == -ENOENT) {
+        log_error("no server certificate and key at %s and %s; put them there ('caresyncd "
+                  "init' makes both)",
+                  cert, key);
+        return ADMIN_EXIT_FAILURE;
+    }
+    if (r < 0)
+        return ADMIN_EXIT_FAILURE; /* tls_server_ctx_new() said why */
+    base = event_base_new();
+    if (!base) {
+        log_error("cannot create the event loop");
+        return ADMIN_EXIT_FAILURE;
+    }
+    sd = caresyncd_new(base, store, ssl_ctx, o->quiet);
+    if (!sd) {
+        log_error("out of memory creating the HTTP server");
+        return ADMIN_EXIT_FAILURE;
+    }
+    r = caresyncd_listen(sd, o->listen, bound, sizeof(bound));
+    if (r < 0) {
+        log_error("cannot listen on %s: %s; %s", o->listen, strerror(-r),
+                  r == -EADDRINUSE ? "stop the other server or pick another port"
+                  : r == -EACCES   ? "pick a port above 1023 or run with the needed privilege"
+                                   : "check the address is one of this machine's");
+        return ADMIN_EXIT_FAILURE;
+    }
+    ev_term = evsignal_new(base, SIGTERM, on_signal, sd);
+    ev_int = evsignal_new(base, SIGINT, on_signal, sd);
+    if (!ev_term || !ev_int || event_add(ev_term, NULL) < 0 || event_add(ev_int, NULL) < 0) {
+        log_error("cannot install the signal handlers");
+        return ADMIN_EXIT_FAILURE;
+    }
+    log_info("caresyncd %s listening on https://%s (data %s, pid %d)", CARESYNC_VERSION, bound,
+             o->data, (int)getpid());
+    if (event_base_dispatch(base) < 0) {
+        log_error("the event loop failed");
+        return ADMIN_EXIT_FAILURE;
+    }
+    sd = caresyncd_free(sd);
+    log_info("stopped");
+    return ADMIN_EXIT_OK;
+}
+
+/* ---- main ---- */
+
+int main(int argc, char **argv)
+{
+    struct admin_opts o = {0};
+    const struct admin_command *cmd;
+    int words = 0, r;
+
+    log_set_prefix("caresyncd");
+    /* Everything caresyncd creates (store, WAL, keys) is for its owner only. */
+    umask(077);
+    if (argc < 2) {
+        help_all(stderr);
+        return ADMIN_EXIT_USAGE;
+    }
+    if (streq(argv[1], "--version") || streq(argv[1], "version")) {
+        printf("caresyncd %s\n", CARESYNC_VERSION);
+        return ADMIN_EXIT_OK;
+    }
+    if (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help")) {
+        if (argc > 2) {
+            cmd = find_command(argc - 1, argv + 1, &words);
+            if (!cmd || words != argc - 2) {
+                fprintf(stderr, "caresyncd: no command '%s'; run 'caresyncd help' for the list\n",
+                        argv[2]);
+                return ADMIN_EXIT_USAGE;
+            }
+            help_command(cmd);
+            return ADMIN_EXIT_OK;
+        }
+        help_all(stdout);
+        return ADMIN_EXIT_OK;
+    }
+    cmd = find_command(argc, argv, &words);
+    if (!cmd) {
+        bool group = streq(argv[1], "user") || streq(argv[1], "person") || streq(argv[1], "device");
+
+        if (group)
+            fprintf(stderr, "caresyncd %s: %s '%s'; run 'caresyncd help' for the list\n", argv[1],
+                    argc > 2 ? "unknown subcommand" : "missing subcommand after",
+                    argc > 2 ? argv[2] : argv[1]);
+        else
+            fprintf(stderr, "caresyncd: unknown command '%s'; run 'caresyncd help' for the list\n",
+                    argv[1]);
+        return ADMIN_EXIT_USAGE;
+    }
+    /* getopt sees the last command word as its argv[0]. */
+    r = parse_options(cmd, argc - words, argv + words, &o);
+    if (r >= 0)
+        return r;
+    return cmd->run(cmd, &o);
+}

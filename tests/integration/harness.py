@@ -1,0 +1,464 @@
+# SPDX-License-Identifier: MIT
+# harness.py - shared helpers for the integration tests: a temporary world with a real
+# caresyncd (init, serve on a free loopback port, admin subcommands, read-only access to its
+# store.db) and real caresync clients (enrol, sync, read and edit, --json output), plus raw
+# HTTPS requests for the protocol-level tests. Python 3 standard library only.
+#
+# The binaries come from the environment: CARESYNCD and CARESYNC (meson passes the paths).
+# KEEP_TMP=1 keeps the temporary directory of a passing test too (a failing one is always
+# kept and its path printed).
+
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+CARESYNCD = os.environ.get('CARESYNCD')
+CARESYNC = os.environ.get('CARESYNC')
+
+# Exit codes of the caresync CLI (client/caresync.h).
+EXIT_OK, EXIT_LOCAL, EXIT_USAGE, EXIT_NOTFOUND = 0, 1, 2, 3
+EXIT_NETWORK, EXIT_AUTH, EXIT_FORBIDDEN, EXIT_SERVER = 4, 5, 6, 7
+
+T0 = time.monotonic()
+
+
+def log(msg):
+    print('[%7.2fs] %s' % (time.monotonic() - T0, msg), flush=True)
+
+
+def clip(text, n=2000):
+    text = text if isinstance(text, str) else repr(text)
+    return text if len(text) <= n else text[:n] + '... (%d more)' % (len(text) - n)
+
+
+class CommandFailed(AssertionError):
+    pass
+
+
+def run(argv, expect=0, env=None, timeout=120, quiet=False):
+    """Run a command; check its exit code unless expect is None. Returns CompletedProcess."""
+    argv = [str(a) for a in argv]
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    t = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout)
+    took = time.monotonic() - t
+    shown = ' '.join(a if a and ' ' not in a else repr(a) for a in argv)
+    if not quiet or (expect is not None and p.returncode != expect):
+        log('$ %s -> %d (%.2fs)' % (shown, p.returncode, took))
+        if p.stdout.strip():
+            print('  stdout: ' + clip(p.stdout.strip()).replace('\n', '\n          '))
+        if p.stderr.strip():
+            print('  stderr: ' + clip(p.stderr.strip()).replace('\n', '\n          '))
+    if expect is not None and p.returncode != expect:
+        raise CommandFailed('%s: exit %d, expected %d\nstderr: %s' %
+                            (shown, p.returncode, expect, p.stderr.strip()))
+    return p
+
+
+def check(cond, msg, *details):
+    """assert with a message and any details printed on failure."""
+    if not cond:
+        for d in details:
+            print('  detail: ' + clip(d if isinstance(d, str) else json.dumps(d, indent=1,
+                                                                             default=str), 6000))
+        raise AssertionError(msg)
+
+
+def check_eq(got, want, msg):
+    if got != want:
+        raise AssertionError('%s: got %s, want %s' % (msg, clip(repr(got), 3000),
+                                                      clip(repr(want), 3000)))
+
+
+# ---- clocks and ids, as the protocol writes them ----
+
+def hlc_text(h):
+    """The text form of an integer clock: 13 digits of ms, '.', 5 digits of counter."""
+    return '%013d.%05d' % (h >> 16, h & 0xffff)
+
+
+def hlc_int(text):
+    ms, c = text.split('.')
+    return (int(ms) << 16) | int(c)
+
+
+def hlc_now(offset_ms=0, counter=0):
+    return ((int(time.time() * 1000) + offset_ms) << 16) | counter
+
+
+def uuid7():
+    """A lower-case UUIDv7 string."""
+    ms = int(time.time() * 1000)
+    rnd = random.SystemRandom().getrandbits(74)
+    value = (ms << 80) | (0x7 << 76) | ((rnd >> 62) << 64) | (0b10 << 62) | (rnd & ((1 << 62) - 1))
+    h = '%032x' % value
+    return '%s-%s-%s-%s-%s' % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+# ---- the daemon ----
+
+class Daemon:
+    def __init__(self, root, name='server'):
+        self.root = root
+        self.data = os.path.join(root, name)
+        self.log_path = os.path.join(root, name + '.log')
+        self.proc = None
+        self.port = None
+        self.log_file = None
+        self.env = {}
+
+    @property
+    def url(self):
+        return 'https://127.0.0.1:%d' % self.port
+
+    @property
+    def ca(self):
+        return os.path.join(self.data, 'ca.pem')
+
+    @property
+    def store_path(self):
+        return os.path.join(self.data, 'store.db')
+
+    def init(self):
+        run([CARESYNCD, 'init', '--data', self.data])
+        check(os.path.exists(self.ca), 'caresyncd init made no ca.pem in ' + self.data)
+
+    def start(self, timeout=20):
+        """Start serving (on the same port as before when restarting) and wait for TLS."""
+        if self.port is None:
+            self.port = free_port()
+        self.log_file = open(self.log_path, 'ab')
+        env = dict(os.environ)
+        env.update(self.env)
+        argv = [CARESYNCD, 'serve', '--data', self.data, '--listen', '127.0.0.1:%d' % self.port]
+        log('$ ' + ' '.join(argv) + ' &')
+        self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        ctx = self.ssl_context()
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                self.dump_log()
+                raise AssertionError('caresyncd serve exited with %d before accepting' % rc)
+            try:
+                with socket.create_connection(('127.0.0.1', self.port), timeout=2) as s:
+                    with ctx.wrap_socket(s, server_hostname='127.0.0.1'):
+                        break
+            except (OSError, ssl.SSLError) as e:
+                if time.monotonic() > deadline:
+                    self.dump_log()
+                    raise AssertionError('caresyncd did not accept TLS on port %d: %s' %
+                                         (self.port, e))
+                time.sleep(0.05)
+        log('caresyncd serving on %s (pid %d)' % (self.url, self.proc.pid))
+
+    def stop(self, expect_rc=0):
+        """SIGTERM and wait; the daemon must exit with @expect_rc (None: don't check)."""
+        if not self.proc:
+            return None
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+            self.log_file.close()
+            self.dump_log()
+            raise AssertionError('caresyncd did not exit within 20 s of SIGTERM')
+        self.log_file.close()
+        log('caresyncd stopped, exit %d' % rc)
+        if expect_rc is not None and rc != expect_rc:
+            self.dump_log()
+            raise AssertionError('caresyncd exited with %d after SIGTERM, expected %d' %
+                                 (rc, expect_rc))
+        return rc
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def dump_log(self, lines=80):
+        try:
+            with open(self.log_path, 'rb') as f:
+                text = f.read().decode('utf-8', 'replace').splitlines()
+        except OSError:
+            return
+        print('---- last %d lines of %s ----' % (lines, self.log_path))
+        for line in text[-lines:]:
+            print('  | ' + line)
+        print('----')
+
+    # -- admin subcommands (run against the data directory, also while serving) --
+
+    def admin(self, words, *rest, expect=0):
+        return run([CARESYNCD] + list(words) + ['--data', self.data] + list(rest), expect=expect)
+
+    def add_user(self, name, role):
+        self.admin(['user', 'add'], name, '--role', role)
+
+    def enrol_code(self, name):
+        code = self.admin(['enrol'], name).stdout.strip().splitlines()[-1].strip()
+        check(len(code) >= 12, 'caresyncd enrol printed no code: %r' % code)
+        return code
+
+    def add_person(self, name, phone=None, dob=None, address=None):
+        args = ['--name', name]
+        if phone is not None:
+            args += ['--phone', phone]
+        if dob is not None:
+            args += ['--dob', dob]
+        if address is not None:
+            args += ['--address', address]
+        pid = self.admin(['person', 'add'], *args).stdout.strip().splitlines()[-1].strip()
+        check(len(pid) == 36, 'caresyncd person add printed no id: %r' % pid)
+        return pid
+
+    def assign(self, person, user):
+        self.admin(['assign'], person, user)
+
+    def unassign(self, person, user):
+        self.admin(['unassign'], person, user)
+
+    def revoke(self, device_id):
+        self.admin(['device', 'revoke'], device_id)
+
+    # -- the store, read-only --
+
+    def db(self):
+        con = sqlite3.connect('file:%s?mode=ro' % self.store_path, uri=True, timeout=10)
+        con.row_factory = sqlite3.Row
+        return con
+
+    def query(self, sql, params=()):
+        con = self.db()
+        try:
+            return [dict(r) for r in con.execute(sql, params).fetchall()]
+        finally:
+            con.close()
+
+    def scalar(self, sql, params=()):
+        con = self.db()
+        try:
+            return con.execute(sql, params).fetchone()[0]
+        finally:
+            con.close()
+
+    def counts(self):
+        """Row counts of the tables a refused request must not touch."""
+        return {t: self.scalar('SELECT count(*) FROM %s' % t)
+                for t in ('change_log', 'field_state', 'conflicts')}
+
+    def field(self, tbl, row_id, field):
+        rows = self.query('SELECT value, hlc, device FROM field_state WHERE tbl=? AND row_id=?'
+                          ' AND field=?', (tbl, row_id, field))
+        return rows[0] if rows else None
+
+    # -- raw HTTPS --
+
+    def ssl_context(self):
+        return ssl.create_default_context(cafile=self.ca)
+
+    def request(self, method, path, body=None, token=None, headers=None, timeout=30):
+        """One HTTPS request. Returns (status, headers dict, raw bytes, parsed JSON or None)."""
+        conn = http.client.HTTPSConnection('127.0.0.1', self.port, context=self.ssl_context(),
+                                           timeout=timeout)
+        hdrs = {'Content-Type': 'application/json'}
+        if token is not None:
+            hdrs['Authorization'] = 'Bearer ' + token
+        hdrs.update(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            resp = conn.getresponse()
+            raw = resp.read()
+            status, rh = resp.status, {k.lower(): v for k, v in resp.getheaders()}
+        finally:
+            conn.close()
+        try:
+            doc = json.loads(raw) if raw else None
+        except ValueError:
+            doc = None
+        log('%s %s (%d bytes) -> %d %s' % (method, path, len(body or b''), status,
+                                          clip(raw.decode('utf-8', 'replace'), 300)))
+        return status, rh, raw, doc
+
+
+# ---- clients ----
+
+class Client:
+    def __init__(self, world, name, user, role):
+        self.world = world
+        self.name = name
+        self.user = user
+        self.role = role
+        self.home = os.path.join(world.root, 'home-' + name)
+        self.env = {}
+
+    def run(self, *args, expect=0, quiet=False):
+        return run([CARESYNC, '--home', self.home] + list(args), expect=expect, env=self.env,
+                   quiet=quiet)
+
+    def json(self, *args, expect=0, quiet=False):
+        p = self.run(*(list(args) + ['--json']), expect=expect, quiet=quiet)
+        try:
+            return json.loads(p.stdout)
+        except ValueError:
+            raise AssertionError('%s %s --json printed no JSON: %r' % (self.name, args,
+                                                                       clip(p.stdout)))
+
+    def enrol(self, code, expect=0):
+        d = self.world.daemon
+        return self.run('enrol', '--server', d.url, '--ca', d.ca, '--code', code, expect=expect)
+
+    def sync(self, expect=0, quiet=False):
+        return self.run('sync', expect=expect, quiet=quiet)
+
+    def caseload(self):
+        return self.json('caseload', quiet=True)
+
+    def show(self, person, expect=0):
+        if expect != 0:
+            return self.run('show', person, '--json', expect=expect)
+        return self.json('show', person, quiet=True)
+
+    def status(self):
+        return self.json('status', quiet=True)
+
+    def edit(self, table, row, field, value, expect=0):
+        if value is None:
+            return self.run('edit', table, row, field, '--null', expect=expect)
+        if value.startswith('-'):
+            return self.run('edit', table, row, field, '--', value, expect=expect)
+        return self.run('edit', table, row, field, value, expect=expect)
+
+    def add(self, table, person, fields, expect=0):
+        """Create a row; @fields is a dict. Returns the new row id."""
+        args = ['%s=%s' % (k, v) for k, v in fields.items()]
+        p = self.run('add', table, person, *args, expect=expect)
+        if expect != 0:
+            return None
+        rid = p.stdout.strip().split()[-1] if p.stdout.strip() else ''
+        check(len(rid) == 36, 'caresync add printed no id: %r' % p.stdout)
+        return rid
+
+    def delete(self, table, row, expect=0):
+        return self.run('delete', table, row, expect=expect)
+
+    def conflicts(self, all=False, expect=0):
+        args = ['conflicts'] + (['--all'] if all else [])
+        if expect != 0:
+            return self.run(*(args + ['--json']), expect=expect)
+        doc = self.json(*args)
+        return doc['conflicts'] if isinstance(doc, dict) and 'conflicts' in doc else doc
+
+    def resolve(self, conflict_id, action, value=None, expect=0):
+        args = ['resolve', str(conflict_id), '--' + action]
+        if value is not None:
+            args.append(value)
+        return self.run(*args, expect=expect)
+
+    @property
+    def token(self):
+        with open(os.path.join(self.home, 'token')) as f:
+            return f.read().strip()
+
+    @property
+    def device_id(self):
+        return self.status()['device_id']
+
+    def replica_bytes(self):
+        """Every file in the home directory, concatenated (the canary scan reads these)."""
+        out = {}
+        for dirpath, _, files in os.walk(self.home):
+            for fn in files:
+                p = os.path.join(dirpath, fn)
+                with open(p, 'rb') as f:
+                    out[p] = f.read()
+        return out
+
+
+# ---- a world: one daemon, users and clients, all under one temporary directory ----
+
+class World:
+    def __init__(self, root):
+        self.root = root
+        self.daemon = Daemon(root)
+        self.clients = {}
+
+    def start(self):
+        self.daemon.init()
+        self.daemon.start()
+        return self
+
+    def client(self, name, role, user=None):
+        """Add user @user (default @name) with @role, enrol a client for it."""
+        user = user or name
+        if not self.daemon.query('SELECT 1 FROM users WHERE name=?', (user,)):
+            self.daemon.add_user(user, role)
+        c = Client(self, name, user, role)
+        c.enrol(self.daemon.enrol_code(user))
+        self.clients[name] = c
+        return c
+
+    def close(self):
+        self.daemon.kill()
+
+
+def require_binaries():
+    missing = [n for n, p in (('CARESYNCD', CARESYNCD), ('CARESYNC', CARESYNC))
+               if not p or not os.access(p, os.X_OK)]
+    if missing:
+        print('SKIP: %s not set to an executable (run through meson test)' % ', '.join(missing))
+        sys.exit(77)
+
+
+def main(test, name=None):
+    """Run test(world) in a fresh temporary directory; exit 0 on success, 1 on failure."""
+    require_binaries()
+    name = name or os.path.basename(sys.argv[0])
+    root = tempfile.mkdtemp(prefix='caresync-it-')
+    world = World(root)
+    ok = False
+    log('%s: temporary directory %s' % (name, root))
+    try:
+        world.start()
+        test(world)
+        world.daemon.stop(expect_rc=0)
+        ok = True
+    except Exception:
+        traceback.print_exc()
+        world.daemon.dump_log()
+    finally:
+        world.close()
+    if ok and not os.environ.get('KEEP_TMP'):
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        log('kept %s' % root)
+    print('%d passed, %d failed' % (1 if ok else 0, 0 if ok else 1))
+    sys.exit(0 if ok else 1)

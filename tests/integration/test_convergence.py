@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# test_convergence.py - property test of the whole system. Six clients of different roles share
+# three people; in several rounds each makes random offline edits (field edits, clears, new
+# rows, deletes) and a random subset syncs in a random order; then everyone syncs until
+# quiescent. Checked against the server's store.db:
+#   - convergence: every replica's view of every person equals the server's field_state;
+#   - last writer wins: each field's value is that of its highest-version stored change;
+#   - the conflict log is exact: its set of (loser_change_id, kind) equals what an independent
+#     oracle computes from the change_log (recall and precision both 100%);
+#   - integrity_check is ok on every database, and every outbox is empty.
+# SEED=n replays one seed; by default a few seeds run. ROUNDS and OPS scale the work.
+import os
+import random
+import shutil
+import sqlite3
+import sys
+import tempfile
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h
+
+ROLES = [('nurse', 'nurse'), ('sw', 'social_worker'), ('ot', 'occupational_therapist'),
+         ('physio', 'physiotherapist'), ('link', 'link_worker'), ('coord', 'coordinator')]
+PEOPLE = 3
+ROUNDS = int(os.environ.get('ROUNDS', '3'))
+OPS = int(os.environ.get('OPS', '3'))  # offline operations per client per round
+DEFAULT_SEEDS = 3
+
+# The synced tables the test writes, the key of their rows in 'show --json', and the fields
+# it edits with a generator of values.
+ARRAYS = {'care_plan': 'care_plans', 'goal': 'goals', 'plan_action': 'actions',
+          'visit': 'visits', 'note': 'notes'}
+LIFECYCLE = ['proposed', 'active', 'on-hold', 'completed']
+ACHIEVEMENT = ['in-progress', 'improving', 'achieved']
+ACTION_STATUS = ['not-started', 'in-progress', 'completed']
+
+
+class Run:
+    def __init__(self, world, seed):
+        self.w = world
+        self.d = world.daemon
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.n = 0
+        self.clients = []
+        self.people = []
+
+    def unique(self, who):
+        self.n += 1
+        return 's%d-%s-e%d' % (self.seed, who, self.n)
+
+    def setup(self):
+        for i in range(PEOPLE):
+            self.people.append(self.d.add_person('Person %d of seed %d' % (i, self.seed),
+                                                 phone='0131 000 000%d' % i))
+        for name, role in ROLES:
+            self.clients.append(self.w.client(name, role))
+        for p in self.people:
+            for name, role in ROLES:
+                if role != 'coordinator':
+                    self.d.assign(p, name)
+        for c in self.clients:
+            c.sync(quiet=True)
+        # Some rows for every person, made by different clients.
+        for i, p in enumerate(self.people):
+            c = self.clients[i % len(self.clients)]
+            plan = c.add('care_plan', p, {'title': 'Plan %d' % i, 'status': 'active'})
+            for k in range(2):
+                g = c.add('goal', p, {'care_plan_id': plan, 'description': 'Goal %d.%d' % (i, k),
+                                      'lifecycle_status': 'active'})
+                c.add('plan_action', p, {'goal_id': g, 'what': 'Action for goal %d.%d' % (i, k),
+                                         'status': 'not-started'})
+            c.sync(quiet=True)
+        for c in self.clients:
+            c.sync(quiet=True)
+
+    # -- one random offline operation on client c --
+    def op(self, c):
+        rng = self.rng
+        p = rng.choice(self.people)
+        view = c.show(p)
+        kind = rng.choices(['person', 'goal', 'action', 'plan', 'add_goal', 'delete', 'clear'],
+                           [3, 4, 2, 1, 1, 1, 1])[0]
+        goals = view.get('goals', [])
+        actions = view.get('actions', [])
+        plans = view.get('care_plans', [])
+        if kind == 'person':
+            field = rng.choice(['phone', 'address', 'preferred_name'])
+            c.edit('person', p, field, self.unique(c.name))
+        elif kind == 'goal' and goals:
+            g = rng.choice(goals)['id']
+            field = rng.choice(['description', 'lifecycle_status', 'achievement_status'])
+            value = {'description': self.unique(c.name),
+                     'lifecycle_status': rng.choice(LIFECYCLE),
+                     'achievement_status': rng.choice(ACHIEVEMENT)}[field]
+            c.edit('goal', g, field, value)
+        elif kind == 'action' and actions:
+            a = rng.choice(actions)['id']
+            field = rng.choice(['what', 'who', 'status'])
+            value = self.unique(c.name) if field != 'status' else rng.choice(ACTION_STATUS)
+            c.edit('plan_action', a, field, value)
+        elif kind == 'plan' and plans:
+            c.edit('care_plan', rng.choice(plans)['id'], rng.choice(['title', 'summary']),
+                   self.unique(c.name))
+        elif kind == 'add_goal':
+            fields = {'description': self.unique(c.name), 'lifecycle_status': 'proposed'}
+            if plans:
+                fields['care_plan_id'] = rng.choice(plans)['id']
+            c.add('goal', p, fields)
+        elif kind == 'delete' and (goals or actions):
+            table, rows = rng.choice([t for t in (('goal', goals), ('plan_action', actions))
+                                      if t[1]])
+            c.delete(table, rng.choice(rows)['id'])
+        elif kind == 'clear':
+            field = rng.choice(['address', 'preferred_name'])
+            if view.get(field) is not None:
+                c.edit('person', p, field, None)
+            elif goals:
+                g = rng.choice(goals)
+                if g.get('achievement_status') is not None:
+                    c.edit('goal', g['id'], 'achievement_status', None)
+
+    def rounds(self):
+        for r in range(ROUNDS):
+            h.log('seed %d round %d' % (self.seed, r))
+            for c in self.rng.sample(self.clients, len(self.clients)):
+                for _ in range(self.rng.randint(1, OPS)):
+                    self.op(c)
+            syncing = [c for c in self.clients if self.rng.random() < 0.6]
+            self.rng.shuffle(syncing)
+            for c in syncing:
+                c.sync(quiet=True)
+
+    def quiesce(self):
+        last = None
+        for i in range(8):
+            for c in self.clients:
+                c.sync(quiet=True)
+            now = (self.d.scalar('SELECT count(*) FROM change_log'),
+                   self.d.scalar('SELECT max(seq) FROM field_state'))
+            if now == last:
+                return
+            last = now
+        raise AssertionError('no quiescence after 8 rounds of syncing')
+
+    # -- checks --
+    def server_view(self, person):
+        rows = self.d.query('SELECT tbl, row_id, field, value FROM field_state WHERE person_id=?',
+                            (person,))
+        byrow = {}
+        for r in rows:
+            byrow.setdefault((r['tbl'], r['row_id']), {})[r['field']] = r['value']
+        out = {'person': byrow.get(('person', person), {})}
+        for (tbl, rid), fields in byrow.items():
+            if tbl == 'person':
+                continue
+            if fields.get('_deleted') == '1':
+                continue
+            out.setdefault(tbl, {})[rid] = {k: v for k, v in fields.items() if k != '_deleted'}
+        return out
+
+    def check_convergence(self):
+        for c in self.clients:
+            ids = sorted(p['id'] for p in c.caseload())
+            h.check_eq(ids, sorted(self.people), c.name + ' caseload')
+            st = c.status()
+            h.check_eq(st['pending'], 0, c.name + ' outbox after quiescence')
+            for p in self.people:
+                want = self.server_view(p)
+                got = c.show(p)
+                for field, value in want['person'].items():
+                    if field == '_deleted':
+                        continue
+                    h.check_eq(got.get(field), value, '%s: person %s field %s' %
+                               (c.name, p, field))
+                for tbl, key in ARRAYS.items():
+                    wrows = want.get(tbl, {})
+                    grows = {r['id']: r for r in got.get(key, [])}
+                    h.check(set(grows) == set(wrows), '%s: %s rows of person %s differ from the'
+                            ' server' % (c.name, tbl, p),
+                            {'replica only': sorted(set(grows) - set(wrows)),
+                             'server only': sorted(set(wrows) - set(grows))})
+                    for rid, fields in wrows.items():
+                        for field, value in fields.items():
+                            h.check_eq(grows[rid].get(field), value, '%s: %s %s field %s' %
+                                       (c.name, tbl, rid, field))
+                        for field, value in grows[rid].items():
+                            if field in ('id', 'person_id') or field in fields:
+                                continue
+                            h.check(value is None, '%s: %s %s field %s is %r on the replica but'
+                                    ' unset on the server' % (c.name, tbl, rid, field, value))
+        h.log('seed %d: %d replicas converged on the server state' %
+              (self.seed, len(self.clients)))
+
+    def check_lww_and_conflicts(self):
+        log = self.d.query('SELECT change_id, device, tbl, row_id, field, value, hlc, base_hlc,'
+                           ' base_device, outcome FROM change_log')
+        changes = [x for x in log if x['outcome'] != 'out_of_scope']
+        h.check_eq(len(changes), len(log), 'no out_of_scope changes in this test')
+        ver = lambda x: (x['hlc'], x['device'])
+        base = lambda x: (x['base_hlc'], x['base_device'] or '')
+        by_field, by_row = {}, {}
+        for x in changes:
+            by_field.setdefault((x['tbl'], x['row_id'], x['field']), []).append(x)
+            by_row.setdefault((x['tbl'], x['row_id']), []).append(x)
+
+        # Last writer wins: the field's value is its highest version's.
+        state = {(r['tbl'], r['row_id'], r['field']): r
+                 for r in self.d.query('SELECT tbl, row_id, field, value, hlc, device'
+                                       ' FROM field_state')}
+        h.check_eq(set(state), set(by_field), 'fields with state == fields with changes')
+        for key, xs in by_field.items():
+            top = max(xs, key=ver)
+            s = state[key]
+            h.check((s['value'], s['hlc'], s['device']) == (top['value'], top['hlc'],
+                                                            top['device']),
+                    'field %s is not its highest version' % (key,), s, top)
+
+        # The oracle.
+        want = {}
+        for key, xs in by_field.items():
+            for x in xs:
+                for y in xs:
+                    if ver(y) > ver(x) and base(y) < ver(x) and x['value'] != y['value']:
+                        want[(x['change_id'], 'concurrent_edit')] = (x, y)
+                        break
+        for (tbl, rid), xs in by_row.items():
+            for t in xs:
+                if t['field'] != '_deleted' or t['value'] != '1':
+                    continue
+                for x in xs:
+                    if x['field'] != '_deleted' and ver(x) > base(t):
+                        want[(x['change_id'], 'edit_after_delete')] = (x, t)
+        got = {(r['loser_change_id'], r['kind']) for r in
+               self.d.query('SELECT loser_change_id, kind FROM conflicts')}
+        missing = sorted(set(want) - got)
+        spurious = sorted(got - set(want))
+        byid = {x['change_id']: x for x in log}
+        if missing or spurious:
+            for k in missing[:10]:
+                print('MISSING %s: loser %s\n   other %s' % (k[1], want[k][0], want[k][1]))
+            for k in spurious[:10]:
+                x = byid.get(k[0])
+                print('SPURIOUS %s: %s' % (k[1], x))
+                if x:
+                    for y in by_field.get((x['tbl'], x['row_id'], x['field']), []):
+                        print('     same field: %s' % y)
+        h.check(not missing and not spurious,
+                'conflict log differs from the oracle: %d missing, %d spurious (of %d expected)'
+                % (len(missing), len(spurious), len(want)))
+        kinds = {}
+        for _, kind in want:
+            kinds[kind] = kinds.get(kind, 0) + 1
+        h.log('seed %d: %d changes, conflict log exact (%s)' % (self.seed, len(changes), kinds))
+        return kinds
+
+    def check_integrity(self):
+        dbs = [self.d.store_path] + [os.path.join(c.home, 'replica.db') for c in self.clients]
+        for path in dbs:
+            con = sqlite3.connect('file:%s?mode=ro' % path, uri=True)
+            try:
+                res = con.execute('PRAGMA integrity_check').fetchall()
+            finally:
+                con.close()
+            h.check_eq(res, [('ok',)], 'integrity_check of ' + path)
+
+
+def one_seed(root, seed):
+    w = h.World(os.path.join(root, 'seed-%d' % seed))
+    os.makedirs(w.root)
+    try:
+        w.start()
+        r = Run(w, seed)
+        r.setup()
+        r.rounds()
+        r.quiesce()
+        r.check_convergence()
+        kinds = r.check_lww_and_conflicts()
+        r.check_integrity()
+        w.daemon.stop(expect_rc=0)
+        return kinds
+    except Exception:
+        w.daemon.dump_log(40)
+        raise
+    finally:
+        w.close()
+
+
+def main():
+    h.require_binaries()
+    if os.environ.get('SEED'):
+        seeds = [int(os.environ['SEED'])]
+    else:
+        base = random.SystemRandom().randrange(1, 1 << 30)
+        seeds = [base + i for i in range(DEFAULT_SEEDS)]
+    root = tempfile.mkdtemp(prefix='caresync-conv-')
+    h.log('seeds %s; rounds %d; ops per client per round 1..%d; temporary directory %s' %
+          (seeds, ROUNDS, OPS, root))
+    passed = failed = 0
+    total = {}
+    for seed in seeds:
+        h.log('==== seed %d (replay: SEED=%d) ====' % (seed, seed))
+        try:
+            for k, v in one_seed(root, seed).items():
+                total[k] = total.get(k, 0) + v
+            passed += 1
+        except Exception:
+            traceback.print_exc()
+            h.log('FAILED seed %d; replay with SEED=%d' % (seed, seed))
+            failed += 1
+    h.log('conflicts checked across seeds: %s' % total)
+    if failed == 0 and not os.environ.get('KEEP_TMP'):
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        h.log('kept %s' % root)
+    print('%d passed, %d failed' % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == '__main__':
+    main()

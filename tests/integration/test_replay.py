@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# test_replay.py - a push sent twice (a lost reply, a retry) gets identical outcomes and writes
+# nothing twice. Two pushes are replayed over raw HTTPS with the device's own token: one built
+# here per docs/PROTOCOL.md, and the client's real push, rebuilt from the server's change_log.
+# The same change id with different content is refused with 409 and nothing written.
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h
+
+
+def change_from_log(row):
+    return {'change_id': row['change_id'], 'table': row['tbl'], 'row_id': row['row_id'],
+            'person_id': row['person_id'], 'field': row['field'], 'value': row['value'],
+            'hlc': h.hlc_text(row['sent_hlc']),
+            'base_hlc': h.hlc_text(row['base_hlc']) if row['base_device'] else None,
+            'base_device': row['base_device'] or None}
+
+
+def post_sync(d, token, changes, pull=False, cursor=''):
+    body = {'cursor': cursor, 'changes': changes, 'pull': pull, 'client_version': 'test'}
+    status, _, raw, doc = d.request('POST', '/v1/sync', body, token=token)
+    h.check_eq(status, 200, 'POST /v1/sync status')
+    return doc
+
+
+def test(w):
+    d = w.daemon
+    pid = d.add_person('Cal Example', phone='0131 000 0000')
+    nurse = w.client('nurse', 'nurse')
+    d.assign(pid, 'nurse')
+    nurse.sync()
+    token = nurse.token
+    h.check(token.startswith('cs1_'), 'token file holds the device token', token)
+
+    # 1. A push built by hand: phone edit on top of the version the device holds.
+    cur = d.field('person', pid, 'phone')
+    change = {'change_id': h.uuid7(), 'table': 'person', 'row_id': pid, 'person_id': pid,
+              'field': 'phone', 'value': '0131 444 4444', 'hlc': h.hlc_text(h.hlc_now(1000)),
+              'base_hlc': h.hlc_text(cur['hlc']), 'base_device': cur['device']}
+    first = post_sync(d, token, [change])
+    counts = d.counts()
+    h.check_eq(first['outcomes'][0]['outcome'], 'applied', 'first outcome')
+    again = post_sync(d, token, [change])
+    h.check_eq(again['outcomes'], first['outcomes'], 'replayed outcomes')
+    h.check_eq(d.counts(), counts, 'row counts after the replay')
+    h.check_eq(d.scalar('SELECT count(*) FROM change_log WHERE change_id=?',
+                        (change['change_id'],)), 1, 'journal rows for the change')
+    # and with a pull in the same request
+    third = post_sync(d, token, [change], pull=True)
+    h.check_eq(third['outcomes'], first['outcomes'], 'replayed outcomes with pull')
+    h.check_eq(d.counts(), counts, 'row counts after the replay with pull')
+
+    # 2. The client's own push, replayed: edit, sync, then send what it sent again.
+    nurse.edit('person', pid, 'address', '2 Example Road')
+    nurse.add('goal', pid, {'description': 'Sleep through the night'})
+    nurse.sync()
+    dev = nurse.device_id
+    rows = d.query('SELECT * FROM change_log WHERE device=? ORDER BY id', (dev,))
+    real = [change_from_log(r) for r in rows if r['change_id'] != change['change_id']]
+    h.check(len(real) >= 2, 'the client pushed its changes', rows)
+    counts = d.counts()
+    stored = {r['change_id']: r['outcome'] for r in rows}
+    replay = post_sync(d, token, real)
+    for o in replay['outcomes']:
+        h.check_eq(o['outcome'], stored[o['change_id']], 'replayed outcome of ' + o['change_id'])
+    replay2 = post_sync(d, token, real)
+    h.check_eq(replay2['outcomes'], replay['outcomes'], 'second replay of the real push')
+    h.check_eq(d.counts(), counts, 'row counts after replaying the real push')
+
+    # 3. The same id with different content: 409, the whole batch refused.
+    other = dict(change, change_id=h.uuid7(), field='address', value='3 Example Road',
+                 base_hlc=None, base_device=None)
+    bad = dict(change, value='0131 555 5555')
+    status, _, _, doc = d.request('POST', '/v1/sync', {'cursor': '', 'changes': [other, bad],
+                                                      'pull': False}, token=token)
+    h.check_eq(status, 409, 'status for a reused change id')
+    h.check_eq(doc['error']['code'], 'change_id_reused', 'error code')
+    h.check_eq(d.counts(), counts, 'row counts after the refused batch')
+    h.check_eq(d.field('person', pid, 'phone')['value'], '0131 444 4444', 'phone unchanged')
+
+    # The client is unaffected and still in step.
+    nurse.sync()
+    h.check_eq(nurse.show(pid)['phone'], '0131 444 4444', 'client phone')
+    h.check_eq(nurse.status()['pending'], 0, 'client outbox')
+
+
+if __name__ == '__main__':
+    h.main(test)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# test.sh - install dependencies, build with warnings as errors and run every test suite.
+#   tools/test.sh             gcc build in build/
+#   tools/test.sh --sanitize  clang with AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/
+# Ends with one line "N passed, N failed"; exits non-zero when any test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/deps.sh
+if [ "${1:-}" = "--sanitize" ]; then
+    dir=build-asan
+    [ -f $dir/build.ninja ] || CC=clang meson setup $dir -Dwerror=true -Db_sanitize=address,undefined \
+        -Db_lundef=false -Dc_args=-fno-sanitize-recover=all
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    mult=3
+else
+    dir=build
+    [ -f $dir/build.ninja ] || meson setup $dir -Dwerror=true
+    mult=1
+fi
+ninja -C $dir
+rc=0
+meson test -C $dir --print-errorlogs --timeout-multiplier $mult || rc=$?
+python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys
+ok = bad = skip = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)['result']
+    if r in ('OK', 'EXPECTEDFAIL'): ok += 1
+    elif r == 'SKIP': skip += 1
+    else: bad += 1
+print("%d passed, %d failed" % (ok, bad) + (", %d skipped" % skip if skip else ""))
+PY
+exit $rc
