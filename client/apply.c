@@ -68,8 +68,8 @@ int apply_version(sqlite3 *db, const struct cat_table *t, const struct cat_field
     if (!merge_wins(in, r > 0 ? &cur : NULL))
         return 0;
 
-    sql_ins = sqlite3_mprintf("INSERT OR IGNORE INTO \"%w\"(id, person_id) VALUES(?1, ?2)",
-                              t->name);
+    sql_ins =
+            sqlite3_mprintf("INSERT OR IGNORE INTO \"%w\"(id, person_id) VALUES(?1, ?2)", t->name);
     sql_up = sqlite3_mprintf("UPDATE \"%w\" SET \"%w\" = ?1 WHERE id = ?2", t->name, f->name);
     if (!sql_ins || !sql_up)
         return -ENOMEM;
@@ -112,6 +112,7 @@ int apply_version(sqlite3 *db, const struct cat_table *t, const struct cat_field
 
 /* ---- purges ---- */
 
+/* Run @sql with ?1 = @person_id. Returns the number of rows changed or a negative errno. */
 static int exec_person(sqlite3 *db, const char *sql, const char *person_id)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -124,17 +125,20 @@ static int exec_person(sqlite3 *db, const char *sql, const char *person_id)
         return r;
     sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+    return rc == SQLITE_DONE ? sqlite3_changes(db) : db_errno(rc);
 }
 
-/* Delete every row of the person from every table, with the versions of those rows. */
+/*
+ * Delete every row of the person from every table, with the versions of those rows. Returns 1
+ * when anything was deleted, 0 when the replica held nothing of theirs, or a negative errno.
+ */
 static int purge_now(sqlite3 *db, const char *person_id)
 {
-    int r;
+    int r, rows = 0;
 
     for (size_t i = 0; i < catalogue_n_tables; i++) {
         const struct cat_table *t = &catalogue_tables[i];
-        _cleanup_(sqlite3_freep) char *fv = NULL, *rows = NULL;
+        _cleanup_(sqlite3_freep) char *fv = NULL, *sql = NULL;
 
         fv = sqlite3_mprintf("DELETE FROM field_version WHERE tbl = %Q AND row_id IN"
                              " (SELECT id FROM \"%w\" WHERE person_id = ?1)",
@@ -142,16 +146,17 @@ static int purge_now(sqlite3 *db, const char *person_id)
         r = exec_person(db, fv, person_id);
         if (r < 0)
             return r;
-        rows = sqlite3_mprintf("DELETE FROM \"%w\" WHERE person_id = ?1", t->name);
-        r = exec_person(db, rows, person_id);
+        sql = sqlite3_mprintf("DELETE FROM \"%w\" WHERE person_id = ?1", t->name);
+        r = exec_person(db, sql, person_id);
         if (r < 0)
             return r;
+        rows += r;
     }
     r = exec_person(db, "DELETE FROM pending_purge WHERE person_id = ?1", person_id);
     if (r < 0)
         return r;
-    log_debug("purged person %s", person_id);
-    return 1;
+    log_debug("purged person %s (%d rows)", person_id, rows);
+    return rows > 0;
 }
 
 int apply_purge(sqlite3 *db, const char *person_id)
@@ -178,7 +183,7 @@ int apply_pending_purges(sqlite3 *db)
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     char(*ids)[UUID_STR_MAX] = NULL;
     size_t n = 0, cap = 0;
-    int r = 0, rc;
+    int r = 0, rc, purged = 0;
 
     r = db_prepare(db,
                    "SELECT person_id FROM pending_purge p WHERE NOT EXISTS"
@@ -208,10 +213,12 @@ int apply_pending_purges(sqlite3 *db)
         free(ids);
         return db_errno(rc);
     }
-    for (size_t i = 0; i < n && r >= 0; i++)
+    for (size_t i = 0; i < n && r >= 0; i++) {
         r = purge_now(db, ids[i]);
+        purged += r > 0;
+    }
     free(ids);
-    return r < 0 ? r : (int)n;
+    return r < 0 ? r : purged;
 }
 
 void apply_checkpoint(sqlite3 *db)
@@ -227,8 +234,8 @@ void apply_checkpoint(sqlite3 *db)
 struct apply_ctx {
     struct caresync *c;
     struct caresync_sync_stats *stats;
-    uint64_t server_hlc;  /* the server's clock: the reference for plausibility */
-    uint64_t max_remote;  /* the highest plausible clock seen, fed into ours at the end */
+    uint64_t server_hlc; /* the server's clock: the reference for plausibility */
+    uint64_t max_remote; /* the highest plausible clock seen, fed into ours at the end */
     bool purged;
 };
 
@@ -251,8 +258,7 @@ static void saw_clock(struct apply_ctx *x, uint64_t h)
         x->max_remote = h;
 }
 
-static int apply_current(struct apply_ctx *x, const struct change_record *sent,
-                         const cJSON *cur)
+static int apply_current(struct apply_ctx *x, const struct change_record *sent, const cJSON *cur)
 {
     static const char *const keys[] = {"value", "hlc", "device", NULL};
     const char *value, *hs, *dev, *bad, *why;
@@ -260,14 +266,13 @@ static int apply_current(struct apply_ctx *x, const struct change_record *sent,
     int r;
 
     if (!cJSON_IsObject(cur) || wire_check_keys(cur, keys, &bad, &why) < 0 ||
-        wire_get_string_or_null(cur, "value", &value) < 0 ||
-        wire_get_string(cur, "hlc", &hs) < 0 || hlc_parse(hs, &h) < 0 ||
-        wire_get_string(cur, "device", &dev) < 0 || !uuid_valid(dev))
+        wire_get_string_or_null(cur, "value", &value) < 0 || wire_get_string(cur, "hlc", &hs) < 0 ||
+        hlc_parse(hs, &h) < 0 || wire_get_string(cur, "device", &dev) < 0 || !uuid_valid(dev))
         return bad_reply(x->c, "outcome \"current\"");
     if (catalogue_check_value(sent->field, value, &why) < 0)
         return bad_reply(x->c, "outcome \"current\" value");
-    r = apply_version(x->c->db, sent->table, sent->field, sent->row_id, sent->person_id, value,
-                      h, dev);
+    r = apply_version(x->c->db, sent->table, sent->field, sent->row_id, sent->person_id, value, h,
+                      dev);
     if (r < 0)
         return cs_fail_errno(x->c, r, "sync failed: cannot apply the winning value");
     saw_clock(x, h);
@@ -354,13 +359,12 @@ static int apply_pulled(struct apply_ctx *x, const cJSON *obj)
         snprintf(what, sizeof(what), "pulled change: %s: %s", where, why);
         return bad_reply(x->c, what);
     }
-    r = apply_version(x->c->db, rec.table, rec.field, rec.row_id, rec.person_id, rec.value,
-                      rec.hlc, rec.device);
+    r = apply_version(x->c->db, rec.table, rec.field, rec.row_id, rec.person_id, rec.value, rec.hlc,
+                      rec.device);
     k = r;
     /* The person is on the caseload again: a purge still waiting for them no longer holds. */
     if (r >= 0)
-        r = exec_person(x->c->db, "DELETE FROM pending_purge WHERE person_id = ?1",
-                        rec.person_id);
+        r = exec_person(x->c->db, "DELETE FROM pending_purge WHERE person_id = ?1", rec.person_id);
     if (r >= 0)
         saw_clock(x, rec.hlc);
     wire_change_done(&rec);
@@ -395,17 +399,17 @@ static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct change_
     if (r == -EBADMSG)
         return bad_reply(x->c, "\"more\"");
 
-    cJSON_ArrayForEach(it, outcomes) {
+    cJSON_ArrayForEach (it, outcomes) {
         r = apply_outcome(x, &sent[i++], it);
         if (r != CARESYNC_OK)
             return r;
     }
-    cJSON_ArrayForEach(it, changes) {
+    cJSON_ArrayForEach (it, changes) {
         r = apply_pulled(x, it);
         if (r != CARESYNC_OK)
             return r;
     }
-    cJSON_ArrayForEach(it, purge) {
+    cJSON_ArrayForEach (it, purge) {
         if (!cJSON_IsString(it) || !uuid_valid(it->valuestring))
             return bad_reply(x->c, "\"purge\" entry");
         r = apply_purge(x->c->db, it->valuestring);

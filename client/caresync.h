@@ -30,7 +30,13 @@ enum caresync_result {
 /* Length of an id (lower-case UUID) including the terminating NUL. */
 #define CARESYNC_ID_MAX 37
 
-/* One device replica: its home directory, database, token and settings. Opaque. */
+/*
+ * One device replica: its home directory, database, token and settings. Opaque.
+ *
+ * Process set-up expected from an application (the caresync CLI does both): call
+ * curl_global_init(CURL_GLOBAL_DEFAULT) once before any other thread runs, and ignore SIGPIPE
+ * (the library sets CURLOPT_NOSIGNAL, so it never touches signal handlers itself).
+ */
 struct caresync;
 
 /* What one caresync_sync() did. */

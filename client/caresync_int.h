@@ -14,16 +14,16 @@
 #include "util.h"
 #include "wire.h"
 
-#define CS_ERRMSG_MAX      512
-#define CS_REPLICA_FILE    "replica.db"
-#define CS_TOKEN_FILE      "token"
-#define CS_CA_FILE         "ca.pem"
-#define CS_LOCK_FILE       "sync.lock"
-#define CS_TOKEN_MAX       512                  /* bytes of DIR/token we accept */
-#define CS_CA_MAX          (1024 * 1024)        /* bytes of a CA file we accept */
-#define CS_REPLY_MAX       (64 * 1024 * 1024)   /* bytes of a response body we accept */
-#define CS_BATCH_MAX       500                  /* changes per push */
-#define CS_BATCH_BYTES     (3 * 1024 * 1024)    /* body budget per push (server limit 4 MiB) */
+#define CS_ERRMSG_MAX        512
+#define CS_REPLICA_FILE      "replica.db"
+#define CS_TOKEN_FILE        "token"
+#define CS_CA_FILE           "ca.pem"
+#define CS_LOCK_FILE         "sync.lock"
+#define CS_TOKEN_MAX         512                /* bytes of DIR/token we accept */
+#define CS_CA_MAX            (1024 * 1024)      /* bytes of a CA file we accept */
+#define CS_REPLY_MAX         (64 * 1024 * 1024) /* bytes of a response body we accept */
+#define CS_BATCH_MAX         500                /* changes per push */
+#define CS_BATCH_BYTES       (3 * 1024 * 1024)  /* body budget per push (server limit 4 MiB) */
 #define CS_CONNECT_TIMEOUT_S 10
 #define CS_TOTAL_TIMEOUT_S   120
 
@@ -32,11 +32,11 @@ struct caresync {
     char *db_path;
     char *token_path;
     char *ca_path;
-    sqlite3 *db;          /* NULL until enrolled */
-    int broken;           /* caresync_open() failed with this code: only errmsg/close work */
-    char *server_url;     /* from meta, or the enrol argument while enrolling */
+    sqlite3 *db;             /* NULL until enrolled */
+    int broken;              /* caresync_open() failed with this code: only errmsg/close work */
+    char *server_url;        /* from meta, or the enrol argument while enrolling */
     const char *ca_override; /* while enrolling: the CA file given, instead of DIR/ca.pem */
-    void *curl;           /* CURL easy handle, kept for connection reuse; NULL until used */
+    void *curl;              /* CURL easy handle, kept for connection reuse; NULL until used */
     char device_id[UUID_STR_MAX];
     char errmsg[CS_ERRMSG_MAX];
 };
@@ -131,11 +131,11 @@ void outbox_records_free(struct change_record *v, size_t n);
 /* ---- transport (transport.c) ---- */
 
 struct http_reply {
-    long status;          /* HTTP status */
-    cJSON *json;          /* the parsed body (an object), or NULL */
-    char code[64];        /* error.code of an error reply, or "" */
-    char message[300];    /* error.message of an error reply, or "" */
-    long index;           /* error.index, or -1 */
+    long status;       /* HTTP status */
+    cJSON *json;       /* the parsed body (an object), or NULL */
+    char code[64];     /* error.code of an error reply, or "" */
+    char message[300]; /* error.message of an error reply, or "" */
+    long index;        /* error.index, or -1 */
 };
 
 void http_reply_done(struct http_reply *r);
@@ -146,13 +146,13 @@ void transport_done(struct caresync *c);
 /*
  * transport_request() - one HTTPS request to c->server_url + @path, verified with c->ca_path.
  *
- * @body: request JSON (borrowed) or NULL for none. @auth: send the device token from
- * DIR/token. Returns CARESYNC_OK when a response arrived, whatever its status (fill *ret;
- * call http_reply_done), or CARESYNC_ENETWORK/ELOCAL/ESERVER with the message set
+ * @method: "GET" or "POST". @body: the POST body (borrowed; required for POST). @auth: send the
+ * device token from DIR/token. Returns CARESYNC_OK when a response arrived, whatever its status
+ * (fill *ret; call http_reply_done), or CARESYNC_ENETWORK/ELOCAL/ESERVER with the message set
  * ("@what failed: ..."). A 200 reply whose body is not a JSON object is CARESYNC_ESERVER.
  */
-int transport_request(struct caresync *c, const char *method, const char *path,
-                      const cJSON *body, bool auth, const char *what, struct http_reply *ret);
+int transport_request(struct caresync *c, const char *method, const char *path, const cJSON *body,
+                      bool auth, const char *what, struct http_reply *ret);
 
 /*
  * transport_fail() - map a non-200 reply to a result code and a one-line message about

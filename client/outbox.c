@@ -57,6 +57,11 @@ static int lookup(struct caresync *c, const char *table, const char *field,
     if (f == &catalogue_deleted_field)
         return cs_fail(c, CARESYNC_EUSAGE, "%s cannot be edited; use 'caresync delete %s ID'",
                        CAT_DELETED_FIELD, t->name);
+    if (f->kind == CAT_S)
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "%s.%s is set centrally and cannot be changed from a device; ask a "
+                       "coordinator",
+                       t->name, f->name);
     *ret_f = f;
     return CARESYNC_OK;
 }
@@ -81,8 +86,8 @@ static int check_value(struct caresync *c, const struct cat_table *t, const stru
 
                 snprintf(list + l, sizeof(list) - l, "%s%s", v == f->values ? "" : ", ", *v);
             }
-            return cs_fail(c, CARESYNC_EUSAGE, "bad value for %s.%s: expected one of: %s",
-                           t->name, f->name, list);
+            return cs_fail(c, CARESYNC_EUSAGE, "bad value for %s.%s: expected one of: %s", t->name,
+                           f->name, list);
         }
         if (f->type == CAT_TEXT)
             return cs_fail(c, CARESYNC_EUSAGE, "bad value for %s.%s: %s (at most %zu bytes)",
@@ -291,8 +296,8 @@ int caresync_edit(struct caresync *c, const char *table, const char *row_id, con
  * A row reference (care_plan_id -> care_plan, goal_id -> goal, visit_id -> visit) must name a
  * live row of the same person; the table is named by the field, through the catalogue.
  */
-static int check_reference(struct caresync *c, const struct cat_table *t,
-                           const struct cat_field *f, const char *value, const char *person_id)
+static int check_reference(struct caresync *c, const struct cat_table *t, const struct cat_field *f,
+                           const char *value, const char *person_id)
 {
     char tname[64], person[UUID_STR_MAX];
     const struct cat_table *ref;
@@ -401,8 +406,7 @@ int caresync_add(struct caresync *c, const char *table, const char *person_id,
         set += values[i] != NULL;
     }
     if (set == 0)
-        return cs_fail(c, CARESYNC_EUSAGE, "give at least one FIELD=VALUE for the new %s",
-                       t->name);
+        return cs_fail(c, CARESYNC_EUSAGE, "give at least one FIELD=VALUE for the new %s", t->name);
     r = uuid_v7(hlc_wall_ms(), id);
     if (r < 0)
         return cs_fail_errno(c, r, "cannot make a row id");

@@ -99,8 +99,8 @@ static int person_tree(sqlite3 *db, const char *person_id, cJSON **ret)
     {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
-        r = prepare_select(db, catalogue_table("person"), false, "id = ?1 AND _deleted = 0",
-                           "id", &st);
+        r = prepare_select(db, catalogue_table("person"), false, "id = ?1 AND _deleted = 0", "id",
+                           &st);
         if (r < 0)
             return r;
         sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);

@@ -110,7 +110,8 @@ static int check_url(struct caresync *c, const char *url, char **ret)
     char *u;
 
     if (!url || !*url)
-        return cs_fail(c, CARESYNC_EUSAGE, "missing server address: pass --server"
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "missing server address: pass --server"
                        " https://HOST:PORT");
     if (strncasecmp(url, "http://", 7) == 0)
         return cs_fail(c, CARESYNC_EUSAGE,
@@ -118,16 +119,20 @@ static int check_url(struct caresync *c, const char *url, char **ret)
                        " https://HOST:PORT",
                        url);
     if (strncasecmp(url, "https://", 8) != 0 || !url[8] || url[8] == '/')
-        return cs_fail(c, CARESYNC_EUSAGE, "bad server address '%s'; pass --server"
-                       " https://HOST:PORT", url);
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "bad server address '%s'; pass --server"
+                       " https://HOST:PORT",
+                       url);
     len = strlen(url);
     if (len > 2000)
         return cs_fail(c, CARESYNC_EUSAGE, "server address is too long");
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)url[i] <= ' ' || (unsigned char)url[i] >= 0x7f || url[i] == '?' ||
             url[i] == '#')
-            return cs_fail(c, CARESYNC_EUSAGE, "bad server address '%s'; pass --server"
-                           " https://HOST:PORT", url);
+            return cs_fail(c, CARESYNC_EUSAGE,
+                           "bad server address '%s'; pass --server"
+                           " https://HOST:PORT",
+                           url);
     u = strdup(url);
     if (!u)
         return cs_fail_errno(c, -ENOMEM, "cannot enrol");
@@ -156,7 +161,8 @@ static int parse_enrolment(struct caresync *c, const cJSON *j, struct enrolment 
                        "enrol failed: the server's reply is malformed; check the server address");
     for (const char *p = e->token; *p; p++)
         if (*p <= ' ' || *p > '~')
-            return cs_fail(c, CARESYNC_ESERVER, "enrol failed: the server sent a malformed"
+            return cs_fail(c, CARESYNC_ESERVER,
+                           "enrol failed: the server sent a malformed"
                            " token");
     return CARESYNC_OK;
 }
@@ -218,8 +224,8 @@ static void enrol_cleanup(struct caresync *c, bool created_db, bool created_home
         (void)rmdir(c->home);
 }
 
-static int enrol_run(struct caresync *c, const char *code, const char *device_name,
-                     const char *ca, size_t ca_len)
+static int enrol_run(struct caresync *c, const char *code, const char *device_name, const char *ca,
+                     size_t ca_len)
 {
     _cleanup_json_ cJSON *body = cJSON_CreateObject();
     struct http_reply rep = {0};
@@ -258,29 +264,35 @@ int caresync_enrol(struct caresync *c, const char *server_url, const char *ca_pa
     if (c->db && c->device_id[0]) {
         if (db_meta_get(c->db, "user", &user) <= 0)
             user = NULL;
-        return cs_fail(c, CARESYNC_EUSAGE, "this home is already enrolled as %s; use another"
-                       " --home", user ? user : "another user");
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "this home is already enrolled as %s; use another"
+                       " --home",
+                       user ? user : "another user");
     }
     r = check_url(c, server_url, &url);
     if (r != CARESYNC_OK)
         return r;
     if (!code || !*code || strlen(code) > ENROL_CODE_MAX || !utf8_valid(code, strlen(code)))
-        return cs_fail(c, CARESYNC_EUSAGE, "missing or bad enrolment code: pass --code CODE"
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "missing or bad enrolment code: pass --code CODE"
                        " (from 'caresyncd enrol USER')");
-    if (device_name && (strlen(device_name) > ENROL_NAME_MAX ||
-                        !utf8_valid(device_name, strlen(device_name))))
+    if (device_name &&
+        (strlen(device_name) > ENROL_NAME_MAX || !utf8_valid(device_name, strlen(device_name))))
         return cs_fail(c, CARESYNC_EUSAGE, "device name must be UTF-8 of at most %d bytes",
                        ENROL_NAME_MAX);
     if (!ca_path || !*ca_path)
-        return cs_fail(c, CARESYNC_EUSAGE, "missing CA file: pass --ca CA.pem (the server's"
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "missing CA file: pass --ca CA.pem (the server's"
                        " CA certificate)");
     r = read_small_file(ca_path, CS_CA_MAX, &ca, &ca_len);
     if (r < 0)
         return cs_fail(c, CARESYNC_EUSAGE, "cannot read the CA file %s: %s", ca_path,
                        r == -E2BIG ? "larger than 1 MiB" : strerror(-r));
     if (!strstr(ca, PEM_CERT_BEGIN))
-        return cs_fail(c, CARESYNC_EUSAGE, "%s is not a PEM certificate file; pass the"
-                       " server's CA (ca.pem)", ca_path);
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "%s is not a PEM certificate file; pass the"
+                       " server's CA (ca.pem)",
+                       ca_path);
 
     /* Prepare everything local first, so that a used code is not wasted on a local error. */
     created_home = stat(c->home, &sb) < 0;
@@ -322,14 +334,16 @@ int caresync_conflicts_json(struct caresync *c, bool all, char **ret)
     if (r != CARESYNC_OK)
         return r;
     if (rep.status == 403)
-        r = cs_fail(c, CARESYNC_EFORBIDDEN, "not allowed: only coordinators can see the"
+        r = cs_fail(c, CARESYNC_EFORBIDDEN,
+                    "not allowed: only coordinators can see the"
                     " conflict log");
     else if (rep.status != 200)
         r = transport_fail(c, &rep, "listing conflicts");
     if (r == CARESYNC_OK) {
         arr = cJSON_GetObjectItemCaseSensitive(rep.json, "conflicts");
         if (!cJSON_IsArray(arr))
-            r = cs_fail(c, CARESYNC_ESERVER, "listing conflicts failed: the server's reply has"
+            r = cs_fail(c, CARESYNC_ESERVER,
+                        "listing conflicts failed: the server's reply has"
                         " no \"conflicts\" array");
         else if (json_take_string(arr, ret) < 0)
             r = cs_fail_errno(c, -ENOMEM, "listing conflicts failed");
@@ -354,8 +368,10 @@ int caresync_resolve(struct caresync *c, int64_t id, enum caresync_resolution ac
     if (r != CARESYNC_OK)
         return r;
     if (id <= 0)
-        return cs_fail(c, CARESYNC_EUSAGE, "bad conflict id %" PRId64 "; see 'caresync"
-                       " conflicts'", id);
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "bad conflict id %" PRId64 "; see 'caresync"
+                       " conflicts'",
+                       id);
     if ((unsigned)action >= ELEMENTSOF(names))
         return cs_fail(c, CARESYNC_EUSAGE, "bad resolution: use --keep, --restore or --value");
     if (action == CARESYNC_RESOLVE_VALUE && value &&
@@ -371,14 +387,19 @@ int caresync_resolve(struct caresync *c, int64_t id, enum caresync_resolution ac
     if (r != CARESYNC_OK)
         return r;
     if (rep.status == 403)
-        r = cs_fail(c, CARESYNC_EFORBIDDEN, "not allowed: only coordinators can resolve"
+        r = cs_fail(c, CARESYNC_EFORBIDDEN,
+                    "not allowed: only coordinators can resolve"
                     " conflicts");
     else if (rep.status == 404)
-        r = cs_fail(c, CARESYNC_ENOTFOUND, "no conflict %" PRId64 " on the server; see"
-                    " 'caresync conflicts --all'", id);
+        r = cs_fail(c, CARESYNC_ENOTFOUND,
+                    "no conflict %" PRId64 " on the server; see"
+                    " 'caresync conflicts --all'",
+                    id);
     else if (rep.status == 409 && streq(rep.code, "already_resolved"))
-        r = cs_fail(c, CARESYNC_ESERVER, "conflict %" PRId64 " is already resolved; see"
-                    " 'caresync conflicts --all'", id);
+        r = cs_fail(c, CARESYNC_ESERVER,
+                    "conflict %" PRId64 " is already resolved; see"
+                    " 'caresync conflicts --all'",
+                    id);
     else if (rep.status == 400 &&
              (streq(rep.code, "invalid_value") || streq(rep.code, "value_too_long")))
         r = cs_fail(c, CARESYNC_EUSAGE, "resolving failed: the server refused it (%s: %s)",
@@ -388,7 +409,8 @@ int caresync_resolve(struct caresync *c, int64_t id, enum caresync_resolution ac
     if (r == CARESYNC_OK && ret_json) {
         conf = cJSON_GetObjectItemCaseSensitive(rep.json, "conflict");
         if (!cJSON_IsObject(conf))
-            r = cs_fail(c, CARESYNC_ESERVER, "the conflict was resolved, but the server's"
+            r = cs_fail(c, CARESYNC_ESERVER,
+                        "the conflict was resolved, but the server's"
                         " reply has no \"conflict\" object");
         else if (json_take_string(conf, ret_json) < 0)
             r = cs_fail_errno(c, -ENOMEM, "the conflict was resolved, but");

@@ -153,7 +153,7 @@ static int open_db(struct caresync *c, bool create)
 
     old = umask(077);
     r = db_open(c->db_path, flags, &db);
-    if (r >= 0 && chmod(c->db_path, 0600) < 0)
+    if (r >= 0 && create && chmod(c->db_path, 0600) < 0)
         r = -errno;
     if (r >= 0)
         r = db_migrate(db, schema_client, schema_client_count);

@@ -142,9 +142,7 @@ static int sync_run(struct caresync *c, struct caresync_sync_stats *stats)
             break;
     }
     for (unsigned long page = 0; more; page++) {
-        bool was_moved;
         long status = 0;
-        uint64_t before = stats->pulled;
 
         if (page >= SYNC_MAX_PAGES)
             return cs_fail(c, CARESYNC_ESERVER, "sync stopped after %d pages; run it again",
@@ -152,8 +150,8 @@ static int sync_run(struct caresync *c, struct caresync_sync_stats *stats)
         r = exchange(c, NULL, 0, true, 0, stats, &more, &moved, &status);
         if (r != CARESYNC_OK)
             return r;
-        was_moved = moved;
-        if (more && !was_moved && stats->pulled == before)
+        /* The same cursor would bring the same page again, for ever. */
+        if (more && !moved)
             return cs_fail(c, CARESYNC_ESERVER,
                            "sync failed: the server keeps saying there is more without sending"
                            " it; what arrived is saved; try again later");
@@ -214,7 +212,8 @@ int caresync_sync(struct caresync *c, struct caresync_sync_stats *ret_stats)
         return r;
     fd = lock_sync(c);
     if (fd == -EBUSY)
-        return cs_fail(c, CARESYNC_ELOCAL, "another sync of this replica is running; wait for"
+        return cs_fail(c, CARESYNC_ELOCAL,
+                       "another sync of this replica is running; wait for"
                        " it to finish");
     if (fd < 0)
         return cs_fail_errno(c, fd, "cannot lock the replica for sync");

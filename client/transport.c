@@ -52,6 +52,12 @@ static void curl_slist_free_allp(struct curl_slist **p)
     curl_slist_free_all(*p);
 }
 
+static void cjson_freep(char **p)
+{
+    if (*p)
+        cJSON_free(*p);
+}
+
 void transport_done(struct caresync *c)
 {
     if (c->curl)
@@ -100,8 +106,10 @@ static int curl_fail(struct caresync *c, CURLcode rc, const char *url, const cha
     switch (rc) {
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
-        return cs_fail(c, CARESYNC_EUSAGE, "%s failed: bad server address %s (%s); it must be"
-                       " https://HOST[:PORT]", what, url, d);
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "%s failed: bad server address %s (%s); it must be"
+                       " https://HOST[:PORT]",
+                       what, url, d);
     case CURLE_PEER_FAILED_VERIFICATION:
         return cs_fail(c, CARESYNC_ENETWORK,
                        "%s failed: the server at %s is not trusted by the CA in %s (%s); check"
@@ -113,8 +121,8 @@ static int curl_fail(struct caresync *c, CURLcode rc, const char *url, const cha
                        " and that it speaks TLS 1.2 or later; nothing was lost",
                        what, url, d);
     case CURLE_SSL_CACERT_BADFILE:
-        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: cannot load the CA file %s (%s)", what,
-                       ca, d);
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: cannot load the CA file %s (%s)", what, ca,
+                       d);
     case CURLE_OUT_OF_MEMORY:
         return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
     case CURLE_WRITE_ERROR:
@@ -154,10 +162,10 @@ static int setup(CURL *h, const char *url, const char *ca, struct curl_slist *hd
 {
     CURLcode rc = CURLE_OK;
 
-#define SET(opt, val)                                                                              \
-    do {                                                                                           \
-        if (rc == CURLE_OK)                                                                        \
-            rc = curl_easy_setopt(h, opt, val);                                                    \
+#define SET(opt, val)                           \
+    do {                                        \
+        if (rc == CURLE_OK)                     \
+            rc = curl_easy_setopt(h, opt, val); \
     } while (0)
     SET(CURLOPT_ERRORBUFFER, errbuf);
     SET(CURLOPT_URL, url);
@@ -185,12 +193,13 @@ static int setup(CURL *h, const char *url, const char *ca, struct curl_slist *hd
     return rc == CURLE_OK ? 0 : -EINVAL;
 }
 
-int transport_request(struct caresync *c, const char *method, const char *path,
-                      const cJSON *body, bool auth, const char *what, struct http_reply *ret)
+int transport_request(struct caresync *c, const char *method, const char *path, const cJSON *body,
+                      bool auth, const char *what, struct http_reply *ret)
 {
     CURL *h;
     _cleanup_(curl_slist_free_allp) struct curl_slist *hdrs = NULL;
-    _cleanup_free_ char *url = NULL, *payload = NULL;
+    _cleanup_free_ char *url = NULL;
+    _cleanup_(cjson_freep) char *payload = NULL;
     struct reply_buf buf = {0};
     struct http_reply rep = {.index = -1};
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -202,11 +211,15 @@ int transport_request(struct caresync *c, const char *method, const char *path,
     int r;
 
     if (!c->server_url)
-        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: no server address in the replica;"
-                       " enrol again with a new --home", what);
+        return cs_fail(c, CARESYNC_ELOCAL,
+                       "%s failed: no server address in the replica;"
+                       " enrol again with a new --home",
+                       what);
     if (access(ca, R_OK) < 0)
-        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: cannot read the CA file %s (%s);"
-                       " enrol again with a new --home", what, ca, strerror(errno));
+        return cs_fail(c, CARESYNC_ELOCAL,
+                       "%s failed: cannot read the CA file %s (%s);"
+                       " enrol again with a new --home",
+                       what, ca, strerror(errno));
     ulen = strlen(c->server_url) + strlen(path) + 1;
     url = malloc(ulen);
     if (!url)
@@ -219,6 +232,7 @@ int transport_request(struct caresync *c, const char *method, const char *path,
     h = c->curl;
     if (!h)
         return cs_fail(c, CARESYNC_ELOCAL, "%s failed: cannot initialise libcurl", what);
+    curl_easy_reset(h); /* no option of an earlier request survives */
     hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     if (hdrs)
         hdrs = curl_slist_append(hdrs, "Accept: application/json");
@@ -240,13 +254,19 @@ int transport_request(struct caresync *c, const char *method, const char *path,
     }
     if (!hdrs)
         return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
-    if (setup(h, url, ca, hdrs, &buf, errbuf) < 0)
-        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: libcurl lacks a required option"
-                       " (HTTPS, TLS 1.2)", what);
     if (streq(method, "POST")) {
-        payload = body ? cJSON_PrintUnformatted(body) : strdup("{}");
+        payload = cJSON_PrintUnformatted(body);
         if (!payload)
             return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
+    }
+    if (setup(h, url, ca, hdrs, &buf, errbuf) < 0) {
+        curl_easy_reset(h);
+        return cs_fail(c, CARESYNC_ELOCAL,
+                       "%s failed: libcurl lacks a required option"
+                       " (HTTPS, TLS 1.2)",
+                       what);
+    }
+    if (payload) {
         (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
         (void)curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
     } else {

@@ -10,7 +10,8 @@
 enum cat_kind {
     CAT_L,  /* last writer wins; concurrent losers are logged */
     CAT_LR, /* as L, and the conflict is flagged for review */
-    CAT_A,  /* set when the row is created; append-only records */
+    CAT_A,  /* set once, when the row is created (append-only records never conflict) */
+    CAT_S,  /* server-authoritative: devices read it and never write it */
 };
 
 enum cat_type {
@@ -20,19 +21,21 @@ enum cat_type {
     CAT_ENUM,     /* one of values[] */
     CAT_UUID,     /* a row id in canonical form */
     CAT_BOOL,     /* "0" or "1" */
+    CAT_INT,      /* a decimal integer from 0 to max_len */
 };
 
 struct cat_field {
     const char *name;
     enum cat_kind kind;
     enum cat_type type;
-    size_t max_len;             /* CAT_TEXT only: bytes */
+    size_t max_len;             /* CAT_TEXT: bytes; CAT_INT: largest value */
     const char *const *values;  /* CAT_ENUM only: NULL-terminated */
 };
 
 struct cat_table {
     const char *name;
     const char *label;          /* plural label for output, e.g. "goals" */
+    bool singleton;             /* one row per person whose id is the person's id (about_me) */
     const struct cat_field *fields;
     size_t n_fields;
 };

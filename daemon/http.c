@@ -923,6 +923,35 @@ int http_parse_listen(const char *addr, struct sockaddr_storage *ret, socklen_t 
     return 0;
 }
 
+static void enable_bound(struct evhttp_bound_socket *bound, void *arg)
+{
+    (void)evconnlistener_enable(evhttp_bound_socket_get_listener(bound));
+}
+
+static void accept_resume(evutil_socket_t fd, short what, void *http)
+{
+    /* Sockets removed by caresyncd_shutdown() meanwhile are simply not in the list. */
+    evhttp_foreach_bound_socket(http, enable_bound, NULL);
+}
+
+/*
+ * accept() failed with something other than EAGAIN/ECONNABORTED, typically EMFILE. libevent
+ * would log and retry at once, spinning on the still-readable socket, so pause accepting for
+ * a second instead. @http is evhttp's own listener argument; the loop never runs after
+ * evhttp_free(), so the timer cannot outlive it.
+ */
+static void accept_error(struct evconnlistener *listener, void *http)
+{
+    struct timeval pause = {.tv_sec = 1};
+    int err = EVUTIL_SOCKET_ERROR();
+
+    log_warn("cannot accept connections: %s; pausing new connections for a second", strerror(err));
+    (void)evconnlistener_disable(listener);
+    if (event_base_once(evconnlistener_get_base(listener), -1, EV_TIMEOUT, accept_resume, http,
+                        &pause) < 0)
+        (void)evconnlistener_enable(listener);
+}
+
 int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, size_t bound_size)
 {
     struct sockaddr_storage ss;
@@ -967,6 +996,7 @@ int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, si
         evconnlistener_free(listener);
         return -ENOMEM;
     }
+    evconnlistener_set_error_cb(listener, accept_error);
     if (ss.ss_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
 

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,8 +33,8 @@ static const struct admin_command commands[] = {
          "names 127.0.0.1, ::1 and localhost; add each other address or host name that\n"
          "devices will use with --san. Refuses (exit 4) when DIR/store.db exists.\n"
          "\n"
-         "  -d, --data DIR    data directory (created mode 0700 if missing)\n"
-         "  -s, --san NAME    extra IP address or DNS name for the certificate (repeatable)\n",
+         "  -d, --data DIR          data directory (created mode 0700 if missing)\n"
+         "  -s, --san NAME          extra IP address or DNS name for the certificate (repeat it)\n",
          admin_init},
         {"serve", "dlmq", 0, "serve --data DIR --listen ADDR:PORT [--max-skew-ms N] [--quiet]",
          "Serve the sync API (docs/PROTOCOL.md) over HTTPS until SIGTERM or SIGINT, which stop\n"
@@ -48,14 +49,14 @@ static const struct admin_command commands[] = {
         {"user add", "dr", 1, "user add --data DIR NAME --role ROLE",
          "Add a member of staff. Roles decide what their devices receive (see 'caresyncd help').\n"
          "\n"
-         "  -d, --data DIR    data directory\n"
-         "  -r, --role ROLE   one of the roles below\n",
+         "  -d, --data DIR          data directory\n"
+         "  -r, --role ROLE         one of the roles below\n",
          admin_user_add},
         {"user list", "dj", 0, "user list --data DIR [--json]",
          "List the staff with their roles and how many people are assigned to each.\n"
          "\n"
-         "  -d, --data DIR    data directory\n"
-         "  -j, --json        print JSON instead of a table\n",
+         "  -d, --data DIR          data directory\n"
+         "  -j, --json              print JSON instead of a table\n",
          admin_user_list},
         {"enrol", "de", 1, "enrol --data DIR NAME [--expires MINUTES]",
          "Make a one-time enrolment code for user NAME and print only the code. A device\n"
@@ -70,35 +71,35 @@ static const struct admin_command commands[] = {
          "Add a person who receives care and print only their id. Assign them to staff with\n"
          "'caresyncd assign'.\n"
          "\n"
-         "  -d, --data DIR            data directory\n"
-         "  -n, --name NAME           full name (required)\n"
-         "  -b, --dob YYYY-MM-DD      date of birth\n"
-         "  -p, --phone PHONE         telephone number\n"
-         "  -a, --address ADDRESS     address, one line\n"
-         "  -P, --preferred-name N    what they like to be called\n",
+         "  -d, --data DIR          data directory\n"
+         "  -n, --name NAME         full name (required)\n"
+         "  -b, --dob YYYY-MM-DD    date of birth\n"
+         "  -p, --phone PHONE       telephone number\n"
+         "  -a, --address ADDRESS   address, one line\n"
+         "  -P, --preferred-name N  what they like to be called\n",
          admin_person_add},
         {"assign", "d", 2, "assign --data DIR PERSON_ID NAME",
          "Put a person on user NAME's caseload; their devices receive the person's whole\n"
          "record at the next sync.\n"
          "\n"
-         "  -d, --data DIR    data directory\n",
+         "  -d, --data DIR          data directory\n",
          admin_assign},
         {"unassign", "d", 2, "unassign --data DIR PERSON_ID NAME",
          "Take a person off user NAME's caseload; their devices delete the person's record at the\n"
          "next sync, once nothing of theirs waits to be sent.\n"
          "\n"
-         "  -d, --data DIR    data directory\n",
+         "  -d, --data DIR          data directory\n",
          admin_unassign},
         {"device list", "dj", 0, "device list --data DIR [--json]",
          "List enrolled devices: owner, name, last sync, changes pending on the device, revoked.\n"
          "\n"
-         "  -d, --data DIR    data directory\n"
-         "  -j, --json        print JSON instead of a table\n",
+         "  -d, --data DIR          data directory\n"
+         "  -j, --json              print JSON instead of a table\n",
          admin_device_list},
         {"device revoke", "d", 1, "device revoke --data DIR DEVICE_ID",
          "Revoke a device: its token stops working at once and it is told to wipe its replica.\n"
          "\n"
-         "  -d, --data DIR    data directory\n",
+         "  -d, --data DIR          data directory\n",
          admin_device_revoke},
 };
 
@@ -123,7 +124,7 @@ static const struct option longopts[] = {
 static void help_command(const struct admin_command *cmd)
 {
     printf("usage: caresyncd %s\n\n%s", cmd->synopsis, cmd->help);
-    printf("  -h, --help        show this help\n");
+    printf("  -h, --help              show this help\n");
     if (streq(cmd->name, "user add"))
         printf("\nroles: %s\n", store_role_list());
 }
@@ -294,6 +295,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     struct sockaddr_storage ss;
     socklen_t sslen;
     struct sigaction sa = {.sa_handler = SIG_IGN};
+    struct rlimit nofile;
     uint64_t skew = 0;
     int r;
 
@@ -315,6 +317,12 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         return ADMIN_EXIT_FAILURE;
     }
 
+    /* One descriptor per connected device: take all the kernel allows this process. */
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+            log_warn("cannot raise the open file limit: %s", strerror(errno));
+    }
     r = admin_open_store(o->data, &store);
     if (r != ADMIN_EXIT_OK)
         return r;

@@ -613,6 +613,29 @@ int store_conflict_add(struct store *s, const char *kind, const struct applying 
     return 0;
 }
 
+/* 1 when a restore (_deleted = "0") newer than version (@hlc, @device) exists for the row. */
+static int superseded_by_restore(struct store *s, const char *tbl, const char *row_id,
+                                 uint64_t hlc, const char *device)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM change_log WHERE tbl = ? AND row_id = ?"
+                                     " AND field = '_deleted' AND value = '0'"
+                                     " AND outcome IN ('applied', 'lost')"
+                                     " AND (hlc > ?3 OR (hlc = ?3 AND device > ?4)) LIMIT 1");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, tbl);
+    store_bind_text(st, 2, row_id);
+    sqlite3_bind_int64(st, 3, (int64_t)hlc);
+    store_bind_text(st, 4, device);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
 /*
  * Find the conflict-log entries the arrival of @a creates, by the pairwise rules of merge.h
  * against the stored history of the field (and, for deletes, of the row). Whichever change of a
@@ -697,7 +720,11 @@ static int detect_conflicts(struct store *s, const struct applying *a)
         return db_errno(rc);
 
     if (is_delete) {
-        /* (3) A delete hides edits to the row its writer had not seen. */
+        /* (3) A delete hides edits to the row its writer had not seen, unless a restore newer
+         * than the delete has already brought the row back. */
+        r = superseded_by_restore(s, a->tbl, a->row_id, a->hlc, a->device);
+        if (r != 0)
+            return r < 0 ? r : 0;
         st = store_stmt(s, "SELECT change_id, hlc, device, field FROM change_log"
                      " WHERE tbl = ? AND row_id = ? AND field <> '_deleted' AND hlc >= ?"
                      " AND outcome IN ('applied', 'lost')");
@@ -729,10 +756,16 @@ static int detect_conflicts(struct store *s, const struct applying *a)
         if (rc != SQLITE_DONE)
             return db_errno(rc);
     } else if (!streq(a->field->name, CAT_DELETED_FIELD)) {
-        /* (4) An edit arriving after a delete that had not seen it. */
-        st = store_stmt(s, "SELECT change_id, base_hlc, base_device FROM change_log"
-                     " WHERE tbl = ? AND row_id = ? AND field = '_deleted' AND value = '1'"
-                     " AND outcome IN ('applied', 'lost') ORDER BY hlc, device");
+        /* (4) An edit arriving after a delete that had not seen it, while no newer restore
+         * has brought the row back (an edit made after a restore is not hidden). */
+        st = store_stmt(s, "SELECT t.change_id, t.base_hlc, t.base_device FROM change_log t"
+                     " WHERE t.tbl = ?1 AND t.row_id = ?2 AND t.field = '_deleted'"
+                     " AND t.value = '1' AND t.outcome IN ('applied', 'lost')"
+                     " AND NOT EXISTS (SELECT 1 FROM change_log r WHERE r.tbl = ?1"
+                     "  AND r.row_id = ?2 AND r.field = '_deleted' AND r.value = '0'"
+                     "  AND r.outcome IN ('applied', 'lost') AND (r.hlc > t.hlc"
+                     "  OR (r.hlc = t.hlc AND r.device > t.device)))"
+                     " ORDER BY t.hlc, t.device");
         if (!st)
             return -EIO;
         store_bind_text(st, 1, a->tbl);
@@ -783,17 +816,102 @@ int store_journal(struct store *s, const struct applying *a, const char *outcome
     return store_step_done(st);
 }
 
+static int field_state_put(struct store *s, const struct applying *a)
+{
+    sqlite3_stmt *st = store_stmt(s, "INSERT INTO field_state(tbl, row_id, field, person_id, value,"
+                                     " hlc, device, change_id, seq) VALUES(?,?,?,?,?,?,?,?,?)"
+                                     " ON CONFLICT(tbl, row_id, field) DO UPDATE SET"
+                                     " value = excluded.value, hlc = excluded.hlc,"
+                                     " device = excluded.device, change_id = excluded.change_id,"
+                                     " seq = excluded.seq");
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, a->tbl);
+    store_bind_text(st, 2, a->row_id);
+    store_bind_text(st, 3, a->field->name);
+    store_bind_text(st, 4, a->person_id);
+    store_bind_text(st, 5, a->value);
+    sqlite3_bind_int64(st, 6, (int64_t)a->hlc);
+    store_bind_text(st, 7, a->device);
+    store_bind_text(st, 8, a->change_id);
+    sqlite3_bind_int64(st, 9, (int64_t)store_next_seq(s));
+    return store_step_done(st);
+}
+
+/* Domain rules that override plain last-writer-wins (docs/internals/merge.md). */
+enum policy {
+    POLICY_LWW,          /* the ordinary rule */
+    POLICY_LOSE,         /* the change loses whatever its clock */
+    POLICY_WIN_RESTAMP,  /* the change wins; it gets a fresh server clock so devices agree */
+};
+
+static bool value_is(const char *v, const char *want)
+{
+    return v && streq(v, want);
+}
+
+static int visit_has_actual_start(struct store *s, const char *row_id)
+{
+    _cleanup_(store_field_cur_done) struct field_cur st = {0};
+    int r = store_field_current(s, "visit", row_id, "actual_start", &st);
+
+    if (r < 0)
+        return r;
+    return st.exists && st.value != NULL;
+}
+
 /*
- * Merge one in-scope change: journal it, make it the field's value when its version is higher,
- * and log what it displaced or lost to. *ret_applied tells which.
+ * Which rule decides @a against the current version @cur, and the conflict kind to log when a
+ * domain rule decides (*kind NULL for the ordinary rule).
+ *  - Append-only fields keep the value they were created with: a later write loses.
+ *  - A visit with an actual start time that is marked completed stays completed against a
+ *    concurrent "missed" (evidence of contact), whichever clock is higher.
  */
-int store_apply_change(struct store *s, const struct applying *a, bool *ret_applied)
+static int merge_policy(struct store *s, const struct applying *a, const struct field_cur *cur,
+                        const char **kind)
+{
+    int r;
+
+    *kind = NULL;
+    if (!cur->exists)
+        return POLICY_LWW;
+    if (a->field->kind == CAT_A && !streq(cur->change_id, a->change_id)) {
+        *kind = "append_only";
+        return POLICY_LOSE;
+    }
+    if (!streq(a->tbl, "visit") || !streq(a->field->name, "status"))
+        return POLICY_LWW;
+    if (value_is(a->value, "missed") && value_is(cur->value, "completed")) {
+        r = visit_has_actual_start(s, a->row_id);
+        if (r <= 0)
+            return r < 0 ? r : POLICY_LWW;
+        *kind = "missed_vs_completed";
+        return POLICY_LOSE;
+    }
+    if (value_is(a->value, "completed") && value_is(cur->value, "missed")) {
+        r = visit_has_actual_start(s, a->row_id);
+        if (r <= 0)
+            return r < 0 ? r : POLICY_LWW;
+        *kind = "missed_vs_completed";
+        return POLICY_WIN_RESTAMP;
+    }
+    return POLICY_LWW;
+}
+
+/*
+ * Merge one in-scope change: journal it, make it the field's value when it wins, and log what it
+ * displaced or lost to. *ret_applied tells which. A domain rule may give the change a fresh
+ * server clock (a->hlc is updated; the device records it like a clamped clock).
+ */
+int store_apply_change(struct store *s, struct applying *a, bool *ret_applied)
 {
     _cleanup_(store_field_cur_done) struct field_cur cur = {0};
     struct merge_version x = {a->hlc, a->device};
     struct merge_version cv;
+    const char *kind;
     bool wins;
-    int r;
+    int policy, r;
 
     r = store_field_current(s, a->tbl, a->row_id, a->field->name, &cur);
     if (r < 0)
@@ -801,33 +919,57 @@ int store_apply_change(struct store *s, const struct applying *a, bool *ret_appl
     cv.hlc = cur.hlc;
     cv.device = cur.device;
     wins = merge_wins(x, cur.exists ? &cv : NULL);
-    r = store_journal(s, a, wins ? "applied" : "lost");
-    if (r < 0)
-        return r;
-    if (wins) {
-        sqlite3_stmt *st = store_stmt(s, "INSERT INTO field_state(tbl, row_id, field, person_id, value,"
-                                   " hlc, device, change_id, seq) VALUES(?,?,?,?,?,?,?,?,?)"
-                                   " ON CONFLICT(tbl, row_id, field) DO UPDATE SET"
-                                   " value = excluded.value, hlc = excluded.hlc,"
-                                   " device = excluded.device, change_id = excluded.change_id,"
-                                   " seq = excluded.seq");
+    policy = merge_policy(s, a, &cur, &kind);
+    if (policy < 0)
+        return policy;
 
-        if (!st)
-            return -EIO;
-        store_bind_text(st, 1, a->tbl);
-        store_bind_text(st, 2, a->row_id);
-        store_bind_text(st, 3, a->field->name);
-        store_bind_text(st, 4, a->person_id);
-        store_bind_text(st, 5, a->value);
-        sqlite3_bind_int64(st, 6, (int64_t)a->hlc);
-        store_bind_text(st, 7, a->device);
-        store_bind_text(st, 8, a->change_id);
-        sqlite3_bind_int64(st, 9, (int64_t)store_next_seq(s));
-        r = store_step_done(st);
+    if (policy == POLICY_LOSE) {
+        r = store_journal(s, a, "lost");
+        if (r >= 0)
+            r = store_conflict_add(s, kind, a, a->change_id, cur.change_id, a->field->name);
+        if (r >= 0 && wins) {
+            /* The losing change is newer: write the kept value again with a fresh clock based on
+             * the loser, so every device (the loser's too) converges on it by the plain rule. */
+            char cid[UUID_STR_MAX];
+            struct applying k = *a;
+
+            r = uuid_v7(hlc_wall_ms(), cid);
+            k.change_id = cid;
+            k.value = cur.value;
+            k.hlc = k.sent_hlc = store_tick(s);
+            k.device = s->node_id;
+            k.user_id = 0;
+            k.base_hlc = a->hlc;
+            k.base_device = a->device;
+            if (r >= 0)
+                r = store_journal(s, &k, "applied");
+            if (r >= 0)
+                r = field_state_put(s, &k);
+        }
         if (r < 0)
             return r;
+        *ret_applied = false;
+        return 0;
     }
-    r = detect_conflicts(s, a);
+    if (policy == POLICY_WIN_RESTAMP) {
+        if (!wins)
+            a->hlc = store_tick(s);
+        r = store_journal(s, a, "applied");
+        if (r >= 0)
+            r = field_state_put(s, a);
+        if (r >= 0)
+            r = store_conflict_add(s, kind, a, cur.change_id, a->change_id, a->field->name);
+        if (r < 0)
+            return r;
+        *ret_applied = true;
+        return 0;
+    }
+
+    r = store_journal(s, a, wins ? "applied" : "lost");
+    if (r >= 0 && wins)
+        r = field_state_put(s, a);
+    if (r >= 0)
+        r = detect_conflicts(s, a);
     if (r < 0)
         return r;
     *ret_applied = wins;

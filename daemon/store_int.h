@@ -72,7 +72,7 @@ int store_conflict_add(struct store *s, const char *kind, const struct applying 
                        const char *loser_change_id, const char *winner_change_id,
                        const char *field);
 /* store_apply_change() - merge one in-scope change (journal, field state, conflict rules). */
-int store_apply_change(struct store *s, const struct applying *a, bool *ret_applied);
+int store_apply_change(struct store *s, struct applying *a, bool *ret_applied);
 /* store_row_owner() - 1 and the row's person in @ret, 0 for a new row, or -errno. */
 int store_row_owner(struct store *s, const char *tbl, const char *row_id,
                     char ret[static UUID_STR_MAX]);

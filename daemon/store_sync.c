@@ -141,6 +141,38 @@ static bool conflict_logged(struct store *s, const char *change_id)
     return v;
 }
 
+/*
+ * A worker registering a person met in the field: the first change to a person row that does not
+ * exist yet creates that person with status "referred" (for a coordinator to review) on the
+ * worker's caseload, so the worker keeps what they record. Returns 1 when it did, 0 otherwise.
+ */
+static int register_person(struct store *s, const struct store_principal *p,
+                           const struct change_record *c)
+{
+    char cid[UUID_STR_MAX], ts[ISO_TIME_MAX];
+    sqlite3_stmt *st;
+    int r;
+
+    if (!streq(c->table->name, "person"))
+        return 0;
+    r = store_person_exists(s, c->person_id);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    st = store_stmt(s, "INSERT OR IGNORE INTO assignments(person_id, user_id, start_seq,"
+                       " started_at) VALUES(?, ?, ?, ?)");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, c->person_id);
+    sqlite3_bind_int64(st, 2, p->user_id);
+    sqlite3_bind_int64(st, 3, (int64_t)store_next_seq(s));
+    store_bind_text(st, 4, iso_time(hlc_wall_ms(), ts));
+    r = store_step_done(st);
+    if (r >= 0)
+        r = store_write_field(s, store_node_id(s), 0, "person", c->person_id, c->person_id,
+                              "status", "referred", cid);
+    return r < 0 ? r : 1;
+}
+
 static int push_one(struct store *s, const struct store_principal *p, const struct change_record *c,
                     long index, cJSON *outcomes, struct store_error *err)
 {
@@ -180,6 +212,17 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
         clamped = true;
     }
 
+    if (c->field->kind == CAT_S)
+        return set_err(err, 403, "forbidden", index, -EPERM,
+                       "%s.%s is set centrally and cannot be changed from a device; ask a "
+                       "coordinator", a.tbl, a.field->name);
+    if (c->table->singleton && !streq(c->row_id, c->person_id))
+        return set_err(err, 400, "invalid_value", index, -EINVAL,
+                       "a %s row's id must be its person's id", a.tbl);
+
+    r = register_person(s, p, c);
+    if (r < 0)
+        return store_failure(err, r);
     r = store_in_scope(s, p, c->person_id);
     if (r < 0)
         return store_failure(err, r);
@@ -209,8 +252,8 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
     if (r >= 0 && !applied)
         r = store_field_current(s, a.tbl, a.row_id, a.field->name, &cur);
     if (r >= 0)
-        r = outcome_obj(outcomes, a.change_id, applied ? "applied" : "lost", a.hlc, clamped,
-                        conflict_logged(s, a.change_id), &cur);
+        r = outcome_obj(outcomes, a.change_id, applied ? "applied" : "lost", a.hlc,
+                        clamped || a.hlc != c->hlc, conflict_logged(s, a.change_id), &cur);
     return r < 0 ? store_failure(err, r) : 0;
 }
 

@@ -8,8 +8,11 @@
 #include "cli.h"
 #include "macro.h"
 
-#define COMMON_OPTS                                                                                \
-    {"home", required_argument, NULL, OPT_HOME}, {"help", no_argument, NULL, OPT_HELP}
+#define COMMON_OPTS                              \
+    {"home", required_argument, NULL, OPT_HOME}, \
+    {                                            \
+        "help", no_argument, NULL, OPT_HELP      \
+    }
 
 static int on_null(int opt, const char *arg, void *ud)
 {
@@ -21,8 +24,10 @@ static int on_null(int opt, const char *arg, void *ud)
 
 int cmd_edit(int argc, char *argv[])
 {
-    static const struct option opts[] = {COMMON_OPTS, {"null", no_argument, NULL, OPT_NULL},
-                                         {"clear", no_argument, NULL, OPT_NULL}, {}};
+    static const struct option opts[] = {COMMON_OPTS,
+                                         {"null", no_argument, NULL, OPT_NULL},
+                                         {"clear", no_argument, NULL, OPT_NULL},
+                                         {}};
     const struct cli_verb *v = cli_verb_find("edit");
     struct caresync *c;
     bool null = false, done;

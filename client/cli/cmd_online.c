@@ -11,8 +11,11 @@
 #include "macro.h"
 #include "util.h"
 
-#define COMMON_OPTS                                                                                \
-    {"home", required_argument, NULL, OPT_HOME}, {"help", no_argument, NULL, OPT_HELP}
+#define COMMON_OPTS                              \
+    {"home", required_argument, NULL, OPT_HOME}, \
+    {                                            \
+        "help", no_argument, NULL, OPT_HELP      \
+    }
 
 /* ---- enrol ---- */
 
@@ -45,12 +48,12 @@ static int on_enrol(int opt, const char *arg, void *ud)
 int cmd_enrol(int argc, char *argv[])
 {
     static const struct option opts[] = {
-        COMMON_OPTS,
-        {"server", required_argument, NULL, OPT_SERVER},
-        {"ca", required_argument, NULL, OPT_CA},
-        {"code", required_argument, NULL, OPT_CODE},
-        {"name", required_argument, NULL, OPT_NAME},
-        {},
+            COMMON_OPTS,
+            {"server", required_argument, NULL, OPT_SERVER},
+            {"ca", required_argument, NULL, OPT_CA},
+            {"code", required_argument, NULL, OPT_CODE},
+            {"name", required_argument, NULL, OPT_NAME},
+            {},
     };
     struct enrol_args a = {0};
     _cleanup_free_ char *st = NULL;
@@ -146,7 +149,8 @@ int cmd_sync(int argc, char *argv[])
         printf(" (%" PRIu64 " applied, %" PRIu64 " lost to newer edits, %" PRIu64
                " in conflict, %" PRIu64 " out of scope)",
                s.applied, s.lost, s.conflicts, s.out_of_scope);
-    printf(", received %" PRIu64 " field(s), removed %" PRIu64 " person(s)", s.pulled, s.purged);
+    printf(", updated %" PRIu64 " field(s) here, removed %" PRIu64 " person(s)", s.pulled,
+           s.purged);
     if (s.pending)
         printf("; %" PRIu64 " change(s) still pending", s.pending);
     if (s.pending_purges)
@@ -265,7 +269,7 @@ int cmd_conflicts(int argc, char *argv[])
     }
     if (cJSON_GetArraySize(arr) == 0)
         printf(flags[1] ? "no conflicts\n" : "no open conflicts\n");
-    cJSON_ArrayForEach(k, arr)
+    cJSON_ArrayForEach (k, arr)
         print_conflict(k);
     cJSON_Delete(arr);
     return 0;
@@ -322,8 +326,7 @@ int cmd_resolve(int argc, char *argv[])
     bool done;
     int first, r;
 
-    r = cli_parse(cli_verb_find("resolve"), argc, argv, "h", opts, on_resolve, &a, &first,
-                  &done);
+    r = cli_parse(cli_verb_find("resolve"), argc, argv, "h", opts, on_resolve, &a, &first, &done);
     if (r != 0 || done)
         return r;
     if (argc - first != 1)
@@ -331,8 +334,7 @@ int cmd_resolve(int argc, char *argv[])
     if (a.n_actions != 1)
         return cli_usage("resolve", "give exactly one of --keep, --restore or --value VALUE");
     if (parse_i64(argv[first], &id) < 0 || id <= 0)
-        return cli_usage("resolve", "'%s' is not a conflict id (a positive number)",
-                         argv[first]);
+        return cli_usage("resolve", "'%s' is not a conflict id (a positive number)", argv[first]);
     r = cli_open(&c);
     if (r != CARESYNC_OK)
         return r;

@@ -8,9 +8,11 @@
 #include "cli.h"
 #include "macro.h"
 
-#define COMMON_OPTS                                                                                \
-    {"home", required_argument, NULL, OPT_HOME}, {"help", no_argument, NULL, OPT_HELP},           \
-    {"json", no_argument, NULL, OPT_JSON}
+#define COMMON_OPTS                                                                     \
+    {"home", required_argument, NULL, OPT_HOME}, {"help", no_argument, NULL, OPT_HELP}, \
+    {                                                                                   \
+        "json", no_argument, NULL, OPT_JSON                                             \
+    }
 
 static int on_json(int opt, const char *arg, void *ud)
 {
@@ -45,8 +47,8 @@ static cJSON *parse_or_complain(const char *json)
 }
 
 /* Parse the verb's options (--json) and check it got exactly @npos positionals. */
-static int prologue(const char *name, int argc, char *argv[], int npos, bool *json,
-                    int *ret_first, bool *ret_done)
+static int prologue(const char *name, int argc, char *argv[], int npos, bool *json, int *ret_first,
+                    bool *ret_done)
 {
     static const struct option opts[] = {COMMON_OPTS, {}};
     const struct cli_verb *v = cli_verb_find(name);
@@ -92,7 +94,7 @@ int cmd_caseload(int argc, char *argv[])
         return CARESYNC_ELOCAL;
     if (cJSON_GetArraySize(arr) == 0)
         fprintf(stderr, "caresync: no people on this device yet; run 'caresync sync'\n");
-    cJSON_ArrayForEach(p, arr) {
+    cJSON_ArrayForEach (p, arr) {
         const char *name = str(p, "name"), *pref = str(p, "preferred_name");
         const char *born = str(p, "birth_date"), *phone = str(p, "phone");
 
@@ -120,7 +122,7 @@ static void print_fields(const cJSON *o, const char *indent, const char *skip)
 {
     const cJSON *f;
 
-    cJSON_ArrayForEach(f, o) {
+    cJSON_ArrayForEach (f, o) {
         if (!cJSON_IsString(f) || (skip && streq(f->string, skip)))
             continue;
         printf("%s%-20s ", indent, f->string);
@@ -137,7 +139,7 @@ static void print_person(const cJSON *o)
 
     put_line(name ? name : "(no name)");
     putchar('\n');
-    cJSON_ArrayForEach(f, o) {
+    cJSON_ArrayForEach (f, o) {
         if (cJSON_IsString(f) && !streq(f->string, "name")) {
             printf("  %-20s ", f->string);
             put_line(f->valuestring);
@@ -149,7 +151,7 @@ static void print_person(const cJSON *o)
         int n = cJSON_GetArraySize(arr);
 
         printf("\n%s (%d)\n", sections[i], n);
-        cJSON_ArrayForEach(row, arr) {
+        cJSON_ArrayForEach (row, arr) {
             printf("  %s\n", str(row, "id"));
             print_fields(row, "    ", "id");
         }

@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,36 +34,37 @@
 const char *arg_home;
 
 static const struct cli_verb verbs[] = {
-    {"enrol", cmd_enrol,
-     "enrol --server https://HOST:PORT --ca CA.pem --code CODE [--name DEVICE_NAME]",
-     "enrol this home with the server (online)",
-     "Exchanges a one-time code (from 'caresyncd enrol USER') for a device token, creates\n"
-     "the home directory and its replica, and keeps a copy of the CA. Plain http:// is\n"
-     "refused. A home is enrolled once; use another --home for another user.\n"},
-    {"sync", cmd_sync, "sync [--json]", "send local edits and fetch changes (online)",
-     "Pushes the outbox in batches of at most 500 changes, then pulls everything that\n"
-     "changed for this device's caseload. A failed sync keeps every local edit; run it\n"
-     "again later.\n"},
-    {"caseload", cmd_caseload, "caseload [--json]", "list the people on this device",
-     "--json prints an array of {id, name, preferred_name, birth_date, phone, address}.\n"},
-    {"show", cmd_show, "show PERSON_ID [--json]", "show one person and their plan",
-     "--json prints the person's fields at the top level and arrays care_plans, goals,\n"
-     "actions, visits and notes.\n"},
-    {"edit", cmd_edit, "edit TABLE ROW_ID FIELD (VALUE | --null)", "change one field (offline)",
-     "The value is taken literally; --null clears the field. Values starting with '-' go\n"
-     "after '--'. Tables: person, care_plan, goal, plan_action, visit, note.\n"},
-    {"add", cmd_add, "add TABLE PERSON_ID FIELD=VALUE...", "add a row for a person (offline)",
-     "Prints only the new row's id. People themselves are added by a coordinator.\n"},
-    {"delete", cmd_delete, "delete TABLE ROW_ID", "delete a row (offline)", NULL},
-    {"status", cmd_status, "status [--json]", "show the replica's state", NULL},
-    {"conflicts", cmd_conflicts, "conflicts [--all] [--json]",
-     "list the server's conflict log (coordinators, online)",
-     "Open conflicts only unless --all. --json prints the array the server sent.\n"},
-    {"resolve", cmd_resolve, "resolve CONFLICT_ID (--keep | --restore | --value VALUE) [--json]",
-     "resolve a conflict (coordinators, online)",
-     "--keep keeps the current value, --restore writes the losing value again, --value\n"
-     "writes a new value. The result reaches every device at its next sync.\n"},
-    {"help", cmd_help, "help [COMMAND]", "show help", NULL},
+        {"enrol", cmd_enrol,
+         "enrol --server https://HOST:PORT --ca CA.pem --code CODE [--name DEVICE_NAME]",
+         "enrol this home with the server (online)",
+         "Exchanges a one-time code (from 'caresyncd enrol USER') for a device token, creates\n"
+         "the home directory and its replica, and keeps a copy of the CA. Plain http:// is\n"
+         "refused. A home is enrolled once; use another --home for another user.\n"},
+        {"sync", cmd_sync, "sync [--json]", "send local edits and fetch changes (online)",
+         "Pushes the outbox in batches of at most 500 changes, then pulls everything that\n"
+         "changed for this device's caseload. A failed sync keeps every local edit; run it\n"
+         "again later.\n"},
+        {"caseload", cmd_caseload, "caseload [--json]", "list the people on this device",
+         "--json prints an array of {id, name, preferred_name, birth_date, phone, address}.\n"},
+        {"show", cmd_show, "show PERSON_ID [--json]", "show one person and their plan",
+         "--json prints the person's fields at the top level and arrays care_plans, goals,\n"
+         "actions, visits and notes.\n"},
+        {"edit", cmd_edit, "edit TABLE ROW_ID FIELD (VALUE | --null)", "change one field (offline)",
+         "The value is taken literally; --null (or --clear) clears the field. Values starting\n"
+         "with '-' go after '--'. Tables: person, care_plan, goal, plan_action, visit, note.\n"},
+        {"add", cmd_add, "add TABLE PERSON_ID FIELD=VALUE...", "add a row for a person (offline)",
+         "Prints only the new row's id. People themselves are added by a coordinator.\n"},
+        {"delete", cmd_delete, "delete TABLE ROW_ID", "delete a row (offline)", NULL},
+        {"status", cmd_status, "status [--json]", "show the replica's state", NULL},
+        {"conflicts", cmd_conflicts, "conflicts [--all] [--json]",
+         "list the server's conflict log (coordinators, online)",
+         "Open conflicts only unless --all. --json prints the array the server sent.\n"},
+        {"resolve", cmd_resolve,
+         "resolve CONFLICT_ID (--keep | --restore | --value VALUE) [--json]",
+         "resolve a conflict (coordinators, online)",
+         "--keep keeps the current value, --restore writes the losing value again, --value\n"
+         "writes a new value. The result reaches every device at its next sync.\n"},
+        {"help", cmd_help, "help [COMMAND]", "show help", NULL},
 };
 
 const struct cli_verb *cli_verb_find(const char *name)
@@ -185,11 +187,11 @@ int main(int argc, char *argv[])
 {
     enum { OPT_VERSION = 0x200 };
     static const struct option opts[] = {
-        {"home", required_argument, NULL, OPT_HOME},
-        {"help", no_argument, NULL, 'h'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {},
+            {"home", required_argument, NULL, OPT_HOME},
+            {"help", no_argument, NULL, 'h'},
+            {"verbose", no_argument, NULL, 'v'},
+            {"version", no_argument, NULL, OPT_VERSION},
+            {},
     };
     const struct cli_verb *v;
     int opt, r;
@@ -222,6 +224,8 @@ int main(int argc, char *argv[])
     v = cli_verb_find(argv[optind]);
     if (!v)
         return cli_usage(NULL, "unknown command '%s'", argv[optind]);
+    /* libcaresync sets CURLOPT_NOSIGNAL: a server closing the connection must not kill us. */
+    (void)signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "caresync: cannot initialise libcurl\n");
         return CARESYNC_ELOCAL;

@@ -77,10 +77,10 @@ def check(cond, msg, *details):
         raise AssertionError(msg)
 
 
-def check_eq(got, want, msg):
+def check_eq(got, want, msg, *details):
     if got != want:
-        raise AssertionError('%s: got %s, want %s' % (msg, clip(repr(got), 3000),
-                                                      clip(repr(want), 3000)))
+        check(False, '%s: got %s, want %s' % (msg, clip(repr(got), 3000), clip(repr(want), 3000)),
+              *details)
 
 
 # ---- clocks and ids, as the protocol writes them ----
@@ -143,9 +143,21 @@ class Daemon:
         check(os.path.exists(self.ca), 'caresyncd init made no ca.pem in ' + self.data)
 
     def start(self, timeout=20):
-        """Start serving (on the same port as before when restarting) and wait for TLS."""
-        if self.port is None:
+        """Start serving (on the same port as before when restarting) and wait for TLS. A
+        first start retries on another port if the one picked was taken meanwhile."""
+        if self.port is not None:
+            return self._start(timeout)
+        for attempt in range(3):
             self.port = free_port()
+            try:
+                return self._start(timeout)
+            except AssertionError:
+                if attempt == 2 or self.proc is None or self.proc.poll() is None:
+                    raise
+                log('retrying on another port')
+                self.proc = None
+
+    def _start(self, timeout):
         self.log_file = open(self.log_path, 'ab')
         env = dict(os.environ)
         env.update(self.env)
@@ -214,7 +226,8 @@ class Daemon:
     # -- admin subcommands (run against the data directory, also while serving) --
 
     def admin(self, words, *rest, expect=0):
-        return run([CARESYNCD] + list(words) + ['--data', self.data] + list(rest), expect=expect)
+        return run([CARESYNCD] + list(words) + ['--data', self.data] + list(rest), expect=expect,
+                   env=self.env)
 
     def add_user(self, name, role):
         self.admin(['user', 'add'], name, '--role', role)

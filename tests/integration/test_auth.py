@@ -3,6 +3,7 @@
 # test_auth.py - authentication: a missing or wrong token gets 401 with a JSON error; an
 # enrolment code works once (reuse: 401 invalid_code, client exit 5); a revoked device is
 # refused (401 device_revoked) and its client's sync exits 5; other devices keep working.
+# The client refuses a server whose certificate its CA did not sign, and plain http.
 import os
 import sys
 
@@ -53,6 +54,20 @@ def test(w):
     expect_error(d, 401, 'invalid_code', path='/v1/enrol', body={'code': code})
     expect_error(d, 401, 'invalid_code', path='/v1/enrol', body={'code': 'AAAA-BBBB-CCCC'})
 
+    # The client verifies the server against its CA: another CA fails (network error, 4) and
+    # leaves nothing; plain http is refused (usage, 2).
+    other_ca = h.Daemon(w.root, 'other-server')
+    other_ca.init()
+    code = d.enrol_code('zed')
+    bad = h.Client(w, 'badca', 'zed', 'volunteer')
+    p = bad.run('enrol', '--server', d.url, '--ca', other_ca.ca, '--code', code,
+                expect=h.EXIT_NETWORK)
+    h.check(not os.path.exists(os.path.join(bad.home, 'token')), 'no token after a TLS failure')
+    plain = h.Client(w, 'plain', 'zed', 'volunteer')
+    plain.run('enrol', '--server', d.url.replace('https', 'http'), '--ca', d.ca, '--code', code,
+              expect=h.EXIT_USAGE)
+    h.Client(w, 'zed3', 'zed', 'volunteer').enrol(code)  # the code was not used up
+
     # Token and replica are the owner's only.
     for fn in ('token', 'replica.db'):
         mode = os.stat(os.path.join(nurse.home, fn)).st_mode & 0o777
@@ -66,6 +81,12 @@ def test(w):
     p = nurse.sync(expect=h.EXIT_AUTH)
     h.check('revoked' in p.stderr.lower(), 'the client says the device was revoked', p.stderr)
     other.sync()  # the user's other device is unaffected
+    # Tokens never reach the daemon's log.
+    with open(d.log_path, 'rb') as f:
+        text = f.read()
+    for c in (nurse, other, zed):
+        h.check(c.token.encode() not in text and c.token[4:].encode() not in text,
+                'a device token is in the daemon log')
     h.check_eq(d.scalar('SELECT count(*) FROM devices WHERE revoked_at IS NOT NULL'), 1,
                'revoked devices')
 

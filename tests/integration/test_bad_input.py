@@ -102,8 +102,11 @@ def test(w):
     refused('unknown table', {'cursor': '', 'changes': [good_change(pid, table='patients')]},
             400, 'invalid_value', field='table', index=0)
     refused('unknown field of a table',
-            {'cursor': '', 'changes': [good_change(pid, field='nhs_number')]}, 400,
+            {'cursor': '', 'changes': [good_change(pid, field='shoe_size')]}, 400,
             'invalid_value', field='field', index=0)
+    refused('server-authoritative field',
+            {'cursor': '', 'changes': [good_change(pid, field='nhs_number', value='9990001112')]},
+            403, 'forbidden', index=0)
     refused('bad date', {'cursor': '', 'changes': [good_change(pid, field='birth_date',
                                                                  value='1990-02-30')]},
             400, 'invalid_value', field='value', index=0)

@@ -8,12 +8,19 @@
 #   - last writer wins: each field's value is that of its highest-version stored change;
 #   - the conflict log is exact: its set of (loser_change_id, kind) equals what an independent
 #     oracle computes from the change_log (recall and precision both 100%);
+#   - replaying a sample of stored changes returns their stored outcomes and changes nothing;
 #   - integrity_check is ok on every database, and every outbox is empty.
-# SEED=n replays one seed; by default a few seeds run. ROUNDS and OPS scale the work.
+# Syncs run one after another or, in some rounds, all at once.
+#   - nothing lost, nothing invented: every value an edit wrote is stored exactly once, and no
+#     stored value of this run's form was not written by an edit; no stored clock is more than
+#     5 minutes ahead of the server's wall clock.
+# SEED=n replays one seed (add PARALLEL=0 for the same arrival order); by default a few seeds
+# run. ROUNDS and OPS scale the work.
 import os
 import random
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -24,9 +31,13 @@ import harness as h
 ROLES = [('nurse', 'nurse'), ('sw', 'social_worker'), ('ot', 'occupational_therapist'),
          ('physio', 'physiotherapist'), ('link', 'link_worker'), ('coord', 'coordinator')]
 PEOPLE = 3
-ROUNDS = int(os.environ.get('ROUNDS', '3'))
-OPS = int(os.environ.get('OPS', '3'))  # offline operations per client per round
-DEFAULT_SEEDS = 3
+ROUNDS = int(os.environ.get('ROUNDS', '4'))
+OPS = int(os.environ.get('OPS', '4'))  # offline operations per client per round (1..OPS)
+DEFAULT_SEEDS = 4
+REPLAYS = 40  # stored changes pushed again at the end
+# Parallel syncs make the server's arrival order depend on scheduling; PARALLEL=0 makes a
+# SEED replay the same run.
+PARALLEL = os.environ.get('PARALLEL', '1') != '0'
 
 # The synced tables the test writes, the key of their rows in 'show --json', and the fields
 # it edits with a generator of values.
@@ -46,10 +57,13 @@ class Run:
         self.n = 0
         self.clients = []
         self.people = []
+        self.written = set()  # every unique value an edit wrote
 
     def unique(self, who):
         self.n += 1
-        return 's%d-%s-e%d' % (self.seed, who, self.n)
+        v = 's%d-%s-e%d' % (self.seed, who, self.n)
+        self.written.add(v)
+        return v
 
     def setup(self):
         for i in range(PEOPLE):
@@ -92,9 +106,10 @@ class Run:
         elif kind == 'goal' and goals:
             g = rng.choice(goals)['id']
             field = rng.choice(['description', 'lifecycle_status', 'achievement_status'])
-            value = {'description': self.unique(c.name),
-                     'lifecycle_status': rng.choice(LIFECYCLE),
-                     'achievement_status': rng.choice(ACHIEVEMENT)}[field]
+            if field == 'description':
+                value = self.unique(c.name)
+            else:
+                value = rng.choice(LIFECYCLE if field == 'lifecycle_status' else ACHIEVEMENT)
             c.edit('goal', g, field, value)
         elif kind == 'action' and actions:
             a = rng.choice(actions)['id']
@@ -130,8 +145,26 @@ class Run:
                     self.op(c)
             syncing = [c for c in self.clients if self.rng.random() < 0.6]
             self.rng.shuffle(syncing)
-            for c in syncing:
-                c.sync(quiet=True)
+            if not PARALLEL or self.rng.random() < 0.5:
+                for c in syncing:
+                    c.sync(quiet=True)
+            else:
+                self.sync_parallel(syncing)
+
+    def sync_parallel(self, clients):
+        """Start the clients' syncs at once; the daemon serves them concurrently."""
+        h.log('parallel sync: %s' % ' '.join(c.name for c in clients))
+        procs = []
+        for c in clients:
+            env = dict(os.environ)
+            env.update(c.env)
+            procs.append((c, subprocess.Popen([h.CARESYNC, '--home', c.home, 'sync'],
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                              text=True, env=env)))
+        for c, p in procs:
+            out, err = p.communicate(timeout=120)
+            h.check_eq(p.returncode, 0, '%s: parallel sync exit (stderr: %s)' % (c.name,
+                                                                                 err.strip()))
 
     def quiesce(self):
         last = None
@@ -256,6 +289,54 @@ class Run:
         h.log('seed %d: %d changes, conflict log exact (%s)' % (self.seed, len(changes), kinds))
         return kinds
 
+    def check_nothing_lost(self):
+        stored = {}
+        prefix = 's%d-' % self.seed
+        for r in self.d.query('SELECT value FROM change_log WHERE value LIKE ?', (prefix + '%',)):
+            stored[r['value']] = stored.get(r['value'], 0) + 1
+        lost = sorted(v for v in self.written if stored.get(v, 0) == 0)
+        twice = sorted(v for v, n in stored.items() if n > 1)
+        phantom = sorted(v for v in stored if v not in self.written)
+        h.check(not lost and not twice and not phantom, 'acknowledged edits lost, stored twice'
+                ' or invented', {'lost': lost, 'twice': twice, 'phantom': phantom})
+        top = self.d.scalar('SELECT max(hlc) FROM change_log')
+        h.check((top >> 16) <= int(h.time.time() * 1000) + 300000,
+                'a stored clock is in the far future: ' + h.hlc_text(top))
+        h.log('seed %d: all %d written values stored exactly once' % (self.seed,
+                                                                     len(self.written)))
+
+    def check_replays(self):
+        """Push a sample of stored changes again, each with its own device's token: the stored
+        outcome comes back, and nothing in the store changes."""
+        tokens = {c.device_id: c.token for c in self.clients}
+        dump = lambda: (self.d.query('SELECT * FROM field_state ORDER BY tbl, row_id, field'),
+                        self.d.query('SELECT * FROM conflicts ORDER BY id'),
+                        self.d.scalar('SELECT count(*) FROM change_log'))
+        before = dump()
+        rows = [r for r in self.d.query('SELECT * FROM change_log ORDER BY id')
+                if r['device'] in tokens]
+        sample = self.rng.sample(rows, min(REPLAYS, len(rows)))
+        by_dev = {}
+        for r in sample:
+            by_dev.setdefault(r['device'], []).append(r)
+        for dev, rs in by_dev.items():
+            self.rng.shuffle(rs)
+            changes = [{'change_id': r['change_id'], 'table': r['tbl'], 'row_id': r['row_id'],
+                        'person_id': r['person_id'], 'field': r['field'], 'value': r['value'],
+                        'hlc': h.hlc_text(r['sent_hlc']),
+                        'base_hlc': h.hlc_text(r['base_hlc']) if r['base_device'] else None,
+                        'base_device': r['base_device'] or None} for r in rs]
+            status, _, raw, doc = self.d.request('POST', '/v1/sync', {'cursor': '',
+                                                 'changes': changes, 'pull': False},
+                                                 token=tokens[dev])
+            h.check_eq(status, 200, 'replay status')
+            for r, o in zip(rs, doc['outcomes']):
+                h.check_eq((o['change_id'], o['outcome']), (r['change_id'], r['outcome']),
+                           'replayed outcome')
+        h.check(dump() == before, 'replaying %d stored changes changed the store' % len(sample))
+        h.log('seed %d: %d replayed changes got their stored outcomes, store unchanged' %
+              (self.seed, len(sample)))
+
     def check_integrity(self):
         dbs = [self.d.store_path] + [os.path.join(c.home, 'replica.db') for c in self.clients]
         for path in dbs:
@@ -278,6 +359,8 @@ def one_seed(root, seed):
         r.quiesce()
         r.check_convergence()
         kinds = r.check_lww_and_conflicts()
+        r.check_nothing_lost()
+        r.check_replays()
         r.check_integrity()
         w.daemon.stop(expect_rc=0)
         return kinds

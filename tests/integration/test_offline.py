@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # test_offline.py - with the daemon stopped every local command works (caseload, show, edit,
 # add, delete, status); sync exits 4 and keeps the pending edits; after the daemon restarts,
-# sync pushes them and the server has them.
+# sync pushes them and the server has them. Invalid edits are refused locally.
 import os
 import sys
 
@@ -31,6 +31,13 @@ def test(w):
     h.check_eq([g['id'] for g in p['goals']], [new_goal], 'goals offline')
     pending = nurse.status()['pending']
     h.check(pending >= 4, 'edits are pending (%d)' % pending)
+    # Bad values are refused locally (usage, 2) and queue nothing.
+    nurse.edit('person', pid, 'birth_date', '1990-02-30', expect=h.EXIT_USAGE)
+    nurse.edit('person', pid, 'phone', '1' * 65, expect=h.EXIT_USAGE)
+    nurse.edit('goal', new_goal, 'lifecycle_status', 'finished', expect=h.EXIT_USAGE)
+    nurse.edit('person', pid, 'nhs_number', '1', expect=h.EXIT_USAGE)
+    nurse.edit('goal', h.uuid7(), 'description', 'x', expect=h.EXIT_NOTFOUND)
+    h.check_eq(nurse.status()['pending'], pending, 'nothing queued by refused edits')
 
     r = nurse.sync(expect=h.EXIT_NETWORK)
     h.check(r.stderr.strip(), 'sync says why it failed', r.stderr)

@@ -290,7 +290,6 @@ static int64_t count(struct fixture *f, const char *table)
 
 TEST(users_enrolment_and_tokens)
 {
-    _cleanup_free_ char *hash = NULL;
     char path[4200], code[STORE_CODE_MAX], code2[STORE_CODE_MAX], mangled[64];
     char sha[SHA256_HEX_MAX];
     struct store *s = NULL;
@@ -672,9 +671,16 @@ TEST(row_owner_mismatch_refuses_whole_batch)
  * deleter had not seen Bob's edit: edit_after_delete, logged once, whatever the arrival order
  * and whichever clock is later; the row stays deleted.
  */
+static const char *tomb_name(bool delete_first, bool edit_later)
+{
+    if (delete_first)
+        return edit_later ? "tomb-dl" : "tomb-de";
+    return edit_later ? "tomb-el" : "tomb-ee";
+}
+
 static void tombstone_run(bool delete_first, bool edit_later, char **ret_state)
 {
-    FIXTURE(f, delete_first ? (edit_later ? "tomb-dl" : "tomb-de") : (edit_later ? "tomb-el" : "tomb-ee"));
+    FIXTURE(f, tomb_name(delete_first, edit_later));
     _cleanup_(batch_done) struct batch mk = {0}, del = {0}, ed = {0};
     _cleanup_json_ cJSON *r0 = NULL, *r1 = NULL, *r2 = NULL, *r3 = NULL;
     _cleanup_free_ char *kind = NULL, *loser = NULL, *deleted = NULL, *desc = NULL;
@@ -713,8 +719,9 @@ static void tombstone_run(bool delete_first, bool edit_later, char **ret_state)
     /* replays add nothing */
     SYNC(f, f.bob, &ed, "", &r3);
     ASSERT_EQ(count(&f, "conflicts"), 1);
-    *ret_state = q_text(f.path, "SELECT group_concat(field || '=' || ifnull(value, 'NULL'), ';')"
-                                " FROM (SELECT * FROM field_state WHERE tbl='goal' ORDER BY field)");
+    *ret_state = q_text(f.path,
+                        "SELECT group_concat(field || '=' || ifnull(value, 'NULL'), ';')"
+                        " FROM (SELECT * FROM field_state WHERE tbl='goal' ORDER BY field)");
 }
 
 TEST(tombstone_vs_concurrent_edit_both_orders)
@@ -982,4 +989,49 @@ TEST(conflict_list_and_resolve)
     SYNC(f, f.bob, NULL, cursor, &r3);
     ASSERT_STREQ(jstr(pulled(r3, "person", f.p, "phone"), "value"), "alice-phone");
     ASSERT_STREQ(jstr(pulled(r3, "person", f.p, "phone"), "device"), f.cora.device_id);
+}
+
+/*
+ * After a coordinator restores an edit hidden by a delete, the row is live again: neither the
+ * restore's own writes nor later edits by devices that pulled the restore are conflicts.
+ */
+TEST(restore_after_delete_adds_no_conflict)
+{
+    FIXTURE(f, "restore-delete");
+    _cleanup_(batch_done) struct batch mk = {0}, del = {0}, ed = {0}, later = {0};
+    _cleanup_json_ cJSON *r0 = NULL, *r1 = NULL, *r2 = NULL, *r3 = NULL, *res = NULL;
+    _cleanup_free_ char *deleted = NULL, *desc = NULL, *kinds = NULL;
+    const char *g = "0193c6b2-0000-7000-8000-0000000000a2";
+    const char *why = NULL;
+    char vdev[UUID_STR_MAX];
+    uint64_t t1 = ahead(500, 0), vh;
+    int64_t id;
+
+    add(&mk, "0193c6b2-0000-7000-8000-0000000001c1", "goal", g, f.p, "description", "Walk",
+        t1, 0, NULL);
+    SYNC(f, f.alice, &mk, "", &r0);
+    add(&del, "0193c6b2-0000-7000-8000-0000000001d1", "goal", g, f.p, "_deleted", "1",
+        ahead(1000, 0), t1, f.alice.device_id);
+    add(&ed, "0193c6b2-0000-7000-8000-0000000001e1", "goal", g, f.p, "description",
+        "Walk further", ahead(2000, 0), t1, f.alice.device_id);
+    SYNC(f, f.alice, &del, "", &r1);
+    SYNC(f, f.bob, &ed, "", &r2);
+    ASSERT_EQ(count(&f, "conflicts"), 1);
+    id = q_int(f.path, "SELECT id FROM conflicts");
+    ASSERT_OK(store_conflict_resolve(f.s, &f.cora, id, "restore", NULL, &res, &why));
+    deleted = field_value(&f, "goal", g, "_deleted");
+    desc = field_value(&f, "goal", g, "description");
+    ASSERT_STREQ(deleted, "0");
+    ASSERT_STREQ(desc, "Walk further");
+    kinds = q_text(f.path, "SELECT group_concat(kind || ':' || status, ',') FROM conflicts");
+    ASSERT_STREQ(kinds, "edit_after_delete:resolved");
+
+    /* bob pulled the restore and edits the live row on top of it */
+    field_version(&f, "goal", g, "description", &vh, vdev);
+    CHECK_PASSING();
+    add(&later, "0193c6b2-0000-7000-8000-0000000001e2", "goal", g, f.p, "description",
+        "Walk to the park", hlc_pack(hlc_ms(vh) + 1000, 0), vh, vdev);
+    SYNC(f, f.bob, &later, "", &r3);
+    ASSERT_STREQ(outcome_str(r3, 0), "applied");
+    ASSERT_EQ(count(&f, "conflicts"), 1);
 }

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/* test-util.c - ids (UUIDv7 form and order), UTF-8 validation, number parsing, SHA-256, time
+ * formatting and the date / date-time rules the catalogue's value types use. */
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "util.h"
+
+TEST(uuid_v7_form_and_order)
+{
+    char a[UUID_STR_MAX], b[UUID_STR_MAX], c[UUID_STR_MAX];
+
+    ASSERT_OK(uuid_v7(UINT64_C(1763925429000), a));
+    ASSERT_OK(uuid_v7(UINT64_C(1763925429000), b));
+    ASSERT_OK(uuid_v7(UINT64_C(1763925429001), c));
+    ASSERT_TRUE(uuid_valid(a));
+    ASSERT_EQ(strlen(a), UUID_STR_LEN);
+    ASSERT_EQ(a[14], '7');                             /* version 7 */
+    ASSERT_TRUE(strchr("89ab", a[19]) != NULL);         /* RFC 9562 variant */
+    ASSERT_TRUE(strncmp(a, "019ab226-0b08", 13) == 0); /* 48-bit ms prefix */
+    ASSERT_TRUE(strcmp(a, b) != 0);                    /* random part */
+    ASSERT_LT(strcmp(a, c), 0);                        /* later ms sorts later */
+    ASSERT_LT(strcmp(b, c), 0);
+}
+
+TEST(uuid_valid_rules)
+{
+    ASSERT_TRUE(uuid_valid("0193c6b2-6a4e-7c4d-9b1e-3f2a1c0d9e8f"));
+    ASSERT_TRUE(uuid_valid("00000000-0000-0000-0000-000000000000"));
+    ASSERT_FALSE(uuid_valid("0193C6B2-6A4E-7C4D-9B1E-3F2A1C0D9E8F"));
+    ASSERT_FALSE(uuid_valid("0193c6b2-6a4e-7c4d-9b1e-3f2a1c0d9e8"));
+    ASSERT_FALSE(uuid_valid("0193c6b2-6a4e-7c4d-9b1e-3f2a1c0d9e8f0"));
+    ASSERT_FALSE(uuid_valid("0193c6b26a4e-7c4d-9b1e-3f2a1c0d9e8f-"));
+    ASSERT_FALSE(uuid_valid("0193c6b2-6a4e-7c4d-9b1e-3f2a1c0d9e8g"));
+    ASSERT_FALSE(uuid_valid("{193c6b2-6a4e-7c4d-9b1e-3f2a1c0d9e8f"));
+    ASSERT_FALSE(uuid_valid(""));
+    ASSERT_FALSE(uuid_valid(NULL));
+}
+
+TEST(utf8)
+{
+    static const struct {
+        const char *s;
+        size_t len;
+        bool ok;
+    } t[] = {
+        {"", 0, true},
+        {"plain ascii", 11, true},
+        {"caf\xc3\xa9", 5, true},
+        {"\xe2\x82\xac", 3, true},               /* U+20AC */
+        {"\xf0\x9f\x98\x80", 4, true},           /* U+1F600 */
+        {"\xf4\x8f\xbf\xbf", 4, true},           /* U+10FFFF, the last code point */
+        {"\xef\xbf\xbf", 3, true},               /* U+FFFF */
+        {"\xf4\x90\x80\x80", 4, false},          /* above U+10FFFF */
+        {"\xed\xa0\x80", 3, false},              /* surrogate U+D800 */
+        {"\xed\xbf\xbf", 3, false},              /* surrogate U+DFFF */
+        {"\xc0\x80", 2, false},                  /* overlong NUL */
+        {"\xc1\xbf", 2, false},                  /* overlong */
+        {"\xe0\x9f\xbf", 3, false},              /* overlong */
+        {"\xf0\x8f\xbf\xbf", 4, false},          /* overlong */
+        {"\x80", 1, false},                      /* lone continuation */
+        {"\xc3", 1, false},                      /* truncated */
+        {"\xe2\x82", 2, false},                  /* truncated */
+        {"\xf0\x9f\x98", 3, false},              /* truncated */
+        {"\xc3\x28", 2, false},                  /* bad continuation */
+        {"\xf8\x88\x80\x80\x80", 5, false},      /* 5-byte form */
+        {"\xff", 1, false},
+        {"a\0b", 3, false},                      /* NUL */
+    };
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        if (utf8_valid(t[i].s, t[i].len) != t[i].ok)
+            fprintf(stderr, "case %zu\n", i);
+        ASSERT_EQ(utf8_valid(t[i].s, t[i].len), t[i].ok);
+    }
+    /* a valid multibyte character cut by the length */
+    ASSERT_FALSE(utf8_valid("caf\xc3\xa9", 4));
+}
+
+TEST(parse_numbers)
+{
+    uint64_t u = 7;
+    int64_t i = 7;
+
+    ASSERT_OK(parse_u64("0", &u));
+    ASSERT_EQ(u, 0);
+    ASSERT_OK(parse_u64("18446744073709551615", &u));
+    ASSERT_TRUE(u == UINT64_MAX);
+    u = 7;
+    ASSERT_ERRNO(parse_u64("18446744073709551616", &u), -ERANGE);
+    ASSERT_ERRNO(parse_u64("", &u), -EINVAL);
+    ASSERT_ERRNO(parse_u64("-1", &u), -EINVAL);
+    ASSERT_ERRNO(parse_u64("+1", &u), -EINVAL);
+    ASSERT_ERRNO(parse_u64(" 1", &u), -EINVAL);
+    ASSERT_ERRNO(parse_u64("1 ", &u), -EINVAL);
+    ASSERT_ERRNO(parse_u64("0x10", &u), -EINVAL);
+    ASSERT_ERRNO(parse_u64(NULL, &u), -EINVAL);
+    ASSERT_EQ(u, 7); /* untouched on failure */
+
+    ASSERT_OK(parse_i64("-9223372036854775808", &i));
+    ASSERT_TRUE(i == INT64_MIN);
+    ASSERT_OK(parse_i64("-3600000", &i));
+    ASSERT_EQ(i, -3600000);
+    i = 7;
+    ASSERT_ERRNO(parse_i64("9223372036854775808", &i), -ERANGE);
+    ASSERT_ERRNO(parse_i64("-", &i), -EINVAL);
+    ASSERT_ERRNO(parse_i64("", &i), -EINVAL);
+    ASSERT_ERRNO(parse_i64("--1", &i), -EINVAL);
+    ASSERT_ERRNO(parse_i64("1.5", &i), -EINVAL);
+    ASSERT_EQ(i, 7);
+}
+
+TEST(sha256_and_hex)
+{
+    char out[SHA256_HEX_MAX], hx[9];
+    const unsigned char bytes[] = {0x00, 0x7f, 0xa5, 0xff};
+
+    ASSERT_OK(sha256_hex("abc", 3, out));
+    ASSERT_STREQ(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    ASSERT_OK(sha256_hex("", 0, out));
+    ASSERT_STREQ(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    hex_encode(bytes, 4, hx);
+    ASSERT_STREQ(hx, "007fa5ff");
+}
+
+TEST(random_bytes_differ)
+{
+    unsigned char a[32] = {0}, b[32] = {0};
+
+    ASSERT_OK(random_bytes(a, sizeof(a)));
+    ASSERT_OK(random_bytes(b, sizeof(b)));
+    ASSERT_TRUE(memcmp(a, b, sizeof(a)) != 0);
+}
+
+TEST(iso_time_format)
+{
+    char buf[ISO_TIME_MAX];
+
+    ASSERT_STREQ(iso_time(0, buf), "1970-01-01T00:00:00.000Z");
+    ASSERT_STREQ(iso_time(UINT64_C(1763925429007), buf), "2025-11-23T19:17:09.007Z");
+    ASSERT_STREQ(iso_time(UINT64_C(951782400999), buf), "2000-02-29T00:00:00.999Z");
+}
+
+TEST(dates)
+{
+    static const char *const good[] = {"1944-02-29", "2000-02-29", "2024-12-31", "1900-01-01",
+                                       "2026-04-30"};
+    static const char *const bad[] = {"1900-02-29", "2023-02-29", "2026-04-31", "2026-13-01",
+                                      "2026-00-10", "2026-01-00", "2026-1-01",  "26-01-01",
+                                      "2026/01/01", "2026-01-01T00:00", "2026-01-01 ", "",
+                                      "2026-01-3a", "１９９０-01-01"};
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (!date_valid(good[i]))
+            fprintf(stderr, "refused %s\n", good[i]);
+        ASSERT_TRUE(date_valid(good[i]));
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (date_valid(bad[i]))
+            fprintf(stderr, "accepted %s\n", bad[i]);
+        ASSERT_FALSE(date_valid(bad[i]));
+    }
+    ASSERT_FALSE(date_valid(NULL));
+}
+
+TEST(datetimes)
+{
+    static const char *const good[] = {
+        "2026-01-05T09:00",          "2026-01-05T09:00:30",       "2026-01-05T09:00:30.5",
+        "2026-01-05T09:00:30.123Z",  "2026-01-05T23:59:59+01:00", "2026-01-05T00:00-05:30",
+        "2026-01-05T09:00Z",         "2024-02-29T12:00:00.000000001Z",
+    };
+    static const char *const bad[] = {
+        "2026-01-05",        "2026-01-05T9:00",         "2026-01-05T24:00",
+        "2026-01-05T09:60",  "2026-01-05 09:00",        "2026-01-05T09:00:3",
+        "2026-01-05T09:00:", "2026-01-05T09:00:30.",    "2026-01-05T09:00:30Z ",
+        "2026-01-05T09:00+1", "2026-01-05T09:00+01:00Z", "2026-02-30T09:00",
+        "2026-01-05T09:00z", "2026-01-05T09:00+15:00",  "",
+    };
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (!datetime_valid(good[i]))
+            fprintf(stderr, "refused %s\n", good[i]);
+        ASSERT_TRUE(datetime_valid(good[i]));
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (datetime_valid(bad[i]))
+            fprintf(stderr, "accepted %s\n", bad[i]);
+        ASSERT_FALSE(datetime_valid(bad[i]));
+    }
+    ASSERT_FALSE(datetime_valid(NULL));
+}
