@@ -475,3 +475,71 @@ def main(test, name=None):
         log('kept %s' % root)
     print('%d passed, %d failed' % (1 if ok else 0, 0 if ok else 1))
     sys.exit(0 if ok else 1)
+
+
+# ---- helpers for the field-worker commands (today, visit, note, goal, ...) and FHIR export ----
+
+def today_local(offset_days=0):
+    """The device's local date (the client's 'today') plus @offset_days, as YYYY-MM-DD."""
+    return time.strftime('%Y-%m-%d', time.localtime(time.time() + offset_days * 86400))
+
+
+def by_id(rows, row_id, what='row'):
+    """The one element of @rows (dicts) whose 'id' is @row_id."""
+    got = [r for r in rows if r.get('id') == row_id]
+    check(len(got) == 1, '%s %s: %d matches' % (what, row_id, len(got)), rows)
+    return got[0]
+
+
+def make_change(table, row, person, field, value, hlc=None, base=None):
+    """One change for a raw POST /v1/sync. @hlc: integer clock (default now); @base: a
+    field_state dict (Daemon.field) whose version the writer had seen, or None."""
+    return {'change_id': uuid7(), 'table': table, 'row_id': row, 'person_id': person,
+            'field': field, 'value': value, 'hlc': hlc_text(hlc if hlc is not None
+                                                              else hlc_now()),
+            'base_hlc': hlc_text(base['hlc']) if base else None,
+            'base_device': base['device'] if base else None}
+
+
+def _daemon_push(self, token, changes, cursor='', pull=False):
+    """A raw push of @changes with @token. Returns (HTTP status, parsed body)."""
+    status, _, _, doc = self.request('POST', '/v1/sync', {'cursor': cursor, 'pull': pull,
+                                                          'changes': changes}, token=token)
+    return status, doc
+
+
+Daemon.push = _daemon_push
+
+
+def _client_new(self, *args, expect=0):
+    """Run a command that creates a row and prints its id; return the id (None if @expect
+    is not 0)."""
+    p = self.run(*args, expect=expect)
+    if expect != 0:
+        return None
+    out = p.stdout.strip()
+    rid = out.split()[-1] if out else ''
+    check(len(rid) == 36 and rid.count('-') == 4, '%s %s printed no id: %r' %
+          (self.name, ' '.join(str(a) for a in args[:2]), out))
+    return rid
+
+
+def _client_today(self, *extra):
+    return self.json('today', *extra, quiet=True)
+
+
+def _client_open(self, person, expect=0):
+    if expect != 0:
+        return self.run('open', person, '--json', expect=expect)
+    return self.json('open', person, quiet=True)
+
+
+def _client_row(self, person, label, row_id):
+    """Row @row_id of array @label ('visits', 'notes', ...) in `show PERSON --json`."""
+    return by_id(self.show(person)[label], row_id, '%s: %s' % (self.name, label))
+
+
+Client.new = _client_new
+Client.today = _client_today
+Client.open = _client_open
+Client.row = _client_row

@@ -128,6 +128,14 @@ def test(w):
             {'cursor': '', 'changes': [good_change(pid),
                                        good_change(pid, field='birth_date', value='tomorrow')]},
             400, 'invalid_value', index=1)
+    refused('a server-authoritative field (nhs_number)',
+            {'cursor': '', 'changes': [good_change(pid), good_change(pid, field='nhs_number',
+                                                                     value='9434765919')]},
+            403, 'forbidden')
+    refused('about_me whose id is not the person\'s',
+            {'cursor': '', 'changes': [good_change(pid, table='about_me', row_id=h.uuid7(),
+                                                   field='what_matters', value='My garden')]},
+            400, 'invalid_value', index=0)
     many = [goal_change(pid, i) for i in range(MAX_CHANGES + 1)]
     refused('1001 changes', {'cursor': '', 'changes': many}, 413, 'too_many_changes',
             limit=MAX_CHANGES)

@@ -158,3 +158,36 @@ TEST(server_has_the_tables_the_store_uses)
         ASSERT_TRUE(has_column(db, cols[i][0], cols[i][1]));
     }
 }
+
+/* A replica made by the first release, with a person and a pending edit, upgrades in place:
+ * every later migration keeps its rows and its outbox (offline work survives an upgrade). */
+TEST(client_upgrade_keeps_rows_and_outbox)
+{
+    _cleanup_(sqlite3_closep) sqlite3 *db = NULL;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+    if (schema_client_count < 2) {
+        fprintf(stderr, "only one client migration: nothing to upgrade\n");
+        return;
+    }
+    open_fresh("upgrade.db", &db);
+    CHECK_PASSING();
+    ASSERT_EQ(db_migrate(db, schema_client, 1), 1);
+    ASSERT_OK(db_exec(db, "INSERT INTO person(id, person_id, name, phone) VALUES"
+                          " ('0193c6b2-6a4e-7c4d-9b1e-3f2a1c0d9e8f',"
+                          " '0193c6b2-6a4e-7c4d-9b1e-3f2a1c0d9e8f', 'Ada Example', '0131');"
+                          "INSERT INTO outbox(change_id, tbl, row_id, person_id, field, value,"
+                          " hlc, created_ms) VALUES ('0193c6b2-6a4e-7c4d-9b1e-000000000c01',"
+                          " 'person', '0193c6b2-6a4e-7c4d-9b1e-3f2a1c0d9e8f',"
+                          " '0193c6b2-6a4e-7c4d-9b1e-3f2a1c0d9e8f', 'phone', '0131', 42, 1)"));
+    ASSERT_EQ(db_migrate(db, schema_client, schema_client_count), (int)schema_client_count - 1);
+    ASSERT_EQ(user_version(db), (int64_t)schema_client_count);
+    ASSERT_OK(db_prepare(db, "SELECT p.name, p.phone, o.value, o.hlc FROM person p, outbox o"
+                             " WHERE p.id = o.row_id", &st));
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    ASSERT_STREQ((const char *)sqlite3_column_text(st, 0), "Ada Example");
+    ASSERT_STREQ((const char *)sqlite3_column_text(st, 1), "0131");
+    ASSERT_STREQ((const char *)sqlite3_column_text(st, 2), "0131");
+    ASSERT_EQ(sqlite3_column_int64(st, 3), 42);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+}

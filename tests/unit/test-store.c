@@ -525,7 +525,7 @@ static void concurrent_run(bool alice_first, uint64_t ha, uint64_t hb, char **re
 TEST(concurrent_edit_logged_once_in_both_orders)
 {
     _cleanup_free_ char *v1 = NULL, *l1 = NULL, *v2 = NULL, *l2 = NULL;
-    uint64_t ha = ahead(10000, 0), hb = ahead(20000, 0);
+    uint64_t ha = ahead(60000, 0), hb = ahead(120000, 0); /* both runs fit in a minute */
 
     concurrent_run(true, ha, hb, &v1, &l1);
     CHECK_PASSING();
