@@ -159,6 +159,38 @@ static int purge_now(sqlite3 *db, const char *person_id)
     return rows > 0;
 }
 
+/*
+ * Delete one row the server says this device may no longer see (docs/internals/access.md), with
+ * its field versions. Returns 1 when something was deleted, 0 when the row was not here.
+ */
+static int drop_row(sqlite3 *db, const struct cat_table *t, const char *row_id)
+{
+    _cleanup_(sqlite3_freep) char *sql = NULL;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL, *fv = NULL;
+    int r, rc, n;
+
+    sql = sqlite3_mprintf("DELETE FROM \"%w\" WHERE id = ?1", t->name);
+    if (!sql)
+        return -ENOMEM;
+    r = db_prepare(db, sql, &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, row_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    n = sqlite3_changes(db);
+    r = db_prepare(db, "DELETE FROM field_version WHERE tbl = ?1 AND row_id = ?2", &fv);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(fv, 1, t->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(fv, 2, row_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(fv);
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    return n > 0;
+}
+
 int apply_purge(sqlite3 *db, const char *person_id)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -377,7 +409,7 @@ static int apply_pulled(struct apply_ctx *x, const cJSON *obj)
 static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct change_record *sent,
                     size_t n_sent, bool *ret_more, bool *ret_cursor_moved)
 {
-    const cJSON *outcomes, *changes, *purge, *it;
+    const cJSON *outcomes, *changes, *purge, *drop, *it;
     const char *cursor, *shlc;
     _cleanup_free_ char *old_cursor = NULL;
     bool more = false;
@@ -408,6 +440,22 @@ static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct change_
         r = apply_pulled(x, it);
         if (r != CARESYNC_OK)
             return r;
+    }
+    drop = cJSON_GetObjectItemCaseSensitive(resp, "drop");
+    if (drop && !cJSON_IsArray(drop))
+        return bad_reply(x->c, "\"drop\" is not an array");
+    cJSON_ArrayForEach (it, drop) {
+        const char *tname = NULL, *row = NULL;
+        const struct cat_table *t;
+
+        if (wire_get_string(it, "table", &tname) < 0 || wire_get_string(it, "row_id", &row) < 0 ||
+            !(t = catalogue_table(tname)) || !uuid_valid(row))
+            return bad_reply(x->c, "\"drop\" entry");
+        r = drop_row(x->c->db, t, row);
+        if (r < 0)
+            return cs_fail_errno(x->c, r, "sync failed: cannot remove a row this device may no "
+                                          "longer hold");
+        x->purged |= r > 0;
     }
     cJSON_ArrayForEach (it, purge) {
         if (!cJSON_IsString(it) || !uuid_valid(it->valuestring))

@@ -25,6 +25,8 @@ enum caresync_result {
     CARESYNC_EAUTH = 5,      /* 401: bad or used enrolment code, unknown or revoked device */
     CARESYNC_EFORBIDDEN = 6, /* 403: the device's role may not do this */
     CARESYNC_ESERVER = 7,    /* the server refused the request (other 4xx/5xx, bad reply) */
+    CARESYNC_ELOCKED = 8,    /* not synced for longer than the server's policy allows: locked
+                              * until caresync_sync() succeeds */
 };
 
 /* Length of an id (lower-case UUID) including the terminating NUL. */
@@ -51,6 +53,9 @@ struct caresync_sync_stats {
     uint64_t purged;         /* people removed from the replica */
     uint64_t pending;        /* changes still in the outbox afterwards */
     uint64_t pending_purges; /* purges waiting for the outbox to drain */
+    uint64_t lost_values;    /* conflicts whose losing value this user wrote, created or
+                              * resolved since this device was last told (the server's
+                              * "notices"); also added to the replica's count (status) */
 };
 
 /* Actions for caresync_resolve(). */
@@ -114,7 +119,15 @@ int caresync_enrol(struct caresync *c, const char *server_url, const char *ca_pa
  *
  * A failure never loses a local edit: unacknowledged changes stay in the outbox and are sent
  * again by the next sync (the server deduplicates them). Records last_sync_at (on success) and
- * last_error in the replica. Returns CARESYNC_OK or an error code.
+ * last_error in the replica, and reports to the server the outbox size, the age of its oldest
+ * change, the last error and this device's clock (sync health). Stores the server's policy
+ * (lock_after_days) and adds its notices to the replica's lost_values. Works on a locked
+ * device, and unlocks it. Returns CARESYNC_OK or an error code.
+ *
+ * Revocation: when the server answers this or any online call with 401 device_revoked, the
+ * library wipes the replica (DIR/replica.db and its -wal and -shm files) and the token at once,
+ * unsent edits included (a revoked device is presumed lost or stolen), and returns
+ * CARESYNC_EAUTH; the handle is then not enrolled, and the home may be enrolled again.
  */
 int caresync_sync(struct caresync *c, struct caresync_sync_stats *ret_stats);
 
@@ -127,7 +140,9 @@ int caresync_sync(struct caresync *c, struct caresync_sync_stats *ret_stats);
  * Writes the column, the field's new version and an outbox change in one transaction.
  * Append-only fields and "_deleted" cannot be edited (use caresync_delete()). Setting a field
  * to the value it already has writes nothing. Returns CARESYNC_OK, CARESYNC_EUSAGE (unknown
- * table or field, bad value), CARESYNC_ENOTFOUND (no such row) or CARESYNC_ELOCAL.
+ * table or field, bad value), CARESYNC_ENOTFOUND (no such row), CARESYNC_EFORBIDDEN (the
+ * enrolled user's role may not write this field: the server's rule, common/access.h, applied
+ * here so that a refused change never holds up the outbox) or CARESYNC_ELOCAL.
  */
 int caresync_edit(struct caresync *c, const char *table, const char *row_id, const char *field,
                   const char *value);
@@ -140,9 +155,12 @@ int caresync_edit(struct caresync *c, const char *table, const char *row_id, con
  * @ret_id:          receives the new row's id (a UUIDv7) on success.
  *
  * The person must be in the replica and not deleted; row references (care_plan_id, goal_id,
- * visit_id) must name rows of the same person. People themselves cannot be added from a
- * device (CARESYNC_EUSAGE). Inserts the row and one outbox change per field in one
- * transaction. Returns CARESYNC_OK, CARESYNC_EUSAGE, CARESYNC_ENOTFOUND or CARESYNC_ELOCAL.
+ * visit_id) must name rows of the same person. People are not added this way
+ * (CARESYNC_EUSAGE; see caresync_register()). A singleton (about_me) gets the person's id as
+ * its id, so one made on another device merges with it; CARESYNC_EUSAGE if it exists already.
+ * Inserts the row and one outbox change per field in one transaction. Returns CARESYNC_OK,
+ * CARESYNC_EUSAGE, CARESYNC_ENOTFOUND, CARESYNC_EFORBIDDEN (as for caresync_edit()) or
+ * CARESYNC_ELOCAL.
  */
 int caresync_add(struct caresync *c, const char *table, const char *person_id,
                  const char *const *fields, const char *const *values, size_t n,
@@ -151,23 +169,28 @@ int caresync_add(struct caresync *c, const char *table, const char *person_id,
 /*
  * caresync_delete() - delete (tombstone) a row, offline: an outbox change of the pseudo-field
  * "_deleted" to "1" whose base is the highest version of any field of the row held here.
- * Returns CARESYNC_OK, CARESYNC_EUSAGE, CARESYNC_ENOTFOUND (no such row, or already deleted)
- * or CARESYNC_ELOCAL.
+ * Returns CARESYNC_OK, CARESYNC_EUSAGE, CARESYNC_ENOTFOUND (no such row, or already deleted),
+ * CARESYNC_EFORBIDDEN (as for caresync_edit()) or CARESYNC_ELOCAL.
  */
 int caresync_delete(struct caresync *c, const char *table, const char *row_id);
 
 /*
  * caresync_caseload_json() - the people in the replica (not deleted), ordered by name, as a
- * JSON array of objects {"id", "name", "preferred_name", "birth_date", "phone", "address"}
- * (absent values are null). *ret receives a NUL-terminated string the caller frees with
- * free(). Offline. Returns CARESYNC_OK or CARESYNC_ELOCAL.
+ * JSON array of objects: "id", every person field of the catalogue ("name", "preferred_name",
+ * "birth_date", "phone", "address", "status", ...; absent values are null), and "review_due"
+ * and "alerts" as for caresync_caseload_filter_json(). *ret receives a NUL-terminated string
+ * the caller frees with free(). Offline. Returns CARESYNC_OK or CARESYNC_ELOCAL.
  */
 int caresync_caseload_json(struct caresync *c, char **ret);
 
 /*
- * caresync_person_json() - one person and their plan as a JSON object: the person's fields at
- * the top level ("id", "name", ...) and arrays "care_plans", "goals", "actions", "visits",
- * "notes" of the person's rows that are not deleted (every column: "id", "person_id", fields).
+ * caresync_person_json() - one person and their whole plan as a JSON object: the person's
+ * fields at the top level ("id", "name", ...); "about_me", the person's About Me row as an
+ * object, or null; and for every other table an array under its catalogue label
+ * ("care_plans", "goals", "actions", "visits", "notes", "contacts", "reviews", "observations",
+ * "progress", "consents", "alerts") of the person's rows that are not deleted. A row is an
+ * object of every column ("id", "person_id", the fields); values are exactly the wire strings
+ * (booleans and numbers too: "1", "7") or null. This is the object the FHIR export reads.
  * *ret as for caresync_caseload_json(). Offline. Returns CARESYNC_OK, CARESYNC_ENOTFOUND
  * (not in the replica) or CARESYNC_ELOCAL.
  */
@@ -176,29 +199,376 @@ int caresync_person_json(struct caresync *c, const char *person_id, char **ret);
 /*
  * caresync_status_json() - the replica's state as a JSON object: "server", "user", "role",
  * "device_id", "pending" (outbox changes, a number), "pending_purges" (a number), "last_sync",
- * "last_error" (strings or null) and "cursor". *ret as for caresync_caseload_json(). Offline.
+ * "last_error" (strings or null), "cursor", "lost_values" (how many of this user's values the
+ * server has reported in the conflict log, created or resolved, since the user last listed
+ * them with caresync_conflicts_query_json() and mine), "lock_after_days" (the server's policy,
+ * 0 = never, or null before the first sync), "days_since_sync" (whole days, or null) and
+ * "locked" (bool). *ret as for caresync_caseload_json(). Offline; works on a locked device.
  */
 int caresync_status_json(struct caresync *c, char **ret);
 
 /*
- * caresync_conflicts_json() - the server's conflict log (GET /v1/conflicts), open entries
- * only unless @all, as the JSON array the server sent. Coordinators only (CARESYNC_EFORBIDDEN
- * otherwise). *ret as for caresync_caseload_json(). Online.
+ * A device is locked (CARESYNC_ELOCKED from every call but caresync_sync(),
+ * caresync_status_json(), caresync_errmsg() and caresync_close()) while more than the server's
+ * lock_after_days have passed since its last successful sync: a lost device stops showing its
+ * caseload. A successful sync unlocks it.
  */
+
+/* Which conflicts caresync_conflicts_query_json() asks for; NULL / false do not filter. */
+struct caresync_conflict_filter {
+    const char *status;    /* "open" (NULL: "open", or "all" with @mine), "resolved", "all" */
+    const char *person_id; /* about this person */
+    const char *worker;    /* the winner's or the loser's author is this user */
+    const char *table;     /* a catalogue table */
+    const char *kind;      /* concurrent_edit, edit_after_delete, out_of_scope,
+                            * missed_vs_completed, append_only */
+    const char *priority;  /* "high" (alerts, consent, safeguarding-concern notes) or "normal" */
+    bool mine;             /* only conflicts whose losing value the enrolled user wrote; the one
+                            * listing every role may make */
+};
+
+/*
+ * caresync_conflicts_query_json() - the server's conflict log (GET /v1/conflicts) filtered by
+ * @f (NULL: open conflicts), high priority first, as the JSON array the server sent. Without
+ * @f->mine, coordinators only (CARESYNC_EFORBIDDEN otherwise). With @f->mine it succeeds for
+ * every role and sets the replica's lost_values count back to 0. *ret as for
+ * caresync_caseload_json(). Returns CARESYNC_OK, CARESYNC_EUSAGE (a bad filter value) or another
+ * error code. Online.
+ */
+int caresync_conflicts_query_json(struct caresync *c, const struct caresync_conflict_filter *f,
+                                  char **ret);
+
+/* caresync_conflicts_json() - caresync_conflicts_query_json() for open conflicts, or all. */
 int caresync_conflicts_json(struct caresync *c, bool all, char **ret);
+
+#define CARESYNC_REASON_MAX 500 /* bytes of a resolution's reason */
 
 /*
  * caresync_resolve() - resolve conflict @id (POST /v1/conflicts/ID/resolve): keep the winner,
- * restore the loser, or write @value (CARESYNC_RESOLVE_VALUE only; NULL clears the field).
+ * restore the loser, or write @value (CARESYNC_RESOLVE_VALUE only; NULL clears the field), for
+ * @reason (required: 1 to CARESYNC_REASON_MAX bytes, said in a few words).
  *
  * @ret_json: optional; receives the resolved conflict as a JSON object (caller frees).
  *
- * The resolution is an ordinary new write on the server; the next sync brings it here.
- * Coordinators only. Returns CARESYNC_OK, CARESYNC_ENOTFOUND, CARESYNC_EFORBIDDEN,
- * CARESYNC_ESERVER (e.g. already resolved) or another error code. Online.
+ * The resolution is an ordinary new write on the server; the next sync brings it here. A
+ * conflict already resolved may be resolved again: the new resolution supersedes the last one
+ * (the server keeps every one). Coordinators only. Returns CARESYNC_OK, CARESYNC_EUSAGE (no
+ * reason, bad value), CARESYNC_ENOTFOUND, CARESYNC_EFORBIDDEN or another error code. Online.
  */
 int caresync_resolve(struct caresync *c, int64_t id, enum caresync_resolution action,
-                     const char *value, char **ret_json);
+                     const char *value, const char *reason, char **ret_json);
+
+/*
+ * ======== Coordinators: devices and caseloads (online; CARESYNC_EFORBIDDEN for others) ========
+ */
+
+/*
+ * caresync_devices_json() - sync health of every device (GET /v1/devices) as the JSON array
+ * the server sent: per device its user, role, id, name, last successful sync, pending changes
+ * and the age of the oldest, last error, client version and clock skew, and whether it is
+ * revoked. *ret as for caresync_caseload_json().
+ */
+int caresync_devices_json(struct caresync *c, char **ret);
+
+/*
+ * caresync_device_revoke() - revoke device @device_id (POST /v1/devices/ID/revoke): its next
+ * request is refused and it wipes its replica and token. CARESYNC_OK also when it already was
+ * revoked; CARESYNC_ENOTFOUND for an unknown device.
+ */
+int caresync_device_revoke(struct caresync *c, const char *device_id);
+
+/*
+ * caresync_assign() - put person @person_id on @user's caseload (@assign) or take them off
+ * (POST /v1/assignments). The worker's devices receive the person, or purge them, at their
+ * next sync. CARESYNC_ENOTFOUND for an unknown person or user.
+ */
+int caresync_assign(struct caresync *c, const char *person_id, const char *user, bool assign);
+
+/*
+ * caresync_transfer() - move person @person_id (NULL: @from's whole caseload, e.g. a leaver)
+ * from user @from to user @to (POST /v1/assignments/transfer), named-coordinator roles
+ * included. @ret_json: optional; receives {"from", "to", "moved": [ids], "already": [ids]}.
+ */
+int caresync_transfer(struct caresync *c, const char *from, const char *to,
+                      const char *person_id, char **ret_json);
+
+/*
+ * caresync_named_coordinator() - make @user the named coordinator of @person_id (one per
+ * person; POST /v1/people/ID/named-coordinator): a coordinator, or a professional who has the
+ * person on their caseload. CARESYNC_EUSAGE when @user cannot hold the role.
+ */
+int caresync_named_coordinator(struct caresync *c, const char *person_id, const char *user);
+
+/*
+ * caresync_team_json() - a person's team (GET /v1/people/ID/team): {"person_id", "name",
+ * "named_coordinator": {"user", "role", "since"} or null, "team": [{"user", "role", "since"}]}.
+ * Every role, for people on their caseload. *ret as for caresync_caseload_json().
+ */
+int caresync_team_json(struct caresync *c, const char *person_id, char **ret);
+
+/*
+ * ======== The field worker's day: task-shaped commands ========
+ *
+ * Every call below works offline. The writing calls go through the same machinery as
+ * caresync_edit() and caresync_add(): one local transaction per call holding the rows, the
+ * fields' versions and one outbox change per field written, so the result syncs like any edit.
+ * Values are the catalogue's wire strings (common/catalogue.c): dates "YYYY-MM-DD",
+ * date-times "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]" (no zone = local time), numbers as decimal text
+ * ("7"), enumerations by their code. Every string argument is borrowed; NULL means "not given".
+ * Bad input is CARESYNC_EUSAGE with a one-line message that lists the allowed values; an id
+ * that is not in the replica (or is deleted) is CARESYNC_ENOTFOUND; a malformed id is
+ * CARESYNC_EUSAGE; a write the enrolled user's role may not make (common/access.h) is
+ * CARESYNC_EFORBIDDEN, refused before anything is queued. Author fields (note.author, observation.author, goal_progress.author,
+ * consent.recorded_by, alert.raised_by, plan_review.reviewed_by) are the enrolled user's name;
+ * recorded_at is now in UTC ("YYYY-MM-DDTHH:MM:SSZ"); "today" is the local date (TZ).
+ */
+
+/*
+ * caresync_today_json() - the worklist for @date ("YYYY-MM-DD"; NULL = today), as a JSON
+ * array: visits, not deleted, planned or in progress, whose planned start falls on @date in
+ * local time and that are assigned to the enrolled user (with @all: to anyone), preceded by the
+ * overdue ones (planned start before @date, still planned); each group in planned-start order.
+ * Each element: {"id", "person_id", "person_name", "planned_start", "status", "visit_type",
+ * "mode", "assigned_to" (strings or null), "overdue" (bool), "alerts" (array of the texts of
+ * the person's active alerts)}. *ret receives a string the caller frees with free().
+ * Returns CARESYNC_OK, CARESYNC_EUSAGE (bad date) or CARESYNC_ELOCAL.
+ */
+int caresync_today_json(struct caresync *c, const char *date, bool all, char **ret);
+
+/* Filters of caresync_caseload_filter_json(); every filter set must hold. */
+struct caresync_caseload_filter {
+    bool review_due;          /* an active or draft plan's review is due within ... */
+    unsigned review_due_days; /* ... this many days from today, or is overdue */
+    bool alerts;              /* at least one active alert */
+    bool referred;            /* person.status "referred" (registered in the field) */
+};
+
+/*
+ * caresync_caseload_filter_json() - as caresync_caseload_json(), keeping the people that pass
+ * @f (NULL: everyone). Each object has the person's fields and also "review_due" (the earliest
+ * review date of their active or draft plans, or null) and "alerts" (the number of active
+ * alerts). Returns CARESYNC_OK or CARESYNC_ELOCAL.
+ */
+int caresync_caseload_filter_json(struct caresync *c, const struct caresync_caseload_filter *f,
+                                  char **ret);
+
+/*
+ * caresync_doorstep_json() - what a worker reads on the doorstep, as a JSON object:
+ * {"person": {...}, "about_me": {...} or null, "alerts": [active alerts],
+ *  "contacts": [emergency contacts, next of kin, carers, LPA, do-not-contact flagged],
+ *  "goals": [active goals, most important first], "actions": [open actions, by due date],
+ *  "next_visit": {the earliest visit still planned on or after today} or null,
+ *  "recent_notes": [the last 3 notes, newest first]}. Rows are objects as in
+ * caresync_person_json(). Returns CARESYNC_OK, CARESYNC_ENOTFOUND or CARESYNC_ELOCAL.
+ */
+int caresync_doorstep_json(struct caresync *c, const char *person_id, char **ret);
+
+/*
+ * caresync_export_fhir() - the person as a FHIR R4 transaction Bundle (common/fhir.h, built
+ * from the caresync_person_json() object), pretty-printed JSON in *ret (caller frees).
+ * Returns CARESYNC_OK, CARESYNC_ENOTFOUND, or CARESYNC_ELOCAL (also when this build has no
+ * FHIR support).
+ */
+int caresync_export_fhir(struct caresync *c, const char *person_id, char **ret);
+
+/* A visit to book. */
+struct caresync_visit {
+    const char *planned_start; /* required: a date-time */
+    const char *planned_end;   /* not before planned_start */
+    const char *visit_type;    /* free text, e.g. "wound care" */
+    const char *mode;          /* home, phone, video, clinic, community */
+    const char *assigned_to;   /* a user name; NULL: the enrolled user */
+};
+
+/* caresync_visit_add() - book a visit (status planned) for @person_id; its id in @ret_id. */
+int caresync_visit_add(struct caresync *c, const char *person_id, const struct caresync_visit *v,
+                       char ret_id[static CARESYNC_ID_MAX]);
+
+/*
+ * caresync_visit_start() - the visit has begun: actual_start = @at (NULL: now), status
+ * in-progress (a missed reason is cleared). Refused for completed or cancelled visits.
+ */
+int caresync_visit_start(struct caresync *c, const char *visit_id, const char *at);
+
+/* How a visit went. */
+struct caresync_visit_outcome {
+    const char *outcome; /* free text */
+    bool follow_up;      /* follow_up_needed "1" */
+    const char *at;      /* when it ended (and started, if it was never started); NULL: now */
+    const char *next;    /* also book the next visit for the enrolled user at this date-time */
+};
+
+/*
+ * caresync_visit_complete() - the visit is done: actual_start (if unset) and actual_end,
+ * outcome, follow_up_needed, recorded_at, then status completed last (so the server has seen
+ * the start time when it merges the status). With @o->next, books the next visit (same type
+ * and mode) and puts its id in @ret_next_id (which may be NULL; "" when none was booked).
+ * Refused for completed or cancelled visits.
+ */
+int caresync_visit_complete(struct caresync *c, const char *visit_id,
+                            const struct caresync_visit_outcome *o, char *ret_next_id);
+
+/*
+ * caresync_visit_miss() - the visit did not happen: missed_reason @reason (no-answer, declined,
+ * in-hospital, access-problem, worker-unable, other), recorded_at, status missed. With @note,
+ * also a note (category visit) linked to the visit, whose id goes in @ret_note_id (may be
+ * NULL; "" when none). Refused for completed or cancelled visits.
+ */
+int caresync_visit_miss(struct caresync *c, const char *visit_id, const char *reason,
+                        const char *note, char *ret_note_id);
+
+/*
+ * caresync_note_add() - a note (status final) for @person_id: @text, @category (NULL: visit),
+ * optionally linked to @visit_id (a visit of the same person), occurred_at @at (NULL: now).
+ */
+int caresync_note_add(struct caresync *c, const char *person_id, const char *text,
+                      const char *visit_id, const char *category, const char *at,
+                      char ret_id[static CARESYNC_ID_MAX]);
+
+/* caresync_observe() - an observation (status final): @kind from the catalogue, @value, @unit. */
+int caresync_observe(struct caresync *c, const char *person_id, const char *kind,
+                     const char *value, const char *unit, const char *visit_id, const char *at,
+                     char ret_id[static CARESYNC_ID_MAX]);
+
+/*
+ * caresync_progress_add() - a goal_progress entry for @goal_id in the person's own words @text,
+ * with @rating ("0" to "10") and @achievement; with @achievement, the goal's achievement status
+ * is set to it as well.
+ */
+int caresync_progress_add(struct caresync *c, const char *goal_id, const char *text,
+                          const char *rating, const char *achievement,
+                          char ret_id[static CARESYNC_ID_MAX]);
+
+/* A goal, in the person's own words. */
+struct caresync_goal {
+    const char *description;    /* required */
+    const char *care_plan_id;   /* NULL: the parent goal's plan, else the person's active (else
+                                 * draft) care and support plan, made (draft) if there is none */
+    const char *importance;     /* "0" to "10" */
+    const char *target_date;    /* a date */
+    const char *parent_goal_id; /* a stage goal of this goal */
+};
+
+/*
+ * caresync_goal_add() - a goal: lifecycle active, achievement in-progress, expressed by
+ * "person", starting today. Its id (only) goes in @ret_id.
+ */
+int caresync_goal_add(struct caresync *c, const char *person_id, const struct caresync_goal *g,
+                      char ret_id[static CARESYNC_ID_MAX]);
+
+/* caresync_goal_status() - set a goal's @lifecycle and/or @achievement status (one at least). */
+int caresync_goal_status(struct caresync *c, const char *goal_id, const char *lifecycle,
+                         const char *achievement);
+
+/* An action towards a goal. */
+struct caresync_action {
+    const char *what;       /* required */
+    const char *who;        /* required: a name, role or team */
+    const char *who_kind;   /* worker, role, team, person, carer, volunteer, personal_assistant */
+    const char *due_date;   /* a date */
+    const char *when_text;  /* e.g. "Thursdays after lunch" */
+    const char *confidence; /* "0" to "10" */
+};
+
+/* caresync_action_add() - an action (status not-started) for @goal_id's person. */
+int caresync_action_add(struct caresync *c, const char *goal_id, const struct caresync_action *a,
+                        char ret_id[static CARESYNC_ID_MAX]);
+
+/* caresync_action_status() - set an action's @status, and @confidence and @reason if given. */
+int caresync_action_status(struct caresync *c, const char *action_id, const char *status,
+                           const char *confidence, const char *reason);
+
+/* A consent decision. */
+struct caresync_consent {
+    const char *sector;     /* required: all, health, social-care, vcse */
+    const char *decision;   /* required: permit, deny */
+    const char *basis;      /* explicit, implied, best-interests, attorney */
+    const char *data_class; /* e.g. "clinical" */
+    const char *notes;
+};
+
+/* caresync_consent_record() - a consent record (status active) for @person_id. */
+int caresync_consent_record(struct caresync *c, const char *person_id,
+                            const struct caresync_consent *k, char ret_id[static CARESYNC_ID_MAX]);
+
+/* caresync_consent_withdraw() - status inactive, withdrawn_at now (nothing if already so). */
+int caresync_consent_withdraw(struct caresync *c, const char *consent_id);
+
+/* A key contact of a person (related_person). */
+struct caresync_contact {
+    const char *name;              /* required */
+    const char *relationship;      /* free text, e.g. "son" */
+    const char *relationship_code; /* NOK, ECON, CAREGIVER, GUARD, POWATT, SPS, CHILD, PRN, SIB,
+                                    * FAMMEMB, FRND, NBOR, O */
+    const char *phone;
+    const char *email;
+    bool carer, next_of_kin, emergency, lpa, do_not_contact; /* true writes "1" */
+};
+
+/* caresync_contact_add() - a related_person row for @person_id. */
+int caresync_contact_add(struct caresync *c, const char *person_id,
+                         const struct caresync_contact *k, char ret_id[static CARESYNC_ID_MAX]);
+
+/*
+ * caresync_alert_raise() - an alert (status active, from today) about @person_id: @text,
+ * @category (required), @audience (all, professionals).
+ */
+int caresync_alert_raise(struct caresync *c, const char *person_id, const char *text,
+                         const char *category, const char *audience,
+                         char ret_id[static CARESYNC_ID_MAX]);
+
+/* caresync_alert_deactivate() - status inactive, period ending today (nothing if already so). */
+int caresync_alert_deactivate(struct caresync *c, const char *alert_id);
+
+/* A review of a care and support plan. */
+struct caresync_review {
+    const char *summary;          /* required */
+    const char *outcome;          /* required: continue, revise, close */
+    const char *next_review_date; /* also becomes the plan's review_due */
+    const char *care_plan_id;     /* NULL: the person's active (else draft) pcsp */
+    bool with_person;             /* the person took part */
+};
+
+/*
+ * caresync_review_add() - a plan_review (dated today, status final) of the plan; with a next
+ * review date the plan's review_due is set to it; outcome close completes the plan.
+ * CARESYNC_ENOTFOUND when the person has no plan to review.
+ */
+int caresync_review_add(struct caresync *c, const char *person_id, const struct caresync_review *v,
+                        char ret_id[static CARESYNC_ID_MAX]);
+
+/*
+ * caresync_about_me_set() - set one section of the person's About Me (what_matters,
+ * people_important, communication, wellness, please_do, how_to_support, worth_knowing,
+ * appreciate, supported_to_write_by, shareable_with_vcse ("1"/"0", or yes/no)), creating the
+ * About Me row (id = the person's id) when there is none.
+ */
+int caresync_about_me_set(struct caresync *c, const char *person_id, const char *section,
+                          const char *text);
+
+/* Someone met in the field. */
+struct caresync_registration {
+    const char *name; /* required */
+    const char *birth_date;
+    const char *phone;
+    const char *address;
+    const char *preferred_name;
+};
+
+/*
+ * caresync_register() - a new person (created today) whose id goes in @ret_id. The server puts
+ * them on this user's caseload with status "referred" for a coordinator at the next sync.
+ */
+int caresync_register(struct caresync *c, const struct caresync_registration *p,
+                      char ret_id[static CARESYNC_ID_MAX]);
+
+/*
+ * caresync_entered_in_error() - mark an append-only record (note, observation, goal_progress,
+ * plan_review) as entered in error with @reason (required): the error_reason, then the status.
+ * Other tables are CARESYNC_EUSAGE. Records are never edited or deleted instead.
+ */
+int caresync_entered_in_error(struct caresync *c, const char *table, const char *row_id,
+                              const char *reason);
 
 /* caresync_version() - the library version, e.g. "0.1.0". Static string. */
 const char *caresync_version(void);

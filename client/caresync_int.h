@@ -52,8 +52,37 @@ int cs_fail_errno(struct caresync *c, int r, const char *what);
 /* cs_begin() - clear the message; return CARESYNC_ELOCAL for a broken handle. */
 int cs_begin(struct caresync *c);
 
-/* cs_need_replica() - CARESYNC_OK when enrolled (a replica is open), else a usage error. */
+/*
+ * cs_need_replica() - CARESYNC_OK when enrolled (a replica is open) and not locked; a usage
+ * error when not enrolled; CARESYNC_ELOCKED (message set) when the device has not synced for
+ * longer than the server's lock_after_days (cs_lock_state()).
+ */
 int cs_need_replica(struct caresync *c);
+
+/* cs_need_enrolled() - cs_need_replica() without the lock: for sync and status. */
+int cs_need_enrolled(struct caresync *c);
+
+#define CS_DAY_MS (UINT64_C(24) * 3600 * 1000)
+
+/* What the lock policy says now (replica.c). */
+struct cs_lock {
+    bool known;           /* the server has sent a policy */
+    uint64_t after_days;  /* lock after this many days without a sync; 0 = never */
+    bool synced;          /* a successful sync is recorded (meta last_sync_ms) */
+    uint64_t since_ms;    /* ms since it (0 when the clock went backwards) */
+    bool locked;
+};
+
+/* cs_lock_state() - read the policy and the last successful sync from the replica. -errno. */
+int cs_lock_state(struct caresync *c, struct cs_lock *ret);
+
+/*
+ * cs_wipe() - the server revoked this device: close the replica and delete DIR/replica.db, its
+ * -wal, -shm and -journal files and DIR/token (the token overwritten first), so nothing of the
+ * caseload stays on a device presumed lost. The handle is then not enrolled. Returns 0 or the
+ * first -errno (the other files are still removed).
+ */
+int cs_wipe(struct caresync *c);
 
 /* ---- replica helpers (replica.c) ---- */
 
@@ -127,6 +156,115 @@ int outbox_load(sqlite3 *db, int64_t after, size_t max, size_t max_bytes,
 
 /* outbox_records_free() - free the first @n records of @v and @v. Accepts NULL. */
 void outbox_records_free(struct change_record *v, size_t n);
+
+/* ---- task-shaped writes (outbox.c): several rows and fields in one local transaction ---- */
+
+/* One field of a new row, by catalogue name; a NULL value is not written. */
+struct outbox_field {
+    const char *name;
+    const char *value;
+};
+
+/* outbox_tx_begin() - cs_begin(), cs_need_replica() and BEGIN IMMEDIATE. A CARESYNC_* code. */
+int outbox_tx_begin(struct caresync *c);
+
+/* outbox_tx_end() - commit when @r is CARESYNC_OK, else roll back. Returns the final code. */
+int outbox_tx_end(struct caresync *c, int r);
+
+/* outbox_new_id() - a new row id (UUIDv7). CARESYNC_OK or ELOCAL with the message set. */
+int outbox_new_id(struct caresync *c, char ret[static UUID_STR_MAX]);
+
+/*
+ * outbox_insert() - in a write transaction, create row @id of @table for @person_id and write
+ * the fields @fs (outbox changes in the order given: the server applies a batch in order).
+ * Each field is checked as caresync_add() checks it (catalogue, kind, value, row references to
+ * the same person). The person must be in the replica, except for a person row, whose id is
+ * @person_id itself; a singleton's id must be its person's. Returns a CARESYNC_* code with the
+ * message set.
+ */
+int outbox_insert(struct caresync *c, const char *table, const char *person_id, const char *id,
+                  const struct outbox_field *fs, size_t n);
+
+/*
+ * outbox_set() - in a write transaction, caresync_edit() of one field: refuses S and A fields,
+ * writes nothing when the value is unchanged. Returns a CARESYNC_* code with the message set.
+ */
+int outbox_set(struct caresync *c, const char *table, const char *row_id, const char *field,
+               const char *value);
+
+/*
+ * outbox_need() - CARESYNC_OK when @value is given and not blank; otherwise CARESYNC_EUSAGE
+ * with "@what is required" and, for an enumerated @table.@field, its allowed values.
+ */
+int outbox_need(struct caresync *c, const char *table, const char *field, const char *value,
+                const char *what);
+
+/* ---- reading rows (query.c) ---- */
+
+/*
+ * query_row() - row @id of @table as a JSON object (id, person_id and every field; text or
+ * null) in *ret (caller deletes). Returns 1, 0 when the row is missing or deleted, or -errno.
+ */
+int query_row(sqlite3 *db, const struct cat_table *t, const char *id, cJSON **ret);
+
+/*
+ * query_need_row() - query_row() for a command: an id that is malformed is CARESYNC_EUSAGE,
+ * one not in the replica (or deleted) CARESYNC_ENOTFOUND, with the message set.
+ */
+int query_need_row(struct caresync *c, const char *table, const char *id, cJSON **ret);
+
+/*
+ * query_rows() - rows of @t, not deleted, matching the SQL condition @where (?1 bound to @arg
+ * when non-NULL), in @order, as objects appended to array @arr. Names come from the catalogue.
+ */
+int query_rows(sqlite3 *db, const struct cat_table *t, const char *where, const char *arg,
+               const char *order, cJSON *arr);
+
+/*
+ * query_person_tree() - the object caresync_person_json() prints: person fields at the top,
+ * "about_me" an object or null, every other table an array under its label. -ENOENT when the
+ * person is missing or deleted. Call inside a read transaction for a consistent snapshot.
+ */
+int query_person_tree(sqlite3 *db, const char *person_id, cJSON **ret);
+
+/* query_str() - the string member @key of @o, or NULL when absent or null. */
+const char *query_str(const cJSON *o, const char *key);
+
+/* query_user() - the enrolled user's name (meta "user") in *ret (caller frees); "" if unset. */
+int query_user(struct caresync *c, char **ret);
+
+/* ---- time (when.c) ---- */
+
+#define WHEN_ISO_MAX  21 /* "YYYY-MM-DDTHH:MM:SSZ" */
+#define WHEN_DATE_MAX 11 /* "YYYY-MM-DD" */
+
+/* when_now_iso() - now (hlc_wall_ms()) in UTC as "YYYY-MM-DDTHH:MM:SSZ". Returns buf. */
+char *when_now_iso(char buf[static WHEN_ISO_MAX]);
+
+/* when_today() - today's date in local time (the TZ environment). Returns buf. */
+char *when_today(char buf[static WHEN_DATE_MAX]);
+
+/* when_local_date() - the local date of Unix time @t. Returns buf. */
+char *when_local_date(int64_t t, char buf[static WHEN_DATE_MAX]);
+
+/*
+ * when_parse() - the Unix time a catalogue date-time names: with Z or an offset exactly that,
+ * without a zone a local wall-clock time. Returns 0, or -EINVAL when @s is not a date-time.
+ */
+int when_parse(const char *s, int64_t *ret);
+
+/* when_date_add() - @date ("YYYY-MM-DD") plus @days (may be negative). 0 or -EINVAL. */
+int when_date_add(const char *date, int days, char buf[static WHEN_DATE_MAX]);
+
+#define WHEN_ZONED_MAX 32 /* "YYYY-MM-DDTHH:MM:SS+HH:MM" */
+
+/*
+ * when_zone() - a date-time a person typed, made unambiguous for other devices and the server:
+ * without a zone, the same local wall-clock time with this device's UTC offset appended
+ * ("2026-11-23T09:30" -> "2026-11-23T09:30:00+00:00", written into @buf); with a zone, or
+ * when @s is not a date-time (left for the catalogue check to refuse), @s itself.
+ */
+const char *when_zone(const char *s, char buf[static WHEN_ZONED_MAX]);
 
 /* ---- transport (transport.c) ---- */
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
 #include "caresync_int.h"
 #include "db.h"
 #include "hlc.h"
@@ -225,6 +226,72 @@ static int check_id(struct caresync *c, const char *what, const char *id)
                    what);
 }
 
+/* ---- the role's write rules (common/access.c), applied before the server applies them ---- */
+
+static const char *json_row_get(void *ctx, const char *field)
+{
+    return query_str(ctx, field);
+}
+
+/* A row being created: its id, its person and the fields given so far. */
+struct new_row {
+    const char *id, *person_id;
+    const struct outbox_field *fs;
+    size_t n;
+};
+
+static const char *new_row_get(void *ctx, const char *field)
+{
+    const struct new_row *x = ctx;
+
+    if (streq(field, "id"))
+        return x->id;
+    if (streq(field, "person_id"))
+        return x->person_id;
+    for (size_t i = 0; i < x->n; i++)
+        if (streq(x->fs[i].name, field))
+            return x->fs[i].value;
+    return NULL;
+}
+
+/*
+ * May this device's user write @f of @row? The server re-authorises every change and refuses a
+ * whole batch for one it may not apply, which would hold up everything queued after it: so
+ * refuse here, at once, with the same rule and reason.
+ */
+static int check_access(struct caresync *c, const struct cat_table *t, const struct cat_field *f,
+                        const struct access_row *row, bool is_new)
+{
+    _cleanup_free_ char *role = NULL, *user = NULL;
+    const char *why = NULL;
+    int r;
+
+    r = db_meta_get(c->db, "role", &role);
+    if (r >= 0)
+        r = db_meta_get(c->db, "user", &user);
+    if (r < 0)
+        return cs_fail_errno(c, r, "cannot read the replica's settings");
+    if (access_may_write(role ? role : "", user ? user : "", t, f, row, is_new, &why))
+        return CARESYNC_OK;
+    return cs_fail(c, CARESYNC_EFORBIDDEN, "not allowed: as a %s you may not write %s.%s (%s)",
+                   role ? role : "user", t->name, f->name, why ? why : "refused");
+}
+
+/* check_access() for a field of existing row @row_id. */
+static int check_access_row(struct caresync *c, const struct cat_table *t,
+                            const struct cat_field *f, const char *row_id)
+{
+    _cleanup_json_ cJSON *o = NULL;
+    int r;
+
+    r = query_row(c->db, t, row_id, &o);
+    if (r < 0)
+        return cs_fail_errno(c, r, "cannot read the row");
+    if (r == 0)
+        return not_found(c, t, row_id, false);
+    return check_access(c, t, f, &(struct access_row){json_row_get, o}, false);
+}
+
 /* ---- edit ---- */
 
 static int edit_tx(struct caresync *c, const struct cat_table *t, const struct cat_field *f,
@@ -247,10 +314,73 @@ static int edit_tx(struct caresync *c, const struct cat_table *t, const struct c
     /* Writing the value the field already has would only risk overwriting a concurrent edit. */
     if (r > 0 && ((!cur && !value) || (cur && value && streq(cur, value))))
         return CARESYNC_OK;
+    r = check_access_row(c, t, f, row_id);
+    if (r != CARESYNC_OK)
+        return r;
     r = write_change(c, t, f, row_id, person, value, base_hlc, base_dev);
     if (r < 0)
         return cs_fail_errno(c, r, "cannot save the edit");
     return CARESYNC_OK;
+}
+
+int outbox_tx_begin(struct caresync *c)
+{
+    int r;
+
+    r = cs_begin(c);
+    if (r == CARESYNC_OK)
+        r = cs_need_replica(c);
+    if (r != CARESYNC_OK)
+        return r;
+    r = db_begin(c->db, true);
+    if (r < 0)
+        return cs_fail_errno(c, r, "cannot start a transaction");
+    return CARESYNC_OK;
+}
+
+int outbox_tx_end(struct caresync *c, int r)
+{
+    if (r == CARESYNC_OK) {
+        int k = db_commit(c->db);
+
+        if (k < 0)
+            r = cs_fail_errno(c, k, "cannot save the change");
+    }
+    db_rollback(c->db); /* no-op after a commit */
+    return r;
+}
+
+/* Everything caresync_edit() checks before it writes. */
+static int edit_check(struct caresync *c, const char *table, const char *row_id, const char *field,
+                      const char *value, const struct cat_table **ret_t,
+                      const struct cat_field **ret_f)
+{
+    int r;
+
+    r = lookup(c, table, field, ret_t, ret_f);
+    if (r == CARESYNC_OK && (*ret_f)->kind == CAT_A)
+        r = cs_fail(c, CARESYNC_EUSAGE,
+                    "%s.%s is set when the row is created and cannot be changed; add a new %s"
+                    " instead",
+                    (*ret_t)->name, (*ret_f)->name, (*ret_t)->name);
+    if (r == CARESYNC_OK)
+        r = check_id(c, (*ret_t)->name, row_id);
+    if (r == CARESYNC_OK)
+        r = check_value(c, *ret_t, *ret_f, value);
+    return r;
+}
+
+int outbox_set(struct caresync *c, const char *table, const char *row_id, const char *field,
+               const char *value)
+{
+    const struct cat_table *t = NULL;
+    const struct cat_field *f = NULL;
+    int r;
+
+    r = edit_check(c, table, row_id, field, value, &t, &f);
+    if (r != CARESYNC_OK)
+        return r;
+    return edit_tx(c, t, f, row_id, value);
 }
 
 int caresync_edit(struct caresync *c, const char *table, const char *row_id, const char *field,
@@ -264,30 +394,38 @@ int caresync_edit(struct caresync *c, const char *table, const char *row_id, con
     if (r == CARESYNC_OK)
         r = cs_need_replica(c);
     if (r == CARESYNC_OK)
-        r = lookup(c, table, field, &t, &f);
-    if (r == CARESYNC_OK && f->kind == CAT_A)
-        r = cs_fail(c, CARESYNC_EUSAGE,
-                    "%s.%s is set when the row is created and cannot be changed; add a new %s"
-                    " instead",
-                    t->name, f->name, t->name);
-    if (r == CARESYNC_OK)
-        r = check_id(c, t->name, row_id);
-    if (r == CARESYNC_OK)
-        r = check_value(c, t, f, value);
+        r = edit_check(c, table, row_id, field, value, &t, &f);
     if (r != CARESYNC_OK)
         return r;
     r = db_begin(c->db, true);
     if (r < 0)
         return cs_fail_errno(c, r, "cannot start a transaction");
-    r = edit_tx(c, t, f, row_id, value);
-    if (r == CARESYNC_OK) {
-        int k = db_commit(c->db);
+    return outbox_tx_end(c, edit_tx(c, t, f, row_id, value));
+}
 
-        if (k < 0)
-            r = cs_fail_errno(c, k, "cannot save the edit");
+/* ---- required values ---- */
+
+int outbox_need(struct caresync *c, const char *table, const char *field, const char *value,
+                const char *what)
+{
+    const struct cat_field *f = catalogue_field(catalogue_table(table), field);
+    bool blank = true;
+
+    for (const char *p = value; p && *p && blank; p++)
+        blank = *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r';
+    if (!blank)
+        return CARESYNC_OK;
+    if (f && f->type == CAT_ENUM) {
+        char list[256] = "";
+
+        for (const char *const *v = f->values; *v; v++) {
+            size_t l = strlen(list);
+
+            snprintf(list + l, sizeof(list) - l, "%s%s", v == f->values ? "" : ", ", *v);
+        }
+        return cs_fail(c, CARESYNC_EUSAGE, "%s is required: one of %s", what, list);
     }
-    db_rollback(c->db);
-    return r;
+    return cs_fail(c, CARESYNC_EUSAGE, "%s is required and must not be empty", what);
 }
 
 /* ---- add ---- */
@@ -324,25 +462,64 @@ static int check_reference(struct caresync *c, const struct cat_table *t, const 
     return CARESYNC_OK;
 }
 
-static int add_tx(struct caresync *c, const struct cat_table *t, const char *person_id,
-                  const struct cat_field *const *fs, const char *const *values, size_t n,
-                  const char *id)
+int outbox_new_id(struct caresync *c, char ret[static UUID_STR_MAX])
 {
+    int r = uuid_v7(hlc_wall_ms(), ret);
+
+    return r < 0 ? cs_fail_errno(c, r, "cannot make a row id") : CARESYNC_OK;
+}
+
+int outbox_insert(struct caresync *c, const char *table, const char *person_id, const char *id,
+                  const struct outbox_field *fs, size_t n)
+{
+    _cleanup_free_ const struct cat_field **f = NULL;
     _cleanup_stmt_ sqlite3_stmt *ins = NULL;
     _cleanup_(sqlite3_freep) char *sql = NULL;
+    const struct cat_table *t = NULL;
     char person[UUID_STR_MAX];
+    size_t set = 0;
     bool deleted;
     int r, rc;
 
-    r = read_row(c->db, catalogue_table("person"), NULL, person_id, person, &deleted, NULL);
-    if (r < 0)
-        return cs_fail_errno(c, r, "cannot read the person");
-    if (r == 0 || deleted)
-        return cs_fail(c, CARESYNC_ENOTFOUND,
-                       "person %s is not in this replica; see 'caresync caseload', or sync",
-                       person_id);
+    r = lookup(c, table, NULL, &t, NULL);
+    if (r == CARESYNC_OK)
+        r = check_id(c, "person", person_id);
+    if (r != CARESYNC_OK)
+        return r;
+    f = calloc(n ? n : 1, sizeof(*f));
+    if (!f)
+        return cs_fail_errno(c, -ENOMEM, "cannot add the row");
     for (size_t i = 0; i < n; i++) {
-        r = check_reference(c, t, fs[i], values[i], person_id);
+        r = lookup(c, table, fs[i].name, &t, &f[i]);
+        if (r == CARESYNC_OK)
+            r = check_value(c, t, f[i], fs[i].value);
+        if (r != CARESYNC_OK)
+            return r;
+        for (size_t j = 0; j < i; j++)
+            if (f[j] == f[i])
+                return cs_fail(c, CARESYNC_EUSAGE, "field %s is given twice", f[i]->name);
+        set += fs[i].value != NULL;
+    }
+    if (set == 0)
+        return cs_fail(c, CARESYNC_EUSAGE, "give at least one FIELD=VALUE for the new %s", t->name);
+    /* A person row is its own person; a singleton's id is its person's id (DESIGN.md §4). */
+    if ((streq(t->name, "person") || t->singleton) && !streq(id, person_id))
+        return cs_fail(c, CARESYNC_EUSAGE, "a %s row's id must be its person's id", t->name);
+    if (!streq(t->name, "person")) {
+        r = read_row(c->db, catalogue_table("person"), NULL, person_id, person, &deleted, NULL);
+        if (r < 0)
+            return cs_fail_errno(c, r, "cannot read the person");
+        if (r == 0 || deleted)
+            return cs_fail(c, CARESYNC_ENOTFOUND,
+                           "person %s is not in this replica; see 'caresync caseload', or sync",
+                           person_id);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct new_row x = {id, person_id, fs, n};
+
+        r = check_reference(c, t, f[i], fs[i].value, person_id);
+        if (r == CARESYNC_OK && fs[i].value)
+            r = check_access(c, t, f[i], &(struct access_row){new_row_get, &x}, true);
         if (r != CARESYNC_OK)
             return r;
     }
@@ -355,12 +532,16 @@ static int add_tx(struct caresync *c, const struct cat_table *t, const char *per
     sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(ins, 2, person_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(ins);
+    if (rc == SQLITE_CONSTRAINT)
+        return cs_fail(c, CARESYNC_EUSAGE, "%s %s already exists; change it with 'caresync edit'",
+                       t->name, id);
     if (rc != SQLITE_DONE)
         return cs_fail_errno(c, db_errno(rc), "cannot add the row");
+    /* In the order given: the server applies a batch in order (a status last, say). */
     for (size_t i = 0; i < n; i++) {
-        if (!values[i])
+        if (!fs[i].value)
             continue;
-        r = write_change(c, t, fs[i], id, person_id, values[i], 0, "");
+        r = write_change(c, t, f[i], id, person_id, fs[i].value, 0, "");
         if (r < 0)
             return cs_fail_errno(c, r, "cannot add the row");
     }
@@ -371,10 +552,9 @@ int caresync_add(struct caresync *c, const char *table, const char *person_id,
                  const char *const *fields, const char *const *values, size_t n,
                  char ret_id[static CARESYNC_ID_MAX])
 {
-    _cleanup_free_ const struct cat_field **fs = NULL;
+    _cleanup_free_ struct outbox_field *fs = NULL;
     const struct cat_table *t = NULL;
     char id[UUID_STR_MAX];
-    size_t set = 0;
     int r;
 
     r = cs_begin(c);
@@ -386,41 +566,25 @@ int caresync_add(struct caresync *c, const char *table, const char *person_id,
         return r;
     if (streq(t->name, "person"))
         return cs_fail(c, CARESYNC_EUSAGE,
-                       "people cannot be added from a device; ask a coordinator to add and"
-                       " assign them (caresyncd person add)");
+                       "people are not added with 'add'; register someone met in the field with"
+                       " 'caresync register --name NAME'");
     r = check_id(c, "person", person_id);
     if (r != CARESYNC_OK)
         return r;
     fs = calloc(n ? n : 1, sizeof(*fs));
     if (!fs)
         return cs_fail_errno(c, -ENOMEM, "cannot add the row");
-    for (size_t i = 0; i < n; i++) {
-        r = lookup(c, table, fields[i], &t, &fs[i]);
-        if (r == CARESYNC_OK)
-            r = check_value(c, t, fs[i], values[i]);
-        if (r != CARESYNC_OK)
-            return r;
-        for (size_t j = 0; j < i; j++)
-            if (fs[j] == fs[i])
-                return cs_fail(c, CARESYNC_EUSAGE, "field %s is given twice", fs[i]->name);
-        set += values[i] != NULL;
-    }
-    if (set == 0)
-        return cs_fail(c, CARESYNC_EUSAGE, "give at least one FIELD=VALUE for the new %s", t->name);
-    r = uuid_v7(hlc_wall_ms(), id);
-    if (r < 0)
-        return cs_fail_errno(c, r, "cannot make a row id");
+    for (size_t i = 0; i < n; i++)
+        fs[i] = (struct outbox_field){fields[i], values[i]};
+    /* One row per person, whose id is the person's: two devices creating it offline merge. */
+    if (t->singleton)
+        memcpy(id, person_id, UUID_STR_MAX);
+    else if ((r = outbox_new_id(c, id)) != CARESYNC_OK)
+        return r;
     r = db_begin(c->db, true);
     if (r < 0)
         return cs_fail_errno(c, r, "cannot start a transaction");
-    r = add_tx(c, t, person_id, fs, values, n, id);
-    if (r == CARESYNC_OK) {
-        int k = db_commit(c->db);
-
-        if (k < 0)
-            r = cs_fail_errno(c, k, "cannot save the new row");
-    }
-    db_rollback(c->db);
+    r = outbox_tx_end(c, outbox_insert(c, table, person_id, id, fs, n));
     if (r == CARESYNC_OK)
         memcpy(ret_id, id, UUID_STR_MAX);
     return r;
@@ -441,6 +605,9 @@ static int delete_tx(struct caresync *c, const struct cat_table *t, const char *
     if (r == 0 || deleted)
         return not_found(c, t, row_id, r > 0);
     /* The base of a tombstone is the highest version of any field of the row held here. */
+    r = check_access_row(c, t, &catalogue_deleted_field, row_id);
+    if (r != CARESYNC_OK)
+        return r;
     r = replica_read_version(c->db, t->name, row_id, NULL, &base_hlc, base_dev);
     if (r < 0)
         return cs_fail_errno(c, r, "cannot read the row's versions");

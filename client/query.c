@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* query.c - offline reads of the replica as JSON: the caseload, one person's plan, status. */
+/* query.c - offline reads of the replica as JSON: rows, one person's whole plan (show), status;
+ * the helpers day.c and export.c build on. */
 #include "caresync.h"
 
 #include <errno.h>
@@ -64,72 +65,119 @@ static int rows_to_array(sqlite3_stmt *st, cJSON *arr)
     return rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
-int caresync_caseload_json(struct caresync *c, char **ret)
+int query_rows(sqlite3 *db, const struct cat_table *t, const char *where, const char *arg,
+               const char *order, cJSON *arr)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    _cleanup_json_ cJSON *arr = NULL;
+    _cleanup_(sqlite3_freep) char *cond = NULL;
     int r;
 
-    r = cs_begin(c);
-    if (r == CARESYNC_OK)
-        r = cs_need_replica(c);
-    if (r != CARESYNC_OK)
-        return r;
-    arr = cJSON_CreateArray();
-    if (!arr)
-        return cs_fail_errno(c, -ENOMEM, "cannot list the caseload");
-    r = prepare_select(c->db, catalogue_table("person"), false, "_deleted = 0",
-                       "name COLLATE NOCASE, id", &st);
-    if (r >= 0)
-        r = rows_to_array(st, arr);
-    if (r >= 0)
-        r = json_take_string(arr, ret);
+    cond = sqlite3_mprintf("_deleted = 0 AND (%s)", where);
+    if (!cond)
+        return -ENOMEM;
+    r = prepare_select(db, t, !streq(t->name, "person"), cond, order, &st);
     if (r < 0)
-        return cs_fail_errno(c, r, "cannot list the caseload");
+        return r;
+    if (arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    return rows_to_array(st, arr);
+}
+
+int query_row(sqlite3 *db, const struct cat_table *t, const char *id, cJSON **ret)
+{
+    _cleanup_json_ cJSON *arr = cJSON_CreateArray();
+    cJSON *o;
+    int r;
+
+    if (!arr)
+        return -ENOMEM;
+    r = query_rows(db, t, "id = ?1", id, "id", arr);
+    if (r < 0)
+        return r;
+    o = cJSON_DetachItemFromArray(arr, 0);
+    if (!o)
+        return 0;
+    *ret = o;
+    return 1;
+}
+
+int query_need_row(struct caresync *c, const char *table, const char *id, cJSON **ret)
+{
+    const struct cat_table *t = catalogue_table(table);
+    int r;
+
+    if (!t)
+        return cs_fail(c, CARESYNC_EUSAGE, "unknown table '%s'", table);
+    if (!id || !uuid_valid(id))
+        return cs_fail(c, CARESYNC_EUSAGE, "'%s' is not a %s id (a lower-case UUID)",
+                       id ? id : "", t->name);
+    r = query_row(c->db, t, id, ret);
+    if (r < 0)
+        return cs_fail_errno(c, r, "cannot read the replica");
+    if (r == 0)
+        return cs_fail(c, CARESYNC_ENOTFOUND, "%s %s is not in this replica; see %s, or sync",
+                       t->name, id,
+                       streq(t->name, "person") ? "'caresync caseload'"
+                                                : "'caresync show PERSON_ID'");
     return CARESYNC_OK;
 }
 
-static int person_tree(sqlite3 *db, const char *person_id, cJSON **ret)
+const char *query_str(const cJSON *o, const char *key)
 {
-    _cleanup_json_ cJSON *o = cJSON_CreateObject();
-    int r, rc;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-    if (!o)
-        return -ENOMEM;
-    {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
 
-        r = prepare_select(db, catalogue_table("person"), false, "id = ?1 AND _deleted = 0", "id",
-                           &st);
-        if (r < 0)
-            return r;
-        sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-            return -ENOENT;
-        if (rc != SQLITE_ROW)
-            return db_errno(rc);
-        r = row_to_json(st, o);
-        if (r < 0)
-            return r;
-    }
+int query_user(struct caresync *c, char **ret)
+{
+    char *v = NULL;
+    int r = db_meta_get(c->db, "user", &v);
+
+    if (r < 0)
+        return cs_fail_errno(c, r, "cannot read the replica's settings");
+    if (!v && !(v = strdup("")))
+        return cs_fail_errno(c, -ENOMEM, "cannot read the replica's settings");
+    *ret = v;
+    return CARESYNC_OK;
+}
+
+int query_person_tree(sqlite3 *db, const char *person_id, cJSON **ret)
+{
+    _cleanup_json_ cJSON *o = NULL;
+    int r;
+
+    r = query_row(db, catalogue_table("person"), person_id, &o);
+    if (r <= 0)
+        return r < 0 ? r : -ENOENT;
     for (size_t i = 0; i < catalogue_n_tables; i++) {
         const struct cat_table *t = &catalogue_tables[i];
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        cJSON *arr;
+        _cleanup_json_ cJSON *arr = NULL;
+        cJSON *one;
 
         if (streq(t->name, "person"))
             continue;
-        arr = cJSON_AddArrayToObject(o, t->label);
+        arr = cJSON_CreateArray();
         if (!arr)
             return -ENOMEM;
-        r = prepare_select(db, t, true, "person_id = ?1 AND _deleted = 0", "id", &st);
+        /* A singleton is one object (or null): the row whose id is the person's. */
+        r = query_rows(db, t, t->singleton ? "person_id = ?1 AND id = person_id" : "person_id = ?1",
+                       person_id, "id", arr);
         if (r < 0)
             return r;
-        sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);
-        r = rows_to_array(st, arr);
-        if (r < 0)
-            return r;
+        if (t->singleton) {
+            one = cJSON_DetachItemFromArray(arr, 0);
+            if (!one)
+                one = cJSON_CreateNull();
+            if (!one || !cJSON_AddItemToObject(o, t->label, one)) {
+                cJSON_Delete(one);
+                return -ENOMEM;
+            }
+        } else if (!cJSON_AddItemToObject(o, t->label, arr)) {
+            return -ENOMEM;
+        } else {
+            arr = NULL; /* now owned by o */
+        }
     }
     *ret = TAKE_PTR(o);
     return 0;
@@ -152,7 +200,7 @@ int caresync_person_json(struct caresync *c, const char *person_id, char **ret)
     /* One read transaction, so the person and their rows are one consistent snapshot. */
     r = db_begin(c->db, false);
     if (r >= 0) {
-        r = person_tree(c->db, person_id, &o);
+        r = query_person_tree(c->db, person_id, &o);
         db_rollback(c->db);
     }
     if (r == -ENOENT)
@@ -213,6 +261,29 @@ static int status_tree(sqlite3 *db, cJSON **ret)
     return 0;
 }
 
+/* The lock policy and the conflict-log notices, added to the status object. */
+static int status_lock(struct caresync *c, cJSON *o)
+{
+    uint64_t lost = 0;
+    struct cs_lock l;
+    int r;
+
+    r = db_meta_get_u64(c->db, "lost_values", &lost);
+    if (r >= 0)
+        r = cs_lock_state(c, &l);
+    if (r < 0)
+        return r;
+    if (!cJSON_AddNumberToObject(o, "lost_values", (double)lost) ||
+        !(l.known ? cJSON_AddNumberToObject(o, "lock_after_days", (double)l.after_days)
+                  : cJSON_AddNullToObject(o, "lock_after_days")) ||
+        !(l.synced ? cJSON_AddNumberToObject(o, "days_since_sync",
+                                             (double)(l.since_ms / CS_DAY_MS))
+                   : cJSON_AddNullToObject(o, "days_since_sync")) ||
+        !cJSON_AddBoolToObject(o, "locked", l.locked))
+        return -ENOMEM;
+    return 0;
+}
+
 int caresync_status_json(struct caresync *c, char **ret)
 {
     _cleanup_json_ cJSON *o = NULL;
@@ -220,12 +291,14 @@ int caresync_status_json(struct caresync *c, char **ret)
 
     r = cs_begin(c);
     if (r == CARESYNC_OK)
-        r = cs_need_replica(c);
+        r = cs_need_enrolled(c); /* status works on a locked device: it says why */
     if (r != CARESYNC_OK)
         return r;
     r = db_begin(c->db, false);
     if (r >= 0) {
         r = status_tree(c->db, &o);
+        if (r >= 0)
+            r = status_lock(c, o);
         db_rollback(c->db);
     }
     if (r >= 0)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* remote.c - the online calls other than sync: enrolment, and the coordinator's conflict log
- * (list and resolve). */
+/* remote.c - the online calls other than sync: enrolment, the conflict log (list with filters,
+ * resolve with a reason), and the wipe of a revoked device. */
 #include "caresync.h"
 
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include "caresync_int.h"
 #include "db.h"
 #include "hlc.h"
+#include "log.h"
 #include "wire.h"
 
 #define ENROL_NAME_MAX 100
@@ -316,11 +317,90 @@ int caresync_enrol(struct caresync *c, const char *server_url, const char *ca_pa
     return r;
 }
 
+/* ---- revocation ---- */
+
+/* Overwrite the file at @path with zeros (best effort) before it is unlinked. */
+static void scrub_file(const char *path)
+{
+    static const char zeros[512];
+    struct stat sb;
+    off_t left;
+    int fd;
+
+    fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        for (left = sb.st_size; left > 0;) {
+            ssize_t n = write(fd, zeros, left < (off_t)sizeof(zeros) ? (size_t)left
+                                                                      : sizeof(zeros));
+
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            left -= n;
+        }
+        (void)fsync(fd);
+    }
+    (void)close(fd);
+}
+
+int cs_wipe(struct caresync *c)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+    int r = 0;
+
+    transport_done(c);
+    if (c->db)
+        sqlite3_close_v2(c->db);
+    c->db = NULL;
+    c->device_id[0] = '\0';
+    free(c->server_url);
+    c->server_url = NULL;
+    for (size_t i = 0; i < ELEMENTSOF(sfx); i++) {
+        size_t n = strlen(c->db_path) + strlen(sfx[i]) + 1;
+        _cleanup_free_ char *p = malloc(n);
+
+        if (!p) {
+            r = r < 0 ? r : -ENOMEM;
+            continue;
+        }
+        snprintf(p, n, "%s%s", c->db_path, sfx[i]);
+        if (unlink(p) < 0 && errno != ENOENT && r == 0)
+            r = -errno;
+    }
+    scrub_file(c->token_path);
+    if (unlink(c->token_path) < 0 && errno != ENOENT && r == 0)
+        r = -errno;
+    return r;
+}
+
 /* ---- conflicts ---- */
 
-int caresync_conflicts_json(struct caresync *c, bool all, char **ret)
+/* A filter value safe in a query string as it is: 1 to 64 of [A-Za-z0-9._-]. */
+static bool query_word(const char *s)
 {
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+            return false;
+    return true;
+}
+
+int caresync_conflicts_query_json(struct caresync *c, const struct caresync_conflict_filter *f,
+                                  char **ret)
+{
+    static const struct caresync_conflict_filter open_only = {0};
     struct http_reply rep = {0};
+    const char *names[] = {"status", "person", "worker", "table", "kind", "priority"};
+    const char *values[ELEMENTSOF(names)];
+    char path[512];
+    size_t len;
     const cJSON *arr;
     int r;
 
@@ -329,14 +409,34 @@ int caresync_conflicts_json(struct caresync *c, bool all, char **ret)
         r = cs_need_replica(c);
     if (r != CARESYNC_OK)
         return r;
-    r = transport_request(c, "GET", all ? "/v1/conflicts?status=all" : "/v1/conflicts?status=open",
-                          NULL, true, "listing conflicts", &rep);
+    if (!f)
+        f = &open_only;
+    values[0] = f->status ? f->status : f->mine ? "all" : "open";
+    values[1] = f->person_id;
+    values[2] = f->worker;
+    values[3] = f->table;
+    values[4] = f->kind;
+    values[5] = f->priority;
+    len = (size_t)snprintf(path, sizeof(path), "/v1/conflicts?mine=%d", f->mine ? 1 : 0);
+    for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+        if (!values[i])
+            continue;
+        if (!query_word(values[i]))
+            return cs_fail(c, CARESYNC_EUSAGE,
+                           "bad --%s '%s': letters, digits, '.', '_' and '-' only", names[i],
+                           values[i]);
+        len += (size_t)snprintf(path + len, sizeof(path) - len, "&%s=%s", names[i], values[i]);
+    }
+    r = transport_request(c, "GET", path, NULL, true, "listing conflicts", &rep);
     if (r != CARESYNC_OK)
         return r;
     if (rep.status == 403)
         r = cs_fail(c, CARESYNC_EFORBIDDEN,
-                    "not allowed: only coordinators can see the"
-                    " conflict log");
+                    "not allowed: only coordinators can see the conflict log; 'caresync"
+                    " conflicts --mine' lists the conflicts your own values lost");
+    else if (rep.status == 400)
+        r = cs_fail(c, CARESYNC_EUSAGE, "listing conflicts failed: %s (%s)", rep.message,
+                    rep.code[0] ? rep.code : "bad request");
     else if (rep.status != 200)
         r = transport_fail(c, &rep, "listing conflicts");
     if (r == CARESYNC_OK) {
@@ -349,11 +449,23 @@ int caresync_conflicts_json(struct caresync *c, bool all, char **ret)
             r = cs_fail_errno(c, -ENOMEM, "listing conflicts failed");
     }
     http_reply_done(&rep);
+    /* The worker has now seen their values in the log: the notice count starts again. */
+    if (r == CARESYNC_OK && f->mine &&
+        (db_meta_set(c->db, "lost_conflicts", NULL) < 0 ||
+         db_meta_set_u64(c->db, "lost_values", 0) < 0))
+        log_debug("cannot reset the lost_values count");
     return r;
 }
 
+int caresync_conflicts_json(struct caresync *c, bool all, char **ret)
+{
+    struct caresync_conflict_filter f = {.status = all ? "all" : "open"};
+
+    return caresync_conflicts_query_json(c, &f, ret);
+}
+
 int caresync_resolve(struct caresync *c, int64_t id, enum caresync_resolution action,
-                     const char *value, char **ret_json)
+                     const char *value, const char *reason, char **ret_json)
 {
     static const char *const names[] = {"keep", "restore", "value"};
     _cleanup_json_ cJSON *body = NULL;
@@ -378,9 +490,16 @@ int caresync_resolve(struct caresync *c, int64_t id, enum caresync_resolution ac
         (strlen(value) > CAT_VALUE_MAX || !utf8_valid(value, strlen(value))))
         return cs_fail(c, CARESYNC_EUSAGE, "bad value: UTF-8 of at most %d bytes expected",
                        CAT_VALUE_MAX);
+    if (!reason || !reason[strspn(reason, " \t")])
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "a resolution needs a reason: add --reason TEXT, a few words on why");
+    if (strlen(reason) > CARESYNC_REASON_MAX || !utf8_valid(reason, strlen(reason)))
+        return cs_fail(c, CARESYNC_EUSAGE, "bad reason: UTF-8 of at most %d bytes expected",
+                       CARESYNC_REASON_MAX);
     body = cJSON_CreateObject();
     if (!body || wire_add_string(body, "action", names[action]) < 0 ||
-        (action == CARESYNC_RESOLVE_VALUE && wire_add_string(body, "value", value) < 0))
+        (action == CARESYNC_RESOLVE_VALUE && wire_add_string(body, "value", value) < 0) ||
+        wire_add_string(body, "reason", reason) < 0)
         return cs_fail_errno(c, -ENOMEM, "resolving failed");
     snprintf(path, sizeof(path), "/v1/conflicts/%" PRId64 "/resolve", id);
     r = transport_request(c, "POST", path, body, true, "resolving the conflict", &rep);
@@ -393,11 +512,6 @@ int caresync_resolve(struct caresync *c, int64_t id, enum caresync_resolution ac
     else if (rep.status == 404)
         r = cs_fail(c, CARESYNC_ENOTFOUND,
                     "no conflict %" PRId64 " on the server; see"
-                    " 'caresync conflicts --all'",
-                    id);
-    else if (rep.status == 409 && streq(rep.code, "already_resolved"))
-        r = cs_fail(c, CARESYNC_ESERVER,
-                    "conflict %" PRId64 " is already resolved; see"
                     " 'caresync conflicts --all'",
                     id);
     else if (rep.status == 400 &&

@@ -4,6 +4,7 @@
 #include "caresync.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "caresync_int.h"
 #include "db.h"
+#include "hlc.h"
 #include "log.h"
 #include "schema.h"
 
@@ -58,7 +60,7 @@ int cs_begin(struct caresync *c)
     return CARESYNC_OK;
 }
 
-int cs_need_replica(struct caresync *c)
+int cs_need_enrolled(struct caresync *c)
 {
     if (c->db && c->device_id[0])
         return CARESYNC_OK;
@@ -66,6 +68,47 @@ int cs_need_replica(struct caresync *c)
                    "%s is not enrolled: run 'caresync --home %s enrol --server URL --ca CA.pem"
                    " --code CODE' first",
                    c->home, c->home);
+}
+
+int cs_lock_state(struct caresync *c, struct cs_lock *ret)
+{
+    _cleanup_free_ char *days = NULL;
+    uint64_t last = 0, now = hlc_wall_ms();
+    int r;
+
+    memset(ret, 0, sizeof(*ret));
+    r = db_meta_get(c->db, "lock_after_days", &days);
+    if (r < 0)
+        return r;
+    if (r > 0 && days && parse_u64(days, &ret->after_days) == 0)
+        ret->known = true;
+    r = db_meta_get_u64(c->db, "last_sync_ms", &last);
+    if (r < 0)
+        return r;
+    ret->synced = last > 0;
+    ret->since_ms = now > last ? now - last : 0;
+    /* Never synced since the policy arrived cannot happen: both come with the first sync. */
+    ret->locked = ret->known && ret->after_days > 0 && ret->synced &&
+                  ret->since_ms > ret->after_days * CS_DAY_MS;
+    return 0;
+}
+
+int cs_need_replica(struct caresync *c)
+{
+    struct cs_lock l;
+    int r = cs_need_enrolled(c);
+
+    if (r != CARESYNC_OK)
+        return r;
+    r = cs_lock_state(c, &l);
+    if (r < 0)
+        return cs_fail_errno(c, r, "cannot read the replica's settings");
+    if (l.locked)
+        return cs_fail(c, CARESYNC_ELOCKED,
+                       "this device has not synced for %" PRIu64 " days and is locked; connect"
+                       " and run 'caresync sync'",
+                       l.since_ms / CS_DAY_MS);
+    return CARESYNC_OK;
 }
 
 const char *caresync_errmsg(const struct caresync *c)

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -18,6 +19,53 @@
 
 #define SYNC_MAX_PAGES 1000000 /* a runaway "more" loop stops here */
 
+/* The age in ms of the oldest change in the outbox, 0 when it is empty. */
+static int oldest_pending(sqlite3 *db, uint64_t now, uint64_t *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    r = db_prepare(db, "SELECT min(created_ms) FROM outbox", &st);
+    if (r < 0)
+        return r;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return db_errno(rc);
+    *ret = 0;
+    if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        int64_t oldest = sqlite3_column_int64(st, 0);
+
+        if (oldest > 0 && (uint64_t)oldest < now)
+            *ret = now - (uint64_t)oldest;
+    }
+    return 0;
+}
+
+/*
+ * The sync-health members of a request: the age of the oldest unsent change, the previous
+ * failed sync's message and this device's wall clock (the server works out the skew).
+ */
+static int add_health(sqlite3 *db, cJSON *req)
+{
+    _cleanup_free_ char *last_error = NULL;
+    uint64_t now = hlc_wall_ms(), age = 0;
+    char when[ISO_TIME_MAX];
+    int r;
+
+    r = oldest_pending(db, now, &age);
+    if (r >= 0)
+        r = db_meta_get(db, "last_error", &last_error);
+    if (r < 0)
+        return r;
+    if (last_error && strlen(last_error) > CS_ERRMSG_MAX)
+        last_error[CS_ERRMSG_MAX] = '\0';
+    if (!cJSON_AddNumberToObject(req, "oldest_pending_ms", (double)age) ||
+        wire_add_string(req, "last_error", last_error && *last_error ? last_error : NULL) < 0 ||
+        wire_add_string(req, "device_time", iso_time(now, when)) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 static cJSON *build_request(sqlite3 *db, const struct change_record *v, size_t n, bool pull,
                             uint64_t pending)
 {
@@ -25,7 +73,7 @@ static cJSON *build_request(sqlite3 *db, const struct change_record *v, size_t n
     _cleanup_free_ char *cursor = NULL;
     cJSON *arr;
 
-    if (!req || db_meta_get(db, "cursor", &cursor) < 0)
+    if (!req || db_meta_get(db, "cursor", &cursor) < 0 || add_health(db, req) < 0)
         return NULL;
     if (wire_add_string(req, "cursor", cursor ? cursor : "") < 0)
         return NULL;
@@ -63,6 +111,94 @@ static int refused(struct caresync *c, const struct http_reply *rep, const struc
     return transport_fail(c, rep, "sync");
 }
 
+#define CS_LOST_IDS_MAX 1000 /* conflict ids remembered for `status` */
+
+/*
+ * Add the conflict ids of @ids (numbers) to the set kept in meta "lost_conflicts" (a JSON
+ * array), and set meta "lost_values" to its size. In a write transaction.
+ */
+static int merge_lost(sqlite3 *db, const cJSON *ids)
+{
+    _cleanup_free_ char *text = NULL;
+    _cleanup_json_ cJSON *set = NULL;
+    const cJSON *id, *have;
+    char *out;
+    int r;
+
+    r = db_meta_get(db, "lost_conflicts", &text);
+    if (r < 0)
+        return r;
+    set = text ? cJSON_Parse(text) : NULL;
+    if (!cJSON_IsArray(set)) {
+        cJSON_Delete(set);
+        set = cJSON_CreateArray();
+        if (!set)
+            return -ENOMEM;
+    }
+    cJSON_ArrayForEach (id, ids) {
+        bool seen = false;
+        cJSON *v;
+
+        if (!cJSON_IsNumber(id) || cJSON_GetArraySize(set) >= CS_LOST_IDS_MAX)
+            continue;
+        cJSON_ArrayForEach (have, set)
+            seen = seen || (cJSON_IsNumber(have) && have->valuedouble == id->valuedouble);
+        if (seen)
+            continue;
+        v = cJSON_CreateNumber(id->valuedouble);
+        if (!v || !cJSON_AddItemToArray(set, v)) {
+            cJSON_Delete(v);
+            return -ENOMEM;
+        }
+    }
+    out = cJSON_PrintUnformatted(set);
+    if (!out)
+        return -ENOMEM;
+    r = db_meta_set(db, "lost_conflicts", out);
+    cJSON_free(out);
+    if (r >= 0)
+        r = db_meta_set_u64(db, "lost_values", (uint64_t)cJSON_GetArraySize(set));
+    return r;
+}
+
+/*
+ * After an applied response: remember the conflicts its notices name (the user's values that
+ * entered the conflict log or were resolved there; `status` counts them until the user lists
+ * them with `conflicts --mine`) and keep the server's policy (lock_after_days). Both are
+ * advisory, so a failure to store them is only logged: the sync itself has been applied.
+ */
+static void keep_notices(struct caresync *c, const cJSON *resp, struct caresync_sync_stats *stats)
+{
+    const cJSON *notices = cJSON_GetObjectItemCaseSensitive(resp, "notices");
+    const cJSON *policy = cJSON_GetObjectItemCaseSensitive(resp, "policy");
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(notices, "conflicts");
+    uint64_t lost = 0, days = 0;
+    bool has_days = false;
+    char num[24];
+    int r;
+
+    if (cJSON_IsObject(notices))
+        (void)wire_get_uint(notices, "lost_values", &lost);
+    if (cJSON_IsObject(policy))
+        has_days = wire_get_uint(policy, "lock_after_days", &days) == 0;
+    if (lost == 0 && !has_days)
+        return;
+    stats->lost_values += lost;
+    r = db_begin(c->db, true);
+    if (r >= 0 && lost > 0 && cJSON_IsArray(ids))
+        r = merge_lost(c->db, ids);
+    if (r >= 0 && has_days) {
+        snprintf(num, sizeof(num), "%" PRIu64, days);
+        r = db_meta_set(c->db, "lock_after_days", num);
+    }
+    if (r >= 0)
+        r = db_commit(c->db);
+    if (r < 0) {
+        db_rollback(c->db);
+        log_debug("cannot keep the sync's notices and policy: %s", strerror(-r));
+    }
+}
+
 /* One POST /v1/sync with @v[0..n) and its application. *ret_status is the HTTP status. */
 static int exchange(struct caresync *c, const struct change_record *v, size_t n, bool pull,
                     uint64_t pending, struct caresync_sync_stats *stats, bool *ret_more,
@@ -80,7 +216,9 @@ static int exchange(struct caresync *c, const struct change_record *v, size_t n,
     *ret_status = rep.status;
     if (rep.status == 200)
         r = apply_response(c, rep.json, v, n, stats, ret_more, ret_moved);
-    else
+    if (rep.status == 200 && r == CARESYNC_OK)
+        keep_notices(c, rep.json, stats);
+    if (rep.status != 200)
         r = refused(c, &rep, v, n);
     http_reply_done(&rep);
     return r;
@@ -184,10 +322,15 @@ static int lock_sync(struct caresync *c)
 static void record_result(struct caresync *c, int r, struct caresync_sync_stats *stats)
 {
     char when[ISO_TIME_MAX];
+    uint64_t now = hlc_wall_ms();
     int k = 0;
 
+    if (!c->db) /* revoked and wiped: nothing left to record in */
+        return;
     if (r == CARESYNC_OK) {
-        k = db_meta_set(c->db, "last_sync_at", iso_time(hlc_wall_ms(), when));
+        k = db_meta_set(c->db, "last_sync_at", iso_time(now, when));
+        if (k >= 0)
+            k = db_meta_set_u64(c->db, "last_sync_ms", now);
         if (k >= 0)
             k = db_meta_set(c->db, "last_error", NULL);
     } else {
@@ -207,7 +350,7 @@ int caresync_sync(struct caresync *c, struct caresync_sync_stats *ret_stats)
 
     r = cs_begin(c);
     if (r == CARESYNC_OK)
-        r = cs_need_replica(c);
+        r = cs_need_enrolled(c); /* a locked device syncs: that is how it unlocks */
     if (r != CARESYNC_OK)
         return r;
     fd = lock_sync(c);

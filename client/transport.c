@@ -309,11 +309,20 @@ int transport_fail(struct caresync *c, const struct http_reply *r, const char *w
                            "%s failed: the enrolment code is unknown, already used or expired;"
                            " ask an administrator for a new code (caresyncd enrol USER)",
                            what);
-        if (streq(r->code, "device_revoked"))
+        if (streq(r->code, "device_revoked")) {
+            /* A revoked device is presumed lost or stolen: nothing of the caseload stays. */
+            int k = cs_wipe(c);
+
+            if (k < 0)
+                return cs_fail(c, CARESYNC_EAUTH,
+                               "this device was revoked by the service, but wiping its replica"
+                               " failed (%s); delete %s by hand, then enrol again with a new"
+                               " code",
+                               strerror(-k), c->home);
             return cs_fail(c, CARESYNC_EAUTH,
-                           "%s failed: this device has been revoked and its replica should be"
-                           " wiped; enrol again with a new code and a new --home",
-                           what);
+                           "this device was revoked by the service; its replica and token have"
+                           " been wiped; enrol again with a new code");
+        }
         return cs_fail(c, CARESYNC_EAUTH,
                        "%s failed: the server does not accept this device (%s); enrol again"
                        " with a new code and a new --home",

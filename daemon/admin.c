@@ -5,6 +5,7 @@
 #include "admin.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fhir.h"
+#include "hlc.h"
 #include "store.h"
 #include "util.h"
 
@@ -403,5 +406,79 @@ int admin_device_revoke(const struct admin_command *cmd, struct admin_opts *o)
     if (r < 0)
         return store_failure(r, "revoking the device");
     printf("revoked device %s; it is told to wipe its replica when it next connects\n", id);
+    return ADMIN_EXIT_OK;
+}
+
+/* ---- export ---- */
+
+/* Write @len bytes of @text to a new file @path, readable by its owner only. 0 or -errno. */
+static int write_private_file(const char *path, const char *text, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int r = 0;
+
+    if (fd < 0)
+        return -errno;
+    while (len > 0) {
+        ssize_t n = write(fd, text, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            r = n < 0 ? -errno : -EIO;
+            break;
+        }
+        text += n;
+        len -= (size_t)n;
+    }
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    return r;
+}
+
+int admin_export(const struct admin_command *cmd, struct admin_opts *o)
+{
+    _cleanup_store_ struct store *s = NULL;
+    _cleanup_json_ cJSON *tree = NULL, *bundle = NULL;
+    _cleanup_free_ char *text = NULL;
+    const char *person = o->args[0];
+    char now[ISO_TIME_MAX];
+    int r;
+
+    if (!uuid_valid(person))
+        return admin_usage(cmd,
+                           "PERSON_ID must be a lower-case UUID as printed by 'caresyncd "
+                           "person add', not '%s'",
+                           person);
+    if (o->output && !o->output[0])
+        return admin_usage(cmd, "--output needs a file name");
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = store_person_tree(s, person, &tree);
+    if (r == -ENOENT)
+        return fail(ADMIN_EXIT_NOT_FOUND,
+                    "no person with id %s; check the id printed by 'caresyncd person add'",
+                    person);
+    if (r < 0)
+        return store_failure(r, "reading the person's record");
+    bundle = fhir_bundle(tree, iso_time(hlc_wall_ms(), now));
+    text = bundle ? cJSON_Print(bundle) : NULL;
+    if (!text)
+        return fail(ADMIN_EXIT_FAILURE, "out of memory building the FHIR Bundle; nothing was "
+                                        "exported");
+    /* Audited before it leaves the store: an export that cannot be audited is not made. */
+    r = store_export_audit(s, NULL, person, "fhir-r4");
+    if (r < 0)
+        return store_failure(r, "recording the export in the audit log");
+    if (o->output) {
+        r = write_private_file(o->output, text, strlen(text));
+        if (r < 0)
+            return fail(ADMIN_EXIT_FAILURE, "cannot write %s: %s; check the path", o->output,
+                        strerror(-r));
+        return ADMIN_EXIT_OK;
+    }
+    if (puts(text) < 0 || fflush(stdout) != 0)
+        return fail(ADMIN_EXIT_FAILURE, "cannot write the Bundle to stdout: %s", strerror(errno));
     return ADMIN_EXIT_OK;
 }

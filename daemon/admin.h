@@ -23,9 +23,12 @@ enum {
 /* Everything any subcommand accepts; each command allows a subset (struct admin_command). */
 struct admin_opts {
     const char *data;
-    const char *listen, *max_skew_ms;
+    const char *listen, *max_skew_ms, *grace_hours;
+    const char *person; /* audit export */
     const char *role, *expires;
     const char *name, *dob, *phone, *address, *preferred_name;
+    const char *profile, *seed; /* demo */
+    const char *output;         /* export */
     char *sans[TLS_SAN_MAX];
     size_t n_sans;
     bool json, quiet;
@@ -62,3 +65,6 @@ int admin_assign(const struct admin_command *cmd, struct admin_opts *o);
 int admin_unassign(const struct admin_command *cmd, struct admin_opts *o);
 int admin_device_list(const struct admin_command *cmd, struct admin_opts *o);
 int admin_device_revoke(const struct admin_command *cmd, struct admin_opts *o);
+int admin_audit_verify(const struct admin_command *cmd, struct admin_opts *o);
+int admin_audit_export(const struct admin_command *cmd, struct admin_opts *o);
+int admin_export(const struct admin_command *cmd, struct admin_opts *o);

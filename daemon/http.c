@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "catalogue.h"
+#include "fhir.h"
 #include "hlc.h"
 #include "log.h"
 #include "store.h"
@@ -48,6 +49,7 @@ struct caresyncd {
     unsigned inflight; /* replies queued but not yet fully written */
     bool draining;     /* shutdown requested: leave the loop once inflight is 0 */
     bool quiet;        /* no access log */
+    unsigned lock_after_days; /* told to devices in every sync ("policy") */
 };
 
 /* One request being handled; lives on the dispatcher's stack. */
@@ -57,6 +59,8 @@ struct http_req {
     struct timespec start;
     struct store_principal who; /* valid once authenticated */
     const char *device;         /* device id for the access log, or NULL */
+    const char *content_type;   /* of a successful reply; NULL = application/json */
+    int status;                 /* of the reply, once replied */
     bool replied;
 };
 
@@ -180,7 +184,9 @@ static void send_body(struct http_req *hr, int status, const char *text, size_t 
         log_error("a second reply (%d) to one request was dropped", status);
         return;
     }
-    (void)evhttp_add_header(h, "Content-Type", "application/json");
+    (void)evhttp_add_header(h, "Content-Type",
+                            status < 300 && hr->content_type ? hr->content_type
+                                                             : "application/json");
     (void)evhttp_add_header(h, "Cache-Control", "no-store");
     if (hr->sd->draining)
         (void)evhttp_add_header(h, "Connection", "close");
@@ -193,6 +199,7 @@ static void send_body(struct http_req *hr, int status, const char *text, size_t 
         evhttp_connection_set_closecb(evcon, conn_closed, hr->sd);
     access_log(hr, status, len);
     hr->replied = true;
+    hr->status = status;
     evhttp_send_reply(hr->req, status, status_reason(status), NULL);
 }
 
@@ -420,6 +427,61 @@ static void reply_bad_change(struct http_req *hr, const cJSON *obj, long index, 
                 clip(where, echo, sizeof(echo)), why);
 }
 
+/* @n decimal digits at @s into *ret; false when any is not a digit. */
+static bool digits(const char *s, int n, int *ret)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *ret = v;
+    return true;
+}
+
+/*
+ * A device's wall clock as it reports it: "YYYY-MM-DDTHH:MM:SS[.f...](Z|+HH:MM|-HH:MM)", into
+ * Unix ms. Returns 0, or -EINVAL for anything else (a time without a zone says nothing).
+ */
+static int parse_device_time(const char *s, int64_t *ret)
+{
+    static const int cum[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    int y, mo, d, h, mi, sec, ms = 0, oh = 0, om = 0, sign = 0;
+    const char *p = s + 19;
+    int64_t days;
+
+    if (strlen(s) < 20 || !datetime_valid(s) || !digits(s, 4, &y) || s[4] != '-' ||
+        !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d) || s[10] != 'T' ||
+        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
+        !digits(s + 17, 2, &sec) || y < 1970)
+        return -EINVAL;
+    if (*p == '.') {
+        int scale = 100;
+
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            ms += (*p - '0') * scale;
+            scale /= 10;
+        }
+    }
+    if (*p == '+' || *p == '-') {
+        sign = *p == '+' ? 1 : -1;
+        if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || p[6])
+            return -EINVAL;
+    } else if (!(p[0] == 'Z' && !p[1])) {
+        return -EINVAL;
+    }
+    /* Days since 1970-01-01 of the proleptic Gregorian date (datetime_valid checked it). */
+    days = (int64_t)(y - 1970) * 365 + ((y - 1969) / 4) - ((y - 1901) / 100) + ((y - 1601) / 400);
+    days += cum[mo - 1] + d - 1;
+    if (mo > 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        days++;
+    *ret = ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + ms -
+           (int64_t)sign * (oh * 60 + om) * 60000;
+    return 0;
+}
+
 /* ---- authentication ---- */
 
 /* Authenticate the bearer token into hr->who. Returns 0, or replies and returns -errno. */
@@ -532,11 +594,103 @@ static void change_batch_done(struct change_batch *b)
     free(b->v);
 }
 
-static void handle_sync(struct http_req *hr)
+/*
+ * The sync-health members of a POST /v1/sync body (docs/PROTOCOL.md): oldest_pending_ms,
+ * last_error and device_time, into *rep. Returns 0, or replies 400 and returns -EBADMSG.
+ */
+static int sync_report(struct http_req *hr, const cJSON *body, struct store_device_report *rep)
 {
-    static const char *const keys[] = {"cursor",  "changes",        "pull",
-                                       "pending", "client_version", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "oldest_pending_ms");
+    uint64_t u;
+
+    if (v) {
+        if (!cJSON_IsNumber(v)) {
+            reply_error(hr, 400, "wrong_type", -1, "oldest_pending_ms", -1,
+                        "'oldest_pending_ms' must be a number");
+            return -EBADMSG;
+        }
+        if (wire_get_uint(body, "oldest_pending_ms", &u) < 0) {
+            reply_error(hr, 400, "invalid_value", -1, "oldest_pending_ms", -1,
+                        "'oldest_pending_ms' must be a whole number of at least 0");
+            return -EBADMSG;
+        }
+        rep->oldest_pending_ms = (int64_t)u;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(body, "last_error");
+    if (v) {
+        if (wire_get_string_or_null(body, "last_error", &rep->last_error) < 0) {
+            reply_error(hr, 400, "wrong_type", -1, "last_error", -1,
+                        "'last_error' must be a string or null");
+            return -EBADMSG;
+        }
+        if (rep->last_error && strlen(rep->last_error) > HTTP_LAST_ERROR_MAX) {
+            reply_error(hr, 400, "value_too_long", HTTP_LAST_ERROR_MAX, "last_error", -1,
+                        "'last_error' is longer than the limit of %d bytes; shorten it",
+                        HTTP_LAST_ERROR_MAX);
+            return -EBADMSG;
+        }
+        rep->has_last_error = true;
+    }
+    if (member_string(hr, body, "device_time", false, HTTP_SHORT_STR_MAX, &rep->device_time) < 0)
+        return -EBADMSG;
+    if (rep->device_time && parse_device_time(rep->device_time, &rep->device_ms) < 0) {
+        reply_error(hr, 400, "invalid_value", -1, "device_time", -1,
+                    "'device_time' must be an ISO 8601 date-time with a zone, such as"
+                    " 2026-11-23T19:40:00.000Z");
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+/*
+ * After a committed sync: record the device's report and add "notices" (its user's lost values
+ * since it was last told) and "policy" to the response. The sync has committed, so a failure
+ * here is logged and the reply still goes out: the notices are then counted next time.
+ */
+static int sync_extras(struct http_req *hr, const struct store_device_report *rep,
+                       int64_t pending_after, cJSON *resp)
+{
+    cJSON *notices = cJSON_AddObjectToObject(resp, "notices"), *ids, *policy;
+    struct store_device_report done = *rep;
+    int n;
+
+    if (!notices || !(ids = cJSON_CreateArray()))
+        return -ENOMEM;
+    /* store_sync() recorded the pending count; with nothing left the oldest age is 0. */
+    done.pending = -1;
+    if (pending_after <= 0 && done.oldest_pending_ms > 0)
+        done.oldest_pending_ms = 0;
+    n = store_device_report(hr->sd->store, &hr->who, &done, true, ids);
+    if (n < 0) {
+        log_warn("recording the sync report of device %s failed: %s", hr->who.device_id,
+                 strerror(-n));
+        n = 0;
+        cJSON_Delete(ids);
+        ids = cJSON_CreateArray();
+    }
+    if (!cJSON_AddNumberToObject(notices, "lost_values", n) ||
+        !cJSON_AddItemToObject(notices, "conflicts", ids)) {
+        cJSON_Delete(ids);
+        return -ENOMEM;
+    }
+    policy = cJSON_AddObjectToObject(resp, "policy");
+    if (!policy || !cJSON_AddNumberToObject(policy, "lock_after_days", hr->sd->lock_after_days))
+        return -ENOMEM;
+    return 0;
+}
+
+/*
+ * POST /v1/sync. *rep receives the device's sync-health report once the body is parsed
+ * (*ret_parsed set), so that a refused sync can still be recorded by handle_sync(); its strings
+ * point into *body, which the caller owns (and frees) so they outlive this function.
+ */
+static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device_report *rep,
+                          bool *ret_parsed)
+{
+    static const char *const keys[] = {"cursor",      "changes",     "pull",
+                                       "pending",     "client_version", "oldest_pending_ms",
+                                       "last_error",  "device_time", NULL};
+    _cleanup_json_ cJSON *resp = NULL;
     _cleanup_(change_batch_done) struct change_batch batch = {0};
     struct store_error err = {.index = -1};
     const cJSON *changes, *elem, *pend;
@@ -547,11 +701,13 @@ static void handle_sync(struct http_req *hr)
     long i = 0;
     int n, r;
 
-    if (authenticate(hr) < 0 || request_json(hr, keys, &body) < 0 ||
-        member_string(hr, body, "cursor", true, 0, &cursor) < 0 ||
-        member_string(hr, body, "client_version", false, HTTP_SHORT_STR_MAX, &version) < 0)
+    if (authenticate(hr) < 0 || request_json(hr, keys, body) < 0 ||
+        member_string(hr, *body, "cursor", true, 0, &cursor) < 0 ||
+        member_string(hr, *body, "client_version", false, HTTP_SHORT_STR_MAX, &version) < 0 ||
+        sync_report(hr, *body, rep) < 0)
         return;
-    changes = cJSON_GetObjectItemCaseSensitive(body, "changes");
+    *ret_parsed = true;
+    changes = cJSON_GetObjectItemCaseSensitive(*body, "changes");
     if (!changes) {
         reply_error(hr, 400, "missing_field", -1, "changes", -1,
                     "the request body needs 'changes' (an array, may be empty)");
@@ -561,18 +717,18 @@ static void handle_sync(struct http_req *hr)
         reply_error(hr, 400, "wrong_type", -1, "changes", -1, "'changes' must be an array");
         return;
     }
-    r = wire_get_bool(body, "pull", &pull);
+    r = wire_get_bool(*body, "pull", &pull);
     if (r == -EBADMSG) {
         reply_error(hr, 400, "wrong_type", -1, "pull", -1, "'pull' must be true or false");
         return;
     }
-    pend = cJSON_GetObjectItemCaseSensitive(body, "pending");
+    pend = cJSON_GetObjectItemCaseSensitive(*body, "pending");
     if (pend) {
         if (!cJSON_IsNumber(pend)) {
             reply_error(hr, 400, "wrong_type", -1, "pending", -1, "'pending' must be a number");
             return;
         }
-        if (wire_get_uint(body, "pending", &pending_u) < 0) {
+        if (wire_get_uint(*body, "pending", &pending_u) < 0) {
             reply_error(hr, 400, "invalid_value", -1, "pending", -1,
                         "'pending' must be a whole number of at least 0");
             return;
@@ -580,6 +736,8 @@ static void handle_sync(struct http_req *hr)
         pending = (int64_t)pending_u;
     }
     n = cJSON_GetArraySize(changes);
+    /* What waits on the device, should this batch be refused: the batch and the rest. */
+    rep->pending = (pending >= 0 ? pending : 0) + n;
     if (n > HTTP_CHANGES_MAX) {
         reply_error(hr, 413, "too_many_changes", HTTP_CHANGES_MAX, "changes", -1,
                     "a push may hold at most %d changes, this one has %d; send them in batches",
@@ -621,56 +779,157 @@ static void handle_sync(struct http_req *hr)
         reply_error(hr, err.status, err.code, -1, NULL, err.index, "%s", err.message);
         return;
     }
+    if (sync_extras(hr, rep, pending, resp) < 0) {
+        send_oom(hr);
+        return;
+    }
     reply_json(hr, 200, resp);
 }
 
+static void handle_sync(struct http_req *hr)
+{
+    _cleanup_json_ cJSON *body = NULL;
+    struct store_device_report rep = {.oldest_pending_ms = -1, .pending = -1};
+    bool parsed = false;
+    int r;
+
+    sync_exchange(hr, &body, &rep, &parsed);
+    /* A refused batch (4xx) is what sync health is for: record what the device said. Not
+     * for 5xx, when the store itself is in trouble, nor for a success (recorded already). */
+    if (parsed && hr->status >= 400 && hr->status < 500) {
+        r = store_device_report(hr->sd->store, &hr->who, &rep, false, NULL);
+        if (r < 0)
+            log_warn("recording the sync report of device %s failed: %s", hr->who.device_id,
+                     strerror(-r));
+    }
+}
+
 /* ---- GET /v1/conflicts ---- */
+
+/* A user name as the store accepts them: 1 to STORE_NAME_MAX of [A-Za-z0-9._-]. */
+static bool user_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > STORE_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/*
+ * Parse the query of GET /v1/conflicts into *f and *mine. @params is the parsed query; the
+ * values stay borrowed from it. Returns 0, or replies 400 and returns -EBADMSG.
+ */
+static int conflict_filter(struct http_req *hr, const struct evkeyvalq *params,
+                           struct store_conflict_filter *f, bool *mine)
+{
+    static const char *const names[] = {"status", "person", "worker", "table",
+                                        "kind",   "priority", "mine"};
+    const char **slots[] = {&f->status, &f->person_id, &f->worker, &f->table,
+                            &f->kind,   &f->priority,  NULL};
+    const char *mine_s = NULL;
+    const struct evkeyval *kv;
+    char echo[HTTP_ECHO_MAX];
+
+    TAILQ_FOREACH (kv, params, next) {
+        size_t k = 0;
+        const char **slot;
+
+        while (k < ELEMENTSOF(names) && !streq(kv->key, names[k]))
+            k++;
+        if (k == ELEMENTSOF(names)) {
+            reply_error(hr, 400, "unknown_field", -1, kv->key, -1,
+                        "unknown query parameter '%s'; use status, person, worker, table, kind,"
+                        " priority or mine",
+                        clip(kv->key, echo, sizeof(echo)));
+            return -EBADMSG;
+        }
+        slot = slots[k] ? slots[k] : &mine_s;
+        if (*slot) {
+            reply_error(hr, 400, "invalid_value", -1, kv->key, -1,
+                        "query parameter '%s' is given twice; give it once", names[k]);
+            return -EBADMSG;
+        }
+        *slot = kv->value;
+    }
+    if (f->status && !streq(f->status, "open") && !streq(f->status, "resolved") &&
+        !streq(f->status, "all")) {
+        reply_error(hr, 400, "invalid_value", -1, "status", -1,
+                    "status must be 'open', 'resolved' or 'all'");
+        return -EBADMSG;
+    }
+    if (f->person_id && !uuid_valid(f->person_id)) {
+        reply_error(hr, 400, "invalid_value", -1, "person", -1,
+                    "person must be a person's id (a lower-case UUID)");
+        return -EBADMSG;
+    }
+    if (f->worker && !user_name_ok(f->worker)) {
+        reply_error(hr, 400, "invalid_value", -1, "worker", -1,
+                    "worker must be a user name (letters, digits, '.', '_' and '-')");
+        return -EBADMSG;
+    }
+    if (f->table && !catalogue_table(f->table)) {
+        reply_error(hr, 400, "invalid_value", -1, "table", -1,
+                    "table must be a synced table, such as person, goal or alert");
+        return -EBADMSG;
+    }
+    if (f->kind && !store_conflict_kind_valid(f->kind)) {
+        reply_error(hr, 400, "invalid_value", -1, "kind", -1,
+                    "kind must be concurrent_edit, edit_after_delete, out_of_scope,"
+                    " missed_vs_completed or append_only");
+        return -EBADMSG;
+    }
+    if (f->priority && !streq(f->priority, "high") && !streq(f->priority, "normal")) {
+        reply_error(hr, 400, "invalid_value", -1, "priority", -1,
+                    "priority must be 'high' or 'normal'");
+        return -EBADMSG;
+    }
+    if (mine_s && !streq(mine_s, "1") && !streq(mine_s, "0")) {
+        reply_error(hr, 400, "invalid_value", -1, "mine", -1, "mine must be 1 or 0");
+        return -EBADMSG;
+    }
+    *mine = mine_s && streq(mine_s, "1");
+    return 0;
+}
 
 static void handle_conflicts(struct http_req *hr)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(hr->req);
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
     _cleanup_json_ cJSON *resp = NULL;
+    struct store_conflict_filter f = {0};
     struct evkeyvalq params;
-    struct evkeyval *kv;
-    bool all = false, seen = false, bad = false;
-    char echo[HTTP_ECHO_MAX];
+    bool mine = false;
     int r;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "see the conflict log") < 0)
+    if (authenticate(hr) < 0)
         return;
     TAILQ_INIT(&params);
     if (query && evhttp_parse_query_str(query, &params) < 0) {
         evhttp_clear_headers(&params);
         reply_error(hr, 400, "invalid_value", -1, NULL, -1,
-                    "the query string does not parse; use ?status=open or ?status=all");
+                    "the query string does not parse; use e.g. ?status=open&kind=concurrent_edit");
         return;
     }
-    TAILQ_FOREACH (kv, &params, next) {
-        if (!streq(kv->key, "status")) {
-            reply_error(hr, 400, "unknown_field", -1, kv->key, -1,
-                        "unknown query parameter '%s'; only 'status' is accepted",
-                        clip(kv->key, echo, sizeof(echo)));
-            bad = true;
-            break;
-        }
-        if (seen || !(streq(kv->value, "open") || streq(kv->value, "all"))) {
-            reply_error(hr, 400, "invalid_value", -1, "status", -1,
-                        "status must be given once, as 'open' or 'all'");
-            bad = true;
-            break;
-        }
-        seen = true;
-        all = streq(kv->value, "all");
+    r = conflict_filter(hr, &params, &f, &mine);
+    /* Every worker may see the conflicts their own values lost; the log is the coordinators'. */
+    if (r >= 0 && !mine)
+        r = require_coordinator(hr, "see the whole conflict log (anyone may list their own"
+                                        " lost values with ?mine=1)");
+    if (r >= 0) {
+        if (mine)
+            f.loser_user_id = hr->who.user_id;
+        r = store_conflicts_query(hr->sd->store, &f, &resp);
+        if (r < 0)
+            reply_store_failure(hr, r, "listing conflicts");
     }
     evhttp_clear_headers(&params);
-    if (bad)
+    if (r < 0)
         return;
-    r = store_conflicts_list(hr->sd->store, all, &resp);
-    if (r < 0) {
-        reply_store_failure(hr, r, "listing conflicts");
-        return;
-    }
     reply_json(hr, 200, resp);
 }
 
@@ -678,15 +937,16 @@ static void handle_conflicts(struct http_req *hr)
 
 static void handle_resolve(struct http_req *hr, int64_t id)
 {
-    static const char *const keys[] = {"action", "value", NULL};
+    static const char *const keys[] = {"action", "value", "reason", NULL};
     _cleanup_json_ cJSON *body = NULL, *resp = NULL;
-    const char *action, *value = NULL, *why = NULL;
+    const char *action, *value = NULL, *reason, *why = NULL;
     const cJSON *v;
     int r;
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "resolve conflicts") < 0 ||
         request_json(hr, keys, &body) < 0 ||
-        member_string(hr, body, "action", true, 0, &action) < 0)
+        member_string(hr, body, "action", true, 0, &action) < 0 ||
+        member_string(hr, body, "reason", true, STORE_REASON_MAX, &reason) < 0)
         return;
     if (!streq(action, "keep") && !streq(action, "restore") && !streq(action, "value")) {
         reply_error(hr, 400, "invalid_value", -1, "action", -1,
@@ -714,21 +974,19 @@ static void handle_resolve(struct http_req *hr, int64_t id)
                     "'value' is only accepted with action \"value\"; remove it");
         return;
     }
-    r = store_conflict_resolve(hr->sd->store, &hr->who, id, action, value, &resp, &why);
+    r = store_conflict_resolve(hr->sd->store, &hr->who, id, action, value, reason, &resp, &why);
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no conflict with id %" PRId64 "; list them with GET /v1/conflicts?status=all",
                     id);
         return;
     }
-    if (r == -EALREADY) {
-        reply_error(hr, 409, "already_resolved", -1, NULL, -1,
-                    "conflict %" PRId64 " is already resolved; nothing was changed", id);
-        return;
-    }
     if (r == -EINVAL || r == -E2BIG) {
+        bool about_reason = why && strstr(why, "reason");
+
         reply_error(hr, 400, r == -E2BIG ? "value_too_long" : "invalid_value", -1,
-                    streq(action, "value") ? "value" : "action", -1, "%s; nothing was written",
+                    about_reason ? "reason" : streq(action, "value") ? "value" : "action", -1,
+                    "%s; nothing was written",
                     why ? why : "the resolution is not valid for this conflict");
         return;
     }
@@ -739,7 +997,311 @@ static void handle_resolve(struct http_req *hr, int64_t id)
     reply_json(hr, 200, resp);
 }
 
+/* ---- GET /v1/people/{id}/fhir ---- */
+
+static void handle_fhir(struct http_req *hr, const char *person_id)
+{
+    _cleanup_json_ cJSON *tree = NULL, *bundle = NULL;
+    char now[ISO_TIME_MAX], echo[HTTP_ECHO_MAX];
+    int r;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "export a person's record") < 0)
+        return;
+    r = uuid_valid(person_id) ? store_person_tree(hr->sd->store, person_id, &tree) : -ENOENT;
+    if (r == -ENOENT) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no person with id %s; check the id (a lower-case UUID)",
+                    clip(person_id, echo, sizeof(echo)));
+        return;
+    }
+    if (r < 0) {
+        reply_store_failure(hr, r, "reading a person's record");
+        return;
+    }
+    bundle = fhir_bundle(tree, iso_time(hlc_wall_ms(), now));
+    if (!bundle) {
+        send_oom(hr);
+        return;
+    }
+    /* Audited before it leaves the store: an export that cannot be audited is not made. */
+    r = store_export_audit(hr->sd->store, &hr->who, person_id, "fhir-r4");
+    if (r < 0) {
+        reply_store_failure(hr, r, "recording an export in the audit log");
+        return;
+    }
+    hr->content_type = "application/fhir+json";
+    reply_json(hr, 200, bundle);
+}
+
+/* ---- GET /v1/devices, POST /v1/devices/{id}/revoke ---- */
+
+/* A request that carries nothing: an empty body or {}. 0, or replies 400 and returns -errno. */
+static int request_none(struct http_req *hr)
+{
+    static const char *const keys[] = {NULL};
+    _cleanup_json_ cJSON *body = NULL;
+
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(hr->req)) == 0)
+        return 0;
+    return request_json(hr, keys, &body);
+}
+
+static void handle_devices(struct http_req *hr)
+{
+    _cleanup_json_ cJSON *resp = NULL;
+    int r;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "see the devices") < 0)
+        return;
+    r = store_devices_health(hr->sd->store, &resp);
+    if (r < 0) {
+        reply_store_failure(hr, r, "listing devices");
+        return;
+    }
+    reply_json(hr, 200, resp);
+}
+
+static void handle_revoke(struct http_req *hr, const char *device_id)
+{
+    _cleanup_json_ cJSON *resp = NULL;
+    char echo[HTTP_ECHO_MAX];
+    int r;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "revoke devices") < 0 ||
+        request_none(hr) < 0)
+        return;
+    r = uuid_valid(device_id) ? store_device_revoke_by(hr->sd->store, &hr->who, device_id)
+                              : -ENOENT;
+    if (r == -ENOENT) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no device with id %s; list them with GET /v1/devices",
+                    clip(device_id, echo, sizeof(echo)));
+        return;
+    }
+    if (r < 0) {
+        reply_store_failure(hr, r, "revoking a device");
+        return;
+    }
+    resp = cJSON_CreateObject();
+    if (!resp || wire_add_string(resp, "device_id", device_id) < 0 ||
+        !cJSON_AddBoolToObject(resp, "revoked", true) ||
+        !cJSON_AddBoolToObject(resp, "already", r == 0)) {
+        send_oom(hr);
+        return;
+    }
+    reply_json(hr, 200, resp);
+}
+
+/* ---- caseload: POST /v1/assignments, /v1/assignments/transfer, named coordinator, team ---- */
+
+/* A required user-name member: 0 and *ret, or replies 400 and returns -EBADMSG. */
+static int member_user(struct http_req *hr, const cJSON *body, const char *key, const char **ret)
+{
+    if (member_string(hr, body, key, true, STORE_NAME_MAX, ret) < 0)
+        return -EBADMSG;
+    if (!user_name_ok(*ret)) {
+        reply_error(hr, 400, "invalid_value", -1, key, -1,
+                    "'%s' must be a user name (letters, digits, '.', '_' and '-')", key);
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+/* A person id member: 0 and *ret (NULL when absent and optional), or replies 400. */
+static int member_person(struct http_req *hr, const cJSON *body, const char *key, bool required,
+                         const char **ret)
+{
+    if (member_string(hr, body, key, required, UUID_STR_LEN, ret) < 0)
+        return -EBADMSG;
+    if (*ret && !uuid_valid(*ret)) {
+        reply_error(hr, 400, "invalid_value", -1, key, -1,
+                    "'%s' must be a person's id (a lower-case UUID)", key);
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+/* 404 for store -ENOENT about @which ("person", "user", "assignment"). */
+static void reply_caseload_missing(struct http_req *hr, const char *which, const char *person,
+                                   const char *user)
+{
+    char e1[HTTP_ECHO_MAX];
+
+    if (streq(which, "user"))
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no user named %s; list the staff with 'caresyncd user list'",
+                    clip(user, e1, sizeof(e1)));
+    else if (streq(which, "assignment"))
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "%s does not have person %s on their caseload; nothing was changed",
+                    clip(user, e1, sizeof(e1)), person);
+    else
+        reply_error(hr, 404, "not_found", -1, NULL, -1, "no person with id %s", person);
+}
+
+static void handle_assignment(struct http_req *hr)
+{
+    static const char *const keys[] = {"person_id", "user", "action", NULL};
+    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    const char *person, *user, *action, *which = "person";
+    bool assign;
+    int r;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "change caseloads") < 0 ||
+        request_json(hr, keys, &body) < 0 || member_person(hr, body, "person_id", true, &person) < 0 ||
+        member_user(hr, body, "user", &user) < 0 ||
+        member_string(hr, body, "action", true, 0, &action) < 0)
+        return;
+    if (!streq(action, "assign") && !streq(action, "unassign")) {
+        reply_error(hr, 400, "invalid_value", -1, "action", -1,
+                    "action must be \"assign\" or \"unassign\"");
+        return;
+    }
+    assign = streq(action, "assign");
+    r = store_caseload_assign(hr->sd->store, &hr->who, person, user, assign, &which);
+    if (r == -ENOENT) {
+        reply_caseload_missing(hr, which, person, user);
+        return;
+    }
+    if (r == -EINVAL) {
+        reply_error(hr, 400, "invalid_value", -1, "user", -1,
+                    "an admin account holds no caseload; assign a worker");
+        return;
+    }
+    if (r < 0) {
+        reply_store_failure(hr, r, "changing a caseload");
+        return;
+    }
+    resp = cJSON_CreateObject();
+    if (!resp || wire_add_string(resp, "person_id", person) < 0 ||
+        wire_add_string(resp, "user", user) < 0 || wire_add_string(resp, "action", action) < 0 ||
+        !cJSON_AddBoolToObject(resp, "changed", r > 0)) {
+        send_oom(hr);
+        return;
+    }
+    reply_json(hr, 200, resp);
+}
+
+static void handle_transfer(struct http_req *hr)
+{
+    static const char *const keys[] = {"from", "to", "person_id", NULL};
+    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    const char *from, *to, *person, *which = "user";
+    char e1[HTTP_ECHO_MAX];
+    int r;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "transfer caseloads") < 0 ||
+        request_json(hr, keys, &body) < 0 || member_user(hr, body, "from", &from) < 0 ||
+        member_user(hr, body, "to", &to) < 0 ||
+        member_person(hr, body, "person_id", false, &person) < 0)
+        return;
+    r = store_caseload_transfer(hr->sd->store, &hr->who, from, to, person, &resp, &which);
+    if (r == -ENOENT && streq(which, "user")) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no user named %s, or none named %s; list the staff with 'caresyncd user"
+                    " list'; nothing was changed",
+                    clip(from, e1, sizeof(e1)), to);
+        return;
+    }
+    if (r == -ENOENT) {
+        reply_caseload_missing(hr, which, person ? person : "-", from);
+        return;
+    }
+    if (r == -EINVAL) {
+        reply_error(hr, 400, "invalid_value", -1, "to", -1,
+                    streq(from, to) ? "'from' and 'to' are the same user (%s)"
+                                    : "%s is an admin account, which holds no caseload",
+                    clip(to, e1, sizeof(e1)));
+        return;
+    }
+    if (r < 0) {
+        reply_store_failure(hr, r, "transferring a caseload");
+        return;
+    }
+    reply_json(hr, 200, resp);
+}
+
+static void handle_named_coordinator(struct http_req *hr, const char *person_id)
+{
+    static const char *const keys[] = {"user", NULL};
+    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    const char *user, *why = "no such person or user";
+    char echo[HTTP_ECHO_MAX];
+    int r;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "set a named coordinator") < 0 ||
+        request_json(hr, keys, &body) < 0 || member_user(hr, body, "user", &user) < 0)
+        return;
+    r = uuid_valid(person_id)
+                ? store_named_coordinator_set(hr->sd->store, &hr->who, person_id, user, &why)
+                : -ENOENT;
+    if (r == -ENOENT) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1, "%s (person %s, user %s)", why,
+                    clip(person_id, echo, sizeof(echo)), user);
+        return;
+    }
+    if (r == -EINVAL) {
+        reply_error(hr, 400, "invalid_value", -1, "user", -1, "%s; nothing was changed", why);
+        return;
+    }
+    if (r < 0) {
+        reply_store_failure(hr, r, "setting a named coordinator");
+        return;
+    }
+    r = store_person_team(hr->sd->store, &hr->who, person_id, &resp);
+    if (r < 0) {
+        reply_store_failure(hr, r, "reading the team");
+        return;
+    }
+    reply_json(hr, 200, resp);
+}
+
+static void handle_team(struct http_req *hr, const char *person_id)
+{
+    _cleanup_json_ cJSON *resp = NULL;
+    char echo[HTTP_ECHO_MAX];
+    int r;
+
+    if (authenticate(hr) < 0)
+        return;
+    r = uuid_valid(person_id) ? store_person_team(hr->sd->store, &hr->who, person_id, &resp)
+                              : -ENOENT;
+    if (r == -ENOENT) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no person with id %s on your caseload; check the id",
+                    clip(person_id, echo, sizeof(echo)));
+        return;
+    }
+    if (r < 0) {
+        reply_store_failure(hr, r, "reading the team");
+        return;
+    }
+    reply_json(hr, 200, resp);
+}
+
 /* ---- routing ---- */
+
+/* "<prefix><segment><suffix>" with one non-empty segment: true and the segment (not yet
+ * checked) in @ret. */
+static bool path_segment(const char *path, const char *prefix, const char *suffix,
+                         char ret[static HTTP_ECHO_MAX])
+{
+    size_t np = strlen(prefix), n;
+    const char *end;
+
+    if (strncmp(path, prefix, np) != 0)
+        return false;
+    path += np;
+    end = strchr(path, '/');
+    if (!end || !streq(end, suffix))
+        return false;
+    n = (size_t)(end - path);
+    if (n == 0 || n >= HTTP_ECHO_MAX)
+        return false;
+    memcpy(ret, path, n);
+    ret[n] = '\0';
+    return true;
+}
 
 /* "/v1/conflicts/<digits>/resolve" with a positive id: true and *ret. */
 static bool resolve_path(const char *path, int64_t *ret)
@@ -781,6 +1343,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    char person[HTTP_ECHO_MAX];
     int64_t id;
 
     clock_gettime(CLOCK_MONOTONIC, &hr.start);
@@ -812,6 +1375,41 @@ static void dispatch(struct evhttp_request *req, void *arg)
     } else if (resolve_path(path, &id)) {
         if (m == EVHTTP_REQ_POST)
             handle_resolve(&hr, id);
+        else
+            reply_method(&hr, path, "POST");
+    } else if (path_segment(path, "/v1/people/", "/fhir", person)) {
+        if (m == EVHTTP_REQ_GET)
+            handle_fhir(&hr, person);
+        else
+            reply_method(&hr, path, "GET");
+    } else if (path_segment(path, "/v1/people/", "/team", person)) {
+        if (m == EVHTTP_REQ_GET)
+            handle_team(&hr, person);
+        else
+            reply_method(&hr, path, "GET");
+    } else if (path_segment(path, "/v1/people/", "/named-coordinator", person)) {
+        if (m == EVHTTP_REQ_POST)
+            handle_named_coordinator(&hr, person);
+        else
+            reply_method(&hr, path, "POST");
+    } else if (streq(path, "/v1/devices")) {
+        if (m == EVHTTP_REQ_GET)
+            handle_devices(&hr);
+        else
+            reply_method(&hr, path, "GET");
+    } else if (path_segment(path, "/v1/devices/", "/revoke", person)) {
+        if (m == EVHTTP_REQ_POST)
+            handle_revoke(&hr, person);
+        else
+            reply_method(&hr, path, "POST");
+    } else if (streq(path, "/v1/assignments")) {
+        if (m == EVHTTP_REQ_POST)
+            handle_assignment(&hr);
+        else
+            reply_method(&hr, path, "POST");
+    } else if (streq(path, "/v1/assignments/transfer")) {
+        if (m == EVHTTP_REQ_POST)
+            handle_transfer(&hr);
         else
             reply_method(&hr, path, "POST");
     } else {
@@ -859,6 +1457,7 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
     sd->store = store;
     sd->ssl_ctx = ssl_ctx;
     sd->quiet = quiet;
+    sd->lock_after_days = HTTP_LOCK_AFTER_DAYS;
     sd->http = evhttp_new(base);
     if (!sd->http) {
         free(sd);
@@ -875,6 +1474,11 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
     evhttp_set_bevcb(sd->http, make_bev, sd);
     evhttp_set_gencb(sd->http, dispatch, sd);
     return sd;
+}
+
+void caresyncd_set_lock_after_days(struct caresyncd *sd, unsigned days)
+{
+    sd->lock_after_days = days;
 }
 
 int http_parse_listen(const char *addr, struct sockaddr_storage *ret, socklen_t *ret_len)

@@ -17,6 +17,9 @@ struct store;
 #define HTTP_TIMEOUT_S       30
 #define HTTP_SHORT_STR_MAX   100 /* device_name, client_version */
 #define HTTP_DRAIN_TIMEOUT_S 10  /* longest wait for replies at shutdown */
+#define HTTP_LOCK_AFTER_DAYS 14  /* default: a device unsynced this long locks itself */
+#define HTTP_LOCK_AFTER_MAX  3650
+#define HTTP_LAST_ERROR_MAX  1000 /* bytes of a device's reported last_error */
 
 /* The daemon's one explicit context (STYLE.md B.2): what every request handler needs. */
 struct caresyncd;
@@ -28,6 +31,13 @@ struct caresyncd;
  */
 struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SSL_CTX *ssl_ctx,
                                 bool quiet);
+
+/*
+ * caresyncd_set_lock_after_days() - the policy sent to devices in every sync response: a device
+ * that has not synced for more than @days days locks itself until it syncs (0: never locks).
+ * Default HTTP_LOCK_AFTER_DAYS.
+ */
+void caresyncd_set_lock_after_days(struct caresyncd *sd, unsigned days);
 
 /*
  * caresyncd_listen() - listen on @addr ("IPv4:PORT" or "[IPv6]:PORT"; port 0 picks a free one).

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "demo.h"
 #include "http.h"
 #include "log.h"
 #include "store.h"
@@ -23,6 +24,9 @@
 #define SERVE_MAX_SKEW_MAX_MS (7ULL * 24 * 3600 * 1000) /* a week */
 
 static int serve_run(const struct admin_command *cmd, struct admin_opts *o);
+
+/* serve --lock-after-days, kept apart from struct admin_opts (only serve reads it). */
+static const char *arg_lock_after_days;
 
 /* ---- the command table ---- */
 
@@ -36,7 +40,9 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          data directory (created mode 0700 if missing)\n"
          "  -s, --san NAME          extra IP address or DNS name for the certificate (repeat it)\n",
          admin_init},
-        {"serve", "dlmq", 0, "serve --data DIR --listen ADDR:PORT [--max-skew-ms N] [--quiet]",
+        {"serve", "dlmqgL", 0,
+         "serve --data DIR --listen ADDR:PORT [--max-skew-ms N] [--handover-grace-hours N] "
+         "[--lock-after-days N] [--quiet]",
          "Serve the sync API (docs/PROTOCOL.md) over HTTPS until SIGTERM or SIGINT, which stop\n"
          "accepting, finish the replies in progress and exit 0.\n"
          "\n"
@@ -44,6 +50,12 @@ static const struct admin_command commands[] = {
          "  -l, --listen ADDR:PORT  IPv4 address and port, or [IPv6]:PORT (port 0: any free port)\n"
          "  -m, --max-skew-ms N     how far ahead of this server's clock a device clock may be\n"
          "                          before its changes are clamped (default 300000, 5 min)\n"
+         "  -g, --handover-grace-hours N\n"
+         "                          edits a worker recorded up to N hours after their assignment\n"
+         "                          to a person ended are still applied; later ones go to the\n"
+         "                          conflict log (default 72)\n"
+         "  -L, --lock-after-days N a device that has not synced for more than N days locks\n"
+         "                          itself until it syncs again (default 14; 0: never)\n"
          "  -q, --quiet             no access log lines\n",
          serve_run},
         {"user add", "dr", 1, "user add --data DIR NAME --role ROLE",
@@ -90,12 +102,46 @@ static const struct admin_command commands[] = {
          "\n"
          "  -d, --data DIR          data directory\n",
          admin_unassign},
+        {"demo", "dfSj", 0, "demo --data DIR [--profile demo|load] [--seed N] [--json]",
+         "Fill a store just made by 'caresyncd init' with invented staff, people and 90 days of\n"
+         "care records (plus visits planned for today and the next 14 days), the same for the\n"
+         "same seed on the same day. Prints what it wrote and how to enrol each member of staff.\n"
+         "Refuses (exit 4) a store that already has staff or records.\n"
+         "\n"
+         "  -d, --data DIR          data directory made by 'caresyncd init'\n"
+         "  -f, --profile NAME      demo: 9 staff, 30 people (default); load: 26 staff, 282\n"
+         "                          people and about 9000 visits, for benchmarks\n"
+         "  -S, --seed N            seed for the generator (default 1)\n"
+         "  -j, --json              print the summary as JSON\n",
+         demo_run},
+        {"export", "do", 1, "export --data DIR PERSON_ID [--output FILE]",
+         "Export one person's whole current record as a FHIR R4 transaction Bundle (JSON; the\n"
+         "mapping is in docs/internals/fhir.md), the same as GET /v1/people/{id}/fhir. The\n"
+         "export is written to the audit log. Exit 3 for an unknown person.\n"
+         "\n"
+         "  -d, --data DIR          data directory\n"
+         "  -o, --output FILE       write the Bundle to FILE (mode 0600) instead of stdout\n",
+         admin_export},
         {"device list", "dj", 0, "device list --data DIR [--json]",
          "List enrolled devices: owner, name, last sync, changes pending on the device, revoked.\n"
          "\n"
          "  -d, --data DIR          data directory\n"
          "  -j, --json              print JSON instead of a table\n",
          admin_device_list},
+        {"audit verify", "d", 0, "audit verify --data DIR",
+         "Recompute the audit log's hash chain from its first entry. Exits 0 when every entry is\n"
+         "intact, 1 naming the first entry that was edited, removed or reordered.\n"
+         "\n"
+         "  -d, --data DIR          data directory\n",
+         admin_audit_verify},
+        {"audit export", "dx", 0, "audit export --data DIR --person PERSON_ID",
+         "Print one person's audit trail as JSON (for a subject access request): every change to\n"
+         "their record with before and after values, every assignment change, resolution and\n"
+         "every pull that sent their data to a device.\n"
+         "\n"
+         "  -d, --data DIR          data directory\n"
+         "  -x, --person ID         the person\n",
+         admin_audit_export},
         {"device revoke", "d", 1, "device revoke --data DIR DEVICE_ID",
          "Revoke a device: its token stops working at once and it is told to wipe its replica.\n"
          "\n"
@@ -118,6 +164,12 @@ static const struct option longopts[] = {
         {"phone", required_argument, NULL, 'p'},
         {"address", required_argument, NULL, 'a'},
         {"preferred-name", required_argument, NULL, 'P'},
+        {"handover-grace-hours", required_argument, NULL, 'g'},
+        {"lock-after-days", required_argument, NULL, 'L'},
+        {"person", required_argument, NULL, 'x'},
+        {"profile", required_argument, NULL, 'f'},
+        {"seed", required_argument, NULL, 'S'},
+        {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
 };
 
@@ -178,7 +230,7 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:g:x:L:", longopts, NULL)) != -1) {
         if (c == 'h') {
             help_command(cmd);
             return ADMIN_EXIT_OK;
@@ -228,6 +280,24 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
             break;
         case 'P':
             o->preferred_name = optarg;
+            break;
+        case 'f':
+            o->profile = optarg;
+            break;
+        case 'g':
+            o->grace_hours = optarg;
+            break;
+        case 'L':
+            arg_lock_after_days = optarg;
+            break;
+        case 'x':
+            o->person = optarg;
+            break;
+        case 'S':
+            o->seed = optarg;
+            break;
+        case 'o':
+            o->output = optarg;
             break;
         }
     }
@@ -296,7 +366,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     socklen_t sslen;
     struct sigaction sa = {.sa_handler = SIG_IGN};
     struct rlimit nofile;
-    uint64_t skew = 0;
+    uint64_t skew = 0, grace = 0, lock_days = HTTP_LOCK_AFTER_DAYS;
     int r;
 
     if (!o->listen)
@@ -306,6 +376,13 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     if (o->max_skew_ms && (parse_u64(o->max_skew_ms, &skew) < 0 || skew > SERVE_MAX_SKEW_MAX_MS))
         return admin_usage(cmd, "--max-skew-ms takes milliseconds from 0 to %llu, not '%s'",
                            SERVE_MAX_SKEW_MAX_MS, o->max_skew_ms);
+    if (o->grace_hours && (parse_u64(o->grace_hours, &grace) < 0 || grace > 24 * 365))
+        return admin_usage(cmd, "--handover-grace-hours takes hours from 0 to 8760, not '%s'",
+                           o->grace_hours);
+    if (arg_lock_after_days &&
+        (parse_u64(arg_lock_after_days, &lock_days) < 0 || lock_days > HTTP_LOCK_AFTER_MAX))
+        return admin_usage(cmd, "--lock-after-days takes days from 0 to %d, not '%s'",
+                           HTTP_LOCK_AFTER_MAX, arg_lock_after_days);
     if ((size_t)snprintf(cert, sizeof(cert), "%s/server.pem", o->data) >= sizeof(cert) ||
         (size_t)snprintf(key, sizeof(key), "%s/server.key", o->data) >= sizeof(key))
         return admin_usage(cmd, "the --data path is too long");
@@ -328,6 +405,8 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         return r;
     if (o->max_skew_ms)
         store_set_max_forward(store, skew);
+    if (o->grace_hours)
+        store_set_handover_grace(store, grace * 3600 * 1000);
     r = tls_server_ctx_new(cert, key, &ssl_ctx);
     if (r == -ENOENT) {
         log_error("no server certificate and key at %s and %s; put them there ('caresyncd "
@@ -347,6 +426,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         log_error("out of memory creating the HTTP server");
         return ADMIN_EXIT_FAILURE;
     }
+    caresyncd_set_lock_after_days(sd, (unsigned)lock_days);
     r = caresyncd_listen(sd, o->listen, bound, sizeof(bound));
     if (r < 0) {
         log_error("cannot listen on %s: %s; %s", o->listen, strerror(-r),

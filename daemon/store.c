@@ -144,6 +144,7 @@ int store_open(const char *path, bool create, struct store **ret)
     if (r < 0)
         return r;
     s->max_forward_ms = STORE_MAX_FORWARD_MS;
+    s->grace_ms = STORE_HANDOVER_GRACE_MS;
     r = db_migrate(s->db, schema_server, schema_server_count);
     if (r >= 0)
         r = db_meta_get(s->db, "node_id", &node);
@@ -190,6 +191,11 @@ void store_set_max_forward(struct store *s, uint64_t ms)
     s->max_forward_ms = ms;
 }
 
+void store_set_handover_grace(struct store *s, uint64_t ms)
+{
+    s->grace_ms = ms;
+}
+
 /* ---- users, enrolment, devices ---- */
 
 static bool name_valid(const char *name)
@@ -228,18 +234,34 @@ static int user_lookup(struct store *s, const char *name, int64_t *ret_id)
 
 int store_user_add(struct store *s, const char *name, const char *role)
 {
+    _cleanup_json_ cJSON *d = cJSON_CreateObject();
     sqlite3_stmt *st;
     char ts[ISO_TIME_MAX];
+    int r;
 
     if (!name_valid(name) || !store_role_valid(role))
         return -EINVAL;
+    if (!d || wire_add_string(d, "user", name) < 0 || wire_add_string(d, "role", role) < 0)
+        return -ENOMEM;
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
     st = store_stmt(s, "INSERT INTO users(name, role, created_at) VALUES(?, ?, ?)");
-    if (!st)
+    if (!st) {
+        db_rollback(s->db);
         return -EIO;
+    }
     store_bind_text(st, 1, name);
     store_bind_text(st, 2, role);
     store_bind_text(st, 3, now_iso(ts));
-    return store_step_done(st);
+    r = store_step_done(st);
+    if (r >= 0)
+        r = store_audit(s, "user_add", 0, NULL, NULL, d);
+    if (r >= 0)
+        r = store_txn_commit(s);
+    else
+        db_rollback(s->db);
+    return r;
 }
 
 /* Crockford base32: no I, L, O or U, so codes read aloud and typed survive. */
@@ -387,6 +409,17 @@ int store_enrol(struct store *s, const char *code, const char *device_name,
     r = store_step_done(st);
     if (r < 0)
         goto fail;
+    {
+        _cleanup_json_ cJSON *d = cJSON_CreateObject();
+
+        r = !d || wire_add_string(d, "device", e.device_id) < 0 ||
+                            wire_add_string(d, "device_name", device_name) < 0 ||
+                            wire_add_string(d, "client_version", client_version) < 0
+                    ? -ENOMEM
+                    : store_audit(s, "enrol", uid, e.device_id, NULL, d);
+        if (r < 0)
+            goto fail;
+    }
     e.server_hlc = store_tick(s);
     r = store_txn_commit(s);
     if (r < 0)
@@ -434,28 +467,55 @@ int store_authenticate(struct store *s, const char *token, struct store_principa
 
 int store_device_revoke(struct store *s, const char *device_id)
 {
-    sqlite3_stmt *st = store_stmt(s, "UPDATE devices SET revoked_at = ? WHERE id = ?"
-                               " AND revoked_at IS NULL");
+    _cleanup_json_ cJSON *d = cJSON_CreateObject();
     char ts[ISO_TIME_MAX];
-    int r;
+    sqlite3_stmt *st;
+    int64_t uid = 0;
+    int r, rc, changed = 0;
 
-    if (!st)
-        return -EIO;
+    if (!d || wire_add_string(d, "device", device_id) < 0)
+        return -ENOMEM;
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    st = store_stmt(s, "SELECT user_id, revoked_at FROM devices WHERE id = ?");
+    if (!st) {
+        r = -EIO;
+        goto fail;
+    }
+    store_bind_text(st, 1, device_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        uid = sqlite3_column_int64(st, 0);
+        changed = sqlite3_column_type(st, 1) == SQLITE_NULL;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW) {
+        r = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+        goto fail;
+    }
+    if (!changed) {
+        db_rollback(s->db);
+        return 0;
+    }
+    st = store_stmt(s, "UPDATE devices SET revoked_at = ? WHERE id = ?");
+    if (!st) {
+        r = -EIO;
+        goto fail;
+    }
     store_bind_text(st, 1, now_iso(ts));
     store_bind_text(st, 2, device_id);
     r = store_step_done(st);
+    if (r >= 0)
+        r = store_audit(s, "revoke", 0, device_id, NULL, d);
     if (r < 0)
-        return r;
-    if (sqlite3_changes(s->db) == 0) {
-        st = store_stmt(s, "SELECT 1 FROM devices WHERE id = ?");
-        if (!st)
-            return -EIO;
-        store_bind_text(st, 1, device_id);
-        r = sqlite3_step(st);
-        sqlite3_reset(st);
-        return r == SQLITE_ROW ? 0 : -ENOENT;
-    }
-    return 1;
+        goto fail;
+    (void)uid;
+    r = store_txn_commit(s);
+    return r < 0 ? r : 1;
+fail:
+    db_rollback(s->db);
+    return r;
 }
 
 /* Add column @i of @st to @o under @key as string, number or null, by its SQLite type. */
@@ -582,9 +642,13 @@ int store_conflict_add(struct store *s, const char *kind, const struct applying 
                         const char *loser_change_id, const char *winner_change_id,
                         const char *field)
 {
+    /* A "missed" already before a coordinator as missed-vs-completed is not logged again as a
+     * plain concurrent edit when the visit's later "completed" overwrites it too. */
     sqlite3_stmt *st = store_stmt(s, "INSERT OR IGNORE INTO conflicts(kind, review, tbl, row_id, field,"
                                " person_id, loser_change_id, winner_change_id, created_ms)"
-                               " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                               " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE ?1 <> 'concurrent_edit'"
+                               " OR NOT EXISTS (SELECT 1 FROM conflicts WHERE loser_change_id = ?7"
+                               " AND kind = 'missed_vs_completed')");
     const struct cat_table *t = catalogue_table(a->tbl);
     const struct cat_field *f = catalogue_field(t, field);
     int r;
@@ -653,7 +717,8 @@ static int detect_conflicts(struct store *s, const struct applying *a)
     /* (1) Newer writes that had not seen this one: this value is a concurrent loser. */
     st = store_stmt(s, "SELECT change_id, hlc, device, base_hlc, base_device, value FROM change_log"
                  " WHERE tbl = ? AND row_id = ? AND field = ? AND hlc >= ?"
-                 " AND outcome IN ('applied', 'lost') AND change_id <> ? ORDER BY hlc, device");
+                 " AND outcome IN ('applied', 'lost') AND change_id <> ?"
+                 " AND NOT (base_hlc = ?6 AND base_device = ?7) ORDER BY hlc, device");
     if (!st)
         return -EIO;
     store_bind_text(st, 1, a->tbl);
@@ -661,6 +726,9 @@ static int detect_conflicts(struct store *s, const struct applying *a)
     store_bind_text(st, 3, a->field->name);
     sqlite3_bind_int64(st, 4, (int64_t)a->hlc);
     store_bind_text(st, 5, a->change_id);
+    /* A writer whose base is this change's clock as sent had seen it, re-stamped or not. */
+    sqlite3_bind_int64(st, 6, (int64_t)a->sent_hlc);
+    store_bind_text(st, 7, a->device);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct merge_version y = {(uint64_t)sqlite3_column_int64(st, 1),
                                   (const char *)sqlite3_column_text(st, 2)};
@@ -686,7 +754,8 @@ static int detect_conflicts(struct store *s, const struct applying *a)
     /* (2) Older writes this one overwrote without having seen them. */
     st = store_stmt(s, "SELECT change_id, hlc, device, value FROM change_log"
                  " WHERE tbl = ? AND row_id = ? AND field = ? AND hlc <= ? AND hlc >= ?"
-                 " AND outcome IN ('applied', 'lost') AND change_id <> ?");
+                 " AND outcome IN ('applied', 'lost') AND change_id <> ?"
+                 " AND NOT (sent_hlc = ?7 AND device = ?8)");
     if (!st)
         return -EIO;
     store_bind_text(st, 1, a->tbl);
@@ -695,6 +764,8 @@ static int detect_conflicts(struct store *s, const struct applying *a)
     sqlite3_bind_int64(st, 4, (int64_t)a->hlc);
     sqlite3_bind_int64(st, 5, (int64_t)a->base_hlc);
     store_bind_text(st, 6, a->change_id);
+    sqlite3_bind_int64(st, 7, (int64_t)a->base_hlc);
+    store_bind_text(st, 8, a->base_device ? a->base_device : "");
     for (;;) {
         char loser[UUID_STR_MAX];
         struct merge_version w;
@@ -839,6 +910,34 @@ static int field_state_put(struct store *s, const struct applying *a)
     return store_step_done(st);
 }
 
+/*
+ * 1 when the current version was re-stamped by the server (a clamped clock or a domain rule) and
+ * @a was written by a device that had seen it under its original clock (its base is that
+ * version): @a is that device's next edit and must win, so it is re-stamped too. Without this a
+ * worker's "completed" would lose to their own re-stamped "in progress" of the same visit.
+ */
+static int successor_of_restamp(struct store *s, const struct applying *a,
+                                const struct field_cur *cur)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT sent_hlc, hlc FROM change_log WHERE change_id = ?");
+    int rc, yes = 0;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, cur->change_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        uint64_t sent = (uint64_t)sqlite3_column_int64(st, 0);
+
+        yes = sent != (uint64_t)sqlite3_column_int64(st, 1) && a->base_hlc == sent &&
+              a->base_device && streq(a->base_device, cur->device);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_errno(rc);
+    return yes;
+}
+
 /* Domain rules that override plain last-writer-wins (docs/internals/merge.md). */
 enum policy {
     POLICY_LWW,          /* the ordinary rule */
@@ -849,6 +948,12 @@ enum policy {
 static bool value_is(const char *v, const char *want)
 {
     return v && streq(v, want);
+}
+
+/* A visit status that records contact with the person: started or completed. */
+static bool contact_status(const char *v)
+{
+    return value_is(v, "completed") || value_is(v, "in-progress");
 }
 
 static int visit_has_actual_start(struct store *s, const char *row_id)
@@ -865,8 +970,8 @@ static int visit_has_actual_start(struct store *s, const char *row_id)
  * Which rule decides @a against the current version @cur, and the conflict kind to log when a
  * domain rule decides (*kind NULL for the ordinary rule).
  *  - Append-only fields keep the value they were created with: a later write loses.
- *  - A visit with an actual start time that is marked completed stays completed against a
- *    concurrent "missed" (evidence of contact), whichever clock is higher.
+ *  - A visit with an actual start time that is marked completed (or in progress) stays so
+ *    against a concurrent "missed" (evidence of contact), whichever clock is higher.
  */
 static int merge_policy(struct store *s, const struct applying *a, const struct field_cur *cur,
                         const char **kind)
@@ -882,14 +987,14 @@ static int merge_policy(struct store *s, const struct applying *a, const struct 
     }
     if (!streq(a->tbl, "visit") || !streq(a->field->name, "status"))
         return POLICY_LWW;
-    if (value_is(a->value, "missed") && value_is(cur->value, "completed")) {
+    if (value_is(a->value, "missed") && contact_status(cur->value)) {
         r = visit_has_actual_start(s, a->row_id);
         if (r <= 0)
             return r < 0 ? r : POLICY_LWW;
         *kind = "missed_vs_completed";
         return POLICY_LOSE;
     }
-    if (value_is(a->value, "completed") && value_is(cur->value, "missed")) {
+    if (contact_status(a->value) && value_is(cur->value, "missed")) {
         r = visit_has_actual_start(s, a->row_id);
         if (r <= 0)
             return r < 0 ? r : POLICY_LWW;
@@ -919,12 +1024,23 @@ int store_apply_change(struct store *s, struct applying *a, bool *ret_applied)
     cv.hlc = cur.hlc;
     cv.device = cur.device;
     wins = merge_wins(x, cur.exists ? &cv : NULL);
+    if (cur.exists && !wins) {
+        r = successor_of_restamp(s, a, &cur);
+        if (r < 0)
+            return r;
+        if (r > 0) {
+            a->hlc = store_tick(s);
+            wins = true;
+        }
+    }
     policy = merge_policy(s, a, &cur, &kind);
     if (policy < 0)
         return policy;
 
     if (policy == POLICY_LOSE) {
         r = store_journal(s, a, "lost");
+        if (r >= 0)
+            r = store_audit_change(s, a, "lost", cur.value);
         if (r >= 0)
             r = store_conflict_add(s, kind, a, a->change_id, cur.change_id, a->field->name);
         if (r >= 0 && wins) {
@@ -936,13 +1052,17 @@ int store_apply_change(struct store *s, struct applying *a, bool *ret_applied)
             r = uuid_v7(hlc_wall_ms(), cid);
             k.change_id = cid;
             k.value = cur.value;
-            k.hlc = k.sent_hlc = store_tick(s);
-            k.device = s->node_id;
+            /* A re-stamp of the kept version: same writer, the version it replaces as sent. */
+            k.sent_hlc = cur.hlc;
+            k.hlc = store_tick(s);
+            k.device = cur.device;
             k.user_id = 0;
             k.base_hlc = a->hlc;
             k.base_device = a->device;
             if (r >= 0)
                 r = store_journal(s, &k, "applied");
+            if (r >= 0)
+                r = store_audit_change(s, &k, "applied", a->value);
             if (r >= 0)
                 r = field_state_put(s, &k);
         }
@@ -956,6 +1076,8 @@ int store_apply_change(struct store *s, struct applying *a, bool *ret_applied)
             a->hlc = store_tick(s);
         r = store_journal(s, a, "applied");
         if (r >= 0)
+            r = store_audit_change(s, a, "applied", cur.value);
+        if (r >= 0)
             r = field_state_put(s, a);
         if (r >= 0)
             r = store_conflict_add(s, kind, a, cur.change_id, a->change_id, a->field->name);
@@ -966,6 +1088,8 @@ int store_apply_change(struct store *s, struct applying *a, bool *ret_applied)
     }
 
     r = store_journal(s, a, wins ? "applied" : "lost");
+    if (r >= 0)
+        r = store_audit_change(s, a, wins ? "applied" : "lost", cur.value);
     if (r >= 0 && wins)
         r = field_state_put(s, a);
     if (r >= 0)
@@ -1020,8 +1144,12 @@ int store_in_scope(struct store *s, const struct store_principal *p, const char 
     sqlite3_bind_int64(st, 2, p->user_id);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 1;
+    if (rc == SQLITE_ROW) {
+        /* A consent provision denying the worker's sector takes the person off their devices. */
+        int d = store_denied(s, p->role, person_id);
+
+        return d < 0 ? d : !d;
+    }
     return rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
@@ -1131,7 +1259,7 @@ static int assignment_change(struct store *s, const char *person_id, const char 
         st = store_stmt(s, "INSERT OR IGNORE INTO assignments(person_id, user_id, start_seq, started_at)"
                      " VALUES(?, ?, ?, ?)");
     else
-        st = store_stmt(s, "UPDATE assignments SET end_seq = ?3, ended_at = ?4"
+        st = store_stmt(s, "UPDATE assignments SET end_seq = ?3, ended_at = ?4, ended_ms = ?5"
                      " WHERE person_id = ?1 AND user_id = ?2 AND end_seq IS NULL");
     if (!st) {
         r = -EIO;
@@ -1141,6 +1269,8 @@ static int assignment_change(struct store *s, const char *person_id, const char 
     sqlite3_bind_int64(st, 2, uid);
     sqlite3_bind_int64(st, 3, (int64_t)(s->txn_seq + 1));
     store_bind_text(st, 4, now_iso(ts));
+    if (!start)
+        sqlite3_bind_int64(st, 5, (int64_t)hlc_wall_ms());
     r = store_step_done(st);
     if (r < 0)
         goto fail;
@@ -1149,6 +1279,15 @@ static int assignment_change(struct store *s, const char *person_id, const char 
         return 0;
     }
     store_next_seq(s);
+    {
+        _cleanup_json_ cJSON *d = cJSON_CreateObject();
+
+        r = !d || wire_add_string(d, "user", name) < 0
+                    ? -ENOMEM
+                    : store_audit(s, start ? "assign" : "unassign", 0, NULL, person_id, d);
+        if (r < 0)
+            goto fail;
+    }
     r = store_txn_commit(s);
     return r < 0 ? r : 1;
 fail:

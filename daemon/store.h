@@ -21,6 +21,7 @@ struct store;
 #define STORE_CODE_MAX 16          /* "XXXX-XXXX-XXXX" + NUL */
 #define STORE_PULL_PAGE 1000       /* field states per pull page */
 #define STORE_MAX_FORWARD_MS (5 * 60 * 1000)
+#define STORE_HANDOVER_GRACE_MS (UINT64_C(72) * 3600 * 1000)
 
 /* The authenticated caller of a request. */
 struct store_principal {
@@ -51,6 +52,13 @@ const char *store_node_id(const struct store *s);
 
 /* store_set_max_forward() - the far-future bound in ms (default STORE_MAX_FORWARD_MS). */
 void store_set_max_forward(struct store *s, uint64_t ms);
+
+/*
+ * store_set_handover_grace() - how long after a worker's assignment to a person ends the edits
+ * they recorded (by their clock) are still applied rather than sent to the conflict log
+ * (default STORE_HANDOVER_GRACE_MS, 72 hours).
+ */
+void store_set_handover_grace(struct store *s, uint64_t ms);
 
 /* ---- staff, devices and enrolment (admin subcommands) ---- */
 
@@ -118,6 +126,25 @@ int store_person_add(struct store *s, const struct store_person_fields *f,
 int store_assign(struct store *s, const char *person_id, const char *name, const char **which);
 int store_unassign(struct store *s, const char *person_id, const char *name, const char **which);
 
+/* ---- export (store_export.c) ---- */
+
+/*
+ * store_person_tree() - person @person_id's whole current record as `caresync show PERSON
+ * --json` prints it (the input of fhir_bundle()): the person's fields at the top level, each
+ * table's rows in an array under its catalogue label (about_me an object or null), every value a
+ * string or null, deleted rows included with "_deleted": "1"; plus "team", the users who have
+ * the person on their caseload now ({"user", "role", "assignment": "contributor"}). Read in one
+ * transaction. Caller owns *ret. -ENOENT for an unknown person.
+ */
+int store_person_tree(struct store *s, const char *person_id, cJSON **ret);
+
+/*
+ * store_export_audit() - record in the audit log that person @person_id's record was exported in
+ * @format (e.g. "fhir-r4") by @p, or by the admin command when @p is NULL.
+ */
+int store_export_audit(struct store *s, const struct store_principal *p, const char *person_id,
+                       const char *format);
+
 /* ---- sync ---- */
 
 /* Why store_sync() refused a request (the HTTP layer maps these to status and code). */
@@ -139,16 +166,141 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
                size_t n, const char *cursor, bool pull, int64_t pending, const char *client_version,
                cJSON **ret, struct store_error *err);
 
-/* ---- conflicts ---- */
+/* ---- conflicts (store_conflicts.c) ---- */
 
-/* store_conflicts_list() - {"conflicts": [...]} for status "open" or "all". */
+#define STORE_REASON_MAX 500 /* bytes of a resolution's reason */
+
+/* Which conflicts store_conflicts_query() lists; NULL / 0 members do not filter. */
+struct store_conflict_filter {
+    const char *status;    /* "open" (also when NULL), "resolved" or "all" */
+    const char *person_id; /* the person the conflict is about */
+    const char *worker;    /* a user name: the winner's or the loser's author */
+    const char *table;     /* a catalogue table */
+    const char *kind;      /* store_conflict_kind_valid() */
+    const char *priority;  /* "high" or "normal" */
+    int64_t loser_user_id; /* > 0: only conflicts whose losing value this user wrote */
+};
+
+/* store_conflict_kind_valid() - true for concurrent_edit, edit_after_delete, out_of_scope,
+ * missed_vs_completed and append_only. */
+bool store_conflict_kind_valid(const char *kind);
+
+/*
+ * store_conflicts_query() - {"conflicts": [...]} passing @f, high priority first, then by id.
+ * Each conflict has both values with their authors, devices and clocks, "priority" ("high" for
+ * alerts, consent and safeguarding-concern notes, else "normal"), and once resolved the latest
+ * resolution with its reason and "resolutions" (every resolution, oldest first). Caller owns *ret.
+ */
+int store_conflicts_query(struct store *s, const struct store_conflict_filter *f, cJSON **ret);
+
+/* store_conflicts_list() - store_conflicts_query() for status "open" or, with @all, "all". */
 int store_conflicts_list(struct store *s, bool all, cJSON **ret);
 
 /*
  * store_conflict_resolve() - resolve conflict @id by @action "keep", "restore" or "value" (with
- * @value, checked against the field). Writes the resolution change (authored by @p's device) and
- * marks the conflict resolved in one transaction. Returns 0 and {"conflict": {...}} in *ret;
- * -ENOENT unknown id; -EALREADY already resolved; -EINVAL bad action or value (*why set).
+ * @value, checked against the field), for @reason (1 to STORE_REASON_MAX bytes of UTF-8).
+ * "restore" writes the losing value again, "value" writes @value (both undelete the row of an
+ * edit_after_delete first), "keep" writes nothing on an open conflict. A conflict already
+ * resolved may be resolved again: the new resolution supersedes the last one and writes again
+ * by its own action ("keep" then puts back what the field, and the row's deletion, were before
+ * the first resolution that wrote). Writes are ordinary changes authored by @p's device with a
+ * fresh server clock, so every device converges on them. Every resolution is kept; the conflict
+ * shows the latest. One transaction, audited. Returns 0 and {"conflict": {...}} in *ret;
+ * -ENOENT unknown id; -EINVAL bad action, value or reason (*why set).
  */
 int store_conflict_resolve(struct store *s, const struct store_principal *p, int64_t id,
-                           const char *action, const char *value, cJSON **ret, const char **why);
+                           const char *action, const char *value, const char *reason,
+                           cJSON **ret, const char **why);
+
+/* ---- audit ---- */
+
+/*
+ * store_audit_verify() - recompute the audit log's hash chain from the first row. Returns 0 when
+ * every row is intact (*ret_rows = rows checked), or -EBADMSG with *ret_bad_id the first row that
+ * was edited, removed or inserted out of order.
+ */
+int store_audit_verify(struct store *s, int64_t *ret_rows, int64_t *ret_bad_id);
+
+/* store_audit_export() - one person's audit trail (subject access request) as a JSON array. */
+int store_audit_export(struct store *s, const char *person_id, cJSON **ret);
+
+/* ---- device health (store_devices.c) ---- */
+
+/* What a device says about itself in a POST /v1/sync (docs/PROTOCOL.md); absent = unknown. */
+struct store_device_report {
+    int64_t pending;           /* changes waiting on it; < 0: not to be recorded */
+    int64_t oldest_pending_ms; /* age of its oldest unsent change; < 0: not reported */
+    const char *last_error;    /* its previous failed sync's message; NULL: none */
+    bool has_last_error;       /* "last_error" was sent (null or a string) */
+    const char *device_time;   /* its wall clock as sent (ISO 8601); NULL: not reported */
+    int64_t device_ms;         /* ... as Unix ms (valid when device_time is set) */
+};
+
+/*
+ * store_device_report() - record @rep on @p's device row, with the clock skew (this server's
+ * wall clock minus the device's, in ms) when the device sent its time. A successful sync
+ * records the sync time, pending count and client version itself (store_sync()); a refused one
+ * only this report. With @notices (after a successful sync), also count the notices for the
+ * device: the conflicts whose losing value @p's user wrote that were created or resolved since
+ * it was last told (a device never told counts from its enrolment), moving its notice cursor
+ * past them; their ids (at most 1000) are appended to array @ret_ids when not NULL. One
+ * transaction. Returns the count (0 without @notices) or a negative errno.
+ */
+int store_device_report(struct store *s, const struct store_principal *p,
+                        const struct store_device_report *rep, bool notices, cJSON *ret_ids);
+
+/*
+ * store_devices_health() - {"devices": [...]}: every device of every user, by user then
+ * enrolment, with "user", "role", "device_id", "name", "enrolled_at", "last_sync_at",
+ * "since_sync_ms" (null before the first sync), "pending", "oldest_pending_ms", "last_error",
+ * "client_version", "device_time", "clock_skew_ms", "revoked" (bool) and "revoked_at".
+ * Caller owns *ret.
+ */
+int store_devices_health(struct store *s, cJSON **ret);
+
+/*
+ * store_device_revoke_by() - store_device_revoke() by coordinator @p (audited as @p). Returns 1
+ * when revoked now, 0 when it already was, -ENOENT for an unknown device.
+ */
+int store_device_revoke_by(struct store *s, const struct store_principal *p,
+                           const char *device_id);
+
+/* ---- caseload changes by coordinators (store_caseload.c) ---- */
+
+/*
+ * store_caseload_assign() - as store_assign() (@assign) or store_unassign(), audited as @p.
+ * Returns 1 changed, 0 already so, -ENOENT (*which "person" or "user"), -EINVAL (*which "user":
+ * an admin account holds no caseload).
+ */
+int store_caseload_assign(struct store *s, const struct store_principal *p, const char *person_id,
+                          const char *user, bool assign, const char **which);
+
+/*
+ * store_caseload_transfer() - move person @person_id (NULL: the whole caseload, for a leaver)
+ * from user @from to user @to in one transaction: each of @from's active assignments ends (their
+ * devices purge the person at the next sync) and @to's starts (their devices receive the person
+ * whole), and @from's named-coordinator roles for those people pass to @to. Audited as @p.
+ * Returns 0 and {"from", "to", "moved": [person ids], "already": [ids @to held already]} in
+ * *ret; -ENOENT (*which "user": no such user; "person": no such person; "assignment": @from does not
+ * hold that person), -EINVAL (*which "user": @from is @to, or @to is an admin account).
+ */
+int store_caseload_transfer(struct store *s, const struct store_principal *p, const char *from,
+                            const char *to, const char *person_id, cJSON **ret,
+                            const char **which);
+
+/*
+ * store_named_coordinator_set() - make @user the named coordinator of @person_id (one per
+ * person; replaces the previous one). @user must be a coordinator, or a professional with an
+ * active assignment to the person. Audited as @p. Returns 1 changed, 0 already so, -ENOENT
+ * (*why: no such person or user), -EINVAL (*why: the user cannot hold the role).
+ */
+int store_named_coordinator_set(struct store *s, const struct store_principal *p,
+                                const char *person_id, const char *user, const char **why);
+
+/*
+ * store_person_team() - {"person_id", "name", "named_coordinator": {"user", "role", "since"} or
+ * null, "team": [{"user", "role", "since"}]} for person @person_id, as @p may read it: -ENOENT
+ * for an unknown person and for one not on @p's caseload (coordinators: every person).
+ */
+int store_person_team(struct store *s, const struct store_principal *p, const char *person_id,
+                      cJSON **ret);

@@ -14,6 +14,7 @@ struct store {
     sqlite3 *db;
     char node_id[UUID_STR_MAX];
     uint64_t max_forward_ms;
+    uint64_t grace_ms; /* handover grace after an assignment ends */
     /* Inside a write transaction: the sequence counter and clock, saved at commit. */
     uint64_t txn_seq;
     uint64_t txn_hlc;
@@ -86,3 +87,50 @@ int store_write_field(struct store *s, const char *device, int64_t user_id, cons
 /* store_rows_to_array() - each row of @st as an object keyed by @keys, in a new array. */
 int store_rows_to_array(sqlite3_stmt *st, const char *const *keys, cJSON **ret);
 int store_add_column(cJSON *o, const char *key, sqlite3_stmt *st, int i);
+
+/* store_audit() - append an event to the hash-chained audit log inside the current write
+ * transaction. @user_id 0 = the server itself; @detail is borrowed. */
+int store_audit(struct store *s, const char *kind, int64_t user_id, const char *device,
+                const char *person_id, const cJSON *detail);
+/* store_audit_change() - audit one change with the field's value before it and its outcome. */
+int store_audit_change(struct store *s, const struct applying *a, const char *outcome,
+                       const char *before);
+
+/* ---- access (store_access.c) ---- */
+
+#define STORE_ROW_MAX 64
+
+/* One row's fields from the field state, optionally overlaid (a batch's own values first). */
+struct store_row {
+    size_t n;
+    char *names[STORE_ROW_MAX];
+    char *values[STORE_ROW_MAX];
+    bool (*overlay)(void *ctx, const char *field, const char **ret);
+    void *overlay_ctx;
+};
+
+void store_row_done(struct store_row *r);
+/* store_row_get() - the access_row lookup over a struct store_row (@ctx). */
+const char *store_row_get(void *ctx, const char *field);
+int store_row_load(struct store *s, const char *tbl, const char *row_id, struct store_row *ret);
+/* store_denied() - 1 when an active consent provision denies @role's sector for the person. */
+int store_denied(struct store *s, const char *role, const char *person_id);
+/* store_deny_since() - 1 and the clock at which an active deny for @role's sector took effect
+ * for the person, 0 when none, or -errno. */
+int store_deny_since(struct store *s, const char *role, const char *person_id, uint64_t *ret_hlc);
+/* store_row_visible() - 1 when @p may see this row (common/access.c rules), 0, or -errno. */
+int store_row_visible(struct store *s, const struct store_principal *p, const struct cat_table *t,
+                      const char *row_id, const char *person_id);
+
+/* ---- conflict notices (store_conflicts.c) ---- */
+
+#define STORE_NOTICE_IDS_MAX 1000 /* conflict ids listed in one sync's notices */
+
+/*
+ * store_conflict_notices() - inside a write transaction: the number of conflicts whose losing
+ * value @p's user wrote that were created or resolved after @p's device's notice cursor (a
+ * device never told: since @enrolled_ms), moving the cursor to the newest event. Their ids (the
+ * first STORE_NOTICE_IDS_MAX) are appended to array @ret_ids when not NULL. Count or -errno.
+ */
+int store_conflict_notices(struct store *s, const struct store_principal *p, int64_t enrolled_ms,
+                           cJSON *ret_ids);

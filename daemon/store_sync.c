@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
 #include "db.h"
 #include "hlc.h"
 #include "merge.h"
@@ -170,7 +171,66 @@ static int register_person(struct store *s, const struct store_principal *p,
     if (r >= 0)
         r = store_write_field(s, store_node_id(s), 0, "person", c->person_id, c->person_id,
                               "status", "referred", cid);
+    if (r >= 0) {
+        _cleanup_json_ cJSON *d = cJSON_CreateObject();
+
+        r = !d || wire_add_string(d, "user", p->user) < 0 ||
+                            wire_add_string(d, "reason", "registered in the field") < 0
+                    ? -ENOMEM
+                    : store_audit(s, "assign", p->user_id, p->device_id, c->person_id, d);
+    }
     return r < 0 ? r : 1;
+}
+
+/*
+ * Safe handover: 1 when @p's assignment to the person ended and the change was recorded (by its
+ * clock) no later than the grace period after that end; the visit really happened, so the edit is
+ * kept. Edits recorded later go to the conflict log as out of scope.
+ */
+static int in_handover_grace(struct store *s, const struct store_principal *p,
+                             const char *person_id, uint64_t hlc)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT max(ended_ms) FROM assignments WHERE person_id = ?"
+                                     " AND user_id = ? AND ended_ms IS NOT NULL");
+    int rc, in = 0;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, person_id);
+    sqlite3_bind_int64(st, 2, p->user_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        in = hlc_ms(hlc) <= (uint64_t)sqlite3_column_int64(st, 0) + s->grace_ms;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_errno(rc);
+    return in;
+}
+
+/*
+ * A worker still assigned to a person whose consent now denies their sector: what they recorded
+ * (by its clock) before the deny took effect was direct care and is kept (domain model §2.4).
+ */
+static int recorded_before_deny(struct store *s, const struct store_principal *p,
+                                const char *person_id, uint64_t hlc)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM assignments WHERE person_id = ? AND"
+                                     " user_id = ? AND end_seq IS NULL");
+    uint64_t since = 0;
+    int rc, r;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, person_id);
+    sqlite3_bind_int64(st, 2, p->user_id);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? 0 : db_errno(rc);
+    r = store_deny_since(s, p->role, person_id, &since);
+    if (r <= 0)
+        return r;
+    return hlc < since;
 }
 
 static int push_one(struct store *s, const struct store_principal *p, const struct change_record *c,
@@ -224,6 +284,10 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
     if (r < 0)
         return store_failure(err, r);
     r = store_in_scope(s, p, c->person_id);
+    if (r == 0)
+        r = in_handover_grace(s, p, c->person_id, a.hlc);
+    if (r == 0)
+        r = recorded_before_deny(s, p, c->person_id, a.hlc);
     if (r < 0)
         return store_failure(err, r);
     if (r == 0) {
@@ -231,6 +295,8 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
         r = store_field_current(s, a.tbl, a.row_id, a.field->name, &cur);
         if (r >= 0)
             r = store_journal(s, &a, "out_of_scope");
+        if (r >= 0)
+            r = store_audit_change(s, &a, "out_of_scope", cur.value);
         if (r >= 0)
             r = store_conflict_add(s, "out_of_scope", &a, a.change_id,
                                    cur.exists ? cur.change_id : NULL, a.field->name);
@@ -279,29 +345,300 @@ static int add_field_state(cJSON *arr, sqlite3_stmt *st)
     return r ? -ENOMEM : 0;
 }
 
-/* Every field of person @person_id set at or before @upto: their state as of that event. */
-static int add_person_state(struct store *s, const char *person_id, uint64_t upto, cJSON *arr,
-                            size_t *count)
+/*
+ * What one pull page may show its device (docs/internals/access.md): rows and fields filtered by
+ * the role's rules, with per-page caches of row visibility and of people whose consent
+ * provisions deny the worker's sector.
+ */
+struct viewer {
+    struct store *s;
+    const struct store_principal *p;
+    cJSON *changes, *purge, *drop;
+    size_t *count;
+    struct vis_row {
+        char key[96]; /* table/row_id */
+        bool visible;
+        bool whole; /* every field already in this page */
+    } *rows;
+    size_t n_rows, cap_rows;
+    struct vis_person {
+        char id[UUID_STR_MAX];
+        int denied;   /* -1 unknown */
+        bool resent;  /* whole state already in this page */
+        bool purged;
+    } *people;
+    size_t n_people, cap_people;
+};
+
+static void viewer_done(struct viewer *v)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT tbl, row_id, field, person_id, value, hlc, device"
-                                     " FROM field_state WHERE person_id = ? AND seq <= ?"
-                                     " ORDER BY seq");
-    int rc, r;
+    free(v->rows);
+    free(v->people);
+}
+
+static struct vis_person *viewer_person(struct viewer *v, const char *person_id)
+{
+    for (size_t i = 0; i < v->n_people; i++)
+        if (streq(v->people[i].id, person_id))
+            return &v->people[i];
+    if (v->n_people == v->cap_people) {
+        size_t cap = v->cap_people ? v->cap_people * 2 : 16;
+        struct vis_person *t = realloc(v->people, cap * sizeof(*t));
+
+        if (!t)
+            return NULL;
+        v->people = t;
+        v->cap_people = cap;
+    }
+    memset(&v->people[v->n_people], 0, sizeof(v->people[0]));
+    snprintf(v->people[v->n_people].id, UUID_STR_MAX, "%s", person_id);
+    v->people[v->n_people].denied = -1;
+    return &v->people[v->n_people++];
+}
+
+/* 1 when the person is off this worker's devices by a consent provision, 0, or -errno. */
+static int viewer_denied(struct viewer *v, const char *person_id)
+{
+    struct vis_person *vp = viewer_person(v, person_id);
+
+    if (!vp)
+        return -ENOMEM;
+    if (vp->denied < 0) {
+        int r = store_denied(v->s, v->p->role, person_id);
+
+        if (r < 0)
+            return r;
+        vp->denied = r;
+    }
+    return vp->denied;
+}
+
+/* 1 when the row is visible, 0, or -errno; @fresh re-evaluates (a deciding field changed). */
+static int viewer_row(struct viewer *v, const struct cat_table *t, const char *row_id,
+                      const char *person_id, bool fresh)
+{
+    char key[96];
+    int r;
+
+    snprintf(key, sizeof(key), "%s/%s", t->name, row_id);
+    for (size_t i = 0; i < v->n_rows; i++)
+        if (streq(v->rows[i].key, key)) {
+            if (!fresh)
+                return v->rows[i].visible;
+            r = store_row_visible(v->s, v->p, t, row_id, person_id);
+            if (r >= 0)
+                v->rows[i].visible = r;
+            return r;
+        }
+    r = store_row_visible(v->s, v->p, t, row_id, person_id);
+    if (r < 0)
+        return r;
+    if (v->n_rows == v->cap_rows) {
+        size_t cap = v->cap_rows ? v->cap_rows * 2 : 64;
+        struct vis_row *tmp = realloc(v->rows, cap * sizeof(*tmp));
+
+        if (!tmp)
+            return -ENOMEM;
+        v->rows = tmp;
+        v->cap_rows = cap;
+    }
+    memcpy(v->rows[v->n_rows].key, key, sizeof(key));
+    v->rows[v->n_rows].visible = r;
+    v->rows[v->n_rows].whole = false;
+    v->n_rows++;
+    return r;
+}
+
+/* The cache entry of a row, or NULL. */
+static struct vis_row *viewer_find(struct viewer *v, const struct cat_table *t, const char *row_id)
+{
+    char key[96];
+
+    snprintf(key, sizeof(key), "%s/%s", t->name, row_id);
+    for (size_t i = 0; i < v->n_rows; i++)
+        if (streq(v->rows[i].key, key))
+            return &v->rows[i];
+    return NULL;
+}
+
+/* Send every visible field of a row (columns of field_state rows as in add_field_state); later
+ * changes to the row in the same page are then already there. */
+static int send_row(struct viewer *v, const struct cat_table *t, const char *row_id)
+{
+    struct vis_row *vr = viewer_find(v, t, row_id);
+    sqlite3_stmt *st = store_stmt(v->s, "SELECT tbl, row_id, field, person_id, value, hlc, device"
+                                        " FROM field_state WHERE tbl = ? AND row_id = ?");
+    int rc, r = 0;
 
     if (!st)
         return -EIO;
+    store_bind_text(st, 1, t->name);
+    store_bind_text(st, 2, row_id);
+    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const struct cat_field *f = catalogue_field(t, (const char *)sqlite3_column_text(st, 2));
+
+        if (!f || !access_field_visible(v->p->role, t, f))
+            continue;
+        r = add_field_state(v->changes, st);
+        (*v->count)++;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    if (vr)
+        vr->whole = true;
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+static int drop_row(struct viewer *v, const struct cat_table *t, const char *row_id)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (!o || !cJSON_AddItemToArray(v->drop, o)) {
+        cJSON_Delete(o);
+        return -ENOMEM;
+    }
+    (*v->count)++;
+    return wire_add_string(o, "table", t->name) | wire_add_string(o, "row_id", row_id) ? -ENOMEM
+                                                                                     : 0;
+}
+
+static int purge_person(struct viewer *v, const char *person_id)
+{
+    struct vis_person *vp = viewer_person(v, person_id);
+    cJSON *id;
+
+    if (!vp)
+        return -ENOMEM;
+    if (vp->purged)
+        return 0;
+    vp->purged = true;
+    id = cJSON_CreateString(person_id);
+    if (!id || !cJSON_AddItemToArray(v->purge, id)) {
+        cJSON_Delete(id);
+        return -ENOMEM;
+    }
+    (*v->count)++;
+    return 0;
+}
+
+/* The person's visible state: every visible field of every visible row set at or before @upto. */
+static int send_person(struct viewer *v, const char *person_id, uint64_t upto)
+{
+    sqlite3_stmt *st = store_stmt(v->s, "SELECT tbl, row_id, field, person_id, value, hlc, device"
+                                        " FROM field_state WHERE person_id = ? AND seq <= ?"
+                                        " ORDER BY seq");
+    int rc = SQLITE_DONE, r;
+
+    r = viewer_denied(v, person_id);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    if (!st)
+        return -EIO;
     store_bind_text(st, 1, person_id);
-    sqlite3_bind_int64(st, 2, (int64_t)upto);
+    sqlite3_bind_int64(st, 2, upto > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)upto);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        r = add_field_state(arr, st);
+        const struct cat_table *t = catalogue_table((const char *)sqlite3_column_text(st, 0));
+        const struct cat_field *f = catalogue_field(t, (const char *)sqlite3_column_text(st, 2));
+        char row_id[UUID_STR_MAX];
+
+        if (!t || !f || !access_field_visible(v->p->role, t, f))
+            continue;
+        snprintf(row_id, sizeof(row_id), "%s", sqlite3_column_text(st, 1));
+        r = viewer_row(v, t, row_id, person_id, false);
+        if (r > 0) {
+            r = add_field_state(v->changes, st);
+            (*v->count)++;
+        }
         if (r < 0) {
             sqlite3_reset(st);
             return r;
         }
-        (*count)++;
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/*
+ * One changed field from the stream (columns as in add_field_state, seq in 7). A consent change
+ * re-decides whether the person is on this worker's devices (purge, or their whole visible state
+ * again); a change to a field that decides a row's visibility sends the whole row or withdraws
+ * it; any other field is sent when its row and the field itself are visible.
+ */
+static int view_field(struct viewer *v, sqlite3_stmt *st)
+{
+    const struct cat_table *t = catalogue_table((const char *)sqlite3_column_text(st, 0));
+    const struct cat_field *f = catalogue_field(t, (const char *)sqlite3_column_text(st, 2));
+    char row_id[UUID_STR_MAX], person_id[UUID_STR_MAX];
+    bool coordinator = store_role_is_coordinator(v->p->role);
+    int r;
+
+    if (!t || !f)
+        return 0;
+    snprintf(row_id, sizeof(row_id), "%s", sqlite3_column_text(st, 1));
+    snprintf(person_id, sizeof(person_id), "%s", sqlite3_column_text(st, 3));
+    if (!coordinator && streq(t->name, "consent")) {
+        struct vis_person *vp = viewer_person(v, person_id);
+
+        if (!vp)
+            return -ENOMEM;
+        vp->denied = -1;
+        r = viewer_denied(v, person_id);
+        if (r < 0)
+            return r;
+        if (r > 0)
+            return purge_person(v, person_id);
+        if (!vp->resent) {
+            vp->resent = true;
+            vp->purged = false;
+            return send_person(v, person_id, UINT64_MAX);
+        }
+        return 0;
+    }
+    if (!coordinator) {
+        r = viewer_denied(v, person_id);
+        if (r != 0)
+            return r < 0 ? r : 0;
+    }
+    if (access_field_decides(t, f)) {
+        r = viewer_row(v, t, row_id, person_id, true);
+        if (r < 0)
+            return r;
+        r = r ? send_row(v, t, row_id) : drop_row(v, t, row_id);
+        if (r < 0 || !streq(t->name, "plan_action"))
+            return r;
+        /* A volunteer sees a goal through their actions: re-decide the goal too. */
+        {
+            _cleanup_(store_row_done) struct store_row row = {0};
+            const struct cat_table *g = catalogue_table("goal");
+            const char *goal;
+
+            r = store_row_load(v->s, t->name, row_id, &row);
+            goal = r >= 0 ? store_row_get(&row, "goal_id") : NULL;
+            if (r < 0 || !goal)
+                return r < 0 ? r : 0;
+            r = viewer_row(v, g, goal, person_id, true);
+            if (r < 0)
+                return r;
+            return r ? send_row(v, g, goal) : drop_row(v, g, goal);
+        }
+    }
+    if (!access_field_visible(v->p->role, t, f))
+        return 0;
+    r = viewer_row(v, t, row_id, person_id, false);
+    if (r <= 0)
+        return r;
+    {
+        struct vis_row *vr = viewer_find(v, t, row_id);
+
+        if (vr && vr->whole)
+            return 0;
+    }
+    r = add_field_state(v->changes, st);
+    if (r < 0)
+        return r;
+    (*v->count)++;
+    return 0;
 }
 
 enum { EV_START, EV_PURGE };
@@ -376,7 +713,8 @@ static int pull_page(struct store *s, const struct store_principal *p, uint64_t 
                      cJSON *resp)
 {
     _cleanup_free_ struct event *ev = NULL;
-    cJSON *changes, *purge;
+    _cleanup_(viewer_done) struct viewer v = {0};
+    cJSON *changes, *purge, *drop;
     sqlite3_stmt *st;
     size_t n_ev = 0, i_ev = 0, count = 0;
     uint64_t last = cursor, limit_seq = UINT64_MAX;
@@ -386,8 +724,15 @@ static int pull_page(struct store *s, const struct store_principal *p, uint64_t 
 
     changes = cJSON_AddArrayToObject(resp, "changes");
     purge = cJSON_AddArrayToObject(resp, "purge");
-    if (!changes || !purge)
+    drop = cJSON_AddArrayToObject(resp, "drop");
+    if (!changes || !purge || !drop)
         return -ENOMEM;
+    v.s = s;
+    v.p = p;
+    v.changes = changes;
+    v.purge = purge;
+    v.drop = drop;
+    v.count = &count;
     if (!coordinator) {
         r = load_events(s, p, cursor, &ev, &n_ev);
         if (r < 0)
@@ -437,30 +782,21 @@ static int pull_page(struct store *s, const struct store_principal *p, uint64_t 
                 more = true;
                 break;
             }
-            if (ev[i_ev].kind == EV_START) {
-                r = add_person_state(s, ev[i_ev].person_id, ev[i_ev].seq, changes, &count);
-                if (r < 0)
-                    goto out;
-            } else {
-                cJSON *id = cJSON_CreateString(ev[i_ev].person_id);
-
-                if (!id || !cJSON_AddItemToArray(purge, id)) {
-                    cJSON_Delete(id);
-                    r = -ENOMEM;
-                    goto out;
-                }
-                count++;
-            }
+            if (ev[i_ev].kind == EV_START)
+                r = send_person(&v, ev[i_ev].person_id, ev[i_ev].seq);
+            else
+                r = purge_person(&v, ev[i_ev].person_id);
+            if (r < 0)
+                goto out;
             last = ev[i_ev].seq;
             i_ev++;
             continue;
         }
         if (fseq == UINT64_MAX)
             break;
-        r = add_field_state(changes, st);
+        r = view_field(&v, st);
         if (r < 0)
             goto out;
-        count++;
         fetched++;
         last = fseq;
         rc = sqlite3_step(st);
@@ -478,6 +814,128 @@ static int pull_page(struct store *s, const struct store_principal *p, uint64_t 
 out:
     sqlite3_reset(st);
     return r;
+}
+
+/* ---- write authorisation ---- */
+
+struct batch_overlay {
+    const struct change_record *changes;
+    size_t n;
+    const char *tbl, *row_id;
+};
+
+/* The batch's own latest value for a field of the row being checked. */
+static bool batch_value(void *ctx, const char *field, const char **ret)
+{
+    const struct batch_overlay *b = ctx;
+
+    for (size_t i = b->n; i-- > 0;) {
+        const struct change_record *c = &b->changes[i];
+
+        if (streq(c->table->name, b->tbl) && streq(c->row_id, b->row_id) &&
+            streq(c->field->name, field)) {
+            *ret = c->value;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Re-authorise every new change of a batch against the writer's role before anything is written
+ * (object-level authorisation: ids in the request are never trusted; the rows are read from the
+ * store, with the batch's own values for rows it creates). One forbidden change refuses the whole
+ * batch with 403. Changes to people outside the caseload are not checked here: they are not
+ * applied but go to the conflict log.
+ */
+static int authorise_batch(struct store *s, const struct store_principal *p,
+                           const struct change_record *changes, size_t n, struct store_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct change_record *c = &changes[i];
+        _cleanup_(store_row_done) struct store_row row = {0};
+        struct batch_overlay b = {changes, n, c->table->name, c->row_id};
+        struct access_row ar = {store_row_get, &row};
+        const char *why = NULL;
+        sqlite3_stmt *st;
+        int rc, r;
+
+        st = store_stmt(s, "SELECT 1 FROM change_log WHERE change_id = ?");
+        if (!st)
+            return store_failure(err, -EIO);
+        store_bind_text(st, 1, c->change_id);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_ROW)
+            continue; /* a replay: authorised when first applied */
+        if (c->field->kind == CAT_S)
+            continue; /* refused with its own message by push_one */
+        if (!(streq(c->table->name, "person") && streq(c->row_id, c->person_id))) {
+            r = store_in_scope(s, p, c->person_id);
+            if (r < 0)
+                return store_failure(err, r);
+            if (r == 0)
+                continue;
+        }
+        r = store_row_load(s, c->table->name, c->row_id, &row);
+        if (r < 0)
+            return store_failure(err, r);
+        row.overlay = batch_value;
+        row.overlay_ctx = &b;
+        if (!access_may_write(p->role, p->user, c->table, c->field, &ar, row.n == 0, &why))
+            return set_err(err, 403, "forbidden", (long)i, -EPERM,
+                           "a %s may not write %s.%s here: %s; nothing in this batch was written",
+                           p->role, c->table->name, c->field->name, why);
+    }
+    return 0;
+}
+
+/* Audit which people a pull page sent to which device: one event per person, with the number
+ * of fields sent and whether it was a purge. */
+static int audit_pull(struct store *s, const struct store_principal *p, const cJSON *resp)
+{
+    const cJSON *changes = cJSON_GetObjectItemCaseSensitive(resp, "changes");
+    const cJSON *purge = cJSON_GetObjectItemCaseSensitive(resp, "purge");
+    _cleanup_json_ cJSON *counts = cJSON_CreateObject();
+    const cJSON *it;
+    int r;
+
+    if (!counts)
+        return -ENOMEM;
+    cJSON_ArrayForEach(it, changes) {
+        const cJSON *pid = cJSON_GetObjectItemCaseSensitive(it, "person_id");
+        cJSON *n;
+
+        if (!cJSON_IsString(pid))
+            continue;
+        n = cJSON_GetObjectItemCaseSensitive(counts, pid->valuestring);
+        if (n)
+            cJSON_SetNumberValue(n, n->valuedouble + 1);
+        else if (!cJSON_AddNumberToObject(counts, pid->valuestring, 1))
+            return -ENOMEM;
+    }
+    cJSON_ArrayForEach(it, counts) {
+        _cleanup_json_ cJSON *d = cJSON_CreateObject();
+
+        if (!d || wire_add_string(d, "device", p->device_id) < 0 ||
+            !cJSON_AddNumberToObject(d, "fields", it->valuedouble))
+            return -ENOMEM;
+        r = store_audit(s, "pull", p->user_id, p->device_id, it->string, d);
+        if (r < 0)
+            return r;
+    }
+    cJSON_ArrayForEach(it, purge) {
+        _cleanup_json_ cJSON *d = cJSON_CreateObject();
+
+        if (!cJSON_IsString(it))
+            continue;
+        if (!d || wire_add_string(d, "device", p->device_id) < 0)
+            return -ENOMEM;
+        r = store_audit(s, "purge", p->user_id, p->device_id, it->valuestring, d);
+        if (r < 0)
+            return r;
+    }
+    return 0;
 }
 
 int store_sync(struct store *s, const struct store_principal *p, const struct change_record *changes,
@@ -508,6 +966,9 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
         return set_err(err, 400, "invalid_value", -1, -EINVAL,
                        "cursor %s is ahead of this server; send \"\" to start again", cursor);
     }
+    r = authorise_batch(s, p, changes, n, err);
+    if (r < 0)
+        goto fail;
     for (size_t i = 0; i < n; i++) {
         r = push_one(s, p, &changes[i], (long)i, outcomes, err);
         if (r < 0)
@@ -532,9 +993,12 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
     }
     if (pull) {
         r = pull_page(s, p, cur, resp);
+        if (r >= 0)
+            r = audit_pull(s, p, resp);
     } else {
         r = 0;
         if (!cJSON_AddArrayToObject(resp, "changes") || !cJSON_AddArrayToObject(resp, "purge") ||
+            !cJSON_AddArrayToObject(resp, "drop") ||
             wire_add_string(resp, "cursor", cursor ? cursor : "") < 0 ||
             !cJSON_AddFalseToObject(resp, "more"))
             r = -ENOMEM;
@@ -548,227 +1012,6 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
     r = store_txn_commit(s);
     if (r < 0)
         return store_failure(err, r);
-    *ret = TAKE_PTR(resp);
-    return 0;
-fail:
-    db_rollback(s->db);
-    return r;
-}
-
-/* ---- conflicts ---- */
-
-#define CONFLICT_SELECT                                                                            \
-    "SELECT c.id, c.kind, c.review, c.status, c.tbl, c.row_id, c.person_id, pn.value, c.field,"    \
-    " w.value, w.hlc, w.device, wu.name, l.value, l.hlc, l.device, lu.name, c.loser_change_id,"    \
-    " fs.value, c.created_ms, c.resolution, c.resolved_value, ru.name, c.resolved_ms"              \
-    " FROM conflicts c JOIN change_log l ON l.change_id = c.loser_change_id"                      \
-    " LEFT JOIN change_log w ON w.change_id = c.winner_change_id"                                 \
-    " LEFT JOIN users lu ON lu.id = l.user_id LEFT JOIN users wu ON wu.id = w.user_id"             \
-    " LEFT JOIN users ru ON ru.id = c.resolved_by"                                                 \
-    " LEFT JOIN field_state fs ON fs.tbl = c.tbl AND fs.row_id = c.row_id AND fs.field = c.field" \
-    " LEFT JOIN field_state pn ON pn.tbl = 'person' AND pn.row_id = c.person_id"                  \
-    "  AND pn.field = 'name'"
-
-static int conflict_row(sqlite3_stmt *st, cJSON **ret)
-{
-    _cleanup_json_ cJSON *o = cJSON_CreateObject();
-    char ts[ISO_TIME_MAX], hb[HLC_STR_MAX];
-    int r = 0;
-
-    if (!o)
-        return -ENOMEM;
-    r |= store_add_column(o, "id", st, 0);
-    r |= store_add_column(o, "kind", st, 1);
-    r |= !cJSON_AddBoolToObject(o, "review", sqlite3_column_int(st, 2));
-    r |= store_add_column(o, "status", st, 3);
-    r |= store_add_column(o, "table", st, 4);
-    r |= store_add_column(o, "row_id", st, 5);
-    r |= store_add_column(o, "person_id", st, 6);
-    r |= store_add_column(o, "person_name", st, 7);
-    r |= store_add_column(o, "field", st, 8);
-    r |= store_add_column(o, "winner_value", st, 9);
-    r |= wire_add_string(o, "winner_hlc", sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL :
-                         hlc_format((uint64_t)sqlite3_column_int64(st, 10), hb));
-    r |= store_add_column(o, "winner_device", st, 11);
-    r |= store_add_column(o, "winner_user", st, 12);
-    r |= store_add_column(o, "loser_value", st, 13);
-    r |= wire_add_hlc(o, "loser_hlc", (uint64_t)sqlite3_column_int64(st, 14));
-    r |= store_add_column(o, "loser_device", st, 15);
-    r |= store_add_column(o, "loser_user", st, 16);
-    r |= store_add_column(o, "loser_change_id", st, 17);
-    r |= store_add_column(o, "current_value", st, 18);
-    r |= wire_add_string(o, "created_at", iso_time((uint64_t)sqlite3_column_int64(st, 19), ts));
-    if (sqlite3_column_type(st, 20) != SQLITE_NULL) {
-        r |= store_add_column(o, "resolution", st, 20);
-        r |= store_add_column(o, "resolved_value", st, 21);
-        r |= store_add_column(o, "resolved_by", st, 22);
-        r |= wire_add_string(o, "resolved_at",
-                             iso_time((uint64_t)sqlite3_column_int64(st, 23), ts));
-    }
-    if (r)
-        return -ENOMEM;
-    *ret = TAKE_PTR(o);
-    return 0;
-}
-
-int store_conflicts_list(struct store *s, bool all, cJSON **ret)
-{
-    _cleanup_json_ cJSON *resp = cJSON_CreateObject();
-    sqlite3_stmt *st = store_stmt(s, CONFLICT_SELECT " WHERE ?1 OR c.status = 'open'"
-                                                     " ORDER BY c.id");
-    cJSON *arr;
-    int rc, r = 0;
-
-    if (!resp || !(arr = cJSON_AddArrayToObject(resp, "conflicts")))
-        return -ENOMEM;
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int(st, 1, all);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *o;
-
-        r = conflict_row(st, &o);
-        if (r < 0)
-            break;
-        cJSON_AddItemToArray(arr, o);
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    if (rc != SQLITE_DONE)
-        return db_errno(rc);
-    *ret = TAKE_PTR(resp);
-    return 0;
-}
-
-static int conflict_get(struct store *s, int64_t id, cJSON **ret)
-{
-    sqlite3_stmt *st = store_stmt(s, CONFLICT_SELECT " WHERE c.id = ?");
-    int rc, r;
-
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
-    }
-    r = conflict_row(st, ret);
-    sqlite3_reset(st);
-    return r;
-}
-
-int store_conflict_resolve(struct store *s, const struct store_principal *p, int64_t id,
-                           const char *action, const char *value, cJSON **ret, const char **why)
-{
-    _cleanup_json_ cJSON *resp = NULL;
-    _cleanup_free_ char *loser_value = NULL;
-    char kind[32], tbl[64], row[UUID_STR_MAX], person[UUID_STR_MAX], field[64];
-    char cid[UUID_STR_MAX] = "";
-    const char *write_value = NULL;
-    bool write = true, oom = false;
-    const struct cat_field *f;
-    sqlite3_stmt *st;
-    int rc, r;
-
-    if (streq(action, "keep")) {
-        write = false;
-    } else if (streq(action, "value")) {
-        if (!value) {
-            *why = "action \"value\" needs a \"value\"";
-            return -EINVAL;
-        }
-    } else if (!streq(action, "restore")) {
-        *why = "action must be \"keep\", \"restore\" or \"value\"";
-        return -EINVAL;
-    }
-    r = store_txn_begin(s);
-    if (r < 0)
-        return r;
-    st = store_stmt(s, "SELECT c.kind, c.tbl, c.row_id, c.person_id, c.field, c.status, l.value"
-                       " FROM conflicts c JOIN change_log l ON l.change_id = c.loser_change_id"
-                       " WHERE c.id = ?");
-    if (!st) {
-        r = -EIO;
-        goto fail;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        r = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
-        goto fail;
-    }
-    snprintf(kind, sizeof(kind), "%s", sqlite3_column_text(st, 0));
-    snprintf(tbl, sizeof(tbl), "%s", sqlite3_column_text(st, 1));
-    snprintf(row, sizeof(row), "%s", sqlite3_column_text(st, 2));
-    snprintf(person, sizeof(person), "%s", sqlite3_column_text(st, 3));
-    snprintf(field, sizeof(field), "%s", sqlite3_column_text(st, 4));
-    r = streq((const char *)sqlite3_column_text(st, 5), "open") ? 0 : -EALREADY;
-    loser_value = db_column_strdup(st, 6, &oom);
-    sqlite3_reset(st);
-    if (oom)
-        r = -ENOMEM;
-    if (r < 0)
-        goto fail;
-    f = catalogue_field(catalogue_table(tbl), field);
-    if (!f) {
-        r = -EIO;
-        goto fail;
-    }
-    write_value = streq(action, "value") ? value : loser_value;
-    if (write && streq(action, "value")) {
-        if (catalogue_check_value(f, write_value, why) < 0 ||
-            (f == &catalogue_deleted_field && !write_value)) {
-            if (f == &catalogue_deleted_field && !write_value)
-                *why = "_deleted must be \"0\" or \"1\"";
-            r = -EINVAL;
-            goto fail;
-        }
-    }
-    if (write) {
-        /* Undelete first so the restored edit is visible again. */
-        if (streq(kind, "edit_after_delete") && !streq(field, CAT_DELETED_FIELD)) {
-            r = store_write_field(s, p->device_id, p->user_id, tbl, row, person, CAT_DELETED_FIELD,
-                                  "0", cid);
-            if (r < 0)
-                goto fail;
-        }
-        r = store_write_field(s, p->device_id, p->user_id, tbl, row, person, field, write_value,
-                              cid);
-        if (r < 0)
-            goto fail;
-    }
-    st = store_stmt(s, "UPDATE conflicts SET status = 'resolved', resolution = ?, resolved_value = ?,"
-                       " resolved_by = ?, resolved_ms = ?, resolution_change_id = ? WHERE id = ?");
-    if (!st) {
-        r = -EIO;
-        goto fail;
-    }
-    store_bind_text(st, 1, action);
-    store_bind_text(st, 2, write ? write_value : NULL);
-    sqlite3_bind_int64(st, 3, p->user_id);
-    sqlite3_bind_int64(st, 4, (int64_t)hlc_wall_ms());
-    store_bind_text(st, 5, write ? cid : NULL);
-    sqlite3_bind_int64(st, 6, id);
-    r = store_step_done(st);
-    if (r < 0)
-        goto fail;
-    r = store_txn_commit(s);
-    if (r < 0)
-        return r;
-    resp = cJSON_CreateObject();
-    if (!resp)
-        return -ENOMEM;
-    {
-        cJSON *c;
-
-        r = conflict_get(s, id, &c);
-        if (r < 0)
-            return r;
-        cJSON_AddItemToObject(resp, "conflict", c);
-    }
     *ret = TAKE_PTR(resp);
     return 0;
 fail:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# demo.sh - install dependencies, build, start caresyncd on 127.0.0.1 with demo staff and people
-# (a development CA under demo/server), enrol two field workers and a coordinator, and show a
-# day's sync: offline edits, a conflict, and the coordinator resolving it. The daemon keeps
-# serving afterwards until Ctrl-C (set DEMO_EXIT=1 to stop at the end instead).
+# demo.sh - install dependencies, build, start caresyncd on 127.0.0.1 with the invented 'demo'
+# data set (caresyncd demo: 9 staff, 30 people, 90 days of care records; a development CA
+# under demo/server), enrol two field workers and a coordinator, and show a day's sync: today's
+# visits, offline edits to a person both workers support, a conflict, and the coordinator
+# resolving it. The daemon keeps serving afterwards until Ctrl-C (set DEMO_EXIT=1 to stop at
+# the end instead; DEMO_PORT picks the port, DEMO_SEED the data set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
@@ -20,22 +22,9 @@ data=$root/server
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
-say "An administrator initialises the server and adds staff"
-run $D init --data "$data"
-for u in "amira:nurse" "ben:link_worker" "chloe:coordinator" "dev:social_worker" "ella:volunteer"; do
-    run $D user add --data "$data" "${u%%:*}" --role "${u##*:}"
-done
-
-say "People are registered and assigned"
-doreen=$($D person add --data "$data" --name "Doreen Ashworth (DEMO)" --dob 1941-03-09 \
-         --phone "0113 496 0001" --address "12 Example Row, Northbrook NB1 0XX")
-frank=$($D person add --data "$data" --name "Frank Oduya (DEMO)" --dob 1950-11-30 \
-        --phone "0113 496 0002" --address "4 Sample Court, Northbrook NB2 0XX")
-echo "Doreen: $doreen"
-echo "Frank:  $frank"
-run $D assign --data "$data" "$doreen" amira
-run $D assign --data "$data" "$doreen" ben
-run $D assign --data "$data" "$frank" amira
+say "An administrator initialises the server and loads the demo data (all of it invented)"
+run $D init --data "$data" >/dev/null
+run $D demo --data "$data" --profile demo --seed "${DEMO_SEED:-1}"
 
 say "The daemon starts on https://127.0.0.1:$port"
 $D serve --data "$data" --listen 127.0.0.1:$port &
@@ -46,42 +35,67 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 
-say "Each worker enrols a device once"
-for u in amira ben chloe; do
+say "A nurse, a link worker and a coordinator each enrol a device once"
+nurse=nurse.amira lw=lw.grace coord=coord.iona
+for u in $nurse $lw $coord; do
     code=$($D enrol --data "$data" $u)
     run $C --home "$root/$u" enrol --server https://127.0.0.1:$port --ca "$data/ca.pem" --code "$code"
 done
-run $C --home "$root/amira" sync
-run $C --home "$root/ben" sync
-run $C --home "$root/amira" caseload
+run $C --home "$root/$nurse" sync
+run $C --home "$root/$lw" sync
 
-say "Both edit Doreen's phone number offline (no signal), then sync"
-run $C --home "$root/amira" edit person "$doreen" phone "0113 496 1111"
-run $C --home "$root/ben" edit person "$doreen" phone "0113 496 2222"
-run $C --home "$root/amira" status
-run $C --home "$root/amira" sync
-run $C --home "$root/ben" sync
-run $C --home "$root/amira" sync
+say "The nurse's day: her visits and her caseload; then the doorstep view of someone she and the link worker both support"
+run $C --home "$root/$nurse" today
+run $C --home "$root/$nurse" caseload
+# Someone on both workers' caseloads (Doreen, the example person, when the seed has her).
+person=$(python3 - "$C" "$root/$nurse" "$root/$lw" <<'EOF'
+import json, subprocess, sys
+cl = [json.loads(subprocess.run([sys.argv[1], '--home', h, 'caseload', '--json'], check=True,
+                                capture_output=True, text=True).stdout) for h in sys.argv[2:]]
+both = sorted((p['name'] != 'Doreen Ashworth', p['name'], p['id']) for p in cl[0]
+              if p['id'] in {q['id'] for q in cl[1]})
+print(both[0][2] if both else '')
+EOF
+)
+[ -n "$person" ] || { echo "demo: no person is on both caseloads; try another DEMO_SEED" >&2; exit 1; }
+run $C --home "$root/$nurse" open "$person"
+
+say "Nurse and link worker both edit that person's phone number offline (no signal), then sync"
+run $C --home "$root/$nurse" edit person "$person" phone "01632 960991"
+run $C --home "$root/$lw" edit person "$person" phone "01632 960992"
+run $C --home "$root/$nurse" status
+run $C --home "$root/$nurse" sync
+run $C --home "$root/$lw" sync
+run $C --home "$root/$nurse" sync
 
 say "One value won everywhere; the other is in the conflict log, not lost"
-run $C --home "$root/amira" show "$doreen"
-run $C --home "$root/chloe" sync
-run $C --home "$root/chloe" conflicts
+phone_of() {
+    $C --home "$root/$1" show "$person" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["phone"])'
+}
+echo "$nurse sees $(phone_of $nurse); $lw sees $(phone_of $lw)"
+run $C --home "$root/$coord" sync
+run $C --home "$root/$coord" conflicts
 
-say "The coordinator restores the losing value; everyone converges after sync"
-id=$($C --home "$root/chloe" conflicts --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
-run $C --home "$root/chloe" resolve "$id" --restore
-run $C --home "$root/amira" sync
-run $C --home "$root/ben" sync
-run $C --home "$root/ben" show "$doreen"
+say "The coordinator restores the losing phone number; everyone converges after sync"
+id=$($C --home "$root/$coord" conflicts --json | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+doc = doc["conflicts"] if isinstance(doc, dict) else doc
+print([c["id"] for c in doc if c["row_id"] == sys.argv[1] and c["field"] == "phone"][0])' "$person")
+run $C --home "$root/$coord" resolve "$id" --restore --reason "Rang Dee: the nurse's number is the new one"
+run $C --home "$root/$nurse" sync
+run $C --home "$root/$lw" sync
+echo "$nurse sees $(phone_of $nurse); $lw sees $(phone_of $lw)"
 
 say "Try it yourself"
 cat <<EOT
 The daemon is serving at https://127.0.0.1:$port (data in $data).
-  $C --home $root/amira caseload
-  $C --home $root/amira edit person $frank phone "0113 496 3333"
-  $C --home $root/amira sync
-  $C --home $root/chloe conflicts --all
+  $C --home $root/$nurse today
+  $C --home $root/$nurse open $person
+  $C --home $root/$coord conflicts
+The demo data seeds five more conflicts. To enrol another member of staff (see the list at the
+top), e.g. the occupational therapist:
+  $C --home $root/ot.chloe enrol --server https://127.0.0.1:$port --ca $data/ca.pem --code \$($D enrol --data $data ot.chloe)
 Press Ctrl-C to stop the daemon.
 EOT
 [ "${DEMO_EXIT:-0}" = 1 ] && exit 0

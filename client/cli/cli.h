@@ -1,30 +1,55 @@
 /* SPDX-License-Identifier: MIT */
 /* cli.h - what the caresync CLI's command files share: parsed global options, the command
- * table entry, and helpers to open the replica and report errors. */
+ * table, option parsing, and helpers to open the replica and report results. */
 #pragma once
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "caresync.h"
 
 /* Global options (main.c). */
 extern const char *arg_home;
 
-/* One verb. @fn gets argv[0] = the verb name and returns an exit code (CARESYNC_E*). */
+/* The groups of `caresync help`. */
+enum cli_group {
+    CLI_GROUP_DAY,
+    CLI_GROUP_PEOPLE,
+    CLI_GROUP_RECORDS,
+    CLI_GROUP_SYNC,
+    CLI_GROUP_COORDINATORS,
+    _CLI_GROUP_MAX,
+};
+
+/*
+ * One command. A subcommand is named with its command, "visit add"; its @fn gets argv[0] =
+ * the subcommand word. @fn returns an exit code (CARESYNC_E*).
+ */
 struct cli_verb {
     const char *name;
     int (*fn)(int argc, char *argv[]);
+    enum cli_group group;
     const char *usage;   /* after "caresync ": e.g. "edit TABLE ROW_ID FIELD VALUE" */
     const char *summary; /* one line for the command list */
+    const char *example; /* after "caresync ": one realistic command line */
     const char *help;    /* the rest of "caresync VERB --help"; may be NULL */
 };
 
-/* cli_verb_find() - the verb named @name, or NULL. */
+/* cli_verb_find() - the command named @name ("today", "visit add"), or NULL (verbs.c). */
 const struct cli_verb *cli_verb_find(const char *name);
+
+/* cli_is_group() - true when @name is a command with subcommands ("visit"). */
+bool cli_is_group(const char *name);
 
 /* cli_help() - print "caresync VERB --help" to stdout. Returns 0. */
 int cli_help(const struct cli_verb *v);
+
+/* cli_group_help() - print the subcommands of @name (`caresync visit --help`). Returns 0. */
+int cli_group_help(const char *name);
+
+/* cli_main_help() - print `caresync help`: every command by group, each with an example. */
+void cli_main_help(void);
 
 /* cli_usage() - one line on stderr about a bad command line of @verb; returns CARESYNC_EUSAGE. */
 int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -39,6 +64,12 @@ int cli_open(struct caresync **ret);
 int cli_fail(struct caresync *c, int r);
 
 /*
+ * cli_finish() - the end of a writing command: on success print @id (if non-NULL and not
+ * empty) alone on a line, else the error; close @c. Returns @r.
+ */
+int cli_finish(struct caresync *c, int r, const char *id);
+
+/*
  * cli_parse() - getopt_long over argv for a verb: handles --help (prints help, *ret_done set)
  * and --home; calls @on_opt for any other option (return <0 for a usage error). On return
  * *ret_first is the index of the first positional argument. Returns 0 or an exit code.
@@ -46,6 +77,44 @@ int cli_fail(struct caresync *c, int r);
 int cli_parse(const struct cli_verb *v, int argc, char *argv[], const char *shortopts,
               const struct option *longopts, int (*on_opt)(int opt, const char *arg, void *ud),
               void *ud, int *ret_first, bool *ret_done);
+
+/* One option of a command: with an argument (stored in *arg) or a flag (sets *flag). */
+struct cli_opt {
+    const char *name;
+    const char **arg;
+    bool *flag;
+};
+
+#define CLI_OPTS_MAX 24
+
+/*
+ * cli_args() - parse the options @opts (plus --home and --help) of command @name and check
+ * that it got between @min and @max positional arguments. Returns 0 with *ret_first the index
+ * of the first positional, or an exit code; *ret_done is set when --help was printed.
+ */
+int cli_args(const char *name, int argc, char *argv[], const struct cli_opt *opts, size_t n,
+             int min, int max, int *ret_first, bool *ret_done);
+
+/*
+ * CLI_PROLOGUE() - the start of a command function (int argc, char *argv[]): parse options
+ * @opts (@n_opts of them) and @min to @max positionals with cli_args(), then open the replica.
+ * Declares c (the handle), first (index of the first positional) and r; returns from the
+ * function on --help or any failure.
+ */
+#define CLI_PROLOGUE(name, opts, n_opts, min, max)                                                 \
+    struct caresync *c;                                                                            \
+    bool done;                                                                                     \
+    int first, r;                                                                                  \
+                                                                                                   \
+    r = cli_args(name, argc, argv, opts, n_opts, min, max, &first, &done);                        \
+    if (r != 0 || done)                                                                            \
+        return r;                                                                                  \
+    r = cli_open(&c);                                                                              \
+    if (r != CARESYNC_OK)                                                                          \
+        return r
+
+/* cli_print_line() - print @s on one line: control characters (a newline in a note) as spaces. */
+void cli_print_line(const char *s);
 
 /* Option ids above any character, shared by the command files. */
 enum {
@@ -61,9 +130,11 @@ enum {
     OPT_KEEP,
     OPT_RESTORE,
     OPT_VALUE,
+    OPT_REASON,
+    OPT_FIRST_GENERIC = 0x400, /* cli_args(): OPT_FIRST_GENERIC + index into its options */
 };
 
-/* The verbs (cmd_*.c). */
+/* The commands (cmd_*.c). */
 int cmd_enrol(int argc, char *argv[]);
 int cmd_sync(int argc, char *argv[]);
 int cmd_conflicts(int argc, char *argv[]);
@@ -75,3 +146,33 @@ int cmd_edit(int argc, char *argv[]);
 int cmd_add(int argc, char *argv[]);
 int cmd_delete(int argc, char *argv[]);
 int cmd_help(int argc, char *argv[]);
+int cmd_today(int argc, char *argv[]);
+int cmd_open(int argc, char *argv[]);
+int cmd_export(int argc, char *argv[]);
+int cmd_visit_add(int argc, char *argv[]);
+int cmd_visit_start(int argc, char *argv[]);
+int cmd_visit_complete(int argc, char *argv[]);
+int cmd_visit_miss(int argc, char *argv[]);
+int cmd_note_add(int argc, char *argv[]);
+int cmd_observe(int argc, char *argv[]);
+int cmd_progress(int argc, char *argv[]);
+int cmd_goal_add(int argc, char *argv[]);
+int cmd_goal_status(int argc, char *argv[]);
+int cmd_action_add(int argc, char *argv[]);
+int cmd_action_status(int argc, char *argv[]);
+int cmd_review_add(int argc, char *argv[]);
+int cmd_about_me(int argc, char *argv[]);
+int cmd_consent_record(int argc, char *argv[]);
+int cmd_consent_withdraw(int argc, char *argv[]);
+int cmd_contact_add(int argc, char *argv[]);
+int cmd_alert_raise(int argc, char *argv[]);
+int cmd_alert_deactivate(int argc, char *argv[]);
+int cmd_register(int argc, char *argv[]);
+int cmd_entered_in_error(int argc, char *argv[]);
+int cmd_devices(int argc, char *argv[]);
+int cmd_device_revoke(int argc, char *argv[]);
+int cmd_assign(int argc, char *argv[]);
+int cmd_unassign(int argc, char *argv[]);
+int cmd_transfer(int argc, char *argv[]);
+int cmd_named_coordinator(int argc, char *argv[]);
+int cmd_team(int argc, char *argv[]);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* cmd_online.c - the verbs that talk to caresyncd: enrol, sync, conflicts, resolve. */
+/* cmd_online.c - the verbs that talk to caresyncd: enrol, sync, conflicts (side by side, with
+ * filters), resolve (with a reason). */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 
 #include "caresync.h"
 #include "cli.h"
+#include "hlc.h"
 #include "macro.h"
 #include "util.h"
 
@@ -110,9 +112,10 @@ static void print_stats_json(const struct caresync_sync_stats *s, bool ok)
 {
     printf("{\"ok\":%s,\"pushed\":%" PRIu64 ",\"applied\":%" PRIu64 ",\"lost\":%" PRIu64
            ",\"conflicts\":%" PRIu64 ",\"out_of_scope\":%" PRIu64 ",\"pulled\":%" PRIu64
-           ",\"purged\":%" PRIu64 ",\"pending\":%" PRIu64 ",\"pending_purges\":%" PRIu64 "}\n",
+           ",\"purged\":%" PRIu64 ",\"pending\":%" PRIu64 ",\"pending_purges\":%" PRIu64
+           ",\"lost_values\":%" PRIu64 "}\n",
            ok ? "true" : "false", s->pushed, s->applied, s->lost, s->conflicts, s->out_of_scope,
-           s->pulled, s->purged, s->pending, s->pending_purges);
+           s->pulled, s->purged, s->pending, s->pending_purges, s->lost_values);
 }
 
 int cmd_sync(int argc, char *argv[])
@@ -156,23 +159,16 @@ int cmd_sync(int argc, char *argv[])
     if (s.pending_purges)
         printf("; %" PRIu64 " removal(s) wait for unsent edits", s.pending_purges);
     putchar('\n');
+    if (s.lost_values)
+        printf("%" PRIu64 " of your values went into the conflict log or were resolved there;"
+               " see 'caresync conflicts --mine'\n",
+               s.lost_values);
     return 0;
 }
 
 /* ---- conflicts ---- */
 
-static int on_conflicts(int opt, const char *arg, void *ud)
-{
-    bool *flags = ud;
-
-    if (opt == OPT_JSON)
-        flags[0] = true;
-    else if (opt == OPT_ALL)
-        flags[1] = true;
-    else
-        return -1;
-    return 0;
-}
+#define SIDE_WIDTH 38 /* columns of each side of `caresync conflicts` */
 
 /* A member as text: strings as they are, numbers and booleans printed, null as "-". */
 static void put_member(const cJSON *o, const char *key)
@@ -191,74 +187,156 @@ static void put_member(const cJSON *o, const char *key)
     }
 }
 
+/*
+ * @s (NULL: "-") in a cell of @width characters: control characters as spaces, cut with "..."
+ * at a character boundary when longer, padded with spaces when @pad. Characters are counted as
+ * UTF-8 code points, which is close enough for a terminal.
+ */
+static void put_cell(const char *s, int width, bool pad)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "-");
+    int chars = 0, total = 0;
+
+    for (const unsigned char *q = p; *q; q++)
+        total += (*q & 0xc0) != 0x80;
+    for (; *p; p++) {
+        bool lead = (*p & 0xc0) != 0x80;
+
+        if (lead && total > width && chars == width - 3) {
+            fputs("...", stdout);
+            chars += 3;
+            break;
+        }
+        if (lead)
+            chars++;
+        putchar(*p < 0x20 ? ' ' : *p);
+    }
+    while (pad && chars++ < width)
+        putchar(' ');
+}
+
+/* A clock "MMMMMMMMMMMMM.CCCCC" as its UTC time, with the counter when it is not 0. */
+static void clock_text(const cJSON *o, const char *key, char buf[static 48])
+{
+    const char *h = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+    char ts[ISO_TIME_MAX];
+    uint64_t v;
+
+    if (!h || hlc_parse(h, &v) < 0) {
+        snprintf(buf, 48, "-");
+        return;
+    }
+    if (hlc_counter(v))
+        snprintf(buf, 48, "%s #%u", iso_time(hlc_ms(v), ts), hlc_counter(v));
+    else
+        snprintf(buf, 48, "%s", iso_time(hlc_ms(v), ts));
+}
+
+static const char *member_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* One row of the side-by-side table: label, then the winner's and the loser's cell. */
+static void side_row(const char *label, const char *winner, const char *loser)
+{
+    printf("    %-9s ", label);
+    put_cell(winner, SIDE_WIDTH, true);
+    fputs("  ", stdout);
+    put_cell(loser, SIDE_WIDTH, false);
+    putchar('\n');
+}
+
 static void print_conflict(const cJSON *k)
 {
+    const cJSON *hist = cJSON_GetObjectItemCaseSensitive(k, "resolutions");
+    char wc[48], lc[48];
+
     putchar('#');
     put_member(k, "id");
     putchar(' ');
     put_member(k, "kind");
-    fputs(" [", stdout);
+    fputs("  [", stdout);
     put_member(k, "status");
+    fputs("]", stdout);
+    if (streq(member_str(k, "priority") ? member_str(k, "priority") : "", "high"))
+        fputs("  HIGH PRIORITY", stdout);
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(k, "review")))
-        fputs(", review", stdout);
-    fputs("] ", stdout);
+        fputs("  review", stdout);
+    fputs("\n    ", stdout);
     put_member(k, "table");
     putchar('.');
     put_member(k, "field");
     fputs(" of row ", stdout);
     put_member(k, "row_id");
-    fputs("\n    person:  ", stdout);
+    fputs("\n    person    ", stdout);
+    put_member(k, "person_name");
+    fputs(" (", stdout);
     put_member(k, "person_id");
-    fputs("\n    winner:  ", stdout);
-    put_member(k, "winner_value");
-    fputs("  (", stdout);
-    put_member(k, "winner_user");
-    fputs(")\n    loser:   ", stdout);
-    put_member(k, "loser_value");
-    fputs("  (", stdout);
-    put_member(k, "loser_user");
-    fputs(")\n    current: ", stdout);
-    put_member(k, "current_value");
+    fputs(")\n", stdout);
+    clock_text(k, "winner_hlc", wc);
+    clock_text(k, "loser_hlc", lc);
+    printf("    %-9s ", "");
+    put_cell("WINNER", SIDE_WIDTH, true);
+    fputs("  LOSER\n", stdout);
+    side_row("value", member_str(k, "winner_value"), member_str(k, "loser_value"));
+    side_row("author", member_str(k, "winner_user"), member_str(k, "loser_user"));
+    side_row("device", member_str(k, "winner_device"), member_str(k, "loser_device"));
+    side_row("clock", wc, lc);
+    fputs("    now       ", stdout);
+    put_cell(member_str(k, "current_value"), 2 * SIDE_WIDTH, false);
+    fputs("\n    logged    ", stdout);
+    put_member(k, "created_at");
+    putchar('\n');
     if (cJSON_GetObjectItemCaseSensitive(k, "resolution")) {
-        fputs("\n    resolved: ", stdout);
+        fputs("    resolved  ", stdout);
         put_member(k, "resolution");
+        if (member_str(k, "resolved_value")) {
+            fputs(" -> ", stdout);
+            put_cell(member_str(k, "resolved_value"), SIDE_WIDTH, false);
+        }
         fputs(" by ", stdout);
         put_member(k, "resolved_by");
-        fputs(" -> ", stdout);
-        put_member(k, "resolved_value");
+        fputs(" at ", stdout);
+        put_member(k, "resolved_at");
+        if (cJSON_GetArraySize(hist) > 1)
+            printf(" (supersedes %d earlier)", cJSON_GetArraySize(hist) - 1);
+        fputs("\n    reason    ", stdout);
+        put_cell(member_str(k, "reason"), 2 * SIDE_WIDTH, false);
+        putchar('\n');
     }
-    putchar('\n');
 }
 
 int cmd_conflicts(int argc, char *argv[])
 {
-    static const struct option opts[] = {COMMON_OPTS,
-                                         {"json", no_argument, NULL, OPT_JSON},
-                                         {"all", no_argument, NULL, OPT_ALL},
-                                         {}};
+    struct caresync_conflict_filter f = {0};
+    bool json = false, all = false, resolved = false;
+    const struct cli_opt opts[] = {
+            {"json", NULL, &json},          {"all", NULL, &all},
+            {"resolved", NULL, &resolved},  {"mine", NULL, &f.mine},
+            {"person", &f.person_id, NULL}, {"worker", &f.worker, NULL},
+            {"table", &f.table, NULL},      {"kind", &f.kind, NULL},
+            {"priority", &f.priority, NULL},
+    };
     _cleanup_free_ char *out = NULL;
-    bool flags[2] = {false, false}, done; /* json, all */
-    struct caresync *c;
     cJSON *arr, *k;
-    int first, r;
 
-    r = cli_parse(cli_verb_find("conflicts"), argc, argv, "h", opts, on_conflicts, flags, &first,
-                  &done);
-    if (r != 0 || done)
-        return r;
-    if (first != argc)
-        return cli_usage("conflicts", "unexpected argument '%s'", argv[first]);
-    r = cli_open(&c);
-    if (r != CARESYNC_OK)
-        return r;
-    r = caresync_conflicts_json(c, flags[1], &out);
+    CLI_PROLOGUE("conflicts", opts, ELEMENTSOF(opts), 0, 0);
+    if (all && resolved) {
+        caresync_close(c);
+        return cli_usage("conflicts", "give at most one of --all and --resolved");
+    }
+    f.status = all ? "all" : resolved ? "resolved" : NULL;
+    r = caresync_conflicts_query_json(c, &f, &out);
     if (r != CARESYNC_OK) {
         cli_fail(c, r);
         caresync_close(c);
         return r;
     }
     caresync_close(c);
-    if (flags[0]) {
+    if (json) {
         printf("%s\n", out);
         return 0;
     }
@@ -268,9 +346,14 @@ int cmd_conflicts(int argc, char *argv[])
         return CARESYNC_ELOCAL;
     }
     if (cJSON_GetArraySize(arr) == 0)
-        printf(flags[1] ? "no conflicts\n" : "no open conflicts\n");
-    cJSON_ArrayForEach (k, arr)
+        printf(f.mine ? "none of your values is in the conflict log\n"
+               : all  ? "no conflicts\n"
+                      : resolved ? "no resolved conflicts\n" : "no open conflicts\n");
+    cJSON_ArrayForEach (k, arr) {
         print_conflict(k);
+        if (k->next)
+            putchar('\n');
+    }
     cJSON_Delete(arr);
     return 0;
 }
@@ -281,6 +364,7 @@ struct resolve_args {
     int n_actions;
     enum caresync_resolution action;
     const char *value;
+    const char *reason;
     bool json;
 };
 
@@ -302,6 +386,9 @@ static int on_resolve(int opt, const char *arg, void *ud)
     case OPT_JSON:
         a->json = true;
         return 0;
+    case OPT_REASON:
+        a->reason = arg;
+        return 0;
     default:
         return -1;
     }
@@ -316,6 +403,7 @@ int cmd_resolve(int argc, char *argv[])
                                          {"keep", no_argument, NULL, OPT_KEEP},
                                          {"restore", no_argument, NULL, OPT_RESTORE},
                                          {"value", required_argument, NULL, OPT_VALUE},
+                                         {"reason", required_argument, NULL, OPT_REASON},
                                          {}};
     static const char *const names[] = {"kept the current value", "restored the losing value",
                                         "wrote the new value"};
@@ -335,10 +423,15 @@ int cmd_resolve(int argc, char *argv[])
         return cli_usage("resolve", "give exactly one of --keep, --restore or --value VALUE");
     if (parse_i64(argv[first], &id) < 0 || id <= 0)
         return cli_usage("resolve", "'%s' is not a conflict id (a positive number)", argv[first]);
+    if (!a.reason || !a.reason[strspn(a.reason, " \t")])
+        return cli_usage("resolve", "a resolution needs --reason TEXT: say in a few words why");
+    if (strlen(a.reason) > CARESYNC_REASON_MAX)
+        return cli_usage("resolve", "--reason is longer than %d bytes; shorten it",
+                         CARESYNC_REASON_MAX);
     r = cli_open(&c);
     if (r != CARESYNC_OK)
         return r;
-    r = caresync_resolve(c, id, a.action, a.value, &out);
+    r = caresync_resolve(c, id, a.action, a.value, a.reason, &out);
     if (r != CARESYNC_OK) {
         cli_fail(c, r);
         caresync_close(c);

@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* cmd_read.c - the offline reading verbs: caseload, show, status (human or --json). */
+/* cmd_read.c - the offline reading verbs: caseload (with its filters), show, status (human or
+ * --json). */
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "caresync.h"
 #include "cli.h"
 #include "macro.h"
+#include "util.h"
+
+enum { OPT_REVIEW_DUE = 0x200, OPT_ALERTS, OPT_REFERRED };
 
 #define COMMON_OPTS                                                                     \
     {"home", required_argument, NULL, OPT_HOME}, {"help", no_argument, NULL, OPT_HELP}, \
@@ -30,12 +35,7 @@ static const char *str(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Print @s on one line: control characters (newlines in a note) become spaces. */
-static void put_line(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        putchar(*p < 0x20 ? ' ' : *p);
-}
+#define put_line cli_print_line
 
 static cJSON *parse_or_complain(const char *json)
 {
@@ -64,39 +64,44 @@ static int prologue(const char *name, int argc, char *argv[], int npos, bool *js
     return 0;
 }
 
-int cmd_caseload(int argc, char *argv[])
-{
-    _cleanup_free_ char *out = NULL;
-    struct caresync *c;
-    bool json = false, done;
-    cJSON *arr, *p;
-    int first, r;
+struct caseload_args {
+    struct caresync_caseload_filter f;
+    const char *days; /* --review-due=DAYS */
+    bool json;
+};
 
-    r = prologue("caseload", argc, argv, 0, &json, &first, &done);
-    if (r != 0 || done)
-        return r;
-    r = cli_open(&c);
-    if (r != CARESYNC_OK)
-        return r;
-    r = caresync_caseload_json(c, &out);
-    if (r != CARESYNC_OK) {
-        cli_fail(c, r);
-        caresync_close(c);
-        return r;
-    }
-    caresync_close(c);
-    if (json) {
-        printf("%s\n", out);
+static int on_caseload(int opt, const char *arg, void *ud)
+{
+    struct caseload_args *a = ud;
+
+    switch (opt) {
+    case OPT_JSON:
+        a->json = true;
         return 0;
+    case OPT_REVIEW_DUE:
+        a->f.review_due = true;
+        a->days = arg;
+        return 0;
+    case OPT_ALERTS:
+        a->f.alerts = true;
+        return 0;
+    case OPT_REFERRED:
+        a->f.referred = true;
+        return 0;
+    default:
+        return -1;
     }
-    arr = parse_or_complain(out);
-    if (!arr)
-        return CARESYNC_ELOCAL;
-    if (cJSON_GetArraySize(arr) == 0)
-        fprintf(stderr, "caresync: no people on this device yet; run 'caresync sync'\n");
+}
+
+static void print_caseload(const cJSON *arr)
+{
+    const cJSON *p;
+
     cJSON_ArrayForEach (p, arr) {
         const char *name = str(p, "name"), *pref = str(p, "preferred_name");
         const char *born = str(p, "birth_date"), *phone = str(p, "phone");
+        const char *status = str(p, "status"), *due = str(p, "review_due");
+        int alerts = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "alerts"));
 
         printf("%s  ", str(p, "id"));
         put_line(name ? name : "(no name)");
@@ -111,21 +116,83 @@ int cmd_caseload(int argc, char *argv[])
             printf("  tel ");
             put_line(phone);
         }
+        if (status && streq(status, "referred"))
+            printf("  [referred]");
+        if (due)
+            printf("  review due %s", due);
+        if (alerts > 0)
+            printf("  %d alert%s", alerts, alerts == 1 ? "" : "s");
         putchar('\n');
     }
+}
+
+int cmd_caseload(int argc, char *argv[])
+{
+    static const struct option opts[] = {COMMON_OPTS,
+                                         {"review-due", optional_argument, NULL, OPT_REVIEW_DUE},
+                                         {"alerts", no_argument, NULL, OPT_ALERTS},
+                                         {"referred", no_argument, NULL, OPT_REFERRED},
+                                         {}};
+    const struct cli_verb *v = cli_verb_find("caseload");
+    struct caseload_args a = {.f.review_due_days = 14};
+    _cleanup_free_ char *out = NULL;
+    struct caresync *c;
+    uint64_t days;
+    bool done;
+    cJSON *arr;
+    int first, r;
+
+    r = cli_parse(v, argc, argv, "h", opts, on_caseload, &a, &first, &done);
+    if (r != 0 || done)
+        return r;
+    /* "--review-due 30" as well as "--review-due=30": DAYS may be the one positional. */
+    if (a.f.review_due && !a.days && argc - first == 1)
+        a.days = argv[first++];
+    if (first != argc)
+        return cli_usage("caseload", "unexpected argument '%s'", argv[first]);
+    if (a.days) {
+        if (parse_u64(a.days, &days) < 0 || days > 36500)
+            return cli_usage("caseload", "--review-due takes a number of days (0 to 36500),"
+                                         " not '%s'",
+                             a.days);
+        a.f.review_due_days = (unsigned)days;
+    }
+    r = cli_open(&c);
+    if (r != CARESYNC_OK)
+        return r;
+    r = caresync_caseload_filter_json(c, &a.f, &out);
+    if (r != CARESYNC_OK) {
+        cli_fail(c, r);
+        caresync_close(c);
+        return r;
+    }
+    caresync_close(c);
+    if (a.json) {
+        printf("%s\n", out);
+        return 0;
+    }
+    arr = parse_or_complain(out);
+    if (!arr)
+        return CARESYNC_ELOCAL;
+    if (cJSON_GetArraySize(arr) == 0 && !a.f.review_due && !a.f.alerts && !a.f.referred)
+        fprintf(stderr, "caresync: no people on this device yet; run 'caresync sync'\n");
+    else if (cJSON_GetArraySize(arr) == 0)
+        fprintf(stderr, "caresync: nobody on this device matches\n");
+    print_caseload(arr);
     cJSON_Delete(arr);
     return 0;
 }
 
-/* Print every non-null member of @o except @skip, as "  key: value" lines. */
+/* Print every non-null string member of @o except @skip, as "  key: value" lines. */
 static void print_fields(const cJSON *o, const char *indent, const char *skip)
 {
     const cJSON *f;
 
     cJSON_ArrayForEach (f, o) {
-        if (!cJSON_IsString(f) || (skip && streq(f->string, skip)))
+        if (!cJSON_IsString(f) || (skip && streq(f->string, skip)) ||
+            streq(f->string, "person_id"))
             continue;
-        printf("%s%-20s ", indent, f->string);
+        printf("%s%-24s ", indent, f->string);
         put_line(f->valuestring);
         putchar('\n');
     }
@@ -133,25 +200,26 @@ static void print_fields(const cJSON *o, const char *indent, const char *skip)
 
 static void print_person(const cJSON *o)
 {
-    static const char *const sections[] = {"care_plans", "goals", "actions", "visits", "notes"};
     const char *name = str(o, "name");
     const cJSON *f;
 
     put_line(name ? name : "(no name)");
     putchar('\n');
+    print_fields(o, "  ", "name");
+    /* About Me (an object) first, then every table's rows. */
     cJSON_ArrayForEach (f, o) {
-        if (cJSON_IsString(f) && !streq(f->string, "name")) {
-            printf("  %-20s ", f->string);
-            put_line(f->valuestring);
-            putchar('\n');
-        }
+        if (!cJSON_IsObject(f))
+            continue;
+        printf("\n%s\n", f->string);
+        print_fields(f, "  ", "id");
     }
-    for (size_t i = 0; i < ELEMENTSOF(sections); i++) {
-        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, sections[i]), *row;
-        int n = cJSON_GetArraySize(arr);
+    cJSON_ArrayForEach (f, o) {
+        const cJSON *row;
 
-        printf("\n%s (%d)\n", sections[i], n);
-        cJSON_ArrayForEach (row, arr) {
+        if (!cJSON_IsArray(f))
+            continue;
+        printf("\n%s (%d)\n", f->string, cJSON_GetArraySize(f));
+        cJSON_ArrayForEach (row, f) {
             printf("  %s\n", str(row, "id"));
             print_fields(row, "    ", "id");
         }
@@ -189,6 +257,24 @@ int cmd_show(int argc, char *argv[])
     print_person(o);
     cJSON_Delete(o);
     return 0;
+}
+
+/* The conflict-log notices and the lock policy of `caresync status`. */
+static void status_notices(const cJSON *o)
+{
+    const cJSON *lost = cJSON_GetObjectItemCaseSensitive(o, "lost_values");
+    const cJSON *after = cJSON_GetObjectItemCaseSensitive(o, "lock_after_days");
+    const cJSON *since = cJSON_GetObjectItemCaseSensitive(o, "days_since_sync");
+
+    printf("your values in the conflict log: %.0f", cJSON_GetNumberValue(lost));
+    if (cJSON_GetNumberValue(lost) > 0)
+        printf(" (see 'caresync conflicts --mine')");
+    putchar('\n');
+    if (cJSON_IsNumber(after) && after->valuedouble > 0)
+        printf("locks after:     %.0f days without a sync\n", after->valuedouble);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "locked")))
+        printf("LOCKED:          not synced for %.0f days; connect and run 'caresync sync'\n",
+               cJSON_GetNumberValue(since));
 }
 
 int cmd_status(int argc, char *argv[])
@@ -233,6 +319,7 @@ int cmd_status(int argc, char *argv[])
     putchar('\n');
     printf("cursor:          %s\n",
            str(o, "cursor") && *str(o, "cursor") ? str(o, "cursor") : "(none yet)");
+    status_notices(o);
     cJSON_Delete(o);
     return 0;
 }

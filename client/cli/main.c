@@ -13,12 +13,16 @@
  *   3  not found: no such row, person or conflict
  *   4  network failure: server unreachable, TLS failure, timeout -- nothing was lost, try again
  *   5  authentication failed (HTTP 401): bad, used or expired enrolment code; unknown or
- *      revoked device -- enrol again
+ *      revoked device (a revoked device's replica and token are wiped) -- enrol again
  *   6  not allowed (HTTP 403), e.g. only coordinators can see or resolve conflicts
  *   7  the server refused the request (any other 4xx/5xx, or a malformed reply)
+ *   8  locked: the device has not synced for longer than the server's policy allows
+ *      (lock_after_days); every command except sync, status and help refuses until a sync
+ *      succeeds
  *
  * Every failure prints one line on stderr: what went wrong and what to do next.
  */
+#include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
@@ -30,75 +34,9 @@
 #include "caresync.h"
 #include "cli.h"
 #include "log.h"
+#include "macro.h"
 
 const char *arg_home;
-
-static const struct cli_verb verbs[] = {
-        {"enrol", cmd_enrol,
-         "enrol --server https://HOST:PORT --ca CA.pem --code CODE [--name DEVICE_NAME]",
-         "enrol this home with the server (online)",
-         "Exchanges a one-time code (from 'caresyncd enrol USER') for a device token, creates\n"
-         "the home directory and its replica, and keeps a copy of the CA. Plain http:// is\n"
-         "refused. A home is enrolled once; use another --home for another user.\n"},
-        {"sync", cmd_sync, "sync [--json]", "send local edits and fetch changes (online)",
-         "Pushes the outbox in batches of at most 500 changes, then pulls everything that\n"
-         "changed for this device's caseload. A failed sync keeps every local edit; run it\n"
-         "again later.\n"},
-        {"caseload", cmd_caseload, "caseload [--json]", "list the people on this device",
-         "--json prints an array of {id, name, preferred_name, birth_date, phone, address}.\n"},
-        {"show", cmd_show, "show PERSON_ID [--json]", "show one person and their plan",
-         "--json prints the person's fields at the top level and arrays care_plans, goals,\n"
-         "actions, visits and notes.\n"},
-        {"edit", cmd_edit, "edit TABLE ROW_ID FIELD (VALUE | --null)", "change one field (offline)",
-         "The value is taken literally; --null (or --clear) clears the field. Values starting\n"
-         "with '-' go after '--'. Tables: person, care_plan, goal, plan_action, visit, note.\n"},
-        {"add", cmd_add, "add TABLE PERSON_ID FIELD=VALUE...", "add a row for a person (offline)",
-         "Prints only the new row's id. People themselves are added by a coordinator.\n"},
-        {"delete", cmd_delete, "delete TABLE ROW_ID", "delete a row (offline)", NULL},
-        {"status", cmd_status, "status [--json]", "show the replica's state", NULL},
-        {"conflicts", cmd_conflicts, "conflicts [--all] [--json]",
-         "list the server's conflict log (coordinators, online)",
-         "Open conflicts only unless --all. --json prints the array the server sent.\n"},
-        {"resolve", cmd_resolve,
-         "resolve CONFLICT_ID (--keep | --restore | --value VALUE) [--json]",
-         "resolve a conflict (coordinators, online)",
-         "--keep keeps the current value, --restore writes the losing value again, --value\n"
-         "writes a new value. The result reaches every device at its next sync.\n"},
-        {"help", cmd_help, "help [COMMAND]", "show help", NULL},
-};
-
-const struct cli_verb *cli_verb_find(const char *name)
-{
-    for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-        if (streq(verbs[i].name, name))
-            return &verbs[i];
-    return NULL;
-}
-
-static void print_main_help(void)
-{
-    printf("caresync %s - offline-first field client for caresyncd\n\n"
-           "usage: caresync [--home DIR] COMMAND [ARGS...]\n\n"
-           "commands:\n",
-           caresync_version());
-    for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-        printf("  %-10s %s\n", verbs[i].name, verbs[i].summary);
-    printf("\noptions:\n"
-           "  --home DIR   the device's home directory (default: $CARESYNC_HOME)\n"
-           "  -v, --verbose  debug output on stderr\n"
-           "  --version    print the version\n"
-           "  -h, --help   this help; 'caresync COMMAND --help' for a command\n\n"
-           "exit codes: 0 ok, 1 local failure, 2 usage, 3 not found, 4 network (nothing lost),\n"
-           "5 authentication (enrol again), 6 not allowed, 7 server refused\n");
-}
-
-int cli_help(const struct cli_verb *v)
-{
-    printf("usage: caresync [--home DIR] %s\n\n%s\n", v->usage, v->summary);
-    if (v->help)
-        printf("\n%s", v->help);
-    return 0;
-}
 
 int cli_usage(const char *verb, const char *fmt, ...)
 {
@@ -169,18 +107,89 @@ int cli_parse(const struct cli_verb *v, int argc, char *argv[], const char *shor
     return 0;
 }
 
-int cmd_help(int argc, char *argv[])
+int cli_finish(struct caresync *c, int r, const char *id)
 {
-    const struct cli_verb *v;
+    if (r == CARESYNC_OK && id && *id)
+        printf("%s\n", id);
+    else if (r != CARESYNC_OK)
+        cli_fail(c, r);
+    caresync_close(c);
+    return r;
+}
 
-    if (argc < 2) {
-        print_main_help();
-        return 0;
-    }
-    v = cli_verb_find(argv[1]);
+void cli_print_line(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        putchar(*p < 0x20 ? ' ' : *p);
+}
+
+struct generic {
+    const struct cli_opt *opts;
+    size_t n;
+};
+
+static int on_generic(int opt, const char *arg, void *ud)
+{
+    const struct generic *g = ud;
+    size_t i = (size_t)(opt - OPT_FIRST_GENERIC);
+
+    if (opt < OPT_FIRST_GENERIC || i >= g->n)
+        return -1;
+    if (g->opts[i].arg)
+        *g->opts[i].arg = arg;
+    else
+        *g->opts[i].flag = true;
+    return 0;
+}
+
+int cli_args(const char *name, int argc, char *argv[], const struct cli_opt *opts, size_t n,
+             int min, int max, int *ret_first, bool *ret_done)
+{
+    const struct cli_verb *v = cli_verb_find(name);
+    struct option lo[CLI_OPTS_MAX + 3] = {
+            {"home", required_argument, NULL, OPT_HOME},
+            {"help", no_argument, NULL, OPT_HELP},
+    };
+    struct generic g = {opts, n};
+    int r, npos;
+
+    assert(v && n <= CLI_OPTS_MAX);
+    for (size_t i = 0; i < n; i++)
+        lo[2 + i] = (struct option){opts[i].name, opts[i].arg ? required_argument : no_argument,
+                                    NULL, OPT_FIRST_GENERIC + (int)i};
+    r = cli_parse(v, argc, argv, "h", lo, on_generic, &g, ret_first, ret_done);
+    if (r != 0 || *ret_done)
+        return r;
+    npos = argc - *ret_first;
+    if (npos < min)
+        return cli_usage(name, "missing arguments; usage: caresync %s", v->usage);
+    if (npos > max)
+        return cli_usage(name, "unexpected argument '%s'", argv[*ret_first + max]);
+    return 0;
+}
+
+/*
+ * Run the command at argv[0] (argv[1] its subcommand, for a command that has them). Returns
+ * the exit code.
+ */
+static int dispatch(int argc, char *argv[])
+{
+    const struct cli_verb *v = cli_verb_find(argv[0]);
+    char name[64];
+
+    if (v)
+        return v->fn(argc, argv);
+    if (!cli_is_group(argv[0]))
+        return cli_usage(NULL, "unknown command '%s'", argv[0]);
+    if (argc < 2)
+        return cli_usage(argv[0], "missing subcommand");
+    if (streq(argv[1], "--help") || streq(argv[1], "-h"))
+        return cli_group_help(argv[0]);
+    snprintf(name, sizeof(name), "%s %s", argv[0], argv[1]);
+    v = cli_verb_find(name);
     if (!v)
-        return cli_usage(NULL, "unknown command '%s'", argv[1]);
-    return cli_help(v);
+        return cli_usage(argv[0], "unknown subcommand '%s'", argv[1]);
+    return v->fn(argc - 1, argv + 1);
 }
 
 int main(int argc, char *argv[])
@@ -193,7 +202,6 @@ int main(int argc, char *argv[])
             {"version", no_argument, NULL, OPT_VERSION},
             {},
     };
-    const struct cli_verb *v;
     int opt, r;
 
     log_set_prefix("caresync");
@@ -205,7 +213,7 @@ int main(int argc, char *argv[])
             arg_home = optarg;
             break;
         case 'h':
-            print_main_help();
+            cli_main_help();
             return 0;
         case 'v':
             log_set_level(LOG_LEVEL_DEBUG);
@@ -221,16 +229,13 @@ int main(int argc, char *argv[])
     }
     if (optind >= argc)
         return cli_usage(NULL, "missing command");
-    v = cli_verb_find(argv[optind]);
-    if (!v)
-        return cli_usage(NULL, "unknown command '%s'", argv[optind]);
     /* libcaresync sets CURLOPT_NOSIGNAL: a server closing the connection must not kill us. */
     (void)signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "caresync: cannot initialise libcurl\n");
         return CARESYNC_ELOCAL;
     }
-    r = v->fn(argc - optind, argv + optind);
+    r = dispatch(argc - optind, argv + optind);
     curl_global_cleanup();
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "caresync: cannot write the output: %s\n", strerror(errno));

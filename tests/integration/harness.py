@@ -29,6 +29,7 @@ CARESYNC = os.environ.get('CARESYNC')
 # Exit codes of the caresync CLI (client/caresync.h).
 EXIT_OK, EXIT_LOCAL, EXIT_USAGE, EXIT_NOTFOUND = 0, 1, 2, 3
 EXIT_NETWORK, EXIT_AUTH, EXIT_FORBIDDEN, EXIT_SERVER = 4, 5, 6, 7
+EXIT_LOCKED = 8
 
 T0 = time.monotonic()
 
@@ -162,6 +163,7 @@ class Daemon:
         env = dict(os.environ)
         env.update(self.env)
         argv = [CARESYNCD, 'serve', '--data', self.data, '--listen', '127.0.0.1:%d' % self.port]
+        argv += getattr(self, 'serve_args', [])
         log('$ ' + ' '.join(argv) + ' &')
         self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
@@ -383,17 +385,22 @@ class Client:
     def delete(self, table, row, expect=0):
         return self.run('delete', table, row, expect=expect)
 
-    def conflicts(self, all=False, expect=0):
-        args = ['conflicts'] + (['--all'] if all else [])
+    def conflicts(self, all=False, *filters, expect=0):
+        """`conflicts --json` with --all and any other options (e.g. '--kind', 'append_only')."""
+        args = ['conflicts'] + (['--all'] if all else []) + list(filters)
         if expect != 0:
             return self.run(*(args + ['--json']), expect=expect)
         doc = self.json(*args)
         return doc['conflicts'] if isinstance(doc, dict) and 'conflicts' in doc else doc
 
-    def resolve(self, conflict_id, action, value=None, expect=0):
+    def resolve(self, conflict_id, action, value=None, expect=0,
+                reason='checked with the team'):
+        """Resolve with a reason (required; reason=None leaves --reason out)."""
         args = ['resolve', str(conflict_id), '--' + action]
         if value is not None:
             args.append(value)
+        if reason is not None:
+            args += ['--reason', reason]
         return self.run(*args, expect=expect)
 
     @property

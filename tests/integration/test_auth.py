@@ -76,16 +76,18 @@ def test(w):
     # Revocation.
     dev = nurse.device_id
     token = nurse.token
+    tokens = [c.token for c in (nurse, other, zed)]
     d.revoke(dev)
     expect_error(d, 401, 'device_revoked', token=token)
     p = nurse.sync(expect=h.EXIT_AUTH)
     h.check('revoked' in p.stderr.lower(), 'the client says the device was revoked', p.stderr)
+    h.check(not os.path.exists(os.path.join(nurse.home, 'token')), 'the revoked token is wiped')
     other.sync()  # the user's other device is unaffected
     # Tokens never reach the daemon's log.
     with open(d.log_path, 'rb') as f:
         text = f.read()
-    for c in (nurse, other, zed):
-        h.check(c.token.encode() not in text and c.token[4:].encode() not in text,
+    for t in tokens:
+        h.check(t.encode() not in text and t[4:].encode() not in text,
                 'a device token is in the daemon log')
     h.check_eq(d.scalar('SELECT count(*) FROM devices WHERE revoked_at IS NOT NULL'), 1,
                'revoked devices')

@@ -75,8 +75,11 @@ def test(w):
     h.check_eq(done[0]['status'], 'resolved', 'status with --all')
     h.check_eq(done[0].get('resolution'), 'restore', 'resolution with --all')
     h.check_eq(done[0].get('resolved_by'), 'cora', 'resolved_by')
-    # Resolving twice is refused.
-    coord.resolve(c['id'], 'keep', expect=h.EXIT_SERVER)
+    # Resolving again supersedes the first resolution: keep puts the winner back everywhere.
+    coord.resolve(c['id'], 'keep')
+    for c2 in (nurse, link, coord):
+        c2.sync()
+        h.check_eq(c2.show(pid)['phone'], '0131 222 2222', c2.name + ' has the kept value')
 
 
 if __name__ == '__main__':

@@ -97,7 +97,7 @@ def test(w):
         g = [x for x in c.show(pid)['goals'] if x['id'] == g1][0]
         h.check_eq(g['lifecycle_status'], 'active', c.name + ': the coordinator\'s value')
     # A bad value is refused and changes nothing.
-    coord.resolve(ead[g1]['id'], 'keep', expect=h.EXIT_SERVER)
+    coord.resolve(conflict[0]['id'], 'value', 'not-a-status', expect=h.EXIT_USAGE)
     h.check_eq(d.scalar("SELECT count(*) FROM conflicts WHERE status='open'"), 0,
                'nothing open on the server')
 

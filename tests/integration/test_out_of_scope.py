@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-# test_out_of_scope.py - a worker edits offline and is unassigned before syncing. The edit is
-# not applied on the server and not dropped: it is in the conflict log as out_of_scope for a
-# coordinator. The person is purged from the worker's device once the edit has been sent.
+# test_out_of_scope.py - safe handover. A worker edits offline and is unassigned before syncing:
+# edits recorded within the handover grace period after the assignment ended are kept (the visit
+# really happened); edits recorded after it are not applied and not dropped: they are in the
+# conflict log as out_of_scope for a coordinator. Either way the person is purged from the
+# worker's device once the edits have been sent.
 import os
 import sys
 
@@ -10,25 +12,51 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h
 
 
+def purged(nurse, pid):
+    ids = [p['id'] for p in nurse.caseload()]
+    h.check(pid not in ids, 'the person is purged from the device', ids)
+    st = nurse.status()
+    h.check_eq(st['pending'], 0, 'outbox empty')
+    h.check_eq(st['pending_purges'], 0, 'no purge left pending')
+
+
 def test(w):
     d = w.daemon
-    pid = d.add_person('Fay Example', phone='0131 000 0000')
-    nurse = w.client('nurse', 'nurse')
     coord = w.client('coord', 'coordinator')
+
+    h.log('-- within the grace period (default 72 h): kept')
+    kept = d.add_person('Kit Example', phone='0131 000 0001')
+    nurse = w.client('nurse', 'nurse')
+    d.assign(kept, 'nurse')
+    nurse.sync()
+    nurse.edit('person', kept, 'phone', '0131 555 5555')
+    d.unassign(kept, 'nurse')
+    nurse.sync()
+    h.check_eq(d.field('person', kept, 'phone')['value'], '0131 555 5555',
+               'an edit recorded before the assignment ended is kept')
+    h.check_eq(d.query("SELECT count(*) AS n FROM conflicts WHERE kind='out_of_scope'")[0]['n'],
+               0, 'nothing routed to the coordinator')
+    purged(nurse, kept)
+
+    h.log('-- after the grace period (daemon serving with --handover-grace-hours 0): logged')
+    d.stop()
+    d.serve_args = ['--handover-grace-hours', '0']
+    d.start()
+    pid = d.add_person('Fay Example', phone='0131 000 0000')
     d.assign(pid, 'nurse')
     nurse.sync()
     coord.sync()
-
+    d.unassign(pid, 'nurse')
+    # The device does not know yet: it records offline after the assignment ended.
     nurse.edit('person', pid, 'phone', '0131 777 7777')
     nurse.add('goal', pid, {'description': 'Offline goal'})
     h.check(nurse.status()['pending'] >= 2, 'edits are pending')
-    d.unassign(pid, 'nurse')
     nurse.sync()
 
     h.check_eq(d.field('person', pid, 'phone')['value'], '0131 000 0000',
                'server phone unchanged')
-    rows = d.query("SELECT change_id, field, outcome FROM change_log WHERE device=?",
-                   (nurse.device_id,))
+    rows = d.query("SELECT change_id, field, outcome FROM change_log WHERE device=? AND"
+                   " person_id=?", (nurse.device_id, pid))
     h.check(rows and all(r['outcome'] == 'out_of_scope' for r in rows),
             'every change of the worker is stored as out_of_scope', rows)
     logged = d.query("SELECT loser_change_id, kind FROM conflicts WHERE kind='out_of_scope'")
@@ -40,12 +68,7 @@ def test(w):
     h.check_eq(len(phone), 1, 'the phone edit is listed')
     h.check_eq(phone[0]['loser_value'], '0131 777 7777', 'the lost value is kept')
     h.check_eq(phone[0]['loser_user'], 'nurse', 'who wrote it')
-
-    ids = [p['id'] for p in nurse.caseload()]
-    h.check(pid not in ids, 'the person is purged from the device', ids)
-    st = nurse.status()
-    h.check_eq(st['pending'], 0, 'outbox empty')
-    h.check_eq(st['pending_purges'], 0, 'no purge left pending')
+    purged(nurse, pid)
     # The coordinator's replica still shows the server value.
     coord.sync()
     h.check_eq(coord.show(pid)['phone'], '0131 000 0000', 'coordinator replica')

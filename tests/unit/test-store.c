@@ -758,6 +758,8 @@ TEST(out_of_scope_change_logged_not_applied)
     field_version(&f, "person", f.p, "phone", &h0, dev0);
     CHECK_PASSING();
     ASSERT_EQ(store_unassign(f.s, f.p, "alice", &which), 1);
+    /* No handover grace: an edit stamped after the assignment ended is out of scope. */
+    store_set_handover_grace(f.s, 0);
     new_id(id);
     add(&a, id, "person", f.p, f.p, "phone", "offline edit", ahead(1000, 0), h0, dev0);
     SYNC(f, f.alice, &a, cursor, &r1);
@@ -774,6 +776,31 @@ TEST(out_of_scope_change_logged_not_applied)
     ASSERT_NULL(pulled(r1, "person", f.p, "phone"));
 }
 
+
+TEST(handover_grace_keeps_edit_recorded_before_the_end)
+{
+    FIXTURE(f, "grace");
+    _cleanup_(batch_done) struct batch a = {0};
+    _cleanup_json_ cJSON *r0 = NULL, *r1 = NULL;
+    _cleanup_free_ char *cursor = NULL, *v = NULL;
+    char dev0[UUID_STR_MAX], id[UUID_STR_MAX];
+    const char *which = NULL;
+    uint64_t h0;
+
+    SYNC(f, f.alice, NULL, "", &r0);
+    cursor = cursor_of(r0);
+    field_version(&f, "person", f.p, "phone", &h0, dev0);
+    CHECK_PASSING();
+    ASSERT_EQ(store_unassign(f.s, f.p, "alice", &which), 1);
+    /* Default grace (72 h): an edit recorded around the end of the assignment is kept. */
+    new_id(id);
+    add(&a, id, "person", f.p, f.p, "phone", "visit really happened", ahead(0, 0), h0, dev0);
+    SYNC(f, f.alice, &a, cursor, &r1);
+    ASSERT_STREQ(outcome_str(r1, 0), "applied");
+    v = field_value(&f, "person", f.p, "phone");
+    ASSERT_STREQ(v, "visit really happened");
+    ASSERT_EQ(q_int(f.path, "SELECT count(*) FROM conflicts WHERE loser_change_id=%Q", id), 0);
+}
 TEST(far_future_clock_is_clamped)
 {
     FIXTURE(f, "future");
@@ -967,13 +994,38 @@ TEST(conflict_list_and_resolve)
     ASSERT_TRUE(cJSON_IsNumber(cJSON_GetObjectItem(c, "id")));
     id = (int64_t)cJSON_GetObjectItem(c, "id")->valuedouble;
 
-    ASSERT_ERRNO(store_conflict_resolve(f.s, &f.cora, id + 100, "keep", NULL, &dummy, &why),
+    ASSERT_ERRNO(store_conflict_resolve(f.s, &f.cora, id + 100, "keep", NULL, "why", &dummy,
+                                        &why),
                  -ENOENT);
-    ASSERT_ERRNO(store_conflict_resolve(f.s, &f.cora, id, "shrug", NULL, &dummy, &why), -EINVAL);
-    ASSERT_OK(store_conflict_resolve(f.s, &f.cora, id, "restore", NULL, &res, &why));
+    ASSERT_ERRNO(store_conflict_resolve(f.s, &f.cora, id, "shrug", NULL, "why", &dummy, &why),
+                 -EINVAL);
+    /* a resolution needs a reason */
+    ASSERT_ERRNO(store_conflict_resolve(f.s, &f.cora, id, "keep", NULL, NULL, &dummy, &why),
+                 -EINVAL);
+    ASSERT_ERRNO(store_conflict_resolve(f.s, &f.cora, id, "keep", NULL, "  ", &dummy, &why),
+                 -EINVAL);
+    ASSERT_OK(store_conflict_resolve(f.s, &f.cora, id, "restore", NULL, "alice rang the person",
+                                     &res, &why));
     ASSERT_STREQ(jstr(cJSON_GetObjectItem(res, "conflict"), "resolution"), "restore");
-    ASSERT_ERRNO(store_conflict_resolve(f.s, &f.cora, id, "keep", NULL, &dummy, &why),
-                 -EALREADY);
+    ASSERT_STREQ(jstr(cJSON_GetObjectItem(res, "conflict"), "reason"), "alice rang the person");
+    v = field_value(&f, "person", f.p, "phone");
+    ASSERT_STREQ(v, "alice-phone");
+    free(v);
+    /* a later resolution supersedes: keep puts back what the restore replaced ... */
+    ASSERT_OK(store_conflict_resolve(f.s, &f.cora, id, "keep", NULL, "wrong person rang",
+                                     &dummy, &why));
+    v = field_value(&f, "person", f.p, "phone");
+    ASSERT_STREQ(v, "bob-phone");
+    free(v);
+    ASSERT_STREQ(jstr(cJSON_GetObjectItem(dummy, "conflict"), "resolution"), "keep");
+    ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(dummy, "conflict"),
+                                                     "resolutions")),
+              2);
+    /* ... and restoring again writes the lost value again */
+    cJSON_Delete(dummy);
+    dummy = NULL;
+    ASSERT_OK(store_conflict_resolve(f.s, &f.cora, id, "restore", NULL, "checked twice",
+                                     &dummy, &why));
     v = field_value(&f, "person", f.p, "phone");
     ASSERT_STREQ(v, "alice-phone");
 
@@ -1018,7 +1070,8 @@ TEST(restore_after_delete_adds_no_conflict)
     SYNC(f, f.bob, &ed, "", &r2);
     ASSERT_EQ(count(&f, "conflicts"), 1);
     id = q_int(f.path, "SELECT id FROM conflicts");
-    ASSERT_OK(store_conflict_resolve(f.s, &f.cora, id, "restore", NULL, &res, &why));
+    ASSERT_OK(store_conflict_resolve(f.s, &f.cora, id, "restore", NULL, "still wanted", &res,
+                                     &why));
     deleted = field_value(&f, "goal", g, "_deleted");
     desc = field_value(&f, "goal", g, "description");
     ASSERT_STREQ(deleted, "0");

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd_plan.c - the person and their plan, offline: register, about-me, contact add, goal
+ * add/status, action add/status, review add, consent record/withdraw, alert raise/deactivate.
+ * Each is one libcaresync call; a command that creates a record prints its id alone. */
+#include <stdio.h>
+
+#include "caresync.h"
+#include "cli.h"
+#include "macro.h"
+
+int cmd_register(int argc, char *argv[])
+{
+    struct caresync_registration p = {0};
+    const struct cli_opt opts[] = {
+            {"name", &p.name, NULL},
+            {"dob", &p.birth_date, NULL},
+            {"phone", &p.phone, NULL},
+            {"address", &p.address, NULL},
+            {"preferred-name", &p.preferred_name, NULL},
+    };
+    char id[CARESYNC_ID_MAX] = "";
+    CLI_PROLOGUE("register", opts, ELEMENTSOF(opts), 0, 0);
+
+    (void)first;
+    return cli_finish(c, caresync_register(c, &p, id), id);
+}
+
+int cmd_about_me(int argc, char *argv[])
+{
+    CLI_PROLOGUE("about-me", NULL, 0, 3, 3);
+
+    return cli_finish(c, caresync_about_me_set(c, argv[first], argv[first + 1], argv[first + 2]),
+                      NULL);
+}
+
+int cmd_contact_add(int argc, char *argv[])
+{
+    struct caresync_contact k = {0};
+    const struct cli_opt opts[] = {
+            {"name", &k.name, NULL},
+            {"relationship", &k.relationship, NULL},
+            {"code", &k.relationship_code, NULL},
+            {"phone", &k.phone, NULL},
+            {"email", &k.email, NULL},
+            {"carer", NULL, &k.carer},
+            {"next-of-kin", NULL, &k.next_of_kin},
+            {"emergency", NULL, &k.emergency},
+            {"lpa", NULL, &k.lpa},
+            {"do-not-contact", NULL, &k.do_not_contact},
+    };
+    char id[CARESYNC_ID_MAX] = "";
+    CLI_PROLOGUE("contact add", opts, ELEMENTSOF(opts), 1, 1);
+
+    return cli_finish(c, caresync_contact_add(c, argv[first], &k, id), id);
+}
+
+int cmd_goal_add(int argc, char *argv[])
+{
+    struct caresync_goal g = {0};
+    const struct cli_opt opts[] = {
+            {"plan", &g.care_plan_id, NULL},
+            {"importance", &g.importance, NULL},
+            {"target-date", &g.target_date, NULL},
+            {"parent", &g.parent_goal_id, NULL},
+    };
+    char id[CARESYNC_ID_MAX] = "";
+    CLI_PROLOGUE("goal add", opts, ELEMENTSOF(opts), 2, 2);
+
+    g.description = argv[first + 1];
+    return cli_finish(c, caresync_goal_add(c, argv[first], &g, id), id);
+}
+
+int cmd_goal_status(int argc, char *argv[])
+{
+    const char *lifecycle = NULL, *achievement = NULL;
+    const struct cli_opt opts[] = {
+            {"lifecycle", &lifecycle, NULL},
+            {"achievement", &achievement, NULL},
+    };
+    CLI_PROLOGUE("goal status", opts, ELEMENTSOF(opts), 1, 1);
+
+    return cli_finish(c, caresync_goal_status(c, argv[first], lifecycle, achievement), NULL);
+}
+
+int cmd_action_add(int argc, char *argv[])
+{
+    struct caresync_action a = {0};
+    const struct cli_opt opts[] = {
+            {"who", &a.who, NULL},
+            {"who-kind", &a.who_kind, NULL},
+            {"due", &a.due_date, NULL},
+            {"when", &a.when_text, NULL},
+            {"confidence", &a.confidence, NULL},
+    };
+    char id[CARESYNC_ID_MAX] = "";
+    CLI_PROLOGUE("action add", opts, ELEMENTSOF(opts), 2, 2);
+
+    a.what = argv[first + 1];
+    return cli_finish(c, caresync_action_add(c, argv[first], &a, id), id);
+}
+
+int cmd_action_status(int argc, char *argv[])
+{
+    const char *confidence = NULL, *reason = NULL;
+    const struct cli_opt opts[] = {
+            {"confidence", &confidence, NULL},
+            {"reason", &reason, NULL},
+    };
+    CLI_PROLOGUE("action status", opts, ELEMENTSOF(opts), 2, 2);
+
+    return cli_finish(
+            c, caresync_action_status(c, argv[first], argv[first + 1], confidence, reason), NULL);
+}
+
+int cmd_review_add(int argc, char *argv[])
+{
+    struct caresync_review v = {0};
+    const struct cli_opt opts[] = {
+            {"outcome", &v.outcome, NULL},
+            {"next", &v.next_review_date, NULL},
+            {"with-person", NULL, &v.with_person},
+            {"plan", &v.care_plan_id, NULL},
+    };
+    char id[CARESYNC_ID_MAX] = "";
+    CLI_PROLOGUE("review add", opts, ELEMENTSOF(opts), 2, 2);
+
+    v.summary = argv[first + 1];
+    return cli_finish(c, caresync_review_add(c, argv[first], &v, id), id);
+}
+
+int cmd_consent_record(int argc, char *argv[])
+{
+    struct caresync_consent k = {0};
+    const struct cli_opt opts[] = {
+            {"sector", &k.sector, NULL}, {"decision", &k.decision, NULL},
+            {"basis", &k.basis, NULL},   {"data-class", &k.data_class, NULL},
+            {"notes", &k.notes, NULL},
+    };
+    char id[CARESYNC_ID_MAX] = "";
+    CLI_PROLOGUE("consent record", opts, ELEMENTSOF(opts), 1, 1);
+
+    return cli_finish(c, caresync_consent_record(c, argv[first], &k, id), id);
+}
+
+int cmd_consent_withdraw(int argc, char *argv[])
+{
+    CLI_PROLOGUE("consent withdraw", NULL, 0, 1, 1);
+
+    return cli_finish(c, caresync_consent_withdraw(c, argv[first]), NULL);
+}
+
+int cmd_alert_raise(int argc, char *argv[])
+{
+    const char *category = NULL, *audience = NULL;
+    const struct cli_opt opts[] = {{"category", &category, NULL}, {"audience", &audience, NULL}};
+    char id[CARESYNC_ID_MAX] = "";
+    CLI_PROLOGUE("alert raise", opts, ELEMENTSOF(opts), 2, 2);
+
+    return cli_finish(
+            c, caresync_alert_raise(c, argv[first], argv[first + 1], category, audience, id), id);
+}
+
+int cmd_alert_deactivate(int argc, char *argv[])
+{
+    CLI_PROLOGUE("alert deactivate", NULL, 0, 1, 1);
+
+    return cli_finish(c, caresync_alert_deactivate(c, argv[first]), NULL);
+}

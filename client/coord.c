@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/* coord.c - the coordinators' online calls besides the conflict log: sync health of every
+ * device and revocation, caseload changes (assign, unassign, transfer, named coordinator), and
+ * a person's team, which every role may read for the people on its caseload. */
+#include "caresync.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "caresync_int.h"
+#include "wire.h"
+
+/* A user name as the server accepts them: 1 to 64 of [A-Za-z0-9._-]. */
+static bool user_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+            return false;
+    return true;
+}
+
+static int need_user(struct caresync *c, const char *user, const char *what)
+{
+    if (user_ok(user))
+        return CARESYNC_OK;
+    return cs_fail(c, CARESYNC_EUSAGE, "bad %s '%s': a user name (letters, digits, '.', '_', '-')",
+                   what, user ? user : "");
+}
+
+static int need_id(struct caresync *c, const char *id, const char *what)
+{
+    if (id && uuid_valid(id))
+        return CARESYNC_OK;
+    return cs_fail(c, CARESYNC_EUSAGE, "'%s' is not a %s id (a lower-case UUID)", id ? id : "",
+                   what);
+}
+
+/*
+ * One coordinator request: @method @path with @body (NULL for GET). On 200 *ret_json (when not
+ * NULL) receives member @member of the reply (NULL: the whole reply) printed; 403 is
+ * CARESYNC_EFORBIDDEN "only coordinators can @verb"; 404 CARESYNC_ENOTFOUND and 400
+ * CARESYNC_EUSAGE with the server's message.
+ */
+static int coord_request(struct caresync *c, const char *method, const char *path,
+                         const cJSON *body, const char *what, const char *verb,
+                         const char *member, char **ret_json)
+{
+    struct http_reply rep = {0};
+    const cJSON *j;
+    int r;
+
+    r = transport_request(c, method, path, body, true, what, &rep);
+    if (r != CARESYNC_OK)
+        return r;
+    if (rep.status == 403)
+        r = cs_fail(c, CARESYNC_EFORBIDDEN, "not allowed: only coordinators can %s", verb);
+    else if (rep.status == 404 && streq(rep.code, "not_found"))
+        r = cs_fail(c, CARESYNC_ENOTFOUND, "%s failed: %s", what, rep.message);
+    else if (rep.status == 400)
+        r = cs_fail(c, CARESYNC_EUSAGE, "%s failed: %s (%s)", what, rep.message,
+                    rep.code[0] ? rep.code : "bad request");
+    else if (rep.status != 200)
+        r = transport_fail(c, &rep, what);
+    if (r == CARESYNC_OK && ret_json) {
+        j = member ? cJSON_GetObjectItemCaseSensitive(rep.json, member) : rep.json;
+        if (!j)
+            r = cs_fail(c, CARESYNC_ESERVER, "%s failed: the server's reply has no \"%s\"",
+                        what, member);
+        else if (json_take_string(j, ret_json) < 0)
+            r = cs_fail_errno(c, -ENOMEM, what);
+    }
+    http_reply_done(&rep);
+    return r;
+}
+
+static int begin_online(struct caresync *c)
+{
+    int r = cs_begin(c);
+
+    return r == CARESYNC_OK ? cs_need_replica(c) : r;
+}
+
+int caresync_devices_json(struct caresync *c, char **ret)
+{
+    int r = begin_online(c);
+
+    if (r != CARESYNC_OK)
+        return r;
+    return coord_request(c, "GET", "/v1/devices", NULL, "listing devices", "see the devices",
+                         "devices", ret);
+}
+
+int caresync_device_revoke(struct caresync *c, const char *device_id)
+{
+    _cleanup_json_ cJSON *body = NULL;
+    char path[128];
+    int r = begin_online(c);
+
+    if (r == CARESYNC_OK)
+        r = need_id(c, device_id, "device");
+    if (r != CARESYNC_OK)
+        return r;
+    body = cJSON_CreateObject(); /* the request has no members */
+    if (!body)
+        return cs_fail_errno(c, -ENOMEM, "revoking the device failed");
+    snprintf(path, sizeof(path), "/v1/devices/%s/revoke", device_id);
+    return coord_request(c, "POST", path, body, "revoking the device", "revoke devices", NULL,
+                         NULL);
+}
+
+int caresync_assign(struct caresync *c, const char *person_id, const char *user, bool assign)
+{
+    _cleanup_json_ cJSON *body = NULL;
+    int r = begin_online(c);
+
+    if (r == CARESYNC_OK)
+        r = need_id(c, person_id, "person");
+    if (r == CARESYNC_OK)
+        r = need_user(c, user, "user");
+    if (r != CARESYNC_OK)
+        return r;
+    body = cJSON_CreateObject();
+    if (!body || wire_add_string(body, "person_id", person_id) < 0 ||
+        wire_add_string(body, "user", user) < 0 ||
+        wire_add_string(body, "action", assign ? "assign" : "unassign") < 0)
+        return cs_fail_errno(c, -ENOMEM, "changing the caseload failed");
+    return coord_request(c, "POST", "/v1/assignments", body,
+                         assign ? "assigning" : "unassigning", "change caseloads", NULL, NULL);
+}
+
+int caresync_transfer(struct caresync *c, const char *from, const char *to,
+                      const char *person_id, char **ret_json)
+{
+    _cleanup_json_ cJSON *body = NULL;
+    int r = begin_online(c);
+
+    if (r == CARESYNC_OK)
+        r = need_user(c, from, "--from user");
+    if (r == CARESYNC_OK)
+        r = need_user(c, to, "--to user");
+    if (r == CARESYNC_OK && person_id)
+        r = need_id(c, person_id, "person");
+    if (r != CARESYNC_OK)
+        return r;
+    body = cJSON_CreateObject();
+    if (!body || wire_add_string(body, "from", from) < 0 || wire_add_string(body, "to", to) < 0 ||
+        (person_id && wire_add_string(body, "person_id", person_id) < 0))
+        return cs_fail_errno(c, -ENOMEM, "the transfer failed");
+    return coord_request(c, "POST", "/v1/assignments/transfer", body, "the transfer",
+                         "transfer caseloads", NULL, ret_json);
+}
+
+int caresync_named_coordinator(struct caresync *c, const char *person_id, const char *user)
+{
+    _cleanup_json_ cJSON *body = NULL;
+    char path[128];
+    int r = begin_online(c);
+
+    if (r == CARESYNC_OK)
+        r = need_id(c, person_id, "person");
+    if (r == CARESYNC_OK)
+        r = need_user(c, user, "user");
+    if (r != CARESYNC_OK)
+        return r;
+    body = cJSON_CreateObject();
+    if (!body || wire_add_string(body, "user", user) < 0)
+        return cs_fail_errno(c, -ENOMEM, "setting the named coordinator failed");
+    snprintf(path, sizeof(path), "/v1/people/%s/named-coordinator", person_id);
+    return coord_request(c, "POST", path, body, "setting the named coordinator",
+                         "set a named coordinator", NULL, NULL);
+}
+
+int caresync_team_json(struct caresync *c, const char *person_id, char **ret)
+{
+    char path[128];
+    int r = begin_online(c);
+
+    if (r == CARESYNC_OK)
+        r = need_id(c, person_id, "person");
+    if (r != CARESYNC_OK)
+        return r;
+    snprintf(path, sizeof(path), "/v1/people/%s/team", person_id);
+    return coord_request(c, "GET", path, NULL, "reading the team", "read this team", NULL, ret);
+}

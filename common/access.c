@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/* access.c - the role x data class x consent rules (domain-model.md §4.3), as pure functions. */
+#include "access.h"
+
+#include <string.h>
+
+#define eq(a, b) ((a) && (b) && strcmp((a), (b)) == 0)
+
+enum access_class access_class_of(const char *role)
+{
+    static const struct {
+        const char *role;
+        enum access_class c;
+    } map[] = {
+        {"nurse", ACCESS_CLINICIAN},        {"occupational_therapist", ACCESS_CLINICIAN},
+        {"physiotherapist", ACCESS_CLINICIAN}, {"social_worker", ACCESS_SOCIAL},
+        {"link_worker", ACCESS_LINK},       {"volunteer", ACCESS_VCSE},
+        {"personal_assistant", ACCESS_VCSE}, {"coordinator", ACCESS_COORDINATOR},
+        {"admin", ACCESS_ADMIN},
+    };
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (eq(role, map[i].role))
+            return map[i].c;
+    return ACCESS_NONE;
+}
+
+const char *access_sector(const char *role)
+{
+    switch (access_class_of(role)) {
+    case ACCESS_CLINICIAN:
+    case ACCESS_LINK:
+        return "health";
+    case ACCESS_SOCIAL:
+        return "social-care";
+    case ACCESS_VCSE:
+        return "vcse";
+    default:
+        return NULL;
+    }
+}
+
+static const char *get(const struct access_row *row, const char *field)
+{
+    return row && row->get ? row->get(row->ctx, field) : NULL;
+}
+
+/* Wellbeing measures (D8) against clinical observations (D9). */
+static bool wellbeing_kind(const char *kind)
+{
+    return eq(kind, "ons4") || eq(kind, "swemwbs");
+}
+
+bool access_row_visible(const char *role, const char *user, const struct cat_table *t,
+                        const struct access_row *row, bool owns_action_for_goal,
+                        bool vcse_may_see_about_me)
+{
+    enum access_class c = access_class_of(role);
+    const char *n = t->name;
+
+    if (c == ACCESS_NONE || c == ACCESS_ADMIN)
+        return false;
+    if (eq(n, "note")) {
+        const char *cat = get(row, "category");
+        bool own = eq(get(row, "author"), user);
+
+        if (eq(cat, "safeguarding-concern")) /* D10: social care and coordinators route it */
+            return own || c == ACCESS_SOCIAL || c == ACCESS_COORDINATOR;
+        if (eq(cat, "clinical")) /* D9 */
+            return own || c == ACCESS_CLINICIAN || c == ACCESS_SOCIAL;
+        if (c == ACCESS_VCSE) /* D7: their own notes only */
+            return own;
+        return true;
+    }
+    if (eq(n, "observation")) {
+        bool own = eq(get(row, "author"), user);
+
+        if (wellbeing_kind(get(row, "kind"))) /* D8 */
+            return own || c != ACCESS_VCSE;
+        return own || c == ACCESS_CLINICIAN || c == ACCESS_SOCIAL; /* D9 */
+    }
+    if (c != ACCESS_VCSE)
+        return true;
+
+    /* Volunteers and personal assistants: need-to-know only. */
+    if (eq(n, "person"))
+        return true;
+    if (eq(n, "alert")) /* D2, unless meant for professionals */
+        return !eq(get(row, "audience"), "professionals");
+    if (eq(n, "about_me")) /* D3: only with the person's permission */
+        return vcse_may_see_about_me && eq(get(row, "shareable_with_vcse"), "1");
+    if (eq(n, "related_person")) /* D4: emergency contacts */
+        return eq(get(row, "is_emergency_contact"), "1") && !eq(get(row, "do_not_contact"), "1");
+    if (eq(n, "plan_action")) /* D5: the actions they are responsible for */
+        return eq(get(row, "who"), user);
+    if (eq(n, "goal")) /* ... and the goals those actions serve */
+        return owns_action_for_goal;
+    if (eq(n, "visit")) /* D6: their own visits */
+        return eq(get(row, "assigned_to"), user);
+    if (eq(n, "goal_progress")) /* D8: what they recorded */
+        return eq(get(row, "author"), user);
+    return false; /* care_plan, plan_review, consent */
+}
+
+bool access_field_visible(const char *role, const struct cat_table *t, const struct cat_field *f)
+{
+    static const char *const vcse_person[] = {"name",        "preferred_name", "pronouns",
+                                              "phone",       "address",        "language",
+                                              "interpreter_needed", "communication_needs",
+                                              "access_instructions", "status", "_deleted",
+                                              NULL};
+
+    if (access_class_of(role) != ACCESS_VCSE || strcmp(t->name, "person") != 0)
+        return true;
+    for (const char *const *p = vcse_person; *p; p++)
+        if (strcmp(*p, f->name) == 0)
+            return true;
+    return false;
+}
+
+bool access_field_decides(const struct cat_table *t, const struct cat_field *f)
+{
+    static const char *const deciders[][2] = {
+        {"note", "category"},          {"note", "author"},
+        {"observation", "kind"},       {"observation", "author"},
+        {"goal_progress", "author"},   {"alert", "audience"},
+        {"about_me", "shareable_with_vcse"}, {"related_person", "is_emergency_contact"},
+        {"related_person", "do_not_contact"}, {"plan_action", "who"},
+        {"visit", "assigned_to"},
+    };
+
+    for (size_t i = 0; i < sizeof(deciders) / sizeof(deciders[0]); i++)
+        if (strcmp(deciders[i][0], t->name) == 0 && strcmp(deciders[i][1], f->name) == 0)
+            return true;
+    return false;
+}
+
+static bool deny(const char **why, const char *reason)
+{
+    *why = reason;
+    return false;
+}
+
+bool access_may_write(const char *role, const char *user, const struct cat_table *t,
+                      const struct cat_field *f, const struct access_row *row, bool is_new,
+                      const char **why)
+{
+    enum access_class c = access_class_of(role);
+    const char *n = t->name;
+
+    if (f->kind == CAT_S)
+        return deny(why, "the field is set centrally");
+    /* Authorship is the writer's own name, never someone else's. */
+    if ((eq(f->name, "author") || eq(f->name, "recorded_by") || eq(f->name, "raised_by")) &&
+        get(row, f->name) && !eq(get(row, f->name), user))
+        return deny(why, "a record's author must be the user writing it");
+    switch (c) {
+    case ACCESS_NONE:
+    case ACCESS_ADMIN:
+        return deny(why, "this role records no care data");
+    case ACCESS_CLINICIAN:
+        return true;
+    case ACCESS_SOCIAL:
+    case ACCESS_LINK:
+        if (eq(n, "observation") && !wellbeing_kind(get(row, "kind")))
+            return deny(why, "clinical observations are recorded by clinicians");
+        if (c == ACCESS_LINK && eq(n, "note") && eq(get(row, "category"), "clinical"))
+            return deny(why, "clinical notes are recorded by clinicians");
+        return true;
+    case ACCESS_COORDINATOR:
+        if (eq(n, "person") || eq(n, "alert") || eq(n, "related_person") || eq(n, "consent") ||
+            eq(n, "visit"))
+            return true;
+        if (eq(n, "care_plan") &&
+            (eq(f->name, "review_due") || eq(f->name, "review_by")))
+            return true;
+        return deny(why, "coordinators change a plan's review scheduling only; the plan itself "
+                         "is written with the person by their workers");
+    case ACCESS_VCSE:
+        if (eq(n, "note")) {
+            const char *cat = get(row, "category");
+
+            if (!is_new)
+                return eq(f->name, "status") || eq(f->name, "error_reason")
+                               ? (eq(get(row, "author"), user) ||
+                                  deny(why, "only the author can mark a note entered in error"))
+                               : deny(why, "notes cannot be changed once written");
+            if (eq(cat, "clinical") || eq(cat, "social-care"))
+                return deny(why, "volunteers and personal assistants write visit, phone, "
+                                 "handover or safeguarding-concern notes");
+            return true;
+        }
+        if (eq(n, "alert"))
+            return is_new || deny(why, "volunteers and personal assistants can raise an alert "
+                                       "but not change one");
+        if (eq(n, "visit")) {
+            if (!is_new && eq(f->name, "assigned_to"))
+                return deny(why, "a visit is handed to someone else by a coordinator");
+            return eq(get(row, "assigned_to"), user) ||
+                   deny(why, "volunteers and personal assistants record their own visits only");
+        }
+        if (eq(n, "plan_action")) {
+            if (is_new || !eq(get(row, "who"), user))
+                return deny(why, "volunteers and personal assistants update their own actions "
+                                 "only");
+            return eq(f->name, "status") || eq(f->name, "status_reason") ||
+                   eq(f->name, "confidence") ||
+                   deny(why, "volunteers and personal assistants update an action's status and "
+                             "confidence only");
+        }
+        if (eq(n, "goal_progress")) {
+            if (is_new)
+                return true;
+            if (!eq(f->name, "status") && !eq(f->name, "error_reason"))
+                return deny(why, "progress entries cannot be changed once written");
+            return eq(get(row, "author"), user) ||
+                   deny(why, "only the author can mark a progress entry entered in error");
+        }
+        return deny(why, "volunteers and personal assistants cannot change this record; add a "
+                         "note for the named coordinator instead");
+    }
+    return deny(why, "unknown role");
+}

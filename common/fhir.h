@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* fhir.h - FHIR R4 export: one person's record as a transaction Bundle (docs/internals/fhir.md). */
+#pragma once
+
+#include <cjson/cJSON.h>
+
+/*
+ * fhir_bundle() - the FHIR R4 transaction Bundle for the person described by @tree.
+ *
+ * @tree is the person object as `caresync show PERSON --json` prints it: the person's fields at
+ * the top level, the child rows in arrays under their catalogue labels ("care_plans", "goals",
+ * "contacts", ...), "about_me" an object or null, and optionally "team" (an array of
+ * {"user", "role", "assignment"}). Every value is a string or null. Rows whose "_deleted" is "1"
+ * are left out. @generated_at (an ISO 8601 time, may be NULL) becomes Bundle.timestamp.
+ *
+ * Every entry is a PUT of Type/<row id> with fullUrl urn:uuid:<row id>, and every reference in
+ * the Bundle points to one of its entries. Returns a new object the caller frees with
+ * cJSON_Delete(), or NULL when out of memory or when @tree has no valid person id. Never logs.
+ */
+cJSON *fhir_bundle(const cJSON *tree, const char *generated_at);

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/* store_access.c - the store's side of access control: consent provisions that take a person off
+ * a sector's devices, and rows loaded from the field state for the rules in common/access.c.
+ * docs/internals/access.md. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "access.h"
+#include "db.h"
+#include "store_int.h"
+
+int store_denied(struct store *s, const char *role, const char *person_id)
+{
+    const char *sector = access_sector(role);
+    sqlite3_stmt *st;
+    int rc, denied;
+
+    if (!sector)
+        return 0;
+    /* An active, not deleted consent record denying this sector (or all sharing). */
+    st = store_stmt(s, "SELECT 1 FROM field_state c"
+                       " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"
+                       "  AND d.field = 'decision' AND d.value = 'deny'"
+                       " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"
+                       "  AND t.field = 'status' AND t.value = 'active'"
+                       " WHERE c.person_id = ?1 AND c.tbl = 'consent' AND c.field = 'sector'"
+                       "  AND c.value IN (?2, 'all') AND NOT EXISTS (SELECT 1 FROM field_state x"
+                       "  WHERE x.tbl = 'consent' AND x.row_id = c.row_id"
+                       "  AND x.field = '_deleted' AND x.value = '1') LIMIT 1");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, person_id);
+    store_bind_text(st, 2, sector);
+    rc = sqlite3_step(st);
+    denied = rc == SQLITE_ROW;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_errno(rc);
+    return denied;
+}
+
+int store_deny_since(struct store *s, const char *role, const char *person_id, uint64_t *ret_hlc)
+{
+    const char *sector = access_sector(role);
+    sqlite3_stmt *st;
+    int rc, found = 0;
+
+    if (!sector)
+        return 0;
+    /* When each active deny took effect: the newest of the fields that make it a deny. */
+    st = store_stmt(s, "SELECT min(max(c.hlc, d.hlc, t.hlc)) FROM field_state c"
+                       " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"
+                       "  AND d.field = 'decision' AND d.value = 'deny'"
+                       " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"
+                       "  AND t.field = 'status' AND t.value = 'active'"
+                       " WHERE c.person_id = ?1 AND c.tbl = 'consent' AND c.field = 'sector'"
+                       "  AND c.value IN (?2, 'all') AND NOT EXISTS (SELECT 1 FROM field_state x"
+                       "  WHERE x.tbl = 'consent' AND x.row_id = c.row_id"
+                       "  AND x.field = '_deleted' AND x.value = '1')");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, person_id);
+    store_bind_text(st, 2, sector);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *ret_hlc = (uint64_t)sqlite3_column_int64(st, 0);
+        found = 1;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_errno(rc);
+    return found;
+}
+
+void store_row_done(struct store_row *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->names[i]);
+        free(r->values[i]);
+    }
+    r->n = 0;
+}
+
+const char *store_row_get(void *ctx, const char *field)
+{
+    const struct store_row *r = ctx;
+
+    if (r->overlay) {
+        const char *v;
+
+        if (r->overlay(r->overlay_ctx, field, &v))
+            return v;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->names[i], field) == 0)
+            return r->values[i];
+    return NULL;
+}
+
+int store_row_load(struct store *s, const char *tbl, const char *row_id, struct store_row *ret)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT field, value FROM field_state"
+                                     " WHERE tbl = ? AND row_id = ?");
+    int rc;
+
+    store_row_done(ret);
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, tbl);
+    store_bind_text(st, 2, row_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && ret->n < STORE_ROW_MAX) {
+        const unsigned char *v = sqlite3_column_text(st, 1);
+
+        ret->names[ret->n] = strdup((const char *)sqlite3_column_text(st, 0));
+        ret->values[ret->n] = v ? strdup((const char *)v) : NULL;
+        if (!ret->names[ret->n] || (v && !ret->values[ret->n])) {
+            free(ret->names[ret->n]);
+            free(ret->values[ret->n]);
+            sqlite3_reset(st);
+            return -ENOMEM;
+        }
+        ret->n++;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/* 1 when one of @user's actions (plan_action.who) serves goal @goal_id of @person_id. */
+static int owns_action_for_goal(struct store *s, const char *user, const char *person_id,
+                                const char *goal_id)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM field_state g JOIN field_state w"
+                                     " ON w.tbl = 'plan_action' AND w.row_id = g.row_id"
+                                     " AND w.field = 'who' AND w.value = ?3"
+                                     " WHERE g.person_id = ?1 AND g.tbl = 'plan_action'"
+                                     " AND g.field = 'goal_id' AND g.value = ?2 LIMIT 1");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, person_id);
+    store_bind_text(st, 2, goal_id);
+    store_bind_text(st, 3, user);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+int store_row_visible(struct store *s, const struct store_principal *p, const struct cat_table *t,
+                      const char *row_id, const char *person_id)
+{
+    _cleanup_(store_row_done) struct store_row row = {0};
+    struct access_row ar = {store_row_get, &row};
+    int owns = 0, r;
+
+    r = store_row_load(s, t->name, row_id, &row);
+    if (r < 0)
+        return r;
+    if (access_class_of(p->role) == ACCESS_VCSE && strcmp(t->name, "goal") == 0) {
+        owns = owns_action_for_goal(s, p->user, person_id, row_id);
+        if (owns < 0)
+            return owns;
+    }
+    /* Being in scope already means no consent provision denies this worker's sector. */
+    return access_row_visible(p->role, p->user, t, &ar, owns > 0, true);
+}

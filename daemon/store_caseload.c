@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: MIT */
+/* store_caseload.c - caseload changes a coordinator makes from a device: assign and unassign,
+ * transfer one person or a leaver's whole caseload to another worker, set a person's named
+ * coordinator (one per person), and read a person's team. Every change is audited as the
+ * coordinator who made it. Assignment starts and ends take a server sequence number, so the
+ * pull stream sends the new worker the person whole and the old one a purge
+ * (docs/internals/merge.md, "Pull pages"). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "hlc.h"
+#include "store_int.h"
+
+struct user_row {
+    int64_t id;
+    char role[STORE_ROLE_MAX];
+};
+
+static int user_get(struct store *s, const char *name, struct user_row *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    r = db_prepare(s->db, "SELECT id, role FROM users WHERE name = ?", &st);
+    if (r < 0)
+        return r;
+    store_bind_text(st, 1, name);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+    ret->id = sqlite3_column_int64(st, 0);
+    snprintf(ret->role, sizeof(ret->role), "%s", sqlite3_column_text(st, 1));
+    return 0;
+}
+
+/* Start (@start) or end @uid's assignment to @person_id. 1 changed, 0 already so, -errno. */
+static int assignment_set(struct store *s, const char *person_id, int64_t uid, bool start)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    char ts[ISO_TIME_MAX];
+    uint64_t now = hlc_wall_ms();
+    int r;
+
+    r = db_prepare(s->db,
+                   start ? "INSERT OR IGNORE INTO assignments(person_id, user_id, start_seq,"
+                           " started_at) VALUES(?1, ?2, ?3, ?4)"
+                         : "UPDATE assignments SET end_seq = ?3, ended_at = ?4, ended_ms = ?5"
+                           " WHERE person_id = ?1 AND user_id = ?2 AND end_seq IS NULL",
+                   &st);
+    if (r < 0)
+        return r;
+    store_bind_text(st, 1, person_id);
+    sqlite3_bind_int64(st, 2, uid);
+    sqlite3_bind_int64(st, 3, (int64_t)(s->txn_seq + 1));
+    store_bind_text(st, 4, iso_time(now, ts));
+    if (!start)
+        sqlite3_bind_int64(st, 5, (int64_t)now);
+    r = store_step_done(st);
+    if (r < 0)
+        return r;
+    if (sqlite3_changes(s->db) == 0)
+        return 0;
+    /* The event's place in the pull stream. */
+    store_next_seq(s);
+    return 1;
+}
+
+/* 1 when @uid has an active assignment to @person_id, 0 when not, or -errno. */
+static int assigned(struct store *s, const char *person_id, int64_t uid)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    r = db_prepare(s->db, "SELECT 1 FROM assignments WHERE person_id = ? AND user_id = ?"
+                          " AND end_seq IS NULL", &st);
+    if (r < 0)
+        return r;
+    store_bind_text(st, 1, person_id);
+    sqlite3_bind_int64(st, 2, uid);
+    rc = sqlite3_step(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/* Run @sql with ?1 = @t1, ?2 = @t2 (text) and ?3 = @i1, ?4 = @i2 (those it uses; binding
+ * one it does not use is a harmless SQLITE_RANGE); rows changed or -errno. */
+static int exec_bound(struct store *s, const char *sql, const char *t1, const char *t2,
+                      int64_t i1, int64_t i2)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r;
+
+    r = db_prepare(s->db, sql, &st);
+    if (r < 0)
+        return r;
+    store_bind_text(st, 1, t1);
+    store_bind_text(st, 2, t2);
+    sqlite3_bind_int64(st, 3, i1);
+    sqlite3_bind_int64(st, 4, i2);
+    r = store_step_done(st);
+    return r < 0 ? r : sqlite3_changes(s->db);
+}
+
+static int audit_caseload(struct store *s, const struct store_principal *p, const char *kind,
+                          const char *person_id, const char *k1, const char *v1, const char *k2,
+                          const char *v2)
+{
+    _cleanup_json_ cJSON *d = cJSON_CreateObject();
+
+    if (!d || wire_add_string(d, k1, v1) < 0 || (k2 && wire_add_string(d, k2, v2) < 0))
+        return -ENOMEM;
+    return store_audit(s, kind, p->user_id, p->device_id, person_id, d);
+}
+
+/* ---- assign / unassign ---- */
+
+int store_caseload_assign(struct store *s, const struct store_principal *p, const char *person_id,
+                          const char *user, bool assign, const char **which)
+{
+    struct user_row u;
+    int r, changed, cleared = 0;
+
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    r = store_person_exists(s, person_id);
+    if (r == 0) {
+        *which = "person";
+        r = -ENOENT;
+    }
+    if (r >= 0) {
+        r = user_get(s, user, &u);
+        if (r == -ENOENT)
+            *which = "user";
+    }
+    if (r >= 0 && assign && streq(u.role, "admin")) {
+        *which = "user";
+        r = -EINVAL;
+    }
+    if (r < 0)
+        goto fail;
+    changed = r = assignment_set(s, person_id, u.id, assign);
+    if (r == 0) {
+        db_rollback(s->db);
+        return 0;
+    }
+    /* A professional named coordinator holds the role through the assignment that just ended. */
+    if (r > 0 && !assign && !store_role_is_coordinator(u.role))
+        r = cleared = exec_bound(s, "DELETE FROM named_coordinators WHERE person_id = ?1"
+                                    " AND user_id = ?3", person_id, NULL, u.id, 0);
+    if (r >= 0)
+        r = audit_caseload(s, p, assign ? "assign" : "unassign", person_id, "user", user,
+                           cleared > 0 ? "named_coordinator_cleared" : NULL, "true");
+    if (r < 0)
+        goto fail;
+    r = store_txn_commit(s);
+    return r < 0 ? r : changed;
+fail:
+    db_rollback(s->db);
+    return r;
+}
+
+/* ---- transfer ---- */
+
+/* The people @uid holds now (only @person_id when given), in assignment order, as strings. */
+static int held_people(struct store *s, int64_t uid, const char *person_id, cJSON **ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_json_ cJSON *arr = cJSON_CreateArray();
+    int r, rc;
+
+    if (!arr)
+        return -ENOMEM;
+    r = db_prepare(s->db, "SELECT person_id FROM assignments WHERE user_id = ?1"
+                          " AND end_seq IS NULL AND (?2 IS NULL OR person_id = ?2)"
+                          " ORDER BY start_seq, id", &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(st, 1, uid);
+    store_bind_text(st, 2, person_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *v = cJSON_CreateString((const char *)sqlite3_column_text(st, 0));
+
+        if (!v || !cJSON_AddItemToArray(arr, v)) {
+            cJSON_Delete(v);
+            return -ENOMEM;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    *ret = TAKE_PTR(arr);
+    return 0;
+}
+
+int store_caseload_transfer(struct store *s, const struct store_principal *p, const char *from,
+                            const char *to, const char *person_id, cJSON **ret,
+                            const char **which)
+{
+    _cleanup_json_ cJSON *resp = cJSON_CreateObject(), *people = NULL;
+    cJSON *moved, *already;
+    const cJSON *it;
+    struct user_row uf, ut;
+    char ts[ISO_TIME_MAX];
+    int r;
+
+    if (!resp || wire_add_string(resp, "from", from) < 0 || wire_add_string(resp, "to", to) < 0 ||
+        !(moved = cJSON_AddArrayToObject(resp, "moved")) ||
+        !(already = cJSON_AddArrayToObject(resp, "already")))
+        return -ENOMEM;
+    if (streq(from, to)) {
+        *which = "user";
+        return -EINVAL;
+    }
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    r = user_get(s, from, &uf);
+    if (r >= 0)
+        r = user_get(s, to, &ut);
+    if (r == -ENOENT)
+        *which = "user";
+    if (r >= 0 && streq(ut.role, "admin")) {
+        *which = "user";
+        r = -EINVAL;
+    }
+    if (r >= 0 && person_id) {
+        r = store_person_exists(s, person_id);
+        if (r == 0) {
+            *which = "person";
+            r = -ENOENT;
+        }
+    }
+    if (r >= 0)
+        r = held_people(s, uf.id, person_id, &people);
+    if (r >= 0 && person_id && cJSON_GetArraySize(people) == 0) {
+        *which = "assignment";
+        r = -ENOENT;
+    }
+    if (r < 0)
+        goto fail;
+    cJSON_ArrayForEach (it, people) {
+        const char *pid = it->valuestring;
+        cJSON *v;
+        int started;
+
+        r = assignment_set(s, pid, uf.id, false);
+        if (r >= 0)
+            r = started = assignment_set(s, pid, ut.id, true);
+        /* The leaver's named-coordinator roles for these people go with them. */
+        if (r >= 0)
+            r = exec_bound(s, "UPDATE named_coordinators SET user_id = ?4, set_at = ?2"
+                              " WHERE person_id = ?1 AND user_id = ?3",
+                           pid, iso_time(hlc_wall_ms(), ts), uf.id, ut.id);
+        if (r < 0)
+            goto fail;
+        if (r >= 0)
+            r = audit_caseload(s, p, "transfer", pid, "from", from, "to", to);
+        if (r < 0)
+            goto fail;
+        v = cJSON_CreateString(pid);
+        if (!v || !cJSON_AddItemToArray(started ? moved : already, v)) {
+            cJSON_Delete(v);
+            r = -ENOMEM;
+            goto fail;
+        }
+    }
+    r = store_txn_commit(s);
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(resp);
+    return 0;
+fail:
+    db_rollback(s->db);
+    return r;
+}
+
+/* ---- named coordinator ---- */
+
+int store_named_coordinator_set(struct store *s, const struct store_principal *p,
+                                const char *person_id, const char *user, const char **why)
+{
+    _cleanup_stmt_ sqlite3_stmt *cur = NULL, *put = NULL;
+    char ts[ISO_TIME_MAX], previous[STORE_NAME_MAX + 1] = "";
+    struct user_row u;
+    int64_t prev_id = 0;
+    int r, rc;
+
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    r = store_person_exists(s, person_id);
+    if (r == 0) {
+        *why = "no person with that id";
+        r = -ENOENT;
+    }
+    if (r >= 0) {
+        r = user_get(s, user, &u);
+        if (r == -ENOENT)
+            *why = "no user with that name";
+    }
+    if (r < 0)
+        goto fail;
+    if (streq(u.role, "admin") || streq(u.role, "volunteer") ||
+        streq(u.role, "personal_assistant")) {
+        *why = "a named coordinator is a coordinator or a professional, not a volunteer,"
+               " personal assistant or admin account";
+        r = -EINVAL;
+        goto fail;
+    }
+    if (!store_role_is_coordinator(u.role)) {
+        r = assigned(s, person_id, u.id);
+        if (r == 0) {
+            *why = "a professional is named coordinator only for a person on their caseload;"
+                   " assign them first";
+            r = -EINVAL;
+        }
+        if (r < 0)
+            goto fail;
+    }
+    r = db_prepare(s->db, "SELECT n.user_id, u.name FROM named_coordinators n"
+                          " JOIN users u ON u.id = n.user_id WHERE n.person_id = ?", &cur);
+    if (r < 0)
+        goto fail;
+    store_bind_text(cur, 1, person_id);
+    rc = sqlite3_step(cur);
+    if (rc == SQLITE_ROW) {
+        prev_id = sqlite3_column_int64(cur, 0);
+        snprintf(previous, sizeof(previous), "%s", sqlite3_column_text(cur, 1));
+    }
+    sqlite3_reset(cur);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        r = db_errno(rc);
+        goto fail;
+    }
+    if (prev_id == u.id) {
+        db_rollback(s->db);
+        return 0;
+    }
+    r = db_prepare(s->db, "INSERT OR REPLACE INTO named_coordinators(person_id, user_id, set_at,"
+                          " set_by) VALUES(?, ?, ?, ?)", &put);
+    if (r < 0)
+        goto fail;
+    store_bind_text(put, 1, person_id);
+    sqlite3_bind_int64(put, 2, u.id);
+    store_bind_text(put, 3, iso_time(hlc_wall_ms(), ts));
+    sqlite3_bind_int64(put, 4, p->user_id);
+    r = store_step_done(put);
+    if (r >= 0)
+        r = audit_caseload(s, p, "named_coordinator", person_id, "user", user, "previous",
+                           prev_id ? previous : NULL);
+    if (r < 0)
+        goto fail;
+    r = store_txn_commit(s);
+    return r < 0 ? r : 1;
+fail:
+    db_rollback(s->db);
+    return r;
+}
+
+/* ---- a person's team ---- */
+
+int store_person_team(struct store *s, const struct store_principal *p, const char *person_id,
+                      cJSON **ret)
+{
+    static const char *const member_keys[] = {"user", "role", "since", NULL};
+    _cleanup_stmt_ sqlite3_stmt *name = NULL, *nc = NULL, *team = NULL;
+    _cleanup_json_ cJSON *resp = cJSON_CreateObject();
+    cJSON *arr = NULL, *o;
+    int r, rc;
+
+    if (!resp)
+        return -ENOMEM;
+    r = db_begin(s->db, false);
+    if (r < 0)
+        return r;
+    /* Coordinators: any person that exists; others: people on their caseload. */
+    r = store_in_scope(s, p, person_id);
+    if (r == 0)
+        r = -ENOENT;
+    if (r >= 0)
+        r = wire_add_string(resp, "person_id", person_id);
+    if (r >= 0)
+        r = db_prepare(s->db, "SELECT value FROM field_state WHERE tbl = 'person'"
+                              " AND row_id = ? AND field = 'name'", &name);
+    if (r >= 0) {
+        store_bind_text(name, 1, person_id);
+        rc = sqlite3_step(name);
+        r = rc == SQLITE_ROW   ? store_add_column(resp, "name", name, 0)
+            : rc == SQLITE_DONE ? wire_add_string(resp, "name", NULL)
+                                : db_errno(rc);
+    }
+    if (r >= 0)
+        r = db_prepare(s->db, "SELECT u.name, u.role, n.set_at FROM named_coordinators n"
+                              " JOIN users u ON u.id = n.user_id WHERE n.person_id = ?", &nc);
+    if (r >= 0) {
+        store_bind_text(nc, 1, person_id);
+        rc = sqlite3_step(nc);
+        if (rc == SQLITE_ROW) {
+            o = cJSON_AddObjectToObject(resp, "named_coordinator");
+            r = !o ? -ENOMEM : 0;
+            for (int i = 0; r >= 0 && member_keys[i]; i++)
+                r = store_add_column(o, member_keys[i], nc, i);
+        } else {
+            r = rc == SQLITE_DONE ? (cJSON_AddNullToObject(resp, "named_coordinator") ? 0 : -ENOMEM)
+                                  : db_errno(rc);
+        }
+    }
+    if (r >= 0)
+        r = db_prepare(s->db, "SELECT u.name, u.role, a.started_at FROM assignments a"
+                              " JOIN users u ON u.id = a.user_id WHERE a.person_id = ?"
+                              " AND a.end_seq IS NULL ORDER BY a.start_seq, a.id", &team);
+    if (r >= 0) {
+        store_bind_text(team, 1, person_id);
+        r = store_rows_to_array(team, member_keys, &arr);
+    }
+    if (r >= 0 && !cJSON_AddItemToObject(resp, "team", arr)) {
+        cJSON_Delete(arr);
+        r = -ENOMEM;
+    }
+    sqlite3_reset(name);
+    sqlite3_reset(nc);
+    db_rollback(s->db);
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(resp);
+    return 0;
+}

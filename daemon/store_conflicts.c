@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: MIT */
+/* store_conflicts.c - the conflict inbox on the store: list with filters and priority, resolve
+ * (keep, restore or a new value, written as ordinary changes) with a reason, supersede an
+ * earlier resolution keeping every one, and count the notices owed to the workers whose values
+ * lost. docs/internals/merge.md, docs/PROTOCOL.md. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "hlc.h"
+#include "store_int.h"
+
+/* ---- listing ---- */
+
+/* Safety-critical entries first: any field of an alert or a consent record, and notes raising a
+ * safeguarding concern. */
+#define CONFLICT_PRIORITY                                                                          \
+    "(CASE WHEN c.tbl IN ('alert', 'consent') OR (c.tbl = 'note' AND"                              \
+    " nc.value = 'safeguarding-concern') THEN 'high' ELSE 'normal' END)"
+
+#define CONFLICT_SELECT                                                                            \
+    "SELECT c.id, c.kind, c.review, c.status, c.tbl, c.row_id, c.person_id, pn.value, c.field,"    \
+    " w.value, w.hlc, w.device, wu.name, l.value, l.hlc, l.device, lu.name, c.loser_change_id,"    \
+    " fs.value, c.created_ms, c.resolution, c.resolved_value, ru.name, c.resolved_ms, c.reason,"   \
+    " " CONFLICT_PRIORITY                                                                          \
+    " FROM conflicts c JOIN change_log l ON l.change_id = c.loser_change_id"                      \
+    " LEFT JOIN change_log w ON w.change_id = c.winner_change_id"                                 \
+    " LEFT JOIN users lu ON lu.id = l.user_id LEFT JOIN users wu ON wu.id = w.user_id"             \
+    " LEFT JOIN users ru ON ru.id = c.resolved_by"                                                 \
+    " LEFT JOIN field_state fs ON fs.tbl = c.tbl AND fs.row_id = c.row_id AND fs.field = c.field" \
+    " LEFT JOIN field_state pn ON pn.tbl = 'person' AND pn.row_id = c.person_id"                  \
+    "  AND pn.field = 'name'"                                                                      \
+    " LEFT JOIN field_state nc ON nc.tbl = 'note' AND nc.row_id = c.row_id"                       \
+    "  AND nc.field = 'category'"
+
+static const char *const conflict_kinds[] = {"concurrent_edit", "edit_after_delete",
+                                             "out_of_scope", "missed_vs_completed",
+                                             "append_only"};
+
+bool store_conflict_kind_valid(const char *kind)
+{
+    for (size_t i = 0; kind && i < ELEMENTSOF(conflict_kinds); i++)
+        if (streq(kind, conflict_kinds[i]))
+            return true;
+    return false;
+}
+
+/* Every resolution of conflict @id, oldest first, as a new array in *ret. */
+static int resolution_history(struct store *s, int64_t id, cJSON **ret)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT r.action, r.value, r.wrote, r.reason, u.name,"
+                                     " r.resolved_ms FROM conflict_resolutions r"
+                                     " LEFT JOIN users u ON u.id = r.resolved_by"
+                                     " WHERE r.conflict_id = ? ORDER BY r.id");
+    _cleanup_json_ cJSON *arr = cJSON_CreateArray();
+    char ts[ISO_TIME_MAX];
+    int rc;
+
+    if (!arr)
+        return -ENOMEM;
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        int r = 0;
+
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            sqlite3_reset(st);
+            return -ENOMEM;
+        }
+        r |= store_add_column(o, "action", st, 0);
+        r |= store_add_column(o, "value", st, 1);
+        r |= !cJSON_AddBoolToObject(o, "wrote", sqlite3_column_int(st, 2));
+        r |= store_add_column(o, "reason", st, 3);
+        r |= store_add_column(o, "by", st, 4);
+        r |= wire_add_string(o, "at", iso_time((uint64_t)sqlite3_column_int64(st, 5), ts));
+        if (r) {
+            sqlite3_reset(st);
+            return -ENOMEM;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    *ret = TAKE_PTR(arr);
+    return 0;
+}
+
+static int conflict_row(struct store *s, sqlite3_stmt *st, cJSON **ret)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+    char ts[ISO_TIME_MAX], hb[HLC_STR_MAX];
+    int r = 0;
+
+    if (!o)
+        return -ENOMEM;
+    r |= store_add_column(o, "id", st, 0);
+    r |= store_add_column(o, "kind", st, 1);
+    r |= store_add_column(o, "priority", st, 25);
+    r |= !cJSON_AddBoolToObject(o, "review", sqlite3_column_int(st, 2));
+    r |= store_add_column(o, "status", st, 3);
+    r |= store_add_column(o, "table", st, 4);
+    r |= store_add_column(o, "row_id", st, 5);
+    r |= store_add_column(o, "person_id", st, 6);
+    r |= store_add_column(o, "person_name", st, 7);
+    r |= store_add_column(o, "field", st, 8);
+    r |= store_add_column(o, "winner_value", st, 9);
+    r |= wire_add_string(o, "winner_hlc", sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL :
+                         hlc_format((uint64_t)sqlite3_column_int64(st, 10), hb));
+    r |= store_add_column(o, "winner_device", st, 11);
+    r |= store_add_column(o, "winner_user", st, 12);
+    r |= store_add_column(o, "loser_value", st, 13);
+    r |= wire_add_hlc(o, "loser_hlc", (uint64_t)sqlite3_column_int64(st, 14));
+    r |= store_add_column(o, "loser_device", st, 15);
+    r |= store_add_column(o, "loser_user", st, 16);
+    r |= store_add_column(o, "loser_change_id", st, 17);
+    r |= store_add_column(o, "current_value", st, 18);
+    r |= wire_add_string(o, "created_at", iso_time((uint64_t)sqlite3_column_int64(st, 19), ts));
+    if (r)
+        return -ENOMEM;
+    if (sqlite3_column_type(st, 20) != SQLITE_NULL) {
+        cJSON *hist = NULL;
+
+        r |= store_add_column(o, "resolution", st, 20);
+        r |= store_add_column(o, "resolved_value", st, 21);
+        r |= store_add_column(o, "resolved_by", st, 22);
+        r |= wire_add_string(o, "resolved_at",
+                             iso_time((uint64_t)sqlite3_column_int64(st, 23), ts));
+        r |= store_add_column(o, "reason", st, 24);
+        if (r)
+            return -ENOMEM;
+        r = resolution_history(s, sqlite3_column_int64(st, 0), &hist);
+        if (r < 0)
+            return r;
+        if (!cJSON_AddItemToObject(o, "resolutions", hist)) {
+            cJSON_Delete(hist);
+            return -ENOMEM;
+        }
+    }
+    *ret = TAKE_PTR(o);
+    return 0;
+}
+
+int store_conflicts_query(struct store *s, const struct store_conflict_filter *f, cJSON **ret)
+{
+    _cleanup_json_ cJSON *resp = cJSON_CreateObject();
+    sqlite3_stmt *st = store_stmt(s, CONFLICT_SELECT " WHERE (?1 = 'all' OR c.status = ?1)"
+                                                     " AND (?2 IS NULL OR c.person_id = ?2)"
+                                                     " AND (?3 IS NULL OR lu.name = ?3"
+                                                     "  OR wu.name = ?3)"
+                                                     " AND (?4 IS NULL OR c.tbl = ?4)"
+                                                     " AND (?5 IS NULL OR c.kind = ?5)"
+                                                     " AND (?6 IS NULL OR " CONFLICT_PRIORITY
+                                                     "  = ?6)"
+                                                     " AND (?7 = 0 OR l.user_id = ?7)"
+                                                     " ORDER BY " CONFLICT_PRIORITY " = 'high'"
+                                                     " DESC, c.id");
+    cJSON *arr;
+    int rc, r = 0;
+
+    if (!resp || !(arr = cJSON_AddArrayToObject(resp, "conflicts")))
+        return -ENOMEM;
+    if (!st)
+        return -EIO;
+    /* Everything below reads one snapshot, the resolution histories included. */
+    r = db_begin(s->db, false);
+    if (r < 0)
+        return r;
+    store_bind_text(st, 1, f->status ? f->status : "open");
+    store_bind_text(st, 2, f->person_id);
+    store_bind_text(st, 3, f->worker);
+    store_bind_text(st, 4, f->table);
+    store_bind_text(st, 5, f->kind);
+    store_bind_text(st, 6, f->priority);
+    sqlite3_bind_int64(st, 7, f->loser_user_id > 0 ? f->loser_user_id : 0);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *o;
+
+        r = conflict_row(s, st, &o);
+        if (r < 0)
+            break;
+        cJSON_AddItemToArray(arr, o);
+    }
+    sqlite3_reset(st);
+    db_rollback(s->db);
+    if (r < 0)
+        return r;
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    *ret = TAKE_PTR(resp);
+    return 0;
+}
+
+int store_conflicts_list(struct store *s, bool all, cJSON **ret)
+{
+    struct store_conflict_filter f = {.status = all ? "all" : "open"};
+
+    return store_conflicts_query(s, &f, ret);
+}
+
+static int conflict_get(struct store *s, int64_t id, cJSON **ret)
+{
+    sqlite3_stmt *st = store_stmt(s, CONFLICT_SELECT " WHERE c.id = ?");
+    int rc, r;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+    }
+    r = conflict_row(s, st, ret);
+    sqlite3_reset(st);
+    return r;
+}
+
+/* ---- resolving ---- */
+
+/* One conflict as the resolution needs it. */
+struct conflict_target {
+    char kind[32], tbl[64], row[UUID_STR_MAX], person[UUID_STR_MAX], field[64];
+    char *loser_value;
+    bool resolved;
+};
+
+static void conflict_target_done(struct conflict_target *t)
+{
+    free(t->loser_value);
+    t->loser_value = NULL;
+}
+
+static int target_load(struct store *s, int64_t id, struct conflict_target *t)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT c.kind, c.tbl, c.row_id, c.person_id, c.field,"
+                                     " c.status, l.value FROM conflicts c"
+                                     " JOIN change_log l ON l.change_id = c.loser_change_id"
+                                     " WHERE c.id = ?");
+    bool oom = false;
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+    }
+    snprintf(t->kind, sizeof(t->kind), "%s", sqlite3_column_text(st, 0));
+    snprintf(t->tbl, sizeof(t->tbl), "%s", sqlite3_column_text(st, 1));
+    snprintf(t->row, sizeof(t->row), "%s", sqlite3_column_text(st, 2));
+    snprintf(t->person, sizeof(t->person), "%s", sqlite3_column_text(st, 3));
+    snprintf(t->field, sizeof(t->field), "%s", sqlite3_column_text(st, 4));
+    t->resolved = !streq((const char *)sqlite3_column_text(st, 5), "open");
+    t->loser_value = db_column_strdup(st, 6, &oom);
+    sqlite3_reset(st);
+    return oom ? -ENOMEM : 0;
+}
+
+/* What the first resolution that wrote anything found: the state "keep" goes back to. */
+struct kept_state {
+    bool found;         /* a resolution wrote something */
+    bool exists;        /* the field had a value (or null) then */
+    char *value;        /* that value */
+    char *deleted;      /* the row's _deleted then, or NULL */
+};
+
+static void kept_state_done(struct kept_state *k)
+{
+    free(k->value);
+    free(k->deleted);
+    k->value = k->deleted = NULL;
+}
+
+static int kept_load(struct store *s, int64_t id, struct kept_state *k)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT before_exists, before_value, before_deleted"
+                                     " FROM conflict_resolutions WHERE conflict_id = ?"
+                                     " AND wrote = 1 ORDER BY id LIMIT 1");
+    bool oom = false;
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        k->found = true;
+        k->exists = sqlite3_column_int(st, 0);
+        k->value = db_column_strdup(st, 1, &oom);
+        k->deleted = db_column_strdup(st, 2, &oom);
+    }
+    sqlite3_reset(st);
+    if (oom)
+        return -ENOMEM;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+static bool same_value(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && streq(a, b));
+}
+
+/* Check a resolution's reason: 1 to STORE_REASON_MAX bytes of UTF-8, not blank. */
+static int reason_check(const char *reason, const char **why)
+{
+    size_t n = reason ? strlen(reason) : 0;
+    bool blank = true;
+
+    for (size_t i = 0; i < n; i++)
+        if (reason[i] != ' ' && reason[i] != '\t')
+            blank = false;
+    if (n == 0 || blank) {
+        *why = "a resolution needs a reason: say in a few words why";
+        return -EINVAL;
+    }
+    if (n > STORE_REASON_MAX) {
+        *why = "the reason is longer than 500 bytes; shorten it";
+        return -EINVAL;
+    }
+    if (!utf8_valid(reason, n)) {
+        *why = "the reason is not valid UTF-8";
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The plan of one resolution: which writes it makes. */
+struct resolution_plan {
+    bool undelete;            /* _deleted = "0" first */
+    bool write_field;         /* the conflict's field ... */
+    const char *field_value;  /* ... = this */
+    bool redelete;            /* _deleted = "1" after (keep superseding an undelete) */
+};
+
+static int plan_resolution(struct store *s, int64_t id, const struct conflict_target *t,
+                           const char *action, const char *value, const struct field_cur *cur,
+                           const struct field_cur *del, struct kept_state *kept,
+                           struct resolution_plan *plan, const char **why)
+{
+    const struct cat_field *f = catalogue_field(catalogue_table(t->tbl), t->field);
+    bool is_deleted_field = streq(t->field, CAT_DELETED_FIELD);
+    int r;
+
+    memset(plan, 0, sizeof(*plan));
+    if (!f)
+        return -EIO;
+    if (streq(action, "keep")) {
+        /* On an open conflict the current value stays. Superseding a resolution that wrote,
+         * "keep" puts back what the first such resolution replaced. */
+        if (!t->resolved)
+            return 0;
+        r = kept_load(s, id, kept);
+        if (r < 0 || !kept->found)
+            return r;
+        if (!same_value(cur->exists ? cur->value : NULL, kept->exists ? kept->value : NULL)) {
+            plan->write_field = true;
+            plan->field_value = kept->exists ? kept->value : NULL;
+        }
+        if (!is_deleted_field && kept->deleted && streq(kept->deleted, "1") &&
+            !(del->exists && same_value(del->value, "1")))
+            plan->redelete = true;
+        return 0;
+    }
+    if (streq(action, "value")) {
+        if (catalogue_check_value(f, value, why) < 0)
+            return -EINVAL;
+        if (f == &catalogue_deleted_field && !value) {
+            *why = "_deleted must be \"0\" or \"1\"";
+            return -EINVAL;
+        }
+        if (value && !utf8_valid(value, strlen(value))) {
+            *why = "value is not valid UTF-8";
+            return -EINVAL;
+        }
+        plan->field_value = value;
+    } else {
+        plan->field_value = t->loser_value;
+    }
+    plan->write_field = true;
+    /* Undelete first so the restored edit is visible again. */
+    plan->undelete = streq(t->kind, "edit_after_delete") && !is_deleted_field;
+    return 0;
+}
+
+/* Append the resolution to the history and mark the conflict with it (the latest). */
+static int record_resolution(struct store *s, const struct store_principal *p, int64_t id,
+                             const char *action, const struct resolution_plan *plan,
+                             const char *cid, const struct field_cur *cur,
+                             const struct field_cur *del, const char *reason)
+{
+    bool wrote = plan->undelete || plan->write_field || plan->redelete;
+    int64_t now = (int64_t)hlc_wall_ms();
+    sqlite3_stmt *st;
+    int r;
+
+    st = store_stmt(s, "INSERT INTO conflict_resolutions(conflict_id, action, value, wrote,"
+                       " change_id, before_exists, before_value, before_deleted, reason,"
+                       " resolved_by, device, resolved_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    store_bind_text(st, 2, action);
+    store_bind_text(st, 3, plan->write_field ? plan->field_value : NULL);
+    sqlite3_bind_int(st, 4, wrote);
+    store_bind_text(st, 5, *cid ? cid : NULL);
+    sqlite3_bind_int(st, 6, cur->exists);
+    store_bind_text(st, 7, cur->exists ? cur->value : NULL);
+    store_bind_text(st, 8, del->exists ? del->value : NULL);
+    store_bind_text(st, 9, reason);
+    sqlite3_bind_int64(st, 10, p->user_id);
+    store_bind_text(st, 11, p->device_id);
+    sqlite3_bind_int64(st, 12, now);
+    r = store_step_done(st);
+    if (r < 0)
+        return r;
+    st = store_stmt(s, "UPDATE conflicts SET status = 'resolved', resolution = ?,"
+                       " resolved_value = ?, resolved_by = ?, resolved_ms = ?,"
+                       " resolution_change_id = ?, reason = ? WHERE id = ?");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, action);
+    store_bind_text(st, 2, plan->write_field ? plan->field_value : NULL);
+    sqlite3_bind_int64(st, 3, p->user_id);
+    sqlite3_bind_int64(st, 4, now);
+    store_bind_text(st, 5, *cid ? cid : NULL);
+    store_bind_text(st, 6, reason);
+    sqlite3_bind_int64(st, 7, id);
+    return store_step_done(st);
+}
+
+static int audit_resolution(struct store *s, const struct store_principal *p, int64_t id,
+                            const struct conflict_target *t, const char *action,
+                            const struct resolution_plan *plan, const char *reason)
+{
+    _cleanup_json_ cJSON *d = cJSON_CreateObject();
+
+    if (!d || !cJSON_AddNumberToObject(d, "conflict", (double)id) ||
+        wire_add_string(d, "kind", t->kind) < 0 || wire_add_string(d, "table", t->tbl) < 0 ||
+        wire_add_string(d, "row_id", t->row) < 0 || wire_add_string(d, "field", t->field) < 0 ||
+        wire_add_string(d, "action", action) < 0 ||
+        wire_add_string(d, "value", plan->write_field ? plan->field_value : NULL) < 0 ||
+        wire_add_string(d, "reason", reason) < 0 ||
+        !cJSON_AddBoolToObject(d, "supersedes", t->resolved))
+        return -ENOMEM;
+    return store_audit(s, "resolve", p->user_id, p->device_id, t->person, d);
+}
+
+int store_conflict_resolve(struct store *s, const struct store_principal *p, int64_t id,
+                           const char *action, const char *value, const char *reason,
+                           cJSON **ret, const char **why)
+{
+    _cleanup_(conflict_target_done) struct conflict_target t = {0};
+    _cleanup_(kept_state_done) struct kept_state kept = {0};
+    _cleanup_(store_field_cur_done) struct field_cur cur = {0}, del = {0};
+    _cleanup_json_ cJSON *resp = NULL;
+    struct resolution_plan plan;
+    char cid[UUID_STR_MAX] = "", other[UUID_STR_MAX];
+    cJSON *c;
+    int r;
+
+    if (!streq(action, "keep") && !streq(action, "restore") && !streq(action, "value")) {
+        *why = "action must be \"keep\", \"restore\" or \"value\"";
+        return -EINVAL;
+    }
+    r = reason_check(reason, why);
+    if (r < 0)
+        return r;
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    r = target_load(s, id, &t);
+    if (r >= 0)
+        r = store_field_current(s, t.tbl, t.row, t.field, &cur);
+    if (r >= 0)
+        r = store_field_current(s, t.tbl, t.row, CAT_DELETED_FIELD, &del);
+    if (r >= 0)
+        r = plan_resolution(s, id, &t, action, value, &cur, &del, &kept, &plan, why);
+    if (r >= 0 && plan.undelete && !(del.exists && same_value(del.value, "0")))
+        r = store_write_field(s, p->device_id, p->user_id, t.tbl, t.row, t.person,
+                              CAT_DELETED_FIELD, "0", other);
+    if (r >= 0 && plan.write_field)
+        r = store_write_field(s, p->device_id, p->user_id, t.tbl, t.row, t.person, t.field,
+                              plan.field_value, cid);
+    if (r >= 0 && plan.redelete)
+        r = store_write_field(s, p->device_id, p->user_id, t.tbl, t.row, t.person,
+                              CAT_DELETED_FIELD, "1", other);
+    if (r >= 0)
+        r = record_resolution(s, p, id, action, &plan, cid, &cur, &del, reason);
+    if (r >= 0)
+        r = audit_resolution(s, p, id, &t, action, &plan, reason);
+    if (r < 0) {
+        db_rollback(s->db);
+        return r;
+    }
+    r = store_txn_commit(s);
+    if (r < 0)
+        return r;
+    resp = cJSON_CreateObject();
+    if (!resp)
+        return -ENOMEM;
+    r = conflict_get(s, id, &c);
+    if (r < 0)
+        return r;
+    if (!cJSON_AddItemToObject(resp, "conflict", c)) {
+        cJSON_Delete(c);
+        return -ENOMEM;
+    }
+    *ret = TAKE_PTR(resp);
+    return 0;
+}
+
+/* ---- notices to the workers whose values lost ---- */
+
+int store_conflict_notices(struct store *s, const struct store_principal *p, int64_t enrolled_ms,
+                           cJSON *ret_ids)
+{
+    sqlite3_stmt *st;
+    int64_t cursor = 0, newest = 0, n = 0;
+    bool told = false;
+    int rc;
+
+    st = store_stmt(s, "SELECT notice_event FROM devices WHERE id = ?");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, p->device_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        told = true;
+        cursor = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_errno(rc);
+    st = store_stmt(s, "SELECT coalesce(max(id), 0) FROM conflict_events");
+    if (!st)
+        return -EIO;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        newest = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return db_errno(rc);
+    if (newest > cursor) {
+        st = store_stmt(s, "SELECT DISTINCT e.conflict_id FROM conflict_events e"
+                           " JOIN conflicts c ON c.id = e.conflict_id"
+                           " JOIN change_log l ON l.change_id = c.loser_change_id"
+                           " WHERE e.id > ?1 AND e.id <= ?2 AND l.user_id = ?3"
+                           " AND (?4 IS NULL OR e.at_ms >= ?4) ORDER BY e.conflict_id");
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, cursor);
+        sqlite3_bind_int64(st, 2, newest);
+        sqlite3_bind_int64(st, 3, p->user_id);
+        if (told)
+            sqlite3_bind_null(st, 4);
+        else
+            sqlite3_bind_int64(st, 4, enrolled_ms);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (ret_ids && n < STORE_NOTICE_IDS_MAX) {
+                cJSON *v = cJSON_CreateNumber((double)sqlite3_column_int64(st, 0));
+
+                if (!v || !cJSON_AddItemToArray(ret_ids, v)) {
+                    cJSON_Delete(v);
+                    sqlite3_reset(st);
+                    return -ENOMEM;
+                }
+            }
+            n++;
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return db_errno(rc);
+    }
+    if (!told || newest > cursor) {
+        st = store_stmt(s, "UPDATE devices SET notice_event = ? WHERE id = ?");
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, newest);
+        store_bind_text(st, 2, p->device_id);
+        rc = store_step_done(st);
+        if (rc < 0)
+            return rc;
+    }
+    return n > INT32_MAX ? INT32_MAX : (int)n;
+}

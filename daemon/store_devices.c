@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/* store_devices.c - sync health on the store: what each device reports about itself when it
+ * syncs (oldest unsent edit, last error, its clock), the coordinators' view of every device,
+ * and revocation by a coordinator. docs/PROTOCOL.md ("POST /v1/sync", "GET /v1/devices"). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "hlc.h"
+#include "store_int.h"
+
+/* Unix ms of an ISO 8601 text column, in SQL (julianday() reads our own iso_time() output). */
+#define SQL_ISO_MS(col) "CAST(round((julianday(" col ") - 2440587.5) * 86400000.0) AS INTEGER)"
+
+int store_device_report(struct store *s, const struct store_principal *p,
+                        const struct store_device_report *rep, bool notices, cJSON *ret_ids)
+{
+    int64_t now = (int64_t)hlc_wall_ms(), enrolled = 0;
+    sqlite3_stmt *st;
+    int r, rc, n = 0;
+
+    r = db_begin(s->db, true);
+    if (r < 0)
+        return r;
+    st = store_stmt(s, "UPDATE devices SET"
+                       " oldest_pending_ms = CASE WHEN ?1 >= 0 THEN ?1 ELSE oldest_pending_ms END,"
+                       " last_error = CASE WHEN ?2 THEN ?3 ELSE last_error END,"
+                       " device_time = coalesce(?4, device_time),"
+                       " clock_skew_ms = CASE WHEN ?4 IS NOT NULL THEN ?5 ELSE clock_skew_ms END,"
+                       " pending = CASE WHEN ?7 >= 0 THEN ?7 ELSE pending END"
+                       " WHERE id = ?6 RETURNING " SQL_ISO_MS("created_at"));
+    if (!st) {
+        r = -EIO;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, rep->oldest_pending_ms);
+    sqlite3_bind_int(st, 2, rep->has_last_error);
+    store_bind_text(st, 3, rep->last_error);
+    store_bind_text(st, 4, rep->device_time);
+    sqlite3_bind_int64(st, 5, rep->device_time ? now - rep->device_ms : 0);
+    store_bind_text(st, 6, p->device_id);
+    sqlite3_bind_int64(st, 7, rep->pending);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        enrolled = sqlite3_column_int64(st, 0);
+    /* Step to the end so the UPDATE ... RETURNING completes before reset. */
+    while (rc == SQLITE_ROW)
+        rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        r = db_errno(rc);
+        goto fail;
+    }
+    if (notices)
+        n = store_conflict_notices(s, p, enrolled, ret_ids);
+    if (n < 0) {
+        r = n;
+        goto fail;
+    }
+    r = db_commit(s->db);
+    if (r < 0)
+        goto fail;
+    return n;
+fail:
+    db_rollback(s->db);
+    return r;
+}
+
+int store_devices_health(struct store *s, cJSON **ret)
+{
+    static const char *const keys[] = {
+            "user",         "role",          "device_id",         "name",
+            "enrolled_at",  "last_sync_at",  "since_sync_ms",     "pending",
+            "oldest_pending_ms", "last_error", "client_version",  "device_time",
+            "clock_skew_ms", "revoked_at",   NULL};
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_json_ cJSON *resp = cJSON_CreateObject();
+    cJSON *arr = NULL, *o;
+    int r;
+
+    if (!resp)
+        return -ENOMEM;
+    r = db_prepare(s->db,
+                   "SELECT u.name, u.role, d.id, d.name, d.created_at, d.last_sync_at,"
+                   " CASE WHEN d.last_sync_at IS NULL THEN NULL"
+                   "  ELSE max(0, ?1 - " SQL_ISO_MS("d.last_sync_at") ") END,"
+                   " d.pending, d.oldest_pending_ms, d.last_error, d.client_version,"
+                   " d.device_time, d.clock_skew_ms, d.revoked_at"
+                   " FROM devices d JOIN users u ON u.id = d.user_id"
+                   " ORDER BY u.name, d.created_at, d.id",
+                   &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(st, 1, (int64_t)hlc_wall_ms());
+    r = store_rows_to_array(st, keys, &arr);
+    if (r < 0)
+        return r;
+    /* "revoked" as a boolean beside the time, which is what a dashboard filters on. */
+    cJSON_ArrayForEach (o, arr) {
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "revoked_at");
+
+        if (!cJSON_AddBoolToObject(o, "revoked", cJSON_IsString(at))) {
+            cJSON_Delete(arr);
+            return -ENOMEM;
+        }
+    }
+    if (!cJSON_AddItemToObject(resp, "devices", arr)) {
+        cJSON_Delete(arr);
+        return -ENOMEM;
+    }
+    *ret = TAKE_PTR(resp);
+    return 0;
+}
+
+int store_device_revoke_by(struct store *s, const struct store_principal *p,
+                           const char *device_id)
+{
+    _cleanup_json_ cJSON *d = cJSON_CreateObject();
+    _cleanup_stmt_ sqlite3_stmt *sel = NULL, *upd = NULL;
+    char ts[ISO_TIME_MAX], owner[STORE_NAME_MAX + 1] = "";
+    bool revoked;
+    int r, rc;
+
+    if (!d)
+        return -ENOMEM;
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    r = db_prepare(s->db, "SELECT d.revoked_at IS NOT NULL, u.name FROM devices d"
+                          " JOIN users u ON u.id = d.user_id WHERE d.id = ?", &sel);
+    if (r < 0)
+        goto fail;
+    store_bind_text(sel, 1, device_id);
+    rc = sqlite3_step(sel);
+    if (rc != SQLITE_ROW) {
+        r = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+        goto fail;
+    }
+    revoked = sqlite3_column_int(sel, 0);
+    snprintf(owner, sizeof(owner), "%s", sqlite3_column_text(sel, 1));
+    sqlite3_reset(sel);
+    if (revoked) {
+        db_rollback(s->db);
+        return 0;
+    }
+    r = db_prepare(s->db, "UPDATE devices SET revoked_at = ? WHERE id = ?", &upd);
+    if (r < 0)
+        goto fail;
+    store_bind_text(upd, 1, iso_time(hlc_wall_ms(), ts));
+    store_bind_text(upd, 2, device_id);
+    r = store_step_done(upd);
+    if (r >= 0)
+        r = wire_add_string(d, "device", device_id) < 0 || wire_add_string(d, "user", owner) < 0
+                    ? -ENOMEM
+                    : store_audit(s, "revoke", p->user_id, p->device_id, NULL, d);
+    if (r < 0)
+        goto fail;
+    r = store_txn_commit(s);
+    return r < 0 ? r : 1;
+fail:
+    db_rollback(s->db);
+    return r;
+}
