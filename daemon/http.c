@@ -923,6 +923,7 @@ static void handle_conflicts(struct http_req *hr)
     if (r >= 0) {
         if (mine)
             f.loser_user_id = hr->who.user_id;
+        f.viewer = &hr->who;
         r = store_conflicts_query(hr->sd->store, &f, &resp);
         if (r < 0)
             reply_store_failure(hr, r, "listing conflicts");

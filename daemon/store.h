@@ -179,6 +179,10 @@ struct store_conflict_filter {
     const char *kind;      /* store_conflict_kind_valid() */
     const char *priority;  /* "high" or "normal" */
     int64_t loser_user_id; /* > 0: only conflicts whose losing value this user wrote */
+    /* Not a filter: who is asking. When set and not a coordinator, conflicts about people no
+     * longer on the viewer's caseload show only the viewer's own (losing) value: the other
+     * values are null and "redacted" is true. */
+    const struct store_principal *viewer;
 };
 
 /* store_conflict_kind_valid() - true for concurrent_edit, edit_after_delete, out_of_scope,

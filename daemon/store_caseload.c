@@ -74,8 +74,10 @@ static int assigned(struct store *s, const char *person_id, int64_t uid)
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int r, rc;
 
-    r = db_prepare(s->db, "SELECT 1 FROM assignments WHERE person_id = ? AND user_id = ?"
-                          " AND end_seq IS NULL", &st);
+    r = db_prepare(s->db,
+                   "SELECT 1 FROM assignments WHERE person_id = ? AND user_id = ?"
+                   " AND end_seq IS NULL",
+                   &st);
     if (r < 0)
         return r;
     store_bind_text(st, 1, person_id);
@@ -86,8 +88,8 @@ static int assigned(struct store *s, const char *person_id, int64_t uid)
 
 /* Run @sql with ?1 = @t1, ?2 = @t2 (text) and ?3 = @i1, ?4 = @i2 (those it uses; binding
  * one it does not use is a harmless SQLITE_RANGE); rows changed or -errno. */
-static int exec_bound(struct store *s, const char *sql, const char *t1, const char *t2,
-                      int64_t i1, int64_t i2)
+static int exec_bound(struct store *s, const char *sql, const char *t1, const char *t2, int64_t i1,
+                      int64_t i2)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int r;
@@ -148,8 +150,10 @@ int store_caseload_assign(struct store *s, const struct store_principal *p, cons
     }
     /* A professional named coordinator holds the role through the assignment that just ended. */
     if (r > 0 && !assign && !store_role_is_coordinator(u.role))
-        r = cleared = exec_bound(s, "DELETE FROM named_coordinators WHERE person_id = ?1"
-                                    " AND user_id = ?3", person_id, NULL, u.id, 0);
+        r = cleared = exec_bound(s,
+                                 "DELETE FROM named_coordinators WHERE person_id = ?1"
+                                 " AND user_id = ?3",
+                                 person_id, NULL, u.id, 0);
     if (r >= 0)
         r = audit_caseload(s, p, assign ? "assign" : "unassign", person_id, "user", user,
                            cleared > 0 ? "named_coordinator_cleared" : NULL, "true");
@@ -173,9 +177,11 @@ static int held_people(struct store *s, int64_t uid, const char *person_id, cJSO
 
     if (!arr)
         return -ENOMEM;
-    r = db_prepare(s->db, "SELECT person_id FROM assignments WHERE user_id = ?1"
-                          " AND end_seq IS NULL AND (?2 IS NULL OR person_id = ?2)"
-                          " ORDER BY start_seq, id", &st);
+    r = db_prepare(s->db,
+                   "SELECT person_id FROM assignments WHERE user_id = ?1"
+                   " AND end_seq IS NULL AND (?2 IS NULL OR person_id = ?2)"
+                   " ORDER BY start_seq, id",
+                   &st);
     if (r < 0)
         return r;
     sqlite3_bind_int64(st, 1, uid);
@@ -195,8 +201,7 @@ static int held_people(struct store *s, int64_t uid, const char *person_id, cJSO
 }
 
 int store_caseload_transfer(struct store *s, const struct store_principal *p, const char *from,
-                            const char *to, const char *person_id, cJSON **ret,
-                            const char **which)
+                            const char *to, const char *person_id, cJSON **ret, const char **which)
 {
     _cleanup_json_ cJSON *resp = cJSON_CreateObject(), *people = NULL;
     cJSON *moved, *already;
@@ -250,8 +255,9 @@ int store_caseload_transfer(struct store *s, const struct store_principal *p, co
             r = started = assignment_set(s, pid, ut.id, true);
         /* The leaver's named-coordinator roles for these people go with them. */
         if (r >= 0)
-            r = exec_bound(s, "UPDATE named_coordinators SET user_id = ?4, set_at = ?2"
-                              " WHERE person_id = ?1 AND user_id = ?3",
+            r = exec_bound(s,
+                           "UPDATE named_coordinators SET user_id = ?4, set_at = ?2"
+                           " WHERE person_id = ?1 AND user_id = ?3",
                            pid, iso_time(hlc_wall_ms(), ts), uf.id, ut.id);
         if (r < 0)
             goto fail;
@@ -319,8 +325,10 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
         if (r < 0)
             goto fail;
     }
-    r = db_prepare(s->db, "SELECT n.user_id, u.name FROM named_coordinators n"
-                          " JOIN users u ON u.id = n.user_id WHERE n.person_id = ?", &cur);
+    r = db_prepare(s->db,
+                   "SELECT n.user_id, u.name FROM named_coordinators n"
+                   " JOIN users u ON u.id = n.user_id WHERE n.person_id = ?",
+                   &cur);
     if (r < 0)
         goto fail;
     store_bind_text(cur, 1, person_id);
@@ -338,8 +346,10 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
         db_rollback(s->db);
         return 0;
     }
-    r = db_prepare(s->db, "INSERT OR REPLACE INTO named_coordinators(person_id, user_id, set_at,"
-                          " set_by) VALUES(?, ?, ?, ?)", &put);
+    r = db_prepare(s->db,
+                   "INSERT OR REPLACE INTO named_coordinators(person_id, user_id, set_at,"
+                   " set_by) VALUES(?, ?, ?, ?)",
+                   &put);
     if (r < 0)
         goto fail;
     store_bind_text(put, 1, person_id);
@@ -382,18 +392,22 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
     if (r >= 0)
         r = wire_add_string(resp, "person_id", person_id);
     if (r >= 0)
-        r = db_prepare(s->db, "SELECT value FROM field_state WHERE tbl = 'person'"
-                              " AND row_id = ? AND field = 'name'", &name);
+        r = db_prepare(s->db,
+                       "SELECT value FROM field_state WHERE tbl = 'person'"
+                       " AND row_id = ? AND field = 'name'",
+                       &name);
     if (r >= 0) {
         store_bind_text(name, 1, person_id);
         rc = sqlite3_step(name);
-        r = rc == SQLITE_ROW   ? store_add_column(resp, "name", name, 0)
+        r = rc == SQLITE_ROW    ? store_add_column(resp, "name", name, 0)
             : rc == SQLITE_DONE ? wire_add_string(resp, "name", NULL)
                                 : db_errno(rc);
     }
     if (r >= 0)
-        r = db_prepare(s->db, "SELECT u.name, u.role, n.set_at FROM named_coordinators n"
-                              " JOIN users u ON u.id = n.user_id WHERE n.person_id = ?", &nc);
+        r = db_prepare(s->db,
+                       "SELECT u.name, u.role, n.set_at FROM named_coordinators n"
+                       " JOIN users u ON u.id = n.user_id WHERE n.person_id = ?",
+                       &nc);
     if (r >= 0) {
         store_bind_text(nc, 1, person_id);
         rc = sqlite3_step(nc);
@@ -408,9 +422,11 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
         }
     }
     if (r >= 0)
-        r = db_prepare(s->db, "SELECT u.name, u.role, a.started_at FROM assignments a"
-                              " JOIN users u ON u.id = a.user_id WHERE a.person_id = ?"
-                              " AND a.end_seq IS NULL ORDER BY a.start_seq, a.id", &team);
+        r = db_prepare(s->db,
+                       "SELECT u.name, u.role, a.started_at FROM assignments a"
+                       " JOIN users u ON u.id = a.user_id WHERE a.person_id = ?"
+                       " AND a.end_seq IS NULL ORDER BY a.start_seq, a.id",
+                       &team);
     if (r >= 0) {
         store_bind_text(team, 1, person_id);
         r = store_rows_to_array(team, member_keys, &arr);

@@ -145,6 +145,30 @@ static int conflict_row(struct store *s, sqlite3_stmt *st, cJSON **ret)
     return 0;
 }
 
+/*
+ * A worker listing their own lost values keeps seeing them after the person has left their
+ * caseload, but no longer what others wrote about that person (need to know).
+ */
+static int redact_out_of_scope(struct store *s, const struct store_principal *viewer, cJSON *o,
+                               const char *person_id)
+{
+    static const char *const hidden[] = {"winner_value", "current_value", "resolved_value"};
+    cJSON *hist, *h;
+    int r = store_in_scope(s, viewer, person_id);
+
+    if (r != 0)
+        return r < 0 ? r : 0;
+    for (size_t i = 0; i < ELEMENTSOF(hidden); i++)
+        if (cJSON_GetObjectItemCaseSensitive(o, hidden[i]) &&
+            !cJSON_ReplaceItemInObjectCaseSensitive(o, hidden[i], cJSON_CreateNull()))
+            return -ENOMEM;
+    hist = cJSON_GetObjectItemCaseSensitive(o, "resolutions");
+    cJSON_ArrayForEach (h, hist)
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(h, "value", cJSON_CreateNull()))
+            return -ENOMEM;
+    return cJSON_AddBoolToObject(o, "redacted", true) ? 0 : -ENOMEM;
+}
+
 int store_conflicts_query(struct store *s, const struct store_conflict_filter *f, cJSON **ret)
 {
     _cleanup_json_ cJSON *resp = cJSON_CreateObject();
@@ -184,6 +208,11 @@ int store_conflicts_query(struct store *s, const struct store_conflict_filter *f
         if (r < 0)
             break;
         cJSON_AddItemToArray(arr, o);
+        if (f->viewer && !store_role_is_coordinator(f->viewer->role)) {
+            r = redact_out_of_scope(s, f->viewer, o, (const char *)sqlite3_column_text(st, 6));
+            if (r < 0)
+                break;
+        }
     }
     sqlite3_reset(st);
     db_rollback(s->db);

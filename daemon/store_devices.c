@@ -14,16 +14,13 @@
 /* Unix ms of an ISO 8601 text column, in SQL (julianday() reads our own iso_time() output). */
 #define SQL_ISO_MS(col) "CAST(round((julianday(" col ") - 2440587.5) * 86400000.0) AS INTEGER)"
 
-int store_device_report(struct store *s, const struct store_principal *p,
-                        const struct store_device_report *rep, bool notices, cJSON *ret_ids)
+int store_device_report_txn(struct store *s, const struct store_principal *p,
+                            const struct store_device_report *rep, bool notices, cJSON *ret_ids)
 {
     int64_t now = (int64_t)hlc_wall_ms(), enrolled = 0;
     sqlite3_stmt *st;
-    int r, rc, n = 0;
+    int rc, n = 0;
 
-    r = db_begin(s->db, true);
-    if (r < 0)
-        return r;
     st = store_stmt(s, "UPDATE devices SET"
                        " oldest_pending_ms = CASE WHEN ?1 >= 0 THEN ?1 ELSE oldest_pending_ms END,"
                        " last_error = CASE WHEN ?2 THEN ?3 ELSE last_error END,"
@@ -31,10 +28,8 @@ int store_device_report(struct store *s, const struct store_principal *p,
                        " clock_skew_ms = CASE WHEN ?4 IS NOT NULL THEN ?5 ELSE clock_skew_ms END,"
                        " pending = CASE WHEN ?7 >= 0 THEN ?7 ELSE pending END"
                        " WHERE id = ?6 RETURNING " SQL_ISO_MS("created_at"));
-    if (!st) {
-        r = -EIO;
-        goto fail;
-    }
+    if (!st)
+        return -EIO;
     sqlite3_bind_int64(st, 1, rep->oldest_pending_ms);
     sqlite3_bind_int(st, 2, rep->has_last_error);
     store_bind_text(st, 3, rep->last_error);
@@ -49,23 +44,28 @@ int store_device_report(struct store *s, const struct store_principal *p,
     while (rc == SQLITE_ROW)
         rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        r = db_errno(rc);
-        goto fail;
-    }
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
     if (notices)
         n = store_conflict_notices(s, p, enrolled, ret_ids);
-    if (n < 0) {
-        r = n;
-        goto fail;
-    }
-    r = db_commit(s->db);
-    if (r < 0)
-        goto fail;
     return n;
-fail:
-    db_rollback(s->db);
-    return r;
+}
+
+int store_device_report(struct store *s, const struct store_principal *p,
+                        const struct store_device_report *rep, bool notices, cJSON *ret_ids)
+{
+    int r, n;
+
+    r = db_begin(s->db, true);
+    if (r < 0)
+        return r;
+    n = store_device_report_txn(s, p, rep, notices, ret_ids);
+    r = n < 0 ? n : db_commit(s->db);
+    if (r < 0) {
+        db_rollback(s->db);
+        return r;
+    }
+    return n;
 }
 
 int store_devices_health(struct store *s, cJSON **ret)

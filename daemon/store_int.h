@@ -134,3 +134,12 @@ int store_row_visible(struct store *s, const struct store_principal *p, const st
  */
 int store_conflict_notices(struct store *s, const struct store_principal *p, int64_t enrolled_ms,
                            cJSON *ret_ids);
+
+/* ---- device health (store_devices.c) ---- */
+
+/*
+ * store_device_report_txn() - store_device_report() inside the caller's write transaction (so a
+ * sync could record it in its own transaction and save a commit).
+ */
+int store_device_report_txn(struct store *s, const struct store_principal *p,
+                            const struct store_device_report *rep, bool notices, cJSON *ret_ids);

@@ -26,6 +26,8 @@ python3 - "$dir/meson-logs/testlog.json" <<'PY'
 import json, sys
 ok = bad = skip = 0
 for line in open(sys.argv[1]):
+    if not line.strip():
+        continue
     r = json.loads(line)['result']
     if r in ('OK', 'EXPECTEDFAIL'): ok += 1
     elif r == 'SKIP': skip += 1

@@ -95,8 +95,7 @@ static void print_devices(cJSON *arr)
         /* Positive skew: the device's clock is behind the server's. */
         if (cJSON_IsNumber(skew))
             snprintf(skew_text, sizeof(skew_text), "%s%s", skew->valuedouble < 0 ? "-" : "+",
-                     duration(skew->valuedouble < 0 ? -skew->valuedouble : skew->valuedouble,
-                              a3));
+                     duration(skew->valuedouble < 0 ? -skew->valuedouble : skew->valuedouble, a3));
         else
             snprintf(skew_text, sizeof(skew_text), "-");
         printf("%-14s %-22s %-36s %-9s ", jstr(d, "user") ? jstr(d, "user") : "-",

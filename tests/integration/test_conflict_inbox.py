@@ -7,7 +7,8 @@
 # needs a reason (CLI exit 2, HTTP 400); resolving again supersedes the last resolution, every
 # resolution is kept and every replica converges on the latest; the worker whose value lost is
 # told at their next sync (sync --json and status --json "lost_values") and may list their own
-# lost values (`conflicts --mine`) although the log itself is the coordinators'.
+# lost values (`conflicts --mine`) although the log itself is the coordinators' (once the person
+# has left their caseload, only their own value is shown).
 import json
 import os
 import sys
@@ -209,6 +210,18 @@ def test(w):
     for c in (nina, nina2):
         h.check_eq(c.row(bo, 'notes', note)['error_reason'], 'duplicate of an earlier note',
                    c.name + ': the kept reason again')
+
+    # Once Ada leaves nina's caseload, nina still sees her own lost value, not the others'.
+    d.unassign(ada, 'nina')
+    mine = {c['id']: c for c in nina.conflicts(False, '--mine')}
+    gone = mine[phone['id']]
+    h.check_eq((gone['loser_value'], gone['winner_value'], gone['current_value'],
+                gone['resolved_value'], gone.get('redacted')),
+               ('0131 111 1111', None, None, None, True), 'out of scope: only her own value')
+    h.check(all(r['value'] is None for r in gone['resolutions']), 'history values hidden too')
+    h.check('redacted' not in mine[by_table['alert']['id']], 'Bo is still on her caseload')
+    full = [c for c in cora.conflicts(True) if c['id'] == phone['id']][0]
+    h.check_eq(full['winner_value'], '0131 222 2222', 'the coordinator sees everything')
 
 
 if __name__ == '__main__':
