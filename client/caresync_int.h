@@ -59,6 +59,13 @@ int cs_begin(struct caresync *c);
  */
 int cs_need_replica(struct caresync *c);
 
+/* cs_begin_person() - cs_begin(), cs_need_replica() and a well-formed @person_id. */
+int cs_begin_person(struct caresync *c, const char *person_id);
+
+/* cs_person_tree() - the person's `show --json` object read in one snapshot (caller owns), or a
+ * CARESYNC_* code with the message set (ENOTFOUND when the person is not in the replica). */
+int cs_person_tree(struct caresync *c, const char *person_id, cJSON **ret);
+
 /* cs_need_enrolled() - cs_need_replica() without the lock: for sync and status. */
 int cs_need_enrolled(struct caresync *c);
 

@@ -502,15 +502,9 @@ int caresync_doorstep_json(struct caresync *c, const char *person_id, char **ret
     _cleanup_json_ cJSON *o = NULL;
     int r;
 
-    r = cs_begin(c);
-    if (r == CARESYNC_OK)
-        r = cs_need_replica(c);
+    r = cs_begin_person(c, person_id);
     if (r != CARESYNC_OK)
         return r;
-    if (!person_id || !uuid_valid(person_id))
-        return cs_fail(c, CARESYNC_EUSAGE,
-                       "'%s' is not a person id (a lower-case UUID); see 'caresync caseload'",
-                       person_id ? person_id : "");
     r = read_begin(c);
     if (r != CARESYNC_OK)
         return r;

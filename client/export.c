@@ -18,26 +18,9 @@ int caresync_export_fhir(struct caresync *c, const char *person_id, char **ret)
     char *s;
     int r;
 
-    r = cs_begin(c);
-    if (r == CARESYNC_OK)
-        r = cs_need_replica(c);
+    r = cs_person_tree(c, person_id, &tree);
     if (r != CARESYNC_OK)
         return r;
-    if (!person_id || !uuid_valid(person_id))
-        return cs_fail(c, CARESYNC_EUSAGE,
-                       "'%s' is not a person id (a lower-case UUID); see 'caresync caseload'",
-                       person_id ? person_id : "");
-    r = db_begin(c->db, false);
-    if (r >= 0) {
-        r = query_person_tree(c->db, person_id, &tree);
-        db_rollback(c->db);
-    }
-    if (r == -ENOENT)
-        return cs_fail(c, CARESYNC_ENOTFOUND,
-                       "person %s is not in this replica; see 'caresync caseload', or sync",
-                       person_id);
-    if (r < 0)
-        return cs_fail_errno(c, r, "cannot read the person");
     bundle = fhir_bundle(tree, when_now_iso(now));
     if (!bundle)
         return cs_fail_errno(c, -ENOMEM, "cannot build the FHIR Bundle");

@@ -183,12 +183,10 @@ int query_person_tree(sqlite3 *db, const char *person_id, cJSON **ret)
     return 0;
 }
 
-int caresync_person_json(struct caresync *c, const char *person_id, char **ret)
+int cs_begin_person(struct caresync *c, const char *person_id)
 {
-    _cleanup_json_ cJSON *o = NULL;
-    int r;
+    int r = cs_begin(c);
 
-    r = cs_begin(c);
     if (r == CARESYNC_OK)
         r = cs_need_replica(c);
     if (r != CARESYNC_OK)
@@ -197,18 +195,39 @@ int caresync_person_json(struct caresync *c, const char *person_id, char **ret)
         return cs_fail(c, CARESYNC_EUSAGE,
                        "'%s' is not a person id (a lower-case UUID); see 'caresync caseload'",
                        person_id ? person_id : "");
+    return CARESYNC_OK;
+}
+
+int cs_person_tree(struct caresync *c, const char *person_id, cJSON **ret)
+{
+    int r = cs_begin_person(c, person_id);
+
+    if (r != CARESYNC_OK)
+        return r;
     /* One read transaction, so the person and their rows are one consistent snapshot. */
     r = db_begin(c->db, false);
     if (r >= 0) {
-        r = query_person_tree(c->db, person_id, &o);
+        r = query_person_tree(c->db, person_id, ret);
         db_rollback(c->db);
     }
     if (r == -ENOENT)
         return cs_fail(c, CARESYNC_ENOTFOUND,
                        "person %s is not in this replica; see 'caresync caseload', or sync",
                        person_id);
-    if (r >= 0)
-        r = json_take_string(o, ret);
+    if (r < 0)
+        return cs_fail_errno(c, r, "cannot read the person");
+    return CARESYNC_OK;
+}
+
+int caresync_person_json(struct caresync *c, const char *person_id, char **ret)
+{
+    _cleanup_json_ cJSON *o = NULL;
+    int r;
+
+    r = cs_person_tree(c, person_id, &o);
+    if (r != CARESYNC_OK)
+        return r;
+    r = json_take_string(o, ret);
     if (r < 0)
         return cs_fail_errno(c, r, "cannot read the person");
     return CARESYNC_OK;
