@@ -16,19 +16,29 @@
 
 #define CURSOR_MAX 256 /* bytes of an opaque cursor we keep */
 
-int replica_read_version(sqlite3 *db, const char *tbl, const char *row_id, const char *field,
-                         uint64_t *ret_hlc, char ret_dev[static UUID_STR_MAX])
+/* Run a cached statement that returns no rows, then reset it (bindings point at the caller's
+ * memory). Returns 0 or a negative errno. */
+static int step_done(sqlite3_stmt *st)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+int replica_read_version(struct caresync *c, const char *tbl, const char *row_id,
+                         const char *field, uint64_t *ret_hlc, char ret_dev[static UUID_STR_MAX])
+{
+    sqlite3_stmt *st;
     const char *d;
     int r, rc;
 
-    r = db_prepare(db,
-                   field ? "SELECT hlc, device FROM field_version"
-                           " WHERE tbl = ?1 AND row_id = ?2 AND field = ?3"
-                         : "SELECT hlc, device FROM field_version WHERE tbl = ?1 AND row_id = ?2"
-                           " ORDER BY hlc DESC, device DESC LIMIT 1",
-                   &st);
+    r = db_cache_get(&c->stmts, c->db,
+                     field ? "SELECT hlc, device FROM field_version"
+                             " WHERE tbl = ?1 AND row_id = ?2 AND field = ?3"
+                           : "SELECT hlc, device FROM field_version WHERE tbl = ?1 AND row_id = ?2"
+                             " ORDER BY hlc DESC, device DESC LIMIT 1",
+                     &st);
     if (r < 0)
         return r;
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
@@ -38,76 +48,78 @@ int replica_read_version(sqlite3 *db, const char *tbl, const char *row_id, const
     *ret_hlc = 0;
     ret_dev[0] = '\0';
     rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    if (rc != SQLITE_ROW)
-        return db_errno(rc);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : db_errno(rc);
+    }
     d = (const char *)sqlite3_column_text(st, 1);
-    if (!d || strlen(d) >= UUID_STR_MAX)
+    if (!d || strlen(d) >= UUID_STR_MAX) {
+        sqlite3_reset(st);
         return -EUCLEAN;
+    }
     *ret_hlc = (uint64_t)sqlite3_column_int64(st, 0);
     memcpy(ret_dev, d, strlen(d) + 1);
+    sqlite3_reset(st);
     return 1;
 }
 
-int apply_version(sqlite3 *db, const struct cat_table *t, const struct cat_field *f,
+int apply_version(struct caresync *c, const struct cat_table *t, const struct cat_field *f,
                   const char *row_id, const char *person_id, const char *value, uint64_t hlc,
                   const char *device)
 {
-    _cleanup_stmt_ sqlite3_stmt *ins = NULL, *up = NULL, *fv = NULL;
-    _cleanup_(sqlite3_freep) char *sql_ins = NULL, *sql_up = NULL;
     struct merge_version in = {hlc, device}, cur;
-    char cur_dev[UUID_STR_MAX];
+    char cur_dev[UUID_STR_MAX], sql[256];
+    sqlite3_stmt *st;
     uint64_t cur_hlc;
-    int r, rc;
+    int r;
 
-    r = replica_read_version(db, t->name, row_id, f->name, &cur_hlc, cur_dev);
+    r = replica_read_version(c, t->name, row_id, f->name, &cur_hlc, cur_dev);
     if (r < 0)
         return r;
     cur = (struct merge_version){cur_hlc, cur_dev};
     if (!merge_wins(in, r > 0 ? &cur : NULL))
         return 0;
 
-    sql_ins =
-            sqlite3_mprintf("INSERT OR IGNORE INTO \"%w\"(id, person_id) VALUES(?1, ?2)", t->name);
-    sql_up = sqlite3_mprintf("UPDATE \"%w\" SET \"%w\" = ?1 WHERE id = ?2", t->name, f->name);
-    if (!sql_ins || !sql_up)
-        return -ENOMEM;
-    r = db_prepare(db, sql_ins, &ins);
+    /* Names come from the catalogue only; statements are prepared once per table and field. */
+    sqlite3_snprintf(sizeof(sql), sql, "INSERT OR IGNORE INTO \"%w\"(id, person_id) VALUES(?1, ?2)",
+                     t->name);
+    r = db_cache_get(&c->stmts, c->db, sql, &st);
     if (r < 0)
         return r;
-    sqlite3_bind_text(ins, 1, row_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(ins, 2, person_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(ins);
-    if (rc != SQLITE_DONE)
-        return db_errno(rc);
+    sqlite3_bind_text(st, 1, row_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, person_id, -1, SQLITE_STATIC);
+    r = step_done(st);
+    if (r < 0)
+        return r;
 
-    r = db_prepare(db, sql_up, &up);
+    sqlite3_snprintf(sizeof(sql), sql, "UPDATE \"%w\" SET \"%w\" = ?1 WHERE id = ?2", t->name,
+                     f->name);
+    r = db_cache_get(&c->stmts, c->db, sql, &st);
     if (r < 0)
         return r;
     if (f == &catalogue_deleted_field)
-        sqlite3_bind_int(up, 1, value && streq(value, "1"));
+        sqlite3_bind_int(st, 1, value && streq(value, "1"));
     else if (value)
-        sqlite3_bind_text(up, 1, value, -1, SQLITE_STATIC);
-    sqlite3_bind_text(up, 2, row_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(up);
-    if (rc != SQLITE_DONE)
-        return db_errno(rc);
-
-    r = db_prepare(db,
-                   "INSERT INTO field_version(tbl, row_id, field, hlc, device)"
-                   " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(tbl, row_id, field)"
-                   " DO UPDATE SET hlc = excluded.hlc, device = excluded.device",
-                   &fv);
+        sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, row_id, -1, SQLITE_STATIC);
+    r = step_done(st);
     if (r < 0)
         return r;
-    sqlite3_bind_text(fv, 1, t->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(fv, 2, row_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(fv, 3, f->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(fv, 4, (sqlite3_int64)hlc);
-    sqlite3_bind_text(fv, 5, device, -1, SQLITE_STATIC);
-    rc = sqlite3_step(fv);
-    return rc == SQLITE_DONE ? 1 : db_errno(rc);
+
+    r = db_cache_get(&c->stmts, c->db,
+                     "INSERT INTO field_version(tbl, row_id, field, hlc, device)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(tbl, row_id, field)"
+                     " DO UPDATE SET hlc = excluded.hlc, device = excluded.device",
+                     &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, row_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, f->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)hlc);
+    sqlite3_bind_text(st, 5, device, -1, SQLITE_STATIC);
+    r = step_done(st);
+    return r < 0 ? r : 1;
 }
 
 /* ---- purges ---- */
@@ -303,7 +315,7 @@ static int apply_current(struct apply_ctx *x, const struct change_record *sent, 
         return bad_reply(x->c, "outcome \"current\"");
     if (catalogue_check_value(sent->field, value, &why) < 0)
         return bad_reply(x->c, "outcome \"current\" value");
-    r = apply_version(x->c->db, sent->table, sent->field, sent->row_id, sent->person_id, value, h,
+    r = apply_version(x->c, sent->table, sent->field, sent->row_id, sent->person_id, value, h,
                       dev);
     if (r < 0)
         return cs_fail_errno(x->c, r, "sync failed: cannot apply the winning value");
@@ -391,7 +403,7 @@ static int apply_pulled(struct apply_ctx *x, const cJSON *obj)
         snprintf(what, sizeof(what), "pulled change: %s: %s", where, why);
         return bad_reply(x->c, what);
     }
-    r = apply_version(x->c->db, rec.table, rec.field, rec.row_id, rec.person_id, rec.value, rec.hlc,
+    r = apply_version(x->c, rec.table, rec.field, rec.row_id, rec.person_id, rec.value, rec.hlc,
                       rec.device);
     k = r;
     /* The person is on the caseload again: a purge still waiting for them no longer holds. */

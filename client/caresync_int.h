@@ -39,6 +39,7 @@ struct caresync {
     void *curl;              /* CURL easy handle, kept for connection reuse; NULL until used */
     char device_id[UUID_STR_MAX];
     char errmsg[CS_ERRMSG_MAX];
+    struct db_cache *stmts;  /* prepared statements of the replica; freed before closing it */
 };
 
 /* ---- errors (replica.c) ---- */
@@ -115,7 +116,7 @@ int json_take_string(const cJSON *j, char **ret);
  * @field NULL the highest version of any of the row's fields. Returns 1 and fills *ret_hlc and
  * @ret_dev, 0 when there is none (hlc 0, ""), or a negative errno.
  */
-int replica_read_version(sqlite3 *db, const char *tbl, const char *row_id, const char *field,
+int replica_read_version(struct caresync *c, const char *tbl, const char *row_id, const char *field,
                          uint64_t *ret_hlc, char ret_dev[static UUID_STR_MAX]);
 
 /*
@@ -124,7 +125,7 @@ int replica_read_version(sqlite3 *db, const char *tbl, const char *row_id, const
  * _deleted) and record the version. Returns 1 applied, 0 older, or a negative errno. Call
  * inside a write transaction.
  */
-int apply_version(sqlite3 *db, const struct cat_table *t, const struct cat_field *f,
+int apply_version(struct caresync *c, const struct cat_table *t, const struct cat_field *f,
                   const char *row_id, const char *person_id, const char *value, uint64_t hlc,
                   const char *device);
 

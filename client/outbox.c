@@ -308,7 +308,7 @@ static int edit_tx(struct caresync *c, const struct cat_table *t, const struct c
         return cs_fail_errno(c, r, "cannot read the row");
     if (r == 0 || deleted)
         return not_found(c, t, row_id, r > 0);
-    r = replica_read_version(c->db, t->name, row_id, f->name, &base_hlc, base_dev);
+    r = replica_read_version(c, t->name, row_id, f->name, &base_hlc, base_dev);
     if (r < 0)
         return cs_fail_errno(c, r, "cannot read the field's version");
     /* Writing the value the field already has would only risk overwriting a concurrent edit. */
@@ -608,7 +608,7 @@ static int delete_tx(struct caresync *c, const struct cat_table *t, const char *
     r = check_access_row(c, t, &catalogue_deleted_field, row_id);
     if (r != CARESYNC_OK)
         return r;
-    r = replica_read_version(c->db, t->name, row_id, NULL, &base_hlc, base_dev);
+    r = replica_read_version(c, t->name, row_id, NULL, &base_hlc, base_dev);
     if (r < 0)
         return cs_fail_errno(c, r, "cannot read the row's versions");
     r = write_change(c, t, &catalogue_deleted_field, row_id, person, "1", base_hlc, base_dev);

@@ -212,6 +212,8 @@ static void enrol_cleanup(struct caresync *c, bool created_db, bool created_home
 
     if (!created_db)
         return;
+    db_cache_free(c->stmts);
+    c->stmts = NULL;
     if (c->db)
         sqlite3_close_v2(c->db);
     c->db = NULL;
@@ -352,6 +354,8 @@ int cs_wipe(struct caresync *c)
     int r = 0;
 
     transport_done(c);
+    db_cache_free(c->stmts);
+    c->stmts = NULL;
     if (c->db)
         sqlite3_close_v2(c->db);
     c->db = NULL;

@@ -278,6 +278,8 @@ struct caresync *caresync_close(struct caresync *c)
     if (!c)
         return NULL;
     transport_done(c);
+    db_cache_free(c->stmts);
+    c->stmts = NULL;
     if (c->db)
         sqlite3_close_v2(c->db);
     free(c->home);

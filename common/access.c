@@ -102,6 +102,13 @@ bool access_row_visible(const char *role, const char *user, const struct cat_tab
     return false; /* care_plan, plan_review, consent */
 }
 
+bool access_row_needs_fields(const char *role, const struct cat_table *t)
+{
+    if (strcmp(t->name, "note") == 0 || strcmp(t->name, "observation") == 0)
+        return true;
+    return access_class_of(role) == ACCESS_VCSE && strcmp(t->name, "person") != 0;
+}
+
 bool access_field_visible(const char *role, const struct cat_table *t, const struct cat_field *f)
 {
     static const char *const vcse_person[] = {"name",        "preferred_name", "pronouns",

@@ -46,6 +46,10 @@ bool access_row_visible(const char *role, const char *user, const struct cat_tab
                         const struct access_row *row, bool owns_action_for_goal,
                         bool vcse_may_see_about_me);
 
+/* access_row_needs_fields() - false when access_row_visible() for @role and @t does not look at
+ * the row's fields (so a caller need not load them). */
+bool access_row_needs_fields(const char *role, const struct cat_table *t);
+
 /* access_field_visible() - may @role see field @f of any visible row of @t (e.g. a volunteer
  * never sees a date of birth or an NHS number)? */
 bool access_field_visible(const char *role, const struct cat_table *t, const struct cat_field *f);

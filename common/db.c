@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hlc.h"
@@ -264,4 +265,71 @@ char *db_column_strdup(sqlite3_stmt *st, int col, bool *oom)
     if (!c)
         *oom = true;
     return c;
+}
+
+#define DB_CACHE_SLOTS 1024 /* a power of two; the replica needs a few hundred statements */
+
+struct db_cache {
+    size_t n;
+    struct {
+        char *sql;
+        sqlite3_stmt *st;
+    } slot[DB_CACHE_SLOTS];
+};
+
+static size_t sql_hash(const char *s)
+{
+    size_t h = 1469598103934665603u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+int db_cache_get(struct db_cache **cache, sqlite3 *db, const char *sql, sqlite3_stmt **ret)
+{
+    struct db_cache *c = *cache;
+    size_t i;
+    int rc;
+
+    if (!c) {
+        c = calloc(1, sizeof(*c));
+        if (!c)
+            return -ENOMEM;
+        *cache = c;
+    }
+    for (i = sql_hash(sql) & (DB_CACHE_SLOTS - 1); c->slot[i].sql;
+         i = (i + 1) & (DB_CACHE_SLOTS - 1)) {
+        if (strcmp(c->slot[i].sql, sql) == 0) {
+            sqlite3_reset(c->slot[i].st);
+            sqlite3_clear_bindings(c->slot[i].st);
+            *ret = c->slot[i].st;
+            return 0;
+        }
+    }
+    if (c->n >= DB_CACHE_SLOTS / 2) /* keep probes short: prepare without caching */
+        return -E2BIG;
+    c->slot[i].sql = strdup(sql);
+    if (!c->slot[i].sql)
+        return -ENOMEM;
+    rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->slot[i].st, NULL);
+    if (rc != SQLITE_OK) {
+        free(c->slot[i].sql);
+        c->slot[i].sql = NULL;
+        return db_errno(rc);
+    }
+    c->n++;
+    *ret = c->slot[i].st;
+    return 0;
+}
+
+void db_cache_free(struct db_cache *cache)
+{
+    if (!cache)
+        return;
+    for (size_t i = 0; i < DB_CACHE_SLOTS; i++) {
+        sqlite3_finalize(cache->slot[i].st);
+        free(cache->slot[i].sql);
+    }
+    free(cache);
 }

@@ -82,3 +82,17 @@ int db_hlc_get(sqlite3 *db, uint64_t *ret);
 
 /* db_column_strdup() - malloc'd copy of a text column, NULL for SQL NULL. Sets *oom on failure. */
 char *db_column_strdup(sqlite3_stmt *st, int col, bool *oom);
+
+/* ---- a cache of prepared statements keyed by their SQL text ---- */
+
+struct db_cache;
+
+/*
+ * db_cache_get() - the prepared statement for @sql on @db, prepared once and kept in *@cache
+ * (allocated on first use). The statement is reset and its bindings cleared; it belongs to the
+ * cache: never finalize it. Returns 0, or a negative errno.
+ */
+int db_cache_get(struct db_cache **cache, sqlite3 *db, const char *sql, sqlite3_stmt **ret);
+
+/* db_cache_free() - finalize every statement (before closing the database). Accepts NULL. */
+void db_cache_free(struct db_cache *cache);
