@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* bench.h - shared helpers of the benchmarks (bench_util.c): clocks, medians and percentiles,
+ * results as JSON, process memory, a real caresyncd started on a free loopback port, and the
+ * HTTP/TCP traffic counters of libcaresync (bench_wrap.c). Benchmarks print figures; they are
+ * never pass/fail tests. */
+#pragma once
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "macro.h"
+
+/* bench_now_s() - CLOCK_MONOTONIC in seconds. */
+double bench_now_s(void);
+
+/* bench_median() - the median of @n values (sorts a copy). 0 for n == 0. */
+double bench_median(const double *v, size_t n);
+/* bench_percentile() - nearest-rank percentile @p (0..100) of @n values (sorts a copy). */
+double bench_percentile(const double *v, size_t n, double p);
+
+/* bench_rss_kib() - VmRSS of @pid (0 = self) in KiB, from /proc; -1 when unreadable. */
+long bench_rss_kib(pid_t pid);
+/* bench_hwm_kib() - VmHWM (peak RSS) of @pid (0 = self) in KiB; -1 when unreadable. */
+long bench_hwm_kib(pid_t pid);
+
+/* bench_cpu_s() - user + system CPU seconds used so far by @pid (0 = self), from /proc. */
+double bench_cpu_s(pid_t pid);
+
+/* bench_log() - a progress line on stderr, prefixed with the elapsed time. */
+void bench_log(const char *fmt, ...) _printf_(1, 2);
+/* bench_die() - print to stderr and exit(2): a benchmark that cannot run says why. */
+_noreturn_ void bench_die(const char *fmt, ...) _printf_(1, 2);
+
+/* bench_run() - run @argv (NULL-terminated), wait; stdout/stderr go to @log (NULL: inherit).
+ * Returns the exit status, or -1 when it could not run or was killed. */
+int bench_run(char *const argv[], const char *log);
+
+/* bench_path() - the path of a program: environment variable @env if set, else @fallback. */
+const char *bench_path(const char *env, const char *fallback);
+
+/* bench_mkdtemp() - a new directory under $BENCH_TMP (default /tmp) named caresync-bench-TAG-XXXXXX.
+ * Returns a malloc'd path. */
+char *bench_mkdtemp(const char *tag);
+/* bench_rm_rf() - remove a directory tree (used for the temporary directories only). */
+void bench_rm_rf(const char *path);
+/* bench_copy_file() - copy @from to @to. Returns 0 or -errno. */
+int bench_copy_file(const char *from, const char *to);
+
+/* A caresyncd serving on 127.0.0.1 (real process, real TLS). */
+struct bench_daemon {
+    pid_t pid;
+    int port;
+    char url[64];
+    char data[512];
+    char ca[600];
+    char log[600];
+};
+
+/* bench_daemon_init() - 'caresyncd init --data @data'. Returns 0 or -1. */
+int bench_daemon_init(const char *caresyncd, const char *data);
+/* bench_daemon_start() - 'caresyncd serve --quiet' on 127.0.0.1, any free port, waiting until it
+ * listens. Returns 0 or -1. */
+int bench_daemon_start(struct bench_daemon *d, const char *caresyncd, const char *data);
+/* bench_daemon_stop() - SIGTERM and wait. */
+void bench_daemon_stop(struct bench_daemon *d);
+
+/* Traffic of libcaresync's HTTP requests, counted around curl_easy_perform (bench_wrap.c). */
+struct bench_traffic {
+    uint64_t requests;
+    uint64_t connects;       /* new TCP connections */
+    uint64_t http_up;        /* request headers + body */
+    uint64_t http_down;      /* response headers + body (as received, before any decoding) */
+    uint64_t tcp_up;         /* bytes the kernel sent and had acknowledged (TLS included) */
+    uint64_t tcp_down;       /* bytes the kernel received (TLS included) */
+};
+/* bench_traffic_get() - the counters so far (process-wide). */
+void bench_traffic_get(struct bench_traffic *ret);
+/* bench_traffic_diff() - @b - @a into @ret. */
+void bench_traffic_diff(const struct bench_traffic *a, const struct bench_traffic *b,
+                        struct bench_traffic *ret);
+
+/* ---- results ---- */
+
+/* bench_json_write() - write @o to @path (or stdout when @path is NULL or "-"). */
+int bench_json_write(const cJSON *o, const char *path);
+/* bench_json_stats() - {"median": m, "min": x, "max": y, "runs": [...]} of @n values. */
+cJSON *bench_json_stats(const double *v, size_t n);
+/* bench_count_rows() - the single integer @sql returns on the SQLite file @path opened
+ * read-only (a row count); -1 on failure. */
+int64_t bench_count_rows(const char *path, const char *sql);
+/* bench_store_entries() - change-log entries in the store at @path. */
+int64_t bench_store_entries(const char *path);
+
+/* bench_cpu_model() - "model name" of /proc/cpuinfo (static buffer). */
+const char *bench_cpu_model(void);
