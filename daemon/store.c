@@ -79,10 +79,12 @@ int store_step_done(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
+/* Bound without a copy: every caller steps the statement while @v is alive, and store_stmt()
+ * clears the bindings before the statement is used again. */
 void store_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, i);
 }
@@ -94,6 +96,7 @@ int store_txn_begin(struct store *s)
     if (r < 0)
         return r;
     s->txn_seq = 0;
+    s->audit_tail_id = 0;
     r = db_meta_get_u64(s->db, "seq", &s->txn_seq);
     if (r >= 0)
         r = db_hlc_get(s->db, &s->txn_hlc);
@@ -112,6 +115,7 @@ int store_txn_commit(struct store *s)
         r = db_commit(s->db);
     if (r < 0)
         db_rollback(s->db);
+    s->audit_tail_id = 0;
     return r;
 }
 
@@ -145,6 +149,15 @@ int store_open(const char *path, bool create, struct store **ret)
         return r;
     s->max_forward_ms = STORE_MAX_FORWARD_MS;
     s->grace_ms = STORE_HANDOVER_GRACE_MS;
+    /* The daemon's working set (field state and change-log indexes) stays in memory rather
+     * than being read back through the page cache on every merge. */
+    r = db_exec(s->db, STORE_CACHE_PRAGMA);
+    if (r >= 0)
+        r = store_audit_init(s);
+    if (r < 0) {
+        sqlite3_close_v2(s->db);
+        return r;
+    }
     r = db_migrate(s->db, schema_server, schema_server_count);
     if (r >= 0)
         r = db_meta_get(s->db, "node_id", &node);
@@ -176,6 +189,8 @@ struct store *store_free(struct store *s)
         return NULL;
     for (size_t i = 0; i < STMT_CACHE; i++)
         sqlite3_finalize(s->cache[i].st);
+    store_audit_done(s);
+    free(s->scope);
     sqlite3_close_v2(s->db);
     free(s);
     return NULL;
@@ -638,7 +653,7 @@ int store_field_current(struct store *s, const char *tbl, const char *row_id, co
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
-int store_conflict_add(struct store *s, const char *kind, const struct applying *a,
+int store_conflict_add(struct store *s, const char *kind, struct applying *a,
                         const char *loser_change_id, const char *winner_change_id,
                         const char *field)
 {
@@ -668,6 +683,8 @@ int store_conflict_add(struct store *s, const char *kind, const struct applying 
     if (r < 0)
         return r;
     if (sqlite3_changes(s->db) > 0) {
+        if (loser_change_id && streq(loser_change_id, a->change_id))
+            a->conflict = true;
         st = store_stmt(s, "UPDATE change_log SET conflict = 1 WHERE change_id = ?");
         if (!st)
             return -EIO;
@@ -706,7 +723,7 @@ static int superseded_by_restore(struct store *s, const char *tbl, const char *r
  * pair arrives second detects it, so the log does not depend on arrival order; UNIQUE(loser,
  * kind) keeps each entry once. Out-of-scope changes are not part of any field's history.
  */
-static int detect_conflicts(struct store *s, const struct applying *a)
+static int detect_conflicts(struct store *s, struct applying *a)
 {
     struct merge_version x = {a->hlc, a->device};
     struct merge_version xbase = {a->base_hlc, a->base_device};
@@ -1009,7 +1026,8 @@ static int merge_policy(struct store *s, const struct applying *a, const struct 
  * displaced or lost to. *ret_applied tells which. A domain rule may give the change a fresh
  * server clock (a->hlc is updated; the device records it like a clamped clock).
  */
-int store_apply_change(struct store *s, struct applying *a, bool *ret_applied)
+int store_apply_change(struct store *s, struct applying *a, bool *ret_applied,
+                       struct field_cur *ret_cur)
 {
     _cleanup_(store_field_cur_done) struct field_cur cur = {0};
     struct merge_version x = {a->hlc, a->device};
@@ -1065,10 +1083,17 @@ int store_apply_change(struct store *s, struct applying *a, bool *ret_applied)
                 r = store_audit_change(s, &k, "applied", a->value);
             if (r >= 0)
                 r = field_state_put(s, &k);
+            if (r >= 0 && ret_cur) {
+                /* The field now holds the kept value under the re-stamp's version. */
+                cur.hlc = k.hlc;
+                snprintf(cur.change_id, sizeof(cur.change_id), "%s", cid);
+            }
         }
         if (r < 0)
             return r;
         *ret_applied = false;
+        if (ret_cur)
+            *ret_cur = cur, cur.value = NULL;
         return 0;
     }
     if (policy == POLICY_WIN_RESTAMP) {
@@ -1097,6 +1122,8 @@ int store_apply_change(struct store *s, struct applying *a, bool *ret_applied)
     if (r < 0)
         return r;
     *ret_applied = wins;
+    if (ret_cur && !wins)
+        *ret_cur = cur, cur.value = NULL;
     return 0;
 }
 
@@ -1129,7 +1156,7 @@ int store_person_exists(struct store *s, const char *person_id)
 }
 
 /* 1 when @p may write and read person @person_id, 0 when not, or -errno. */
-int store_in_scope(struct store *s, const struct store_principal *p, const char *person_id)
+static int in_scope_now(struct store *s, const struct store_principal *p, const char *person_id)
 {
     sqlite3_stmt *st;
     int rc;
@@ -1151,6 +1178,54 @@ int store_in_scope(struct store *s, const struct store_principal *p, const char 
         return d < 0 ? d : !d;
     }
     return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+void store_scope_begin(struct store *s)
+{
+    s->n_scope = 0;
+    s->scope_on = true;
+}
+
+void store_scope_end(struct store *s)
+{
+    s->scope_on = false;
+    s->n_scope = 0;
+}
+
+void store_scope_forget(struct store *s, const char *person_id)
+{
+    for (size_t i = 0; i < s->n_scope; i++)
+        if (streq(s->scope[i].person_id, person_id))
+            s->scope[i] = s->scope[--s->n_scope];
+}
+
+int store_in_scope(struct store *s, const struct store_principal *p, const char *person_id)
+{
+    struct scope_memo *m;
+    int r;
+
+    if (!s->scope_on)
+        return in_scope_now(s, p, person_id);
+    /* A batch's changes come person by person: look from the newest answer back. */
+    for (size_t i = s->n_scope; i-- > 0;)
+        if (streq(s->scope[i].person_id, person_id))
+            return s->scope[i].in_scope;
+    r = in_scope_now(s, p, person_id);
+    if (r < 0 || strlen(person_id) >= UUID_STR_MAX)
+        return r;
+    if (s->n_scope == s->cap_scope) {
+        size_t cap = s->cap_scope ? s->cap_scope * 2 : 64;
+        struct scope_memo *t = realloc(s->scope, cap * sizeof(*t));
+
+        if (!t)
+            return r; /* not remembered: asked again next time */
+        s->scope = t;
+        s->cap_scope = cap;
+    }
+    m = &s->scope[s->n_scope++];
+    memcpy(m->person_id, person_id, strlen(person_id) + 1);
+    m->in_scope = r;
+    return r;
 }
 
 /* ---- people and caseloads ---- */
@@ -1186,7 +1261,7 @@ int store_write_field(struct store *s, const char *device, int64_t user_id, cons
     a.user_id = user_id;
     a.base_hlc = cur.exists ? cur.hlc : 0;
     a.base_device = cur.exists ? cur.device : "";
-    return store_apply_change(s, &a, &applied);
+    return store_apply_change(s, &a, &applied, NULL);
 }
 
 int store_person_add(struct store *s, const struct store_person_fields *f,

@@ -24,20 +24,37 @@ static void md_text(EVP_MD_CTX *md, const char *v)
     EVP_DigestUpdate(md, "\x1f", 1);
 }
 
-/* The chain hash of one row: SHA-256 over the previous hash and every other column. */
-static int audit_hash(const char *prev, int64_t id, int64_t at_ms, const char *kind,
-                      const char *actor_user, const char *actor_device, const char *person_id,
-                      const char *detail, char out[static SHA256_HEX_MAX])
+int store_audit_init(struct store *s)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    /* Fetched once: an implicit fetch on every digest costs more than the hashing. */
+    s->audit_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    s->audit_ctx = EVP_MD_CTX_new();
+    return s->audit_md && s->audit_ctx ? 0 : -ENOMEM;
+}
+
+void store_audit_done(struct store *s)
+{
+    store_audit_batch_drop(s);
+    free(s->audit_groups);
+    s->audit_groups = NULL;
+    EVP_MD_CTX_free(s->audit_ctx);
+    EVP_MD_free(s->audit_md);
+    s->audit_ctx = NULL;
+    s->audit_md = NULL;
+}
+
+/* The chain hash of one row: SHA-256 over the previous hash and every other column. */
+static int audit_hash(struct store *s, const char *prev, int64_t id, int64_t at_ms,
+                      const char *kind, const char *actor_user, const char *actor_device,
+                      const char *person_id, const char *detail, char out[static SHA256_HEX_MAX])
+{
+    EVP_MD_CTX *md = s->audit_ctx;
     unsigned char h[32];
     unsigned int n = 0;
     char num[48];
     int ok;
 
-    if (!md)
-        return -ENOMEM;
-    ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    ok = EVP_DigestInit_ex(md, s->audit_md, NULL);
     if (ok) {
         md_text(md, prev);
         snprintf(num, sizeof(num), "%" PRId64 ",%" PRId64, id, at_ms);
@@ -49,13 +66,13 @@ static int audit_hash(const char *prev, int64_t id, int64_t at_ms, const char *k
         md_text(md, detail);
         ok = EVP_DigestFinal_ex(md, h, &n);
     }
-    EVP_MD_CTX_free(md);
     if (!ok || n != 32)
         return -EIO;
     hex_encode(h, 32, out);
     return 0;
 }
 
+/* The actor's name, remembered for the next event (a sync audits many events by one user). */
 static int user_name(struct store *s, int64_t user_id, char out[static STORE_NAME_MAX + 1])
 {
     sqlite3_stmt *st;
@@ -63,6 +80,10 @@ static int user_name(struct store *s, int64_t user_id, char out[static STORE_NAM
 
     if (user_id == 0) {
         snprintf(out, STORE_NAME_MAX + 1, "caresyncd");
+        return 0;
+    }
+    if (s->actor_id == user_id) {
+        memcpy(out, s->actor_name, STORE_NAME_MAX + 1);
         return 0;
     }
     st = store_stmt(s, "SELECT name FROM users WHERE id = ?");
@@ -75,6 +96,36 @@ static int user_name(struct store *s, int64_t user_id, char out[static STORE_NAM
     else
         snprintf(out, STORE_NAME_MAX + 1, "user#%" PRId64, user_id);
     sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_errno(rc);
+    if (rc == SQLITE_ROW) {
+        /* Names never change once added, so this cannot go stale. */
+        s->actor_id = user_id;
+        memcpy(s->actor_name, out, STORE_NAME_MAX + 1);
+    }
+    return 0;
+}
+
+/* The chain's last entry: read once per write transaction, then carried along. */
+static int audit_tail(struct store *s)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (s->audit_tail_id > 0)
+        return 0;
+    st = store_stmt(s, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
+    if (!st)
+        return -EIO;
+    snprintf(s->audit_tail_hash, sizeof(s->audit_tail_hash), "%s", AUDIT_GENESIS);
+    s->audit_tail_id = 0;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        s->audit_tail_id = sqlite3_column_int64(st, 0);
+        snprintf(s->audit_tail_hash, sizeof(s->audit_tail_hash), "%s",
+                 sqlite3_column_text(st, 1));
+    }
+    sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
@@ -82,28 +133,20 @@ int store_audit(struct store *s, const char *kind, int64_t user_id, const char *
                 const char *person_id, const cJSON *detail)
 {
     _cleanup_free_ char *text = cJSON_PrintUnformatted(detail);
-    char prev[SHA256_HEX_MAX] = AUDIT_GENESIS, hash[SHA256_HEX_MAX], actor[STORE_NAME_MAX + 1];
-    int64_t id = 1, at = (int64_t)hlc_wall_ms();
+    char hash[SHA256_HEX_MAX], actor[STORE_NAME_MAX + 1];
+    int64_t id, at = (int64_t)hlc_wall_ms();
     sqlite3_stmt *st;
-    int rc, r;
+    int r;
 
     if (!text)
         return -ENOMEM;
     r = user_name(s, user_id, actor);
+    if (r >= 0)
+        r = audit_tail(s);
     if (r < 0)
         return r;
-    st = store_stmt(s, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
-    if (!st)
-        return -EIO;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0) + 1;
-        snprintf(prev, sizeof(prev), "%s", sqlite3_column_text(st, 1));
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_errno(rc);
-    r = audit_hash(prev, id, at, kind, actor, device, person_id, text, hash);
+    id = s->audit_tail_id + 1;
+    r = audit_hash(s, s->audit_tail_hash, id, at, kind, actor, device, person_id, text, hash);
     if (r < 0)
         return r;
     st = store_stmt(s, "INSERT INTO audit(id, at_ms, kind, actor_user, actor_device, person_id,"
@@ -117,34 +160,135 @@ int store_audit(struct store *s, const char *kind, int64_t user_id, const char *
     store_bind_text(st, 5, device);
     store_bind_text(st, 6, person_id);
     store_bind_text(st, 7, text);
-    store_bind_text(st, 8, prev);
+    store_bind_text(st, 8, s->audit_tail_hash);
     store_bind_text(st, 9, hash);
-    return store_step_done(st);
+    r = store_step_done(st);
+    if (r < 0) {
+        s->audit_tail_id = 0; /* read it again */
+        return r;
+    }
+    s->audit_tail_id = id;
+    memcpy(s->audit_tail_hash, hash, SHA256_HEX_MAX);
+    return 0;
+}
+
+static struct audit_group *audit_group_find(struct store *s, const struct applying *a)
+{
+    const char *device = a->device ? a->device : "";
+    struct audit_group *g;
+
+    for (size_t i = s->n_audit_groups; i-- > 0;) {
+        g = &s->audit_groups[i];
+        if (g->user_id == a->user_id && streq(g->person_id, a->person_id) &&
+            streq(g->device, device))
+            return g;
+    }
+    if (strlen(a->person_id) >= UUID_STR_MAX || strlen(device) >= UUID_STR_MAX)
+        return NULL;
+    if (s->n_audit_groups == s->cap_audit_groups) {
+        size_t cap = s->cap_audit_groups ? s->cap_audit_groups * 2 : 16;
+        struct audit_group *t = realloc(s->audit_groups, cap * sizeof(*t));
+
+        if (!t)
+            return NULL;
+        s->audit_groups = t;
+        s->cap_audit_groups = cap;
+    }
+    g = &s->audit_groups[s->n_audit_groups];
+    g->changes = cJSON_CreateArray();
+    if (!g->changes)
+        return NULL;
+    snprintf(g->person_id, sizeof(g->person_id), "%s", a->person_id);
+    snprintf(g->device, sizeof(g->device), "%s", device);
+    g->user_id = a->user_id;
+    s->n_audit_groups++;
+    return g;
+}
+
+static int audit_group_write(struct store *s, struct audit_group *g)
+{
+    _cleanup_json_ cJSON *d = cJSON_CreateObject();
+    char ts[ISO_TIME_MAX];
+
+    if (!d || wire_add_string(d, "recorded_at", iso_time(hlc_wall_ms(), ts)) < 0 ||
+        !cJSON_AddItemToObject(d, "changes", g->changes)) {
+        cJSON_Delete(g->changes);
+        g->changes = NULL;
+        return -ENOMEM;
+    }
+    g->changes = NULL; /* owned by d now */
+    return store_audit(s, "change", g->user_id, *g->device ? g->device : NULL, g->person_id, d);
+}
+
+void store_audit_batch_begin(struct store *s)
+{
+    store_audit_batch_drop(s);
+    s->audit_batching = true;
+}
+
+void store_audit_batch_drop(struct store *s)
+{
+    for (size_t i = 0; i < s->n_audit_groups; i++)
+        cJSON_Delete(s->audit_groups[i].changes);
+    s->n_audit_groups = 0;
+    s->audit_batching = false;
+}
+
+int store_audit_batch_flush(struct store *s)
+{
+    int r = 0;
+
+    for (size_t i = 0; i < s->n_audit_groups && r >= 0; i++)
+        r = audit_group_write(s, &s->audit_groups[i]);
+    store_audit_batch_drop(s);
+    return r;
 }
 
 int store_audit_change(struct store *s, const struct applying *a, const char *outcome,
                        const char *before)
 {
-    _cleanup_json_ cJSON *d = cJSON_CreateObject();
+    struct audit_group one = {.user_id = a->user_id}, *g = &one;
+    cJSON *d;
     char ts[ISO_TIME_MAX];
     int r = 0;
 
-    if (!d)
-        return -ENOMEM;
-    r |= wire_add_string(d, "change_id", a->change_id);
-    r |= wire_add_string(d, "table", a->tbl);
-    r |= wire_add_string(d, "row_id", a->row_id);
-    r |= wire_add_string(d, "field", a->field->name);
-    r |= wire_add_string(d, "outcome", outcome);
-    r |= wire_add_string(d, "before", before);
-    r |= wire_add_string(d, "after", a->value);
-    r |= wire_add_hlc(d, "hlc", a->hlc);
-    /* When it happened (the writer's clock) and when the server recorded it. */
-    r |= wire_add_string(d, "happened_at", iso_time(hlc_ms(a->sent_hlc), ts));
-    r |= wire_add_string(d, "recorded_at", iso_time(hlc_wall_ms(), ts));
-    if (r)
-        return -ENOMEM;
-    return store_audit(s, "change", a->user_id, a->device, a->person_id, d);
+    if (s->audit_batching) {
+        g = audit_group_find(s, a);
+        if (!g)
+            return -ENOMEM;
+    } else {
+        snprintf(one.person_id, sizeof(one.person_id), "%s", a->person_id ? a->person_id : "");
+        snprintf(one.device, sizeof(one.device), "%s", a->device ? a->device : "");
+        one.changes = cJSON_CreateArray();
+        if (!one.changes)
+            return -ENOMEM;
+    }
+    d = cJSON_CreateObject();
+    if (!d || !cJSON_AddItemToArray(g->changes, d)) {
+        cJSON_Delete(d);
+        r = -ENOMEM;
+    } else {
+        r |= wire_add_string(d, "change_id", a->change_id);
+        r |= wire_add_string(d, "table", a->tbl);
+        r |= wire_add_string(d, "row_id", a->row_id);
+        r |= wire_add_string(d, "field", a->field->name);
+        r |= wire_add_string(d, "outcome", outcome);
+        r |= wire_add_string(d, "before", before);
+        r |= wire_add_string(d, "after", a->value);
+        r |= wire_add_hlc(d, "hlc", a->hlc);
+        /* When it happened (the writer's clock); the event says when the server recorded it. */
+        r |= wire_add_string(d, "happened_at", iso_time(hlc_ms(a->sent_hlc), ts));
+        if (r)
+            r = -ENOMEM;
+    }
+    if (g == &one) {
+        if (r < 0) {
+            cJSON_Delete(one.changes);
+            return r;
+        }
+        return audit_group_write(s, &one);
+    }
+    return r;
 }
 
 int store_audit_verify(struct store *s, int64_t *ret_rows, int64_t *ret_bad_id)
@@ -164,7 +308,7 @@ int store_audit_verify(struct store *s, int64_t *ret_rows, int64_t *ret_bad_id)
         const char *stored_prev = (const char *)sqlite3_column_text(st, 7);
         const char *stored_hash = (const char *)sqlite3_column_text(st, 8);
 
-        r = audit_hash(prev, id, sqlite3_column_int64(st, 1),
+        r = audit_hash(s, prev, id, sqlite3_column_int64(st, 1),
                        (const char *)sqlite3_column_text(st, 2),
                        (const char *)sqlite3_column_text(st, 3),
                        (const char *)sqlite3_column_text(st, 4),

@@ -202,7 +202,7 @@ int store_demo_edit(struct store *s, const char *device, int64_t user_id, const 
     a.user_id = user_id;
     a.base_hlc = base ? base->hlc : 0;
     a.base_device = base ? base->device : "";
-    r = store_apply_change(s, &a, &applied);
+    r = store_apply_change(s, &a, &applied, NULL);
     if (r < 0)
         return r;
     return applied ? 1 : 0;

@@ -4,11 +4,13 @@
  * pull pages, conflicts). */
 #pragma once
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "store.h"
 
 #define STMT_CACHE 96
+#define STORE_CACHE_PRAGMA "PRAGMA cache_size = -65536" /* 64 MiB of SQLite page cache */
 
 struct store {
     sqlite3 *db;
@@ -18,10 +20,39 @@ struct store {
     /* Inside a write transaction: the sequence counter and clock, saved at commit. */
     uint64_t txn_seq;
     uint64_t txn_hlc;
+    /* The audit chain's tail inside the current write transaction (id 0: not read yet), the
+     * digest used to extend it, and the last actor name looked up. */
+    int64_t audit_tail_id;
+    char audit_tail_hash[SHA256_HEX_MAX];
+    EVP_MD *audit_md;
+    EVP_MD_CTX *audit_ctx;
+    int64_t actor_id;
+    char actor_name[STORE_NAME_MAX + 1];
+    /* During one sync: whether the pushing principal may write each person met so far (the
+     * same people recur in a batch), and the batch's change events grouped for the audit log
+     * (NULL outside a sync: store_audit_change() writes at once). */
+    struct scope_memo *scope;
+    size_t n_scope, cap_scope;
+    bool scope_on;
+    struct audit_group *audit_groups;
+    size_t n_audit_groups, cap_audit_groups;
+    bool audit_batching;
     struct {
         const char *sql;
         sqlite3_stmt *st;
     } cache[STMT_CACHE];
+};
+
+struct scope_memo {
+    char person_id[UUID_STR_MAX];
+    int in_scope;
+};
+
+struct audit_group {
+    char person_id[UUID_STR_MAX];
+    int64_t user_id;
+    char device[UUID_STR_MAX];
+    cJSON *changes;
 };
 
 /* A change being applied: its identity, effective version, base and who sent it. */
@@ -38,6 +69,7 @@ struct applying {
     int64_t user_id;   /* 0 = the server itself */
     uint64_t base_hlc;
     const char *base_device;
+    bool conflict;     /* set when the merge logged this change as a conflict's loser */
 };
 
 struct field_cur {
@@ -68,18 +100,27 @@ int store_field_current(struct store *s, const char *tbl, const char *row_id, co
                         struct field_cur *ret);
 /* store_journal() - append @a to the change log with @outcome. */
 int store_journal(struct store *s, const struct applying *a, const char *outcome);
-/* store_conflict_add() - log @loser as lost to @winner (kind, once per loser and kind). */
-int store_conflict_add(struct store *s, const char *kind, const struct applying *a,
+/* store_conflict_add() - log @loser as lost to @winner (kind, once per loser and kind); marks
+ * @a as a conflict's loser when @loser is @a. */
+int store_conflict_add(struct store *s, const char *kind, struct applying *a,
                        const char *loser_change_id, const char *winner_change_id,
                        const char *field);
-/* store_apply_change() - merge one in-scope change (journal, field state, conflict rules). */
-int store_apply_change(struct store *s, struct applying *a, bool *ret_applied);
+/* store_apply_change() - merge one in-scope change (journal, field state, conflict rules).
+ * When @ret_cur is not NULL it receives the field's version after the merge if the change
+ * lost (the caller frees it with store_field_cur_done()). */
+int store_apply_change(struct store *s, struct applying *a, bool *ret_applied,
+                       struct field_cur *ret_cur);
 /* store_row_owner() - 1 and the row's person in @ret, 0 for a new row, or -errno. */
 int store_row_owner(struct store *s, const char *tbl, const char *row_id,
                     char ret[static UUID_STR_MAX]);
 int store_person_exists(struct store *s, const char *person_id);
-/* store_in_scope() - 1 when @p may read and write person @person_id, else 0, or -errno. */
+/* store_in_scope() - 1 when @p may read and write person @person_id, else 0, or -errno.
+ * Inside store_scope_begin()/store_scope_end() the answer is remembered per person until
+ * store_scope_forget() (a change to assignments or consent). */
 int store_in_scope(struct store *s, const struct store_principal *p, const char *person_id);
+void store_scope_begin(struct store *s);
+void store_scope_forget(struct store *s, const char *person_id);
+void store_scope_end(struct store *s);
 /* store_write_field() - a server-side write (admin, resolution): fresh clock, sequential base. */
 int store_write_field(struct store *s, const char *device, int64_t user_id, const char *tbl,
                       const char *row_id, const char *person_id, const char *field,
@@ -88,13 +129,21 @@ int store_write_field(struct store *s, const char *device, int64_t user_id, cons
 int store_rows_to_array(sqlite3_stmt *st, const char *const *keys, cJSON **ret);
 int store_add_column(cJSON *o, const char *key, sqlite3_stmt *st, int i);
 
+/* store_audit_init()/store_audit_done() - the digest the audit chain uses, per store handle. */
+int store_audit_init(struct store *s);
+void store_audit_done(struct store *s);
 /* store_audit() - append an event to the hash-chained audit log inside the current write
  * transaction. @user_id 0 = the server itself; @detail is borrowed. */
 int store_audit(struct store *s, const char *kind, int64_t user_id, const char *device,
                 const char *person_id, const cJSON *detail);
-/* store_audit_change() - audit one change with the field's value before it and its outcome. */
+/* store_audit_change() - audit one change with the field's value before it and its outcome.
+ * Between store_audit_batch_begin() and store_audit_batch_flush() the changes are collected
+ * and written as one "change" event per person, writer and device; otherwise at once. */
 int store_audit_change(struct store *s, const struct applying *a, const char *outcome,
                        const char *before);
+void store_audit_batch_begin(struct store *s);
+int store_audit_batch_flush(struct store *s);
+void store_audit_batch_drop(struct store *s);
 
 /* ---- access (store_access.c) ---- */
 

@@ -128,20 +128,6 @@ static int replayed(struct store *s, const struct store_principal *p, const stru
     return r < 0 ? r : 1;
 }
 
-static bool conflict_logged(struct store *s, const char *change_id)
-{
-    sqlite3_stmt *st = store_stmt(s, "SELECT conflict FROM change_log WHERE change_id = ?");
-    bool v = false;
-
-    if (!st)
-        return false;
-    store_bind_text(st, 1, change_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0) != 0;
-    sqlite3_reset(st);
-    return v;
-}
-
 /*
  * A worker registering a person met in the field: the first change to a person row that does not
  * exist yet creates that person with status "referred" (for a coordinator to review) on the
@@ -234,7 +220,7 @@ static int recorded_before_deny(struct store *s, const struct store_principal *p
 }
 
 static int push_one(struct store *s, const struct store_principal *p, const struct change_record *c,
-                    long index, cJSON *outcomes, struct store_error *err)
+                    bool seen, long index, cJSON *outcomes, struct store_error *err)
 {
     _cleanup_(store_field_cur_done) struct field_cur cur = {0};
     struct applying a = {0};
@@ -243,7 +229,7 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
     bool clamped = false, applied = false;
     int r;
 
-    r = replayed(s, p, c, outcomes);
+    r = seen ? replayed(s, p, c, outcomes) : 0;
     if (r == -EEXIST)
         return set_err(err, 409, "change_id_reused", index, r,
                        "change %s was already stored with different content; give every change "
@@ -283,6 +269,8 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
     r = register_person(s, p, c);
     if (r < 0)
         return store_failure(err, r);
+    if (r > 0)
+        store_scope_forget(s, c->person_id);
     r = store_in_scope(s, p, c->person_id);
     if (r == 0)
         r = in_handover_grace(s, p, c->person_id, a.hlc);
@@ -314,12 +302,12 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
                        "row %s belongs to another person; a row cannot move between people",
                        a.row_id);
 
-    r = store_apply_change(s, &a, &applied);
-    if (r >= 0 && !applied)
-        r = store_field_current(s, a.tbl, a.row_id, a.field->name, &cur);
+    r = store_apply_change(s, &a, &applied, &cur);
+    if (r >= 0 && streq(a.tbl, "consent"))
+        store_scope_forget(s, a.person_id); /* a consent decision can move the person */
     if (r >= 0)
         r = outcome_obj(outcomes, a.change_id, applied ? "applied" : "lost", a.hlc,
-                        clamped || a.hlc != c->hlc, conflict_logged(s, a.change_id), &cur);
+                        clamped || a.hlc != c->hlc, a.conflict, &cur);
     return r < 0 ? store_failure(err, r) : 0;
 }
 
@@ -849,11 +837,14 @@ static bool batch_value(void *ctx, const char *field, const char **ret)
  * applied but go to the conflict log.
  */
 static int authorise_batch(struct store *s, const struct store_principal *p,
-                           const struct change_record *changes, size_t n, struct store_error *err)
+                           const struct change_record *changes, size_t n, bool *seen,
+                           struct store_error *err)
 {
+    _cleanup_(store_row_done) struct store_row row = {0};
+    const struct change_record *loaded = NULL; /* the change whose row is in @row */
+
     for (size_t i = 0; i < n; i++) {
         const struct change_record *c = &changes[i];
-        _cleanup_(store_row_done) struct store_row row = {0};
         struct batch_overlay b = {changes, n, c->table->name, c->row_id};
         struct access_row ar = {store_row_get, &row};
         const char *why = NULL;
@@ -866,7 +857,10 @@ static int authorise_batch(struct store *s, const struct store_principal *p,
         store_bind_text(st, 1, c->change_id);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
-        if (rc == SQLITE_ROW)
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return store_failure(err, db_errno(rc));
+        seen[i] = rc == SQLITE_ROW;
+        if (seen[i])
             continue; /* a replay: authorised when first applied */
         if (c->field->kind == CAT_S)
             continue; /* refused with its own message by push_one */
@@ -877,9 +871,13 @@ static int authorise_batch(struct store *s, const struct store_principal *p,
             if (r == 0)
                 continue;
         }
-        r = store_row_load(s, c->table->name, c->row_id, &row);
-        if (r < 0)
-            return store_failure(err, r);
+        /* A batch's changes come row by row: load each row once. */
+        if (!loaded || loaded->table != c->table || !streq(loaded->row_id, c->row_id)) {
+            r = store_row_load(s, c->table->name, c->row_id, &row);
+            if (r < 0)
+                return store_failure(err, r);
+            loaded = c;
+        }
         row.overlay = batch_value;
         row.overlay_ctx = &b;
         if (!access_may_write(p->role, p->user, c->table, c->field, &ar, row.n == 0, &why))
@@ -943,6 +941,7 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
                cJSON **ret, struct store_error *err)
 {
     _cleanup_json_ cJSON *resp = cJSON_CreateObject();
+    _cleanup_free_ bool *seen = NULL;
     cJSON *outcomes;
     uint64_t cur = 0;
     char ts[ISO_TIME_MAX];
@@ -966,13 +965,26 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
         return set_err(err, 400, "invalid_value", -1, -EINVAL,
                        "cursor %s is ahead of this server; send \"\" to start again", cursor);
     }
-    r = authorise_batch(s, p, changes, n, err);
+    seen = calloc(n ? n : 1, sizeof(*seen));
+    if (!seen) {
+        r = store_failure(err, -ENOMEM);
+        goto fail;
+    }
+    store_scope_begin(s);
+    store_audit_batch_begin(s);
+    r = authorise_batch(s, p, changes, n, seen, err);
     if (r < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
-        r = push_one(s, p, &changes[i], (long)i, outcomes, err);
+        r = push_one(s, p, &changes[i], seen[i], (long)i, outcomes, err);
         if (r < 0)
             goto fail;
+    }
+    store_scope_end(s);
+    r = store_audit_batch_flush(s);
+    if (r < 0) {
+        r = store_failure(err, r);
+        goto fail;
     }
     st = store_stmt(s, "UPDATE devices SET last_seen_at = ?1, last_sync_at = ?1,"
                        " pending = coalesce(?2, pending),"
@@ -1015,6 +1027,8 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
     *ret = TAKE_PTR(resp);
     return 0;
 fail:
+    store_scope_end(s);
+    store_audit_batch_drop(s);
     db_rollback(s->db);
     return r;
 }

@@ -45,12 +45,18 @@ def test(w):
 
     trail = json.loads(d.admin(['audit', 'export'], '--person', pid).stdout)
     h.check(all(e['person_id'] == pid for e in trail), 'the trail is one person only')
-    changes = [e for e in trail if e['kind'] == 'change' and e['detail']['field'] == 'phone']
-    pairs = {(e['detail']['before'], e['detail']['after']) for e in changes}
+    # One "change" event per sync, person, writer and device, listing its changes.
+    events = [e for e in trail if e['kind'] == 'change']
+    h.check(all('recorded_at' in e['detail'] for e in events), 'when it was recorded')
+    changes = [c for e in events for c in e['detail']['changes'] if c['field'] == 'phone']
+    pairs = {(c['before'], c['after']) for c in changes}
     h.check(('01632 960100', '01632 960111') in pairs, 'the nurse edit with before/after', pairs)
-    h.check(any(e['detail']['after'] == '01632 960222' for e in changes), 'the sw edit', pairs)
-    h.check(all('happened_at' in e['detail'] and 'recorded_at' in e['detail'] for e in changes),
-            'when it happened and when it was recorded')
+    h.check(any(c['after'] == '01632 960222' for c in changes), 'the sw edit', pairs)
+    h.check(all('happened_at' in c and 'outcome' in c for c in changes),
+            'when it happened and its outcome')
+    by_actor = {e['actor_user'] for e in events
+                if any(c['field'] == 'phone' for c in e['detail']['changes'])}
+    h.check({'nurse', 'sw'} <= by_actor, 'each edit is under its writer', by_actor)
     devices = {e['detail']['device'] for e in trail if e['kind'] == 'pull'}
     h.check({nurse.device_id, sw.device_id, coord.device_id} <= devices,
             'pulls that sent the person to each device are in the trail', devices)

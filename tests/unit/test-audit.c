@@ -97,10 +97,16 @@ TEST(events_chain_and_verify)
     ASSERT_TRUE(q_int("SELECT count(*) FROM audit WHERE kind = 'pull'") >= 1);
     /* person add (two fields) and the device's edit, with before and after */
     ASSERT_EQ(q_int("SELECT count(*) FROM audit WHERE kind = 'change'"), 3);
-    ASSERT_EQ(q_int("SELECT count(*) FROM audit WHERE kind = 'change' AND"
-                    " json_extract(detail, '$.before') = '01632 960001' AND"
-                    " json_extract(detail, '$.after') = '01632 960002'"),
+    ASSERT_EQ(q_int("SELECT count(*) FROM audit, json_each(audit.detail, '$.changes') c"
+                    " WHERE kind = 'change' AND"
+                    " json_extract(c.value, '$.before') = '01632 960001' AND"
+                    " json_extract(c.value, '$.after') = '01632 960002'"),
               1);
+    /* each event lists its changes and says when the server recorded them */
+    ASSERT_EQ(q_int("SELECT count(*) FROM audit WHERE kind = 'change' AND"
+                    " (json_array_length(detail, '$.changes') < 1 OR"
+                    "  json_extract(detail, '$.recorded_at') IS NULL)"),
+              0);
     /* the triggers refuse casual edits */
     ASSERT_TRUE(tamper("UPDATE audit SET kind = 'x' WHERE id = 1") != SQLITE_OK);
     ASSERT_TRUE(tamper("DELETE FROM audit WHERE id = 1") != SQLITE_OK);
