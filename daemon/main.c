@@ -343,6 +343,11 @@ static inline void event_base_freep(struct event_base **p)
     if (*p)
         event_base_free(*p);
 }
+static inline void store_checkpointer_stopp(struct store_checkpointer **p)
+{
+    *p = store_checkpointer_stop(*p);
+}
+
 static inline void store_freep(struct store **p)
 {
     store_free(*p);
@@ -359,9 +364,10 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     _cleanup_(event_base_freep) struct event_base *base = NULL;
     _cleanup_ssl_ctx_ SSL_CTX *ssl_ctx = NULL;
     _cleanup_(store_freep) struct store *store = NULL;
+    _cleanup_(store_checkpointer_stopp) struct store_checkpointer *ckpt = NULL;
     _cleanup_(caresyncd_freep) struct caresyncd *sd = NULL;
     _cleanup_(event_freep) struct event *ev_term = NULL, *ev_int = NULL;
-    char cert[PATH_MAX], key[PATH_MAX], bound[INET6_ADDRSTRLEN + 16];
+    char cert[PATH_MAX], key[PATH_MAX], db[PATH_MAX], bound[INET6_ADDRSTRLEN + 16];
     struct sockaddr_storage ss;
     socklen_t sslen;
     struct sigaction sa = {.sa_handler = SIG_IGN};
@@ -384,7 +390,8 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         return admin_usage(cmd, "--lock-after-days takes days from 0 to %d, not '%s'",
                            HTTP_LOCK_AFTER_MAX, arg_lock_after_days);
     if ((size_t)snprintf(cert, sizeof(cert), "%s/server.pem", o->data) >= sizeof(cert) ||
-        (size_t)snprintf(key, sizeof(key), "%s/server.key", o->data) >= sizeof(key))
+        (size_t)snprintf(key, sizeof(key), "%s/server.key", o->data) >= sizeof(key) ||
+        (size_t)snprintf(db, sizeof(db), "%s/store.db", o->data) >= sizeof(db))
         return admin_usage(cmd, "the --data path is too long");
 
     log_set_timestamps(1);
@@ -407,6 +414,10 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         store_set_max_forward(store, skew);
     if (o->grace_hours)
         store_set_handover_grace(store, grace * 3600 * 1000);
+    r = store_checkpointer_start(store, db, &ckpt);
+    if (r < 0)
+        log_warn("cannot start the background checkpoint (%s); commits will checkpoint "
+                 "instead", strerror(-r));
     r = tls_server_ctx_new(cert, key, &ssl_ctx);
     if (r == -ENOENT) {
         log_error("no server certificate and key at %s and %s; put them there ('caresyncd "

@@ -313,7 +313,7 @@ int store_enrol_code_new(struct store *s, const char *name, uint64_t ttl_s,
 {
     unsigned char rnd[12];
     char raw[13], hash[SHA256_HEX_MAX], ts[ISO_TIME_MAX];
-    int64_t uid;
+    int64_t uid = 0;
     sqlite3_stmt *st;
     int r;
 
@@ -1312,7 +1312,7 @@ static int assignment_change(struct store *s, const char *person_id, const char 
 {
     char ts[ISO_TIME_MAX];
     sqlite3_stmt *st;
-    int64_t uid;
+    int64_t uid = 0;
     int r;
 
     r = store_txn_begin(s);

@@ -47,6 +47,15 @@ bool store_role_is_coordinator(const char *role);
 int store_open(const char *path, bool create, struct store **ret);
 struct store *store_free(struct store *s);
 
+/*
+ * store_checkpointer_start() - copy the write-ahead log into the store file from a background
+ * thread with its own connection to @path (the file @s has open), instead of inside @s's
+ * commits. store_checkpointer_stop() ends it; call it before store_free().
+ */
+struct store_checkpointer;
+int store_checkpointer_start(struct store *s, const char *path, struct store_checkpointer **ret);
+struct store_checkpointer *store_checkpointer_stop(struct store_checkpointer *c);
+
 /* store_node_id() - the server's own device id (authors admin writes). Borrowed. */
 const char *store_node_id(const struct store *s);
 

@@ -343,6 +343,7 @@ struct viewer {
     const struct store_principal *p;
     cJSON *changes, *purge, *drop;
     size_t *count;
+    uint64_t pushed_after; /* field versions after this sequence number are this request's */
     struct vis_row {
         char key[96]; /* table/row_id */
         bool visible;
@@ -548,6 +549,21 @@ static int send_person(struct viewer *v, const char *person_id, uint64_t upto)
 }
 
 /*
+ * 1 when the field's current version was written by this device's push in this same request
+ * (columns as in view_field): the outcomes of this response already tell the device that
+ * version (with any re-stamped clock, or the winning value when its change lost), so it is not
+ * sent back. Versions from earlier requests are sent as usual: a device whose replica went back
+ * to an older copy gets them again.
+ */
+static bool pushed_now(const struct viewer *v, sqlite3_stmt *fs)
+{
+    const unsigned char *dev = sqlite3_column_text(fs, 6);
+
+    return (uint64_t)sqlite3_column_int64(fs, 7) > v->pushed_after && dev &&
+           streq((const char *)dev, v->p->device_id);
+}
+
+/*
  * One changed field from the stream (columns as in add_field_state, seq in 7). A consent change
  * re-decides whether the person is on this worker's devices (purge, or their whole visible state
  * again); a change to a field that decides a row's visibility sends the whole row or withdraws
@@ -612,6 +628,8 @@ static int view_field(struct viewer *v, sqlite3_stmt *st)
         }
     }
     if (!access_field_visible(v->p->role, t, f))
+        return 0;
+    if (pushed_now(v, st))
         return 0;
     r = viewer_row(v, t, row_id, person_id, false);
     if (r <= 0)
@@ -698,7 +716,7 @@ static int load_events(struct store *s, const struct store_principal *p, uint64_
  * sent, or the newest sequence number when nothing is left.
  */
 static int pull_page(struct store *s, const struct store_principal *p, uint64_t cursor,
-                     cJSON *resp)
+                     uint64_t pushed_after, cJSON *resp)
 {
     _cleanup_free_ struct event *ev = NULL;
     _cleanup_(viewer_done) struct viewer v = {0};
@@ -721,6 +739,7 @@ static int pull_page(struct store *s, const struct store_principal *p, uint64_t 
     v.purge = purge;
     v.drop = drop;
     v.count = &count;
+    v.pushed_after = pushed_after;
     if (!coordinator) {
         r = load_events(s, p, cursor, &ev, &n_ev);
         if (r < 0)
@@ -943,7 +962,7 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
     _cleanup_json_ cJSON *resp = cJSON_CreateObject();
     _cleanup_free_ bool *seen = NULL;
     cJSON *outcomes;
-    uint64_t cur = 0;
+    uint64_t cur = 0, pushed_after;
     char ts[ISO_TIME_MAX];
     sqlite3_stmt *st;
     int r;
@@ -970,6 +989,7 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
         r = store_failure(err, -ENOMEM);
         goto fail;
     }
+    pushed_after = s->txn_seq;
     store_scope_begin(s);
     store_audit_batch_begin(s);
     r = authorise_batch(s, p, changes, n, seen, err);
@@ -1004,7 +1024,7 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
         goto fail;
     }
     if (pull) {
-        r = pull_page(s, p, cur, resp);
+        r = pull_page(s, p, cur, pushed_after, resp);
         if (r >= 0)
             r = audit_pull(s, p, resp);
     } else {

@@ -86,6 +86,32 @@ def test(w):
     h.check_eq(nurse.show(pid)['phone'], '0131 444 4444', 'client phone')
     h.check_eq(nurse.status()['pending'], 0, 'client outbox')
 
+    # 4. A push and pull in one request: the pull does not send back what that push wrote (the
+    # outcomes already say it), but sends everything else new; a later pull from an older
+    # cursor still sends it, so a device whose replica went back to an older copy catches up.
+    start = post_sync(d, token, [], pull=True)
+    while start['more']:
+        start = post_sync(d, token, [], pull=True, cursor=start['cursor'])
+    cursor = start['cursor']
+    cur = d.field('person', pid, 'phone')
+    mine = {'change_id': h.uuid7(), 'table': 'person', 'row_id': pid, 'person_id': pid,
+            'field': 'phone', 'value': '0131 666 6666', 'hlc': h.hlc_text(h.hlc_now(2000)),
+            'base_hlc': h.hlc_text(cur['hlc']), 'base_device': cur['device']}
+    coord = w.client('coord', 'coordinator')
+    coord.sync()
+    coord.edit('person', pid, 'address', '5 Other Road')
+    coord.sync()
+    both = post_sync(d, token, [mine], pull=True, cursor=cursor)
+    h.check_eq(both['outcomes'][0]['outcome'], 'applied', 'outcome of the push')
+    got = {(c['field'], c['value']) for c in both['changes']}
+    h.check(('phone', '0131 666 6666') not in got, 'the pushed field is not sent back', got)
+    h.check(('address', '5 Other Road') in got, "another device's change is sent", got)
+    later = post_sync(d, token, [], pull=True, cursor=cursor)
+    got = {(c['field'], c['value']) for c in later['changes']}
+    h.check(('phone', '0131 666 6666') in got, 'a later pull from the old cursor sends it', got)
+    nurse.sync()
+    h.check_eq(nurse.show(pid)['phone'], '0131 666 6666', 'client phone after the raw push')
+
 
 if __name__ == '__main__':
     h.main(test)
