@@ -717,6 +717,159 @@ static int superseded_by_restore(struct store *s, const char *tbl, const char *r
     return rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
+/* (3) A delete hides edits to the row its writer had not seen, unless a restore newer than the
+ * delete has already brought the row back. */
+static int detect_delete(struct store *s, struct applying *a)
+{
+    struct merge_version xbase = {a->base_hlc, a->base_device};
+    sqlite3_stmt *st;
+    int rc, r;
+
+    r = superseded_by_restore(s, a->tbl, a->row_id, a->hlc, a->device);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    st = store_stmt(s, "SELECT change_id, hlc, device, field FROM change_log"
+                 " WHERE tbl = ? AND row_id = ? AND field <> '_deleted' AND hlc >= ?"
+                 " AND outcome IN ('applied', 'lost')");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, a->tbl);
+    store_bind_text(st, 2, a->row_id);
+    sqlite3_bind_int64(st, 3, (int64_t)a->base_hlc);
+    for (;;) {
+        char loser[UUID_STR_MAX], field[64];
+        struct merge_version e;
+
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
+        e.hlc = (uint64_t)sqlite3_column_int64(st, 1);
+        e.device = (const char *)sqlite3_column_text(st, 2);
+        if (!merge_hidden_by_delete(e, xbase))
+            continue;
+        snprintf(loser, sizeof(loser), "%s", sqlite3_column_text(st, 0));
+        snprintf(field, sizeof(field), "%s", sqlite3_column_text(st, 3));
+        r = store_conflict_add(s, "edit_after_delete", a, loser, a->change_id, field);
+        if (r < 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    return 0;
+}
+
+/* One journal entry of a field's (or the row's tombstones') history. */
+struct hist {
+    char change_id[UUID_STR_MAX];
+    char device[UUID_STR_MAX];
+    char base_device[UUID_STR_MAX];
+    bool tombstone;  /* field _deleted */
+    char *value;
+    uint64_t hlc, sent_hlc, base_hlc;
+};
+
+static void hist_free(struct hist *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(h[i].value);
+    free(h);
+}
+
+/*
+ * The history the rules need for an edit to one field: the field's journal from @from on, and
+ * every tombstone and restore of the row, read once (in index order; the rules pick the oldest
+ * match themselves, which saves a sort per change).
+ */
+static int hist_read(sqlite3_stmt *st, struct hist **h, size_t *n, size_t *cap)
+{
+    int rc;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(st, 4);
+        struct hist *e;
+
+        if (*n == *cap) {
+            size_t ncap = *cap ? *cap * 2 : 8;
+            struct hist *t = realloc(*h, ncap * sizeof(**h));
+
+            if (!t) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            *h = t;
+            *cap = ncap;
+        }
+        e = &(*h)[*n];
+        snprintf(e->change_id, sizeof(e->change_id), "%s", sqlite3_column_text(st, 0));
+        snprintf(e->device, sizeof(e->device), "%s", sqlite3_column_text(st, 1));
+        snprintf(e->base_device, sizeof(e->base_device), "%s",
+                 sqlite3_column_type(st, 2) == SQLITE_NULL ? "" :
+                 (const char *)sqlite3_column_text(st, 2));
+        e->tombstone = streq((const char *)sqlite3_column_text(st, 3), CAT_DELETED_FIELD);
+        e->value = v ? strdup((const char *)v) : NULL;
+        if (v && !e->value) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        e->hlc = (uint64_t)sqlite3_column_int64(st, 5);
+        e->sent_hlc = (uint64_t)sqlite3_column_int64(st, 6);
+        e->base_hlc = (uint64_t)sqlite3_column_int64(st, 7);
+        (*n)++;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    return rc == SQLITE_NOMEM ? -ENOMEM : db_errno(rc);
+}
+
+static int hist_load(struct store *s, const struct applying *a, uint64_t from, struct hist **ret,
+                     size_t *ret_n)
+{
+    struct hist *h = NULL;
+    size_t n = 0, cap = 0;
+    sqlite3_stmt *st;
+    int r;
+
+    /* Two index seeks: an IN list over the field would build a temporary table per change. */
+    st = store_stmt(s, "SELECT change_id, device, base_device, field, value, hlc, sent_hlc,"
+                       " base_hlc FROM change_log WHERE tbl = ? AND row_id = ? AND field = ?"
+                       " AND hlc >= ? AND outcome IN ('applied', 'lost')");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, a->tbl);
+    store_bind_text(st, 2, a->row_id);
+    store_bind_text(st, 3, a->field->name);
+    sqlite3_bind_int64(st, 4, (int64_t)from);
+    r = hist_read(st, &h, &n, &cap);
+    if (r >= 0 && !streq(a->field->name, CAT_DELETED_FIELD)) {
+        st = store_stmt(s, "SELECT change_id, device, base_device, field, value, hlc, sent_hlc,"
+                           " base_hlc FROM change_log WHERE tbl = ? AND row_id = ?"
+                           " AND field = '_deleted' AND outcome IN ('applied', 'lost')");
+        if (!st)
+            r = -EIO;
+        else {
+            store_bind_text(st, 1, a->tbl);
+            store_bind_text(st, 2, a->row_id);
+            r = hist_read(st, &h, &n, &cap);
+        }
+    }
+    if (r < 0) {
+        hist_free(h, n);
+        return r;
+    }
+    *ret = h;
+    *ret_n = n;
+    return 0;
+}
+
+static bool version_after(uint64_t hlc, const char *device, const struct hist *than)
+{
+    return hlc > than->hlc || (hlc == than->hlc && strcmp(device, than->device) > 0);
+}
+
 /*
  * Find the conflict-log entries the arrival of @a creates, by the pairwise rules of merge.h
  * against the stored history of the field (and, for deletes, of the row). Whichever change of a
@@ -728,154 +881,89 @@ static int detect_conflicts(struct store *s, struct applying *a)
     struct merge_version x = {a->hlc, a->device};
     struct merge_version xbase = {a->base_hlc, a->base_device};
     bool is_delete = streq(a->field->name, CAT_DELETED_FIELD) && a->value && streq(a->value, "1");
-    sqlite3_stmt *st;
-    int rc, r;
+    bool on_tombstone = streq(a->field->name, CAT_DELETED_FIELD);
+    const char *base_device = a->base_device ? a->base_device : "";
+    struct hist *h = NULL;
+    size_t n = 0;
+    int r;
 
-    /* (1) Newer writes that had not seen this one: this value is a concurrent loser. */
-    st = store_stmt(s, "SELECT change_id, hlc, device, base_hlc, base_device, value FROM change_log"
-                 " WHERE tbl = ? AND row_id = ? AND field = ? AND hlc >= ?"
-                 " AND outcome IN ('applied', 'lost') AND change_id <> ?"
-                 " AND NOT (base_hlc = ?6 AND base_device = ?7) ORDER BY hlc, device");
-    if (!st)
-        return -EIO;
-    store_bind_text(st, 1, a->tbl);
-    store_bind_text(st, 2, a->row_id);
-    store_bind_text(st, 3, a->field->name);
-    sqlite3_bind_int64(st, 4, (int64_t)a->hlc);
-    store_bind_text(st, 5, a->change_id);
-    /* A writer whose base is this change's clock as sent had seen it, re-stamped or not. */
-    sqlite3_bind_int64(st, 6, (int64_t)a->sent_hlc);
-    store_bind_text(st, 7, a->device);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct merge_version y = {(uint64_t)sqlite3_column_int64(st, 1),
-                                  (const char *)sqlite3_column_text(st, 2)};
-        struct merge_version ybase = {(uint64_t)sqlite3_column_int64(st, 3),
-                                      (const char *)sqlite3_column_text(st, 4)};
+    r = hist_load(s, a, a->base_hlc < a->hlc ? a->base_hlc : a->hlc, &h, &n);
+    if (r < 0)
+        return r;
 
-        if (merge_concurrent_loss(x, a->value, y, ybase,
-                                  (const char *)sqlite3_column_text(st, 5))) {
-            char winner[UUID_STR_MAX];
+    /* (1) Newer writes that had not seen this one: this value is a concurrent loser to the
+     * oldest of them. A writer whose base is this change's clock as sent had seen it,
+     * re-stamped or not. */
+    {
+        const struct hist *winner = NULL;
 
-            snprintf(winner, sizeof(winner), "%s", sqlite3_column_text(st, 0));
-            sqlite3_reset(st);
-            r = store_conflict_add(s, "concurrent_edit", a, a->change_id, winner, a->field->name);
+        for (size_t i = 0; i < n; i++) {
+            const struct hist *y = &h[i];
+
+            if ((y->tombstone && !on_tombstone) || y->hlc < a->hlc ||
+                streq(y->change_id, a->change_id) ||
+                (y->base_hlc == a->sent_hlc && streq(y->base_device, a->device)))
+                continue;
+            if ((!winner || version_after(winner->hlc, winner->device, y)) &&
+                merge_concurrent_loss(x, a->value, (struct merge_version){y->hlc, y->device},
+                                      (struct merge_version){y->base_hlc, y->base_device},
+                                      y->value))
+                winner = y;
+        }
+        if (winner) {
+            r = store_conflict_add(s, "concurrent_edit", a, a->change_id, winner->change_id,
+                                   a->field->name);
             if (r < 0)
-                return r;
-            break;
+                goto out;
         }
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_errno(rc);
 
     /* (2) Older writes this one overwrote without having seen them. */
-    st = store_stmt(s, "SELECT change_id, hlc, device, value FROM change_log"
-                 " WHERE tbl = ? AND row_id = ? AND field = ? AND hlc <= ? AND hlc >= ?"
-                 " AND outcome IN ('applied', 'lost') AND change_id <> ?"
-                 " AND NOT (sent_hlc = ?7 AND device = ?8)");
-    if (!st)
-        return -EIO;
-    store_bind_text(st, 1, a->tbl);
-    store_bind_text(st, 2, a->row_id);
-    store_bind_text(st, 3, a->field->name);
-    sqlite3_bind_int64(st, 4, (int64_t)a->hlc);
-    sqlite3_bind_int64(st, 5, (int64_t)a->base_hlc);
-    store_bind_text(st, 6, a->change_id);
-    sqlite3_bind_int64(st, 7, (int64_t)a->base_hlc);
-    store_bind_text(st, 8, a->base_device ? a->base_device : "");
-    for (;;) {
-        char loser[UUID_STR_MAX];
-        struct merge_version w;
+    for (size_t i = 0; i < n; i++) {
+        const struct hist *w = &h[i];
 
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW)
-            break;
-        w.hlc = (uint64_t)sqlite3_column_int64(st, 1);
-        w.device = (const char *)sqlite3_column_text(st, 2);
-        if (!merge_concurrent_loss(w, (const char *)sqlite3_column_text(st, 3), x, xbase,
+        if ((w->tombstone && !on_tombstone) || w->hlc > a->hlc || w->hlc < a->base_hlc ||
+            streq(w->change_id, a->change_id) ||
+            (w->sent_hlc == a->base_hlc && streq(w->device, base_device)))
+            continue;
+        if (!merge_concurrent_loss((struct merge_version){w->hlc, w->device}, w->value, x, xbase,
                                    a->value))
             continue;
-        snprintf(loser, sizeof(loser), "%s", sqlite3_column_text(st, 0));
-        /* conflict_add uses other statements; this one stays positioned. */
-        r = store_conflict_add(s, "concurrent_edit", a, loser, a->change_id, a->field->name);
-        if (r < 0) {
-            sqlite3_reset(st);
-            return r;
-        }
+        r = store_conflict_add(s, "concurrent_edit", a, w->change_id, a->change_id,
+                               a->field->name);
+        if (r < 0)
+            goto out;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return db_errno(rc);
 
     if (is_delete) {
-        /* (3) A delete hides edits to the row its writer had not seen, unless a restore newer
-         * than the delete has already brought the row back. */
-        r = superseded_by_restore(s, a->tbl, a->row_id, a->hlc, a->device);
-        if (r != 0)
-            return r < 0 ? r : 0;
-        st = store_stmt(s, "SELECT change_id, hlc, device, field FROM change_log"
-                     " WHERE tbl = ? AND row_id = ? AND field <> '_deleted' AND hlc >= ?"
-                     " AND outcome IN ('applied', 'lost')");
-        if (!st)
-            return -EIO;
-        store_bind_text(st, 1, a->tbl);
-        store_bind_text(st, 2, a->row_id);
-        sqlite3_bind_int64(st, 3, (int64_t)a->base_hlc);
-        for (;;) {
-            char loser[UUID_STR_MAX], field[64];
-            struct merge_version e;
-
-            rc = sqlite3_step(st);
-            if (rc != SQLITE_ROW)
-                break;
-            e.hlc = (uint64_t)sqlite3_column_int64(st, 1);
-            e.device = (const char *)sqlite3_column_text(st, 2);
-            if (!merge_hidden_by_delete(e, xbase))
-                continue;
-            snprintf(loser, sizeof(loser), "%s", sqlite3_column_text(st, 0));
-            snprintf(field, sizeof(field), "%s", sqlite3_column_text(st, 3));
-            r = store_conflict_add(s, "edit_after_delete", a, loser, a->change_id, field);
-            if (r < 0) {
-                sqlite3_reset(st);
-                return r;
-            }
-        }
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return db_errno(rc);
-    } else if (!streq(a->field->name, CAT_DELETED_FIELD)) {
+        r = detect_delete(s, a);
+    } else if (!on_tombstone) {
         /* (4) An edit arriving after a delete that had not seen it, while no newer restore
-         * has brought the row back (an edit made after a restore is not hidden). */
-        st = store_stmt(s, "SELECT t.change_id, t.base_hlc, t.base_device FROM change_log t"
-                     " WHERE t.tbl = ?1 AND t.row_id = ?2 AND t.field = '_deleted'"
-                     " AND t.value = '1' AND t.outcome IN ('applied', 'lost')"
-                     " AND NOT EXISTS (SELECT 1 FROM change_log r WHERE r.tbl = ?1"
-                     "  AND r.row_id = ?2 AND r.field = '_deleted' AND r.value = '0'"
-                     "  AND r.outcome IN ('applied', 'lost') AND (r.hlc > t.hlc"
-                     "  OR (r.hlc = t.hlc AND r.device > t.device)))"
-                     " ORDER BY t.hlc, t.device");
-        if (!st)
-            return -EIO;
-        store_bind_text(st, 1, a->tbl);
-        store_bind_text(st, 2, a->row_id);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            struct merge_version tbase = {(uint64_t)sqlite3_column_int64(st, 1),
-                                          (const char *)sqlite3_column_text(st, 2)};
+         * has brought the row back (an edit made after a restore is not hidden): logged
+         * against the oldest such delete. */
+        const struct hist *winner = NULL;
 
-            if (merge_hidden_by_delete(x, tbase)) {
-                char winner[UUID_STR_MAX];
+        for (size_t i = 0; i < n; i++) {
+            const struct hist *t = &h[i];
+            bool restored = false;
 
-                snprintf(winner, sizeof(winner), "%s", sqlite3_column_text(st, 0));
-                sqlite3_reset(st);
-                return store_conflict_add(s, "edit_after_delete", a, a->change_id, winner,
-                                    a->field->name);
-            }
+            if (!t->tombstone || !t->value || !streq(t->value, "1") ||
+                (winner && !version_after(winner->hlc, winner->device, t)))
+                continue;
+            for (size_t j = 0; j < n && !restored; j++)
+                restored = h[j].tombstone && h[j].value && streq(h[j].value, "0") &&
+                           version_after(h[j].hlc, h[j].device, t);
+            if (!restored &&
+                merge_hidden_by_delete(x, (struct merge_version){t->base_hlc, t->base_device}))
+                winner = t;
         }
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return db_errno(rc);
+        if (winner)
+            r = store_conflict_add(s, "edit_after_delete", a, a->change_id, winner->change_id,
+                                   a->field->name);
     }
-    return 0;
+out:
+    hist_free(h, n);
+    return r < 0 ? r : 0;
 }
 
 int store_journal(struct store *s, const struct applying *a, const char *outcome)

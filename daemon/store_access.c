@@ -19,7 +19,7 @@ int store_denied(struct store *s, const char *role, const char *person_id)
     if (!sector)
         return 0;
     /* An active, not deleted consent record denying this sector (or all sharing). */
-    st = store_stmt(s, "SELECT 1 FROM field_state c INDEXED BY field_state_consent"
+    st = store_stmt(s, "SELECT 1 FROM field_state c INDEXED BY field_state_person_field"
                        " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"
                        "  AND d.field = 'decision' AND d.value = 'deny'"
                        " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"
@@ -50,7 +50,7 @@ int store_deny_since(struct store *s, const char *role, const char *person_id, u
         return 0;
     /* When each active deny took effect: the newest of the fields that make it a deny. */
     st = store_stmt(s, "SELECT min(max(c.hlc, d.hlc, t.hlc)) FROM field_state c"
-                       " INDEXED BY field_state_consent"
+                       " INDEXED BY field_state_person_field"
                        " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"
                        "  AND d.field = 'decision' AND d.value = 'deny'"
                        " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"
