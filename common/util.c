@@ -28,6 +28,17 @@ int random_bytes(void *buf, size_t n)
     return 0;
 }
 
+void copy_text(char *dst, size_t size, const void *src)
+{
+    size_t n;
+
+    if (size == 0)
+        return;
+    n = src ? strnlen(src, size - 1) : 0;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
 void hex_encode(const void *data, size_t n, char *out)
 {
     static const char hx[] = "0123456789abcdef";

@@ -29,6 +29,11 @@ int sha256_hex(const void *data, size_t len, char out[static SHA256_HEX_MAX]);
 /* hex_encode() - @n bytes as lower-case hex into @out (2n+1 bytes). */
 void hex_encode(const void *data, size_t n, char *out);
 
+/* copy_text() - copy string @src (char or SQLite's unsigned char; NULL copies as "") into @dst
+ * of @size bytes, cut short if needed, always terminated. What snprintf("%s") did, without
+ * parsing a format: it sits on the merge's path for every change. */
+void copy_text(char *dst, size_t size, const void *src);
+
 /* utf8_valid() - true when @len bytes are well-formed UTF-8 with no NUL and no surrogates. */
 bool utf8_valid(const char *s, size_t len);
 

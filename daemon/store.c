@@ -383,8 +383,8 @@ int store_enrol(struct store *s, const char *code, const char *device_name,
         r = -EACCES;
         goto fail;
     }
-    snprintf(e.user, sizeof(e.user), "%s", (const char *)sqlite3_column_text(st, 3));
-    snprintf(e.role, sizeof(e.role), "%s", (const char *)sqlite3_column_text(st, 4));
+    copy_text(e.user, sizeof(e.user), (const char *)sqlite3_column_text(st, 3));
+    copy_text(e.role, sizeof(e.role), (const char *)sqlite3_column_text(st, 4));
     sqlite3_reset(st);
 
     r = uuid_v7(hlc_wall_ms(), e.device_id);
@@ -472,10 +472,10 @@ int store_authenticate(struct store *s, const char *token, struct store_principa
         return -EKEYREVOKED;
     }
     memset(ret, 0, sizeof(*ret));
-    snprintf(ret->device_id, sizeof(ret->device_id), "%s", sqlite3_column_text(st, 0));
+    copy_text(ret->device_id, sizeof(ret->device_id), sqlite3_column_text(st, 0));
     ret->user_id = sqlite3_column_int64(st, 2);
-    snprintf(ret->user, sizeof(ret->user), "%s", sqlite3_column_text(st, 3));
-    snprintf(ret->role, sizeof(ret->role), "%s", sqlite3_column_text(st, 4));
+    copy_text(ret->user, sizeof(ret->user), sqlite3_column_text(st, 3));
+    copy_text(ret->role, sizeof(ret->role), sqlite3_column_text(st, 4));
     sqlite3_reset(st);
     return 0;
 }
@@ -644,8 +644,8 @@ int store_field_current(struct store *s, const char *tbl, const char *row_id, co
         ret->exists = true;
         ret->value = db_column_strdup(st, 0, &oom);
         ret->hlc = (uint64_t)sqlite3_column_int64(st, 1);
-        snprintf(ret->device, sizeof(ret->device), "%s", sqlite3_column_text(st, 2));
-        snprintf(ret->change_id, sizeof(ret->change_id), "%s", sqlite3_column_text(st, 3));
+        copy_text(ret->device, sizeof(ret->device), sqlite3_column_text(st, 2));
+        copy_text(ret->change_id, sizeof(ret->change_id), sqlite3_column_text(st, 3));
     }
     sqlite3_reset(st);
     if (oom)
@@ -747,8 +747,8 @@ static int detect_delete(struct store *s, struct applying *a)
         e.device = (const char *)sqlite3_column_text(st, 2);
         if (!merge_hidden_by_delete(e, xbase))
             continue;
-        snprintf(loser, sizeof(loser), "%s", sqlite3_column_text(st, 0));
-        snprintf(field, sizeof(field), "%s", sqlite3_column_text(st, 3));
+        copy_text(loser, sizeof(loser), sqlite3_column_text(st, 0));
+        copy_text(field, sizeof(field), sqlite3_column_text(st, 3));
         r = store_conflict_add(s, "edit_after_delete", a, loser, a->change_id, field);
         if (r < 0) {
             sqlite3_reset(st);
@@ -803,10 +803,9 @@ static int hist_read(sqlite3_stmt *st, struct hist **h, size_t *n, size_t *cap)
             *cap = ncap;
         }
         e = &(*h)[*n];
-        snprintf(e->change_id, sizeof(e->change_id), "%s", sqlite3_column_text(st, 0));
-        snprintf(e->device, sizeof(e->device), "%s", sqlite3_column_text(st, 1));
-        snprintf(e->base_device, sizeof(e->base_device), "%s",
-                 sqlite3_column_type(st, 2) == SQLITE_NULL ? "" :
+        copy_text(e->change_id, sizeof(e->change_id), sqlite3_column_text(st, 0));
+        copy_text(e->device, sizeof(e->device), sqlite3_column_text(st, 1));
+        copy_text(e->base_device, sizeof(e->base_device), sqlite3_column_type(st, 2) == SQLITE_NULL ? "" :
                  (const char *)sqlite3_column_text(st, 2));
         e->tombstone = streq((const char *)sqlite3_column_text(st, 3), CAT_DELETED_FIELD);
         e->value = v ? strdup((const char *)v) : NULL;
@@ -1174,7 +1173,7 @@ int store_apply_change(struct store *s, struct applying *a, bool *ret_applied,
             if (r >= 0 && ret_cur) {
                 /* The field now holds the kept value under the re-stamp's version. */
                 cur.hlc = k.hlc;
-                snprintf(cur.change_id, sizeof(cur.change_id), "%s", cid);
+                copy_text(cur.change_id, sizeof(cur.change_id), cid);
             }
         }
         if (r < 0)
@@ -1205,7 +1204,8 @@ int store_apply_change(struct store *s, struct applying *a, bool *ret_applied,
         r = store_audit_change(s, a, wins ? "applied" : "lost", cur.value);
     if (r >= 0 && wins)
         r = field_state_put(s, a);
-    if (r >= 0)
+    /* A row this batch created has no history to search: nobody else has written it. */
+    if (r >= 0 && !a->new_row)
         r = detect_conflicts(s, a);
     if (r < 0)
         return r;
@@ -1229,7 +1229,7 @@ int store_row_owner(struct store *s, const char *tbl, const char *row_id,
     store_bind_text(st, 2, row_id);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        snprintf(ret, UUID_STR_MAX, "%s", sqlite3_column_text(st, 0));
+        copy_text(ret, UUID_STR_MAX, sqlite3_column_text(st, 0));
     sqlite3_reset(st);
     if (rc == SQLITE_ROW)
         return 1;

@@ -92,7 +92,7 @@ static int user_name(struct store *s, int64_t user_id, char out[static STORE_NAM
     sqlite3_bind_int64(st, 1, user_id);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        snprintf(out, STORE_NAME_MAX + 1, "%s", sqlite3_column_text(st, 0));
+        copy_text(out, STORE_NAME_MAX + 1, sqlite3_column_text(st, 0));
     else
         snprintf(out, STORE_NAME_MAX + 1, "user#%" PRId64, user_id);
     sqlite3_reset(st);
@@ -117,13 +117,12 @@ static int audit_tail(struct store *s)
     st = store_stmt(s, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
     if (!st)
         return -EIO;
-    snprintf(s->audit_tail_hash, sizeof(s->audit_tail_hash), "%s", AUDIT_GENESIS);
+    copy_text(s->audit_tail_hash, sizeof(s->audit_tail_hash), AUDIT_GENESIS);
     s->audit_tail_id = 0;
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         s->audit_tail_id = sqlite3_column_int64(st, 0);
-        snprintf(s->audit_tail_hash, sizeof(s->audit_tail_hash), "%s",
-                 sqlite3_column_text(st, 1));
+        copy_text(s->audit_tail_hash, sizeof(s->audit_tail_hash), sqlite3_column_text(st, 1));
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
@@ -198,8 +197,8 @@ static struct audit_group *audit_group_find(struct store *s, const struct applyi
     g->changes = cJSON_CreateArray();
     if (!g->changes)
         return NULL;
-    snprintf(g->person_id, sizeof(g->person_id), "%s", a->person_id);
-    snprintf(g->device, sizeof(g->device), "%s", device);
+    copy_text(g->person_id, sizeof(g->person_id), a->person_id);
+    copy_text(g->device, sizeof(g->device), device);
     g->user_id = a->user_id;
     s->n_audit_groups++;
     return g;
@@ -257,8 +256,8 @@ int store_audit_change(struct store *s, const struct applying *a, const char *ou
         if (!g)
             return -ENOMEM;
     } else {
-        snprintf(one.person_id, sizeof(one.person_id), "%s", a->person_id ? a->person_id : "");
-        snprintf(one.device, sizeof(one.device), "%s", a->device ? a->device : "");
+        copy_text(one.person_id, sizeof(one.person_id), a->person_id ? a->person_id : "");
+        copy_text(one.device, sizeof(one.device), a->device ? a->device : "");
         one.changes = cJSON_CreateArray();
         if (!one.changes)
             return -ENOMEM;

@@ -32,7 +32,7 @@ static int user_get(struct store *s, const char *name, struct user_row *ret)
     if (rc != SQLITE_ROW)
         return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
     ret->id = sqlite3_column_int64(st, 0);
-    snprintf(ret->role, sizeof(ret->role), "%s", sqlite3_column_text(st, 1));
+    copy_text(ret->role, sizeof(ret->role), sqlite3_column_text(st, 1));
     return 0;
 }
 
@@ -335,7 +335,7 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
     rc = sqlite3_step(cur);
     if (rc == SQLITE_ROW) {
         prev_id = sqlite3_column_int64(cur, 0);
-        snprintf(previous, sizeof(previous), "%s", sqlite3_column_text(cur, 1));
+        copy_text(previous, sizeof(previous), sqlite3_column_text(cur, 1));
     }
     sqlite3_reset(cur);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {

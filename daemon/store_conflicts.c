@@ -281,11 +281,11 @@ static int target_load(struct store *s, int64_t id, struct conflict_target *t)
         sqlite3_reset(st);
         return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
     }
-    snprintf(t->kind, sizeof(t->kind), "%s", sqlite3_column_text(st, 0));
-    snprintf(t->tbl, sizeof(t->tbl), "%s", sqlite3_column_text(st, 1));
-    snprintf(t->row, sizeof(t->row), "%s", sqlite3_column_text(st, 2));
-    snprintf(t->person, sizeof(t->person), "%s", sqlite3_column_text(st, 3));
-    snprintf(t->field, sizeof(t->field), "%s", sqlite3_column_text(st, 4));
+    copy_text(t->kind, sizeof(t->kind), sqlite3_column_text(st, 0));
+    copy_text(t->tbl, sizeof(t->tbl), sqlite3_column_text(st, 1));
+    copy_text(t->row, sizeof(t->row), sqlite3_column_text(st, 2));
+    copy_text(t->person, sizeof(t->person), sqlite3_column_text(st, 3));
+    copy_text(t->field, sizeof(t->field), sqlite3_column_text(st, 4));
     t->resolved = !streq((const char *)sqlite3_column_text(st, 5), "open");
     t->loser_value = db_column_strdup(st, 6, &oom);
     sqlite3_reset(st);

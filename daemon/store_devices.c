@@ -139,7 +139,7 @@ int store_device_revoke_by(struct store *s, const struct store_principal *p,
         goto fail;
     }
     revoked = sqlite3_column_int(sel, 0);
-    snprintf(owner, sizeof(owner), "%s", sqlite3_column_text(sel, 1));
+    copy_text(owner, sizeof(owner), sqlite3_column_text(sel, 1));
     sqlite3_reset(sel);
     if (revoked) {
         db_rollback(s->db);

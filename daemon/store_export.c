@@ -86,8 +86,8 @@ static int read_rows(struct store *s, const char *person_id, cJSON *o)
         if (!tbl || !row_id || !field)
             return -ENOMEM;
         if (!streq(tbl, cur_tbl) || !streq(row_id, cur_row)) {
-            snprintf(cur_tbl, sizeof(cur_tbl), "%s", tbl);
-            snprintf(cur_row, sizeof(cur_row), "%s", row_id);
+            copy_text(cur_tbl, sizeof(cur_tbl), tbl);
+            copy_text(cur_row, sizeof(cur_row), row_id);
             t = catalogue_table(tbl);
             row = NULL;
             if (!t || !uuid_valid(row_id))

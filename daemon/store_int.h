@@ -34,6 +34,9 @@ struct store {
     struct scope_memo *scope;
     size_t n_scope, cap_scope;
     bool scope_on;
+    /* During one sync: the row the batch last created (no history but the batch's own). */
+    const struct cat_table *new_row_tbl;
+    char new_row_id[UUID_STR_MAX];
     struct audit_group *audit_groups;
     size_t n_audit_groups, cap_audit_groups;
     bool audit_batching;
@@ -70,6 +73,7 @@ struct applying {
     uint64_t base_hlc;
     const char *base_device;
     bool conflict;     /* set when the merge logged this change as a conflict's loser */
+    bool new_row;      /* the row has no stored history but this batch's: skip the searches */
 };
 
 struct field_cur {

@@ -112,12 +112,12 @@ static int replayed(struct store *s, const struct store_principal *p, const stru
            (uint64_t)sqlite3_column_int64(st, 6) == c->base_hlc &&
            same_text(sqlite3_column_text(st, 7), c->base_device) &&
            same_text(sqlite3_column_text(st, 11), c->person_id);
-    snprintf(outcome, sizeof(outcome), "%s", sqlite3_column_text(st, 8));
+    copy_text(outcome, sizeof(outcome), sqlite3_column_text(st, 8));
     hlc = (uint64_t)sqlite3_column_int64(st, 9);
     conflict = sqlite3_column_int(st, 10) != 0;
-    snprintf(tbl, sizeof(tbl), "%s", sqlite3_column_text(st, 1));
-    snprintf(row, sizeof(row), "%s", sqlite3_column_text(st, 2));
-    snprintf(field, sizeof(field), "%s", sqlite3_column_text(st, 3));
+    copy_text(tbl, sizeof(tbl), sqlite3_column_text(st, 1));
+    copy_text(row, sizeof(row), sqlite3_column_text(st, 2));
+    copy_text(field, sizeof(field), sqlite3_column_text(st, 3));
     sqlite3_reset(st);
     if (!same)
         return -EEXIST;
@@ -294,13 +294,26 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
         return r < 0 ? store_failure(err, r) : 0;
     }
 
-    r = store_row_owner(s, a.tbl, a.row_id, owner);
-    if (r < 0)
-        return store_failure(err, r);
-    if (r > 0 && !streq(owner, a.person_id))
-        return set_err(err, 400, "row_owner_mismatch", index, -EINVAL,
-                       "row %s belongs to another person; a row cannot move between people",
-                       a.row_id);
+    /* A row this batch created has no history but this batch's own: its fields need no
+     * conflict search until it is deleted (rows arrive field after field). */
+    if (s->new_row_tbl == c->table && streq(s->new_row_id, a.row_id)) {
+        a.new_row = true;
+    } else {
+        r = store_row_owner(s, a.tbl, a.row_id, owner);
+        if (r < 0)
+            return store_failure(err, r);
+        if (r > 0 && !streq(owner, a.person_id))
+            return set_err(err, 400, "row_owner_mismatch", index, -EINVAL,
+                           "row %s belongs to another person; a row cannot move between people",
+                           a.row_id);
+        a.new_row = r == 0;
+        s->new_row_tbl = a.new_row ? c->table : NULL;
+        copy_text(s->new_row_id, sizeof(s->new_row_id), a.row_id);
+    }
+    if (streq(a.field->name, CAT_DELETED_FIELD)) {
+        a.new_row = false; /* a delete is checked against the row's edits as usual */
+        s->new_row_tbl = NULL;
+    }
 
     r = store_apply_change(s, &a, &applied, &cur);
     if (r >= 0 && streq(a.tbl, "consent"))
@@ -380,7 +393,7 @@ static struct vis_person *viewer_person(struct viewer *v, const char *person_id)
         v->cap_people = cap;
     }
     memset(&v->people[v->n_people], 0, sizeof(v->people[0]));
-    snprintf(v->people[v->n_people].id, UUID_STR_MAX, "%s", person_id);
+    copy_text(v->people[v->n_people].id, UUID_STR_MAX, person_id);
     v->people[v->n_people].denied = -1;
     return &v->people[v->n_people++];
 }
@@ -533,7 +546,7 @@ static int send_person(struct viewer *v, const char *person_id, uint64_t upto)
 
         if (!t || !f || !access_field_visible(v->p->role, t, f))
             continue;
-        snprintf(row_id, sizeof(row_id), "%s", sqlite3_column_text(st, 1));
+        copy_text(row_id, sizeof(row_id), sqlite3_column_text(st, 1));
         r = viewer_row(v, t, row_id, person_id, false);
         if (r > 0) {
             r = add_field_state(v->changes, st);
@@ -579,8 +592,8 @@ static int view_field(struct viewer *v, sqlite3_stmt *st)
 
     if (!t || !f)
         return 0;
-    snprintf(row_id, sizeof(row_id), "%s", sqlite3_column_text(st, 1));
-    snprintf(person_id, sizeof(person_id), "%s", sqlite3_column_text(st, 3));
+    copy_text(row_id, sizeof(row_id), sqlite3_column_text(st, 1));
+    copy_text(person_id, sizeof(person_id), sqlite3_column_text(st, 3));
     if (!coordinator && streq(t->name, "consent")) {
         struct vis_person *vp = viewer_person(v, person_id);
 
@@ -693,7 +706,7 @@ static int load_events(struct store *s, const struct store_principal *p, uint64_
             ev = t;
             cap = ncap;
         }
-        snprintf(ev[n].person_id, UUID_STR_MAX, "%s", sqlite3_column_text(st, 0));
+        copy_text(ev[n].person_id, UUID_STR_MAX, sqlite3_column_text(st, 0));
         ev[n].seq = (uint64_t)sqlite3_column_int64(st, 1);
         ev[n].kind = sqlite3_column_int(st, 2) ? EV_PURGE : EV_START;
         n++;
@@ -990,6 +1003,7 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
         goto fail;
     }
     pushed_after = s->txn_seq;
+    s->new_row_tbl = NULL;
     store_scope_begin(s);
     store_audit_batch_begin(s);
     r = authorise_batch(s, p, changes, n, seen, err);

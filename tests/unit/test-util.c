@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "macro.h"
 #include "util.h"
 
 TEST(uuid_v7_form_and_order)
@@ -122,6 +123,24 @@ TEST(sha256_and_hex)
     ASSERT_STREQ(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     hex_encode(bytes, 4, hx);
     ASSERT_STREQ(hx, "007fa5ff");
+}
+
+TEST(copy_text_cuts_and_terminates)
+{
+    char small[4], fits[8];
+    const unsigned char sqlite_text[] = "abc";
+
+    memset(small, 'x', sizeof(small));
+    copy_text(small, sizeof(small), "abcdef");
+    ASSERT_TRUE(streq(small, "abc"));
+    copy_text(fits, sizeof(fits), sqlite_text);
+    ASSERT_TRUE(streq(fits, "abc"));
+    copy_text(fits, sizeof(fits), NULL);
+    ASSERT_TRUE(streq(fits, ""));
+    copy_text(fits, sizeof(fits), "");
+    ASSERT_TRUE(streq(fits, ""));
+    copy_text(small, 0, "abc"); /* nothing written, no crash */
+    ASSERT_TRUE(streq(small, "abc"));
 }
 
 TEST(random_bytes_differ)
