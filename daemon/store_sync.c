@@ -358,10 +358,11 @@ struct viewer {
     size_t *count;
     uint64_t pushed_after; /* field versions after this sequence number are this request's */
     struct vis_row {
-        char key[96]; /* table/row_id */
+        char key[96]; /* table/row_id; "" = a free slot */
+        bool fresh;   /* just added: visibility not decided yet */
         bool visible;
-        bool whole; /* every field already in this page */
-    } *rows;
+        bool whole;   /* every field already in this page */
+    } *rows;          /* a hash table of cap_rows slots (a power of two) */
     size_t n_rows, cap_rows;
     struct vis_person {
         char id[UUID_STR_MAX];
@@ -415,52 +416,80 @@ static int viewer_denied(struct viewer *v, const char *person_id)
     return vp->denied;
 }
 
+/* FNV-1a: the row cache's hash. */
+static size_t key_hash(const char *k)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * UINT64_C(1099511628211);
+    return (size_t)h;
+}
+
+/* The row cache's slot for table/row (open addressing; a page holds a few hundred rows). */
+static struct vis_row *viewer_slot(struct viewer *v, const struct cat_table *t,
+                                   const char *row_id, bool create)
+{
+    char key[96];
+    size_t i;
+
+    snprintf(key, sizeof(key), "%s/%s", t->name, row_id);
+    if (create && (v->n_rows + 1) * 2 > v->cap_rows) {
+        size_t cap = v->cap_rows ? v->cap_rows * 2 : 256;
+        struct vis_row *tab = calloc(cap, sizeof(*tab));
+
+        if (!tab)
+            return NULL;
+        for (size_t j = 0; j < v->cap_rows; j++) {
+            if (!v->rows[j].key[0])
+                continue;
+            for (i = key_hash(v->rows[j].key) & (cap - 1); tab[i].key[0]; i = (i + 1) & (cap - 1))
+                ;
+            tab[i] = v->rows[j];
+        }
+        free(v->rows);
+        v->rows = tab;
+        v->cap_rows = cap;
+    }
+    if (!v->cap_rows)
+        return NULL;
+    for (i = key_hash(key) & (v->cap_rows - 1); v->rows[i].key[0];
+         i = (i + 1) & (v->cap_rows - 1))
+        if (streq(v->rows[i].key, key))
+            return &v->rows[i];
+    if (!create)
+        return NULL;
+    memcpy(v->rows[i].key, key, sizeof(key));
+    v->rows[i].fresh = true;
+    v->n_rows++;
+    return &v->rows[i];
+}
+
 /* 1 when the row is visible, 0, or -errno; @fresh re-evaluates (a deciding field changed). */
 static int viewer_row(struct viewer *v, const struct cat_table *t, const char *row_id,
                       const char *person_id, bool fresh)
 {
-    char key[96];
+    struct vis_row *vr = viewer_slot(v, t, row_id, true);
     int r;
 
-    snprintf(key, sizeof(key), "%s/%s", t->name, row_id);
-    for (size_t i = 0; i < v->n_rows; i++)
-        if (streq(v->rows[i].key, key)) {
-            if (!fresh)
-                return v->rows[i].visible;
-            r = store_row_visible(v->s, v->p, t, row_id, person_id);
-            if (r >= 0)
-                v->rows[i].visible = r;
-            return r;
-        }
+    if (!vr)
+        return -ENOMEM;
+    if (!vr->fresh && !fresh)
+        return vr->visible;
     r = store_row_visible(v->s, v->p, t, row_id, person_id);
     if (r < 0)
         return r;
-    if (v->n_rows == v->cap_rows) {
-        size_t cap = v->cap_rows ? v->cap_rows * 2 : 64;
-        struct vis_row *tmp = realloc(v->rows, cap * sizeof(*tmp));
-
-        if (!tmp)
-            return -ENOMEM;
-        v->rows = tmp;
-        v->cap_rows = cap;
-    }
-    memcpy(v->rows[v->n_rows].key, key, sizeof(key));
-    v->rows[v->n_rows].visible = r;
-    v->rows[v->n_rows].whole = false;
-    v->n_rows++;
+    if (vr->fresh)
+        vr->whole = false;
+    vr->fresh = false;
+    vr->visible = r;
     return r;
 }
 
 /* The cache entry of a row, or NULL. */
 static struct vis_row *viewer_find(struct viewer *v, const struct cat_table *t, const char *row_id)
 {
-    char key[96];
-
-    snprintf(key, sizeof(key), "%s/%s", t->name, row_id);
-    for (size_t i = 0; i < v->n_rows; i++)
-        if (streq(v->rows[i].key, key))
-            return &v->rows[i];
-    return NULL;
+    return viewer_slot(v, t, row_id, false);
 }
 
 /* Send every visible field of a row (columns of field_state rows as in add_field_state); later
