@@ -6,11 +6,16 @@
 # errors stay identity. Request bodies: a gzip push is applied exactly like the same push sent
 # plain; a corrupt, truncated or padded stream is 400, a bomb (50 MiB of JSON in ~50 KiB) is 413
 # naming the 4 MiB limit without the daemon growing, any other coding is 415; nothing is written
-# and the daemon goes on serving.
+# and the daemon goes on serving. The real client gets its first sync compressed, compresses its
+# own pushes and sends them again plain on a 415, and a hostile server's bomb stops at the
+# client's 64 MiB reply limit.
 import gzip
+import http.server
 import json
 import os
+import ssl
 import sys
+import threading
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -195,6 +200,128 @@ def test_requests(d, token, pid):
     h.check_eq(d.counts(), after, 'replays wrote nothing')
 
 
+# ---- the real client, and a hostile server ----
+
+class FakeServer:
+    """A TLS server on the daemon's port with its certificate, scripted per test: records every
+    request (headers, body) and answers with replies[i] (status, headers, body), the last one
+    repeated."""
+
+    def __init__(self, d, replies):
+        self.requests = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get('Content-Length', 0))
+                server.requests.append((dict(self.headers), self.rfile.read(n)))
+                status, headers, body = replies[min(len(server.requests), len(replies)) - 1]
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(d.data, 'server.pem'), os.path.join(d.data, 'server.key'))
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', d.port), Handler)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+def error_reply(status, code, extra=None):
+    headers = {'Content-Type': 'application/json'}
+    headers.update(extra or {})
+    return (status, headers, json.dumps({'error': {'code': code, 'message': code}}).encode())
+
+
+def test_client(w, raw_token):
+    d = w.daemon
+    nurse = w.client('nurse', 'nurse', user=USER)
+    nurse.sync()
+    # The first sync came gzip-encoded: its bytes on the wire (the access log) against the same
+    # pages fetched identity by the raw device of the same user.
+    device = nurse.device_id
+    with open(d.log_path, encoding='utf-8', errors='replace') as f:
+        got = sum(int(line.split('"')[2].split()[1]) for line in f
+                  if '"POST /v1/sync" 200 ' in line and line.rstrip().endswith('device=' + device))
+    identity, cursor = 0, ''
+    while True:
+        st, _, wire, _, doc = sync(d, raw_token, {'cursor': cursor, 'changes': []},
+                                   accept='identity')
+        h.check_eq(st, 200, 'identity page')
+        identity += len(wire)
+        cursor = doc['cursor']
+        if not doc['more']:
+            break
+    h.log('first sync of %s: %d bytes on the wire, %d identity (%.1fx)' %
+          (USER, got, identity, identity / max(got, 1)))
+    h.check(0 < got * 5 < identity, 'the client\'s first sync came compressed')
+
+    # Edits worth more than 4 KiB, pushed through a server that refuses gzip bodies with 415:
+    # the client sends the same body again uncompressed.
+    people = [p['id'] for p in nurse.caseload()][:2]
+    words = ('Ring the bell twice and wait; the key safe code is with the coordinator. ' * 30)
+    for i, pid in enumerate(people):
+        nurse.edit('person', pid, 'communication_needs', ('%d ' % i) + words[:1900])
+        nurse.edit('person', pid, 'access_instructions', ('%d ' % i) + words[100:2000])
+    d.stop()
+    with FakeServer(d, [error_reply(415, 'unsupported_encoding', {'Accept-Encoding': 'gzip'}),
+                        error_reply(503, 'busy')]) as fake:
+        p = nurse.sync(expect=h.EXIT_SERVER)
+    syncs = [(hd, body) for hd, body in fake.requests if body]
+    h.check_eq(len(syncs), 2, 'a gzip push, then the same push plain', fake.requests)
+    (h1, b1), (h2, b2) = syncs
+    h.check_eq(h1.get('Content-Encoding'), 'gzip', 'the client compresses a large push')
+    h.check('Content-Encoding' not in h2, 'after a 415 the client sends plain', h2)
+    h.check_eq(gzip.decompress(b1), b2, 'the same body both times')
+    pushed = json.loads(b2)['changes']
+    h.check_eq(len(pushed), 4, 'the four edits pushed')
+    h.log('client push: %d bytes gzip, %d plain' % (len(b1), len(b2)))
+    h.check('busy' in p.stderr, 'the final error is reported', p.stderr)
+
+    # A hostile server's bomb: 80 MiB once inflated, under 400 KiB on the wire. The client's
+    # reply limit (64 MiB) counts what the reply inflates to, not what crossed the wire.
+    c = zlib.compressobj(1, zlib.DEFLATED, 31)
+    chunk = b' ' * (1 << 20)
+    bomb = b''.join(c.compress(chunk) for _ in range(80)) + c.flush()
+    h.check(len(bomb) < 400 * 1024, 'the bomb is small on the wire (%d bytes)' % len(bomb))
+    with FakeServer(d, [(200, {'Content-Type': 'application/json', 'Content-Encoding': 'gzip'},
+                         bomb)]):
+        p = nurse.sync(expect=h.EXIT_SERVER)
+    h.check('larger than 64 MiB' in p.stderr, 'the bomb is refused at the reply limit', p.stderr)
+    # A reply that does not inflate is the server's fault, not the network's.
+    with FakeServer(d, [(200, {'Content-Type': 'application/json', 'Content-Encoding': 'gzip'},
+                         bomb[:20] + b'\x00' * 200 + bomb[-8:])]):
+        p = nurse.sync(expect=h.EXIT_SERVER)
+    h.check('compressed reply is corrupt' in p.stderr, 'a corrupt reply is named', p.stderr)
+
+    # Back to the real daemon: the pending edits go through (compressed) and are stored.
+    d.start()
+    nurse.sync()
+    for c in pushed:
+        h.check_eq(d.field('person', c['row_id'], c['field'])['value'], c['value'],
+                   'pushed through the real daemon')
+    h.check_eq(nurse.status()['pending'], 0, 'nothing left in the outbox')
+
+
 def test(w):
     d = w.daemon
     d.admin(['demo'], '--profile', 'demo')
@@ -202,6 +329,7 @@ def test(w):
     page = test_replies(d, token)
     pid = next(c['row_id'] for c in page['changes'] if c['table'] == 'person')
     test_requests(d, token, pid)
+    test_client(w, token)
     # And the daemon still serves a plain request.
     st, _, _, _, doc = sync(d, token, {'cursor': '', 'changes': [], 'pull': False})
     h.check_eq(st, 200, 'still serving')
