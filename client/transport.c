@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* transport.c - HTTPS requests to caresyncd with libcurl: TLS 1.2+ verified against the
- * enrolment CA only, bearer token, bounded replies, and HTTP errors mapped to result codes. */
+ * enrolment CA only, bearer token, gzip both ways, bounded replies, and HTTP errors mapped to
+ * result codes. */
 #include "caresync.h"
 
 #include <curl/curl.h>
@@ -11,8 +12,21 @@
 #include <unistd.h>
 
 #include "caresync_int.h"
+#include "gzip.h"
 #include "log.h"
 #include "wire.h"
+
+/* Request bodies from this size on go gzip-encoded (PROTOCOL.md "Compression"). Most syncs
+ * push a few edits, a few hundred bytes that would gain nothing; a backlog of visits, notes or
+ * a bulk edit shrinks 10 times and more. */
+#define TRANSPORT_GZIP_MIN 4096
+
+/* One request body as it goes on the wire. */
+struct request_body {
+    const char *data; /* NULL: no body (GET) */
+    size_t len;
+    bool gzip; /* data is gzip-encoded */
+};
 
 struct reply_buf {
     char *data;
@@ -20,6 +34,12 @@ struct reply_buf {
     bool too_big;
 };
 
+/*
+ * libcurl hands this the body already decoded (CURLOPT_ACCEPT_ENCODING), a chunk at a time, so
+ * the bound here is on what the reply inflates to. CURLOPT_MAXFILESIZE only sees the size on the
+ * wire: a hostile server's gzip of a gigabyte of zeros is 1 MiB. This check is what stops it at
+ * CS_REPLY_MAX (tests/integration/test_compression.py sends one).
+ */
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct reply_buf *b = userdata;
@@ -125,6 +145,11 @@ static int curl_fail(struct caresync *c, CURLcode rc, const char *url, const cha
                        d);
     case CURLE_OUT_OF_MEMORY:
         return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
+    case CURLE_BAD_CONTENT_ENCODING:
+        return cs_fail(c, CARESYNC_ESERVER,
+                       "%s failed: the server's compressed reply is corrupt (%s); nothing was"
+                       " lost; try again, and report it to your administrator if it persists",
+                       what, d);
     case CURLE_WRITE_ERROR:
         if (too_big)
             return cs_fail(c, CARESYNC_ESERVER,
@@ -193,38 +218,93 @@ static int setup(CURL *h, const char *url, const char *ca, struct curl_slist *hd
     return rc == CURLE_OK ? 0 : -EINVAL;
 }
 
-int transport_request(struct caresync *c, const char *method, const char *path, const cJSON *body,
-                      bool auth, const char *what, struct http_reply *ret)
+/* Append @line (copied) to *list. False when out of memory; *list is then unchanged. */
+static bool append_header(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+
+    if (!l)
+        return false;
+    *list = l;
+    return true;
+}
+
+/*
+ * The request headers: JSON both ways, no "Expect: 100-continue" round trip before large
+ * bodies, "Content-Encoding: gzip" when @gzip, the device token when @auth. CARESYNC_OK and *ret
+ * (free with curl_slist_free_all), or a failure reported with cs_fail().
+ */
+static int request_headers(struct caresync *c, bool auth, bool gzip, const char *what,
+                           struct curl_slist **ret)
+{
+    _cleanup_(curl_slist_free_allp) struct curl_slist *hdrs = NULL;
+    char token[CS_TOKEN_MAX], authz[CS_TOKEN_MAX + 32];
+    bool ok;
+    int r;
+
+    if (!append_header(&hdrs, "Content-Type: application/json") ||
+        !append_header(&hdrs, "Accept: application/json") || !append_header(&hdrs, "Expect:") ||
+        (gzip && !append_header(&hdrs, "Content-Encoding: gzip")))
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
+    if (auth) {
+        r = read_token(c->token_path, token);
+        if (r < 0) {
+            explicit_bzero(token, sizeof(token));
+            return cs_fail(c, CARESYNC_ELOCAL,
+                           "%s failed: cannot read the device token %s (%s); enrol again with a"
+                           " new --home",
+                           what, c->token_path, r == -EBADMSG ? "malformed" : strerror(-r));
+        }
+        snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
+        explicit_bzero(token, sizeof(token));
+        ok = append_header(&hdrs, authz);
+        explicit_bzero(authz, sizeof(authz));
+        if (!ok)
+            return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
+    }
+    *ret = TAKE_PTR(hdrs);
+    return CARESYNC_OK;
+}
+
+/*
+ * @plain as it should go on the wire, into *ret: gzip-encoded (the bytes in *ret_owned, which
+ * the caller frees) from TRANSPORT_GZIP_MIN bytes on when that makes it smaller, else @plain
+ * itself. Compression only saves bytes: when it fails, the body goes as it is.
+ */
+static void request_compress(const struct request_body *plain, void **ret_owned,
+                             struct request_body *ret)
+{
+    size_t n;
+    int r;
+
+    *ret = *plain;
+    if (!plain->data || plain->len < TRANSPORT_GZIP_MIN)
+        return;
+    r = gzip_compress(plain->data, plain->len, GZIP_LEVEL, ret_owned, &n);
+    if (r < 0) {
+        log_debug("compressing a request body of %zu bytes failed (%s); sending it as it is",
+                  plain->len, strerror(-r));
+        return;
+    }
+    if (n < plain->len)
+        *ret = (struct request_body){.data = *ret_owned, .len = n, .gzip = true};
+}
+
+/*
+ * One request to @url, verified with @ca: a POST of @body, or a GET when it has no data.
+ * CARESYNC_OK with *ret filled (whatever the status), or a failure reported with cs_fail().
+ */
+static int exchange(struct caresync *c, const char *url, const char *ca, bool auth,
+                    const struct request_body *body, const char *what, struct http_reply *ret)
 {
     CURL *h;
     _cleanup_(curl_slist_free_allp) struct curl_slist *hdrs = NULL;
-    _cleanup_free_ char *url = NULL;
-    _cleanup_(cjson_freep) char *payload = NULL;
     struct reply_buf buf = {0};
     struct http_reply rep = {.index = -1};
     char errbuf[CURL_ERROR_SIZE] = "";
-    char authz[CS_TOKEN_MAX + 32];
-    const char *ca = c->ca_override ? c->ca_override : c->ca_path;
     const char *why = NULL;
-    size_t ulen;
     CURLcode rc;
     int r;
-
-    if (!c->server_url)
-        return cs_fail(c, CARESYNC_ELOCAL,
-                       "%s failed: no server address in the replica;"
-                       " enrol again with a new --home",
-                       what);
-    if (access(ca, R_OK) < 0)
-        return cs_fail(c, CARESYNC_ELOCAL,
-                       "%s failed: cannot read the CA file %s (%s);"
-                       " enrol again with a new --home",
-                       what, ca, strerror(errno));
-    ulen = strlen(c->server_url) + strlen(path) + 1;
-    url = malloc(ulen);
-    if (!url)
-        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
-    snprintf(url, ulen, "%s%s", c->server_url, path);
 
     /* One handle per replica: later requests reuse the connection and TLS session. */
     if (!c->curl)
@@ -233,32 +313,9 @@ int transport_request(struct caresync *c, const char *method, const char *path, 
     if (!h)
         return cs_fail(c, CARESYNC_ELOCAL, "%s failed: cannot initialise libcurl", what);
     curl_easy_reset(h); /* no option of an earlier request survives */
-    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    if (hdrs)
-        hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    if (hdrs) /* no "Expect: 100-continue" round trip before large bodies */
-        hdrs = curl_slist_append(hdrs, "Expect:");
-    if (hdrs && auth) {
-        char token[CS_TOKEN_MAX];
-
-        r = read_token(c->token_path, token);
-        if (r < 0)
-            return cs_fail(c, CARESYNC_ELOCAL,
-                           "%s failed: cannot read the device token %s (%s); enrol again with a"
-                           " new --home",
-                           what, c->token_path, r == -EBADMSG ? "malformed" : strerror(-r));
-        snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
-        explicit_bzero(token, sizeof(token));
-        hdrs = curl_slist_append(hdrs, authz);
-        explicit_bzero(authz, sizeof(authz));
-    }
-    if (!hdrs)
-        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
-    if (streq(method, "POST")) {
-        payload = cJSON_PrintUnformatted(body);
-        if (!payload)
-            return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
-    }
+    r = request_headers(c, auth, body->gzip, what, &hdrs);
+    if (r != CARESYNC_OK)
+        return r;
     if (setup(h, url, ca, hdrs, &buf, errbuf) < 0) {
         curl_easy_reset(h);
         return cs_fail(c, CARESYNC_ELOCAL,
@@ -266,13 +323,14 @@ int transport_request(struct caresync *c, const char *method, const char *path, 
                        " (HTTPS, TLS 1.2)",
                        what);
     }
-    if (payload) {
-        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
-        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
+    if (body->data) {
+        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->data);
+        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
     } else {
         (void)curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     }
-    log_debug("%s %s (%zu bytes)", method, url, payload ? strlen(payload) : (size_t)0);
+    log_debug("%s %s (%zu bytes%s)", body->data ? "POST" : "GET", url, body->len,
+              body->gzip ? ", gzip" : "");
     rc = curl_easy_perform(h);
     (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rep.status);
     /* Drop every option that points into this frame (buffers, headers); keep the connection. */
@@ -295,6 +353,51 @@ int transport_request(struct caresync *c, const char *method, const char *path, 
         read_error(&rep);
     *ret = rep;
     return CARESYNC_OK;
+}
+
+int transport_request(struct caresync *c, const char *method, const char *path, const cJSON *body,
+                      bool auth, const char *what, struct http_reply *ret)
+{
+    _cleanup_free_ char *url = NULL;
+    _cleanup_(cjson_freep) char *payload = NULL;
+    _cleanup_free_ void *gz = NULL;
+    struct request_body plain = {0}, wire;
+    const char *ca = c->ca_override ? c->ca_override : c->ca_path;
+    size_t ulen;
+    int r;
+
+    if (!c->server_url)
+        return cs_fail(c, CARESYNC_ELOCAL,
+                       "%s failed: no server address in the replica;"
+                       " enrol again with a new --home",
+                       what);
+    if (access(ca, R_OK) < 0)
+        return cs_fail(c, CARESYNC_ELOCAL,
+                       "%s failed: cannot read the CA file %s (%s);"
+                       " enrol again with a new --home",
+                       what, ca, strerror(errno));
+    ulen = strlen(c->server_url) + strlen(path) + 1;
+    url = malloc(ulen);
+    if (!url)
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
+    snprintf(url, ulen, "%s%s", c->server_url, path);
+    if (streq(method, "POST")) {
+        payload = cJSON_PrintUnformatted(body);
+        if (!payload)
+            return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
+        plain = (struct request_body){.data = payload, .len = strlen(payload)};
+    }
+    request_compress(&plain, &gz, &wire);
+    r = exchange(c, url, ca, auth, &wire, what, ret);
+    /* A server that cannot read gzip bodies answers 415 having read nothing (RFC 7694): say it
+     * again uncompressed. */
+    if (r == CARESYNC_OK && wire.gzip && ret->status == 415) {
+        log_debug("the server refused a gzip body (%s); sending it uncompressed",
+                  ret->code[0] ? ret->code : "HTTP 415");
+        http_reply_done(ret);
+        r = exchange(c, url, ca, auth, &plain, what, ret);
+    }
+    return r;
 }
 
 int transport_fail(struct caresync *c, const struct http_reply *r, const char *what)

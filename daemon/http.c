@@ -27,6 +27,7 @@
 
 #include "catalogue.h"
 #include "fhir.h"
+#include "gzip.h"
 #include "hlc.h"
 #include "log.h"
 #include "store.h"
@@ -74,7 +75,8 @@ static const char *status_reason(int status)
     } reasons[] = {
             {200, "OK"},        {400, "Bad Request"},       {401, "Unauthorized"},
             {403, "Forbidden"}, {404, "Not Found"},         {405, "Method Not Allowed"},
-            {409, "Conflict"},  {413, "Payload Too Large"}, {503, "Service Unavailable"},
+            {409, "Conflict"},  {413, "Payload Too Large"}, {415, "Unsupported Media Type"},
+            {503, "Service Unavailable"},
     };
 
     for (size_t i = 0; i < ELEMENTSOF(reasons); i++)
@@ -112,15 +114,19 @@ static const char *clip(const char *s, char *buf, size_t size)
     return buf;
 }
 
-/* The request target for the log: printable ASCII only, quotes and backslashes replaced. */
-static const char *log_uri(const char *uri, char buf[static HTTP_LOG_URI_MAX + 1])
+/* Client text for the log or an error message (a request target, a header value): printable
+ * ASCII only, quotes and backslashes (and spaces, unless @spaces) replaced, at most
+ * HTTP_LOG_URI_MAX bytes. */
+static const char *printable(const char *text, bool spaces,
+                             char buf[static HTTP_LOG_URI_MAX + 1])
 {
     size_t i = 0;
 
-    for (; uri && uri[i] && i < HTTP_LOG_URI_MAX; i++) {
-        unsigned char c = (unsigned char)uri[i];
+    for (; text && text[i] && i < HTTP_LOG_URI_MAX; i++) {
+        unsigned char c = (unsigned char)text[i];
 
-        buf[i] = (c < 0x21 || c > 0x7e || c == '"' || c == '\\') ? '?' : (char)c;
+        buf[i] = (c < (spaces ? 0x20 : 0x21) || c > 0x7e || c == '"' || c == '\\') ? '?'
+                                                                                  : (char)c;
     }
     buf[i] = '\0';
     return buf;
@@ -146,7 +152,7 @@ static void access_log(struct http_req *hr, int status, size_t bytes)
          (now.tv_nsec - hr->start.tv_nsec) / 1000000;
     log_info("access %s \"%s %s\" %d %zu %" PRId64 "ms device=%s", peer,
              method_name(evhttp_request_get_command(hr->req)),
-             log_uri(evhttp_request_get_uri(hr->req), uri), status, bytes, ms,
+             printable(evhttp_request_get_uri(hr->req), false, uri), status, bytes, ms,
              hr->device ? hr->device : "-");
 }
 
@@ -174,11 +180,73 @@ static void reply_written(struct evhttp_request *req, void *arg)
     reply_finished(arg);
 }
 
-/* Queue @len bytes of JSON as the response with @status. */
+/* The value of the request's one @name header; NULL when it has none or more than one. */
+static const char *request_header(struct http_req *hr, const char *name, bool *ret_repeated)
+{
+    const struct evkeyval *kv;
+    const char *value = NULL;
+
+    *ret_repeated = false;
+    TAILQ_FOREACH (kv, evhttp_request_get_input_headers(hr->req), next) {
+        if (strcasecmp(kv->key, name) != 0)
+            continue;
+        if (value) {
+            *ret_repeated = true;
+            return NULL;
+        }
+        value = kv->value;
+    }
+    return value;
+}
+
+/*
+ * Whether a reply of @len bytes with @status goes out gzip-encoded (PROTOCOL.md "Compression"):
+ * a success of at least HTTP_GZIP_MIN bytes to a request whose Accept-Encoding allows gzip.
+ * Errors stay identity, so that anything can read them. A malformed or repeated Accept-Encoding
+ * gets identity, which every client accepts.
+ */
+static bool reply_gzip(struct http_req *hr, int status, size_t len)
+{
+    const char *accept;
+    bool repeated;
+
+    if (status >= 300 || len < HTTP_GZIP_MIN)
+        return false;
+    accept = request_header(hr, "Accept-Encoding", &repeated);
+    return accept && gzip_accepted(accept) > 0;
+}
+
+/*
+ * Gzip-encode the reply of @status in *text (*len bytes) when reply_gzip(): *text and *len then
+ * describe the encoded bytes, which *ret_owned holds (the caller frees). Should deflating fail,
+ * the reply goes as it is: identity is always acceptable.
+ */
+static void reply_encode(struct http_req *hr, int status, const char **text, size_t *len,
+                         void **ret_owned)
+{
+    size_t n;
+    int r;
+
+    if (!reply_gzip(hr, status, *len))
+        return;
+    r = gzip_compress(*text, *len, GZIP_LEVEL, ret_owned, &n);
+    if (r < 0) {
+        log_warn("compressing a reply of %zu bytes failed (%s); sending it uncompressed", *len,
+                 strerror(-r));
+        return;
+    }
+    (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Content-Encoding",
+                            "gzip");
+    *text = *ret_owned;
+    *len = n;
+}
+
+/* Queue @len bytes of JSON as the response with @status, gzip-encoded when reply_gzip(). */
 static void send_body(struct http_req *hr, int status, const char *text, size_t len)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(hr->req);
     struct evhttp_connection *evcon = evhttp_request_get_connection(hr->req);
+    _cleanup_free_ void *gz = NULL;
 
     if (hr->replied) {
         log_error("a second reply (%d) to one request was dropped", status);
@@ -188,6 +256,9 @@ static void send_body(struct http_req *hr, int status, const char *text, size_t 
                             status < 300 && hr->content_type ? hr->content_type
                                                              : "application/json");
     (void)evhttp_add_header(h, "Cache-Control", "no-store");
+    if (status < 300)
+        (void)evhttp_add_header(h, "Vary", "Accept-Encoding");
+    reply_encode(hr, status, &text, &len, &gz);
     if (hr->sd->draining)
         (void)evhttp_add_header(h, "Connection", "close");
     (void)evbuffer_add(evhttp_request_get_output_buffer(hr->req), text, len);
@@ -280,25 +351,67 @@ static void reply_store_failure(struct http_req *hr, int r, const char *what)
 
 /* ---- request parsing ---- */
 
+/* 413 body_too_large; @what: "is larger" or "inflates to more". */
+static void reply_body_too_large(struct http_req *hr, const char *what)
+{
+    reply_error(hr, 413, "body_too_large", HTTP_BODY_MAX, NULL, -1,
+                "request body %s than the limit of %u bytes; push fewer changes per request",
+                what, HTTP_BODY_MAX);
+}
+
 /*
- * Read the body and parse it strictly as an object whose members are all in @keys. Returns 0
- * and the tree in *ret, or replies with the error and returns a negative errno.
+ * The request's Content-Encoding (PROTOCOL.md "Compression"): 0 and *ret_gzip, or replies 415
+ * unsupported_encoding and returns -EOPNOTSUPP for anything but none, identity or gzip.
  */
-static int request_json(struct http_req *hr, const char *const *keys, cJSON **ret)
+static int request_encoding(struct http_req *hr, bool *ret_gzip)
+{
+    char shown[HTTP_LOG_URI_MAX + 1];
+    const char *v;
+    bool repeated;
+
+    /* evhttp has trimmed the value's surrounding white space. One coding or none: a list
+     * ("gzip, identity") is not worth the code paths it would open. */
+    v = request_header(hr, "Content-Encoding", &repeated);
+    if (!repeated && (!v || strcasecmp(v, "identity") == 0)) {
+        *ret_gzip = false;
+        return 0;
+    }
+    if (v && (strcasecmp(v, "gzip") == 0 || strcasecmp(v, "x-gzip") == 0)) {
+        *ret_gzip = true;
+        return 0;
+    }
+    /* RFC 7694: a 415 names the codings the server does accept. */
+    (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Accept-Encoding",
+                            "gzip");
+    reply_error(hr, 415, "unsupported_encoding", -1, NULL, -1,
+                "Content-Encoding '%s' is not supported; send the body uncompressed or as gzip, "
+                "with one Content-Encoding header",
+                repeated ? "(repeated)" : printable(v, true, shown));
+    return -EOPNOTSUPP;
+}
+
+/*
+ * The request body, decoded (PROTOCOL.md "Limits", "Compression"): 0 with *ret and *ret_len,
+ * which point into the request or into *ret_owned (the caller frees it), or replies 413, 415 or
+ * 400 and returns a negative errno. Neither the body as sent nor the body decoded may exceed
+ * HTTP_BODY_MAX; inflating stops at the limit.
+ */
+static int request_body(struct http_req *hr, const char **ret, size_t *ret_len, void **ret_owned)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(hr->req);
-    size_t len = evbuffer_get_length(in);
-    const char *body = "", *why = NULL, *bad = NULL;
-    cJSON *root = NULL;
+    size_t len = evbuffer_get_length(in), n;
+    const char *body = "";
+    void *out = NULL;
+    bool gzip;
     int r;
 
     if (len > HTTP_BODY_MAX) {
-        reply_error(hr, 413, "body_too_large", HTTP_BODY_MAX, NULL, -1,
-                    "request body is larger than the limit of %u bytes; push fewer changes per "
-                    "request",
-                    HTTP_BODY_MAX);
+        reply_body_too_large(hr, "is larger");
         return -E2BIG;
     }
+    r = request_encoding(hr, &gzip);
+    if (r < 0)
+        return r;
     if (len > 0) {
         body = (const char *)evbuffer_pullup(in, -1);
         if (!body) {
@@ -306,6 +419,47 @@ static int request_json(struct http_req *hr, const char *const *keys, cJSON **re
             return -ENOMEM;
         }
     }
+    if (!gzip) {
+        *ret = body;
+        *ret_len = len;
+        return 0;
+    }
+    r = gzip_inflate(body, len, HTTP_BODY_MAX, &out, &n);
+    if (r == -E2BIG) {
+        reply_body_too_large(hr, "inflates (Content-Encoding: gzip) to more");
+        return r;
+    }
+    if (r == -ENOMEM) {
+        send_oom(hr);
+        return r;
+    }
+    if (r < 0) {
+        reply_error(hr, 400, "malformed_json", -1, NULL, -1,
+                    "the request body is not one complete gzip stream (Content-Encoding: gzip); "
+                    "send it again, or uncompressed");
+        return r;
+    }
+    *ret = out;
+    *ret_len = n;
+    *ret_owned = out;
+    return 0;
+}
+
+/*
+ * Read the body and parse it strictly as an object whose members are all in @keys. Returns 0
+ * and the tree in *ret, or replies with the error and returns a negative errno.
+ */
+static int request_json(struct http_req *hr, const char *const *keys, cJSON **ret)
+{
+    _cleanup_free_ void *inflated = NULL;
+    const char *body, *why = NULL, *bad = NULL;
+    cJSON *root = NULL;
+    size_t len;
+    int r;
+
+    r = request_body(hr, &body, &len, &inflated);
+    if (r < 0)
+        return r;
     r = wire_parse(body, len, &root, &why);
     if (r == -ENOMEM) {
         send_oom(hr);

@@ -12,6 +12,9 @@ struct event_base;
 struct store;
 
 #define HTTP_BODY_MAX        (4u * 1024 * 1024) /* PROTOCOL.md "request body" */
+/* The smallest reply sent gzip-encoded (PROTOCOL.md "Compression"): below it a reply fits one
+ * TCP segment either way, and gzip's 18 bytes of framing eat most of what it would save. */
+#define HTTP_GZIP_MIN        1024
 #define HTTP_CHANGES_MAX     1000               /* PROTOCOL.md "changes in one push" */
 #define HTTP_HEADERS_MAX     (16 * 1024)
 #define HTTP_TIMEOUT_S       30
