@@ -650,7 +650,15 @@ static int view_field(struct viewer *v, sqlite3_stmt *st)
         r = viewer_row(v, t, row_id, person_id, true);
         if (r < 0)
             return r;
-        r = r ? send_row(v, t, row_id) : drop_row(v, t, row_id);
+        /* The device that wrote a deciding field of a row it still sees holds the row (its
+         * client writes only rows it holds; one that wrote a row it could not see gets the
+         * other fields as they next change). */
+        if (!r)
+            r = drop_row(v, t, row_id);
+        else if (!pushed_now(v, st))
+            r = send_row(v, t, row_id);
+        else
+            r = 0;
         if (r < 0 || !streq(t->name, "plan_action"))
             return r;
         /* A volunteer sees a goal through their actions: re-decide the goal too. */
