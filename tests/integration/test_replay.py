@@ -101,14 +101,24 @@ def test(w):
     coord.sync()
     coord.edit('person', pid, 'address', '5 Other Road')
     coord.sync()
-    both = post_sync(d, token, [mine], pull=True, cursor=cursor)
-    h.check_eq(both['outcomes'][0]['outcome'], 'applied', 'outcome of the push')
+    # and a new contact: is_emergency_contact decides who sees the row, so a change to it sends
+    # the whole row, except to the device that wrote it
+    contact = h.uuid7()
+    rows = [dict(change_id=h.uuid7(), table='related_person', row_id=contact, person_id=pid,
+                 field=f, value=v, hlc=h.hlc_text(h.hlc_now(2000 + i)), base_hlc=None,
+                 base_device=None)
+            for i, (f, v) in enumerate([('name', 'Dee Example'), ('is_emergency_contact', '1')])]
+    both = post_sync(d, token, [mine] + rows, pull=True, cursor=cursor)
+    h.check_eq([o['outcome'] for o in both['outcomes']], ['applied'] * 3, 'outcomes of the push')
     got = {(c['field'], c['value']) for c in both['changes']}
     h.check(('phone', '0131 666 6666') not in got, 'the pushed field is not sent back', got)
+    h.check(not any(c['row_id'] == contact for c in both['changes']),
+            'the new contact row is not sent back', both['changes'])
     h.check(('address', '5 Other Road') in got, "another device's change is sent", got)
     later = post_sync(d, token, [], pull=True, cursor=cursor)
     got = {(c['field'], c['value']) for c in later['changes']}
     h.check(('phone', '0131 666 6666') in got, 'a later pull from the old cursor sends it', got)
+    h.check(('name', 'Dee Example') in got, 'and the contact', got)
     nurse.sync()
     h.check_eq(nurse.show(pid)['phone'], '0131 666 6666', 'client phone after the raw push')
 
