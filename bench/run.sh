@@ -10,7 +10,8 @@
 #   --out FILE where the JSON goes (default bench/results.json)
 #
 # Environment: BENCH_LEVELS (background change-log entries of the store ladder, default
-# "10000 100000 300000"), BENCH_FIRST_LEVELS (the levels item 3 runs at, default the first),
+# "10000 100000 1000000"), BENCH_FIRST_LEVELS (the levels item 3 runs at, default the first
+# and, in a full run, the last),
 # BENCH_BUILD (build directory; see bench/build.sh), BENCH_TMP (where stores and replicas are made,
 # default /tmp), BENCH_KEEP=1 keeps them, BENCH_PEER_DIR (see bench/peer.sh).
 set -euo pipefail
@@ -54,9 +55,7 @@ if [ $quick = 1 ]; then
     bulk_runs=1
     load_rounds=2
 else
-    # 1M is not in the default ladder: at today's merge speed, which falls as the store grows
-    # (see bench/README.md), generating it takes far longer than this run's 10-minute budget.
-    levels="10000 100000 300000"
+    levels="10000 100000 1000000"
     merge_runs=5; merge_batches=10
     day_runs=5
     first_runs=3
@@ -64,7 +63,8 @@ else
     load_rounds=3
 fi
 levels=${BENCH_LEVELS:-$levels}
-first_levels=${BENCH_FIRST_LEVELS:-$(echo $levels | awk '{print $1}')}
+# item 3 at the smallest and the largest store (the full run: 10k and 1M)
+first_levels=${BENCH_FIRST_LEVELS:-$(echo $levels | awk '{print $1; if (NF > 1 && '$quick' == 0) print $NF}')}
 
 # ---- the store ladder: background history of other workers' people (item 6) ----
 "$CARESYNCD" init --data "$work/base" >/dev/null 2>&1
