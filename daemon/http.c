@@ -796,38 +796,11 @@ static int sync_report(struct http_req *hr, const cJSON *body, struct store_devi
     return 0;
 }
 
-/*
- * After a committed sync: record the device's report and add "notices" (its user's lost values
- * since it was last told) and "policy" to the response. The sync has committed, so a failure
- * here is logged and the reply still goes out: the notices are then counted next time.
- */
-static int sync_extras(struct http_req *hr, const struct store_device_report *rep,
-                       int64_t pending_after, cJSON *resp)
+/* What every successful sync reply also carries: the device policy. */
+static int sync_policy(struct http_req *hr, cJSON *resp)
 {
-    cJSON *notices = cJSON_AddObjectToObject(resp, "notices"), *ids, *policy;
-    struct store_device_report done = *rep;
-    int n;
+    cJSON *policy = cJSON_AddObjectToObject(resp, "policy");
 
-    if (!notices || !(ids = cJSON_CreateArray()))
-        return -ENOMEM;
-    /* store_sync() recorded the pending count; with nothing left the oldest age is 0. */
-    done.pending = -1;
-    if (pending_after <= 0 && done.oldest_pending_ms > 0)
-        done.oldest_pending_ms = 0;
-    n = store_device_report(hr->sd->store, &hr->who, &done, true, ids);
-    if (n < 0) {
-        log_warn("recording the sync report of device %s failed: %s", hr->who.device_id,
-                 strerror(-n));
-        n = 0;
-        cJSON_Delete(ids);
-        ids = cJSON_CreateArray();
-    }
-    if (!cJSON_AddNumberToObject(notices, "lost_values", n) ||
-        !cJSON_AddItemToObject(notices, "conflicts", ids)) {
-        cJSON_Delete(ids);
-        return -ENOMEM;
-    }
-    policy = cJSON_AddObjectToObject(resp, "policy");
     if (!policy || !cJSON_AddNumberToObject(policy, "lock_after_days", hr->sd->lock_after_days))
         return -ENOMEM;
     return 0;
@@ -918,8 +891,9 @@ static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device
         }
         i++;
     }
-    r = store_sync(hr->sd->store, &hr->who, batch.v, batch.n, cursor, pull, pending, version, &resp,
-                   &err);
+    /* The device's report and its notices go in the sync's own transaction. */
+    r = store_sync_reported(hr->sd->store, &hr->who, batch.v, batch.n, cursor, pull, pending,
+                            version, rep, &resp, &err);
     if (r < 0) {
         if (err.status < 400 || !err.code) {
             reply_store_failure(hr, r, "sync");
@@ -933,7 +907,7 @@ static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device
         reply_error(hr, err.status, err.code, -1, NULL, err.index, "%s", err.message);
         return;
     }
-    if (sync_extras(hr, rep, pending, resp) < 0) {
+    if (sync_policy(hr, resp) < 0) {
         send_oom(hr);
         return;
     }

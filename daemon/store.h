@@ -175,6 +175,17 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
                size_t n, const char *cursor, bool pull, int64_t pending, const char *client_version,
                cJSON **ret, struct store_error *err);
 
+struct store_device_report;
+/*
+ * store_sync_reported() - store_sync() that also records the device's sync-health report @rep
+ * and adds "notices" (see store_device_report()) in the same transaction: one commit per sync.
+ */
+int store_sync_reported(struct store *s, const struct store_principal *p,
+                        const struct change_record *changes, size_t n, const char *cursor,
+                        bool pull, int64_t pending, const char *client_version,
+                        const struct store_device_report *rep, cJSON **ret,
+                        struct store_error *err);
+
 /* ---- conflicts (store_conflicts.c) ---- */
 
 #define STORE_REASON_MAX 500 /* bytes of a resolution's reason */

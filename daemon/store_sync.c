@@ -1005,9 +1005,39 @@ static int audit_pull(struct store *s, const struct store_principal *p, const cJ
     return 0;
 }
 
+/* The device's report and its notices, inside the sync's transaction. */
+static int sync_notices(struct store *s, const struct store_principal *p,
+                        const struct store_device_report *rep, int64_t pending, cJSON *resp)
+{
+    struct store_device_report done = *rep;
+    cJSON *notices = cJSON_AddObjectToObject(resp, "notices"), *ids;
+    int n;
+
+    if (!notices || !(ids = cJSON_AddArrayToObject(notices, "conflicts")))
+        return -ENOMEM;
+    /* The sync recorded the pending count; with nothing left the oldest age is 0. */
+    done.pending = -1;
+    if (pending <= 0 && done.oldest_pending_ms > 0)
+        done.oldest_pending_ms = 0;
+    n = store_device_report_txn(s, p, &done, true, ids);
+    if (n < 0)
+        return n;
+    return cJSON_AddNumberToObject(notices, "lost_values", n) ? 0 : -ENOMEM;
+}
+
 int store_sync(struct store *s, const struct store_principal *p, const struct change_record *changes,
                size_t n, const char *cursor, bool pull, int64_t pending, const char *client_version,
                cJSON **ret, struct store_error *err)
+{
+    return store_sync_reported(s, p, changes, n, cursor, pull, pending, client_version, NULL, ret,
+                               err);
+}
+
+int store_sync_reported(struct store *s, const struct store_principal *p,
+                        const struct change_record *changes, size_t n, const char *cursor,
+                        bool pull, int64_t pending, const char *client_version,
+                        const struct store_device_report *rep, cJSON **ret,
+                        struct store_error *err)
 {
     _cleanup_json_ cJSON *resp = cJSON_CreateObject();
     _cleanup_free_ bool *seen = NULL;
@@ -1086,6 +1116,8 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
             !cJSON_AddFalseToObject(resp, "more"))
             r = -ENOMEM;
     }
+    if (r >= 0 && rep)
+        r = sync_notices(s, p, rep, pending, resp);
     if (r >= 0)
         r = wire_add_hlc(resp, "server_hlc", store_tick(s));
     if (r < 0) {
