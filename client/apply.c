@@ -461,7 +461,7 @@ struct apply_ctx {
     bool purged;
     struct row_apply row;            /* the pulled row being applied */
     char unpurged[UUID_STR_MAX];     /* the last person whose pending purge was cancelled */
-    sqlite3_stmt *unpurge, *outbox_del, *version_fix; /* cached, looked up once per response */
+    sqlite3_stmt *unpurge, *version_fix; /* cached, looked up once per response */
 };
 
 static int bad_reply(struct caresync *c, const char *what)
@@ -525,15 +525,6 @@ static int apply_outcome(struct apply_ctx *x, const struct change_record *sent, 
     if (r == -EBADMSG)
         return bad_reply(x->c, "outcome \"conflict\"");
 
-    /* The server has stored the change durably: it leaves the outbox, whatever the outcome. */
-    r = stmt_memo(x->c, &x->outbox_del, "DELETE FROM outbox WHERE change_id = ?1");
-    if (r >= 0) {
-        st = x->outbox_del;
-        sqlite3_bind_text(st, 1, sent->change_id, -1, SQLITE_STATIC);
-        r = step_done(st);
-    }
-    if (r < 0)
-        return cs_fail_errno(x->c, r, "sync failed: cannot update the outbox");
     x->stats->pushed++;
     x->stats->conflicts += conflict;
 
@@ -633,8 +624,28 @@ static int apply_pulled(struct apply_ctx *x, const cJSON *obj)
     return CARESYNC_OK;
 }
 
-static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct change_record *sent,
-                    size_t n_sent, bool *ret_more, bool *ret_cursor_moved)
+/*
+ * The server has stored every change of @b durably (their outcomes matched): they leave the
+ * outbox, whatever the outcomes. They are the whole seq range of the batch.
+ */
+static int outbox_drop(struct caresync *c, const struct outbox_batch *b)
+{
+    sqlite3_stmt *st;
+    int r;
+
+    if (b->n == 0)
+        return 0;
+    r = db_cache_get(&c->stmts, c->db, "DELETE FROM outbox WHERE seq > ?1 AND seq <= ?2", &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(st, 1, b->after);
+    sqlite3_bind_int64(st, 2, b->last);
+    r = step_done(st);
+    return r < 0 ? r : 0;
+}
+
+static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct outbox_batch *sent,
+                    bool *ret_more, bool *ret_cursor_moved)
 {
     const cJSON *outcomes, *changes, *purge, *drop, *it;
     const char *cursor, *shlc;
@@ -646,7 +657,7 @@ static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct change_
     outcomes = cJSON_GetObjectItemCaseSensitive(resp, "outcomes");
     changes = cJSON_GetObjectItemCaseSensitive(resp, "changes");
     purge = cJSON_GetObjectItemCaseSensitive(resp, "purge");
-    if (!cJSON_IsArray(outcomes) || (size_t)cJSON_GetArraySize(outcomes) != n_sent)
+    if (!cJSON_IsArray(outcomes) || (size_t)cJSON_GetArraySize(outcomes) != sent->n)
         return bad_reply(x->c, "\"outcomes\" missing or of the wrong length");
     if ((changes && !cJSON_IsArray(changes)) || (purge && !cJSON_IsArray(purge)))
         return bad_reply(x->c, "\"changes\" or \"purge\" is not an array");
@@ -659,10 +670,13 @@ static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct change_
         return bad_reply(x->c, "\"more\"");
 
     cJSON_ArrayForEach (it, outcomes) {
-        r = apply_outcome(x, &sent[i++], it);
+        r = apply_outcome(x, &sent->v[i++], it);
         if (r != CARESYNC_OK)
             return r;
     }
+    r = outbox_drop(x->c, sent);
+    if (r < 0)
+        return cs_fail_errno(x->c, r, "sync failed: cannot update the outbox");
     cJSON_ArrayForEach (it, changes) {
         r = apply_pulled(x, it);
         if (r != CARESYNC_OK)
@@ -717,9 +731,8 @@ static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct change_
     return CARESYNC_OK;
 }
 
-int apply_response(struct caresync *c, const cJSON *resp, const struct change_record *sent,
-                   size_t n_sent, struct caresync_sync_stats *stats, bool *ret_more,
-                   bool *ret_cursor_moved)
+int apply_response(struct caresync *c, const cJSON *resp, const struct outbox_batch *sent,
+                   struct caresync_sync_stats *stats, bool *ret_more, bool *ret_cursor_moved)
 {
     struct caresync_sync_stats st = *stats;
     struct apply_ctx x = {.c = c, .stats = &st};
@@ -728,7 +741,7 @@ int apply_response(struct caresync *c, const cJSON *resp, const struct change_re
     k = db_begin(c->db, true);
     if (k < 0)
         return cs_fail_errno(c, k, "sync failed: cannot start a transaction");
-    r = apply_tx(&x, resp, sent, n_sent, ret_more, ret_cursor_moved);
+    r = apply_tx(&x, resp, sent, ret_more, ret_cursor_moved);
     row_reset(&x.row); /* after a failure, the values of a row never flushed */
     if (r == CARESYNC_OK) {
         k = db_commit(c->db);

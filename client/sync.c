@@ -19,42 +19,45 @@
 
 #define SYNC_MAX_PAGES 1000000 /* a runaway "more" loop stops here */
 
-/* The age in ms of the oldest change in the outbox, 0 when it is empty. */
-static int oldest_pending(sqlite3 *db, uint64_t now, uint64_t *ret)
+/*
+ * The age in ms of the oldest change in the outbox, 0 when it is empty. The first by seq is the
+ * first recorded: read in one step, where min(created_ms) would scan the whole outbox for every
+ * batch of a large push.
+ */
+static int oldest_pending(struct caresync *c, uint64_t now, uint64_t *ret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st;
     int r, rc;
 
-    r = db_prepare(db, "SELECT min(created_ms) FROM outbox", &st);
+    r = db_cache_get(&c->stmts, c->db, "SELECT created_ms FROM outbox ORDER BY seq LIMIT 1", &st);
     if (r < 0)
         return r;
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        return db_errno(rc);
     *ret = 0;
-    if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
         int64_t oldest = sqlite3_column_int64(st, 0);
 
         if (oldest > 0 && (uint64_t)oldest < now)
             *ret = now - (uint64_t)oldest;
     }
-    return 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
 /*
  * The sync-health members of a request: the age of the oldest unsent change, the previous
  * failed sync's message and this device's wall clock (the server works out the skew).
  */
-static int add_health(sqlite3 *db, cJSON *req)
+static int add_health(struct caresync *c, cJSON *req)
 {
     _cleanup_free_ char *last_error = NULL;
     uint64_t now = hlc_wall_ms(), age = 0;
     char when[ISO_TIME_MAX];
     int r;
 
-    r = oldest_pending(db, now, &age);
+    r = oldest_pending(c, now, &age);
     if (r >= 0)
-        r = db_meta_get(db, "last_error", &last_error);
+        r = db_meta_get(c->db, "last_error", &last_error);
     if (r < 0)
         return r;
     if (last_error && strlen(last_error) > CS_ERRMSG_MAX)
@@ -66,14 +69,14 @@ static int add_health(sqlite3 *db, cJSON *req)
     return 0;
 }
 
-static cJSON *build_request(sqlite3 *db, const struct change_record *v, size_t n, bool pull,
+static cJSON *build_request(struct caresync *c, const struct change_record *v, size_t n, bool pull,
                             uint64_t pending)
 {
     _cleanup_json_ cJSON *req = cJSON_CreateObject();
     _cleanup_free_ char *cursor = NULL;
     cJSON *arr;
 
-    if (!req || db_meta_get(db, "cursor", &cursor) < 0 || add_health(db, req) < 0)
+    if (!req || db_meta_get(c->db, "cursor", &cursor) < 0 || add_health(c, req) < 0)
         return NULL;
     if (wire_add_string(req, "cursor", cursor ? cursor : "") < 0)
         return NULL;
@@ -199,12 +202,12 @@ static void keep_notices(struct caresync *c, const cJSON *resp, struct caresync_
     }
 }
 
-/* One POST /v1/sync with @v[0..n) and its application. *ret_status is the HTTP status. */
-static int exchange(struct caresync *c, const struct change_record *v, size_t n, bool pull,
-                    uint64_t pending, struct caresync_sync_stats *stats, bool *ret_more,
-                    bool *ret_moved, long *ret_status)
+/* One POST /v1/sync with the changes of @b and its application. *ret_status is the HTTP status. */
+static int exchange(struct caresync *c, const struct outbox_batch *b, bool pull, uint64_t pending,
+                    struct caresync_sync_stats *stats, bool *ret_more, bool *ret_moved,
+                    long *ret_status)
 {
-    _cleanup_json_ cJSON *req = build_request(c->db, v, n, pull, pending);
+    _cleanup_json_ cJSON *req = build_request(c, b->v, b->n, pull, pending);
     struct http_reply rep = {0};
     int r;
 
@@ -213,60 +216,72 @@ static int exchange(struct caresync *c, const struct change_record *v, size_t n,
     r = transport_request(c, "POST", "/v1/sync", req, true, "sync", &rep);
     if (r != CARESYNC_OK)
         return r;
+    cJSON_Delete(TAKE_PTR(req)); /* before the reply is applied: the two are never both held */
     *ret_status = rep.status;
     if (rep.status == 200)
-        r = apply_response(c, rep.json, v, n, stats, ret_more, ret_moved);
+        r = apply_response(c, rep.json, b, stats, ret_more, ret_moved);
     if (rep.status == 200 && r == CARESYNC_OK)
         keep_notices(c, rep.json, stats);
     if (rep.status != 200)
-        r = refused(c, &rep, v, n);
+        r = refused(c, &rep, b->v, b->n);
     http_reply_done(&rep);
     return r;
 }
 
-static int count_after(sqlite3 *db, int64_t seq, uint64_t *ret)
+/* Whether any change is queued after @seq. */
+static int queued_after(struct caresync *c, int64_t seq, bool *ret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st;
     int r, rc;
 
-    r = db_prepare(db, "SELECT count(*) FROM outbox WHERE seq > ?1", &st);
+    r = db_cache_get(&c->stmts, c->db, "SELECT EXISTS(SELECT 1 FROM outbox WHERE seq > ?1)", &st);
     if (r < 0)
         return r;
     sqlite3_bind_int64(st, 1, seq);
     rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        return db_errno(rc);
-    *ret = (uint64_t)sqlite3_column_int64(st, 0);
-    return 0;
+    if (rc == SQLITE_ROW)
+        *ret = sqlite3_column_int(st, 0) != 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : db_errno(rc);
 }
 
 /* Push every batch (pulling with the last), then pull the remaining pages. */
 static int sync_run(struct caresync *c, struct caresync_sync_stats *stats)
 {
     size_t batch_max = CS_BATCH_MAX;
+    uint64_t queued = 0, sent = 0;
     int64_t after = 0;
     bool more = false, moved = false;
     int r;
 
+    /* The outbox's size once: "pending" is only reported to the server (sync health), and
+     * counting what is left for every batch would read the whole outbox each time. */
+    r = replica_count(c->db, "SELECT count(*) FROM outbox", &queued);
+    if (r < 0)
+        return cs_fail_errno(c, r, "sync failed: cannot read the outbox");
     for (;;) {
-        struct change_record *v = NULL;
-        size_t n = 0;
-        int64_t last = after;
+        struct outbox_batch b = {0};
         uint64_t remaining = 0;
+        int64_t last;
         long status = 0;
-        bool pull;
+        bool left = false;
+        size_t n;
 
-        r = outbox_load(c->db, after, batch_max, CS_BATCH_BYTES, &v, &n, &last);
+        r = outbox_load(c, after, batch_max, CS_BATCH_BYTES, &b);
         if (r >= 0)
-            r = count_after(c->db, last, &remaining);
+            r = queued_after(c, b.last, &left);
         if (r < 0) {
-            outbox_records_free(v, n);
+            outbox_batch_done(&b);
             return cs_fail_errno(c, r, "sync failed: cannot read the outbox");
         }
+        /* Added by another process since the count: at least one is left. */
+        if (left)
+            remaining = queued > sent + b.n ? queued - sent - b.n : 1;
         /* Pull only with the last batch, so a large outbox is not held up by pages. */
-        pull = remaining == 0;
-        r = exchange(c, v, n, pull, remaining, stats, &more, &moved, &status);
-        outbox_records_free(v, n);
+        r = exchange(c, &b, !left, remaining, stats, &more, &moved, &status);
+        n = b.n;
+        last = b.last;
+        outbox_batch_done(&b);
         if (r != CARESYNC_OK && status == 413 && n > 1) {
             /* The server's body limit is smaller than we thought: halve and retry. */
             batch_max = n / 2;
@@ -276,16 +291,18 @@ static int sync_run(struct caresync *c, struct caresync_sync_stats *stats)
         if (r != CARESYNC_OK)
             return r;
         after = last;
-        if (pull)
+        sent += n;
+        if (!left)
             break;
     }
     for (unsigned long page = 0; more; page++) {
+        struct outbox_batch none = {.after = after, .last = after};
         long status = 0;
 
         if (page >= SYNC_MAX_PAGES)
             return cs_fail(c, CARESYNC_ESERVER, "sync stopped after %d pages; run it again",
                            SYNC_MAX_PAGES);
-        r = exchange(c, NULL, 0, true, 0, stats, &more, &moved, &status);
+        r = exchange(c, &none, true, 0, stats, &more, &moved, &status);
         if (r != CARESYNC_OK)
             return r;
         /* The same cursor would bring the same page again, for ever. */
