@@ -16,8 +16,6 @@
 #include "merge.h"
 #include "wire.h"
 
-#define CURSOR_MAX 256 /* bytes of an opaque cursor we keep */
-
 /* Run a cached statement that returns no rows, then reset it (bindings point at the caller's
  * memory). Returns 0 or a negative errno. */
 static int step_done(sqlite3_stmt *st)
@@ -644,10 +642,11 @@ static int outbox_drop(struct caresync *c, const struct outbox_batch *b)
     return r < 0 ? r : 0;
 }
 
-static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct outbox_batch *sent,
+static int apply_tx(struct apply_ctx *x, cJSON *resp, const struct outbox_batch *sent,
                     bool *ret_more, bool *ret_cursor_moved)
 {
-    const cJSON *outcomes, *changes, *purge, *drop, *it;
+    const cJSON *outcomes, *purge, *drop;
+    cJSON *changes, *it;
     const char *cursor, *shlc;
     _cleanup_free_ char *old_cursor = NULL;
     bool more = false;
@@ -661,7 +660,7 @@ static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct outbox_
         return bad_reply(x->c, "\"outcomes\" missing or of the wrong length");
     if ((changes && !cJSON_IsArray(changes)) || (purge && !cJSON_IsArray(purge)))
         return bad_reply(x->c, "\"changes\" or \"purge\" is not an array");
-    if (wire_get_string(resp, "cursor", &cursor) < 0 || strlen(cursor) > CURSOR_MAX)
+    if (wire_get_string(resp, "cursor", &cursor) < 0 || strlen(cursor) > CS_CURSOR_MAX)
         return bad_reply(x->c, "\"cursor\"");
     if (wire_get_string(resp, "server_hlc", &shlc) < 0 || hlc_parse(shlc, &x->server_hlc) < 0)
         return bad_reply(x->c, "\"server_hlc\"");
@@ -677,8 +676,10 @@ static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct outbox_
     r = outbox_drop(x->c, sent);
     if (r < 0)
         return cs_fail_errno(x->c, r, "sync failed: cannot update the outbox");
-    cJSON_ArrayForEach (it, changes) {
+    /* Each change leaves the tree once applied: the next page is arriving meanwhile. */
+    while (changes && (it = changes->child)) {
         r = apply_pulled(x, it);
+        cJSON_Delete(cJSON_DetachItemViaPointer(changes, it));
         if (r != CARESYNC_OK)
             return r;
     }
@@ -731,7 +732,7 @@ static int apply_tx(struct apply_ctx *x, const cJSON *resp, const struct outbox_
     return CARESYNC_OK;
 }
 
-int apply_response(struct caresync *c, const cJSON *resp, const struct outbox_batch *sent,
+int apply_response(struct caresync *c, cJSON *resp, const struct outbox_batch *sent,
                    struct caresync_sync_stats *stats, bool *ret_more, bool *ret_cursor_moved)
 {
     struct caresync_sync_stats st = *stats;

@@ -24,6 +24,7 @@
 #define CS_REPLY_MAX         (64 * 1024 * 1024) /* bytes of a response body we accept */
 #define CS_BATCH_MAX         500                /* changes per push */
 #define CS_BATCH_BYTES       (3 * 1024 * 1024)  /* body budget per push (server limit 4 MiB) */
+#define CS_CURSOR_MAX        256                /* bytes of an opaque cursor we keep */
 #define CS_CONNECT_TIMEOUT_S 10
 #define CS_TOTAL_TIMEOUT_S   120
 
@@ -169,9 +170,10 @@ void outbox_batch_done(struct outbox_batch *b);
  * the changes of @sent (in order; every one of them then leaves the outbox), pulled changes,
  * purges, pending purges, the cursor and the server clock. Adds to *stats; *ret_more is the
  * response's "more", *ret_cursor_moved whether the cursor changed. Returns CARESYNC_OK, or
- * ESERVER for a malformed reply / ELOCAL, with the message set and nothing applied.
+ * ESERVER for a malformed reply / ELOCAL, with the message set and nothing applied. The pulled
+ * changes are deleted from @resp as they are applied (success or not); the rest stays.
  */
-int apply_response(struct caresync *c, const cJSON *resp, const struct outbox_batch *sent,
+int apply_response(struct caresync *c, cJSON *resp, const struct outbox_batch *sent,
                    struct caresync_sync_stats *stats, bool *ret_more, bool *ret_cursor_moved);
 
 /* ---- task-shaped writes (outbox.c): several rows and fields in one local transaction ---- */
