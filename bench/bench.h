@@ -29,6 +29,25 @@ long bench_hwm_kib(pid_t pid);
 /* bench_cpu_s() - user + system CPU seconds used so far by @pid (0 = self), from /proc. */
 double bench_cpu_s(pid_t pid);
 
+/* A program run to its end by bench_watch(), with what it cost. */
+struct bench_child {
+    double seconds;      /* start to exit */
+    double cpu_s;        /* user + system CPU of the program, from wait4() */
+    long maxrss_kib;     /* its peak RSS from wait4() (ru_maxrss): shared-library pages included */
+    long anon_peak_kib;  /* peak RssAnon sampled every 2 ms: heap, SQLite cache, buffers */
+    long file_peak_kib;  /* peak RssFile sampled every 2 ms: mapped files, mostly libraries */
+    long rss_peak_kib;   /* peak VmRSS sampled every 2 ms */
+    int status;          /* exit status, or -1 when killed */
+};
+
+/*
+ * bench_watch() - run @argv (argv[0] a path, or a name looked up in PATH; stderr inherited)
+ * through bench-spawn (bench_spawn.c, which says why), so its memory figures are its own and
+ * not this process's. Its stdout goes into @out (NUL-terminated, cut at @out_size - 1 bytes;
+ * NULL: discarded). Exits the benchmark when the program cannot be started.
+ */
+void bench_watch(char *const argv[], char *out, size_t out_size, struct bench_child *ret);
+
 /* bench_log() - a progress line on stderr, prefixed with the elapsed time. */
 void bench_log(const char *fmt, ...) _printf_(1, 2);
 /* bench_die() - print to stderr and exit(2): a benchmark that cannot run says why. */

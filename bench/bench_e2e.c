@@ -5,8 +5,9 @@
  *   bench-e2e day   --data DIR   item 2: a field worker's day (45-person caseload, push 300
  *                                changes and pull 300 a colleague made)
  *   bench-e2e first --data DIR   item 3: first sync of a new device with 200 people (full
- *                                plans, 90 days of visits); time, bytes, peak client RSS, and
- *                                what gzip would save on the same responses
+ *                                plans, 90 days of visits) by the real caresync CLI; time, CPU,
+ *                                the client's memory against the bare binary's, bytes (one more
+ *                                sync through the library), and what gzip would save
  *   bench-e2e bulk  --data DIR   item 5: 10,000 new records pushed from one device
  *
  * DIR is a data directory made by 'caresyncd init' (possibly grown with 'bench-store fill');
@@ -40,9 +41,12 @@
 #ifndef BENCH_CARESYNCD
 #define BENCH_CARESYNCD "caresyncd"
 #endif
+#ifndef BENCH_CARESYNC
+#define BENCH_CARESYNC "caresync"
+#endif
 
 struct opts {
-    const char *data, *json, *caresyncd;
+    const char *data, *json, *caresyncd, *caresync;
     int runs;
     unsigned people, records, visits, changes;
 };
@@ -512,7 +516,8 @@ static void *anon_sampler(void *arg)
     return NULL;
 }
 
-/* The child: enrol a new device and time its first sync; one JSON line on stdout. */
+/* The child of the in-library run: enrol a new device and time its first sync; one JSON line
+ * on stdout. */
 static int cmd_client_sync(const char *url, const char *ca, const char *code, const char *home)
 {
     struct bench_daemon d = {0};
@@ -561,19 +566,13 @@ static cJSON *child_sync(const struct bench_daemon *d, const char *code, const c
     if (pid < 0)
         bench_die("fork: %s", strerror(errno));
     if (pid == 0) {
-        /* BENCH_CLIENT_PREFIX runs the client under a profiler, e.g.
-         * "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.client". */
-        const char *prefix = getenv("BENCH_CLIENT_PREFIX");
-        char *argv[32], self[4096], *words = prefix ? strdup(prefix) : NULL, *save = NULL;
+        char *argv[8], self[4096];
         ssize_t len_self = readlink("/proc/self/exe", self, sizeof(self) - 1);
         int k = 0;
 
         if (len_self <= 0)
             _exit(127);
         self[len_self] = '\0';
-        for (char *w = words ? strtok_r(words, " ", &save) : NULL; w && k < 24;
-             w = strtok_r(NULL, " ", &save))
-            argv[k++] = w;
         argv[k++] = self;
         argv[k++] = (char *)"client-sync";
         argv[k++] = (char *)d->url;
@@ -712,15 +711,102 @@ static cJSON *gzip_estimate(const struct bench_daemon *d, const char *token)
 }
 #endif
 
+/* The real caresync CLI as the device: `caresync --home @home @args...` run to its end. With
+ * @profiled, BENCH_CLIENT_PREFIX goes in front (a profiler). Its stdout goes into @out. */
+static void cli_run(const struct opts *o, const char *home, const char *const *args, bool profiled,
+                    char *out, size_t out_size, struct bench_child *ret)
+{
+    const char *prefix = profiled ? getenv("BENCH_CLIENT_PREFIX") : NULL;
+    _cleanup_free_ char *words = prefix ? strdup(prefix) : NULL;
+    const char *verb = args[0];
+    char *argv[48], *save = NULL;
+    int k = 0;
+
+    for (char *w = words ? strtok_r(words, " ", &save) : NULL; w && k < 24;
+         w = strtok_r(NULL, " ", &save))
+        argv[k++] = w;
+    argv[k++] = (char *)o->caresync;
+    if (home) {
+        argv[k++] = (char *)"--home";
+        argv[k++] = (char *)home;
+    }
+    for (; *args && k < 47; args++)
+        argv[k++] = (char *)*args;
+    argv[k] = NULL;
+    bench_watch(argv, out, out_size, ret);
+    if (ret->status != 0)
+        bench_die("'caresync %s' failed with exit code %d", verb, ret->status);
+}
+
+/* One first sync by the CLI, with the bare binary's memory for comparison. */
+static cJSON *cli_first_sync(const struct opts *o, const struct bench_daemon *d, const char *code,
+                             const char *home)
+{
+    const char *enrol[] = {"enrol", "--server", d->url, "--ca", d->ca, "--code", code,
+                           "--name", "bench", NULL};
+    const char *help[] = {"--help", NULL}, *status[] = {"status", NULL};
+    const char *sync[] = {"sync", "--json", NULL};
+    struct bench_child help_c, status_c, sync_c, enrol_c;
+    _cleanup_json_ cJSON *stats = NULL;
+    char out[4096];
+    const cJSON *pulled;
+    double cpu0;
+    cJSON *x;
+
+    cli_run(o, NULL, help, false, NULL, 0, &help_c);
+    cli_run(o, home, enrol, false, NULL, 0, &enrol_c);
+    cli_run(o, home, status, false, NULL, 0, &status_c);
+    cpu0 = bench_cpu_s(d->pid);
+    cli_run(o, home, sync, true, out, sizeof(out), &sync_c);
+    x = cJSON_CreateObject();
+    cJSON_AddNumberToObject(x, "daemon_cpu_s", bench_cpu_s(d->pid) - cpu0);
+    stats = cJSON_Parse(out);
+    pulled = cJSON_GetObjectItemCaseSensitive(stats, "pulled");
+    if (!cJSON_IsNumber(pulled))
+        bench_die("'caresync sync --json' said: %s", out);
+    cJSON_AddNumberToObject(x, "seconds", sync_c.seconds);
+    cJSON_AddNumberToObject(x, "pulled", pulled->valuedouble);
+    cJSON_AddNumberToObject(x, "client_cpu_s", sync_c.cpu_s);
+    cJSON_AddNumberToObject(x, "maxrss_kib", (double)sync_c.maxrss_kib);
+    cJSON_AddNumberToObject(x, "anon_peak_kib", (double)sync_c.anon_peak_kib);
+    cJSON_AddNumberToObject(x, "file_peak_kib", (double)sync_c.file_peak_kib);
+    cJSON_AddNumberToObject(x, "rss_peak_kib", (double)sync_c.rss_peak_kib);
+    cJSON_AddNumberToObject(x, "help_maxrss_kib", (double)help_c.maxrss_kib);
+    cJSON_AddNumberToObject(x, "status_maxrss_kib", (double)status_c.maxrss_kib);
+    cJSON_AddNumberToObject(x, "status_anon_peak_kib", (double)status_c.anon_peak_kib);
+    /* For report.py: what the process held before syncing is what the bare binary holds. */
+    cJSON_AddNumberToObject(x, "hwm_kib_before_sync", (double)status_c.maxrss_kib);
+    return x;
+}
+
+static double run_number(const cJSON *run, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(run, key);
+
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+/* The median of @key over the objects of @runs. */
+static cJSON *runs_stats(const cJSON *runs, const char *key)
+{
+    size_t n = (size_t)cJSON_GetArraySize(runs), i = 0;
+    _cleanup_free_ double *v = calloc(n ? n : 1, sizeof(double));
+    const cJSON *r;
+
+    if (!v)
+        bench_die("out of memory");
+    cJSON_ArrayForEach (r, runs)
+        v[i++] = run_number(r, key);
+    return bench_json_stats(v, n);
+}
+
 static int cmd_first(const struct opts *o)
 {
     _cleanup_free_ char(*ids)[UUID_STR_MAX] = calloc(o->people, UUID_STR_MAX);
-    _cleanup_free_ char(*codes)[STORE_CODE_MAX] = calloc((size_t)o->runs, STORE_CODE_MAX);
-    _cleanup_free_ double *secs = calloc((size_t)o->runs, sizeof(double));
-    _cleanup_free_ double *rss = calloc((size_t)o->runs, sizeof(double));
+    _cleanup_free_ char(*codes)[STORE_CODE_MAX] = calloc((size_t)o->runs + 1, STORE_CODE_MAX);
     struct gen_person_opts po = {.visits = o->visits, .observations = true, .author = "nurse"};
     _cleanup_json_ cJSON *out = cJSON_CreateObject();
-    cJSON *runs = cJSON_AddArrayToObject(out, "runs");
+    cJSON *runs = cJSON_AddArrayToObject(out, "runs"), *lib, *x;
     char worker[64], token[STORE_TOKEN_MAX], code_raw[STORE_CODE_MAX];
     struct store_enrolment e;
     struct bench_daemon d;
@@ -738,7 +824,7 @@ static int cmd_first(const struct opts *o)
     fields = make_people(s, &g, o->people, &po, ids);
     for (unsigned i = 0; i < o->people; i++)
         assign(s, ids[i], worker);
-    for (int i = 0; i < o->runs; i++)
+    for (int i = 0; i <= o->runs; i++)
         new_code(s, worker, codes[i]);
     new_code(s, worker, code_raw);
     r = store_enrol(s, code_raw, "bench-raw", "bench", &e);
@@ -752,25 +838,42 @@ static int cmd_first(const struct opts *o)
     start_daemon(o, &d);
     for (int i = 0; i < o->runs; i++) {
         _cleanup_free_ char *home = new_home("first");
-        double cpu0 = bench_cpu_s(d.pid);
-        cJSON *x = child_sync(&d, codes[i], home);
 
-        cJSON_AddNumberToObject(x, "daemon_cpu_s", bench_cpu_s(d.pid) - cpu0);
-
-        secs[i] = cJSON_GetObjectItemCaseSensitive(x, "seconds")->valuedouble;
-        rss[i] = cJSON_GetObjectItemCaseSensitive(x, "maxrss_kib")->valuedouble;
-        bench_log("first run %d: %.2f s (daemon CPU %.2f s), %.0f field states, %.0f requests,"
-                  " %.1f MiB down on the wire, client peak RSS %.1f MiB (%.1f MiB before the"
-                  " sync, heap peak %.1f MiB)",
-                  i, secs[i], cJSON_GetObjectItemCaseSensitive(x, "daemon_cpu_s")->valuedouble,
-                  cJSON_GetObjectItemCaseSensitive(x, "pulled")->valuedouble,
-                  cJSON_GetObjectItemCaseSensitive(x, "requests")->valuedouble,
-                  cJSON_GetObjectItemCaseSensitive(x, "wire_bytes_down")->valuedouble / 1048576.0,
-                  rss[i] / 1024.0,
-                  cJSON_GetObjectItemCaseSensitive(x, "hwm_kib_before_sync")->valuedouble /
-                          1024.0,
-                  cJSON_GetObjectItemCaseSensitive(x, "anon_peak_kib")->valuedouble / 1024.0);
+        x = cli_first_sync(o, &d, codes[i], home);
+        bench_log("first run %d (caresync CLI): %.2f s, client CPU %.2f s, daemon CPU %.2f s,"
+                  " %.0f field states; client ru_maxrss %.1f MiB, RssAnon peak %.1f MiB, RssFile"
+                  " peak %.1f MiB; the bare binary: --help %.1f MiB, status %.1f MiB",
+                  i, run_number(x, "seconds"), run_number(x, "client_cpu_s"),
+                  run_number(x, "daemon_cpu_s"), run_number(x, "pulled"),
+                  run_number(x, "maxrss_kib") / 1024.0, run_number(x, "anon_peak_kib") / 1024.0,
+                  run_number(x, "file_peak_kib") / 1024.0,
+                  run_number(x, "help_maxrss_kib") / 1024.0,
+                  run_number(x, "status_maxrss_kib") / 1024.0);
         cJSON_AddItemToArray(runs, x);
+        bench_rm_rf(home);
+    }
+    /* Once more through the library in this program: the only way to count requests and bytes
+     * (bench_wrap.c), and what an app embedding libcaresync holds. */
+    {
+        _cleanup_free_ char *home = new_home("first-lib");
+        double cpu0 = bench_cpu_s(d.pid);
+
+        lib = child_sync(&d, codes[o->runs], home);
+        cJSON_AddNumberToObject(lib, "daemon_cpu_s", bench_cpu_s(d.pid) - cpu0);
+        bench_log("first, in-library: %.2f s (client CPU %.2f s, daemon CPU %.2f s), %.0f"
+                  " requests, %.1f MiB down on the wire, peak RSS %.1f MiB (%.1f MiB before the"
+                  " sync), RssAnon peak %.1f MiB",
+                  run_number(lib, "seconds"), run_number(lib, "client_cpu_s"),
+                  run_number(lib, "daemon_cpu_s"), run_number(lib, "requests"),
+                  run_number(lib, "wire_bytes_down") / 1048576.0,
+                  run_number(lib, "maxrss_kib") / 1024.0,
+                  run_number(lib, "hwm_kib_before_sync") / 1024.0,
+                  run_number(lib, "anon_peak_kib") / 1024.0);
+        cJSON_ArrayForEach (x, runs) {
+            cJSON_AddNumberToObject(x, "requests", run_number(lib, "requests"));
+            cJSON_AddNumberToObject(x, "wire_bytes_down", run_number(lib, "wire_bytes_down"));
+        }
+        cJSON_AddItemToObject(out, "library", lib);
         bench_rm_rf(home);
     }
 #ifdef BENCH_HAVE_ZLIB
@@ -781,8 +884,12 @@ static int cmd_first(const struct opts *o)
     bench_daemon_stop(&d);
     cJSON_AddNumberToObject(out, "people", o->people);
     cJSON_AddNumberToObject(out, "fields", (double)fields);
-    cJSON_AddItemToObject(out, "seconds", bench_json_stats(secs, (size_t)o->runs));
-    cJSON_AddItemToObject(out, "maxrss_kib", bench_json_stats(rss, (size_t)o->runs));
+    cJSON_AddItemToObject(out, "seconds", runs_stats(runs, "seconds"));
+    cJSON_AddItemToObject(out, "client_cpu_s", runs_stats(runs, "client_cpu_s"));
+    cJSON_AddItemToObject(out, "maxrss_kib", runs_stats(runs, "maxrss_kib"));
+    cJSON_AddItemToObject(out, "anon_peak_kib", runs_stats(runs, "anon_peak_kib"));
+    cJSON_AddItemToObject(out, "help_maxrss_kib", runs_stats(runs, "help_maxrss_kib"));
+    cJSON_AddItemToObject(out, "status_maxrss_kib", runs_stats(runs, "status_maxrss_kib"));
     store_size(out, o);
     bench_json_write(out, o->json);
     return 0;
@@ -915,6 +1022,7 @@ int main(int argc, char **argv)
     if (!o.data || o.runs < 1)
         usage();
     o.caresyncd = bench_path("CARESYNCD", BENCH_CARESYNCD);
+    o.caresync = bench_path("CARESYNC", BENCH_CARESYNC);
     tmp_root = bench_mkdtemp("e2e");
     if (streq(argv[1], "day")) {
         if (!o.people)

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 static double t_start;
 
 double bench_now_s(void)
@@ -179,6 +181,92 @@ int bench_run(char *const argv[], const char *log)
     if (waitpid(pid, &status, 0) < 0)
         return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Read bench-spawn's report ("key value" lines) into @c. Returns 0, or -1 when incomplete. */
+static int read_report(const char *path, struct bench_child *c)
+{
+    char key[32];
+    double v;
+    int seen = 0;
+    FILE *f = fopen(path, "re");
+
+    if (!f)
+        return -1;
+    while (fscanf(f, "%31s %lf", key, &v) == 2) {
+        seen++;
+        if (streq(key, "seconds"))
+            c->seconds = v;
+        else if (streq(key, "cpu_s"))
+            c->cpu_s = v;
+        else if (streq(key, "maxrss_kib"))
+            c->maxrss_kib = (long)v;
+        else if (streq(key, "anon_peak_kib"))
+            c->anon_peak_kib = (long)v;
+        else if (streq(key, "file_peak_kib"))
+            c->file_peak_kib = (long)v;
+        else if (streq(key, "rss_peak_kib"))
+            c->rss_peak_kib = (long)v;
+        else if (streq(key, "status"))
+            c->status = (int)v;
+        else
+            seen--;
+    }
+    fclose(f);
+    return seen == 7 ? 0 : -1;
+}
+
+void bench_watch(char *const argv[], char *out, size_t out_size, struct bench_child *ret)
+{
+    struct bench_child c = {
+            .anon_peak_kib = -1, .file_peak_kib = -1, .rss_peak_kib = -1, .status = -1};
+    _cleanup_free_ char *dir = bench_mkdtemp("spawn"), *report = NULL;
+    const char *spawn = bench_path("BENCH_SPAWN", BENCH_SPAWN_PATH);
+    size_t n = 0, len = 0;
+    int pfd[2], status;
+    char **args;
+    ssize_t k;
+    pid_t pid;
+
+    while (argv[n])
+        n++;
+    args = calloc(n + 3, sizeof(*args));
+    if (!args || asprintf(&report, "%s/report", dir) < 0)
+        bench_die("out of memory");
+    args[0] = (char *)spawn;
+    args[1] = report;
+    memcpy(args + 2, argv, (n + 1) * sizeof(*args));
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        bench_die("pipe: %s", strerror(errno));
+    pid = fork();
+    if (pid < 0)
+        bench_die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        execv(args[0], args);
+        _exit(127);
+    }
+    free(args);
+    close(pfd[1]);
+    for (;;) {
+        char scratch[4096];
+        bool keep = out && len + 1 < out_size;
+
+        k = read(pfd[0], keep ? out + len : scratch, keep ? out_size - 1 - len : sizeof(scratch));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        if (keep)
+            len += (size_t)k;
+    }
+    close(pfd[0]);
+    if (out)
+        out[len] = '\0';
+    if (waitpid(pid, &status, 0) < 0 || read_report(report, &c) < 0)
+        bench_die("%s could not run %s (see above)", spawn, argv[0]);
+    bench_rm_rf(dir);
+    *ret = c;
 }
 
 const char *bench_path(const char *env, const char *fallback)

@@ -124,6 +124,10 @@ int caresync_enrol(struct caresync *c, const char *server_url, const char *ca_pa
  * (lock_after_days) and adds its notices to the replica's lost_values. Works on a locked
  * device, and unlocks it. Returns CARESYNC_OK or an error code.
  *
+ * While it pulls pages, a second thread fetches the next page as the current one is applied;
+ * that thread uses the handle's connection only, never the replica, and ends before the call
+ * returns.
+ *
  * Revocation: when the server answers this or any online call with 401 device_revoked, the
  * library wipes the replica (DIR/replica.db and its -wal and -shm files) and the token at once,
  * unsent edits included (a revoked device is presumed lost or stolen), and returns

@@ -24,6 +24,7 @@
 #define CS_REPLY_MAX         (64 * 1024 * 1024) /* bytes of a response body we accept */
 #define CS_BATCH_MAX         500                /* changes per push */
 #define CS_BATCH_BYTES       (3 * 1024 * 1024)  /* body budget per push (server limit 4 MiB) */
+#define CS_CURSOR_MAX        256                /* bytes of an opaque cursor we keep */
 #define CS_CONNECT_TIMEOUT_S 10
 #define CS_TOTAL_TIMEOUT_S   120
 
@@ -141,29 +142,39 @@ int apply_pending_purges(sqlite3 *db);
 /* apply_checkpoint() - after purges: PRAGMA wal_checkpoint(TRUNCATE), so no old page remains. */
 void apply_checkpoint(sqlite3 *db);
 
-/*
- * apply_response() - apply one /v1/sync response in one local transaction: the outcomes of
- * the @n_sent changes @sent (in order), pulled changes, purges, pending purges, the cursor and
- * the server clock. Adds to *stats; *ret_more is the response's "more", *ret_cursor_moved
- * whether the cursor changed. Returns CARESYNC_OK, or ESERVER for a malformed reply / ELOCAL,
- * with the message set and nothing applied.
- */
-int apply_response(struct caresync *c, const cJSON *resp, const struct change_record *sent,
-                   size_t n_sent, struct caresync_sync_stats *stats, bool *ret_more,
-                   bool *ret_cursor_moved);
-
 /* ---- outbox (outbox.c) ---- */
 
 /*
- * outbox_load() - up to @max changes with seq > @after, in order, whose encoded size fits in
- * @max_bytes (at least one is always returned). *ret is a new array (wire_change_done() each,
- * then free); *ret_n its length, *ret_last_seq the highest seq loaded. Negative errno on error.
+ * A batch of the outbox loaded for a push: its changes in seq order, which are every change of
+ * the seq range (after, last] (seq only grows, and only a sync deletes from the outbox).
  */
-int outbox_load(sqlite3 *db, int64_t after, size_t max, size_t max_bytes,
-                struct change_record **ret, size_t *ret_n, int64_t *ret_last_seq);
+struct outbox_batch {
+    struct change_record *v; /* owned */
+    size_t n;
+    int64_t after, last;
+};
 
-/* outbox_records_free() - free the first @n records of @v and @v. Accepts NULL. */
-void outbox_records_free(struct change_record *v, size_t n);
+/*
+ * outbox_load() - up to @max changes with seq > @after, in order, whose encoded size fits in
+ * @max_bytes (at least one is always returned when any is queued), into *ret (call
+ * outbox_batch_done()). Negative errno on error, *ret then empty.
+ */
+int outbox_load(struct caresync *c, int64_t after, size_t max, size_t max_bytes,
+                struct outbox_batch *ret);
+
+/* outbox_batch_done() - free the changes of @b and empty it. */
+void outbox_batch_done(struct outbox_batch *b);
+
+/*
+ * apply_response() - apply one /v1/sync response in one local transaction: the outcomes of
+ * the changes of @sent (in order; every one of them then leaves the outbox), pulled changes,
+ * purges, pending purges, the cursor and the server clock. Adds to *stats; *ret_more is the
+ * response's "more", *ret_cursor_moved whether the cursor changed. Returns CARESYNC_OK, or
+ * ESERVER for a malformed reply / ELOCAL, with the message set and nothing applied. The pulled
+ * changes are deleted from @resp as they are applied (success or not); the rest stays.
+ */
+int apply_response(struct caresync *c, cJSON *resp, const struct outbox_batch *sent,
+                   struct caresync_sync_stats *stats, bool *ret_more, bool *ret_cursor_moved);
 
 /* ---- task-shaped writes (outbox.c): several rows and fields in one local transaction ---- */
 

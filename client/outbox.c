@@ -657,79 +657,83 @@ static size_t json_len(const char *s)
     return n;
 }
 
-void outbox_records_free(struct change_record *v, size_t n)
+void outbox_batch_done(struct outbox_batch *b)
 {
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        wire_change_done(&v[i]);
-    free(v);
+    if (b->v)
+        for (size_t i = 0; i < b->n; i++)
+            wire_change_done(&b->v[i]);
+    free(b->v);
+    *b = (struct outbox_batch){.after = b->after, .last = b->after};
 }
 
-int outbox_load(sqlite3 *db, int64_t after, size_t max, size_t max_bytes,
-                struct change_record **ret, size_t *ret_n, int64_t *ret_last_seq)
+/* Fill @cr from the outbox row @st is on. Returns 0 or -EUCLEAN/-ENOMEM. */
+static int load_row(sqlite3_stmt *st, struct change_record *cr)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    struct change_record *v;
-    size_t n = 0, bytes = 0;
-    int64_t last = after;
+    const char *cid = (const char *)sqlite3_column_text(st, 1);
+    const char *row = (const char *)sqlite3_column_text(st, 3);
+    const char *per = (const char *)sqlite3_column_text(st, 4);
+    const char *bdev = (const char *)sqlite3_column_text(st, 9);
+    const char *value = (const char *)sqlite3_column_text(st, 6);
+
+    cr->table = catalogue_table((const char *)sqlite3_column_text(st, 2));
+    cr->field = catalogue_field(cr->table, (const char *)sqlite3_column_text(st, 5));
+    if (!cr->field || !uuid_valid(cid) || !uuid_valid(row) || !uuid_valid(per) || !bdev ||
+        (bdev[0] && !uuid_valid(bdev)))
+        return -EUCLEAN;
+    memcpy(cr->change_id, cid, UUID_STR_MAX);
+    memcpy(cr->row_id, row, UUID_STR_MAX);
+    memcpy(cr->person_id, per, UUID_STR_MAX);
+    memcpy(cr->base_device, bdev, strlen(bdev) + 1);
+    cr->hlc = (uint64_t)sqlite3_column_int64(st, 7);
+    cr->base_hlc = (uint64_t)sqlite3_column_int64(st, 8);
+    if (value && !(cr->value = strdup(value)))
+        return -ENOMEM;
+    return 0;
+}
+
+int outbox_load(struct caresync *c, int64_t after, size_t max, size_t max_bytes,
+                struct outbox_batch *ret)
+{
+    struct outbox_batch b = {.after = after, .last = after};
+    sqlite3_stmt *st;
+    size_t bytes = 0;
     int r, rc;
 
-    v = calloc(max ? max : 1, sizeof(*v));
-    if (!v)
+    *ret = b;
+    b.v = calloc(max ? max : 1, sizeof(*b.v));
+    if (!b.v)
         return -ENOMEM;
-    r = db_prepare(db,
-                   "SELECT seq, change_id, tbl, row_id, person_id, field, value, hlc, base_hlc,"
-                   " base_device FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                   &st);
-    if (r < 0)
-        goto fail;
+    r = db_cache_get(&c->stmts, c->db,
+                     "SELECT seq, change_id, tbl, row_id, person_id, field, value, hlc, base_hlc,"
+                     " base_device FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                     &st);
+    if (r < 0) {
+        outbox_batch_done(&b);
+        return r;
+    }
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct change_record *cr = &v[n];
-        const char *cid = (const char *)sqlite3_column_text(st, 1);
-        const char *row = (const char *)sqlite3_column_text(st, 3);
-        const char *per = (const char *)sqlite3_column_text(st, 4);
-        const char *bdev = (const char *)sqlite3_column_text(st, 9);
-        const char *value = (const char *)sqlite3_column_text(st, 6);
-        size_t size = 420 + json_len(value); /* keys, ids, clocks: under 420 bytes */
+        /* keys, ids, clocks: under 420 bytes */
+        size_t size = 420 + json_len((const char *)sqlite3_column_text(st, 6));
 
-        if (n > 0 && bytes + size > max_bytes)
+        if (b.n > 0 && bytes + size > max_bytes)
             break;
-        cr->table = catalogue_table((const char *)sqlite3_column_text(st, 2));
-        cr->field = catalogue_field(cr->table, (const char *)sqlite3_column_text(st, 5));
-        if (!cr->field || !uuid_valid(cid) || !uuid_valid(row) || !uuid_valid(per) || !bdev ||
-            (bdev[0] && !uuid_valid(bdev))) {
-            r = -EUCLEAN;
-            goto fail;
+        r = load_row(st, &b.v[b.n]);
+        if (r < 0) {
+            sqlite3_reset(st);
+            outbox_batch_done(&b);
+            return r;
         }
-        memcpy(cr->change_id, cid, UUID_STR_MAX);
-        memcpy(cr->row_id, row, UUID_STR_MAX);
-        memcpy(cr->person_id, per, UUID_STR_MAX);
-        memcpy(cr->base_device, bdev, strlen(bdev) + 1);
-        cr->hlc = (uint64_t)sqlite3_column_int64(st, 7);
-        cr->base_hlc = (uint64_t)sqlite3_column_int64(st, 8);
-        if (value) {
-            cr->value = strdup(value);
-            if (!cr->value) {
-                r = -ENOMEM;
-                goto fail;
-            }
-        }
-        last = sqlite3_column_int64(st, 0);
+        b.last = sqlite3_column_int64(st, 0);
         bytes += size;
-        n++;
+        b.n++;
     }
+    sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        r = db_errno(rc);
-        goto fail;
+        outbox_batch_done(&b);
+        return db_errno(rc);
     }
-    *ret = v;
-    *ret_n = n;
-    *ret_last_seq = last;
+    *ret = b;
     return 0;
-fail:
-    outbox_records_free(v, max ? max : 1); /* unused entries are zeroed */
-    return r;
 }

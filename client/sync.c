@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -19,25 +20,43 @@
 
 #define SYNC_MAX_PAGES 1000000 /* a runaway "more" loop stops here */
 
-/* The age in ms of the oldest change in the outbox, 0 when it is empty. */
-static int oldest_pending(sqlite3 *db, uint64_t now, uint64_t *ret)
+/* The sync-health members of a request that come from the replica. */
+struct health {
+    uint64_t oldest_ms;  /* created_ms of the oldest change in the outbox; 0 when empty */
+    char *last_error;    /* the previous failed sync's message, or NULL */
+};
+
+static void health_done(struct health *h)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    free(h->last_error);
+    h->last_error = NULL;
+}
+
+/*
+ * Read them. The oldest change is the first by seq, the first recorded: read in one step, where
+ * min(created_ms) would scan the whole outbox for every batch of a large push.
+ */
+static int read_health(struct caresync *c, struct health *ret)
+{
+    struct health h = {0};
+    sqlite3_stmt *st;
     int r, rc;
 
-    r = db_prepare(db, "SELECT min(created_ms) FROM outbox", &st);
+    r = db_cache_get(&c->stmts, c->db, "SELECT created_ms FROM outbox ORDER BY seq LIMIT 1", &st);
     if (r < 0)
         return r;
     rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
+    if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+        h.oldest_ms = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return db_errno(rc);
-    *ret = 0;
-    if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        int64_t oldest = sqlite3_column_int64(st, 0);
-
-        if (oldest > 0 && (uint64_t)oldest < now)
-            *ret = now - (uint64_t)oldest;
-    }
+    r = db_meta_get(c->db, "last_error", &h.last_error);
+    if (r < 0)
+        return r;
+    if (h.last_error && strlen(h.last_error) > CS_ERRMSG_MAX)
+        h.last_error[CS_ERRMSG_MAX] = '\0';
+    *ret = h;
     return 0;
 }
 
@@ -45,37 +64,28 @@ static int oldest_pending(sqlite3 *db, uint64_t now, uint64_t *ret)
  * The sync-health members of a request: the age of the oldest unsent change, the previous
  * failed sync's message and this device's wall clock (the server works out the skew).
  */
-static int add_health(sqlite3 *db, cJSON *req)
+static int add_health(const struct health *h, cJSON *req)
 {
-    _cleanup_free_ char *last_error = NULL;
-    uint64_t now = hlc_wall_ms(), age = 0;
+    uint64_t now = hlc_wall_ms();
+    uint64_t age = h->oldest_ms && h->oldest_ms < now ? now - h->oldest_ms : 0;
     char when[ISO_TIME_MAX];
-    int r;
 
-    r = oldest_pending(db, now, &age);
-    if (r >= 0)
-        r = db_meta_get(db, "last_error", &last_error);
-    if (r < 0)
-        return r;
-    if (last_error && strlen(last_error) > CS_ERRMSG_MAX)
-        last_error[CS_ERRMSG_MAX] = '\0';
     if (!cJSON_AddNumberToObject(req, "oldest_pending_ms", (double)age) ||
-        wire_add_string(req, "last_error", last_error && *last_error ? last_error : NULL) < 0 ||
+        wire_add_string(req, "last_error",
+                        h->last_error && *h->last_error ? h->last_error : NULL) < 0 ||
         wire_add_string(req, "device_time", iso_time(now, when)) < 0)
         return -ENOMEM;
     return 0;
 }
 
-static cJSON *build_request(sqlite3 *db, const struct change_record *v, size_t n, bool pull,
-                            uint64_t pending)
+/* The body of a POST /v1/sync. Reads nothing from the replica: safe from any thread. */
+static cJSON *build_request(const char *cursor, const struct health *h,
+                            const struct change_record *v, size_t n, bool pull, uint64_t pending)
 {
     _cleanup_json_ cJSON *req = cJSON_CreateObject();
-    _cleanup_free_ char *cursor = NULL;
     cJSON *arr;
 
-    if (!req || db_meta_get(db, "cursor", &cursor) < 0 || add_health(db, req) < 0)
-        return NULL;
-    if (wire_add_string(req, "cursor", cursor ? cursor : "") < 0)
+    if (!req || add_health(h, req) < 0 || wire_add_string(req, "cursor", cursor) < 0)
         return NULL;
     arr = cJSON_AddArrayToObject(req, "changes");
     if (!arr)
@@ -199,74 +209,300 @@ static void keep_notices(struct caresync *c, const cJSON *resp, struct caresync_
     }
 }
 
-/* One POST /v1/sync with @v[0..n) and its application. *ret_status is the HTTP status. */
-static int exchange(struct caresync *c, const struct change_record *v, size_t n, bool pull,
-                    uint64_t pending, struct caresync_sync_stats *stats, bool *ret_more,
-                    bool *ret_moved, long *ret_status)
+/* Apply a 200 reply to the request that pushed @b, and keep its notices. */
+static int take_reply(struct caresync *c, struct http_reply *rep,
+                      const struct outbox_batch *b, struct caresync_sync_stats *stats,
+                      bool *ret_more, bool *ret_moved)
 {
-    _cleanup_json_ cJSON *req = build_request(c->db, v, n, pull, pending);
+    int r = apply_response(c, rep->json, b, stats, ret_more, ret_moved);
+
+    if (r == CARESYNC_OK)
+        keep_notices(c, rep->json, stats);
+    return r;
+}
+
+/* One POST /v1/sync with the changes of @b and its application. *ret_status is the HTTP status. */
+static int exchange(struct caresync *c, const struct outbox_batch *b, bool pull, uint64_t pending,
+                    struct caresync_sync_stats *stats, bool *ret_more, bool *ret_moved,
+                    long *ret_status)
+{
+    _cleanup_(health_done) struct health h = {0};
+    _cleanup_free_ char *cursor = NULL;
+    _cleanup_json_ cJSON *req = NULL;
     struct http_reply rep = {0};
     int r;
 
+    r = db_meta_get(c->db, "cursor", &cursor);
+    if (r >= 0)
+        r = read_health(c, &h);
+    if (r < 0)
+        return cs_fail_errno(c, r, "sync failed: cannot read the replica");
+    req = build_request(cursor ? cursor : "", &h, b->v, b->n, pull, pending);
     if (!req)
         return cs_fail_errno(c, -ENOMEM, "sync failed: cannot build the request");
     r = transport_request(c, "POST", "/v1/sync", req, true, "sync", &rep);
     if (r != CARESYNC_OK)
         return r;
+    cJSON_Delete(TAKE_PTR(req)); /* before the reply is applied: the two are never both held */
     *ret_status = rep.status;
     if (rep.status == 200)
-        r = apply_response(c, rep.json, v, n, stats, ret_more, ret_moved);
-    if (rep.status == 200 && r == CARESYNC_OK)
-        keep_notices(c, rep.json, stats);
-    if (rep.status != 200)
-        r = refused(c, &rep, v, n);
+        r = take_reply(c, &rep, b, stats, ret_more, ret_moved);
+    else
+        r = refused(c, &rep, b->v, b->n);
     http_reply_done(&rep);
     return r;
 }
 
-static int count_after(sqlite3 *db, int64_t seq, uint64_t *ret)
+/* Whether any change is queued after @seq. */
+static int queued_after(struct caresync *c, int64_t seq, bool *ret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st;
     int r, rc;
 
-    r = db_prepare(db, "SELECT count(*) FROM outbox WHERE seq > ?1", &st);
+    r = db_cache_get(&c->stmts, c->db, "SELECT EXISTS(SELECT 1 FROM outbox WHERE seq > ?1)", &st);
     if (r < 0)
         return r;
     sqlite3_bind_int64(st, 1, seq);
     rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        return db_errno(rc);
-    *ret = (uint64_t)sqlite3_column_int64(st, 0);
-    return 0;
+    if (rc == SQLITE_ROW)
+        *ret = sqlite3_column_int(st, 0) != 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : db_errno(rc);
+}
+
+/* ---- pulling the next page while this one is applied ---- */
+
+/*
+ * While the caller's thread applies page n, a second thread fetches page n+1 with the cursor
+ * page n carries, so the server's work and the transfer overlap the local apply (at most one
+ * page ahead). The fetcher never touches the replica: it works on a copy of the handle with the
+ * URL, paths, the curl handle (which only it uses meanwhile) and an error message of its own,
+ * and the sync-health members are read once before it starts. Only the caller's thread looks
+ * at a reply: a refusal (and a revocation's wipe) is handled there, with the fetcher idle.
+ */
+struct ahead {
+    struct caresync shadow; /* the fetcher's handle: transport only, no replica */
+    struct health health;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char cursor[CS_CURSOR_MAX + 1]; /* the page to fetch next */
+    bool want, ready, quit;
+    int r;                   /* the fetch's result, with @rep, once @ready */
+    struct http_reply rep;
+};
+
+static int ahead_fetch(struct ahead *a, const char *cursor, struct http_reply *ret)
+{
+    _cleanup_json_ cJSON *req = build_request(cursor, &a->health, NULL, 0, true, 0);
+
+    if (!req)
+        return cs_fail_errno(&a->shadow, -ENOMEM, "sync failed: cannot build the request");
+    return transport_request(&a->shadow, "POST", "/v1/sync", req, true, "sync", ret);
+}
+
+static void *ahead_main(void *arg)
+{
+    struct ahead *a = arg;
+
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        char cursor[CS_CURSOR_MAX + 1];
+        struct http_reply rep = {0};
+        int r;
+
+        while (!a->want && !a->quit)
+            pthread_cond_wait(&a->cv, &a->mu);
+        if (a->quit)
+            break;
+        a->want = false;
+        memcpy(cursor, a->cursor, sizeof(cursor));
+        pthread_mutex_unlock(&a->mu);
+        r = ahead_fetch(a, cursor, &rep);
+        pthread_mutex_lock(&a->mu);
+        a->r = r;
+        a->rep = rep;
+        a->ready = true;
+        pthread_cond_broadcast(&a->cv);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+/* Ask the fetcher for the page after @cursor (it must be idle, its last reply taken). */
+static void ahead_ask(struct ahead *a, const char *cursor)
+{
+    pthread_mutex_lock(&a->mu);
+    snprintf(a->cursor, sizeof(a->cursor), "%s", cursor);
+    a->want = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Wait for the page asked for. Returns the fetch's result; a failure's message goes to @c. */
+static int ahead_take(struct caresync *c, struct ahead *a, struct http_reply *ret)
+{
+    int r;
+
+    pthread_mutex_lock(&a->mu);
+    while (!a->ready)
+        pthread_cond_wait(&a->cv, &a->mu);
+    a->ready = false;
+    r = a->r;
+    *ret = a->rep;
+    a->rep = (struct http_reply){0};
+    pthread_mutex_unlock(&a->mu);
+    if (r != CARESYNC_OK)
+        memcpy(c->errmsg, a->shadow.errmsg, sizeof(c->errmsg));
+    return r;
+}
+
+static int ahead_start(struct caresync *c, struct ahead *a)
+{
+    int r;
+
+    *a = (struct ahead){.shadow = *c};
+    r = read_health(c, &a->health);
+    if (r < 0)
+        return cs_fail_errno(c, r, "sync failed: cannot read the replica");
+    a->shadow.db = NULL;
+    a->shadow.stmts = NULL;
+    c->curl = NULL; /* the fetcher's until ahead_stop() */
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    r = pthread_create(&a->thread, NULL, ahead_main, a);
+    if (r != 0) {
+        c->curl = a->shadow.curl;
+        pthread_cond_destroy(&a->cv);
+        pthread_mutex_destroy(&a->mu);
+        health_done(&a->health);
+        return cs_fail_errno(c, -r, "sync failed: cannot start a thread");
+    }
+    return CARESYNC_OK;
+}
+
+/* Stop the fetcher: a fetch under way is waited for and its reply dropped (never applied). */
+static void ahead_stop(struct caresync *c, struct ahead *a)
+{
+    pthread_mutex_lock(&a->mu);
+    a->quit = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    (void)pthread_join(a->thread, NULL);
+    http_reply_done(&a->rep);
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->mu);
+    health_done(&a->health);
+    c->curl = a->shadow.curl;
+}
+
+/*
+ * Pull the pages after the one the pushes brought, each applied in its own transaction as
+ * before; the next one is asked for as soon as a page arrives, with the cursor it carries.
+ * Applying checks that cursor again: a page that fails to apply stops the sync, and the page
+ * fetched after it is dropped (the cursor saved is the last applied; the next sync asks again).
+ */
+static int pull_loop(struct caresync *c, struct ahead *a, const char *cursor,
+                     struct caresync_sync_stats *stats)
+{
+    char asked[CS_CURSOR_MAX + 1];
+    int r;
+
+    snprintf(asked, sizeof(asked), "%s", cursor);
+    ahead_ask(a, asked);
+    for (unsigned long page = 0;; page++) {
+        struct outbox_batch none = {0};
+        struct http_reply rep = {0};
+        const char *next = NULL;
+        bool more = false, moved = false, peek = false, ahead = false;
+
+        if (page >= SYNC_MAX_PAGES)
+            return cs_fail(c, CARESYNC_ESERVER, "sync stopped after %d pages; run it again",
+                           SYNC_MAX_PAGES);
+        r = ahead_take(c, a, &rep);
+        if (r != CARESYNC_OK)
+            return r;
+        if (rep.status != 200) {
+            r = transport_fail(c, &rep, "sync");
+            http_reply_done(&rep);
+            return r;
+        }
+        if (wire_get_bool(rep.json, "more", &peek) == 0 && peek &&
+            wire_get_string(rep.json, "cursor", &next) == 0 && strlen(next) <= CS_CURSOR_MAX &&
+            !streq(next, asked)) {
+            ahead_ask(a, next);
+            snprintf(asked, sizeof(asked), "%s", next);
+            ahead = true;
+        }
+        r = take_reply(c, &rep, &none, stats, &more, &moved);
+        http_reply_done(&rep);
+        if (r != CARESYNC_OK || !more)
+            return r;
+        /* The same cursor would bring the same page again, for ever. */
+        if (!moved || !ahead)
+            return cs_fail(c, CARESYNC_ESERVER,
+                           "sync failed: the server keeps saying there is more without sending"
+                           " it; what arrived is saved; try again later");
+    }
+}
+
+static int pull_pages(struct caresync *c, struct caresync_sync_stats *stats)
+{
+    _cleanup_free_ char *cursor = NULL;
+    struct ahead a;
+    int r;
+
+    r = db_meta_get(c->db, "cursor", &cursor);
+    if (r < 0)
+        return cs_fail_errno(c, r, "sync failed: cannot read the replica");
+    r = ahead_start(c, &a);
+    if (r != CARESYNC_OK)
+        return r;
+    r = pull_loop(c, &a, cursor ? cursor : "", stats);
+    ahead_stop(c, &a);
+    return r;
 }
 
 /* Push every batch (pulling with the last), then pull the remaining pages. */
 static int sync_run(struct caresync *c, struct caresync_sync_stats *stats)
 {
     size_t batch_max = CS_BATCH_MAX;
+    uint64_t queued = 0, sent = 0;
     int64_t after = 0;
     bool more = false, moved = false;
     int r;
 
+    /* The outbox's size once: "pending" is only reported to the server (sync health), and
+     * counting what is left for every batch would read the whole outbox each time. */
+    r = replica_count(c->db, "SELECT count(*) FROM outbox", &queued);
+    if (r < 0)
+        return cs_fail_errno(c, r, "sync failed: cannot read the outbox");
+    /* Nothing to push: every page comes through the fetcher (one thread allocates them all). */
+    if (queued == 0)
+        return pull_pages(c, stats);
     for (;;) {
-        struct change_record *v = NULL;
-        size_t n = 0;
-        int64_t last = after;
+        struct outbox_batch b = {0};
         uint64_t remaining = 0;
+        int64_t last;
         long status = 0;
-        bool pull;
+        bool left = false;
+        size_t n;
 
-        r = outbox_load(c->db, after, batch_max, CS_BATCH_BYTES, &v, &n, &last);
+        r = outbox_load(c, after, batch_max, CS_BATCH_BYTES, &b);
         if (r >= 0)
-            r = count_after(c->db, last, &remaining);
+            r = queued_after(c, b.last, &left);
         if (r < 0) {
-            outbox_records_free(v, n);
+            outbox_batch_done(&b);
             return cs_fail_errno(c, r, "sync failed: cannot read the outbox");
         }
+        /* Added by another process since the count: at least one is left. */
+        if (left)
+            remaining = queued > sent + b.n ? queued - sent - b.n : 1;
         /* Pull only with the last batch, so a large outbox is not held up by pages. */
-        pull = remaining == 0;
-        r = exchange(c, v, n, pull, remaining, stats, &more, &moved, &status);
-        outbox_records_free(v, n);
+        r = exchange(c, &b, !left, remaining, stats, &more, &moved, &status);
+        n = b.n;
+        last = b.last;
+        outbox_batch_done(&b);
         if (r != CARESYNC_OK && status == 413 && n > 1) {
             /* The server's body limit is smaller than we thought: halve and retry. */
             batch_max = n / 2;
@@ -276,25 +512,11 @@ static int sync_run(struct caresync *c, struct caresync_sync_stats *stats)
         if (r != CARESYNC_OK)
             return r;
         after = last;
-        if (pull)
+        sent += n;
+        if (!left)
             break;
     }
-    for (unsigned long page = 0; more; page++) {
-        long status = 0;
-
-        if (page >= SYNC_MAX_PAGES)
-            return cs_fail(c, CARESYNC_ESERVER, "sync stopped after %d pages; run it again",
-                           SYNC_MAX_PAGES);
-        r = exchange(c, NULL, 0, true, 0, stats, &more, &moved, &status);
-        if (r != CARESYNC_OK)
-            return r;
-        /* The same cursor would bring the same page again, for ever. */
-        if (more && !moved)
-            return cs_fail(c, CARESYNC_ESERVER,
-                           "sync failed: the server keeps saying there is more without sending"
-                           " it; what arrived is saved; try again later");
-    }
-    return CARESYNC_OK;
+    return more ? pull_pages(c, stats) : CARESYNC_OK;
 }
 
 /* Hold DIR/sync.lock so two syncs of one replica never run at once. Returns an fd or -errno. */

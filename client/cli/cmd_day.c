@@ -253,7 +253,7 @@ static void print_open(const cJSON *o)
         put_opt("  (importance ", str(x, "importance"));
         if (str(x, "importance"))
             printf(")");
-        printf("\n    goal %s\n", str(x, "id") ? str(x, "id") : "?");
+        printf("\n    goal %s\n", str(x, "id") ? str(x, "id") : "-");
     }
     heading("ACTIONS");
     cJSON_ArrayForEach (x, cJSON_GetObjectItemCaseSensitive(o, "actions")) {
@@ -262,7 +262,7 @@ static void print_open(const cJSON *o)
         put_opt(" - ", str(x, "who"));
         put_opt(", ", str(x, "when_text"));
         put_opt(", due ", str(x, "due_date"));
-        printf("\n    action %s\n", str(x, "id") ? str(x, "id") : "?");
+        printf("\n    action %s\n", str(x, "id") ? str(x, "id") : "-");
     }
     heading("NEXT VISIT");
     if (cJSON_IsObject(next)) {

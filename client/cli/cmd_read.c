@@ -220,7 +220,7 @@ static void print_person(const cJSON *o)
             continue;
         printf("\n%s (%d)\n", f->string, cJSON_GetArraySize(f));
         cJSON_ArrayForEach (row, f) {
-            printf("  %s\n", str(row, "id") ? str(row, "id") : "?");
+            printf("  %s\n", str(row, "id") ? str(row, "id") : "-");
             print_fields(row, "    ", "id");
         }
     }
