@@ -396,6 +396,26 @@ int wire_add_string(cJSON *obj, const char *key, const char *v)
     return 0;
 }
 
+int wire_add_string_lit(cJSON *obj, const char *key, const char *v)
+{
+    cJSON *item = v ? cJSON_CreateString(v) : cJSON_CreateNull();
+
+    if (!item)
+        return -ENOMEM;
+    if (!cJSON_AddItemToObjectCS(obj, key, item)) {
+        cJSON_Delete(item);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int wire_add_hlc_lit(cJSON *obj, const char *key, uint64_t h)
+{
+    char buf[HLC_STR_MAX];
+
+    return wire_add_string_lit(obj, key, hlc_format(h, buf));
+}
+
 int wire_add_hlc(cJSON *obj, const char *key, uint64_t h)
 {
     char buf[HLC_STR_MAX];

@@ -86,3 +86,7 @@ cJSON *wire_encode_pull_change(const struct change_record *c);
 int wire_add_string(cJSON *obj, const char *key, const char *v);
 /* wire_add_hlc() - add the text form of @h under @key. */
 int wire_add_hlc(cJSON *obj, const char *key, uint64_t h);
+/* wire_add_string_lit()/wire_add_hlc_lit() - the same with a key that outlives @obj (a string
+ * literal), which is not copied: for objects built by the hundred thousand (pull pages). */
+int wire_add_string_lit(cJSON *obj, const char *key, const char *v);
+int wire_add_hlc_lit(cJSON *obj, const char *key, uint64_t h);

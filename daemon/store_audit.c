@@ -267,16 +267,16 @@ int store_audit_change(struct store *s, const struct applying *a, const char *ou
         cJSON_Delete(d);
         r = -ENOMEM;
     } else {
-        r |= wire_add_string(d, "change_id", a->change_id);
-        r |= wire_add_string(d, "table", a->tbl);
-        r |= wire_add_string(d, "row_id", a->row_id);
-        r |= wire_add_string(d, "field", a->field->name);
-        r |= wire_add_string(d, "outcome", outcome);
-        r |= wire_add_string(d, "before", before);
-        r |= wire_add_string(d, "after", a->value);
-        r |= wire_add_hlc(d, "hlc", a->hlc);
+        r |= wire_add_string_lit(d, "change_id", a->change_id);
+        r |= wire_add_string_lit(d, "table", a->tbl);
+        r |= wire_add_string_lit(d, "row_id", a->row_id);
+        r |= wire_add_string_lit(d, "field", a->field->name);
+        r |= wire_add_string_lit(d, "outcome", outcome);
+        r |= wire_add_string_lit(d, "before", before);
+        r |= wire_add_string_lit(d, "after", a->value);
+        r |= wire_add_hlc_lit(d, "hlc", a->hlc);
         /* When it happened (the writer's clock); the event says when the server recorded it. */
-        r |= wire_add_string(d, "happened_at", iso_time(hlc_ms(a->sent_hlc), ts));
+        r |= wire_add_string_lit(d, "happened_at", iso_time(hlc_ms(a->sent_hlc), ts));
         if (r)
             r = -ENOMEM;
     }

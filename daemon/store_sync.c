@@ -40,9 +40,9 @@ static int add_version(cJSON *o, const char *value, uint64_t hlc, const char *de
 {
     int r = 0;
 
-    r |= wire_add_string(o, "value", value);
-    r |= wire_add_hlc(o, "hlc", hlc);
-    r |= wire_add_string(o, "device", device);
+    r |= wire_add_string_lit(o, "value", value);
+    r |= wire_add_hlc_lit(o, "hlc", hlc);
+    r |= wire_add_string_lit(o, "device", device);
     return r ? -ENOMEM : 0;
 }
 
@@ -57,9 +57,9 @@ static int outcome_obj(cJSON *outcomes, const char *change_id, const char *outco
         cJSON_Delete(o);
         return -ENOMEM;
     }
-    r |= wire_add_string(o, "change_id", change_id);
-    r |= wire_add_string(o, "outcome", outcome);
-    r |= wire_add_hlc(o, "hlc", hlc);
+    r |= wire_add_string_lit(o, "change_id", change_id);
+    r |= wire_add_string_lit(o, "outcome", outcome);
+    r |= wire_add_hlc_lit(o, "hlc", hlc);
     if (clamped)
         r |= !cJSON_AddTrueToObject(o, "clamped");
     if (conflict)
@@ -336,13 +336,13 @@ static int add_field_state(cJSON *arr, sqlite3_stmt *st)
         cJSON_Delete(o);
         return -ENOMEM;
     }
-    r |= wire_add_string(o, "table", (const char *)sqlite3_column_text(st, 0));
-    r |= wire_add_string(o, "row_id", (const char *)sqlite3_column_text(st, 1));
-    r |= wire_add_string(o, "person_id", (const char *)sqlite3_column_text(st, 3));
-    r |= wire_add_string(o, "field", (const char *)sqlite3_column_text(st, 2));
-    r |= wire_add_string(o, "value", (const char *)sqlite3_column_text(st, 4));
-    r |= wire_add_hlc(o, "hlc", (uint64_t)sqlite3_column_int64(st, 5));
-    r |= wire_add_string(o, "device", (const char *)sqlite3_column_text(st, 6));
+    r |= wire_add_string_lit(o, "table", (const char *)sqlite3_column_text(st, 0));
+    r |= wire_add_string_lit(o, "row_id", (const char *)sqlite3_column_text(st, 1));
+    r |= wire_add_string_lit(o, "person_id", (const char *)sqlite3_column_text(st, 3));
+    r |= wire_add_string_lit(o, "field", (const char *)sqlite3_column_text(st, 2));
+    r |= wire_add_string_lit(o, "value", (const char *)sqlite3_column_text(st, 4));
+    r |= wire_add_hlc_lit(o, "hlc", (uint64_t)sqlite3_column_int64(st, 5));
+    r |= wire_add_string_lit(o, "device", (const char *)sqlite3_column_text(st, 6));
     return r ? -ENOMEM : 0;
 }
 
