@@ -132,19 +132,24 @@ def main():
         r0 = sorted(f['runs'], key=lambda r: r['seconds'])[len(f['runs']) // 2]
         secs = f['seconds']['median']
         rss = f['maxrss_kib']['median'] / 1024.0
-        base = r0['hwm_kib_before_sync'] / 1024.0
-        anon = r0.get('anon_peak_kib', 0) / 1024.0
+        base = f['status_maxrss_kib']['median'] / 1024.0 if 'status_maxrss_kib' in f else \
+            r0['hwm_kib_before_sync'] / 1024.0
+        anon = f['anon_peak_kib']['median'] / 1024.0 if 'anon_peak_kib' in f else \
+            r0.get('anon_peak_kib', 0) / 1024.0
         row('3', 'first sync: %d people, %s field states, new device' %
             (f['people'], k(r0['pulled'])),
             '%.2f s, %d requests, %s down' % (secs, r0['requests'], mib(r0['wire_bytes_down'])),
             '< 2 s', secs < 2)
-        row('', 'peak client RSS (ru_maxrss); before the sync; heap peak',
+        if 'client_cpu_s' in f:
+            row('', 'client CPU (the caresync CLI); daemon CPU',
+                '%.2f s; %.2f s' % (f['client_cpu_s']['median'], r0.get('daemon_cpu_s', 0)))
+        row('', 'client RSS: peak (ru_maxrss); the bare binary (status); private (RssAnon) peak',
             '%.1f MiB; %.1f MiB; %.1f MiB' % (rss, base, anon), '< 8 MiB', rss < 8)
         g = f.get('gzip')
         if g:
-            row('', 'same responses deflated (not served yet: estimate)',
-                '%s at level 1 (%.1fx, %.0f ms to compress), %s at level 6 (%.1fx)' %
-                (mib(g['gzip1_bytes']), g['body_bytes'] / g['gzip1_bytes'],
+            row('', 'the same pages uncompressed, and deflated here',
+                '%s raw; %s at level 1 (%.1fx, %.0f ms to compress), %s at level 6 (%.1fx)' %
+                (mib(g['body_bytes']), mib(g['gzip1_bytes']), g['body_bytes'] / g['gzip1_bytes'],
                  g['gzip1_seconds'] * 1e3, mib(g['gzip6_bytes']),
                  g['body_bytes'] / g['gzip6_bytes']))
     if 'load' in res:

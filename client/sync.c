@@ -463,7 +463,7 @@ static int pull_pages(struct caresync *c, struct caresync_sync_stats *stats)
     return r;
 }
 
-/* Push every batch (pulling with the last), then pull the remaining pages. */
+/* Push every batch, each with a pull page, then pull the remaining pages. */
 static int sync_run(struct caresync *c, struct caresync_sync_stats *stats)
 {
     size_t batch_max = CS_BATCH_MAX;
@@ -498,8 +498,10 @@ static int sync_run(struct caresync *c, struct caresync_sync_stats *stats)
         /* Added by another process since the count: at least one is left. */
         if (left)
             remaining = queued > sent + b.n ? queued - sent - b.n : 1;
-        /* Pull only with the last batch, so a large outbox is not held up by pages. */
-        r = exchange(c, &b, !left, remaining, stats, &more, &moved, &status);
+        /* Pull with every batch: the server leaves out what the same request pushed
+         * (docs/PROTOCOL.md), so a large outbox never comes back as pages of its own changes,
+         * and the pages others wrote arrive along the way instead of after. */
+        r = exchange(c, &b, true, remaining, stats, &more, &moved, &status);
         n = b.n;
         last = b.last;
         outbox_batch_done(&b);
