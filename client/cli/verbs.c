@@ -195,9 +195,9 @@ static const struct cli_verb verbs[] = {
          "refused. A home is enrolled once; use another --home for another user.\n"},
         {"sync", cmd_sync, CLI_GROUP_SYNC, "sync [--json]",
          "send local edits and fetch changes (online)", "sync",
-         "Pushes the outbox in batches of at most 500 changes, then pulls everything that\n"
-         "changed for this device's caseload. A failed sync keeps every local edit; run it\n"
-         "again later.\n"},
+         "Pushes the outbox in batches of at most 500 changes, each bringing back a page of\n"
+         "what others changed, then pulls the rest for this device's caseload. A failed\n"
+         "sync keeps every local edit; run it again later.\n"},
         {"status", cmd_status, CLI_GROUP_SYNC, "status [--json]", "show the replica's state",
          "status",
          "Server, user, device, pending changes and purges, last sync and error, how many of\n"

@@ -33,8 +33,16 @@ def test(w):
                                  'outcome': 'visit %d went well' % i})
     pending = nurse.status()['pending']
     h.check_eq(pending, VISITS * 6, 'outbox size')
-    nurse.sync()
+    before = d.scalar('SELECT max(id) FROM audit')
+    stats = nurse.json('sync')
     h.check_eq(nurse.status()['pending'], 0, 'outbox after sync')
+    h.check_eq(stats['pushed'], VISITS * 6, 'pushed in the sync', stats)
+    # Every batch pulls too, and the server leaves out what that batch pushed: none of the
+    # nurse's own 540 changes are sent back (the audit log records every field a pull sends).
+    sent = d.scalar("SELECT coalesce(sum(json_extract(detail, '$.fields')), 0) FROM audit"
+                    " WHERE kind = 'pull' AND actor_device = ? AND id > ?",
+                    (nurse.device_id, before))
+    h.check_eq(sent, 0, "fields pulled back to the nurse's device during its own push")
     dev = nurse.device_id
     h.check_eq(d.scalar("SELECT count(*) FROM change_log WHERE device=? AND outcome='applied'",
                         (dev,)), VISITS * 6, 'changes the server applied')
