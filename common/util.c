@@ -28,6 +28,24 @@ int random_bytes(void *buf, size_t n)
     return 0;
 }
 
+int array_grow(void **arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+    size_t ncap;
+    void *t;
+
+    if (n < *cap)
+        return 0;
+    ncap = *cap ? *cap * 2 : first;
+    if (ncap < *cap || ncap > SIZE_MAX / size)
+        return -ENOMEM;
+    t = realloc(*arr, ncap * size);
+    if (!t)
+        return -ENOMEM;
+    *arr = t;
+    *cap = ncap;
+    return 0;
+}
+
 void copy_text(char *dst, size_t size, const void *src)
 {
     size_t n;

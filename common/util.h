@@ -29,6 +29,10 @@ int sha256_hex(const void *data, size_t len, char out[static SHA256_HEX_MAX]);
 /* hex_encode() - @n bytes as lower-case hex into @out (2n+1 bytes). */
 void hex_encode(const void *data, size_t n, char *out);
 
+/* array_grow() - make room in the array *@arr (of *@cap elements of @size bytes) for one more
+ * after its @n: doubles it (first @first). 0, or -ENOMEM with the array untouched. */
+int array_grow(void **arr, size_t *cap, size_t n, size_t size, size_t first);
+
 /* copy_text() - copy string @src (char or SQLite's unsigned char; NULL copies as "") into @dst
  * of @size bytes, cut short if needed, always terminated. What snprintf("%s") did, without
  * parsing a format: it sits on the merge's path for every change. */

@@ -383,30 +383,30 @@ int wire_decode_pull_change(const cJSON *obj, struct change_record *ret, const c
     return 0;
 }
 
-int wire_add_string(cJSON *obj, const char *key, const char *v)
+/* Add @v (NULL = null) under @key, copied unless @literal (then it must outlive @obj). */
+static int add_string(cJSON *obj, const char *key, const char *v, bool literal)
 {
     cJSON *item = v ? cJSON_CreateString(v) : cJSON_CreateNull();
+    bool ok;
 
     if (!item)
         return -ENOMEM;
-    if (!cJSON_AddItemToObject(obj, key, item)) {
+    ok = literal ? cJSON_AddItemToObjectCS(obj, key, item) : cJSON_AddItemToObject(obj, key, item);
+    if (!ok) {
         cJSON_Delete(item);
         return -ENOMEM;
     }
     return 0;
 }
 
+int wire_add_string(cJSON *obj, const char *key, const char *v)
+{
+    return add_string(obj, key, v, false);
+}
+
 int wire_add_string_lit(cJSON *obj, const char *key, const char *v)
 {
-    cJSON *item = v ? cJSON_CreateString(v) : cJSON_CreateNull();
-
-    if (!item)
-        return -ENOMEM;
-    if (!cJSON_AddItemToObjectCS(obj, key, item)) {
-        cJSON_Delete(item);
-        return -ENOMEM;
-    }
-    return 0;
+    return add_string(obj, key, v, true);
 }
 
 int wire_add_hlc_lit(cJSON *obj, const char *key, uint64_t h)

@@ -791,16 +791,9 @@ static int hist_read(sqlite3_stmt *st, struct hist **h, size_t *n, size_t *cap)
         const unsigned char *v = sqlite3_column_text(st, 4);
         struct hist *e;
 
-        if (*n == *cap) {
-            size_t ncap = *cap ? *cap * 2 : 8;
-            struct hist *t = realloc(*h, ncap * sizeof(**h));
-
-            if (!t) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            *h = t;
-            *cap = ncap;
+        if (array_grow((void **)h, cap, *n, sizeof(**h), 8) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
         }
         e = &(*h)[*n];
         copy_text(e->change_id, sizeof(e->change_id), sqlite3_column_text(st, 0));
@@ -1301,15 +1294,8 @@ int store_in_scope(struct store *s, const struct store_principal *p, const char 
     r = in_scope_now(s, p, person_id);
     if (r < 0 || strlen(person_id) >= UUID_STR_MAX)
         return r;
-    if (s->n_scope == s->cap_scope) {
-        size_t cap = s->cap_scope ? s->cap_scope * 2 : 64;
-        struct scope_memo *t = realloc(s->scope, cap * sizeof(*t));
-
-        if (!t)
-            return r; /* not remembered: asked again next time */
-        s->scope = t;
-        s->cap_scope = cap;
-    }
+    if (array_grow((void **)&s->scope, &s->cap_scope, s->n_scope, sizeof(*s->scope), 64) < 0)
+        return r; /* not remembered: asked again next time */
     m = &s->scope[s->n_scope++];
     memcpy(m->person_id, person_id, strlen(person_id) + 1);
     m->in_scope = r;

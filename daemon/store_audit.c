@@ -184,15 +184,9 @@ static struct audit_group *audit_group_find(struct store *s, const struct applyi
     }
     if (strlen(a->person_id) >= UUID_STR_MAX || strlen(device) >= UUID_STR_MAX)
         return NULL;
-    if (s->n_audit_groups == s->cap_audit_groups) {
-        size_t cap = s->cap_audit_groups ? s->cap_audit_groups * 2 : 16;
-        struct audit_group *t = realloc(s->audit_groups, cap * sizeof(*t));
-
-        if (!t)
-            return NULL;
-        s->audit_groups = t;
-        s->cap_audit_groups = cap;
-    }
+    if (array_grow((void **)&s->audit_groups, &s->cap_audit_groups, s->n_audit_groups,
+                   sizeof(*s->audit_groups), 16) < 0)
+        return NULL;
     g = &s->audit_groups[s->n_audit_groups];
     g->changes = cJSON_CreateArray();
     if (!g->changes)

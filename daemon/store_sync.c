@@ -384,15 +384,8 @@ static struct vis_person *viewer_person(struct viewer *v, const char *person_id)
     for (size_t i = 0; i < v->n_people; i++)
         if (streq(v->people[i].id, person_id))
             return &v->people[i];
-    if (v->n_people == v->cap_people) {
-        size_t cap = v->cap_people ? v->cap_people * 2 : 16;
-        struct vis_person *t = realloc(v->people, cap * sizeof(*t));
-
-        if (!t)
-            return NULL;
-        v->people = t;
-        v->cap_people = cap;
-    }
+    if (array_grow((void **)&v->people, &v->cap_people, v->n_people, sizeof(*v->people), 16) < 0)
+        return NULL;
     memset(&v->people[v->n_people], 0, sizeof(v->people[0]));
     copy_text(v->people[v->n_people].id, UUID_STR_MAX, person_id);
     v->people[v->n_people].denied = -1;

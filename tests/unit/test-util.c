@@ -2,6 +2,7 @@
 /* test-util.c - ids (UUIDv7 form and order), UTF-8 validation, number parsing, SHA-256, time
  * formatting and the date / date-time rules the catalogue's value types use. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -141,6 +142,24 @@ TEST(copy_text_cuts_and_terminates)
     ASSERT_TRUE(streq(fits, ""));
     copy_text(small, 0, "abc"); /* nothing written, no crash */
     ASSERT_TRUE(streq(small, "abc"));
+}
+
+TEST(array_grow_doubles)
+{
+    int *a = NULL;
+    size_t cap = 0;
+
+    ASSERT_OK(array_grow((void **)&a, &cap, 0, sizeof(*a), 4));
+    ASSERT_EQ(cap, 4u);
+    for (size_t n = 0; n < 9; n++) {
+        ASSERT_OK(array_grow((void **)&a, &cap, n, sizeof(*a), 4));
+        a[n] = (int)n;
+    }
+    ASSERT_EQ(cap, 16u);
+    ASSERT_EQ(a[8], 8);
+    ASSERT_OK(array_grow((void **)&a, &cap, 3, sizeof(*a), 4)); /* room already: unchanged */
+    ASSERT_EQ(cap, 16u);
+    free(a);
 }
 
 TEST(random_bytes_differ)
