@@ -191,16 +191,22 @@ static void keep_notices(struct caresync *c, const cJSON *resp, struct caresync_
         (void)wire_get_uint(notices, "lost_values", &lost);
     if (cJSON_IsObject(policy))
         has_days = wire_get_uint(policy, "lock_after_days", &days) == 0;
+    if (has_days) {
+        /* The policy rarely changes: a durable write (an fsync) only when it does. */
+        _cleanup_free_ char *kept = NULL;
+
+        snprintf(num, sizeof(num), "%" PRIu64, days);
+        if (db_meta_get(c->db, "lock_after_days", &kept) > 0 && kept && streq(kept, num))
+            has_days = false;
+    }
     if (lost == 0 && !has_days)
         return;
     stats->lost_values += lost;
     r = db_begin(c->db, true);
     if (r >= 0 && lost > 0 && cJSON_IsArray(ids))
         r = merge_lost(c->db, ids);
-    if (r >= 0 && has_days) {
-        snprintf(num, sizeof(num), "%" PRIu64, days);
+    if (r >= 0 && has_days)
         r = db_meta_set(c->db, "lock_after_days", num);
-    }
     if (r >= 0)
         r = db_commit(c->db);
     if (r < 0) {
