@@ -122,10 +122,23 @@ bool utf8_valid(const char *str, size_t len)
     size_t i = 0;
 
     while (i < len) {
-        unsigned char c = s[i];
+        unsigned char c;
         uint32_t cp;
         int n;
 
+        /* Eight ASCII bytes at a time (no high bit, no zero byte): JSON is mostly ASCII. */
+        while (i + 8 <= len) {
+            uint64_t v;
+
+            memcpy(&v, s + i, 8);
+            if ((v & UINT64_C(0x8080808080808080)) ||
+                ((v - UINT64_C(0x0101010101010101)) & ~v & UINT64_C(0x8080808080808080)))
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
+        c = s[i];
         if (c == 0)
             return false;
         if (c < 0x80) {

@@ -424,9 +424,12 @@ static struct vis_row *viewer_slot(struct viewer *v, const struct cat_table *t,
                                    const char *row_id, bool create)
 {
     char key[96];
-    size_t i;
+    size_t i, tl = strlen(t->name);
 
-    snprintf(key, sizeof(key), "%s/%s", t->name, row_id);
+    /* table/row_id; a row id is a UUID, so it always fits */
+    memcpy(key, t->name, tl);
+    key[tl] = '/';
+    copy_text(key + tl + 1, sizeof(key) - tl - 1, row_id);
     if (create && (v->n_rows + 1) * 2 > v->cap_rows) {
         size_t cap = v->cap_rows ? v->cap_rows * 2 : 256;
         struct vis_row *tab = calloc(cap, sizeof(*tab));

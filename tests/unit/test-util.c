@@ -78,6 +78,28 @@ TEST(utf8)
     }
     /* a valid multibyte character cut by the length */
     ASSERT_FALSE(utf8_valid("caf\xc3\xa9", 4));
+
+    /* Long ASCII runs go eight bytes at a time: a bad byte, a NUL, a good multibyte character
+     * or a truncated one at every position of a 24-byte buffer. */
+    for (size_t at = 0; at < 24; at++) {
+        char buf[24];
+
+        memset(buf, 'a', sizeof(buf));
+        ASSERT_TRUE(utf8_valid(buf, sizeof(buf)));
+        buf[at] = '\0';
+        ASSERT_FALSE(utf8_valid(buf, sizeof(buf)));
+        buf[at] = (char)0xff;
+        ASSERT_FALSE(utf8_valid(buf, sizeof(buf)));
+        buf[at] = (char)0x80;
+        ASSERT_FALSE(utf8_valid(buf, sizeof(buf)));
+        buf[at] = (char)0xc3; /* é when followed by 0xa9; truncated at the last byte */
+        if (at + 1 < sizeof(buf)) {
+            buf[at + 1] = (char)0xa9;
+            ASSERT_TRUE(utf8_valid(buf, sizeof(buf)));
+            buf[at + 1] = 'a';
+        }
+        ASSERT_FALSE(utf8_valid(buf, sizeof(buf)));
+    }
 }
 
 TEST(parse_numbers)
