@@ -333,6 +333,9 @@ static int assignment(const struct admin_command *cmd, struct admin_opts *o, boo
     r = assign ? store_assign(s, person, name, &which) : store_unassign(s, person, name, &which);
     if (r == -ENOENT && which && streq(which, "user"))
         return fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+    if (r == -EINVAL)
+        return fail(ADMIN_EXIT_EXISTS,
+                    "'%s' is an admin account, which holds no caseload; assign a worker", name);
     if (r == -ENOENT)
         return fail(ADMIN_EXIT_NOT_FOUND,
                     "no person with id %s; check the id printed by "

@@ -1381,75 +1381,17 @@ int store_person_add(struct store *s, const struct store_person_fields *f,
     return 0;
 }
 
-static int assignment_change(struct store *s, const char *person_id, const char *name,
-                             bool start, const char **which)
-{
-    char ts[ISO_TIME_MAX];
-    sqlite3_stmt *st;
-    int64_t uid = 0;
-    int r;
+/* The daemon itself as the actor of an admin command (audited as "caresyncd"). */
+static const struct store_principal server_actor = {.user_id = 0, .user = "caresyncd",
+                                                    .role = "admin"};
 
-    r = store_txn_begin(s);
-    if (r < 0)
-        return r;
-    r = store_person_exists(s, person_id);
-    if (r == 0) {
-        *which = "person";
-        r = -ENOENT;
-    }
-    if (r >= 0) {
-        r = user_lookup(s, name, &uid);
-        if (r == -ENOENT)
-            *which = "user";
-    }
-    if (r < 0)
-        goto fail;
-    if (start)
-        st = store_stmt(s, "INSERT OR IGNORE INTO assignments(person_id, user_id, start_seq, started_at)"
-                     " VALUES(?, ?, ?, ?)");
-    else
-        st = store_stmt(s, "UPDATE assignments SET end_seq = ?3, ended_at = ?4, ended_ms = ?5"
-                     " WHERE person_id = ?1 AND user_id = ?2 AND end_seq IS NULL");
-    if (!st) {
-        r = -EIO;
-        goto fail;
-    }
-    store_bind_text(st, 1, person_id);
-    sqlite3_bind_int64(st, 2, uid);
-    sqlite3_bind_int64(st, 3, (int64_t)(s->txn_seq + 1));
-    store_bind_text(st, 4, now_iso(ts));
-    if (!start)
-        sqlite3_bind_int64(st, 5, (int64_t)hlc_wall_ms());
-    r = store_step_done(st);
-    if (r < 0)
-        goto fail;
-    if (sqlite3_changes(s->db) == 0) {
-        db_rollback(s->db);
-        return 0;
-    }
-    store_next_seq(s);
-    {
-        _cleanup_json_ cJSON *d = cJSON_CreateObject();
-
-        r = !d || wire_add_string(d, "user", name) < 0
-                    ? -ENOMEM
-                    : store_audit(s, start ? "assign" : "unassign", 0, NULL, person_id, d);
-        if (r < 0)
-            goto fail;
-    }
-    r = store_txn_commit(s);
-    return r < 0 ? r : 1;
-fail:
-    db_rollback(s->db);
-    return r;
-}
-
+/* An admin command's caseload change is a coordinator's, made by the server. */
 int store_assign(struct store *s, const char *person_id, const char *name, const char **which)
 {
-    return assignment_change(s, person_id, name, true, which);
+    return store_caseload_assign(s, &server_actor, person_id, name, true, which);
 }
 
 int store_unassign(struct store *s, const char *person_id, const char *name, const char **which)
 {
-    return assignment_change(s, person_id, name, false, which);
+    return store_caseload_assign(s, &server_actor, person_id, name, false, which);
 }

@@ -113,7 +113,7 @@ static int audit_caseload(struct store *s, const struct store_principal *p, cons
 
     if (!d || wire_add_string(d, k1, v1) < 0 || (k2 && wire_add_string(d, k2, v2) < 0))
         return -ENOMEM;
-    return store_audit(s, kind, p->user_id, p->device_id, person_id, d);
+    return store_audit(s, kind, p->user_id, *p->device_id ? p->device_id : NULL, person_id, d);
 }
 
 /* ---- assign / unassign ---- */

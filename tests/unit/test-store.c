@@ -395,7 +395,27 @@ TEST(people_and_assignments)
     ASSERT_STREQ(which, "person");
     ASSERT_ERRNO(store_assign(f.s, f.p, "nobody", &which), -ENOENT);
     ASSERT_STREQ(which, "user");
+    /* The admin commands are the coordinators' caseload changes made by the server: an admin
+     * account holds no caseload, and an ended assignment ends a worker's named-coordinator
+     * role; both audited as "caresyncd". */
+    ASSERT_OK(store_user_add(f.s, "root.admin", "admin"));
+    ASSERT_ERRNO(store_assign(f.s, f.p, "root.admin", &which), -EINVAL);
+    ASSERT_STREQ(which, "user");
+    ASSERT_EQ(q_int(f.path, "SELECT count(*) FROM assignments WHERE user_id ="
+                            " (SELECT id FROM users WHERE name = 'root.admin')"), 0);
+    {
+        struct store_principal cora = {.user_id = 3, .user = "cora", .role = "coordinator"};
+        const char *because = NULL;
+
+        ASSERT_EQ(store_named_coordinator_set(f.s, &cora, f.p, "alice", &because), 1);
+    }
+    ASSERT_EQ(q_int(f.path, "SELECT count(*) FROM named_coordinators WHERE person_id = %Q",
+                    f.p), 1);
     ASSERT_EQ(store_unassign(f.s, f.p, "alice", &which), 1);
+    ASSERT_EQ(q_int(f.path, "SELECT count(*) FROM named_coordinators WHERE person_id = %Q",
+                    f.p), 0);
+    ASSERT_EQ(q_int(f.path, "SELECT count(*) FROM audit WHERE kind = 'unassign'"
+                            " AND actor_user = 'caresyncd' AND person_id = %Q", f.p), 1);
     ASSERT_EQ(store_unassign(f.s, f.p, "alice", &which), 0);
     ASSERT_EQ(store_assign(f.s, f.p, "alice", &which), 1);
     ASSERT_EQ(q_int(f.path, "SELECT count(*) FROM assignments WHERE person_id=%Q", f.p), 3);
