@@ -3,6 +3,8 @@
  * table, option parsing, and helpers to open the replica and report results. */
 #pragma once
 
+#include <cjson/cJSON.h>
+
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -62,6 +64,14 @@ int cli_open(struct caresync **ret);
 
 /* cli_fail() - print caresync_errmsg(@c) as one line on stderr and return @r. */
 int cli_fail(struct caresync *c, int r);
+
+/*
+ * cli_json_result() - finish a command whose libcaresync call returned @r with JSON text @out:
+ * closes @c, then prints the error (returning @r), or with @json prints @out (returning 0), or
+ * parses @out into *ret for the caller to print and free (returning 0; on failure says so and
+ * returns CARESYNC_ELOCAL). *ret is NULL whenever the command is done.
+ */
+int cli_json_result(struct caresync *c, int r, const char *out, bool json, cJSON **ret);
 
 /*
  * cli_finish() - the end of a writing command: on success print @id (if non-NULL and not

@@ -330,21 +330,9 @@ int cmd_conflicts(int argc, char *argv[])
     }
     f.status = all ? "all" : resolved ? "resolved" : NULL;
     r = caresync_conflicts_query_json(c, &f, &out);
-    if (r != CARESYNC_OK) {
-        cli_fail(c, r);
-        caresync_close(c);
+    r = cli_json_result(c, r, out, json, &arr);
+    if (!arr)
         return r;
-    }
-    caresync_close(c);
-    if (json) {
-        printf("%s\n", out);
-        return 0;
-    }
-    arr = cJSON_Parse(out);
-    if (!arr) {
-        fprintf(stderr, "caresync: out of memory formatting the output\n");
-        return CARESYNC_ELOCAL;
-    }
     if (cJSON_GetArraySize(arr) == 0)
         printf(f.mine ? "none of your values is in the conflict log\n"
                : all  ? "no conflicts\n"

@@ -37,15 +37,6 @@ static const char *str(const cJSON *o, const char *key)
 
 #define put_line cli_print_line
 
-static cJSON *parse_or_complain(const char *json)
-{
-    cJSON *j = cJSON_Parse(json);
-
-    if (!j)
-        fprintf(stderr, "caresync: out of memory formatting the output\n");
-    return j;
-}
-
 /* Parse the verb's options (--json) and check it got exactly @npos positionals. */
 static int prologue(const char *name, int argc, char *argv[], int npos, bool *json, int *ret_first,
                     bool *ret_done)
@@ -161,19 +152,9 @@ int cmd_caseload(int argc, char *argv[])
     if (r != CARESYNC_OK)
         return r;
     r = caresync_caseload_filter_json(c, &a.f, &out);
-    if (r != CARESYNC_OK) {
-        cli_fail(c, r);
-        caresync_close(c);
-        return r;
-    }
-    caresync_close(c);
-    if (a.json) {
-        printf("%s\n", out);
-        return 0;
-    }
-    arr = parse_or_complain(out);
+    r = cli_json_result(c, r, out, a.json, &arr);
     if (!arr)
-        return CARESYNC_ELOCAL;
+        return r;
     if (cJSON_GetArraySize(arr) == 0 && !a.f.review_due && !a.f.alerts && !a.f.referred)
         fprintf(stderr, "caresync: no people on this device yet; run 'caresync sync'\n");
     else if (cJSON_GetArraySize(arr) == 0)
@@ -241,19 +222,9 @@ int cmd_show(int argc, char *argv[])
     if (r != CARESYNC_OK)
         return r;
     r = caresync_person_json(c, argv[first], &out);
-    if (r != CARESYNC_OK) {
-        cli_fail(c, r);
-        caresync_close(c);
-        return r;
-    }
-    caresync_close(c);
-    if (json) {
-        printf("%s\n", out);
-        return 0;
-    }
-    o = parse_or_complain(out);
+    r = cli_json_result(c, r, out, json, &o);
     if (!o)
-        return CARESYNC_ELOCAL;
+        return r;
     print_person(o);
     cJSON_Delete(o);
     return 0;
@@ -292,19 +263,9 @@ int cmd_status(int argc, char *argv[])
     if (r != CARESYNC_OK)
         return r;
     r = caresync_status_json(c, &out);
-    if (r != CARESYNC_OK) {
-        cli_fail(c, r);
-        caresync_close(c);
-        return r;
-    }
-    caresync_close(c);
-    if (json) {
-        printf("%s\n", out);
-        return 0;
-    }
-    o = parse_or_complain(out);
+    r = cli_json_result(c, r, out, json, &o);
     if (!o)
-        return CARESYNC_ELOCAL;
+        return r;
     printf("server:          %s\n", str(o, "server") ? str(o, "server") : "-");
     printf("user:            %s (%s)\n", str(o, "user") ? str(o, "user") : "-",
            str(o, "role") ? str(o, "role") : "-");

@@ -74,6 +74,26 @@ int cli_fail(struct caresync *c, int r)
     return r;
 }
 
+int cli_json_result(struct caresync *c, int r, const char *out, bool json, cJSON **ret)
+{
+    *ret = NULL;
+    if (r != CARESYNC_OK)
+        cli_fail(c, r);
+    caresync_close(c);
+    if (r != CARESYNC_OK)
+        return r;
+    if (json) {
+        printf("%s\n", out);
+        return 0;
+    }
+    *ret = cJSON_Parse(out);
+    if (!*ret) {
+        fprintf(stderr, "caresync: out of memory formatting the output; try again with --json\n");
+        return CARESYNC_ELOCAL;
+    }
+    return 0;
+}
+
 int cli_parse(const struct cli_verb *v, int argc, char *argv[], const char *shortopts,
               const struct option *longopts, int (*on_opt)(int opt, const char *arg, void *ud),
               void *ud, int *ret_first, bool *ret_done)
