@@ -235,24 +235,33 @@ int admin_user_add(const struct admin_command *cmd, struct admin_opts *o)
     return ADMIN_EXIT_OK;
 }
 
-int admin_user_list(const struct admin_command *cmd, struct admin_opts *o)
+/* A listing command: the store's rows as JSON (--json) or a table with @heads over @keys. */
+static int list_command(struct admin_opts *o, int (*list)(struct store *, cJSON **),
+                        const char *what, const char *const *keys, const char *const *heads,
+                        size_t n)
 {
-    static const char *const keys[] = {"name", "role", "people", "devices"};
-    static const char *const heads[] = {"NAME", "ROLE", "PEOPLE", "DEVICES"};
     _cleanup_store_ struct store *s = NULL;
-    _cleanup_json_ cJSON *list = NULL;
+    _cleanup_json_ cJSON *rows = NULL;
     int r;
 
     r = admin_open_store(o->data, &s);
     if (r != ADMIN_EXIT_OK)
         return r;
-    r = store_user_list(s, &list);
+    r = list(s, &rows);
     if (r < 0)
-        return store_failure(r, "listing users");
+        return store_failure(r, what);
     if (o->json)
-        return print_json(list);
-    print_table(list, keys, heads, ELEMENTSOF(keys));
+        return print_json(rows);
+    print_table(rows, keys, heads, n);
     return ADMIN_EXIT_OK;
+}
+
+int admin_user_list(const struct admin_command *cmd, struct admin_opts *o)
+{
+    static const char *const keys[] = {"name", "role", "people", "devices"};
+    static const char *const heads[] = {"NAME", "ROLE", "PEOPLE", "DEVICES"};
+
+    return list_command(o, store_user_list, "listing users", keys, heads, ELEMENTSOF(keys));
 }
 
 /* ---- enrolment ---- */
@@ -373,20 +382,8 @@ int admin_device_list(const struct admin_command *cmd, struct admin_opts *o)
                                        "last_sync_at", "pending", "revoked_at"};
     static const char *const heads[] = {"ID",        "USER",    "ROLE",      "NAME",
                                         "LAST SYNC", "PENDING", "REVOKED AT"};
-    _cleanup_store_ struct store *s = NULL;
-    _cleanup_json_ cJSON *list = NULL;
-    int r;
 
-    r = admin_open_store(o->data, &s);
-    if (r != ADMIN_EXIT_OK)
-        return r;
-    r = store_device_list(s, &list);
-    if (r < 0)
-        return store_failure(r, "listing devices");
-    if (o->json)
-        return print_json(list);
-    print_table(list, keys, heads, ELEMENTSOF(keys));
-    return ADMIN_EXIT_OK;
+    return list_command(o, store_device_list, "listing devices", keys, heads, ELEMENTSOF(keys));
 }
 
 int admin_device_revoke(const struct admin_command *cmd, struct admin_opts *o)
