@@ -36,6 +36,24 @@ static int user_get(struct store *s, const char *name, struct user_row *ret)
     return 0;
 }
 
+/* Person @person_id exists and user @user is *@u; -ENOENT with *@which "person" or "user". */
+static int person_and_user(struct store *s, const char *person_id, const char *user,
+                           struct user_row *u, const char **which)
+{
+    int r = store_person_exists(s, person_id);
+
+    if (r == 0) {
+        *which = "person";
+        return -ENOENT;
+    }
+    if (r < 0)
+        return r;
+    r = user_get(s, user, u);
+    if (r == -ENOENT)
+        *which = "user";
+    return r;
+}
+
 /* Start (@start) or end @uid's assignment to @person_id. 1 changed, 0 already so, -errno. */
 static int assignment_set(struct store *s, const char *person_id, int64_t uid, bool start)
 {
@@ -127,16 +145,7 @@ int store_caseload_assign(struct store *s, const struct store_principal *p, cons
     r = store_txn_begin(s);
     if (r < 0)
         return r;
-    r = store_person_exists(s, person_id);
-    if (r == 0) {
-        *which = "person";
-        r = -ENOENT;
-    }
-    if (r >= 0) {
-        r = user_get(s, user, &u);
-        if (r == -ENOENT)
-            *which = "user";
-    }
+    r = person_and_user(s, person_id, user, &u, which);
     if (r >= 0 && assign && streq(u.role, "admin")) {
         *which = "user";
         r = -EINVAL;
@@ -289,6 +298,7 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
 {
     _cleanup_stmt_ sqlite3_stmt *cur = NULL, *put = NULL;
     char ts[ISO_TIME_MAX], previous[STORE_NAME_MAX + 1] = "";
+    const char *which = NULL;
     struct user_row u;
     int64_t prev_id = 0;
     int r, rc;
@@ -296,16 +306,9 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
     r = store_txn_begin(s);
     if (r < 0)
         return r;
-    r = store_person_exists(s, person_id);
-    if (r == 0) {
-        *why = "no person with that id";
-        r = -ENOENT;
-    }
-    if (r >= 0) {
-        r = user_get(s, user, &u);
-        if (r == -ENOENT)
-            *why = "no user with that name";
-    }
+    r = person_and_user(s, person_id, user, &u, &which);
+    if (r == -ENOENT)
+        *why = streq(which, "person") ? "no person with that id" : "no user with that name";
     if (r < 0)
         goto fail;
     if (streq(u.role, "admin") || streq(u.role, "volunteer") ||
