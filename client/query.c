@@ -169,10 +169,8 @@ int query_person_tree(sqlite3 *db, const char *person_id, cJSON **ret)
             one = cJSON_DetachItemFromArray(arr, 0);
             if (!one)
                 one = cJSON_CreateNull();
-            if (!one || !cJSON_AddItemToObject(o, t->label, one)) {
-                cJSON_Delete(one);
+            if (wire_add_item(o, t->label, one) < 0)
                 return -ENOMEM;
-            }
         } else if (!cJSON_AddItemToObject(o, t->label, arr)) {
             return -ENOMEM;
         } else {

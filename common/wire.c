@@ -399,6 +399,15 @@ static int add_string(cJSON *obj, const char *key, const char *v, bool literal)
     return 0;
 }
 
+int wire_add_item(cJSON *obj, const char *key, cJSON *item)
+{
+    if (!item || !cJSON_AddItemToObject(obj, key, item)) {
+        cJSON_Delete(item);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int wire_add_string(cJSON *obj, const char *key, const char *v)
 {
     return add_string(obj, key, v, false);

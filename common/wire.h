@@ -84,6 +84,8 @@ cJSON *wire_encode_pull_change(const struct change_record *c);
 
 /* wire_add_string() - add @v (NULL = JSON null) under @key. Returns 0 or -ENOMEM. */
 int wire_add_string(cJSON *obj, const char *key, const char *v);
+/* wire_add_item() - add @item under @key, taking it: on failure it is freed. 0 or -ENOMEM. */
+int wire_add_item(cJSON *obj, const char *key, cJSON *item);
 /* wire_add_hlc() - add the text form of @h under @key. */
 int wire_add_hlc(cJSON *obj, const char *key, uint64_t h);
 /* wire_add_string_lit()/wire_add_hlc_lit() - the same with a key that outlives @obj (a string

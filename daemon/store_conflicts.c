@@ -136,10 +136,8 @@ static int conflict_row(struct store *s, sqlite3_stmt *st, cJSON **ret)
         r = resolution_history(s, sqlite3_column_int64(st, 0), &hist);
         if (r < 0)
             return r;
-        if (!cJSON_AddItemToObject(o, "resolutions", hist)) {
-            cJSON_Delete(hist);
+        if (wire_add_item(o, "resolutions", hist) < 0)
             return -ENOMEM;
-        }
     }
     *ret = TAKE_PTR(o);
     return 0;
@@ -537,10 +535,8 @@ int store_conflict_resolve(struct store *s, const struct store_principal *p, int
     r = conflict_get(s, id, &c);
     if (r < 0)
         return r;
-    if (!cJSON_AddItemToObject(resp, "conflict", c)) {
-        cJSON_Delete(c);
+    if (wire_add_item(resp, "conflict", c) < 0)
         return -ENOMEM;
-    }
     *ret = TAKE_PTR(resp);
     return 0;
 }

@@ -106,10 +106,8 @@ int store_devices_health(struct store *s, cJSON **ret)
             return -ENOMEM;
         }
     }
-    if (!cJSON_AddItemToObject(resp, "devices", arr)) {
-        cJSON_Delete(arr);
+    if (wire_add_item(resp, "devices", arr) < 0)
         return -ENOMEM;
-    }
     *ret = TAKE_PTR(resp);
     return 0;
 }

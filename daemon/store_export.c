@@ -36,8 +36,7 @@ static int set_field(cJSON *row, const char *field, const char *value)
             cJSON_Delete(v);
             return -ENOMEM;
         }
-    } else if (!cJSON_AddItemToObject(row, field, v)) {
-        cJSON_Delete(v);
+    } else if (wire_add_item(row, field, v) < 0) {
         return -ENOMEM;
     }
     return 0;
