@@ -162,7 +162,9 @@ int caresync_edit(struct caresync *c, const char *table, const char *row_id, con
  * visit_id) must name rows of the same person. People are not added this way
  * (CARESYNC_EUSAGE; see caresync_register()). A singleton (about_me) gets the person's id as
  * its id, so one made on another device merges with it; CARESYNC_EUSAGE if it exists already.
- * Inserts the row and one outbox change per field in one transaction. Returns CARESYNC_OK,
+ * A record with an author (note, observation, progress, consent, alert) is given this device's
+ * user as its author when @fields do not name one. Inserts the row and one outbox change per
+ * field in one transaction. Returns CARESYNC_OK,
  * CARESYNC_EUSAGE, CARESYNC_ENOTFOUND, CARESYNC_EFORBIDDEN (as for caresync_edit()) or
  * CARESYNC_ELOCAL.
  */
@@ -225,7 +227,7 @@ struct caresync_conflict_filter {
     const char *worker;    /* the winner's or the loser's author is this user */
     const char *table;     /* a catalogue table */
     const char *kind;      /* concurrent_edit, edit_after_delete, out_of_scope,
-                            * missed_vs_completed, append_only */
+                            * missed_vs_completed, append_only, clock_corrected */
     const char *priority;  /* "high" (alerts, consent, safeguarding-concern notes) or "normal" */
     bool mine;             /* only conflicts whose losing value the enrolled user wrote; the one
                             * listing every role may make */

@@ -553,8 +553,12 @@ int caresync_add(struct caresync *c, const char *table, const char *person_id,
                  char ret_id[static CARESYNC_ID_MAX])
 {
     _cleanup_free_ struct outbox_field *fs = NULL;
+    _cleanup_free_ char *me = NULL;
     const struct cat_table *t = NULL;
+    const char *author;
+    bool given_author = false;
     char id[UUID_STR_MAX];
+    size_t k = 0;
     int r;
 
     r = cs_begin(c);
@@ -571,11 +575,22 @@ int caresync_add(struct caresync *c, const char *table, const char *person_id,
     r = check_id(c, "person", person_id);
     if (r != CARESYNC_OK)
         return r;
-    fs = calloc(n ? n : 1, sizeof(*fs));
+    author = access_author_field(t);
+    fs = calloc(n + 1, sizeof(*fs));
     if (!fs)
         return cs_fail_errno(c, -ENOMEM, "cannot add the row");
     for (size_t i = 0; i < n; i++)
-        fs[i] = (struct outbox_field){fields[i], values[i]};
+        given_author |= author && streq(fields[i], author);
+    /* A record names its author, who is this device's user (the server refuses it otherwise):
+     * first, so that it travels with the row's first fields. */
+    if (author && !given_author) {
+        r = query_user(c, &me);
+        if (r != CARESYNC_OK)
+            return r;
+        fs[k++] = (struct outbox_field){author, me};
+    }
+    for (size_t i = 0; i < n; i++)
+        fs[k++] = (struct outbox_field){fields[i], values[i]};
     /* One row per person, whose id is the person's: two devices creating it offline merge. */
     if (t->singleton)
         memcpy(id, person_id, UUID_STR_MAX);
@@ -584,7 +599,7 @@ int caresync_add(struct caresync *c, const char *table, const char *person_id,
     r = db_begin(c->db, true);
     if (r < 0)
         return cs_fail_errno(c, r, "cannot start a transaction");
-    r = outbox_tx_end(c, outbox_insert(c, table, person_id, id, fs, n));
+    r = outbox_tx_end(c, outbox_insert(c, table, person_id, id, fs, k));
     if (r == CARESYNC_OK)
         memcpy(ret_id, id, UUID_STR_MAX);
     return r;
@@ -695,14 +710,18 @@ int outbox_load(struct caresync *c, int64_t after, size_t max, size_t max_bytes,
                 struct outbox_batch *ret)
 {
     struct outbox_batch b = {.after = after, .last = after};
+    _cleanup_free_ int64_t *seqs = NULL;
     sqlite3_stmt *st;
     size_t bytes = 0;
     int r, rc;
 
     *ret = b;
     b.v = calloc(max ? max : 1, sizeof(*b.v));
-    if (!b.v)
+    seqs = calloc(max ? max : 1, sizeof(*seqs));
+    if (!b.v || !seqs) {
+        free(b.v);
         return -ENOMEM;
+    }
     r = db_cache_get(&c->stmts, c->db,
                      "SELECT seq, change_id, tbl, row_id, person_id, field, value, hlc, base_hlc,"
                      " base_device FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -712,20 +731,37 @@ int outbox_load(struct caresync *c, int64_t after, size_t max, size_t max_bytes,
         return r;
     }
     sqlite3_bind_int64(st, 1, after);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max + 1);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         /* keys, ids, clocks: under 420 bytes */
         size_t size = 420 + json_len((const char *)sqlite3_column_text(st, 6));
 
-        if (b.n > 0 && bytes + size > max_bytes)
+        if (b.n > 0 && (b.n == max || bytes + size > max_bytes)) {
+            /* Full. A batch never ends inside a row that goes on in the next one (the server
+             * needs a new row's author in the batch that creates it), unless the row alone
+             * fills the batch. */
+            size_t k = b.n;
+            const struct change_record *l = &b.v[b.n - 1];
+
+            while (k > 0 && streq(b.v[k - 1].table->name, l->table->name) &&
+                   streq(b.v[k - 1].row_id, l->row_id))
+                k--;
+            if (k > 0 && streq((const char *)sqlite3_column_text(st, 2), l->table->name) &&
+                streq((const char *)sqlite3_column_text(st, 3), l->row_id)) {
+                while (b.n > k)
+                    wire_change_done(&b.v[--b.n]);
+                b.last = seqs[k - 1];
+            }
+            rc = SQLITE_DONE;
             break;
+        }
         r = load_row(st, &b.v[b.n]);
         if (r < 0) {
             sqlite3_reset(st);
             outbox_batch_done(&b);
             return r;
         }
-        b.last = sqlite3_column_int64(st, 0);
+        b.last = seqs[b.n] = sqlite3_column_int64(st, 0);
         bytes += size;
         b.n++;
     }

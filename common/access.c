@@ -142,6 +142,16 @@ bool access_field_decides(const struct cat_table *t, const struct cat_field *f)
     return false;
 }
 
+const char *access_author_field(const struct cat_table *t)
+{
+    static const char *const names[] = {"author", "recorded_by", "raised_by"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (catalogue_field(t, names[i]))
+            return names[i];
+    return NULL;
+}
+
 static bool deny(const char **why, const char *reason)
 {
     *why = reason;

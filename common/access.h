@@ -62,6 +62,13 @@ bool access_field_visible(const char *role, const struct cat_table *t, const str
 bool access_field_decides(const struct cat_table *t, const struct cat_field *f);
 
 /*
+ * access_author_field() - the field of @t that names who wrote a row ("author", "recorded_by" or
+ * "raised_by"), or NULL when @t has none. It must be the writer's own name, given when the row
+ * is created, and never changes.
+ */
+const char *access_author_field(const struct cat_table *t);
+
+/*
  * access_may_write() - may @role/@user write field @f of this row of @t? @is_new is true when the
  * row is being created by this change's batch. Returns true, or false with *why a static one-line
  * reason.
