@@ -290,3 +290,41 @@ bool datetime_valid(const char *s)
         return num(p + 1, 2) <= 14 && num(p + 4, 2) <= 59;
     return false;
 }
+
+int iso_time_parse(const char *s, int64_t *ret_ms, bool *ret_zoned)
+{
+    static const int cum[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    int64_t y, mo, d, days, ms = 0, sec = 0, off = 0;
+    const char *p;
+
+    if (!datetime_valid(s))
+        return -EINVAL;
+    y = num(s, 4);
+    mo = num(s + 5, 2);
+    d = num(s + 8, 2);
+    p = s + 16;
+    if (*p == ':') {
+        sec = num(p + 1, 2);
+        p += 3;
+        if (*p == '.') {
+            int scale = 100;
+
+            for (p++; *p >= '0' && *p <= '9'; p++) {
+                ms += (*p - '0') * scale;
+                scale /= 10;
+            }
+        }
+    }
+    if (*p == '+' || *p == '-')
+        off = (*p == '+' ? 1 : -1) * (num(p + 1, 2) * 60 + num(p + 4, 2)) * 60000;
+    if (y < 1970)
+        return -ERANGE;
+    /* Days since 1970-01-01 in the proleptic Gregorian calendar (datetime_valid checked it). */
+    days = (y - 1970) * 365 + (y - 1969) / 4 - (y - 1901) / 100 + (y - 1601) / 400;
+    days += cum[mo - 1] + d - 1;
+    if (mo > 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        days++;
+    *ret_ms = ((days * 24 + num(s + 11, 2)) * 60 + num(s + 14, 2)) * 60000 + sec * 1000 + ms - off;
+    *ret_zoned = *p != '\0';
+    return 0;
+}

@@ -55,3 +55,6 @@ bool date_valid(const char *s);
 
 /* datetime_valid() - true for "YYYY-MM-DDTHH:MM[:SS[.fff]]" optionally followed by Z or ±HH:MM. */
 bool datetime_valid(const char *s);
+/* iso_time_parse() - a datetime_valid() time as Unix ms in *ret_ms; *ret_zoned false when it has
+ * no zone (then read as UTC). 0, -EINVAL when not valid, or -ERANGE before 1970. */
+int iso_time_parse(const char *s, int64_t *ret_ms, bool *ret_zoned);

@@ -23,7 +23,7 @@ enum {
 /* Everything any subcommand accepts; each command allows a subset (struct admin_command). */
 struct admin_opts {
     const char *data;
-    const char *listen, *max_skew_ms, *grace_hours;
+    const char *listen, *max_skew_ms, *grace_hours, *max_device_conflicts;
     const char *person; /* audit export */
     const char *role, *expires;
     const char *name, *dob, *phone, *address, *preferred_name;

@@ -902,8 +902,9 @@ static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device
         if (err.status >= 500)
             log_error("sync for device %s failed: %s: %s", hr->who.device_id, err.code,
                       err.message);
-        if (err.status == 503)
-            (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After", "1");
+        if (err.status == 503 || err.status == 429)
+            (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After",
+                                    err.status == 503 ? "1" : "3600");
         reply_error(hr, err.status, err.code, -1, NULL, err.index, "%s", err.message);
         return;
     }

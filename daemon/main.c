@@ -40,9 +40,9 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          data directory (created mode 0700 if missing)\n"
          "  -s, --san NAME          extra IP address or DNS name for the certificate (repeat it)\n",
          admin_init},
-        {"serve", "dlmqgL", 0,
+        {"serve", "dlmqgLC", 0,
          "serve --data DIR --listen ADDR:PORT [--max-skew-ms N] [--handover-grace-hours N] "
-         "[--lock-after-days N] [--quiet]",
+         "[--lock-after-days N] [--max-device-conflicts N] [--quiet]",
          "Serve the sync API (docs/PROTOCOL.md) over HTTPS until SIGTERM or SIGINT, which stop\n"
          "accepting, finish the replies in progress and exit 0.\n"
          "\n"
@@ -51,9 +51,13 @@ static const struct admin_command commands[] = {
          "  -m, --max-skew-ms N     how far ahead of this server's clock a device clock may be\n"
          "                          before its changes are clamped (default 300000, 5 min)\n"
          "  -g, --handover-grace-hours N\n"
-         "                          edits a worker recorded up to N hours after their assignment\n"
-         "                          to a person ended are still applied; later ones go to the\n"
-         "                          conflict log (default 72)\n"
+         "                          edits this server receives up to N hours after a worker's\n"
+         "                          assignment to a person ended (or a consent refusal took them\n"
+         "                          off), from a device not yet told, are still applied; later\n"
+         "                          ones go to the conflict log (default 72)\n"
+         "  -C, --max-device-conflicts N\n"
+         "                          values one device may have waiting in the conflict log; a\n"
+         "                          push that would add more is refused with 429 (default 1000)\n"
          "  -L, --lock-after-days N a device that has not synced for more than N days locks\n"
          "                          itself until it syncs again (default 14; 0: never)\n"
          "  -q, --quiet             no access log lines\n",
@@ -165,6 +169,7 @@ static const struct option longopts[] = {
         {"address", required_argument, NULL, 'a'},
         {"preferred-name", required_argument, NULL, 'P'},
         {"handover-grace-hours", required_argument, NULL, 'g'},
+        {"max-device-conflicts", required_argument, NULL, 'C'},
         {"lock-after-days", required_argument, NULL, 'L'},
         {"person", required_argument, NULL, 'x'},
         {"profile", required_argument, NULL, 'f'},
@@ -287,6 +292,9 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
         case 'g':
             o->grace_hours = optarg;
             break;
+        case 'C':
+            o->max_device_conflicts = optarg;
+            break;
         case 'L':
             arg_lock_after_days = optarg;
             break;
@@ -372,7 +380,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     socklen_t sslen;
     struct sigaction sa = {.sa_handler = SIG_IGN};
     struct rlimit nofile;
-    uint64_t skew = 0, grace = 0, lock_days = HTTP_LOCK_AFTER_DAYS;
+    uint64_t skew = 0, grace = 0, lock_days = HTTP_LOCK_AFTER_DAYS, conflicts = 0;
     int r;
 
     if (!o->listen)
@@ -385,6 +393,10 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     if (o->grace_hours && (parse_u64(o->grace_hours, &grace) < 0 || grace > 24 * 365))
         return admin_usage(cmd, "--handover-grace-hours takes hours from 0 to 8760, not '%s'",
                            o->grace_hours);
+    if (o->max_device_conflicts &&
+        (parse_u64(o->max_device_conflicts, &conflicts) < 0 || conflicts > 1000000))
+        return admin_usage(cmd, "--max-device-conflicts takes a number from 0 to 1000000, not "
+                           "'%s'", o->max_device_conflicts);
     if (arg_lock_after_days &&
         (parse_u64(arg_lock_after_days, &lock_days) < 0 || lock_days > HTTP_LOCK_AFTER_MAX))
         return admin_usage(cmd, "--lock-after-days takes days from 0 to %d, not '%s'",
@@ -414,6 +426,8 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         store_set_max_forward(store, skew);
     if (o->grace_hours)
         store_set_handover_grace(store, grace * 3600 * 1000);
+    if (o->max_device_conflicts)
+        store_set_max_device_conflicts(store, conflicts);
     r = store_checkpointer_start(store, db, &ckpt);
     if (r < 0)
         log_warn("cannot start the background checkpoint (%s); commits will checkpoint "

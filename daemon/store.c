@@ -149,6 +149,7 @@ int store_open(const char *path, bool create, struct store **ret)
         return r;
     s->max_forward_ms = STORE_MAX_FORWARD_MS;
     s->grace_ms = STORE_HANDOVER_GRACE_MS;
+    s->max_device_conflicts = STORE_DEVICE_CONFLICTS_MAX;
     /* The daemon's working set (field state and change-log indexes) stays in memory rather
      * than being read back through the page cache on every merge. */
     r = db_exec(s->db, STORE_CACHE_PRAGMA);
@@ -204,6 +205,11 @@ const char *store_node_id(const struct store *s)
 void store_set_max_forward(struct store *s, uint64_t ms)
 {
     s->max_forward_ms = ms;
+}
+
+void store_set_max_device_conflicts(struct store *s, uint64_t n)
+{
+    s->max_device_conflicts = n;
 }
 
 void store_set_handover_grace(struct store *s, uint64_t ms)
@@ -623,6 +629,7 @@ void store_field_cur_done(struct field_cur *c)
 {
     free(c->value);
     c->value = NULL;
+    c->exists = false;
 }
 
 int store_field_current(struct store *s, const char *tbl, const char *row_id, const char *field,
@@ -683,6 +690,7 @@ int store_conflict_add(struct store *s, const char *kind, struct applying *a,
     if (r < 0)
         return r;
     if (sqlite3_changes(s->db) > 0) {
+        s->batch_conflicts++;
         if (loser_change_id && streq(loser_change_id, a->change_id))
             a->conflict = true;
         st = store_stmt(s, "UPDATE change_log SET conflict = 1 WHERE change_id = ?");
@@ -962,7 +970,8 @@ int store_journal(struct store *s, const struct applying *a, const char *outcome
 {
     sqlite3_stmt *st = store_stmt(s, "INSERT INTO change_log(change_id, device, user_id, tbl, row_id,"
                                " field, person_id, value, hlc, sent_hlc, base_hlc, base_device,"
-                               " outcome, received_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                               " outcome, received_ms, sent_base_hlc, sent_base_device)"
+                               " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 
     if (!st)
         return -EIO;
@@ -981,6 +990,10 @@ int store_journal(struct store *s, const struct applying *a, const char *outcome
     store_bind_text(st, 12, a->base_device ? a->base_device : "");
     store_bind_text(st, 13, outcome);
     sqlite3_bind_int64(st, 14, (int64_t)hlc_wall_ms());
+    if (a->base_untrusted) {
+        sqlite3_bind_int64(st, 15, (int64_t)a->sent_base_hlc);
+        store_bind_text(st, 16, a->sent_base_device ? a->sent_base_device : "");
+    }
     return store_step_done(st);
 }
 
@@ -1101,6 +1114,35 @@ static int merge_policy(struct store *s, const struct applying *a, const struct 
     return POLICY_LWW;
 }
 
+int store_server_version(struct store *s, const struct applying *a, const char *value,
+                         const char *writer_device, uint64_t sent_hlc, const char *before,
+                         char ret_change_id[static UUID_STR_MAX], uint64_t *ret_hlc)
+{
+    struct applying k = *a;
+    int r;
+
+    r = uuid_v7(hlc_wall_ms(), ret_change_id);
+    if (r < 0)
+        return r;
+    k.change_id = ret_change_id;
+    k.value = value;
+    k.sent_hlc = sent_hlc;
+    k.hlc = store_tick(s);
+    k.device = writer_device;
+    k.user_id = 0;
+    k.base_hlc = a->hlc;
+    k.base_device = a->device;
+    k.base_untrusted = false;
+    r = store_journal(s, &k, "applied");
+    if (r >= 0)
+        r = store_audit_change(s, &k, "applied", before);
+    if (r >= 0)
+        r = field_state_put(s, &k);
+    if (r >= 0)
+        *ret_hlc = k.hlc;
+    return r;
+}
+
 /*
  * Merge one in-scope change: journal it, make it the field's value when it wins, and log what it
  * displaced or lost to. *ret_applied tells which. A domain rule may give the change a fresh
@@ -1143,29 +1185,15 @@ int store_apply_change(struct store *s, struct applying *a, bool *ret_applied,
             r = store_conflict_add(s, kind, a, a->change_id, cur.change_id, a->field->name);
         if (r >= 0 && wins) {
             /* The losing change is newer: write the kept value again with a fresh clock based on
-             * the loser, so every device (the loser's too) converges on it by the plain rule. */
+             * the loser, so every device (the loser's too) converges on it by the plain rule. A
+             * re-stamp of the kept version: same writer, the version it replaces as sent. */
             char cid[UUID_STR_MAX];
-            struct applying k = *a;
+            uint64_t hlc;
 
-            r = uuid_v7(hlc_wall_ms(), cid);
-            k.change_id = cid;
-            k.value = cur.value;
-            /* A re-stamp of the kept version: same writer, the version it replaces as sent. */
-            k.sent_hlc = cur.hlc;
-            k.hlc = store_tick(s);
-            k.device = cur.device;
-            k.user_id = 0;
-            k.base_hlc = a->hlc;
-            k.base_device = a->device;
-            if (r >= 0)
-                r = store_journal(s, &k, "applied");
-            if (r >= 0)
-                r = store_audit_change(s, &k, "applied", a->value);
-            if (r >= 0)
-                r = field_state_put(s, &k);
+            r = store_server_version(s, a, cur.value, cur.device, cur.hlc, a->value, cid, &hlc);
             if (r >= 0 && ret_cur) {
                 /* The field now holds the kept value under the re-stamp's version. */
-                cur.hlc = k.hlc;
+                cur.hlc = hlc;
                 copy_text(cur.change_id, sizeof(cur.change_id), cid);
             }
         }
@@ -1234,6 +1262,23 @@ int store_person_exists(struct store *s, const char *person_id)
     char owner[UUID_STR_MAX];
 
     return store_row_owner(s, "person", person_id, owner);
+}
+
+int store_ever_assigned(struct store *s, int64_t user_id, const char *person_id)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM assignments WHERE person_id = ? AND"
+                                     " user_id = ? LIMIT 1");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, person_id);
+    sqlite3_bind_int64(st, 2, user_id);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
 /* 1 when @p may write and read person @person_id, 0 when not, or -errno. */

@@ -21,6 +21,7 @@ struct store;
 #define STORE_CODE_MAX 16          /* "XXXX-XXXX-XXXX" + NUL */
 #define STORE_PULL_PAGE 1000       /* field states per pull page */
 #define STORE_MAX_FORWARD_MS (5 * 60 * 1000)
+#define STORE_DEVICE_CONFLICTS_MAX 1000 /* open conflict-log entries one device may cause */
 #define STORE_HANDOVER_GRACE_MS (UINT64_C(72) * 3600 * 1000)
 
 /* The authenticated caller of a request. */
@@ -59,6 +60,9 @@ struct store_checkpointer *store_checkpointer_stop(struct store_checkpointer *c)
 /* store_node_id() - the server's own device id (authors admin writes). Borrowed. */
 const char *store_node_id(const struct store *s);
 
+/* store_set_max_device_conflicts() - how many values of one device may wait in the conflict log
+ * before its pushes that would log more are refused (default STORE_DEVICE_CONFLICTS_MAX). */
+void store_set_max_device_conflicts(struct store *s, uint64_t n);
 /* store_set_max_forward() - the far-future bound in ms (default STORE_MAX_FORWARD_MS). */
 void store_set_max_forward(struct store *s, uint64_t ms);
 

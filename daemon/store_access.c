@@ -40,7 +40,8 @@ int store_denied(struct store *s, const char *role, const char *person_id)
     return denied;
 }
 
-int store_deny_since(struct store *s, const char *role, const char *person_id, uint64_t *ret_hlc)
+int store_deny_since(struct store *s, const char *role, const char *person_id,
+                     uint64_t *ret_received_ms, uint64_t *ret_seq)
 {
     const char *sector = access_sector(role);
     sqlite3_stmt *st;
@@ -48,24 +49,30 @@ int store_deny_since(struct store *s, const char *role, const char *person_id, u
 
     if (!sector)
         return 0;
-    /* When each active deny took effect: the newest of the fields that make it a deny. */
-    st = store_stmt(s, "SELECT min(max(c.hlc, d.hlc, t.hlc)) FROM field_state c"
-                       " INDEXED BY field_state_person_field"
+    /* Each active deny took effect with the last of the fields that make it one: its sequence
+     * number, and when the server received that write (never the writer's clock). */
+    st = store_stmt(s, "SELECT max(c.seq, d.seq, t.seq) AS sq, max(coalesce(lc.received_ms, 0),"
+                       "  coalesce(ld.received_ms, 0), coalesce(lt.received_ms, 0))"
+                       " FROM field_state c INDEXED BY field_state_person_field"
                        " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"
                        "  AND d.field = 'decision' AND d.value = 'deny'"
                        " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"
                        "  AND t.field = 'status' AND t.value = 'active'"
+                       " LEFT JOIN change_log lc ON lc.change_id = c.change_id"
+                       " LEFT JOIN change_log ld ON ld.change_id = d.change_id"
+                       " LEFT JOIN change_log lt ON lt.change_id = t.change_id"
                        " WHERE c.person_id = ?1 AND c.tbl = 'consent' AND c.field = 'sector'"
                        "  AND c.value IN (?2, 'all') AND NOT EXISTS (SELECT 1 FROM field_state x"
                        "  WHERE x.tbl = 'consent' AND x.row_id = c.row_id"
-                       "  AND x.field = '_deleted' AND x.value = '1')");
+                       "  AND x.field = '_deleted' AND x.value = '1') ORDER BY sq LIMIT 1");
     if (!st)
         return -EIO;
     store_bind_text(st, 1, person_id);
     store_bind_text(st, 2, sector);
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        *ret_hlc = (uint64_t)sqlite3_column_int64(st, 0);
+    if (rc == SQLITE_ROW) {
+        *ret_seq = (uint64_t)sqlite3_column_int64(st, 0);
+        *ret_received_ms = (uint64_t)sqlite3_column_int64(st, 1);
         found = 1;
     }
     sqlite3_reset(st);

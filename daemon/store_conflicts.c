@@ -37,7 +37,7 @@
 
 static const char *const conflict_kinds[] = {"concurrent_edit", "edit_after_delete",
                                              "out_of_scope", "missed_vs_completed",
-                                             "append_only"};
+                                             "append_only", "clock_corrected"};
 
 bool store_conflict_kind_valid(const char *kind)
 {
@@ -156,6 +156,13 @@ static int redact_out_of_scope(struct store *s, const struct store_principal *vi
 
     if (r != 0)
         return r < 0 ? r : 0;
+    /* A person never on the worker's caseload is not named to them either. */
+    r = store_ever_assigned(s, viewer->user_id, person_id);
+    if (r < 0)
+        return r;
+    if (r == 0 && cJSON_GetObjectItemCaseSensitive(o, "person_name") &&
+        !cJSON_ReplaceItemInObjectCaseSensitive(o, "person_name", cJSON_CreateNull()))
+        return -ENOMEM;
     for (size_t i = 0; i < ELEMENTSOF(hidden); i++)
         if (cJSON_GetObjectItemCaseSensitive(o, hidden[i]) &&
             !cJSON_ReplaceItemInObjectCaseSensitive(o, hidden[i], cJSON_CreateNull()))

@@ -37,6 +37,12 @@ struct store {
     /* During one sync: the row the batch last created (no history but the batch's own). */
     const struct cat_table *new_row_tbl;
     char new_row_id[UUID_STR_MAX];
+    char new_row_person[UUID_STR_MAX];
+    /* During one sync: the highest cursor this server had given the device before it, and the
+     * conflicts the batch logged (the device's quota is checked only when it logged any). */
+    uint64_t given_cursor;
+    size_t batch_conflicts;
+    uint64_t max_device_conflicts;
     struct audit_group *audit_groups;
     size_t n_audit_groups, cap_audit_groups;
     bool audit_batching;
@@ -72,6 +78,11 @@ struct applying {
     int64_t user_id;   /* 0 = the server itself */
     uint64_t base_hlc;
     const char *base_device;
+    /* A base the server never issued for this field proves nothing: base_hlc/base_device are
+     * then 0 and "" (the write saw nothing) and the base as sent is journaled beside them. */
+    bool base_untrusted;
+    uint64_t sent_base_hlc;
+    const char *sent_base_device;
     bool conflict;     /* set when the merge logged this change as a conflict's loser */
     bool new_row;      /* the row has no stored history but this batch's: skip the searches */
 };
@@ -109,6 +120,16 @@ int store_journal(struct store *s, const struct applying *a, const char *outcome
 int store_conflict_add(struct store *s, const char *kind, struct applying *a,
                        const char *loser_change_id, const char *winner_change_id,
                        const char *field);
+/*
+ * store_server_version() - write @value into the field of @a as a new version made by the server
+ * on behalf of @writer_device (a fresh clock, based on @a's version, so every device converges
+ * on it by the plain rule), without merging: for rules that decide a field's value themselves.
+ * @sent_hlc is the version it replaces as that writer sent it. The new change's id goes to
+ * @ret_change_id and its clock to *ret_hlc.
+ */
+int store_server_version(struct store *s, const struct applying *a, const char *value,
+                         const char *writer_device, uint64_t sent_hlc, const char *before,
+                         char ret_change_id[static UUID_STR_MAX], uint64_t *ret_hlc);
 /* store_apply_change() - merge one in-scope change (journal, field state, conflict rules).
  * When @ret_cur is not NULL it receives the field's version after the merge if the change
  * lost (the caller frees it with store_field_cur_done()). */
@@ -118,6 +139,9 @@ int store_apply_change(struct store *s, struct applying *a, bool *ret_applied,
 int store_row_owner(struct store *s, const char *tbl, const char *row_id,
                     char ret[static UUID_STR_MAX]);
 int store_person_exists(struct store *s, const char *person_id);
+/* store_ever_assigned() - 1 when user @user_id was ever assigned person @person_id (now or in the
+ * past), 0 when never, or -errno. */
+int store_ever_assigned(struct store *s, int64_t user_id, const char *person_id);
 /* store_in_scope() - 1 when @p may read and write person @person_id, else 0, or -errno.
  * Inside store_scope_begin()/store_scope_end() the answer is remembered per person until
  * store_scope_forget() (a change to assignments or consent). */
@@ -168,9 +192,11 @@ const char *store_row_get(void *ctx, const char *field);
 int store_row_load(struct store *s, const char *tbl, const char *row_id, struct store_row *ret);
 /* store_denied() - 1 when an active consent provision denies @role's sector for the person. */
 int store_denied(struct store *s, const char *role, const char *person_id);
-/* store_deny_since() - 1 and the clock at which an active deny for @role's sector took effect
- * for the person, 0 when none, or -errno. */
-int store_deny_since(struct store *s, const char *role, const char *person_id, uint64_t *ret_hlc);
+/* store_deny_since() - 1 when an active deny for @role's sector covers the person, with when
+ * the server received what made the first such deny (Unix ms) and its sequence number; 0 when
+ * none, or -errno. */
+int store_deny_since(struct store *s, const char *role, const char *person_id,
+                     uint64_t *ret_received_ms, uint64_t *ret_seq);
 /* store_row_visible() - 1 when @p may see this row (common/access.c rules), 0, or -errno. */
 int store_row_visible(struct store *s, const struct store_principal *p, const struct cat_table *t,
                       const char *row_id, const char *person_id);

@@ -80,15 +80,33 @@ static bool same_text(const unsigned char *a, const char *b)
 }
 
 /*
+ * 1 when @p may read field @f of row @row_id of person @person_id now (on the caseload, the
+ * field and the row visible to the role), 0 when not, or -errno: an outcome never carries a
+ * value its device could not pull.
+ */
+static int may_read(struct store *s, const struct store_principal *p, const struct cat_table *t,
+                    const struct cat_field *f, const char *row_id, const char *person_id)
+{
+    int r = store_in_scope(s, p, person_id);
+
+    if (r <= 0)
+        return r;
+    if (!access_field_visible(p->role, t, f))
+        return 0;
+    return store_row_visible(s, p, t, row_id, person_id);
+}
+
+/*
  * A change id seen before: 1 with the stored outcome added (same content), 0 when new, or a
  * negative errno (-EEXIST: same id, different content).
  */
 static int replayed(struct store *s, const struct store_principal *p, const struct change_record *c,
                     cJSON *outcomes)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT device, tbl, row_id, field, value, sent_hlc, base_hlc,"
-                                     " base_device, outcome, hlc, conflict, person_id"
-                                     " FROM change_log WHERE change_id = ?");
+    sqlite3_stmt *st = store_stmt(s, "SELECT device, tbl, row_id, field, value, sent_hlc,"
+                                     " coalesce(sent_base_hlc, base_hlc),"
+                                     " coalesce(sent_base_device, base_device), outcome, hlc,"
+                                     " conflict, person_id FROM change_log WHERE change_id = ?");
     _cleanup_(store_field_cur_done) struct field_cur cur = {0};
     char outcome[16], tbl[64], row[UUID_STR_MAX], field[64];
     uint64_t hlc;
@@ -121,7 +139,9 @@ static int replayed(struct store *s, const struct store_principal *p, const stru
     sqlite3_reset(st);
     if (!same)
         return -EEXIST;
-    r = store_field_current(s, tbl, row, field, &cur);
+    r = streq(outcome, "lost") ? may_read(s, p, c->table, c->field, row, c->person_id) : 0;
+    if (r > 0)
+        r = store_field_current(s, tbl, row, field, &cur);
     if (r < 0)
         return r;
     r = outcome_obj(outcomes, c->change_id, outcome, hlc, hlc != c->hlc, conflict, &cur);
@@ -169,40 +189,23 @@ static int register_person(struct store *s, const struct store_principal *p,
 }
 
 /*
- * Safe handover: 1 when @p's assignment to the person ended and the change was recorded (by its
- * clock) no later than the grace period after that end; the visit really happened, so the edit is
- * kept. Edits recorded later go to the conflict log as out of scope.
+ * Windows that depend on time (docs/internals/access.md): a change for a person who has left
+ * @p's scope is still applied when the server itself can tell it was made before the device
+ * knew. Two facts the server observed decide, never a clock the device chose:
+ *  - the server receives it no later than the handover grace after the scope ended (the end of
+ *    the assignment, or when the server received the consent deny), and
+ *  - no reply the server committed for this device had yet carried the end (its cursor was not
+ *    past the end's sequence number): once told, the device's later edits are out of scope.
+ * Returns 1 inside the window, 0 outside, or -errno.
  */
-static int in_handover_grace(struct store *s, const struct store_principal *p,
-                             const char *person_id, uint64_t hlc)
+static int in_window(struct store *s, const struct store_principal *p, const char *person_id)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT max(ended_ms) FROM assignments WHERE person_id = ?"
-                                     " AND user_id = ? AND ended_ms IS NOT NULL");
-    int rc, in = 0;
-
-    if (!st)
-        return -EIO;
-    store_bind_text(st, 1, person_id);
-    sqlite3_bind_int64(st, 2, p->user_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        in = hlc_ms(hlc) <= (uint64_t)sqlite3_column_int64(st, 0) + s->grace_ms;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_errno(rc);
-    return in;
-}
-
-/*
- * A worker still assigned to a person whose consent now denies their sector: what they recorded
- * (by its clock) before the deny took effect was direct care and is kept (domain model §2.4).
- */
-static int recorded_before_deny(struct store *s, const struct store_principal *p,
-                                const char *person_id, uint64_t hlc)
-{
-    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM assignments WHERE person_id = ? AND"
-                                     " user_id = ? AND end_seq IS NULL");
-    uint64_t since = 0;
+    /* The current assignment first (end_seq NULL), else the one that ended last. */
+    sqlite3_stmt *st = store_stmt(s, "SELECT ended_ms, end_seq, end_seq IS NULL FROM assignments"
+                                     " WHERE person_id = ? AND user_id = ?"
+                                     " ORDER BY end_seq IS NULL DESC, end_seq DESC LIMIT 1");
+    uint64_t now = hlc_wall_ms(), end_ms = 0, end_seq = 0;
+    bool assigned = false;
     int rc, r;
 
     if (!st)
@@ -210,13 +213,87 @@ static int recorded_before_deny(struct store *s, const struct store_principal *p
     store_bind_text(st, 1, person_id);
     sqlite3_bind_int64(st, 2, p->user_id);
     rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        end_ms = (uint64_t)sqlite3_column_int64(st, 0);
+        end_seq = (uint64_t)sqlite3_column_int64(st, 1);
+        assigned = sqlite3_column_int(st, 2) != 0;
+    }
     sqlite3_reset(st);
     if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? 0 : db_errno(rc);
-    r = store_deny_since(s, p->role, person_id, &since);
-    if (r <= 0)
-        return r;
-    return hlc < since;
+        return rc == SQLITE_DONE ? 0 : db_errno(rc); /* never on the caseload */
+    if (assigned) {
+        /* Still assigned: out of scope only by a consent deny of the worker's sector. */
+        r = store_deny_since(s, p->role, person_id, &end_ms, &end_seq);
+        if (r <= 0)
+            return r;
+    }
+    return now <= end_ms + s->grace_ms && s->given_cursor < end_seq;
+}
+
+/*
+ * 1 when the base of @a is a version the server issued for that field (a version it stored, as
+ * stamped or as its writer sent it; for a delete, of any field of the row), 0 when not, or
+ * -errno. A base the server never issued is
+ * not trusted to prove a write sequential (docs/internals/merge.md).
+ */
+static int base_issued(struct store *s, const struct applying *a)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!a->base_hlc && (!a->base_device || !*a->base_device))
+        return 1; /* no base: the write saw nothing, which proves nothing */
+    /* A delete's base is the newest version of any field of the row its device held. */
+    st = store_stmt(s, "SELECT 1 FROM change_log WHERE tbl = ?1 AND row_id = ?2"
+                       " AND (field = ?3 OR ?3 = '" CAT_DELETED_FIELD "')"
+                       " AND device = ?4 AND (hlc = ?5 OR sent_hlc = ?5) LIMIT 1");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, a->tbl);
+    store_bind_text(st, 2, a->row_id);
+    store_bind_text(st, 3, a->field->name);
+    store_bind_text(st, 4, a->base_device ? a->base_device : "");
+    sqlite3_bind_int64(st, 5, (int64_t)a->base_hlc);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/* A time field that says when something was written or happened, which cannot be later than the
+ * server receives it: recorded_at anywhere, occurred_at of append-only records. */
+static bool record_time_field(const struct cat_field *f)
+{
+    return f->type == CAT_DATETIME &&
+           (streq(f->name, "recorded_at") || (streq(f->name, "occurred_at") && f->kind == CAT_A));
+}
+
+/*
+ * A record's time ahead of the server (docs/internals/hlc.md, "Times inside records"): a time
+ * in a record_time_field() later than the server's receipt plus the far-future bound (plus 14
+ * hours for a time with no zone) is corrected to the receipt time, by a new version written by
+ * the server, and the device's value is kept in the conflict log as clock_corrected. Returns 0
+ * or -errno.
+ */
+static int correct_record_time(struct store *s, struct applying *a)
+{
+    char now_iso[ISO_TIME_MAX], cid[UUID_STR_MAX];
+    uint64_t now = hlc_wall_ms(), bound, hlc;
+    int64_t at;
+    bool zoned;
+    int r;
+
+    if (!a->value || !record_time_field(a->field) || iso_time_parse(a->value, &at, &zoned) < 0)
+        return 0;
+    bound = now + s->max_forward_ms + (zoned ? 0 : 14 * 3600 * UINT64_C(1000));
+    if (at <= 0 || (uint64_t)at <= bound)
+        return 0;
+    r = store_server_version(s, a, iso_time(now, now_iso), store_node_id(s), a->hlc, a->value,
+                             cid, &hlc);
+    if (r >= 0)
+        r = store_conflict_add(s, "clock_corrected", a, a->change_id, cid, a->field->name);
+    return r;
 }
 
 static int push_one(struct store *s, const struct store_principal *p, const struct change_record *c,
@@ -226,7 +303,7 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
     struct applying a = {0};
     char owner[UUID_STR_MAX];
     uint64_t wall = hlc_wall_ms();
-    bool clamped = false, applied = false;
+    bool clamped = false, applied = false, in_scope;
     int r;
 
     r = seen ? replayed(s, p, c, outcomes) : 0;
@@ -272,10 +349,9 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
     if (r > 0)
         store_scope_forget(s, c->person_id);
     r = store_in_scope(s, p, c->person_id);
+    in_scope = r > 0;
     if (r == 0)
-        r = in_handover_grace(s, p, c->person_id, a.hlc);
-    if (r == 0)
-        r = recorded_before_deny(s, p, c->person_id, a.hlc);
+        r = in_window(s, p, c->person_id);
     if (r < 0)
         return store_failure(err, r);
     if (r == 0) {
@@ -297,6 +373,10 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
     /* A row this batch created has no history but this batch's own: its fields need no
      * conflict search until it is deleted (rows arrive field after field). */
     if (s->new_row_tbl == c->table && streq(s->new_row_id, a.row_id)) {
+        if (!streq(s->new_row_person, a.person_id))
+            return set_err(err, 400, "row_owner_mismatch", index, -EINVAL,
+                           "row %s was given to two people in this batch; a row belongs to one "
+                           "person", a.row_id);
         a.new_row = true;
     } else {
         r = store_row_owner(s, a.tbl, a.row_id, owner);
@@ -309,15 +389,36 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
         a.new_row = r == 0;
         s->new_row_tbl = a.new_row ? c->table : NULL;
         copy_text(s->new_row_id, sizeof(s->new_row_id), a.row_id);
+        copy_text(s->new_row_person, sizeof(s->new_row_person), a.person_id);
     }
     if (streq(a.field->name, CAT_DELETED_FIELD)) {
         a.new_row = false; /* a delete is checked against the row's edits as usual */
         s->new_row_tbl = NULL;
     }
+    if (!a.new_row) {
+        r = base_issued(s, &a);
+        if (r < 0)
+            return store_failure(err, r);
+        if (r == 0) {
+            a.base_untrusted = true;
+            a.sent_base_hlc = a.base_hlc;
+            a.sent_base_device = a.base_device;
+            a.base_hlc = 0;
+            a.base_device = "";
+        }
+    }
 
     r = store_apply_change(s, &a, &applied, &cur);
+    if (r >= 0 && applied)
+        r = correct_record_time(s, &a);
     if (r >= 0 && streq(a.tbl, "consent"))
         store_scope_forget(s, a.person_id); /* a consent decision can move the person */
+    /* A lost change's outcome shows the winning version only when the device may read it. */
+    if (r >= 0 && !applied && cur.exists) {
+        r = in_scope ? may_read(s, p, c->table, c->field, a.row_id, a.person_id) : 0;
+        if (r == 0)
+            store_field_cur_done(&cur);
+    }
     if (r >= 0)
         r = outcome_obj(outcomes, a.change_id, applied ? "applied" : "lost", a.hlc,
                         clamped || a.hlc != c->hlc, a.conflict, &cur);
@@ -762,7 +863,7 @@ static int load_events(struct store *s, const struct store_principal *p, uint64_
  * sent, or the newest sequence number when nothing is left.
  */
 static int pull_page(struct store *s, const struct store_principal *p, uint64_t cursor,
-                     uint64_t pushed_after, cJSON *resp)
+                     uint64_t pushed_after, cJSON *resp, uint64_t *ret_cursor)
 {
     _cleanup_free_ struct event *ev = NULL;
     _cleanup_(viewer_done) struct viewer v = {0};
@@ -861,6 +962,7 @@ static int pull_page(struct store *s, const struct store_principal *p, uint64_t 
     if (!more)
         last = s->txn_seq > last ? s->txn_seq : last;
     snprintf(buf, sizeof(buf), "%" PRIu64, last);
+    *ret_cursor = last;
     r = wire_add_string(resp, "cursor", buf);
     if (r >= 0 && !cJSON_AddBoolToObject(resp, "more", more))
         r = -ENOMEM;
@@ -894,12 +996,89 @@ static bool batch_value(void *ctx, const char *field, const char **ret)
     return false;
 }
 
+static int change_id_cmp(const void *a, const void *b)
+{
+    const struct change_record *const *x = a, *const *y = b;
+
+    return strcmp((*x)->change_id, (*y)->change_id);
+}
+
+/* The index of the second change of the batch that repeats a change id, or -1 (-ENOMEM). */
+static long repeated_change_id(const struct change_record *changes, size_t n)
+{
+    _cleanup_free_ const struct change_record **v = NULL;
+    long at = -1;
+
+    if (n < 2)
+        return -1;
+    v = calloc(n, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        v[i] = &changes[i];
+    qsort(v, n, sizeof(*v), change_id_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (streq(v[i]->change_id, v[i - 1]->change_id)) {
+            long j = (long)(v[i] > v[i - 1] ? v[i] - changes : v[i - 1] - changes);
+
+            if (at < 0 || j < at)
+                at = j;
+        }
+    return at;
+}
+
+/* 1 when the batch registers person @person_id (a change to its own person row) and the person
+ * does not exist yet, 0, or -errno. */
+static int registers(struct store *s, const struct change_record *changes, size_t n,
+                     const char *person_id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (streq(changes[i].table->name, "person") &&
+            streq(changes[i].row_id, person_id) && streq(changes[i].person_id, person_id)) {
+            int r = store_person_exists(s, person_id);
+
+            return r < 0 ? r : !r;
+        }
+    return 0;
+}
+
+/*
+ * Authorship (docs/internals/access.md): the author field of a row is the writer's own name,
+ * given when the row is created and never changed. NULL when @c is fine, else why not.
+ */
+static const char *authorship(const struct store_principal *p, const struct change_record *c,
+                              const struct change_record *changes, size_t n,
+                              const struct store_row *stored)
+{
+    const char *field = access_author_field(c->table);
+    bool given = false;
+
+    if (!field)
+        return NULL;
+    if (streq(c->field->name, field)) {
+        if (!c->value || !streq(c->value, p->user))
+            return "a record's author must be the user writing it";
+        for (size_t i = 0; i < stored->n; i++)
+            if (streq(stored->names[i], field) && stored->values[i] &&
+                !streq(stored->values[i], c->value))
+                return "a record's author is fixed when it is written";
+        return NULL;
+    }
+    if (stored->n > 0)
+        return NULL; /* an existing row: its author was checked when it was written */
+    for (size_t i = 0; i < n && !given; i++)
+        given = changes[i].table == c->table && streq(changes[i].row_id, c->row_id) &&
+                streq(changes[i].field->name, field);
+    return given ? NULL : "a new record must name its author, the user writing it";
+}
+
 /*
  * Re-authorise every new change of a batch against the writer's role before anything is written
  * (object-level authorisation: ids in the request are never trusted; the rows are read from the
- * store, with the batch's own values for rows it creates). One forbidden change refuses the whole
- * batch with 403. Changes to people outside the caseload are not checked here: they are not
- * applied but go to the conflict log.
+ * store, with the batch's own values for rows it creates). Every change that could be applied
+ * is checked the same way, whatever rule lets it in (the caseload, a person registered in this
+ * batch, the handover grace, the consent window), and a change for a person who does not exist
+ * or was never on the writer's caseload is refused. One refused change refuses the whole batch.
  */
 static int authorise_batch(struct store *s, const struct store_principal *p,
                            const struct change_record *changes, size_t n, bool *seen,
@@ -907,7 +1086,14 @@ static int authorise_batch(struct store *s, const struct store_principal *p,
 {
     _cleanup_(store_row_done) struct store_row row = {0};
     const struct change_record *loaded = NULL; /* the change whose row is in @row */
+    long dup = repeated_change_id(changes, n);
 
+    if (dup == -ENOMEM)
+        return store_failure(err, -ENOMEM);
+    if (dup >= 0)
+        return set_err(err, 400, "duplicate_change_id", dup, -EINVAL,
+                       "change %s appears twice in this batch; give every change a new id",
+                       changes[dup].change_id);
     for (size_t i = 0; i < n; i++) {
         const struct change_record *c = &changes[i];
         struct batch_overlay b = {changes, n, c->table->name, c->row_id};
@@ -929,26 +1115,37 @@ static int authorise_batch(struct store *s, const struct store_principal *p,
             continue; /* a replay: authorised when first applied */
         if (c->field->kind == CAT_S)
             continue; /* refused with its own message by push_one */
-        if (!(streq(c->table->name, "person") && streq(c->row_id, c->person_id))) {
-            r = store_in_scope(s, p, c->person_id);
-            if (r < 0)
-                return store_failure(err, r);
-            if (r == 0)
-                continue;
-        }
+        /* Whose person: on the caseload, registered by this batch, or once on it. */
+        r = store_in_scope(s, p, c->person_id);
+        if (r == 0)
+            r = registers(s, changes, n, c->person_id);
+        if (r == 0 && !store_role_is_coordinator(p->role))
+            r = store_ever_assigned(s, p->user_id, c->person_id);
+        if (r < 0)
+            return store_failure(err, r);
+        if (r == 0)
+            return set_err(err, 403, "not_on_caseload", (long)i, -EPERM,
+                           "person %s is not on your caseload and never was; nothing in this "
+                           "batch was written", c->person_id);
         /* A batch's changes come row by row: load each row once. */
         if (!loaded || loaded->table != c->table || !streq(loaded->row_id, c->row_id)) {
+            row.overlay = NULL;
             r = store_row_load(s, c->table->name, c->row_id, &row);
             if (r < 0)
                 return store_failure(err, r);
             loaded = c;
         }
-        row.overlay = batch_value;
-        row.overlay_ctx = &b;
-        if (!access_may_write(p->role, p->user, c->table, c->field, &ar, row.n == 0, &why))
-            return set_err(err, 403, "forbidden", (long)i, -EPERM,
-                           "a %s may not write %s.%s here: %s; nothing in this batch was written",
-                           p->role, c->table->name, c->field->name, why);
+        row.overlay = NULL;
+        why = authorship(p, c, changes, n, &row);
+        if (!why) {
+            row.overlay = batch_value;
+            row.overlay_ctx = &b;
+            if (access_may_write(p->role, p->user, c->table, c->field, &ar, row.n == 0, &why))
+                continue;
+        }
+        return set_err(err, 403, "forbidden", (long)i, -EPERM,
+                       "a %s may not write %s.%s here: %s; nothing in this batch was written",
+                       p->role, c->table->name, c->field->name, why);
     }
     return 0;
 }
@@ -1021,6 +1218,52 @@ static int sync_notices(struct store *s, const struct store_principal *p,
     return cJSON_AddNumberToObject(notices, "lost_values", n) ? 0 : -ENOMEM;
 }
 
+/* The highest cursor this server gave device @p in a committed reply (0: none yet). */
+static int device_given_cursor(struct store *s, const struct store_principal *p, uint64_t *ret)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT given_cursor FROM devices WHERE id = ?");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, p->device_id);
+    rc = sqlite3_step(st);
+    *ret = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/*
+ * A device may have at most s->max_device_conflicts values of its own waiting in the conflict
+ * log (open entries whose losing change it sent): a batch that logs past that is refused with
+ * 429, so that no device can flood the store and the coordinators' inbox. 0 or -errno (set).
+ */
+static int conflict_quota(struct store *s, const struct store_principal *p,
+                          struct store_error *err)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT count(*) FROM conflicts c JOIN change_log l"
+                                     " ON l.change_id = c.loser_change_id"
+                                     " WHERE c.status = 'open' AND l.device = ?");
+    uint64_t open = 0;
+    int rc;
+
+    if (!st)
+        return store_failure(err, -EIO);
+    store_bind_text(st, 1, p->device_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        open = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return store_failure(err, db_errno(rc));
+    if (open <= s->max_device_conflicts)
+        return 0;
+    return set_err(err, 429, "too_many_conflicts", -1, -EDQUOT,
+                   "this device has more than %" PRIu64 " values waiting for a coordinator in the "
+                   "conflict log; nothing in this batch was written: ask a coordinator to review "
+                   "them, then sync again", s->max_device_conflicts);
+}
+
 int store_sync(struct store *s, const struct store_principal *p, const struct change_record *changes,
                size_t n, const char *cursor, bool pull, int64_t pending, const char *client_version,
                cJSON **ret, struct store_error *err)
@@ -1067,6 +1310,12 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
     }
     pushed_after = s->txn_seq;
     s->new_row_tbl = NULL;
+    s->batch_conflicts = 0;
+    r = device_given_cursor(s, p, &s->given_cursor);
+    if (r < 0) {
+        r = store_failure(err, r);
+        goto fail;
+    }
     store_scope_begin(s);
     store_audit_batch_begin(s);
     r = authorise_batch(s, p, changes, n, seen, err);
@@ -1078,6 +1327,9 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
             goto fail;
     }
     store_scope_end(s);
+    r = s->batch_conflicts ? conflict_quota(s, p, err) : 0;
+    if (r < 0)
+        goto fail;
     r = store_audit_batch_flush(s);
     if (r < 0) {
         r = store_failure(err, r);
@@ -1101,9 +1353,21 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
         goto fail;
     }
     if (pull) {
-        r = pull_page(s, p, cur, pushed_after, resp);
+        uint64_t given = 0;
+
+        r = pull_page(s, p, cur, pushed_after, resp, &given);
         if (r >= 0)
             r = audit_pull(s, p, resp);
+        if (r >= 0 && given > s->given_cursor) {
+            /* Committed with the reply: from now on the device has been told this much. */
+            st = store_stmt(s, "UPDATE devices SET given_cursor = ? WHERE id = ?");
+            r = st ? 0 : -EIO;
+            if (st) {
+                sqlite3_bind_int64(st, 1, (int64_t)given);
+                store_bind_text(st, 2, p->device_id);
+                r = store_step_done(st);
+            }
+        }
     } else {
         r = 0;
         if (!cJSON_AddArrayToObject(resp, "changes") || !cJSON_AddArrayToObject(resp, "purge") ||

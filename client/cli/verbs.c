@@ -214,10 +214,10 @@ static const struct cli_verb verbs[] = {
          "Open conflicts unless --all or --resolved, high priority first (alerts, consent,\n"
          "safeguarding-concern notes), each with both values, their authors, devices and\n"
          "clocks. --worker: conflicts where USER wrote either value. KIND: concurrent_edit,\n"
-         "edit_after_delete, out_of_scope, missed_vs_completed, append_only. Coordinators\n"
-         "only, except --mine: the conflicts your own values lost (open and resolved unless\n"
-         "--all/--resolved narrow it), which every role may list; it also clears the count\n"
-         "'caresync status' shows. --json prints the array the server sent.\n"},
+         "edit_after_delete, out_of_scope, missed_vs_completed, append_only, clock_corrected.\n"
+         "Coordinators only, except --mine: the conflicts your own values lost (open and\n"
+         "resolved unless --all/--resolved narrow it), which every role may list; it also\n"
+         "clears the count 'caresync status' shows. --json prints the array the server sent.\n"},
         {"resolve", cmd_resolve, CLI_GROUP_COORDINATORS,
          "resolve CONFLICT_ID (--keep | --restore | --value VALUE) --reason TEXT [--json]",
          "resolve a conflict, saying why (online)",
