@@ -44,7 +44,10 @@ int cs_fail_errno(struct caresync *c, int r, const char *what)
     if (r == -ENOMEM)
         hint = "free some memory and try again";
     else if (r == -ENOSPC)
-        hint = "free some disk space and try again";
+        return cs_fail(c, CARESYNC_ELOCAL,
+                       "%s: the disk is full; free some space on this device and try again"
+                       " (nothing already saved is lost, and reading still works)",
+                       what);
     else if (r == -EBUSY)
         hint = "another caresync is using the replica; try again in a moment";
     else if (r == -EUCLEAN)
@@ -184,8 +187,39 @@ static int load_meta(struct caresync *c)
 }
 
 /*
+ * Open DIR/replica.db when the disk is full. A WAL database is normally read through its -shm
+ * file (the wal-index), which SQLite makes and grows on first access; on a full disk that
+ * fails (SQLITE_IOERR_SHMSIZE) and no command, not even `show`, could run. In exclusive locking
+ * mode, set before the first access, SQLite keeps the wal-index in the heap instead, so reading
+ * needs no space; a write then fails with SQLITE_FULL and rolls back, losing nothing. The price
+ * is that no other process may use the replica while this handle is open (it waits, then gets
+ * -EBUSY), which is why this is only the fallback. The pragmas are db_open()'s, in that order
+ * after the locking mode.
+ */
+static int open_db_exclusive(const char *path, sqlite3 **ret)
+{
+    _cleanup_(sqlite3_closep) sqlite3 *db = NULL;
+    int rc, r;
+
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return db_errno(rc);
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, 10000);
+    r = db_exec(db, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL;"
+                    " PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+                    " PRAGMA secure_delete=ON;");
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(db);
+    return 0;
+}
+
+/*
  * Open (or with @create, create) DIR/replica.db under umask 077, so that the database and its
- * -wal and -shm files are owner-only, and bring its schema up to date.
+ * -wal and -shm files are owner-only, and bring its schema up to date. An existing replica that
+ * cannot be opened for want of disk space is opened by open_db_exclusive(), so that reading
+ * works on a full disk.
  */
 static int open_db(struct caresync *c, bool create)
 {
@@ -196,6 +230,12 @@ static int open_db(struct caresync *c, bool create)
 
     old = umask(077);
     r = db_open(c->db_path, flags, &db);
+    if ((r == -EIO || r == -ENOSPC) && !create) {
+        log_debug("cannot open %s normally (%s); trying without a -shm file", c->db_path,
+                  strerror(-r));
+        if (open_db_exclusive(c->db_path, &db) >= 0)
+            r = 0;
+    }
     if (r >= 0 && create && chmod(c->db_path, 0600) < 0)
         r = -errno;
     if (r >= 0)

@@ -32,7 +32,24 @@ struct reply_buf {
     char *data;
     size_t len, cap;
     bool too_big;
+    bool headers_ended; /* the blank line that ends the (last) header block arrived */
 };
+
+/*
+ * Whether the reply's header block was complete. libcurl 7.88 returns CURLE_OK for a reply cut
+ * off inside its headers when the peer closes cleanly (a TLS-terminating proxy sending
+ * close_notify): the status line parses, the rest is taken as the end. libcurl hands every
+ * header line here, the blank one that ends a block included (again for each interim 1xx
+ * reply), so the last line seen tells whether the block ended.
+ */
+static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
+{
+    struct reply_buf *b = userdata;
+    size_t n = size * nitems;
+
+    b->headers_ended = (n == 2 && ptr[0] == '\r' && ptr[1] == '\n') || (n == 1 && ptr[0] == '\n');
+    return n;
+}
 
 /*
  * libcurl hands this the body already decoded (CURLOPT_ACCEPT_ENCODING), a chunk at a time, so
@@ -157,7 +174,28 @@ static int curl_fail(struct caresync *c, CURLcode rc, const char *url, const cha
                            " lost; report it to your administrator",
                            what, CS_REPLY_MAX / (1024 * 1024));
         return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory reading the reply", what);
+    case CURLE_FILESIZE_EXCEEDED:
+        return cs_fail(c, CARESYNC_ESERVER,
+                       "%s failed: the server's reply is larger than %d MiB; nothing was"
+                       " lost; report it to your administrator",
+                       what, CS_REPLY_MAX / (1024 * 1024));
+    /* The connection broke once the request was on its way: the reply is missing or cut off
+     * (a dropped link, a proxy giving up). A network failure like any other: the outbox is
+     * kept, and a batch the server did commit is acknowledged again when it is sent again. */
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+        return cs_fail(c, CARESYNC_ENETWORK,
+                       "%s failed: the connection to %s broke before the reply was complete"
+                       " (%s); nothing was lost: try again",
+                       what, url, d);
     default:
+        /* Resolving, connecting, timeouts and the other TLS failures: unreachable. */
         return cs_fail(c, CARESYNC_ENETWORK,
                        "%s failed: cannot reach the server at %s (%s); nothing was lost: try"
                        " again when online",
@@ -214,6 +252,8 @@ static int setup(CURL *h, const char *url, const char *ca, struct curl_slist *hd
     SET(CURLOPT_HTTPHEADER, hdrs);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, buf);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, buf);
 #undef SET
     return rc == CURLE_OK ? 0 : -EINVAL;
 }
@@ -340,6 +380,11 @@ static int exchange(struct caresync *c, const char *url, const char *ca, bool au
         free(buf.data);
         return r;
     }
+    if (!buf.headers_ended) {
+        free(buf.data);
+        return curl_fail(c, CURLE_PARTIAL_FILE, c->server_url,
+                         "the reply ended inside its headers", ca, false, what);
+    }
     log_debug("HTTP %ld, %zu bytes", rep.status, buf.len);
     if (buf.len > 0 && wire_parse(buf.data, buf.len, &rep.json, &why) < 0)
         rep.json = NULL;
@@ -443,9 +488,9 @@ int transport_fail(struct caresync *c, const struct http_reply *r, const char *w
     case 503:
     case 504:
         return cs_fail(c, CARESYNC_ESERVER,
-                       "%s failed: the server is busy or failing (HTTP %ld, %s); nothing was"
-                       " lost: try again later",
-                       what, r->status, code);
+                       "%s failed: the server is busy or failing (HTTP %ld, %s: %s); nothing"
+                       " was lost: try again later",
+                       what, r->status, code, msg);
     default:
         return cs_fail(c, CARESYNC_ESERVER,
                        "%s failed: the server refused the request (HTTP %ld, %s: %s)", what,

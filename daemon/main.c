@@ -24,6 +24,7 @@
 #define SERVE_MAX_SKEW_MAX_MS (7ULL * 24 * 3600 * 1000) /* a week */
 
 static int serve_run(const struct admin_command *cmd, struct admin_opts *o);
+static int cert_renew_run(const struct admin_command *cmd, struct admin_opts *o);
 
 /* serve --lock-after-days, kept apart from struct admin_opts (only serve reads it). */
 static const char *arg_lock_after_days;
@@ -35,11 +36,24 @@ static const struct admin_command commands[] = {
          "Make a new data directory: the store (store.db), a development CA (ca.pem, ca.key)\n"
          "and a server certificate signed by it (server.pem, server.key). The certificate\n"
          "names 127.0.0.1, ::1 and localhost; add each other address or host name that\n"
-         "devices will use with --san. Refuses (exit 4) when DIR/store.db exists.\n"
+         "devices will use with --san. Both are valid from two days ago (a device whose clock\n"
+         "is slow still accepts them): the server certificate for 365 days (renew it with\n"
+         "'caresyncd cert renew'), the CA for 10 years. Refuses (exit 4) when DIR/store.db\n"
+         "exists.\n"
          "\n"
          "  -d, --data DIR          data directory (created mode 0700 if missing)\n"
          "  -s, --san NAME          extra IP address or DNS name for the certificate (repeat it)\n",
          admin_init},
+        {"cert renew", "ds", 0, "cert renew --data DIR [--san NAME]...",
+         "Reissue the server certificate (server.pem, server.key) from the development CA in DIR,\n"
+         "before it ends (serve warns 30 days ahead). The CA (ca.pem, ca.key) stays as it is, so\n"
+         "devices keep trusting the server and need nothing. The new certificate names what the\n"
+         "old one named plus each --san, and is valid from two days ago for 365 days (never\n"
+         "beyond the CA). Restart serve to use it. Needs DIR/ca.key.\n"
+         "\n"
+         "  -d, --data DIR          data directory made by 'caresyncd init'\n"
+         "  -s, --san NAME          another IP address or DNS name for the certificate (repeat it)\n",
+         cert_renew_run},
         {"serve", "dlmqgLC", 0,
          "serve --data DIR --listen ADDR:PORT [--max-skew-ms N] [--handover-grace-hours N] "
          "[--lock-after-days N] [--max-device-conflicts N] [--quiet]",
@@ -324,6 +338,27 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
     return -1;
 }
 
+/* ---- cert renew ---- */
+
+static int cert_renew_run(const struct admin_command *cmd, struct admin_opts *o)
+{
+    int r;
+
+    for (size_t i = 0; i < o->n_sans; i++)
+        if (!tls_san_valid(o->sans[i]))
+            return admin_usage(cmd, "--san '%s' is neither an IP address nor a DNS name",
+                               o->sans[i]);
+    r = tls_server_cert_renew(o->data, o->sans, o->n_sans);
+    if (r < 0)
+        return ADMIN_EXIT_FAILURE; /* tls_server_cert_renew() said why, in one line */
+    printf("caresyncd: renewed the server certificate in %s\n", o->data);
+    printf("  server.pem  new server certificate, valid for 365 days\n");
+    printf("  server.key  its new key\n");
+    printf("  ca.pem      unchanged: devices need nothing\n");
+    printf("next: restart 'caresyncd serve --data %s' to use it\n", o->data);
+    return ADMIN_EXIT_OK;
+}
+
 /* ---- serve ---- */
 
 static void on_signal(evutil_socket_t sig, short events, void *arg)
@@ -512,7 +547,8 @@ int main(int argc, char **argv)
     }
     cmd = find_command(argc, argv, &words);
     if (!cmd) {
-        bool group = streq(argv[1], "user") || streq(argv[1], "person") || streq(argv[1], "device");
+        bool group = streq(argv[1], "user") || streq(argv[1], "person") ||
+                     streq(argv[1], "device") || streq(argv[1], "cert");
 
         if (group)
             fprintf(stderr, "caresyncd %s: %s '%s'; run 'caresyncd help' for the list\n", argv[1],

@@ -40,10 +40,23 @@ bool tls_san_valid(const char *name);
  * it (server.pem, server.key) in directory @dir. Keys are ECDSA P-256, signatures SHA-256. The
  * server certificate names IP:127.0.0.1, IP:::1, DNS:localhost and each of the @n_sans names in
  * @sans (an IP address when it parses as one, a DNS name otherwise), has the serverAuth extended
- * key usage and is valid for 825 days; the CA is valid for 10 years. Key files are written
+ * key usage and is valid for 365 days, the CA for 10 years, both from two days ago (a device
+ * whose clock is slow still accepts them). Key files are written
  * mode 0600, certificates 0644; existing files are replaced.
  *
  * Returns 0, -EINVAL for an invalid name in @sans (checked before anything is written), or
  * -EIO/-errno with the reason logged.
  */
 int tls_pki_create(const char *dir, char *const *sans, size_t n_sans);
+
+/*
+ * tls_server_cert_renew() - reissue the server certificate in @dir from the development CA there
+ * (ca.pem and ca.key, both left as they are): a new P-256 key and a certificate valid from two
+ * days ago for 365 days (never beyond the CA's end), naming what the old server.pem named plus
+ * each of @sans. server.key and server.pem are replaced together; on failure the old pair stays.
+ * A running 'serve' keeps the old pair until it is restarted.
+ *
+ * Returns 0, -EINVAL for an invalid name in @sans (nothing logged), or a negative errno with one
+ * line logged saying what to do (no CA in @dir, a missing ca.key, an I/O or OpenSSL failure).
+ */
+int tls_server_cert_renew(const char *dir, char *const *sans, size_t n_sans);

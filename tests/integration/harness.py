@@ -8,6 +8,7 @@
 # KEEP_TMP=1 keeps the temporary directory of a passing test too (a failing one is always
 # kept and its path printed).
 
+import errno
 import http.client
 import json
 import os
@@ -550,3 +551,45 @@ Client.new = _client_new
 Client.today = _client_today
 Client.open = _client_open
 Client.row = _client_row
+
+
+# ---- faults: a small file system that can be filled, a proxy that cuts a reply ----
+
+def mount_tmpfs(path, size_bytes):
+    """Mount a tmpfs of @size_bytes on @path (made if missing). Returns None, or the reason it
+    could not (not root, mount refused) for the caller to print when it skips."""
+    if os.geteuid() != 0:
+        return 'not root: mounting a small tmpfs needs root'
+    os.makedirs(path, exist_ok=True)
+    p = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%d,mode=0755' % size_bytes, 'tmpfs',
+                        path], capture_output=True, text=True)
+    if p.returncode != 0:
+        return 'mount -t tmpfs failed: %s' % (p.stderr.strip() or 'exit %d' % p.returncode)
+    log('mounted a %d KiB tmpfs on %s' % (size_bytes // 1024, path))
+    return None
+
+
+def umount(path):
+    """Unmount @path (lazily, so that a process still holding a file there cannot block it)."""
+    subprocess.run(['umount', '-l', path], capture_output=True)
+
+
+def fill_disk(directory, name='filler'):
+    """Write DIRECTORY/NAME until the file system says ENOSPC, down to the last byte. Returns
+    the file's path; remove it to free the space."""
+    path = os.path.join(directory, name)
+    with open(path, 'wb', buffering=0) as f:
+        for chunk in (1 << 20, 1 << 16, 4096, 512, 1):
+            block = b'\0' * chunk
+            while True:
+                try:
+                    if f.write(block) != chunk:
+                        break
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        raise
+                    break
+    st = os.statvfs(directory)
+    log('filled %s: %d bytes in %s, %d bytes free' % (directory, os.path.getsize(path), name,
+                                                       st.f_bavail * st.f_frsize))
+    return path
