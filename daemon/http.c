@@ -76,7 +76,7 @@ static const char *status_reason(int status)
             {200, "OK"},        {400, "Bad Request"},       {401, "Unauthorized"},
             {403, "Forbidden"}, {404, "Not Found"},         {405, "Method Not Allowed"},
             {409, "Conflict"},  {413, "Payload Too Large"}, {415, "Unsupported Media Type"},
-            {503, "Service Unavailable"},
+            {429, "Too Many Requests"}, {503, "Service Unavailable"},
     };
 
     for (size_t i = 0; i < ELEMENTSOF(reasons); i++)
@@ -136,6 +136,8 @@ static void access_log(struct http_req *hr, int status, size_t bytes)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(hr->req);
     char peer[INET6_ADDRSTRLEN + 16] = "-", uri[HTTP_LOG_URI_MAX + 1];
+    char path[HTTP_LOG_URI_MAX + 1];
+    const char *target, *query;
     char *addr = NULL;
     ev_uint16_t port = 0;
     struct timespec now;
@@ -143,6 +145,18 @@ static void access_log(struct http_req *hr, int status, size_t bytes)
 
     if (hr->sd->quiet)
         return;
+    /* The path only: a query may carry a secret (a token pasted into a URL), and the log is
+     * read by more people than the store. "?<redacted>" says there was one. */
+    target = evhttp_request_get_uri(hr->req);
+    query = target ? strpbrk(target, "?#") : NULL;
+    if (query) {
+        size_t n = (size_t)(query - target) < sizeof(path) ? (size_t)(query - target)
+                                                           : sizeof(path) - 1;
+
+        memcpy(path, target, n);
+        path[n] = '\0';
+        target = path;
+    }
     if (evcon)
         evhttp_connection_get_peer(evcon, &addr, &port);
     if (addr)
@@ -150,10 +164,9 @@ static void access_log(struct http_req *hr, int status, size_t bytes)
     clock_gettime(CLOCK_MONOTONIC, &now);
     ms = (int64_t)(now.tv_sec - hr->start.tv_sec) * 1000 +
          (now.tv_nsec - hr->start.tv_nsec) / 1000000;
-    log_info("access %s \"%s %s\" %d %zu %" PRId64 "ms device=%s", peer,
-             method_name(evhttp_request_get_command(hr->req)),
-             printable(evhttp_request_get_uri(hr->req), false, uri), status, bytes, ms,
-             hr->device ? hr->device : "-");
+    log_info("access %s \"%s %s%s\" %d %zu %" PRId64 "ms device=%s", peer,
+             method_name(evhttp_request_get_command(hr->req)), printable(target, false, uri),
+             query ? "?<redacted>" : "", status, bytes, ms, hr->device ? hr->device : "-");
 }
 
 /* A queued reply has been written out, or its connection went away first. */
@@ -453,7 +466,9 @@ static int request_json(struct http_req *hr, const char *const *keys, cJSON **re
 {
     _cleanup_free_ void *inflated = NULL;
     const char *body, *why = NULL, *bad = NULL;
+    char field[HTTP_ECHO_MAX];
     cJSON *root = NULL;
+    unsigned c = 0;
     size_t len;
     int r;
 
@@ -488,6 +503,16 @@ static int request_json(struct http_req *hr, const char *const *keys, cJSON **re
                     dup ? "send each member once" : "remove it (see docs/PROTOCOL.md)");
         cJSON_Delete(root);
         return r;
+    }
+    /* Every string of every body (PROTOCOL.md "Text"): a raw control character would reach
+     * other devices' screens, CSV exports and logs as it is. */
+    if (wire_check_text(root, field, sizeof(field), &c) < 0) {
+        reply_error(hr, 400, "invalid_value", -1, field, -1,
+                    "'%s' holds a control character (U+%04X); text may hold tab and newline "
+                    "but no other control characters; remove it",
+                    field, c);
+        cJSON_Delete(root);
+        return -EBADMSG;
     }
     *ret = root;
     return 0;
@@ -1408,6 +1433,47 @@ static void handle_team(struct http_req *hr, const char *person_id)
     reply_json(hr, 200, resp);
 }
 
+/* ---- strict framing ---- */
+
+/*
+ * A body is framed by exactly one Content-Length of plain decimal digits (PROTOCOL.md "Strict
+ * requests"). evhttp takes the first of several Content-Length lines, accepts "+44", and
+ * prefers Transfer-Encoding to Content-Length; a proxy in front may frame the same bytes
+ * differently and smuggle a second request in the body. So anything else is refused with 400
+ * and the connection is closed before evhttp reads a next request from it. Returns true when
+ * the request may be handled, or replies and returns false. (evhttp itself refuses, with its
+ * own HTML 400 and a close, a Content-Length strtoll() does not read whole, such as "4 4".)
+ */
+static bool request_framing_ok(struct http_req *hr)
+{
+    const struct evkeyval *kv;
+    const char *why = NULL;
+    unsigned lengths = 0;
+
+    TAILQ_FOREACH (kv, evhttp_request_get_input_headers(hr->req), next) {
+        if (strcasecmp(kv->key, "Transfer-Encoding") == 0) {
+            why = "Transfer-Encoding is not accepted; send the body with one Content-Length";
+            break;
+        }
+        if (strcasecmp(kv->key, "Content-Length") != 0)
+            continue;
+        if (++lengths > 1) {
+            why = "more than one Content-Length header; send exactly one";
+            break;
+        }
+        if (!kv->value[0] || strspn(kv->value, "0123456789") != strlen(kv->value)) {
+            why = "Content-Length must be plain decimal digits";
+            break;
+        }
+    }
+    if (!why)
+        return true;
+    (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Connection", "close");
+    reply_error(hr, 400, "bad_request", -1, NULL, -1,
+                "%s; nothing was processed and the connection is closed", why);
+    return false;
+}
+
 /* ---- routing ---- */
 
 /* "<prefix><segment><suffix>" with one non-empty segment: true and the segment (not yet
@@ -1484,7 +1550,9 @@ static void dispatch(struct evhttp_request *req, void *arg)
                     "the server failed to set up TLS; nothing was written; retry later");
         return;
     }
-    if (!path) {
+    if (!request_framing_ok(&hr)) {
+        /* answered */
+    } else if (!path) {
         reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
     } else if (streq(path, "/v1/enrol")) {
         if (m == EVHTTP_REQ_POST)
