@@ -78,6 +78,11 @@ static int check_value(struct caresync *c, const struct cat_table *t, const stru
     if (!utf8_valid(value, strlen(value)))
         return cs_fail(c, CARESYNC_EUSAGE, "bad value for %s.%s: not valid UTF-8", t->name,
                        f->name);
+    if (text_control_char(value))
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "bad value for %s.%s: it holds the control character U+%04X; text may "
+                       "hold tabs and new lines, nothing else below a space",
+                       t->name, f->name, text_control_char(value));
     if (catalogue_check_value(f, value, &why) < 0) {
         if (f->type == CAT_ENUM) {
             char list[256] = "";

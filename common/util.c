@@ -116,6 +116,14 @@ int sha256_hex(const void *data, size_t len, char out[static SHA256_HEX_MAX])
     return 0;
 }
 
+unsigned text_control_char(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f)
+            return *p;
+    return 0;
+}
+
 bool utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;

@@ -41,6 +41,14 @@ void copy_text(char *dst, size_t size, const void *src);
 /* utf8_valid() - true when @len bytes are well-formed UTF-8 with no NUL and no surrogates. */
 bool utf8_valid(const char *s, size_t len);
 
+/*
+ * text_control_char() - the first control character in string @s that text may not hold
+ * (docs/PROTOCOL.md "Text"): U+0001-U+001F except tab (U+0009) and newline (U+000A), and U+007F.
+ * Carriage return is refused too: stored text ends lines with a newline alone. Returns the
+ * character (1-127), or 0 when there is none. @s is borrowed; NULL has none.
+ */
+unsigned text_control_char(const char *s);
+
 /* parse_u64() - a whole decimal string, no sign or spaces, into *ret. 0 or -EINVAL/-ERANGE. */
 int parse_u64(const char *s, uint64_t *ret);
 

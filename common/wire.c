@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hlc.h"
@@ -89,6 +90,50 @@ int wire_parse(const char *body, size_t len, cJSON **ret, const char **why)
     }
     *ret = root;
     return 0;
+}
+
+/* wire_check_text() below @node, whose own path is the first @len bytes of @path. */
+static int text_walk(const cJSON *node, char *path, size_t size, size_t len, unsigned *ret_char)
+{
+    const cJSON *it;
+    long i = 0;
+
+    cJSON_ArrayForEach(it, node) {
+        bool member = cJSON_IsObject(node);
+        size_t n = len;
+        unsigned c = 0;
+        int w;
+
+        if (member)
+            w = snprintf(path + len, size - len, "%s%s", len ? "." : "",
+                         it->string ? it->string : "");
+        else
+            w = snprintf(path + len, size - len, "[%ld]", i);
+        if (w > 0)
+            n = len + (size_t)w < size ? len + (size_t)w : size - 1;
+        if (member)
+            c = text_control_char(it->string);
+        if (!c && cJSON_IsString(it))
+            c = text_control_char(it->valuestring);
+        if (c) {
+            *ret_char = c;
+            return -EBADMSG;
+        }
+        if ((cJSON_IsArray(it) || cJSON_IsObject(it)) &&
+            text_walk(it, path, size, n, ret_char) < 0)
+            return -EBADMSG;
+        path[len] = '\0';
+        i++;
+    }
+    return 0;
+}
+
+int wire_check_text(const cJSON *root, char *ret_field, size_t size, unsigned *ret_char)
+{
+    if (size == 0)
+        return -EINVAL;
+    ret_field[0] = '\0';
+    return text_walk(root, ret_field, size, 0, ret_char);
 }
 
 int wire_check_keys(const cJSON *obj, const char *const *allowed, const char **bad,

@@ -57,6 +57,15 @@ int wire_parse(const char *body, size_t len, cJSON **ret, const char **why);
 int wire_check_keys(const cJSON *obj, const char *const *allowed, const char **bad,
                     const char **why);
 
+/*
+ * wire_check_text() - every string in the tree @root (values and member names, at any depth)
+ * must be free of the control characters text_control_char() refuses. Returns 0, or -EBADMSG
+ * with the path of the first offending string ("changes[3].value", "device_name") in @ret_field
+ * (@size bytes, cut short if need be) and the character in *ret_char. @root is borrowed.
+ * wire_parse() does not do this itself: a device must still read what an older server stored.
+ */
+int wire_check_text(const cJSON *root, char *ret_field, size_t size, unsigned *ret_char);
+
 /* Typed getters: 0 on success, -ENOENT when absent, -EBADMSG when of the wrong type. */
 int wire_get_string(const cJSON *obj, const char *key, const char **ret);
 /* As wire_get_string(), but JSON null yields *ret = NULL. */

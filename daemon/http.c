@@ -41,6 +41,18 @@
     (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | \
      EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH)
 
+/* A token bucket of failures allowed (PROTOCOL.md "Enrolment throttling"); refilled when used. */
+struct bucket {
+    double tokens;
+    int64_t at_ms; /* CLOCK_MONOTONIC of the last refill; 0: never used */
+};
+
+/* A client address's failed-enrolment bucket; addr "" = free slot. */
+struct enrol_slot {
+    char addr[INET6_ADDRSTRLEN + 1];
+    struct bucket b;
+};
+
 struct caresyncd {
     struct event_base *base; /* borrowed */
     struct store *store;     /* borrowed */
@@ -51,6 +63,9 @@ struct caresyncd {
     bool draining;     /* shutdown requested: leave the loop once inflight is 0 */
     bool quiet;        /* no access log */
     unsigned lock_after_days; /* told to devices in every sync ("policy") */
+    unsigned enrol_addr_fails, enrol_addr_window_s, enrol_all_fails, enrol_all_window_s;
+    struct bucket enrol_all;         /* failed enrolments, all addresses */
+    struct enrol_slot *enrol_addrs;  /* HTTP_ENROL_ADDRS of them */
 };
 
 /* One request being handled; lives on the dispatcher's stack. */
@@ -76,7 +91,7 @@ static const char *status_reason(int status)
             {200, "OK"},        {400, "Bad Request"},       {401, "Unauthorized"},
             {403, "Forbidden"}, {404, "Not Found"},         {405, "Method Not Allowed"},
             {409, "Conflict"},  {413, "Payload Too Large"}, {415, "Unsupported Media Type"},
-            {503, "Service Unavailable"},
+            {429, "Too Many Requests"}, {503, "Service Unavailable"},
     };
 
     for (size_t i = 0; i < ELEMENTSOF(reasons); i++)
@@ -136,6 +151,8 @@ static void access_log(struct http_req *hr, int status, size_t bytes)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(hr->req);
     char peer[INET6_ADDRSTRLEN + 16] = "-", uri[HTTP_LOG_URI_MAX + 1];
+    char path[HTTP_LOG_URI_MAX + 1];
+    const char *target, *query;
     char *addr = NULL;
     ev_uint16_t port = 0;
     struct timespec now;
@@ -143,6 +160,18 @@ static void access_log(struct http_req *hr, int status, size_t bytes)
 
     if (hr->sd->quiet)
         return;
+    /* The path only: a query may carry a secret (a token pasted into a URL), and the log is
+     * read by more people than the store. "?<redacted>" says there was one. */
+    target = evhttp_request_get_uri(hr->req);
+    query = target ? strpbrk(target, "?#") : NULL;
+    if (query) {
+        size_t n = (size_t)(query - target) < sizeof(path) ? (size_t)(query - target)
+                                                           : sizeof(path) - 1;
+
+        memcpy(path, target, n);
+        path[n] = '\0';
+        target = path;
+    }
     if (evcon)
         evhttp_connection_get_peer(evcon, &addr, &port);
     if (addr)
@@ -150,10 +179,9 @@ static void access_log(struct http_req *hr, int status, size_t bytes)
     clock_gettime(CLOCK_MONOTONIC, &now);
     ms = (int64_t)(now.tv_sec - hr->start.tv_sec) * 1000 +
          (now.tv_nsec - hr->start.tv_nsec) / 1000000;
-    log_info("access %s \"%s %s\" %d %zu %" PRId64 "ms device=%s", peer,
-             method_name(evhttp_request_get_command(hr->req)),
-             printable(evhttp_request_get_uri(hr->req), false, uri), status, bytes, ms,
-             hr->device ? hr->device : "-");
+    log_info("access %s \"%s %s%s\" %d %zu %" PRId64 "ms device=%s", peer,
+             method_name(evhttp_request_get_command(hr->req)), printable(target, false, uri),
+             query ? "?<redacted>" : "", status, bytes, ms, hr->device ? hr->device : "-");
 }
 
 /* A queued reply has been written out, or its connection went away first. */
@@ -453,7 +481,9 @@ static int request_json(struct http_req *hr, const char *const *keys, cJSON **re
 {
     _cleanup_free_ void *inflated = NULL;
     const char *body, *why = NULL, *bad = NULL;
+    char field[HTTP_ECHO_MAX];
     cJSON *root = NULL;
+    unsigned c = 0;
     size_t len;
     int r;
 
@@ -488,6 +518,16 @@ static int request_json(struct http_req *hr, const char *const *keys, cJSON **re
                     dup ? "send each member once" : "remove it (see docs/PROTOCOL.md)");
         cJSON_Delete(root);
         return r;
+    }
+    /* Every string of every body (PROTOCOL.md "Text"): a raw control character would reach
+     * other devices' screens, CSV exports and logs as it is. */
+    if (wire_check_text(root, field, sizeof(field), &c) < 0) {
+        reply_error(hr, 400, "invalid_value", -1, field, -1,
+                    "'%s' holds a control character (U+%04X); text may hold tab and newline "
+                    "but no other control characters; remove it",
+                    field, c);
+        cJSON_Delete(root);
+        return -EBADMSG;
     }
     *ret = root;
     return 0;
@@ -695,21 +735,128 @@ static int require_coordinator(struct http_req *hr, const char *what)
 
 /* ---- POST /v1/enrol ---- */
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Refill @b (@fails per @window_s seconds) to @now_ms. A new bucket starts full. */
+static void bucket_refill(struct bucket *b, unsigned fails, unsigned window_s, int64_t now_ms)
+{
+    if (b->at_ms == 0)
+        b->tokens = fails;
+    else
+        b->tokens += (double)(now_ms - b->at_ms) * fails / (window_s * 1000.0);
+    if (b->tokens > fails)
+        b->tokens = fails;
+    b->at_ms = now_ms;
+}
+
+/* Whole seconds until @b (refilled) holds one token again; 0 when it holds one now. */
+static unsigned bucket_wait_s(const struct bucket *b, unsigned fails, unsigned window_s)
+{
+    double ms;
+
+    if (b->tokens >= 1.0)
+        return 0;
+    ms = (1.0 - b->tokens) * window_s * 1000.0 / fails;
+    return (unsigned)(ms / 1000.0) + 1;
+}
+
+/*
+ * The failed-enrolment bucket of client address @addr, refilled to @now_ms. An address not
+ * remembered takes a free slot, else one whose bucket is full again (it tells nothing), else
+ * the one used longest ago: the table is bounded, and the all-addresses bucket still holds
+ * when an attacker has more addresses than it.
+ */
+static struct bucket *enrol_bucket(struct caresyncd *sd, const char *addr, int64_t now_ms)
+{
+    struct enrol_slot *pick = NULL;
+
+    for (size_t i = 0; i < HTTP_ENROL_ADDRS; i++) {
+        struct enrol_slot *e = &sd->enrol_addrs[i];
+
+        if (streq(e->addr, addr)) {
+            pick = e;
+            break;
+        }
+        if (pick && !pick->addr[0])
+            continue;
+        if (!e->addr[0]) {
+            pick = e;
+            continue;
+        }
+        bucket_refill(&e->b, sd->enrol_addr_fails, sd->enrol_addr_window_s, now_ms);
+        if (!pick || e->b.tokens >= sd->enrol_addr_fails ||
+            (pick->b.tokens < sd->enrol_addr_fails && e->b.at_ms < pick->b.at_ms))
+            pick = e;
+    }
+    if (!streq(pick->addr, addr)) {
+        copy_text(pick->addr, sizeof(pick->addr), addr);
+        pick->b = (struct bucket){0};
+    }
+    bucket_refill(&pick->b, sd->enrol_addr_fails, sd->enrol_addr_window_s, now_ms);
+    return &pick->b;
+}
+
+/*
+ * Before a code is looked at: 0, or replies 429 too_many_attempts with Retry-After and returns
+ * -EBUSY when this address, or all of them together, have used up their failed attempts.
+ * *ret_addr is the address's bucket, to charge a failure to.
+ */
+static int enrol_throttle(struct http_req *hr, struct bucket **ret_addr)
+{
+    struct caresyncd *sd = hr->sd;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(hr->req);
+    int64_t now = monotonic_ms();
+    char *addr = NULL, after[16];
+    ev_uint16_t port;
+    unsigned wait_addr, wait_all;
+
+    if (evcon)
+        evhttp_connection_get_peer(evcon, &addr, &port);
+    *ret_addr = enrol_bucket(sd, addr ? addr : "-", now);
+    bucket_refill(&sd->enrol_all, sd->enrol_all_fails, sd->enrol_all_window_s, now);
+    wait_addr = bucket_wait_s(*ret_addr, sd->enrol_addr_fails, sd->enrol_addr_window_s);
+    wait_all = bucket_wait_s(&sd->enrol_all, sd->enrol_all_fails, sd->enrol_all_window_s);
+    if (wait_addr == 0 && wait_all == 0)
+        return 0;
+    snprintf(after, sizeof(after), "%u", wait_addr > wait_all ? wait_addr : wait_all);
+    (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After", after);
+    reply_error(hr, 429, "too_many_attempts", -1, NULL, -1,
+                "too many wrong enrolment codes %s; wait %s seconds, then enrol with the code "
+                "you were given",
+                wait_addr ? "from this address" : "on this server", after);
+    return -EBUSY;
+}
+
+/* A wrong code: charge one failure to the address and to the server. */
+static void enrol_failed(struct caresyncd *sd, struct bucket *addr)
+{
+    addr->tokens = addr->tokens >= 1.0 ? addr->tokens - 1.0 : 0.0;
+    sd->enrol_all.tokens = sd->enrol_all.tokens >= 1.0 ? sd->enrol_all.tokens - 1.0 : 0.0;
+}
+
 static void handle_enrol(struct http_req *hr)
 {
     static const char *const keys[] = {"code", "device_name", "client_version", NULL};
     _cleanup_json_ cJSON *body = NULL, *resp = NULL;
     struct store_enrolment e = {0};
     const char *code, *name, *version;
+    struct bucket *tries;
     int r;
 
-    if (request_json(hr, keys, &body) < 0 || member_string(hr, body, "code", true, 0, &code) < 0 ||
+    if (enrol_throttle(hr, &tries) < 0 || request_json(hr, keys, &body) < 0 || member_string(hr, body, "code", true, 0, &code) < 0 ||
         member_string(hr, body, "device_name", false, HTTP_SHORT_STR_MAX, &name) < 0 ||
         member_string(hr, body, "client_version", false, HTTP_SHORT_STR_MAX, &version) < 0)
         return;
     r = strlen(code) <= HTTP_CODE_ARG_MAX ? store_enrol(hr->sd->store, code, name, version, &e)
                                           : -EACCES;
     if (r == -EACCES) {
+        enrol_failed(hr->sd, tries);
         reply_error(hr, 401, "invalid_code", -1, NULL, -1,
                     "the enrolment code is unknown, already used or expired; ask for a new one "
                     "('caresyncd enrol')");
@@ -1409,6 +1556,47 @@ static void handle_team(struct http_req *hr, const char *person_id)
     reply_json(hr, 200, resp);
 }
 
+/* ---- strict framing ---- */
+
+/*
+ * A body is framed by exactly one Content-Length of plain decimal digits (PROTOCOL.md "Strict
+ * requests"). evhttp takes the first of several Content-Length lines, accepts "+44", and
+ * prefers Transfer-Encoding to Content-Length; a proxy in front may frame the same bytes
+ * differently and smuggle a second request in the body. So anything else is refused with 400
+ * and the connection is closed before evhttp reads a next request from it. Returns true when
+ * the request may be handled, or replies and returns false. (evhttp itself refuses, with its
+ * own HTML 400 and a close, a Content-Length strtoll() does not read whole, such as "4 4".)
+ */
+static bool request_framing_ok(struct http_req *hr)
+{
+    const struct evkeyval *kv;
+    const char *why = NULL;
+    unsigned lengths = 0;
+
+    TAILQ_FOREACH (kv, evhttp_request_get_input_headers(hr->req), next) {
+        if (strcasecmp(kv->key, "Transfer-Encoding") == 0) {
+            why = "Transfer-Encoding is not accepted; send the body with one Content-Length";
+            break;
+        }
+        if (strcasecmp(kv->key, "Content-Length") != 0)
+            continue;
+        if (++lengths > 1) {
+            why = "more than one Content-Length header; send exactly one";
+            break;
+        }
+        if (!kv->value[0] || strspn(kv->value, "0123456789") != strlen(kv->value)) {
+            why = "Content-Length must be plain decimal digits";
+            break;
+        }
+    }
+    if (!why)
+        return true;
+    (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Connection", "close");
+    reply_error(hr, 400, "bad_request", -1, NULL, -1,
+                "%s; nothing was processed and the connection is closed", why);
+    return false;
+}
+
 /* ---- routing ---- */
 
 /* "<prefix><segment><suffix>" with one non-empty segment: true and the segment (not yet
@@ -1485,7 +1673,9 @@ static void dispatch(struct evhttp_request *req, void *arg)
                     "the server failed to set up TLS; nothing was written; retry later");
         return;
     }
-    if (!path) {
+    if (!request_framing_ok(&hr)) {
+        /* answered */
+    } else if (!path) {
         reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
     } else if (streq(path, "/v1/enrol")) {
         if (m == EVHTTP_REQ_POST)
@@ -1588,8 +1778,14 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
     sd->ssl_ctx = ssl_ctx;
     sd->quiet = quiet;
     sd->lock_after_days = HTTP_LOCK_AFTER_DAYS;
+    caresyncd_set_enrol_limits(sd, HTTP_ENROL_ADDR_FAILS, HTTP_ENROL_ADDR_WINDOW_S,
+                               HTTP_ENROL_ALL_FAILS, HTTP_ENROL_ALL_WINDOW_S);
+    sd->enrol_addrs = calloc(HTTP_ENROL_ADDRS, sizeof(*sd->enrol_addrs));
     sd->http = evhttp_new(base);
-    if (!sd->http) {
+    if (!sd->http || !sd->enrol_addrs) {
+        if (sd->http)
+            evhttp_free(sd->http);
+        free(sd->enrol_addrs);
         free(sd);
         return NULL;
     }
@@ -1609,6 +1805,16 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
 void caresyncd_set_lock_after_days(struct caresyncd *sd, unsigned days)
 {
     sd->lock_after_days = days;
+}
+
+void caresyncd_set_enrol_limits(struct caresyncd *sd, unsigned addr_fails, unsigned addr_window_s,
+                                unsigned all_fails, unsigned all_window_s)
+{
+    sd->enrol_addr_fails = addr_fails ? addr_fails : 1;
+    sd->enrol_addr_window_s = addr_window_s ? addr_window_s : 1;
+    sd->enrol_all_fails = all_fails ? all_fails : 1;
+    sd->enrol_all_window_s = all_window_s ? all_window_s : 1;
+    sd->enrol_all = (struct bucket){0};
 }
 
 int http_parse_listen(const char *addr, struct sockaddr_storage *ret, socklen_t *ret_len)
@@ -1775,6 +1981,7 @@ struct caresyncd *caresyncd_free(struct caresyncd *sd)
     /* Connections still open fire conn_closed() from here, so sd must stay valid until then. */
     if (sd->http)
         evhttp_free(sd->http);
+    free(sd->enrol_addrs);
     free(sd);
     return NULL;
 }

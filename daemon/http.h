@@ -24,6 +24,14 @@ struct store;
 #define HTTP_LOCK_AFTER_MAX  3650
 #define HTTP_LAST_ERROR_MAX  1000 /* bytes of a device's reported last_error */
 
+/* Failed enrolments (PROTOCOL.md "Enrolment throttling"): per client address and per server,
+ * so many failures per so many seconds, as token buckets. */
+#define HTTP_ENROL_ADDR_FAILS    10
+#define HTTP_ENROL_ADDR_WINDOW_S 60
+#define HTTP_ENROL_ALL_FAILS     100
+#define HTTP_ENROL_ALL_WINDOW_S  60
+#define HTTP_ENROL_ADDRS         1024 /* client addresses remembered at once */
+
 /* The daemon's one explicit context (STYLE.md B.2): what every request handler needs. */
 struct caresyncd;
 
@@ -41,6 +49,15 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
  * Default HTTP_LOCK_AFTER_DAYS.
  */
 void caresyncd_set_lock_after_days(struct caresyncd *sd, unsigned days);
+
+/*
+ * caresyncd_set_enrol_limits() - failed enrolments allowed: @addr_fails per @addr_window_s
+ * seconds from one client address, @all_fails per @all_window_s seconds from all addresses
+ * together (each a token bucket: the allowance refills evenly over its window). Counts and
+ * windows are at least 1. Defaults HTTP_ENROL_*.
+ */
+void caresyncd_set_enrol_limits(struct caresyncd *sd, unsigned addr_fails, unsigned addr_window_s,
+                                unsigned all_fails, unsigned all_window_s);
 
 /*
  * caresyncd_listen() - listen on @addr ("IPv4:PORT" or "[IPv6]:PORT"; port 0 picks a free one).

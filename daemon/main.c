@@ -26,8 +26,11 @@
 static int serve_run(const struct admin_command *cmd, struct admin_opts *o);
 static int cert_renew_run(const struct admin_command *cmd, struct admin_opts *o);
 
-/* serve --lock-after-days, kept apart from struct admin_opts (only serve reads it). */
+/* serve --lock-after-days, --enrol-limit, --enrol-server-limit: kept apart from struct
+ * admin_opts (only serve reads them). */
 static const char *arg_lock_after_days;
+static const char *arg_enrol_limit;
+static const char *arg_enrol_server_limit;
 
 /* ---- the command table ---- */
 
@@ -54,9 +57,10 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          data directory made by 'caresyncd init'\n"
          "  -s, --san NAME          another IP address or DNS name for the certificate (repeat it)\n",
          cert_renew_run},
-        {"serve", "dlmqgLC", 0,
+        {"serve", "dlmqgLCET", 0,
          "serve --data DIR --listen ADDR:PORT [--max-skew-ms N] [--handover-grace-hours N] "
-         "[--lock-after-days N] [--max-device-conflicts N] [--quiet]",
+         "[--lock-after-days N] [--max-device-conflicts N] [--enrol-limit N/S] "
+         "[--enrol-server-limit N/S] [--quiet]",
          "Serve the sync API (docs/PROTOCOL.md) over HTTPS until SIGTERM or SIGINT, which stop\n"
          "accepting, finish the replies in progress and exit 0.\n"
          "\n"
@@ -74,6 +78,11 @@ static const struct admin_command commands[] = {
          "                          push that would add more is refused with 429 (default 1000)\n"
          "  -L, --lock-after-days N a device that has not synced for more than N days locks\n"
          "                          itself until it syncs again (default 14; 0: never)\n"
+         "  -E, --enrol-limit N/S   wrong enrolment codes allowed from one client address: N\n"
+         "                          per S seconds, then 429 until the allowance refills\n"
+         "                          (default 10/60)\n"
+         "  -T, --enrol-server-limit N/S\n"
+         "                          the same for all addresses together (default 100/60)\n"
          "  -q, --quiet             no access log lines\n",
          serve_run},
         {"user add", "dr", 1, "user add --data DIR NAME --role ROLE",
@@ -185,6 +194,8 @@ static const struct option longopts[] = {
         {"handover-grace-hours", required_argument, NULL, 'g'},
         {"max-device-conflicts", required_argument, NULL, 'C'},
         {"lock-after-days", required_argument, NULL, 'L'},
+        {"enrol-limit", required_argument, NULL, 'E'},
+        {"enrol-server-limit", required_argument, NULL, 'T'},
         {"person", required_argument, NULL, 'x'},
         {"profile", required_argument, NULL, 'f'},
         {"seed", required_argument, NULL, 'S'},
@@ -249,7 +260,7 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:g:x:L:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:g:x:L:E:T:", longopts, NULL)) != -1) {
         if (c == 'h') {
             help_command(cmd);
             return ADMIN_EXIT_OK;
@@ -311,6 +322,12 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
             break;
         case 'L':
             arg_lock_after_days = optarg;
+            break;
+        case 'E':
+            arg_enrol_limit = optarg;
+            break;
+        case 'T':
+            arg_enrol_server_limit = optarg;
             break;
         case 'x':
             o->person = optarg;
@@ -400,6 +417,25 @@ static inline void caresyncd_freep(struct caresyncd **p)
     caresyncd_free(*p);
 }
 
+/* "N/S" with 1 <= N <= 1000000 and 1 <= S <= 86400 into *n and *s; 0 or -EINVAL. */
+static int parse_rate(const char *text, unsigned *n, unsigned *s)
+{
+    char head[24];
+    const char *slash = strchr(text, '/');
+    uint64_t a, b;
+
+    if (!slash || (size_t)(slash - text) >= sizeof(head))
+        return -EINVAL;
+    memcpy(head, text, (size_t)(slash - text));
+    head[slash - text] = '\0';
+    if (parse_u64(head, &a) < 0 || parse_u64(slash + 1, &b) < 0 || a < 1 || a > 1000000 ||
+        b < 1 || b > 86400)
+        return -EINVAL;
+    *n = (unsigned)a;
+    *s = (unsigned)b;
+    return 0;
+}
+
 static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
 {
     /* Declared in the order they must be freed in reverse: the server before the store,
@@ -416,6 +452,8 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     struct sigaction sa = {.sa_handler = SIG_IGN};
     struct rlimit nofile;
     uint64_t skew = 0, grace = 0, lock_days = HTTP_LOCK_AFTER_DAYS, conflicts = 0;
+    unsigned enrol_n = HTTP_ENROL_ADDR_FAILS, enrol_s = HTTP_ENROL_ADDR_WINDOW_S;
+    unsigned enrol_all_n = HTTP_ENROL_ALL_FAILS, enrol_all_s = HTTP_ENROL_ALL_WINDOW_S;
     int r;
 
     if (!o->listen)
@@ -436,6 +474,12 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         (parse_u64(arg_lock_after_days, &lock_days) < 0 || lock_days > HTTP_LOCK_AFTER_MAX))
         return admin_usage(cmd, "--lock-after-days takes days from 0 to %d, not '%s'",
                            HTTP_LOCK_AFTER_MAX, arg_lock_after_days);
+    if (arg_enrol_limit && parse_rate(arg_enrol_limit, &enrol_n, &enrol_s) < 0)
+        return admin_usage(cmd, "--enrol-limit takes N/SECONDS (such as 10/60), not '%s'",
+                           arg_enrol_limit);
+    if (arg_enrol_server_limit && parse_rate(arg_enrol_server_limit, &enrol_all_n, &enrol_all_s) < 0)
+        return admin_usage(cmd, "--enrol-server-limit takes N/SECONDS (such as 100/60), not '%s'",
+                           arg_enrol_server_limit);
     if ((size_t)snprintf(cert, sizeof(cert), "%s/server.pem", o->data) >= sizeof(cert) ||
         (size_t)snprintf(key, sizeof(key), "%s/server.key", o->data) >= sizeof(key) ||
         (size_t)snprintf(db, sizeof(db), "%s/store.db", o->data) >= sizeof(db))
@@ -487,6 +531,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         return ADMIN_EXIT_FAILURE;
     }
     caresyncd_set_lock_after_days(sd, (unsigned)lock_days);
+    caresyncd_set_enrol_limits(sd, enrol_n, enrol_s, enrol_all_n, enrol_all_s);
     r = caresyncd_listen(sd, o->listen, bound, sizeof(bound));
     if (r < 0) {
         log_error("cannot listen on %s: %s; %s", o->listen, strerror(-r),

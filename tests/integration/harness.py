@@ -593,3 +593,45 @@ def fill_disk(directory, name='filler'):
     log('filled %s: %d bytes in %s, %d bytes free' % (directory, os.path.getsize(path), name,
                                                        st.f_bavail * st.f_frsize))
     return path
+
+
+# ---- raw HTTPS, for requests http.client will not send (test_strict_http, test_limits) ----
+
+def raw_request(daemon, data, timeout=10):
+    """Send the bytes @data as they are over one TLS connection and read until the server
+    closes it or @timeout passes. Returns (status or None, headers dict, body bytes, closed,
+    rest): the first response, whether the server closed the connection, and any bytes after
+    the first response (a second response, say)."""
+    s = socket.create_connection(('127.0.0.1', daemon.port), timeout=timeout)
+    t = daemon.ssl_context().wrap_socket(s, server_hostname='127.0.0.1')
+    got, closed = b'', False
+    try:
+        t.sendall(data)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = t.recv(65536)
+            except socket.timeout:
+                break
+            except (ConnectionError, ssl.SSLError):
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+    finally:
+        t.close()
+    head, _, body = got.partition(b'\r\n\r\n')
+    lines = head.decode('latin-1').split('\r\n')
+    status = None
+    if lines and lines[0].startswith('HTTP/1.'):
+        status = int(lines[0].split()[1])
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(':')
+        hdrs[k.strip().lower()] = v.strip()
+    n = int(hdrs.get('content-length', len(body)))
+    log('raw %r -> %s %s' % (clip(data.decode('latin-1'), 200), status,
+                             clip(body.decode('utf-8', 'replace'), 300)))
+    return status, hdrs, body[:n], closed, body[n:]
