@@ -364,8 +364,28 @@ _printf_(7, 8) static void reply_error(struct http_req *hr, int status, const ch
 }
 
 /* A store call failed for a reason that is not the client's: 503 busy or 500. */
+/* A full disk: one line for IT (at most once a minute), 503 for the device. */
+static void reply_storage_full(struct http_req *hr, const char *what)
+{
+    static time_t logged;
+    time_t now = time(NULL);
+
+    if (now - logged >= 60) {
+        log_error("%s failed: the data directory's disk is full; free space there (nothing was "
+                  "written; devices retry)", what);
+        logged = now;
+    }
+    (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After",
+                            STORE_FULL_RETRY_S);
+    reply_error(hr, 503, "storage_full", -1, NULL, -1, "%s", STORE_FULL_MESSAGE);
+}
+
 static void reply_store_failure(struct http_req *hr, int r, const char *what)
 {
+    if (r == -ENOSPC) {
+        reply_storage_full(hr, what);
+        return;
+    }
     if (r == -EBUSY) {
         (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After", "1");
         reply_error(hr, 503, "busy", -1, NULL, -1,
@@ -1044,6 +1064,10 @@ static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device
     if (r < 0) {
         if (err.status < 400 || !err.code) {
             reply_store_failure(hr, r, "sync");
+            return;
+        }
+        if (r == -ENOSPC) {
+            reply_storage_full(hr, "sync");
             return;
         }
         if (err.status >= 500)

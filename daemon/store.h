@@ -21,6 +21,10 @@ struct store;
 #define STORE_CODE_MAX 16          /* "XXXX-XXXX-XXXX" + NUL */
 #define STORE_PULL_PAGE 1000       /* field states per pull page */
 #define STORE_MAX_FORWARD_MS (5 * 60 * 1000)
+/* What a device is told when the server's disk is full (503 storage_full, Retry-After). */
+#define STORE_FULL_MESSAGE "the server's disk is full; nothing was written and nothing is lost; " \
+                           "your device keeps working offline, sync again later"
+#define STORE_FULL_RETRY_S "60"
 #define STORE_DEVICE_CONFLICTS_MAX 1000 /* open conflict-log entries one device may cause */
 #define STORE_HANDOVER_GRACE_MS (UINT64_C(72) * 3600 * 1000)
 

@@ -32,6 +32,8 @@ static int store_failure(struct store_error *err, int r)
     if (r == -EBUSY)
         return set_err(err, 503, "busy", -1, r,
                        "the store is busy; nothing was written, retry in a few seconds");
+    if (r == -ENOSPC)
+        return set_err(err, 503, "storage_full", -1, r, STORE_FULL_MESSAGE);
     return set_err(err, 500, "internal_error", -1, r,
                    "the server could not complete the request; nothing was written, retry later");
 }

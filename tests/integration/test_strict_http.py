@@ -129,6 +129,15 @@ def test(w):
     h.check('"POST /v1/sync?' in text, 'the access log still shows the path and that there '
             'was a query')
 
+    # ---- the client refuses locally what the server would, so its outbox is never stuck ----
+    pending = nurse.status()['pending']
+    p = nurse.run('note', 'add', pid, 'bell \x07 rung', expect=h.EXIT_USAGE)
+    h.check('control character' in p.stderr, 'the CLI says why', p.stderr)
+    h.check_eq(nurse.status()['pending'], pending, 'nothing was queued')
+    nurse.new('note', 'add', pid, 'two lines\n\tand a tab')
+    nurse.sync()
+    h.check_eq(nurse.status()['pending'], 0, 'tabs and new lines travel')
+
 
 if __name__ == '__main__':
     h.main(test)
