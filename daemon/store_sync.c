@@ -1048,12 +1048,18 @@ static int registers(struct store *s, const struct change_record *changes, size_
  * Authorship (docs/internals/access.md): the author field of a row is the writer's own name,
  * given when the row is created and never changed. NULL when @c is fine, else why not.
  */
-static const char *authorship(const struct store_principal *p, const struct change_record *c,
-                              const struct change_record *changes, size_t n,
-                              const struct store_row *stored)
+static bool same_row(const struct change_record *a, const struct change_record *b)
 {
+    return a->table == b->table && streq(a->row_id, b->row_id);
+}
+
+static const char *authorship(const struct store_principal *p, const struct change_record *changes,
+                              size_t n, size_t at, const struct store_row *stored)
+{
+    const struct change_record *c = &changes[at];
     const char *field = access_author_field(c->table);
     bool given = false;
+    size_t lo = at, hi = at;
 
     if (!field)
         return NULL;
@@ -1068,9 +1074,15 @@ static const char *authorship(const struct store_principal *p, const struct chan
     }
     if (stored->n > 0)
         return NULL; /* an existing row: its author was checked when it was written */
+    /* A row's fields come together: look in the run of the row first, then everywhere. */
+    while (lo > 0 && same_row(&changes[lo - 1], c))
+        lo--;
+    while (hi + 1 < n && same_row(&changes[hi + 1], c))
+        hi++;
+    for (size_t i = lo; i <= hi && !given; i++)
+        given = streq(changes[i].field->name, field);
     for (size_t i = 0; i < n && !given; i++)
-        given = changes[i].table == c->table && streq(changes[i].row_id, c->row_id) &&
-                streq(changes[i].field->name, field);
+        given = same_row(&changes[i], c) && streq(changes[i].field->name, field);
     return given ? NULL : "a new record must name its author, the user writing it";
 }
 
@@ -1138,7 +1150,7 @@ static int authorise_batch(struct store *s, const struct store_principal *p,
             loaded = c;
         }
         row.overlay = NULL;
-        why = authorship(p, c, changes, n, &row);
+        why = authorship(p, changes, n, i, &row);
         if (!why) {
             row.overlay = batch_value;
             row.overlay_ctx = &b;
