@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # deps.sh - install the build and test dependencies from Debian 12's archive (idempotent).
 set -euo pipefail
-pkgs=(meson ninja-build pkg-config gcc clang python3 openssl ca-certificates
+pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev python3 openssl ca-certificates
       libsqlite3-dev libevent-dev libssl-dev libcurl4-openssl-dev libcjson-dev zlib1g-dev)
 missing=()
 for p in "${pkgs[@]}"; do

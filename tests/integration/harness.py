@@ -635,3 +635,100 @@ def raw_request(daemon, data, timeout=10):
     log('raw %r -> %s %s' % (clip(data.decode('latin-1'), 200), status,
                              clip(body.decode('utf-8', 'replace'), 300)))
     return status, hdrs, body[:n], closed, body[n:]
+
+
+# ---- a history checker for the fault tests (crash, network): what devices recorded, against
+# what the server stored ----
+
+def _client_db_rows(self, sql, params=()):
+    """Rows of the client's replica.db, read-only (the client must not be running)."""
+    con = sqlite3.connect('file:%s?mode=ro' % os.path.join(self.home, 'replica.db'), uri=True,
+                          timeout=10)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute(sql, params).fetchall()]
+    finally:
+        con.close()
+
+
+def _client_outbox(self):
+    """The client's unacknowledged changes: [{change_id, tbl, row_id, field, value}]."""
+    return self.db_rows('SELECT change_id, tbl, row_id, person_id, field, value FROM outbox'
+                        ' ORDER BY seq')
+
+
+def _client_versions(self):
+    """{(tbl, row_id, field): (hlc, device)} of every field the replica holds."""
+    return {(r['tbl'], r['row_id'], r['field']): (r['hlc'], r['device'])
+            for r in self.db_rows('SELECT tbl, row_id, field, hlc, device FROM field_version')}
+
+
+Client.db_rows = _client_db_rows
+Client.outbox = _client_outbox
+Client.versions = _client_versions
+
+
+class History:
+    """What every client recorded (each change once, as it sat in the outbox) and what the
+    server acknowledged; check() holds them against the server's store.db."""
+
+    def __init__(self):
+        self.recorded = {}  # change_id -> (client name, tbl, row_id, field, value)
+        self.acked = set()  # change_ids that left an outbox after a successful sync
+
+    def note_outbox(self, client):
+        """Call after local edits (and before a sync): remember what the outbox holds."""
+        rows = client.outbox()
+        for r in rows:
+            self.recorded.setdefault(r['change_id'], (client.name, r['tbl'], r['row_id'],
+                                                      r['field'], r['value']))
+        return {r['change_id'] for r in rows}
+
+    def note_synced(self, client, before):
+        """After a sync that exited 0: what left the outbox was acknowledged."""
+        now = {r['change_id'] for r in client.outbox()}
+        self.acked |= before - now
+        return before - now
+
+    def check(self, daemon, clients, unique_prefix):
+        """Every recorded change is on the server exactly once, every outbox is empty (so
+        everything was acknowledged), no value of this run's form was stored that no client
+        recorded, and every replica holds the server's version of each field it holds."""
+        for c in clients:
+            check_eq(c.outbox(), [], c.name + ': outbox after the final syncs')
+        log_rows = daemon.query('SELECT change_id, device, tbl, row_id, field, value'
+                                ' FROM change_log')
+        by_id = {}
+        for r in log_rows:
+            by_id.setdefault(r['change_id'], []).append(r)
+        lost = sorted(cid for cid in self.recorded if cid not in by_id)
+        twice = sorted(cid for cid, rs in by_id.items() if len(rs) > 1)
+        wrong = sorted(cid for cid, rec in self.recorded.items() if cid in by_id and
+                       (by_id[cid][0]['tbl'], by_id[cid][0]['row_id'], by_id[cid][0]['field'],
+                        by_id[cid][0]['value']) != rec[1:])
+        values = {}
+        for r in log_rows:
+            if r['value'] and r['value'].startswith(unique_prefix):
+                values.setdefault(r['value'], []).append(r['change_id'])
+        recorded_values = {rec[4] for rec in self.recorded.values()}
+        dup_values = sorted(v for v, ids in values.items() if len(ids) > 1)
+        phantom = sorted(v for v in values if v not in recorded_values)
+        check(not (lost or twice or wrong or dup_values or phantom),
+              'history: %d recorded changes lost, %d stored twice, %d stored differently, %d'
+              ' values stored under two change ids, %d values no client recorded' %
+              (len(lost), len(twice), len(wrong), len(dup_values), len(phantom)),
+              {'lost': [(cid, self.recorded[cid]) for cid in lost[:20]],
+               'twice': twice[:20], 'wrong': wrong[:20], 'dup_values': dup_values[:20],
+               'phantom': phantom[:20]})
+        missing_acks = sorted(cid for cid in self.acked if cid not in by_id)
+        check(not missing_acks, 'acknowledged changes not on the server', missing_acks)
+        state = {(r['tbl'], r['row_id'], r['field']): (r['hlc'], r['device'])
+                 for r in daemon.query('SELECT tbl, row_id, field, hlc, device FROM field_state')}
+        for c in clients:
+            held = c.versions()
+            diff = sorted((k, v, state.get(k)) for k, v in held.items() if state.get(k) != v)
+            check(not diff, '%s: %d fields held at another version than the server\'s' %
+                  (c.name, len(diff)), diff[:20])
+        log('history: %d changes recorded by %d clients, each stored exactly once (%d seen'
+            ' acknowledged); every replica at the server\'s versions' %
+            (len(self.recorded), len(clients), len(self.acked)))
