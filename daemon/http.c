@@ -11,6 +11,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h> /* the request's HTTP version: 2.1 has no getter */
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <inttypes.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "catalogue.h"
+#include "conn.h"
 #include "fhir.h"
 #include "gzip.h"
 #include "hlc.h"
@@ -58,6 +60,7 @@ struct caresyncd {
     struct store *store;     /* borrowed */
     SSL_CTX *ssl_ctx;        /* borrowed */
     struct evhttp *http;
+    struct conn_server *conns; /* the connection layer under evhttp (conn.h) */
     struct evhttp_bound_socket *bound;
     unsigned inflight; /* replies queued but not yet fully written */
     bool draining;     /* shutdown requested: leave the loop once inflight is 0 */
@@ -72,6 +75,7 @@ struct caresyncd {
 struct http_req {
     struct caresyncd *sd;
     struct evhttp_request *req;
+    struct conn *conn; /* the connection it came on */
     struct timespec start;
     struct store_principal who; /* valid once authenticated */
     const char *device;         /* device id for the access log, or NULL */
@@ -198,14 +202,53 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
     reply_finished(arg);
 }
 
+static void reply_drained(void *arg)
+{
+    reply_finished(arg);
+}
+
+/* Whether @headers hold "Connection: close" (one token, as evhttp reads it). */
+static bool says_close(struct evkeyvalq *headers)
+{
+    const char *v = evhttp_find_header(headers, "Connection");
+
+    return v && strcasecmp(v, "close") == 0;
+}
+
+/*
+ * evhttp has handed the reply to the connection layer. When the connection is to close after
+ * it, evhttp would shut the socket down at once, before TLS has written the reply (conn.h):
+ * so the close is taken from evhttp here (it then waits for a next request) and the
+ * connection layer closes once everything is written. reply_finished() runs then too.
+ */
 static void reply_written(struct evhttp_request *req, void *arg)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct caresyncd *sd = arg;
+    struct conn *c = conn_of_request(sd->conns, req);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    bool close;
 
     /* Written: the connection closing later is no longer about this reply. */
     if (evcon)
         evhttp_connection_set_closecb(evcon, NULL, NULL);
-    reply_finished(arg);
+    if (!c) {
+        reply_finished(sd);
+        return;
+    }
+    close = says_close(in) || says_close(out) ||
+            (req->major == 1 && req->minor == 0 &&
+             !(evhttp_find_header(in, "Connection") &&
+               strcasecmp(evhttp_find_header(in, "Connection"), "keep-alive") == 0));
+    if (close) {
+        while (evhttp_remove_header(in, "Connection") == 0)
+            ;
+        while (evhttp_remove_header(out, "Connection") == 0)
+            ;
+        (void)evhttp_add_header(in, "Connection", "keep-alive");
+    }
+    conn_reply_done(c, close);
 }
 
 /* The value of the request's one @name header; NULL when it has none or more than one. */
@@ -740,6 +783,7 @@ static int authenticate(struct http_req *hr)
         return r;
     }
     hr->device = hr->who.device_id;
+    conn_authenticated(hr->conn);
     return 0;
 }
 
@@ -1677,27 +1721,100 @@ static void reply_method(struct http_req *hr, const char *path, const char *allo
                 allow);
 }
 
+/*
+ * Answer a request the connection layer refused from its head alone (conn.h): its body was
+ * never read, so the connection closes after the reply. The errors are those a handler would
+ * give for the same request.
+ */
+static void reply_refused(struct http_req *hr, enum conn_verdict v)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(hr->req);
+    const char *framing = NULL;
+
+    (void)evhttp_add_header(h, "Connection", "close");
+    switch (v) {
+    case CONN_MISSING_TOKEN:
+        (void)evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"caresync\"");
+        reply_error(hr, 401, "missing_token", -1, NULL, -1,
+                    "this request needs 'Authorization: Bearer <device token>'; enrol the "
+                    "device first");
+        return;
+    case CONN_INVALID_TOKEN:
+        (void)evhttp_add_header(h, "WWW-Authenticate",
+                                "Bearer realm=\"caresync\", error=\"invalid_token\"");
+        reply_error(hr, 401, "invalid_token", -1, NULL, -1,
+                    "the device token is not valid; enrol the device again");
+        return;
+    case CONN_REVOKED:
+        reply_error(hr, 401, "device_revoked", -1, NULL, -1,
+                    "this device has been revoked; wipe its replica and enrol again");
+        return;
+    case CONN_STORE_BUSY:
+        (void)evhttp_add_header(h, "Retry-After", "1");
+        reply_error(hr, 503, "busy", -1, NULL, -1,
+                    "the store is busy; nothing was written; retry in a few seconds");
+        return;
+    case CONN_BUDGET:
+        (void)evhttp_add_header(h, "Retry-After", HTTP_BUDGET_RETRY_AFTER);
+        reply_error(hr, 503, "busy", -1, NULL, -1,
+                    "the server is receiving too much at once; nothing was written; retry in "
+                    "%s seconds", HTTP_BUDGET_RETRY_AFTER);
+        return;
+    case CONN_TOO_LARGE:
+        reply_body_too_large(hr, "is larger");
+        return;
+    case CONN_ENROL_TOO_LARGE:
+        reply_error(hr, 413, "body_too_large", CONN_ENROL_BODY_MAX, NULL, -1,
+                    "an enrolment body is larger than the limit of %d bytes; send only the code, "
+                    "device_name and client_version", CONN_ENROL_BODY_MAX);
+        return;
+    case CONN_TE:
+        framing = "Transfer-Encoding is not accepted; send the body with one Content-Length";
+        break;
+    case CONN_CL_REPEATED:
+        framing = "more than one Content-Length header; send exactly one";
+        break;
+    case CONN_CL_DIGITS:
+        framing = "Content-Length must be plain decimal digits";
+        break;
+    case CONN_FOLDED:
+        framing = "a header line continues on the next line (obsolete folding); send each "
+                  "header on one line";
+        break;
+    case CONN_BODY_NO_BODY:
+    default:
+        framing = "this method takes no body; send it without one";
+        break;
+    }
+    reply_error(hr, 400, "bad_request", -1, NULL, -1,
+                "%s; nothing was processed and the connection is closed", framing);
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     struct http_req hr = {.sd = arg, .req = req};
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    enum conn_verdict verdict;
     char person[HTTP_ECHO_MAX];
     int64_t id;
 
     clock_gettime(CLOCK_MONOTONIC, &hr.start);
+    hr.conn = conn_of_request(hr.sd->conns, req);
     /* Belt and braces: should a TLS bufferevent ever fail to be made, evhttp would fall back
      * to plain TCP. Never serve anything over that. */
-    if (!bev || !bufferevent_openssl_get_ssl(bev)) {
+    if (!hr.conn || !conn_ssl(hr.conn)) {
         log_error("refusing a request that did not arrive over TLS");
+        (void)evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
         reply_error(&hr, 500, "internal_error", -1, NULL, -1,
                     "the server failed to set up TLS; nothing was written; retry later");
         return;
     }
-    if (!request_framing_ok(&hr)) {
+    verdict = conn_dispatched(hr.conn);
+    if (verdict != CONN_PASS) {
+        reply_refused(&hr, verdict);
+    } else if (!request_framing_ok(&hr)) {
         /* answered */
     } else if (!path) {
         reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
@@ -1767,27 +1884,6 @@ static void dispatch(struct evhttp_request *req, void *arg)
     }
 }
 
-/* evhttp asks for the bufferevent of each accepted connection; the fd is set later. */
-static struct bufferevent *make_bev(struct event_base *base, void *arg)
-{
-    struct caresyncd *sd = arg;
-    struct bufferevent *bev;
-    SSL *ssl = SSL_new(sd->ssl_ctx);
-
-    if (!ssl) {
-        log_error("cannot create a TLS session (out of memory?)");
-        return NULL;
-    }
-    bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                         BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        SSL_free(ssl);
-        log_error("cannot create a TLS bufferevent (out of memory?)");
-        return NULL;
-    }
-    return bev;
-}
-
 /* ---- server lifecycle ---- */
 
 struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SSL_CTX *ssl_ctx,
@@ -1806,9 +1902,11 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
                                HTTP_ENROL_ALL_FAILS, HTTP_ENROL_ALL_WINDOW_S);
     sd->enrol_addrs = calloc(HTTP_ENROL_ADDRS, sizeof(*sd->enrol_addrs));
     sd->http = evhttp_new(base);
-    if (!sd->http || !sd->enrol_addrs) {
+    sd->conns = conn_server_new(base, store, ssl_ctx, quiet);
+    if (!sd->http || !sd->enrol_addrs || !sd->conns) {
         if (sd->http)
             evhttp_free(sd->http);
+        conn_server_free(sd->conns);
         free(sd->enrol_addrs);
         free(sd);
         return NULL;
@@ -1818,12 +1916,24 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
      * are cut off by evhttp itself (PROTOCOL.md "Limits"). */
     evhttp_set_max_body_size(sd->http, 2 * (ev_ssize_t)HTTP_BODY_MAX);
     evhttp_set_max_headers_size(sd->http, HTTP_HEADERS_MAX);
+    conn_server_set_limits(sd->conns, &(struct conn_limits){.body_max = HTTP_BODY_MAX});
     /* Every method reaches dispatch(), which answers a JSON 405 for the wrong one; evhttp's
      * own refusal would be an HTML 501. */
     evhttp_set_allowed_methods(sd->http, HTTP_ALL_METHODS);
-    evhttp_set_bevcb(sd->http, make_bev, sd);
+    evhttp_set_bevcb(sd->http, conn_bev_new, sd->conns);
+    conn_server_set_drained(sd->conns, reply_drained, sd);
     evhttp_set_gencb(sd->http, dispatch, sd);
     return sd;
+}
+
+void caresyncd_set_conn_limits(struct caresyncd *sd, const struct conn_limits *l)
+{
+    conn_server_set_limits(sd->conns, l);
+}
+
+void caresyncd_get_conn_limits(const struct caresyncd *sd, struct conn_limits *ret)
+{
+    conn_server_get_limits(sd->conns, ret);
 }
 
 void caresyncd_set_lock_after_days(struct caresyncd *sd, unsigned days)
@@ -2005,6 +2115,7 @@ struct caresyncd *caresyncd_free(struct caresyncd *sd)
     /* Connections still open fire conn_closed() from here, so sd must stay valid until then. */
     if (sd->http)
         evhttp_free(sd->http);
+    sd->conns = conn_server_free(sd->conns);
     free(sd->enrol_addrs);
     free(sd);
     return NULL;

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "conn.h"
+
 struct event_base;
 struct store;
 
@@ -17,7 +19,8 @@ struct store;
 #define HTTP_GZIP_MIN        1024
 #define HTTP_CHANGES_MAX     1000               /* PROTOCOL.md "changes in one push" */
 #define HTTP_HEADERS_MAX     (16 * 1024)
-#define HTTP_TIMEOUT_S       30
+#define HTTP_TIMEOUT_S       30 /* idle: no byte read or written for this long */
+#define HTTP_BUDGET_RETRY_AFTER "2" /* seconds, when the body budget is used up */
 #define HTTP_SHORT_STR_MAX   100 /* device_name, client_version */
 #define HTTP_DRAIN_TIMEOUT_S 10  /* longest wait for replies at shutdown */
 #define HTTP_LOCK_AFTER_DAYS 14  /* default: a device unsynced this long locks itself */
@@ -42,6 +45,16 @@ struct caresyncd;
  */
 struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SSL_CTX *ssl_ctx,
                                 bool quiet);
+
+/*
+ * caresyncd_set_conn_limits() - deadlines, connection caps and the budget of buffered body
+ * bytes (conn.h); zero members keep their value. Defaults CONN_*, the connection cap from
+ * RLIMIT_NOFILE at the time caresyncd_new() ran.
+ */
+void caresyncd_set_conn_limits(struct caresyncd *sd, const struct conn_limits *l);
+
+/* caresyncd_get_conn_limits() - the limits in force. */
+void caresyncd_get_conn_limits(const struct caresyncd *sd, struct conn_limits *ret);
 
 /*
  * caresyncd_set_lock_after_days() - the policy sent to devices in every sync response: a device

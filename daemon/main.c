@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +32,13 @@ static int cert_renew_run(const struct admin_command *cmd, struct admin_opts *o)
 static const char *arg_lock_after_days;
 static const char *arg_enrol_limit;
 static const char *arg_enrol_server_limit;
+/* serve --header-timeout, --body-timeout, --max-conns-per-addr, --max-conns,
+ * --max-body-buffer-kb (conn.h). */
+static const char *arg_header_timeout;
+static const char *arg_body_timeout;
+static const char *arg_max_conns_per_addr;
+static const char *arg_max_conns;
+static const char *arg_max_body_buffer_kb;
 
 /* ---- the command table ---- */
 
@@ -57,10 +65,11 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          data directory made by 'caresyncd init'\n"
          "  -s, --san NAME          another IP address or DNS name for the certificate (repeat it)\n",
          cert_renew_run},
-        {"serve", "dlmqgLCET", 0,
+        {"serve", "dlmqgLCETHBAMU", 0,
          "serve --data DIR --listen ADDR:PORT [--max-skew-ms N] [--handover-grace-hours N] "
          "[--lock-after-days N] [--max-device-conflicts N] [--enrol-limit N/S] "
-         "[--enrol-server-limit N/S] [--quiet]",
+         "[--enrol-server-limit N/S] [--header-timeout S] [--body-timeout S] "
+         "[--max-conns-per-addr N] [--max-conns N] [--max-body-buffer-kb N] [--quiet]",
          "Serve the sync API (docs/PROTOCOL.md) over HTTPS until SIGTERM or SIGINT, which stop\n"
          "accepting, finish the replies in progress and exit 0.\n"
          "\n"
@@ -83,6 +92,17 @@ static const struct admin_command commands[] = {
          "                          (default 10/60)\n"
          "  -T, --enrol-server-limit N/S\n"
          "                          the same for all addresses together (default 100/60)\n"
+         "      --header-timeout S  a request's headers must all arrive within S seconds of\n"
+         "                          its first byte, or the connection is closed (default 10)\n"
+         "      --body-timeout S    its body within S seconds of the headers (default 60)\n"
+         "      --max-conns-per-addr N\n"
+         "                          connections open from one client address (default 32)\n"
+         "      --max-conns N       connections open in all; when full, the oldest idle one\n"
+         "                          that never authenticated is closed for a new one (default:\n"
+         "                          the open file limit less 64)\n"
+         "      --max-body-buffer-kb N\n"
+         "                          request bodies (as announced) read at once, all\n"
+         "                          connections together; more get 503 (default 65536)\n"
          "  -q, --quiet             no access log lines\n",
          serve_run},
         {"user add", "dr", 1, "user add --data DIR NAME --role ROLE",
@@ -196,6 +216,11 @@ static const struct option longopts[] = {
         {"lock-after-days", required_argument, NULL, 'L'},
         {"enrol-limit", required_argument, NULL, 'E'},
         {"enrol-server-limit", required_argument, NULL, 'T'},
+        {"header-timeout", required_argument, NULL, 'H'},
+        {"body-timeout", required_argument, NULL, 'B'},
+        {"max-conns-per-addr", required_argument, NULL, 'A'},
+        {"max-conns", required_argument, NULL, 'M'},
+        {"max-body-buffer-kb", required_argument, NULL, 'U'},
         {"person", required_argument, NULL, 'x'},
         {"profile", required_argument, NULL, 'f'},
         {"seed", required_argument, NULL, 'S'},
@@ -329,6 +354,21 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
         case 'T':
             arg_enrol_server_limit = optarg;
             break;
+        case 'H':
+            arg_header_timeout = optarg;
+            break;
+        case 'B':
+            arg_body_timeout = optarg;
+            break;
+        case 'A':
+            arg_max_conns_per_addr = optarg;
+            break;
+        case 'M':
+            arg_max_conns = optarg;
+            break;
+        case 'U':
+            arg_max_body_buffer_kb = optarg;
+            break;
         case 'x':
             o->person = optarg;
             break;
@@ -436,6 +476,21 @@ static int parse_rate(const char *text, unsigned *n, unsigned *s)
     return 0;
 }
 
+/* Optional @text, a whole number from @min to @max, into *ret (untouched when NULL). */
+static int parse_serve_number(const struct admin_command *cmd, const char *name, const char *text,
+                              uint64_t min, uint64_t max, uint64_t *ret)
+{
+    uint64_t v;
+
+    if (!text)
+        return 0;
+    if (parse_u64(text, &v) < 0 || v < min || v > max)
+        return admin_usage(cmd, "--%s takes a number from %llu to %llu, not '%s'", name,
+                           (unsigned long long)min, (unsigned long long)max, text);
+    *ret = v;
+    return 0;
+}
+
 static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
 {
     /* Declared in the order they must be freed in reverse: the server before the store,
@@ -454,6 +509,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     uint64_t skew = 0, grace = 0, lock_days = HTTP_LOCK_AFTER_DAYS, conflicts = 0;
     unsigned enrol_n = HTTP_ENROL_ADDR_FAILS, enrol_s = HTTP_ENROL_ADDR_WINDOW_S;
     unsigned enrol_all_n = HTTP_ENROL_ALL_FAILS, enrol_all_s = HTTP_ENROL_ALL_WINDOW_S;
+    uint64_t head_s = 0, body_s = 0, per_addr = 0, max_conns = 0, buffer_kb = 0;
     int r;
 
     if (!o->listen)
@@ -480,6 +536,14 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     if (arg_enrol_server_limit && parse_rate(arg_enrol_server_limit, &enrol_all_n, &enrol_all_s) < 0)
         return admin_usage(cmd, "--enrol-server-limit takes N/SECONDS (such as 100/60), not '%s'",
                            arg_enrol_server_limit);
+    if (parse_serve_number(cmd, "header-timeout", arg_header_timeout, 1, 3600, &head_s) ||
+        parse_serve_number(cmd, "body-timeout", arg_body_timeout, 1, 86400, &body_s) ||
+        parse_serve_number(cmd, "max-conns-per-addr", arg_max_conns_per_addr, 1, 1000000,
+                           &per_addr) ||
+        parse_serve_number(cmd, "max-conns", arg_max_conns, 1, 1000000, &max_conns) ||
+        parse_serve_number(cmd, "max-body-buffer-kb", arg_max_body_buffer_kb, 1,
+                           64ULL * 1024 * 1024, &buffer_kb))
+        return ADMIN_EXIT_USAGE;
     if ((size_t)snprintf(cert, sizeof(cert), "%s/server.pem", o->data) >= sizeof(cert) ||
         (size_t)snprintf(key, sizeof(key), "%s/server.key", o->data) >= sizeof(key) ||
         (size_t)snprintf(db, sizeof(db), "%s/store.db", o->data) >= sizeof(db))
@@ -532,6 +596,22 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     }
     caresyncd_set_lock_after_days(sd, (unsigned)lock_days);
     caresyncd_set_enrol_limits(sd, enrol_n, enrol_s, enrol_all_n, enrol_all_s);
+    caresyncd_set_conn_limits(sd, &(struct conn_limits){
+                                          .header_timeout_s = (unsigned)head_s,
+                                          .body_timeout_s = (unsigned)body_s,
+                                          .per_addr = (unsigned)per_addr,
+                                          .max_conns = (unsigned)max_conns,
+                                          .body_budget = buffer_kb * 1024,
+                                  });
+    {
+        struct conn_limits l;
+
+        caresyncd_get_conn_limits(sd, &l);
+        log_info("connections: at most %u, %u per address; headers within %us, bodies within "
+                 "%us; %" PRIu64 " KiB of request bodies at once",
+                 l.max_conns, l.per_addr, l.header_timeout_s, l.body_timeout_s,
+                 l.body_budget / 1024);
+    }
     r = caresyncd_listen(sd, o->listen, bound, sizeof(bound));
     if (r < 0) {
         log_error("cannot listen on %s: %s; %s", o->listen, strerror(-r),

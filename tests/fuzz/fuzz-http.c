@@ -14,8 +14,9 @@
  *   FUZZ_HTTP_RESOLVE the input is the body of POST /v1/conflicts/{id}/resolve, as the
  *                     coordinator; its first byte picks one of the conflicts made at start.
  *
- * TLS is left out so the fuzzer's bytes reach the HTTP parser and the handlers: http.c is
- * compiled into this file with its two OpenSSL bufferevent calls replaced by plain ones (below),
+ * TLS is left out so the fuzzer's bytes reach the HTTP parser and the handlers: conn.c (the
+ * connection layer) and http.c are compiled into this file with their two OpenSSL bufferevent
+ * calls replaced by plain ones (below),
  * so the daemon itself has no plain-HTTP mode at all. The store persists across inputs, as a
  * serving daemon's does. The invariant checked beyond "no crash, leak or sanitizer report": every
  * reply starts with a well-formed status line (bare JSON for HTTP/0.x), and every request the
@@ -60,6 +61,7 @@ static SSL *fuzz_bev_get_ssl(struct bufferevent *bev)
 
 #define bufferevent_openssl_socket_new fuzz_bev_new
 #define bufferevent_openssl_get_ssl    fuzz_bev_get_ssl
+#include "conn.c"
 #include "http.c"
 #undef bufferevent_openssl_socket_new
 #undef bufferevent_openssl_get_ssl

@@ -732,3 +732,75 @@ class History:
         log('history: %d changes recorded by %d clients, each stored exactly once (%d seen'
             ' acknowledged); every replica at the server\'s versions' %
             (len(self.recorded), len(clients), len(self.acked)))
+
+
+def tls_connect(daemon, source='127.0.0.1', timeout=10):
+    """A TLS connection to @daemon from loopback address @source, handshake done. Raises
+    OSError or ssl.SSLError when the server closes it during the handshake."""
+    s = socket.create_connection(('127.0.0.1', daemon.port), timeout=timeout,
+                                 source_address=(source, 0))
+    try:
+        return daemon.ssl_context().wrap_socket(s, server_hostname='127.0.0.1')
+    except BaseException:
+        s.close()
+        raise
+
+
+def closed_by_server(sock, timeout):
+    """Whether the server closes TLS connection @sock within @timeout seconds (reading and
+    dropping whatever it sends)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, min(0.5, deadline - time.monotonic())))
+        try:
+            if not sock.recv(65536):
+                return True
+        except socket.timeout:
+            continue
+        except (ConnectionError, ssl.SSLError, OSError):
+            return True
+    return False
+
+
+def read_response(sock, timeout):
+    """Read one HTTP response from @sock (until its Content-Length is in, or the server closes,
+    or @timeout passes). Returns (status or None, headers dict, body bytes)."""
+    got = b''
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        head, sep, body = got.partition(b'\r\n\r\n')
+        if sep:
+            n = 0
+            for line in head.decode('latin-1').split('\r\n')[1:]:
+                k, _, v = line.partition(':')
+                if k.strip().lower() == 'content-length':
+                    n = int(v.strip())
+            if len(body) >= n:
+                break
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        except (ConnectionError, ssl.SSLError, OSError):
+            break
+        if not chunk:
+            break
+        got += chunk
+    head, _, body = got.partition(b'\r\n\r\n')
+    lines = head.decode('latin-1').split('\r\n')
+    status = int(lines[0].split()[1]) if lines and lines[0].startswith('HTTP/1.') else None
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(':')
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, body
+
+
+def rss_kb(pid):
+    """The resident set size of process @pid in KiB (VmRSS)."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    raise AssertionError('no VmRSS for pid %d' % pid)

@@ -129,6 +129,15 @@ def test(w):
     h.check('"POST /v1/sync?' in text, 'the access log still shows the path and that there '
             'was a query')
 
+    # ---- only HTTP/1.x: an HTTP/0.x request is not answered (evhttp would answer it bare) ----
+    for version in (b'HTTP/0.9', b'HTTP/0.1', b'HTTP/2.0', b'XTTP/1.1'):
+        status, _, body, closed, _ = h.raw_request(
+            d, b'GET /v1/devices ' + version + b'\r\nHost: x\r\nAuthorization: Bearer ' +
+            token.encode() + b'\r\n\r\n')
+        h.check(status is None and not body and closed,
+                '%s: the connection is closed with no reply' % version.decode(), status, body)
+        still_serving(version.decode())
+
     # ---- the client refuses locally what the server would, so its outbox is never stuck ----
     pending = nurse.status()['pending']
     p = nurse.run('note', 'add', pid, 'bell \x07 rung', expect=h.EXIT_USAGE)
