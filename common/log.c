@@ -2,9 +2,12 @@
 /* log.c - leveled logging to stderr. */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 static enum log_level log_level = LOG_LEVEL_INFO;
 static const char *log_prefix;
@@ -48,3 +51,22 @@ int log_msg(enum log_level level, int ret, const char *fmt, ...)
     fputc('\n', stderr);
     return ret;
 }
+
+int log_reopen(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    if (fd < 0)
+        return -1;
+    fflush(stderr);
+    if (dup2(fd, STDERR_FILENO) < 0) {
+        int e = errno;
+
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+

@@ -15,6 +15,11 @@ void log_set_prefix(const char *prefix);
 /* log_set_timestamps() - prefix each line with an ISO 8601 UTC time (daemon mode). */
 void log_set_timestamps(int on);
 
+/* log_reopen() - send the log (standard error) to the end of file @path, made mode 0600 if
+ * missing; called again after logrotate moved it. 0, or -1 with errno set (the log is then
+ * where it was). */
+int log_reopen(const char *path);
+
 /* log_msg() - write one line. Returns @ret unchanged so callers can `return log_error(...)`. */
 int log_msg(enum log_level level, int ret, const char *fmt, ...) _printf_(3, 4);
 

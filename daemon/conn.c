@@ -38,6 +38,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <openssl/err.h>
+
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -67,6 +69,7 @@ enum conn_log {
     LOG_TOKEN,
     LOG_BUDGET,
     LOG_FRAMING,
+    LOG_TLS,
     _LOG_MAX,
 };
 
@@ -710,6 +713,21 @@ static void ssl_output_changed(struct evbuffer *buf, const struct evbuffer_cb_in
 static void filter_freed(void *arg)
 {
     struct conn *c = arg;
+    SSL *ssl = c->ssl ? bufferevent_openssl_get_ssl(c->ssl) : NULL;
+
+    /* A handshake that failed (a client without our CA, a scanner, plain HTTP to the TLS port):
+     * one line, rate-limited, with OpenSSL's reason. */
+    if (c->cs && ssl && !SSL_is_init_finished(ssl)) {
+        unsigned long e = bufferevent_get_openssl_error(c->ssl);
+        char why[160];
+
+        /* (A peer that connects and goes away, without a word or in the middle, a port probe
+         * or a health check, is no failure worth a line.) */
+        if (e && ERR_GET_REASON(e) != SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            ERR_error_string_n(e, why, sizeof(why));
+            log_limited(c->cs, LOG_TLS, "TLS handshake with %s failed: %s", c->addr, why);
+        }
+    }
 
     if (c->out_cb && c->bev)
         (void)evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
@@ -788,6 +806,11 @@ fail:
     free(c);
     log_error("out of memory accepting a connection");
     return NULL;
+}
+
+void conn_server_set_ssl_ctx(struct conn_server *cs, SSL_CTX *ssl_ctx)
+{
+    cs->ssl_ctx = ssl_ctx;
 }
 
 struct conn *conn_of_request(struct conn_server *cs, struct evhttp_request *req)

@@ -61,6 +61,10 @@ enum conn_verdict {
 struct conn_server *conn_server_new(struct event_base *base, struct store *store,
                                     SSL_CTX *ssl_ctx, bool quiet);
 
+/* conn_server_set_ssl_ctx() - new connections use @ssl_ctx (borrowed); those already open keep
+ * the context they were made with (each SSL holds a reference to it). */
+void conn_server_set_ssl_ctx(struct conn_server *cs, SSL_CTX *ssl_ctx);
+
 /* conn_server_set_limits() - replace the limits (zeros keep the current value). */
 void conn_server_set_limits(struct conn_server *cs, const struct conn_limits *l);
 

@@ -5,7 +5,9 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -61,7 +63,8 @@ struct caresyncd {
     SSL_CTX *ssl_ctx;        /* borrowed */
     struct evhttp *http;
     struct conn_server *conns; /* the connection layer under evhttp (conn.h) */
-    struct evhttp_bound_socket *bound;
+    struct evhttp_bound_socket *bound[HTTP_LISTEN_MAX];
+    size_t n_bound;
     unsigned inflight; /* replies queued but not yet fully written */
     bool draining;     /* shutdown requested: leave the loop once inflight is 0 */
     bool quiet;        /* no access log */
@@ -1951,11 +1954,11 @@ void caresyncd_set_enrol_limits(struct caresyncd *sd, unsigned addr_fails, unsig
     sd->enrol_all = (struct bucket){0};
 }
 
-int http_parse_listen(const char *addr, struct sockaddr_storage *ret, socklen_t *ret_len)
+int http_split_listen(const char *addr, char *host, size_t host_size, char *port,
+                      size_t port_size)
 {
-    char host[INET6_ADDRSTRLEN + 1];
     const char *colon, *h = addr;
-    uint64_t port;
+    uint64_t p;
     size_t n;
 
     if (addr[0] == '[') {
@@ -1971,29 +1974,23 @@ int http_parse_listen(const char *addr, struct sockaddr_storage *ret, socklen_t 
         if (!colon)
             return -EINVAL;
         n = (size_t)(colon - addr);
+        /* A host name or an IPv4 address: letters, digits, dots and hyphens. */
+        for (size_t i = 0; i < n; i++)
+            if (!(isalnum((unsigned char)addr[i]) || addr[i] == '.' || addr[i] == '-'))
+                return -EINVAL;
     }
-    if (n == 0 || n >= sizeof(host) || parse_u64(colon + 1, &port) < 0 || port > 65535)
+    if (n == 0 || n >= host_size || parse_u64(colon + 1, &p) < 0 || p > 65535 ||
+        strlen(colon + 1) >= port_size)
         return -EINVAL;
     memcpy(host, h, n);
     host[n] = '\0';
-    memset(ret, 0, sizeof(*ret));
     if (addr[0] == '[') {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ret;
+        struct in6_addr a6;
 
-        if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+        if (inet_pton(AF_INET6, host, &a6) != 1)
             return -EINVAL;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        *ret_len = sizeof(*s6);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)ret;
-
-        if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-            return -EINVAL;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        *ret_len = sizeof(*s4);
     }
+    snprintf(port, port_size, "%u", (unsigned)p);
     return 0;
 }
 
@@ -2026,33 +2023,29 @@ static void accept_error(struct evconnlistener *listener, void *http)
         (void)evconnlistener_enable(listener);
 }
 
-int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, size_t bound_size)
+/* Listen on one resolved address; its text form (ADDR:PORT, [ADDR]:PORT) into @ret_bound. */
+static int listen_one(struct caresyncd *sd, const struct sockaddr *sa, socklen_t salen,
+                      char *ret_bound, size_t bound_size)
 {
     struct sockaddr_storage ss;
-    socklen_t len;
+    socklen_t len = sizeof(ss);
     struct evconnlistener *listener;
     char host[INET6_ADDRSTRLEN];
     int fd, one = 1, r;
 
-    r = http_parse_listen(addr, &ss, &len);
-    if (r < 0)
-        return r;
-    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (sd->n_bound == HTTP_LISTEN_MAX)
+        return -E2BIG;
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     /* Accepted sockets inherit TCP_NODELAY from the listener on Linux. Setting it here is the
      * only place available: libevent 2.1's bufferevent callback runs before the fd exists. */
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-        (ss.ss_family == AF_INET6 &&
+        (sa->sa_family == AF_INET6 &&
          setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-        bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0) {
-        r = -errno;
-        close(fd);
-        return r;
-    }
-    len = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        bind(fd, sa, salen) < 0 || listen(fd, SOMAXCONN) < 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
         r = -errno;
         close(fd);
         return r;
@@ -2065,11 +2058,12 @@ int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, si
         close(fd);
         return -ENOMEM;
     }
-    sd->bound = evhttp_bind_listener(sd->http, listener);
-    if (!sd->bound) {
+    sd->bound[sd->n_bound] = evhttp_bind_listener(sd->http, listener);
+    if (!sd->bound[sd->n_bound]) {
         evconnlistener_free(listener);
         return -ENOMEM;
     }
+    sd->n_bound++;
     evconnlistener_set_error_cb(listener, accept_error);
     if (ss.ss_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
@@ -2085,6 +2079,41 @@ int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, si
     return 0;
 }
 
+int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, size_t bound_size)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char host[HTTP_HOST_MAX + 1], port[8], one[INET6_ADDRSTRLEN + 16];
+    size_t used = 0;
+    int r;
+
+    r = http_split_listen(addr, host, sizeof(host), port, sizeof(port));
+    if (r < 0)
+        return r;
+    r = getaddrinfo(host, port, &hints, &res);
+    if (r != 0)
+        return r == EAI_SYSTEM ? -errno : r == EAI_MEMORY ? -ENOMEM : -ENOENT;
+    ret_bound[0] = '\0';
+    /* A name may stand for several addresses (localhost: 127.0.0.1 and ::1): listen on each. */
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+            continue;
+        r = listen_one(sd, ai->ai_addr, ai->ai_addrlen, one, sizeof(one));
+        if (r < 0)
+            break;
+        used += (size_t)snprintf(ret_bound + used, used < bound_size ? bound_size - used : 0,
+                                 "%s%s", used ? " " : "", one);
+    }
+    freeaddrinfo(res);
+    return r < 0 ? r : 0;
+}
+
+void caresyncd_set_ssl_ctx(struct caresyncd *sd, SSL_CTX *ssl_ctx)
+{
+    sd->ssl_ctx = ssl_ctx;
+    conn_server_set_ssl_ctx(sd->conns, ssl_ctx);
+}
+
 void caresyncd_shutdown(struct caresyncd *sd)
 {
     struct timeval deadline = {.tv_sec = HTTP_DRAIN_TIMEOUT_S};
@@ -2092,10 +2121,9 @@ void caresyncd_shutdown(struct caresyncd *sd)
     if (sd->draining)
         return;
     sd->draining = true;
-    if (sd->bound) {
-        evhttp_del_accept_socket(sd->http, sd->bound);
-        sd->bound = NULL;
-    }
+    for (size_t i = 0; i < sd->n_bound; i++)
+        evhttp_del_accept_socket(sd->http, sd->bound[i]);
+    sd->n_bound = 0;
     if (sd->inflight == 0)
         (void)event_base_loopexit(sd->base, NULL);
     else

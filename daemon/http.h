@@ -19,7 +19,9 @@ struct store;
 #define HTTP_GZIP_MIN        1024
 #define HTTP_CHANGES_MAX     1000               /* PROTOCOL.md "changes in one push" */
 #define HTTP_HEADERS_MAX     (16 * 1024)
-#define HTTP_TIMEOUT_S       30 /* idle: no byte read or written for this long */
+#define HTTP_TIMEOUT_S       30
+#define HTTP_LISTEN_MAX      16  /* listening sockets (--listen, repeatable) */
+#define HTTP_HOST_MAX        253 /* a --listen host name */ /* idle: no byte read or written for this long */
 #define HTTP_BUDGET_RETRY_AFTER "2" /* seconds, when the body budget is used up */
 #define HTTP_SHORT_STR_MAX   100 /* device_name, client_version */
 #define HTTP_DRAIN_TIMEOUT_S 10  /* longest wait for replies at shutdown */
@@ -73,10 +75,13 @@ void caresyncd_set_enrol_limits(struct caresyncd *sd, unsigned addr_fails, unsig
                                 unsigned all_fails, unsigned all_window_s);
 
 /*
- * caresyncd_listen() - listen on @addr ("IPv4:PORT" or "[IPv6]:PORT"; port 0 picks a free one).
- * The socket is close-on-exec and has TCP_NODELAY, which accepted sockets inherit. Writes the
- * bound address in the same form to @ret_bound (@bound_size bytes). Returns 0, -EINVAL for an
- * address that does not parse, or a negative errno from socket/bind/listen (logged by caller).
+ * caresyncd_listen() - listen on @addr: "HOST:PORT" (an IPv4 address or a host name, which is
+ * resolved and listened on at each of its addresses) or "[IPv6]:PORT"; port 0 picks a free one.
+ * Call it once per address (at most HTTP_LISTEN_MAX sockets in all). The sockets are
+ * close-on-exec and have TCP_NODELAY, which accepted sockets inherit. Writes the bound
+ * addresses, space-separated, in the same form to @ret_bound (@bound_size bytes). Returns 0,
+ * -EINVAL for an address that does not parse, -ENOENT for a name that does not resolve, -E2BIG
+ * past HTTP_LISTEN_MAX, or a negative errno from socket/bind/listen (logged by caller).
  */
 int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, size_t bound_size);
 
@@ -94,7 +99,12 @@ void caresyncd_shutdown_now(struct caresyncd *sd);
 struct caresyncd *caresyncd_free(struct caresyncd *sd);
 
 /*
- * http_parse_listen() - split "IPv4:PORT" or "[IPv6]:PORT" (port 0-65535) into a socket address.
- * Returns 0 and fills *ret and *ret_len, or -EINVAL. Host names are not accepted.
+ * http_split_listen() - check the form of a --listen value ("HOST:PORT" with HOST an IPv4
+ * address or a host name, or "[IPv6]:PORT", port 0-65535) and split it. 0 or -EINVAL.
  */
-int http_parse_listen(const char *addr, struct sockaddr_storage *ret, socklen_t *ret_len);
+int http_split_listen(const char *addr, char *host, size_t host_size, char *port,
+                      size_t port_size);
+
+/* caresyncd_set_ssl_ctx() - new connections use @ssl_ctx (borrowed, must outlive the server or
+ * the next call); those open keep theirs. For a certificate reloaded on SIGHUP. */
+void caresyncd_set_ssl_ctx(struct caresyncd *sd, SSL_CTX *ssl_ctx);

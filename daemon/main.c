@@ -4,12 +4,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,6 +37,9 @@ static const char *arg_enrol_server_limit;
 /* serve --header-timeout, --body-timeout, --max-conns-per-addr, --max-conns,
  * --max-body-buffer-kb (conn.h). */
 static const char *arg_header_timeout;
+static const char *arg_listens[HTTP_LISTEN_MAX];
+static size_t arg_n_listens;
+static const char *arg_log_file;
 static const char *arg_body_timeout;
 static const char *arg_max_conns_per_addr;
 static const char *arg_max_conns;
@@ -65,16 +70,21 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          data directory made by 'caresyncd init'\n"
          "  -s, --san NAME          another IP address or DNS name for the certificate (repeat it)\n",
          cert_renew_run},
-        {"serve", "dlmqgLCETHBAMU", 0,
-         "serve --data DIR --listen ADDR:PORT [--max-skew-ms N] [--handover-grace-hours N] "
+        {"serve", "dlmqgLCETHBAMUF", 0,
+         "serve --data DIR --listen ADDR:PORT... [--log-file FILE] [--max-skew-ms N] [--handover-grace-hours N] "
          "[--lock-after-days N] [--max-device-conflicts N] [--enrol-limit N/S] "
          "[--enrol-server-limit N/S] [--header-timeout S] [--body-timeout S] "
          "[--max-conns-per-addr N] [--max-conns N] [--max-body-buffer-kb N] [--quiet]",
          "Serve the sync API (docs/PROTOCOL.md) over HTTPS until SIGTERM or SIGINT, which stop\n"
-         "accepting, finish the replies in progress and exit 0.\n"
+         "accepting, finish the replies in progress and exit 0. SIGHUP reloads the certificate\n"
+         "and key (server.pem, server.key; new connections use them, open ones are kept) and\n"
+         "reopens the log file. One daemon serves a data directory: a second is refused (exit 4).\n"
          "\n"
          "  -d, --data DIR          data directory made by 'caresyncd init'\n"
-         "  -l, --listen ADDR:PORT  IPv4 address and port, or [IPv6]:PORT (port 0: any free port)\n"
+         "  -l, --listen ADDR:PORT  IPv4 address or host name and port, or [IPv6]:PORT (port 0:\n"
+         "                          any free port); repeat it to listen on several\n"
+         "  -F, --log-file FILE     append the log to FILE (reopened on SIGHUP, for logrotate)\n"
+         "                          instead of standard error\n"
          "  -m, --max-skew-ms N     how far ahead of this server's clock a device clock may be\n"
          "                          before its changes are clamped (default 300000, 5 min)\n"
          "  -g, --handover-grace-hours N\n"
@@ -201,6 +211,7 @@ static const struct option longopts[] = {
         {"data", required_argument, NULL, 'd'},
         {"san", required_argument, NULL, 's'},
         {"listen", required_argument, NULL, 'l'},
+        {"log-file", required_argument, NULL, 'F'},
         {"max-skew-ms", required_argument, NULL, 'm'},
         {"quiet", no_argument, NULL, 'q'},
         {"role", required_argument, NULL, 'r'},
@@ -304,7 +315,13 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
             o->sans[o->n_sans++] = optarg;
             break;
         case 'l':
+            if (arg_n_listens == HTTP_LISTEN_MAX)
+                return admin_usage(cmd, "at most %d --listen addresses", HTTP_LISTEN_MAX);
+            arg_listens[arg_n_listens++] = optarg;
             o->listen = optarg;
+            break;
+        case 'F':
+            arg_log_file = optarg;
             break;
         case 'm':
             o->max_skew_ms = optarg;
@@ -433,6 +450,76 @@ static void on_signal(evutil_socket_t sig, short events, void *arg)
     caresyncd_shutdown(sd);
 }
 
+/* What SIGHUP needs: the certificate and key paths and the live TLS context. */
+struct reload {
+    struct caresyncd *sd;
+    const char *cert, *key;
+    SSL_CTX **ssl_ctx;
+};
+
+/*
+ * SIGHUP: reopen the log file (logrotate has moved it) and load the certificate and key again
+ * (renewed with 'caresyncd cert renew'). New connections use the new ones; open connections
+ * keep theirs; a pair that does not load leaves the old one serving.
+ */
+static void on_hup(evutil_socket_t sig, short events, void *arg)
+{
+    struct reload *rl = arg;
+    SSL_CTX *ctx = NULL;
+    int r;
+
+    if (arg_log_file && log_reopen(arg_log_file) < 0)
+        log_error("cannot reopen the log file %s: %s; still logging to the old one",
+                  arg_log_file, strerror(errno));
+    r = tls_server_ctx_new(rl->cert, rl->key, &ctx);
+    if (r < 0) {
+        log_error("SIGHUP: kept the certificate in use: %s and %s %s", rl->cert, rl->key,
+                  r == -ENOENT ? "are missing" : "do not load (see above)");
+        return;
+    }
+    caresyncd_set_ssl_ctx(rl->sd, ctx);
+    SSL_CTX_free(*rl->ssl_ctx);
+    *rl->ssl_ctx = ctx;
+    log_info("SIGHUP: reloaded the certificate and key from %s; new connections use them",
+             rl->cert);
+}
+
+/*
+ * One daemon per data directory: an exclusive lock on DIR/caresyncd.lock, held while serving
+ * (the kernel drops it when the process ends, however it ends), with the pid written in it.
+ */
+static int serve_lock(const char *data, int *ret_fd)
+{
+    char path[PATH_MAX], pid[32] = "";
+    int fd;
+    ssize_t n;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/caresyncd.lock", data) >= sizeof(path))
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_USAGE, "the --data path is too long");
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot open %s: %s; check --data", path,
+                    strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+
+        n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_EXISTS, "another caresyncd is already serving %s%s%s%s; stop "
+                        "it first, or serve another --data", data, pid[0] ? " (pid " : "", pid,
+                        pid[0] ? ")" : "");
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot lock %s: %s", path, strerror(e));
+    }
+    snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+        log_warn("cannot write the pid to %s: %s", path, strerror(errno));
+    *ret_fd = fd;
+    return ADMIN_EXIT_OK;
+}
+
 static inline void event_freep(struct event **p)
 {
     if (*p)
@@ -500,10 +587,11 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     _cleanup_(store_freep) struct store *store = NULL;
     _cleanup_(store_checkpointer_stopp) struct store_checkpointer *ckpt = NULL;
     _cleanup_(caresyncd_freep) struct caresyncd *sd = NULL;
-    _cleanup_(event_freep) struct event *ev_term = NULL, *ev_int = NULL;
-    char cert[PATH_MAX], key[PATH_MAX], db[PATH_MAX], bound[INET6_ADDRSTRLEN + 16];
-    struct sockaddr_storage ss;
-    socklen_t sslen;
+    _cleanup_(event_freep) struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
+    int lock_fd = -1; /* held until the process ends */
+    struct reload rl = {0};
+    char cert[PATH_MAX], key[PATH_MAX], db[PATH_MAX];
+    char bound[HTTP_LISTEN_MAX * (INET6_ADDRSTRLEN + 16)] = "";
     struct sigaction sa = {.sa_handler = SIG_IGN};
     struct rlimit nofile;
     uint64_t skew = 0, grace = 0, lock_days = HTTP_LOCK_AFTER_DAYS, conflicts = 0;
@@ -512,10 +600,15 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     uint64_t head_s = 0, body_s = 0, per_addr = 0, max_conns = 0, buffer_kb = 0;
     int r;
 
-    if (!o->listen)
+    if (!arg_n_listens)
         return admin_usage(cmd, "--listen ADDR:PORT is required, e.g. --listen 127.0.0.1:8443");
-    if (http_parse_listen(o->listen, &ss, &sslen) < 0)
-        return admin_usage(cmd, "--listen takes IPv4:PORT or [IPv6]:PORT, not '%s'", o->listen);
+    for (size_t i = 0; i < arg_n_listens; i++) {
+        char host[HTTP_HOST_MAX + 1], port[8];
+
+        if (http_split_listen(arg_listens[i], host, sizeof(host), port, sizeof(port)) < 0)
+            return admin_usage(cmd, "--listen takes HOST:PORT (an IPv4 address or a host name) "
+                               "or [IPv6]:PORT, not '%s'", arg_listens[i]);
+    }
     if (o->max_skew_ms && (parse_u64(o->max_skew_ms, &skew) < 0 || skew > SERVE_MAX_SKEW_MAX_MS))
         return admin_usage(cmd, "--max-skew-ms takes milliseconds from 0 to %llu, not '%s'",
                            SERVE_MAX_SKEW_MAX_MS, o->max_skew_ms);
@@ -549,6 +642,9 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         (size_t)snprintf(db, sizeof(db), "%s/store.db", o->data) >= sizeof(db))
         return admin_usage(cmd, "the --data path is too long");
 
+    if (arg_log_file && log_reopen(arg_log_file) < 0)
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot open the log file %s: %s; check the folder "
+                    "exists and is writable", arg_log_file, strerror(errno));
     log_set_timestamps(1);
     /* A client that hangs up mid-reply must cost an EPIPE, not the process. */
     if (sigaction(SIGPIPE, &sa, NULL) < 0) {
@@ -562,6 +658,9 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
             log_warn("cannot raise the open file limit: %s", strerror(errno));
     }
+    r = serve_lock(o->data, &lock_fd);
+    if (r != ADMIN_EXIT_OK)
+        return r;
     r = admin_open_store(o->data, &store);
     if (r != ADMIN_EXIT_OK)
         return r;
@@ -612,17 +711,32 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
                  l.max_conns, l.per_addr, l.header_timeout_s, l.body_timeout_s,
                  l.body_budget / 1024);
     }
-    r = caresyncd_listen(sd, o->listen, bound, sizeof(bound));
-    if (r < 0) {
-        log_error("cannot listen on %s: %s; %s", o->listen, strerror(-r),
-                  r == -EADDRINUSE ? "stop the other server or pick another port"
-                  : r == -EACCES   ? "pick a port above 1023 or run with the needed privilege"
-                                   : "check the address is one of this machine's");
-        return ADMIN_EXIT_FAILURE;
+    for (size_t i = 0; i < arg_n_listens; i++) {
+        size_t used = strlen(bound);
+
+        r = caresyncd_listen(sd, arg_listens[i], bound + used + (used > 0),
+                             sizeof(bound) - used - (used > 0));
+        if (r < 0) {
+            log_error("cannot listen on %s: %s; %s", arg_listens[i],
+                      r == -ENOENT ? "no such host name" : strerror(-r),
+                      r == -EADDRINUSE ? "stop the other server or pick another port"
+                      : r == -EACCES   ? "pick a port above 1023 or run with the needed privilege"
+                      : r == -ENOENT   ? "check the name, or give an address"
+                                       : "check the address is one of this machine's");
+            return ADMIN_EXIT_FAILURE;
+        }
+        if (used > 0)
+            bound[used] = ' ';
     }
+    rl.sd = sd;
+    rl.cert = cert;
+    rl.key = key;
+    rl.ssl_ctx = &ssl_ctx;
     ev_term = evsignal_new(base, SIGTERM, on_signal, sd);
     ev_int = evsignal_new(base, SIGINT, on_signal, sd);
-    if (!ev_term || !ev_int || event_add(ev_term, NULL) < 0 || event_add(ev_int, NULL) < 0) {
+    ev_hup = evsignal_new(base, SIGHUP, on_hup, &rl);
+    if (!ev_term || !ev_int || !ev_hup || event_add(ev_term, NULL) < 0 ||
+        event_add(ev_int, NULL) < 0 || event_add(ev_hup, NULL) < 0) {
         log_error("cannot install the signal handlers");
         return ADMIN_EXIT_FAILURE;
     }
