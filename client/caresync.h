@@ -319,7 +319,8 @@ int caresync_team_json(struct caresync *c, const char *person_id, char **ret);
  * caresync_edit() and caresync_add(): one local transaction per call holding the rows, the
  * fields' versions and one outbox change per field written, so the result syncs like any edit.
  * Values are the catalogue's wire strings (common/catalogue.c): dates "YYYY-MM-DD",
- * date-times "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]" (no zone = local time), numbers as decimal text
+ * date-times "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]" (no zone = local time; a date-time given is
+ * stored and sent as UTC, "YYYY-MM-DDTHH:MM:SSZ"), numbers as decimal text
  * ("7"), enumerations by their code. Every string argument is borrowed; NULL means "not given".
  * Bad input is CARESYNC_EUSAGE with a one-line message that lists the allowed values; an id
  * that is not in the replica (or is deleted) is CARESYNC_ENOTFOUND; a malformed id is
@@ -330,10 +331,12 @@ int caresync_team_json(struct caresync *c, const char *person_id, char **ret);
  */
 
 /*
- * caresync_today_json() - the worklist for @date ("YYYY-MM-DD"; NULL = today), as a JSON
- * array: visits, not deleted, planned or in progress, whose planned start falls on @date in
- * local time and that are assigned to the enrolled user (with @all: to anyone), preceded by the
- * overdue ones (planned start before @date, still planned); each group in planned-start order.
+ * caresync_today_json() - the worklist for @date ("YYYY-MM-DD", or "today", "tomorrow",
+ * "yesterday", "+N"/"-N" days; NULL = today), as a JSON array: visits, not deleted, planned or
+ * in progress, whose planned start falls on @date in local time and that are assigned to the
+ * enrolled user (with @all: to anyone), after those still planned on an earlier day; overdue
+ * ones first, each group in planned-start order. "overdue" is relative to now: still planned
+ * on a day before today (so nothing later than today is overdue, whatever @date).
  * Each element: {"id", "person_id", "person_name", "planned_start", "status", "visit_type",
  * "mode", "assigned_to" (strings or null), "overdue" (bool), "alerts" (array of the texts of
  * the person's active alerts)}. *ret receives a string the caller frees with free().

@@ -252,38 +252,9 @@ const char *query_str(const cJSON *o, const char *key);
 /* query_user() - the enrolled user's name (meta "user") in *ret (caller frees); "" if unset. */
 int query_user(struct caresync *c, char **ret);
 
-/* ---- time (when.c) ---- */
+/* ---- time (when.c): see when.h ---- */
 
-#define WHEN_ISO_MAX  21 /* "YYYY-MM-DDTHH:MM:SSZ" */
-#define WHEN_DATE_MAX 11 /* "YYYY-MM-DD" */
-
-/* when_now_iso() - now (hlc_wall_ms()) in UTC as "YYYY-MM-DDTHH:MM:SSZ". Returns buf. */
-char *when_now_iso(char buf[static WHEN_ISO_MAX]);
-
-/* when_today() - today's date in local time (the TZ environment). Returns buf. */
-char *when_today(char buf[static WHEN_DATE_MAX]);
-
-/* when_local_date() - the local date of Unix time @t. Returns buf. */
-char *when_local_date(int64_t t, char buf[static WHEN_DATE_MAX]);
-
-/*
- * when_parse() - the Unix time a catalogue date-time names: with Z or an offset exactly that,
- * without a zone a local wall-clock time. Returns 0, or -EINVAL when @s is not a date-time.
- */
-int when_parse(const char *s, int64_t *ret);
-
-/* when_date_add() - @date ("YYYY-MM-DD") plus @days (may be negative). 0 or -EINVAL. */
-int when_date_add(const char *date, int days, char buf[static WHEN_DATE_MAX]);
-
-#define WHEN_ZONED_MAX 32 /* "YYYY-MM-DDTHH:MM:SS+HH:MM" */
-
-/*
- * when_zone() - a date-time a person typed, made unambiguous for other devices and the server:
- * without a zone, the same local wall-clock time with this device's UTC offset appended
- * ("2026-11-23T09:30" -> "2026-11-23T09:30:00+00:00", written into @buf); with a zone, or
- * when @s is not a date-time (left for the catalogue check to refuse), @s itself.
- */
-const char *when_zone(const char *s, char buf[static WHEN_ZONED_MAX]);
+#include "when.h"
 
 /* ---- transport (transport.c) ---- */
 

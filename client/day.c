@@ -246,6 +246,11 @@ static int visit_entry(sqlite3_stmt *st, cJSON **ret)
     return 0;
 }
 
+/*
+ * The worklist for local day @date: visits planned or in progress that day, after those still
+ * planned on an earlier day. Overdue is relative to now, not to @date: a visit is overdue when
+ * it is still planned on a day before today, so a later visit listed for a future @date is not.
+ */
 static int today_tree(sqlite3 *db, const char *date, const char *me, cJSON **ret)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -296,7 +301,7 @@ static int today_tree(sqlite3 *db, const char *date, const char *me, cJSON **ret
         if (r < 0)
             goto out;
         v[n].start = t;
-        v[n].overdue = cmp < 0;
+        v[n].overdue = streq(status, "planned") && strcmp(day, today) < 0;
         n++;
     }
     if (rc != SQLITE_DONE) {
@@ -329,20 +334,23 @@ int caresync_today_json(struct caresync *c, const char *date, bool all, char **r
 {
     _cleanup_json_ cJSON *arr = NULL;
     _cleanup_free_ char *me = NULL;
-    char today[WHEN_DATE_MAX];
+    char day[WHEN_DATE_MAX];
     int r;
 
     r = cs_begin(c);
     if (r != CARESYNC_OK)
         return r;
-    if (date && !date_valid(date))
-        return cs_fail(c, CARESYNC_EUSAGE, "bad date '%s': expected YYYY-MM-DD", date);
+    if (when_date_arg(date ? date : "today", day) < 0)
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "bad date '%s' (--date): give today, tomorrow, yesterday, +N or -N days,"
+                       " or YYYY-MM-DD",
+                       date);
     r = read_begin(c);
     if (r != CARESYNC_OK)
         return r;
     r = all ? CARESYNC_OK : query_user(c, &me);
     if (r == CARESYNC_OK) {
-        int k = today_tree(c->db, date ? date : when_today(today), me, &arr);
+        int k = today_tree(c->db, day, me, &arr);
 
         if (k >= 0)
             k = json_take_string(arr, ret);

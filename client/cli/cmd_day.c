@@ -12,6 +12,7 @@
 #include "caresync.h"
 #include "cli.h"
 #include "macro.h"
+#include "when.h"
 
 static const char *str(const cJSON *o, const char *key)
 {
@@ -69,24 +70,30 @@ static int get_today(struct caresync *c, const void *ud, char **ret)
     return caresync_today_json(c, a->date, a->all, ret);
 }
 
-static void print_today(const cJSON *arr, const char *date)
+/* The worklist for local day @date; @asked is what the user typed (NULL: today). */
+static void print_today(const cJSON *arr, const char *date, const char *asked)
 {
     const cJSON *v, *t;
 
     if (cJSON_GetArraySize(arr) == 0) {
-        printf("nothing planned%s%s\n", date ? " for " : " today", date ? date : "");
+        printf("nothing planned%s%s\n", asked ? " for " : " today", asked ? date : "");
         return;
     }
     cJSON_ArrayForEach (v, arr) {
-        const char *start = str(v, "planned_start");
         bool overdue = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "overdue"));
         const char *name = str(v, "person_name");
+        char local[WHEN_LOCAL_MAX];
+        const char *start = when_local_text(str(v, "planned_start"), 0, local);
 
-        /* The stored wall-clock time: "YYYY-MM-DDTHH:MM..." */
+        /* Local time: "HH:MM" on the day listed, with the date on any other day. */
+        if (!start)
+            start = "-";
         if (overdue)
-            printf("OVERDUE %.10s %.5s  ", start, strlen(start) > 11 ? start + 11 : "");
+            printf("OVERDUE %s  ", start);
+        else if (strncmp(start, date, 10) == 0 && strlen(start) > 11)
+            printf("%s  ", start + 11);
         else
-            printf("%.5s  ", strlen(start) > 11 ? start + 11 : start);
+            printf("%s  ", start);
         cli_print_line(name ? name : "(no name)");
         put_opt("  ", str(v, "visit_type"));
         put_opt(", ", str(v, "mode"));
@@ -105,6 +112,7 @@ static void print_today(const cJSON *arr, const char *date)
 int cmd_today(int argc, char *argv[])
 {
     struct today_args a = {0};
+    char day[WHEN_DATE_MAX];
     bool json = false, done;
     const struct cli_opt opts[] = {
             {"date", &a.date, NULL},
@@ -118,7 +126,12 @@ int cmd_today(int argc, char *argv[])
     r = cli_args("today", argc, argv, opts, ELEMENTSOF(opts), 0, 0, &first, &done);
     if (r != 0 || done)
         return r;
-    r = fetch(get_today, &a, &out);
+    if (when_date_arg(a.date ? a.date : "today", day) < 0)
+        return cli_usage("today",
+                         "--date '%s' is not a day: give today, tomorrow, yesterday, +N or -N"
+                         " days, or YYYY-MM-DD",
+                         a.date);
+    r = fetch(get_today, &(struct today_args){.date = day, .all = a.all}, &out);
     if (r != CARESYNC_OK)
         return r;
     if (json) {
@@ -128,7 +141,7 @@ int cmd_today(int argc, char *argv[])
     arr = parse(out);
     if (!arr)
         return CARESYNC_ELOCAL;
-    print_today(arr, a.date);
+    print_today(arr, day, a.date);
     cJSON_Delete(arr);
     return 0;
 }
@@ -266,7 +279,10 @@ static void print_open(const cJSON *o)
     }
     heading("NEXT VISIT");
     if (cJSON_IsObject(next)) {
-        printf("  %s", str(next, "planned_start"));
+        char local[WHEN_LOCAL_MAX];
+        const char *start = when_local_text(str(next, "planned_start"), WHEN_TEXT_ZONE, local);
+
+        printf("  %s", start ? start : "-");
         put_opt("  ", str(next, "visit_type"));
         put_opt(", ", str(next, "mode"));
         put_opt("  for ", str(next, "assigned_to"));
@@ -277,7 +293,9 @@ static void print_open(const cJSON *o)
     heading("RECENT NOTES");
     cJSON_ArrayForEach (x, cJSON_GetObjectItemCaseSensitive(o, "recent_notes")) {
         const char *when = str(x, "occurred_at") ? str(x, "occurred_at") : str(x, "recorded_at");
+        char local[WHEN_LOCAL_MAX];
 
+        when = when_local_text(when, 0, local);
         printf("  %.16s", when ? when : "");
         put_opt(" ", str(x, "author"));
         put_opt(" [", str(x, "category"));

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* cmd_local.c - the offline writing verbs: edit, add, delete. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "caresync.h"
 #include "cli.h"
 #include "macro.h"
+#include "when.h"
 
 #define COMMON_OPTS                              \
     {"home", required_argument, NULL, OPT_HOME}, \
@@ -31,7 +33,8 @@ int cmd_edit(int argc, char *argv[])
     const struct cli_verb *v = cli_verb_find("edit");
     struct caresync *c;
     bool null = false, done;
-    const char *value;
+    const char *value, *field;
+    char utc[WHEN_ISO_MAX];
     int first, n, r;
 
     r = cli_parse(v, argc, argv, "h", opts, on_null, &null, &first, &done);
@@ -43,6 +46,21 @@ int cmd_edit(int argc, char *argv[])
     if (!null && n != 4)
         return cli_usage("edit", "expected TABLE ROW_ID FIELD VALUE (or --null to clear)");
     value = null ? NULL : argv[first + 3];
+    field = argv[first + 2];
+    /* A date-time field (*_at, *_start, *_end) typed without a zone is local time: store UTC. */
+    n = (int)strlen(field);
+    if (value && ((n > 3 && streq(field + n - 3, "_at")) ||
+                  (n > 6 && streq(field + n - 6, "_start")) ||
+                  (n > 4 && streq(field + n - 4, "_end")))) {
+        r = when_typed(value, utc, NULL);
+        if (r == -ENOENT)
+            return cli_usage("edit",
+                             "%s does not exist in local time (the clocks go forward over it);"
+                             " give a time outside the gap, or add Z or an offset",
+                             value);
+        if (r == 0)
+            value = utc; /* anything else: the catalogue check refuses it */
+    }
     r = cli_open(&c);
     if (r != CARESYNC_OK)
         return r;

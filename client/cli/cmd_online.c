@@ -12,6 +12,7 @@
 #include "hlc.h"
 #include "macro.h"
 #include "util.h"
+#include "when.h"
 
 #define COMMON_OPTS                              \
     {"home", required_argument, NULL, OPT_HOME}, \
@@ -215,21 +216,31 @@ static void put_cell(const char *s, int width, bool pad)
         putchar(' ');
 }
 
-/* A clock "MMMMMMMMMMMMM.CCCCC" as its UTC time, with the counter when it is not 0. */
+/* A clock "MMMMMMMMMMMMM.CCCCC" as its local time, with the counter when it is not 0. */
 static void clock_text(const cJSON *o, const char *key, char buf[static 48])
 {
     const char *h = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
-    char ts[ISO_TIME_MAX];
+    char ts[WHEN_LOCAL_MAX];
     uint64_t v;
 
     if (!h || hlc_parse(h, &v) < 0) {
         snprintf(buf, 48, "-");
         return;
     }
+    when_local_ms(hlc_ms(v), WHEN_TEXT_MS, ts);
     if (hlc_counter(v))
-        snprintf(buf, 48, "%s #%u", iso_time(hlc_ms(v), ts), hlc_counter(v));
+        snprintf(buf, 48, "%.38s #%u", ts, hlc_counter(v));
     else
-        snprintf(buf, 48, "%s", iso_time(hlc_ms(v), ts));
+        snprintf(buf, 48, "%.47s", ts);
+}
+
+/* Print the date-time member @key of @o in local time with the zone's name ("-" if absent). */
+static void put_time(const cJSON *o, const char *key)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+    char local[WHEN_LOCAL_MAX];
+
+    cli_print_line(s ? when_local_text(s, WHEN_TEXT_ZONE, local) : "-");
 }
 
 static const char *member_str(const cJSON *o, const char *key)
@@ -237,6 +248,18 @@ static const char *member_str(const cJSON *o, const char *key)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
     return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Value @key of conflict @k as a person reads it: a date-time field's value in local time. */
+static const char *value_text(const cJSON *k, const char *key, char buf[static WHEN_LOCAL_MAX])
+{
+    const char *field = member_str(k, "field"), *v = member_str(k, key);
+    size_t n = field ? strlen(field) : 0;
+
+    if (n > 3 && (streq(field + n - 3, "_at") || (n > 6 && streq(field + n - 6, "_start")) ||
+                  (n > 4 && streq(field + n - 4, "_end"))))
+        return when_local_text(v, WHEN_TEXT_ZONE, buf);
+    return v;
 }
 
 /* One row of the side-by-side table: label, then the winner's and the loser's cell. */
@@ -252,7 +275,7 @@ static void side_row(const char *label, const char *winner, const char *loser)
 static void print_conflict(const cJSON *k)
 {
     const cJSON *hist = cJSON_GetObjectItemCaseSensitive(k, "resolutions");
-    char wc[48], lc[48];
+    char wc[48], lc[48], wv[WHEN_LOCAL_MAX], lv[WHEN_LOCAL_MAX];
 
     putchar('#');
     put_member(k, "id");
@@ -281,14 +304,14 @@ static void print_conflict(const cJSON *k)
     printf("    %-9s ", "");
     put_cell("WINNER", SIDE_WIDTH, true);
     fputs("  LOSER\n", stdout);
-    side_row("value", member_str(k, "winner_value"), member_str(k, "loser_value"));
+    side_row("value", value_text(k, "winner_value", wv), value_text(k, "loser_value", lv));
     side_row("author", member_str(k, "winner_user"), member_str(k, "loser_user"));
     side_row("device", member_str(k, "winner_device"), member_str(k, "loser_device"));
     side_row("clock", wc, lc);
     fputs("    now       ", stdout);
-    put_cell(member_str(k, "current_value"), 2 * SIDE_WIDTH, false);
+    put_cell(value_text(k, "current_value", wv), 2 * SIDE_WIDTH, false);
     fputs("\n    logged    ", stdout);
-    put_member(k, "created_at");
+    put_time(k, "created_at");
     putchar('\n');
     if (cJSON_GetObjectItemCaseSensitive(k, "resolution")) {
         fputs("    resolved  ", stdout);
@@ -300,7 +323,7 @@ static void print_conflict(const cJSON *k)
         fputs(" by ", stdout);
         put_member(k, "resolved_by");
         fputs(" at ", stdout);
-        put_member(k, "resolved_at");
+        put_time(k, "resolved_at");
         if (cJSON_GetArraySize(hist) > 1)
             printf(" (supersedes %d earlier)", cJSON_GetArraySize(hist) - 1);
         fputs("\n    reason    ", stdout);

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "macro.h"
 #include "util.h"
+#include "when.h"
 
 enum { OPT_REVIEW_DUE = 0x200, OPT_ALERTS, OPT_REFERRED };
 
@@ -164,17 +165,34 @@ int cmd_caseload(int argc, char *argv[])
     return 0;
 }
 
-/* Print every non-null string member of @o except @skip, as "  key: value" lines. */
+/* Does field @key hold a date-time (the catalogue's *_at, *_start, *_end)? */
+static bool is_time_field(const char *key)
+{
+    size_t n = strlen(key);
+
+    return (n > 3 && streq(key + n - 3, "_at")) || (n > 6 && streq(key + n - 6, "_start")) ||
+           (n > 4 && streq(key + n - 4, "_end"));
+}
+
+/*
+ * Print every non-null string member of @o except @skip, as "  key: value" lines; date-times
+ * in local time with the zone's name (the stored value is UTC; --json shows it).
+ */
 static void print_fields(const cJSON *o, const char *indent, const char *skip)
 {
     const cJSON *f;
 
     cJSON_ArrayForEach (f, o) {
+        char local[WHEN_LOCAL_MAX];
+
         if (!cJSON_IsString(f) || (skip && streq(f->string, skip)) ||
             streq(f->string, "person_id"))
             continue;
         printf("%s%-24s ", indent, f->string);
-        put_line(f->valuestring);
+        if (is_time_field(f->string))
+            put_line(when_local_text(f->valuestring, WHEN_TEXT_ZONE, local));
+        else
+            put_line(f->valuestring);
         putchar('\n');
     }
 }
@@ -251,6 +269,7 @@ static void status_notices(const cJSON *o)
 int cmd_status(int argc, char *argv[])
 {
     _cleanup_free_ char *out = NULL;
+    char local[WHEN_LOCAL_MAX];
     struct caresync *c;
     bool json = false, done;
     cJSON *o;
@@ -274,7 +293,9 @@ int cmd_status(int argc, char *argv[])
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "pending")));
     printf("pending purges:  %.0f\n",
            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "pending_purges")));
-    printf("last sync:       %s\n", str(o, "last_sync") ? str(o, "last_sync") : "never");
+    printf("last sync:       %s\n",
+           str(o, "last_sync") ? when_local_text(str(o, "last_sync"), WHEN_TEXT_ZONE, local)
+                               : "never");
     printf("last error:      ");
     put_line(str(o, "last_error") ? str(o, "last_error") : "none");
     putchar('\n');

@@ -20,13 +20,15 @@ static const char *const group_titles[_CLI_GROUP_MAX] = {
 
 static const struct cli_verb verbs[] = {
         /* ---- the day ---- */
-        {"today", cmd_today, CLI_GROUP_DAY, "today [--date YYYY-MM-DD] [--all] [--json]",
-         "my visits for the day, overdue ones first", "today --json",
-         "Visits planned or in progress on the date (local time; default today) that are\n"
-         "assigned to me (--all: to anyone, for the people on this device), after the\n"
-         "overdue ones: planned before the date and still planned. --json prints an array of\n"
-         "{id, person_id, person_name, planned_start, status, visit_type, mode, assigned_to,\n"
-         "overdue, alerts} where alerts lists the texts of the person's active alerts.\n"},
+        {"today", cmd_today, CLI_GROUP_DAY, "today [--date DAY] [--all] [--json]",
+         "my visits for the day, overdue ones first", "today --date tomorrow",
+         "Visits planned or in progress on DAY (today, tomorrow, yesterday, +N or -N days,\n"
+         "or YYYY-MM-DD; default today) that are assigned to me (--all: to anyone, for the\n"
+         "people on this device), after those still planned on an earlier day. Overdue: still\n"
+         "planned on a day before today. Times are local (TZ). --json prints an array of\n"
+         "{id, person_id, person_name, planned_start (UTC), status, visit_type, mode,\n"
+         "assigned_to, overdue, alerts} where alerts lists the texts of the person's active\n"
+         "alerts.\n"},
         {"open", cmd_open, CLI_GROUP_DAY, "open " P " [--json]",
          "what to know on the doorstep: About Me and alerts first", "open " P,
          "About Me and active alerts first, then access instructions, key contacts\n"

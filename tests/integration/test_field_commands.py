@@ -172,7 +172,7 @@ def test(w):
     unknown = h.uuid7()
     bad = [
         ('today', '--date', '2026-13-01'),
-        ('today', '--date', 'tomorrow'),
+        ('today', '--date', 'next-week'),  # tomorrow is a day (issue 10 §4)
         ('visit', 'add', alice, '--at', 'tomorrow'),
         ('visit', 'add', alice, '--at', today + 'T10:00', '--mode', 'boat'),
         ('visit', 'add', alice),
