@@ -278,6 +278,9 @@ static int check_access(struct caresync *c, const struct cat_table *t, const str
         return cs_fail_errno(c, r, "cannot read the replica's settings");
     if (access_may_write(role ? role : "", user ? user : "", t, f, row, is_new, &why))
         return CARESYNC_OK;
+    if (f == &catalogue_deleted_field)
+        return cs_fail(c, CARESYNC_EFORBIDDEN, "not allowed: as a %s you may not delete a %s row: %s",
+                       role ? role : "user", t->name, why ? why : "refused");
     return cs_fail(c, CARESYNC_EFORBIDDEN, "not allowed: as a %s you may not write %s.%s (%s)",
                    role ? role : "user", t->name, f->name, why ? why : "refused");
 }
