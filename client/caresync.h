@@ -181,6 +181,18 @@ int caresync_add(struct caresync *c, const char *table, const char *person_id,
 int caresync_delete(struct caresync *c, const char *table, const char *row_id);
 
 /*
+ * caresync_restore_row() - undo a delete, for everyone (POST /v1/rows/restore; online,
+ * coordinators only): the server writes "_deleted" = "0" to row @row_id of @table as a new
+ * change, which every device in scope applies at its next sync (the row comes back with its
+ * fields), and audits it with @reason (required: 1 to CARESYNC_REASON_MAX bytes). The row need
+ * not be in this replica. Returns CARESYNC_OK, CARESYNC_EUSAGE (unknown table, bad id or
+ * reason, or the row is not deleted), CARESYNC_ENOTFOUND (no such row on the server),
+ * CARESYNC_EFORBIDDEN (not a coordinator) or another error code.
+ */
+int caresync_restore_row(struct caresync *c, const char *table, const char *row_id,
+                         const char *reason);
+
+/*
  * caresync_caseload_json() - the people in the replica (not deleted), ordered by name, as a
  * JSON array of objects: "id", every person field of the catalogue ("name", "preferred_name",
  * "birth_date", "phone", "address", "status", ...; absent values are null), and "review_due"

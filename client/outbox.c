@@ -278,6 +278,9 @@ static int check_access(struct caresync *c, const struct cat_table *t, const str
         return cs_fail_errno(c, r, "cannot read the replica's settings");
     if (access_may_write(role ? role : "", user ? user : "", t, f, row, is_new, &why))
         return CARESYNC_OK;
+    if (f == &catalogue_deleted_field)
+        return cs_fail(c, CARESYNC_EFORBIDDEN, "not allowed: as a %s you may not delete a %s row: %s",
+                       role ? role : "user", t->name, why ? why : "refused");
     return cs_fail(c, CARESYNC_EFORBIDDEN, "not allowed: as a %s you may not write %s.%s (%s)",
                    role ? role : "user", t->name, f->name, why ? why : "refused");
 }
@@ -662,6 +665,57 @@ int caresync_delete(struct caresync *c, const char *table, const char *row_id)
             r = cs_fail_errno(c, k, "cannot save the deletion");
     }
     db_rollback(c->db);
+    return r;
+}
+
+/* ---- undo a delete (a coordinator, online) ---- */
+
+int caresync_restore_row(struct caresync *c, const char *table, const char *row_id,
+                         const char *reason)
+{
+    _cleanup_json_ cJSON *body = NULL;
+    const struct cat_table *t = NULL;
+    struct http_reply rep = {0};
+    int r;
+
+    r = cs_begin(c);
+    if (r == CARESYNC_OK)
+        r = cs_need_replica(c);
+    if (r == CARESYNC_OK)
+        r = lookup(c, table, NULL, &t, NULL);
+    if (r == CARESYNC_OK)
+        r = check_id(c, t->name, row_id);
+    if (r != CARESYNC_OK)
+        return r;
+    if (!reason || !reason[strspn(reason, " \t")])
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "a restore needs a reason: add --reason TEXT, a few words on why");
+    if (strlen(reason) > CARESYNC_REASON_MAX || !utf8_valid(reason, strlen(reason)) ||
+        text_control_char(reason))
+        return cs_fail(c, CARESYNC_EUSAGE,
+                       "bad reason: UTF-8 text of at most %d bytes expected", CARESYNC_REASON_MAX);
+    body = cJSON_CreateObject();
+    if (!body || wire_add_string(body, "table", t->name) < 0 ||
+        wire_add_string(body, "row_id", row_id) < 0 || wire_add_string(body, "reason", reason) < 0)
+        return cs_fail_errno(c, -ENOMEM, "restoring the row failed");
+    r = transport_request(c, "POST", "/v1/rows/restore", body, true, "restoring the row", &rep);
+    if (r != CARESYNC_OK)
+        return r;
+    if (rep.status == 403 && !streq(rep.code, "device_revoked"))
+        r = cs_fail(c, CARESYNC_EFORBIDDEN,
+                    "not allowed: only coordinators can restore deleted rows");
+    else if (rep.status == 404 && streq(rep.code, "not_found"))
+        r = cs_fail(c, CARESYNC_ENOTFOUND, "no %s %s on the server; check the id", t->name,
+                    row_id);
+    else if (rep.status == 409 && streq(rep.code, "not_deleted"))
+        r = cs_fail(c, CARESYNC_EUSAGE, "%s %s is not deleted; nothing to restore", t->name,
+                    row_id);
+    else if (rep.status == 400)
+        r = cs_fail(c, CARESYNC_EUSAGE, "restoring the row failed: %s (%s)", rep.message,
+                    rep.code[0] ? rep.code : "bad request");
+    else if (rep.status != 200)
+        r = transport_fail(c, &rep, "restoring the row");
+    http_reply_done(&rep);
     return r;
 }
 

@@ -158,6 +158,51 @@ static bool deny(const char **why, const char *reason)
     return false;
 }
 
+/*
+ * Who may delete (tombstone, "_deleted") a row of @t: docs/internals/access.md, "Who may delete
+ * what". Records that are corrected rather than removed are never deleted from a device, by any
+ * role; what remains is deleted by the roles that write it, and a coordinator undoes any delete
+ * with the server's restore (POST /v1/rows/restore), which is not a device's write. The rule
+ * does not depend on the value written: a device writes "_deleted" only where it may delete.
+ */
+static bool may_delete(enum access_class c, const char *n, const char **why)
+{
+    if (eq(n, "person"))
+        return deny(why, "people are never deleted from a device; a coordinator closes the "
+                         "record (deceased, moved away, discharged, declined, duplicate)");
+    if (eq(n, "note") || eq(n, "observation") || eq(n, "goal_progress") ||
+        eq(n, "plan_review"))
+        return deny(why, "records are never deleted; mark a mistake with 'caresync "
+                         "entered-in-error TABLE ID --reason TEXT'");
+    if (eq(n, "consent"))
+        return deny(why, "consent records are never deleted; withdraw one with 'caresync "
+                         "consent withdraw ID', or set its status to entered-in-error");
+    if (eq(n, "visit"))
+        return deny(why, "visits are not deleted; set its status to cancelled ('caresync edit "
+                         "visit ID status cancelled')");
+    if (eq(n, "care_plan"))
+        return deny(why, "a care plan is not deleted; set its status (revoked, completed or "
+                         "entered-in-error)");
+    if (eq(n, "about_me"))
+        return deny(why, "About Me is the person's own words and is not deleted; rewrite its "
+                         "sections with them");
+    if (eq(n, "alert"))
+        return c == ACCESS_COORDINATOR ||
+               deny(why, "an alert is not deleted; 'caresync alert deactivate ID' when it no "
+                         "longer applies, or set its status to entered-in-error (a "
+                         "coordinator removes duplicates)");
+    if (eq(n, "related_person"))
+        return c == ACCESS_CLINICIAN || c == ACCESS_SOCIAL || c == ACCESS_LINK ||
+               c == ACCESS_COORDINATOR ||
+               deny(why, "volunteers and personal assistants do not remove contacts; add a "
+                         "note for the named coordinator");
+    if (eq(n, "goal") || eq(n, "plan_action"))
+        return c == ACCESS_CLINICIAN || c == ACCESS_SOCIAL || c == ACCESS_LINK ||
+               deny(why, "goals and actions are removed by the professionals who write the "
+                         "plan with the person; set an action's status instead");
+    return deny(why, "this record is not deleted from a device");
+}
+
 bool access_may_write(const char *role, const char *user, const struct cat_table *t,
                       const struct cat_field *f, const struct access_row *row, bool is_new,
                       const char **why)
@@ -167,6 +212,10 @@ bool access_may_write(const char *role, const char *user, const struct cat_table
 
     if (f->kind == CAT_S)
         return deny(why, "the field is set centrally");
+    if (c == ACCESS_NONE || c == ACCESS_ADMIN)
+        return deny(why, "this role records no care data");
+    if (eq(f->name, CAT_DELETED_FIELD))
+        return may_delete(c, n, why);
     /* Authorship is the writer's own name, never someone else's. */
     if ((eq(f->name, "author") || eq(f->name, "recorded_by") || eq(f->name, "raised_by")) &&
         get(row, f->name) && !eq(get(row, f->name), user))

@@ -1345,6 +1345,47 @@ static void handle_resolve(struct http_req *hr, int64_t id)
     reply_json(hr, 200, resp);
 }
 
+/* ---- POST /v1/rows/restore ---- */
+
+static void handle_restore_row(struct http_req *hr)
+{
+    static const char *const keys[] = {"table", "row_id", "reason", NULL};
+    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    const char *tbl, *row_id, *reason, *why = NULL;
+    char echo[HTTP_ECHO_MAX];
+    int r;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "restore deleted rows") < 0 ||
+        request_json(hr, keys, &body) < 0 ||
+        member_string(hr, body, "table", true, 64, &tbl) < 0 ||
+        member_string(hr, body, "row_id", true, 64, &row_id) < 0 ||
+        member_string(hr, body, "reason", true, STORE_REASON_MAX, &reason) < 0)
+        return;
+    r = store_row_restore(hr->sd->store, &hr->who, tbl, row_id, reason, &resp, &why);
+    if (r == -ENOENT) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1, "no %s row with id %s; check the id",
+                    tbl, clip(row_id, echo, sizeof(echo)));
+        return;
+    }
+    if (r == -EALREADY) {
+        reply_error(hr, 409, "not_deleted", -1, "row_id", -1,
+                    "%s %s is not deleted; nothing was written", tbl,
+                    clip(row_id, echo, sizeof(echo)));
+        return;
+    }
+    if (r == -EINVAL) {
+        reply_error(hr, 400, "invalid_value", -1,
+                    why && strstr(why, "reason") ? "reason" : "table", -1,
+                    "%s; nothing was written", why ? why : "the restore is not valid");
+        return;
+    }
+    if (r < 0) {
+        reply_store_failure(hr, r, "restoring a row");
+        return;
+    }
+    reply_json(hr, 200, resp);
+}
+
 /* ---- GET /v1/people/{id}/fhir ---- */
 
 static void handle_fhir(struct http_req *hr, const char *person_id)
@@ -1869,6 +1910,11 @@ static void dispatch(struct evhttp_request *req, void *arg)
     } else if (streq(path, "/v1/assignments")) {
         if (m == EVHTTP_REQ_POST)
             handle_assignment(&hr);
+        else
+            reply_method(&hr, path, "POST");
+    } else if (streq(path, "/v1/rows/restore")) {
+        if (m == EVHTTP_REQ_POST)
+            handle_restore_row(&hr);
         else
             reply_method(&hr, path, "POST");
     } else if (streq(path, "/v1/assignments/transfer")) {

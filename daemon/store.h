@@ -245,6 +245,19 @@ int store_conflict_resolve(struct store *s, const struct store_principal *p, int
                            const char *action, const char *value, const char *reason,
                            cJSON **ret, const char **why);
 
+/*
+ * store_row_restore() - undo the deletion of row @row_id of @tbl: write "_deleted" = "0" as a new
+ * change authored by @p's device with a fresh server clock (a sequential overwrite of the
+ * tombstone, so it wins and every device in scope gets the row back at its next pull), and
+ * audit "restore" with @reason (1 to STORE_REASON_MAX bytes of UTF-8). The caller has checked
+ * that @p is a coordinator: this is the undo of every delete a device may make, whatever the
+ * table (docs/internals/access.md, "Who may delete what"). One transaction. Returns 0 and
+ * {"table", "row_id", "person_id", "change_id"} in *ret (caller owns it); -ENOENT no such row;
+ * -EALREADY the row is not deleted (nothing written); -EINVAL bad table or reason (*why set).
+ */
+int store_row_restore(struct store *s, const struct store_principal *p, const char *tbl,
+                      const char *row_id, const char *reason, cJSON **ret, const char **why);
+
 /* ---- audit ---- */
 
 /*

@@ -1409,3 +1409,89 @@ fail:
     db_rollback(s->db);
     return r;
 }
+
+/* ---- a coordinator's restore of a deleted row ---- */
+
+int store_row_restore(struct store *s, const struct store_principal *p, const char *tbl,
+                      const char *row_id, const char *reason, cJSON **ret, const char **why)
+{
+    _cleanup_(store_field_cur_done) struct field_cur del = {0};
+    _cleanup_json_ cJSON *d = NULL, *resp = NULL;
+    char person[UUID_STR_MAX] = "", cid[UUID_STR_MAX];
+    size_t n = reason ? strlen(reason) : 0;
+    sqlite3_stmt *st;
+    int rc, r;
+
+    if (!catalogue_table(tbl)) {
+        *why = "unknown table";
+        return -EINVAL;
+    }
+    if (n == 0 || strspn(reason, " \t") == n) {
+        *why = "a restore needs a reason: say in a few words why";
+        return -EINVAL;
+    }
+    if (n > STORE_REASON_MAX || !utf8_valid(reason, n)) {
+        *why = "the reason must be UTF-8 of at most 500 bytes";
+        return -EINVAL;
+    }
+    if (!uuid_valid(row_id))
+        return -ENOENT;
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    st = store_stmt(s, "SELECT person_id FROM field_state WHERE tbl = ? AND row_id = ? LIMIT 1");
+    if (!st) {
+        r = -EIO;
+        goto fail;
+    }
+    store_bind_text(st, 1, tbl);
+    store_bind_text(st, 2, row_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        copy_text(person, sizeof(person), sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        r = db_errno(rc);
+        goto fail;
+    }
+    if (rc == SQLITE_DONE || !uuid_valid(person)) {
+        r = -ENOENT;
+        goto fail;
+    }
+    r = store_field_current(s, tbl, row_id, CAT_DELETED_FIELD, &del);
+    if (r < 0)
+        goto fail;
+    if (!del.exists || !del.value || !streq(del.value, "1")) {
+        r = -EALREADY;
+        goto fail;
+    }
+    r = store_write_field(s, p->device_id, p->user_id, tbl, row_id, person, CAT_DELETED_FIELD,
+                          "0", cid);
+    if (r < 0)
+        goto fail;
+    d = cJSON_CreateObject();
+    if (!d || wire_add_string(d, "table", tbl) < 0 || wire_add_string(d, "row_id", row_id) < 0 ||
+        wire_add_string(d, "change_id", cid) < 0 || wire_add_string(d, "deleted_by_change",
+                                                                    del.change_id) < 0 ||
+        wire_add_string(d, "reason", reason) < 0) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    r = store_audit(s, "restore", p->user_id, p->device_id, person, d);
+    if (r < 0)
+        goto fail;
+    r = store_txn_commit(s);
+    if (r < 0)
+        return r;
+    resp = cJSON_CreateObject();
+    if (!resp || wire_add_string(resp, "table", tbl) < 0 ||
+        wire_add_string(resp, "row_id", row_id) < 0 ||
+        wire_add_string(resp, "person_id", person) < 0 ||
+        wire_add_string(resp, "change_id", cid) < 0)
+        return -ENOMEM;
+    *ret = TAKE_PTR(resp);
+    return 0;
+fail:
+    db_rollback(s->db);
+    return r;
+}

@@ -181,6 +181,7 @@ int cmd_register(int argc, char *argv[]);
 int cmd_entered_in_error(int argc, char *argv[]);
 int cmd_devices(int argc, char *argv[]);
 int cmd_device_revoke(int argc, char *argv[]);
+int cmd_restore_row(int argc, char *argv[]);
 int cmd_assign(int argc, char *argv[]);
 int cmd_unassign(int argc, char *argv[]);
 int cmd_transfer(int argc, char *argv[]);

@@ -150,6 +150,20 @@ int cmd_device_revoke(int argc, char *argv[])
     return cli_finish(c, r, NULL);
 }
 
+/* ---- undo a delete ---- */
+
+int cmd_restore_row(int argc, char *argv[])
+{
+    const char *reason = NULL;
+    const struct cli_opt opts[] = {{"reason", &reason, NULL}};
+    CLI_PROLOGUE("restore-row", opts, ELEMENTSOF(opts), 2, 2);
+    r = caresync_restore_row(c, argv[first], argv[first + 1], reason);
+    if (r == CARESYNC_OK)
+        printf("%s %s is restored; every device gets it back at its next sync\n", argv[first],
+               argv[first + 1]);
+    return cli_finish(c, r, NULL);
+}
+
 /* ---- caseloads ---- */
 
 static int assign_common(const char *name, int argc, char *argv[], bool assign)

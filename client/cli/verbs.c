@@ -185,7 +185,11 @@ static const struct cli_verb verbs[] = {
          "add plan_action " P " goal_id=GOAL_ID what='Benefits check' who=Liam",
          "Prints only the new row's id. People are registered with 'caresync register'.\n"},
         {"delete", cmd_delete, CLI_GROUP_RECORDS, "delete TABLE ROW_ID",
-         "delete a row (power users)", "delete plan_action ACTION_ID", NULL},
+         "delete a row (power users)", "delete plan_action ACTION_ID",
+         "Only goals, actions and contacts (professionals) and alerts and contacts\n"
+         "(coordinators) are deleted; a coordinator can undo it with 'restore-row'. People\n"
+         "are closed by a coordinator, records are marked entered-in-error, visits are\n"
+         "cancelled: those deletes are refused (exit 6). docs/internals/access.md.\n"},
 
         /* ---- sync ---- */
         {"enrol", cmd_enrol, CLI_GROUP_SYNC,
@@ -238,6 +242,11 @@ static const struct cli_verb verbs[] = {
          "revoke a lost or stolen device (online)", "device revoke DEVICE_ID",
          "Its next request is refused; it then wipes its replica and token, unsent edits\n"
          "included. See 'caresync devices' for the ids.\n"},
+        {"restore-row", cmd_restore_row, CLI_GROUP_COORDINATORS,
+         "restore-row TABLE ROW_ID --reason TEXT", "undo a delete, for everyone (online)",
+         "restore-row plan_action ACTION_ID --reason 'deleted by mistake'",
+         "Writes the row back as a new change that every device gets at its next sync;\n"
+         "the delete and the restore, with its reason, are in the audit log.\n"},
         {"assign", cmd_assign, CLI_GROUP_COORDINATORS, "assign " P " USER",
          "put a person on a worker's caseload (online)", "assign " P " nurse.ben",
          "The worker's devices receive the person whole at their next sync.\n"},
