@@ -352,7 +352,9 @@ static int conflict_row(struct store *s, sqlite3_stmt *st, cJSON **ret)
 static int redact_out_of_scope(struct store *s, const struct store_principal *viewer, cJSON *o,
                                const char *person_id)
 {
-    static const char *const hidden[] = {"winner_value", "current_value", "resolved_value"};
+    static const char *const hidden[] = {"winner_value", "current_value", "resolved_value",
+                                         "row_deleted"};
+    const char *tbl;
     cJSON *hist, *h;
     int r = store_in_scope(s, viewer, person_id);
 
@@ -370,10 +372,9 @@ static int redact_out_of_scope(struct store *s, const struct store_principal *vi
             !cJSON_ReplaceItemInObjectCaseSensitive(o, hidden[i], cJSON_CreateNull()))
             return -ENOMEM;
     /* The row's description quotes what others wrote: only its kind stays. */
+    tbl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "table"));
     if (cJSON_GetObjectItemCaseSensitive(o, "description") &&
-        !cJSON_ReplaceItemInObjectCaseSensitive(
-                o, "description",
-                cJSON_CreateString(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "table")))))
+        !cJSON_ReplaceItemInObjectCaseSensitive(o, "description", cJSON_CreateString(tbl)))
         return -ENOMEM;
     hist = cJSON_GetObjectItemCaseSensitive(o, "resolutions");
     cJSON_ArrayForEach (h, hist)
