@@ -1124,8 +1124,8 @@ static int merge_policy(struct store *s, const struct applying *a, const struct 
     }
     if (!streq(a->tbl, "visit") || !streq(a->field->name, "status"))
         return POLICY_LWW;
-    /* The current version's base is not at hand: it counts as the later one only when @a's
-     * base says @a was written before it. */
+    /* One device's successive statuses. The current version's base is not at hand, so when
+     * it is the later of the two (a re-stamp) the pair is judged by the domain rule. */
     if (merge_same_writer((struct merge_version){cur->hlc, cur->device},
                           (struct merge_version){0, ""}, true,
                           (struct merge_version){a->hlc, a->device},
