@@ -38,3 +38,14 @@ bool merge_hidden_by_delete(struct merge_version x, struct merge_version t_base)
 {
     return merge_unseen(t_base, x);
 }
+
+bool merge_same_writer(struct merge_version p, struct merge_version p_base, bool p_restamped,
+                       struct merge_version q, struct merge_version q_base, bool q_restamped)
+{
+    if (!p.device || !q.device || strcmp(p.device, q.device) != 0)
+        return false;
+    /* q is the later one; otherwise swap the roles. */
+    if (merge_cmp(p, q) > 0)
+        return !p_restamped || !merge_unseen(p_base, q);
+    return !q_restamped || !merge_unseen(q_base, p);
+}

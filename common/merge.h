@@ -39,3 +39,14 @@ bool merge_concurrent_loss(struct merge_version x, const char *x_value, struct m
  * device had not seen @x.
  */
 bool merge_hidden_by_delete(struct merge_version x, struct merge_version t_base);
+
+/*
+ * merge_same_writer() - true when versions @p and @q were written by one device and the later
+ * of the two had seen the earlier: a device holds its own writes, so its later write follows
+ * its earlier one unless the later version is not the device's own clock (@*_restamped: the
+ * server re-stamped it, a clamped clock or a domain rule); then only its base (@*_base at
+ * least the earlier version) says so. Such a pair is one device's successive edits and never a
+ * conflict (docs/internals/merge.md).
+ */
+bool merge_same_writer(struct merge_version p, struct merge_version p_base, bool p_restamped,
+                       struct merge_version q, struct merge_version q_base, bool q_restamped);

@@ -726,7 +726,7 @@ static int superseded_by_restore(struct store *s, const char *tbl, const char *r
 }
 
 /* (3) A delete hides edits to the row its writer had not seen, unless a restore newer than the
- * delete has already brought the row back. */
+ * delete has already brought the row back. A device's own edits are never hidden from it. */
 static int detect_delete(struct store *s, struct applying *a)
 {
     struct merge_version xbase = {a->base_hlc, a->base_device};
@@ -736,9 +736,9 @@ static int detect_delete(struct store *s, struct applying *a)
     r = superseded_by_restore(s, a->tbl, a->row_id, a->hlc, a->device);
     if (r != 0)
         return r < 0 ? r : 0;
-    st = store_stmt(s, "SELECT change_id, hlc, device, field FROM change_log"
-                 " WHERE tbl = ? AND row_id = ? AND field <> '_deleted' AND hlc >= ?"
-                 " AND outcome IN ('applied', 'lost')");
+    st = store_stmt(s, "SELECT change_id, hlc, device, field, sent_hlc, base_hlc, base_device"
+                       " FROM change_log WHERE tbl = ? AND row_id = ? AND field <> '_deleted'"
+                       " AND hlc >= ? AND outcome IN ('applied', 'lost')");
     if (!st)
         return -EIO;
     store_bind_text(st, 1, a->tbl);
@@ -746,14 +746,20 @@ static int detect_delete(struct store *s, struct applying *a)
     sqlite3_bind_int64(st, 3, (int64_t)a->base_hlc);
     for (;;) {
         char loser[UUID_STR_MAX], field[64];
-        struct merge_version e;
+        struct merge_version e, ebase;
 
         rc = sqlite3_step(st);
         if (rc != SQLITE_ROW)
             break;
         e.hlc = (uint64_t)sqlite3_column_int64(st, 1);
         e.device = (const char *)sqlite3_column_text(st, 2);
-        if (!merge_hidden_by_delete(e, xbase))
+        ebase.hlc = (uint64_t)sqlite3_column_int64(st, 5);
+        ebase.device = sqlite3_column_type(st, 6) == SQLITE_NULL ? "" :
+                       (const char *)sqlite3_column_text(st, 6);
+        if (!merge_hidden_by_delete(e, xbase) ||
+            merge_same_writer(e, ebase, (uint64_t)sqlite3_column_int64(st, 4) != e.hlc,
+                              (struct merge_version){a->hlc, a->device}, xbase,
+                              a->hlc != a->sent_hlc))
             continue;
         copy_text(loser, sizeof(loser), sqlite3_column_text(st, 0));
         copy_text(field, sizeof(field), sqlite3_column_text(st, 3));
@@ -865,6 +871,22 @@ static int hist_load(struct store *s, const struct applying *a, uint64_t from, s
     return 0;
 }
 
+static struct merge_version hist_version(const struct hist *e)
+{
+    return (struct merge_version){e->hlc, e->device};
+}
+
+static struct merge_version hist_base(const struct hist *e)
+{
+    return (struct merge_version){e->base_hlc, e->base_device};
+}
+
+/* The server gave this write a clock of its own (a clamp, a domain rule's re-stamp). */
+static bool hist_restamped(const struct hist *e)
+{
+    return e->hlc != e->sent_hlc;
+}
+
 static bool version_after(uint64_t hlc, const char *device, const struct hist *than)
 {
     return hlc > than->hlc || (hlc == than->hlc && strcmp(device, than->device) > 0);
@@ -883,6 +905,7 @@ static int detect_conflicts(struct store *s, struct applying *a)
     bool is_delete = streq(a->field->name, CAT_DELETED_FIELD) && a->value && streq(a->value, "1");
     bool on_tombstone = streq(a->field->name, CAT_DELETED_FIELD);
     const char *base_device = a->base_device ? a->base_device : "";
+    bool restamped = a->hlc != a->sent_hlc;
     struct hist *h = NULL;
     size_t n = 0;
     int r;
@@ -905,9 +928,9 @@ static int detect_conflicts(struct store *s, struct applying *a)
                 (y->base_hlc == a->sent_hlc && streq(y->base_device, a->device)))
                 continue;
             if ((!winner || version_after(winner->hlc, winner->device, y)) &&
-                merge_concurrent_loss(x, a->value, (struct merge_version){y->hlc, y->device},
-                                      (struct merge_version){y->base_hlc, y->base_device},
-                                      y->value))
+                merge_concurrent_loss(x, a->value, hist_version(y), hist_base(y), y->value) &&
+                !merge_same_writer(x, xbase, restamped, hist_version(y), hist_base(y),
+                                   hist_restamped(y)))
                 winner = y;
         }
         if (winner) {
@@ -926,8 +949,9 @@ static int detect_conflicts(struct store *s, struct applying *a)
             streq(w->change_id, a->change_id) ||
             (w->sent_hlc == a->base_hlc && streq(w->device, base_device)))
             continue;
-        if (!merge_concurrent_loss((struct merge_version){w->hlc, w->device}, w->value, x, xbase,
-                                   a->value))
+        if (!merge_concurrent_loss(hist_version(w), w->value, x, xbase, a->value) ||
+            merge_same_writer(hist_version(w), hist_base(w), hist_restamped(w), x, xbase,
+                              restamped))
             continue;
         r = store_conflict_add(s, "concurrent_edit", a, w->change_id, a->change_id,
                                a->field->name);
@@ -953,8 +977,9 @@ static int detect_conflicts(struct store *s, struct applying *a)
             for (size_t j = 0; j < n && !restored; j++)
                 restored = h[j].tombstone && h[j].value && streq(h[j].value, "0") &&
                            version_after(h[j].hlc, h[j].device, t);
-            if (!restored &&
-                merge_hidden_by_delete(x, (struct merge_version){t->base_hlc, t->base_device}))
+            if (!restored && merge_hidden_by_delete(x, hist_base(t)) &&
+                !merge_same_writer(x, xbase, restamped, hist_version(t), hist_base(t),
+                                   hist_restamped(t)))
                 winner = t;
         }
         if (winner)
@@ -1081,7 +1106,9 @@ static int visit_has_actual_start(struct store *s, const char *row_id)
  * domain rule decides (*kind NULL for the ordinary rule).
  *  - Append-only fields keep the value they were created with: a later write loses.
  *  - A visit with an actual start time that is marked completed (or in progress) stays so
- *    against a concurrent "missed" (evidence of contact), whichever clock is higher.
+ *    against a concurrent "missed" (evidence of contact), whichever clock is higher. One
+ *    device's successive edits are not concurrent: a worker who marked a visit missed and then
+ *    started it (or the reverse) meant the later one, which wins by the ordinary rule.
  */
 static int merge_policy(struct store *s, const struct applying *a, const struct field_cur *cur,
                         const char **kind)
@@ -1096,6 +1123,14 @@ static int merge_policy(struct store *s, const struct applying *a, const struct 
         return POLICY_LOSE;
     }
     if (!streq(a->tbl, "visit") || !streq(a->field->name, "status"))
+        return POLICY_LWW;
+    /* One device's successive statuses. The current version's base is not at hand, so when
+     * it is the later of the two (a re-stamp) the pair is judged by the domain rule. */
+    if (merge_same_writer((struct merge_version){cur->hlc, cur->device},
+                          (struct merge_version){0, ""}, true,
+                          (struct merge_version){a->hlc, a->device},
+                          (struct merge_version){a->base_hlc, a->base_device ? a->base_device : ""},
+                          a->hlc != a->sent_hlc))
         return POLICY_LWW;
     if (value_is(a->value, "missed") && contact_status(cur->value)) {
         r = visit_has_actual_start(s, a->row_id);
@@ -1349,8 +1384,31 @@ int store_in_scope(struct store *s, const struct store_principal *p, const char 
 
 /* ---- people and caseloads ---- */
 
+/* The newest version of any field of a row, in @ret (exists false for a new row). */
+static int row_newest_version(struct store *s, const char *tbl, const char *row_id,
+                              struct field_cur *ret)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT hlc, device FROM field_state WHERE tbl = ?"
+                                     " AND row_id = ? ORDER BY hlc DESC, device DESC LIMIT 1");
+    int rc;
+
+    store_field_cur_done(ret);
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, tbl);
+    store_bind_text(st, 2, row_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        ret->exists = true;
+        ret->hlc = (uint64_t)sqlite3_column_int64(st, 0);
+        copy_text(ret->device, sizeof(ret->device), sqlite3_column_text(st, 1));
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
 /* Write one server-authored field (admin commands, resolutions): a fresh clock, based on the
- * current version so it is a sequential overwrite. */
+ * current version (for a delete, the row's newest) so it is a sequential overwrite. */
 int store_write_field(struct store *s, const char *device, int64_t user_id, const char *tbl,
                        const char *row_id, const char *person_id, const char *field,
                        const char *value, char ret_change_id[static UUID_STR_MAX])
@@ -1380,6 +1438,15 @@ int store_write_field(struct store *s, const char *device, int64_t user_id, cons
     a.user_id = user_id;
     a.base_hlc = cur.exists ? cur.hlc : 0;
     a.base_device = cur.exists ? cur.device : "";
+    if (streq(field, CAT_DELETED_FIELD) && value && streq(value, "1")) {
+        /* A delete's base is the newest version of any field of the row (the writer sees the
+         * whole row): a coordinator's delete after their own restore hides nothing. */
+        r = row_newest_version(s, tbl, row_id, &cur);
+        if (r < 0)
+            return r;
+        a.base_hlc = cur.exists ? cur.hlc : 0;
+        a.base_device = cur.exists ? cur.device : "";
+    }
     return store_apply_change(s, &a, &applied, NULL);
 }
 

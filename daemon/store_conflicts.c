@@ -24,7 +24,7 @@
     "SELECT c.id, c.kind, c.review, c.status, c.tbl, c.row_id, c.person_id, pn.value, c.field,"    \
     " w.value, w.hlc, w.device, wu.name, l.value, l.hlc, l.device, lu.name, c.loser_change_id,"    \
     " fs.value, c.created_ms, c.resolution, c.resolved_value, ru.name, c.resolved_ms, c.reason,"   \
-    " " CONFLICT_PRIORITY                                                                          \
+    " " CONFLICT_PRIORITY ", w.field, fd.value"                                                    \
     " FROM conflicts c JOIN change_log l ON l.change_id = c.loser_change_id"                      \
     " LEFT JOIN change_log w ON w.change_id = c.winner_change_id"                                 \
     " LEFT JOIN users lu ON lu.id = l.user_id LEFT JOIN users wu ON wu.id = w.user_id"             \
@@ -33,7 +33,9 @@
     " LEFT JOIN field_state pn ON pn.tbl = 'person' AND pn.row_id = c.person_id"                  \
     "  AND pn.field = 'name'"                                                                      \
     " LEFT JOIN field_state nc ON nc.tbl = 'note' AND nc.row_id = c.row_id"                       \
-    "  AND nc.field = 'category'"
+    "  AND nc.field = 'category'"                                                                  \
+    " LEFT JOIN field_state fd ON fd.tbl = c.tbl AND fd.row_id = c.row_id"                        \
+    "  AND fd.field = '_deleted'"
 
 static const char *const conflict_kinds[] = {"concurrent_edit", "edit_after_delete",
                                              "out_of_scope", "missed_vs_completed",
@@ -90,14 +92,203 @@ static int resolution_history(struct store *s, int64_t id, cJSON **ret)
     return 0;
 }
 
+/* ---- describing a row for a human ---- */
+
+/*
+ * How each table's rows are described: a template where {field} is the field's value, {field:w}
+ * its first words in quotes, {field:t} a time "YYYY-MM-DD HH:MM UTC" and {person} the person's
+ * name. A missing value leaves its place empty.
+ */
+static const struct {
+    const char *tbl, *tmpl;
+} describe_tmpl[] = {
+        {"person", "person record of {person}"},
+        {"related_person", "contact {name} ({relationship}) of {person}"},
+        {"about_me", "About Me of {person}"},
+        {"care_plan", "care plan {title:w} of {person}"},
+        {"goal", "goal {description:w} of {person}"},
+        {"plan_action", "action {what:w} of {person}"},
+        {"plan_review", "plan review of {review_date} for {person}"},
+        {"visit", "{visit_type} visit planned {planned_start:t} for {person}"},
+        {"note", "{category} note {text:w} about {person}"},
+        {"observation", "observation {kind} {value} {unit} for {person}"},
+        {"goal_progress", "goal progress {in_own_words:w} for {person}"},
+        {"consent", "consent {decision} for {sector} ({data_class}) of {person}"},
+        {"alert", "{category} alert {text:w} for {person}"},
+};
+
+#define DESCRIBE_WORDS 8
+#define DESCRIBE_WORD_CHARS 60
+#define DESCRIBE_MAX 480
+
+/* A description being written: bytes beyond DESCRIBE_MAX are dropped, whole characters only. */
+struct desc {
+    char data[DESCRIBE_MAX + 1];
+    size_t len;
+};
+
+static void buf_put(struct desc *b, const char *p, size_t n)
+{
+    if (n > DESCRIBE_MAX - b->len) {
+        n = DESCRIBE_MAX - b->len;
+        while (n > 0 && ((unsigned char)p[n] & 0xc0) == 0x80)
+            n--;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+/* Append @v's first words (at most DESCRIBE_WORDS and about DESCRIBE_WORD_CHARS bytes, never
+ * splitting a UTF-8 sequence) in quotes, whitespace runs as one space, "..." when cut. */
+static void put_words(struct desc *b, const char *v)
+{
+    size_t words = 0, start = b->len;
+    bool space = false, cut = false;
+
+    buf_put(b, "\"", 1);
+    for (const char *p = v; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+
+        if (c <= ' ') {
+            space = b->len > start + 1;
+            continue;
+        }
+        if (space) {
+            if (++words >= DESCRIBE_WORDS || b->len - start > DESCRIBE_WORD_CHARS) {
+                cut = true;
+                break;
+            }
+            buf_put(b, " ", 1);
+            space = false;
+        }
+        if ((c & 0xc0) != 0x80 && b->len - start > DESCRIBE_WORD_CHARS + 20) {
+            cut = true;
+            break;
+        }
+        buf_put(b, p, 1);
+    }
+    buf_put(b, cut ? "...\"" : "\"", cut ? 4 : 1);
+}
+
+/* Append the time @v ("YYYY-MM-DDTHH:MM...Z") as "YYYY-MM-DD HH:MM UTC", else as it is. */
+static void put_time(struct desc *b, const char *v)
+{
+    if (strlen(v) >= 16 && v[10] == 'T') {
+        buf_put(b, v, 10);
+        buf_put(b, " ", 1);
+        buf_put(b, v + 11, 5);
+        buf_put(b, " UTC", 4);
+    } else {
+        buf_put(b, v, strlen(v));
+    }
+}
+
+/* The current value of @field of row @row_id, or NULL; *oom set on failure. */
+static char *row_value(struct store *s, const char *tbl, const char *row_id, const char *field,
+                       bool *oom)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT value FROM field_state WHERE tbl = ? AND row_id = ?"
+                                     " AND field = ?");
+    char *v = NULL;
+
+    if (!st) {
+        *oom = true;
+        return NULL;
+    }
+    store_bind_text(st, 1, tbl);
+    store_bind_text(st, 2, row_id);
+    store_bind_text(st, 3, field);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = db_column_strdup(st, 0, oom);
+    sqlite3_reset(st);
+    return v;
+}
+
+/*
+ * A description of row @row_id of @tbl for a human, such as 'home visit planned 2026-11-30
+ * 10:00 UTC for Ada Example' or 'safeguarding-concern note "Neighbour says she has not..."
+ * about Ada Example', added to @o as "description".
+ */
+static int add_description(struct store *s, cJSON *o, const char *tbl, const char *row_id,
+                           const char *person)
+{
+    struct desc b = {.len = 0};
+    const char *tmpl = "{table} row of {person}";
+    bool oom = false;
+
+    for (size_t i = 0; i < ELEMENTSOF(describe_tmpl); i++)
+        if (streq(describe_tmpl[i].tbl, tbl))
+            tmpl = describe_tmpl[i].tmpl;
+    for (const char *p = tmpl; *p && !oom;) {
+        const char *end;
+        char name[64], *colon;
+
+        if (*p != '{' || !(end = strchr(p, '}')) || (size_t)(end - p - 1) >= sizeof(name)) {
+            buf_put(&b, p++, 1);
+            continue;
+        }
+        memcpy(name, p + 1, (size_t)(end - p - 1));
+        name[end - p - 1] = '\0';
+        p = end + 1;
+        colon = strchr(name, ':');
+        if (colon)
+            *colon++ = '\0';
+        if (streq(name, "person")) {
+            buf_put(&b, person ? person : "an unnamed person",
+                          strlen(person ? person : "an unnamed person"));
+        } else if (streq(name, "table")) {
+            buf_put(&b, tbl, strlen(tbl));
+        } else {
+            _cleanup_free_ char *v = row_value(s, tbl, row_id, name, &oom);
+
+            if (!v)
+                continue;
+            if (colon && streq(colon, "w"))
+                put_words(&b, v);
+            else if (colon && streq(colon, "t"))
+                put_time(&b, v);
+            else
+                buf_put(&b, v, strlen(v));
+        }
+    }
+    if (oom)
+        return -ENOMEM;
+    /* Places left empty: no doubled, leading or dangling spaces, no empty brackets. */
+    {
+        char *t = b.data, *w = b.data;
+
+        for (char *r = t; *r; r++) {
+            if (*r == ' ' && (w == t || w[-1] == ' '))
+                continue;
+            if (*r == ')' && w > t && w[-1] == '(') {
+                w--;
+                if (w > t && w[-1] == ' ')
+                    w--;
+                continue;
+            }
+            *w++ = *r;
+        }
+        *w = '\0';
+    }
+    return wire_add_string(o, "description", b.data);
+}
+
 static int conflict_row(struct store *s, sqlite3_stmt *st, cJSON **ret)
 {
     _cleanup_json_ cJSON *o = cJSON_CreateObject();
     char ts[ISO_TIME_MAX], hb[HLC_STR_MAX];
+    bool winner_deleted;
     int r = 0;
 
     if (!o)
         return -ENOMEM;
+    /* An edit hidden by a delete lost to the deletion, not to a value: say so. */
+    winner_deleted = sqlite3_column_type(st, 26) != SQLITE_NULL &&
+                     streq((const char *)sqlite3_column_text(st, 26), CAT_DELETED_FIELD) &&
+                     !streq((const char *)sqlite3_column_text(st, 8), CAT_DELETED_FIELD) &&
+                     sqlite3_column_type(st, 9) != SQLITE_NULL &&
+                     streq((const char *)sqlite3_column_text(st, 9), "1");
     r |= store_add_column(o, "id", st, 0);
     r |= store_add_column(o, "kind", st, 1);
     r |= store_add_column(o, "priority", st, 25);
@@ -108,7 +299,11 @@ static int conflict_row(struct store *s, sqlite3_stmt *st, cJSON **ret)
     r |= store_add_column(o, "person_id", st, 6);
     r |= store_add_column(o, "person_name", st, 7);
     r |= store_add_column(o, "field", st, 8);
-    r |= store_add_column(o, "winner_value", st, 9);
+    if (winner_deleted)
+        r |= wire_add_string(o, "winner_value", NULL);
+    else
+        r |= store_add_column(o, "winner_value", st, 9);
+    r |= !cJSON_AddBoolToObject(o, "winner_deleted", winner_deleted);
     r |= wire_add_string(o, "winner_hlc", sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL :
                          hlc_format((uint64_t)sqlite3_column_int64(st, 10), hb));
     r |= store_add_column(o, "winner_device", st, 11);
@@ -119,6 +314,13 @@ static int conflict_row(struct store *s, sqlite3_stmt *st, cJSON **ret)
     r |= store_add_column(o, "loser_user", st, 16);
     r |= store_add_column(o, "loser_change_id", st, 17);
     r |= store_add_column(o, "current_value", st, 18);
+    r |= !cJSON_AddBoolToObject(o, "row_deleted",
+                                sqlite3_column_type(st, 27) != SQLITE_NULL &&
+                                        streq((const char *)sqlite3_column_text(st, 27), "1"));
+    if (!r)
+        r = add_description(s, o, (const char *)sqlite3_column_text(st, 4),
+                            (const char *)sqlite3_column_text(st, 5),
+                            (const char *)sqlite3_column_text(st, 7));
     r |= wire_add_string(o, "created_at", iso_time((uint64_t)sqlite3_column_int64(st, 19), ts));
     if (r)
         return -ENOMEM;
@@ -150,7 +352,9 @@ static int conflict_row(struct store *s, sqlite3_stmt *st, cJSON **ret)
 static int redact_out_of_scope(struct store *s, const struct store_principal *viewer, cJSON *o,
                                const char *person_id)
 {
-    static const char *const hidden[] = {"winner_value", "current_value", "resolved_value"};
+    static const char *const hidden[] = {"winner_value", "current_value", "resolved_value",
+                                         "row_deleted"};
+    const char *tbl;
     cJSON *hist, *h;
     int r = store_in_scope(s, viewer, person_id);
 
@@ -167,6 +371,11 @@ static int redact_out_of_scope(struct store *s, const struct store_principal *vi
         if (cJSON_GetObjectItemCaseSensitive(o, hidden[i]) &&
             !cJSON_ReplaceItemInObjectCaseSensitive(o, hidden[i], cJSON_CreateNull()))
             return -ENOMEM;
+    /* The row's description quotes what others wrote: only its kind stays. */
+    tbl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "table"));
+    if (cJSON_GetObjectItemCaseSensitive(o, "description") &&
+        !cJSON_ReplaceItemInObjectCaseSensitive(o, "description", cJSON_CreateString(tbl)))
+        return -ENOMEM;
     hist = cJSON_GetObjectItemCaseSensitive(o, "resolutions");
     cJSON_ArrayForEach (h, hist)
         if (!cJSON_ReplaceItemInObjectCaseSensitive(h, "value", cJSON_CreateNull()))

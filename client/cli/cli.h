@@ -148,6 +148,7 @@ enum {
 int cmd_enrol(int argc, char *argv[]);
 int cmd_sync(int argc, char *argv[]);
 int cmd_conflicts(int argc, char *argv[]);
+int cmd_conflicts_show(int argc, char *argv[]);
 int cmd_resolve(int argc, char *argv[]);
 int cmd_caseload(int argc, char *argv[]);
 int cmd_show(int argc, char *argv[]);

@@ -272,6 +272,33 @@ static void side_row(const char *label, const char *winner, const char *loser)
     putchar('\n');
 }
 
+/*
+ * A conflict's value as a person reads it: a deletion as "deleted" (the tombstone's "1"), the
+ * row-deletion field's "0" as "restored", a cleared field as "-".
+ */
+static const char *side_value(const cJSON *k, const char *side, char buf[static WHEN_LOCAL_MAX])
+{
+    char key[32];
+    const char *v;
+
+    snprintf(key, sizeof(key), "%s_deleted", side);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(k, key)))
+        return "deleted";
+    snprintf(key, sizeof(key), "%s_value", side);
+    v = member_str(k, key);
+    if (v && streq(member_str(k, "field") ? member_str(k, "field") : "", "_deleted"))
+        return streq(v, "1") ? "deleted" : "restored";
+    return value_text(k, key, buf);
+}
+
+/* The row's true state now: deleted, or the field's current value. */
+static const char *now_value(const cJSON *k, char buf[static WHEN_LOCAL_MAX])
+{
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(k, "row_deleted")))
+        return "deleted";
+    return side_value(k, "current", buf);
+}
+
 static void print_conflict(const cJSON *k)
 {
     const cJSON *hist = cJSON_GetObjectItemCaseSensitive(k, "resolutions");
@@ -289,6 +316,8 @@ static void print_conflict(const cJSON *k)
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(k, "review")))
         fputs("  review", stdout);
     fputs("\n    ", stdout);
+    put_member(k, "description");
+    fputs("\n    field     ", stdout);
     put_member(k, "table");
     putchar('.');
     put_member(k, "field");
@@ -304,12 +333,12 @@ static void print_conflict(const cJSON *k)
     printf("    %-9s ", "");
     put_cell("WINNER", SIDE_WIDTH, true);
     fputs("  LOSER\n", stdout);
-    side_row("value", value_text(k, "winner_value", wv), value_text(k, "loser_value", lv));
+    side_row("value", side_value(k, "winner", wv), side_value(k, "loser", lv));
     side_row("author", member_str(k, "winner_user"), member_str(k, "loser_user"));
     side_row("device", member_str(k, "winner_device"), member_str(k, "loser_device"));
     side_row("clock", wc, lc);
     fputs("    now       ", stdout);
-    put_cell(value_text(k, "current_value", wv), 2 * SIDE_WIDTH, false);
+    put_cell(now_value(k, wv), 2 * SIDE_WIDTH, false);
     fputs("\n    logged    ", stdout);
     put_time(k, "created_at");
     putchar('\n');
@@ -346,6 +375,8 @@ int cmd_conflicts(int argc, char *argv[])
     _cleanup_free_ char *out = NULL;
     cJSON *arr, *k;
 
+    if (argc > 1 && streq(argv[1], "show"))
+        return cmd_conflicts_show(argc - 1, argv + 1);
     CLI_PROLOGUE("conflicts", opts, ELEMENTSOF(opts), 0, 0);
     if (all && resolved) {
         caresync_close(c);
@@ -364,6 +395,151 @@ int cmd_conflicts(int argc, char *argv[])
         print_conflict(k);
         if (k->next)
             putchar('\n');
+    }
+    cJSON_Delete(arr);
+    return 0;
+}
+
+/* Print @s whole, each of its lines indented by six spaces, other control characters as
+ * spaces; "-" for NULL. */
+static void put_block(const char *s)
+{
+    fputs("      ", stdout);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : "-"); *p; p++) {
+        if (*p == '\n')
+            fputs("\n      ", stdout);
+        else
+            putchar(*p < 0x20 ? ' ' : *p);
+    }
+    putchar('\n');
+}
+
+/* One side of `conflicts show`: author, device and clock, then the value whole. */
+static void show_side(const cJSON *k, const char *label, const char *side)
+{
+    char key[32], clk[48], vbuf[WHEN_LOCAL_MAX];
+
+    snprintf(key, sizeof(key), "%s_hlc", side);
+    clock_text(k, key, clk);
+    printf("    %-9s ", label);
+    snprintf(key, sizeof(key), "%s_user", side);
+    cli_print_line(member_str(k, key) ? member_str(k, key) : "-");
+    fputs(", device ", stdout);
+    snprintf(key, sizeof(key), "%s_device", side);
+    cli_print_line(member_str(k, key) ? member_str(k, key) : "-");
+    printf(", clock %s\n", clk);
+    put_block(side_value(k, side, vbuf));
+}
+
+static void show_conflict(const cJSON *k)
+{
+    char nbuf[WHEN_LOCAL_MAX];
+    const cJSON *hist = cJSON_GetObjectItemCaseSensitive(k, "resolutions"), *e;
+
+    putchar('#');
+    put_member(k, "id");
+    putchar(' ');
+    put_member(k, "kind");
+    fputs("  [", stdout);
+    put_member(k, "status");
+    fputs("]", stdout);
+    if (streq(member_str(k, "priority") ? member_str(k, "priority") : "", "high"))
+        fputs("  HIGH PRIORITY", stdout);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(k, "review")))
+        fputs("  review", stdout);
+    fputs("\n    ", stdout);
+    put_member(k, "description");
+    fputs("\n    field     ", stdout);
+    put_member(k, "table");
+    putchar('.');
+    put_member(k, "field");
+    fputs(" of row ", stdout);
+    put_member(k, "row_id");
+    fputs("\n    person    ", stdout);
+    put_member(k, "person_name");
+    fputs(" (", stdout);
+    put_member(k, "person_id");
+    fputs(")\n", stdout);
+    show_side(k, "WINNER", "winner");
+    show_side(k, "LOSER", "loser");
+    fputs("    now\n", stdout);
+    put_block(now_value(k, nbuf));
+    fputs("    logged    ", stdout);
+    put_member(k, "created_at");
+    putchar('\n');
+    cJSON_ArrayForEach (e, hist) {
+        fputs("    resolved  ", stdout);
+        put_member(e, "action");
+        fputs(" by ", stdout);
+        put_member(e, "by");
+        fputs(" at ", stdout);
+        put_member(e, "at");
+        fputs(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "wrote")) ? ", wrote\n"
+                                                                         : ", wrote nothing\n",
+              stdout);
+        if (member_str(e, "value"))
+            put_block(member_str(e, "value"));
+        fputs("      reason: ", stdout);
+        cli_print_line(member_str(e, "reason") ? member_str(e, "reason") : "-");
+        putchar('\n');
+    }
+}
+
+/* The conflict with id @id in @arr, or NULL. */
+static cJSON *conflict_by_id(cJSON *arr, int64_t id)
+{
+    cJSON *k;
+
+    cJSON_ArrayForEach (k, arr) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(k, "id");
+
+        if (cJSON_IsNumber(v) && (int64_t)v->valuedouble == id)
+            return k;
+    }
+    return NULL;
+}
+
+int cmd_conflicts_show(int argc, char *argv[])
+{
+    struct caresync_conflict_filter f = {.status = "all"};
+    bool json = false;
+    const struct cli_opt opts[] = {{"json", NULL, &json}};
+    _cleanup_free_ char *out = NULL;
+    cJSON *arr, *k;
+    int64_t id;
+
+    CLI_PROLOGUE("conflicts show", opts, ELEMENTSOF(opts), 1, 1);
+    if (parse_i64(argv[first], &id) < 0 || id <= 0) {
+        caresync_close(c);
+        return cli_usage("conflicts show", "'%s' is not a conflict id (a positive number)",
+                         argv[first]);
+    }
+    r = caresync_conflicts_query_json(c, &f, &out);
+    if (r == CARESYNC_EFORBIDDEN) {
+        /* A worker may see the conflicts their own values lost. */
+        free(out);
+        out = NULL;
+        f.mine = true;
+        r = caresync_conflicts_query_json(c, &f, &out);
+    }
+    r = cli_json_result(c, r, out, false, &arr);
+    if (!arr)
+        return r;
+    k = conflict_by_id(arr, id);
+    if (!k) {
+        fprintf(stderr, "caresync: no conflict %" PRId64 " that you may see; list them with"
+                        " 'caresync conflicts --all'\n", id);
+        cJSON_Delete(arr);
+        return CARESYNC_ENOTFOUND;
+    }
+    if (json) {
+        char *text = cJSON_PrintUnformatted(k);
+
+        if (text)
+            printf("%s\n", text);
+        free(text);
+    } else {
+        show_conflict(k);
     }
     cJSON_Delete(arr);
     return 0;

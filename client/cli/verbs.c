@@ -224,6 +224,14 @@ static const struct cli_verb verbs[] = {
          "Coordinators only, except --mine: the conflicts your own values lost (open and\n"
          "resolved unless --all/--resolved narrow it), which every role may list; it also\n"
          "clears the count 'caresync status' shows. --json prints the array the server sent.\n"},
+        {"conflicts show", cmd_conflicts_show, CLI_GROUP_COORDINATORS,
+         "conflicts show CONFLICT_ID [--json]",
+         "one conflict with both values whole (online)", "conflicts show 7",
+         "The row described for a person (a visit's date and type, a note's category and\n"
+         "first words, the person's name), both sides with author, device and clock and the\n"
+         "value whole (a deletion shows as deleted), the row's state now, and every\n"
+         "resolution with its reason. Coordinators, or any role for a conflict its own value\n"
+         "lost (as with --mine). --json prints the conflict as the server sent it.\n"},
         {"resolve", cmd_resolve, CLI_GROUP_COORDINATORS,
          "resolve CONFLICT_ID (--keep | --restore | --value VALUE) --reason TEXT [--json]",
          "resolve a conflict, saying why (online)",

@@ -219,9 +219,13 @@ def test(w):
                 gone['resolved_value'], gone.get('redacted')),
                ('0131 111 1111', None, None, None, True), 'out of scope: only her own value')
     h.check(all(r['value'] is None for r in gone['resolutions']), 'history values hidden too')
+    h.check_eq((gone['description'], gone['row_deleted']), ('person', None),
+               'out of scope: the row is named by its table only')
     h.check('redacted' not in mine[by_table['alert']['id']], 'Bo is still on her caseload')
     full = [c for c in cora.conflicts(True) if c['id'] == phone['id']][0]
     h.check_eq(full['winner_value'], '0131 222 2222', 'the coordinator sees everything')
+    h.check_eq(full['description'], 'person record of ' + full['person_name'],
+               'the coordinator sees the row described')
 
 
 if __name__ == '__main__':

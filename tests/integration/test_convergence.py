@@ -229,12 +229,20 @@ class Run:
               (self.seed, len(self.clients)))
 
     def check_lww_and_conflicts(self):
-        log = self.d.query('SELECT change_id, device, tbl, row_id, field, value, hlc, base_hlc,'
-                           ' base_device, outcome FROM change_log')
+        log = self.d.query('SELECT change_id, device, tbl, row_id, field, value, hlc, sent_hlc,'
+                           ' base_hlc, base_device, outcome FROM change_log')
         changes = [x for x in log if x['outcome'] != 'out_of_scope']
         h.check_eq(len(changes), len(log), 'no out_of_scope changes in this test')
         ver = lambda x: (x['hlc'], x['device'])
         base = lambda x: (x['base_hlc'], x['base_device'] or '')
+
+        def same_writer(p, q):
+            # One device's successive edits: the later had seen the earlier (it carries the
+            # device's own clock, or its base is at least the earlier). Never a conflict.
+            if p['device'] != q['device']:
+                return False
+            early, late = (p, q) if ver(p) < ver(q) else (q, p)
+            return late['hlc'] == late['sent_hlc'] or base(late) >= ver(early)
         by_field, by_row = {}, {}
         for x in changes:
             by_field.setdefault((x['tbl'], x['row_id'], x['field']), []).append(x)
@@ -257,7 +265,8 @@ class Run:
         for key, xs in by_field.items():
             for x in xs:
                 for y in xs:
-                    if ver(y) > ver(x) and base(y) < ver(x) and x['value'] != y['value']:
+                    if (ver(y) > ver(x) and base(y) < ver(x) and x['value'] != y['value'] and
+                            not same_writer(x, y)):
                         want[(x['change_id'], 'concurrent_edit')] = (x, y)
                         break
         for (tbl, rid), xs in by_row.items():
@@ -265,7 +274,7 @@ class Run:
                 if t['field'] != '_deleted' or t['value'] != '1':
                     continue
                 for x in xs:
-                    if x['field'] != '_deleted' and ver(x) > base(t):
+                    if x['field'] != '_deleted' and ver(x) > base(t) and not same_writer(x, t):
                         want[(x['change_id'], 'edit_after_delete')] = (x, t)
         got = {(r['loser_change_id'], r['kind']) for r in
                self.d.query('SELECT loser_change_id, kind FROM conflicts')}

@@ -173,6 +173,41 @@ TEST(hidden_by_delete_table)
     }
 }
 
+/* merge_same_writer(p, p_base, p_restamped, q, q_base, q_restamped): one device's successive
+ * edits, never a conflict. */
+TEST(same_writer_table)
+{
+    struct {
+        const char *what;
+        struct merge_version p, pbase;
+        bool prs;
+        struct merge_version q, qbase;
+        bool qrs;
+        bool want;
+    } t[] = {
+        {"two devices", V(2000, 0, DA), NOV, false, V(3000, 0, DB), NOV, false, false},
+        {"one device, later on its own clock", V(2000, 0, DA), NOV, false, V(3000, 0, DA),
+         NOV, false, true},
+        {"one device, either order", V(3000, 0, DA), NOV, false, V(2000, 0, DA), NOV, false,
+         true},
+        {"later re-stamped, base older", V(2000, 0, DA), NOV, false, V(3000, 0, DA),
+         V(1000, 0, DB), true, false},
+        {"later re-stamped, based on the earlier", V(2000, 0, DA), NOV, false, V(3000, 0, DA),
+         V(2000, 0, DA), true, true},
+        {"earlier re-stamped does not matter", V(2000, 0, DA), NOV, true, V(3000, 0, DA), NOV,
+         false, true},
+    };
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        bool got = merge_same_writer(t[i].p, t[i].pbase, t[i].prs, t[i].q, t[i].qbase,
+                                     t[i].qrs);
+
+        if (got != t[i].want)
+            fprintf(stderr, "case '%s'\n", t[i].what);
+        ASSERT_EQ(got, t[i].want);
+    }
+}
+
 /* The winner of a set of versions does not depend on the order they are folded in. */
 TEST(wins_fold_is_order_independent)
 {

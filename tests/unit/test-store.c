@@ -1108,3 +1108,53 @@ TEST(restore_after_delete_adds_no_conflict)
     ASSERT_STREQ(outcome_str(r3, 0), "applied");
     ASSERT_EQ(count(&f, "conflicts"), 1);
 }
+
+/*
+ * A coordinator who restores an edit hidden by a delete and then changes their mind (keep, from
+ * another desk: another device) is not logged against themselves: the re-delete is based on the
+ * row's newest version. The entry shows the winner as the deletion, the row as deleted now, and
+ * describes the goal.
+ */
+TEST(restore_then_keep_adds_no_conflict)
+{
+    FIXTURE(f, "restore-keep");
+    _cleanup_(batch_done) struct batch mk = {0}, del = {0}, ed = {0};
+    _cleanup_json_ cJSON *r0 = NULL, *r1 = NULL, *r2 = NULL, *res = NULL, *res2 = NULL,
+                         *all = NULL;
+    _cleanup_free_ char *deleted = NULL;
+    const char *g = "0193c6b2-0000-7000-8000-0000000000a3";
+    const char *why = NULL;
+    struct store_principal desk2;
+    const cJSON *c;
+    uint64_t t1 = ahead(500, 0);
+    int64_t id;
+
+    enrol(f.s, "cora", &desk2);
+    CHECK_PASSING();
+    add(&mk, "0193c6b2-0000-7000-8000-0000000002c1", "goal", g, f.p, "description",
+        "Walk to the shop", t1, 0, NULL);
+    SYNC(f, f.alice, &mk, "", &r0);
+    add(&del, "0193c6b2-0000-7000-8000-0000000002d1", "goal", g, f.p, "_deleted", "1",
+        ahead(1000, 0), t1, f.alice.device_id);
+    add(&ed, "0193c6b2-0000-7000-8000-0000000002e1", "goal", g, f.p, "description",
+        "Walk to the shop with my son", ahead(2000, 0), t1, f.alice.device_id);
+    SYNC(f, f.alice, &del, "", &r1);
+    SYNC(f, f.bob, &ed, "", &r2);
+    ASSERT_EQ(count(&f, "conflicts"), 1);
+    id = q_int(f.path, "SELECT id FROM conflicts");
+    ASSERT_OK(store_conflict_resolve(f.s, &f.cora, id, "restore", NULL, "still wanted", &res,
+                                     &why));
+    ASSERT_OK(store_conflict_resolve(f.s, &desk2, id, "keep", NULL, "not wanted after all",
+                                     &res2, &why));
+    deleted = field_value(&f, "goal", g, "_deleted");
+    ASSERT_STREQ(deleted, "1");
+    ASSERT_EQ(count(&f, "conflicts"), 1);
+
+    ASSERT_OK(store_conflicts_list(f.s, true, &all));
+    c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(all, "conflicts"), 0);
+    ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "winner_deleted")));
+    ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(c, "winner_value")));
+    ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "row_deleted")));
+    ASSERT_TRUE(strstr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "description")),
+                       "goal \"Walk to the shop with my son\"") != NULL);
+}
