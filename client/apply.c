@@ -127,8 +127,17 @@ static int row_open(struct caresync *c, struct row_apply *w, const struct cat_ta
     int r, rc;
 
     row_reset(w);
-    r = stmt_memo(c, &w->versions,
-                  "SELECT field, hlc, device FROM field_version WHERE tbl = ?1 AND row_id = ?2");
+    /* Re-reading after a rewind: only a field with a change still to send keeps its version
+     * against the server's (which then replaces the rest, whatever their clocks). */
+    r = c->reread ? db_cache_get(&c->stmts, c->db,
+                                 "SELECT field, hlc, device FROM field_version v"
+                                 " WHERE tbl = ?1 AND row_id = ?2 AND EXISTS(SELECT 1 FROM"
+                                 " outbox o WHERE o.tbl = ?1 AND o.row_id = ?2"
+                                 " AND o.field = v.field)",
+                                 &w->versions)
+                  : stmt_memo(c, &w->versions,
+                              "SELECT field, hlc, device FROM field_version"
+                              " WHERE tbl = ?1 AND row_id = ?2");
     if (r < 0)
         return r;
     w->t = t;
@@ -341,6 +350,10 @@ static int purge_now(sqlite3 *db, const char *person_id)
         rows += r;
     }
     r = exec_person(db, "DELETE FROM pending_purge WHERE person_id = ?1", person_id);
+    /* What was sent of theirs goes too: a rewind cannot bring back what the device no longer
+     * may hold. */
+    if (r >= 0)
+        r = exec_person(db, "DELETE FROM sent WHERE person_id = ?1", person_id);
     if (r < 0)
         return r;
     log_debug("purged person %s (%d rows)", person_id, rows);
@@ -369,6 +382,15 @@ static int drop_row(sqlite3 *db, const struct cat_table *t, const char *row_id)
         return db_errno(rc);
     n = sqlite3_changes(db);
     r = db_prepare(db, "DELETE FROM field_version WHERE tbl = ?1 AND row_id = ?2", &fv);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(fv, 1, t->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(fv, 2, row_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(fv);
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    sqlite3_finalize(TAKE_PTR(fv));
+    r = db_prepare(db, "DELETE FROM sent WHERE tbl = ?1 AND row_id = ?2", &fv);
     if (r < 0)
         return r;
     sqlite3_bind_text(fv, 1, t->name, -1, SQLITE_STATIC);
@@ -461,6 +483,9 @@ struct apply_ctx {
     char unpurged[UUID_STR_MAX];     /* the last person whose pending purge was cancelled */
     sqlite3_stmt *unpurge, *version_fix; /* cached, looked up once per response */
 };
+
+static int reread_seen(struct apply_ctx *x, const char *tbl, const char *row_id,
+                       const char *field);
 
 static int bad_reply(struct caresync *c, const char *what)
 {
@@ -614,6 +639,8 @@ static int apply_pulled(struct apply_ctx *x, const cJSON *obj)
     if (r >= 0)
         r = unpurge(x, rec.person_id);
     if (r >= 0)
+        r = reread_seen(x, rec.table->name, rec.row_id, rec.field->name);
+    if (r >= 0)
         saw_clock(x, rec.hlc);
     wire_change_done(&rec);
     if (r < 0)
@@ -633,6 +660,22 @@ static int outbox_drop(struct caresync *c, const struct outbox_batch *b)
 
     if (b->n == 0)
         return 0;
+    /* Kept a while in "sent", to be sent again if the server goes back in time. */
+    r = db_cache_get(&c->stmts, c->db,
+                     "INSERT OR REPLACE INTO sent(change_id, seq, tbl, row_id, person_id, field,"
+                     " value, hlc, base_hlc, base_device, created_ms, sent_ms)"
+                     " SELECT change_id, seq, tbl, row_id, person_id, field, value, hlc,"
+                     " base_hlc, base_device, created_ms, ?3 FROM outbox"
+                     " WHERE seq > ?1 AND seq <= ?2",
+                     &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(st, 1, b->after);
+    sqlite3_bind_int64(st, 2, b->last);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)hlc_wall_ms());
+    r = step_done(st);
+    if (r < 0)
+        return r;
     r = db_cache_get(&c->stmts, c->db, "DELETE FROM outbox WHERE seq > ?1 AND seq <= ?2", &st);
     if (r < 0)
         return r;
@@ -642,6 +685,121 @@ static int outbox_drop(struct caresync *c, const struct outbox_batch *b)
     return r < 0 ? r : 0;
 }
 
+/* ---- the server went back in time (docs/internals/audit.md, "Rewinds") ---- */
+
+int sent_prune(sqlite3 *db)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    uint64_t now = hlc_wall_ms();
+    int r, rc;
+
+    r = db_prepare(db, "DELETE FROM sent WHERE sent_ms < ?1 OR seq <= (SELECT seq FROM sent"
+                       " ORDER BY seq DESC LIMIT 1 OFFSET ?2)", &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(now > CS_SENT_KEEP_MS ? now - CS_SENT_KEEP_MS : 0));
+    sqlite3_bind_int64(st, 2, CS_SENT_KEEP_MAX);
+    rc = sqlite3_step(st);
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/*
+ * The reply says "rewound": the server no longer holds everything it acknowledged. Put every
+ * change kept in "sent" back in the outbox (sending one the server still has again is a no-op:
+ * change ids), and start re-reading: every field held is listed in "reread" until the server
+ * sends it again; what is never sent back leaves the device at the end (reread_finish()).
+ */
+static int rewound(struct apply_ctx *x)
+{
+    static const char *const sql[] = {
+        "INSERT INTO outbox(change_id, tbl, row_id, person_id, field, value, hlc, base_hlc,"
+        " base_device, created_ms) SELECT change_id, tbl, row_id, person_id, field, value, hlc,"
+        " base_hlc, base_device, created_ms FROM sent s WHERE NOT EXISTS (SELECT 1 FROM"
+        " outbox o WHERE o.change_id = s.change_id) ORDER BY seq",
+        "DELETE FROM sent",
+        "DELETE FROM reread",
+        "INSERT INTO reread(tbl, row_id, field) SELECT tbl, row_id, field FROM field_version",
+        "INSERT OR REPLACE INTO meta(key, value) VALUES('reread', '1')",
+    };
+    int r = 0;
+
+    for (size_t i = 0; i < ELEMENTSOF(sql) && r >= 0; i++)
+        r = db_exec(x->c->db, sql[i]);
+    if (r < 0)
+        return cs_fail_errno(x->c, r, "sync failed: cannot queue what was sent before again");
+    log_info("the server went back in time (restored from a backup): sending again what it"
+             " lost, and reading the caseload again");
+    x->c->reread = true;
+    x->c->rewound = true;
+    return CARESYNC_OK;
+}
+
+/* The server has sent (or acknowledged) field @field of row @row_id: no longer to re-read. */
+static int reread_seen(struct apply_ctx *x, const char *tbl, const char *row_id,
+                       const char *field)
+{
+    sqlite3_stmt *st;
+    int r;
+
+    if (!x->c->reread)
+        return 0;
+    r = db_cache_get(&x->c->stmts, x->c->db,
+                     "DELETE FROM reread WHERE tbl = ?1 AND row_id = ?2 AND field = ?3", &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, row_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+    return step_done(st);
+}
+
+/*
+ * The re-read reached the end: what the server never sent back, and no change in the outbox
+ * holds, is not on the server any more. A row none of whose fields came back leaves the
+ * device; a field alone is cleared.
+ */
+static int reread_finish(struct apply_ctx *x)
+{
+    sqlite3 *db = x->c->db;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r, rc = SQLITE_DONE;
+
+    r = db_prepare(db, "SELECT tbl, row_id, field, NOT EXISTS (SELECT 1 FROM field_version v"
+                       " WHERE v.tbl = g.tbl AND v.row_id = g.row_id AND NOT EXISTS (SELECT 1"
+                       " FROM reread h WHERE h.tbl = v.tbl AND h.row_id = v.row_id"
+                       " AND h.field = v.field)) FROM reread g WHERE NOT EXISTS (SELECT 1 FROM"
+                       " outbox o WHERE o.tbl = g.tbl AND o.row_id = g.row_id)", &st);
+    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const struct cat_table *t = catalogue_table((const char *)sqlite3_column_text(st, 0));
+        const char *row = (const char *)sqlite3_column_text(st, 1);
+        const char *fname = (const char *)sqlite3_column_text(st, 2);
+        const struct cat_field *f = t ? catalogue_field(t, fname) : NULL;
+        _cleanup_(sqlite3_freep) char *sql = NULL;
+
+        if (!t || !f || !row)
+            continue;
+        if (sqlite3_column_int(st, 3)) {
+            r = drop_row(db, t, row);
+            x->purged |= r > 0;
+            continue;
+        }
+        sql = sqlite3_mprintf("UPDATE \"%w\" SET \"%w\" = %s WHERE id = %Q;"
+                              " DELETE FROM field_version WHERE tbl = %Q AND row_id = %Q"
+                              " AND field = %Q", t->name, f->name,
+                              f == &catalogue_deleted_field ? "0" : "NULL", row, t->name, row,
+                              f->name);
+        r = sql ? db_exec(db, sql) : -ENOMEM;
+    }
+    if (r >= 0 && rc != SQLITE_DONE)
+        r = db_errno(rc);
+    if (r >= 0)
+        r = db_exec(db, "DELETE FROM reread; DELETE FROM meta WHERE key = 'reread'");
+    if (r < 0)
+        return cs_fail_errno(x->c, r, "sync failed: cannot finish reading the caseload again");
+    x->c->reread = false;
+    return CARESYNC_OK;
+}
+
 static int apply_tx(struct apply_ctx *x, cJSON *resp, const struct outbox_batch *sent,
                     bool *ret_more, bool *ret_cursor_moved)
 {
@@ -649,7 +807,7 @@ static int apply_tx(struct apply_ctx *x, cJSON *resp, const struct outbox_batch 
     cJSON *changes, *it;
     const char *cursor, *shlc;
     _cleanup_free_ char *old_cursor = NULL;
-    bool more = false;
+    bool more = false, rew = false;
     size_t i = 0;
     int r;
 
@@ -668,10 +826,23 @@ static int apply_tx(struct apply_ctx *x, cJSON *resp, const struct outbox_batch 
     if (r == -EBADMSG)
         return bad_reply(x->c, "\"more\"");
 
-    cJSON_ArrayForEach (it, outcomes) {
-        r = apply_outcome(x, &sent->v[i++], it);
+    r = wire_get_bool(resp, "rewound", &rew);
+    if (r == -EBADMSG)
+        return bad_reply(x->c, "\"rewound\"");
+    if (rew) {
+        r = rewound(x);
         if (r != CARESYNC_OK)
             return r;
+    }
+    cJSON_ArrayForEach (it, outcomes) {
+        const struct change_record *cr = &sent->v[i++];
+
+        r = apply_outcome(x, cr, it);
+        if (r != CARESYNC_OK)
+            return r;
+        r = reread_seen(x, cr->table->name, cr->row_id, cr->field->name);
+        if (r < 0)
+            return cs_fail_errno(x->c, r, "sync failed: cannot apply an outcome");
     }
     r = outbox_drop(x->c, sent);
     if (r < 0)
@@ -716,6 +887,11 @@ static int apply_tx(struct apply_ctx *x, cJSON *resp, const struct outbox_batch 
         return cs_fail_errno(x->c, r, "sync failed: cannot purge a person");
     x->stats->purged += (uint64_t)r;
     x->purged |= r > 0;
+    if (x->c->reread && !more) {
+        r = reread_finish(x);
+        if (r != CARESYNC_OK)
+            return r;
+    }
 
     r = db_meta_get(x->c->db, "cursor", &old_cursor);
     if (r >= 0)
@@ -728,7 +904,10 @@ static int apply_tx(struct apply_ctx *x, cJSON *resp, const struct outbox_batch 
     if (r < 0)
         return cs_fail_errno(x->c, r, "sync failed: cannot save the cursor");
     *ret_more = more;
-    *ret_cursor_moved = !old_cursor || !streq(old_cursor, cursor);
+    /* The position is the part before the first ':' (docs/PROTOCOL.md): the rest, the
+     * server's audit chain head, moves with every page. */
+    *ret_cursor_moved = !old_cursor || strcspn(old_cursor, ":") != strcspn(cursor, ":") ||
+                        strncmp(old_cursor, cursor, strcspn(cursor, ":")) != 0;
     return CARESYNC_OK;
 }
 

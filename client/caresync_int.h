@@ -23,6 +23,10 @@
 #define CS_CA_MAX            (1024 * 1024)      /* bytes of a CA file we accept */
 #define CS_REPLY_MAX         (64 * 1024 * 1024) /* bytes of a response body we accept */
 #define CS_BATCH_MAX         500                /* changes per push */
+/* Acknowledged changes are kept (table "sent") this long, and at most this many, to be sent
+ * again when the server went back in time (docs/internals/audit.md, "Rewinds"). */
+#define CS_SENT_KEEP_MS      (30ULL * 24 * 3600 * 1000)
+#define CS_SENT_KEEP_MAX     100000
 #define CS_BATCH_BYTES       (3 * 1024 * 1024)  /* body budget per push (server limit 4 MiB) */
 #define CS_CURSOR_MAX        256                /* bytes of an opaque cursor we keep */
 #define CS_CONNECT_TIMEOUT_S 10
@@ -41,7 +45,14 @@ struct caresync {
     char device_id[UUID_STR_MAX];
     char errmsg[CS_ERRMSG_MAX];
     struct db_cache *stmts;  /* prepared statements of the replica; freed before closing it */
+    bool reread;             /* re-reading the caseload after a rewind: the server's versions
+                              * replace ours, except fields with a change in the outbox */
+    bool rewound;            /* this sync was told the server went back in time */
 };
+
+/* sent_prune() - forget acknowledged changes older than CS_SENT_KEEP_MS or beyond the newest
+ * CS_SENT_KEEP_MAX (apply.c). 0 or -errno. */
+int sent_prune(sqlite3 *db);
 
 /* ---- errors (replica.c) ---- */
 

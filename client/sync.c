@@ -549,6 +549,19 @@ static int lock_sync(struct caresync *c)
     return fd;
 }
 
+/* Whether a re-read after a rewind is under way (a sync stopped half-way goes on with it). */
+static int reread_load(struct caresync *c)
+{
+    _cleanup_free_ char *v = NULL;
+    int r = db_meta_get(c->db, "reread", &v);
+
+    if (r < 0)
+        return cs_fail_errno(c, r, "sync failed: cannot read the replica");
+    c->reread = v && streq(v, "1");
+    c->rewound = false;
+    return CARESYNC_OK;
+}
+
 static void record_result(struct caresync *c, int r, struct caresync_sync_stats *stats)
 {
     char when[ISO_TIME_MAX];
@@ -566,6 +579,8 @@ static void record_result(struct caresync *c, int r, struct caresync_sync_stats 
     } else {
         k = db_meta_set(c->db, "last_error", c->errmsg);
     }
+    if (k >= 0)
+        k = sent_prune(c->db);
     if (k < 0)
         log_debug("cannot record the sync result: %s", strerror(-k));
     if (replica_count(c->db, "SELECT count(*) FROM outbox", &stats->pending) < 0 ||
@@ -590,7 +605,15 @@ int caresync_sync(struct caresync *c, struct caresync_sync_stats *ret_stats)
                        " it to finish");
     if (fd < 0)
         return cs_fail_errno(c, fd, "cannot lock the replica for sync");
-    r = sync_run(c, &stats);
+    r = reread_load(c);
+    if (r == CARESYNC_OK)
+        r = sync_run(c, &stats);
+    /* Told the server went back in time: what it lost is in the outbox again, send it now. */
+    for (int again = 0; r == CARESYNC_OK && c->rewound && again < 3; again++) {
+        c->rewound = false;
+        r = sync_run(c, &stats);
+    }
+    c->rewound = false;
     if (r == CARESYNC_OK)
         c->errmsg[0] = '\0'; /* a batch retried after 413 may have left a message */
     record_result(c, r, &stats);

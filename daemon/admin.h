@@ -28,7 +28,8 @@ struct admin_opts {
     const char *role, *expires;
     const char *name, *dob, *phone, *address, *preferred_name;
     const char *profile, *seed; /* demo */
-    const char *output;         /* export */
+    const char *output;         /* export, backup */
+    const char *input;          /* restore */
     char *sans[TLS_SAN_MAX];
     size_t n_sans;
     bool json, quiet;
@@ -67,4 +68,6 @@ int admin_device_list(const struct admin_command *cmd, struct admin_opts *o);
 int admin_device_revoke(const struct admin_command *cmd, struct admin_opts *o);
 int admin_audit_verify(const struct admin_command *cmd, struct admin_opts *o);
 int admin_audit_export(const struct admin_command *cmd, struct admin_opts *o);
+int admin_backup(const struct admin_command *cmd, struct admin_opts *o);
+int admin_restore(const struct admin_command *cmd, struct admin_opts *o);
 int admin_export(const struct admin_command *cmd, struct admin_opts *o);

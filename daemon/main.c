@@ -185,6 +185,25 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          data directory\n"
          "  -j, --json              print JSON instead of a table\n",
          admin_device_list},
+        {"backup", "do", 0, "backup --data DIR --output FILE",
+         "Write a consistent backup of the data directory to FILE (mode 0600) while caresyncd\n"
+         "serves: the store, copied with SQLite's online backup API, and the CA and server\n"
+         "keys and certificates, in one SQLite file. README.md, \"Backup and restore\".\n"
+         "\n"
+         "  -d, --data DIR          the data directory\n"
+         "  -o, --output FILE       the backup file to write\n",
+         admin_backup},
+        {"restore", "di", 0, "restore --data DIR --input FILE",
+         "Put a backup made by 'caresyncd backup' back into DIR, with caresyncd stopped (it\n"
+         "refuses while a process has DIR/store.db open). The store it replaces is kept as\n"
+         "store.db.replaced-<ms>. The restored store becomes a new epoch: its sequence jumps\n"
+         "past everything the old one numbered, the audit log records a 'restore' event with\n"
+         "the span of the chain that was lost, and every device re-sends what the server lost\n"
+         "and reads its caseload again at its next sync.\n"
+         "\n"
+         "  -d, --data DIR          the data directory\n"
+         "  -i, --input FILE        the backup file\n",
+         admin_restore},
         {"audit verify", "d", 0, "audit verify --data DIR",
          "Recompute the audit log's hash chain from its first entry. Exits 0 when every entry is\n"
          "intact, 1 naming the first entry that was edited, removed or reordered.\n"
@@ -236,6 +255,7 @@ static const struct option longopts[] = {
         {"profile", required_argument, NULL, 'f'},
         {"seed", required_argument, NULL, 'S'},
         {"output", required_argument, NULL, 'o'},
+        {"input", required_argument, NULL, 'i'},
         {NULL, 0, NULL, 0},
 };
 
@@ -296,7 +316,7 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:g:x:L:E:T:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:i:g:x:L:E:T:", longopts, NULL)) != -1) {
         if (c == 'h') {
             help_command(cmd);
             return ADMIN_EXIT_OK;
@@ -394,6 +414,9 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
             break;
         case 'o':
             o->output = optarg;
+            break;
+        case 'i':
+            o->input = optarg;
             break;
         }
     }

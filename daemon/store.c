@@ -119,6 +119,19 @@ int store_txn_commit(struct store *s)
     return r;
 }
 
+/*
+ * Sequence numbers never go back, whatever happened to the file (docs/internals/audit.md,
+ * "Rewinds"): the counter is at least the wall clock in microseconds (ms x 1000) when a store
+ * is opened and when it learns it went back in time. Every number an earlier incarnation
+ * issued is below that, as long as the server's clock was not set back and it numbered fewer
+ * than 1000 field writes per millisecond on average since it was opened -- SQLite commits a
+ * few thousand a second.
+ */
+uint64_t store_seq_floor(void)
+{
+    return hlc_wall_ms() * 1000;
+}
+
 uint64_t store_next_seq(struct store *s)
 {
     return ++s->txn_seq;
@@ -135,6 +148,50 @@ static char *now_iso(char buf[static ISO_TIME_MAX])
 }
 
 /* ---- open / close ---- */
+
+/*
+ * The store's incarnation: read meta 'epoch' (made when missing), note where the audit chain
+ * ends, and lift the sequence counter to store_seq_floor(). A store can only be put back in
+ * time while no daemon holds it, so raising the counter at every open is what makes a copied
+ * file safe before any device has said anything.
+ */
+static int open_epoch(struct store *s)
+{
+    _cleanup_free_ char *epoch = NULL;
+    char hash[SHA256_HEX_MAX];
+    uint64_t seq = 0;
+    int r;
+
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    r = db_meta_get(s->db, "epoch", &epoch);
+    if (r == 0) {
+        char id[UUID_STR_MAX];
+
+        r = uuid_v7(hlc_wall_ms(), id);
+        if (r >= 0)
+            r = db_meta_set(s->db, "epoch", id);
+        if (r >= 0)
+            memcpy(s->epoch, id, UUID_STR_MAX);
+    } else if (r > 0) {
+        if (!uuid_valid(epoch))
+            r = -EUCLEAN;
+        else
+            memcpy(s->epoch, epoch, UUID_STR_MAX);
+    }
+    if (r >= 0)
+        r = store_audit_head(s, &s->open_audit_id, hash);
+    if (r >= 0) {
+        seq = store_seq_floor();
+        if (s->txn_seq < seq)
+            s->txn_seq = seq;
+        r = store_txn_commit(s);
+    } else {
+        db_rollback(s->db);
+    }
+    return r;
+}
 
 int store_open(const char *path, bool create, struct store **ret)
 {
@@ -176,12 +233,88 @@ int store_open(const char *path, bool create, struct store **ret)
         else
             memcpy(s->node_id, node, UUID_STR_MAX);
     }
+    if (r >= 0)
+        r = open_epoch(s);
     if (r < 0) {
         sqlite3_close_v2(s->db);
         return r;
     }
     *ret = TAKE_PTR(s);
     return 0;
+}
+
+int store_position(struct store *s, struct store_position *ret)
+{
+    int r = store_txn_begin(s);
+
+    if (r < 0)
+        return r;
+    memcpy(ret->epoch, s->epoch, UUID_STR_MAX);
+    ret->seq = s->txn_seq;
+    r = store_audit_head(s, &ret->head_id, ret->head_hash);
+    db_rollback(s->db);
+    return r;
+}
+
+int store_mark_restored(struct store *s, const char *backup_taken_at,
+                        const struct store_position *replaced)
+{
+    _cleanup_json_ cJSON *d = cJSON_CreateObject();
+    char id[UUID_STR_MAX], num[24], hash[SHA256_HEX_MAX];
+    cJSON *lost, *from;
+    int64_t head;
+    int r;
+
+    if (!d)
+        return -ENOMEM;
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    r = uuid_v7(hlc_wall_ms(), id);
+    if (r >= 0)
+        r = store_audit_head(s, &head, hash);
+    if (r < 0)
+        goto fail;
+    r |= wire_add_string(d, "backup_taken_at", backup_taken_at) < 0;
+    r |= wire_add_string(d, "backup_epoch", s->epoch) < 0;
+    r |= wire_add_string(d, "epoch", id) < 0;
+    from = cJSON_AddObjectToObject(d, "backup_chain_head");
+    r |= !from || !cJSON_AddNumberToObject(from, "id", (double)head) ||
+         wire_add_string(from, "hash", hash) < 0;
+    lost = cJSON_AddObjectToObject(d, "lost");
+    r |= !lost || !cJSON_AddNumberToObject(lost, "after_row", (double)head);
+    if (replaced && lost) {
+        r |= !cJSON_AddNumberToObject(lost, "through_row", (double)replaced->head_id);
+        r |= wire_add_string(lost, "hash_of_that_row", replaced->head_hash) < 0;
+        r |= wire_add_string(lost, "replaced_epoch", replaced->epoch) < 0;
+        snprintf(num, sizeof(num), "%" PRIu64, replaced->seq);
+        r |= wire_add_string(lost, "replaced_seq", num) < 0;
+        if (s->txn_seq < replaced->seq)
+            s->txn_seq = replaced->seq;
+    } else if (lost) {
+        r |= wire_add_string(lost, "through_row", "unknown: no store was replaced") < 0;
+    }
+    if (s->txn_seq < store_seq_floor())
+        s->txn_seq = store_seq_floor();
+    s->txn_seq += 1000;
+    snprintf(num, sizeof(num), "%" PRIu64, s->txn_seq);
+    r |= wire_add_string(d, "seq_after", num) < 0;
+    if (r) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    r = db_meta_set(s->db, "epoch", id);
+    if (r >= 0)
+        r = store_audit(s, "restore", 0, NULL, NULL, d);
+    if (r < 0)
+        goto fail;
+    r = store_txn_commit(s);
+    if (r >= 0)
+        memcpy(s->epoch, id, UUID_STR_MAX);
+    return r;
+fail:
+    db_rollback(s->db);
+    return r;
 }
 
 struct store *store_free(struct store *s)

@@ -61,6 +61,26 @@ struct store_checkpointer;
 int store_checkpointer_start(struct store *s, const char *path, struct store_checkpointer **ret);
 struct store_checkpointer *store_checkpointer_stop(struct store_checkpointer *c);
 
+/* Where a store is in its history: its incarnation, sequence and audit chain head. */
+struct store_position {
+    char epoch[UUID_STR_MAX];
+    uint64_t seq;
+    int64_t head_id;
+    char head_hash[SHA256_HEX_MAX];
+};
+
+/* store_position() - read it. 0 or -errno. */
+int store_position(struct store *s, struct store_position *ret);
+
+/*
+ * store_mark_restored() - the store was just put back from a backup (`caresyncd restore`):
+ * make it a new incarnation (epoch), lift its sequence above @replaced's and above
+ * store_seq_floor(), and audit a `restore` event naming the span of the chain that was lost
+ * (@replaced: the store it replaced, NULL when there was none). 0 or -errno.
+ */
+int store_mark_restored(struct store *s, const char *backup_taken_at,
+                        const struct store_position *replaced);
+
 /* store_node_id() - the server's own device id (authors admin writes). Borrowed. */
 const char *store_node_id(const struct store *s);
 

@@ -171,6 +171,36 @@ int store_audit(struct store *s, const char *kind, int64_t user_id, const char *
     return 0;
 }
 
+int store_audit_head(struct store *s, int64_t *ret_id, char ret_hash[static SHA256_HEX_MAX])
+{
+    int r = audit_tail(s);
+
+    if (r < 0)
+        return r;
+    *ret_id = s->audit_tail_id;
+    memcpy(ret_hash, s->audit_tail_hash, SHA256_HEX_MAX);
+    return 0;
+}
+
+int store_audit_holds(struct store *s, int64_t id, const char *prefix)
+{
+    sqlite3_stmt *st;
+    const char *h;
+    int rc, held;
+
+    if (id == 0)
+        return 1;
+    st = store_stmt(s, "SELECT hash FROM audit WHERE id = ?");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    h = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    held = h && strncmp(h, prefix, strlen(prefix)) == 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? held : db_errno(rc);
+}
+
 static struct audit_group *audit_group_find(struct store *s, const struct applying *a)
 {
     const char *device = a->device ? a->device : "";

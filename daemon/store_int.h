@@ -15,6 +15,10 @@
 struct store {
     sqlite3 *db;
     char node_id[UUID_STR_MAX];
+    /* This incarnation of the store (meta 'epoch'): new at creation and at every restore
+     * (docs/internals/audit.md, "Rewinds"); the audit chain's last row when it was opened. */
+    char epoch[UUID_STR_MAX];
+    int64_t open_audit_id;
     uint64_t max_forward_ms;
     uint64_t grace_ms; /* handover grace after an assignment ends */
     /* Inside a write transaction: the sequence counter and clock, saved at commit. */
@@ -172,6 +176,15 @@ int store_audit_change(struct store *s, const struct applying *a, const char *ou
 void store_audit_batch_begin(struct store *s);
 int store_audit_batch_flush(struct store *s);
 void store_audit_batch_drop(struct store *s);
+/* store_audit_head() - the chain's last row (id 0 and 64 zeros when empty), this transaction's
+ * own events included. 0 or -errno. */
+int store_audit_head(struct store *s, int64_t *ret_id, char ret_hash[static SHA256_HEX_MAX]);
+/* store_audit_holds() - 1 when row @id of the chain exists and its hash starts with @prefix
+ * (id 0: the empty chain, always held), 0 when not, or -errno. */
+int store_audit_holds(struct store *s, int64_t id, const char *prefix);
+/* The lowest sequence number a store may use after it went back in time: above every number
+ * an earlier incarnation can have issued (docs/internals/audit.md, "Rewinds"). */
+uint64_t store_seq_floor(void);
 
 /* ---- access (store_access.c) ---- */
 

@@ -1232,6 +1232,128 @@ static int sync_notices(struct store *s, const struct store_principal *p,
     return cJSON_AddNumberToObject(notices, "lost_values", n) ? 0 : -ENOMEM;
 }
 
+/* ---- cursors, and a store that went back in time (docs/internals/audit.md, "Rewinds") ---- */
+
+#define CURSOR_HASH_HEX 16 /* hex digits of the audit chain head a cursor carries */
+
+/* A device's cursor: "SEQ:EPOCH:AUDIT_ID:HASH" (what this server gives out), or plain "SEQ"
+ * (an older server's), or "" (start). */
+struct dev_cursor {
+    uint64_t seq;
+    bool full; /* epoch and head present */
+    char epoch[UUID_STR_MAX];
+    int64_t head_id;
+    char head_hash[CURSOR_HASH_HEX + 1];
+};
+
+static int cursor_parse(const char *text, struct dev_cursor *ret)
+{
+    char seq[24], epoch[UUID_STR_MAX + 1], id[24], hash[CURSOR_HASH_HEX + 2];
+    uint64_t u;
+    int n = 0;
+
+    *ret = (struct dev_cursor){0};
+    if (!text || !*text)
+        return 0;
+    if (!strchr(text, ':'))
+        return parse_u64(text, &ret->seq);
+    if (strlen(text) > 23 + 1 + 36 + 1 + 23 + 1 + CURSOR_HASH_HEX ||
+        sscanf(text, "%23[0-9]:%36[0-9a-f-]:%23[0-9]:%17[0-9a-f]%n", seq, epoch, id, hash, &n) !=
+            4 ||
+        text[n] || strlen(hash) != CURSOR_HASH_HEX || !uuid_valid(epoch) ||
+        parse_u64(seq, &ret->seq) < 0 || parse_u64(id, &u) < 0 || u > INT64_MAX)
+        return -EINVAL;
+    ret->full = true;
+    memcpy(ret->epoch, epoch, UUID_STR_MAX);
+    ret->head_id = (int64_t)u;
+    memcpy(ret->head_hash, hash, sizeof(ret->head_hash));
+    return 0;
+}
+
+/*
+ * 1 when @dc is not a point of this store's history: a cursor ahead of its sequence, another
+ * incarnation (a restore made a new epoch), or an audit chain head this store does not hold (a
+ * copied file that went back, then went on). 0 when it is, or -errno.
+ */
+static int cursor_rewound(struct store *s, const struct dev_cursor *dc)
+{
+    int r;
+
+    if (dc->seq > s->txn_seq)
+        return 1;
+    if (!dc->full)
+        return 0;
+    if (!streq(dc->epoch, s->epoch))
+        return 1;
+    r = store_audit_holds(s, dc->head_id, dc->head_hash);
+    return r < 0 ? r : !r;
+}
+
+/*
+ * Device @p showed that this store went back in time. Lift the sequence above everything the
+ * device was told (and above store_seq_floor()), and audit what the chain lost. The device is
+ * answered from cursor "" with "rewound": it sends again what it kept and re-reads.
+ */
+static int rewind_seen(struct store *s, const struct store_principal *p,
+                       const struct dev_cursor *dc)
+{
+    _cleanup_json_ cJSON *d = cJSON_CreateObject();
+    uint64_t before = s->txn_seq, floor = store_seq_floor();
+    char num[24];
+    cJSON *lost;
+    int r = 0;
+
+    if (s->txn_seq < dc->seq)
+        s->txn_seq = dc->seq;
+    if (s->txn_seq < floor)
+        s->txn_seq = floor;
+    s->txn_seq += 1000; /* a gap: nothing is numbered next to a number someone holds */
+    if (!d)
+        return -ENOMEM;
+    snprintf(num, sizeof(num), "%" PRIu64, dc->seq);
+    r |= wire_add_string(d, "device_seq", num) < 0;
+    r |= wire_add_string(d, "device_epoch", dc->full ? dc->epoch : NULL) < 0;
+    r |= wire_add_string(d, "store_epoch", s->epoch) < 0;
+    snprintf(num, sizeof(num), "%" PRIu64, before);
+    r |= wire_add_string(d, "store_seq_before", num) < 0;
+    snprintf(num, sizeof(num), "%" PRIu64, s->txn_seq);
+    r |= wire_add_string(d, "store_seq_after", num) < 0;
+    lost = cJSON_AddObjectToObject(d, "lost");
+    r |= !lost;
+    if (lost && dc->full && streq(dc->epoch, s->epoch)) {
+        /* The same incarnation: the device saw rows this file no longer has. */
+        r |= !cJSON_AddNumberToObject(lost, "after_row", (double)s->open_audit_id);
+        r |= !cJSON_AddNumberToObject(lost, "through_row_at_least", (double)dc->head_id);
+        r |= wire_add_string(lost, "hash_of_that_row", dc->head_hash) < 0;
+    } else if (lost) {
+        /* Another incarnation: its `restore` event names the span. */
+        r |= wire_add_string(lost, "see", dc->full ? "restore" : "sequence") < 0;
+    }
+    if (r)
+        return -ENOMEM;
+    return store_audit(s, "rewind", 0, p->device_id, NULL, d);
+}
+
+/* The reply's cursor, with this store's epoch and audit chain head after this request's own
+ * events (the device sends them back: cursor_rewound()). */
+static int cursor_seal(struct store *s, cJSON *resp)
+{
+    char hash[SHA256_HEX_MAX], text[160];
+    const char *seq;
+    int64_t id;
+    int r;
+
+    if (wire_get_string(resp, "cursor", &seq) < 0 || !*seq)
+        return 0;
+    r = store_audit_head(s, &id, hash);
+    if (r < 0)
+        return r;
+    snprintf(text, sizeof(text), "%s:%s:%" PRId64 ":%.*s", seq, s->epoch, id, CURSOR_HASH_HEX,
+             hash);
+    cJSON_DeleteItemFromObject(resp, "cursor");
+    return wire_add_string(resp, "cursor", text);
+}
+
 /* The highest cursor this server gave device @p in a committed reply (0: none yet). */
 static int device_given_cursor(struct store *s, const struct store_principal *p, uint64_t *ret)
 {
@@ -1294,6 +1416,7 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
 {
     _cleanup_json_ cJSON *resp = cJSON_CreateObject();
     _cleanup_free_ bool *seen = NULL;
+    struct dev_cursor dc;
     cJSON *outcomes;
     uint64_t cur = 0, pushed_after;
     char ts[ISO_TIME_MAX];
@@ -1302,20 +1425,28 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
 
     if (!resp)
         return store_failure(err, -ENOMEM);
-    if (cursor && *cursor && parse_u64(cursor, &cur) < 0)
+    if (cursor_parse(cursor, &dc) < 0)
         return set_err(err, 400, "invalid_value", -1, -EINVAL,
                        "cursor %s is not one this server gave out; send \"\" to start again",
                        cursor);
+    cur = dc.seq;
     outcomes = cJSON_AddArrayToObject(resp, "outcomes");
     if (!outcomes)
         return store_failure(err, -ENOMEM);
     r = store_txn_begin(s);
     if (r < 0)
         return store_failure(err, r);
-    if (cur > s->txn_seq) {
+    r = cursor_rewound(s, &dc);
+    if (r > 0) {
+        /* Not a point of this store's history: the store went back in time. */
+        r = rewind_seen(s, p, &dc);
+        cur = 0;
+        if (r >= 0 && !cJSON_AddTrueToObject(resp, "rewound"))
+            r = -ENOMEM;
+    }
+    if (r < 0) {
         db_rollback(s->db);
-        return set_err(err, 400, "invalid_value", -1, -EINVAL,
-                       "cursor %s is ahead of this server; send \"\" to start again", cursor);
+        return store_failure(err, r);
     }
     seen = calloc(n ? n : 1, sizeof(*seen));
     if (!seen) {
@@ -1394,6 +1525,8 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
         r = sync_notices(s, p, rep, pending, resp);
     if (r >= 0)
         r = wire_add_hlc(resp, "server_hlc", store_tick(s));
+    if (r >= 0 && pull)
+        r = cursor_seal(s, resp);
     if (r < 0) {
         r = store_failure(err, r);
         goto fail;
