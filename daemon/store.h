@@ -267,7 +267,8 @@ int store_row_restore(struct store *s, const struct store_principal *p, const ch
  */
 int store_audit_verify(struct store *s, int64_t *ret_rows, int64_t *ret_bad_id);
 
-/* store_audit_export() - one person's audit trail (subject access request) as a JSON array. */
+/* store_audit_export() - one person's audit trail (subject access request) as a JSON array;
+ * -ENOENT when it is empty and no such person exists. */
 int store_audit_export(struct store *s, const char *person_id, cJSON **ret);
 
 /* ---- device health (store_devices.c) ---- */

@@ -340,6 +340,12 @@ int store_audit_export(struct store *s, const char *person_id, cJSON **ret)
     r = store_rows_to_array(st, keys, &arr);
     if (r < 0)
         return r;
+    /* No trail and no such person: a mistyped id, not an empty trail. */
+    if (cJSON_GetArraySize(arr) == 0) {
+        r = store_person_exists(s, person_id);
+        if (r <= 0)
+            return r < 0 ? r : -ENOENT;
+    }
     /* Give the detail back as JSON and the time as text. */
     cJSON_ArrayForEach(it, arr) {
         cJSON *d = cJSON_GetObjectItemCaseSensitive(it, "detail");
