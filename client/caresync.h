@@ -298,9 +298,11 @@ int caresync_device_revoke(struct caresync *c, const char *device_id);
 /*
  * caresync_assign() - put person @person_id on @user's caseload (@assign) or take them off
  * (POST /v1/assignments). The worker's devices receive the person, or purge them, at their
- * next sync. CARESYNC_ENOTFOUND for an unknown person or user.
+ * next sync. CARESYNC_ENOTFOUND for an unknown person or user. @ret_changed: optional; set
+ * false when nothing changed (already on the caseload, or never on it).
  */
-int caresync_assign(struct caresync *c, const char *person_id, const char *user, bool assign);
+int caresync_assign(struct caresync *c, const char *person_id, const char *user, bool assign,
+                    bool *ret_changed);
 
 /*
  * caresync_transfer() - move person @person_id (NULL: @from's whole caseload, e.g. a leaver)

@@ -298,3 +298,10 @@ int transport_request(struct caresync *c, const char *method, const char *path, 
  * @what (e.g. "sync"). 401 -> EAUTH, 403 -> EFORBIDDEN, anything else -> ESERVER.
  */
 int transport_fail(struct caresync *c, const struct http_reply *r, const char *what);
+
+/*
+ * export_log_send() - send the FHIR exports made on this device since the last time (export.c)
+ * to the server's audit log, in a POST /v1/sync of their own; forget them once it answers 200.
+ * CARESYNC_OK also when there were none.
+ */
+int export_log_send(struct caresync *c);

@@ -114,9 +114,11 @@ int caresync_device_revoke(struct caresync *c, const char *device_id)
                          NULL);
 }
 
-int caresync_assign(struct caresync *c, const char *person_id, const char *user, bool assign)
+int caresync_assign(struct caresync *c, const char *person_id, const char *user, bool assign,
+                    bool *ret_changed)
 {
     _cleanup_json_ cJSON *body = NULL;
+    _cleanup_free_ char *changed = NULL;
     int r = begin_online(c);
 
     if (r == CARESYNC_OK)
@@ -130,8 +132,12 @@ int caresync_assign(struct caresync *c, const char *person_id, const char *user,
         wire_add_string(body, "user", user) < 0 ||
         wire_add_string(body, "action", assign ? "assign" : "unassign") < 0)
         return cs_fail_errno(c, -ENOMEM, "changing the caseload failed");
-    return coord_request(c, "POST", "/v1/assignments", body,
-                         assign ? "assigning" : "unassigning", "change caseloads", NULL, NULL);
+    r = coord_request(c, "POST", "/v1/assignments", body, assign ? "assigning" : "unassigning",
+                      "change caseloads", "changed", &changed);
+    /* The reply's "changed" is false when the caseload already was as asked. */
+    if (r == CARESYNC_OK && ret_changed)
+        *ret_changed = !streq(changed, "false");
+    return r;
 }
 
 int caresync_transfer(struct caresync *c, const char *from, const char *to,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* export.c - one person from the replica as a FHIR R4 transaction Bundle, offline: the object
- * `caresync show PERSON --json` prints, handed to the builder in common/fhir.c. */
+ * `caresync show PERSON --json` prints, handed to the builder in common/fhir.c. Each export is
+ * kept in table export_log until a sync sends it to the server's audit log. */
 #include "caresync.h"
 
 #include <errno.h>
@@ -10,6 +11,103 @@
 #include "caresync_int.h"
 #include "db.h"
 #include "fhir.h"
+#include "log.h"
+#include "wire.h"
+
+/* The most exports one sync sends; the rest go with the next. */
+#define EXPORT_LOG_BATCH 500
+
+/* Keep the export of @person_id at @at for the server's audit log. Returns 0 or -errno. */
+static int export_log_add(struct caresync *c, const char *person_id, const char *at)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    r = db_prepare(c->db, "INSERT INTO export_log(person_id, at) VALUES(?, ?)", &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, at, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/* The exports not yet sent, as [{"person_id", "at"}], and the last one's id (0: none). */
+static int export_log_load(struct caresync *c, cJSON **ret, int64_t *ret_last)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_json_ cJSON *arr = cJSON_CreateArray();
+    int64_t last = 0;
+    int r, rc;
+
+    if (!arr)
+        return -ENOMEM;
+    r = db_prepare(c->db, "SELECT id, person_id, at FROM export_log ORDER BY id LIMIT ?", &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int(st, 1, EXPORT_LOG_BATCH);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *e = cJSON_CreateObject();
+
+        if (!e || !cJSON_AddItemToArray(arr, e)) {
+            cJSON_Delete(e);
+            return -ENOMEM;
+        }
+        last = sqlite3_column_int64(st, 0);
+        if (wire_add_string(e, "person_id", (const char *)sqlite3_column_text(st, 1)) < 0 ||
+            wire_add_string(e, "at", (const char *)sqlite3_column_text(st, 2)) < 0)
+            return -ENOMEM;
+    }
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    *ret = TAKE_PTR(arr);
+    *ret_last = last;
+    return 0;
+}
+
+int export_log_send(struct caresync *c)
+{
+    _cleanup_json_ cJSON *req = NULL, *exports = NULL;
+    _cleanup_free_ char *cursor = NULL;
+    _cleanup_stmt_ sqlite3_stmt *del = NULL;
+    struct http_reply rep = {0};
+    int64_t last = 0;
+    int r, rc;
+
+    r = export_log_load(c, &exports, &last);
+    if (r >= 0 && last == 0)
+        return CARESYNC_OK;
+    if (r >= 0)
+        r = db_meta_get(c->db, "cursor", &cursor);
+    if (r < 0)
+        return cs_fail_errno(c, r, "sync failed: cannot read the exports to report");
+    /* A sync of its own that pushes and pulls nothing: the cursor stays where it is. */
+    req = cJSON_CreateObject();
+    if (!req || wire_add_string(req, "cursor", cursor ? cursor : "") < 0 ||
+        !cJSON_AddArrayToObject(req, "changes") || !cJSON_AddFalseToObject(req, "pull") ||
+        !cJSON_AddItemToObject(req, "exports", exports))
+        return cs_fail_errno(c, -ENOMEM, "sync failed: cannot build the request");
+    exports = NULL; /* req owns it */
+    r = transport_request(c, "POST", "/v1/sync", req, true, "sync", &rep);
+    if (r != CARESYNC_OK)
+        return r;
+    if (rep.status != 200) {
+        r = transport_fail(c, &rep, "sync (reporting exports)");
+        http_reply_done(&rep);
+        return r;
+    }
+    http_reply_done(&rep);
+    r = db_prepare(c->db, "DELETE FROM export_log WHERE id <= ?", &del);
+    if (r >= 0) {
+        sqlite3_bind_int64(del, 1, last);
+        rc = sqlite3_step(del);
+        r = rc == SQLITE_DONE ? 0 : db_errno(rc);
+    }
+    /* Sent again next time; the server records each once. */
+    if (r < 0)
+        return cs_fail_errno(c, r, "sync failed: cannot note the exports as sent");
+    return CARESYNC_OK;
+}
 
 int caresync_export_fhir(struct caresync *c, const char *person_id, char **ret)
 {
@@ -24,6 +122,15 @@ int caresync_export_fhir(struct caresync *c, const char *person_id, char **ret)
     bundle = fhir_bundle(tree, when_now_iso(now));
     if (!bundle)
         return cs_fail_errno(c, -ENOMEM, "cannot build the FHIR Bundle");
+    /* No export the audit log does not hear of, except on a full disk, where reading (this
+     * included) keeps working (README, "A full disk"): then it says so. */
+    r = export_log_add(c, person_id, now);
+    if (r == -ENOSPC || r == -EACCES || r == -EIO)
+        log_warn("this export could not be recorded for the audit log: %s; tell your "
+                 "coordinator",
+                 strerror(-r));
+    else if (r < 0)
+        return cs_fail_errno(c, r, "cannot record the export for the audit log");
     s = cJSON_Print(bundle);
     if (!s)
         return cs_fail_errno(c, -ENOMEM, "cannot build the FHIR Bundle");

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,13 +264,40 @@ static int open_db(struct caresync *c, bool create)
     return CARESYNC_OK;
 }
 
+/*
+ * Make directory @path and any missing parents, each 0700 (a parent made here holds only the
+ * replica). Existing ones are left as they are. Returns 0 or -errno.
+ */
+static int mkdir_parents(const char *path)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+
+    if (n == 0 || n >= sizeof(buf))
+        return -ENAMETOOLONG;
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
 int replica_create(struct caresync *c)
 {
     struct stat sb;
+    int r;
 
-    if (mkdir(c->home, 0700) < 0 && errno != EEXIST)
+    r = mkdir_parents(c->home);
+    if (r < 0)
         return cs_fail(c, CARESYNC_ELOCAL, "cannot create home directory %s: %s", c->home,
-                       strerror(errno));
+                       strerror(-r));
     if (stat(c->home, &sb) < 0 || !S_ISDIR(sb.st_mode))
         return cs_fail(c, CARESYNC_EUSAGE, "home %s is not a directory; pass another --home",
                        c->home);

@@ -478,6 +478,10 @@ static int sync_run(struct caresync *c, struct caresync_sync_stats *stats)
     bool more = false, moved = false;
     int r;
 
+    /* The FHIR exports made here since the last sync, for the server's audit log. */
+    r = export_log_send(c);
+    if (r != CARESYNC_OK)
+        return r;
     /* The outbox's size once: "pending" is only reported to the server (sync health), and
      * counting what is left for every batch would read the whole outbox each time. */
     r = replica_count(c->db, "SELECT count(*) FROM outbox", &queued);

@@ -56,6 +56,13 @@ int admin_audit_export(const struct admin_command *cmd, struct admin_opts *o)
     if (r != ADMIN_EXIT_OK)
         return r;
     r = store_audit_export(s, o->person, &trail);
+    if (r == -ENOENT) {
+        fprintf(stderr,
+                "caresyncd: no person with id %s, and no audit entries name it; check the id "
+                "printed by 'caresyncd person add'\n",
+                o->person);
+        return ADMIN_EXIT_NOT_FOUND;
+    }
     if (r < 0) {
         fprintf(stderr, "caresyncd: cannot read the audit log: %s; check the data directory\n",
                 strerror(-r));

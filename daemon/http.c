@@ -1021,6 +1021,47 @@ static int sync_policy(struct http_req *hr, cJSON *resp)
 }
 
 /*
+ * The optional "exports" of a sync: [{"person_id", "at"}], the FHIR exports the device made
+ * offline, for the audit log. *ret_v (freed by the caller) points into @body. Returns 0, or
+ * replies 400 and returns -EBADMSG (-ENOMEM after send_oom()).
+ */
+static int sync_exports(struct http_req *hr, const cJSON *body,
+                        struct store_export_event **ret_v, size_t *ret_n)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "exports"), *e;
+    size_t i = 0;
+
+    if (!arr)
+        return 0;
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > HTTP_CHANGES_MAX) {
+        reply_error(hr, 400, "invalid_value", -1, "exports", -1,
+                    "'exports' must be an array of at most %d {\"person_id\", \"at\"}",
+                    HTTP_CHANGES_MAX);
+        return -EBADMSG;
+    }
+    *ret_v = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(**ret_v));
+    if (!*ret_v) {
+        send_oom(hr);
+        return -ENOMEM;
+    }
+    cJSON_ArrayForEach (e, arr) {
+        const char *person = NULL, *at = NULL;
+
+        if (wire_get_string(e, "person_id", &person) < 0 || !person || !uuid_valid(person) ||
+            wire_get_string(e, "at", &at) < 0 || !at || !*at ||
+            strlen(at) > HTTP_SHORT_STR_MAX) {
+            reply_error(hr, 400, "invalid_value", -1, "exports", (long)i,
+                        "each export needs \"person_id\" (a person id) and \"at\" (the"
+                        " device's time)");
+            return -EBADMSG;
+        }
+        (*ret_v)[i++] = (struct store_export_event){person, at};
+    }
+    *ret_n = i;
+    return 0;
+}
+
+/*
  * POST /v1/sync. *rep receives the device's sync-health report once the body is parsed
  * (*ret_parsed set), so that a refused sync can still be recorded by handle_sync(); its strings
  * point into *body, which the caller owns (and frees) so they outlive this function.
@@ -1030,10 +1071,13 @@ static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device
 {
     static const char *const keys[] = {"cursor",      "changes",     "pull",
                                        "pending",     "client_version", "oldest_pending_ms",
-                                       "last_error",  "device_time", NULL};
+                                       "last_error",  "device_time", "exports",
+                                       NULL};
     _cleanup_json_ cJSON *resp = NULL;
     _cleanup_(change_batch_done) struct change_batch batch = {0};
+    _cleanup_free_ struct store_export_event *exports = NULL;
     struct store_error err = {.index = -1};
+    size_t n_exports = 0;
     const cJSON *changes, *elem, *pend;
     const char *cursor, *version, *why = NULL, *where = NULL;
     uint64_t pending_u = 0;
@@ -1105,6 +1149,8 @@ static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device
         }
         i++;
     }
+    if (sync_exports(hr, *body, &exports, &n_exports) < 0)
+        return;
     /* The device's report and its notices go in the sync's own transaction. */
     r = store_sync_reported(hr->sd->store, &hr->who, batch.v, batch.n, cursor, pull, pending,
                             version, rep, &resp, &err);
@@ -1124,6 +1170,12 @@ static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device
             (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After",
                                     err.status == 503 ? "1" : "3600");
         reply_error(hr, err.status, err.code, -1, NULL, err.index, "%s", err.message);
+        return;
+    }
+    /* After the sync: refused, the device sends them again; repeated, none is doubled. */
+    r = store_audit_device_exports(hr->sd->store, &hr->who, exports, n_exports);
+    if (r < 0) {
+        reply_store_failure(hr, r, "recording the device's exports");
         return;
     }
     if (sync_policy(hr, resp) < 0) {

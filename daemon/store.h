@@ -287,8 +287,23 @@ int store_row_restore(struct store *s, const struct store_principal *p, const ch
  */
 int store_audit_verify(struct store *s, int64_t *ret_rows, int64_t *ret_bad_id);
 
-/* store_audit_export() - one person's audit trail (subject access request) as a JSON array. */
+/* store_audit_export() - one person's audit trail (subject access request) as a JSON array;
+ * -ENOENT when it is empty and no such person exists. */
 int store_audit_export(struct store *s, const char *person_id, cJSON **ret);
+
+/* One export a device made offline (POST /v1/sync "exports"): the person and the device's time. */
+struct store_export_event {
+    const char *person_id;
+    const char *at;
+};
+
+/*
+ * store_audit_device_exports() - audit @n exports device @p made offline, kind "export" with
+ * the device as actor, in one transaction. One already recorded (the same device, person and
+ * time: a sync whose reply was lost) is not recorded twice.
+ */
+int store_audit_device_exports(struct store *s, const struct store_principal *p,
+                               const struct store_export_event *v, size_t n);
 
 /* ---- device health (store_devices.c) ---- */
 

@@ -370,6 +370,12 @@ int store_audit_export(struct store *s, const char *person_id, cJSON **ret)
     r = store_rows_to_array(st, keys, &arr);
     if (r < 0)
         return r;
+    /* No trail and no such person: a mistyped id, not an empty trail. */
+    if (cJSON_GetArraySize(arr) == 0) {
+        r = store_person_exists(s, person_id);
+        if (r <= 0)
+            return r < 0 ? r : -ENOENT;
+    }
     /* Give the detail back as JSON and the time as text. */
     cJSON_ArrayForEach(it, arr) {
         cJSON *d = cJSON_GetObjectItemCaseSensitive(it, "detail");
@@ -391,4 +397,45 @@ int store_audit_export(struct store *s, const char *person_id, cJSON **ret)
     }
     *ret = TAKE_PTR(arr);
     return 0;
+}
+
+int store_audit_device_exports(struct store *s, const struct store_principal *p,
+                               const struct store_export_event *v, size_t n)
+{
+    int r, rc;
+
+    if (n == 0)
+        return 0;
+    r = store_txn_begin(s);
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        _cleanup_json_ cJSON *d = cJSON_CreateObject();
+        _cleanup_free_ char *text = NULL;
+        sqlite3_stmt *st;
+
+        if (!d || !cJSON_AddStringToObject(d, "format", "fhir") ||
+            !cJSON_AddStringToObject(d, "via", "device") ||
+            !cJSON_AddStringToObject(d, "at", v[i].at) || !(text = cJSON_PrintUnformatted(d))) {
+            r = -ENOMEM;
+            break;
+        }
+        st = store_stmt(s, "SELECT 1 FROM audit WHERE person_id = ?1 AND kind = 'export'"
+                           " AND actor_device = ?2 AND detail = ?3");
+        if (!st) {
+            r = -EIO;
+            break;
+        }
+        store_bind_text(st, 1, v[i].person_id);
+        store_bind_text(st, 2, p->device_id);
+        store_bind_text(st, 3, text);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            r = db_errno(rc);
+        else if (rc == SQLITE_DONE)
+            r = store_audit(s, "export", p->user_id, p->device_id, v[i].person_id, d);
+    }
+    if (r >= 0)
+        return store_txn_commit(s);
+    db_rollback(s->db);
+    return r;
 }

@@ -434,6 +434,16 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
         store_bind_text(team, 1, person_id);
         r = store_rows_to_array(team, member_keys, &arr);
     }
+    /* A worker whose sector a consent provision denies holds an assignment but not the person
+     * (their devices purged them): not on the team until the refusal is withdrawn. */
+    for (cJSON *m = arr ? arr->child : NULL, *next; r >= 0 && m; m = next) {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+
+        next = m->next;
+        r = store_denied(s, cJSON_GetStringValue(role), person_id);
+        if (r > 0)
+            cJSON_Delete(cJSON_DetachItemViaPointer(arr, m));
+    }
     if (r >= 0 && !cJSON_AddItemToObject(resp, "team", arr)) {
         cJSON_Delete(arr);
         r = -ENOMEM;

@@ -62,7 +62,10 @@ int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(prin
  */
 int cli_open(struct caresync **ret);
 
-/* cli_fail() - print caresync_errmsg(@c) as one line on stderr and return @r. */
+/*
+ * cli_fail() - print caresync_errmsg(@c) as one line on stderr and return @r. A field an
+ * option of the running command fills (struct cli_opt .field) is named as that option.
+ */
 int cli_fail(struct caresync *c, int r);
 
 /*
@@ -88,11 +91,16 @@ int cli_parse(const struct cli_verb *v, int argc, char *argv[], const char *shor
               const struct option *longopts, int (*on_opt)(int opt, const char *arg, void *ud),
               void *ud, int *ret_first, bool *ret_done);
 
-/* One option of a command: with an argument (stored in *arg) or a flag (sets *flag). */
+/*
+ * One option of a command: with an argument (stored in *arg) or a flag (sets *flag). @field,
+ * optional: the "table.field" the option's value fills ("person.birth_date" for --dob), so
+ * that an error about the value names the option the user typed (cli_fail()).
+ */
 struct cli_opt {
     const char *name;
     const char **arg;
     bool *flag;
+    const char *field;
 };
 
 #define CLI_OPTS_MAX 24

@@ -168,12 +168,18 @@ int cmd_restore_row(int argc, char *argv[])
 
 static int assign_common(const char *name, int argc, char *argv[], bool assign)
 {
+    bool changed = true;
+
     CLI_PROLOGUE(name, NULL, 0, 2, 2);
-    r = caresync_assign(c, argv[first], argv[first + 1], assign);
-    if (r == CARESYNC_OK)
+    r = caresync_assign(c, argv[first], argv[first + 1], assign, &changed);
+    if (r == CARESYNC_OK && changed)
         printf(assign ? "%s is on %s's caseload; their devices get the person at the next sync\n"
                       : "%s is off %s's caseload; their devices purge the person at the next"
                         " sync\n",
+               argv[first], argv[first + 1]);
+    else if (r == CARESYNC_OK)
+        printf(assign ? "%s was already on %s's caseload; nothing changed\n"
+                      : "%s was not on %s's caseload; nothing changed\n",
                argv[first], argv[first + 1]);
     return cli_finish(c, r, NULL);
 }
@@ -194,14 +200,20 @@ static void print_transfer(cJSON *doc)
 {
     const cJSON *moved = cJSON_GetObjectItemCaseSensitive(doc, "moved");
     const cJSON *already = cJSON_GetObjectItemCaseSensitive(doc, "already");
+    const char *from = jstr(doc, "from") ? jstr(doc, "from") : "?",
+               *to = jstr(doc, "to") ? jstr(doc, "to") : "?";
+    int n_moved = cJSON_GetArraySize(moved), n_already = cJSON_GetArraySize(already);
     const cJSON *p;
 
-    printf("moved %d person(s) from %s to %s", cJSON_GetArraySize(moved),
-           jstr(doc, "from") ? jstr(doc, "from") : "?", jstr(doc, "to") ? jstr(doc, "to") : "?");
-    if (cJSON_GetArraySize(already))
-        printf(" (%d already on %s's caseload)", cJSON_GetArraySize(already),
-               jstr(doc, "to") ? jstr(doc, "to") : "?");
-    printf("\n");
+    /* "already": taken off @from's caseload, @to holding them before; no one moved. */
+    if (n_moved + n_already == 0)
+        printf("moved 0 person(s) from %s to %s: %s holds nobody; nothing changed\n", from, to,
+               from);
+    if (n_moved)
+        printf("moved %d person(s) from %s to %s\n", n_moved, from, to);
+    if (n_already)
+        printf("took %d person(s) off %s's caseload, already on %s's caseload\n", n_already,
+               from, to);
     cJSON_ArrayForEach (p, moved)
         printf("  %s\n", cJSON_GetStringValue(p) ? cJSON_GetStringValue(p) : "?");
     cJSON_ArrayForEach (p, already)

@@ -12,11 +12,11 @@ int cmd_register(int argc, char *argv[])
 {
     struct caresync_registration p = {0};
     const struct cli_opt opts[] = {
-            {"name", &p.name, NULL},
-            {"dob", &p.birth_date, NULL},
-            {"phone", &p.phone, NULL},
-            {"address", &p.address, NULL},
-            {"preferred-name", &p.preferred_name, NULL},
+            {"name", &p.name, NULL, "person.name"},
+            {"dob", &p.birth_date, NULL, "person.birth_date"},
+            {"phone", &p.phone, NULL, "person.phone"},
+            {"address", &p.address, NULL, "person.address"},
+            {"preferred-name", &p.preferred_name, NULL, "person.preferred_name"},
     };
     char id[CARESYNC_ID_MAX] = "";
     CLI_PROLOGUE("register", opts, ELEMENTSOF(opts), 0, 0);
@@ -37,11 +37,11 @@ int cmd_contact_add(int argc, char *argv[])
 {
     struct caresync_contact k = {0};
     const struct cli_opt opts[] = {
-            {"name", &k.name, NULL},
-            {"relationship", &k.relationship, NULL},
-            {"code", &k.relationship_code, NULL},
-            {"phone", &k.phone, NULL},
-            {"email", &k.email, NULL},
+            {"name", &k.name, NULL, "related_person.name"},
+            {"relationship", &k.relationship, NULL, "related_person.relationship"},
+            {"code", &k.relationship_code, NULL, "related_person.relationship_code"},
+            {"phone", &k.phone, NULL, "related_person.phone"},
+            {"email", &k.email, NULL, "related_person.email"},
             {"carer", NULL, &k.carer},
             {"next-of-kin", NULL, &k.next_of_kin},
             {"emergency", NULL, &k.emergency},
@@ -59,8 +59,8 @@ int cmd_goal_add(int argc, char *argv[])
     struct caresync_goal g = {0};
     const struct cli_opt opts[] = {
             {"plan", &g.care_plan_id, NULL},
-            {"importance", &g.importance, NULL},
-            {"target-date", &g.target_date, NULL},
+            {"importance", &g.importance, NULL, "goal.importance"},
+            {"target-date", &g.target_date, NULL, "goal.target_date"},
             {"parent", &g.parent_goal_id, NULL},
     };
     char id[CARESYNC_ID_MAX] = "";
@@ -86,11 +86,11 @@ int cmd_action_add(int argc, char *argv[])
 {
     struct caresync_action a = {0};
     const struct cli_opt opts[] = {
-            {"who", &a.who, NULL},
-            {"who-kind", &a.who_kind, NULL},
-            {"due", &a.due_date, NULL},
-            {"when", &a.when_text, NULL},
-            {"confidence", &a.confidence, NULL},
+            {"who", &a.who, NULL, "plan_action.who"},
+            {"who-kind", &a.who_kind, NULL, "plan_action.who_kind"},
+            {"due", &a.due_date, NULL, "plan_action.due_date"},
+            {"when", &a.when_text, NULL, "plan_action.when_text"},
+            {"confidence", &a.confidence, NULL, "plan_action.confidence"},
     };
     char id[CARESYNC_ID_MAX] = "";
     CLI_PROLOGUE("action add", opts, ELEMENTSOF(opts), 2, 2);
@@ -116,8 +116,8 @@ int cmd_review_add(int argc, char *argv[])
 {
     struct caresync_review v = {0};
     const struct cli_opt opts[] = {
-            {"outcome", &v.outcome, NULL},
-            {"next", &v.next_review_date, NULL},
+            {"outcome", &v.outcome, NULL, "plan_review.outcome"},
+            {"next", &v.next_review_date, NULL, "plan_review.next_review_date"},
             {"with-person", NULL, &v.with_person},
             {"plan", &v.care_plan_id, NULL},
     };
@@ -132,9 +132,11 @@ int cmd_consent_record(int argc, char *argv[])
 {
     struct caresync_consent k = {0};
     const struct cli_opt opts[] = {
-            {"sector", &k.sector, NULL}, {"decision", &k.decision, NULL},
-            {"basis", &k.basis, NULL},   {"data-class", &k.data_class, NULL},
-            {"notes", &k.notes, NULL},
+            {"sector", &k.sector, NULL, "consent.sector"},
+            {"decision", &k.decision, NULL, "consent.decision"},
+            {"basis", &k.basis, NULL, "consent.basis"},
+            {"data-class", &k.data_class, NULL, "consent.data_class"},
+            {"notes", &k.notes, NULL, "consent.notes"},
     };
     char id[CARESYNC_ID_MAX] = "";
     CLI_PROLOGUE("consent record", opts, ELEMENTSOF(opts), 1, 1);
@@ -152,7 +154,8 @@ int cmd_consent_withdraw(int argc, char *argv[])
 int cmd_alert_raise(int argc, char *argv[])
 {
     const char *category = NULL, *audience = NULL;
-    const struct cli_opt opts[] = {{"category", &category, NULL}, {"audience", &audience, NULL}};
+    const struct cli_opt opts[] = {{"category", &category, NULL, "alert.category"},
+                                   {"audience", &audience, NULL, "alert.audience"}};
     char id[CARESYNC_ID_MAX] = "";
     CLI_PROLOGUE("alert raise", opts, ELEMENTSOF(opts), 2, 2);
 

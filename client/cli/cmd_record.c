@@ -54,8 +54,9 @@ int cmd_visit_add(int argc, char *argv[])
     struct caresync_visit v = {0};
     const struct cli_opt opts[] = {
             {"at", &v.planned_start, NULL}, {"end", &v.planned_end, NULL},
-            {"type", &v.visit_type, NULL},  {"mode", &v.mode, NULL},
-            {"for", &v.assigned_to, NULL},
+            {"type", &v.visit_type, NULL, "visit.visit_type"},
+            {"mode", &v.mode, NULL, "visit.mode"},
+            {"for", &v.assigned_to, NULL, "visit.assigned_to"},
     };
     char id[CARESYNC_ID_MAX] = "", start[WHEN_ISO_MAX], end[WHEN_ISO_MAX];
     CLI_PROLOGUE("visit add", opts, ELEMENTSOF(opts), 1, 1);

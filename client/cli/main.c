@@ -68,9 +68,32 @@ int cli_open(struct caresync **ret)
     return CARESYNC_OK;
 }
 
+/* The options of the running command (cli_args()), for cli_fail() to name fields by them. */
+static const struct cli_opt *cur_opts;
+static size_t cur_n_opts;
+
+static bool field_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || ch == '_' || ch == '.';
+}
+
 int cli_fail(struct caresync *c, int r)
 {
-    fprintf(stderr, "caresync: %s\n", caresync_errmsg(c));
+    const char *msg = caresync_errmsg(c);
+
+    /* The library names the field ("bad value for person.birth_date: ..."); the user typed
+     * an option (--dob): name the option. */
+    for (size_t i = 0; i < cur_n_opts; i++) {
+        const char *f = cur_opts[i].field, *at = f ? strstr(msg, f) : NULL;
+        size_t n = f ? strlen(f) : 0;
+
+        if (!at || (at > msg && field_char(at[-1])) || field_char(at[n]))
+            continue;
+        fprintf(stderr, "caresync: %.*s--%s%s\n", (int)(at - msg), msg, cur_opts[i].name,
+                at + n);
+        return r;
+    }
+    fprintf(stderr, "caresync: %s\n", msg);
     return r;
 }
 
@@ -174,6 +197,8 @@ int cli_args(const char *name, int argc, char *argv[], const struct cli_opt *opt
     int r, npos;
 
     assert(v && n <= CLI_OPTS_MAX);
+    cur_opts = opts;
+    cur_n_opts = n;
     for (size_t i = 0; i < n; i++)
         lo[2 + i] = (struct option){opts[i].name, opts[i].arg ? required_argument : no_argument,
                                     NULL, OPT_FIRST_GENERIC + (int)i};
