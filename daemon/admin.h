@@ -29,6 +29,7 @@ struct admin_opts {
     const char *name, *dob, *phone, *address, *preferred_name;
     const char *profile, *seed; /* demo */
     const char *output;         /* export */
+    const char *nhs;            /* person list */
     char *sans[TLS_SAN_MAX];
     size_t n_sans;
     bool json, quiet;
@@ -68,3 +69,6 @@ int admin_device_revoke(const struct admin_command *cmd, struct admin_opts *o);
 int admin_audit_verify(const struct admin_command *cmd, struct admin_opts *o);
 int admin_audit_export(const struct admin_command *cmd, struct admin_opts *o);
 int admin_export(const struct admin_command *cmd, struct admin_opts *o);
+int admin_user_disable(const struct admin_command *cmd, struct admin_opts *o);
+int admin_user_role(const struct admin_command *cmd, struct admin_opts *o);
+int admin_person_list(const struct admin_command *cmd, struct admin_opts *o);
