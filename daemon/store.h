@@ -27,6 +27,9 @@ struct store;
 #define STORE_FULL_RETRY_S "60"
 #define STORE_DEVICE_CONFLICTS_MAX 1000 /* open conflict-log entries one device may cause */
 #define STORE_HANDOVER_GRACE_MS (UINT64_C(72) * 3600 * 1000)
+/* Days after a record's closed_on that field workers' devices purge the person (coordinators
+ * keep them); docs/internals/access.md, "The record's lifecycle". */
+#define STORE_CLOSED_KEEP_DAYS 30
 
 /* The authenticated caller of a request. */
 struct store_principal {

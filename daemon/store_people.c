@@ -352,6 +352,18 @@ int store_person_lifecycle(struct store *s, const struct store_principal *p, con
         if (r >= 0)
             r = store_write_field(s, device, uid, "person", person_id, person_id, "closed_on",
                                   NULL, cid);
+        if (r >= 0) {
+            /* Purged from field devices already: the stream sends the person whole again. */
+            _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+            r = db_prepare(s->db, "UPDATE person_expiry SET reopened_seq = ? WHERE person_id = ?"
+                                  " AND reopened_seq IS NULL", &st);
+            if (r >= 0) {
+                sqlite3_bind_int64(st, 1, (int64_t)store_next_seq(s));
+                store_bind_text(st, 2, person_id);
+                r = store_step_done(st);
+            }
+        }
         break;
     case STORE_PERSON_SET_NHS:
     case STORE_PERSON_SET_GP: {

@@ -495,6 +495,70 @@ static struct vis_person *viewer_person(struct viewer *v, const char *person_id)
     return &v->people[v->n_people++];
 }
 
+/* 1 when the person's record was closed longer ago than field devices keep it, 0, -errno. */
+static int person_expired(struct store *s, const char *person_id)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM person_expiry WHERE person_id = ?"
+                                     " AND reopened_seq IS NULL");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, person_id);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/*
+ * Records closed on or before STORE_CLOSED_KEEP_DAYS ago (their server-written closed_on) leave
+ * field workers' devices: one new sequence number for all found now, which the pull streams
+ * turn into purges (load_events()). Coordinators keep them. 0 or -errno.
+ */
+static int closed_sweep(struct store *s)
+{
+    sqlite3_stmt *st = store_stmt(
+            s, "SELECT count(*) FROM field_state c JOIN field_state st ON st.tbl = 'person'"
+               " AND st.row_id = c.row_id AND st.field = 'status'"
+               " AND st.value IN ('closed', 'deceased')"
+               " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
+               " AND c.value <= ?9"
+               " AND c.row_id NOT IN (SELECT person_id FROM person_expiry"
+               "  WHERE reopened_seq IS NULL)");
+    char cutoff[ISO_TIME_MAX];
+    int64_t n = 0;
+    int rc;
+
+    if (!st)
+        return -EIO;
+    iso_time(hlc_wall_ms() - (uint64_t)STORE_CLOSED_KEEP_DAYS * 86400 * 1000, cutoff);
+    cutoff[10] = '\0'; /* YYYY-MM-DD, as closed_on */
+    store_bind_text(st, 9, cutoff);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return db_errno(rc);
+    if (n == 0)
+        return 0;
+    st = store_stmt(
+            s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
+               " FROM field_state c JOIN field_state st ON st.tbl = 'person'"
+               " AND st.row_id = c.row_id AND st.field = 'status'"
+               " AND st.value IN ('closed', 'deceased')"
+               " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
+               " AND c.value <= ?9"
+               " AND c.row_id NOT IN (SELECT person_id FROM person_expiry"
+               "  WHERE reopened_seq IS NULL)"
+               " ON CONFLICT(person_id) DO UPDATE SET expired_seq = ?1, reopened_seq = NULL");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, (int64_t)store_next_seq(s));
+    store_bind_text(st, 9, cutoff);
+    return store_step_done(st);
+}
+
 /* 1 when the person is off this worker's devices by a consent provision, 0, or -errno. */
 static int viewer_denied(struct viewer *v, const char *person_id)
 {
@@ -505,6 +569,8 @@ static int viewer_denied(struct viewer *v, const char *person_id)
     if (vp->denied < 0) {
         int r = store_denied(v->s, v->p->role, person_id);
 
+        if (r == 0 && !store_role_is_coordinator(v->p->role))
+            r = person_expired(v->s, person_id);
         if (r < 0)
             return r;
         vp->denied = r;
@@ -821,7 +887,16 @@ static int load_events(struct store *s, const struct store_principal *p, uint64_
                " SELECT a.person_id, max(a.end_seq), 1 FROM assignments a"
                " WHERE a.user_id = ?1 AND a.end_seq > ?2 AND NOT EXISTS (SELECT 1 FROM"
                "  assignments b WHERE b.user_id = ?1 AND b.person_id = a.person_id"
-               "  AND b.end_seq IS NULL) GROUP BY a.person_id");
+               "  AND b.end_seq IS NULL) GROUP BY a.person_id"
+               /* closed records leave field devices, and come back whole when reopened */
+               " UNION ALL"
+               " SELECT e.person_id, e.expired_seq, 1 FROM person_expiry e JOIN assignments a"
+               " ON a.person_id = e.person_id AND a.user_id = ?1 AND a.end_seq IS NULL"
+               " WHERE e.reopened_seq IS NULL AND e.expired_seq > ?2"
+               " UNION ALL"
+               " SELECT e.person_id, e.reopened_seq, 0 FROM person_expiry e JOIN assignments a"
+               " ON a.person_id = e.person_id AND a.user_id = ?1 AND a.end_seq IS NULL"
+               " WHERE e.reopened_seq > ?2");
     _cleanup_free_ struct event *ev = NULL;
     size_t n = 0, cap = 0;
     int rc;
@@ -1501,7 +1576,9 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
         uint64_t given = 0;
         int redecide = redecide_state(s, p, cursor, &cur);
 
-        r = redecide < 0 ? redecide : pull_page(s, p, cur, pushed_after, redecide, resp, &given);
+        r = redecide < 0 ? redecide : closed_sweep(s);
+        if (r >= 0)
+            r = pull_page(s, p, cur, pushed_after, redecide, resp, &given);
         if (r >= 0 && redecide > 0)
             r = redecide_given(s, p, resp);
         if (r >= 0)

@@ -10,3 +10,12 @@ ALTER TABLE users ADD COLUMN disabled_at TEXT;
 ALTER TABLE devices ADD COLUMN redecide INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN redecide_cursor TEXT;
 ALTER TABLE devices ADD COLUMN redecide_done INTEGER NOT NULL DEFAULT 0;
+
+-- People whose record has been closed for longer than field devices keep it (STORE_CLOSED_KEEP_DAYS
+-- after closed_on): expired_seq is the pull stream's purge of them from field workers' devices,
+-- reopened_seq (when reopened since) the stream's re-send of the whole person.
+CREATE TABLE person_expiry (
+    person_id    TEXT PRIMARY KEY,
+    expired_seq  INTEGER NOT NULL,
+    reopened_seq INTEGER
+) STRICT;

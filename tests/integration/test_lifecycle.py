@@ -173,6 +173,31 @@ def test_lifecycle(w):
     h.check(d.scalar("SELECT count(*) FROM audit WHERE kind = 'person_lifecycle'"
                      " AND person_id = ?", (new,)) >= 6, 'every step is audited')
 
+    # 30 days after closing, the person leaves field workers' devices; coordinators keep them.
+    link.sync()
+    coord.sync()
+    h.check(new in [p['id'] for p in link.caseload()], 'a fresh closure stays on the device')
+    db = sqlite3.connect(d.store_path, timeout=10)
+    db.execute("UPDATE field_state SET value = date('now', '-31 days') WHERE tbl = 'person'"
+               " AND row_id = ? AND field = 'closed_on'", (new,))
+    db.commit()
+    db.close()
+    link.sync()
+    coord.sync()
+    h.check(new not in [p['id'] for p in link.caseload()],
+            'closed 31 days ago: gone from the field device')
+    h.check_eq(replica_count(link, "SELECT count(*) FROM person WHERE id = '%s'" % new), 0,
+               'nothing of the person left in the replica')
+    h.check(new in [p['id'] for p in coord.caseload()], 'the coordinator keeps the person')
+    link.sync()
+    h.check(new not in [p['id'] for p in link.caseload()], 'and stays gone')
+    coord.run('person', 'reopen', new)
+    link.sync()
+    back = link.show(new)
+    h.check_eq((back.get('status'), back.get('name'), back.get('nhs_number')),
+               ('active', 'Sam Referred', NHS_OK), 'reopened: back whole on the field device')
+    coord.run('person', 'close', new, '--reason', 'deceased')
+
     # person list / search.
     doc = json.loads(d.admin(['person', 'list'], '--json').stdout)
     h.check(new in [p['person_id'] for p in doc], 'person list lists the person')
