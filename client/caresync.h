@@ -320,6 +320,17 @@ int caresync_transfer(struct caresync *c, const char *from, const char *to,
 int caresync_named_coordinator(struct caresync *c, const char *person_id, const char *user);
 
 /*
+ * caresync_person_lifecycle() - a coordinator's change to a person's record (online): @action
+ * "accept" (a referral becomes active), "close" (@value the reason: deceased, moved-away,
+ * discharged, declined, duplicate or other), "reopen", "nhs-number" (@value ten digits, spaces
+ * ignored, with a valid check digit) or "gp-practice" (@value the practice's ODS code). The
+ * server writes the fields (they are server-authoritative) and every device in scope gets them
+ * at its next sync. *ret (when not NULL) receives the person as the server lists them (JSON).
+ */
+int caresync_person_lifecycle(struct caresync *c, const char *person_id, const char *action,
+                              const char *value, char **ret);
+
+/*
  * caresync_team_json() - a person's team (GET /v1/people/ID/team): {"person_id", "name",
  * "named_coordinator": {"user", "role", "since"} or null, "team": [{"user", "role", "since"}]}.
  * Every role, for people on their caseload. *ret as for caresync_caseload_json().

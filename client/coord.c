@@ -194,3 +194,45 @@ int caresync_team_json(struct caresync *c, const char *person_id, char **ret)
     snprintf(path, sizeof(path), "/v1/people/%s/team", person_id);
     return coord_request(c, "GET", path, NULL, "reading the team", "read this team", NULL, ret);
 }
+
+int caresync_person_lifecycle(struct caresync *c, const char *person_id, const char *action,
+                              const char *value, char **ret)
+{
+    static const struct {
+        const char *action, *key, *what, *verb;
+    } acts[] = {
+            {"accept", NULL, "accepting the referral", "accept referrals"},
+            {"close", "reason", "closing the record", "close records"},
+            {"reopen", NULL, "reopening the record", "reopen records"},
+            {"nhs-number", "nhs_number", "setting the NHS number", "set NHS numbers"},
+            {"gp-practice", "gp_practice", "setting the GP practice", "set GP practices"},
+    };
+    _cleanup_json_ cJSON *body = NULL;
+    char path[160], digits[16];
+    size_t a, n = 0;
+    int r = begin_online(c);
+
+    if (r == CARESYNC_OK)
+        r = need_id(c, person_id, "person");
+    if (r != CARESYNC_OK)
+        return r;
+    for (a = 0; a < ELEMENTSOF(acts) && !streq(acts[a].action, action ? action : ""); a++)
+        ;
+    if (a == ELEMENTSOF(acts))
+        return cs_fail(c, CARESYNC_EUSAGE, "unknown action '%s'", action ? action : "");
+    if (acts[a].key && (!value || !*value))
+        return cs_fail(c, CARESYNC_EUSAGE, "%s needs a %s", acts[a].what, acts[a].key);
+    if (acts[a].key && streq(acts[a].key, "nhs_number")) {
+        /* "943 476 5919" as printed on letters: the digits only. */
+        for (const char *p = value; *p; p++)
+            if (*p != ' ' && n < sizeof(digits) - 1)
+                digits[n++] = *p;
+        digits[n] = '\0';
+        value = digits;
+    }
+    body = cJSON_CreateObject();
+    if (!body || (acts[a].key && wire_add_string(body, acts[a].key, value) < 0))
+        return cs_fail_errno(c, -ENOMEM, acts[a].what);
+    snprintf(path, sizeof(path), "/v1/people/%s/%s", person_id, action);
+    return coord_request(c, "POST", path, body, acts[a].what, acts[a].verb, "person", ret);
+}

@@ -234,7 +234,8 @@ static int alert_texts(sqlite3 *db, const char *person_id, const char *today, cJ
 static int visit_entry(sqlite3_stmt *st, cJSON **ret)
 {
     static const char *const keys[] = {"id",     "person_id",  "person_name", "planned_start",
-                                       "status", "visit_type", "mode",        "assigned_to"};
+                                       "status", "visit_type", "mode",        "assigned_to",
+                                       "person_closed"};
     _cleanup_json_ cJSON *o = cJSON_CreateObject();
 
     if (!o)
@@ -265,7 +266,9 @@ static int today_tree(sqlite3 *db, const char *date, const char *me, cJSON **ret
     when_today(today);
     r = db_prepare(db,
                    "SELECT v.id, v.person_id, p.name, v.planned_start, v.status, v.visit_type,"
-                   " v.mode, v.assigned_to FROM visit v JOIN person p ON p.id = v.person_id"
+                   " v.mode, v.assigned_to, CASE WHEN p.status IN ('closed', 'deceased')"
+                   " THEN coalesce(p.closed_reason, p.status) END"
+                   " FROM visit v JOIN person p ON p.id = v.person_id"
                    " WHERE v._deleted = 0 AND p._deleted = 0 AND v.planned_start IS NOT NULL"
                    " AND v.status IN ('planned', 'in-progress')"
                    " AND (?1 IS NULL OR v.assigned_to = ?1)",

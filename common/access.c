@@ -114,7 +114,8 @@ bool access_field_visible(const char *role, const struct cat_table *t, const str
     static const char *const vcse_person[] = {"name",        "preferred_name", "pronouns",
                                               "phone",       "address",        "language",
                                               "interpreter_needed", "communication_needs",
-                                              "access_instructions", "status", "_deleted",
+                                              "access_instructions", "status", "closed_reason",
+                                              "closed_on", "_deleted",
                                               NULL};
 
     if (access_class_of(role) != ACCESS_VCSE || strcmp(t->name, "person") != 0)

@@ -57,6 +57,8 @@ static const char *const alert_category[] = {"animal", "access", "lone-worker", 
 static const char *const alert_status[] = {"active", "inactive", "entered-in-error", NULL};
 static const char *const alert_audience[] = {"all", "professionals", NULL};
 static const char *const person_status[] = {"active", "referred", "closed", "deceased", NULL};
+static const char *const closed_reason[] = {"deceased", "moved-away", "discharged", "declined",
+                                            "duplicate", "other", NULL};
 static const char *const relationship[] = {"NOK", "ECON", "CAREGIVER", "GUARD", "POWATT",
                                            "SPS", "CHILD", "PRN", "SIB", "FAMMEMB", "FRND",
                                            "NBOR", "O", NULL};
@@ -79,6 +81,8 @@ static const struct cat_field person_fields[] = {
     TEXT("gp_practice", CAT_S, 200),
     ENUM("status", CAT_S, person_status),
     DATE("created_on", CAT_A),
+    ENUM("closed_reason", CAT_S, closed_reason), /* set with status closed or deceased */
+    DATE("closed_on", CAT_S),
 };
 static const struct cat_field related_person_fields[] = {
     TEXT("name", CAT_L, 200),

@@ -268,6 +268,60 @@ int admin_user_list(const struct admin_command *cmd, struct admin_opts *o)
     return list_command(o, store_user_list, "listing users", keys, heads, ELEMENTSOF(keys));
 }
 
+int admin_user_disable(const struct admin_command *cmd, struct admin_opts *o)
+{
+    _cleanup_store_ struct store *s = NULL;
+    _cleanup_json_ cJSON *res = NULL;
+    const char *name = o->args[0];
+    const cJSON *devs;
+    int r;
+
+    (void)cmd;
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = store_user_disable(s, name, &res);
+    if (r == -ENOENT)
+        return fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+    if (r < 0)
+        return store_failure(r, "disabling the user");
+    devs = cJSON_GetObjectItemCaseSensitive(res, "devices_revoked");
+    printf("disabled user %s: %d device(s) revoked (each wipes its replica when it next "
+           "connects), %d unused enrolment code(s) void\n",
+           name, cJSON_GetArraySize(devs),
+           (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(res, "codes_voided")));
+    return ADMIN_EXIT_OK;
+}
+
+int admin_user_role(const struct admin_command *cmd, struct admin_opts *o)
+{
+    _cleanup_store_ struct store *s = NULL;
+    const char *name = o->args[0], *role = o->args[1];
+    int r, devices = 0;
+
+    if (!store_role_valid(role))
+        return admin_usage(cmd, "unknown role '%s'; use one of %s", role, store_role_list());
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = store_user_role_set(s, name, role, &devices);
+    if (r == -ENOENT)
+        return fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+    if (r == -EPERM)
+        return fail(ADMIN_EXIT_EXISTS,
+                    "an admin account cannot change to or from another role; add a new user "
+                    "and disable this one");
+    if (r < 0)
+        return store_failure(r, "changing the role");
+    if (r == 0)
+        printf("%s is a %s already; nothing changed\n", name, role);
+    else
+        printf("%s is now a %s, from their next request; %d device(s) re-read their caseload "
+               "at their next sync\n",
+               name, role, devices);
+    return ADMIN_EXIT_OK;
+}
+
 /* ---- enrolment ---- */
 
 int admin_enrol(const struct admin_command *cmd, struct admin_opts *o)
@@ -285,7 +339,12 @@ int admin_enrol(const struct admin_command *cmd, struct admin_opts *o)
     r = admin_open_store(o->data, &s);
     if (r != ADMIN_EXIT_OK)
         return r;
-    r = store_enrol_code_new(s, name, minutes * 60, code);
+    r = store_user_disabled(s, name);
+    if (r > 0)
+        return fail(ADMIN_EXIT_EXISTS,
+                    "user '%s' is disabled (see 'caresyncd user disable'); no code was made", name);
+    if (r >= 0)
+        r = store_enrol_code_new(s, name, minutes * 60, code);
     if (r == -ENOENT)
         return fail(ADMIN_EXIT_NOT_FOUND,
                     "no user named '%s'; add one with 'caresyncd user add "
@@ -326,6 +385,41 @@ int admin_person_add(const struct admin_command *cmd, struct admin_opts *o)
     if (r < 0)
         return store_failure(r, "adding the person");
     puts(id);
+    return ADMIN_EXIT_OK;
+}
+
+int admin_person_list(const struct admin_command *cmd, struct admin_opts *o)
+{
+    static const char *const keys[] = {"person_id", "name", "status", "closed_reason",
+                                       "nhs_number", "gp_practice", "assigned"};
+    static const char *const heads[] = {"ID", "NAME", "STATUS", "CLOSED", "NHS NUMBER", "GP",
+                                        "CASELOAD OF"};
+    _cleanup_store_ struct store *s = NULL;
+    _cleanup_json_ cJSON *rows = NULL;
+    char nhs[16];
+    size_t n = 0;
+    int r;
+
+    if (o->nhs) {
+        for (const char *c = o->nhs; *c && n < sizeof(nhs) - 1; c++)
+            if (*c != ' ')
+                nhs[n++] = *c;
+        nhs[n] = '\0';
+        if (!store_nhs_number_valid(nhs))
+            return admin_usage(cmd, "'%s' is not a valid NHS number (10 digits with a "
+                                    "modulus 11 check digit)", o->nhs);
+    }
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = store_people_list(s, &(struct store_people_filter){.name = o->name,
+                                                           .nhs_number = o->nhs ? nhs : NULL},
+                          &rows);
+    if (r < 0)
+        return store_failure(r, "listing people");
+    if (o->json)
+        return print_json(rows);
+    print_table(rows, keys, heads, ELEMENTSOF(keys));
     return ADMIN_EXIT_OK;
 }
 

@@ -30,6 +30,7 @@ struct admin_opts {
     const char *profile, *seed; /* demo */
     const char *output;         /* export, backup */
     const char *input;          /* restore */
+    const char *nhs;            /* person list */
     char *sans[TLS_SAN_MAX];
     size_t n_sans;
     bool json, quiet;
@@ -71,3 +72,6 @@ int admin_audit_export(const struct admin_command *cmd, struct admin_opts *o);
 int admin_backup(const struct admin_command *cmd, struct admin_opts *o);
 int admin_restore(const struct admin_command *cmd, struct admin_opts *o);
 int admin_export(const struct admin_command *cmd, struct admin_opts *o);
+int admin_user_disable(const struct admin_command *cmd, struct admin_opts *o);
+int admin_user_role(const struct admin_command *cmd, struct admin_opts *o);
+int admin_person_list(const struct admin_command *cmd, struct admin_opts *o);

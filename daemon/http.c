@@ -1697,6 +1697,62 @@ static void handle_named_coordinator(struct http_req *hr, const char *person_id)
     reply_json(hr, 200, resp);
 }
 
+/* ---- POST /v1/people/{id}/accept|close|reopen|nhs-number|gp-practice ---- */
+
+static const struct lifecycle_route {
+    const char *suffix, *key, *what;
+    enum store_person_action action;
+} lifecycle_routes[] = {
+        {"/accept", NULL, "accept a referral", STORE_PERSON_ACCEPT},
+        {"/close", "reason", "close a record", STORE_PERSON_CLOSE},
+        {"/reopen", NULL, "reopen a record", STORE_PERSON_REOPEN},
+        {"/nhs-number", "nhs_number", "set an NHS number", STORE_PERSON_SET_NHS},
+        {"/gp-practice", "gp_practice", "set a GP practice", STORE_PERSON_SET_GP},
+};
+
+static void handle_lifecycle(struct http_req *hr, const char *person_id,
+                             const struct lifecycle_route *route)
+{
+    const char *keys[] = {route->key, NULL};
+    _cleanup_json_ cJSON *body = NULL, *person = NULL, *resp = NULL;
+    const char *arg = NULL, *why = NULL;
+    char echo[HTTP_ECHO_MAX];
+    int r;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, route->what) < 0 ||
+        request_json(hr, keys, &body) < 0 ||
+        (route->key && member_string(hr, body, route->key, true, 64, &arg) < 0))
+        return;
+    r = uuid_valid(person_id) ? store_person_lifecycle(hr->sd->store, &hr->who, person_id,
+                                                       route->action, arg, &person, &why)
+                              : -ENOENT;
+    if (r == -ENOENT) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1, "no person with id %s; check the id",
+                    clip(person_id, echo, sizeof(echo)));
+        return;
+    }
+    if (r == -EINVAL) {
+        reply_error(hr, 400, "invalid_value", -1, route->key, -1, "%s; nothing was written",
+                    why ? why : "the value is not valid");
+        return;
+    }
+    if (r == -EALREADY) {
+        reply_error(hr, 409, "wrong_status", -1, NULL, -1, "%s; nothing was written",
+                    why ? why : "the record's status does not allow this");
+        return;
+    }
+    if (r < 0) {
+        reply_store_failure(hr, r, route->what);
+        return;
+    }
+    resp = cJSON_CreateObject();
+    if (!resp || wire_add_item(resp, "person", TAKE_PTR(person)) < 0) {
+        send_oom(hr);
+        return;
+    }
+    reply_json(hr, 200, resp);
+}
+
 static void handle_team(struct http_req *hr, const char *person_id)
 {
     _cleanup_json_ cJSON *resp = NULL;
@@ -1783,6 +1839,18 @@ static bool path_segment(const char *path, const char *prefix, const char *suffi
     memcpy(ret, path, n);
     ret[n] = '\0';
     return true;
+}
+
+/* "/v1/people/<id>/<lifecycle action>": true, the id and the route. */
+static bool lifecycle_path(const char *path, char ret[static HTTP_ECHO_MAX],
+                           const struct lifecycle_route **ret_route)
+{
+    for (size_t i = 0; i < ELEMENTSOF(lifecycle_routes); i++)
+        if (path_segment(path, "/v1/people/", lifecycle_routes[i].suffix, ret)) {
+            *ret_route = &lifecycle_routes[i];
+            return true;
+        }
+    return false;
 }
 
 /* "/v1/conflicts/<digits>/resolve" with a positive id: true and *ret. */
@@ -1894,6 +1962,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     enum conn_verdict verdict;
     char person[HTTP_ECHO_MAX];
+    const struct lifecycle_route *lifecycle = NULL;
     int64_t id;
 
     clock_gettime(CLOCK_MONOTONIC, &hr.start);
@@ -1944,6 +2013,11 @@ static void dispatch(struct evhttp_request *req, void *arg)
             handle_team(&hr, person);
         else
             reply_method(&hr, path, "GET");
+    } else if (lifecycle_path(path, person, &lifecycle)) {
+        if (m == EVHTTP_REQ_POST)
+            handle_lifecycle(&hr, person, lifecycle);
+        else
+            reply_method(&hr, path, "POST");
     } else if (path_segment(path, "/v1/people/", "/named-coordinator", person)) {
         if (m == EVHTTP_REQ_POST)
             handle_named_coordinator(&hr, person);

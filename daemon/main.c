@@ -127,6 +127,21 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          data directory\n"
          "  -j, --json              print JSON instead of a table\n",
          admin_user_list},
+        {"user disable", "d", 1, "user disable --data DIR NAME",
+         "Disable user NAME, who is leaving: every device of theirs is revoked at once (told to\n"
+         "wipe its replica when it next connects) and every enrolment code of theirs still\n"
+         "unused stops working; 'caresyncd enrol' refuses them from then on. Exit 3 for an\n"
+         "unknown user.\n"
+         "\n"
+         "  -d, --data DIR          data directory\n",
+         admin_user_disable},
+        {"user role", "d", 2, "user role --data DIR NAME ROLE",
+         "Change user NAME's role. It takes effect at their next request; at its next sync each\n"
+         "of their devices re-reads its caseload as the new role sees it and drops what that\n"
+         "role may not hold (clinical notes on a volunteer's phone). Exit 3 for an unknown user.\n"
+         "\n"
+         "  -d, --data DIR          data directory\n",
+         admin_user_role},
         {"enrol", "de", 1, "enrol --data DIR NAME [--expires MINUTES]",
          "Make a one-time enrolment code for user NAME and print only the code. A device\n"
          "redeems it with 'caresync enrol'; it works once and expires.\n"
@@ -147,6 +162,15 @@ static const struct admin_command commands[] = {
          "  -a, --address ADDRESS   address, one line\n"
          "  -P, --preferred-name N  what they like to be called\n",
          admin_person_add},
+        {"person list", "dnNj", 0, "person list --data DIR [--name TEXT] [--nhs NUMBER] [--json]",
+         "List people (not deleted) by name, with status, closure, NHS number, GP practice and\n"
+         "who has them on their caseload; --name and --nhs search.\n"
+         "\n"
+         "  -d, --data DIR          data directory\n"
+         "  -n, --name TEXT         people whose name contains TEXT (any case)\n"
+         "  -N, --nhs NUMBER        the person with this NHS number (spaces ignored)\n"
+         "  -j, --json              print JSON instead of a table\n",
+         admin_person_list},
         {"assign", "d", 2, "assign --data DIR PERSON_ID NAME",
          "Put a person on user NAME's caseload; their devices receive the person's whole\n"
          "record at the next sync.\n"
@@ -256,6 +280,7 @@ static const struct option longopts[] = {
         {"seed", required_argument, NULL, 'S'},
         {"output", required_argument, NULL, 'o'},
         {"input", required_argument, NULL, 'i'},
+        {"nhs", required_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
 };
 
@@ -316,7 +341,7 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:i:g:x:L:E:T:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:i:g:x:L:E:T:N:", longopts, NULL)) != -1) {
         if (c == 'h') {
             help_command(cmd);
             return ADMIN_EXIT_OK;
@@ -417,6 +442,9 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
             break;
         case 'i':
             o->input = optarg;
+            break;
+        case 'N':
+            o->nhs = optarg;
             break;
         }
     }

@@ -27,6 +27,9 @@ struct store;
 #define STORE_FULL_RETRY_S "60"
 #define STORE_DEVICE_CONFLICTS_MAX 1000 /* open conflict-log entries one device may cause */
 #define STORE_HANDOVER_GRACE_MS (UINT64_C(72) * 3600 * 1000)
+/* Days after a record's closed_on that field workers' devices purge the person (coordinators
+ * keep them); docs/internals/access.md, "The record's lifecycle". */
+#define STORE_CLOSED_KEEP_DAYS 30
 
 /* The authenticated caller of a request. */
 struct store_principal {
@@ -385,3 +388,64 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
  */
 int store_person_team(struct store *s, const struct store_principal *p, const char *person_id,
                       cJSON **ret);
+
+/* ---- users leaving and changing role, the record's lifecycle (store_people.c) ---- */
+
+/* store_user_disabled() - 1 when user @name is disabled, 0, -ENOENT or -errno. */
+int store_user_disabled(struct store *s, const char *name);
+
+/*
+ * store_user_disable() - disable user @name (a leaver): every device of theirs is revoked (told
+ * to wipe its replica at its next request) and every enrolment code still unused expires, in one
+ * transaction, audited. Idempotent. Returns 0 and {"user", "devices_revoked": [ids],
+ * "codes_voided": n, "was_disabled": bool} in *ret (caller owns); -ENOENT for an unknown user.
+ */
+int store_user_disable(struct store *s, const char *name, cJSON **ret);
+
+/*
+ * store_user_role_set() - change user @name's role to @role. It takes effect at the user's next
+ * request (the role is read at each authentication), and each of their devices re-decides what it
+ * holds at its next sync (the pull re-sends the visible state and drops what is no longer
+ * visible). Audited. Returns 1 changed (*ret_devices = devices to re-decide), 0 already so,
+ * -ENOENT unknown user, -EINVAL bad role, -EPERM to or from admin.
+ */
+int store_user_role_set(struct store *s, const char *name, const char *role, int *ret_devices);
+
+/* store_nhs_number_valid() - ten digits whose last is the modulus 11 check digit. */
+bool store_nhs_number_valid(const char *nhs);
+/* store_close_reason_valid() - deceased, moved-away, discharged, declined, duplicate, other. */
+bool store_close_reason_valid(const char *reason);
+
+enum store_person_action {
+    STORE_PERSON_ACCEPT,  /* referred -> active */
+    STORE_PERSON_CLOSE,   /* -> closed (deceased for reason "deceased"), arg the reason */
+    STORE_PERSON_REOPEN,  /* closed or deceased -> active */
+    STORE_PERSON_SET_NHS, /* arg the NHS number */
+    STORE_PERSON_SET_GP,  /* arg the GP practice's ODS code */
+};
+
+/*
+ * store_person_lifecycle() - a coordinator's (@p; NULL: an admin command) change to person
+ * @person_id's record: server writes of status, closed_reason and closed_on, nhs_number or
+ * gp_practice (store_write_field(), so every device in scope converges), audited
+ * "person_lifecycle", one transaction. Returns 0 and the person as store_people_list() lists
+ * them in *ret (caller owns); -ENOENT unknown person; -EINVAL bad @arg (*why); -EALREADY the
+ * status does not allow it (*why), nothing written.
+ */
+int store_person_lifecycle(struct store *s, const struct store_principal *p, const char *person_id,
+                           enum store_person_action action, const char *arg, cJSON **ret,
+                           const char **why);
+
+/* Which people store_people_list() lists; NULL members do not filter. */
+struct store_people_filter {
+    const char *person_id;  /* one person: *ret is that object, -ENOENT when unknown */
+    const char *name;       /* case-insensitive substring of the name */
+    const char *nhs_number; /* exactly */
+};
+
+/*
+ * store_people_list() - people not deleted, by name: [{"person_id", "name", "birth_date",
+ * "status" (unset reads "active"), "closed_reason", "closed_on", "nhs_number", "gp_practice",
+ * "assigned" (user names, comma separated, or null)}]. Caller owns *ret.
+ */
+int store_people_list(struct store *s, const struct store_people_filter *f, cJSON **ret);

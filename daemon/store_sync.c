@@ -495,6 +495,70 @@ static struct vis_person *viewer_person(struct viewer *v, const char *person_id)
     return &v->people[v->n_people++];
 }
 
+/* 1 when the person's record was closed longer ago than field devices keep it, 0, -errno. */
+static int person_expired(struct store *s, const char *person_id)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM person_expiry WHERE person_id = ?"
+                                     " AND reopened_seq IS NULL");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, person_id);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/*
+ * Records closed on or before STORE_CLOSED_KEEP_DAYS ago (their server-written closed_on) leave
+ * field workers' devices: one new sequence number for all found now, which the pull streams
+ * turn into purges (load_events()). Coordinators keep them. 0 or -errno.
+ */
+static int closed_sweep(struct store *s)
+{
+    sqlite3_stmt *st = store_stmt(
+            s, "SELECT count(*) FROM field_state c JOIN field_state st ON st.tbl = 'person'"
+               " AND st.row_id = c.row_id AND st.field = 'status'"
+               " AND st.value IN ('closed', 'deceased')"
+               " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
+               " AND c.value <= ?9"
+               " AND c.row_id NOT IN (SELECT person_id FROM person_expiry"
+               "  WHERE reopened_seq IS NULL)");
+    char cutoff[ISO_TIME_MAX];
+    int64_t n = 0;
+    int rc;
+
+    if (!st)
+        return -EIO;
+    iso_time(hlc_wall_ms() - (uint64_t)STORE_CLOSED_KEEP_DAYS * 86400 * 1000, cutoff);
+    cutoff[10] = '\0'; /* YYYY-MM-DD, as closed_on */
+    store_bind_text(st, 9, cutoff);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return db_errno(rc);
+    if (n == 0)
+        return 0;
+    st = store_stmt(
+            s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
+               " FROM field_state c JOIN field_state st ON st.tbl = 'person'"
+               " AND st.row_id = c.row_id AND st.field = 'status'"
+               " AND st.value IN ('closed', 'deceased')"
+               " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
+               " AND c.value <= ?9"
+               " AND c.row_id NOT IN (SELECT person_id FROM person_expiry"
+               "  WHERE reopened_seq IS NULL)"
+               " ON CONFLICT(person_id) DO UPDATE SET expired_seq = ?1, reopened_seq = NULL");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, (int64_t)store_next_seq(s));
+    store_bind_text(st, 9, cutoff);
+    return store_step_done(st);
+}
+
 /* 1 when the person is off this worker's devices by a consent provision, 0, or -errno. */
 static int viewer_denied(struct viewer *v, const char *person_id)
 {
@@ -505,6 +569,8 @@ static int viewer_denied(struct viewer *v, const char *person_id)
     if (vp->denied < 0) {
         int r = store_denied(v->s, v->p->role, person_id);
 
+        if (r == 0 && !store_role_is_coordinator(v->p->role))
+            r = person_expired(v->s, person_id);
         if (r < 0)
             return r;
         vp->denied = r;
@@ -821,7 +887,16 @@ static int load_events(struct store *s, const struct store_principal *p, uint64_
                " SELECT a.person_id, max(a.end_seq), 1 FROM assignments a"
                " WHERE a.user_id = ?1 AND a.end_seq > ?2 AND NOT EXISTS (SELECT 1 FROM"
                "  assignments b WHERE b.user_id = ?1 AND b.person_id = a.person_id"
-               "  AND b.end_seq IS NULL) GROUP BY a.person_id");
+               "  AND b.end_seq IS NULL) GROUP BY a.person_id"
+               /* closed records leave field devices, and come back whole when reopened */
+               " UNION ALL"
+               " SELECT e.person_id, e.expired_seq, 1 FROM person_expiry e JOIN assignments a"
+               " ON a.person_id = e.person_id AND a.user_id = ?1 AND a.end_seq IS NULL"
+               " WHERE e.reopened_seq IS NULL AND e.expired_seq > ?2"
+               " UNION ALL"
+               " SELECT e.person_id, e.reopened_seq, 0 FROM person_expiry e JOIN assignments a"
+               " ON a.person_id = e.person_id AND a.user_id = ?1 AND a.end_seq IS NULL"
+               " WHERE e.reopened_seq > ?2");
     _cleanup_free_ struct event *ev = NULL;
     size_t n = 0, cap = 0;
     int rc;
@@ -858,6 +933,70 @@ static int load_events(struct store *s, const struct store_principal *p, uint64_
 }
 
 /*
+ * A re-decision's start of assignment (the worker's role changed): the person's visible state as
+ * for any start, and a drop of every row of theirs the new role may not see (a volunteer's
+ * device then holds no clinical notes); a purge when consent now denies the role's sector.
+ */
+static int redecide_person(struct viewer *v, const char *person_id, uint64_t upto)
+{
+    sqlite3_stmt *st;
+    int rc, r;
+
+    r = viewer_denied(v, person_id);
+    if (r != 0)
+        return r < 0 ? r : purge_person(v, person_id);
+    r = send_person(v, person_id, upto);
+    if (r < 0)
+        return r;
+    st = store_stmt(v->s, "SELECT DISTINCT tbl, row_id FROM field_state WHERE person_id = ?");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, person_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const struct cat_table *t = catalogue_table((const char *)sqlite3_column_text(st, 0));
+        char row_id[UUID_STR_MAX];
+
+        if (!t)
+            continue;
+        copy_text(row_id, sizeof(row_id), sqlite3_column_text(st, 1));
+        r = viewer_row(v, t, row_id, person_id, false);
+        if (r == 0)
+            r = drop_row(v, t, row_id);
+        if (r < 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/*
+ * A re-decision's first page, for a worker who was a coordinator (@all): a purge of every person
+ * not on their caseload now. Purges are not counted against the page, so the first page always
+ * carries them all.
+ */
+static int redecide_purge(struct viewer *v)
+{
+    sqlite3_stmt *st = store_stmt(
+            v->s, "SELECT DISTINCT row_id FROM field_state WHERE tbl = 'person' AND row_id NOT IN"
+                  " (SELECT person_id FROM assignments WHERE user_id = ? AND end_seq IS NULL)");
+    size_t count = *v->count;
+    int rc, r = 0;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, v->p->user_id);
+    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        r = purge_person(v, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    *v->count = count;
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/*
  * The next page after @cursor. A worker's stream, in server order: a start of assignment sends
  * the person's whole state as of that event; later field writes to people on the caseload are
  * sent one by one; an ended assignment sends a purge. The page ends after the event that
@@ -865,7 +1004,7 @@ static int load_events(struct store *s, const struct store_principal *p, uint64_
  * sent, or the newest sequence number when nothing is left.
  */
 static int pull_page(struct store *s, const struct store_principal *p, uint64_t cursor,
-                     uint64_t pushed_after, cJSON *resp, uint64_t *ret_cursor)
+                     uint64_t pushed_after, int redecide, cJSON *resp, uint64_t *ret_cursor)
 {
     _cleanup_free_ struct event *ev = NULL;
     _cleanup_(viewer_done) struct viewer v = {0};
@@ -891,6 +1030,8 @@ static int pull_page(struct store *s, const struct store_principal *p, uint64_t 
     v.pushed_after = pushed_after;
     if (!coordinator) {
         r = load_events(s, p, cursor, &ev, &n_ev);
+        if (r >= 0 && redecide == 2 && cursor == 0)
+            r = redecide_purge(&v);
         if (r < 0)
             return r;
         st = store_stmt(s, "SELECT f.tbl, f.row_id, f.field, f.person_id, f.value, f.hlc,"
@@ -938,7 +1079,9 @@ static int pull_page(struct store *s, const struct store_principal *p, uint64_t 
                 more = true;
                 break;
             }
-            if (ev[i_ev].kind == EV_START)
+            if (ev[i_ev].kind == EV_START && redecide)
+                r = redecide_person(&v, ev[i_ev].person_id, ev[i_ev].seq);
+            else if (ev[i_ev].kind == EV_START)
                 r = send_person(&v, ev[i_ev].person_id, ev[i_ev].seq);
             else
                 r = purge_person(&v, ev[i_ev].person_id);
@@ -1370,6 +1513,69 @@ static int device_given_cursor(struct store *s, const struct store_principal *p,
 }
 
 /*
+ * Whether this pull re-decides the device's replica after its user's role changed
+ * (docs/internals/access.md, "Role changes"): 0 no; 1 (or 2: the user was a coordinator, whose
+ * device may hold anyone) yes, pulling from *cur. A re-decision starts at cursor 0 and goes on
+ * while the device sends back the cursor of its last re-decision page; it ends when the device
+ * sends the cursor of the last page, so a lost reply only starts it again.
+ */
+static int redecide_state(struct store *s, const struct store_principal *p, const char *cursor,
+                          uint64_t *cur)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT redecide, redecide_cursor, redecide_done"
+                                     " FROM devices WHERE id = ?");
+    char given[160] = ""; /* a whole cursor, as cursor_seal() writes it */
+    int rc, redecide = 0;
+    bool done = false, ours;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, p->device_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        redecide = sqlite3_column_int(st, 0);
+        copy_text(given, sizeof(given), sqlite3_column_text(st, 1));
+        done = sqlite3_column_int(st, 2);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_errno(rc);
+    if (!redecide)
+        return 0;
+    ours = given[0] && cursor && streq(cursor, given);
+    if (ours && done) {
+        st = store_stmt(s, "UPDATE devices SET redecide = 0, redecide_cursor = NULL,"
+                           " redecide_done = 0 WHERE id = ?");
+        if (!st)
+            return -EIO;
+        store_bind_text(st, 1, p->device_id);
+        rc = store_step_done(st);
+        return rc < 0 ? rc : 0;
+    }
+    if (!ours)
+        *cur = 0;
+    return redecide;
+}
+
+/* Remember the cursor of a re-decision page just given and whether it was the last. */
+static int redecide_given(struct store *s, const struct store_principal *p, const cJSON *resp)
+{
+    sqlite3_stmt *st = store_stmt(s, "UPDATE devices SET redecide_cursor = ?, redecide_done = ?"
+                                     " WHERE id = ?");
+    const char *cursor = NULL;
+    bool more = false;
+
+    if (!st)
+        return -EIO;
+    (void)wire_get_string(resp, "cursor", &cursor);
+    (void)wire_get_bool(resp, "more", &more);
+    store_bind_text(st, 1, cursor);
+    sqlite3_bind_int(st, 2, !more);
+    store_bind_text(st, 3, p->device_id);
+    return store_step_done(st);
+}
+
+/*
  * A device may have at most s->max_device_conflicts values of its own waiting in the conflict
  * log (open entries whose losing change it sent): a batch that logs past that is refused with
  * 429, so that no device can flood the store and the coordinators' inbox. 0 or -errno (set).
@@ -1421,7 +1627,7 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
     uint64_t cur = 0, pushed_after;
     char ts[ISO_TIME_MAX];
     sqlite3_stmt *st;
-    int r;
+    int redecide = 0, r;
 
     if (!resp)
         return store_failure(err, -ENOMEM);
@@ -1500,7 +1706,10 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
     if (pull) {
         uint64_t given = 0;
 
-        r = pull_page(s, p, cur, pushed_after, resp, &given);
+        redecide = redecide_state(s, p, cursor, &cur);
+        r = redecide < 0 ? redecide : closed_sweep(s);
+        if (r >= 0)
+            r = pull_page(s, p, cur, pushed_after, redecide, resp, &given);
         if (r >= 0)
             r = audit_pull(s, p, resp);
         if (r >= 0 && given > s->given_cursor) {
@@ -1527,6 +1736,9 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
         r = wire_add_hlc(resp, "server_hlc", store_tick(s));
     if (r >= 0 && pull)
         r = cursor_seal(s, resp);
+    /* After the seal: the device sends back the cursor exactly as the reply gives it. */
+    if (r >= 0 && pull && redecide > 0)
+        r = redecide_given(s, p, resp);
     if (r < 0) {
         r = store_failure(err, r);
         goto fail;

@@ -196,3 +196,8 @@ int cmd_unassign(int argc, char *argv[]);
 int cmd_transfer(int argc, char *argv[]);
 int cmd_named_coordinator(int argc, char *argv[]);
 int cmd_team(int argc, char *argv[]);
+int cmd_person_accept(int argc, char *argv[]);
+int cmd_person_close(int argc, char *argv[]);
+int cmd_person_reopen(int argc, char *argv[]);
+int cmd_person_set_nhs(int argc, char *argv[]);
+int cmd_person_set_gp(int argc, char *argv[]);

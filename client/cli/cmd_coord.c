@@ -277,3 +277,59 @@ int cmd_team(int argc, char *argv[])
     r = caresync_team_json(c, argv[first], &out);
     return print_doc(c, r, out, json, print_team);
 }
+
+/* ---- a person's record: accept, close, reopen, NHS number, GP ---- */
+
+static int person_common(const char *name, const char *action, int argc, char *argv[],
+                         int n_args, const char *said)
+{
+    const char *reason = NULL;
+    const struct cli_opt opts[] = {{"reason", &reason, NULL}};
+    bool close = streq(action, "close");
+    const char *value;
+    char *out = NULL;
+
+    CLI_PROLOGUE(name, opts, close ? ELEMENTSOF(opts) : 0, n_args, n_args);
+    value = close ? reason : n_args > 1 ? argv[first + 1] : NULL;
+    if (close && !reason) {
+        caresync_close(c);
+        return cli_usage(name, "--reason is required: deceased, moved-away, discharged, "
+                               "declined, duplicate or other");
+    }
+    r = caresync_person_lifecycle(c, argv[first], action, value, &out);
+    if (r == CARESYNC_OK)
+        printf("%s: %s%s\n", argv[first], said,
+               value && !streq(action, "accept") && !streq(action, "reopen") ? value : "");
+    free(out);
+    return cli_finish(c, r, NULL);
+}
+
+int cmd_person_accept(int argc, char *argv[])
+{
+    return person_common("person accept", "accept", argc, argv, 1,
+                         "%s: referral accepted, the record is active%s\n");
+}
+
+int cmd_person_close(int argc, char *argv[])
+{
+    return person_common("person close", "close", argc, argv, 1,
+                         "%s: record closed (%s); field workers' devices keep it 30 days\n");
+}
+
+int cmd_person_reopen(int argc, char *argv[])
+{
+    return person_common("person reopen", "reopen", argc, argv, 1,
+                         "%s: record reopened, active again%s\n");
+}
+
+int cmd_person_set_nhs(int argc, char *argv[])
+{
+    return person_common("person set-nhs", "nhs-number", argc, argv, 2,
+                         "%s: NHS number set to %s\n");
+}
+
+int cmd_person_set_gp(int argc, char *argv[])
+{
+    return person_common("person set-gp", "gp-practice", argc, argv, 2,
+                         "%s: GP practice set to %s\n");
+}

@@ -95,6 +95,8 @@ static void print_today(const cJSON *arr, const char *date, const char *asked)
         else
             printf("%s  ", start);
         cli_print_line(name ? name : "(no name)");
+        if (str(v, "person_closed"))
+            printf(" CLOSED (%s)", str(v, "person_closed"));
         put_opt("  ", str(v, "visit_type"));
         put_opt(", ", str(v, "mode"));
         if (str(v, "status") && !streq(str(v, "status"), "planned"))
@@ -219,6 +221,15 @@ static void print_contact(const cJSON *k)
     putchar('\n');
 }
 
+/* "  CLOSED (reason)" for a person whose record a coordinator closed. */
+static void print_closed(const cJSON *p)
+{
+    const char *status = str(p, "status");
+
+    if (status && (streq(status, "closed") || streq(status, "deceased")))
+        printf("  CLOSED (%s)", str(p, "closed_reason") ? str(p, "closed_reason") : status);
+}
+
 static void print_open(const cJSON *o)
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "person"), *x;
@@ -230,6 +241,7 @@ static void print_open(const cJSON *o)
         printf(")");
     put_opt(", born ", str(p, "birth_date"));
     put_opt(", tel ", str(p, "phone"));
+    print_closed(p);
     printf("\n  %s", str(p, "id"));
     put_opt("  ", str(p, "address"));
     putchar('\n');

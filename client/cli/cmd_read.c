@@ -110,6 +110,8 @@ static void print_caseload(const cJSON *arr)
         }
         if (status && streq(status, "referred"))
             printf("  [referred]");
+        if (status && (streq(status, "closed") || streq(status, "deceased")))
+            printf("  CLOSED (%s)", str(p, "closed_reason") ? str(p, "closed_reason") : status);
         if (due)
             printf("  review due %s", due);
         if (alerts > 0)
@@ -203,6 +205,8 @@ static void print_person(const cJSON *o)
     const cJSON *f;
 
     put_line(name ? name : "(no name)");
+    if (str(o, "status") && (streq(str(o, "status"), "closed") || streq(str(o, "status"), "deceased")))
+        printf("  CLOSED (%s)", str(o, "closed_reason") ? str(o, "closed_reason") : str(o, "status"));
     putchar('\n');
     print_fields(o, "  ", "name");
     /* About Me (an object) first, then every table's rows. */

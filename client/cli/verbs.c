@@ -278,6 +278,28 @@ static const struct cli_verb verbs[] = {
          "who works with a person, and their named coordinator (online)", "team " P,
          "Any role, for the people on its caseload. --json prints {person_id, name,\n"
          "named_coordinator ({user, role, since} or null), team: [{user, role, since}]}.\n"},
+        {"person accept", cmd_person_accept, CLI_GROUP_COORDINATORS, "person accept " P,
+         "accept a referral: the person becomes active (online)", "person accept " P,
+         "A person registered in the field is 'referred' until a coordinator accepts them.\n"},
+        {"person close", cmd_person_close, CLI_GROUP_COORDINATORS,
+         "person close " P " --reason REASON", "close a person's record (online)",
+         "person close " P " --reason moved-away",
+         "REASON: deceased, moved-away, discharged, declined, duplicate or other. Every device\n"
+         "shows the person as CLOSED (reason); field workers' devices purge them 30 days\n"
+         "after closing, coordinators' keep them. 'person reopen' undoes it.\n"},
+        {"person reopen", cmd_person_reopen, CLI_GROUP_COORDINATORS, "person reopen " P,
+         "reopen a closed record (online)", "person reopen " P,
+         "The person is active again and returns to the devices of the workers who have\n"
+         "them on their caseload.\n"},
+        {"person set-nhs", cmd_person_set_nhs, CLI_GROUP_COORDINATORS,
+         "person set-nhs " P " NUMBER", "set a person's NHS number (online)",
+         "person set-nhs " P " '943 476 5919'",
+         "Ten digits (spaces ignored) whose last is the modulus 11 check digit. Devices\n"
+         "never write it; every device in scope gets it at its next sync.\n"},
+        {"person set-gp", cmd_person_set_gp, CLI_GROUP_COORDINATORS,
+         "person set-gp " P " ODS_CODE", "set a person's GP practice (online)",
+         "person set-gp " P " A81001",
+         "The practice's ODS code: a capital letter and five capital letters or digits.\n"},
         {"help", cmd_help, CLI_GROUP_SYNC, "help [COMMAND [SUBCOMMAND]]",
          "show help (also: caresync COMMAND --help)", "help visit complete", NULL},
 };
