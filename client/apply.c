@@ -486,6 +486,7 @@ struct apply_ctx {
 
 static int reread_seen(struct apply_ctx *x, const char *tbl, const char *row_id,
                        const char *field);
+static int reread_start(struct apply_ctx *x);
 
 static int bad_reply(struct caresync *c, const char *what)
 {
@@ -717,9 +718,6 @@ static int rewound(struct apply_ctx *x)
         " base_hlc, base_device, created_ms FROM sent s WHERE NOT EXISTS (SELECT 1 FROM"
         " outbox o WHERE o.change_id = s.change_id) ORDER BY seq",
         "DELETE FROM sent",
-        "DELETE FROM reread",
-        "INSERT INTO reread(tbl, row_id, field) SELECT tbl, row_id, field FROM field_version",
-        "INSERT OR REPLACE INTO meta(key, value) VALUES('reread', '1')",
     };
     int r = 0;
 
@@ -729,8 +727,29 @@ static int rewound(struct apply_ctx *x)
         return cs_fail_errno(x->c, r, "sync failed: cannot queue what was sent before again");
     log_info("the server went back in time (restored from a backup): sending again what it"
              " lost, and reading the caseload again");
-    x->c->reread = true;
     x->c->rewound = true;
+    return reread_start(x);
+}
+
+/*
+ * Start re-reading the caseload (after a rewind, or when the server re-decides what this
+ * device may hold, "reread": true): every field held is listed in "reread" until the server
+ * sends it again; what is never sent back leaves the device at the end (reread_finish()).
+ */
+static int reread_start(struct apply_ctx *x)
+{
+    static const char *const sql[] = {
+        "DELETE FROM reread",
+        "INSERT INTO reread(tbl, row_id, field) SELECT tbl, row_id, field FROM field_version",
+        "INSERT OR REPLACE INTO meta(key, value) VALUES('reread', '1')",
+    };
+    int r = 0;
+
+    for (size_t i = 0; i < ELEMENTSOF(sql) && r >= 0; i++)
+        r = db_exec(x->c->db, sql[i]);
+    if (r < 0)
+        return cs_fail_errno(x->c, r, "sync failed: cannot start reading the caseload again");
+    x->c->reread = true;
     return CARESYNC_OK;
 }
 
@@ -833,6 +852,17 @@ static int apply_tx(struct apply_ctx *x, cJSON *resp, const struct outbox_batch 
         r = rewound(x);
         if (r != CARESYNC_OK)
             return r;
+    } else {
+        bool reread = false;
+
+        r = wire_get_bool(resp, "reread", &reread);
+        if (r == -EBADMSG)
+            return bad_reply(x->c, "\"reread\"");
+        if (reread) {
+            r = reread_start(x);
+            if (r != CARESYNC_OK)
+                return r;
+        }
     }
     cJSON_ArrayForEach (it, outcomes) {
         const struct change_record *cr = &sent->v[i++];

@@ -1710,6 +1710,10 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
         r = redecide < 0 ? redecide : closed_sweep(s);
         if (r >= 0)
             r = pull_page(s, p, cur, pushed_after, redecide, resp, &given);
+        /* A re-decision starts: the device re-reads, and what the pull does not send it again
+         * (a field its new role may not see) leaves it when the pull ends. */
+        if (r >= 0 && redecide > 0 && cur == 0 && !cJSON_AddTrueToObject(resp, "reread"))
+            r = -ENOMEM;
         if (r >= 0)
             r = audit_pull(s, p, resp);
         if (r >= 0 && given > s->given_cursor) {

@@ -67,7 +67,7 @@ def test_disable(w):
 
 def test_role_change(w):
     d = w.daemon
-    pid = d.add_person('Rowan Role-Change')
+    pid = d.add_person('Rowan Role-Change', dob='1941-02-03')
     nurse = w.client('rolly', 'nurse')
     other = w.client('nina', 'nurse')  # her colleague writes the clinical notes
     d.assign(pid, 'rolly')
@@ -89,6 +89,8 @@ def test_role_change(w):
     h.check_eq(replica_count(nurse, "SELECT count(*) FROM note WHERE category = 'clinical'"), 0,
                'after the role change no clinical note is left on the device')
     h.check(pid in [p['id'] for p in nurse.caseload()], 'the person stays on the caseload')
+    h.check_eq(replica_count(nurse, "SELECT count(*) FROM person WHERE birth_date IS NOT NULL"),
+               0, 'nor any field a volunteer may not see (the date of birth)')
     nurse.sync()  # the re-decision ends; a further sync changes nothing
     h.check_eq(d.scalar("SELECT redecide FROM devices WHERE id = ?", (nurse.device_id,)), 0,
                'the re-decision is over once the device has the last page')
