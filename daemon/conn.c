@@ -776,7 +776,10 @@ struct bufferevent *conn_bev_new(struct event_base *base, void *arg)
     if (!c->timer || !c->kick)
         goto fail;
     bufferevent_setwatermark(c->ssl, EV_READ, 0, CONN_READ_AHEAD);
-    c->bev = bufferevent_filter_new(c->ssl, filter_in, NULL, BEV_OPT_CLOSE_ON_FREE, filter_freed,
+    /* Deferred callbacks: evhttp may free its connection, and the filter with it, from a read
+     * callback (a malformed header); run from the loop, no filter code is on the stack then. */
+    c->bev = bufferevent_filter_new(c->ssl, filter_in, NULL,
+                                    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS, filter_freed,
                                     c);
     if (!c->bev)
         goto fail;
