@@ -95,8 +95,13 @@ static int cmd_fill(const char *path, int64_t target)
         struct gen_person_opts o = {.visits = 35, .observations = true, .author = name};
         long n;
 
-        /* A caseload of 45 per worker, as for a community nurse. */
+        /* A caseload of 45 per worker, as for a community nurse. Each worker pushes what they
+         * wrote themselves (the server takes authorship from the device's user). */
         if (people % 45 == 0) {
+            if (b.n) {
+                push(s, &p, &b);
+                gen_batch_clear(&b);
+            }
             snprintf(name, sizeof(name), "filler-%08" PRIx64, gen_rand(&g) & 0xffffffffu);
             make_device(s, name, "nurse", &p);
             workers++;
