@@ -2266,13 +2266,25 @@ int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, si
     if (r != 0)
         return r == EAI_SYSTEM ? -errno : r == EAI_MEMORY ? -ENOMEM : -ENOENT;
     ret_bound[0] = '\0';
-    /* A name may stand for several addresses (localhost: 127.0.0.1 and ::1): listen on each. */
+    /* A name may stand for several addresses (localhost: 127.0.0.1 and ::1): listen on each
+     * this machine has; one it lacks (no IPv6 here) is skipped while another one works. */
+    r = -ENOENT;
     for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int k;
+
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
             continue;
-        r = listen_one(sd, ai->ai_addr, ai->ai_addrlen, one, sizeof(one));
-        if (r < 0)
+        k = listen_one(sd, ai->ai_addr, ai->ai_addrlen, one, sizeof(one));
+        if (k == -EAFNOSUPPORT || k == -EADDRNOTAVAIL) {
+            if (r != 0)
+                r = k;
+            continue;
+        }
+        if (k < 0) {
+            r = k;
             break;
+        }
+        r = 0;
         used += (size_t)snprintf(ret_bound + used, used < bound_size ? bound_size - used : 0,
                                  "%s%s", used ? " " : "", one);
     }
