@@ -629,7 +629,7 @@ static cJSON *gzip_estimate(const struct bench_daemon *d, const char *token)
 {
     CURL *h = curl_easy_init();
     struct curl_slist *hdrs = NULL;
-    char authz[128], url[128], cursor[64] = "";
+    char authz[128], url[128], cursor[256] = "";
     uint64_t raw = 0, z1 = 0, z6 = 0, pages = 0;
     double t1 = 0, t6 = 0, inflate_s = 0;
     bool more = true;
@@ -642,7 +642,7 @@ static cJSON *gzip_estimate(const struct bench_daemon *d, const char *token)
     hdrs = curl_slist_append(hdrs, "Expect:");
     while (more) {
         struct reply b = {0};
-        char body[256];
+        char body[512];
         cJSON *resp, *c, *m;
         long status = 0;
 

@@ -43,7 +43,7 @@ struct device {
     char id[UUID_STR_MAX];
     char user[64];
     char token[STORE_TOKEN_MAX];
-    char cursor[32];
+    char cursor[256]; /* opaque: SEQ:EPOCH:AUDIT_ID:HASH (PROTOCOL.md) */
     char (*people)[UUID_STR_MAX]; /* the team's people (shared) */
     unsigned n_people;
     struct target t[TARGETS_MAX];
