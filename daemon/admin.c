@@ -443,6 +443,10 @@ static int assignment(const struct admin_command *cmd, struct admin_opts *o, boo
     if (r == -EINVAL)
         return fail(ADMIN_EXIT_EXISTS,
                     "'%s' is an admin account, which holds no caseload; assign a worker", name);
+    if (r == -EPERM)
+        return fail(ADMIN_EXIT_EXISTS,
+                    "'%s' is disabled (a leaver) and takes on nobody new; assign a worker who is "
+                    "still here", name);
     if (r == -ENOENT)
         return fail(ADMIN_EXIT_NOT_FOUND,
                     "no person with id %s; check the id printed by "

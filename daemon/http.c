@@ -1563,6 +1563,14 @@ static int member_person(struct http_req *hr, const cJSON *body, const char *key
 }
 
 /* 404 for store -ENOENT about @which ("person", "user", "assignment"). */
+/* 409: @user is disabled (a leaver) and takes on nobody new. */
+static void reply_user_disabled(struct http_req *hr, const char *user)
+{
+    reply_error(hr, 409, "user_disabled", -1, "user", -1,
+                "%s is disabled (a leaver) and takes on nobody new; choose a worker who is "
+                "still here", user);
+}
+
 static void reply_caseload_missing(struct http_req *hr, const char *which, const char *person,
                                    const char *user)
 {
@@ -1602,6 +1610,10 @@ static void handle_assignment(struct http_req *hr)
     r = store_caseload_assign(hr->sd->store, &hr->who, person, user, assign, &which);
     if (r == -ENOENT) {
         reply_caseload_missing(hr, which, person, user);
+        return;
+    }
+    if (r == -EPERM) {
+        reply_user_disabled(hr, user);
         return;
     }
     if (r == -EINVAL) {
@@ -1646,6 +1658,10 @@ static void handle_transfer(struct http_req *hr)
     }
     if (r == -ENOENT) {
         reply_caseload_missing(hr, which, person ? person : "-", from);
+        return;
+    }
+    if (r == -EPERM) {
+        reply_user_disabled(hr, to);
         return;
     }
     if (r == -EINVAL) {

@@ -162,7 +162,8 @@ int store_person_add(struct store *s, const struct store_person_fields *f,
  * store_assign()/store_unassign() - start or end the assignment of person @person_id to user
  * @name, by the server itself (admin commands): store_caseload_assign() with "caresyncd" as the
  * actor. Returns 1 when something changed, 0 when it already was so, -ENOENT for an unknown
- * person (ret *which = "person") or user (*which = "user"), -EINVAL for an admin account.
+ * person (ret *which = "person") or user (*which = "user"), -EINVAL for an admin account,
+ * -EPERM for a disabled user (assigning only).
  */
 int store_assign(struct store *s, const char *person_id, const char *name, const char **which);
 int store_unassign(struct store *s, const char *person_id, const char *name, const char **which);

@@ -17,6 +17,7 @@
 struct user_row {
     int64_t id;
     char role[STORE_ROLE_MAX];
+    bool disabled; /* a leaver ('caresyncd user disable'): takes on nobody new */
 };
 
 static int user_get(struct store *s, const char *name, struct user_row *ret)
@@ -24,7 +25,8 @@ static int user_get(struct store *s, const char *name, struct user_row *ret)
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int r, rc;
 
-    r = db_prepare(s->db, "SELECT id, role FROM users WHERE name = ?", &st);
+    r = db_prepare(s->db, "SELECT id, role, disabled_at IS NOT NULL FROM users WHERE name = ?",
+                   &st);
     if (r < 0)
         return r;
     store_bind_text(st, 1, name);
@@ -33,6 +35,7 @@ static int user_get(struct store *s, const char *name, struct user_row *ret)
         return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
     ret->id = sqlite3_column_int64(st, 0);
     copy_text(ret->role, sizeof(ret->role), sqlite3_column_text(st, 1));
+    ret->disabled = sqlite3_column_int(st, 2) != 0;
     return 0;
 }
 
@@ -150,6 +153,10 @@ int store_caseload_assign(struct store *s, const struct store_principal *p, cons
         *which = "user";
         r = -EINVAL;
     }
+    if (r >= 0 && assign && u.disabled) {
+        *which = "user";
+        r = -EPERM;
+    }
     if (r < 0)
         goto fail;
     changed = r = assignment_set(s, person_id, u.id, assign);
@@ -238,6 +245,10 @@ int store_caseload_transfer(struct store *s, const struct store_principal *p, co
     if (r >= 0 && streq(ut.role, "admin")) {
         *which = "user";
         r = -EINVAL;
+    }
+    if (r >= 0 && ut.disabled) {
+        *which = "user";
+        r = -EPERM;
     }
     if (r >= 0 && person_id) {
         r = store_person_exists(s, person_id);

@@ -60,6 +60,18 @@ def test_disable(w):
             "the leaver's old unused code enrols nothing")
     p = d.admin(['enrol'], 'leaver', expect=4)
     h.check('disabled' in p.stderr, 'enrol says the user is disabled', p.stderr)
+    # A leaver takes on nobody new: assigning or transferring to them is refused.
+    other = d.add_person('Nia New-Referral')
+    p = d.admin(['assign'], other, 'leaver', expect=4)
+    h.check('disabled' in p.stderr, 'caresyncd assign says the user is disabled', p.stderr)
+    coord = w.client('coord-l', 'coordinator')
+    st, _, _, doc = d.request('POST', '/v1/assignments', {'person_id': other, 'user': 'leaver',
+                                                          'action': 'assign'}, token=coord.token)
+    h.check_eq((st, (doc or {}).get('error', {}).get('code')), (409, 'user_disabled'),
+               'the API refuses to assign a disabled user', doc)
+    h.check_eq(d.scalar("SELECT count(*) FROM assignments a JOIN users u ON u.id = a.user_id"
+                        " WHERE u.name = 'leaver' AND a.person_id = ?", (other,)), 0,
+               'nothing was assigned')
     d.admin(['user', 'disable'], 'nobody', expect=3)
     h.check(d.scalar("SELECT count(*) FROM audit WHERE kind = 'user_disable'") >= 1,
             'the disable is audited')
