@@ -10,6 +10,9 @@
 #include "store.h"
 
 #define STMT_CACHE 96
+/* How far past store_seq_floor() a device's cursor may be and still be believed: a billion writes
+ * more than the floor, which no server reaches (it would take 1,000 writes per ms, sustained). */
+#define STORE_CURSOR_AHEAD_MAX UINT64_C(1000000000)
 #define STORE_CACHE_PRAGMA "PRAGMA cache_size = -65536" /* 64 MiB of SQLite page cache */
 
 struct store {

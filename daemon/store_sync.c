@@ -1642,6 +1642,15 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
     r = store_txn_begin(s);
     if (r < 0)
         return store_failure(err, r);
+    /* Sequence numbers start at least at the wall clock in ms x 1000 (store_seq_floor()) and
+     * grow by one per write: a cursor far beyond that was given out by no server of ours, and
+     * believing it would lift the sequence to where it overflows. */
+    if (dc.seq > s->txn_seq && dc.seq > store_seq_floor() + STORE_CURSOR_AHEAD_MAX) {
+        db_rollback(s->db);
+        return set_err(err, 400, "invalid_value", -1, -EINVAL,
+                       "cursor %s is not one this server gave out; send \"\" to start again",
+                       cursor);
+    }
     r = cursor_rewound(s, &dc);
     if (r > 0) {
         /* Not a point of this store's history: the store went back in time. */

@@ -212,6 +212,15 @@ def test(w):
     refused(d, amira.token, [c1, dict(c1)], 400, 'duplicate_change_id',
             'the same change id twice in one batch', index=1)
 
+    h.log('-- a cursor no server of ours could have given does not move the sequence')
+    seq_before = int(d.scalar("SELECT value FROM meta WHERE key = 'seq'"))
+    for forged in ('18446744073709551615', '9223372036854775000:%s:1:%s' % (h.uuid7(), '0' * 16)):
+        st, doc = d.push(amira.token, [], cursor=forged, pull=True)
+        soft(st == 400 and (doc or {}).get('error', {}).get('code') == 'invalid_value',
+             'a forged cursor %s...: 400' % forged[:12], st, doc)
+    seq_after = int(d.scalar("SELECT value FROM meta WHERE key = 'seq'"))
+    soft(seq_after < seq_before + 10 ** 6, 'the sequence did not jump', seq_before, seq_after)
+
     h.log('-- 4. people that do not exist or were never on the caseload')
     ghost = h.uuid7()
     refused(d, amira.token, [h.make_change('goal', h.uuid7(), ghost, 'description', 'x')], 403,
