@@ -687,58 +687,16 @@ static void reply_bad_change(struct http_req *hr, const cJSON *obj, long index, 
                 clip(where, echo, sizeof(echo)), why);
 }
 
-/* @n decimal digits at @s into *ret; false when any is not a digit. */
-static bool digits(const char *s, int n, int *ret)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *ret = v;
-    return true;
-}
-
 /*
  * A device's wall clock as it reports it: "YYYY-MM-DDTHH:MM:SS[.f...](Z|+HH:MM|-HH:MM)", into
  * Unix ms. Returns 0, or -EINVAL for anything else (a time without a zone says nothing).
  */
 static int parse_device_time(const char *s, int64_t *ret)
 {
-    static const int cum[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
-    int y, mo, d, h, mi, sec, ms = 0, oh = 0, om = 0, sign = 0;
-    const char *p = s + 19;
-    int64_t days;
+    bool zoned = false;
 
-    if (strlen(s) < 20 || !datetime_valid(s) || !digits(s, 4, &y) || s[4] != '-' ||
-        !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d) || s[10] != 'T' ||
-        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec) || y < 1970)
+    if (strlen(s) < 20 || s[16] != ':' || iso_time_parse(s, ret, &zoned) < 0 || !zoned)
         return -EINVAL;
-    if (*p == '.') {
-        int scale = 100;
-
-        for (p++; *p >= '0' && *p <= '9'; p++) {
-            ms += (*p - '0') * scale;
-            scale /= 10;
-        }
-    }
-    if (*p == '+' || *p == '-') {
-        sign = *p == '+' ? 1 : -1;
-        if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || p[6])
-            return -EINVAL;
-    } else if (!(p[0] == 'Z' && !p[1])) {
-        return -EINVAL;
-    }
-    /* Days since 1970-01-01 of the proleptic Gregorian date (datetime_valid checked it). */
-    days = (int64_t)(y - 1970) * 365 + ((y - 1969) / 4) - ((y - 1901) / 100) + ((y - 1601) / 400);
-    days += cum[mo - 1] + d - 1;
-    if (mo > 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        days++;
-    *ret = ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + ms -
-           (int64_t)sign * (oh * 60 + om) * 60000;
     return 0;
 }
 
