@@ -299,11 +299,10 @@ static const char *now_value(const cJSON *k, char buf[static WHEN_LOCAL_MAX])
     return side_value(k, "current", buf);
 }
 
-static void print_conflict(const cJSON *k)
+/* A conflict's first lines, in the list and in 'conflicts show': id, kind, status, flags,
+ * what the row is, the field and the person. */
+static void conflict_head(const cJSON *k)
 {
-    const cJSON *hist = cJSON_GetObjectItemCaseSensitive(k, "resolutions");
-    char wc[48], lc[48], wv[WHEN_LOCAL_MAX], lv[WHEN_LOCAL_MAX];
-
     putchar('#');
     put_member(k, "id");
     putchar(' ');
@@ -328,6 +327,14 @@ static void print_conflict(const cJSON *k)
     fputs(" (", stdout);
     put_member(k, "person_id");
     fputs(")\n", stdout);
+}
+
+static void print_conflict(const cJSON *k)
+{
+    const cJSON *hist = cJSON_GetObjectItemCaseSensitive(k, "resolutions");
+    char wc[48], lc[48], wv[WHEN_LOCAL_MAX], lv[WHEN_LOCAL_MAX];
+
+    conflict_head(k);
     clock_text(k, "winner_hlc", wc);
     clock_text(k, "loser_hlc", lc);
     printf("    %-9s ", "");
@@ -436,30 +443,7 @@ static void show_conflict(const cJSON *k)
     char nbuf[WHEN_LOCAL_MAX];
     const cJSON *hist = cJSON_GetObjectItemCaseSensitive(k, "resolutions"), *e;
 
-    putchar('#');
-    put_member(k, "id");
-    putchar(' ');
-    put_member(k, "kind");
-    fputs("  [", stdout);
-    put_member(k, "status");
-    fputs("]", stdout);
-    if (streq(member_str(k, "priority") ? member_str(k, "priority") : "", "high"))
-        fputs("  HIGH PRIORITY", stdout);
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(k, "review")))
-        fputs("  review", stdout);
-    fputs("\n    ", stdout);
-    put_member(k, "description");
-    fputs("\n    field     ", stdout);
-    put_member(k, "table");
-    putchar('.');
-    put_member(k, "field");
-    fputs(" of row ", stdout);
-    put_member(k, "row_id");
-    fputs("\n    person    ", stdout);
-    put_member(k, "person_name");
-    fputs(" (", stdout);
-    put_member(k, "person_id");
-    fputs(")\n", stdout);
+    conflict_head(k);
     show_side(k, "WINNER", "winner");
     show_side(k, "LOSER", "loser");
     fputs("    now\n", stdout);
