@@ -32,62 +32,54 @@ static int export_log_add(struct caresync *c, const char *person_id, const char 
     return rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
-/* The exports not yet sent, as [{"person_id", "at"}], and the last one's id (0: none). */
-static int export_log_load(struct caresync *c, cJSON **ret, int64_t *ret_last)
+/* The exports not yet sent into q->exports, and the last one's id (0: none). */
+static int export_log_load(struct caresync *c, struct proto_sync_request *q, int64_t *ret_last)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    _cleanup_json_ cJSON *arr = cJSON_CreateArray();
     int64_t last = 0;
     int r, rc;
 
-    if (!arr)
+    q->exports = calloc(EXPORT_LOG_BATCH, sizeof(*q->exports));
+    if (!q->exports)
         return -ENOMEM;
     r = db_prepare(c->db, "SELECT id, person_id, at FROM export_log ORDER BY id LIMIT ?", &st);
     if (r < 0)
         return r;
     sqlite3_bind_int(st, 1, EXPORT_LOG_BATCH);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *e = cJSON_CreateObject();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && q->n_exports < EXPORT_LOG_BATCH) {
+        struct proto_export *e = &q->exports[q->n_exports++];
 
-        if (!e || !cJSON_AddItemToArray(arr, e)) {
-            cJSON_Delete(e);
-            return -ENOMEM;
-        }
         last = sqlite3_column_int64(st, 0);
-        if (wire_add_string(e, "person_id", (const char *)sqlite3_column_text(st, 1)) < 0 ||
-            wire_add_string(e, "at", (const char *)sqlite3_column_text(st, 2)) < 0)
-            return -ENOMEM;
+        copy_text(e->person_id, sizeof(e->person_id), sqlite3_column_text(st, 1));
+        copy_text(e->at, sizeof(e->at), sqlite3_column_text(st, 2));
     }
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return db_errno(rc);
-    *ret = TAKE_PTR(arr);
     *ret_last = last;
     return 0;
 }
 
 int export_log_send(struct caresync *c)
 {
-    _cleanup_json_ cJSON *req = NULL, *exports = NULL;
-    _cleanup_free_ char *cursor = NULL;
+    _cleanup_(proto_sync_request_done) struct proto_sync_request q = {0};
+    _cleanup_json_ cJSON *req = NULL;
     _cleanup_stmt_ sqlite3_stmt *del = NULL;
     struct http_reply rep = {0};
     int64_t last = 0;
     int r, rc;
 
-    r = export_log_load(c, &exports, &last);
+    r = export_log_load(c, &q, &last);
     if (r >= 0 && last == 0)
         return CARESYNC_OK;
     if (r >= 0)
-        r = db_meta_get(c->db, "cursor", &cursor);
+        r = db_meta_get(c->db, "cursor", &q.cursor);
     if (r < 0)
         return cs_fail_errno(c, r, "sync failed: cannot read the exports to report");
     /* A sync of its own that pushes and pulls nothing: the cursor stays where it is. */
-    req = cJSON_CreateObject();
-    if (!req || wire_add_string(req, "cursor", cursor ? cursor : "") < 0 ||
-        !cJSON_AddArrayToObject(req, "changes") || !cJSON_AddFalseToObject(req, "pull") ||
-        !cJSON_AddItemToObject(req, "exports", exports))
+    q.pull = false;
+    req = proto_sync_request_encode(&q);
+    if (!req)
         return cs_fail_errno(c, -ENOMEM, "sync failed: cannot build the request");
-    exports = NULL; /* req owns it */
     r = transport_request(c, "POST", "/v1/sync", req, true, "sync", &rep);
     if (r != CARESYNC_OK)
         return r;

@@ -144,20 +144,13 @@ static int check_url(struct caresync *c, const char *url, char **ret)
     return CARESYNC_OK;
 }
 
-struct enrolment {
-    const char *device_id, *token, *user, *role;
-    uint64_t server_hlc;
-};
-
-static int parse_enrolment(struct caresync *c, const cJSON *j, struct enrolment *e)
+static int parse_enrolment(struct caresync *c, const cJSON *j, struct proto_enrol_reply *e)
 {
-    const char *hs = NULL;
+    int r = proto_enrol_reply_decode_json(j, e);
 
-    if (wire_get_string(j, "device_id", &e->device_id) < 0 || !uuid_valid(e->device_id) ||
-        wire_get_string(j, "token", &e->token) < 0 || !*e->token ||
-        strlen(e->token) >= CS_TOKEN_MAX || wire_get_string(j, "user", &e->user) < 0 ||
-        wire_get_string(j, "role", &e->role) < 0 || wire_get_string(j, "server_hlc", &hs) < 0 ||
-        hlc_parse(hs, &e->server_hlc) < 0)
+    if (r == -ENOMEM)
+        return cs_fail_errno(c, r, "enrol failed");
+    if (r < 0 || !*e->token || strlen(e->token) >= CS_TOKEN_MAX)
         return cs_fail(c, CARESYNC_ESERVER,
                        "enrol failed: the server's reply is malformed; check the server address");
     for (const char *p = e->token; *p; p++)
@@ -169,7 +162,7 @@ static int parse_enrolment(struct caresync *c, const cJSON *j, struct enrolment 
 }
 
 /* Store the enrolment: token and CA files first, then the settings that mark it enrolled. */
-static int store_enrolment(struct caresync *c, const struct enrolment *e, const char *ca,
+static int store_enrolment(struct caresync *c, const struct proto_enrol_reply *e, const char *ca,
                            size_t ca_len)
 {
     char line[CS_TOKEN_MAX + 2];
@@ -230,14 +223,16 @@ static void enrol_cleanup(struct caresync *c, bool created_db, bool created_home
 static int enrol_run(struct caresync *c, const char *code, const char *device_name, const char *ca,
                      size_t ca_len)
 {
-    _cleanup_json_ cJSON *body = cJSON_CreateObject();
+    /* The encoder only reads the strings: borrowed. */
+    _cleanup_json_ cJSON *body = proto_enrol_request_encode(
+            &(struct proto_enrol_request){.code = (char *)code,
+                                          .device_name = (char *)device_name,
+                                          .client_version = (char *)CARESYNC_VERSION});
+    _cleanup_(proto_enrol_reply_done) struct proto_enrol_reply e = {0};
     struct http_reply rep = {0};
-    struct enrolment e = {0};
     int r;
 
-    if (!body || wire_add_string(body, "code", code) < 0 ||
-        (device_name && wire_add_string(body, "device_name", device_name) < 0) ||
-        wire_add_string(body, "client_version", CARESYNC_VERSION) < 0)
+    if (!body)
         return cs_fail_errno(c, -ENOMEM, "enrol failed");
     r = transport_request(c, "POST", "/v1/enrol", body, false, "enrol", &rep);
     if (r != CARESYNC_OK)
@@ -382,18 +377,11 @@ int cs_wipe(struct caresync *c)
 
 /* ---- conflicts ---- */
 
-/* A filter value safe in a query string as it is: 1 to 64 of [A-Za-z0-9._-]. */
+/* A filter value safe in a query string as it is: 1 to 64 of [A-Za-z0-9._-], the characters
+ * of a user name. */
 static bool query_word(const char *s)
 {
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
+    return proto_user_name_valid(s);
 }
 
 int caresync_conflicts_query_json(struct caresync *c, const struct caresync_conflict_filter *f,
@@ -500,10 +488,13 @@ int caresync_resolve(struct caresync *c, int64_t id, enum caresync_resolution ac
     if (strlen(reason) > CARESYNC_REASON_MAX || !utf8_valid(reason, strlen(reason)))
         return cs_fail(c, CARESYNC_EUSAGE, "bad reason: UTF-8 of at most %d bytes expected",
                        CARESYNC_REASON_MAX);
-    body = cJSON_CreateObject();
-    if (!body || wire_add_string(body, "action", names[action]) < 0 ||
-        (action == CARESYNC_RESOLVE_VALUE && wire_add_string(body, "value", value) < 0) ||
-        wire_add_string(body, "reason", reason) < 0)
+    /* The encoder only reads the strings: borrowed. */
+    body = proto_resolve_request_encode(
+            &(struct proto_resolve_request){.action = (char *)names[action],
+                                            .has_value = action == CARESYNC_RESOLVE_VALUE,
+                                            .value = (char *)value,
+                                            .reason = (char *)reason});
+    if (!body)
         return cs_fail_errno(c, -ENOMEM, "resolving failed");
     snprintf(path, sizeof(path), "/v1/conflicts/%" PRId64 "/resolve", id);
     r = transport_request(c, "POST", path, body, true, "resolving the conflict", &rep);

@@ -206,18 +206,14 @@ static int curl_fail(struct caresync *c, CURLcode rc, const char *url, const cha
 /* Pull error.code/message/index out of an error body, if it is one. */
 static void read_error(struct http_reply *r)
 {
-    const cJSON *e = r->json ? cJSON_GetObjectItemCaseSensitive(r->json, "error") : NULL;
-    const char *s;
-    uint64_t idx;
+    struct proto_error e;
 
-    if (!cJSON_IsObject(e))
+    if (proto_error_decode_json(r->json, &e) < 0)
         return;
-    if (wire_get_string(e, "code", &s) == 0)
-        snprintf(r->code, sizeof(r->code), "%s", s);
-    if (wire_get_string(e, "message", &s) == 0)
-        snprintf(r->message, sizeof(r->message), "%s", s);
-    if (wire_get_uint(e, "index", &idx) == 0 && idx < 1000000)
-        r->index = (long)idx;
+    copy_text(r->code, sizeof(r->code), e.code);
+    copy_text(r->message, sizeof(r->message), e.message);
+    if (e.index >= 0)
+        r->index = e.index;
 }
 
 static int setup(CURL *h, const char *url, const char *ca, struct curl_slist *hdrs,

@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <netdb.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -17,6 +16,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -34,12 +34,15 @@
 #include "gzip.h"
 #include "hlc.h"
 #include "log.h"
+#include "proto.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
 
 #define HTTP_LOG_URI_MAX  200 /* request target shown in the access log */
-#define HTTP_ECHO_MAX     128 /* longest client-supplied name echoed back in an error */
+#define HTTP_ECHO_MAX     PROTO_ECHO_MAX /* longest client-supplied name echoed in an error */
+/* The request decoders (common/proto.c) check user names as the store keeps them. */
+_Static_assert(STORE_NAME_MAX == PROTO_NAME_MAX, "a user name's limit differs");
 #define HTTP_CODE_ARG_MAX 64  /* an enrolment code longer than this cannot be valid */
 #define HTTP_ALL_METHODS                                                                       \
     (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | \
@@ -117,23 +120,6 @@ static const char *method_name(enum evhttp_cmd_type m)
         if ((unsigned)m == 1u << i)
             return names[i];
     return "?";
-}
-
-/* Copy @s into @buf (@size bytes) cut at a UTF-8 boundary; "..." marks a cut. Returns buf. */
-static const char *clip(const char *s, char *buf, size_t size)
-{
-    size_t n = strlen(s);
-
-    if (n < size) {
-        memcpy(buf, s, n + 1);
-        return buf;
-    }
-    n = size - 4;
-    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-        n--;
-    memcpy(buf, s, n);
-    memcpy(buf + n, "...", 4);
-    return buf;
 }
 
 /* Client text for the log or an error message (a request target, a header value): printable
@@ -372,6 +358,18 @@ static void reply_json(struct http_req *hr, int status, const cJSON *body)
     cJSON_free(text);
 }
 
+/* Send the error body of @e (PROTOCOL.md "Errors") with its status. */
+static void reply_proto_error(struct http_req *hr, const struct proto_error *e)
+{
+    _cleanup_json_ cJSON *root = proto_error_encode(e);
+
+    if (!root) {
+        send_oom(hr);
+        return;
+    }
+    reply_json(hr, e->status, root);
+}
+
 /*
  * Send {"error": {"code", "message", "limit"?, "field"?, "index"?}} (PROTOCOL.md "Errors").
  * @limit < 0, @field NULL and @index < 0 leave those members out.
@@ -380,33 +378,26 @@ _printf_(7, 8) static void reply_error(struct http_req *hr, int status, const ch
                                        int64_t limit, const char *field, long index,
                                        const char *fmt, ...)
 {
-    _cleanup_json_ cJSON *root = cJSON_CreateObject();
-    cJSON *err = cJSON_CreateObject();
-    char message[512], echo[HTTP_ECHO_MAX];
+    struct proto_error e = {.status = status, .limit = limit, .index = index};
     va_list ap;
-    bool ok;
 
+    copy_text(e.code, sizeof(e.code), code);
     va_start(ap, fmt);
-    vsnprintf(message, sizeof(message), fmt, ap);
+    vsnprintf(e.message, sizeof(e.message), fmt, ap);
     va_end(ap);
-    if (!root || !err || !cJSON_AddItemToObject(root, "error", err)) {
-        cJSON_Delete(err);
+    e.has_field = field != NULL;
+    if (field)
+        proto_clip(field, e.field, sizeof(e.field));
+    reply_proto_error(hr, &e);
+}
+
+/* A body a proto_*_decode() refused with @r: 500 for out of memory, else the error *e. */
+static void reply_refused_body(struct http_req *hr, int r, const struct proto_error *e)
+{
+    if (r == -ENOMEM)
         send_oom(hr);
-        return;
-    }
-    ok = cJSON_AddStringToObject(err, "code", code) &&
-         cJSON_AddStringToObject(err, "message", message);
-    if (ok && limit >= 0)
-        ok = cJSON_AddNumberToObject(err, "limit", (double)limit);
-    if (ok && field)
-        ok = cJSON_AddStringToObject(err, "field", clip(field, echo, sizeof(echo)));
-    if (ok && index >= 0)
-        ok = cJSON_AddNumberToObject(err, "index", (double)index);
-    if (!ok) {
-        send_oom(hr);
-        return;
-    }
-    reply_json(hr, status, root);
+    else
+        reply_proto_error(hr, e);
 }
 
 /* A store call failed for a reason that is not the client's: 503 busy or 500. */
@@ -536,167 +527,6 @@ static int request_body(struct http_req *hr, const char **ret, size_t *ret_len, 
     *ret = out;
     *ret_len = n;
     *ret_owned = out;
-    return 0;
-}
-
-/*
- * Read the body and parse it strictly as an object whose members are all in @keys. Returns 0
- * and the tree in *ret, or replies with the error and returns a negative errno.
- */
-static int request_json(struct http_req *hr, const char *const *keys, cJSON **ret)
-{
-    _cleanup_free_ void *inflated = NULL;
-    const char *body, *why = NULL, *bad = NULL;
-    char field[HTTP_ECHO_MAX];
-    cJSON *root = NULL;
-    unsigned c = 0;
-    size_t len;
-    int r;
-
-    r = request_body(hr, &body, &len, &inflated);
-    if (r < 0)
-        return r;
-    r = wire_parse(body, len, &root, &why);
-    if (r == -ENOMEM) {
-        send_oom(hr);
-        return r;
-    }
-    if (r == -E2BIG) {
-        reply_error(hr, 400, "json_too_deep", WIRE_MAX_DEPTH, NULL, -1, "%s; flatten the request",
-                    why);
-        return r;
-    }
-    if (r < 0) {
-        /* wire_parse() says "UTF-8" or "\u0000" for text problems, anything else is syntax. */
-        bool text = strstr(why, "UTF-8") || strstr(why, "\\u0000");
-
-        reply_error(hr, 400, text ? "invalid_utf8" : "malformed_json", -1, NULL, -1, "%s%s", why,
-                    strchr(why, ';') ? "" : "; send one well-formed JSON object in UTF-8");
-        return r;
-    }
-    r = wire_check_keys(root, keys, &bad, &why);
-    if (r < 0) {
-        char echo[HTTP_ECHO_MAX];
-        bool dup = strstr(why, "duplicate") != NULL;
-
-        reply_error(hr, 400, dup ? "malformed_json" : "unknown_field", -1, bad, -1,
-                    "%s '%s' in the request body; %s", why, clip(bad, echo, sizeof(echo)),
-                    dup ? "send each member once" : "remove it (see docs/PROTOCOL.md)");
-        cJSON_Delete(root);
-        return r;
-    }
-    /* Every string of every body (PROTOCOL.md "Text"): a raw control character would reach
-     * other devices' screens, CSV exports and logs as it is. */
-    if (wire_check_text(root, field, sizeof(field), &c) < 0) {
-        reply_error(hr, 400, "invalid_value", -1, field, -1,
-                    "'%s' holds a control character (U+%04X); text may hold tab and newline "
-                    "but no other control characters; remove it",
-                    field, c);
-        cJSON_Delete(root);
-        return -EBADMSG;
-    }
-    *ret = root;
-    return 0;
-}
-
-/*
- * Optional string member @key of at most @max bytes: 0 and *ret (NULL when absent), or replies
- * and returns -EBADMSG. When @required, absence is an error too.
- */
-static int member_string(struct http_req *hr, const cJSON *obj, const char *key, bool required,
-                         size_t max, const char **ret)
-{
-    const char *s = NULL;
-    int r = wire_get_string(obj, key, &s);
-
-    if (r == -ENOENT && !required) {
-        *ret = NULL;
-        return 0;
-    }
-    if (r == -ENOENT) {
-        reply_error(hr, 400, "missing_field", -1, key, -1,
-                    "the request body needs '%s'; add it (see docs/PROTOCOL.md)", key);
-        return -EBADMSG;
-    }
-    if (r < 0) {
-        reply_error(hr, 400, "wrong_type", -1, key, -1, "'%s' must be a string", key);
-        return -EBADMSG;
-    }
-    if (max > 0 && strlen(s) > max) {
-        reply_error(hr, 400, "value_too_long", (int64_t)max, key, -1,
-                    "'%s' is longer than the limit of %zu bytes; shorten it", key, max);
-        return -EBADMSG;
-    }
-    *ret = s;
-    return 0;
-}
-
-/* The longest value field @obj's table/field allow, for value_too_long's "limit". */
-static size_t change_value_limit(const cJSON *obj)
-{
-    const struct cat_table *t;
-    const struct cat_field *f = NULL;
-    const char *tn, *fn;
-
-    if (wire_get_string(obj, "table", &tn) == 0 && wire_get_string(obj, "field", &fn) == 0) {
-        t = catalogue_table(tn);
-        f = t ? catalogue_field(t, fn) : NULL;
-    }
-    if (f && f->type == CAT_TEXT && f->max_len > 0 && f->max_len < CAT_VALUE_MAX)
-        return f->max_len;
-    return CAT_VALUE_MAX;
-}
-
-/*
- * Reply 400 for change @index that wire_decode_push_change() refused with @r, @why, @where. The
- * code is worked out from the element itself: a member that is absent is missing_field, one of
- * the wrong JSON type is wrong_type, one of the right type with a bad content invalid_value.
- */
-static void reply_bad_change(struct http_req *hr, const cJSON *obj, long index, int r,
-                             const char *why, const char *where)
-{
-    char echo[HTTP_ECHO_MAX];
-    const cJSON *v;
-    const char *code;
-    bool nullable;
-
-    where = where ? where : "changes";
-    if (r == -E2BIG) {
-        size_t limit = change_value_limit(obj);
-
-        reply_error(hr, 400, "value_too_long", (int64_t)limit, where, index,
-                    "changes[%ld].%s: %s (limit %zu bytes); nothing was written", index,
-                    clip(where, echo, sizeof(echo)), why, limit);
-        return;
-    }
-    nullable = streq(where, "value") || streq(where, "base_hlc") || streq(where, "base_device");
-    v = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, where) : NULL;
-    if (!cJSON_IsObject(obj))
-        code = "wrong_type";
-    else if (streq(why, "unknown field"))
-        code = "unknown_field";
-    else if (streq(why, "duplicate field"))
-        code = "malformed_json";
-    else if (!v)
-        code = "missing_field";
-    else if (!cJSON_IsString(v) && !(nullable && cJSON_IsNull(v)))
-        code = "wrong_type";
-    else
-        code = "invalid_value";
-    reply_error(hr, 400, code, -1, where, index, "changes[%ld].%s: %s; nothing was written", index,
-                clip(where, echo, sizeof(echo)), why);
-}
-
-/*
- * A device's wall clock as it reports it: "YYYY-MM-DDTHH:MM:SS[.f...](Z|+HH:MM|-HH:MM)", into
- * Unix ms. Returns 0, or -EINVAL for anything else (a time without a zone says nothing).
- */
-static int parse_device_time(const char *s, int64_t *ret)
-{
-    bool zoned = false;
-
-    if (strlen(s) < 20 || s[16] != ':' || iso_time_parse(s, ret, &zoned) < 0 || !zoned)
-        return -EINVAL;
     return 0;
 }
 
@@ -867,19 +697,27 @@ static void enrol_failed(struct caresyncd *sd, struct bucket *addr)
 
 static void handle_enrol(struct http_req *hr)
 {
-    static const char *const keys[] = {"code", "device_name", "client_version", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    _cleanup_(proto_enrol_request_done) struct proto_enrol_request q = {0};
+    _cleanup_(proto_enrol_reply_done) struct proto_enrol_reply a = {0};
+    _cleanup_json_ cJSON *resp = NULL;
+    _cleanup_free_ void *raw = NULL;
     struct store_enrolment e = {0};
-    const char *code, *name, *version;
+    struct proto_error err;
     struct bucket *tries;
+    const char *text;
+    size_t len;
     int r;
 
-    if (enrol_throttle(hr, &tries) < 0 || request_json(hr, keys, &body) < 0 || member_string(hr, body, "code", true, 0, &code) < 0 ||
-        member_string(hr, body, "device_name", false, HTTP_SHORT_STR_MAX, &name) < 0 ||
-        member_string(hr, body, "client_version", false, HTTP_SHORT_STR_MAX, &version) < 0)
+    if (enrol_throttle(hr, &tries) < 0 || request_body(hr, &text, &len, &raw) < 0)
         return;
-    r = strlen(code) <= HTTP_CODE_ARG_MAX ? store_enrol(hr->sd->store, code, name, version, &e)
-                                          : -EACCES;
+    r = proto_enrol_request_decode(text, len, &q, &err);
+    if (r < 0) {
+        reply_refused_body(hr, r, &err);
+        return;
+    }
+    r = strlen(q.code) <= HTTP_CODE_ARG_MAX
+                ? store_enrol(hr->sd->store, q.code, q.device_name, q.client_version, &e)
+                : -EACCES;
     if (r == -EACCES) {
         enrol_failed(hr->sd, tries);
         reply_error(hr, 401, "invalid_code", -1, NULL, -1,
@@ -892,226 +730,72 @@ static void handle_enrol(struct http_req *hr)
         return;
     }
     hr->device = e.device_id;
-    resp = cJSON_CreateObject();
-    if (!resp || wire_add_string(resp, "device_id", e.device_id) < 0 ||
-        wire_add_string(resp, "token", e.token) < 0 || wire_add_string(resp, "user", e.user) < 0 ||
-        wire_add_string(resp, "role", e.role) < 0 ||
-        wire_add_hlc(resp, "server_hlc", e.server_hlc) < 0) {
+    memcpy(a.device_id, e.device_id, UUID_STR_MAX);
+    a.token = strdup(e.token);
+    a.user = strdup(e.user);
+    a.role = strdup(e.role);
+    a.server_hlc = e.server_hlc;
+    explicit_bzero(e.token, sizeof(e.token));
+    resp = a.token && a.user && a.role ? proto_enrol_reply_encode(&a) : NULL;
+    if (!resp) {
         /* The device exists but its token is lost with this reply; it is never usable. */
-        explicit_bzero(e.token, sizeof(e.token));
         send_oom(hr);
         return;
     }
-    explicit_bzero(e.token, sizeof(e.token));
     reply_json(hr, 200, resp);
 }
 
 /* ---- POST /v1/sync ---- */
-
-struct change_batch {
-    struct change_record *v;
-    size_t n;
-};
-
-static void change_batch_done(struct change_batch *b)
-{
-    for (size_t i = 0; b->v && i < b->n; i++)
-        wire_change_done(&b->v[i]);
-    free(b->v);
-}
-
-/*
- * The sync-health members of a POST /v1/sync body (docs/PROTOCOL.md): oldest_pending_ms,
- * last_error and device_time, into *rep. Returns 0, or replies 400 and returns -EBADMSG.
- */
-static int sync_report(struct http_req *hr, const cJSON *body, struct store_device_report *rep)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "oldest_pending_ms");
-    uint64_t u;
-
-    if (v) {
-        if (!cJSON_IsNumber(v)) {
-            reply_error(hr, 400, "wrong_type", -1, "oldest_pending_ms", -1,
-                        "'oldest_pending_ms' must be a number");
-            return -EBADMSG;
-        }
-        if (wire_get_uint(body, "oldest_pending_ms", &u) < 0) {
-            reply_error(hr, 400, "invalid_value", -1, "oldest_pending_ms", -1,
-                        "'oldest_pending_ms' must be a whole number of at least 0");
-            return -EBADMSG;
-        }
-        rep->oldest_pending_ms = (int64_t)u;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(body, "last_error");
-    if (v) {
-        if (wire_get_string_or_null(body, "last_error", &rep->last_error) < 0) {
-            reply_error(hr, 400, "wrong_type", -1, "last_error", -1,
-                        "'last_error' must be a string or null");
-            return -EBADMSG;
-        }
-        if (rep->last_error && strlen(rep->last_error) > HTTP_LAST_ERROR_MAX) {
-            reply_error(hr, 400, "value_too_long", HTTP_LAST_ERROR_MAX, "last_error", -1,
-                        "'last_error' is longer than the limit of %d bytes; shorten it",
-                        HTTP_LAST_ERROR_MAX);
-            return -EBADMSG;
-        }
-        rep->has_last_error = true;
-    }
-    if (member_string(hr, body, "device_time", false, HTTP_SHORT_STR_MAX, &rep->device_time) < 0)
-        return -EBADMSG;
-    if (rep->device_time && parse_device_time(rep->device_time, &rep->device_ms) < 0) {
-        reply_error(hr, 400, "invalid_value", -1, "device_time", -1,
-                    "'device_time' must be an ISO 8601 date-time with a zone, such as"
-                    " 2026-11-23T19:40:00.000Z");
-        return -EBADMSG;
-    }
-    return 0;
-}
-
-/* What every successful sync reply also carries: the device policy. */
-static int sync_policy(struct http_req *hr, cJSON *resp)
-{
-    cJSON *policy = cJSON_AddObjectToObject(resp, "policy");
-
-    if (!policy || !cJSON_AddNumberToObject(policy, "lock_after_days", hr->sd->lock_after_days))
-        return -ENOMEM;
-    return 0;
-}
-
-/*
- * The optional "exports" of a sync: [{"person_id", "at"}], the FHIR exports the device made
- * offline, for the audit log. *ret_v (freed by the caller) points into @body. Returns 0, or
- * replies 400 and returns -EBADMSG (-ENOMEM after send_oom()).
- */
-static int sync_exports(struct http_req *hr, const cJSON *body,
-                        struct store_export_event **ret_v, size_t *ret_n)
-{
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "exports"), *e;
-    size_t i = 0;
-
-    if (!arr)
-        return 0;
-    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > HTTP_CHANGES_MAX) {
-        reply_error(hr, 400, "invalid_value", -1, "exports", -1,
-                    "'exports' must be an array of at most %d {\"person_id\", \"at\"}",
-                    HTTP_CHANGES_MAX);
-        return -EBADMSG;
-    }
-    *ret_v = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(**ret_v));
-    if (!*ret_v) {
-        send_oom(hr);
-        return -ENOMEM;
-    }
-    cJSON_ArrayForEach (e, arr) {
-        const char *person = NULL, *at = NULL;
-
-        if (wire_get_string(e, "person_id", &person) < 0 || !person || !uuid_valid(person) ||
-            wire_get_string(e, "at", &at) < 0 || !at || !*at ||
-            strlen(at) > HTTP_SHORT_STR_MAX) {
-            reply_error(hr, 400, "invalid_value", -1, "exports", (long)i,
-                        "each export needs \"person_id\" (a person id) and \"at\" (the"
-                        " device's time)");
-            return -EBADMSG;
-        }
-        (*ret_v)[i++] = (struct store_export_event){person, at};
-    }
-    *ret_n = i;
-    return 0;
-}
 
 /*
  * POST /v1/sync. *rep receives the device's sync-health report once the body is parsed
  * (*ret_parsed set), so that a refused sync can still be recorded by handle_sync(); its strings
  * point into *body, which the caller owns (and frees) so they outlive this function.
  */
-static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device_report *rep,
-                          bool *ret_parsed)
+static void sync_exchange(struct http_req *hr, struct proto_sync_request *q,
+                          struct store_device_report *rep, bool *ret_parsed)
 {
-    static const char *const keys[] = {"cursor",      "changes",     "pull",
-                                       "pending",     "client_version", "oldest_pending_ms",
-                                       "last_error",  "device_time", "exports",
-                                       NULL};
+    _cleanup_(proto_sync_reply_done) struct proto_sync_reply reply = {0};
     _cleanup_json_ cJSON *resp = NULL;
-    _cleanup_(change_batch_done) struct change_batch batch = {0};
+    _cleanup_free_ void *raw = NULL;
     _cleanup_free_ struct store_export_event *exports = NULL;
     struct store_error err = {.index = -1};
-    size_t n_exports = 0;
-    const cJSON *changes, *elem, *pend;
-    const char *cursor, *version, *why = NULL, *where = NULL;
-    uint64_t pending_u = 0;
-    int64_t pending = -1;
-    bool pull = true;
-    long i = 0;
-    int n, r;
+    struct proto_error bad;
+    const char *text;
+    int64_t pending;
+    size_t len;
+    int r;
 
-    if (authenticate(hr) < 0 || request_json(hr, keys, body) < 0 ||
-        member_string(hr, *body, "cursor", true, 0, &cursor) < 0 ||
-        member_string(hr, *body, "client_version", false, HTTP_SHORT_STR_MAX, &version) < 0 ||
-        sync_report(hr, *body, rep) < 0)
+    if (authenticate(hr) < 0 || request_body(hr, &text, &len, &raw) < 0)
         return;
-    *ret_parsed = true;
-    changes = cJSON_GetObjectItemCaseSensitive(*body, "changes");
-    if (!changes) {
-        reply_error(hr, 400, "missing_field", -1, "changes", -1,
-                    "the request body needs 'changes' (an array, may be empty)");
-        return;
+    r = proto_sync_request_decode(text, len, q, &bad);
+    if (q->report_decoded) {
+        *ret_parsed = true;
+        if (q->has_oldest_pending_ms)
+            rep->oldest_pending_ms = (int64_t)q->oldest_pending_ms;
+        rep->last_error = q->last_error;
+        rep->has_last_error = q->has_last_error;
+        rep->device_time = q->device_time;
+        rep->device_ms = q->device_ms;
     }
-    if (!cJSON_IsArray(changes)) {
-        reply_error(hr, 400, "wrong_type", -1, "changes", -1, "'changes' must be an array");
-        return;
-    }
-    r = wire_get_bool(*body, "pull", &pull);
-    if (r == -EBADMSG) {
-        reply_error(hr, 400, "wrong_type", -1, "pull", -1, "'pull' must be true or false");
-        return;
-    }
-    pend = cJSON_GetObjectItemCaseSensitive(*body, "pending");
-    if (pend) {
-        if (!cJSON_IsNumber(pend)) {
-            reply_error(hr, 400, "wrong_type", -1, "pending", -1, "'pending' must be a number");
-            return;
-        }
-        if (wire_get_uint(*body, "pending", &pending_u) < 0) {
-            reply_error(hr, 400, "invalid_value", -1, "pending", -1,
-                        "'pending' must be a whole number of at least 0");
-            return;
-        }
-        pending = (int64_t)pending_u;
-    }
-    n = cJSON_GetArraySize(changes);
+    pending = q->has_pending ? (int64_t)q->pending : -1;
     /* What waits on the device, should this batch be refused: the batch and the rest. */
-    rep->pending = (pending >= 0 ? pending : 0) + n;
-    if (n > HTTP_CHANGES_MAX) {
-        reply_error(hr, 413, "too_many_changes", HTTP_CHANGES_MAX, "changes", -1,
-                    "a push may hold at most %d changes, this one has %d; send them in batches",
-                    HTTP_CHANGES_MAX, n);
+    if (q->batch_size >= 0)
+        rep->pending = (pending >= 0 ? pending : 0) + q->batch_size;
+    if (r < 0) {
+        reply_refused_body(hr, r, &bad);
         return;
     }
-    if (n > 0) {
-        batch.v = calloc((size_t)n, sizeof(*batch.v));
-        if (!batch.v) {
-            send_oom(hr);
-            return;
-        }
-        batch.n = (size_t)n;
-    }
-    cJSON_ArrayForEach (elem, changes) {
-        r = wire_decode_push_change(elem, &batch.v[i], &why, &where);
-        if (r == -ENOMEM) {
-            send_oom(hr);
-            return;
-        }
-        if (r < 0) {
-            reply_bad_change(hr, elem, i, r, why, where);
-            return;
-        }
-        i++;
-    }
-    if (sync_exports(hr, *body, &exports, &n_exports) < 0)
+    exports = calloc(q->n_exports + 1, sizeof(*exports));
+    if (!exports) {
+        send_oom(hr);
         return;
+    }
+    for (size_t i = 0; i < q->n_exports; i++)
+        exports[i] = (struct store_export_event){q->exports[i].person_id, q->exports[i].at};
     /* The device's report and its notices go in the sync's own transaction. */
-    r = store_sync_reported(hr->sd->store, &hr->who, batch.v, batch.n, cursor, pull, pending,
-                            version, rep, &resp, &err);
+    r = store_sync_reported(hr->sd->store, &hr->who, q->changes, q->n_changes, q->cursor, q->pull,
+                            pending, q->client_version, rep, &reply, &err);
     if (r < 0) {
         if (err.status < 400 || !err.code) {
             reply_store_failure(hr, r, "sync");
@@ -1131,12 +815,16 @@ static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device
         return;
     }
     /* After the sync: refused, the device sends them again; repeated, none is doubled. */
-    r = store_audit_device_exports(hr->sd->store, &hr->who, exports, n_exports);
+    r = store_audit_device_exports(hr->sd->store, &hr->who, exports, q->n_exports);
     if (r < 0) {
         reply_store_failure(hr, r, "recording the device's exports");
         return;
     }
-    if (sync_policy(hr, resp) < 0) {
+    /* What every successful sync reply also carries: the device policy. */
+    reply.has_policy = true;
+    reply.lock_after_days = hr->sd->lock_after_days;
+    resp = proto_sync_reply_encode(&reply);
+    if (!resp) {
         send_oom(hr);
         return;
     }
@@ -1145,12 +833,12 @@ static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device
 
 static void handle_sync(struct http_req *hr)
 {
-    _cleanup_json_ cJSON *body = NULL;
+    _cleanup_(proto_sync_request_done) struct proto_sync_request q = {0};
     struct store_device_report rep = {.oldest_pending_ms = -1, .pending = -1};
     bool parsed = false;
     int r;
 
-    sync_exchange(hr, &body, &rep, &parsed);
+    sync_exchange(hr, &q, &rep, &parsed);
     /* A refused batch (4xx) is what sync health is for: record what the device said. Not
      * for 5xx, when the store itself is in trouble, nor for a success (recorded already). */
     if (parsed && hr->status >= 400 && hr->status < 500) {
@@ -1162,20 +850,6 @@ static void handle_sync(struct http_req *hr)
 }
 
 /* ---- GET /v1/conflicts ---- */
-
-/* A user name as the store accepts them: 1 to STORE_NAME_MAX of [A-Za-z0-9._-]. */
-static bool user_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > STORE_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
 
 /*
  * Parse the query of GET /v1/conflicts into *f and *mine. @params is the parsed query; the
@@ -1202,7 +876,7 @@ static int conflict_filter(struct http_req *hr, const struct evkeyvalq *params,
             reply_error(hr, 400, "unknown_field", -1, kv->key, -1,
                         "unknown query parameter '%s'; use status, person, worker, table, kind,"
                         " priority or mine",
-                        clip(kv->key, echo, sizeof(echo)));
+                        proto_clip(kv->key, echo, sizeof(echo)));
             return -EBADMSG;
         }
         slot = slots[k] ? slots[k] : &mine_s;
@@ -1224,7 +898,7 @@ static int conflict_filter(struct http_req *hr, const struct evkeyvalq *params,
                     "person must be a person's id (a lower-case UUID)");
         return -EBADMSG;
     }
-    if (f->worker && !user_name_ok(f->worker)) {
+    if (f->worker && !proto_user_name_valid(f->worker)) {
         reply_error(hr, 400, "invalid_value", -1, "worker", -1,
                     "worker must be a user name (letters, digits, '.', '_' and '-')");
         return -EBADMSG;
@@ -1295,44 +969,24 @@ static void handle_conflicts(struct http_req *hr)
 
 static void handle_resolve(struct http_req *hr, int64_t id)
 {
-    static const char *const keys[] = {"action", "value", "reason", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
-    const char *action, *value = NULL, *reason, *why = NULL;
-    const cJSON *v;
+    _cleanup_(proto_resolve_request_done) struct proto_resolve_request q = {0};
+    _cleanup_json_ cJSON *resp = NULL;
+    _cleanup_free_ void *raw = NULL;
+    const char *why = NULL, *text;
+    struct proto_error bad;
+    size_t len;
     int r;
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "resolve conflicts") < 0 ||
-        request_json(hr, keys, &body) < 0 ||
-        member_string(hr, body, "action", true, 0, &action) < 0 ||
-        member_string(hr, body, "reason", true, STORE_REASON_MAX, &reason) < 0)
+        request_body(hr, &text, &len, &raw) < 0)
         return;
-    if (!streq(action, "keep") && !streq(action, "restore") && !streq(action, "value")) {
-        reply_error(hr, 400, "invalid_value", -1, "action", -1,
-                    "action must be \"keep\", \"restore\" or \"value\"");
+    r = proto_resolve_request_decode(text, len, &q, &bad);
+    if (r < 0) {
+        reply_refused_body(hr, r, &bad);
         return;
     }
-    v = cJSON_GetObjectItemCaseSensitive(body, "value");
-    if (streq(action, "value")) {
-        if (!v) {
-            reply_error(hr, 400, "missing_field", -1, "value", -1,
-                        "action \"value\" needs 'value', the value to write");
-            return;
-        }
-        if (wire_get_string_or_null(body, "value", &value) < 0) {
-            reply_error(hr, 400, "wrong_type", -1, "value", -1, "'value' must be a string or null");
-            return;
-        }
-        if (value && strlen(value) > CAT_VALUE_MAX) {
-            reply_error(hr, 400, "value_too_long", CAT_VALUE_MAX, "value", -1,
-                        "'value' is longer than the limit of %d bytes; shorten it", CAT_VALUE_MAX);
-            return;
-        }
-    } else if (v) {
-        reply_error(hr, 400, "invalid_value", -1, "value", -1,
-                    "'value' is only accepted with action \"value\"; remove it");
-        return;
-    }
-    r = store_conflict_resolve(hr->sd->store, &hr->who, id, action, value, reason, &resp, &why);
+    r = store_conflict_resolve(hr->sd->store, &hr->who, id, q.action, q.value, q.reason, &resp,
+                               &why);
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no conflict with id %" PRId64 "; list them with GET /v1/conflicts?status=all",
@@ -1343,8 +997,10 @@ static void handle_resolve(struct http_req *hr, int64_t id)
         bool about_reason = why && strstr(why, "reason");
 
         reply_error(hr, 400, r == -E2BIG ? "value_too_long" : "invalid_value", -1,
-                    about_reason ? "reason" : streq(action, "value") ? "value" : "action", -1,
-                    "%s; nothing was written",
+                    about_reason               ? "reason"
+                    : streq(q.action, "value") ? "value"
+                                               : "action",
+                    -1, "%s; nothing was written",
                     why ? why : "the resolution is not valid for this conflict");
         return;
     }
@@ -1359,28 +1015,34 @@ static void handle_resolve(struct http_req *hr, int64_t id)
 
 static void handle_restore_row(struct http_req *hr)
 {
-    static const char *const keys[] = {"table", "row_id", "reason", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
-    const char *tbl, *row_id, *reason, *why = NULL;
+    _cleanup_(proto_restore_request_done) struct proto_restore_request q = {0};
+    _cleanup_json_ cJSON *resp = NULL;
+    _cleanup_free_ void *raw = NULL;
+    struct proto_restore_reply a = {0};
+    const char *why = NULL, *text;
     char echo[HTTP_ECHO_MAX];
+    struct proto_error bad;
+    size_t len;
     int r;
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "restore deleted rows") < 0 ||
-        request_json(hr, keys, &body) < 0 ||
-        member_string(hr, body, "table", true, 64, &tbl) < 0 ||
-        member_string(hr, body, "row_id", true, 64, &row_id) < 0 ||
-        member_string(hr, body, "reason", true, STORE_REASON_MAX, &reason) < 0)
+        request_body(hr, &text, &len, &raw) < 0)
         return;
-    r = store_row_restore(hr->sd->store, &hr->who, tbl, row_id, reason, &resp, &why);
+    r = proto_restore_request_decode(text, len, &q, &bad);
+    if (r < 0) {
+        reply_refused_body(hr, r, &bad);
+        return;
+    }
+    r = store_row_restore(hr->sd->store, &hr->who, q.table, q.row_id, q.reason, &a, &why);
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1, "no %s row with id %s; check the id",
-                    tbl, clip(row_id, echo, sizeof(echo)));
+                    q.table, proto_clip(q.row_id, echo, sizeof(echo)));
         return;
     }
     if (r == -EALREADY) {
         reply_error(hr, 409, "not_deleted", -1, "row_id", -1,
-                    "%s %s is not deleted; nothing was written", tbl,
-                    clip(row_id, echo, sizeof(echo)));
+                    "%s %s is not deleted; nothing was written", q.table,
+                    proto_clip(q.row_id, echo, sizeof(echo)));
         return;
     }
     if (r == -EINVAL) {
@@ -1391,6 +1053,11 @@ static void handle_restore_row(struct http_req *hr)
     }
     if (r < 0) {
         reply_store_failure(hr, r, "restoring a row");
+        return;
+    }
+    resp = proto_restore_reply_encode(&a);
+    if (!resp) {
+        send_oom(hr);
         return;
     }
     reply_json(hr, 200, resp);
@@ -1410,7 +1077,7 @@ static void handle_fhir(struct http_req *hr, const char *person_id)
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no person with id %s; check the id (a lower-case UUID)",
-                    clip(person_id, echo, sizeof(echo)));
+                    proto_clip(person_id, echo, sizeof(echo)));
         return;
     }
     if (r < 0) {
@@ -1437,12 +1104,21 @@ static void handle_fhir(struct http_req *hr, const char *person_id)
 /* A request that carries nothing: an empty body or {}. 0, or replies 400 and returns -errno. */
 static int request_none(struct http_req *hr)
 {
-    static const char *const keys[] = {NULL};
-    _cleanup_json_ cJSON *body = NULL;
+    _cleanup_free_ void *raw = NULL;
+    struct proto_error bad;
+    const char *text;
+    size_t len;
+    int r;
 
     if (evbuffer_get_length(evhttp_request_get_input_buffer(hr->req)) == 0)
         return 0;
-    return request_json(hr, keys, &body);
+    r = request_body(hr, &text, &len, &raw);
+    if (r < 0)
+        return r;
+    r = proto_empty_request_decode(text, len, &bad);
+    if (r < 0)
+        reply_refused_body(hr, r, &bad);
+    return r;
 }
 
 static void handle_devices(struct http_req *hr)
@@ -1463,6 +1139,7 @@ static void handle_devices(struct http_req *hr)
 static void handle_revoke(struct http_req *hr, const char *device_id)
 {
     _cleanup_json_ cJSON *resp = NULL;
+    struct proto_revoke_reply a = {0};
     char echo[HTTP_ECHO_MAX];
     int r;
 
@@ -1474,17 +1151,18 @@ static void handle_revoke(struct http_req *hr, const char *device_id)
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no device with id %s; list them with GET /v1/devices",
-                    clip(device_id, echo, sizeof(echo)));
+                    proto_clip(device_id, echo, sizeof(echo)));
         return;
     }
     if (r < 0) {
         reply_store_failure(hr, r, "revoking a device");
         return;
     }
-    resp = cJSON_CreateObject();
-    if (!resp || wire_add_string(resp, "device_id", device_id) < 0 ||
-        !cJSON_AddBoolToObject(resp, "revoked", true) ||
-        !cJSON_AddBoolToObject(resp, "already", r == 0)) {
+    a.revoked = true;
+    a.already = r == 0;
+    memcpy(a.device_id, device_id, UUID_STR_MAX);
+    resp = proto_revoke_reply_encode(&a);
+    if (!resp) {
         send_oom(hr);
         return;
     }
@@ -1492,33 +1170,6 @@ static void handle_revoke(struct http_req *hr, const char *device_id)
 }
 
 /* ---- caseload: POST /v1/assignments, /v1/assignments/transfer, named coordinator, team ---- */
-
-/* A required user-name member: 0 and *ret, or replies 400 and returns -EBADMSG. */
-static int member_user(struct http_req *hr, const cJSON *body, const char *key, const char **ret)
-{
-    if (member_string(hr, body, key, true, STORE_NAME_MAX, ret) < 0)
-        return -EBADMSG;
-    if (!user_name_ok(*ret)) {
-        reply_error(hr, 400, "invalid_value", -1, key, -1,
-                    "'%s' must be a user name (letters, digits, '.', '_' and '-')", key);
-        return -EBADMSG;
-    }
-    return 0;
-}
-
-/* A person id member: 0 and *ret (NULL when absent and optional), or replies 400. */
-static int member_person(struct http_req *hr, const cJSON *body, const char *key, bool required,
-                         const char **ret)
-{
-    if (member_string(hr, body, key, required, UUID_STR_LEN, ret) < 0)
-        return -EBADMSG;
-    if (*ret && !uuid_valid(*ret)) {
-        reply_error(hr, 400, "invalid_value", -1, key, -1,
-                    "'%s' must be a person's id (a lower-case UUID)", key);
-        return -EBADMSG;
-    }
-    return 0;
-}
 
 /* 404 for store -ENOENT about @which ("person", "user", "assignment"). */
 /* 409: @user is disabled (a leaver) and takes on nobody new. */
@@ -1537,41 +1188,41 @@ static void reply_caseload_missing(struct http_req *hr, const char *which, const
     if (streq(which, "user"))
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no user named %s; list the staff with 'caresyncd user list'",
-                    clip(user, e1, sizeof(e1)));
+                    proto_clip(user, e1, sizeof(e1)));
     else if (streq(which, "assignment"))
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "%s does not have person %s on their caseload; nothing was changed",
-                    clip(user, e1, sizeof(e1)), person);
+                    proto_clip(user, e1, sizeof(e1)), person);
     else
         reply_error(hr, 404, "not_found", -1, NULL, -1, "no person with id %s", person);
 }
 
 static void handle_assignment(struct http_req *hr)
 {
-    static const char *const keys[] = {"person_id", "user", "action", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
-    const char *person, *user, *action, *which = "person";
-    bool assign;
+    _cleanup_json_ cJSON *resp = NULL;
+    _cleanup_free_ void *raw = NULL;
+    struct proto_assignment q;
+    const char *which = "person", *text;
+    struct proto_error bad;
+    size_t len;
     int r;
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "change caseloads") < 0 ||
-        request_json(hr, keys, &body) < 0 || member_person(hr, body, "person_id", true, &person) < 0 ||
-        member_user(hr, body, "user", &user) < 0 ||
-        member_string(hr, body, "action", true, 0, &action) < 0)
+        request_body(hr, &text, &len, &raw) < 0)
         return;
-    if (!streq(action, "assign") && !streq(action, "unassign")) {
-        reply_error(hr, 400, "invalid_value", -1, "action", -1,
-                    "action must be \"assign\" or \"unassign\"");
+    r = proto_assignment_request_decode(text, len, &q, &bad);
+    if (r < 0) {
+        reply_refused_body(hr, r, &bad);
         return;
     }
-    assign = streq(action, "assign");
-    r = store_caseload_assign(hr->sd->store, &hr->who, person, user, assign, &which);
+    r = store_caseload_assign(hr->sd->store, &hr->who, q.person_id, q.user,
+                              streq(q.action, "assign"), &which);
     if (r == -ENOENT) {
-        reply_caseload_missing(hr, which, person, user);
+        reply_caseload_missing(hr, which, q.person_id, q.user);
         return;
     }
     if (r == -EPERM) {
-        reply_user_disabled(hr, user);
+        reply_user_disabled(hr, q.user);
         return;
     }
     if (r == -EINVAL) {
@@ -1583,10 +1234,9 @@ static void handle_assignment(struct http_req *hr)
         reply_store_failure(hr, r, "changing a caseload");
         return;
     }
-    resp = cJSON_CreateObject();
-    if (!resp || wire_add_string(resp, "person_id", person) < 0 ||
-        wire_add_string(resp, "user", user) < 0 || wire_add_string(resp, "action", action) < 0 ||
-        !cJSON_AddBoolToObject(resp, "changed", r > 0)) {
+    q.changed = r > 0;
+    resp = proto_assignment_reply_encode(&q);
+    if (!resp) {
         send_oom(hr);
         return;
     }
@@ -1595,38 +1245,45 @@ static void handle_assignment(struct http_req *hr)
 
 static void handle_transfer(struct http_req *hr)
 {
-    static const char *const keys[] = {"from", "to", "person_id", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
-    const char *from, *to, *person, *which = "user";
+    _cleanup_json_ cJSON *resp = NULL;
+    _cleanup_free_ void *raw = NULL;
+    struct proto_transfer_request q;
+    const char *person, *which = "user", *text;
     char e1[HTTP_ECHO_MAX];
+    struct proto_error bad;
+    size_t len;
     int r;
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "transfer caseloads") < 0 ||
-        request_json(hr, keys, &body) < 0 || member_user(hr, body, "from", &from) < 0 ||
-        member_user(hr, body, "to", &to) < 0 ||
-        member_person(hr, body, "person_id", false, &person) < 0)
+        request_body(hr, &text, &len, &raw) < 0)
         return;
-    r = store_caseload_transfer(hr->sd->store, &hr->who, from, to, person, &resp, &which);
+    r = proto_transfer_request_decode(text, len, &q, &bad);
+    if (r < 0) {
+        reply_refused_body(hr, r, &bad);
+        return;
+    }
+    person = q.has_person ? q.person_id : NULL;
+    r = store_caseload_transfer(hr->sd->store, &hr->who, q.from, q.to, person, &resp, &which);
     if (r == -ENOENT && streq(which, "user")) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no user named %s, or none named %s; list the staff with 'caresyncd user"
                     " list'; nothing was changed",
-                    clip(from, e1, sizeof(e1)), to);
+                    proto_clip(q.from, e1, sizeof(e1)), q.to);
         return;
     }
     if (r == -ENOENT) {
-        reply_caseload_missing(hr, which, person ? person : "-", from);
+        reply_caseload_missing(hr, which, person ? person : "-", q.from);
         return;
     }
     if (r == -EPERM) {
-        reply_user_disabled(hr, to);
+        reply_user_disabled(hr, q.to);
         return;
     }
     if (r == -EINVAL) {
         reply_error(hr, 400, "invalid_value", -1, "to", -1,
-                    streq(from, to) ? "'from' and 'to' are the same user (%s)"
-                                    : "%s is an admin account, which holds no caseload",
-                    clip(to, e1, sizeof(e1)));
+                    streq(q.from, q.to) ? "'from' and 'to' are the same user (%s)"
+                                        : "%s is an admin account, which holds no caseload",
+                    proto_clip(q.to, e1, sizeof(e1)));
         return;
     }
     if (r < 0) {
@@ -1638,21 +1295,29 @@ static void handle_transfer(struct http_req *hr)
 
 static void handle_named_coordinator(struct http_req *hr, const char *person_id)
 {
-    static const char *const keys[] = {"user", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
-    const char *user, *why = "no such person or user";
+    _cleanup_json_ cJSON *resp = NULL;
+    _cleanup_free_ void *raw = NULL;
+    struct proto_named_coordinator_request q;
+    const char *why = "no such person or user", *text;
     char echo[HTTP_ECHO_MAX];
+    struct proto_error bad;
+    size_t len;
     int r;
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "set a named coordinator") < 0 ||
-        request_json(hr, keys, &body) < 0 || member_user(hr, body, "user", &user) < 0)
+        request_body(hr, &text, &len, &raw) < 0)
         return;
+    r = proto_named_coordinator_request_decode(text, len, &q, &bad);
+    if (r < 0) {
+        reply_refused_body(hr, r, &bad);
+        return;
+    }
     r = uuid_valid(person_id)
-                ? store_named_coordinator_set(hr->sd->store, &hr->who, person_id, user, &why)
+                ? store_named_coordinator_set(hr->sd->store, &hr->who, person_id, q.user, &why)
                 : -ENOENT;
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1, "%s (person %s, user %s)", why,
-                    clip(person_id, echo, sizeof(echo)), user);
+                    proto_clip(person_id, echo, sizeof(echo)), q.user);
         return;
     }
     if (r == -EINVAL) {
@@ -1673,36 +1338,46 @@ static void handle_named_coordinator(struct http_req *hr, const char *person_id)
 
 /* ---- POST /v1/people/{id}/accept|close|reopen|nhs-number|gp-practice ---- */
 
+/* The body's member, what a refusal calls it and the action, of each route (the table of
+ * routes, below, names their paths in this order). */
 static const struct lifecycle_route {
-    const char *suffix, *key, *what;
+    const char *key, *what;
     enum store_person_action action;
 } lifecycle_routes[] = {
-        {"/accept", NULL, "accept a referral", STORE_PERSON_ACCEPT},
-        {"/close", "reason", "close a record", STORE_PERSON_CLOSE},
-        {"/reopen", NULL, "reopen a record", STORE_PERSON_REOPEN},
-        {"/nhs-number", "nhs_number", "set an NHS number", STORE_PERSON_SET_NHS},
-        {"/gp-practice", "gp_practice", "set a GP practice", STORE_PERSON_SET_GP},
+        {NULL, "accept a referral", STORE_PERSON_ACCEPT},
+        {"reason", "close a record", STORE_PERSON_CLOSE},
+        {NULL, "reopen a record", STORE_PERSON_REOPEN},
+        {"nhs_number", "set an NHS number", STORE_PERSON_SET_NHS},
+        {"gp_practice", "set a GP practice", STORE_PERSON_SET_GP},
 };
 
 static void handle_lifecycle(struct http_req *hr, const char *person_id,
                              const struct lifecycle_route *route)
 {
-    const char *keys[] = {route->key, NULL};
-    _cleanup_json_ cJSON *body = NULL, *person = NULL, *resp = NULL;
-    const char *arg = NULL, *why = NULL;
+    _cleanup_(proto_lifecycle_request_done) struct proto_lifecycle_request q = {0};
+    _cleanup_json_ cJSON *person = NULL, *resp = NULL;
+    _cleanup_free_ void *raw = NULL;
+    const char *arg, *why = NULL, *text;
     char echo[HTTP_ECHO_MAX];
+    struct proto_error bad;
+    size_t len;
     int r;
 
     if (authenticate(hr) < 0 || require_coordinator(hr, route->what) < 0 ||
-        request_json(hr, keys, &body) < 0 ||
-        (route->key && member_string(hr, body, route->key, true, 64, &arg) < 0))
+        request_body(hr, &text, &len, &raw) < 0)
         return;
+    r = proto_lifecycle_request_decode(text, len, route->key, &q, &bad);
+    if (r < 0) {
+        reply_refused_body(hr, r, &bad);
+        return;
+    }
+    arg = route->key ? q.arg : NULL;
     r = uuid_valid(person_id) ? store_person_lifecycle(hr->sd->store, &hr->who, person_id,
                                                        route->action, arg, &person, &why)
                               : -ENOENT;
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1, "no person with id %s; check the id",
-                    clip(person_id, echo, sizeof(echo)));
+                    proto_clip(person_id, echo, sizeof(echo)));
         return;
     }
     if (r == -EINVAL) {
@@ -1740,7 +1415,7 @@ static void handle_team(struct http_req *hr, const char *person_id)
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no person with id %s on your caseload; check the id",
-                    clip(person_id, echo, sizeof(echo)));
+                    proto_clip(person_id, echo, sizeof(echo)));
         return;
     }
     if (r < 0) {
@@ -1815,38 +1490,10 @@ static bool path_segment(const char *path, const char *prefix, const char *suffi
     return true;
 }
 
-/* "/v1/people/<id>/<lifecycle action>": true, the id and the route. */
-static bool lifecycle_path(const char *path, char ret[static HTTP_ECHO_MAX],
-                           const struct lifecycle_route **ret_route)
+/* A conflict id segment: plain digits, a positive number. */
+static bool conflict_id(const char *segment, int64_t *ret)
 {
-    for (size_t i = 0; i < ELEMENTSOF(lifecycle_routes); i++)
-        if (path_segment(path, "/v1/people/", lifecycle_routes[i].suffix, ret)) {
-            *ret_route = &lifecycle_routes[i];
-            return true;
-        }
-    return false;
-}
-
-/* "/v1/conflicts/<digits>/resolve" with a positive id: true and *ret. */
-static bool resolve_path(const char *path, int64_t *ret)
-{
-    static const char prefix[] = "/v1/conflicts/", suffix[] = "/resolve";
-    char digits[24];
-    const char *end;
-    size_t n;
-
-    if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
-        return false;
-    path += sizeof(prefix) - 1;
-    end = strchr(path, '/');
-    if (!end || !streq(end, suffix))
-        return false;
-    n = (size_t)(end - path);
-    if (n == 0 || n >= sizeof(digits) || path[0] == '-')
-        return false;
-    memcpy(digits, path, n);
-    digits[n] = '\0';
-    return parse_i64(digits, ret) == 0 && *ret > 0;
+    return segment[0] != '-' && strlen(segment) < 24 && parse_i64(segment, ret) == 0 && *ret > 0;
 }
 
 static void reply_method(struct http_req *hr, const char *path, const char *allow)
@@ -1855,8 +1502,8 @@ static void reply_method(struct http_req *hr, const char *path, const char *allo
 
     (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Allow", allow);
     reply_error(hr, 405, "method_not_allowed", -1, NULL, -1, "%s is not allowed on %s; use %s",
-                method_name(evhttp_request_get_command(hr->req)), clip(path, echo, sizeof(echo)),
-                allow);
+                method_name(evhttp_request_get_command(hr->req)),
+                proto_clip(path, echo, sizeof(echo)), allow);
 }
 
 /*
@@ -1928,16 +1575,103 @@ static void reply_refused(struct http_req *hr, enum conn_verdict v)
                 "%s; nothing was processed and the connection is closed", framing);
 }
 
+/*
+ * The routes of docs/PROTOCOL.md. A path is "<prefix>" (no @suffix) or "<prefix><segment><suffix>"
+ * with one non-empty segment without '/'; the first route whose path matches answers, with its
+ * handler when the method is its own, else 405 naming that method. Handlers authenticate (and
+ * check for a coordinator) themselves: the order of refusals is theirs.
+ */
+enum route_arg {
+    ROUTE_NONE,        /* handle(hr) */
+    ROUTE_SEGMENT,     /* handle_segment(hr, segment): a person or device id, checked there */
+    ROUTE_CONFLICT_ID, /* handle_id(hr, id): a positive conflict id, or no match */
+    ROUTE_LIFECYCLE,   /* handle_lifecycle(hr, segment, lifecycle) */
+};
+
+static const struct route {
+    const char *prefix, *suffix;
+    enum evhttp_cmd_type method;
+    enum route_arg arg;
+    void (*handle)(struct http_req *hr);
+    void (*handle_segment)(struct http_req *hr, const char *segment);
+    void (*handle_id)(struct http_req *hr, int64_t id);
+    const struct lifecycle_route *lifecycle;
+} routes[] = {
+        {"/v1/enrol", NULL, EVHTTP_REQ_POST, ROUTE_NONE, .handle = handle_enrol},
+        {"/v1/sync", NULL, EVHTTP_REQ_POST, ROUTE_NONE, .handle = handle_sync},
+        {"/v1/conflicts", NULL, EVHTTP_REQ_GET, ROUTE_NONE, .handle = handle_conflicts},
+        {"/v1/conflicts/", "/resolve", EVHTTP_REQ_POST, ROUTE_CONFLICT_ID,
+         .handle_id = handle_resolve},
+        {"/v1/people/", "/fhir", EVHTTP_REQ_GET, ROUTE_SEGMENT, .handle_segment = handle_fhir},
+        {"/v1/people/", "/team", EVHTTP_REQ_GET, ROUTE_SEGMENT, .handle_segment = handle_team},
+        {"/v1/people/", "/accept", EVHTTP_REQ_POST, ROUTE_LIFECYCLE,
+         .lifecycle = &lifecycle_routes[0]},
+        {"/v1/people/", "/close", EVHTTP_REQ_POST, ROUTE_LIFECYCLE,
+         .lifecycle = &lifecycle_routes[1]},
+        {"/v1/people/", "/reopen", EVHTTP_REQ_POST, ROUTE_LIFECYCLE,
+         .lifecycle = &lifecycle_routes[2]},
+        {"/v1/people/", "/nhs-number", EVHTTP_REQ_POST, ROUTE_LIFECYCLE,
+         .lifecycle = &lifecycle_routes[3]},
+        {"/v1/people/", "/gp-practice", EVHTTP_REQ_POST, ROUTE_LIFECYCLE,
+         .lifecycle = &lifecycle_routes[4]},
+        {"/v1/people/", "/named-coordinator", EVHTTP_REQ_POST, ROUTE_SEGMENT,
+         .handle_segment = handle_named_coordinator},
+        {"/v1/devices", NULL, EVHTTP_REQ_GET, ROUTE_NONE, .handle = handle_devices},
+        {"/v1/devices/", "/revoke", EVHTTP_REQ_POST, ROUTE_SEGMENT,
+         .handle_segment = handle_revoke},
+        {"/v1/assignments", NULL, EVHTTP_REQ_POST, ROUTE_NONE, .handle = handle_assignment},
+        {"/v1/rows/restore", NULL, EVHTTP_REQ_POST, ROUTE_NONE, .handle = handle_restore_row},
+        {"/v1/assignments/transfer", NULL, EVHTTP_REQ_POST, ROUTE_NONE, .handle = handle_transfer},
+};
+
+/* The route @path takes, with its segment in @segment and a conflict id in *ret_id; NULL: none. */
+static const struct route *route_find(const char *path, char segment[static HTTP_ECHO_MAX],
+                                      int64_t *ret_id)
+{
+    for (size_t i = 0; i < ELEMENTSOF(routes); i++) {
+        const struct route *rt = &routes[i];
+
+        if (!rt->suffix ? streq(path, rt->prefix)
+                        : path_segment(path, rt->prefix, rt->suffix, segment) &&
+                                  (rt->arg != ROUTE_CONFLICT_ID || conflict_id(segment, ret_id)))
+            return rt;
+    }
+    return NULL;
+}
+
+/* Answer the request @rt routes with its handler, or 405 for another method. */
+static void route_call(struct http_req *hr, const struct route *rt, const char *path,
+                       const char *segment, int64_t id)
+{
+    if (evhttp_request_get_command(hr->req) != rt->method) {
+        reply_method(hr, path, method_name(rt->method));
+        return;
+    }
+    switch (rt->arg) {
+    case ROUTE_NONE:
+        rt->handle(hr);
+        break;
+    case ROUTE_SEGMENT:
+        rt->handle_segment(hr, segment);
+        break;
+    case ROUTE_CONFLICT_ID:
+        rt->handle_id(hr, id);
+        break;
+    case ROUTE_LIFECYCLE:
+        handle_lifecycle(hr, segment, rt->lifecycle);
+        break;
+    }
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     struct http_req hr = {.sd = arg, .req = req};
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
     enum conn_verdict verdict;
-    char person[HTTP_ECHO_MAX];
-    const struct lifecycle_route *lifecycle = NULL;
-    int64_t id;
+    char segment[HTTP_ECHO_MAX];
+    const struct route *rt;
+    int64_t id = 0;
 
     clock_gettime(CLOCK_MONOTONIC, &hr.start);
     hr.conn = conn_of_request(hr.sd->conns, req);
@@ -1957,71 +1691,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
         /* answered */
     } else if (!path) {
         reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
-    } else if (streq(path, "/v1/enrol")) {
-        if (m == EVHTTP_REQ_POST)
-            handle_enrol(&hr);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (streq(path, "/v1/sync")) {
-        if (m == EVHTTP_REQ_POST)
-            handle_sync(&hr);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (streq(path, "/v1/conflicts")) {
-        if (m == EVHTTP_REQ_GET)
-            handle_conflicts(&hr);
-        else
-            reply_method(&hr, path, "GET");
-    } else if (resolve_path(path, &id)) {
-        if (m == EVHTTP_REQ_POST)
-            handle_resolve(&hr, id);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (path_segment(path, "/v1/people/", "/fhir", person)) {
-        if (m == EVHTTP_REQ_GET)
-            handle_fhir(&hr, person);
-        else
-            reply_method(&hr, path, "GET");
-    } else if (path_segment(path, "/v1/people/", "/team", person)) {
-        if (m == EVHTTP_REQ_GET)
-            handle_team(&hr, person);
-        else
-            reply_method(&hr, path, "GET");
-    } else if (lifecycle_path(path, person, &lifecycle)) {
-        if (m == EVHTTP_REQ_POST)
-            handle_lifecycle(&hr, person, lifecycle);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (path_segment(path, "/v1/people/", "/named-coordinator", person)) {
-        if (m == EVHTTP_REQ_POST)
-            handle_named_coordinator(&hr, person);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (streq(path, "/v1/devices")) {
-        if (m == EVHTTP_REQ_GET)
-            handle_devices(&hr);
-        else
-            reply_method(&hr, path, "GET");
-    } else if (path_segment(path, "/v1/devices/", "/revoke", person)) {
-        if (m == EVHTTP_REQ_POST)
-            handle_revoke(&hr, person);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (streq(path, "/v1/assignments")) {
-        if (m == EVHTTP_REQ_POST)
-            handle_assignment(&hr);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (streq(path, "/v1/rows/restore")) {
-        if (m == EVHTTP_REQ_POST)
-            handle_restore_row(&hr);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (streq(path, "/v1/assignments/transfer")) {
-        if (m == EVHTTP_REQ_POST)
-            handle_transfer(&hr);
-        else
-            reply_method(&hr, path, "POST");
+    } else if ((rt = route_find(path, segment, &id))) {
+        route_call(&hr, rt, path, segment, id);
     } else {
         reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
     }

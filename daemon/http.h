@@ -17,17 +17,14 @@ struct store;
 /* The smallest reply sent gzip-encoded (PROTOCOL.md "Compression"): below it a reply fits one
  * TCP segment either way, and gzip's 18 bytes of framing eat most of what it would save. */
 #define HTTP_GZIP_MIN        1024
-#define HTTP_CHANGES_MAX     1000               /* PROTOCOL.md "changes in one push" */
 #define HTTP_HEADERS_MAX     (16 * 1024)
 #define HTTP_TIMEOUT_S       30
 #define HTTP_LISTEN_MAX      16  /* listening sockets (--listen, repeatable) */
 #define HTTP_HOST_MAX        253 /* a --listen host name */ /* idle: no byte read or written for this long */
 #define HTTP_BUDGET_RETRY_AFTER "2" /* seconds, when the body budget is used up */
-#define HTTP_SHORT_STR_MAX   100 /* device_name, client_version */
 #define HTTP_DRAIN_TIMEOUT_S 10  /* longest wait for replies at shutdown */
 #define HTTP_LOCK_AFTER_DAYS 14  /* default: a device unsynced this long locks itself */
 #define HTTP_LOCK_AFTER_MAX  3650
-#define HTTP_LAST_ERROR_MAX  1000 /* bytes of a device's reported last_error */
 
 /* Failed enrolments (PROTOCOL.md "Enrolment throttling"): per client address and per server,
  * so many failures per so many seconds, as token buckets. */

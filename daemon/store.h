@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto.h"
 #include "util.h"
 #include "wire.h"
 
@@ -201,7 +202,9 @@ struct store_error {
  * store_sync() - apply the pushed @changes (already decoded and validated against the
  * catalogue) in one transaction and, when @pull, read the next page after @cursor for @p.
  * On success builds the whole response object of POST /v1/sync (docs/PROTOCOL.md) in *ret
- * (caller owns). On failure nothing is written, *err says why, and a negative errno returns.
+ * (caller owns), encoded with proto_sync_reply_encode() (kept for the unit tests and the
+ * benchmarks; the daemon uses store_sync_reported()). On failure nothing is written, *err says
+ * why, and a negative errno returns.
  * @pending and @client_version (may be NULL / negative) are recorded for sync health.
  */
 int store_sync(struct store *s, const struct store_principal *p, const struct change_record *changes,
@@ -210,18 +213,21 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
 
 struct store_device_report;
 /*
- * store_sync_reported() - store_sync() that also records the device's sync-health report @rep
- * and adds "notices" (see store_device_report()) in the same transaction: one commit per sync.
+ * store_sync_reported() - store_sync() that fills the reply struct *ret (caller zeroes it and
+ * frees it with proto_sync_reply_done(), also on failure) instead of a tree, and, when @rep is
+ * not NULL, records the device's sync-health report @rep and fills the notices (see
+ * store_device_report()) in the same transaction: one commit per sync. The policy is the
+ * caller's to add.
  */
 int store_sync_reported(struct store *s, const struct store_principal *p,
                         const struct change_record *changes, size_t n, const char *cursor,
                         bool pull, int64_t pending, const char *client_version,
-                        const struct store_device_report *rep, cJSON **ret,
+                        const struct store_device_report *rep, struct proto_sync_reply *ret,
                         struct store_error *err);
 
 /* ---- conflicts (store_conflicts.c) ---- */
 
-#define STORE_REASON_MAX 500 /* bytes of a resolution's reason */
+#define STORE_REASON_MAX PROTO_REASON_MAX /* bytes of a resolution's reason: 500 */
 
 /* Which conflicts store_conflicts_query() lists; NULL / 0 members do not filter. */
 struct store_conflict_filter {
@@ -276,11 +282,12 @@ int store_conflict_resolve(struct store *s, const struct store_principal *p, int
  * audit "restore" with @reason (1 to STORE_REASON_MAX bytes of UTF-8). The caller has checked
  * that @p is a coordinator: this is the undo of every delete a device may make, whatever the
  * table (docs/internals/access.md, "Who may delete what"). One transaction. Returns 0 and
- * {"table", "row_id", "person_id", "change_id"} in *ret (caller owns it); -ENOENT no such row;
+ * the reply (table, row_id, person_id, change_id) in *ret; -ENOENT no such row;
  * -EALREADY the row is not deleted (nothing written); -EINVAL bad table or reason (*why set).
  */
 int store_row_restore(struct store *s, const struct store_principal *p, const char *tbl,
-                      const char *row_id, const char *reason, cJSON **ret, const char **why);
+                      const char *row_id, const char *reason, struct proto_restore_reply *ret,
+                      const char **why);
 
 /* ---- audit ---- */
 
@@ -328,11 +335,12 @@ struct store_device_report {
  * only this report. With @notices (after a successful sync), also count the notices for the
  * device: the conflicts whose losing value @p's user wrote that were created or resolved since
  * it was last told (a device never told counts from its enrolment), moving its notice cursor
- * past them; their ids (at most 1000) are appended to array @ret_ids when not NULL. One
+ * past them; their ids (at most 1000) are added to @ret_ids's notices when not NULL. One
  * transaction. Returns the count (0 without @notices) or a negative errno.
  */
 int store_device_report(struct store *s, const struct store_principal *p,
-                        const struct store_device_report *rep, bool notices, cJSON *ret_ids);
+                        const struct store_device_report *rep, bool notices,
+                        struct proto_sync_reply *ret_ids);
 
 /*
  * store_devices_health() - {"devices": [...]}: every device of every user, by user then
