@@ -1224,6 +1224,75 @@ cJSON *proto_transfer_request_encode(const struct proto_transfer_request *q)
     return TAKE_PTR(o);
 }
 
+void proto_transfer_reply_done(struct proto_transfer_reply *a)
+{
+    free(a->moved);
+    free(a->already);
+    *a = (struct proto_transfer_reply){0};
+}
+
+int proto_transfer_reply_add(struct proto_transfer_reply *a, bool moved, const char *person_id)
+{
+    char(**v)[UUID_STR_MAX] = moved ? &a->moved : &a->already;
+    size_t *n = moved ? &a->n_moved : &a->n_already;
+    size_t *cap = moved ? &a->cap_moved : &a->cap_already;
+
+    if (array_grow((void **)v, cap, *n, sizeof(**v), 16) < 0)
+        return -ENOMEM;
+    copy_text((*v)[(*n)++], UUID_STR_MAX, person_id);
+    return 0;
+}
+
+/* An array of the @n ids of @v under @key. */
+static int add_ids(cJSON *o, const char *key, const char (*v)[UUID_STR_MAX], size_t n)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, key);
+    int r = arr ? 0 : -ENOMEM;
+
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        r = push_item(arr, cJSON_CreateString(v[i]));
+    return r;
+}
+
+cJSON *proto_transfer_reply_encode(const struct proto_transfer_reply *a)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || wire_add_string(o, "from", a->from) < 0 || wire_add_string(o, "to", a->to) < 0 ||
+        add_ids(o, "moved", (const char(*)[UUID_STR_MAX])a->moved, a->n_moved) < 0 ||
+        add_ids(o, "already", (const char(*)[UUID_STR_MAX])a->already, a->n_already) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+int proto_transfer_reply_decode_json(const cJSON *root, struct proto_transfer_reply *ret)
+{
+    _cleanup_(proto_transfer_reply_done) struct proto_transfer_reply a = {0};
+    const char *from, *to;
+    const cJSON *it;
+
+    if (wire_get_string(root, "from", &from) < 0 || !proto_user_name_valid(from) ||
+        wire_get_string(root, "to", &to) < 0 || !proto_user_name_valid(to))
+        return -EBADMSG;
+    copy_text(a.from, sizeof(a.from), from);
+    copy_text(a.to, sizeof(a.to), to);
+    for (int k = 0; k < 2; k++) {
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, k ? "already" : "moved");
+
+        if (!cJSON_IsArray(arr))
+            return -EBADMSG;
+        cJSON_ArrayForEach (it, arr) {
+            if (!cJSON_IsString(it) || !uuid_valid(it->valuestring))
+                return -EBADMSG;
+            if (proto_transfer_reply_add(&a, k == 0, it->valuestring) < 0)
+                return -ENOMEM;
+        }
+    }
+    *ret = a;
+    a = (struct proto_transfer_reply){0};
+    return 0;
+}
+
 /* ---- POST /v1/people/{id}/named-coordinator ---- */
 
 int proto_named_coordinator_request_decode(const char *body, size_t len,
@@ -1248,6 +1317,153 @@ cJSON *proto_named_coordinator_request_encode(const struct proto_named_coordinat
     if (!o || wire_add_string(o, "user", q->user) < 0)
         return NULL;
     return TAKE_PTR(o);
+}
+
+/* ---- GET /v1/people/{id}/team ---- */
+
+static void member_done(struct proto_team_member *m)
+{
+    free(m->user);
+    free(m->role);
+    free(m->since);
+    *m = (struct proto_team_member){0};
+}
+
+void proto_team_done(struct proto_team *a)
+{
+    for (size_t i = 0; a->team && i < a->n_team; i++)
+        member_done(&a->team[i]);
+    free(a->team);
+    member_done(&a->named_coordinator);
+    free(a->name);
+    *a = (struct proto_team){0};
+}
+
+/* Copy @s (NULL stays NULL) into *ret. */
+static int dup_or_null(const char *s, char **ret)
+{
+    *ret = s ? strdup(s) : NULL;
+    return !s || *ret ? 0 : -ENOMEM;
+}
+
+static int member_copy(const struct proto_team_member *m, struct proto_team_member *ret)
+{
+    struct proto_team_member c = {0};
+
+    if (dup_or_null(m->user, &c.user) < 0 || dup_or_null(m->role, &c.role) < 0 ||
+        dup_or_null(m->since, &c.since) < 0) {
+        member_done(&c);
+        return -ENOMEM;
+    }
+    *ret = c;
+    return 0;
+}
+
+int proto_team_add(struct proto_team *a, const struct proto_team_member *m)
+{
+    if (array_grow((void **)&a->team, &a->cap_team, a->n_team, sizeof(*a->team), 8) < 0 ||
+        member_copy(m, &a->team[a->n_team]) < 0)
+        return -ENOMEM;
+    a->n_team++;
+    return 0;
+}
+
+int proto_team_set_coordinator(struct proto_team *a, const struct proto_team_member *m)
+{
+    struct proto_team_member c;
+
+    if (member_copy(m, &c) < 0)
+        return -ENOMEM;
+    member_done(&a->named_coordinator);
+    a->named_coordinator = c;
+    a->has_named_coordinator = true;
+    return 0;
+}
+
+static cJSON *member_encode(const struct proto_team_member *m)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || wire_add_string(o, "user", m->user) < 0 || wire_add_string(o, "role", m->role) < 0 ||
+        wire_add_string(o, "since", m->since) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+cJSON *proto_team_encode(const struct proto_team *a)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+    cJSON *arr;
+    int r;
+
+    if (!o || wire_add_string(o, "person_id", a->person_id) < 0 ||
+        wire_add_string(o, "name", a->name) < 0)
+        return NULL;
+    if (a->has_named_coordinator)
+        r = wire_add_item(o, "named_coordinator", member_encode(&a->named_coordinator));
+    else
+        r = wire_add_string(o, "named_coordinator", NULL);
+    if (r < 0 || !(arr = cJSON_AddArrayToObject(o, "team")))
+        return NULL;
+    for (size_t i = 0; r >= 0 && i < a->n_team; i++)
+        r = push_item(arr, member_encode(&a->team[i]));
+    return r < 0 ? NULL : TAKE_PTR(o);
+}
+
+/* A member object: each of user, role and since a string or null. */
+static int member_decode(const cJSON *o, struct proto_team_member *ret)
+{
+    struct proto_team_member m = {0};
+    const char *user, *role, *since;
+
+    if (!cJSON_IsObject(o) || wire_get_string_or_null(o, "user", &user) < 0 ||
+        wire_get_string_or_null(o, "role", &role) < 0 ||
+        wire_get_string_or_null(o, "since", &since) < 0)
+        return -EBADMSG;
+    m = (struct proto_team_member){(char *)user, (char *)role, (char *)since};
+    return member_copy(&m, ret);
+}
+
+int proto_team_decode_json(const cJSON *root, struct proto_team *ret)
+{
+    _cleanup_(proto_team_done) struct proto_team a = {0};
+    const cJSON *nc, *arr, *it;
+    const char *id, *name;
+    int r;
+
+    if (wire_get_string(root, "person_id", &id) < 0 || !uuid_valid(id) ||
+        wire_get_string_or_null(root, "name", &name) < 0)
+        return -EBADMSG;
+    memcpy(a.person_id, id, UUID_STR_MAX);
+    if (dup_or_null(name, &a.name) < 0)
+        return -ENOMEM;
+    nc = cJSON_GetObjectItemCaseSensitive(root, "named_coordinator");
+    if (!nc)
+        return -EBADMSG;
+    if (!cJSON_IsNull(nc)) {
+        r = member_decode(nc, &a.named_coordinator);
+        if (r < 0)
+            return r;
+        a.has_named_coordinator = true;
+    }
+    arr = cJSON_GetObjectItemCaseSensitive(root, "team");
+    if (!cJSON_IsArray(arr))
+        return -EBADMSG;
+    cJSON_ArrayForEach (it, arr) {
+        struct proto_team_member m;
+
+        r = member_decode(it, &m);
+        if (r >= 0 && array_grow((void **)&a.team, &a.cap_team, a.n_team, sizeof(*a.team), 8) < 0) {
+            member_done(&m);
+            r = -ENOMEM;
+        }
+        if (r < 0)
+            return r;
+        a.team[a.n_team++] = m;
+    }
+    *ret = a;
+    a = (struct proto_team){0};
+    return 0;
 }
 
 /* ---- POST /v1/people/{id}/accept|close|reopen|nhs-number|gp-practice ---- */

@@ -257,6 +257,21 @@ int proto_transfer_request_decode(const char *body, size_t len, struct proto_tra
                                   struct proto_error *err);
 cJSON *proto_transfer_request_encode(const struct proto_transfer_request *q);
 
+struct proto_transfer_reply {
+    char from[PROTO_NAME_MAX + 1];
+    char to[PROTO_NAME_MAX + 1];
+    char (*moved)[UUID_STR_MAX]; /* people who moved */
+    size_t n_moved, cap_moved;
+    char (*already)[UUID_STR_MAX]; /* people @to held already */
+    size_t n_already, cap_already;
+};
+void proto_transfer_reply_done(struct proto_transfer_reply *a);
+/* proto_transfer_reply_add() - person @person_id to "moved" (@moved) or "already". 0 or -ENOMEM. */
+int proto_transfer_reply_add(struct proto_transfer_reply *a, bool moved, const char *person_id);
+cJSON *proto_transfer_reply_encode(const struct proto_transfer_reply *a);
+/* Names that are no user names, or ids that are no UUIDs: -EBADMSG. */
+int proto_transfer_reply_decode_json(const cJSON *root, struct proto_transfer_reply *ret);
+
 /* ---- POST /v1/people/{id}/named-coordinator ---- */
 
 struct proto_named_coordinator_request {
@@ -266,6 +281,31 @@ int proto_named_coordinator_request_decode(const char *body, size_t len,
                                            struct proto_named_coordinator_request *ret,
                                            struct proto_error *err);
 cJSON *proto_named_coordinator_request_encode(const struct proto_named_coordinator_request *q);
+
+/* ---- GET /v1/people/{id}/team (also the reply of .../named-coordinator) ---- */
+
+/* One member of a person's team, or the named coordinator. NULL = JSON null. */
+struct proto_team_member {
+    char *user;
+    char *role;
+    char *since;
+};
+
+struct proto_team {
+    char person_id[UUID_STR_MAX];
+    char *name;                 /* NULL = null */
+    bool has_named_coordinator; /* false: "named_coordinator": null */
+    struct proto_team_member named_coordinator;
+    struct proto_team_member *team; /* the active assignments, in the order they started */
+    size_t n_team, cap_team;
+};
+void proto_team_done(struct proto_team *a);
+/* proto_team_add() - append a copy of member @m (NULL strings stay null). 0 or -ENOMEM. */
+int proto_team_add(struct proto_team *a, const struct proto_team_member *m);
+/* proto_team_set_coordinator() - copy @m into named_coordinator. 0 or -ENOMEM. */
+int proto_team_set_coordinator(struct proto_team *a, const struct proto_team_member *m);
+cJSON *proto_team_encode(const struct proto_team *a);
+int proto_team_decode_json(const cJSON *root, struct proto_team *ret);
 
 /* ---- POST /v1/people/{id}/accept|close|reopen|nhs-number|gp-practice ---- */
 

@@ -1245,6 +1245,7 @@ static void handle_assignment(struct http_req *hr)
 
 static void handle_transfer(struct http_req *hr)
 {
+    _cleanup_(proto_transfer_reply_done) struct proto_transfer_reply a = {0};
     _cleanup_json_ cJSON *resp = NULL;
     _cleanup_free_ void *raw = NULL;
     struct proto_transfer_request q;
@@ -1263,7 +1264,7 @@ static void handle_transfer(struct http_req *hr)
         return;
     }
     person = q.has_person ? q.person_id : NULL;
-    r = store_caseload_transfer(hr->sd->store, &hr->who, q.from, q.to, person, &resp, &which);
+    r = store_caseload_transfer(hr->sd->store, &hr->who, q.from, q.to, person, &a, &which);
     if (r == -ENOENT && streq(which, "user")) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no user named %s, or none named %s; list the staff with 'caresyncd user"
@@ -1290,11 +1291,17 @@ static void handle_transfer(struct http_req *hr)
         reply_store_failure(hr, r, "transferring a caseload");
         return;
     }
+    resp = proto_transfer_reply_encode(&a);
+    if (!resp) {
+        send_oom(hr);
+        return;
+    }
     reply_json(hr, 200, resp);
 }
 
 static void handle_named_coordinator(struct http_req *hr, const char *person_id)
 {
+    _cleanup_(proto_team_done) struct proto_team team = {0};
     _cleanup_json_ cJSON *resp = NULL;
     _cleanup_free_ void *raw = NULL;
     struct proto_named_coordinator_request q;
@@ -1328,9 +1335,14 @@ static void handle_named_coordinator(struct http_req *hr, const char *person_id)
         reply_store_failure(hr, r, "setting a named coordinator");
         return;
     }
-    r = store_person_team(hr->sd->store, &hr->who, person_id, &resp);
+    r = store_person_team(hr->sd->store, &hr->who, person_id, &team);
     if (r < 0) {
         reply_store_failure(hr, r, "reading the team");
+        return;
+    }
+    resp = proto_team_encode(&team);
+    if (!resp) {
+        send_oom(hr);
         return;
     }
     reply_json(hr, 200, resp);
@@ -1404,13 +1416,14 @@ static void handle_lifecycle(struct http_req *hr, const char *person_id,
 
 static void handle_team(struct http_req *hr, const char *person_id)
 {
+    _cleanup_(proto_team_done) struct proto_team team = {0};
     _cleanup_json_ cJSON *resp = NULL;
     char echo[HTTP_ECHO_MAX];
     int r;
 
     if (authenticate(hr) < 0)
         return;
-    r = uuid_valid(person_id) ? store_person_team(hr->sd->store, &hr->who, person_id, &resp)
+    r = uuid_valid(person_id) ? store_person_team(hr->sd->store, &hr->who, person_id, &team)
                               : -ENOENT;
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
@@ -1420,6 +1433,11 @@ static void handle_team(struct http_req *hr, const char *person_id)
     }
     if (r < 0) {
         reply_store_failure(hr, r, "reading the team");
+        return;
+    }
+    resp = proto_team_encode(&team);
+    if (!resp) {
+        send_oom(hr);
         return;
     }
     reply_json(hr, 200, resp);

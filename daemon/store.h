@@ -373,12 +373,13 @@ int store_caseload_assign(struct store *s, const struct store_principal *p, cons
  * from user @from to user @to in one transaction: each of @from's active assignments ends (their
  * devices purge the person at the next sync) and @to's starts (their devices receive the person
  * whole), and @from's named-coordinator roles for those people pass to @to. Audited as @p.
- * Returns 0 and {"from", "to", "moved": [person ids], "already": [ids @to held already]} in
- * *ret; -ENOENT (*which "user": no such user; "person": no such person; "assignment": @from does not
- * hold that person), -EINVAL (*which "user": @from is @to, or @to is an admin account).
+ * Returns 0 and the reply (from, to, moved: person ids, already: ids @to held already) in *ret
+ * (zeroed by the caller, who frees it with proto_transfer_reply_done(), also on failure); -ENOENT
+ * (*which "user": no such user; "person": no such person; "assignment": @from does not hold that
+ * person), -EINVAL (*which "user": @from is @to, or @to is an admin account).
  */
 int store_caseload_transfer(struct store *s, const struct store_principal *p, const char *from,
-                            const char *to, const char *person_id, cJSON **ret,
+                            const char *to, const char *person_id, struct proto_transfer_reply *ret,
                             const char **which);
 
 /*
@@ -391,12 +392,13 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
                                 const char *person_id, const char *user, const char **why);
 
 /*
- * store_person_team() - {"person_id", "name", "named_coordinator": {"user", "role", "since"} or
- * null, "team": [{"user", "role", "since"}]} for person @person_id, as @p may read it: -ENOENT
- * for an unknown person and for one not on @p's caseload (coordinators: every person).
+ * store_person_team() - the team of person @person_id (its name, named coordinator and active
+ * assignments, each with user, role and since) in *ret (zeroed by the caller, who frees it with
+ * proto_team_done(), also on failure), as @p may read it: -ENOENT for an unknown person and for
+ * one not on @p's caseload (coordinators: every person).
  */
 int store_person_team(struct store *s, const struct store_principal *p, const char *person_id,
-                      cJSON **ret);
+                      struct proto_team *ret);
 
 /* ---- users leaving and changing role, the record's lifecycle (store_people.c) ---- */
 

@@ -404,6 +404,71 @@ TEST(transfer_and_named_coordinator_round_trip)
     ASSERT_STREQ(nback.user, "sw.ella");
 }
 
+TEST(transfer_reply_round_trip)
+{
+    _cleanup_(proto_transfer_reply_done) struct proto_transfer_reply a = {0}, back = {0};
+    _cleanup_json_ cJSON *root = NULL;
+
+    copy_text(a.from, sizeof(a.from), "nurse.ben");
+    copy_text(a.to, sizeof(a.to), "nurse.amira");
+    ASSERT_OK(proto_transfer_reply_add(&a, true, PID));
+    ASSERT_OK(proto_transfer_reply_add(&a, true, ROW));
+    ASSERT_OK(proto_transfer_reply_add(&a, false, CID));
+    root = reparse(proto_transfer_reply_encode(&a));
+    ASSERT_OK(proto_transfer_reply_decode_json(root, &back));
+    ASSERT_STREQ(back.from, "nurse.ben");
+    ASSERT_STREQ(back.to, "nurse.amira");
+    ASSERT_EQ(back.n_moved, 2u);
+    ASSERT_STREQ(back.moved[0], PID);
+    ASSERT_STREQ(back.moved[1], ROW);
+    ASSERT_EQ(back.n_already, 1u);
+    ASSERT_STREQ(back.already[0], CID);
+    cJSON_Delete(root);
+    /* The documented example: every member present, "already" empty. */
+    root = NULL;
+    ASSERT_OK(wire_parse("{\"from\": \"nurse.ben\", \"to\": \"nurse.amira\", \"moved\": [\"" PID
+                         "\"], \"already\": []}",
+                         strlen("{\"from\": \"nurse.ben\", \"to\": \"nurse.amira\", \"moved\": "
+                                "[\"" PID "\"], \"already\": []}"),
+                         &root, &(const char *){NULL}));
+    proto_transfer_reply_done(&back);
+    ASSERT_OK(proto_transfer_reply_decode_json(root, &back));
+    ASSERT_EQ(back.n_moved, 1u);
+    ASSERT_EQ(back.n_already, 0u);
+}
+
+TEST(team_round_trip)
+{
+    _cleanup_(proto_team_done) struct proto_team a = {0}, back = {0};
+    struct proto_team_member ella = {(char *)"sw.ella", (char *)"social_worker",
+                                     (char *)"2026-11-20T10:00:00.000Z"};
+    struct proto_team_member amira = {(char *)"nurse.amira", (char *)"nurse", NULL};
+    _cleanup_json_ cJSON *root = NULL;
+    _cleanup_free_ char *text = NULL;
+
+    memcpy(a.person_id, PID, UUID_STR_MAX);
+    text = print_take(proto_team_encode(&a));
+    ASSERT_STREQ(text, "{\"person_id\":\"" PID "\",\"name\":null,\"named_coordinator\":null,"
+                       "\"team\":[]}");
+    a.name = strdup("Doreen Ashworth");
+    ASSERT_NOT_NULL(a.name);
+    ASSERT_OK(proto_team_set_coordinator(&a, &ella));
+    ASSERT_OK(proto_team_add(&a, &amira));
+    ASSERT_OK(proto_team_add(&a, &ella));
+    root = reparse(proto_team_encode(&a));
+    ASSERT_OK(proto_team_decode_json(root, &back));
+    ASSERT_STREQ(back.person_id, PID);
+    ASSERT_STREQ(back.name, "Doreen Ashworth");
+    ASSERT_TRUE(back.has_named_coordinator);
+    ASSERT_STREQ(back.named_coordinator.user, "sw.ella");
+    ASSERT_STREQ(back.named_coordinator.since, "2026-11-20T10:00:00.000Z");
+    ASSERT_EQ(back.n_team, 2u);
+    ASSERT_STREQ(back.team[0].user, "nurse.amira");
+    ASSERT_STREQ(back.team[0].role, "nurse");
+    ASSERT_NULL(back.team[0].since);
+    ASSERT_STREQ(back.team[1].role, "social_worker");
+}
+
 TEST(lifecycle_round_trip)
 {
     static const char *const keys[] = {NULL, "reason", "nhs_number", "gp_practice"};
