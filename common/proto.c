@@ -1108,8 +1108,6 @@ int proto_empty_request_decode(const char *body, size_t len, struct proto_error 
     static const char *const keys[] = {NULL};
     _cleanup_json_ cJSON *root = NULL;
 
-    if (len == 0)
-        return 0;
     return parse_request(body, len, keys, &root, err);
 }
 

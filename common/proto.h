@@ -57,9 +57,10 @@ bool proto_user_name_valid(const char *s);
 /*
  * Every request decoder below: @body, @len bytes (not NUL-terminated), is parsed strictly
  * (docs/PROTOCOL.md "Bodies are strict", "Text"), then its members are checked in a fixed
- * order. Returns 0 and fills *ret (free with the struct's _done()), or a negative errno:
- * -ENOMEM (*err untouched), or -EBADMSG/-E2BIG with *err saying what to answer; *ret then
- * still needs its _done(). The strings of *ret are owned by it.
+ * order. *ret starts zeroed (by the caller). Returns 0 and fills *ret, or a negative errno:
+ * -ENOMEM (*err untouched), or -EBADMSG/-E2BIG with *err saying what to answer. Either way a
+ * struct with a _done() needs it: its strings are owned by it. Encoders only read what they
+ * are given, so a caller may point a struct's strings at its own (casting const away).
  */
 
 /* ---- POST /v1/enrol ---- */
@@ -220,7 +221,9 @@ int proto_restore_reply_decode_json(const cJSON *root, struct proto_restore_repl
 
 /* ---- POST /v1/devices/{id}/revoke (no body, or {}) ---- */
 
-/* proto_empty_request_decode() - an empty body or {}: 0, or -EBADMSG with *err. */
+/* proto_empty_request_decode() - a body that must be {}: 0, or -EBADMSG with *err. A request
+ * that carries no body bytes at all is the HTTP layer's to accept; zero bytes here (a gzip body
+ * that inflates to nothing) are malformed JSON, as for every other body. */
 int proto_empty_request_decode(const char *body, size_t len, struct proto_error *err);
 
 struct proto_revoke_reply {

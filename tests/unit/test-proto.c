@@ -356,7 +356,7 @@ TEST(revoke_round_trip)
     ASSERT_OK(proto_revoke_reply_decode_json(root, &back));
     ASSERT_STREQ(back.device_id, DEV);
     ASSERT_TRUE(back.revoked && back.already);
-    ASSERT_OK(proto_empty_request_decode("", 0, &err));
+    ASSERT_REFUSED(proto_empty_request_decode("", 0, &err), 400, "malformed_json", "");
     ASSERT_OK(proto_empty_request_decode("{}", 2, &err));
     ASSERT_REFUSED(proto_empty_request_decode("{\"x\":1}", 7, &err), 400, "unknown_field", "x");
 }
