@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c - ids, randomness, hashing, UTF-8 and number parsing, time formatting. */
+/* util.c - ids, randomness, hashing, UTF-8 and number parsing, time formatting, durable file
+ * writes. */
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int random_bytes(void *buf, size_t n)
 {
@@ -335,4 +340,76 @@ int iso_time_parse(const char *s, int64_t *ret_ms, bool *ret_zoned)
     *ret_ms = ((days * 24 + num(s + 11, 2)) * 60 + num(s + 14, 2)) * 60000 + sec * 1000 + ms - off;
     *ret_zoned = *p != '\0';
     return 0;
+}
+
+/* Write all of @data to @fd and fsync it. 0 or -errno. */
+static int write_all_sync(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t k = write(fd, p, len);
+
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -errno;
+        p += k;
+        len -= (size_t)k;
+    }
+    /* A pipe or a terminal (-o /dev/stdout) holds nothing to sync. */
+    if (fsync(fd) < 0 && errno != EINVAL)
+        return -errno;
+    return 0;
+}
+
+int file_write_sync(const char *path, const void *data, size_t len, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int r;
+
+    if (fd < 0)
+        return -errno;
+    r = write_all_sync(fd, data, len);
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    return r;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t dl = slash ? (size_t)(slash - path) : 0;
+    int fd, r = 0;
+
+    if (dl >= sizeof(dir) ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%.*s%s.%s.tmp", (int)dl, path, slash ? "/" : "",
+                         slash ? slash + 1 : path) >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    if (slash)
+        snprintf(dir, sizeof(dir), "%.*s", (int)(dl ? dl : 1), path);
+    else
+        snprintf(dir, sizeof(dir), ".");
+    (void)unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return -errno;
+    if (fchmod(fd, mode) < 0) /* the umask does not decide who may read it */
+        r = -errno;
+    if (r == 0)
+        r = write_all_sync(fd, data, len);
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0 && rename(tmp, path) < 0)
+        r = -errno;
+    if (r < 0) {
+        (void)unlink(tmp);
+        return r;
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fsync(fd) < 0)
+        r = -errno;
+    (void)close(fd);
+    return r;
 }

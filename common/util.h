@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* util.h - ids (UUIDv7), randomness, hashing, UTF-8 and number parsing, time formatting. */
+/* util.h - ids (UUIDv7), randomness, hashing, UTF-8 and number parsing, time formatting, durable
+ * file writes. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define UUID_STR_LEN 36
 #define UUID_STR_MAX (UUID_STR_LEN + 1)
@@ -66,3 +68,18 @@ bool datetime_valid(const char *s);
 /* iso_time_parse() - a datetime_valid() time as Unix ms in *ret_ms; *ret_zoned false when it has
  * no zone (then read as UTC). 0, -EINVAL when not valid, or -ERANGE before 1970. */
 int iso_time_parse(const char *s, int64_t *ret_ms, bool *ret_zoned);
+
+/*
+ * file_write_atomic() - replace @path with @len bytes of @data, durably: written to a temporary
+ * file beside it (".NAME.tmp", created with @mode, never through a symbolic link), fsynced,
+ * renamed over @path, and the directory fsynced, so that after a crash @path holds either the old
+ * content or the new, whole. Returns 0 or -errno (the temporary file is then removed).
+ */
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/*
+ * file_write_sync() - write @len bytes of @data to @path (created with @mode, or truncated) and
+ * fsync it: for a file the user names, written where they said (through a symbolic link, to a
+ * pipe), not replaced. Returns 0 or -errno.
+ */
+int file_write_sync(const char *path, const void *data, size_t len, mode_t mode);

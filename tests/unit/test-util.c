@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* test-util.c - ids (UUIDv7 form and order), UTF-8 validation, number parsing, SHA-256, time
  * formatting and the date / date-time rules the catalogue's value types use. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "harness.h"
 #include "macro.h"
@@ -250,4 +252,57 @@ TEST(datetimes)
         ASSERT_FALSE(datetime_valid(bad[i]));
     }
     ASSERT_FALSE(datetime_valid(NULL));
+}
+
+static int slurp(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        return -errno;
+    n = read(fd, buf, size - 1);
+    close(fd);
+    if (n < 0)
+        return -errno;
+    buf[n] = '\0';
+    return (int)n;
+}
+
+TEST(file_write_atomic_replaces_whole)
+{
+    char path[4200], tmp[4300], link[4200], buf[64];
+    struct stat sb;
+
+    snprintf(path, sizeof(path), "%s/token", test_tmpdir());
+    snprintf(tmp, sizeof(tmp), "%s/.token.tmp", test_tmpdir());
+    ASSERT_OK(file_write_atomic(path, "first", 5, 0600));
+    ASSERT_EQ(slurp(path, buf, sizeof(buf)), 5);
+    ASSERT_STREQ(buf, "first");
+    ASSERT_EQ(stat(path, &sb), 0);
+    ASSERT_EQ(sb.st_mode & 0777, 0600);
+    /* Replaced whole, with the new mode whatever the umask; no temporary file left. */
+    umask(0);
+    ASSERT_OK(file_write_atomic(path, "second\n", 7, 0640));
+    umask(022);
+    ASSERT_EQ(slurp(path, buf, sizeof(buf)), 7);
+    ASSERT_STREQ(buf, "second\n");
+    ASSERT_EQ(stat(path, &sb), 0);
+    ASSERT_EQ(sb.st_mode & 0777, 0640);
+    ASSERT_TRUE(access(tmp, F_OK) < 0);
+    /* A stale temporary file (a crash mid-write) is replaced, not followed or appended to. */
+    ASSERT_OK(file_write_atomic(tmp, "stale", 5, 0600));
+    ASSERT_OK(file_write_atomic(path, "", 0, 0600));
+    ASSERT_EQ(slurp(path, buf, sizeof(buf)), 0);
+    /* A planted symbolic link at the temporary name is not written through. */
+    snprintf(link, sizeof(link), "%s/victim", test_tmpdir());
+    ASSERT_OK(file_write_atomic(link, "keep", 4, 0600));
+    ASSERT_EQ(symlink(link, tmp), 0);
+    ASSERT_OK(file_write_atomic(path, "new", 3, 0600));
+    ASSERT_EQ(slurp(link, buf, sizeof(buf)), 4);
+    ASSERT_STREQ(buf, "keep");
+    /* Failures: a missing directory; the old content stays. */
+    snprintf(buf, sizeof(buf), "/nonexistent-dir-%d/x", (int)getpid());
+    ASSERT_ERRNO(file_write_atomic(buf, "x", 1, 0600), -ENOENT);
+    ASSERT_EQ(slurp(path, buf, sizeof(buf)), 3);
 }
