@@ -53,15 +53,17 @@ static const char *field_of(struct caresync *c, const char *tbl, const char *id,
 {
     cJSON *o = NULL;
     const cJSON *v;
+    bool found;
 
     buf[0] = '\0';
     if (query_row(c->db, catalogue_table(tbl), id, &o) != 1)
         return NULL;
     v = cJSON_GetObjectItemCaseSensitive(o, f);
-    if (cJSON_IsString(v))
+    found = cJSON_IsString(v);
+    if (found)
         snprintf(buf, 256, "%s", v->valuestring);
     cJSON_Delete(o);
-    return cJSON_IsString(v) ? buf : NULL;
+    return found ? buf : NULL;
 }
 
 static int pull(struct caresync *c, const char *tbl, const char *row, const char *person,
