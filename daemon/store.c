@@ -842,7 +842,7 @@ static int superseded_by_restore(struct store *s, const char *tbl, const char *r
     sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM change_log WHERE tbl = ? AND row_id = ?"
                                      " AND field = '_deleted' AND value = '0'"
                                      " AND outcome IN ('applied', 'lost')"
-                                     " AND (hlc > ?3 OR (hlc = ?3 AND device > ?4)) LIMIT 1");
+                                     " AND " HLC_SQL_AFTER("?3", "?4") " LIMIT 1");
     int rc;
 
     if (!st)
@@ -1022,7 +1022,7 @@ static bool hist_restamped(const struct hist *e)
 
 static bool version_after(uint64_t hlc, const char *device, const struct hist *than)
 {
-    return hlc > than->hlc || (hlc == than->hlc && strcmp(device, than->device) > 0);
+    return hlc_version_cmp(hlc, device, than->hlc, than->device) > 0;
 }
 
 /*
@@ -1522,7 +1522,7 @@ static int row_newest_version(struct store *s, const char *tbl, const char *row_
                               struct field_cur *ret)
 {
     sqlite3_stmt *st = store_stmt(s, "SELECT hlc, device FROM field_state WHERE tbl = ?"
-                                     " AND row_id = ? ORDER BY hlc DESC, device DESC LIMIT 1");
+                                     " AND row_id = ? ORDER BY " HLC_SQL_NEWEST " LIMIT 1");
     int rc;
 
     store_field_cur_done(ret);
