@@ -110,6 +110,15 @@ bool uuid_valid(const char *s)
     return true;
 }
 
+uint64_t fnv1a(const char *s)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+    return h;
+}
+
 int sha256_hex(const void *data, size_t len, char out[static SHA256_HEX_MAX])
 {
     unsigned char md[32];

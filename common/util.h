@@ -25,6 +25,9 @@ int uuid_v7(uint64_t unix_ms, char buf[static UUID_STR_MAX]);
 /* uuid_valid() - true for the canonical 8-4-4-4-12 lower-case hex form, any version. */
 bool uuid_valid(const char *s);
 
+/* fnv1a() - the 64-bit FNV-1a hash of string @s (for hash tables, not for security). */
+uint64_t fnv1a(const char *s);
+
 /* sha256_hex() - lower-case hex SHA-256 of @len bytes at @data into @out. Returns 0 or -EIO. */
 int sha256_hex(const void *data, size_t len, char out[static SHA256_HEX_MAX]);
 

@@ -306,3 +306,11 @@ TEST(file_write_atomic_replaces_whole)
     ASSERT_ERRNO(file_write_atomic(buf, "x", 1, 0600), -ENOENT);
     ASSERT_EQ(slurp(path, buf, sizeof(buf)), 3);
 }
+
+TEST(fnv1a_vectors)
+{
+    /* The FNV-1a 64 test vectors of draft-eastlake-fnv. */
+    ASSERT_EQ(fnv1a(""), UINT64_C(0xcbf29ce484222325));
+    ASSERT_EQ(fnv1a("a"), UINT64_C(0xaf63dc4c8601ec8c));
+    ASSERT_EQ(fnv1a("foobar"), UINT64_C(0x85944171f73967e8));
+}
