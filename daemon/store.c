@@ -15,23 +15,14 @@
 #include "store_int.h"
 
 
-static const char *const roles[] = {"nurse",           "social_worker",      "occupational_therapist",
-                                    "physiotherapist", "link_worker",        "volunteer",
-                                    "personal_assistant", "coordinator",     "admin",
-                                    NULL};
-
 bool store_role_valid(const char *role)
 {
-    for (const char *const *r = roles; role && *r; r++)
-        if (streq(*r, role))
-            return true;
-    return false;
+    return access_role_valid(role);
 }
 
 const char *store_role_list(void)
 {
-    return "nurse, social_worker, occupational_therapist, physiotherapist, link_worker, "
-           "volunteer, personal_assistant, coordinator, admin";
+    return access_role_list();
 }
 
 bool store_role_is_coordinator(const char *role)
@@ -352,22 +343,6 @@ void store_set_handover_grace(struct store *s, uint64_t ms)
 
 /* ---- users, enrolment, devices ---- */
 
-static bool name_valid(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-
-    if (n == 0 || n > STORE_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static int user_lookup(struct store *s, const char *name, int64_t *ret_id)
 {
     sqlite3_stmt *st = store_stmt(s, "SELECT id FROM users WHERE name = ?");
@@ -393,7 +368,7 @@ int store_user_add(struct store *s, const char *name, const char *role)
     char ts[ISO_TIME_MAX];
     int r;
 
-    if (!name_valid(name) || !store_role_valid(role))
+    if (!access_user_valid(name) || !store_role_valid(role))
         return -EINVAL;
     if (!d || wire_add_string(d, "user", name) < 0 || wire_add_string(d, "role", role) < 0)
         return -ENOMEM;

@@ -416,3 +416,37 @@ TEST(deletes)
         ASSERT_FALSE(writes("volunteer", "v", *t, CAT_DELETED_FIELD, ROW("who", "v"), false));
     }
 }
+
+TEST(role_names_and_list)
+{
+    for (size_t r = 0; r < N_ROLES; r++) {
+        ASSERT_TRUE(access_role_valid(roles[r]));
+        ASSERT_TRUE(strstr(access_role_list(), roles[r]) != NULL);
+    }
+    ASSERT_FALSE(access_role_valid("Nurse"));
+    ASSERT_FALSE(access_role_valid(""));
+    ASSERT_FALSE(access_role_valid(NULL));
+    ASSERT_STREQ(access_role_list(), "nurse, social_worker, occupational_therapist, "
+                                     "physiotherapist, link_worker, volunteer, "
+                                     "personal_assistant, coordinator, admin");
+}
+
+TEST(user_names)
+{
+    char longest[ACCESS_USER_MAX + 2];
+
+    ASSERT_TRUE(access_user_valid("nurse.amira"));
+    ASSERT_TRUE(access_user_valid("A-b_c.9"));
+    ASSERT_FALSE(access_user_valid(""));
+    ASSERT_FALSE(access_user_valid(NULL));
+    ASSERT_FALSE(access_user_valid("nurse amira"));
+    ASSERT_FALSE(access_user_valid("amira@nhs.net"));
+    ASSERT_FALSE(access_user_valid("ami\xc3\xa9"));
+    ASSERT_FALSE(access_user_valid("a/b"));
+    memset(longest, 'x', ACCESS_USER_MAX);
+    longest[ACCESS_USER_MAX] = '\0';
+    ASSERT_TRUE(access_user_valid(longest));
+    longest[ACCESS_USER_MAX] = 'x';
+    longest[ACCESS_USER_MAX + 1] = '\0';
+    ASSERT_FALSE(access_user_valid(longest));
+}
