@@ -313,41 +313,54 @@ bool datetime_valid(const char *s)
     return false;
 }
 
-int iso_time_parse(const char *s, int64_t *ret_ms, bool *ret_zoned)
+int iso_time_split(const char *s, struct iso_parts *ret)
 {
-    static const int cum[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
-    int64_t y, mo, d, days, ms = 0, sec = 0, off = 0;
     const char *p;
 
-    if (!datetime_valid(s))
+    if (!s || !datetime_valid(s))
         return -EINVAL;
-    y = num(s, 4);
-    mo = num(s + 5, 2);
-    d = num(s + 8, 2);
+    /* datetime_valid() checked every digit and separator: the positions are fixed. */
+    *ret = (struct iso_parts){.year = (int)num(s, 4), .month = (int)num(s + 5, 2),
+                              .day = (int)num(s + 8, 2), .hour = (int)num(s + 11, 2),
+                              .minute = (int)num(s + 14, 2)};
     p = s + 16;
     if (*p == ':') {
-        sec = num(p + 1, 2);
+        ret->second = (int)num(p + 1, 2);
         p += 3;
         if (*p == '.') {
             int scale = 100;
 
             for (p++; *p >= '0' && *p <= '9'; p++) {
-                ms += (*p - '0') * scale;
+                ret->ms += (*p - '0') * scale;
                 scale /= 10;
             }
         }
     }
+    ret->zoned = *p != '\0';
     if (*p == '+' || *p == '-')
-        off = (*p == '+' ? 1 : -1) * (num(p + 1, 2) * 60 + num(p + 4, 2)) * 60000;
+        ret->offset_s = (*p == '+' ? 1 : -1) * (int)(num(p + 1, 2) * 60 + num(p + 4, 2)) * 60;
+    return 0;
+}
+
+int iso_time_parse(const char *s, int64_t *ret_ms, bool *ret_zoned)
+{
+    static const int cum[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    struct iso_parts t;
+    int64_t y, days;
+
+    if (iso_time_split(s, &t) < 0)
+        return -EINVAL;
+    y = t.year;
     if (y < 1970)
         return -ERANGE;
     /* Days since 1970-01-01 in the proleptic Gregorian calendar (datetime_valid checked it). */
     days = (y - 1970) * 365 + (y - 1969) / 4 - (y - 1901) / 100 + (y - 1601) / 400;
-    days += cum[mo - 1] + d - 1;
-    if (mo > 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+    days += cum[t.month - 1] + t.day - 1;
+    if (t.month > 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
         days++;
-    *ret_ms = ((days * 24 + num(s + 11, 2)) * 60 + num(s + 14, 2)) * 60000 + sec * 1000 + ms - off;
-    *ret_zoned = *p != '\0';
+    *ret_ms = ((days * 24 + t.hour) * 60 + t.minute) * 60000 + (int64_t)t.second * 1000 + t.ms -
+              (int64_t)t.offset_s * 1000;
+    *ret_zoned = t.zoned;
     return 0;
 }
 

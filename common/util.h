@@ -68,6 +68,17 @@ bool date_valid(const char *s);
 
 /* datetime_valid() - true for "YYYY-MM-DDTHH:MM[:SS[.fff]]" optionally followed by Z or ±HH:MM. */
 bool datetime_valid(const char *s);
+/* A datetime_valid() time in its parts, as written. */
+struct iso_parts {
+    int year, month, day, hour, minute, second, ms;
+    bool zoned;     /* "Z" or an offset was given (else: the writer's local time) */
+    int offset_s;   /* east of UTC, in seconds (0 for "Z" and for no zone) */
+};
+
+/* iso_time_split() - the parts of @s, the one date-time reader. 0, or -EINVAL when not
+ * datetime_valid(). */
+int iso_time_split(const char *s, struct iso_parts *ret);
+
 /* iso_time_parse() - a datetime_valid() time as Unix ms in *ret_ms; *ret_zoned false when it has
  * no zone (then read as UTC). 0, -EINVAL when not valid, or -ERANGE before 1970. */
 int iso_time_parse(const char *s, int64_t *ret_ms, bool *ret_zoned);

@@ -314,3 +314,41 @@ TEST(fnv1a_vectors)
     ASSERT_EQ(fnv1a("a"), UINT64_C(0xaf63dc4c8601ec8c));
     ASSERT_EQ(fnv1a("foobar"), UINT64_C(0x85944171f73967e8));
 }
+
+TEST(iso_time_parts)
+{
+    struct iso_parts t;
+    int64_t ms;
+    bool zoned;
+
+    ASSERT_OK(iso_time_split("2026-12-03T10:30", &t));
+    ASSERT_EQ(t.year, 2026);
+    ASSERT_EQ(t.month, 12);
+    ASSERT_EQ(t.day, 3);
+    ASSERT_EQ(t.hour, 10);
+    ASSERT_EQ(t.minute, 30);
+    ASSERT_EQ(t.second, 0);
+    ASSERT_FALSE(t.zoned);
+    ASSERT_OK(iso_time_split("2026-03-29T01:02:03.45+05:30", &t));
+    ASSERT_EQ(t.second, 3);
+    ASSERT_EQ(t.ms, 450);
+    ASSERT_TRUE(t.zoned);
+    ASSERT_EQ(t.offset_s, 5 * 3600 + 30 * 60);
+    ASSERT_OK(iso_time_split("2026-03-29T01:02:03-01:00", &t));
+    ASSERT_EQ(t.offset_s, -3600);
+    ASSERT_OK(iso_time_split("2026-03-29T01:02Z", &t));
+    ASSERT_TRUE(t.zoned);
+    ASSERT_EQ(t.offset_s, 0);
+    ASSERT_ERRNO(iso_time_split("2026-02-30T01:02Z", &t), -EINVAL);
+    ASSERT_ERRNO(iso_time_split(NULL, &t), -EINVAL);
+    /* The same instant written three ways. */
+    ASSERT_OK(iso_time_parse("2026-03-29T01:02:03-01:00", &ms, &zoned));
+    {
+        int64_t a, b;
+
+        ASSERT_OK(iso_time_parse("2026-03-29T02:02:03Z", &a, &zoned));
+        ASSERT_OK(iso_time_parse("2026-03-29T07:32:03+05:30", &b, &zoned));
+        ASSERT_EQ(ms, a);
+        ASSERT_EQ(ms, b);
+    }
+}
