@@ -8,12 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
 #include "caresync_int.h"
 #include "wire.h"
 
 static int need_user(struct caresync *c, const char *user, const char *what)
 {
-    if (user && proto_user_name_valid(user))
+    if (access_user_valid(user))
         return CARESYNC_OK;
     return cs_fail(c, CARESYNC_EUSAGE, "bad %s '%s': a user name (letters, digits, '.', '_', '-')",
                    what, user ? user : "");

@@ -29,19 +29,6 @@ const char *proto_clip(const char *s, char *buf, size_t size)
     return buf;
 }
 
-bool proto_user_name_valid(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > PROTO_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
-
 /* Fill *e with a refusal. @field NULL, @limit < 0 and @index < 0 leave those out. Returns
  * -EBADMSG, what every refusal returns. */
 _printf_(7, 8) static int fail(struct proto_error *e, int status, const char *code, int64_t limit,
@@ -206,7 +193,7 @@ static int member_user(const cJSON *obj, const char *key, char *ret, struct prot
 
     if (r < 0)
         return r;
-    if (!proto_user_name_valid(s))
+    if (!access_user_valid(s))
         return fail(err, 400, "invalid_value", -1, key, -1,
                     "'%s' must be a user name (letters, digits, '.', '_' and '-')", key);
     memcpy(ret, s, strlen(s) + 1);
@@ -1269,8 +1256,8 @@ int proto_transfer_reply_decode_json(const cJSON *root, struct proto_transfer_re
     const char *from, *to;
     const cJSON *it;
 
-    if (wire_get_string(root, "from", &from) < 0 || !proto_user_name_valid(from) ||
-        wire_get_string(root, "to", &to) < 0 || !proto_user_name_valid(to))
+    if (wire_get_string(root, "from", &from) < 0 || !access_user_valid(from) ||
+        wire_get_string(root, "to", &to) < 0 || !access_user_valid(to))
         return -EBADMSG;
     copy_text(a.from, sizeof(a.from), from);
     copy_text(a.to, sizeof(a.to), to);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access.h"
 #include "wire.h"
 
 #define PROTO_ECHO_MAX       128  /* longest client-supplied name echoed back in an error */
@@ -22,7 +23,7 @@
 #define PROTO_LAST_ERROR_MAX 1000 /* bytes of a device's reported last_error */
 #define PROTO_CHANGES_MAX    1000 /* changes in one push; exports in one sync */
 #define PROTO_REASON_MAX     500  /* bytes of a resolution's or a restore's reason */
-#define PROTO_NAME_MAX       64   /* a user name */
+#define PROTO_NAME_MAX       ACCESS_USER_MAX /* a user name: access_user_valid() */
 #define PROTO_ARG_MAX        64   /* table, row_id, a lifecycle route's argument */
 #define PROTO_OUTCOME_MAX    16   /* "applied", "lost", "out_of_scope" */
 #define PROTO_NOTICE_IDS_MAX 1000 /* conflict ids in one sync's notices */
@@ -49,10 +50,6 @@ int proto_error_decode_json(const cJSON *root, struct proto_error *ret);
 /* proto_clip() - copy @s into @buf (@size bytes, at least 8) cut at a UTF-8 boundary, "..."
  * marking a cut. Returns @buf. */
 const char *proto_clip(const char *s, char *buf, size_t size);
-
-/* proto_user_name_valid() - a user name as the store accepts them: 1 to PROTO_NAME_MAX of
- * [A-Za-z0-9._-]. */
-bool proto_user_name_valid(const char *s);
 
 /*
  * Every request decoder below: @body, @len bytes (not NUL-terminated), is parsed strictly

@@ -41,8 +41,6 @@
 
 #define HTTP_LOG_URI_MAX  200 /* request target shown in the access log */
 #define HTTP_ECHO_MAX     PROTO_ECHO_MAX /* longest client-supplied name echoed in an error */
-/* The request decoders (common/proto.c) check user names as the store keeps them. */
-_Static_assert(STORE_NAME_MAX == PROTO_NAME_MAX, "a user name's limit differs");
 #define HTTP_CODE_ARG_MAX 64  /* an enrolment code longer than this cannot be valid */
 #define HTTP_ALL_METHODS                                                                       \
     (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | \
@@ -898,7 +896,7 @@ static int conflict_filter(struct http_req *hr, const struct evkeyvalq *params,
                     "person must be a person's id (a lower-case UUID)");
         return -EBADMSG;
     }
-    if (f->worker && !proto_user_name_valid(f->worker)) {
+    if (f->worker && !access_user_valid(f->worker)) {
         reply_error(hr, 400, "invalid_value", -1, "worker", -1,
                     "worker must be a user name (letters, digits, '.', '_' and '-')");
         return -EBADMSG;

@@ -766,9 +766,9 @@ TEST(refuses_bad_names_and_ids)
     s = "{\"from\": \"nurse.ben\"}";
     ASSERT_REFUSED(proto_transfer_request_decode(s, strlen(s), &tr, &err), 400, "missing_field",
                    "to");
-    ASSERT_TRUE(proto_user_name_valid("sw.ella_2-b"));
-    ASSERT_FALSE(proto_user_name_valid(""));
-    ASSERT_FALSE(proto_user_name_valid("a/b"));
+    ASSERT_TRUE(access_user_valid("sw.ella_2-b"));
+    ASSERT_FALSE(access_user_valid(""));
+    ASSERT_FALSE(access_user_valid("a/b"));
 }
 
 /* ---- replies a device must refuse ---- */
