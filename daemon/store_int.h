@@ -102,6 +102,14 @@ struct field_cur {
     char change_id[UUID_STR_MAX];
 };
 
+/*
+ * store_window_open() - whether a change the server received at @received_ms is inside the
+ * handover window of a scope that ended at @end_ms (both by the server's clock): received before
+ * the end plus @grace_ms. A change received in the very millisecond the scope ended was
+ * received after it (the end committed first), so with no grace nothing after the end is in.
+ */
+bool store_window_open(uint64_t received_ms, uint64_t end_ms, uint64_t grace_ms);
+
 /* store_stmt() - a cached prepared statement for the SQL literal @sql, reset and unbound. */
 sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 /* store_step_done() - step a statement that returns no rows and reset it. 0 or -errno. */

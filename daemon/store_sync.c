@@ -211,7 +211,12 @@ static int in_window(struct store *s, const struct store_principal *p, const cha
         if (r <= 0)
             return r;
     }
-    return now <= end_ms + s->grace_ms && s->given_cursor < end_seq;
+    return store_window_open(now, end_ms, s->grace_ms) && s->given_cursor < end_seq;
+}
+
+bool store_window_open(uint64_t received_ms, uint64_t end_ms, uint64_t grace_ms)
+{
+    return received_ms < end_ms + grace_ms;
 }
 
 /*
