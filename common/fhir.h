@@ -18,3 +18,11 @@
  * cJSON_Delete(), or NULL when out of memory or when @tree has no valid person id. Never logs.
  */
 cJSON *fhir_bundle(const cJSON *tree, const char *generated_at);
+
+/*
+ * fhir_split() - @bundle (as fhir_bundle() made it, in load order) as transaction Bundles of at
+ * most @max_entries entries each, in the order to load them: every reference of a slice points
+ * into it or into an earlier one. Returns a new array of Bundles the caller frees with
+ * cJSON_Delete(), or NULL when out of memory, @max_entries is 0 or @bundle has no entries array.
+ */
+cJSON *fhir_split(const cJSON *bundle, size_t max_entries);

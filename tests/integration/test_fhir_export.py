@@ -47,6 +47,8 @@ REQUIRED = {
     'PractitionerRole': [],
     'Organization': [],
     'Condition': ['subject'],
+    'CodeSystem': ['status', 'content'],
+    'Questionnaire': ['status'],
 }
 STATUS = {
     'Appointment': {'proposed', 'pending', 'booked', 'arrived', 'fulfilled', 'cancelled',
@@ -147,7 +149,9 @@ def validate_bundle(b, what):
             elif k in ('birthDate', 'deceasedDate') and isinstance(v, str):
                 h.check(DATE.match(v), '%s: %s.%s %r is a date' % (where, t, k, v))
 
-    # Every reference resolves to an entry (or a contained resource).
+    # Every reference is Type/id of an entry before the one that refers to it (or a contained
+    # resource): the Bundle is in load order, so any slice loads after the ones before it.
+    order = {k: i for i, k in enumerate(res)}
     for (t, rid), r in res.items():
         contained = {c.get('id') for c in r.get('contained', [])}
         for path, k, v in walk(r):
@@ -160,11 +164,14 @@ def validate_bundle(b, what):
             if v.startswith('#'):
                 h.check(v[1:] in contained, where + ' names a contained resource')
                 continue
-            ok = v in full_urls or any(
-                fu.startswith(('http://', 'https://')) and fu.endswith('/' + v) and
-                full_urls[fu] == tuple(v.split('/', 1)) for fu in full_urls)
-            h.check(ok, where + ' resolves to an entry fullUrl', sorted(full_urls))
+            target = tuple(v.split('/', 1))
+            h.check(target in res, where + ' is Type/id of an entry')
+            h.check(order[target] <= order[(t, rid)], where + ' comes before it (load order)')
     return res
+
+
+def no_roles(res):
+    return sorted(k for k in res if k[0] != 'PractitionerRole')
 
 
 def refs(r):
@@ -324,9 +331,13 @@ def test(w):
     status, _, _, sb = d.request('GET', path, token=coord.token)
     h.check_eq(status, 200, 'coordinator GET ' + path)
     sres = validate_bundle(sb, 'GET /v1/people/{id}/fhir')
-    h.check_eq(sorted(sres), sorted(res), 'the server exports the same resources',
+    # The same resources, and the server, which knows each user's role, adds their
+    # PractitionerRole.
+    h.check_eq(no_roles(sres), no_roles(res), 'the server exports the same resources',
                {'server only': sorted(set(sres) - set(res)),
                 'device only': sorted(set(res) - set(sres))})
+    h.check(any(t == 'PractitionerRole' and 'nurse' in json.dumps(r) for (t, _), r in sres.items()),
+            'the server exports the nurse\'s PractitionerRole', sorted(sres))
     h.check_eq(sres[('Appointment', v_missed)]['status'], 'noshow', 'server: noshow')
     status, _, _, doc = d.request('GET', path, token=nurse.token)
     h.check_eq(status, 403, 'a nurse may not use the coordinator export')
@@ -340,7 +351,7 @@ def test(w):
 
     p = d.admin(['export'], pid)
     cres = validate_bundle(json.loads(p.stdout), 'caresyncd export')
-    h.check_eq(sorted(cres), sorted(res), 'caresyncd export gives the same resources')
+    h.check_eq(no_roles(cres), no_roles(res), 'caresyncd export gives the same resources')
     d.admin(['export'], h.uuid7(), expect=3)
 
 
