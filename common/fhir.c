@@ -10,6 +10,7 @@
 #include "fhir.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,6 +21,7 @@
 #include <time.h>
 
 #include "catalogue.h"
+#include "hlc.h"
 #include "macro.h"
 #include "util.h"
 #include "wire.h"
@@ -724,17 +726,15 @@ static const char *const role_snomed[][3] = {
         {"social_worker", "106328005", "Social worker"},
 };
 
-/* ODS codes are 3 to 10 letters and digits ("A81001", "RX1"). */
+/* ODS codes are 3 to 10 capital letters and digits ("A81001", "RX1"). */
 static bool ods_code(const char *s)
 {
-    size_t n = 0;
+    size_t n;
 
     if (!s)
         return false;
-    for (; s[n]; n++)
-        if (!isalnum((unsigned char)s[n]))
-            return false;
-    return n >= 3 && n <= 10;
+    n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+    return n >= 3 && n <= 10 && !s[n];
 }
 
 /* The Organization {name, ODS code}: its id is UUIDv5 of "Organization/ods/<code>" (or
@@ -980,6 +980,7 @@ static void patient(struct fx *x)
     const cJSON *p = x->tree;
     const char *v, *status = val(p, "status");
     cJSON *r = entry(x, "Patient", x->pid, NULL), *a, *o;
+    const char *gp_name, *gp_ods;
     char gp[FHIR_URL_MAX];
 
     if (nhs_number(val(p, "nhs_number"))) {
@@ -1029,11 +1030,17 @@ static void patient(struct fx *x)
         add_str(x, o, "postalCode", val(p, "address_postcode"));
         add_str(x, o, "country", val(p, "address_postcode") ? "GB" : NULL);
     }
-    if (val(p, "gp_practice") || ods_code(val(p, "gp_ods_code")))
+    /* The practice: gp_ods_code, or gp_practice when that is a code (the API sets a code). */
+    gp_name = val(p, "gp_practice");
+    gp_ods = ods_code(val(p, "gp_ods_code")) ? val(p, "gp_ods_code") : NULL;
+    if (!gp_ods && ods_code(gp_name) && strlen(gp_name) == 6 && isupper((unsigned char)*gp_name)) {
+        gp_ods = gp_name;
+        gp_name = NULL;
+    }
+    if (gp_name || gp_ods)
         add_ref(x, add_arr(x, r, "generalPractitioner"), NULL,
-                organization(x, val(p, "gp_practice"), val(p, "gp_ods_code"), "prov",
-                             "Healthcare Provider", gp),
-                val(p, "gp_practice"));
+                organization(x, gp_name, gp_ods, "prov", "Healthcare Provider", gp),
+                gp_name ? gp_name : gp_ods);
     if ((v = val(p, "language")) || val(p, "interpreter_needed")) {
         o = add_obj(x, add_arr(x, r, "communication"), NULL);
         if (v && language_tag(v))
@@ -2144,6 +2151,17 @@ cJSON *fhir_bundle(const cJSON *tree, const char *generated_at)
     return TAKE_PTR(b);
 }
 
+int fhir_set_authored(cJSON *tree, uint64_t hlc)
+{
+    cJSON *am = cJSON_GetObjectItemCaseSensitive(tree, "about_me");
+    char buf[ISO_TIME_MAX];
+
+    if (!cJSON_IsObject(am) || hlc == 0)
+        return 0;
+    cJSON_DeleteItemFromObjectCaseSensitive(am, "_updated_at");
+    return cJSON_AddStringToObject(am, "_updated_at", iso_time(hlc_ms(hlc), buf)) ? 0 : -ENOMEM;
+}
+
 cJSON *fhir_split(const cJSON *bundle, size_t max_entries)
 {
     _cleanup_json_ cJSON *out = cJSON_CreateArray();
@@ -2178,4 +2196,31 @@ cJSON *fhir_split(const cJSON *bundle, size_t max_entries)
         n++;
     }
     return TAKE_PTR(out);
+}
+
+char *fhir_split_lines(const cJSON *bundle, size_t max_entries)
+{
+    _cleanup_json_ cJSON *parts = fhir_split(bundle, max_entries);
+    size_t len = 0;
+    char *out = parts ? calloc(1, 1) : NULL;
+    const cJSON *b;
+
+    cJSON_ArrayForEach (b, parts) {
+        char *line = out ? cJSON_PrintUnformatted(b) : NULL, *grown;
+        size_t n = line ? strlen(line) : 0;
+
+        grown = line ? realloc(out, len + n + 2) : NULL;
+        if (!grown) {
+            cJSON_free(line);
+            free(out);
+            return NULL;
+        }
+        out = grown;
+        memcpy(out + len, line, n);
+        len += n;
+        out[len++] = '\n';
+        out[len] = '\0';
+        cJSON_free(line);
+    }
+    return out;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 
 /*
  * fhir_bundle() - the FHIR R4 transaction Bundle for the person described by @tree.
@@ -26,3 +27,14 @@ cJSON *fhir_bundle(const cJSON *tree, const char *generated_at);
  * cJSON_Delete(), or NULL when out of memory, @max_entries is 0 or @bundle has no entries array.
  */
 cJSON *fhir_split(const cJSON *bundle, size_t max_entries);
+
+/* fhir_split_lines() - the same, each Bundle unformatted on a line of its own (JSON Lines), in
+ * a new string the caller frees with free(); NULL when out of memory or as fhir_split(). */
+char *fhir_split_lines(const cJSON *bundle, size_t max_entries);
+
+/*
+ * fhir_set_authored() - note in @tree when the About Me was last written: @hlc (the highest
+ * clock of its fields, 0 = unknown) becomes about_me._updated_at, which the export sends as
+ * QuestionnaireResponse.authored. Nothing when the tree has no About Me. 0 or -ENOMEM.
+ */
+int fhir_set_authored(cJSON *tree, uint64_t hlc);

@@ -12,6 +12,7 @@
 #include "caresync.h"
 #include "cli.h"
 #include "macro.h"
+#include "util.h"
 #include "when.h"
 
 static const char *str(const cJSON *o, const char *key)
@@ -347,9 +348,17 @@ int cmd_open(int argc, char *argv[])
 
 /* ---- export ---- */
 
+struct export_args {
+    const char *person;
+    size_t max; /* 0: one Bundle */
+};
+
 static int get_fhir(struct caresync *c, const void *ud, char **ret)
 {
-    return caresync_export_fhir(c, ud, ret);
+    const struct export_args *a = ud;
+
+    return a->max ? caresync_export_fhir_split(c, a->person, a->max, ret)
+                  : caresync_export_fhir(c, a->person, ret);
 }
 
 /* Write @s to @path, owner-only (it is a health record). 0 or -errno. */
@@ -384,13 +393,16 @@ static int write_file(const char *path, const char *s)
 
 int cmd_export(int argc, char *argv[])
 {
-    const char *output = NULL;
+    const char *output = NULL, *max = NULL;
     bool fhir = false, json = false, done;
     const struct cli_opt opts[] = {
             {"fhir", NULL, &fhir},
             {"output", &output, NULL},
             {"json", NULL, &json}, /* the Bundle is JSON anyway */
+            {"max-entries", &max, NULL},
     };
+    struct export_args a = {0};
+    int64_t n = 0;
     _cleanup_free_ char *out = NULL;
     int first, r;
 
@@ -399,11 +411,15 @@ int cmd_export(int argc, char *argv[])
         return r;
     if (!fhir)
         return cli_usage("export", "give the format: --fhir (a FHIR R4 transaction Bundle)");
-    r = fetch(get_fhir, argv[first], &out);
+    if (max && (parse_i64(max, &n) < 0 || n < 1 || n > 100000))
+        return cli_usage("export", "--max-entries must be a whole number from 1 to 100000");
+    a.person = argv[first];
+    a.max = (size_t)n;
+    r = fetch(get_fhir, &a, &out);
     if (r != CARESYNC_OK)
         return r;
     if (!output) {
-        printf("%s\n", out);
+        printf("%s%s", out, a.max ? "" : "\n"); /* JSON Lines end each line already */
         return 0;
     }
     r = write_file(output, out);

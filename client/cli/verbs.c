@@ -148,7 +148,7 @@ static const struct cli_verb verbs[] = {
          "The alert is active from today. Prints its id.\n"},
         {"alert deactivate", cmd_alert_deactivate, CLI_GROUP_PEOPLE, "alert deactivate ALERT_ID",
          "an alert no longer applies", "alert deactivate ALERT_ID", NULL},
-        {"export", cmd_export, CLI_GROUP_PEOPLE, "export " P " --fhir [--output FILE]",
+        {"export", cmd_export, CLI_GROUP_PEOPLE, "export " P " --fhir [--max-entries N] [--output FILE]",
          "the person as a FHIR R4 transaction Bundle", "export " P " --fhir --output dee.json",
          "Built from this device's replica, offline. Without --output the Bundle goes to\n"
          "standard output; FILE is written readable by its owner only.\n"},
