@@ -922,6 +922,26 @@ static bool language_tag(const char *s)
     return true;
 }
 
+/* The BCP-47 tag of a language written by name ("Polish" → "pl"), or NULL. The languages
+ * most spoken in England after English (ONS Census 2021) and British Sign Language. */
+static const char *language_of(const char *name)
+{
+    static const char *const map[][2] = {
+            {"English", "en"},  {"Welsh", "cy"},     {"Polish", "pl"},
+            {"Romanian", "ro"}, {"Panjabi", "pa"},   {"Punjabi", "pa"},
+            {"Urdu", "ur"},     {"Portuguese", "pt"}, {"Spanish", "es"},
+            {"Arabic", "ar"},   {"Bengali", "bn"},   {"Gujarati", "gu"},
+            {"Italian", "it"},  {"Lithuanian", "lt"}, {"Tamil", "ta"},
+            {"Somali", "so"},   {"French", "fr"},    {"Turkish", "tr"},
+            {"British Sign Language", "bfi"},
+    };
+
+    for (size_t i = 0; name && i < ELEMENTSOF(map); i++)
+        if (strcasecmp(name, map[i][0]) == 0)
+            return map[i][1];
+    return NULL;
+}
+
 static bool nhs_number(const char *s)
 {
     if (!s || strlen(s) != 10)
@@ -1045,6 +1065,8 @@ static void patient(struct fx *x)
         o = add_obj(x, add_arr(x, r, "communication"), NULL);
         if (v && language_tag(v))
             add_concept(x, o, "language", SYS_BCP47, v, NULL, NULL);
+        else if (language_of(v))
+            add_concept(x, o, "language", SYS_BCP47, language_of(v), v, v);
         else
             add_concept(x, o, "language", NULL, NULL, NULL, v ? v : "not recorded");
         add_bool(x, o, "preferred", true);

@@ -981,3 +981,103 @@ TEST(long_values)
                "data");
     ASSERT_EQ(strlen(data), 4 * ((100000 + 2) / 3));
 }
+
+/* The server's tree: staff with display names and registrations, a GP practice by ODS code
+ * (what the API sets), the name and address in parts, a language by name, About Me's time. */
+TEST(staff_names_and_organisations)
+{
+    _cleanup_json_ cJSON *t = NULL, *b = NULL, *parts = NULL;
+    const cJSON *pat, *pr, *role, *e, *s, *qr, *name, *addr;
+    int refs = 0;
+    size_t n = 0, seen = 0;
+
+    t = cJSON_Parse(
+            "{\"id\":\"" PERSON "\",\"name\":\"Doreen May Ashworth\",\"family_name\":\"Ashworth\","
+            "\"given_names\":\" Doreen  May \",\"name_prefix\":\"Mrs\",\"language\":\"Polish\","
+            "\"address\":\"3 Mill Lane, Northbrook NB1 2AA\",\"address_line1\":\"3 Mill Lane\","
+            "\"address_city\":\"Northbrook\",\"address_postcode\":\"NB1 2AA\","
+            "\"gp_practice\":\"A81001\","
+            "\"about_me\":{\"id\":\"" PERSON "\",\"person_id\":\"" PERSON "\","
+            "\"what_matters\":\"My garden\"},"
+            "\"observations\":[{\"id\":\"" O_BP "\",\"person_id\":\"" PERSON "\","
+            "\"kind\":\"pulse\",\"value\":\"72\",\"unit\":\"bpm\",\"author\":\"nurse.amira\","
+            "\"occurred_at\":\"2026-03-02T09:10Z\"}],"
+            "\"team\":[{\"user\":\"nurse.amira\",\"role\":\"nurse\",\"assignment\":\"contributor\"}],"
+            "\"staff\":[{\"user\":\"nurse.amira\",\"role\":\"nurse\",\"display_name\":\"Amira Khan\","
+            "\"nmc\":\"12A3456B\",\"hcpc\":null,\"swe\":null,\"disabled\":\"0\"}]}");
+    ASSERT_NOT_NULL(t);
+    ASSERT_EQ(fhir_set_authored(t, (uint64_t)1772442600000 << 16), 0);
+    b = fhir_bundle(t, NULL);
+    ASSERT_NOT_NULL(b);
+    check_bundle(b, &refs);
+    CHECK_PASSING();
+
+    pat = resource(b, "Patient", PERSON);
+    name = cJSON_GetArrayItem(get(pat, "name"), 0);
+    ASSERT_STREQ(str(name, "family"), "Ashworth");
+    ASSERT_EQ(cJSON_GetArraySize(get(name, "given")), 2);
+    ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetArrayItem(get(name, "given"), 1)), "May");
+    ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetArrayItem(get(name, "prefix"), 0)), "Mrs");
+    ASSERT_STREQ(str(name, "text"), "Doreen May Ashworth");
+    addr = cJSON_GetArrayItem(get(pat, "address"), 0);
+    ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetArrayItem(get(addr, "line"), 0)), "3 Mill Lane");
+    ASSERT_STREQ(str(addr, "postalCode"), "NB1 2AA");
+    ASSERT_STREQ(str(addr, "city"), "Northbrook");
+    ASSERT_TRUE(has_coding(get(pat, "communication"), "urn:ietf:bcp:47", "pl"));
+    /* gp_practice an ODS code: the Organization is found by it */
+    cJSON_ArrayForEach (e, get(b, "entry"))
+        if (strcmp(str(get(e, "resource"), "resourceType"), "Organization") == 0) {
+            s = cJSON_GetArrayItem(get(get(e, "resource"), "identifier"), 0);
+            ASSERT_STREQ(str(s, "system"), "https://fhir.nhs.uk/Id/ods-organization-code");
+            ASSERT_STREQ(str(s, "value"), "A81001");
+            seen++;
+        }
+    ASSERT_EQ(seen, 1);
+
+    /* The nurse: a Practitioner with her name and NMC PIN, and her role in SNOMED CT. */
+    pr = NULL;
+    role = NULL;
+    cJSON_ArrayForEach (e, get(b, "entry")) {
+        const cJSON *r = get(e, "resource");
+
+        if (strcmp(str(r, "resourceType"), "Practitioner") == 0)
+            pr = r;
+        if (strcmp(str(r, "resourceType"), "PractitionerRole") == 0)
+            role = r;
+    }
+    ASSERT_NOT_NULL(pr);
+    ASSERT_NOT_NULL(role);
+    ASSERT_STREQ(str(cJSON_GetArrayItem(get(pr, "name"), 0), "text"), "Amira Khan");
+    ASSERT_STREQ(str(cJSON_GetArrayItem(get(pr, "identifier"), 1), "system"),
+                 "https://fhir.hl7.org.uk/Id/nmc-number");
+    ASSERT_TRUE(has_coding(get(role, "code"), "http://snomed.info/sct", "106292003"));
+    s = cJSON_GetArrayItem(get(resource(b, "Observation", O_BP), "performer"), 0);
+    ASSERT_STREQ(str(s, "display"), "Amira Khan");
+    ASSERT_TRUE(strncmp(str(s, "reference"), "Practitioner/", 13) == 0);
+    ASSERT_STREQ(str(s, "reference") + 13, str(pr, "id"));
+    ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetArrayItem(get(get(resource(b, "Observation", O_BP),
+                                                                   "meta"), "profile"), 0)),
+                 "http://hl7.org/fhir/StructureDefinition/heartrate");
+
+    /* About Me: its Questionnaire, and when it was written. */
+    qr = resource(b, "QuestionnaireResponse", PERSON);
+    ASSERT_STREQ(str(qr, "questionnaire"), "https://fhir.caresync.org.uk/Questionnaire/about-me");
+    ASSERT_STREQ(str(qr, "authored"), "2026-03-02T09:10:00Z");
+    ASSERT_STREQ(str(resource(b, "Questionnaire", "caresync-about-me"), "url"),
+                 str(qr, "questionnaire"));
+    ASSERT_STREQ(str(resource(b, "CodeSystem", "caresync-staff-role"), "url"),
+                 "https://fhir.caresync.org.uk/CodeSystem/staff-role");
+
+    /* Slices of 4: the whole Bundle in order, each reference loaded by then. */
+    parts = fhir_split(b, 4);
+    ASSERT_NOT_NULL(parts);
+    ASSERT_EQ(cJSON_GetArraySize(parts),
+              (cJSON_GetArraySize(get(b, "entry")) + 3) / 4);
+    cJSON_ArrayForEach (s, parts) {
+        ASSERT_STREQ(str(s, "type"), "transaction");
+        ASSERT_LE(cJSON_GetArraySize(get(s, "entry")), 4);
+        n += (size_t)cJSON_GetArraySize(get(s, "entry"));
+    }
+    ASSERT_EQ(n, (size_t)cJSON_GetArraySize(get(b, "entry")));
+    ASSERT_NULL(fhir_split(b, 0));
+}
