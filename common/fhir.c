@@ -2025,9 +2025,16 @@ static int key_cmp(const void *a, const void *b)
     return strcmp(((const struct key_index *)a)->key, ((const struct key_index *)b)->key);
 }
 
-/* Every entry that @node refers to (by "Type/id"), into @deps (at most @max; more is NULL). */
-static void refs_of(const cJSON *node, const struct key_index *keys, size_t n, size_t self,
-                    size_t *deps, size_t *n_deps, size_t max)
+/* The entries one entry refers to (indexes into the Bundle's entries). */
+struct deps {
+    size_t *i;
+    size_t n, cap;
+};
+
+/* Every entry that @node refers to by "Type/id" (other than @self) into @d; false when out of
+ * memory. */
+static bool refs_of(const cJSON *node, const struct key_index *keys, size_t n, size_t self,
+                    struct deps *d)
 {
     const cJSON *c;
 
@@ -2037,15 +2044,23 @@ static void refs_of(const cJSON *node, const struct key_index *keys, size_t n, s
 
             snprintf(k.key, sizeof(k.key), "%s", c->valuestring);
             hit = bsearch(&k, keys, n, sizeof(*keys), key_cmp);
-            if (hit && hit->i != self && *n_deps < max)
-                deps[(*n_deps)++] = hit->i;
-        } else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
-            refs_of(c, keys, n, self, deps, n_deps, max);
+            if (!hit || hit->i == self)
+                continue;
+            if (d->n == d->cap) {
+                size_t cap = d->cap ? 2 * d->cap : 8, *grown = realloc(d->i, cap * sizeof(*grown));
+
+                if (!grown)
+                    return false;
+                d->i = grown;
+                d->cap = cap;
+            }
+            d->i[d->n++] = hit->i;
+        } else if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && !refs_of(c, keys, n, self, d)) {
+            return false;
         }
     }
+    return true;
 }
-
-#define FHIR_MAX_DEPS 64
 
 /*
  * Reorder the entries so that every reference points to an entry before it: a Bundle cut
@@ -2055,22 +2070,20 @@ static void refs_of(const cJSON *node, const struct key_index *keys, size_t n, s
  */
 static void order_entries(struct fx *x)
 {
-    size_t n = (size_t)cJSON_GetArraySize(x->entries), done = 0;
+    size_t n = (size_t)cJSON_GetArraySize(x->entries), done = 0, i = 0;
     _cleanup_free_ struct key_index *keys = NULL;
     _cleanup_free_ cJSON **items = NULL;
-    _cleanup_free_ size_t *deps = NULL, *n_deps = NULL;
+    _cleanup_free_ struct deps *deps = NULL;
     _cleanup_free_ bool *placed = NULL;
     cJSON *e;
-    size_t i = 0;
 
     if (x->oom || n < 2)
         return;
     keys = calloc(n, sizeof(*keys));
     items = calloc(n, sizeof(*items));
-    deps = calloc(n * FHIR_MAX_DEPS, sizeof(*deps));
-    n_deps = calloc(n, sizeof(*n_deps));
+    deps = calloc(n, sizeof(*deps));
     placed = calloc(n, sizeof(*placed));
-    if (!keys || !items || !deps || !n_deps || !placed) {
+    if (!keys || !items || !deps || !placed) {
         x->oom = true;
         return;
     }
@@ -2078,26 +2091,27 @@ static void order_entries(struct fx *x)
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "resource");
 
         items[i] = e;
-        snprintf(keys[i].key, sizeof(keys[i].key), "%s/%s", val(r, "resourceType"),
-                 val(r, "id"));
+        snprintf(keys[i].key, sizeof(keys[i].key), "%s/%s",
+                 val(r, "resourceType") ? val(r, "resourceType") : "",
+                 val(r, "id") ? val(r, "id") : "");
         keys[i].i = i;
         i++;
     }
     qsort(keys, n, sizeof(*keys), key_cmp);
-    for (i = 0; i < n; i++)
-        refs_of(cJSON_GetObjectItemCaseSensitive(items[i], "resource"), keys, n, i,
-                deps + i * FHIR_MAX_DEPS, &n_deps[i], FHIR_MAX_DEPS);
+    for (i = 0; i < n && !x->oom; i++)
+        x->oom = !refs_of(cJSON_GetObjectItemCaseSensitive(items[i], "resource"), keys, n, i,
+                          &deps[i]);
     /* Detach all, then add back in load order. */
-    while (x->entries->child)
+    while (!x->oom && x->entries->child)
         (void)cJSON_DetachItemViaPointer(x->entries, x->entries->child);
-    while (done < n) {
+    while (!x->oom && done < n) {
         bool progress = false;
 
         for (i = 0; i < n; i++) {
             bool ready = !placed[i];
 
-            for (size_t d = 0; ready && d < n_deps[i]; d++)
-                ready = placed[deps[i * FHIR_MAX_DEPS + d]];
+            for (size_t d = 0; ready && d < deps[i].n; d++)
+                ready = placed[deps[i].i[d]];
             if (!ready)
                 continue;
             placed[i] = true;
@@ -2113,6 +2127,8 @@ static void order_entries(struct fx *x)
                 progress = true;
             }
     }
+    for (i = 0; i < n; i++)
+        free(deps[i].i);
 }
 
 /* ---- the Bundle ---- */
