@@ -595,6 +595,9 @@ struct caresync_registration {
     const char *phone;
     const char *address;
     const char *preferred_name;
+    /* The name and address in parts (FHIR, matching); each optional. */
+    const char *family_name, *given_names, *name_prefix;
+    const char *address_line1, *address_line2, *address_city, *address_postcode;
 };
 
 /*

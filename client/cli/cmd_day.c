@@ -418,8 +418,11 @@ int cmd_export(int argc, char *argv[])
     r = fetch(get_fhir, &a, &out);
     if (r != CARESYNC_OK)
         return r;
+    /* JSON Lines end each line already; the last newline is written below, as for a Bundle. */
+    if (a.max && *out && out[strlen(out) - 1] == '\n')
+        out[strlen(out) - 1] = '\0';
     if (!output) {
-        printf("%s%s", out, a.max ? "" : "\n"); /* JSON Lines end each line already */
+        printf("%s\n", out);
         return 0;
     }
     r = write_file(output, out);

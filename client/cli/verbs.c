@@ -77,7 +77,8 @@ static const struct cli_verb verbs[] = {
          "observations, progress, consents and alerts. Values are the stored strings.\n"},
         {"register", cmd_register, CLI_GROUP_PEOPLE,
          "register --name NAME [--dob YYYY-MM-DD] [--phone P] [--address A]"
-         " [--preferred-name P]",
+         " [--preferred-name P] [--family F] [--given G] [--title T] [--address-line1 L]"
+         " [--address-line2 L] [--city C] [--postcode P]",
          "someone new met in the field", "register --name 'Sam Field' --dob 1950-05-05",
          "Prints the new person's id. At the next sync the server puts them on your caseload\n"
          "as 'referred', for a coordinator.\n"},

@@ -239,6 +239,13 @@ def test(w):
     nurse.run('alert', 'deactivate', al_old)
     review = nurse.new('review', 'add', pid, 'Six-week review', '--outcome', 'continue',
                        '--next', '2027-03-01', '--with-person')
+    # The name and address in parts, entered on the device and synced as such.
+    nurse.run('edit', 'person', pid, 'family_name', 'Ashworth')
+    nurse.run('edit', 'person', pid, 'given_names', 'Doreen May')
+    nurse.run('edit', 'person', pid, 'address_postcode', 'NB1 2AA')
+    met = nurse.new('register', '--name', 'Sam Field', '--family', 'Field', '--given', 'Sam',
+                    '--title', 'Mx', '--address-line1', '1 Kiln Lane', '--city', 'Northbrook',
+                    '--postcode', 'NB2 3CD')
     nurse.sync()
     coord.sync()
 
@@ -257,6 +264,14 @@ def test(w):
     pat = one('Patient', pid)
     h.check_eq(pat.get('birthDate'), '1941-06-01', 'Patient.birthDate')
     h.check('Doreen Ashworth' in json.dumps(pat.get('name')), 'Patient.name', pat)
+    h.check_eq((pat['name'][0].get('family'), pat['name'][0].get('given')),
+               ('Ashworth', ['Doreen', 'May']), 'Patient.name family and given')
+    h.check_eq(pat['address'][0].get('postalCode'), 'NB1 2AA', 'Patient.address.postalCode')
+    h.check_eq(pat['address'][0].get('text'), '3 Mill Lane, Northbrook NB1 2AA',
+               'the address as written is kept')
+    staff = [r for (t, _), r in res.items() if t == 'Practitioner']
+    h.check_eq([p['identifier'][0]['value'] for p in staff], ['nina'],
+               'the nurse is a Practitioner (by user name on a device)')
 
     a = one('Appointment', v_missed)
     h.check_eq(a['status'], 'noshow', 'the missed visit is an Appointment noshow')
@@ -348,6 +363,13 @@ def test(w):
     h.check_eq(status, 404, 'unknown person')
     status, _, _, doc = d.request('POST', path, body={}, token=coord.token)
     h.check_eq(status, 405, 'POST to the export')
+
+    # The registration's parts reached the server as fields of their own.
+    mb = json.loads(d.admin(['export'], met).stdout)
+    mp = [e['resource'] for e in mb['entry'] if e['resource']['resourceType'] == 'Patient'][0]
+    h.check_eq((mp['name'][0].get('family'), mp['name'][0].get('prefix'),
+                mp['address'][0].get('line'), mp['address'][0].get('postalCode')),
+               ('Field', ['Mx'], ['1 Kiln Lane'], 'NB2 3CD'), 'a registration in parts, synced')
 
     p = d.admin(['export'], pid)
     cres = validate_bundle(json.loads(p.stdout), 'caresyncd export')
