@@ -14,11 +14,19 @@
  * {"user", "role", "assignment"}). Every value is a string or null. Rows whose "_deleted" is "1"
  * are left out. @generated_at (an ISO 8601 time, may be NULL) becomes Bundle.timestamp.
  *
- * Every entry is a PUT of Type/<row id> with fullUrl urn:uuid:<row id>, and every reference in
- * the Bundle points to one of its entries. Returns a new object the caller frees with
+ * Every entry is a PUT of Type/<id> with a unique urn:uuid: fullUrl; every reference is "Type/id"
+ * of an entry before the one that refers to it (load order), so any slice of the Bundle loads
+ * once the slices before it have. Returns a new object the caller frees with
  * cJSON_Delete(), or NULL when out of memory or when @tree has no valid person id. Never logs.
  */
 cJSON *fhir_bundle(const cJSON *tree, const char *generated_at);
+
+/*
+ * fhir_order_entries() - sort the entries of a Bundle's @entries array so that every
+ * "Type/id" reference points to an entry before it (stable; a cycle is broken at its first
+ * entry). fhir_bundle() does it; 0 or -ENOMEM (then @entries is unchanged).
+ */
+int fhir_order_entries(cJSON *entries);
 
 /*
  * fhir_split() - @bundle (as fhir_bundle() made it, in load order) as transaction Bundles of at
