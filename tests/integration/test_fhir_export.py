@@ -364,6 +364,25 @@ def test(w):
     status, _, _, doc = d.request('POST', path, body={}, token=coord.token)
     h.check_eq(status, 405, 'POST to the export')
 
+    # Staff as exports show them: a display name and registrations, set on the server; a bad
+    # one is refused and writes nothing.
+    d.admin(['user', 'add'], 'nurse.bad', '--role', 'nurse', '--nmc', '123', expect=2)
+    h.check_eq(d.query('SELECT count(*) AS n FROM users WHERE name = ?', ('nurse.bad',))[0]['n'],
+               0, 'a refused user add writes nothing')
+    d.admin(['user', 'set'], 'nobody', '--display-name', 'No One', expect=3)
+    d.admin(['user', 'set'], 'nina', '--hcpc', 'PH12', '--swe', 'X1', expect=2)
+    d.admin(['user', 'set'], 'nina', '--display-name', 'Nina Okafor', '--nmc', '12A3456B')
+    sb = json.loads(d.admin(['export'], pid).stdout)
+    nina = [e['resource'] for e in sb['entry'] if e['resource']['resourceType'] == 'Practitioner'
+            and e['resource']['identifier'][0]['value'] == 'nina'][0]
+    h.check_eq(nina['name'][0].get('text'), 'Nina Okafor', 'the server exports the display name')
+    h.check(('https://fhir.hl7.org.uk/Id/nmc-number', '12A3456B') in
+            [(i['system'], i['value']) for i in nina['identifier']], 'and the NMC PIN', nina)
+    h.check_eq(nina['id'], staff[0]['id'], 'the same Practitioner id as the device\'s')
+    obs = [e['resource'] for e in sb['entry'] if e['resource']['id'] == o_bp][0]
+    h.check_eq(obs['performer'][0], {'reference': 'Practitioner/' + nina['id'],
+                                     'display': 'Nina Okafor'}, 'the performer by name')
+
     # The registration's parts reached the server as fields of their own.
     mb = json.loads(d.admin(['export'], met).stdout)
     mp = [e['resource'] for e in mb['entry'] if e['resource']['resourceType'] == 'Patient'][0]
