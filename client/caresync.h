@@ -405,6 +405,14 @@ int caresync_doorstep_json(struct caresync *c, const char *person_id, char **ret
  */
 int caresync_export_fhir(struct caresync *c, const char *person_id, char **ret);
 
+/*
+ * caresync_export_fhir_split() - as caresync_export_fhir(), as transaction Bundles of at most
+ * @max_entries entries (> 0) each, one per line (JSON Lines), in the order to load them: every
+ * reference of one points into it or an earlier one (docs/internals/fhir.md, "Load order").
+ */
+int caresync_export_fhir_split(struct caresync *c, const char *person_id, size_t max_entries,
+                               char **ret);
+
 /* A visit to book. */
 struct caresync_visit {
     const char *planned_start; /* required: a date-time */
@@ -587,6 +595,9 @@ struct caresync_registration {
     const char *phone;
     const char *address;
     const char *preferred_name;
+    /* The name and address in parts (FHIR, matching); each optional. */
+    const char *family_name, *given_names, *name_prefix;
+    const char *address_line1, *address_line2, *address_city, *address_postcode;
 };
 
 /*

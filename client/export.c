@@ -101,7 +101,33 @@ int export_log_send(struct caresync *c)
     return CARESYNC_OK;
 }
 
+/* When the About Me was last written: the highest clock of its fields the replica holds. */
+static int about_me_authored(struct caresync *c, const char *person_id, cJSON *tree)
+{
+    int64_t hlc = 0;
+    int r = db_query_i64(c->db, "SELECT max(hlc) FROM field_version WHERE tbl = 'about_me'"
+                                " AND row_id = ?1 AND field <> '_deleted'", person_id, &hlc);
+
+    return r < 0 ? r : fhir_set_authored(tree, (uint64_t)hlc);
+}
+
+/* The Bundle, or with @max > 0 its slices one per line, in *ret (malloc'd). */
+static int export_fhir(struct caresync *c, const char *person_id, size_t max, char **ret);
+
 int caresync_export_fhir(struct caresync *c, const char *person_id, char **ret)
+{
+    return export_fhir(c, person_id, 0, ret);
+}
+
+int caresync_export_fhir_split(struct caresync *c, const char *person_id, size_t max_entries,
+                               char **ret)
+{
+    if (max_entries == 0)
+        return cs_fail(c, CARESYNC_EUSAGE, "--max-entries must be at least 1");
+    return export_fhir(c, person_id, max_entries, ret);
+}
+
+static int export_fhir(struct caresync *c, const char *person_id, size_t max, char **ret)
 {
     _cleanup_json_ cJSON *tree = NULL, *bundle = NULL;
     char now[WHEN_ISO_MAX];
@@ -111,6 +137,9 @@ int caresync_export_fhir(struct caresync *c, const char *person_id, char **ret)
     r = cs_person_tree(c, person_id, &tree);
     if (r != CARESYNC_OK)
         return r;
+    r = about_me_authored(c, person_id, tree);
+    if (r < 0)
+        return cs_fail_errno(c, r, "cannot read the person");
     bundle = fhir_bundle(tree, when_now_iso(now));
     if (!bundle)
         return cs_fail_errno(c, -ENOMEM, "cannot build the FHIR Bundle");
@@ -123,6 +152,10 @@ int caresync_export_fhir(struct caresync *c, const char *person_id, char **ret)
                  strerror(-r));
     else if (r < 0)
         return cs_fail_errno(c, r, "cannot record the export for the audit log");
+    if (max) {
+        *ret = fhir_split_lines(bundle, max);
+        return *ret ? CARESYNC_OK : cs_fail_errno(c, -ENOMEM, "cannot build the FHIR Bundles");
+    }
     s = cJSON_Print(bundle);
     if (!s)
         return cs_fail_errno(c, -ENOMEM, "cannot build the FHIR Bundle");

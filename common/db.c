@@ -324,3 +324,21 @@ void db_cache_free(struct db_cache *cache)
     }
     free(cache);
 }
+
+int db_query_i64(sqlite3 *db, const char *sql, const char *arg, int64_t *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    r = db_prepare(db, sql, &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return db_errno(rc);
+    *ret = sqlite3_column_int64(st, 0);
+    return 0;
+}

@@ -208,20 +208,74 @@ int admin_init(const struct admin_command *cmd, struct admin_opts *o)
 
 /* ---- users ---- */
 
-int admin_user_add(const struct admin_command *cmd, struct admin_opts *o)
+/* The display name and registrations of user @name from the options: 0, -errno, or an exit
+ * code (> 0) after printing the usage error. */
+static struct store_user_profile profile_of(const struct admin_opts *o)
+{
+    return (struct store_user_profile){
+            .display_name = o->display_name,
+            .nmc_pin = o->nmc,
+            .hcpc_number = o->hcpc,
+            .swe_number = o->swe,
+    };
+}
+
+static int set_profile(const struct admin_command *cmd, struct store *s, const char *name,
+                       const struct admin_opts *o)
+{
+    const struct store_user_profile p = profile_of(o);
+    const char *why = NULL;
+    int r = store_user_set_profile(s, name, &p, &why);
+
+    if (r == -EINVAL)
+        return admin_usage(cmd, "%s", why);
+    return r;
+}
+
+int admin_user_set(const struct admin_command *cmd, struct admin_opts *o)
 {
     _cleanup_store_ struct store *s = NULL;
     const char *name = o->args[0];
+    int r;
+
+    if (!o->display_name && !o->nmc && !o->hcpc && !o->swe)
+        return admin_usage(cmd, "give what to set: --display-name, --nmc, --hcpc or --swe");
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = set_profile(cmd, s, name, o);
+    if (r > 0)
+        return r;
+    if (r == -ENOENT)
+        return fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+    if (r < 0)
+        return store_failure(r, "setting the user's details");
+    printf("set the details of user %s\n", name);
+    return ADMIN_EXIT_OK;
+}
+
+int admin_user_add(const struct admin_command *cmd, struct admin_opts *o)
+{
+    _cleanup_store_ struct store *s = NULL;
+    struct store_user_profile profile;
+    const char *name = o->args[0], *why;
     int r;
 
     if (!o->role)
         return admin_usage(cmd, "--role ROLE is required (one of %s)", store_role_list());
     if (!store_role_valid(o->role))
         return admin_usage(cmd, "unknown role '%s'; use one of %s", o->role, store_role_list());
+    profile = profile_of(o);
+    if ((why = store_user_profile_invalid(&profile)))
+        return admin_usage(cmd, "%s", why); /* before anything is written */
     r = admin_open_store(o->data, &s);
     if (r != ADMIN_EXIT_OK)
         return r;
     r = store_user_add(s, name, o->role);
+    if (r >= 0 && (o->display_name || o->nmc || o->hcpc || o->swe))
+        r = set_profile(cmd, s, name, o);
+    if (r > 0)
+        return r; /* a usage error, printed */
     if (r == -EEXIST)
         return fail(ADMIN_EXIT_EXISTS,
                     "a user named '%s' already exists; pick another name "
@@ -358,6 +412,14 @@ int admin_enrol(const struct admin_command *cmd, struct admin_opts *o)
 
 /* ---- people and caseloads ---- */
 
+/* An ODS organisation code: 3 to 10 capital letters and digits (A81001, RX1). */
+static bool ods_code_valid(const char *s)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+
+    return n >= 3 && n <= 10 && !s[n];
+}
+
 int admin_person_add(const struct admin_command *cmd, struct admin_opts *o)
 {
     _cleanup_store_ struct store *s = NULL;
@@ -367,6 +429,15 @@ int admin_person_add(const struct admin_command *cmd, struct admin_opts *o)
             .phone = o->phone,
             .address = o->address,
             .preferred_name = o->preferred_name,
+            .family_name = o->family,
+            .given_names = o->given,
+            .name_prefix = o->title,
+            .address_line1 = o->lines[0],
+            .address_line2 = o->lines[1],
+            .address_city = o->city,
+            .address_postcode = o->postcode,
+            .gp_practice = o->gp,
+            .gp_ods_code = o->gp_ods,
     };
     char id[UUID_STR_MAX];
     const char *why = NULL;
@@ -376,6 +447,9 @@ int admin_person_add(const struct admin_command *cmd, struct admin_opts *o)
         return admin_usage(cmd, "--name \"Full Name\" is required");
     if (o->dob && !date_valid(o->dob))
         return admin_usage(cmd, "--dob must be a real date YYYY-MM-DD, not '%s'", o->dob);
+    if (o->gp_ods && !ods_code_valid(o->gp_ods))
+        return admin_usage(cmd, "--gp-ods must be an ODS code, 3 to 10 capital letters and digits "
+                                "(A81001), not '%s'", o->gp_ods);
     r = admin_open_store(o->data, &s);
     if (r != ADMIN_EXIT_OK)
         return r;
@@ -538,16 +612,154 @@ static int write_private_file(const char *path, const char *text, size_t len)
     return r;
 }
 
+/* "--max-entries N": 1 to 100000 entries per Bundle, in *ret. */
+static bool parse_max_entries(const char *v, size_t *ret)
+{
+    int64_t n;
+
+    if (!v || parse_i64(v, &n) < 0 || n < 1 || n > 100000)
+        return false;
+    *ret = (size_t)n;
+    return true;
+}
+
+/* One resource type's NDJSON file of the bulk export. */
+struct ndjson_file {
+    char type[64];
+    FILE *f;
+};
+
+/* Every resource of @bundle, one line each, into DIR/<Type>.ndjson; resources that more than
+ * one person shares (CodeSystem, Practitioner, Organization...) only the first time. */
+static int ndjson_append(const char *dir, const cJSON *bundle, struct ndjson_file *files,
+                         size_t *n_files, size_t max_files, cJSON *seen, size_t *ret_written)
+{
+    const cJSON *e;
+
+    cJSON_ArrayForEach (e, cJSON_GetObjectItemCaseSensitive(bundle, "entry")) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "resource");
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r,
+                                                                                 "resourceType"));
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id"));
+        _cleanup_free_ char *line = NULL;
+        char key[160];
+        size_t i;
+
+        if (!type || !id || strlen(type) >= sizeof(files[0].type))
+            return -EINVAL;
+        snprintf(key, sizeof(key), "%s/%s", type, id);
+        if (cJSON_GetObjectItemCaseSensitive(seen, key))
+            continue;
+        if (!cJSON_AddTrueToObject(seen, key))
+            return -ENOMEM;
+        for (i = 0; i < *n_files && !streq(files[i].type, type); i++)
+            ;
+        if (i == *n_files) {
+            char path[PATH_MAX];
+            int fd;
+
+            if (i == max_files)
+                return -E2BIG;
+            snprintf(path, sizeof(path), "%s/%s.ndjson", dir, type);
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (fd < 0)
+                return -errno;
+            files[i].f = fdopen(fd, "w");
+            if (!files[i].f) {
+                close(fd);
+                return -errno;
+            }
+            snprintf(files[i].type, sizeof(files[i].type), "%s", type);
+            (*n_files)++;
+        }
+        line = cJSON_PrintUnformatted(r);
+        if (!line)
+            return -ENOMEM;
+        if (fputs(line, files[i].f) < 0 || fputc('\n', files[i].f) == EOF)
+            return -EIO;
+        (*ret_written)++;
+    }
+    return 0;
+}
+
+#define NDJSON_MAX_TYPES 32
+
+/* caresyncd export --all --ndjson DIR: every person, a file per resource type. */
+static int export_all_ndjson(struct store *s, const char *dir)
+{
+    struct ndjson_file files[NDJSON_MAX_TYPES] = {{{0}, NULL}};
+    _cleanup_json_ cJSON *people = NULL, *seen = cJSON_CreateObject();
+    size_t n_files = 0, n_people = 0, n_res = 0;
+    char now[ISO_TIME_MAX];
+    const cJSON *p;
+    int r = 0;
+
+    if (!seen)
+        return fail(ADMIN_EXIT_FAILURE, "out of memory; nothing was exported");
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return fail(ADMIN_EXIT_FAILURE, "cannot make %s: %s; check the path", dir,
+                    strerror(errno));
+    r = store_people_list(s, &(struct store_people_filter){.name = NULL}, &people);
+    if (r < 0)
+        return store_failure(r, "listing people");
+    iso_time(hlc_wall_ms(), now);
+    cJSON_ArrayForEach (p, people) {
+        const char *pid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "person_id"));
+        _cleanup_json_ cJSON *tree = NULL, *bundle = NULL;
+
+        r = store_person_tree(s, pid, &tree);
+        if (r < 0)
+            break;
+        bundle = fhir_bundle(tree, now);
+        if (!bundle) {
+            r = -ENOMEM;
+            break;
+        }
+        /* Audited before it leaves the store, as every export. */
+        r = store_export_audit(s, NULL, pid, "fhir-r4-ndjson");
+        if (r < 0)
+            break;
+        r = ndjson_append(dir, bundle, files, &n_files, NDJSON_MAX_TYPES, seen, &n_res);
+        if (r < 0)
+            break;
+        n_people++;
+    }
+    for (size_t i = 0; i < n_files; i++)
+        if (fclose(files[i].f) != 0 && r >= 0)
+            r = -errno;
+    if (r < 0)
+        return fail(ADMIN_EXIT_FAILURE,
+                    "the bulk export stopped after %zu people: %s; the files in %s are "
+                    "incomplete, fix the cause and run it again",
+                    n_people, strerror(-r), dir);
+    printf("exported %zu people, %zu resources, to %zu files in %s\n", n_people, n_res, n_files,
+           dir);
+    return ADMIN_EXIT_OK;
+}
+
 int admin_export(const struct admin_command *cmd, struct admin_opts *o)
 {
     _cleanup_store_ struct store *s = NULL;
     _cleanup_json_ cJSON *tree = NULL, *bundle = NULL;
     _cleanup_free_ char *text = NULL;
-    const char *person = o->args[0];
+    const char *person = o->n_args > 0 ? o->args[0] : NULL;
     char now[ISO_TIME_MAX];
+    size_t max = 0;
     int r;
 
-    if (!uuid_valid(person))
+    if (o->all != !!o->ndjson)
+        return admin_usage(cmd, "--all and --ndjson DIR go together: 'caresyncd export --data "
+                                "DIR --all --ndjson OUT_DIR'");
+    if (o->ndjson && !o->ndjson[0])
+        return admin_usage(cmd, "--ndjson needs a directory");
+    if (o->all && (o->output || o->max_entries))
+        return admin_usage(cmd, "--all --ndjson writes a directory; --output and "
+                                "--max-entries are for one person");
+    if (o->max_entries && !parse_max_entries(o->max_entries, &max))
+        return admin_usage(cmd, "--max-entries must be a whole number from 1 to 100000, not "
+                                "'%s'",
+                           o->max_entries);
+    if (!o->all && !uuid_valid(person))
         return admin_usage(cmd,
                            "PERSON_ID must be a lower-case UUID as printed by 'caresyncd "
                            "person add', not '%s'",
@@ -557,6 +769,8 @@ int admin_export(const struct admin_command *cmd, struct admin_opts *o)
     r = admin_open_store(o->data, &s);
     if (r != ADMIN_EXIT_OK)
         return r;
+    if (o->all)
+        return export_all_ndjson(s, o->ndjson);
     r = store_person_tree(s, person, &tree);
     if (r == -ENOENT)
         return fail(ADMIN_EXIT_NOT_FOUND,
@@ -565,7 +779,7 @@ int admin_export(const struct admin_command *cmd, struct admin_opts *o)
     if (r < 0)
         return store_failure(r, "reading the person's record");
     bundle = fhir_bundle(tree, iso_time(hlc_wall_ms(), now));
-    text = bundle ? cJSON_Print(bundle) : NULL;
+    text = !bundle ? NULL : max ? fhir_split_lines(bundle, max) : cJSON_Print(bundle);
     if (!text)
         return fail(ADMIN_EXIT_FAILURE, "out of memory building the FHIR Bundle; nothing was "
                                         "exported");
@@ -580,7 +794,7 @@ int admin_export(const struct admin_command *cmd, struct admin_opts *o)
                         strerror(-r));
         return ADMIN_EXIT_OK;
     }
-    if (puts(text) < 0 || fflush(stdout) != 0)
+    if (fputs(text, stdout) < 0 || (!max && putchar('\n') == EOF) || fflush(stdout) != 0)
         return fail(ADMIN_EXIT_FAILURE, "cannot write the Bundle to stdout: %s", strerror(errno));
     return ADMIN_EXIT_OK;
 }

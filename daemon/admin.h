@@ -27,6 +27,11 @@ struct admin_opts {
     const char *person; /* audit export */
     const char *role, *expires;
     const char *name, *dob, *phone, *address, *preferred_name;
+    const char *family, *given, *title, *lines[2], *city, *postcode, *gp, *gp_ods; /* person */
+    int n_lines;
+    const char *display_name, *nmc, *hcpc, *swe; /* user add, user set */
+    const char *max_entries, *ndjson;            /* export */
+    bool all;                                    /* export --all */
     const char *profile, *seed; /* demo */
     const char *output;         /* export, backup */
     const char *input;          /* restore */
@@ -60,6 +65,7 @@ int admin_open_store(const char *dir, struct store **ret);
 /* The admin subcommands. Each returns the process exit code; none leaves anything open. */
 int admin_init(const struct admin_command *cmd, struct admin_opts *o);
 int admin_user_add(const struct admin_command *cmd, struct admin_opts *o);
+int admin_user_set(const struct admin_command *cmd, struct admin_opts *o);
 int admin_user_list(const struct admin_command *cmd, struct admin_opts *o);
 int admin_enrol(const struct admin_command *cmd, struct admin_opts *o);
 int admin_person_add(const struct admin_command *cmd, struct admin_opts *o);

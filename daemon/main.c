@@ -115,12 +115,31 @@ static const struct admin_command commands[] = {
          "                          connections together; more get 503 (default 65536)\n"
          "  -q, --quiet             no access log lines\n",
          serve_run},
-        {"user add", "dr", 1, "user add --data DIR NAME --role ROLE",
+        {"user add", "drDkcw", 1,
+         "user add --data DIR NAME --role ROLE [--display-name NAME] [--nmc PIN] [--hcpc N] "
+         "[--swe N]",
          "Add a member of staff. Roles decide what their devices receive (see 'caresyncd help').\n"
+         "NAME is their login; exports show the display name and registrations\n"
+         "(docs/internals/fhir.md, \"Staff\").\n"
          "\n"
          "  -d, --data DIR          data directory\n"
-         "  -r, --role ROLE         one of the roles below\n",
+         "  -r, --role ROLE         one of the roles below\n"
+         "  -D, --display-name NAME the name people know them by (\"Amira Khan\")\n"
+         "  -k, --nmc PIN           Nursing and Midwifery Council PIN (12A3456B)\n"
+         "  -c, --hcpc NUMBER       Health and Care Professions Council number (PH123456)\n"
+         "  -w, --swe NUMBER        Social Work England number (SW12345)\n",
          admin_user_add},
+        {"user set", "dDkcw", 1,
+         "user set --data DIR NAME [--display-name NAME] [--nmc PIN] [--hcpc N] [--swe N]",
+         "Set how user NAME appears in exports: display name and professional registrations.\n"
+         "An empty value (--nmc '') clears one. Audited. Exit 3 for an unknown user.\n"
+         "\n"
+         "  -d, --data DIR          data directory\n"
+         "  -D, --display-name NAME the name people know them by\n"
+         "  -k, --nmc PIN           Nursing and Midwifery Council PIN (12A3456B)\n"
+         "  -c, --hcpc NUMBER       Health and Care Professions Council number (PH123456)\n"
+         "  -w, --swe NUMBER        Social Work England number (SW12345)\n",
+         admin_user_set},
         {"user list", "dj", 0, "user list --data DIR [--json]",
          "List the staff with their roles and how many people are assigned to each.\n"
          "\n"
@@ -149,9 +168,10 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          data directory\n"
          "  -e, --expires MINUTES   how long the code works (default 1440, a day; at most 43200)\n",
          admin_enrol},
-        {"person add", "dnbpaP", 0,
+        {"person add", "dnbpaPKGtOyzRV", 0,
          "person add --data DIR --name \"Full Name\" [--dob YYYY-MM-DD] [--phone P] [--address A] "
-         "[--preferred-name N]",
+         "[--preferred-name N] [--family F] [--given G] [--title T] [--address-line L]... "
+         "[--city C] [--postcode P] [--gp NAME] [--gp-ods CODE]",
          "Add a person who receives care and print only their id. Assign them to staff with\n"
          "'caresyncd assign'.\n"
          "\n"
@@ -160,7 +180,15 @@ static const struct admin_command commands[] = {
          "  -b, --dob YYYY-MM-DD    date of birth\n"
          "  -p, --phone PHONE       telephone number\n"
          "  -a, --address ADDRESS   address, one line\n"
-         "  -P, --preferred-name N  what they like to be called\n",
+         "  -P, --preferred-name N  what they like to be called\n"
+         "  -K, --family NAME       family name (surname), for matching and FHIR\n"
+         "  -G, --given NAMES       given names, space separated\n"
+         "  -t, --title TITLE       Mrs, Mr, Dr, Revd...\n"
+         "  -O, --address-line L    a line of the address (twice at most)\n"
+         "  -y, --city TOWN         town or city\n"
+         "  -z, --postcode PC       postcode\n"
+         "  -R, --gp NAME           the GP practice's name\n"
+         "  -V, --gp-ods CODE       the GP practice's ODS code (A81001)\n",
          admin_person_add},
         {"person list", "dnNj", 0, "person list --data DIR [--name TEXT] [--nhs NUMBER] [--json]",
          "List people (not deleted) by name, with status, closure, NHS number, GP practice and\n"
@@ -195,13 +223,21 @@ static const struct admin_command commands[] = {
          "  -S, --seed N            seed for the generator (default 1)\n"
          "  -j, --json              print the summary as JSON\n",
          demo_run},
-        {"export", "do", 1, "export --data DIR PERSON_ID [--output FILE]",
+        {"export", "doXYZ", 1,
+         "export --data DIR (PERSON_ID [--max-entries N] [--output FILE] | --all --ndjson OUT)",
          "Export one person's whole current record as a FHIR R4 transaction Bundle (JSON; the\n"
-         "mapping is in docs/internals/fhir.md), the same as GET /v1/people/{id}/fhir. The\n"
+         "mapping is in docs/internals/fhir.md), the same as GET /v1/people/{id}/fhir. With\n"
+         "--max-entries N, the record as several transaction Bundles of at most N entries,\n"
+         "one per line (JSON Lines), to load in that order. --all --ndjson OUT writes every\n"
+         "person as bulk NDJSON: a file OUT/<ResourceType>.ndjson per resource type, one\n"
+         "resource a line, shared ones (staff, organisations, code systems) once. Every\n"
          "export is written to the audit log. Exit 3 for an unknown person.\n"
          "\n"
          "  -d, --data DIR          data directory\n"
-         "  -o, --output FILE       write the Bundle to FILE (mode 0600) instead of stdout\n",
+         "  -o, --output FILE       write the Bundle(s) to FILE (mode 0600) instead of stdout\n"
+         "  -X, --max-entries N     at most N entries per Bundle (1 to 100000)\n"
+         "  -Y, --all               every person (with --ndjson)\n"
+         "  -Z, --ndjson OUT        the directory of the bulk export (made if missing)\n",
          admin_export},
         {"device list", "dj", 0, "device list --data DIR [--json]",
          "List enrolled devices: owner, name, last sync, changes pending on the device, revoked.\n"
@@ -281,6 +317,21 @@ static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"input", required_argument, NULL, 'i'},
         {"nhs", required_argument, NULL, 'N'},
+        {"display-name", required_argument, NULL, 'D'},
+        {"nmc", required_argument, NULL, 'k'},
+        {"hcpc", required_argument, NULL, 'c'},
+        {"swe", required_argument, NULL, 'w'},
+        {"family", required_argument, NULL, 'K'},
+        {"given", required_argument, NULL, 'G'},
+        {"title", required_argument, NULL, 't'},
+        {"address-line", required_argument, NULL, 'O'},
+        {"city", required_argument, NULL, 'y'},
+        {"postcode", required_argument, NULL, 'z'},
+        {"gp", required_argument, NULL, 'R'},
+        {"gp-ods", required_argument, NULL, 'V'},
+        {"max-entries", required_argument, NULL, 'X'},
+        {"all", no_argument, NULL, 'Y'},
+        {"ndjson", required_argument, NULL, 'Z'},
         {NULL, 0, NULL, 0},
 };
 
@@ -341,7 +392,7 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:i:g:x:L:E:T:N:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:i:g:x:L:E:T:N:D:k:c:w:K:G:t:O:y:z:R:V:X:YZ:", longopts, NULL)) != -1) {
         if (c == 'h') {
             help_command(cmd);
             return ADMIN_EXIT_OK;
@@ -446,18 +497,67 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
         case 'N':
             o->nhs = optarg;
             break;
+        case 'D':
+            o->display_name = optarg;
+            break;
+        case 'k':
+            o->nmc = optarg;
+            break;
+        case 'c':
+            o->hcpc = optarg;
+            break;
+        case 'w':
+            o->swe = optarg;
+            break;
+        case 'K':
+            o->family = optarg;
+            break;
+        case 'G':
+            o->given = optarg;
+            break;
+        case 't':
+            o->title = optarg;
+            break;
+        case 'O':
+            if (o->n_lines == (int)ELEMENTSOF(o->lines))
+                return admin_usage(cmd, "at most %d --address-line options",
+                                   (int)ELEMENTSOF(o->lines));
+            o->lines[o->n_lines++] = optarg;
+            break;
+        case 'y':
+            o->city = optarg;
+            break;
+        case 'z':
+            o->postcode = optarg;
+            break;
+        case 'R':
+            o->gp = optarg;
+            break;
+        case 'V':
+            o->gp_ods = optarg;
+            break;
+        case 'X':
+            o->max_entries = optarg;
+            break;
+        case 'Y':
+            o->all = true;
+            break;
+        case 'Z':
+            o->ndjson = optarg;
+            break;
         }
     }
     o->args = argv + optind;
     o->n_args = argc - optind;
     if (!o->data || !o->data[0])
         return admin_usage(cmd, "--data DIR is required");
-    if (o->n_args != cmd->n_args) {
+    /* export --all takes no PERSON_ID */
+    if (o->n_args != cmd->n_args - (o->all ? 1 : 0)) {
         const char *syn = cmd->synopsis + strlen(cmd->name);
 
         if (o->n_args > cmd->n_args)
-            return admin_usage(cmd, "unexpected argument '%s' (usage: %s)", o->args[cmd->n_args],
-                               syn + 1);
+            return admin_usage(cmd, "unexpected argument '%s' (usage: %s)",
+                               o->args[o->n_args - 1], syn + 1);
         return admin_usage(cmd, "missing argument (usage: %s)", syn + 1);
     }
     return -1;

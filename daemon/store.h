@@ -107,6 +107,27 @@ void store_set_handover_grace(struct store *s, uint64_t ms);
 /* store_user_add() - -EEXIST if the name is taken, -EINVAL for a bad name or role. */
 int store_user_add(struct store *s, const char *name, const char *role);
 
+/* How a member of staff appears in exports (docs/internals/fhir.md "Staff"). NULL: leave as it
+ * is; "": clear. */
+struct store_user_profile {
+    const char *display_name; /* "Amira Khan", at most STORE_DISPLAY_NAME_MAX bytes */
+    const char *nmc_pin;      /* Nursing and Midwifery Council PIN: 12A3456B */
+    const char *hcpc_number;  /* Health and Care Professions Council: PH123456 */
+    const char *swe_number;   /* Social Work England: SW12345 */
+};
+
+#define STORE_DISPLAY_NAME_MAX 200
+
+/*
+ * store_user_profile_invalid() - why @p is not valid (one line), or NULL when it is.
+ * store_user_set_profile() - set user @name's display name and registrations, audited
+ * (user_profile). -ENOENT for an unknown user; -EINVAL with *why set for a bad value (nothing
+ * is written).
+ */
+const char *store_user_profile_invalid(const struct store_user_profile *p);
+int store_user_set_profile(struct store *s, const char *name, const struct store_user_profile *p,
+                           const char **why);
+
 /*
  * store_enrol_code_new() - a one-time code for user @name, valid for @ttl_s seconds, written to
  * @ret ("XXXX-XXXX-XXXX"). Only its hash is stored. -ENOENT for an unknown user.
@@ -151,6 +172,9 @@ int store_user_list(struct store *s, cJSON **ret);
 struct store_person_fields {
     const char *name; /* required */
     const char *birth_date, *phone, *address, *preferred_name; /* optional, NULL = unset */
+    const char *family_name, *given_names, *name_prefix;        /* the name in parts */
+    const char *address_line1, *address_line2, *address_city, *address_postcode;
+    const char *gp_practice, *gp_ods_code;
 };
 
 /*

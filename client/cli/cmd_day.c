@@ -348,20 +348,31 @@ int cmd_open(int argc, char *argv[])
 
 /* ---- export ---- */
 
+struct export_args {
+    const char *person;
+    size_t max; /* 0: one Bundle */
+};
+
 static int get_fhir(struct caresync *c, const void *ud, char **ret)
 {
-    return caresync_export_fhir(c, ud, ret);
+    const struct export_args *a = ud;
+
+    return a->max ? caresync_export_fhir_split(c, a->person, a->max, ret)
+                  : caresync_export_fhir(c, a->person, ret);
 }
 
 int cmd_export(int argc, char *argv[])
 {
-    const char *output = NULL;
+    const char *output = NULL, *max = NULL;
     bool fhir = false, json = false, done;
     const struct cli_opt opts[] = {
             {"fhir", NULL, &fhir},
             {"output", &output, NULL},
             {"json", NULL, &json}, /* the Bundle is JSON anyway */
+            {"max-entries", &max, NULL},
     };
+    struct export_args a = {0};
+    int64_t n = 0;
     _cleanup_free_ char *out = NULL;
     char *line;
     size_t n;
@@ -372,9 +383,16 @@ int cmd_export(int argc, char *argv[])
         return r;
     if (!fhir)
         return cli_usage("export", "give the format: --fhir (a FHIR R4 transaction Bundle)");
-    r = fetch(get_fhir, argv[first], &out);
+    if (max && (parse_i64(max, &n) < 0 || n < 1 || n > 100000))
+        return cli_usage("export", "--max-entries must be a whole number from 1 to 100000");
+    a.person = argv[first];
+    a.max = (size_t)n;
+    r = fetch(get_fhir, &a, &out);
     if (r != CARESYNC_OK)
         return r;
+    /* JSON Lines end each line already; the last newline is written below, as for a Bundle. */
+    if (a.max && *out && out[strlen(out) - 1] == '\n')
+        out[strlen(out) - 1] = '\0';
     if (!output) {
         printf("%s\n", out);
         return 0;

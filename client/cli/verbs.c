@@ -77,7 +77,8 @@ static const struct cli_verb verbs[] = {
          "observations, progress, consents and alerts. Values are the stored strings.\n"},
         {"register", cmd_register, CLI_GROUP_PEOPLE,
          "register --name NAME [--dob YYYY-MM-DD] [--phone P] [--address A]"
-         " [--preferred-name P]",
+         " [--preferred-name P] [--family F] [--given G] [--title T] [--address-line1 L]"
+         " [--address-line2 L] [--city C] [--postcode P]",
          "someone new met in the field", "register --name 'Sam Field' --dob 1950-05-05",
          "Prints the new person's id. At the next sync the server puts them on your caseload\n"
          "as 'referred', for a coordinator.\n"},
@@ -148,7 +149,7 @@ static const struct cli_verb verbs[] = {
          "The alert is active from today. Prints its id.\n"},
         {"alert deactivate", cmd_alert_deactivate, CLI_GROUP_PEOPLE, "alert deactivate ALERT_ID",
          "an alert no longer applies", "alert deactivate ALERT_ID", NULL},
-        {"export", cmd_export, CLI_GROUP_PEOPLE, "export " P " --fhir [--output FILE]",
+        {"export", cmd_export, CLI_GROUP_PEOPLE, "export " P " --fhir [--max-entries N] [--output FILE]",
          "the person as a FHIR R4 transaction Bundle", "export " P " --fhir --output dee.json",
          "Built from this device's replica, offline. Without --output the Bundle goes to\n"
          "standard output; FILE is written readable by its owner only.\n"},
