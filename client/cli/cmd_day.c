@@ -375,7 +375,7 @@ int cmd_export(int argc, char *argv[])
     int64_t n = 0;
     _cleanup_free_ char *out = NULL;
     char *line;
-    size_t n;
+    size_t len;
     int first, r;
 
     r = cli_args("export", argc, argv, opts, ELEMENTSOF(opts), 1, 1, &first, &done);
@@ -397,15 +397,15 @@ int cmd_export(int argc, char *argv[])
         printf("%s\n", out);
         return 0;
     }
-    n = strlen(out);
-    line = realloc(out, n + 2);
+    len = strlen(out);
+    line = realloc(out, len + 2);
     if (!line) {
         fprintf(stderr, "caresync: out of memory writing %s\n", output);
         return CARESYNC_ELOCAL;
     }
     out = line;
-    memcpy(out + n, "\n", 2);
-    r = file_write_sync(output, out, n + 1, 0600); /* owner-only: it is a health record */
+    memcpy(out + len, "\n", 2);
+    r = file_write_sync(output, out, len + 1, 0600); /* owner-only: it is a health record */
     if (r < 0) {
         fprintf(stderr, "caresync: cannot write %s: %s; check the path and try again\n", output,
                 strerror(-r));
