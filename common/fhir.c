@@ -324,44 +324,22 @@ static bool parse_decimal(const char *s, double *ret)
 
 /* ---- dates and times ---- */
 
-static int digits_at(const char *s, int n)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++)
-        v = v * 10 + (s[i] - '0');
-    return v;
-}
-
 /*
  * A catalogue date-time (no zone = local time, as the client records it) as a FHIR instant in
  * UTC, "YYYY-MM-DDTHH:MM:SSZ", in @out. Returns @out, or NULL when @in is not a date-time.
  */
 static const char *to_instant(const char *in, char out[static ISO_TIME_MAX])
 {
-    struct tm tm = {0}, utc;
-    const char *p;
+    struct iso_parts p;
+    struct tm tm, utc;
     time_t t;
 
-    if (!in || !datetime_valid(in))
+    if (iso_time_split(in, &p) < 0)
         return NULL;
-    tm.tm_year = digits_at(in, 4) - 1900;
-    tm.tm_mon = digits_at(in + 5, 2) - 1;
-    tm.tm_mday = digits_at(in + 8, 2);
-    tm.tm_hour = digits_at(in + 11, 2);
-    tm.tm_min = digits_at(in + 14, 2);
-    p = in + 16;
-    if (*p == ':') {
-        tm.tm_sec = digits_at(p + 1, 2);
-        p += 3;
-        if (*p == '.')
-            for (p++; isdigit((unsigned char)*p); p++)
-                ;
-    }
-    if (*p == 'Z' || *p == '+' || *p == '-') {
-        long off = *p == 'Z' ? 0 : (long)(digits_at(p + 1, 2) * 60 + digits_at(p + 4, 2)) * 60;
-
-        t = timegm(&tm) - (*p == '-' ? -off : off);
+    tm = (struct tm){.tm_year = p.year - 1900, .tm_mon = p.month - 1, .tm_mday = p.day,
+                     .tm_hour = p.hour, .tm_min = p.minute, .tm_sec = p.second};
+    if (p.zoned) {
+        t = timegm(&tm) - p.offset_s;
     } else {
         tzset();
         tm.tm_isdst = -1;
