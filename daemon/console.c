@@ -100,6 +100,25 @@ void console_reply_store_failure(struct console_reply *rp, int r, const char *wh
                         "IT if it goes on", what);
 }
 
+int console_buf_put(struct console_buf *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > 8u * 1024 * 1024)
+        return -E2BIG;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2;
+        char *d = realloc(b->data, cap);
+
+        if (!d)
+            return -ENOMEM;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
 /* ---- static files (web/, compiled in by tools/gen-web.py) ---- */
 
 static const struct console_file *file_find(const char *name)

@@ -53,6 +53,7 @@ struct console_reply {
     char *owned;
     char set_cookie[192];     /* "" for none */
     char location[96];        /* "" for none */
+    char disposition[128];    /* Content-Disposition, "" for none */
     const char *allow;        /* 405: the Allow header */
     unsigned retry_after_s;   /* 429, 503: > 0 sends Retry-After */
 };

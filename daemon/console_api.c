@@ -12,6 +12,7 @@
 #include <sys/queue.h>
 
 #include "catalogue.h"
+#include "hlc.h"
 #include "console_int.h"
 #include "log.h"
 #include "wire.h"
@@ -517,6 +518,328 @@ static void api_audit_verify(struct console *c, const struct console_request *rq
     console_reply_json(rp, 200, resp);
 }
 
+/* ---- staff (administrators) ---- */
+
+static bool staff_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n >= 1 && n <= STORE_NAME_MAX &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* POST {"name", "role"} */
+static void api_staff_add(struct console *c, const struct console_request *rq,
+                          const struct console_session *s, struct console_reply *rp)
+{
+    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    const char *name, *role;
+    int r;
+
+    if (console_body(rq, &body, rp) < 0 ||
+        console_member(body, "name", true, STORE_NAME_MAX, &name, rp) < 0 ||
+        console_member(body, "role", true, STORE_ROLE_MAX, &role, rp) < 0)
+        return;
+    if (!staff_name_ok(name)) {
+        console_reply_error(rp, 400, "bad_field",
+                            "a user name is 1 to %d letters, digits, '.', '_' or '-'",
+                            STORE_NAME_MAX);
+        return;
+    }
+    if (!store_role_valid(role)) {
+        console_reply_error(rp, 400, "bad_field", "the role must be one of %s",
+                            store_role_list());
+        return;
+    }
+    r = store_user_add(c->store, name, role);
+    if (r == -EEXIST) {
+        console_reply_error(rp, 409, "exists", "a user named %s already exists; pick another name",
+                            name);
+        return;
+    }
+    if (r < 0) {
+        console_reply_store_failure(rp, r, "adding a member of staff");
+        return;
+    }
+    log_info("console: %s added user %s (%s)", s->s.user, name, role);
+    resp = cJSON_CreateObject();
+    if (resp && (wire_add_string(resp, "name", name) < 0 || wire_add_string(resp, "role", role) < 0))
+        cJSON_Delete(TAKE_PTR(resp));
+    console_reply_json(rp, 200, resp);
+}
+
+/* POST {"name"} */
+static void api_staff_disable(struct console *c, const struct console_request *rq,
+                              const struct console_session *s, struct console_reply *rp)
+{
+    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    const char *name;
+    int r;
+
+    if (console_body(rq, &body, rp) < 0 ||
+        console_member(body, "name", true, STORE_NAME_MAX, &name, rp) < 0)
+        return;
+    if (streq(name, s->s.user)) {
+        console_reply_error(rp, 409, "not_allowed",
+                            "you cannot disable your own account; ask another administrator");
+        return;
+    }
+    r = store_user_disable(c->store, name, &resp);
+    if (r == -ENOENT) {
+        console_reply_error(rp, 404, "not_found", "no user named %s; reload the list", name);
+        return;
+    }
+    if (r < 0) {
+        console_reply_store_failure(rp, r, "disabling a member of staff");
+        return;
+    }
+    log_info("console: %s disabled user %s", s->s.user, name);
+    console_reply_json(rp, 200, resp);
+}
+
+/* POST {"name", "role"} */
+static void api_staff_role(struct console *c, const struct console_request *rq,
+                           const struct console_session *s, struct console_reply *rp)
+{
+    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    const char *name, *role;
+    int devices = 0, r;
+
+    if (console_body(rq, &body, rp) < 0 ||
+        console_member(body, "name", true, STORE_NAME_MAX, &name, rp) < 0 ||
+        console_member(body, "role", true, STORE_ROLE_MAX, &role, rp) < 0)
+        return;
+    r = store_user_role_set(c->store, name, role, &devices);
+    if (r == -ENOENT)
+        console_reply_error(rp, 404, "not_found", "no user named %s; reload the list", name);
+    else if (r == -EINVAL)
+        console_reply_error(rp, 400, "bad_field", "the role must be one of %s",
+                            store_role_list());
+    else if (r == -EPERM)
+        console_reply_error(rp, 409, "not_allowed",
+                            "an administrator's account cannot change role, nor become one; add "
+                            "a new account instead");
+    else if (r < 0)
+        console_reply_store_failure(rp, r, "changing a role");
+    if (r < 0)
+        return;
+    resp = cJSON_CreateObject();
+    if (resp && (wire_add_string(resp, "name", name) < 0 ||
+                 wire_add_string(resp, "role", role) < 0 ||
+                 !cJSON_AddBoolToObject(resp, "changed", r == 1) ||
+                 !cJSON_AddNumberToObject(resp, "devices_to_redecide", devices)))
+        cJSON_Delete(TAKE_PTR(resp));
+    console_reply_json(rp, 200, resp);
+}
+
+#define CONSOLE_ENROL_TTL_S (24 * 3600)
+
+/* POST {"name"}: a one-time enrolment code, valid 24 hours, and its QR code (SVG text). */
+static void api_staff_enrol(struct console *c, const struct console_request *rq,
+                            const struct console_session *s, struct console_reply *rp)
+{
+    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    _cleanup_free_ char *svg = NULL;
+    char code[STORE_CODE_MAX];
+    const char *name;
+    int r;
+
+    if (console_body(rq, &body, rp) < 0 ||
+        console_member(body, "name", true, STORE_NAME_MAX, &name, rp) < 0)
+        return;
+    r = store_user_disabled(c->store, name);
+    if (r == 1) {
+        console_reply_error(rp, 409, "user_disabled", "%s is disabled; no code was made", name);
+        return;
+    }
+    r = r < 0 ? r : store_enrol_code_new(c->store, name, CONSOLE_ENROL_TTL_S, code);
+    if (r == -ENOENT) {
+        console_reply_error(rp, 404, "not_found", "no user named %s; reload the list", name);
+        return;
+    }
+    if (r >= 0)
+        r = console_qr_svg(code, &svg);
+    if (r < 0) {
+        console_reply_store_failure(rp, r, "making an enrolment code");
+        return;
+    }
+    log_info("console: %s made an enrolment code for %s", s->s.user, name);
+    resp = cJSON_CreateObject();
+    if (resp && (wire_add_string(resp, "name", name) < 0 || wire_add_string(resp, "code", code) < 0 ||
+                 !cJSON_AddNumberToObject(resp, "expires_in_s", CONSOLE_ENROL_TTL_S) ||
+                 wire_add_string(resp, "qr_svg", svg) < 0))
+        cJSON_Delete(TAKE_PTR(resp));
+    console_reply_json(rp, 200, resp);
+}
+
+/* ---- population ---- */
+
+/* ?days=N (1..3650): the "not synced for more than N days" of the page; default 7. */
+static int stale_days(struct evkeyvalq *q, unsigned *ret, struct console_reply *rp)
+{
+    const char *v = param(q, "days");
+    uint64_t n = STORE_STALE_DAYS;
+
+    if (v && (parse_u64(v, &n) < 0 || n < 1 || n > 3650)) {
+        console_reply_error(rp, 400, "invalid_value", "days must be a number from 1 to 3650");
+        return -EINVAL;
+    }
+    *ret = (unsigned)n;
+    return 0;
+}
+
+static void api_population(struct console *c, const struct console_request *rq,
+                           const struct console_session *s, struct console_reply *rp)
+{
+    _cleanup_json_ cJSON *resp = NULL;
+    struct evkeyvalq q;
+    unsigned days;
+    int r;
+
+    if (query_params(rq, &q, rp) < 0)
+        return;
+    r = stale_days(&q, &days, rp);
+    evhttp_clear_headers(&q);
+    if (r < 0)
+        return;
+    r = store_population(c->store, (int64_t)hlc_wall_ms(), days, &resp);
+    if (r < 0)
+        console_reply_store_failure(rp, r, "counting the population");
+    else
+        console_reply_json(rp, 200, resp);
+}
+
+/* One CSV field (RFC 4180), a formula-looking text made inert with a leading quote. */
+static int csv_field(struct console_buf *b, const cJSON *v)
+{
+    char num[32];
+    const char *t = "";
+
+    if (cJSON_IsString(v))
+        t = v->valuestring;
+    else if (cJSON_IsNumber(v))
+        t = (snprintf(num, sizeof(num), "%.0f", v->valuedouble), num);
+    else if (cJSON_IsBool(v))
+        t = cJSON_IsTrue(v) ? "true" : "false";
+    if (strchr("=+-@\t\r", t[0]) && t[0] && console_buf_put(b, "'", 1) < 0)
+        return -ENOMEM;
+    if (!strpbrk(t, ",\"\r\n"))
+        return console_buf_put(b, t, strlen(t));
+    if (console_buf_put(b, "\"", 1) < 0)
+        return -ENOMEM;
+    for (const char *p = t; *p; p++)
+        if (console_buf_put(b, p, 1) < 0 || (*p == '"' && console_buf_put(b, "\"", 1) < 0))
+            return -ENOMEM;
+    return console_buf_put(b, "\"", 1);
+}
+
+/* The array of objects @rows as CSV: a header of the first row's keys, then every row. */
+static int csv_of(const cJSON *rows, const char *const *keys, char **ret, size_t *ret_len)
+{
+    struct console_buf b = {0};
+    const cJSON *row;
+    int r = 0;
+
+    for (size_t k = 0; keys[k] && r >= 0; k++)
+        r = console_buf_put(&b, k ? "," : "", k ? 1 : 0) < 0 ? -ENOMEM
+                                                             : console_buf_put(&b, keys[k],
+                                                                               strlen(keys[k]));
+    if (r >= 0)
+        r = console_buf_put(&b, "\r\n", 2);
+    cJSON_ArrayForEach (row, rows) {
+        for (size_t k = 0; keys[k] && r >= 0; k++) {
+            if (k)
+                r = console_buf_put(&b, ",", 1);
+            if (r >= 0)
+                r = csv_field(&b, cJSON_GetObjectItemCaseSensitive(row, keys[k]));
+        }
+        if (r >= 0)
+            r = console_buf_put(&b, "\r\n", 2);
+    }
+    if (r < 0) {
+        free(b.data);
+        return -ENOMEM;
+    }
+    *ret = b.data ? b.data : strdup("");
+    *ret_len = b.len;
+    return *ret ? 0 : -ENOMEM;
+}
+
+/* GET ?what=&arg=&days=&format=csv|json */
+static void api_population_list(struct console *c, const struct console_request *rq,
+                                const struct console_session *s, struct console_reply *rp)
+{
+    _cleanup_json_ cJSON *rows = NULL, *resp = NULL;
+    const char *what, *arg, *format;
+    char what_copy[32] = "", arg_copy[64] = "";
+    struct evkeyvalq q;
+    unsigned days;
+    int r;
+
+    if (query_params(rq, &q, rp) < 0)
+        return;
+    what = param(&q, "what");
+    arg = param(&q, "arg");
+    format = param(&q, "format");
+    r = stale_days(&q, &days, rp);
+    if (r >= 0 && (!store_population_list_valid(what) || (arg && strlen(arg) >= sizeof(arg_copy)) ||
+                   (format && !streq(format, "csv") && !streq(format, "json")))) {
+        console_reply_error(rp, 400, "invalid_value",
+                            "what must be status, without_agreed_plan, reviews_overdue, "
+                            "reviews_due, visits, missed_reason, goals or devices_not_synced; "
+                            "format csv or json");
+        r = -EINVAL;
+    }
+    if (r >= 0) {
+        copy_text(what_copy, sizeof(what_copy), what);
+        copy_text(arg_copy, sizeof(arg_copy), arg ? arg : "");
+        r = store_population_list(c->store, (int64_t)hlc_wall_ms(), days, what_copy,
+                                  arg ? arg_copy : NULL, &rows);
+        if (r < 0)
+            console_reply_store_failure(rp, r, "listing the population");
+    }
+    if (r < 0) {
+        evhttp_clear_headers(&q);
+        return;
+    }
+    if (format && streq(format, "csv")) {
+        static const char *const empty[] = {NULL};
+        const char *keys[16];
+        size_t n = 0;
+        const cJSON *k;
+        char *text;
+        size_t len;
+
+        /* The columns: the first row's keys (every row has the same). */
+        cJSON_ArrayForEach (k, cJSON_GetArrayItem(rows, 0))
+            if (n < ELEMENTSOF(keys) - 1)
+                keys[n++] = k->string;
+        keys[n] = NULL;
+        r = csv_of(rows, n ? keys : empty, &text, &len);
+        evhttp_clear_headers(&q);
+        if (r < 0) {
+            console_reply_json(rp, 500, NULL);
+            return;
+        }
+        rp->status = 200;
+        rp->content_type = "text/csv; charset=utf-8";
+        rp->owned = text;
+        rp->body = text;
+        rp->body_len = len;
+        snprintf(rp->disposition, sizeof(rp->disposition),
+                 "attachment; filename=\"caresync-%s%s%s.csv\"", what_copy, arg ? "-" : "",
+                 arg && strspn(arg_copy, "abcdefghijklmnopqrstuvwxyz-") == strlen(arg_copy)
+                         ? arg_copy
+                         : "");
+        return;
+    }
+    evhttp_clear_headers(&q);
+    resp = cJSON_CreateObject();
+    if (resp && wire_add_item(resp, "rows", TAKE_PTR(rows)) < 0)
+        cJSON_Delete(TAKE_PTR(resp));
+    console_reply_json(rp, 200, resp);
+}
+
 static const struct console_route routes[] = {
         {"session", false, CONSOLE_SIGNED_IN, "", console_api_session},
         {"sign-out", true, CONSOLE_SIGNED_IN, "", console_api_sign_out},
@@ -533,6 +856,13 @@ static const struct console_route routes[] = {
         {"person/lifecycle", true, CONSOLE_COORDINATOR, "change a record's status",
          api_lifecycle},
         {"staff", false, CONSOLE_SIGNED_IN, "see the staff", api_staff},
+        {"staff/add", true, CONSOLE_ADMIN, "add staff", api_staff_add},
+        {"staff/disable", true, CONSOLE_ADMIN, "disable staff", api_staff_disable},
+        {"staff/role", true, CONSOLE_ADMIN, "change a role", api_staff_role},
+        {"staff/enrol", true, CONSOLE_ADMIN, "make enrolment codes", api_staff_enrol},
+        {"population", false, CONSOLE_SIGNED_IN, "see the population", api_population},
+        {"population/list", false, CONSOLE_SIGNED_IN, "see the population",
+         api_population_list},
         {"audit", false, CONSOLE_COORDINATOR, "read audit trails", api_audit},
         {"audit/verify", false, CONSOLE_SIGNED_IN, "verify the audit chain", api_audit_verify},
 };

@@ -81,3 +81,11 @@ int console_body(const struct console_request *rq, cJSON **ret, struct console_r
 /* A string member: see console.c. */
 int console_member(const cJSON *o, const char *key, bool required, size_t max, const char **ret,
                    struct console_reply *rp);
+
+/* A growing buffer for a reply made in pieces (CSV); data is malloc'd, caller frees. */
+struct console_buf {
+    char *data;
+    size_t len, cap;
+};
+/* console_buf_put() - append @n bytes (up to 8 MiB in all). 0, -ENOMEM or -E2BIG. */
+int console_buf_put(struct console_buf *b, const char *p, size_t n);

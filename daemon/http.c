@@ -1844,6 +1844,8 @@ static void handle_console(struct http_req *hr, const char *path)
         (void)evhttp_add_header(out, "Set-Cookie", rp.set_cookie);
     if (rp.location[0])
         (void)evhttp_add_header(out, "Location", rp.location);
+    if (rp.disposition[0])
+        (void)evhttp_add_header(out, "Content-Disposition", rp.disposition);
     if (rp.allow)
         (void)evhttp_add_header(out, "Allow", rp.allow);
     if (rp.retry_after_s) {

@@ -518,3 +518,31 @@ int store_console_session_get(struct store *s, const char *id_hash, int64_t now_
 /* store_console_session_end() - sign out: end the session kept by @id_hash, audited
  * "console_sign_out". -ENOENT when there is none. */
 int store_console_session_end(struct store *s, const char *id_hash);
+
+/* ---- the console's population page (store_population.c) ---- */
+
+#define STORE_STALE_DAYS 7 /* default: a device not synced for longer is counted */
+
+/*
+ * store_population() - the population figures at @now_ms (Unix ms; "today" is its UTC date):
+ * {"today", "stale_days", "people_by_status": [{"status", "count"}], "without_agreed_plan",
+ * "reviews_overdue", "reviews_due_30_days", "visits_by_week": [{"week" (its Monday),
+ * "completed", "missed", "cancelled"}] (visits planned in the 90 days to today),
+ * "missed_reasons": [{"reason", "count"}], "goals_by_achievement": [{"status", "count"}],
+ * "open_conflicts_by_week": [{"date", "open"}] (13 weeks, today last), "devices_not_synced"
+ * (not revoked, no sync for more than @stale_days days)}. Definitions in docs/PROTOCOL.md
+ * ("GET population"). One read transaction. Caller owns *ret.
+ */
+int store_population(struct store *s, int64_t now_ms, unsigned stale_days, cJSON **ret);
+
+/* store_population_list_valid() - true for the lists store_population_list() makes. */
+bool store_population_list_valid(const char *what);
+
+/*
+ * store_population_list() - the rows behind one figure of store_population() as an array:
+ * @what "status" (@arg the status), "without_agreed_plan", "reviews_overdue", "reviews_due",
+ * "visits" (@arg completed, missed or cancelled), "missed_reason" (@arg the reason), "goals"
+ * (@arg the achievement status) or "devices_not_synced". -EINVAL for another @what.
+ */
+int store_population_list(struct store *s, int64_t now_ms, unsigned stale_days,
+                          const char *what, const char *arg, cJSON **ret);

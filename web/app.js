@@ -139,7 +139,7 @@ function sideBox(title, value, deleted, user, device, hlc) {
     el('h4', {text: title}),
     el('div', {class: 'value', text: deleted ? '(deleted)' : (value === null ? '(empty)' : value)}),
     el('p', {class: 'meta', text: 'by ' + (user || 'unknown') + ' on device ' +
-             (device ? device.slice(0, 8) : '—') + ', ' + localTime(hlc)})
+             (device ? device.slice(-8) : '—') + ', ' + localTime(hlc)})
   ]);
 }
 
@@ -308,7 +308,7 @@ function showDevices() {
             el('td', {}, [el('span', {class: 'badge ' + (d.revoked ? 'normal' : d.worry ? 'high' : 'ok'),
                                       text: d.revoked ? 'Revoked' : d.worry ? 'Check' : 'OK'})]),
             el('td', {text: d.user + ' (' + d.role + ')'}),
-            el('td', {text: (d.name || '—') + ' · ' + d.device_id.slice(0, 8)}),
+            el('td', {text: (d.name || '—') + ' · ' + d.device_id.slice(-8)}),
             el('td', {text: d.last_sync_at ? localTime(d.last_sync_at) + ' (' + duration(d.since_sync_ms) + ' ago)' : 'never'}),
             el('td', {text: d.pending === null ? '—' : String(d.pending)}),
             el('td', {text: d.oldest_pending_ms ? duration(d.oldest_pending_ms) : '—'}),
@@ -318,9 +318,9 @@ function showDevices() {
             el('td', {text: d.last_error || '—'}),
             el('td', {}, [d.revoked ? el('span', {text: localTime(d.revoked_at)}) :
               el('button', {type: 'button', class: 'danger revoke', text: 'Revoke',
-                            'aria-label': 'Revoke ' + d.user + '’s device ' + d.device_id.slice(0, 8),
+                            'aria-label': 'Revoke ' + d.user + '’s device ' + d.device_id.slice(-8),
                             onclick: function () {
-                              confirmDialog('Revoke ' + d.user + '’s device ' + (d.name || d.device_id.slice(0, 8)) +
+                              confirmDialog('Revoke ' + d.user + '’s device ' + (d.name || d.device_id.slice(-8)) +
                                             '? At its next sync it wipes everything it holds and must be enrolled again.')
                                 .then(function (ok) {
                                   if (!ok) return;
