@@ -256,7 +256,7 @@ static void api_people(struct console *c, const struct console_request *rq,
 static void api_person(struct console *c, const struct console_request *rq,
                        const struct console_session *s, struct console_reply *rp)
 {
-    _cleanup_json_ cJSON *person = NULL, *team = NULL;
+    _cleanup_json_ cJSON *person = NULL, *team = NULL, *record = NULL;
     struct store_people_filter f = {0};
     struct evkeyvalq q;
     cJSON *item;
@@ -273,6 +273,8 @@ static void api_person(struct console *c, const struct console_request *rq,
     r = store_people_list(c->store, &f, &person);
     if (r >= 0)
         r = store_person_team(c->store, &s->p, f.person_id, &team);
+    if (r >= 0)
+        r = store_person_record(c->store, &s->p, f.person_id, &record);
     evhttp_clear_headers(&q);
     if (r == -ENOENT) {
         console_reply_error(rp, 404, "not_found", "no such person; search again");
@@ -288,7 +290,8 @@ static void api_person(struct console *c, const struct console_request *rq,
         return;
     }
     item = cJSON_DetachItemFromObjectCaseSensitive(team, "named_coordinator");
-    if (wire_add_item(person, "named_coordinator", item ? item : cJSON_CreateNull()) < 0) {
+    if (wire_add_item(person, "named_coordinator", item ? item : cJSON_CreateNull()) < 0 ||
+        wire_add_item(person, "record", TAKE_PTR(record)) < 0) {
         console_reply_json(rp, 500, NULL);
         return;
     }

@@ -519,6 +519,14 @@ int store_console_session_get(struct store *s, const char *id_hash, int64_t now_
  * "console_sign_out". -ENOENT when there is none. */
 int store_console_session_end(struct store *s, const char *id_hash);
 
+/*
+ * store_person_record() - store_person_tree() as @p may read it (docs/internals/access.md):
+ * the rows and fields @p's role may not see, and deleted rows, left out. For the console's person
+ * page. -ENOENT for an unknown person. Caller owns *ret.
+ */
+int store_person_record(struct store *s, const struct store_principal *p, const char *person_id,
+                        cJSON **ret);
+
 /* ---- the console's population page (store_population.c) ---- */
 
 #define STORE_STALE_DAYS 7 /* default: a device not synced for longer is counted */

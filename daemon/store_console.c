@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
+#include "catalogue.h"
 #include "db.h"
 #include "hlc.h"
 #include "store_int.h"
@@ -270,4 +272,69 @@ int store_console_session_end(struct store *s, const char *id_hash)
 fail:
     db_rollback(s->db);
     return r;
+}
+
+int store_person_record(struct store *s, const struct store_principal *p, const char *person_id,
+                        cJSON **ret)
+{
+    _cleanup_json_ cJSON *tree = NULL;
+    const struct cat_table *person = catalogue_table("person");
+    cJSON *item, *next;
+    int r;
+
+    r = store_person_tree(s, person_id, &tree);
+    if (r < 0)
+        return r;
+    /* The person's own fields: those @p's role may see. */
+    for (size_t i = 0; i < person->n_fields; i++)
+        if (!access_field_visible(p->role, person, &person->fields[i]))
+            cJSON_DeleteItemFromObjectCaseSensitive(tree, person->fields[i].name);
+    for (size_t i = 0; i < catalogue_n_tables; i++) {
+        const struct cat_table *t = &catalogue_tables[i];
+        cJSON *rows = cJSON_GetObjectItemCaseSensitive(tree, t->label);
+        cJSON *one = NULL;
+
+        if (t == person || !rows || cJSON_IsNull(rows))
+            continue;
+        if (cJSON_IsObject(rows)) { /* a singleton (About Me): judged as an array of one */
+            one = cJSON_DetachItemViaPointer(tree, rows);
+            rows = cJSON_CreateArray();
+            if (!rows || !cJSON_AddItemToArray(rows, one)) {
+                cJSON_Delete(one);
+                cJSON_Delete(rows);
+                return -ENOMEM;
+            }
+        }
+        for (item = rows->child; item; item = next) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+            const cJSON *del = cJSON_GetObjectItemCaseSensitive(item, "_deleted");
+
+            next = item->next;
+            r = cJSON_IsString(del) && streq(del->valuestring, "1")
+                        ? 0
+                        : store_row_visible(s, p, t, cJSON_IsString(id) ? id->valuestring : "",
+                                            person_id);
+            if (r < 0) {
+                if (one)
+                    cJSON_Delete(rows);
+                return r;
+            }
+            if (r == 0) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(rows, item));
+                continue;
+            }
+            for (size_t f = 0; f < t->n_fields; f++)
+                if (!access_field_visible(p->role, t, &t->fields[f]))
+                    cJSON_DeleteItemFromObjectCaseSensitive(item, t->fields[f].name);
+        }
+        if (one) {
+            cJSON *back = cJSON_DetachItemFromArray(rows, 0);
+
+            cJSON_Delete(rows);
+            if (!cJSON_AddItemToObject(tree, t->label, back ? back : cJSON_CreateNull()))
+                return -ENOMEM;
+        }
+    }
+    *ret = TAKE_PTR(tree);
+    return 0;
 }

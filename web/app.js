@@ -387,6 +387,45 @@ function staffOptions(staff, filter) {
   return [['', 'Choose…']].concat(staff.filter(filter).map(function (u) { return [u.name, u.name + ' (' + u.role + ')']; }));
 }
 
+/* The person's record as a coordinator may read it: a section per kind of row, newest first. */
+var SECTIONS = [['alerts', 'Alerts', ['category', 'text', 'status']],
+                ['care_plans', 'Care plans', ['title', 'status', 'agreed_on', 'review_due', 'summary']],
+                ['goals', 'Goals', ['description', 'achievement_status', 'lifecycle_status', 'target_date']],
+                ['actions', 'Actions', ['what', 'status', 'due_date', 'who']],
+                ['visits', 'Visits', ['planned_start', 'visit_type', 'status', 'missed_reason', 'assigned_to']],
+                ['notes', 'Notes', ['category', 'text', 'author', 'recorded_at']],
+                ['contacts', 'Contacts', ['name', 'relationship', 'phone']],
+                ['consents', 'Consent', ['decision', 'sector', 'data_class']],
+                ['reviews', 'Reviews', ['review_date', 'outcome', 'next_review_date']]];
+
+function recordSections(rec) {
+  if (!rec) return null;
+  var wrap = el('section', {'aria-labelledby': 'record-h'}, [el('h2', {id: 'record-h', text: 'Record'})]);
+  if (rec.about_me) {
+    var am = Object.keys(rec.about_me).filter(function (k) { return k !== 'id' && k !== 'person_id' && rec.about_me[k]; });
+    wrap.appendChild(el('details', {}, [el('summary', {text: 'About Me'}),
+      el('dl', {class: 'facts'}, [].concat.apply([], am.map(function (k) {
+        return [el('dt', {text: k.replace(/_/g, ' ')}), el('dd', {text: rec.about_me[k]})];
+      })))]));
+  }
+  SECTIONS.forEach(function (sec) {
+    var rows = (rec[sec[0]] || []).slice().reverse().slice(0, 20);
+    if (!rows.length) return;
+    var cols = sec[2].filter(function (c) { return rows.some(function (r) { return r[c] !== undefined; }); });
+    wrap.appendChild(el('details', {open: sec[0] === 'alerts' || sec[0] === 'care_plans' || sec[0] === 'goals'}, [
+      el('summary', {text: sec[1] + ' (' + (rec[sec[0]] || []).length + ')'}),
+      el('div', {class: 'scroll'}, [el('table', {}, [
+        el('thead', {}, [el('tr', {}, cols.map(function (c) { return el('th', {scope: 'col', text: c.replace(/_/g, ' ')}); }))]),
+        el('tbody', {}, rows.map(function (r) {
+          return el('tr', {}, cols.map(function (c) {
+            var v = r[c];
+            return el('td', {text: v === null || v === undefined ? '—' : (/start|_at$/.test(c) ? localTime(v) : v)});
+          }));
+        }))])])]));
+  });
+  return wrap;
+}
+
 function showPerson(id) {
   view('Person', [el('p', {text: 'Loading…'})]);
   Promise.all([api('GET', 'person' + query({id: id})), api('GET', 'staff')]).then(function (res) {
@@ -452,25 +491,225 @@ function showPerson(id) {
       });
       life.appendChild(close);
     }
-    view(p.name || 'Person', [facts,
+    view(p.name || 'Person', [facts, recordSections(p.record),
       el('h2', {text: 'Team'}), p.team.length ? teamList : el('p', {text: 'Nobody is assigned.'}), assign, transfer, named,
-      el('h2', {text: 'Record'}), life,
+      el('h2', {text: 'Status of the record'}), life,
       el('p', {}, [el('a', {href: '#/conflicts' + query({person: id, status: 'all'}), text: 'Conflicts about this person'}), ' · ',
                    el('a', {href: '#/audit' + query({person: id}), text: 'Audit trail'})])]);
   }).catch(failed);
 }
 
-/* ---- staff and audit ---- */
+/* ---- staff (administrators change it) and audit ---- */
+
+var ROLES = ['nurse', 'social_worker', 'occupational_therapist', 'physiotherapist', 'link_worker',
+             'volunteer', 'personal_assistant', 'coordinator', 'admin'];
+
+/* The QR code the server drew (SVG text), parsed as SVG: never run, never HTML. */
+function svgNode(text) {
+  var doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+  var svg = doc.documentElement;
+  if (svg.nodeName !== 'svg') return el('p', {text: '(the QR code did not draw)'});
+  return document.importNode(svg, true);
+}
 
 function showStaff() {
   var out = el('div', {class: 'scroll'}, [el('p', {text: 'Loading…'})]);
-  view('Staff', [out]);
+  var enrol = el('div', {id: 'enrol-code', 'aria-live': 'polite'});
+  var admin = session && session.admin;
+  var addForm = null;
+  if (admin) {
+    var name = el('input', {name: 'name', autocapitalize: 'none', spellcheck: 'false'});
+    var role = select('role', ROLES.map(function (r) { return [r, r.replace('_', ' ')]; }), 'nurse');
+    addForm = el('form', {class: 'filters', id: 'staff-add', 'aria-label': 'Add a member of staff'}, [
+      field('staff-name', 'User name', name), field('staff-role', 'Role', role),
+      el('button', {type: 'submit', text: 'Add'})]);
+    addForm.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      api('POST', 'staff/add', {name: name.value.trim(), role: role.value})
+        .then(function () { say('Added ' + name.value.trim() + '.'); showStaff(); }).catch(failed);
+    });
+  }
+  view('Staff', [addForm, enrol, out]);
   api('GET', 'staff').then(function (doc) {
     out.textContent = '';
+    var heads = ['Name', 'Role', 'People', 'Devices'].concat(admin ? ['Change'] : []);
     out.appendChild(el('table', {id: 'staff'}, [
-      el('thead', {}, [el('tr', {}, ['Name', 'Role', 'People', 'Devices'].map(function (h) { return el('th', {scope: 'col', text: h}); }))]),
+      el('thead', {}, [el('tr', {}, heads.map(function (h) { return el('th', {scope: 'col', text: h}); }))]),
       el('tbody', {}, doc.staff.map(function (u) {
-        return el('tr', {}, [el('td', {text: u.name}), el('td', {text: u.role}), el('td', {text: String(u.people)}), el('td', {text: String(u.devices)})]);
+        var cells = [el('td', {text: u.name}), el('td', {text: u.role}), el('td', {text: String(u.people)}),
+                     el('td', {text: String(u.devices)})];
+        if (admin) {
+          var sel = select('role', ROLES.map(function (r) { return [r, r.replace('_', ' ')]; }), u.role);
+          sel.setAttribute('aria-label', 'New role for ' + u.name);
+          cells.push(el('td', {class: 'inline'}, [
+            sel,
+            el('button', {type: 'button', class: 'secondary', text: 'Change role', 'aria-label': 'Change ' + u.name + '’s role',
+              onclick: function () {
+                api('POST', 'staff/role', {name: u.name, role: sel.value})
+                  .then(function (r) { say(r.changed ? u.name + ' is now ' + r.role + '.' : 'Nothing changed.'); showStaff(); })
+                  .catch(failed);
+              }}),
+            el('button', {type: 'button', class: 'secondary enrol', text: 'Enrolment code', 'aria-label': 'Make an enrolment code for ' + u.name,
+              onclick: function () {
+                api('POST', 'staff/enrol', {name: u.name}).then(function (r) {
+                  enrol.textContent = '';
+                  enrol.appendChild(el('div', {class: 'bulk'}, [
+                    el('h2', {text: 'Enrolment code for ' + r.name}),
+                    el('p', {}, ['Type ', el('strong', {class: 'code', text: r.code}),
+                                 ' in the caresync app, or scan the QR code. It works once, within 24 hours.']),
+                    el('div', {class: 'qr'}, [svgNode(r.qr_svg)])]));
+                  enrol.querySelector('h2').setAttribute('tabindex', '-1');
+                  enrol.querySelector('h2').focus();
+                }).catch(failed);
+              }}),
+            el('button', {type: 'button', class: 'danger', text: 'Disable', 'aria-label': 'Disable ' + u.name,
+              onclick: function () {
+                confirmDialog('Disable ' + u.name + '? Every device of theirs is revoked and wipes at its next sync, and unused enrolment codes stop working.')
+                  .then(function (ok) {
+                    if (ok) api('POST', 'staff/disable', {name: u.name}).then(function () { say(u.name + ' is disabled.'); showStaff(); }).catch(failed);
+                  });
+              }})]));
+        }
+        return el('tr', {'data-user': u.name}, cells);
+      }))
+    ]));
+  }).catch(failed);
+}
+
+/* ---- population ---- */
+
+var SVGNS = 'http://www.w3.org/2000/svg';
+
+function svg(tag, attrs, children) {
+  var e = document.createElementNS(SVGNS, tag);
+  Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+  (children || []).forEach(function (c) { e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c); });
+  return e;
+}
+
+function listHref(what, arg) {
+  return '#/population/list' + query({what: what, arg: arg || '', days: String(popDays)});
+}
+
+/* A bar chart as a table: each row a label linking to its list, the number, and a bar. */
+function barTable(id, caption, rows) {
+  var max = Math.max.apply(null, [1].concat(rows.map(function (r) { return r.value; })));
+  return el('table', {id: id, class: 'bars'}, [
+    el('caption', {text: caption}),
+    el('thead', {}, [el('tr', {}, [el('th', {scope: 'col', text: 'What'}), el('th', {scope: 'col', text: 'Number'}),
+                                    el('th', {scope: 'col'}, [el('span', {class: 'visually-hidden', text: 'Bar'})])])]),
+    el('tbody', {}, rows.map(function (r) {
+      var w = Math.round(300 * r.value / max);
+      return el('tr', {}, [
+        el('th', {scope: 'row'}, [el('a', {href: r.href, text: r.label})]),
+        el('td', {class: 'num', text: String(r.value)}),
+        el('td', {'aria-hidden': 'true'}, [svg('svg', {width: '310', height: '18', viewBox: '0 0 310 18', focusable: 'false'},
+                                                [svg('rect', {x: '0', y: '2', width: String(Math.max(w, r.value ? 2 : 0)), height: '14', class: 'bar'})])])
+      ]);
+    }))
+  ]);
+}
+
+/* Visits per week: a stacked column chart (an image with its summary) and its table. */
+function visitChart(weeks) {
+  var kinds = [['completed', 'Completed'], ['missed', 'Missed'], ['cancelled', 'Cancelled']];
+  var max = Math.max.apply(null, [1].concat(weeks.map(function (w) { return w.completed + w.missed + w.cancelled; })));
+  var bw = 34, h = 160, chart = svg('svg', {viewBox: '0 0 ' + (weeks.length * (bw + 8) + 10) + ' ' + (h + 24), role: 'img',
+    class: 'columns', 'aria-label': 'Visits per week over 90 days: ' + weeks.map(function (w) {
+      return 'week of ' + w.week + ', ' + w.completed + ' completed, ' + w.missed + ' missed, ' + w.cancelled + ' cancelled';
+    }).join('; ')});
+  weeks.forEach(function (w, i) {
+    var y = h;
+    kinds.forEach(function (k) {
+      var v = w[k[0]], hh = Math.round(h * v / max);
+      if (!v) return;
+      y -= hh;
+      chart.appendChild(svg('rect', {x: String(10 + i * (bw + 8)), y: String(y), width: String(bw), height: String(hh), class: 'bar-' + k[0]}));
+    });
+    chart.appendChild(svg('text', {x: String(10 + i * (bw + 8) + bw / 2), y: String(h + 16), 'text-anchor': 'middle', class: 'axis'},
+                          [w.week.slice(5)]));
+  });
+  var legend = el('p', {class: 'legend'}, kinds.map(function (k) {
+    return el('span', {}, [svg('svg', {width: '14', height: '14', 'aria-hidden': 'true', focusable: 'false'}, [svg('rect', {width: '14', height: '14', class: 'bar-' + k[0]})]),
+                           ' ', el('a', {href: listHref('visits', k[0]), text: k[1]}), ' ']);
+  }));
+  var table = el('table', {id: 'visits-by-week'}, [
+    el('caption', {text: 'Visits per week (the week’s Monday), the 90 days to today'}),
+    el('thead', {}, [el('tr', {}, [el('th', {scope: 'col', text: 'Week'})].concat(kinds.map(function (k) { return el('th', {scope: 'col', text: k[1]}); })))]),
+    el('tbody', {}, weeks.map(function (w) {
+      return el('tr', {}, [el('th', {scope: 'row', text: w.week})].concat(kinds.map(function (k) { return el('td', {class: 'num', text: String(w[k[0]])}); })));
+    }))
+  ]);
+  return el('section', {'aria-labelledby': 'visits-h'}, [el('h2', {id: 'visits-h', text: 'Visits'}), chart, legend,
+                                                           el('details', {}, [el('summary', {text: 'The numbers'}), table])]);
+}
+
+var popDays = 7;
+
+function showPopulation(params) {
+  popDays = Number(params.get('days')) || 7;
+  view('Population', [el('p', {text: 'Loading…'})]);
+  api('GET', 'population' + query({days: String(popDays)})).then(function (p) {
+    var figures = el('ul', {class: 'figures', id: 'figures'}, [
+      ['without_agreed_plan', p.without_agreed_plan, 'active people without an agreed care plan'],
+      ['reviews_overdue', p.reviews_overdue, 'care plan reviews overdue'],
+      ['reviews_due', p.reviews_due_30_days, 'reviews due in the next 30 days'],
+      ['devices_not_synced', p.devices_not_synced, 'devices not synced for more than ' + p.stale_days + ' days']
+    ].map(function (f) {
+      return el('li', {}, [el('a', {href: listHref(f[0]), 'data-figure': f[0]}, [el('span', {class: 'big', text: String(f[1])}), ' ' + f[2]])]);
+    }));
+    var days = el('input', {name: 'days', type: 'number', min: '1', max: '3650', value: String(popDays)});
+    var daysForm = el('form', {class: 'inline'}, [field('pop-days', 'Devices not synced for more than (days)', days),
+                                                  el('button', {type: 'submit', class: 'secondary', text: 'Update'})]);
+    daysForm.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      window.location.hash = '#/population' + query({days: days.value});
+    });
+    var conflicts = p.open_conflicts_by_week.map(function (c) { return {label: 'to ' + c.date, value: c.open, href: '#/conflicts'}; });
+    view('Population', [
+      el('p', {text: 'Today (' + p.today + '). Every figure links to the list behind it, and every list downloads as CSV.'}),
+      figures, daysForm,
+      el('h2', {text: 'People'}),
+      barTable('people-by-status', 'People by the status of their record',
+               p.people_by_status.map(function (r) { return {label: r.status, value: r.count, href: listHref('status', r.status)}; })),
+      visitChart(p.visits_by_week),
+      barTable('missed-reasons', 'Why visits were missed (90 days)',
+               p.missed_reasons.map(function (r) { return {label: r.reason, value: r.count, href: listHref('missed_reason', r.reason)}; })),
+      el('h2', {text: 'Goals'}),
+      barTable('goals-by-achievement', 'Goals by how they are going',
+               p.goals_by_achievement.map(function (r) { return {label: r.status, value: r.count, href: listHref('goals', r.status)}; })),
+      el('h2', {text: 'Conflicts'}),
+      barTable('open-conflicts', 'Conflicts open at the end of each week', conflicts)
+    ]);
+  }).catch(failed);
+}
+
+var LIST_TITLES = {status: 'People whose record is', without_agreed_plan: 'Active people without an agreed care plan',
+                   reviews_overdue: 'Care plan reviews overdue', reviews_due: 'Reviews due in the next 30 days',
+                   visits: 'Visits in the last 90 days:', missed_reason: 'Visits missed in the last 90 days because',
+                   goals: 'Goals going', devices_not_synced: 'Devices not synced lately'};
+
+function showPopulationList(params) {
+  var what = params.get('what') || '', arg = params.get('arg') || '', days = params.get('days') || '7';
+  var q = query({what: what, arg: arg, days: days});
+  var out = el('div', {class: 'scroll'}, [el('p', {text: 'Loading…'})]);
+  view((LIST_TITLES[what] || 'List') + (arg ? ' ' + arg : ''), [
+    el('p', {}, [el('a', {href: '#/population' + query({days: days}), text: 'Back to the population'}), ' · ',
+                 el('a', {href: '/console/api/population/list' + q + '&format=csv', download: '', id: 'csv', text: 'Download as CSV'})]),
+    out]);
+  api('GET', 'population/list' + q).then(function (doc) {
+    out.textContent = '';
+    out.appendChild(el('p', {text: doc.rows.length + ' in the list.'}));
+    if (!doc.rows.length) return;
+    var keys = Object.keys(doc.rows[0]).filter(function (k) { return k !== 'person_id' && k !== 'device_id'; });
+    out.appendChild(el('table', {id: 'population-list'}, [
+      el('thead', {}, [el('tr', {}, keys.map(function (k) { return el('th', {scope: 'col', text: k.replace(/_/g, ' ')}); }))]),
+      el('tbody', {}, doc.rows.map(function (r) {
+        return el('tr', {}, keys.map(function (k, i) {
+          var v = r[k] === null || r[k] === undefined ? '—' : String(r[k]);
+          if (i === 0 && r.person_id) return el('td', {}, [el('a', {href: '#/person/' + r.person_id, text: v})]);
+          return el('td', {text: /_at$|planned_start/.test(k) && r[k] ? localTime(r[k]) : v});
+        }));
       }))
     ]));
   }).catch(failed);
@@ -509,8 +748,8 @@ function showAudit(params) {
 
 /* ---- routing ---- */
 
-function route() {
-  var hash = window.location.hash || '#/conflicts';
+function route(ev) {
+  var hash = window.location.hash || (session.admin ? '#/staff' : '#/conflicts');
   var path = hash.slice(1).split('?')[0];
   var params = new URLSearchParams(hash.indexOf('?') >= 0 ? hash.slice(hash.indexOf('?') + 1) : '');
   var name = path.split('/')[1] || 'conflicts';
@@ -520,19 +759,28 @@ function route() {
     else
       a.removeAttribute('aria-current');
   });
-  if (name === 'person') showPerson(path.split('/')[2]);
+  if (session.admin && ['conflicts', 'people', 'person', 'devices'].indexOf(name) >= 0)
+    view('For coordinators', [el('p', {text: 'The conflict log, people and devices are for coordinators. As an administrator, manage the staff.'}),
+                              el('p', {}, [el('a', {href: '#/staff', text: 'Go to the staff'})])]);
+  else if (name === 'person') showPerson(path.split('/')[2]);
+  else if (name === 'population' && path.split('/')[2] === 'list') showPopulationList(params);
+  else if (name === 'population') showPopulation(params);
   else if (name === 'people') showPeople(params);
   else if (name === 'devices') showDevices();
   else if (name === 'staff') showStaff();
   else if (name === 'audit') showAudit(params);
   else showConflicts(params);
-  document.getElementById('main').focus();
+  /* After a change of view, a screen reader starts from the new content; on first load the
+     page starts from the top (the skip link first). */
+  if (ev) document.getElementById('main').focus();
 }
 
 document.addEventListener('DOMContentLoaded', function () {
   api('GET', 'session').then(function (s) {
     session = s;
     document.getElementById('who').textContent = s.user + ' (' + s.role + ')';
+    if (s.admin) /* the conflict log, people, devices and trails are the coordinators' */
+      document.querySelectorAll('header nav a[data-coordinator]').forEach(function (a) { a.parentNode.remove(); });
     document.getElementById('sign-out').addEventListener('click', function () {
       api('POST', 'sign-out', {}).then(function () { window.location.assign('/console/sign-in'); }).catch(failed);
     });

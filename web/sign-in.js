@@ -30,7 +30,7 @@ document.addEventListener('DOMContentLoaded', function () {
     }).then(function (res) {
       button.disabled = false;
       if (res.status === 200) {
-        window.location.assign('/console/#/conflicts');
+        window.location.assign('/console/');
         return;
       }
       form.code.value = '';

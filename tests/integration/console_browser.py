@@ -77,6 +77,27 @@ class Staff:
             time.sleep(0.5)
 
 
+def two_nurses(w, name, edits):
+    """Person @name on the caseloads of nurses nina and ben, who each change the person's
+    fields offline (@edits: [(field, nina's value, ben's value)]) and sync: one conflict per
+    field for the coordinator. Returns (person id, nina, ben)."""
+    d = w.daemon
+    person = d.add_person(name, phone='0131 000 0000')
+    nina = w.client('nina', 'nurse')
+    ben = w.client('ben', 'nurse')
+    for u in ('nina', 'ben'):
+        d.assign(person, u)
+    nina.sync()
+    ben.sync()
+    for field, a, b in edits:
+        nina.edit('person', person, field, a)
+        ben.edit('person', person, field, b)
+    nina.sync()
+    ben.sync()
+    nina.sync()
+    return person, nina, ben
+
+
 def spki_hash(cert_path):
     pub = subprocess.run(['openssl', 'x509', '-in', cert_path, '-noout', '-pubkey'],
                          check=True, capture_output=True).stdout
@@ -131,7 +152,7 @@ def sign_in(drv, daemon, staff, password=None, code=None, expect_ok=True):
     css(drv, '#code')[0].send_keys(code or staff.fresh_code())
     css(drv, '#sign-in-button')[0].click()
     if expect_ok:
-        wait(drv, lambda d: '/console/#/' in d.current_url and css(d, '#who') and
+        wait(drv, lambda d: 'sign-in' not in d.current_url and css(d, '#who') and
              staff.user in css(d, '#who')[0].text, 'the console after sign-in')
     else:
         wait(drv, lambda d: css(d, '#sign-in-error')[0].text.strip(), 'a sign-in error')

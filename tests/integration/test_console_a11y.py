@@ -55,17 +55,8 @@ def test(w):
     axe_source.text = axe_source()
     d = w.daemon
     cora = cb.Staff(d, 'cora', 'coordinator')
-    pat = d.add_person('Pat Axeworth', phone='0131 333 0000')
-    nina = w.client('nina', 'nurse')
-    ben = w.client('ben', 'nurse')
-    for u in ('nina', 'ben'):
-        d.assign(pat, u)
-    nina.sync()
-    ben.sync()
-    nina.edit('person', pat, 'phone', '0131 333 1111')
-    ben.edit('person', pat, 'phone', '0131 333 2222')
-    nina.sync()
-    ben.sync()
+    ada = cb.Staff(d, 'ada', 'admin')
+    pat, _, _ = cb.two_nurses(w, 'Pat Axeworth', [('phone', '0131 333 1111', '0131 333 2222')])
     drv = cb.browser(d)
     try:
         drv.get(d.url + '/console/sign-in')
@@ -77,7 +68,10 @@ def test(w):
                  ('person', '#/person/' + pat, '#team li'),
                  ('devices', '#/devices', '#devices tbody tr'),
                  ('staff', '#/staff', '#staff tbody tr'),
-                 ('audit', '#/audit?person=' + pat, '#audit tbody tr')]
+                 ('audit', '#/audit?person=' + pat, '#audit tbody tr'),
+                 ('population', '#/population', '#people-by-status tbody tr'),
+                 ('a population list', '#/population/list?what=status&arg=active&days=7',
+                  '#population-list tbody tr')]
         for name, hash_, ready in pages:
             drv.get(d.url + '/console/' + hash_)
             cb.wait(drv, lambda dr: cb.css(dr, ready), 'the %s page' % name)
@@ -89,9 +83,18 @@ def test(w):
         cb.wait(drv, lambda dr: cb.css(dr, 'dialog[open]'), 'the confirmation')
         scan(drv, 'devices with the confirmation open')
         cb.css(drv, '#confirm-cancel')[0].click()
+        # An administrator's staff page, with an enrolment code and its QR code shown.
+        cb.css(drv, '#sign-out')[0].click()
+        cb.wait(drv, lambda dr: dr.current_url.endswith('/console/sign-in'), 'signed out')
+        cb.sign_in(drv, d, ada)
+        cb.wait(drv, lambda dr: cb.css(dr, 'button.enrol'), 'the staff page')
+        cb.css(drv, 'tr[data-user=nina] button.enrol')[0].click()
+        cb.wait(drv, lambda dr: cb.css(dr, '#enrol-code svg'), 'an enrolment QR code')
+        scan(drv, 'staff (administrator)')
         # The keyboard: the first Tab reaches the skip link, and it moves focus to the content.
         from selenium.webdriver.common.keys import Keys
         drv.get(d.url + '/console/#/people')
+        drv.refresh()  # a new document, not a change of view within it
         cb.wait(drv, lambda dr: cb.css(dr, '#people tbody tr'), 'people')
         drv.find_element('tag name', 'body').send_keys(Keys.TAB)
         h.check_eq(drv.switch_to.active_element.get_attribute('class'), 'skip',

@@ -29,24 +29,16 @@ def test(w):
     cb.require_browser()
     d = w.daemon
     cora = cb.Staff(d, 'cora', 'coordinator')
-    pat = d.add_person('Pat Pagewood', phone='0131 111 0000')
     quinn = d.add_person('Quinn Quarrier', phone='0131 222 0000')
-    nina = w.client('nina', 'nurse')
-    ben = w.client('ben', 'nurse')
-    for u in ('nina', 'ben'):
-        d.assign(pat, u)
-    nina.sync()
-    ben.sync()
+    # Both nurses change Pat's phone, preferred name and address offline: three conflicts.
+    pat, nina, ben = cb.two_nurses(w, 'Pat Pagewood', [
+        ('phone', '0131 111 1111', '0131 111 2222'),
+        ('preferred_name', 'Pat', 'Patty'),
+        ('address', '1 Nina Road', '2 Ben Street')])
 
-    # Both nurses change Pat's phone and her goal offline: conflicts for the coordinator.
-    nina.edit('person', pat, 'phone', '0131 111 1111')
-    ben.edit('person', pat, 'phone', '0131 111 2222')
-    nina.edit('person', pat, 'preferred_name', 'Pat')
-    ben.edit('person', pat, 'preferred_name', 'Patty')
-    nina.edit('person', pat, 'address', '1 Nina Road')
-    ben.edit('person', pat, 'address', '2 Ben Street')
-    nina.sync()
-    ben.sync()
+    # Two notes on Pat: a coordinator reads the visit note, never the clinical one.
+    nina.add('note', pat, {'category': 'visit', 'text': 'Pat was cheerful today'})
+    nina.add('note', pat, {'category': 'clinical', 'text': 'Leg ulcer dressing changed'})
     nina.sync()
 
     # A person met in the field: nina's device creates them, the server marks them referred.
@@ -68,9 +60,7 @@ def test(w):
         page = drv.find_element('id', 'main').text
         for want in ('Pat Pagewood', '0131 111 1111', '0131 111 2222', 'nina', 'ben'):
             h.check(want in page, 'the inbox shows %r' % want, page[:2000])
-        h.check('-' * 8 not in page[:0], 'no ids needed')  # descriptions name the person
         cb.screenshot(drv, 'conflicts')
-        st, _, s = cb.request(d, 'GET', '/console/api/session', cookie=cb.session_cookie(drv))
         st, _, doc = cb.request(d, 'GET', '/console/api/conflicts',
                                 cookie=cb.session_cookie(drv))
         phone = [c for c in doc['conflicts'] if c['field'] == 'phone'][0]
@@ -109,6 +99,16 @@ def test(w):
         open_view(drv, d, '#/conflicts?status=resolved',
                   lambda dr: len(cb.css(dr, 'article.conflict')) == 3, 'resolved conflicts')
         cb.screenshot(drv, 'conflicts-resolved')
+
+        # Pat's page: the record as a coordinator may read it (docs/internals/access.md).
+        open_view(drv, d, '#/person/' + pat, lambda dr: cb.css(dr, '#record-h'), 'Pat\'s record')
+        page = drv.find_element('id', 'main').get_attribute('textContent')
+        h.check('Pat was cheerful today' in page, 'the visit note is on Pat\'s page')
+        h.check('Leg ulcer' not in page, 'the clinical note is not (coordinators may not read it)')
+        st, _, doc = cb.request(d, 'GET', '/console/api/person?id=' + pat,
+                                cookie=cb.session_cookie(drv))
+        texts = [n.get('text') for n in doc['record']['notes']]
+        h.check_eq(texts, ['Pat was cheerful today'], 'the API leaves the clinical note out too')
 
         # ---- people: search, person page, assign ----
         open_view(drv, d, '#/people', lambda dr: cb.css(dr, '#people'), 'the people list')
