@@ -611,6 +611,7 @@ struct console *console_new(struct store *store, const struct console_options *o
     c->store = store;
     c->idle_s = o && o->idle_s ? o->idle_s : CONSOLE_IDLE_S;
     c->lifetime_s = o && o->lifetime_s ? o->lifetime_s : CONSOLE_LIFETIME_S;
+    c->lock_after_days = o ? o->lock_after_days : 0;
     /* A hash of a random password no one knows, verified against for unknown users. */
     if (random_bytes(raw, sizeof(raw)) < 0)
         return console_free(c);

@@ -62,6 +62,7 @@ struct console_reply {
 struct console_options {
     unsigned idle_s;
     unsigned lifetime_s;
+    unsigned lock_after_days; /* the devices' lock policy, shown on the devices page (0: none) */
 };
 
 /* console_path() - true for the paths the console answers: "/console" and under it. */

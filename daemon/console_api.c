@@ -148,10 +148,13 @@ static void api_devices(struct console *c, const struct console_request *rq,
     _cleanup_json_ cJSON *resp = NULL;
     int r = store_devices_health(c->store, &resp);
 
-    if (r < 0)
+    if (r < 0) {
         console_reply_store_failure(rp, r, "listing devices");
-    else
-        console_reply_json(rp, 200, resp);
+        return;
+    }
+    if (!cJSON_AddNumberToObject(resp, "lock_after_days", c->lock_after_days))
+        cJSON_Delete(TAKE_PTR(resp));
+    console_reply_json(rp, 200, resp);
 }
 
 static void api_revoke(struct console *c, const struct console_request *rq,

@@ -21,7 +21,7 @@ struct console_fails {
 
 struct console {
     struct store *store; /* borrowed */
-    unsigned idle_s, lifetime_s;
+    unsigned idle_s, lifetime_s, lock_after_days;
     char dummy_hash[STORE_PHC_MAX];
     struct console_fails accounts[CONSOLE_SLOTS];
     struct console_fails addrs[CONSOLE_SLOTS];

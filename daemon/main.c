@@ -789,8 +789,11 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         return ADMIN_EXIT_FAILURE;
     }
     caresyncd_set_lock_after_days(sd, (unsigned)lock_days);
-    if (caresyncd_set_console(sd, &(struct console_options){.idle_s = (unsigned)console_idle,
-                                                            .lifetime_s = (unsigned)console_life}) < 0) {
+    if (caresyncd_set_console(sd, &(struct console_options){
+                                          .idle_s = (unsigned)console_idle,
+                                          .lifetime_s = (unsigned)console_life,
+                                          .lock_after_days = (unsigned)lock_days,
+                                  }) < 0) {
         log_error("out of memory creating the web console");
         return ADMIN_EXIT_FAILURE;
     }

@@ -283,7 +283,11 @@ function showDevices() {
                 ['client_version', 'Version'], ['locked', 'Locked'], ['last_error', 'Last error'], ['', 'Action']];
     function draw() {
       var rows = doc.devices.slice();
-      rows.forEach(function (d) { d.worry = worry(d); d.locked = d.revoked ? 'revoked' : (d.since_sync_ms > 14 * 86400000 ? 'yes' : 'no'); });
+      var lockMs = doc.lock_after_days ? doc.lock_after_days * 86400000 : Infinity;
+      rows.forEach(function (d) {
+        d.worry = worry(d);
+        d.locked = d.revoked ? 'revoked' : (d.since_sync_ms !== null && d.since_sync_ms > lockMs ? 'yes' : 'no');
+      });
       rows.sort(function (a, b) {
         var x = a[deviceSort.key], y = b[deviceSort.key];
         if (x === null || x === undefined) x = -Infinity;
@@ -312,7 +316,8 @@ function showDevices() {
             el('td', {text: d.last_sync_at ? localTime(d.last_sync_at) + ' (' + duration(d.since_sync_ms) + ' ago)' : 'never'}),
             el('td', {text: d.pending === null ? '—' : String(d.pending)}),
             el('td', {text: d.oldest_pending_ms ? duration(d.oldest_pending_ms) : '—'}),
-            el('td', {text: d.clock_skew_ms === null ? '—' : (d.clock_skew_ms > 0 ? 'slow by ' : 'fast by ') + duration(d.clock_skew_ms)}),
+            el('td', {text: d.clock_skew_ms === null ? '—' : Math.abs(d.clock_skew_ms) < 1000 ? 'in step' :
+                                   (d.clock_skew_ms > 0 ? 'slow by ' : 'fast by ') + duration(d.clock_skew_ms)}),
             el('td', {text: d.client_version || '—'}),
             el('td', {text: d.locked}),
             el('td', {text: d.last_error || '—'}),
@@ -543,13 +548,13 @@ function showStaff() {
           sel.setAttribute('aria-label', 'New role for ' + u.name);
           cells.push(el('td', {class: 'inline'}, [
             sel,
-            el('button', {type: 'button', class: 'secondary', text: 'Change role', 'aria-label': 'Change ' + u.name + '’s role',
+            el('button', {type: 'button', class: 'secondary', text: 'Change role', 'aria-label': 'Change role for ' + u.name,
               onclick: function () {
                 api('POST', 'staff/role', {name: u.name, role: sel.value})
                   .then(function (r) { say(r.changed ? u.name + ' is now ' + r.role + '.' : 'Nothing changed.'); showStaff(); })
                   .catch(failed);
               }}),
-            el('button', {type: 'button', class: 'secondary enrol', text: 'Enrolment code', 'aria-label': 'Make an enrolment code for ' + u.name,
+            el('button', {type: 'button', class: 'secondary enrol', text: 'Enrolment code', 'aria-label': 'Enrolment code for ' + u.name,
               onclick: function () {
                 api('POST', 'staff/enrol', {name: u.name}).then(function (r) {
                   enrol.textContent = '';

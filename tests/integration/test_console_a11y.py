@@ -93,9 +93,9 @@ def test(w):
         scan(drv, 'staff (administrator)')
         # The keyboard: the first Tab reaches the skip link, and it moves focus to the content.
         from selenium.webdriver.common.keys import Keys
-        drv.get(d.url + '/console/#/people')
+        drv.get(d.url + '/console/#/staff')
         drv.refresh()  # a new document, not a change of view within it
-        cb.wait(drv, lambda dr: cb.css(dr, '#people tbody tr'), 'people')
+        cb.wait(drv, lambda dr: cb.css(dr, '#staff tbody tr'), 'the staff page')
         drv.find_element('tag name', 'body').send_keys(Keys.TAB)
         h.check_eq(drv.switch_to.active_element.get_attribute('class'), 'skip',
                    'the first Tab reaches the skip link')
