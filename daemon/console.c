@@ -346,6 +346,12 @@ int console_member(const cJSON *o, const char *key, bool required, size_t max, c
                             max);
         return -EBADMSG;
     }
+    if (text_control_char(v->valuestring)) {
+        console_reply_error(rp, 400, "bad_field",
+                            "'%s' holds a control character; remove it (tabs and new lines "
+                            "are fine)", key);
+        return -EBADMSG;
+    }
     *ret = v->valuestring;
     return 0;
 }

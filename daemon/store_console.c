@@ -45,7 +45,7 @@ int store_staff_login_get(struct store *s, const char *name, struct store_staff_
 int store_staff_login_set(struct store *s, const char *name, const char *password_hash,
                           const char *totp_secret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL, *del = NULL;
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
     struct store_staff_login l;
     char ts[ISO_TIME_MAX];
@@ -74,11 +74,11 @@ int store_staff_login_set(struct store *s, const char *name, const char *passwor
     if (r < 0)
         goto fail;
     /* New credentials end every session signed in with the old ones. */
-    r = db_prepare(s->db, "DELETE FROM console_sessions WHERE user_id = ?", &st);
+    r = db_prepare(s->db, "DELETE FROM console_sessions WHERE user_id = ?", &del);
     if (r < 0)
         goto fail;
-    sqlite3_bind_int64(st, 1, l.user_id);
-    r = store_step_done(st);
+    sqlite3_bind_int64(del, 1, l.user_id);
+    r = store_step_done(del);
     if (r >= 0)
         r = wire_add_string(d, "user", l.user) < 0
                     ? -ENOMEM
@@ -182,7 +182,7 @@ int store_console_session_get(struct store *s, const char *id_hash, int64_t now_
                               int64_t idle_ms, int64_t lifetime_ms,
                               struct store_console_session *ret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL, *upd = NULL;
     struct store_console_session v = {0};
     const char *why = NULL;
     bool disabled;
@@ -226,12 +226,12 @@ int store_console_session_get(struct store *s, const char *id_hash, int64_t now_
             r = store_txn_commit(s);
         return r < 0 ? r : -ETIMEDOUT;
     }
-    r = db_prepare(s->db, "UPDATE console_sessions SET seen_ms = ? WHERE id_hash = ?", &st);
+    r = db_prepare(s->db, "UPDATE console_sessions SET seen_ms = ? WHERE id_hash = ?", &upd);
     if (r < 0)
         goto fail;
-    sqlite3_bind_int64(st, 1, now_ms);
-    store_bind_text(st, 2, id_hash);
-    r = store_step_done(st);
+    sqlite3_bind_int64(upd, 1, now_ms);
+    store_bind_text(upd, 2, id_hash);
+    r = store_step_done(upd);
     if (r < 0)
         goto fail;
     r = store_txn_commit(s);

@@ -166,6 +166,15 @@ def test(w):
         st, _, doc = cb.request(d, 'GET', '/console/api/population/list?what=status&arg=' +
                                 status, cookie=cb.session_cookie(drv))
         h.check_eq(len(doc['rows']), count, 'the list behind people %s' % status)
+        # The demo's own pages, for README's pictures: a person and the conflict inbox.
+        if n:
+            cb.css(drv, '#population-list tbody a')[0].click()
+            cb.wait(drv, lambda dr: cb.css(dr, '#record-h'), 'a person\'s record')
+            cb.screenshot(drv, 'person-demo')
+        drv.get(d.url + '/console/#/conflicts')
+        cb.wait(drv, lambda dr: len(cb.css(dr, 'article.conflict')) == want['open_conflicts'],
+                'the demo\'s open conflicts')
+        cb.screenshot(drv, 'conflicts-demo')
         cb.css(drv, '#sign-out')[0].click()
         cb.wait(drv, lambda dr: dr.current_url.endswith('/console/sign-in'), 'signed out')
 
