@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: MIT
 # test_console_a11y.py - an accessibility scan (axe-core, WCAG 2.0/2.1 A and AA rules) of every
 # page of the web console, with data on it, in a real browser on the real daemon: no serious
-# or critical violation. axe-core is not in Debian: it is installed from npm into
-# ~/.cache/caresync-tests (never the tree) and injected with Selenium; SKIP only when npm
-# cannot fetch it.
+# or critical violation; every page fits a tablet's width; the first Tab reaches the skip
+# link. axe-core is not in Debian: it is installed from npm into ~/.cache/caresync-tests (never
+# the tree) and injected with Selenium; SKIP only when npm cannot fetch it.
 import os
 import subprocess
 import sys
@@ -76,6 +76,17 @@ def test(w):
             drv.get(d.url + '/console/' + hash_)
             cb.wait(drv, lambda dr: cb.css(dr, ready), 'the %s page' % name)
             scan(drv, name)
+        # A tablet held upright: every page fits its width (wide tables scroll inside their own
+        # box, the page itself never sideways).
+        drv.set_window_size(820, 1180)
+        for name, hash_, ready in pages:
+            drv.get(d.url + '/console/' + hash_)
+            cb.wait(drv, lambda dr: cb.css(dr, ready), 'the %s page on a tablet' % name)
+            over = drv.execute_script('return document.documentElement.scrollWidth - '
+                                      'document.documentElement.clientWidth')
+            h.check(over <= 0, '%s fits a tablet\'s width (%d px too wide)' % (name, over))
+        cb.screenshot(drv, 'tablet-population')
+        drv.set_window_size(1280, 900)
         # The confirmation dialog, open.
         cb.css(drv, 'a[data-view=devices]')[0].click()
         cb.wait(drv, lambda dr: cb.css(dr, 'button.revoke'), 'a revoke button')
