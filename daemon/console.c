@@ -358,6 +358,23 @@ int console_member(const cJSON *o, const char *key, bool required, size_t max, c
 
 /* ---- sign-in, sign-out, session ---- */
 
+/* A hash of a random password no one knows, verified against for unknown users. Made at the
+ * first sign-in rather than at start: Argon2id's work would slow every start of the daemon. */
+static int dummy_hash(struct console *c)
+{
+    char pw[40];
+    uint8_t raw[16];
+    int r;
+
+    if (c->dummy_hash[0])
+        return 0;
+    r = random_bytes(raw, sizeof(raw));
+    if (r < 0)
+        return r;
+    hex_encode(raw, sizeof(raw), pw);
+    return console_password_hash(pw, c->dummy_hash, sizeof(c->dummy_hash));
+}
+
 /* Audit a failed sign-in (the reason the user is not told) and charge it to both buckets. */
 static void sign_in_failed(struct console *c, const struct console_request *rq,
                            const char *user, int64_t user_id, const char *reason,
@@ -434,7 +451,9 @@ static void api_sign_in(struct console *c, const struct console_request *rq,
                             "an administrator to reset your password)", (wait + 59) / 60);
         return;
     }
-    r = store_staff_login_get(c->store, user, &l);
+    r = dummy_hash(c);
+    if (r >= 0)
+        r = store_staff_login_get(c->store, user, &l);
     if (r < 0 && r != -ENOENT) {
         console_reply_store_failure(rp, r, "signing in");
         return;
@@ -609,8 +628,6 @@ void console_handle(struct console *c, const struct console_request *rq,
 struct console *console_new(struct store *store, const struct console_options *o)
 {
     struct console *c = calloc(1, sizeof(*c));
-    char pw[40];
-    uint8_t raw[16];
 
     if (!c)
         return NULL;
@@ -618,12 +635,6 @@ struct console *console_new(struct store *store, const struct console_options *o
     c->idle_s = o && o->idle_s ? o->idle_s : CONSOLE_IDLE_S;
     c->lifetime_s = o && o->lifetime_s ? o->lifetime_s : CONSOLE_LIFETIME_S;
     c->lock_after_days = o ? o->lock_after_days : 0;
-    /* A hash of a random password no one knows, verified against for unknown users. */
-    if (random_bytes(raw, sizeof(raw)) < 0)
-        return console_free(c);
-    hex_encode(raw, sizeof(raw), pw);
-    if (console_password_hash(pw, c->dummy_hash, sizeof(c->dummy_hash)) < 0)
-        return console_free(c);
     return c;
 }
 
