@@ -32,7 +32,7 @@ static inline void store_freep(struct store **p)
 #define _cleanup_store_ _cleanup_(store_freep)
 
 /* Print "caresyncd: <message>" on stderr and return @code. */
-_printf_(2, 3) static int fail(int code, const char *fmt, ...)
+int admin_fail(int code, const char *fmt, ...)
 {
     va_list ap;
 
@@ -67,8 +67,8 @@ static int path_in(const char *dir, const char *name, char buf[static PATH_MAX])
 static int store_failure(int r, const char *what)
 {
     if (r == -EBUSY)
-        return fail(ADMIN_EXIT_FAILURE, "the store is busy; nothing was changed; try again");
-    return fail(ADMIN_EXIT_FAILURE, "%s failed: %s; nothing was changed", what, strerror(-r));
+        return admin_fail(ADMIN_EXIT_FAILURE, "the store is busy; nothing was changed; try again");
+    return admin_fail(ADMIN_EXIT_FAILURE, "%s failed: %s; nothing was changed", what, strerror(-r));
 }
 
 int admin_open_store(const char *dir, struct store **ret)
@@ -77,21 +77,21 @@ int admin_open_store(const char *dir, struct store **ret)
     int r;
 
     if (path_in(dir, "store.db", path) < 0)
-        return fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", dir);
+        return admin_fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", dir);
     r = store_open(path, false, ret);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_FAILURE, "no store at %s; run 'caresyncd init --data %s' first",
+        return admin_fail(ADMIN_EXIT_FAILURE, "no store at %s; run 'caresyncd init --data %s' first",
                     path, dir);
     if (r == -EPROTO)
-        return fail(ADMIN_EXIT_FAILURE,
+        return admin_fail(ADMIN_EXIT_FAILURE,
                     "the store at %s was written by a newer caresyncd; upgrade caresyncd", path);
     if (r == -EACCES)
-        return fail(ADMIN_EXIT_FAILURE,
+        return admin_fail(ADMIN_EXIT_FAILURE,
                     "cannot open %s: permission denied; run as the user that owns it", path);
     if (r == -EBUSY)
-        return fail(ADMIN_EXIT_FAILURE, "the store at %s is busy; try again", path);
+        return admin_fail(ADMIN_EXIT_FAILURE, "the store at %s is busy; try again", path);
     if (r < 0)
-        return fail(ADMIN_EXIT_FAILURE, "cannot open the store at %s: %s; check the file", path,
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot open the store at %s: %s; check the file", path,
                     strerror(-r));
     return ADMIN_EXIT_OK;
 }
@@ -102,7 +102,7 @@ static int print_json(const cJSON *json)
     char *text = cJSON_Print(json);
 
     if (!text)
-        return fail(ADMIN_EXIT_FAILURE, "out of memory formatting the list");
+        return admin_fail(ADMIN_EXIT_FAILURE, "out of memory formatting the list");
     puts(text);
     cJSON_free(text);
     return ADMIN_EXIT_OK;
@@ -166,16 +166,16 @@ int admin_init(const struct admin_command *cmd, struct admin_opts *o)
         return admin_usage(cmd, "the --data path is too long");
     if (mkdir(o->data, 0700) < 0) {
         if (errno != EEXIST)
-            return fail(ADMIN_EXIT_FAILURE, "cannot create %s: %s; check the parent directory",
+            return admin_fail(ADMIN_EXIT_FAILURE, "cannot create %s: %s; check the parent directory",
                         o->data, strerror(errno));
         if (stat(o->data, &st) < 0 || !S_ISDIR(st.st_mode))
-            return fail(ADMIN_EXIT_FAILURE,
+            return admin_fail(ADMIN_EXIT_FAILURE,
                         "%s exists and is not a directory; pick another "
                         "--data DIR",
                         o->data);
     }
     if (lstat(path, &st) == 0)
-        return fail(ADMIN_EXIT_EXISTS,
+        return admin_fail(ADMIN_EXIT_EXISTS,
                     "%s already exists, so %s is initialised already; use "
                     "another --data DIR",
                     path, o->data);
@@ -183,13 +183,13 @@ int admin_init(const struct admin_command *cmd, struct admin_opts *o)
      * a failed init can simply be run again. */
     r = tls_pki_create(o->data, o->sans, o->n_sans);
     if (r < 0)
-        return fail(ADMIN_EXIT_FAILURE,
+        return admin_fail(ADMIN_EXIT_FAILURE,
                     "could not make the certificates in %s; nothing usable "
                     "was made",
                     o->data);
     r = store_open(path, true, &s);
     if (r < 0)
-        return fail(ADMIN_EXIT_FAILURE, "cannot create the store at %s: %s", path, strerror(-r));
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot create the store at %s: %s", path, strerror(-r));
 
     printf("caresyncd: initialised %s\n", o->data);
     printf("  store.db    the server store\n");
@@ -247,7 +247,7 @@ int admin_user_set(const struct admin_command *cmd, struct admin_opts *o)
     if (r > 0)
         return r;
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+        return admin_fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
     if (r < 0)
         return store_failure(r, "setting the user's details");
     printf("set the details of user %s\n", name);
@@ -277,7 +277,7 @@ int admin_user_add(const struct admin_command *cmd, struct admin_opts *o)
     if (r > 0)
         return r; /* a usage error, printed */
     if (r == -EEXIST)
-        return fail(ADMIN_EXIT_EXISTS,
+        return admin_fail(ADMIN_EXIT_EXISTS,
                     "a user named '%s' already exists; pick another name "
                     "(see 'caresyncd user list')",
                     name);
@@ -336,7 +336,7 @@ int admin_user_disable(const struct admin_command *cmd, struct admin_opts *o)
         return r;
     r = store_user_disable(s, name, &res);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+        return admin_fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
     if (r < 0)
         return store_failure(r, "disabling the user");
     devs = cJSON_GetObjectItemCaseSensitive(res, "devices_revoked");
@@ -360,9 +360,9 @@ int admin_user_role(const struct admin_command *cmd, struct admin_opts *o)
         return r;
     r = store_user_role_set(s, name, role, &devices);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+        return admin_fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
     if (r == -EPERM)
-        return fail(ADMIN_EXIT_EXISTS,
+        return admin_fail(ADMIN_EXIT_EXISTS,
                     "an admin account cannot change to or from another role; add a new user "
                     "and disable this one");
     if (r < 0)
@@ -395,12 +395,12 @@ int admin_enrol(const struct admin_command *cmd, struct admin_opts *o)
         return r;
     r = store_user_disabled(s, name);
     if (r > 0)
-        return fail(ADMIN_EXIT_EXISTS,
+        return admin_fail(ADMIN_EXIT_EXISTS,
                     "user '%s' is disabled (see 'caresyncd user disable'); no code was made", name);
     if (r >= 0)
         r = store_enrol_code_new(s, name, minutes * 60, code);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND,
+        return admin_fail(ADMIN_EXIT_NOT_FOUND,
                     "no user named '%s'; add one with 'caresyncd user add "
                     "--data %s %s --role ROLE'",
                     name, o->data, name);
@@ -513,16 +513,16 @@ static int assignment(const struct admin_command *cmd, struct admin_opts *o, boo
         return r;
     r = assign ? store_assign(s, person, name, &which) : store_unassign(s, person, name, &which);
     if (r == -ENOENT && which && streq(which, "user"))
-        return fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+        return admin_fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
     if (r == -EINVAL)
-        return fail(ADMIN_EXIT_EXISTS,
+        return admin_fail(ADMIN_EXIT_EXISTS,
                     "'%s' is an admin account, which holds no caseload; assign a worker", name);
     if (r == -EPERM)
-        return fail(ADMIN_EXIT_EXISTS,
+        return admin_fail(ADMIN_EXIT_EXISTS,
                     "'%s' is disabled (a leaver) and takes on nobody new; assign a worker who is "
                     "still here", name);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND,
+        return admin_fail(ADMIN_EXIT_NOT_FOUND,
                     "no person with id %s; check the id printed by "
                     "'caresyncd person add'",
                     person);
@@ -578,7 +578,7 @@ int admin_device_revoke(const struct admin_command *cmd, struct admin_opts *o)
         return r;
     r = store_device_revoke(s, id);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND, "no device with id %s; see 'caresyncd device list'", id);
+        return admin_fail(ADMIN_EXIT_NOT_FOUND, "no device with id %s; see 'caresyncd device list'", id);
     if (r < 0)
         return store_failure(r, "revoking the device");
     printf("revoked device %s; it is told to wipe its replica when it next connects\n", id);
@@ -586,31 +586,6 @@ int admin_device_revoke(const struct admin_command *cmd, struct admin_opts *o)
 }
 
 /* ---- export ---- */
-
-/* Write @len bytes of @text to a new file @path, readable by its owner only. 0 or -errno. */
-static int write_private_file(const char *path, const char *text, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    int r = 0;
-
-    if (fd < 0)
-        return -errno;
-    while (len > 0) {
-        ssize_t n = write(fd, text, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            r = n < 0 ? -errno : -EIO;
-            break;
-        }
-        text += n;
-        len -= (size_t)n;
-    }
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    return r;
-}
 
 /* "--max-entries N": 1 to 100000 entries per Bundle, in *ret. */
 static bool parse_max_entries(const char *v, size_t *ret)
@@ -695,9 +670,9 @@ static int export_all_ndjson(struct store *s, const char *dir)
     int r = 0;
 
     if (!seen)
-        return fail(ADMIN_EXIT_FAILURE, "out of memory; nothing was exported");
+        return admin_fail(ADMIN_EXIT_FAILURE, "out of memory; nothing was exported");
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return fail(ADMIN_EXIT_FAILURE, "cannot make %s: %s; check the path", dir,
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot make %s: %s; check the path", dir,
                     strerror(errno));
     r = store_people_list(s, &(struct store_people_filter){.name = NULL}, &people);
     if (r < 0)
@@ -728,7 +703,7 @@ static int export_all_ndjson(struct store *s, const char *dir)
         if (fclose(files[i].f) != 0 && r >= 0)
             r = -errno;
     if (r < 0)
-        return fail(ADMIN_EXIT_FAILURE,
+        return admin_fail(ADMIN_EXIT_FAILURE,
                     "the bulk export stopped after %zu people: %s; the files in %s are "
                     "incomplete, fix the cause and run it again",
                     n_people, strerror(-r), dir);
@@ -773,7 +748,7 @@ int admin_export(const struct admin_command *cmd, struct admin_opts *o)
         return export_all_ndjson(s, o->ndjson);
     r = store_person_tree(s, person, &tree);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND,
+        return admin_fail(ADMIN_EXIT_NOT_FOUND,
                     "no person with id %s; check the id printed by 'caresyncd person add'",
                     person);
     if (r < 0)
@@ -781,21 +756,21 @@ int admin_export(const struct admin_command *cmd, struct admin_opts *o)
     bundle = fhir_bundle(tree, iso_time(hlc_wall_ms(), now));
     text = !bundle ? NULL : max ? fhir_split_lines(bundle, max) : cJSON_Print(bundle);
     if (!text)
-        return fail(ADMIN_EXIT_FAILURE, "out of memory building the FHIR Bundle; nothing was "
+        return admin_fail(ADMIN_EXIT_FAILURE, "out of memory building the FHIR Bundle; nothing was "
                                         "exported");
     /* Audited before it leaves the store: an export that cannot be audited is not made. */
     r = store_export_audit(s, NULL, person, "fhir-r4");
     if (r < 0)
         return store_failure(r, "recording the export in the audit log");
     if (o->output) {
-        r = write_private_file(o->output, text, strlen(text));
+        r = file_write_sync(o->output, text, strlen(text), 0600);
         if (r < 0)
-            return fail(ADMIN_EXIT_FAILURE, "cannot write %s: %s; check the path", o->output,
+            return admin_fail(ADMIN_EXIT_FAILURE, "cannot write %s: %s; check the path", o->output,
                         strerror(-r));
         return ADMIN_EXIT_OK;
     }
     if (fputs(text, stdout) < 0 || (!max && putchar('\n') == EOF) || fflush(stdout) != 0)
-        return fail(ADMIN_EXIT_FAILURE, "cannot write the Bundle to stdout: %s", strerror(errno));
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot write the Bundle to stdout: %s", strerror(errno));
     return ADMIN_EXIT_OK;
 }
 
@@ -850,13 +825,13 @@ int admin_backup(const struct admin_command *cmd, struct admin_opts *o)
         return admin_usage(cmd, "--output FILE is required");
     if (path_in(o->data, "store.db", path) < 0 ||
         (size_t)snprintf(tmp, sizeof(tmp), "%s.part", o->output) >= sizeof(tmp))
-        return fail(ADMIN_EXIT_USAGE, "a path is too long");
+        return admin_fail(ADMIN_EXIT_USAGE, "a path is too long");
     if (access(path, R_OK) < 0)
-        return fail(ADMIN_EXIT_FAILURE, "no store at %s", path);
+        return admin_fail(ADMIN_EXIT_FAILURE, "no store at %s", path);
     (void)unlink(tmp);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return fail(ADMIN_EXIT_FAILURE, "cannot create %s: %s", tmp, strerror(errno));
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot create %s: %s", tmp, strerror(errno));
     (void)close(fd);
     if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
         sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
@@ -910,7 +885,7 @@ int admin_backup(const struct admin_command *cmd, struct admin_opts *o)
         r = -errno;
     if (r < 0) {
         (void)unlink(tmp);
-        return fail(ADMIN_EXIT_FAILURE, "backup failed: %s; nothing was written",
+        return admin_fail(ADMIN_EXIT_FAILURE, "backup failed: %s; nothing was written",
                     strerror(-r));
     }
     printf("backup of %s written to %s (mode 0600); restore it with 'caresyncd restore --data"
@@ -970,15 +945,15 @@ int admin_restore(const struct admin_command *cmd, struct admin_opts *o)
     if (!o->input)
         return admin_usage(cmd, "--input FILE is required");
     if (path_in(o->data, "store.db", path) < 0 || path_in(o->data, "store.db.restoring", tmp) < 0)
-        return fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", o->data);
+        return admin_fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", o->data);
     if (file_in_use(path))
-        return fail(ADMIN_EXIT_FAILURE, "a process has %s open (caresyncd serve?); stop it"
+        return admin_fail(ADMIN_EXIT_FAILURE, "a process has %s open (caresyncd serve?); stop it"
                     " first, then restore; nothing was changed", path);
     if (sqlite3_open_v2(o->input, &in, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(in, "SELECT value FROM backup_info WHERE key = 'taken_at'", -1, &st,
                            NULL) != SQLITE_OK) {
         sqlite3_close_v2(in);
-        return fail(ADMIN_EXIT_FAILURE, "%s is not a caresyncd backup; nothing was changed",
+        return admin_fail(ADMIN_EXIT_FAILURE, "%s is not a caresyncd backup; nothing was changed",
                     o->input);
     }
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
@@ -1001,7 +976,7 @@ int admin_restore(const struct admin_command *cmd, struct admin_opts *o)
         snprintf(aside, sizeof(aside), "%s.replaced-%" PRIu64, path, hlc_wall_ms());
         if (rename(path, aside) < 0) {
             sqlite3_close_v2(in);
-            return fail(ADMIN_EXIT_FAILURE, "cannot move %s aside: %s; nothing was changed",
+            return admin_fail(ADMIN_EXIT_FAILURE, "cannot move %s aside: %s; nothing was changed",
                         path, strerror(errno));
         }
         fprintf(stderr, "caresyncd: the store being replaced was kept as %s\n", aside);
@@ -1047,7 +1022,7 @@ int admin_restore(const struct admin_command *cmd, struct admin_opts *o)
         r = -errno;
     if (r < 0) {
         (void)unlink(tmp);
-        return fail(ADMIN_EXIT_FAILURE, "restore failed: %s%s", strerror(-r),
+        return admin_fail(ADMIN_EXIT_FAILURE, "restore failed: %s%s", strerror(-r),
                     had_old ? "; the replaced store was kept beside it" : "");
     }
     k = admin_open_store(o->data, &s);

@@ -36,6 +36,7 @@ struct admin_opts {
     const char *output;         /* export, backup */
     const char *input;          /* restore */
     const char *nhs;            /* person list */
+    const char *qr;             /* user passwd: the QR code's SVG file */
     char *sans[TLS_SAN_MAX];
     size_t n_sans;
     bool json, quiet;
@@ -66,6 +67,11 @@ int admin_open_store(const char *dir, struct store **ret);
 int admin_init(const struct admin_command *cmd, struct admin_opts *o);
 int admin_user_add(const struct admin_command *cmd, struct admin_opts *o);
 int admin_user_set(const struct admin_command *cmd, struct admin_opts *o);
+int admin_user_passwd(const struct admin_command *cmd, struct admin_opts *o);
+int admin_user_totp(const struct admin_command *cmd, struct admin_opts *o);
+
+/* admin_fail() - print "caresyncd: <message>" on stderr and return @code. */
+int admin_fail(int code, const char *fmt, ...) _printf_(2, 3);
 int admin_user_list(const struct admin_command *cmd, struct admin_opts *o);
 int admin_enrol(const struct admin_command *cmd, struct admin_opts *o);
 int admin_person_add(const struct admin_command *cmd, struct admin_opts *o);

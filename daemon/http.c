@@ -30,6 +30,7 @@
 
 #include "catalogue.h"
 #include "conn.h"
+#include "console.h"
 #include "fhir.h"
 #include "gzip.h"
 #include "hlc.h"
@@ -73,6 +74,7 @@ struct caresyncd {
     unsigned enrol_addr_fails, enrol_addr_window_s, enrol_all_fails, enrol_all_window_s;
     struct bucket enrol_all;         /* failed enrolments, all addresses */
     struct enrol_slot *enrol_addrs;  /* HTTP_ENROL_ADDRS of them */
+    struct console *console;         /* the web console under /console (console.h); NULL: off */
 };
 
 /* One request being handled; lives on the dispatcher's stack. */
@@ -84,6 +86,7 @@ struct http_req {
     struct store_principal who; /* valid once authenticated */
     const char *device;         /* device id for the access log, or NULL */
     const char *content_type;   /* of a successful reply; NULL = application/json */
+    bool any_status_type;       /* content_type is for every status (the console's pages) */
     int status;                 /* of the reply, once replied */
     bool replied;
 };
@@ -311,8 +314,9 @@ static void send_body(struct http_req *hr, int status, const char *text, size_t 
         return;
     }
     (void)evhttp_add_header(h, "Content-Type",
-                            status < 300 && hr->content_type ? hr->content_type
-                                                             : "application/json");
+                            (status < 300 || hr->any_status_type) && hr->content_type
+                                    ? hr->content_type
+                                    : "application/json");
     (void)evhttp_add_header(h, "Cache-Control", "no-store");
     if (status < 300)
         (void)evhttp_add_header(h, "Vary", "Accept-Encoding");
@@ -1482,6 +1486,69 @@ static bool request_framing_ok(struct http_req *hr)
     return false;
 }
 
+/* ---- the web console (console.c): a request as a struct in, a reply as a struct out ---- */
+
+static enum console_method console_method_of(enum evhttp_cmd_type m)
+{
+    return m == EVHTTP_REQ_GET    ? CONSOLE_GET
+           : m == EVHTTP_REQ_HEAD ? CONSOLE_HEAD
+           : m == EVHTTP_REQ_POST ? CONSOLE_POST
+                                  : CONSOLE_OTHER;
+}
+
+static void handle_console(struct http_req *hr, const char *path)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(hr->req);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(hr->req);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(hr->req);
+    struct console_request rq = {.path = path};
+    struct console_reply rp;
+    _cleanup_free_ void *owned = NULL;
+    char *addr = NULL, after[16];
+    ev_uint16_t port;
+    bool repeated;
+
+    rq.method = console_method_of(evhttp_request_get_command(hr->req));
+    rq.query = uri ? evhttp_uri_get_query(uri) : NULL;
+    rq.cookie = request_header(hr, "Cookie", &repeated);
+    rq.csrf = request_header(hr, "X-CSRF-Token", &repeated);
+    rq.origin = request_header(hr, "Origin", &repeated);
+    rq.host = request_header(hr, "Host", &repeated);
+    rq.content_type = request_header(hr, "Content-Type", &repeated);
+    if (evcon)
+        evhttp_connection_get_peer(evcon, &addr, &port);
+    rq.addr = addr;
+    if (rq.method == CONSOLE_POST) {
+        if (evbuffer_get_length(evhttp_request_get_input_buffer(hr->req)) > CONSOLE_BODY_MAX) {
+            reply_error(hr, 413, "body_too_large", CONSOLE_BODY_MAX, NULL, -1,
+                        "a console request is larger than %d bytes; send less at once",
+                        CONSOLE_BODY_MAX);
+            return;
+        }
+        if (request_body(hr, &rq.body, &rq.body_len, &owned) < 0)
+            return; /* answered */
+    }
+    console_handle(hr->sd->console, &rq, &rp);
+    for (size_t i = 0; console_headers[i]; i += 2)
+        (void)evhttp_add_header(out, console_headers[i], console_headers[i + 1]);
+    if (rp.set_cookie[0])
+        (void)evhttp_add_header(out, "Set-Cookie", rp.set_cookie);
+    if (rp.location[0])
+        (void)evhttp_add_header(out, "Location", rp.location);
+    if (rp.disposition[0])
+        (void)evhttp_add_header(out, "Content-Disposition", rp.disposition);
+    if (rp.allow)
+        (void)evhttp_add_header(out, "Allow", rp.allow);
+    if (rp.retry_after_s) {
+        snprintf(after, sizeof(after), "%u", rp.retry_after_s);
+        (void)evhttp_add_header(out, "Retry-After", after);
+    }
+    hr->content_type = rp.content_type;
+    hr->any_status_type = true;
+    send_body(hr, rp.status, rp.body, rq.method == CONSOLE_HEAD ? 0 : rp.body_len);
+    console_reply_done(&rp);
+}
+
 /* ---- routing ---- */
 
 /* "<prefix><segment><suffix>" with one non-empty segment: true and the segment (not yet
@@ -1563,6 +1630,11 @@ static void reply_refused(struct http_req *hr, enum conn_verdict v)
         return;
     case CONN_TOO_LARGE:
         reply_body_too_large(hr, "is larger");
+        return;
+    case CONN_CONSOLE_TOO_LARGE:
+        reply_error(hr, 413, "body_too_large", CONN_CONSOLE_BODY_MAX, NULL, -1,
+                    "a console request is larger than %d bytes; send less at once",
+                    CONN_CONSOLE_BODY_MAX);
         return;
     case CONN_ENROL_TOO_LARGE:
         reply_error(hr, 413, "body_too_large", CONN_ENROL_BODY_MAX, NULL, -1,
@@ -1707,6 +1779,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
         /* answered */
     } else if (!path) {
         reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
+    } else if (hr.sd->console && console_path(path)) {
+        handle_console(&hr, path);
     } else if ((rt = route_find(path, segment, &id))) {
         route_call(&hr, rt, path, segment, id);
     } else {
@@ -1990,6 +2064,18 @@ struct caresyncd *caresyncd_free(struct caresyncd *sd)
         evhttp_free(sd->http);
     sd->conns = conn_server_free(sd->conns);
     free(sd->enrol_addrs);
+    console_free(sd->console);
     free(sd);
     return NULL;
+}
+
+int caresyncd_set_console(struct caresyncd *sd, const struct console_options *o)
+{
+    struct console *c = console_new(sd->store, o);
+
+    if (!c)
+        return -ENOMEM;
+    console_free(sd->console);
+    sd->console = c;
+    return 0;
 }

@@ -102,6 +102,11 @@ struct caresyncd *caresyncd_free(struct caresyncd *sd);
 int http_split_listen(const char *addr, char *host, size_t host_size, char *port,
                       size_t port_size);
 
+struct console_options;
+/* caresyncd_set_console() - serve the web console under /console with options @o (console.h);
+ * without this call there is none. 0 or -ENOMEM. */
+int caresyncd_set_console(struct caresyncd *sd, const struct console_options *o);
+
 /* caresyncd_set_ssl_ctx() - new connections use @ssl_ctx (borrowed, must outlive the server or
  * the next call); those open keep theirs. For a certificate reloaded on SIGHUP. */
 void caresyncd_set_ssl_ctx(struct caresyncd *sd, SSL_CTX *ssl_ctx);

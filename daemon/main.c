@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "console.h"
 #include "demo.h"
 #include "http.h"
 #include "log.h"
@@ -44,6 +45,9 @@ static const char *arg_body_timeout;
 static const char *arg_max_conns_per_addr;
 static const char *arg_max_conns;
 static const char *arg_max_body_buffer_kb;
+/* serve --console-idle-timeout, --console-lifetime (console.h). */
+static const char *arg_console_idle;
+static const char *arg_console_lifetime;
 
 /* ---- the command table ---- */
 
@@ -70,11 +74,12 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          data directory made by 'caresyncd init'\n"
          "  -s, --san NAME          another IP address or DNS name for the certificate (repeat it)\n",
          cert_renew_run},
-        {"serve", "dlmqgLCETHBAMUF", 0,
+        {"serve", "dlmqgLCETHBAMUFIW", 0,
          "serve --data DIR --listen ADDR:PORT... [--log-file FILE] [--max-skew-ms N] [--handover-grace-hours N] "
          "[--lock-after-days N] [--max-device-conflicts N] [--enrol-limit N/S] "
          "[--enrol-server-limit N/S] [--header-timeout S] [--body-timeout S] "
-         "[--max-conns-per-addr N] [--max-conns N] [--max-body-buffer-kb N] [--quiet]",
+         "[--max-conns-per-addr N] [--max-conns N] [--max-body-buffer-kb N] "
+         "[--console-idle-timeout S] [--console-lifetime S] [--quiet]",
          "Serve the sync API (docs/PROTOCOL.md) over HTTPS until SIGTERM or SIGINT, which stop\n"
          "accepting, finish the replies in progress and exit 0. SIGHUP reloads the certificate\n"
          "and key (server.pem, server.key; new connections use them, open ones are kept) and\n"
@@ -113,6 +118,12 @@ static const struct admin_command commands[] = {
          "      --max-body-buffer-kb N\n"
          "                          request bodies (as announced) read at once, all\n"
          "                          connections together; more get 503 (default 65536)\n"
+         "      --console-idle-timeout S\n"
+         "                          a web console session unused for S seconds ends (default\n"
+         "                          900)\n"
+         "      --console-lifetime S\n"
+         "                          a web console session ends S seconds after sign-in, however\n"
+         "                          busy (default 28800, 8 hours)\n"
          "  -q, --quiet             no access log lines\n",
          serve_run},
         {"user add", "drDkcw", 1,
@@ -140,6 +151,22 @@ static const struct admin_command commands[] = {
          "  -c, --hcpc NUMBER       Health and Care Professions Council number (PH123456)\n"
          "  -w, --swe NUMBER        Social Work England number (SW12345)\n",
          admin_user_set},
+        {"user passwd", "dQ", 1, "user passwd --data DIR NAME [--qr FILE.svg]",
+         "Set the web console password of a coordinator or administrator (read from standard\n"
+         "input: prompted twice at a terminal, else its first line; 10 to 128 characters) and\n"
+         "a new TOTP secret for their authenticator app, printed with its otpauth URI (and as a\n"
+         "QR code in FILE.svg with --qr). Sessions signed in before end. The console is at\n"
+         "https://HOST:PORT/console/ of 'caresyncd serve'.\n"
+         "\n"
+         "  -d, --data DIR          data directory\n"
+         "      --qr FILE.svg       also write the QR code to scan, as SVG (mode 0600)\n",
+         admin_user_passwd},
+        {"user totp", "d", 1, "user totp --data DIR NAME",
+         "Print the one-time code NAME's authenticator app shows now (for the demo and tests:\n"
+         "whoever can read the data directory can sign in as anyone anyway).\n"
+         "\n"
+         "  -d, --data DIR          data directory\n",
+         admin_user_totp},
         {"user list", "dj", 0, "user list --data DIR [--json]",
          "List the staff with their roles and how many people are assigned to each.\n"
          "\n"
@@ -332,6 +359,9 @@ static const struct option longopts[] = {
         {"max-entries", required_argument, NULL, 'X'},
         {"all", no_argument, NULL, 'Y'},
         {"ndjson", required_argument, NULL, 'Z'},
+        {"qr", required_argument, NULL, 'Q'},
+        {"console-idle-timeout", required_argument, NULL, 'I'},
+        {"console-lifetime", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
 };
 
@@ -392,7 +422,7 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:i:g:x:L:E:T:N:D:k:c:w:K:G:t:O:y:z:R:V:X:YZ:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:i:g:x:L:E:T:N:D:k:c:w:K:G:t:O:y:z:R:V:X:YZ:Q:I:W:", longopts, NULL)) != -1) {
         if (c == 'h') {
             help_command(cmd);
             return ADMIN_EXIT_OK;
@@ -544,6 +574,15 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
             break;
         case 'Z':
             o->ndjson = optarg;
+            break;
+        case 'Q':
+            o->qr = optarg;
+            break;
+        case 'I':
+            arg_console_idle = optarg;
+            break;
+        case 'W':
+            arg_console_lifetime = optarg;
             break;
         }
     }
@@ -749,6 +788,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     unsigned enrol_n = HTTP_ENROL_ADDR_FAILS, enrol_s = HTTP_ENROL_ADDR_WINDOW_S;
     unsigned enrol_all_n = HTTP_ENROL_ALL_FAILS, enrol_all_s = HTTP_ENROL_ALL_WINDOW_S;
     uint64_t head_s = 0, body_s = 0, per_addr = 0, max_conns = 0, buffer_kb = 0;
+    uint64_t console_idle = 0, console_life = 0;
     int r;
 
     if (!arg_n_listens)
@@ -786,7 +826,11 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
                            &per_addr) ||
         parse_serve_number(cmd, "max-conns", arg_max_conns, 1, 1000000, &max_conns) ||
         parse_serve_number(cmd, "max-body-buffer-kb", arg_max_body_buffer_kb, 1,
-                           64ULL * 1024 * 1024, &buffer_kb))
+                           64ULL * 1024 * 1024, &buffer_kb) ||
+        parse_serve_number(cmd, "console-idle-timeout", arg_console_idle, 1, 7 * 86400,
+                           &console_idle) ||
+        parse_serve_number(cmd, "console-lifetime", arg_console_lifetime, 1, 30 * 86400,
+                           &console_life))
         return ADMIN_EXIT_USAGE;
     if ((size_t)snprintf(cert, sizeof(cert), "%s/server.pem", o->data) >= sizeof(cert) ||
         (size_t)snprintf(key, sizeof(key), "%s/server.key", o->data) >= sizeof(key) ||
@@ -845,6 +889,14 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         return ADMIN_EXIT_FAILURE;
     }
     caresyncd_set_lock_after_days(sd, (unsigned)lock_days);
+    if (caresyncd_set_console(sd, &(struct console_options){
+                                          .idle_s = (unsigned)console_idle,
+                                          .lifetime_s = (unsigned)console_life,
+                                          .lock_after_days = (unsigned)lock_days,
+                                  }) < 0) {
+        log_error("out of memory creating the web console");
+        return ADMIN_EXIT_FAILURE;
+    }
     caresyncd_set_enrol_limits(sd, enrol_n, enrol_s, enrol_all_n, enrol_all_s);
     caresyncd_set_conn_limits(sd, &(struct conn_limits){
                                           .header_timeout_s = (unsigned)head_s,

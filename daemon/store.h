@@ -485,3 +485,107 @@ struct store_people_filter {
  * "assigned" (user names, comma separated, or null)}]. Caller owns *ret.
  */
 int store_people_list(struct store *s, const struct store_people_filter *f, cJSON **ret);
+
+/* ---- the web console's sign-in and sessions (store_console.c) ---- */
+
+#define STORE_PHC_MAX  160 /* an Argon2id hash in its PHC string form, with NUL */
+#define STORE_TOTP_MAX 64  /* a TOTP secret in base32, with NUL */
+#define STORE_CSRF_MAX 65  /* a session's CSRF token: 64 hex digits, with NUL */
+
+/* A member of staff's console sign-in as stored; has_login false: none set yet. */
+struct store_staff_login {
+    int64_t user_id;
+    char user[STORE_NAME_MAX + 1];
+    char role[STORE_ROLE_MAX];
+    bool disabled;
+    bool has_login;
+    char password_hash[STORE_PHC_MAX];
+    char totp_secret[STORE_TOTP_MAX];
+    int64_t totp_last_step;
+};
+
+/* store_staff_login_get() - user @name's sign-in (the user's row even without one). -ENOENT
+ * for an unknown user. */
+int store_staff_login_get(struct store *s, const char *name, struct store_staff_login *ret);
+
+/*
+ * store_staff_login_set() - set user @name's password hash (@password_hash, a PHC string made by
+ * the caller) and TOTP secret (base32), forget the last TOTP step used and end every console
+ * session of the user, in one transaction, audited "console_credentials". -ENOENT unknown user.
+ */
+int store_staff_login_set(struct store *s, const char *name, const char *password_hash,
+                          const char *totp_secret);
+
+/* store_staff_totp_use() - record that user @user_id's code for time step @step was accepted:
+ * 1 when @step is later than the last one used (recorded), 0 when not (a code already used,
+ * or an older one: refuse it), or -errno. */
+int store_staff_totp_use(struct store *s, int64_t user_id, int64_t step);
+
+/* store_console_audit() - append one console event @kind with @detail (borrowed) by @user_id
+ * (0: someone not identified) to the audit log, in its own transaction. */
+int store_console_audit(struct store *s, const char *kind, int64_t user_id, const cJSON *detail);
+
+/* A console session as store_console_session_get() finds it. */
+struct store_console_session {
+    int64_t user_id;
+    char user[STORE_NAME_MAX + 1];
+    char role[STORE_ROLE_MAX];
+    char csrf[STORE_CSRF_MAX];
+    int64_t created_ms, seen_ms;
+};
+
+/* store_console_session_new() - a session for @user_id kept by @id_hash (SHA-256 hex of the
+ * cookie), with @csrf and the client address @addr, made at @now_ms (Unix ms); audited
+ * "console_sign_in". */
+int store_console_session_new(struct store *s, int64_t user_id, const char *id_hash,
+                              const char *csrf, const char *addr, int64_t now_ms);
+
+/*
+ * store_console_session_get() - the session kept by @id_hash at @now_ms, marked as seen then.
+ * -ENOENT unknown; -ETIMEDOUT when it was idle more than @idle_ms, is older than @lifetime_ms,
+ * or its user was disabled or no longer has a console role: the session is then ended and
+ * audited "console_session_expired" with the reason.
+ */
+int store_console_session_get(struct store *s, const char *id_hash, int64_t now_ms,
+                              int64_t idle_ms, int64_t lifetime_ms,
+                              struct store_console_session *ret);
+
+/* store_console_session_end() - sign out: end the session kept by @id_hash, audited
+ * "console_sign_out". -ENOENT when there is none. */
+int store_console_session_end(struct store *s, const char *id_hash);
+
+/*
+ * store_person_record() - store_person_tree() as @p may read it (docs/internals/access.md):
+ * the rows and fields @p's role may not see, and deleted rows, left out. For the console's person
+ * page. -ENOENT for an unknown person. Caller owns *ret.
+ */
+int store_person_record(struct store *s, const struct store_principal *p, const char *person_id,
+                        cJSON **ret);
+
+/* ---- the console's population page (store_population.c) ---- */
+
+#define STORE_STALE_DAYS 7 /* default: a device not synced for longer is counted */
+
+/*
+ * store_population() - the population figures at @now_ms (Unix ms; "today" is its UTC date):
+ * {"today", "stale_days", "people_by_status": [{"status", "count"}], "without_agreed_plan",
+ * "reviews_overdue", "reviews_due_30_days", "visits_by_week": [{"week" (its Monday),
+ * "completed", "missed", "cancelled"}] (visits planned in the 90 days to today),
+ * "missed_reasons": [{"reason", "count"}], "goals_by_achievement": [{"status", "count"}],
+ * "open_conflicts_by_week": [{"date", "open"}] (13 weeks, today last), "devices_not_synced"
+ * (not revoked, no sync for more than @stale_days days)}. Definitions in docs/PROTOCOL.md
+ * ("GET population"). One read transaction. Caller owns *ret.
+ */
+int store_population(struct store *s, int64_t now_ms, unsigned stale_days, cJSON **ret);
+
+/* store_population_list_valid() - true for the lists store_population_list() makes. */
+bool store_population_list_valid(const char *what);
+
+/*
+ * store_population_list() - the rows behind one figure of store_population() as an array:
+ * @what "status" (@arg the status), "without_agreed_plan", "reviews_overdue", "reviews_due",
+ * "visits" (@arg completed, missed or cancelled), "missed_reason" (@arg the reason), "goals"
+ * (@arg the achievement status) or "devices_not_synced". -EINVAL for another @what.
+ */
+int store_population_list(struct store *s, int64_t now_ms, unsigned stale_days,
+                          const char *what, const char *arg, cJSON **ret);

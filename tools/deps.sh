@@ -3,7 +3,11 @@
 # deps.sh - install the build and test dependencies from Debian 12's archive (idempotent).
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev python3 openssl ca-certificates
-      libsqlite3-dev libevent-dev libssl-dev libcurl4-openssl-dev libcjson-dev zlib1g-dev)
+      libsqlite3-dev libevent-dev libssl-dev libcurl4-openssl-dev libcjson-dev zlib1g-dev
+      libargon2-dev libqrencode-dev chromium chromium-driver python3-selenium)
+# npm fetches axe-core for the console's accessibility test (into ~/.cache, never the tree); a
+# machine that has npm already (from nodejs elsewhere) keeps it.
+command -v npm >/dev/null || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
