@@ -105,6 +105,9 @@ struct caresyncd *caresyncd_free(struct caresyncd *sd);
 int http_split_listen(const char *addr, char *host, size_t host_size, char *port,
                       size_t port_size);
 
+/* http_sockaddr_text() - @ss (IPv4 or IPv6) as "ADDR:PORT" or "[ADDR]:PORT" into @buf. */
+void http_sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t size);
+
 /* caresyncd_set_ssl_ctx() - new connections use @ssl_ctx (borrowed, must outlive the server or
  * the next call); those open keep theirs. For a certificate reloaded on SIGHUP. */
 void caresyncd_set_ssl_ctx(struct caresyncd *sd, SSL_CTX *ssl_ctx);

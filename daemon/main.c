@@ -21,6 +21,7 @@
 #include "demo.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "tls.h"
 #include "util.h"
@@ -660,6 +661,41 @@ static inline void caresyncd_freep(struct caresyncd **p)
 {
     caresyncd_free(*p);
 }
+static inline void metrics_server_freep(struct metrics_server **p)
+{
+    metrics_server_free(*p);
+}
+
+/*
+ * The listener of /metrics, /healthz and /readyz: metrics_listen, or the default one, which is
+ * skipped with a warning when its port is taken (another daemon on this machine has it). 0, or
+ * an exit code.
+ */
+static int serve_metrics(struct event_base *base, const struct config *cfg, struct store *store,
+                         const char *db, const struct store_checkpointer *ckpt,
+                         struct metrics_server **ret)
+{
+    const char *addr = config_get(cfg, CONFIG_METRICS_LISTEN);
+    char bound[INET6_ADDRSTRLEN + 16] = "";
+    int r;
+
+    if (addr && streq(addr, CONFIG_OFF))
+        return ADMIN_EXIT_OK;
+    r = metrics_server_new(base, addr ? addr : METRICS_LISTEN_DEFAULT, store, db, ckpt,
+                           (unsigned)config_number(cfg, CONFIG_LOCK_AFTER_DAYS,
+                                                   HTTP_LOCK_AFTER_DAYS),
+                           bound, sizeof(bound), ret);
+    if (r < 0 && !addr) {
+        log_warn("no metrics: cannot listen on %s (%s); set metrics_listen to another address, "
+                 "or to off", METRICS_LISTEN_DEFAULT, strerror(-r));
+        return ADMIN_EXIT_OK;
+    }
+    if (r < 0)
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot listen on %s for metrics: %s; "
+                       "pick another metrics_listen address", addr, strerror(-r));
+    log_info("metrics, health and readiness on http://%s/metrics, /healthz, /readyz", bound);
+    return ADMIN_EXIT_OK;
+}
 
 static inline void config_donep(struct config *c)
 {
@@ -779,6 +815,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     _cleanup_(store_freep) struct store *store = NULL;
     _cleanup_(store_checkpointer_stopp) struct store_checkpointer *ckpt = NULL;
     _cleanup_(caresyncd_freep) struct caresyncd *sd = NULL;
+    _cleanup_(metrics_server_freep) struct metrics_server *metrics = NULL;
     _cleanup_(event_freep) struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
     int lock_fd = -1; /* held until the process ends */
     struct reload rl = {0};
@@ -901,6 +938,9 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         if (used > 0)
             bound[used] = ' ';
     }
+    r = serve_metrics(base, &cfg, store, db, ckpt, &metrics);
+    if (r != ADMIN_EXIT_OK)
+        return r;
     rl.sd = sd;
     rl.cert = cert;
     rl.key = key;
@@ -921,6 +961,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         return ADMIN_EXIT_FAILURE;
     }
     sd = caresyncd_free(sd);
+    metrics = metrics_server_free(metrics);
     log_info("stopped");
     return ADMIN_EXIT_OK;
 }
