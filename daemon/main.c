@@ -845,10 +845,19 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         copy_text(key, sizeof(key), config_get(&cfg, CONFIG_TLS_KEY));
     }
 
+    if (config_get(&cfg, CONFIG_LOG_LEVEL)) {
+        enum log_level level = LOG_LEVEL_INFO;
+
+        (void)log_level_from_name(config_get(&cfg, CONFIG_LOG_LEVEL), &level);
+        log_set_level(level);
+    }
+    if (config_get(&cfg, CONFIG_LOG_FORMAT) && streq(config_get(&cfg, CONFIG_LOG_FORMAT), "json"))
+        log_set_format(LOG_FORMAT_JSON);
     if (log_file && log_reopen(log_file) < 0)
         return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot open the log file %s: %s; check the folder "
                     "exists and is writable", log_file, strerror(errno));
     log_set_timestamps(1);
+    (void)log_journal_detect();
     /* A client that hangs up mid-reply must cost an EPIPE, not the process. */
     if (sigaction(SIGPIPE, &sa, NULL) < 0) {
         log_error("cannot ignore SIGPIPE: %s", strerror(errno));
