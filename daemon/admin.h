@@ -34,6 +34,7 @@ struct admin_opts {
     char *sans[TLS_SAN_MAX];
     size_t n_sans;
     bool json, quiet;
+    bool no_dev_ca; /* init */
     char **args; /* positional arguments, borrowed from argv */
     int n_args;
 };

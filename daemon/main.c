@@ -53,9 +53,10 @@ static const char *arg_tls_certificate, *arg_tls_key, *arg_user;
 /* ---- the command table ---- */
 
 static const struct admin_command commands[] = {
-        {"init", "ds", 0, "init --data DIR [--san NAME]...",
+        {"init", "dsD", 0, "init --data DIR [--san NAME]... [--no-dev-ca]",
          "Make a new data directory: the store (store.db), a development CA (ca.pem, ca.key)\n"
-         "and a server certificate signed by it (server.pem, server.key). The certificate\n"
+         "and a server certificate signed by it (server.pem, server.key). serve never reads\n"
+         "ca.key: move it off the machine, and back only for 'cert renew'. The certificate\n"
          "names 127.0.0.1, ::1 and localhost; add each other address or host name that\n"
          "devices will use with --san. Both are valid from two days ago (a device whose clock\n"
          "is slow still accepts them): the server certificate for 365 days (renew it with\n"
@@ -63,7 +64,9 @@ static const struct admin_command commands[] = {
          "exists.\n"
          "\n"
          "  -d, --data DIR          data directory (created mode 0700 if missing)\n"
-         "  -s, --san NAME          extra IP address or DNS name for the certificate (repeat it)\n",
+         "  -s, --san NAME          extra IP address or DNS name for the certificate (repeat it)\n"
+         "      --no-dev-ca         make the store only, no CA and no certificate: serve then\n"
+         "                          needs your own (tls_certificate, tls_key)\n",
          admin_init},
         {"cert renew", "ds", 0, "cert renew --data DIR [--san NAME]...",
          "Reissue the server certificate (server.pem, server.key) from the development CA in DIR,\n"
@@ -322,6 +325,7 @@ static const struct option longopts[] = {
         {"tls-certificate", required_argument, NULL, 'Z'},
         {"tls-key", required_argument, NULL, 'K'},
         {"user", required_argument, NULL, 'u'},
+        {"no-dev-ca", no_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
 };
 
@@ -507,6 +511,9 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
             break;
         case 'u':
             arg_user = optarg;
+            break;
+        case 'D':
+            o->no_dev_ca = true;
             break;
         }
     }
@@ -889,8 +896,8 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
                  "instead", strerror(-r));
     r = tls_server_ctx_new(cert, key, &ssl_ctx);
     if (r == -ENOENT) {
-        log_error("no server certificate and key at %s and %s; put them there ('caresyncd "
-                  "init' makes both)",
+        log_error("no server certificate and key at %s and %s; give your own with "
+                  "tls_certificate and tls_key, or make a development pair with 'caresyncd init'",
                   cert, key);
         return ADMIN_EXIT_FAILURE;
     }

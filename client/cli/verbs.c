@@ -193,12 +193,16 @@ static const struct cli_verb verbs[] = {
 
         /* ---- sync ---- */
         {"enrol", cmd_enrol, CLI_GROUP_SYNC,
-         "enrol --server https://HOST:PORT --ca CA.pem --code CODE [--name DEVICE_NAME]",
+         "enrol --server https://HOST:PORT [--ca CA.pem] --code CODE [--name DEVICE_NAME]",
          "enrol this home with the server (online)",
          "enrol --server https://127.0.0.1:8443 --ca ca.pem --code K7QD-2MXR-9HCE",
          "Exchanges a one-time code (from 'caresyncd enrol USER') for a device token, creates\n"
-         "the home directory and its replica, and keeps a copy of the CA. Plain http:// is\n"
-         "refused. A home is enrolled once; use another --home for another user.\n"},
+         "the home directory and its replica, and keeps a copy of the CA given with --ca,\n"
+         "which alone verifies the server from then on (a private CA, such as caresyncd's\n"
+         "development one, or pinning). Without --ca the system's CA store verifies it (a\n"
+         "server with a certificate from a public CA or one your organisation installed).\n"
+         "Plain http:// is refused. A home is enrolled once; use another --home for another\n"
+         "user.\n"},
         {"sync", cmd_sync, CLI_GROUP_SYNC, "sync [--json]",
          "send local edits and fetch changes (online)", "sync",
          "Pushes the outbox in batches of at most 500 changes, each bringing back a page of\n"
