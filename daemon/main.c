@@ -22,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "service.h"
 #include "store.h"
 #include "tls.h"
 #include "util.h"
@@ -571,6 +572,7 @@ static void on_signal(evutil_socket_t sig, short events, void *arg)
     }
     log_info("received %s; no longer accepting connections, finishing replies in progress",
              strsignal(sig));
+    service_notify("STOPPING=1");
     caresyncd_shutdown(sd);
 }
 
@@ -593,13 +595,15 @@ static void on_hup(evutil_socket_t sig, short events, void *arg)
     SSL_CTX *ctx = NULL;
     int r;
 
+    service_notify("RELOADING=1");
     if (rl->log_file && log_reopen(rl->log_file) < 0)
         log_error("cannot reopen the log file %s: %s; still logging to the old one",
                   rl->log_file, strerror(errno));
     r = tls_server_ctx_new(rl->cert, rl->key, &ctx);
     if (r < 0) {
         log_error("SIGHUP: kept the certificate in use: %s and %s %s", rl->cert, rl->key,
-                  r == -ENOENT ? "are missing" : "do not load (see above)");
+                  r == -ENOENT ? "are missing or cannot be read" : "do not load (see above)");
+        service_notify("READY=1");
         return;
     }
     caresyncd_set_ssl_ctx(rl->sd, ctx);
@@ -607,6 +611,7 @@ static void on_hup(evutil_socket_t sig, short events, void *arg)
     *rl->ssl_ctx = ctx;
     log_info("SIGHUP: reloaded the certificate and key from %s; new connections use them",
              rl->cert);
+    service_notify("READY=1");
 }
 
 /*
@@ -833,13 +838,14 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     _cleanup_(config_donep) struct config cfg = {0};
     unsigned enrol_n = HTTP_ENROL_ADDR_FAILS, enrol_s = HTTP_ENROL_ADDR_WINDOW_S;
     unsigned enrol_all_n = HTTP_ENROL_ALL_FAILS, enrol_all_s = HTTP_ENROL_ALL_WINDOW_S;
-    const char *data, *log_file;
+    const char *data, *log_file, *user;
     int r;
 
     r = serve_config(cmd, o, &cfg);
     if (r >= 0)
         return r;
     data = config_get(&cfg, CONFIG_DATA);
+    user = config_get(&cfg, CONFIG_USER);
     log_file = config_get(&cfg, CONFIG_LOG_FILE);
     config_rate(&cfg, CONFIG_ENROL_LIMIT, &enrol_n, &enrol_s);
     config_rate(&cfg, CONFIG_ENROL_SERVER_LIMIT, &enrol_all_n, &enrol_all_s);
@@ -894,6 +900,9 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     if (r < 0)
         log_warn("cannot start the background checkpoint (%s); commits will checkpoint "
                  "instead", strerror(-r));
+    /* Everything in DIR exists now (lock, store, its WAL): hand it to the user served as. */
+    if (user && service_own_data(data, user, log_file) < 0)
+        return ADMIN_EXIT_FAILURE;
     r = tls_server_ctx_new(cert, key, &ssl_ctx);
     if (r == -ENOENT) {
         log_error("no server certificate and key at %s and %s; give your own with "
@@ -957,6 +966,16 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     r = serve_metrics(base, &cfg, store, db, ckpt, &metrics);
     if (r != ADMIN_EXIT_OK)
         return r;
+    /* Bound (ports below 1024 too): root is needed no more. */
+    if (user) {
+        if (service_drop(user) < 0)
+            return ADMIN_EXIT_FAILURE;
+        if (access(cert, R_OK) < 0 || access(key, R_OK) < 0)
+            log_warn("user %s cannot read %s or %s: SIGHUP will not be able to reload them; "
+                     "let its group read them", user, cert, key);
+    } else if (geteuid() == 0) {
+        log_warn("serving as root; set user (such as caresync) to drop root after binding");
+    }
     rl.sd = sd;
     rl.cert = cert;
     rl.key = key;
@@ -972,6 +991,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     }
     log_info("caresyncd %s listening on https://%s (data %s, pid %d)", CARESYNC_VERSION, bound,
              data, (int)getpid());
+    service_notify("READY=1");
     if (event_base_dispatch(base) < 0) {
         log_error("the event loop failed");
         return ADMIN_EXIT_FAILURE;
