@@ -5,8 +5,10 @@
 # unknown key, a line that is not key = value and a key given twice are each refused naming
 # FILE:LINE (config check and serve both exit 2, serve starts nothing); a flag overrides the
 # file's value for its key, the file's other keys still apply; --config of a missing file is
-# refused.
+# refused. The example file (contrib/caresyncd.conf) passes 'config check', and the systemd
+# unit (contrib/systemd/caresyncd.service) rates 2.0 or lower in 'systemd-analyze security'.
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -125,6 +127,20 @@ def test(w):
     p = h.run([h.CARESYNCD, 'serve', '--config', good, '--tls-key', '/x.key'], expect=2)
     h.check('tls_certificate and tls_key go together' in p.stderr, 'a key without a certificate',
             p.stderr)
+
+    h.log('-- the shipped example configuration and systemd unit')
+    contrib = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'contrib')
+    example = os.path.join(contrib, 'caresyncd.conf')
+    h.run([h.CARESYNCD, 'config', 'check', example])
+    unit = os.path.join(contrib, 'systemd', 'caresyncd.service')
+    if shutil.which('systemd-analyze'):
+        p = h.run(['systemd-analyze', 'security', '--offline=true', '--threshold=20', unit],
+                  expect=None)
+        h.check(p.returncode == 0, 'systemd-analyze security rates the unit 2.0 or lower',
+                p.stdout[-600:], p.stderr)
+        h.log(p.stdout.strip().splitlines()[-1])
+    else:
+        h.log('SKIP the unit check: no systemd-analyze')
 
     h.log('-- the daemon still serves from flags after all that')
     d.start()
