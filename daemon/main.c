@@ -21,6 +21,7 @@
 #include "demo.h"
 #include "http.h"
 #include "log.h"
+#include "man.h"
 #include "metrics.h"
 #include "service.h"
 #include "store.h"
@@ -348,6 +349,7 @@ static void help_all(FILE *f)
         fprintf(f, "  caresyncd %s\n", commands[i].synopsis);
     fprintf(f,
             "  caresyncd help [COMMAND]\n"
+            "  caresyncd help --man       (the manual page, caresyncd(8), in roff)\n"
             "  caresyncd --version\n"
             "\n"
             "Every command takes --help. Admin commands work while 'serve' runs.\n"
@@ -356,6 +358,52 @@ static void help_all(FILE *f)
             "exit codes: 0 ok, 1 failure (store, I/O, TLS), 2 usage error, 3 not found (user,\n"
             "person or device), 4 already exists or conflicts\n",
             store_role_list());
+}
+
+/*
+ * caresyncd(8), printed by 'caresyncd help --man' from the same table as every --help (meson
+ * installs it): the synopses, then each command's help text as --help shows it.
+ */
+static void man_page(void)
+{
+    printf(".TH CARESYNCD 8 \"\" \"caresync %s\" \"System Administration\"\n", CARESYNC_VERSION);
+    printf(".SH NAME\ncaresyncd \\- the caresync sync server and its administration\n");
+    printf(".SH SYNOPSIS\n.nf\n");
+    for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+        printf("caresyncd ");
+        man_text(stdout, commands[i].synopsis);
+    }
+    printf(".fi\n.SH DESCRIPTION\n");
+    man_text(stdout,
+             "caresyncd keeps the server copy of the caresync records and serves the sync API\n"
+             "to the devices of health and social care staff (caresync(1)) over HTTPS. 'serve'\n"
+             "runs the daemon; the other commands administer its data directory, also while it\n"
+             "serves. Every command takes --help, which prints its section below.\n");
+    printf(".SH COMMANDS\n");
+    for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+        printf(".SS \"caresyncd ");
+        man_text(stdout, commands[i].name);
+        printf(".PP\n.nf\n");
+        man_text(stdout, commands[i].help);
+        if (streq(commands[i].name, "user add")) {
+            printf("\nroles: ");
+            man_text(stdout, store_role_list());
+        }
+        printf(".fi\n");
+    }
+    printf(".SH CONFIGURATION FILE\n");
+    man_text(stdout,
+             "serve reads " CARESYNCD_CONFIG_DEFAULT " when it exists, or the file named by\n"
+             "--config: one 'key = value' a line, '#' comments; each key is a serve option's long\n"
+             "name with '_' for '-' (max_conns = 64; listen may repeat). A flag overrides the\n"
+             "file. 'caresyncd config check' names the first bad line.\n");
+    printf(".SH EXIT STATUS\n");
+    man_text(stdout, "0 ok, 1 failure (store, I/O, TLS), 2 usage error or a bad configuration\n"
+                     "file, 3 not found (user, person or device), 4 already exists or conflicts.\n");
+    printf(".SH SIGNALS\n");
+    man_text(stdout, "SIGTERM, SIGINT: stop accepting, finish the replies in progress, exit 0.\n"
+                     "SIGHUP: reload the certificate and key, reopen the log file.\n");
+    printf(".SH SEE ALSO\ncaresync(1); docs/OPERATIONS.md and docs/PROTOCOL.md in the source\n");
 }
 
 /* Find the command named by argv[1] (and argv[2] for "user", "person", "device"). */
@@ -1022,6 +1070,10 @@ int main(int argc, char **argv)
         return ADMIN_EXIT_OK;
     }
     if (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help")) {
+        if (argc == 3 && streq(argv[2], "--man")) {
+            man_page();
+            return ADMIN_EXIT_OK;
+        }
         if (argc > 2) {
             cmd = find_command(argc - 1, argv + 1, &words);
             if (!cmd || words != argc - 2) {
