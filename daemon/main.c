@@ -75,7 +75,7 @@ static const struct admin_command commands[] = {
          "before it ends (serve warns 30 days ahead). The CA (ca.pem, ca.key) stays as it is, so\n"
          "devices keep trusting the server and need nothing. The new certificate names what the\n"
          "old one named plus each --san, and is valid from two days ago for 365 days (never\n"
-         "beyond the CA). Restart serve to use it. Needs DIR/ca.key.\n"
+         "beyond the CA). Send serve SIGHUP to use it. Needs DIR/ca.key.\n"
          "\n"
          "  -d, --data DIR          data directory made by 'caresyncd init'\n"
          "  -s, --san NAME          another IP address or DNS name for the certificate (repeat it)\n",
@@ -602,7 +602,7 @@ static int cert_renew_run(const struct admin_command *cmd, struct admin_opts *o)
     printf("  server.pem  new server certificate, valid for 365 days\n");
     printf("  server.key  its new key\n");
     printf("  ca.pem      unchanged: devices need nothing\n");
-    printf("next: restart 'caresyncd serve --data %s' to use it\n", o->data);
+    printf("next: send the running serve SIGHUP to use it (systemctl reload caresyncd)\n");
     return ADMIN_EXIT_OK;
 }
 
