@@ -47,6 +47,7 @@ static const char *const metric_routes[] = {
 };
 #define N_ROUTES     ELEMENTSOF(metric_routes)
 #define ROUTE_OTHER  (N_ROUTES - 1)
+#define ROUTE_SYNC    1 /* metric_routes[] indexes */
 #define ROUTE_RESOLVE 3
 
 /* Statuses 100-599 counted one by one. */
@@ -87,48 +88,30 @@ static uint64_t count_get(counter *c)
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-/* Whether @path is @prefix, one segment (no '/'), then @suffix. */
-static bool one_segment(const char *path, const char *prefix, const char *suffix)
+/* Whether @path matches route @tmpl, where "{...}" stands for one non-empty segment. */
+static bool route_match(const char *tmpl, const char *path)
 {
-    size_t lp = strlen(prefix), ls = strlen(suffix), n = strlen(path);
+    while (*tmpl && *path) {
+        if (*tmpl == '{') {
+            size_t n = strcspn(path, "/");
 
-    if (n <= lp + ls || strncmp(path, prefix, lp) != 0 || !streq(path + n - ls, suffix))
-        return false;
-    for (size_t i = lp; i < n - ls; i++)
-        if (path[i] == '/')
+            if (n == 0)
+                return false;
+            path += n;
+            tmpl = strchr(tmpl, '}') + 1;
+        } else if (*tmpl++ != *path++) {
             return false;
-    return true;
-}
-
-static size_t route_of(const char *path)
-{
-    if (!path)
-        return ROUTE_OTHER;
-    for (size_t i = 0; i < ROUTE_OTHER; i++) {
-        const char *r = metric_routes[i], *open = strchr(r, '{'), *close;
-
-        if (!open) {
-            if (streq(path, r))
-                return i;
-            continue;
-        }
-        close = strchr(open, '}');
-        if (strchr(close, '{')) { /* /v1/people/{id}/{action}: two segments */
-            if (strncmp(path, "/v1/people/", 11) == 0 && strchr(path + 11, '/') &&
-                !strchr(strchr(path + 11, '/') + 1, '/') && strchr(path + 11, '/')[1])
-                return i;
-            continue;
-        }
-        {
-            char prefix[64];
-            size_t lp = (size_t)(open - r);
-
-            memcpy(prefix, r, lp);
-            prefix[lp] = '\0';
-            if (one_segment(path, prefix, close + 1))
-                return i;
         }
     }
+    return !*tmpl && !*path;
+}
+
+/* The route of @path: the first template it matches (specific ones come first), or "other". */
+static size_t route_of(const char *path)
+{
+    for (size_t i = 0; path && i < ROUTE_OTHER; i++)
+        if (route_match(metric_routes[i], path))
+            return i;
     return ROUTE_OTHER;
 }
 
@@ -144,7 +127,7 @@ void metrics_request(const char *path, int status, size_t bytes, double seconds)
             count_add(&registry.latency_bucket[r][b], 1);
     count_add(&registry.latency_count[r], 1);
     count_add(&registry.latency_sum_us[r], us);
-    if (r == 1 && status == 200) /* /v1/sync */
+    if (r == ROUTE_SYNC && status == 200)
         count_add(&registry.pull_bytes, bytes);
     if (r == ROUTE_RESOLVE && status >= 200 && status < 300)
         count_add(&registry.conflicts_resolved, 1);

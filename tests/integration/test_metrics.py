@@ -129,6 +129,17 @@ def test(w):
     h.check_eq(value(m3, 'caresyncd_conflicts_resolved_total') -
                value(m2, 'caresyncd_conflicts_resolved_total'), 1.0, 'a resolution counted')
 
+    h.log('-- routes fold their ids; unknown paths are "other"')
+    h.check_eq(d.request('GET', '/v1/people/%s/fhir' % pid, token=coord.token)[0], 200, 'FHIR')
+    d.request('GET', '/v1/people/%s/team' % pid, token=coord.token)
+    d.request('GET', '/no/such/%s' % pid)
+    m4 = scrape(maddr)
+    for key in ('caresyncd_http_requests_total{route="/v1/people/{id}/fhir",status="200"}',
+                'caresyncd_http_requests_total{route="/v1/people/{id}/team",status="200"}',
+                'caresyncd_http_requests_total{route="other",status="404"}'):
+        h.check(value(m4, key) >= 1, key, sorted(k for k in m4 if 'route=' in k))
+    h.check(not any(pid in k for k in m4), 'no person id in a label')
+
     h.log('-- a failed TLS handshake')
     before = value(scrape(maddr), 'caresyncd_tls_handshake_failures_total')
     with socket.create_connection(('127.0.0.1', d.port), timeout=10) as s:
