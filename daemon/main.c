@@ -355,8 +355,8 @@ static void help_all(FILE *f)
             "Every command takes --help. Admin commands work while 'serve' runs.\n"
             "roles: %s\n"
             "\n"
-            "exit codes: 0 ok, 1 failure (store, I/O, TLS), 2 usage error, 3 not found (user,\n"
-            "person or device), 4 already exists or conflicts\n",
+            "exit codes: 0 ok, 1 failure (store, I/O, TLS), 2 usage error or a bad configuration\n"
+            "file, 3 not found (user, person or device), 4 already exists or conflicts\n",
             store_role_list());
 }
 
