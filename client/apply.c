@@ -37,7 +37,7 @@ int replica_read_version(struct caresync *c, const char *tbl, const char *row_id
                      field ? "SELECT hlc, device FROM field_version"
                              " WHERE tbl = ?1 AND row_id = ?2 AND field = ?3"
                            : "SELECT hlc, device FROM field_version WHERE tbl = ?1 AND row_id = ?2"
-                             " ORDER BY hlc DESC, device DESC LIMIT 1",
+                             " ORDER BY " HLC_SQL_NEWEST " LIMIT 1",
                      &st);
     if (r < 0)
         return r;

@@ -8,26 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
 #include "caresync_int.h"
 #include "wire.h"
 
-/* A user name as the server accepts them: 1 to 64 of [A-Za-z0-9._-]. */
-static bool user_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
-
 static int need_user(struct caresync *c, const char *user, const char *what)
 {
-    if (user_ok(user))
+    if (access_user_valid(user))
         return CARESYNC_OK;
     return cs_fail(c, CARESYNC_EUSAGE, "bad %s '%s': a user name (letters, digits, '.', '_', '-')",
                    what, user ? user : "");

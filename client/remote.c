@@ -65,44 +65,6 @@ static int read_small_file(const char *path, size_t max, char **ret, size_t *ret
     return 0;
 }
 
-/* Write @len bytes to @path atomically (a 0600 temporary file, fsync, rename). */
-static int write_file_atomic(const char *path, const void *data, size_t len)
-{
-    size_t tl = strlen(path) + 5;
-    _cleanup_free_ char *tmp = malloc(tl);
-    const char *p = data;
-    int fd, r = 0;
-
-    if (!tmp)
-        return -ENOMEM;
-    snprintf(tmp, tl, "%s.tmp", path);
-    (void)unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return -errno;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            r = -errno;
-            break;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0)
-        (void)unlink(tmp);
-    return r;
-}
-
 /* ---- enrol ---- */
 
 static int check_url(struct caresync *c, const char *url, char **ret)
@@ -176,11 +138,11 @@ static int store_enrolment(struct caresync *c, const struct enrolment *e, const 
     int r;
 
     snprintf(line, sizeof(line), "%s\n", e->token);
-    r = write_file_atomic(c->token_path, line, strlen(line));
+    r = file_write_atomic(c->token_path, line, strlen(line), 0600);
     explicit_bzero(line, sizeof(line));
     if (r < 0)
         return cs_fail_errno(c, r, "enrol failed: cannot write the token file");
-    r = ca ? write_file_atomic(c->ca_path, ca, ca_len) : 0;
+    r = ca ? file_write_atomic(c->ca_path, ca, ca_len, 0600) : 0;
     if (r < 0)
         return cs_fail_errno(c, r, "enrol failed: cannot write the CA file");
     r = db_begin(c->db, true);

@@ -822,21 +822,15 @@ int admin_restore(const struct admin_command *cmd, struct admin_opts *o)
     while (r >= 0 && st && sqlite3_step(st) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         char fp[PATH_MAX];
-        int fd, len = sqlite3_column_bytes(st, 2);
         bool known = false;
 
         for (const char *const *n = backup_names; name && *n; n++)
             known |= streq(*n, name);
         if (!known || path_in(o->data, name, fp) < 0)
             continue;
-        (void)unlink(fp);
-        fd = open(fp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                  (mode_t)sqlite3_column_int(st, 1) & 0644);
-        if (fd < 0 || write(fd, sqlite3_column_blob(st, 2), (size_t)len) != len ||
-            fsync(fd) < 0)
-            r = errno ? -errno : -EIO;
-        if (fd >= 0)
-            (void)close(fd);
+        r = file_write_atomic(fp, sqlite3_column_blob(st, 2),
+                              (size_t)sqlite3_column_bytes(st, 2),
+                              (mode_t)sqlite3_column_int(st, 1) & 0644);
     }
     sqlite3_finalize(st);
     if (r >= 0)

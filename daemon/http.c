@@ -1172,20 +1172,6 @@ static void handle_sync(struct http_req *hr)
 
 /* ---- GET /v1/conflicts ---- */
 
-/* A user name as the store accepts them: 1 to STORE_NAME_MAX of [A-Za-z0-9._-]. */
-static bool user_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > STORE_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
-
 /*
  * Parse the query of GET /v1/conflicts into *f and *mine. @params is the parsed query; the
  * values stay borrowed from it. Returns 0, or replies 400 and returns -EBADMSG.
@@ -1233,7 +1219,7 @@ static int conflict_filter(struct http_req *hr, const struct evkeyvalq *params,
                     "person must be a person's id (a lower-case UUID)");
         return -EBADMSG;
     }
-    if (f->worker && !user_name_ok(f->worker)) {
+    if (f->worker && !access_user_valid(f->worker)) {
         reply_error(hr, 400, "invalid_value", -1, "worker", -1,
                     "worker must be a user name (letters, digits, '.', '_' and '-')");
         return -EBADMSG;
@@ -1507,7 +1493,7 @@ static int member_user(struct http_req *hr, const cJSON *body, const char *key, 
 {
     if (member_string(hr, body, key, true, STORE_NAME_MAX, ret) < 0)
         return -EBADMSG;
-    if (!user_name_ok(*ret)) {
+    if (!access_user_valid(*ret)) {
         reply_error(hr, 400, "invalid_value", -1, key, -1,
                     "'%s' must be a user name (letters, digits, '.', '_' and '-')", key);
         return -EBADMSG;

@@ -15,23 +15,14 @@
 #include "store_int.h"
 
 
-static const char *const roles[] = {"nurse",           "social_worker",      "occupational_therapist",
-                                    "physiotherapist", "link_worker",        "volunteer",
-                                    "personal_assistant", "coordinator",     "admin",
-                                    NULL};
-
 bool store_role_valid(const char *role)
 {
-    for (const char *const *r = roles; role && *r; r++)
-        if (streq(*r, role))
-            return true;
-    return false;
+    return access_role_valid(role);
 }
 
 const char *store_role_list(void)
 {
-    return "nurse, social_worker, occupational_therapist, physiotherapist, link_worker, "
-           "volunteer, personal_assistant, coordinator, admin";
+    return access_role_list();
 }
 
 bool store_role_is_coordinator(const char *role)
@@ -352,22 +343,6 @@ void store_set_handover_grace(struct store *s, uint64_t ms)
 
 /* ---- users, enrolment, devices ---- */
 
-static bool name_valid(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-
-    if (n == 0 || n > STORE_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static int user_lookup(struct store *s, const char *name, int64_t *ret_id)
 {
     sqlite3_stmt *st = store_stmt(s, "SELECT id FROM users WHERE name = ?");
@@ -393,7 +368,7 @@ int store_user_add(struct store *s, const char *name, const char *role)
     char ts[ISO_TIME_MAX];
     int r;
 
-    if (!name_valid(name) || !store_role_valid(role))
+    if (!access_user_valid(name) || !store_role_valid(role))
         return -EINVAL;
     if (!d || wire_add_string(d, "user", name) < 0 || wire_add_string(d, "role", role) < 0)
         return -ENOMEM;
@@ -842,7 +817,7 @@ static int superseded_by_restore(struct store *s, const char *tbl, const char *r
     sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM change_log WHERE tbl = ? AND row_id = ?"
                                      " AND field = '_deleted' AND value = '0'"
                                      " AND outcome IN ('applied', 'lost')"
-                                     " AND (hlc > ?3 OR (hlc = ?3 AND device > ?4)) LIMIT 1");
+                                     " AND " HLC_SQL_AFTER("?3", "?4") " LIMIT 1");
     int rc;
 
     if (!st)
@@ -1022,7 +997,7 @@ static bool hist_restamped(const struct hist *e)
 
 static bool version_after(uint64_t hlc, const char *device, const struct hist *than)
 {
-    return hlc > than->hlc || (hlc == than->hlc && strcmp(device, than->device) > 0);
+    return hlc_version_cmp(hlc, device, than->hlc, than->device) > 0;
 }
 
 /*
@@ -1522,7 +1497,7 @@ static int row_newest_version(struct store *s, const char *tbl, const char *row_
                               struct field_cur *ret)
 {
     sqlite3_stmt *st = store_stmt(s, "SELECT hlc, device FROM field_state WHERE tbl = ?"
-                                     " AND row_id = ? ORDER BY hlc DESC, device DESC LIMIT 1");
+                                     " AND row_id = ? ORDER BY " HLC_SQL_NEWEST " LIMIT 1");
     int rc;
 
     store_field_cur_done(ret);

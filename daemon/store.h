@@ -10,13 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access.h"
 #include "util.h"
 #include "wire.h"
 
 struct store;
 
 #define STORE_ROLE_MAX 32
-#define STORE_NAME_MAX 64
+#define STORE_NAME_MAX ACCESS_USER_MAX
 #define STORE_TOKEN_MAX 72         /* "cs1_" + 64 hex + NUL */
 #define STORE_CODE_MAX 16          /* "XXXX-XXXX-XXXX" + NUL */
 #define STORE_PULL_PAGE 1000       /* field states per pull page */

@@ -322,8 +322,7 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
         *why = streq(which, "person") ? "no person with that id" : "no user with that name";
     if (r < 0)
         goto fail;
-    if (streq(u.role, "admin") || streq(u.role, "volunteer") ||
-        streq(u.role, "personal_assistant")) {
+    if (access_class_of(u.role) == ACCESS_ADMIN || access_class_of(u.role) == ACCESS_VCSE) {
         *why = "a named coordinator is a coordinator or a professional, not a volunteer,"
                " personal assistant or admin account";
         r = -EINVAL;

@@ -578,16 +578,6 @@ static int viewer_denied(struct viewer *v, const char *person_id)
     return vp->denied;
 }
 
-/* FNV-1a: the row cache's hash. */
-static size_t key_hash(const char *k)
-{
-    uint64_t h = UINT64_C(14695981039346656037);
-
-    for (; *k; k++)
-        h = (h ^ (unsigned char)*k) * UINT64_C(1099511628211);
-    return (size_t)h;
-}
-
 /* The row cache's slot for table/row (open addressing; a page holds a few hundred rows). */
 static struct vis_row *viewer_slot(struct viewer *v, const struct cat_table *t,
                                    const char *row_id, bool create)
@@ -608,7 +598,7 @@ static struct vis_row *viewer_slot(struct viewer *v, const struct cat_table *t,
         for (size_t j = 0; j < v->cap_rows; j++) {
             if (!v->rows[j].key[0])
                 continue;
-            for (i = key_hash(v->rows[j].key) & (cap - 1); tab[i].key[0]; i = (i + 1) & (cap - 1))
+            for (i = (size_t)fnv1a(v->rows[j].key) & (cap - 1); tab[i].key[0]; i = (i + 1) & (cap - 1))
                 ;
             tab[i] = v->rows[j];
         }
@@ -618,7 +608,7 @@ static struct vis_row *viewer_slot(struct viewer *v, const struct cat_table *t,
     }
     if (!v->cap_rows)
         return NULL;
-    for (i = key_hash(key) & (v->cap_rows - 1); v->rows[i].key[0];
+    for (i = (size_t)fnv1a(key) & (v->cap_rows - 1); v->rows[i].key[0];
          i = (i + 1) & (v->cap_rows - 1))
         if (streq(v->rows[i].key, key))
             return &v->rows[i];

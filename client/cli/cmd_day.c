@@ -12,6 +12,7 @@
 #include "caresync.h"
 #include "cli.h"
 #include "macro.h"
+#include "util.h"
 #include "when.h"
 
 static const char *str(const cJSON *o, const char *key)
@@ -352,36 +353,6 @@ static int get_fhir(struct caresync *c, const void *ud, char **ret)
     return caresync_export_fhir(c, ud, ret);
 }
 
-/* Write @s to @path, owner-only (it is a health record). 0 or -errno. */
-static int write_file(const char *path, const char *s)
-{
-    size_t len = strlen(s);
-    int fd, r = 0;
-
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    while (len > 0) {
-        ssize_t n = write(fd, s, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            r = -errno;
-            break;
-        }
-        s += n;
-        len -= (size_t)n;
-    }
-    if (r == 0 && write(fd, "\n", 1) != 1)
-        r = -EIO;
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    return r;
-}
-
 int cmd_export(int argc, char *argv[])
 {
     const char *output = NULL;
@@ -392,6 +363,8 @@ int cmd_export(int argc, char *argv[])
             {"json", NULL, &json}, /* the Bundle is JSON anyway */
     };
     _cleanup_free_ char *out = NULL;
+    char *line;
+    size_t n;
     int first, r;
 
     r = cli_args("export", argc, argv, opts, ELEMENTSOF(opts), 1, 1, &first, &done);
@@ -406,7 +379,15 @@ int cmd_export(int argc, char *argv[])
         printf("%s\n", out);
         return 0;
     }
-    r = write_file(output, out);
+    n = strlen(out);
+    line = realloc(out, n + 2);
+    if (!line) {
+        fprintf(stderr, "caresync: out of memory writing %s\n", output);
+        return CARESYNC_ELOCAL;
+    }
+    out = line;
+    memcpy(out + n, "\n", 2);
+    r = file_write_sync(output, out, n + 1, 0600); /* owner-only: it is a health record */
     if (r < 0) {
         fprintf(stderr, "caresync: cannot write %s: %s; check the path and try again\n", output,
                 strerror(-r));
