@@ -99,7 +99,9 @@ const char *caresync_errmsg(const struct caresync *c);
  *
  * @server_url:  "https://HOST[:PORT]"; http:// and other schemes are refused (CARESYNC_EUSAGE).
  * @ca_path:     PEM file of the CA that signed the server certificate; copied to DIR/ca.pem
- *               and used to verify the server from now on.
+ *               and used to verify the server from now on (a private CA, or pinning). NULL:
+ *               the system's CA store verifies the server, now and from now on (a server
+ *               with a certificate from a public or the organisation's installed CA).
  * @code:        the code from "caresyncd enrol USER".
  * @device_name: optional (NULL) name shown to administrators, at most 100 bytes.
  *

@@ -42,6 +42,7 @@ struct caresync {
     int broken;              /* caresync_open() failed with this code: only errmsg/close work */
     char *server_url;        /* from meta, or the enrol argument while enrolling */
     const char *ca_override; /* while enrolling: the CA file given, instead of DIR/ca.pem */
+    bool ca_system;          /* enrolled without a CA file: the system's CA store verifies */
     void *curl;              /* CURL easy handle, kept for connection reuse; NULL until used */
     char device_id[UUID_STR_MAX];
     char errmsg[CS_ERRMSG_MAX];

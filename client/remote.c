@@ -135,12 +135,15 @@ static int store_enrolment(struct caresync *c, const struct proto_enrol_reply *e
     explicit_bzero(line, sizeof(line));
     if (r < 0)
         return cs_fail_errno(c, r, "enrol failed: cannot write the token file");
-    r = file_write_atomic(c->ca_path, ca, ca_len, 0600);
+    r = ca ? file_write_atomic(c->ca_path, ca, ca_len, 0600) : 0;
     if (r < 0)
         return cs_fail_errno(c, r, "enrol failed: cannot write the CA file");
     r = db_begin(c->db, true);
     if (r >= 0)
         r = db_meta_set(c->db, "server_url", c->server_url);
+    /* No CA file: the system's store verifies the server from now on. */
+    if (r >= 0)
+        r = db_meta_set(c->db, "ca", ca ? "file" : "system");
     if (r >= 0)
         r = db_meta_set(c->db, "device_id", e->device_id);
     if (r >= 0)
@@ -240,15 +243,15 @@ int caresync_enrol(struct caresync *c, const char *server_url, const char *ca_pa
         (strlen(device_name) > ENROL_NAME_MAX || !utf8_valid(device_name, strlen(device_name))))
         return cs_fail(c, CARESYNC_EUSAGE, "device name must be UTF-8 of at most %d bytes",
                        ENROL_NAME_MAX);
-    if (!ca_path || !*ca_path)
+    if (ca_path && !*ca_path)
         return cs_fail(c, CARESYNC_EUSAGE,
-                       "missing CA file: pass --ca CA.pem (the server's"
-                       " CA certificate)");
-    r = read_small_file(ca_path, CS_CA_MAX, &ca, &ca_len);
+                       "empty CA file name: pass --ca CA.pem (the server's CA certificate), or"
+                       " leave --ca out to trust the system's CA store");
+    r = ca_path ? read_small_file(ca_path, CS_CA_MAX, &ca, &ca_len) : 0;
     if (r < 0)
         return cs_fail(c, CARESYNC_EUSAGE, "cannot read the CA file %s: %s", ca_path,
                        r == -E2BIG ? "larger than 1 MiB" : strerror(-r));
-    if (!strstr(ca, PEM_CERT_BEGIN))
+    if (ca_path && !strstr(ca, PEM_CERT_BEGIN))
         return cs_fail(c, CARESYNC_EUSAGE,
                        "%s is not a PEM certificate file; pass the"
                        " server's CA (ca.pem)",
@@ -265,10 +268,13 @@ int caresync_enrol(struct caresync *c, const char *server_url, const char *ca_pa
     free(c->server_url);
     c->server_url = TAKE_PTR(url);
     c->ca_override = ca_path;
+    c->ca_system = !ca_path;
     r = enrol_run(c, code, device_name, ca, ca_len);
     c->ca_override = NULL;
-    explicit_bzero(ca, ca_len);
+    if (ca)
+        explicit_bzero(ca, ca_len);
     if (r != CARESYNC_OK) {
+        c->ca_system = false;
         free(c->server_url);
         c->server_url = NULL;
         enrol_cleanup(c, created_db, created_home);

@@ -149,17 +149,17 @@ static int curl_fail(struct caresync *c, CURLcode rc, const char *url, const cha
                        what, url, d);
     case CURLE_PEER_FAILED_VERIFICATION:
         return cs_fail(c, CARESYNC_ENETWORK,
-                       "%s failed: the server at %s is not trusted by the CA in %s (%s); check"
-                       " the server address and the CA file; nothing was lost",
-                       what, url, ca, d);
+                       "%s failed: the server at %s is not trusted by %s%s (%s); check"
+                       " the server address and the CA; nothing was lost",
+                       what, url, ca ? "the CA in " : "the system's CA store", ca ? ca : "", d);
     case CURLE_SSL_CONNECT_ERROR:
         return cs_fail(c, CARESYNC_ENETWORK,
                        "%s failed: TLS handshake with %s failed (%s); check the server address"
                        " and that it speaks TLS 1.2 or later; nothing was lost",
                        what, url, d);
     case CURLE_SSL_CACERT_BADFILE:
-        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: cannot load the CA file %s (%s)", what, ca,
-                       d);
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: cannot load the CA file %s (%s)", what,
+                       ca ? ca : "of the system's store", d);
     case CURLE_OUT_OF_MEMORY:
         return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
     case CURLE_BAD_CONTENT_ENCODING:
@@ -232,9 +232,12 @@ static int setup(CURL *h, const char *url, const char *ca, struct curl_slist *hd
     SET(CURLOPT_PROTOCOLS_STR, "https");
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
-    /* Trust the enrolment CA and nothing else. */
-    SET(CURLOPT_CAINFO, ca);
-    SET(CURLOPT_CAPATH, (char *)NULL);
+    /* Trust the enrolment CA and nothing else; enrolled without one, libcurl's default: the
+     * system's CA store. */
+    if (ca) {
+        SET(CURLOPT_CAINFO, ca);
+        SET(CURLOPT_CAPATH, (char *)NULL);
+    }
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
@@ -403,7 +406,7 @@ int transport_request(struct caresync *c, const char *method, const char *path, 
     _cleanup_(cjson_freep) char *payload = NULL;
     _cleanup_free_ void *gz = NULL;
     struct request_body plain = {0}, wire;
-    const char *ca = c->ca_override ? c->ca_override : c->ca_path;
+    const char *ca = c->ca_override ? c->ca_override : c->ca_system ? NULL : c->ca_path;
     size_t ulen;
     int r;
 
@@ -412,7 +415,7 @@ int transport_request(struct caresync *c, const char *method, const char *path, 
                        "%s failed: no server address in the replica;"
                        " enrol again with a new --home",
                        what);
-    if (access(ca, R_OK) < 0)
+    if (ca && access(ca, R_OK) < 0)
         return cs_fail(c, CARESYNC_ELOCAL,
                        "%s failed: cannot read the CA file %s (%s);"
                        " enrol again with a new --home",

@@ -181,7 +181,7 @@ int admin_init(const struct admin_command *cmd, struct admin_opts *o)
                     path, o->data);
     /* Certificates first, store last: a store.db only exists once init has fully worked, and
      * a failed init can simply be run again. */
-    r = tls_pki_create(o->data, o->sans, o->n_sans);
+    r = o->no_dev_ca ? 0 : tls_pki_create(o->data, o->sans, o->n_sans);
     if (r < 0)
         return admin_fail(ADMIN_EXIT_FAILURE,
                     "could not make the certificates in %s; nothing usable "
@@ -193,8 +193,18 @@ int admin_init(const struct admin_command *cmd, struct admin_opts *o)
 
     printf("caresyncd: initialised %s\n", o->data);
     printf("  store.db    the server store\n");
+    if (o->no_dev_ca) {
+        printf("no certificate was made (--no-dev-ca): give serve your own with tls_certificate\n"
+               "and tls_key in the configuration file (or --tls-certificate, --tls-key)\n");
+        printf("next:\n");
+        printf("  caresyncd user add --data %s alice --role nurse\n", o->data);
+        printf("  caresyncd serve --data %s --listen 0.0.0.0:8443 --tls-certificate FILE "
+               "--tls-key FILE\n", o->data);
+        return ADMIN_EXIT_OK;
+    }
     printf("  ca.pem      development CA certificate: every device needs a copy\n");
-    printf("  ca.key      development CA key: keep it secret, nothing needs it to run\n");
+    printf("  ca.key      development CA key: serve never reads it; move it off this machine\n"
+           "              and bring it back only for 'caresyncd cert renew'\n");
     printf("  server.pem  server certificate for 127.0.0.1, ::1, localhost");
     for (size_t i = 0; i < o->n_sans; i++)
         printf(", %s", o->sans[i]);

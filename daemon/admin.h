@@ -40,6 +40,7 @@ struct admin_opts {
     char *sans[TLS_SAN_MAX];
     size_t n_sans;
     bool json, quiet;
+    bool no_dev_ca; /* init */
     char **args; /* positional arguments, borrowed from argv */
     int n_args;
 };
@@ -47,7 +48,7 @@ struct admin_opts {
 struct admin_command {
     const char *name;     /* "user add" */
     const char *options;  /* short letters of the options it accepts, see admin.c */
-    int n_args;           /* positional arguments it needs */
+    int n_args;           /* positional arguments it needs; -N: up to N */
     const char *synopsis; /* one line */
     const char *help;     /* the rest of its --help text */
     int (*run)(const struct admin_command *cmd, struct admin_opts *o);

@@ -41,6 +41,7 @@
 #include <openssl/err.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "util.h"
 
@@ -734,6 +735,7 @@ static void filter_freed(void *arg)
         if (e && ERR_GET_REASON(e) != SSL_R_UNEXPECTED_EOF_WHILE_READING) {
             ERR_error_string_n(e, why, sizeof(why));
             log_limited(c->cs, LOG_TLS, "TLS handshake with %s failed: %s", c->addr, why);
+            metrics_tls_handshake_failed();
         }
     }
 

@@ -36,6 +36,7 @@
 #include "hlc.h"
 #include "log.h"
 #include "proto.h"
+#include "metrics.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
@@ -152,6 +153,16 @@ static void access_log(struct http_req *hr, int status, size_t bytes)
     struct timespec now;
     int64_t ms;
 
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (int64_t)(now.tv_sec - hr->start.tv_sec) * 1000 +
+         (now.tv_nsec - hr->start.tv_nsec) / 1000000;
+    {
+        const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(hr->req);
+
+        metrics_request(u ? evhttp_uri_get_path(u) : NULL, status, bytes,
+                        (double)(now.tv_sec - hr->start.tv_sec) +
+                                (double)(now.tv_nsec - hr->start.tv_nsec) / 1e9);
+    }
     if (hr->sd->quiet)
         return;
     /* The path only: a query may carry a secret (a token pasted into a URL), and the log is
@@ -170,9 +181,6 @@ static void access_log(struct http_req *hr, int status, size_t bytes)
         evhttp_connection_get_peer(evcon, &addr, &port);
     if (addr)
         snprintf(peer, sizeof(peer), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, (unsigned)port);
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (int64_t)(now.tv_sec - hr->start.tv_sec) * 1000 +
-         (now.tv_nsec - hr->start.tv_nsec) / 1000000;
     log_info("access %s \"%s %s%s\" %d %zu %" PRId64 "ms device=%s", peer,
              method_name(evhttp_request_get_command(hr->req)), printable(target, false, uri),
              query ? "?<redacted>" : "", status, bytes, ms, hr->device ? hr->device : "-");
@@ -830,6 +838,7 @@ static void sync_exchange(struct http_req *hr, struct proto_sync_request *q,
         send_oom(hr);
         return;
     }
+    metrics_sync(resp);
     reply_json(hr, 200, resp);
 }
 
@@ -1751,6 +1760,21 @@ static void route_call(struct http_req *hr, const struct route *rt, const char *
     }
 }
 
+/* GET /healthz, /readyz: no authentication, the same answers as on metrics_listen. */
+static void handle_health(struct http_req *hr, const char *path)
+{
+    struct evbuffer *b = evbuffer_new();
+    int status;
+
+    if (!b) {
+        send_oom(hr);
+        return;
+    }
+    status = metrics_health(hr->sd->store, path, b);
+    send_body(hr, status, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+    evbuffer_free(b);
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     struct http_req hr = {.sd = arg, .req = req};
@@ -1779,6 +1803,12 @@ static void dispatch(struct evhttp_request *req, void *arg)
         /* answered */
     } else if (!path) {
         reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
+    } else if (streq(path, "/healthz") || streq(path, "/readyz")) {
+        if (evhttp_request_get_command(req) == EVHTTP_REQ_GET ||
+            evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+            handle_health(&hr, path);
+        else
+            reply_method(&hr, path, "GET");
     } else if (hr.sd->console && console_path(path)) {
         handle_console(&hr, path);
     } else if ((rt = route_find(path, segment, &id))) {
@@ -1937,7 +1967,6 @@ static int listen_one(struct caresyncd *sd, const struct sockaddr *sa, socklen_t
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     struct evconnlistener *listener;
-    char host[INET6_ADDRSTRLEN];
     int fd, one = 1, r;
 
     if (sd->n_bound == HTTP_LISTEN_MAX)
@@ -1972,18 +2001,25 @@ static int listen_one(struct caresyncd *sd, const struct sockaddr *sa, socklen_t
     }
     sd->n_bound++;
     evconnlistener_set_error_cb(listener, accept_error);
-    if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+    http_sockaddr_text(&ss, ret_bound, bound_size);
+    return 0;
+}
+
+void http_sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+    char host[INET6_ADDRSTRLEN];
+
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
 
         inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-        snprintf(ret_bound, bound_size, "[%s]:%u", host, (unsigned)ntohs(s6->sin6_port));
+        snprintf(buf, size, "[%s]:%u", host, (unsigned)ntohs(s6->sin6_port));
     } else {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
 
         inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-        snprintf(ret_bound, bound_size, "%s:%u", host, (unsigned)ntohs(s4->sin_port));
+        snprintf(buf, size, "%s:%u", host, (unsigned)ntohs(s4->sin_port));
     }
-    return 0;
 }
 
 int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, size_t bound_size)

@@ -106,6 +106,8 @@ struct console_options;
 /* caresyncd_set_console() - serve the web console under /console with options @o (console.h);
  * without this call there is none. 0 or -ENOMEM. */
 int caresyncd_set_console(struct caresyncd *sd, const struct console_options *o);
+/* http_sockaddr_text() - @ss (IPv4 or IPv6) as "ADDR:PORT" or "[ADDR]:PORT" into @buf. */
+void http_sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t size);
 
 /* caresyncd_set_ssl_ctx() - new connections use @ssl_ctx (borrowed, must outlive the server or
  * the next call); those open keep theirs. For a certificate reloaded on SIGHUP. */

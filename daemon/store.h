@@ -66,6 +66,33 @@ struct store_checkpointer;
 int store_checkpointer_start(struct store *s, const char *path, struct store_checkpointer **ret);
 struct store_checkpointer *store_checkpointer_stop(struct store_checkpointer *c);
 
+/* What the checkpointer has done (for /metrics; any thread): checkpoints that copied pages from
+ * the write-ahead log, the time they took in all, and the last one's. */
+struct store_checkpoint_stats {
+    uint64_t runs;
+    uint64_t total_us;
+    uint64_t last_us;
+};
+void store_checkpointer_stats(const struct store_checkpointer *c, struct store_checkpoint_stats *ret);
+
+/* Devices by state (for /metrics): enrolled and not revoked, split into those that synced
+ * within @lock_after_days days (0: never lock; all are active) and those locked for not having;
+ * and revoked ones. */
+struct store_device_counts {
+    int64_t active, locked, revoked;
+};
+int store_device_counts(struct store *s, unsigned lock_after_days, struct store_device_counts *ret);
+
+/*
+ * store_probe_write() - whether the store takes a write now: at least STORE_READY_MIN_FREE bytes
+ * free on its file system, and one small write transaction (the meta key 'ready_probe' set to
+ * the time) committed. 0, or the negative errno of the failure
+ * (-ENOSPC for a full disk, -EBUSY when another process holds the write lock, -EROFS, -EIO).
+ * For /readyz.
+ */
+#define STORE_READY_MIN_FREE (1024 * 1024)
+int store_probe_write(struct store *s);
+
 /* Where a store is in its history: its incarnation, sequence and audit chain head. */
 struct store_position {
     char epoch[UUID_STR_MAX];

@@ -4,16 +4,15 @@
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev python3 openssl ca-certificates
       libsqlite3-dev libevent-dev libssl-dev libcurl4-openssl-dev libcjson-dev zlib1g-dev
-      libargon2-dev libqrencode-dev chromium chromium-driver python3-selenium)
-# npm fetches axe-core for the console's accessibility test (into ~/.cache, never the tree); a
-# machine that has npm already (from nodejs elsewhere) keeps it.
-command -v npm >/dev/null || pkgs+=(npm)
+      libargon2-dev libqrencode-dev chromium chromium-driver python3-selenium
+      prometheus libsystemd-dev man-db debhelper dpkg-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Node.js and npm for the FHIR validators of tests/integration/test_fhir_validate.py (the test
-# installs them from npm into ~/.cache/caresync-tests); any node and npm on PATH will do.
+# Node.js and npm for the tests' npm packages (the FHIR validators of test_fhir_validate.py and
+# axe-core for the console's accessibility test), which the tests install into
+# ~/.cache/caresync-tests, never the tree; any node and npm on PATH will do.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     missing+=(nodejs npm)
 fi
