@@ -8,8 +8,9 @@ missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Node.js and npm for the FHIR validators of tests/integration/test_fhir_validate.py (the test
-# installs them from npm into ~/.cache/caresync-tests); any node and npm on PATH will do.
+# Node.js and npm for the FHIR validators and server of tests/integration/test_fhir_validate.py
+# and test_fhir_server.py (the tests install them from npm into ~/.cache/caresync-tests). Medplum
+# 4.0.3 declares Node.js >= 20; the tests have run on 20, not yet on Debian 12's own 18.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     missing+=(nodejs npm)
 fi
