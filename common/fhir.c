@@ -1703,13 +1703,42 @@ static const char *ucum(const char *unit)
     return NULL;
 }
 
+/* The display name of a UCUM code: UCUM's name, as HL7's ucum-common value set gives it and
+ * UK Core writes it ("millimeter of mercury", not "mmHg"), or NULL when not known. */
+static const char *ucum_display(const char *code)
+{
+    static const char *const map[][2] = {
+            {"mm[Hg]", "millimeter of mercury"},
+            {"/min", "per minute"},
+            {"%", "percent"},
+            {"Cel", "degree Celsius"},
+            {"[degF]", "degree Fahrenheit"},
+            {"kg", "kilogram"},
+            {"g", "gram"},
+            {"[lb_av]", "pound (US and British)"},
+            {"mmol/L", "millimole per liter"},
+            {"mg/dL", "milligram per deciliter"},
+            {"cm", "centimeter"},
+            {"mm", "millimeter"},
+            {"cm2", "square centimeter"},
+            {"s", "second"},
+    };
+
+    for (size_t i = 0; code && i < ELEMENTSOF(map); i++)
+        if (streq(code, map[i][0]))
+            return map[i][1];
+    return NULL;
+}
+
+/* A Quantity: with a UCUM code, its unit is the code's display name (what the worker typed is
+ * only the way to the code); without one, the unit as typed. */
 static void add_quantity(struct fx *x, cJSON *p, const char *key, double value, const char *unit)
 {
     cJSON *q = add_obj(x, p, key);
-    const char *code = ucum(unit);
+    const char *code = ucum(unit), *display = ucum_display(code);
 
     add_num(x, q, "value", value);
-    add_str(x, q, "unit", unit);
+    add_str(x, q, "unit", display ? display : unit);
     if (code) {
         add_str(x, q, "system", SYS_UCUM);
         add_str(x, q, "code", code);

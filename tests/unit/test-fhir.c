@@ -815,6 +815,7 @@ TEST(observations)
     ASSERT_TRUE(has_coding(get(c, "code"), "http://loinc.org", "8480-6"));
     ASSERT_EQ(cJSON_GetNumberValue(get(get(c, "valueQuantity"), "value")), 130);
     ASSERT_STREQ(str(get(c, "valueQuantity"), "code"), "mm[Hg]");
+    ASSERT_STREQ(str(get(c, "valueQuantity"), "unit"), "millimeter of mercury");
     c = cJSON_GetArrayItem(get(o, "component"), 1);
     ASSERT_TRUE(has_coding(get(c, "code"), "http://loinc.org", "8462-4"));
     ASSERT_EQ(cJSON_GetNumberValue(get(get(c, "valueQuantity"), "value")), 80);
@@ -857,6 +858,69 @@ TEST(observations)
     ASSERT_EQ(cJSON_GetNumberValue(get(o, "valueInteger")), 6);
     ASSERT_STREQ(str(cJSON_GetArrayItem(get(o, "note"), 0), "text"), "Made it to the gate and back");
     ASSERT_TRUE(has_coding(get(o, "component"), THO "goal-achievement", "improving"));
+}
+
+/* A UCUM unit is written with its display name, as HL7's ucum-common value set and UK Core
+ * give it ("millimeter of mercury", not the "mmHg" the worker typed), keeping system and code;
+ * a unit UCUM does not know stays as typed, with no code. */
+TEST(ucum_unit_display_names)
+{
+    static const struct {
+        const char *kind, *value, *typed, *code, *display;
+    } cases[] = {
+            {"pulse", "72", "bpm", "/min", "per minute"},
+            {"pulse", "72", "/min", "/min", "per minute"},
+            {"respiratory-rate", "16", "breaths/min", "/min", "per minute"},
+            {"spo2", "97", "%", "%", "percent"},
+            {"temperature", "36.8", "\xc2\xb0" "C", "Cel", "degree Celsius"},
+            {"temperature", "36.8", "Cel", "Cel", "degree Celsius"},
+            {"weight", "61.2", "kg", "kg", "kilogram"},
+            {"weight", "700", "g", "g", "gram"},
+            {"weight", "135", "lb", "[lb_av]", "pound (US and British)"},
+            {"blood-glucose", "6.1", "mmol/l", "mmol/L", "millimole per liter"},
+            {"blood-glucose", "110", "mg/dl", "mg/dL", "milligram per deciliter"},
+            {"wound-size", "3", "cm", "cm", "centimeter"},
+            {"wound-size", "5", "mm", "mm", "millimeter"},
+            {"wound-size", "6", "cm2", "cm2", "square centimeter"},
+            {"timed-up-and-go", "12", "seconds", "s", "second"},
+            {"blood-pressure", "130/80", "mmHg", "mm[Hg]", "millimeter of mercury"},
+            {"blood-pressure", "130/80", NULL, "mm[Hg]", "millimeter of mercury"},
+            {"wound-size", "2", "inches", NULL, "inches"},
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        _cleanup_json_ cJSON *t = NULL, *b = NULL;
+        const cJSON *o, *q;
+        char tree[1024];
+
+        snprintf(tree, sizeof(tree),
+                 "{\"id\":\"" PERSON "\",\"name\":\"A Person\",\"observations\":[{\"id\":\"" O_BP
+                 "\",\"person_id\":\"" PERSON "\",\"kind\":\"%s\",\"value\":\"%s\"%s%s%s,"
+                 "\"occurred_at\":\"2026-03-02T09:10\",\"status\":\"final\"}]}",
+                 cases[i].kind, cases[i].value, cases[i].typed ? ",\"unit\":\"" : "",
+                 cases[i].typed ? cases[i].typed : "", cases[i].typed ? "\"" : "");
+        t = cJSON_Parse(tree);
+        ASSERT_NOT_NULL(t);
+        b = fhir_bundle(t, NULL);
+        ASSERT_NOT_NULL(b);
+        o = resource(b, "Observation", O_BP);
+        ASSERT_NOT_NULL(o);
+        q = get(o, "valueQuantity");
+        if (streq(cases[i].kind, "blood-pressure")) {
+            ASSERT_NULL(q);
+            ASSERT_EQ(cJSON_GetArraySize(get(o, "component")), 2);
+            q = get(cJSON_GetArrayItem(get(o, "component"), 1), "valueQuantity");
+        }
+        ASSERT_NOT_NULL(q);
+        ASSERT_STREQ(str(q, "unit"), cases[i].display);
+        if (cases[i].code) {
+            ASSERT_STREQ(str(q, "system"), "http://unitsofmeasure.org");
+            ASSERT_STREQ(str(q, "code"), cases[i].code);
+        } else {
+            ASSERT_NULL(get(q, "system"));
+            ASSERT_NULL(get(q, "code"));
+        }
+    }
 }
 
 TEST(notes_consents_alerts_about_me)
