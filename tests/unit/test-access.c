@@ -274,11 +274,16 @@ TEST(vcse_person_fields)
     const struct cat_table *person = T("person");
 
     for (const char *const *f = (const char *const[]){"name", "preferred_name", "phone",
-                                                        "address", "access_instructions", NULL};
+                                                        "address", "access_instructions",
+                                                        /* the same name and address in parts */
+                                                        "family_name", "given_names",
+                                                        "name_prefix", "address_line1",
+                                                        "address_line2", "address_city",
+                                                        "address_postcode", NULL};
          *f; f++)
         ASSERT_TRUE(access_field_visible("volunteer", person, F("person", *f)));
     for (const char *const *f = (const char *const[]){"nhs_number", "birth_date", "gp_practice",
-                                                        "email", "gender", NULL};
+                                                        "gp_ods_code", "email", "gender", NULL};
          *f; f++) {
         ASSERT_FALSE(access_field_visible("volunteer", person, F("person", *f)));
         ASSERT_FALSE(access_field_visible("personal_assistant", person, F("person", *f)));
