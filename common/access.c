@@ -152,7 +152,10 @@ bool access_field_visible(const char *role, const struct cat_table *t, const str
                                               "interpreter_needed", "communication_needs",
                                               "access_instructions", "status", "closed_reason",
                                               "closed_on", "_deleted",
-                                              NULL};
+                                              /* the same name and address, in parts */
+                                              "family_name", "given_names", "name_prefix",
+                                              "address_line1", "address_line2", "address_city",
+                                              "address_postcode", NULL};
 
     if (access_class_of(role) != ACCESS_VCSE || strcmp(t->name, "person") != 0)
         return true;
