@@ -8,6 +8,8 @@
 #   pg.start()                      # initdb on first start, role and database 'caresync'
 #   pg.url                          # postgresql://caresync:PASSWORD@127.0.0.1:PORT/caresync
 #   pg.socket_url                   # the same over the unix socket in the folder
+#   PostgreSQL(tls=True)            # TCP only with TLS (hostssl), a certificate for 127.0.0.1
+#   pg.tls_url                      # ...?sslmode=verify-full&sslrootcert=<its CA>
 #   pg.psql('SELECT 1')             # runs psql as the role caresync; returns CompletedProcess
 #   pg.stop(); pg.start()           # the database goes away and comes back, same port and data
 #   pg.close()                      # stop it and remove the folder (also at exit, and on SIGTERM)
@@ -84,8 +86,9 @@ def _on_sigterm(signum, frame):
 
 
 class PostgreSQL:
-    def __init__(self, root=None, bindir=None):
+    def __init__(self, root=None, bindir=None, tls=False):
         self.bindir = bindir or pg_bindir()
+        self.tls = tls
         self.missing = None
         if not self.bindir:
             self.missing = ('no PostgreSQL %d+ server binaries (initdb, pg_ctl): install Debian\'s '
@@ -116,6 +119,15 @@ class PostgreSQL:
     @property
     def url(self):
         return 'postgresql://%s:%s@127.0.0.1:%d/%s' % (ROLE, self.password, self.port, DATABASE)
+
+    @property
+    def ca(self):
+        """The CA that issued the server's certificate (tls=True)."""
+        return os.path.join(self.root, 'tls', 'ca.pem')
+
+    @property
+    def tls_url(self):
+        return '%s?sslmode=verify-full&sslrootcert=%s' % (self.url, self.ca)
 
     @property
     def socket_url(self):
@@ -176,10 +188,37 @@ class PostgreSQL:
 
     # ---- life cycle ----
 
+    def _make_certificates(self):
+        """A CA and a server certificate for 127.0.0.1 and localhost (openssl(1))."""
+        d = os.path.join(self.root, 'tls')
+        os.makedirs(d, mode=0o700)
+        ext = os.path.join(d, 'server.ext')
+        with open(ext, 'w') as f:
+            f.write('subjectAltName = IP:127.0.0.1, DNS:localhost\n')
+        key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+        for argv in (
+                ['req', '-x509'] + key + ['-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2',
+                                          '-subj', '/CN=caresync tests PostgreSQL CA',
+                                          '-addext', 'basicConstraints=critical,CA:TRUE',
+                                          '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+                ['req'] + key + ['-keyout', 'server.key', '-out', 'server.csr',
+                                 '-subj', '/CN=localhost'],
+                ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
+                 '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', ext]):
+            p = subprocess.run(['openssl'] + argv, cwd=d, capture_output=True, text=True,
+                               timeout=60)
+            if p.returncode != 0:
+                raise AssertionError('openssl %s: %s' % (argv[0], p.stderr.strip()))
+        os.chmod(os.path.join(d, 'server.key'), 0o600)
+        os.chmod(os.path.join(d, 'ca.pem'), 0o644)
+        os.chmod(d, 0o755)
+
     def _initdb(self):
         if self.root is None:
             self.root = tempfile.mkdtemp(prefix='caresync-pg-')
         os.makedirs(self.sockdir, mode=0o700, exist_ok=True)
+        if self.tls:
+            self._make_certificates()
         pwfile = os.path.join(self.root, 'superuser.pw')
         with open(pwfile, 'w') as f:
             f.write(secrets.token_hex(16) + '\n')
@@ -205,6 +244,18 @@ class PostgreSQL:
                     'max_connections = 100\n'
                     'shared_buffers = 32MB\n'
                     "log_line_prefix = '%%m [%%p] %%q%%u@%%d '\n" % (self.port, self.sockdir))
+            if self.tls:
+                f.write("ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n" %
+                        (os.path.join(self.root, 'tls', 'server.pem'),
+                         os.path.join(self.root, 'tls', 'server.key')))
+        if self.tls:
+            # TCP with TLS only: initdb's 'host' lines become 'hostssl'.
+            hba = os.path.join(self.data, 'pg_hba.conf')
+            with open(hba) as f:
+                lines = f.read().splitlines()
+            with open(hba, 'w') as f:
+                f.write('\n'.join('hostssl' + l[4:] if l.startswith('host ') else l
+                                  for l in lines) + '\n')
 
     def start(self, timeout=60):
         """initdb (first time), start and wait until it accepts; the role and database

@@ -3,6 +3,8 @@
 # test_pg_schema.py - the PostgreSQL store's schema (schema/server-pg) against the embedded one
 # (schema/server) and against several writers (docs/internals/scale-out.md), on a private
 # PostgreSQL 15 (tests/integration/pg.py):
+#  * the server takes TCP with TLS only: a URL with sslmode=verify-full and the run's password
+#    connects; no TLS, a certificate from another CA and a wrong password are refused;
 #  * every migration applies in order, as the role the daemons use (not a superuser), each in
 #    one transaction under the migration lock, and applying them all again changes nothing;
 #  * every table, column, primary key, unique constraint, index (with its columns, uniqueness
@@ -18,7 +20,9 @@
 #  * the append point serialises: a second writer waits on store_head until the first commits
 #    (seen in pg_stat_activity), a pull meanwhile sees neither's rows, numbers become visible in
 #    the order given, and a rolled-back writer's numbers are given again (no gap);
-#  * conflict events are written by the triggers, as in SQLite.
+#  * conflict events are written by the triggers, as in SQLite;
+#  * PostgreSQL stopped (cleanly, and as a crash would) refuses connections, and started again
+#    holds everything committed.
 # Skips (exit 77) only when the PostgreSQL server binaries are missing.
 import os
 import select
@@ -464,20 +468,47 @@ def check_writers(pg):
         b.close()
 
 
+def connect(pg, url):
+    return subprocess.run([pg.bin('psql'), '-X', '-A', '-t', '-c',
+                           'SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+                           url], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PGCONNECT_TIMEOUT='10'))
+
+
+def check_urls(pg):
+    """The URL a daemon is given: TCP on loopback with TLS, the server's certificate checked
+    (verify-full: its CA and the host name) and the password (scram-sha-256)."""
+    p = connect(pg, pg.tls_url)
+    h.check_eq(p.stdout.strip(), 'caresync|t', 'connected with TLS as by ' + pg.tls_url, p.stderr)
+    p = connect(pg, pg.url + '?sslmode=disable')
+    h.check(p.returncode != 0 and 'no encryption' in p.stderr,
+            'a connection without TLS was not refused', p.stdout + p.stderr)
+    other = os.path.join(pg.root, 'other-ca.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                    'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', other + '.key', '-out',
+                    other, '-days', '1', '-subj', '/CN=another CA'], check=True,
+                   capture_output=True, timeout=60)
+    p = connect(pg, pg.url + '?sslmode=verify-full&sslrootcert=' + other)
+    h.check(p.returncode != 0 and 'certificate verify failed' in p.stderr,
+            'a server certificate from another CA was not refused', p.stdout + p.stderr)
+    p = connect(pg, pg.tls_url.replace(pg.password, 'wrong'))
+    h.check(p.returncode != 0 and 'password authentication failed' in p.stderr,
+            'a wrong password was not refused', p.stdout + p.stderr)
+    h.log('URLs: TLS with verify-full and the password; plain TCP, another CA and a wrong '
+          'password refused')
+
+
 def main():
     bindir = pgmod.pg_bindir()
     if not bindir:
         print('SKIP: %s' % pgmod.PostgreSQL(bindir=None).missing)
         sys.exit(77)
     lite = sqlite_schema()
-    pg = pgmod.PostgreSQL(bindir=bindir)
+    pg = pgmod.PostgreSQL(bindir=bindir, tls=True)
     ok_ = False
     try:
         pg.start()
-        # The URL a daemon is given: TCP on loopback, the password checked (scram-sha-256).
-        p = subprocess.run([pg.bin('psql'), '-X', '-A', '-t', '-c', 'SELECT current_user', pg.url],
-                           capture_output=True, text=True, timeout=60)
-        h.check_eq(p.stdout.strip(), 'caresync', 'connected as by the URL ' + pg.url, p.stderr)
+        check_urls(pg)
         apply_all(pg)
         h.check_eq([r[0] for r in pg.query('SELECT name FROM schema_migrations ORDER BY version')],
                    [os.path.basename(p)[:-4] for p in migrations(PG_DIR)],
@@ -497,6 +528,19 @@ def main():
                             ' (SELECT count(*) FROM schema_migrations)'), rows,
                    'the data after running every migration again')
         h.log('migrations re-run: no change')
+        # The database goes away and comes back (pg.py's stop and start, for issue 12's
+        # tests): refused while away, everything committed there again, also after a crash.
+        for mode in ('fast', 'immediate'):
+            pg.stop(mode)
+            p = connect(pg, pg.tls_url)
+            h.check(p.returncode != 0 and 'Connection refused' in p.stderr,
+                    'PostgreSQL stopped (%s) still answered' % mode, p.stdout + p.stderr)
+            pg.start()
+            h.check_eq(pg.query('SELECT (SELECT count(*) FROM field_state), (SELECT count(*) FROM'
+                                ' conflict_events), (SELECT seq FROM store_head),'
+                                ' (SELECT count(*) FROM schema_migrations)'), rows,
+                       'the store after PostgreSQL stopped (%s) and started' % mode)
+        h.log('PostgreSQL stopped and started (fast, immediate): nothing lost')
         ok_ = True
     except Exception:
         traceback.print_exc()
