@@ -11,8 +11,13 @@
 #   PostgreSQL(tls=True)            # TCP only with TLS (hostssl), a certificate for 127.0.0.1
 #   pg.tls_url                      # ...?sslmode=verify-full&sslrootcert=<its CA>
 #   pg.psql('SELECT 1')             # runs psql as the role caresync; returns CompletedProcess
+#   pg.migrate('schema/server-pg')  # every migration, each in one transaction under the lock
+#   s = pg.session('A')             # an interactive psql: s.run(sql), or s.send(sql) and
+#                                   # s.wait() to hold a transaction open while others act
 #   pg.stop(); pg.start()           # the database goes away and comes back, same port and data
 #   pg.close()                      # stop it and remove the folder (also at exit, and on SIGTERM)
+#   main(test, tls=False)           # a test's whole run: skip (77) without the binaries, start,
+#                                   # test(pg), close; exit 0 or 1 with "N passed, N failed"
 #
 # initdb and postgres refuse to run as root. When the tests run as root the server runs as
 # CARESYNC_PG_USER (default: nobody, which every Debian system has) through runuser(1), and the
@@ -29,6 +34,7 @@ import glob
 import os
 import pwd
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -38,6 +44,8 @@ import tempfile
 import time
 
 PG_MIN_MAJOR = 15
+# The lock a migration runs under (docs/internals/scale-out.md, "The schema").
+MIGRATION_LOCK = 'SELECT pg_advisory_xact_lock(72657, 1)'
 ROLE = 'caresync'
 DATABASE = 'caresync'
 
@@ -83,6 +91,53 @@ def _on_sigterm(signum, frame):
     # meson test ends a test that ran out of time with SIGTERM: unwind, so that every finally
     # block and the atexit handler run and no postgres is left behind.
     sys.exit(128 + signum)
+
+
+class Session:
+    """An interactive psql session over the socket: statements sent one at a time, so that a
+    transaction can stay open while another session acts."""
+
+    def __init__(self, pg, name, user=ROLE, db=DATABASE):
+        self.name = name
+        self.p = subprocess.Popen([pg.bin('psql'), '-X', '-q', '-A', '-t', '-v', 'VERBOSITY=verbose',
+                                   '-h', pg.sockdir, '-p', str(pg.port), '-U', user, '-d', db],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+        self.buf = b''
+        self.pid = int(self.run('SELECT pg_backend_pid()')[0])
+
+    def send(self, sql):
+        # A statement ends at ';', then the marker that wait() reads up to.
+        self.p.stdin.write((sql.rstrip(';') + ';\n\\echo @@done\n').encode())
+        self.p.stdin.flush()
+
+    def wait(self, timeout=30):
+        """The output lines of the last statement sent (errors included), or None if it has not
+        finished in time."""
+        end = time.monotonic() + timeout
+        while b'@@done\n' not in self.buf:
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.p.stdout], [], [], left)
+            if r:
+                data = os.read(self.p.stdout.fileno(), 65536)
+                if not data:
+                    raise AssertionError('psql session %s ended' % self.name)
+                self.buf += data
+        out, _, self.buf = self.buf.partition(b'@@done\n')
+        return out.decode().splitlines()
+
+    def run(self, sql, timeout=60):
+        self.send(sql)
+        out = self.wait(timeout)
+        if out is None:
+            raise AssertionError('session %s: %s did not finish' % (self.name, sql))
+        return out
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=30)
 
 
 class PostgreSQL:
@@ -175,6 +230,26 @@ class PostgreSQL:
         """Rows of @sql as lists of strings (NULL as '')."""
         out = self.psql(sql, user=user, db=db).stdout
         return [line.split('|') for line in out.splitlines() if line != '']
+
+    def migrate(self, folder):
+        """Apply every NNNN_*.sql of @folder in order, each in one transaction (-1) under
+        MIGRATION_LOCK, as the role caresync."""
+        for fn in sorted(f for f in os.listdir(folder) if f.endswith('.sql')):
+            self.psql(MIGRATION_LOCK, file=os.path.join(folder, fn),
+                      args=['-1', '-v', 'client_min_messages=warning'])
+
+    def session(self, name, user=ROLE, db=DATABASE):
+        return Session(self, name, user, db)
+
+    def waiting_on_lock(self, session, timeout=30):
+        """True once @session's backend waits for a lock (pg_stat_activity)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.query("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %d"
+                          % session.pid) == [['Lock']]:
+                return True
+            time.sleep(0.05)
+        return False
 
     def dump_log(self, tail=60):
         try:
@@ -321,3 +396,25 @@ class PostgreSQL:
 
 
 atexit.register(_close_all)
+
+
+def main(test, tls=False):
+    """Run test(pg) on a private PostgreSQL started for it; exit 0 on success, 1 on failure, 77
+    (skipped) only when the PostgreSQL server binaries are missing."""
+    pg = PostgreSQL(tls=tls)
+    if pg.missing:
+        print('SKIP: ' + pg.missing)
+        sys.exit(77)
+    ok = False
+    try:
+        pg.start()
+        test(pg)
+        ok = True
+    except Exception:
+        import traceback
+        traceback.print_exc()
+        pg.dump_log()
+    finally:
+        pg.close()
+    print('%d passed, %d failed' % (1 if ok else 0, 0 if ok else 1))
+    sys.exit(0 if ok else 1)

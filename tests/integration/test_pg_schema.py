@@ -25,12 +25,10 @@
 #    holds everything committed.
 # Skips (exit 77) only when the PostgreSQL server binaries are missing.
 import os
-import select
 import sqlite3
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h
@@ -39,7 +37,6 @@ import pg as pgmod
 HERE = os.path.dirname(os.path.abspath(__file__))
 SQLITE_DIR = os.path.join(HERE, '..', '..', 'schema', 'server')
 PG_DIR = os.path.join(HERE, '..', '..', 'schema', 'server-pg')
-MIGRATION_LOCK = 'SELECT pg_advisory_xact_lock(72657, 1)'
 
 # SQLite INTEGER columns that hold a flag: boolean in PostgreSQL.
 BOOLEAN = {('change_log', 'conflict'), ('conflicts', 'review'),
@@ -75,10 +72,7 @@ def sqlite_schema():
 
 
 def apply_all(pg):
-    for path in migrations(PG_DIR):
-        # One transaction per file (-1), under the lock daemons take to migrate.
-        pg.psql(MIGRATION_LOCK, file=path, args=['-1', '-v', 'client_min_messages=warning'],
-                expect=0)
+    pg.migrate(PG_DIR)
 
 
 def schema_dump(pg):
@@ -355,64 +349,8 @@ def check_constraints(pg):
 
 # ---- several writers ----
 
-class Session:
-    """An interactive psql session: statements sent one at a time, so that a transaction can
-    stay open while another session acts."""
-
-    def __init__(self, pg, name):
-        self.name = name
-        self.p = subprocess.Popen([pg.bin('psql'), '-X', '-q', '-A', '-t', '-v', 'VERBOSITY=verbose',
-                                   '-h', pg.sockdir, '-p', str(pg.port), '-U', 'caresync',
-                                   '-d', 'caresync'],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
-        self.buf = b''
-        self.pid = int(self.run('SELECT pg_backend_pid()')[0])
-
-    def send(self, sql):
-        # A statement ends at ';', then the marker that wait() reads up to.
-        self.p.stdin.write((sql.rstrip(';') + ';\n\\echo @@done\n').encode())
-        self.p.stdin.flush()
-
-    def wait(self, timeout=30):
-        """The output of the last statement sent, or None if it has not finished in time."""
-        end = time.monotonic() + timeout
-        while b'@@done\n' not in self.buf:
-            left = end - time.monotonic()
-            if left <= 0:
-                return None
-            r, _, _ = select.select([self.p.stdout], [], [], left)
-            if r:
-                data = os.read(self.p.stdout.fileno(), 65536)
-                h.check(data, 'psql session %s ended' % self.name)
-                self.buf += data
-        out, _, self.buf = self.buf.partition(b'@@done\n')
-        return out.decode().splitlines()
-
-    def run(self, sql):
-        self.send(sql)
-        out = self.wait()
-        h.check(out is not None, 'session %s: %s did not finish' % (self.name, sql))
-        return out
-
-    def close(self):
-        self.p.stdin.close()
-        self.p.wait(timeout=30)
-
-
-def waiting_on_lock(pg, session, timeout=30):
-    """True once @session's backend waits for a lock (pg_stat_activity)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pg.query("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %d"
-                    % session.pid) == [['Lock']]:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def check_writers(pg):
-    a, b = Session(pg, 'A'), Session(pg, 'B')
+    a, b = pg.session('A'), pg.session('B')
     try:
         cursor = head(pg)[0]
         # A takes the append point and numbers three fields.
@@ -422,7 +360,7 @@ def check_writers(pg):
             a.run(field_insert('visit', 'v1', 'f%d' % i, 'a%d' % i, str(a_top - 2 + i)))
         # B wants it too: it waits until A ends, whatever it has computed meanwhile.
         b.send('BEGIN; UPDATE store_head SET seq = seq + 2 RETURNING seq')
-        h.check(waiting_on_lock(pg, b), 'B does not wait for the append point A holds')
+        h.check(pg.waiting_on_lock(b), 'B does not wait for the append point A holds')
         h.check_eq(b.wait(timeout=0.5), None, 'B took the append point while A held it')
         # A pull now sees none of it, and its cursor stays where it was.
         pulled = pg.query('SELECT seq FROM field_state WHERE seq > %d' % cursor)
@@ -445,7 +383,7 @@ def check_writers(pg):
         top = head(pg)[0]
         got = int(a.run('BEGIN; UPDATE store_head SET seq = seq + 5 RETURNING seq')[0])
         b.send('BEGIN; UPDATE store_head SET seq = seq + 1 RETURNING seq')
-        h.check(waiting_on_lock(pg, b), 'B does not wait for the append point A holds')
+        h.check(pg.waiting_on_lock(b), 'B does not wait for the append point A holds')
         a.run('ROLLBACK')
         h.check_eq((got, int(b.wait()[0])), (top + 5, top + 1),
                    'after a rollback the numbers are given again (no gap)')
@@ -455,7 +393,7 @@ def check_writers(pg):
         # index until the first commits, then is refused.
         a.run('BEGIN; %s' % change_insert('retried', device='dev1'))
         b.send(change_insert('retried', device='dev1'))
-        h.check(waiting_on_lock(pg, b), 'B does not wait on A\'s uncommitted change_id')
+        h.check(pg.waiting_on_lock(b), 'B does not wait on A\'s uncommitted change_id')
         a.run('COMMIT')
         out = '\n'.join(b.wait())
         h.check('23505' in out and 'change_log_change_id_key' in out,
@@ -498,57 +436,41 @@ def check_urls(pg):
           'password refused')
 
 
-def main():
-    bindir = pgmod.pg_bindir()
-    if not bindir:
-        print('SKIP: %s' % pgmod.PostgreSQL(bindir=None).missing)
-        sys.exit(77)
+def test(pg):
     lite = sqlite_schema()
-    pg = pgmod.PostgreSQL(bindir=bindir, tls=True)
-    ok_ = False
-    try:
-        pg.start()
-        check_urls(pg)
-        apply_all(pg)
-        h.check_eq([r[0] for r in pg.query('SELECT name FROM schema_migrations ORDER BY version')],
-                   [os.path.basename(p)[:-4] for p in migrations(PG_DIR)],
-                   'schema_migrations records every file, in order')
-        before = schema_dump(pg)
-        check_schema(pg, lite)
-        check_constraints(pg)
-        check_writers(pg)
-        # Run again over a store with data in it: nothing changes.
-        rows = pg.query('SELECT (SELECT count(*) FROM field_state), (SELECT count(*) FROM'
+    check_urls(pg)
+    apply_all(pg)
+    h.check_eq([r[0] for r in pg.query('SELECT name FROM schema_migrations ORDER BY version')],
+               [os.path.basename(p)[:-4] for p in migrations(PG_DIR)],
+               'schema_migrations records every file, in order')
+    before = schema_dump(pg)
+    check_schema(pg, lite)
+    check_constraints(pg)
+    check_writers(pg)
+    # Run again over a store with data in it: nothing changes.
+    rows = pg.query('SELECT (SELECT count(*) FROM field_state), (SELECT count(*) FROM'
+                    ' conflict_events), (SELECT seq FROM store_head),'
+                    ' (SELECT count(*) FROM schema_migrations)')
+    apply_all(pg)
+    h.check_eq(schema_dump(pg), before, 'the schema after running every migration again')
+    h.check_eq(pg.query('SELECT (SELECT count(*) FROM field_state), (SELECT count(*) FROM'
                         ' conflict_events), (SELECT seq FROM store_head),'
-                        ' (SELECT count(*) FROM schema_migrations)')
-        apply_all(pg)
-        h.check_eq(schema_dump(pg), before, 'the schema after running every migration again')
+                        ' (SELECT count(*) FROM schema_migrations)'), rows,
+               'the data after running every migration again')
+    h.log('migrations re-run: no change')
+    # The database goes away and comes back (pg.py's stop and start, for issue 12's
+    # tests): refused while away, everything committed there again, also after a crash.
+    for mode in ('fast', 'immediate'):
+        pg.stop(mode)
+        p = connect(pg, pg.tls_url)
+        h.check(p.returncode != 0 and 'Connection refused' in p.stderr,
+                'PostgreSQL stopped (%s) still answered' % mode, p.stdout + p.stderr)
+        pg.start()
         h.check_eq(pg.query('SELECT (SELECT count(*) FROM field_state), (SELECT count(*) FROM'
                             ' conflict_events), (SELECT seq FROM store_head),'
                             ' (SELECT count(*) FROM schema_migrations)'), rows,
-                   'the data after running every migration again')
-        h.log('migrations re-run: no change')
-        # The database goes away and comes back (pg.py's stop and start, for issue 12's
-        # tests): refused while away, everything committed there again, also after a crash.
-        for mode in ('fast', 'immediate'):
-            pg.stop(mode)
-            p = connect(pg, pg.tls_url)
-            h.check(p.returncode != 0 and 'Connection refused' in p.stderr,
-                    'PostgreSQL stopped (%s) still answered' % mode, p.stdout + p.stderr)
-            pg.start()
-            h.check_eq(pg.query('SELECT (SELECT count(*) FROM field_state), (SELECT count(*) FROM'
-                                ' conflict_events), (SELECT seq FROM store_head),'
-                                ' (SELECT count(*) FROM schema_migrations)'), rows,
-                       'the store after PostgreSQL stopped (%s) and started' % mode)
-        h.log('PostgreSQL stopped and started (fast, immediate): nothing lost')
-        ok_ = True
-    except Exception:
-        traceback.print_exc()
-        pg.dump_log()
-    finally:
-        pg.close()
-    print('%d passed, %d failed' % (1 if ok_ else 0, 0 if ok_ else 1))
-    sys.exit(0 if ok_ else 1)
+                   'the store after PostgreSQL stopped (%s) and started' % mode)
+    h.log('PostgreSQL stopped and started (fast, immediate): nothing lost')
 
 
-main()
+pgmod.main(test, tls=True)
