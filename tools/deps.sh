@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev python3 openssl ca-certificates
       libsqlite3-dev libevent-dev libssl-dev libcurl4-openssl-dev libcjson-dev zlib1g-dev
       libargon2-dev libqrencode-dev chromium chromium-driver python3-selenium
-      prometheus libsystemd-dev man-db debhelper dpkg-dev)
+      prometheus libsystemd-dev man-db debhelper dpkg-dev
+      libpq-dev postgresql haproxy)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,4 +25,11 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
+# PostgreSQL (15 on bookworm) is for the tests of the PostgreSQL store, which start their own
+# server (tests/integration/pg.py: initdb and pg_ctl as a non-root user in a temporary folder,
+# on a free loopback port, its socket in that folder) and never use Debian's cluster 'main'
+# (port 5432, /var/run/postgresql), which the package creates and may start: the tests pass
+# whether it runs or not. A machine that wants none sets create_main_cluster = false in
+# /etc/postgresql-common/createcluster.conf before this runs (postgresql-common's postinst reads
+# that file); haproxy's service likewise serves nothing of ours (the tests only run haproxy -c).
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -6,7 +6,7 @@
 #
 # The binaries come from the environment: CARESYNCD and CARESYNC (meson passes the paths).
 # KEEP_TMP=1 keeps the temporary directory of a passing test too (a failing one is always
-# kept and its path printed).
+# kept and its path printed). PostgreSQL (a private server for the tests): pg.py.
 
 import errno
 import http.client
@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 import traceback
+
+# A private PostgreSQL server (initdb, pg_ctl) for the tests of the PostgreSQL store.
+from pg import PostgreSQL, pg_bindir  # noqa: F401 (used by tests through harness)
 
 CARESYNCD = os.environ.get('CARESYNCD')
 CARESYNC = os.environ.get('CARESYNC')
