@@ -97,7 +97,7 @@ def main():
             if d is not None:
                 d['background_entries'] = level_of(p)
                 res[name].append(d)
-    for name in ('bulk', 'load', 'peer'):
+    for name in ('bulk', 'load', 'peer', 'engine'):
         d = load(os.path.join(a.dir, name + '.json'))
         if d is not None:
             res[name] = d
@@ -118,6 +118,11 @@ def main():
             '>= 0.5 x raw', ratio >= 0.5)
         row('', 'raw SQLite batched upserts, same machine, same pragmas',
             '%s upserts/s  (ratio %.2f)' % (k(m['raw_upserts_per_s']['median']), ratio))
+    if res.get('engine'):
+        e = res['engine']
+        row('7', 'the engine over the in-memory backend, batches of %d (the rules alone)' %
+            e['batch'], '%s changes/s  (%.1f backend calls per change)' %
+            (k(e['engine_changes_per_s']['median']), e['backend_calls_per_change']))
     if res['day']:
         d = res['day'][0]
         s, t = d['sync'], d['sync']['traffic']

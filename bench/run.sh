@@ -104,6 +104,10 @@ for l in $first_levels; do
     log "first sync at $l done"
 done
 
+# item 7: the engine's rules alone, over the in-memory backend (no store, no ladder)
+"$bin/bench-engine" --runs $merge_runs --json "$res/engine.json"
+log "engine done"
+
 # item 5: bulk push
 first_level=$(echo $levels | awk '{print $1}')
 fresh "$work/b" "$first_level"

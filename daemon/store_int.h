@@ -7,6 +7,8 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "backend.h"
+#include "engine.h"
 #include "store.h"
 
 #define STMT_CACHE 96
@@ -35,21 +37,11 @@ struct store {
     EVP_MD_CTX *audit_ctx;
     int64_t actor_id;
     char actor_name[STORE_NAME_MAX + 1];
-    /* During one sync: whether the pushing principal may write each person met so far (the
-     * same people recur in a batch), and the batch's change events grouped for the audit log
-     * (NULL outside a sync: store_audit_change() writes at once). */
-    struct scope_memo *scope;
-    size_t n_scope, cap_scope;
-    bool scope_on;
-    /* During one sync: the row the batch last created (no history but the batch's own). */
-    const struct cat_table *new_row_tbl;
-    char new_row_id[UUID_STR_MAX];
-    char new_row_person[UUID_STR_MAX];
-    /* During one sync: the highest cursor this server had given the device before it, and the
-     * conflicts the batch logged (the device's quota is checked only when it logged any). */
-    uint64_t given_cursor;
-    size_t batch_conflicts;
     uint64_t max_device_conflicts;
+    /* This store as a storage backend (daemon/sqlite_*.c) for the engine (engine.h). */
+    struct backend be;
+    /* During one sync: the batch's change events grouped for the audit log (NULL outside a
+     * sync: store_audit_change() writes at once). */
     struct audit_group *audit_groups;
     size_t n_audit_groups, cap_audit_groups;
     bool audit_batching;
@@ -59,10 +51,6 @@ struct store {
     } cache[STMT_CACHE];
 };
 
-struct scope_memo {
-    char person_id[UUID_STR_MAX];
-    int in_scope;
-};
 
 struct audit_group {
     char person_id[UUID_STR_MAX];
@@ -71,44 +59,6 @@ struct audit_group {
     cJSON *changes;
 };
 
-/* A change being applied: its identity, effective version, base and who sent it. */
-struct applying {
-    const char *change_id;
-    const char *tbl;
-    const struct cat_field *field;
-    const char *row_id;
-    const char *person_id;
-    const char *value;
-    uint64_t hlc;      /* effective (clamped) clock */
-    uint64_t sent_hlc;
-    const char *device;
-    int64_t user_id;   /* 0 = the server itself */
-    uint64_t base_hlc;
-    const char *base_device;
-    /* A base the server never issued for this field proves nothing: base_hlc/base_device are
-     * then 0 and "" (the write saw nothing) and the base as sent is journaled beside them. */
-    bool base_untrusted;
-    uint64_t sent_base_hlc;
-    const char *sent_base_device;
-    bool conflict;     /* set when the merge logged this change as a conflict's loser */
-    bool new_row;      /* the row has no stored history but this batch's: skip the searches */
-};
-
-struct field_cur {
-    bool exists;
-    char *value;
-    uint64_t hlc;
-    char device[UUID_STR_MAX];
-    char change_id[UUID_STR_MAX];
-};
-
-/*
- * store_window_open() - whether a change the server received at @received_ms is inside the
- * handover window of a scope that ended at @end_ms (both by the server's clock): received before
- * the end plus @grace_ms. A change received in the very millisecond the scope ended was
- * received after it (the end committed first), so with no grace nothing after the end is in.
- */
-bool store_window_open(uint64_t received_ms, uint64_t end_ms, uint64_t grace_ms);
 
 /* store_stmt() - a cached prepared statement for the SQL literal @sql, reset and unbound. */
 sqlite3_stmt *store_stmt(struct store *s, const char *sql);
@@ -124,14 +74,13 @@ uint64_t store_next_seq(struct store *s);
 /* store_tick() - the server clock for a local event inside a transaction. */
 uint64_t store_tick(struct store *s);
 
-void store_field_cur_done(struct field_cur *c);
 /* store_field_current() - the field's current version and value (ret->exists false if none). */
 int store_field_current(struct store *s, const char *tbl, const char *row_id, const char *field,
                         struct field_cur *ret);
 /* store_journal() - append @a to the change log with @outcome. */
 int store_journal(struct store *s, const struct applying *a, const char *outcome);
-/* store_conflict_add() - log @loser as lost to @winner (kind, once per loser and kind); marks
- * @a as a conflict's loser when @loser is @a. */
+/* store_conflict_add() - log @loser as lost to @winner (kind, once per loser and kind): 1 when
+ * logged, 0 when it already was (the SQLite backend's conflict_add(); engine_conflict() counts). */
 int store_conflict_add(struct store *s, const char *kind, struct applying *a,
                        const char *loser_change_id, const char *winner_change_id,
                        const char *field);
@@ -145,6 +94,19 @@ int store_conflict_add(struct store *s, const char *kind, struct applying *a,
 int store_server_version(struct store *s, const struct applying *a, const char *value,
                          const char *writer_device, uint64_t sent_hlc, const char *before,
                          char ret_change_id[static UUID_STR_MAX], uint64_t *ret_hlc);
+/* The SQLite backend's merge operations (sqlite_merge.c; backend.h says what each does). */
+int sqlite_field_put(struct backend *b, const struct applying *a, uint64_t seq);
+int sqlite_restored_after(struct backend *b, const char *tbl, const char *row_id, uint64_t hlc,
+                          const char *device);
+int sqlite_field_history(struct backend *b, const char *tbl, const char *row_id,
+                         const char *field, uint64_t from_hlc,
+                         struct backend_journal_entry **ret, size_t *ret_n);
+int sqlite_row_edits(struct backend *b, const char *tbl, const char *row_id, uint64_t from_hlc,
+                     struct backend_journal_entry **ret, size_t *ret_n);
+int sqlite_journal_clocks(struct backend *b, const char *change_id, uint64_t *ret_hlc,
+                          uint64_t *ret_sent_hlc);
+int sqlite_row_newest(struct backend *b, const char *tbl, const char *row_id,
+                      struct field_cur *ret);
 /* store_apply_change() - merge one in-scope change (journal, field state, conflict rules).
  * When @ret_cur is not NULL it receives the field's version after the merge if the change
  * lost (the caller frees it with store_field_cur_done()). */
@@ -157,13 +119,8 @@ int store_person_exists(struct store *s, const char *person_id);
 /* store_ever_assigned() - 1 when user @user_id was ever assigned person @person_id (now or in the
  * past), 0 when never, or -errno. */
 int store_ever_assigned(struct store *s, int64_t user_id, const char *person_id);
-/* store_in_scope() - 1 when @p may read and write person @person_id, else 0, or -errno.
- * Inside store_scope_begin()/store_scope_end() the answer is remembered per person until
- * store_scope_forget() (a change to assignments or consent). */
+/* store_in_scope() - 1 when @p may read and write person @person_id, else 0, or -errno. */
 int store_in_scope(struct store *s, const struct store_principal *p, const char *person_id);
-void store_scope_begin(struct store *s);
-void store_scope_forget(struct store *s, const char *person_id);
-void store_scope_end(struct store *s);
 /* store_write_field() - a server-side write (admin, resolution): fresh clock, sequential base. */
 int store_write_field(struct store *s, const char *device, int64_t user_id, const char *tbl,
                       const char *row_id, const char *person_id, const char *field,
@@ -199,20 +156,6 @@ uint64_t store_seq_floor(void);
 
 /* ---- access (store_access.c) ---- */
 
-#define STORE_ROW_MAX 64
-
-/* One row's fields from the field state, optionally overlaid (a batch's own values first). */
-struct store_row {
-    size_t n;
-    char *names[STORE_ROW_MAX];
-    char *values[STORE_ROW_MAX];
-    bool (*overlay)(void *ctx, const char *field, const char **ret);
-    void *overlay_ctx;
-};
-
-void store_row_done(struct store_row *r);
-/* store_row_get() - the access_row lookup over a struct store_row (@ctx). */
-const char *store_row_get(void *ctx, const char *field);
 int store_row_load(struct store *s, const char *tbl, const char *row_id, struct store_row *ret);
 /* store_denied() - 1 when an active consent provision denies @role's sector for the person. */
 int store_denied(struct store *s, const char *role, const char *person_id);

@@ -9,410 +9,37 @@
 
 #include "access.h"
 #include "db.h"
+#include "engine.h"
 #include "hlc.h"
 #include "merge.h"
 #include "store_int.h"
 
-_printf_(6, 7) static int set_err(struct store_error *err, int status, const char *code,
-                                   long index, int r, const char *fmt, ...)
+/* The engine's refusal as the store's error (the HTTP layer maps it to status and code). */
+static int refused(struct store_error *err, const struct engine_refusal *e)
 {
-    va_list ap;
-
-    err->status = status;
-    err->code = code;
-    err->index = index;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
-    va_end(ap);
-    return r;
+    err->status = engine_refusal_status(e->code);
+    err->code = e->code;
+    err->index = e->index;
+    copy_text(err->message, sizeof(err->message), e->message);
+    return e->err;
 }
 
 static int store_failure(struct store_error *err, int r)
 {
-    if (r == -EBUSY)
-        return set_err(err, 503, "busy", -1, r,
-                       "the store is busy; nothing was written, retry in a few seconds");
-    if (r == -ENOSPC)
-        return set_err(err, 503, "storage_full", -1, r, STORE_FULL_MESSAGE);
-    return set_err(err, 500, "internal_error", -1, r,
-                   "the server could not complete the request; nothing was written, retry later");
+    struct engine_refusal e = {0};
+
+    engine_failure(&e, r);
+    return refused(err, &e);
 }
 
-/* Add one element of "outcomes" to the reply. @current is only read for "lost". */
-static int outcome_obj(struct proto_sync_reply *outcomes, const char *change_id,
-                       const char *outcome, uint64_t hlc, bool clamped, bool conflict,
-                       const struct field_cur *current)
+static int bad_cursor(struct store_error *err, const char *cursor)
 {
-    struct proto_outcome o = {.hlc = hlc, .clamped = clamped, .conflict = conflict};
+    struct engine_refusal e = {0};
 
-    copy_text(o.change_id, sizeof(o.change_id), change_id);
-    copy_text(o.outcome, sizeof(o.outcome), outcome);
-    if (current && current->exists && streq(outcome, "lost")) {
-        o.has_current = true;
-        o.current_value = current->value;
-        o.current_hlc = current->hlc;
-        copy_text(o.current_device, sizeof(o.current_device), current->device);
-    }
-    return proto_sync_reply_add_outcome(outcomes, &o);
-}
-
-static bool same_text(const unsigned char *a, const char *b)
-{
-    if (!a || !b)
-        return !a && !b;
-    return streq((const char *)a, b);
-}
-
-/*
- * 1 when @p may read field @f of row @row_id of person @person_id now (on the caseload, the
- * field and the row visible to the role), 0 when not, or -errno: an outcome never carries a
- * value its device could not pull.
- */
-static int may_read(struct store *s, const struct store_principal *p, const struct cat_table *t,
-                    const struct cat_field *f, const char *row_id, const char *person_id)
-{
-    int r = store_in_scope(s, p, person_id);
-
-    if (r <= 0)
-        return r;
-    if (!access_field_visible(p->role, t, f))
-        return 0;
-    return store_row_visible(s, p, t, row_id, person_id);
-}
-
-/*
- * A change id seen before: 1 with the stored outcome added (same content), 0 when new, or a
- * negative errno (-EEXIST: same id, different content).
- */
-static int replayed(struct store *s, const struct store_principal *p, const struct change_record *c,
-                    struct proto_sync_reply *outcomes)
-{
-    sqlite3_stmt *st = store_stmt(s, "SELECT device, tbl, row_id, field, value, sent_hlc,"
-                                     " coalesce(sent_base_hlc, base_hlc),"
-                                     " coalesce(sent_base_device, base_device), outcome, hlc,"
-                                     " conflict, person_id FROM change_log WHERE change_id = ?");
-    _cleanup_(store_field_cur_done) struct field_cur cur = {0};
-    char outcome[16], tbl[64], row[UUID_STR_MAX], field[64];
-    uint64_t hlc;
-    bool same, conflict;
-    int rc, r;
-
-    if (!st)
-        return -EIO;
-    store_bind_text(st, 1, c->change_id);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return rc == SQLITE_DONE ? 0 : db_errno(rc);
-    }
-    same = same_text(sqlite3_column_text(st, 0), p->device_id) &&
-           same_text(sqlite3_column_text(st, 1), c->table->name) &&
-           same_text(sqlite3_column_text(st, 2), c->row_id) &&
-           same_text(sqlite3_column_text(st, 3), c->field->name) &&
-           same_text(sqlite3_column_text(st, 4), c->value) &&
-           (uint64_t)sqlite3_column_int64(st, 5) == c->hlc &&
-           (uint64_t)sqlite3_column_int64(st, 6) == c->base_hlc &&
-           same_text(sqlite3_column_text(st, 7), c->base_device) &&
-           same_text(sqlite3_column_text(st, 11), c->person_id);
-    copy_text(outcome, sizeof(outcome), sqlite3_column_text(st, 8));
-    hlc = (uint64_t)sqlite3_column_int64(st, 9);
-    conflict = sqlite3_column_int(st, 10) != 0;
-    copy_text(tbl, sizeof(tbl), sqlite3_column_text(st, 1));
-    copy_text(row, sizeof(row), sqlite3_column_text(st, 2));
-    copy_text(field, sizeof(field), sqlite3_column_text(st, 3));
-    sqlite3_reset(st);
-    if (!same)
-        return -EEXIST;
-    r = streq(outcome, "lost") ? may_read(s, p, c->table, c->field, row, c->person_id) : 0;
-    if (r > 0)
-        r = store_field_current(s, tbl, row, field, &cur);
-    if (r < 0)
-        return r;
-    r = outcome_obj(outcomes, c->change_id, outcome, hlc, hlc != c->hlc, conflict, &cur);
-    return r < 0 ? r : 1;
-}
-
-/*
- * A worker registering a person met in the field: the first change to a person row that does not
- * exist yet creates that person with status "referred" (for a coordinator to review) on the
- * worker's caseload, so the worker keeps what they record. Returns 1 when it did, 0 otherwise.
- */
-static int register_person(struct store *s, const struct store_principal *p,
-                           const struct change_record *c)
-{
-    char cid[UUID_STR_MAX], ts[ISO_TIME_MAX];
-    sqlite3_stmt *st;
-    int r;
-
-    if (!streq(c->table->name, "person"))
-        return 0;
-    r = store_person_exists(s, c->person_id);
-    if (r != 0)
-        return r < 0 ? r : 0;
-    st = store_stmt(s, "INSERT OR IGNORE INTO assignments(person_id, user_id, start_seq,"
-                       " started_at) VALUES(?, ?, ?, ?)");
-    if (!st)
-        return -EIO;
-    store_bind_text(st, 1, c->person_id);
-    sqlite3_bind_int64(st, 2, p->user_id);
-    sqlite3_bind_int64(st, 3, (int64_t)store_next_seq(s));
-    store_bind_text(st, 4, iso_time(hlc_wall_ms(), ts));
-    r = store_step_done(st);
-    if (r >= 0)
-        r = store_write_field(s, store_node_id(s), 0, "person", c->person_id, c->person_id,
-                              "status", "referred", cid);
-    if (r >= 0) {
-        _cleanup_json_ cJSON *d = cJSON_CreateObject();
-
-        r = !d || wire_add_string(d, "user", p->user) < 0 ||
-                            wire_add_string(d, "reason", "registered in the field") < 0
-                    ? -ENOMEM
-                    : store_audit(s, "assign", p->user_id, p->device_id, c->person_id, d);
-    }
-    return r < 0 ? r : 1;
-}
-
-/*
- * Windows that depend on time (docs/internals/access.md): a change for a person who has left
- * @p's scope is still applied when the server itself can tell it was made before the device
- * knew. Two facts the server observed decide, never a clock the device chose:
- *  - the server receives it no later than the handover grace after the scope ended (the end of
- *    the assignment, or when the server received the consent deny), and
- *  - no reply the server committed for this device had yet carried the end (its cursor was not
- *    past the end's sequence number): once told, the device's later edits are out of scope.
- * Returns 1 inside the window, 0 outside, or -errno.
- */
-static int in_window(struct store *s, const struct store_principal *p, const char *person_id)
-{
-    /* The current assignment first (end_seq NULL), else the one that ended last. */
-    sqlite3_stmt *st = store_stmt(s, "SELECT ended_ms, end_seq, end_seq IS NULL FROM assignments"
-                                     " WHERE person_id = ? AND user_id = ?"
-                                     " ORDER BY end_seq IS NULL DESC, end_seq DESC LIMIT 1");
-    uint64_t now = hlc_wall_ms(), end_ms = 0, end_seq = 0;
-    bool assigned = false;
-    int rc, r;
-
-    if (!st)
-        return -EIO;
-    store_bind_text(st, 1, person_id);
-    sqlite3_bind_int64(st, 2, p->user_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        end_ms = (uint64_t)sqlite3_column_int64(st, 0);
-        end_seq = (uint64_t)sqlite3_column_int64(st, 1);
-        assigned = sqlite3_column_int(st, 2) != 0;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? 0 : db_errno(rc); /* never on the caseload */
-    if (assigned) {
-        /* Still assigned: out of scope only by a consent deny of the worker's sector. */
-        r = store_deny_since(s, p->role, person_id, &end_ms, &end_seq);
-        if (r <= 0)
-            return r;
-    }
-    return store_window_open(now, end_ms, s->grace_ms) && s->given_cursor < end_seq;
-}
-
-bool store_window_open(uint64_t received_ms, uint64_t end_ms, uint64_t grace_ms)
-{
-    return received_ms < end_ms + grace_ms;
-}
-
-/*
- * 1 when the base of @a is a version the server issued for that field (a version it stored, as
- * stamped or as its writer sent it; for a delete, of any field of the row), 0 when not, or
- * -errno. A base the server never issued is
- * not trusted to prove a write sequential (docs/internals/merge.md).
- */
-static int base_issued(struct store *s, const struct applying *a)
-{
-    sqlite3_stmt *st;
-    int rc;
-
-    if (!a->base_hlc && (!a->base_device || !*a->base_device))
-        return 1; /* no base: the write saw nothing, which proves nothing */
-    /* A delete's base is the newest version of any field of the row its device held. */
-    st = store_stmt(s, "SELECT 1 FROM change_log WHERE tbl = ?1 AND row_id = ?2"
-                       " AND (field = ?3 OR ?3 = '" CAT_DELETED_FIELD "')"
-                       " AND device = ?4 AND (hlc = ?5 OR sent_hlc = ?5) LIMIT 1");
-    if (!st)
-        return -EIO;
-    store_bind_text(st, 1, a->tbl);
-    store_bind_text(st, 2, a->row_id);
-    store_bind_text(st, 3, a->field->name);
-    store_bind_text(st, 4, a->base_device ? a->base_device : "");
-    sqlite3_bind_int64(st, 5, (int64_t)a->base_hlc);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
-}
-
-/* A time field that says when something was written or happened, which cannot be later than the
- * server receives it: recorded_at anywhere, occurred_at of append-only records. */
-static bool record_time_field(const struct cat_field *f)
-{
-    return f->type == CAT_DATETIME &&
-           (streq(f->name, "recorded_at") || (streq(f->name, "occurred_at") && f->kind == CAT_A));
-}
-
-/*
- * A record's time ahead of the server (docs/internals/hlc.md, "Times inside records"): a time
- * in a record_time_field() later than the server's receipt plus the far-future bound (plus 14
- * hours for a time with no zone) is corrected to the receipt time, by a new version written by
- * the server, and the device's value is kept in the conflict log as clock_corrected. Returns 0
- * or -errno.
- */
-static int correct_record_time(struct store *s, struct applying *a)
-{
-    char now_iso[ISO_TIME_MAX], cid[UUID_STR_MAX];
-    uint64_t now = hlc_wall_ms(), bound, hlc;
-    int64_t at;
-    bool zoned;
-    int r;
-
-    if (!a->value || !record_time_field(a->field) || iso_time_parse(a->value, &at, &zoned) < 0)
-        return 0;
-    bound = now + s->max_forward_ms + (zoned ? 0 : 14 * 3600 * UINT64_C(1000));
-    if (at <= 0 || (uint64_t)at <= bound)
-        return 0;
-    r = store_server_version(s, a, iso_time(now, now_iso), store_node_id(s), a->hlc, a->value,
-                             cid, &hlc);
-    if (r >= 0)
-        r = store_conflict_add(s, "clock_corrected", a, a->change_id, cid, a->field->name);
-    return r;
-}
-
-static int push_one(struct store *s, const struct store_principal *p, const struct change_record *c,
-                    bool seen, long index, struct proto_sync_reply *outcomes,
-                    struct store_error *err)
-{
-    _cleanup_(store_field_cur_done) struct field_cur cur = {0};
-    struct applying a = {0};
-    char owner[UUID_STR_MAX];
-    uint64_t wall = hlc_wall_ms();
-    bool clamped = false, applied = false, in_scope;
-    int r;
-
-    r = seen ? replayed(s, p, c, outcomes) : 0;
-    if (r == -EEXIST)
-        return set_err(err, 409, "change_id_reused", index, r,
-                       "change %s was already stored with different content; give every change "
-                       "a new id",
-                       c->change_id);
-    if (r != 0)
-        return r < 0 ? store_failure(err, r) : 0;
-
-    a.change_id = c->change_id;
-    a.tbl = c->table->name;
-    a.field = c->field;
-    a.row_id = c->row_id;
-    a.person_id = c->person_id;
-    a.value = c->value;
-    a.sent_hlc = c->hlc;
-    a.device = p->device_id;
-    a.user_id = p->user_id;
-    a.base_hlc = c->base_hlc;
-    a.base_device = c->base_device;
-    /* Far-future rule (docs/internals/hlc.md): restamp instead of letting a wrong clock win. */
-    if (hlc_plausible(c->hlc, wall, s->max_forward_ms)) {
-        a.hlc = c->hlc;
-        hlc_recv(&s->txn_hlc, c->hlc, wall);
-    } else {
-        a.hlc = store_tick(s);
-        clamped = true;
-    }
-
-    if (c->field->kind == CAT_S)
-        return set_err(err, 403, "forbidden", index, -EPERM,
-                       "%s.%s is set centrally and cannot be changed from a device; ask a "
-                       "coordinator", a.tbl, a.field->name);
-    if (c->table->singleton && !streq(c->row_id, c->person_id))
-        return set_err(err, 400, "invalid_value", index, -EINVAL,
-                       "a %s row's id must be its person's id", a.tbl);
-
-    r = register_person(s, p, c);
-    if (r < 0)
-        return store_failure(err, r);
-    if (r > 0)
-        store_scope_forget(s, c->person_id);
-    r = store_in_scope(s, p, c->person_id);
-    in_scope = r > 0;
-    if (r == 0)
-        r = in_window(s, p, c->person_id);
-    if (r < 0)
-        return store_failure(err, r);
-    if (r == 0) {
-        /* Not applied, not dropped: journaled and put before a coordinator. */
-        r = store_field_current(s, a.tbl, a.row_id, a.field->name, &cur);
-        if (r >= 0)
-            r = store_journal(s, &a, "out_of_scope");
-        if (r >= 0)
-            r = store_audit_change(s, &a, "out_of_scope", cur.value);
-        if (r >= 0)
-            r = store_conflict_add(s, "out_of_scope", &a, a.change_id,
-                                   cur.exists ? cur.change_id : NULL, a.field->name);
-        if (r < 0)
-            return store_failure(err, r);
-        r = outcome_obj(outcomes, a.change_id, "out_of_scope", a.hlc, clamped, true, NULL);
-        return r < 0 ? store_failure(err, r) : 0;
-    }
-
-    /* A row this batch created has no history but this batch's own: its fields need no
-     * conflict search until it is deleted (rows arrive field after field). */
-    if (s->new_row_tbl == c->table && streq(s->new_row_id, a.row_id)) {
-        if (!streq(s->new_row_person, a.person_id))
-            return set_err(err, 400, "row_owner_mismatch", index, -EINVAL,
-                           "row %s was given to two people in this batch; a row belongs to one "
-                           "person", a.row_id);
-        a.new_row = true;
-    } else {
-        r = store_row_owner(s, a.tbl, a.row_id, owner);
-        if (r < 0)
-            return store_failure(err, r);
-        if (r > 0 && !streq(owner, a.person_id))
-            return set_err(err, 400, "row_owner_mismatch", index, -EINVAL,
-                           "row %s belongs to another person; a row cannot move between people",
-                           a.row_id);
-        a.new_row = r == 0;
-        s->new_row_tbl = a.new_row ? c->table : NULL;
-        copy_text(s->new_row_id, sizeof(s->new_row_id), a.row_id);
-        copy_text(s->new_row_person, sizeof(s->new_row_person), a.person_id);
-    }
-    if (streq(a.field->name, CAT_DELETED_FIELD)) {
-        a.new_row = false; /* a delete is checked against the row's edits as usual */
-        s->new_row_tbl = NULL;
-    }
-    if (!a.new_row) {
-        r = base_issued(s, &a);
-        if (r < 0)
-            return store_failure(err, r);
-        if (r == 0) {
-            a.base_untrusted = true;
-            a.sent_base_hlc = a.base_hlc;
-            a.sent_base_device = a.base_device;
-            a.base_hlc = 0;
-            a.base_device = "";
-        }
-    }
-
-    r = store_apply_change(s, &a, &applied, &cur);
-    if (r >= 0 && applied)
-        r = correct_record_time(s, &a);
-    if (r >= 0 && streq(a.tbl, "consent"))
-        store_scope_forget(s, a.person_id); /* a consent decision can move the person */
-    /* A lost change's outcome shows the winning version only when the device may read it. */
-    if (r >= 0 && !applied && cur.exists) {
-        r = in_scope ? may_read(s, p, c->table, c->field, a.row_id, a.person_id) : 0;
-        if (r == 0)
-            store_field_cur_done(&cur);
-    }
-    if (r >= 0)
-        r = outcome_obj(outcomes, a.change_id, applied ? "applied" : "lost", a.hlc,
-                        clamped || a.hlc != c->hlc, a.conflict, &cur);
-    return r < 0 ? store_failure(err, r) : 0;
+    engine_refused(&e, "invalid_value", -1, -EINVAL,
+                   "cursor %s is not one this server gave out; send \"\" to start again",
+                   cursor);
+    return refused(err, &e);
 }
 
 /* ---- pull ---- */
@@ -1069,197 +696,6 @@ out:
     return r;
 }
 
-/* ---- write authorisation ---- */
-
-struct batch_overlay {
-    const struct change_record *changes;
-    size_t n;
-    const char *tbl, *row_id;
-};
-
-/* The batch's own latest value for a field of the row being checked. */
-static bool batch_value(void *ctx, const char *field, const char **ret)
-{
-    const struct batch_overlay *b = ctx;
-
-    for (size_t i = b->n; i-- > 0;) {
-        const struct change_record *c = &b->changes[i];
-
-        if (streq(c->table->name, b->tbl) && streq(c->row_id, b->row_id) &&
-            streq(c->field->name, field)) {
-            *ret = c->value;
-            return true;
-        }
-    }
-    return false;
-}
-
-static int change_id_cmp(const void *a, const void *b)
-{
-    const struct change_record *const *x = a, *const *y = b;
-
-    return strcmp((*x)->change_id, (*y)->change_id);
-}
-
-/* The index of the second change of the batch that repeats a change id, or -1 (-ENOMEM). */
-static long repeated_change_id(const struct change_record *changes, size_t n)
-{
-    _cleanup_free_ const struct change_record **v = NULL;
-    long at = -1;
-
-    if (n < 2)
-        return -1;
-    v = calloc(n, sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        v[i] = &changes[i];
-    qsort(v, n, sizeof(*v), change_id_cmp);
-    for (size_t i = 1; i < n; i++)
-        if (streq(v[i]->change_id, v[i - 1]->change_id)) {
-            long j = (long)(v[i] > v[i - 1] ? v[i] - changes : v[i - 1] - changes);
-
-            if (at < 0 || j < at)
-                at = j;
-        }
-    return at;
-}
-
-/* 1 when the batch registers person @person_id (a change to its own person row) and the person
- * does not exist yet, 0, or -errno. */
-static int registers(struct store *s, const struct change_record *changes, size_t n,
-                     const char *person_id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (streq(changes[i].table->name, "person") &&
-            streq(changes[i].row_id, person_id) && streq(changes[i].person_id, person_id)) {
-            int r = store_person_exists(s, person_id);
-
-            return r < 0 ? r : !r;
-        }
-    return 0;
-}
-
-/*
- * Authorship (docs/internals/access.md): the author field of a row is the writer's own name,
- * given when the row is created and never changed. NULL when @c is fine, else why not.
- */
-static bool same_row(const struct change_record *a, const struct change_record *b)
-{
-    return a->table == b->table && streq(a->row_id, b->row_id);
-}
-
-static const char *authorship(const struct store_principal *p, const struct change_record *changes,
-                              size_t n, size_t at, const struct store_row *stored)
-{
-    const struct change_record *c = &changes[at];
-    const char *field = access_author_field(c->table);
-    bool given = false;
-    size_t lo = at, hi = at;
-
-    if (!field)
-        return NULL;
-    if (streq(c->field->name, field)) {
-        if (!c->value || !streq(c->value, p->user))
-            return "a record's author must be the user writing it";
-        for (size_t i = 0; i < stored->n; i++)
-            if (streq(stored->names[i], field) && stored->values[i] &&
-                !streq(stored->values[i], c->value))
-                return "a record's author is fixed when it is written";
-        return NULL;
-    }
-    if (stored->n > 0)
-        return NULL; /* an existing row: its author was checked when it was written */
-    /* A row's fields come together: look in the run of the row first, then everywhere. */
-    while (lo > 0 && same_row(&changes[lo - 1], c))
-        lo--;
-    while (hi + 1 < n && same_row(&changes[hi + 1], c))
-        hi++;
-    for (size_t i = lo; i <= hi && !given; i++)
-        given = streq(changes[i].field->name, field);
-    for (size_t i = 0; i < n && !given; i++)
-        given = same_row(&changes[i], c) && streq(changes[i].field->name, field);
-    return given ? NULL : "a new record must name its author, the user writing it";
-}
-
-/*
- * Re-authorise every new change of a batch against the writer's role before anything is written
- * (object-level authorisation: ids in the request are never trusted; the rows are read from the
- * store, with the batch's own values for rows it creates). Every change that could be applied
- * is checked the same way, whatever rule lets it in (the caseload, a person registered in this
- * batch, the handover grace, the consent window), and a change for a person who does not exist
- * or was never on the writer's caseload is refused. One refused change refuses the whole batch.
- */
-static int authorise_batch(struct store *s, const struct store_principal *p,
-                           const struct change_record *changes, size_t n, bool *seen,
-                           struct store_error *err)
-{
-    _cleanup_(store_row_done) struct store_row row = {0};
-    const struct change_record *loaded = NULL; /* the change whose row is in @row */
-    long dup = repeated_change_id(changes, n);
-
-    if (dup == -ENOMEM)
-        return store_failure(err, -ENOMEM);
-    if (dup >= 0)
-        return set_err(err, 400, "duplicate_change_id", dup, -EINVAL,
-                       "change %s appears twice in this batch; give every change a new id",
-                       changes[dup].change_id);
-    for (size_t i = 0; i < n; i++) {
-        const struct change_record *c = &changes[i];
-        struct batch_overlay b = {changes, n, c->table->name, c->row_id};
-        struct access_row ar = {store_row_get, &row};
-        const char *why = NULL;
-        sqlite3_stmt *st;
-        int rc, r;
-
-        st = store_stmt(s, "SELECT 1 FROM change_log WHERE change_id = ?");
-        if (!st)
-            return store_failure(err, -EIO);
-        store_bind_text(st, 1, c->change_id);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return store_failure(err, db_errno(rc));
-        seen[i] = rc == SQLITE_ROW;
-        if (seen[i])
-            continue; /* a replay: authorised when first applied */
-        if (c->field->kind == CAT_S)
-            continue; /* refused with its own message by push_one */
-        /* Whose person: on the caseload, registered by this batch, or once on it. */
-        r = store_in_scope(s, p, c->person_id);
-        if (r == 0)
-            r = registers(s, changes, n, c->person_id);
-        if (r == 0 && !store_role_is_coordinator(p->role))
-            r = store_ever_assigned(s, p->user_id, c->person_id);
-        if (r < 0)
-            return store_failure(err, r);
-        if (r == 0)
-            return set_err(err, 403, "not_on_caseload", (long)i, -EPERM,
-                           "person %s is not on your caseload and never was; nothing in this "
-                           "batch was written", c->person_id);
-        /* A batch's changes come row by row: load each row once. */
-        if (!loaded || loaded->table != c->table || !streq(loaded->row_id, c->row_id)) {
-            row.overlay = NULL;
-            r = store_row_load(s, c->table->name, c->row_id, &row);
-            if (r < 0)
-                return store_failure(err, r);
-            loaded = c;
-        }
-        row.overlay = NULL;
-        why = authorship(p, changes, n, i, &row);
-        if (!why) {
-            row.overlay = batch_value;
-            row.overlay_ctx = &b;
-            if (access_may_write(p->role, p->user, c->table, c->field, &ar, row.n == 0, &why))
-                continue;
-        }
-        return set_err(err, 403, "forbidden", (long)i, -EPERM,
-                       "a %s may not write %s.%s here: %s; nothing in this batch was written",
-                       p->role, c->table->name, c->field->name, why);
-    }
-    return 0;
-}
-
 /* Audit which people a pull page sent to which device: one event per person, with the number
  * of fields sent and whether it was a purge. */
 static int audit_pull(struct store *s, const struct store_principal *p,
@@ -1525,37 +961,6 @@ static int redecide_given(struct store *s, const struct store_principal *p,
     return store_step_done(st);
 }
 
-/*
- * A device may have at most s->max_device_conflicts values of its own waiting in the conflict
- * log (open entries whose losing change it sent): a batch that logs past that is refused with
- * 429, so that no device can flood the store and the coordinators' inbox. 0 or -errno (set).
- */
-static int conflict_quota(struct store *s, const struct store_principal *p,
-                          struct store_error *err)
-{
-    sqlite3_stmt *st = store_stmt(s, "SELECT count(*) FROM conflicts c JOIN change_log l"
-                                     " ON l.change_id = c.loser_change_id"
-                                     " WHERE c.status = 'open' AND l.device = ?");
-    uint64_t open = 0;
-    int rc;
-
-    if (!st)
-        return store_failure(err, -EIO);
-    store_bind_text(st, 1, p->device_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        open = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return store_failure(err, db_errno(rc));
-    if (open <= s->max_device_conflicts)
-        return 0;
-    return set_err(err, 429, "too_many_conflicts", -1, -EDQUOT,
-                   "this device has more than %" PRIu64 " values waiting for a coordinator in the "
-                   "conflict log; nothing in this batch was written: ask a coordinator to review "
-                   "them, then sync again", s->max_device_conflicts);
-}
-
 int store_sync(struct store *s, const struct store_principal *p, const struct change_record *changes,
                size_t n, const char *cursor, bool pull, int64_t pending, const char *client_version,
                cJSON **ret, struct store_error *err)
@@ -1577,30 +982,26 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
                         const struct store_device_report *rep, struct proto_sync_reply *ret,
                         struct store_error *err)
 {
-    struct proto_sync_reply *resp = ret, *outcomes = ret;
-    _cleanup_free_ bool *seen = NULL;
+    struct engine e = {.b = &s->be, .node_id = s->node_id, .max_forward_ms = s->max_forward_ms,
+                       .grace_ms = s->grace_ms, .max_device_conflicts = s->max_device_conflicts};
+    struct engine_refusal refusal = {.index = -1};
+    struct proto_sync_reply *resp = ret;
     struct dev_cursor dc;
-    uint64_t cur = 0, pushed_after;
-    char ts[ISO_TIME_MAX];
-    sqlite3_stmt *st;
+    uint64_t cur = 0, pushed_after, given_before = 0;
     int redecide = 0, r;
 
     if (cursor_parse(cursor, &dc) < 0)
-        return set_err(err, 400, "invalid_value", -1, -EINVAL,
-                       "cursor %s is not one this server gave out; send \"\" to start again",
-                       cursor);
+        return bad_cursor(err, cursor);
     cur = dc.seq;
-    r = store_txn_begin(s);
+    r = s->be.ops->begin(&s->be, true);
     if (r < 0)
         return store_failure(err, r);
     /* Sequence numbers start at least at the wall clock in ms x 1000 (store_seq_floor()) and
      * grow by one per write: a cursor far beyond that was given out by no server of ours, and
      * believing it would lift the sequence to where it overflows. */
     if (dc.seq > s->txn_seq && dc.seq > store_seq_floor() + STORE_CURSOR_AHEAD_MAX) {
-        db_rollback(s->db);
-        return set_err(err, 400, "invalid_value", -1, -EINVAL,
-                       "cursor %s is not one this server gave out; send \"\" to start again",
-                       cursor);
+        s->be.ops->rollback(&s->be);
+        return bad_cursor(err, cursor);
     }
     r = cursor_rewound(s, &dc);
     if (r > 0) {
@@ -1610,56 +1011,18 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
         resp->rewound = true;
     }
     if (r < 0) {
-        db_rollback(s->db);
+        s->be.ops->rollback(&s->be);
         return store_failure(err, r);
     }
-    seen = calloc(n ? n : 1, sizeof(*seen));
-    if (!seen) {
-        r = store_failure(err, -ENOMEM);
-        goto fail;
-    }
     pushed_after = s->txn_seq;
-    s->new_row_tbl = NULL;
-    s->batch_conflicts = 0;
-    r = device_given_cursor(s, p, &s->given_cursor);
+    r = device_given_cursor(s, p, &given_before);
     if (r < 0) {
         r = store_failure(err, r);
         goto fail;
     }
-    store_scope_begin(s);
-    store_audit_batch_begin(s);
-    r = authorise_batch(s, p, changes, n, seen, err);
-    if (r < 0)
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        r = push_one(s, p, &changes[i], seen[i], (long)i, outcomes, err);
-        if (r < 0)
-            goto fail;
-    }
-    store_scope_end(s);
-    r = s->batch_conflicts ? conflict_quota(s, p, err) : 0;
-    if (r < 0)
-        goto fail;
-    r = store_audit_batch_flush(s);
+    r = engine_push(&e, p, changes, n, ret, pending, client_version, &refusal);
     if (r < 0) {
-        r = store_failure(err, r);
-        goto fail;
-    }
-    st = store_stmt(s, "UPDATE devices SET last_seen_at = ?1, last_sync_at = ?1,"
-                       " pending = coalesce(?2, pending),"
-                       " client_version = coalesce(?3, client_version) WHERE id = ?4");
-    if (!st) {
-        r = store_failure(err, -EIO);
-        goto fail;
-    }
-    store_bind_text(st, 1, iso_time(hlc_wall_ms(), ts));
-    if (pending >= 0)
-        sqlite3_bind_int64(st, 2, pending);
-    store_bind_text(st, 3, client_version);
-    store_bind_text(st, 4, p->device_id);
-    r = store_step_done(st);
-    if (r < 0) {
-        r = store_failure(err, r);
+        r = refused(err, &refusal);
         goto fail;
     }
     if (pull) {
@@ -1675,9 +1038,9 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
             resp->reread = true;
         if (r >= 0)
             r = audit_pull(s, p, resp);
-        if (r >= 0 && given > s->given_cursor) {
+        if (r >= 0 && given > given_before) {
             /* Committed with the reply: from now on the device has been told this much. */
-            st = store_stmt(s, "UPDATE devices SET given_cursor = ? WHERE id = ?");
+            sqlite3_stmt *st = store_stmt(s, "UPDATE devices SET given_cursor = ? WHERE id = ?");
             r = st ? 0 : -EIO;
             if (st) {
                 sqlite3_bind_int64(st, 1, (int64_t)given);
@@ -1702,14 +1065,13 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
         r = store_failure(err, r);
         goto fail;
     }
-    r = store_txn_commit(s);
+    r = s->be.ops->commit(&s->be);
     if (r < 0)
         return store_failure(err, r);
     return 0;
 fail:
-    store_scope_end(s);
     store_audit_batch_drop(s);
-    db_rollback(s->db);
+    s->be.ops->rollback(&s->be);
     return r;
 }
 

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend.h - the storage backend under the sync engine: a table of operations chosen when the
+ * store is opened (as OpenSMTPD's queue_backend), taking and returning C structs. Every
+ * operation returns 0 (or a count) or a NEGATIVE ERRNO: -ENOSPC disk full, -EBUSY another writer
+ * holds the store, -EIO, -ENOMEM, -ENOENT ... never an HTTP status, never cJSON.
+ *
+ * Operations are batch-shaped where a batch is at hand: push_load() reads in ONE call what the
+ * engine's rules need about a whole pushed batch (the changes already stored under its ids, the
+ * current fields and owner of each row it writes, the scope facts of each person it names, the
+ * device's cursor), so that a networked database pays one round trip for a 300-change push, not
+ * several per change. docs/internals/backend.md says what each operation promises, which
+ * per-change operations remain (marked "per change" below) and what a new backend implements.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalogue.h"
+#include "store.h"
+#include "util.h"
+#include "wire.h"
+
+#define STORE_ROW_MAX 64
+
+/* One row's fields from the field state, optionally overlaid (a batch's own values first). */
+struct store_row {
+    size_t n;
+    char *names[STORE_ROW_MAX];
+    char *values[STORE_ROW_MAX];
+    bool (*overlay)(void *ctx, const char *field, const char **ret);
+    void *overlay_ctx;
+};
+
+void store_row_done(struct store_row *r);
+/* store_row_get() - the access_row lookup over a struct store_row (@ctx). */
+const char *store_row_get(void *ctx, const char *field);
+
+/* A change being applied: its identity, effective version, base and who sent it. */
+struct applying {
+    const char *change_id;
+    const char *tbl;
+    const struct cat_field *field;
+    const char *row_id;
+    const char *person_id;
+    const char *value;
+    uint64_t hlc;      /* effective (clamped) clock */
+    uint64_t sent_hlc;
+    const char *device;
+    int64_t user_id;   /* 0 = the server itself */
+    uint64_t base_hlc;
+    const char *base_device;
+    /* A base the server never issued for this field proves nothing: base_hlc/base_device are
+     * then 0 and "" (the write saw nothing) and the base as sent is journaled beside them. */
+    bool base_untrusted;
+    uint64_t sent_base_hlc;
+    const char *sent_base_device;
+    bool conflict;     /* set when the merge logged this change as a conflict's loser */
+    bool new_row;      /* the row has no stored history but this batch's: skip the searches */
+};
+
+/* A field's current version and value (exists false if none). */
+struct field_cur {
+    bool exists;
+    char *value;
+    uint64_t hlc;
+    char device[UUID_STR_MAX];
+    char change_id[UUID_STR_MAX];
+};
+
+void store_field_cur_done(struct field_cur *c);
+
+/* One journal entry (an applied or lost change) as the merge's conflict rules read it. */
+struct backend_journal_entry {
+    char change_id[UUID_STR_MAX];
+    char device[UUID_STR_MAX];
+    char base_device[UUID_STR_MAX]; /* "" for none */
+    char field[64];
+    bool tombstone;                 /* field _deleted */
+    char *value;
+    uint64_t hlc, sent_hlc, base_hlc;
+};
+
+void backend_history_free(struct backend_journal_entry *h, size_t n);
+
+/* ---- what push_load() returns ---- */
+
+/* A change already stored under one of the batch's ids (a replay, or an id reused). */
+struct backend_seen {
+    bool seen;
+    char device[UUID_STR_MAX], row_id[UUID_STR_MAX], person_id[UUID_STR_MAX];
+    char tbl[64], field[64], outcome[16];
+    char *value;
+    bool has_person;  /* person_id was not NULL */
+    uint64_t sent_hlc, sent_base_hlc, hlc;
+    char sent_base_device[UUID_STR_MAX];
+    bool conflict;
+};
+
+/* One row the batch writes, as stored before the batch (exists false: a new row). */
+struct backend_row {
+    const struct cat_table *table;
+    const char *row_id;              /* borrowed from the batch */
+    bool exists;
+    char person_id[UUID_STR_MAX];    /* its owner, when it exists */
+    struct store_row fields;         /* its current field values */
+};
+
+/* What the engine needs about one person the batch names, for the pushing principal. */
+struct backend_person {
+    const char *person_id;  /* borrowed from the batch */
+    bool exists;            /* the person's own row is in the field state */
+    bool assigned;          /* on the principal's caseload now */
+    bool ever_assigned;     /* ... now or in the past */
+    bool denied;            /* an active consent provision denies the principal's sector */
+    /* The handover window (docs/internals/access.md): the principal's last assignment when it
+     * ended (end_ms, end_seq; valid when had_assignment and !assigned), and when still assigned,
+     * the first active deny of its sector (deny_found, received ms and sequence number). */
+    bool had_assignment;
+    uint64_t end_ms, end_seq;
+    bool deny_found;
+    uint64_t deny_ms, deny_seq;
+};
+
+/* Everything push_load() read. Arrays are indexed as described; free with
+ * backend_push_snapshot_done(). */
+struct push_snapshot {
+    struct backend_seen *seen;     /* one per change of the batch, in batch order */
+    size_t n_seen;
+    struct backend_row *rows;      /* one per distinct (table, row) of the batch */
+    size_t n_rows;
+    struct backend_person *people; /* one per distinct person of the batch */
+    size_t n_people;
+    uint64_t given_cursor;         /* the highest cursor the device was given (0: none) */
+};
+
+void backend_push_snapshot_done(struct push_snapshot *s);
+/* backend_snapshot_keys() - allocate *ret's arrays for the batch: one seen entry per change, one
+ * row per distinct (table, row) and one person per distinct person, sorted for the lookups
+ * (every backend's push_load() starts with it). 0 or -ENOMEM. */
+int backend_snapshot_keys(const struct change_record *changes, size_t n,
+                          struct push_snapshot *ret);
+/* The snapshot's entry for a row / a person (NULL when the batch did not name it). */
+struct backend_row *backend_snapshot_row(struct push_snapshot *s, const struct cat_table *t,
+                                         const char *row_id);
+struct backend_person *backend_snapshot_person(struct push_snapshot *s, const char *person_id);
+
+struct backend;
+
+struct backend_ops {
+    const char *name;
+
+    /* Transactions. begin(write) starts one (a write one takes the writer's lock and loads
+     * the sequence counter and clock); commit() saves them and makes everything durable, or
+     * fails having rolled back; rollback() undoes everything since begin(). */
+    int (*begin)(struct backend *b, bool write);
+    int (*commit)(struct backend *b);
+    void (*rollback)(struct backend *b);
+
+    /* push: ONE call for a whole batch of @n changes by @p. Fills *ret (zeroed by the caller;
+     * free it with backend_push_snapshot_done(), also on failure). */
+    int (*push_load)(struct backend *b, const struct store_principal *p,
+                     const struct change_record *changes, size_t n, struct push_snapshot *ret);
+    /* Re-read one person's facts (@io->person_id set) after the batch changed who may write
+     * them (a registration, a consent decision): once per such event, not per change. */
+    int (*person_reload)(struct backend *b, const struct store_principal *p,
+                         struct backend_person *io);
+
+    /* Per change (to be folded into a batch write; docs/internals/backend.md). */
+    int (*field_current)(struct backend *b, const char *tbl, const char *row_id,
+                         const char *field, struct field_cur *ret);
+    /* 1 when @a's base is a version stored for that field (for a delete: of the row), 0, -errno. */
+    int (*base_issued)(struct backend *b, const struct applying *a);
+    /* Append @a to the journal with @outcome. */
+    int (*journal)(struct backend *b, const struct applying *a, const char *outcome);
+    /* Log @loser as lost to @winner (kind), once per loser and kind (a concurrent_edit is not
+     * logged for a loser already logged as missed_vs_completed), about @a's row and @field:
+     * 1 when logged (the loser's journal entry is flagged), 0 when it already was. */
+    int (*conflict_add)(struct backend *b, const char *kind, struct applying *a,
+                        const char *loser_change_id, const char *winner_change_id,
+                        const char *field);
+    /* Make @a the field's current version, numbered @seq in the store's sequence. */
+    int (*field_put)(struct backend *b, const struct applying *a, uint64_t seq);
+    /* The applied and lost journal entries of field @field of the row with hlc >= @from_hlc,
+     * and (unless @field is _deleted) every applied or lost tombstone entry of the row, in
+     * any order; the caller frees *ret with backend_history_free(). */
+    int (*field_history)(struct backend *b, const char *tbl, const char *row_id,
+                         const char *field, uint64_t from_hlc,
+                         struct backend_journal_entry **ret, size_t *ret_n);
+    /* The applied and lost entries of the row's other fields (not _deleted), hlc >= @from_hlc. */
+    int (*row_edits)(struct backend *b, const char *tbl, const char *row_id, uint64_t from_hlc,
+                     struct backend_journal_entry **ret, size_t *ret_n);
+    /* 1 when an applied or lost restore (_deleted "0") of the row is after version
+     * (@hlc, @device), 0, or -errno. */
+    int (*restored_after)(struct backend *b, const char *tbl, const char *row_id, uint64_t hlc,
+                          const char *device);
+    /* 1 and change @change_id's clocks (as stored, as sent) when it is journaled, 0, -errno. */
+    int (*journal_clocks)(struct backend *b, const char *change_id, uint64_t *ret_hlc,
+                          uint64_t *ret_sent_hlc);
+    /* The newest version of any field of the row (exists false for none). */
+    int (*row_newest)(struct backend *b, const char *tbl, const char *row_id,
+                      struct field_cur *ret);
+    /* Person @person_id registered in the field by @p: assigned to @p (audited "assign"); the
+     * engine then writes its status. */
+    int (*register_person)(struct backend *b, const struct store_principal *p,
+                           const char *person_id);
+    /* 1 when @p may see row @row_id of @t now, 0, or -errno (rows of lost changes only). */
+    int (*row_visible)(struct backend *b, const struct store_principal *p,
+                       const struct cat_table *t, const char *row_id, const char *person_id);
+    int (*audit_change)(struct backend *b, const struct applying *a, const char *outcome,
+                        const char *before);
+
+    /* Once per batch. */
+    /* Between audit_begin() and audit_flush() the changes audited are grouped and written as
+     * one "change" event per person, writer and device; audit_drop() forgets them. */
+    void (*audit_begin)(struct backend *b);
+    int (*audit_flush)(struct backend *b);
+    void (*audit_drop)(struct backend *b);
+    /* Open conflict-log entries whose losing change device @device sent, in *ret. */
+    int (*device_open_conflicts)(struct backend *b, const char *device, uint64_t *ret);
+    /* Record a successful sync of @p's device: now, @pending (< 0: keep), @client_version. */
+    int (*device_synced)(struct backend *b, const struct store_principal *p, int64_t pending,
+                         const char *client_version);
+};
+
+/*
+ * A backend instance. @seq and @hlc are the write transaction's sequence counter and clock,
+ * loaded by begin(write) and saved by commit(): the engine reads and moves them in memory (no
+ * call). @conflicts_logged counts the conflict-log entries the engine made since it zeroed it.
+ */
+struct backend {
+    const struct backend_ops *ops;
+    uint64_t *seq, *hlc;
+    size_t conflicts_logged;
+};
+
+/* The SQLite backend's operations (daemon/sqlite_*.c). */
+extern const struct backend_ops sqlite_backend_ops;

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.h - the sync engine: the rules of a push (authorisation, scope, the handover window,
+ * replays, authorship, the conflict quota) written once over the storage backend's operations
+ * (backend.h) and in-memory structs. No SQL here: docs/internals/backend.md.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "proto.h"
+#include "store.h"
+
+/* What the engine is run with: the backend and the store's settings. */
+struct engine {
+    struct backend *b;
+    const char *node_id;           /* the server's own device id */
+    uint64_t max_forward_ms;       /* the far-future bound */
+    uint64_t grace_ms;             /* the handover grace */
+    uint64_t max_device_conflicts; /* open conflict-log entries one device may cause */
+};
+
+/*
+ * Why the engine refused a request: a negative errno, a code the HTTP layer maps to a status
+ * (engine_refusal_status()), a message in the user's words, and the index of the change it is
+ * about (-1 if none).
+ */
+struct engine_refusal {
+    int err;
+    const char *code;    /* e.g. "row_owner_mismatch" */
+    char message[256];
+    long index;
+};
+
+/* engine_refusal_status() - the HTTP status for refusal code @code (500 for one not known). */
+int engine_refusal_status(const char *code);
+
+/* engine_refused() - fill @err (printf-style message) and return @r. */
+_printf_(5, 6) int engine_refused(struct engine_refusal *err, const char *code, long index, int r,
+                                  const char *fmt, ...);
+/* engine_failure() - a backend failure @r as a refusal: busy, storage_full or internal_error. */
+int engine_failure(struct engine_refusal *err, int r);
+
+/*
+ * store_window_open() - whether a change the server received at @received_ms is inside the
+ * handover window of a scope that ended at @end_ms (both by the server's clock): received before
+ * the end plus @grace_ms. A change received in the very millisecond the scope ended was
+ * received after it (the end committed first), so with no grace nothing after the end is in.
+ */
+bool store_window_open(uint64_t received_ms, uint64_t end_ms, uint64_t grace_ms);
+
+/*
+ * engine_push() - apply the pushed @changes by @p inside the caller's write transaction: the
+ * batch is authorised whole before anything is written, then each change is merged, its outcome
+ * added to @outcomes; the conflict quota is checked and the device's sync recorded. 0, or a
+ * negative errno with @err filled (the caller rolls back: nothing is written).
+ */
+int engine_push(const struct engine *e, const struct store_principal *p,
+                const struct change_record *changes, size_t n, struct proto_sync_reply *outcomes,
+                int64_t pending, const char *client_version, struct engine_refusal *err);
+
+/* ---- the merge (engine_merge.c) ---- */
+
+/* engine_conflict() - log @loser_change_id as lost to @winner_change_id (backend conflict_add());
+ * when logged, count it in b->conflicts_logged and mark @a a conflict's loser if it is @a. */
+int engine_conflict(struct backend *b, const char *kind, struct applying *a,
+                    const char *loser_change_id, const char *winner_change_id, const char *field);
+
+/*
+ * engine_apply_change() - merge one in-scope change (journal, field state, conflict rules).
+ * *ret_applied says whether it became the field's value. When @ret_cur is not NULL it receives
+ * the field's version after the merge if the change lost (free it with store_field_cur_done()).
+ * A domain rule may give the change a fresh server clock (a->hlc is updated).
+ */
+int engine_apply_change(struct backend *b, struct applying *a, bool *ret_applied,
+                        struct field_cur *ret_cur);
+/*
+ * engine_server_version() - write @value into the field of @a as a new version made by the
+ * server on behalf of @writer_device (a fresh clock, based on @a's version, so every device
+ * converges on it by the plain rule), without merging. @sent_hlc is the version it replaces as
+ * that writer sent it. The new change's id goes to @ret_change_id and its clock to *ret_hlc.
+ */
+int engine_server_version(struct backend *b, const struct applying *a, const char *value,
+                          const char *writer_device, uint64_t sent_hlc, const char *before,
+                          char ret_change_id[static UUID_STR_MAX], uint64_t *ret_hlc);
+/* engine_write_field() - a server-side write (admin, resolution, registration): a fresh clock,
+ * based on the current version (for a delete, the row's newest): a sequential overwrite. */
+int engine_write_field(struct backend *b, const char *device, int64_t user_id, const char *tbl,
+                       const char *row_id, const char *person_id, const char *field,
+                       const char *value, char ret_change_id[static UUID_STR_MAX]);

@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: MIT */
+/* test-engine.c - the sync engine's push rules over the in-memory backend (backend_mem.c), with
+ * no database: concurrent edits, append-only fields, fields set centrally, people out of scope
+ * and never on the caseload, replays and reused ids, the conflict quota; a batch that fails at
+ * any backend call, or at commit, leaves the store as it was; and what a push costs in backend
+ * calls. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_mem.h"
+#include "engine.h"
+#include "harness.h"
+#include "hlc.h"
+#include "util.h"
+
+#define PERSON "01900000-0000-7000-8000-000000000001"
+#define OTHER  "01900000-0000-7000-8000-000000000002"
+#define LEFT   "01900000-0000-7000-8000-000000000003"
+#define DEV_A  "01900000-0000-7000-8000-00000000000a"
+#define DEV_B  "01900000-0000-7000-8000-00000000000b"
+
+static const struct store_principal nurse = {
+    .user_id = 7, .user = "amira", .role = "nurse", .device_id = DEV_A};
+
+struct scene {
+    struct mem_backend *m;
+    struct engine e;
+};
+
+static void scene_init(struct scene *sc)
+{
+    sc->m = mem_new();
+    sc->e = (struct engine){.b = mem_backend(sc->m), .node_id = "caresyncd-test",
+                            .max_forward_ms = STORE_MAX_FORWARD_MS,
+                            .grace_ms = STORE_HANDOVER_GRACE_MS,
+                            .max_device_conflicts = STORE_DEVICE_CONFLICTS_MAX};
+    mem_add_device(sc->m, DEV_A);
+    mem_add_person(sc->m, PERSON, "Ada");
+    mem_assign(sc->m, PERSON, nurse.user_id);
+    mem_add_person(sc->m, OTHER, "Bea");
+    mem_add_person(sc->m, LEFT, "Cy");
+    mem_assign(sc->m, LEFT, nurse.user_id);
+    mem_unassign(sc->m, LEFT, nurse.user_id, 1000); /* long ago: past any grace */
+}
+
+static void scene_done(struct scene *sc)
+{
+    mem_free(sc->m);
+}
+
+/* A change to field @field of person @person by the nurse's device, at @ms ago. */
+static struct change_record change(const char *person, const char *field, const char *value,
+                                   uint64_t ms_ago, uint64_t base_hlc, const char *base_device)
+{
+    struct change_record c = {0};
+    const struct cat_table *t = catalogue_table("person");
+
+    if (uuid_v7(hlc_wall_ms(), c.change_id) < 0)
+        abort();
+    c.table = t;
+    c.field = catalogue_field(t, field);
+    copy_text(c.row_id, sizeof(c.row_id), person);
+    copy_text(c.person_id, sizeof(c.person_id), person);
+    c.value = (char *)value;
+    c.hlc = hlc_pack(hlc_wall_ms() - ms_ago, 0);
+    c.base_hlc = base_hlc;
+    copy_text(c.base_device, sizeof(c.base_device), base_device ? base_device : "");
+    return c;
+}
+
+/* One sync's push in its own transaction, as store_sync_reported() runs it. */
+static int push(const struct engine *e, const struct change_record *c, size_t n,
+                struct proto_sync_reply *reply, struct engine_refusal *err)
+{
+    struct backend *b = e->b;
+    int r = b->ops->begin(b, true);
+
+    if (r < 0)
+        return r;
+    r = engine_push(e, &nurse, c, n, reply, -1, NULL, err);
+    if (r < 0) {
+        b->ops->rollback(b);
+        return r;
+    }
+    return b->ops->commit(b);
+}
+
+static const char *outcome(const struct proto_sync_reply *reply, size_t i)
+{
+    return i < reply->n_outcomes ? reply->outcomes[i].outcome : "(none)";
+}
+
+TEST(applies_a_new_value)
+{
+    struct scene sc;
+    struct change_record c;
+    struct proto_sync_reply reply = {0};
+    struct engine_refusal err = {0};
+    bool found;
+
+    scene_init(&sc);
+    c = change(PERSON, "phone", "0123", 1000, 0, NULL);
+    ASSERT_OK(push(&sc.e, &c, 1, &reply, &err));
+    ASSERT_STREQ(outcome(&reply, 0), "applied");
+    ASSERT_STREQ(mem_field(sc.m, "person", PERSON, "phone", &found), "0123");
+    ASSERT_TRUE(found);
+    ASSERT_EQ(mem_conflict_count(sc.m, NULL), 0u);
+    proto_sync_reply_done(&reply);
+    scene_done(&sc);
+}
+
+TEST(concurrent_edit_loses_and_is_logged)
+{
+    struct scene sc;
+    struct change_record c;
+    struct proto_sync_reply reply = {0};
+    struct engine_refusal err = {0};
+    bool found;
+
+    scene_init(&sc);
+    /* Another device wrote the phone 10 s ago; this device's edit, made 20 s ago without
+     * having seen it, loses and goes to the conflict log. */
+    mem_set_field(sc.m, "person", PERSON, PERSON, "phone", "0999",
+                  hlc_pack(hlc_wall_ms() - 10000, 0), DEV_B);
+    c = change(PERSON, "phone", "0123", 20000, 0, NULL);
+    ASSERT_OK(push(&sc.e, &c, 1, &reply, &err));
+    ASSERT_STREQ(outcome(&reply, 0), "lost");
+    ASSERT_TRUE(reply.outcomes[0].conflict);
+    ASSERT_TRUE(reply.outcomes[0].has_current);
+    ASSERT_STREQ(reply.outcomes[0].current_value, "0999");
+    ASSERT_STREQ(mem_field(sc.m, "person", PERSON, "phone", &found), "0999");
+    ASSERT_EQ(mem_conflict_count(sc.m, "concurrent_edit"), 1u);
+    proto_sync_reply_done(&reply);
+    scene_done(&sc);
+}
+
+TEST(newer_concurrent_edit_wins_and_logs_the_overwritten_value)
+{
+    struct scene sc;
+    struct change_record c;
+    struct proto_sync_reply reply = {0};
+    struct engine_refusal err = {0};
+    bool found;
+
+    scene_init(&sc);
+    mem_set_field(sc.m, "person", PERSON, PERSON, "phone", "0999",
+                  hlc_pack(hlc_wall_ms() - 20000, 0), DEV_B);
+    c = change(PERSON, "phone", "0123", 10000, 0, NULL);
+    ASSERT_OK(push(&sc.e, &c, 1, &reply, &err));
+    ASSERT_STREQ(outcome(&reply, 0), "applied");
+    ASSERT_STREQ(mem_field(sc.m, "person", PERSON, "phone", &found), "0123");
+    ASSERT_EQ(mem_conflict_count(sc.m, "concurrent_edit"), 1u);
+    proto_sync_reply_done(&reply);
+    scene_done(&sc);
+}
+
+TEST(append_only_keeps_the_first_value)
+{
+    struct scene sc;
+    struct change_record c;
+    struct proto_sync_reply reply = {0};
+    struct engine_refusal err = {0};
+    bool found;
+
+    scene_init(&sc);
+    mem_set_field(sc.m, "person", PERSON, PERSON, "created_on", "2026-01-01",
+                  hlc_pack(hlc_wall_ms() - 20000, 0), DEV_B);
+    c = change(PERSON, "created_on", "2026-02-02", 1000, 0, NULL);
+    ASSERT_OK(push(&sc.e, &c, 1, &reply, &err));
+    ASSERT_STREQ(outcome(&reply, 0), "lost");
+    ASSERT_STREQ(mem_field(sc.m, "person", PERSON, "created_on", &found), "2026-01-01");
+    ASSERT_EQ(mem_conflict_count(sc.m, "append_only"), 1u);
+    proto_sync_reply_done(&reply);
+    scene_done(&sc);
+}
+
+TEST(set_centrally_is_refused_and_nothing_written)
+{
+    struct scene sc;
+    struct change_record c[2];
+    struct proto_sync_reply reply = {0};
+    struct engine_refusal err = {0};
+    _cleanup_free_ char *before = NULL, *after = NULL;
+
+    scene_init(&sc);
+    before = mem_digest(sc.m);
+    c[0] = change(PERSON, "phone", "0123", 1000, 0, NULL);
+    c[1] = change(PERSON, "nhs_number", "9434765919", 1000, 0, NULL);
+    ASSERT_ERRNO(push(&sc.e, c, 2, &reply, &err), -EPERM);
+    ASSERT_STREQ(err.code, "forbidden");
+    ASSERT_EQ(err.index, 1);
+    ASSERT_EQ(engine_refusal_status(err.code), 403);
+    after = mem_digest(sc.m);
+    ASSERT_STREQ(after, before);
+    proto_sync_reply_done(&reply);
+    scene_done(&sc);
+}
+
+TEST(never_on_caseload_is_refused)
+{
+    struct scene sc;
+    struct change_record c;
+    struct proto_sync_reply reply = {0};
+    struct engine_refusal err = {0};
+    _cleanup_free_ char *before = NULL, *after = NULL;
+
+    scene_init(&sc);
+    before = mem_digest(sc.m);
+    c = change(OTHER, "phone", "0123", 1000, 0, NULL);
+    ASSERT_ERRNO(push(&sc.e, &c, 1, &reply, &err), -EPERM);
+    ASSERT_STREQ(err.code, "not_on_caseload");
+    after = mem_digest(sc.m);
+    ASSERT_STREQ(after, before);
+    proto_sync_reply_done(&reply);
+    scene_done(&sc);
+}
+
+TEST(out_of_scope_is_journaled_not_applied)
+{
+    struct scene sc;
+    struct change_record c;
+    struct proto_sync_reply reply = {0};
+    struct engine_refusal err = {0};
+    bool found;
+
+    scene_init(&sc);
+    c = change(LEFT, "phone", "0123", 1000, 0, NULL);
+    ASSERT_OK(push(&sc.e, &c, 1, &reply, &err));
+    ASSERT_STREQ(outcome(&reply, 0), "out_of_scope");
+    ASSERT_NULL(mem_field(sc.m, "person", LEFT, "phone", &found));
+    ASSERT_FALSE(found);
+    ASSERT_EQ(mem_conflict_count(sc.m, "out_of_scope"), 1u);
+    proto_sync_reply_done(&reply);
+    scene_done(&sc);
+}
+
+TEST(replay_answers_the_stored_outcome)
+{
+    struct scene sc;
+    struct change_record c, d;
+    struct proto_sync_reply r1 = {0}, r2 = {0}, r3 = {0};
+    struct engine_refusal err = {0};
+    size_t journal;
+
+    scene_init(&sc);
+    c = change(PERSON, "phone", "0123", 1000, 0, NULL);
+    ASSERT_OK(push(&sc.e, &c, 1, &r1, &err));
+    journal = mem_journal_count(sc.m);
+    ASSERT_OK(push(&sc.e, &c, 1, &r2, &err));
+    ASSERT_STREQ(outcome(&r2, 0), "applied");
+    ASSERT_EQ(r2.outcomes[0].hlc, r1.outcomes[0].hlc);
+    ASSERT_EQ(mem_journal_count(sc.m), journal);
+    /* The same id with other content is refused. */
+    d = c;
+    d.value = (char *)"0456";
+    ASSERT_ERRNO(push(&sc.e, &d, 1, &r3, &err), -EEXIST);
+    ASSERT_STREQ(err.code, "change_id_reused");
+    ASSERT_EQ(engine_refusal_status(err.code), 409);
+    proto_sync_reply_done(&r1);
+    proto_sync_reply_done(&r2);
+    proto_sync_reply_done(&r3);
+    scene_done(&sc);
+}
+
+TEST(duplicate_ids_in_one_batch_are_refused)
+{
+    struct scene sc;
+    struct change_record c[2];
+    struct proto_sync_reply reply = {0};
+    struct engine_refusal err = {0};
+
+    scene_init(&sc);
+    c[0] = change(PERSON, "phone", "0123", 1000, 0, NULL);
+    c[1] = c[0];
+    ASSERT_ERRNO(push(&sc.e, c, 2, &reply, &err), -EINVAL);
+    ASSERT_STREQ(err.code, "duplicate_change_id");
+    ASSERT_EQ(err.index, 1);
+    proto_sync_reply_done(&reply);
+    scene_done(&sc);
+}
+
+TEST(conflict_quota_refuses_the_batch)
+{
+    struct scene sc;
+    struct change_record c;
+    struct proto_sync_reply reply = {0};
+    struct engine_refusal err = {0};
+    _cleanup_free_ char *before = NULL, *after = NULL;
+
+    scene_init(&sc);
+    sc.e.max_device_conflicts = 0;
+    mem_set_field(sc.m, "person", PERSON, PERSON, "phone", "0999",
+                  hlc_pack(hlc_wall_ms() - 10000, 0), DEV_B);
+    before = mem_digest(sc.m);
+    c = change(PERSON, "phone", "0123", 20000, 0, NULL);
+    ASSERT_ERRNO(push(&sc.e, &c, 1, &reply, &err), -EDQUOT);
+    ASSERT_STREQ(err.code, "too_many_conflicts");
+    ASSERT_EQ(engine_refusal_status(err.code), 429);
+    after = mem_digest(sc.m);
+    ASSERT_STREQ(after, before);
+    proto_sync_reply_done(&reply);
+    scene_done(&sc);
+}
+
+/* A batch touching three fields with a conflict, so that most operations are called. */
+static size_t busy_batch(struct change_record *c)
+{
+    c[0] = change(PERSON, "phone", "0123", 20000, 0, NULL);
+    c[1] = change(PERSON, "email", "ada@example.org", 1000, 0, NULL);
+    c[2] = change(PERSON, "created_on", "2026-02-02", 1000, 0, NULL);
+    c[3] = change(LEFT, "phone", "0777", 1000, 0, NULL);
+    return 4;
+}
+
+static void busy_scene(struct scene *sc)
+{
+    scene_init(sc);
+    mem_set_field(sc->m, "person", PERSON, PERSON, "phone", "0999",
+                  hlc_pack(hlc_wall_ms() - 10000, 0), DEV_B);
+    mem_set_field(sc->m, "person", PERSON, PERSON, "created_on", "2026-01-01",
+                  hlc_pack(hlc_wall_ms() - 20000, 0), DEV_B);
+}
+
+TEST(a_batch_failing_at_any_call_writes_nothing)
+{
+    struct change_record c[4];
+    struct scene sc;
+    struct wrap_backend w;
+    struct proto_sync_reply reply = {0};
+    struct engine_refusal err = {0};
+    unsigned long total;
+    size_t n;
+
+    /* Count the calls of a successful run first. */
+    busy_scene(&sc);
+    n = busy_batch(c);
+    wrap_init(&w, mem_backend(sc.m));
+    sc.e.b = &w.be;
+    ASSERT_OK(push(&sc.e, c, n, &reply, &err));
+    proto_sync_reply_done(&reply);
+    total = w.calls;
+    ASSERT_GT(total, 10u);
+    scene_done(&sc);
+
+    for (unsigned long at = 1; at <= total; at++) {
+        _cleanup_free_ char *before = NULL, *after = NULL;
+        struct proto_sync_reply rp = {0};
+        int r;
+
+        busy_scene(&sc);
+        n = busy_batch(c);
+        wrap_init(&w, mem_backend(sc.m));
+        w.fail_at = at;
+        w.fail_err = at % 2 ? -ENOSPC : -EIO;
+        sc.e.b = &w.be;
+        before = mem_digest(sc.m);
+        err = (struct engine_refusal){0};
+        r = push(&sc.e, c, n, &rp, &err);
+        ASSERT_EQ(r, w.fail_err);
+        after = mem_digest(sc.m);
+        ASSERT_STREQ(after, before);
+        /* Reported cleanly: a disk that is full says so; any other failure is internal. (The
+         * failures of begin and commit come before and after the engine's refusal.) */
+        if (err.code)
+            ASSERT_STREQ(err.code, w.fail_err == -ENOSPC ? "storage_full" : "internal_error");
+        proto_sync_reply_done(&rp);
+        scene_done(&sc);
+    }
+}
+
+TEST(a_failed_commit_writes_nothing)
+{
+    struct change_record c[4];
+    struct scene sc;
+    struct wrap_backend w;
+    struct proto_sync_reply reply = {0};
+    struct engine_refusal err = {0};
+    _cleanup_free_ char *before = NULL, *after = NULL;
+    size_t n;
+
+    busy_scene(&sc);
+    n = busy_batch(c);
+    wrap_init(&w, mem_backend(sc.m));
+    w.fail_commit = true;
+    sc.e.b = &w.be;
+    before = mem_digest(sc.m);
+    ASSERT_ERRNO(push(&sc.e, c, n, &reply, &err), -EIO);
+    after = mem_digest(sc.m);
+    ASSERT_STREQ(after, before);
+    proto_sync_reply_done(&reply);
+    scene_done(&sc);
+}
+
+/* Backend calls of one push of @n new phone numbers (n distinct fields of one row would run
+ * out of fields: each change is a later edit of the same field). */
+static unsigned long push_calls(size_t n)
+{
+    _cleanup_free_ struct change_record *c = calloc(n, sizeof(*c));
+    struct scene sc;
+    struct wrap_backend w;
+    struct proto_sync_reply reply = {0};
+    struct engine_refusal err = {0};
+    char num[16];
+    _cleanup_free_ char **values = calloc(n, sizeof(*values));
+    unsigned long calls;
+
+    if (!c || !values)
+        abort();
+    scene_init(&sc);
+    wrap_init(&w, mem_backend(sc.m));
+    sc.e.b = &w.be;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(num, sizeof(num), "0%zu", i);
+        values[i] = strdup(num);
+        c[i] = change(PERSON, "phone", values[i], 100000 - i * 10, 0, NULL);
+        if (i > 0) {
+            c[i].base_hlc = c[i - 1].hlc;
+            copy_text(c[i].base_device, sizeof(c[i].base_device), DEV_A);
+        }
+    }
+    if (push(&sc.e, c, n, &reply, &err) < 0)
+        abort();
+    calls = w.calls;
+    for (size_t i = 0; i < n; i++)
+        free(values[i]);
+    proto_sync_reply_done(&reply);
+    scene_done(&sc);
+    return calls;
+}
+
+TEST(push_cost_in_backend_calls)
+{
+    unsigned long c30 = push_calls(30), c300 = push_calls(300);
+
+    /* The batch's reads happen once (push_load); the merge still reads and writes per change
+     * (docs/internals/backend.md, "What is still per change"). This bounds that cost so it
+     * can only go down: at most 8 calls per sequential edit. */
+    fprintf(stderr, "backend calls: 30 changes %lu, 300 changes %lu (%.1f per change)\n", c30,
+            c300, (double)(c300 - c30) / 270);
+    ASSERT_LE(c300 - c30, 270u * 8);
+}
