@@ -34,6 +34,8 @@ int log_msg(enum log_level level, int ret, const char *fmt, ...)
 
     if (level < log_level)
         return ret;
+    /* One line whole, whichever thread logs (the daemon's store threads log too). */
+    flockfile(stderr);
     if (log_timestamps) {
         char ts[32];
         struct tm tm;
@@ -49,6 +51,7 @@ int log_msg(enum log_level level, int ret, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    funlockfile(stderr);
     return ret;
 }
 

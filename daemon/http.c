@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* http.c - evhttp over TLS: the /v1/ routes of docs/PROTOCOL.md, strict request parsing, JSON
- * errors, the access log and graceful shutdown. Handlers are synchronous: each one answers
- * before returning, so a request is never half-handled when the loop stops. */
+ * errors, the access log and graceful shutdown. A handler decodes and checks its request on the
+ * event loop, hands the store call to a worker thread as a job (work.h), and answers when the
+ * job comes back (docs/ARCHITECTURE.md "Threads"); shutdown waits for the jobs queued. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -37,6 +38,7 @@
 #include "store.h"
 #include "util.h"
 #include "wire.h"
+#include "work.h"
 
 #define HTTP_LOG_URI_MAX  200 /* request target shown in the access log */
 #define HTTP_ECHO_MAX     128 /* longest client-supplied name echoed back in an error */
@@ -59,7 +61,11 @@ struct enrol_slot {
 
 struct caresyncd {
     struct event_base *base; /* borrowed */
-    struct store *store;     /* borrowed */
+    struct store *store;     /* borrowed: the writer's, used only through work */
+    /* The loop's own read handle for authentication (work started: store_open_reader()),
+     * else the store itself. */
+    struct store *auth_store;
+    struct work *work;
     SSL_CTX *ssl_ctx;        /* borrowed */
     struct evhttp *http;
     struct conn_server *conns; /* the connection layer under evhttp (conn.h) */
@@ -85,6 +91,12 @@ struct http_req {
     const char *content_type;   /* of a successful reply; NULL = application/json */
     int status;                 /* of the reply, once replied */
     bool replied;
+    bool deferred; /* answered later, by a job (http_job) */
+    /* While @hold: the reply is kept here, not sent (release_held() sends it). */
+    bool hold;
+    int held_status;
+    char *held_text;
+    size_t held_len;
 };
 
 /* ---- replies ---- */
@@ -196,6 +208,15 @@ static void reply_finished(struct caresyncd *sd)
 {
     if (sd->inflight > 0)
         sd->inflight--;
+    if (sd->draining && sd->inflight == 0 && work_pending(sd->work) == 0)
+        (void)event_base_loopexit(sd->base, NULL);
+}
+
+/* The last job out has come back: when draining with no reply left to write, stop. */
+static void work_idle(void *arg)
+{
+    struct caresyncd *sd = arg;
+
     if (sd->draining && sd->inflight == 0)
         (void)event_base_loopexit(sd->base, NULL);
 }
@@ -326,6 +347,16 @@ static void send_body(struct http_req *hr, int status, const char *text, size_t 
         log_error("a second reply (%d) to one request was dropped", status);
         return;
     }
+    if (hr->hold) {
+        hr->held_text = malloc(len ? len : 1);
+        if (hr->held_text)
+            memcpy(hr->held_text, text, len);
+        hr->held_len = len;
+        hr->held_status = status;
+        hr->replied = true;
+        hr->status = status;
+        return;
+    }
     (void)evhttp_add_header(h, "Content-Type",
                             status < 300 && hr->content_type ? hr->content_type
                                                              : "application/json");
@@ -346,6 +377,20 @@ static void send_body(struct http_req *hr, int status, const char *text, size_t 
     hr->replied = true;
     hr->status = status;
     evhttp_send_reply(hr->req, status, status_reason(status), NULL);
+}
+
+/* Send the reply kept while hr->hold (the oom reply if it could not be kept). */
+static void send_oom(struct http_req *hr);
+static void release_held(struct http_req *hr)
+{
+    _cleanup_free_ char *text = TAKE_PTR(hr->held_text);
+
+    hr->hold = false;
+    hr->replied = false;
+    if (text)
+        send_body(hr, hr->held_status, text, hr->held_len);
+    else
+        send_oom(hr);
 }
 
 static void send_oom(struct http_req *hr)
@@ -441,6 +486,156 @@ static void reply_store_failure(struct http_req *hr, int r, const char *what)
     log_error("%s failed: %s", what, strerror(-r));
     reply_error(hr, 500, "internal_error", -1, NULL, -1,
                 "the server failed; nothing was written; retry later");
+}
+
+/* ---- store work off the loop (work.h) ---- */
+
+/*
+ * A request whose store call runs on a worker thread: the request (copied off the dispatcher's
+ * stack), its parsed body and what the handler's functions share. job.run makes the store call
+ * on the worker and touches no libevent object; @finish answers on the loop. Each handler's job
+ * struct begins with this one.
+ */
+struct http_job {
+    struct work_job job;
+    struct http_req hr;
+    const char *what; /* for reply_store_failure() */
+    cJSON *body;      /* the request body (owned) */
+    cJSON *resp;      /* built on the worker (owned) */
+    void (*finish)(struct http_job *hj);
+    void (*cleanup)(struct http_job *hj);
+    /* The connection closed while the job was out; evhttp then freed the request, or (when
+     * @detached) left it for us to free. */
+    bool gone;
+    bool detached;
+};
+
+static void job_free(struct http_job *hj)
+{
+    if (hj->cleanup)
+        hj->cleanup(hj);
+    cJSON_Delete(hj->body);
+    cJSON_Delete(hj->resp);
+    free(hj->hr.held_text);
+    free(hj);
+}
+
+/* The connection of a request whose job is out closes: called before evhttp frees anything. */
+static void job_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct http_job *hj = arg;
+
+    hj->gone = true;
+    hj->detached = evhttp_request_get_connection(hj->hr.req) == NULL;
+}
+
+/* On the loop: the job is over (and its group committed, or failed). Answer, then free it. */
+static void job_done(struct work_job *j)
+{
+    struct http_job *hj = (struct http_job *)j;
+    struct http_req *hr = &hj->hr;
+    struct evhttp_connection *evcon;
+
+    if (hj->gone) {
+        /* Nobody to answer; what the job wrote stays written (a retry is idempotent). */
+        log_debug("a client went away before its reply (%s)", hj->what);
+        if (hj->detached)
+            evhttp_request_free(hr->req);
+        job_free(hj);
+        return;
+    }
+    evcon = evhttp_request_get_connection(hr->req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    if (j->discard) {
+        /* Shutting down with the loop gone: evhttp frees the request with its connection. */
+        job_free(hj);
+        return;
+    }
+    hr->conn = conn_of_request(hr->sd->conns, hr->req);
+    if (hr->held_text)
+        release_held(hr); /* the answer was decided before the job (a refused sync's report) */
+    else if (j->group_err)
+        reply_store_failure(hr, j->group_err, hj->what);
+    else
+        hj->finish(hj);
+    if (!hr->replied) {
+        log_error("no reply was made for a request; answering 500");
+        reply_error(hr, 500, "internal_error", -1, NULL, -1,
+                    "the server failed; nothing was written; retry later");
+    }
+    job_free(hj);
+}
+
+/* 503 queue_full: more requests wait for the store than --queue-depth. */
+static void reply_queue_full(struct http_req *hr)
+{
+    static time_t logged;
+    time_t now = time(NULL);
+
+    if (now - logged >= 60) {
+        log_warn("requests are waiting for the store faster than it answers: the queue is "
+                 "full, so new ones get 503 queue_full; raise --queue-depth if this persists");
+        logged = now;
+    }
+    (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After",
+                            WORK_RETRY_AFTER);
+    reply_error(hr, 503, "queue_full", -1, NULL, -1,
+                "the server has too many requests waiting; nothing was written; retry in %s "
+                "second%s", WORK_RETRY_AFTER, streq(WORK_RETRY_AFTER, "1") ? "" : "s");
+}
+
+/*
+ * Hand @hj (allocated by the handler, with its functions set) to a worker: @run on a thread of
+ * @kind. From here @hj is not the caller's: it is answered by job_done(), or, when the queue is
+ * full or the server stopping, freed here with the 503 answered (or a held reply sent).
+ */
+static void job_submit(struct http_req *hr, struct http_job *hj, enum work_kind kind,
+                       void (*run)(struct store *s, struct work_job *j))
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(hr->req);
+    int r;
+
+    hj->hr = *hr;
+    if (hr->device == hr->who.device_id)
+        hj->hr.device = hj->hr.who.device_id; /* not the dispatcher's stack */
+    hr->held_text = NULL; /* the job's now */
+    hj->job.kind = kind;
+    hj->job.run = run;
+    hj->job.done = job_done;
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, job_conn_closed, hj);
+    hr->deferred = true;
+    r = work_submit(hr->sd->work, &hj->job);
+    if (r == 0)
+        return;
+    hr->deferred = false;
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    hr->held_text = TAKE_PTR(hj->hr.held_text);
+    job_free(hj);
+    if (hr->held_text) {
+        release_held(hr);
+    } else if (r == -EAGAIN) {
+        reply_queue_full(hr);
+    } else {
+        (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After", "1");
+        reply_error(hr, 503, "busy", -1, NULL, -1,
+                    "the server is stopping; nothing was written; retry in a few seconds");
+    }
+}
+
+/* A new job of @type (a struct beginning with struct http_job) answered by @finish. */
+#define JOB_NEW(type, fin, what_) job_new(sizeof(type), (fin), (what_))
+static void *job_new(size_t size, void (*finish)(struct http_job *hj), const char *what)
+{
+    struct http_job *hj = calloc(1, size);
+
+    if (hj) {
+        hj->finish = finish;
+        hj->what = what;
+    }
+    return hj;
 }
 
 /* ---- request parsing ---- */
@@ -725,7 +920,7 @@ static int authenticate(struct http_req *hr)
     while (*token == ' ')
         token++;
     r = *token && strlen(token) < STORE_TOKEN_MAX
-                ? store_authenticate(hr->sd->store, token, &hr->who)
+                ? store_authenticate(hr->sd->auth_store, token, &hr->who)
                 : -EACCES;
     if (r == -EACCES) {
         (void)evhttp_add_header(h, "WWW-Authenticate",
@@ -865,23 +1060,32 @@ static void enrol_failed(struct caresyncd *sd, struct bucket *addr)
     sd->enrol_all.tokens = sd->enrol_all.tokens >= 1.0 ? sd->enrol_all.tokens - 1.0 : 0.0;
 }
 
-static void handle_enrol(struct http_req *hr)
-{
-    static const char *const keys[] = {"code", "device_name", "client_version", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
-    struct store_enrolment e = {0};
-    const char *code, *name, *version;
+struct enrol_job {
+    struct http_job hj;
+    const char *code, *name, *version; /* in hj.body */
     struct bucket *tries;
-    int r;
+    double took_addr, took_all; /* failures charged in advance, refunded unless it was one */
+    struct store_enrolment e;
+};
 
-    if (enrol_throttle(hr, &tries) < 0 || request_json(hr, keys, &body) < 0 || member_string(hr, body, "code", true, 0, &code) < 0 ||
-        member_string(hr, body, "device_name", false, HTTP_SHORT_STR_MAX, &name) < 0 ||
-        member_string(hr, body, "client_version", false, HTTP_SHORT_STR_MAX, &version) < 0)
-        return;
-    r = strlen(code) <= HTTP_CODE_ARG_MAX ? store_enrol(hr->sd->store, code, name, version, &e)
-                                          : -EACCES;
+static void enrol_run(struct store *s, struct work_job *j)
+{
+    struct enrol_job *ej = (struct enrol_job *)j;
+
+    j->r = strlen(ej->code) <= HTTP_CODE_ARG_MAX
+                   ? store_enrol(s, ej->code, ej->name, ej->version, &ej->e)
+                   : -EACCES;
+}
+
+static void enrol_finish(struct http_job *hj)
+{
+    struct enrol_job *ej = (struct enrol_job *)hj;
+    struct http_req *hr = &hj->hr;
+    struct store_enrolment *e = &ej->e;
+    _cleanup_json_ cJSON *resp = NULL;
+    int r = hj->job.r;
+
     if (r == -EACCES) {
-        enrol_failed(hr->sd, tries);
         reply_error(hr, 401, "invalid_code", -1, NULL, -1,
                     "the enrolment code is unknown, already used or expired; ask for a new one "
                     "('caresyncd enrol')");
@@ -891,19 +1095,57 @@ static void handle_enrol(struct http_req *hr)
         reply_store_failure(hr, r, "enrolment");
         return;
     }
-    hr->device = e.device_id;
+    hr->device = e->device_id;
     resp = cJSON_CreateObject();
-    if (!resp || wire_add_string(resp, "device_id", e.device_id) < 0 ||
-        wire_add_string(resp, "token", e.token) < 0 || wire_add_string(resp, "user", e.user) < 0 ||
-        wire_add_string(resp, "role", e.role) < 0 ||
-        wire_add_hlc(resp, "server_hlc", e.server_hlc) < 0) {
+    if (!resp || wire_add_string(resp, "device_id", e->device_id) < 0 ||
+        wire_add_string(resp, "token", e->token) < 0 || wire_add_string(resp, "user", e->user) < 0 ||
+        wire_add_string(resp, "role", e->role) < 0 ||
+        wire_add_hlc(resp, "server_hlc", e->server_hlc) < 0) {
         /* The device exists but its token is lost with this reply; it is never usable. */
-        explicit_bzero(e.token, sizeof(e.token));
         send_oom(hr);
         return;
     }
-    explicit_bzero(e.token, sizeof(e.token));
     reply_json(hr, 200, resp);
+}
+
+/* A wrong code keeps the failure charged at submission; anything else gives it back. */
+static void enrol_cleanup(struct http_job *hj)
+{
+    struct enrol_job *ej = (struct enrol_job *)hj;
+    struct caresyncd *sd = hj->hr.sd;
+
+    if (!(hj->job.r == -EACCES && !hj->job.group_err)) {
+        ej->tries->tokens += ej->took_addr;
+        sd->enrol_all.tokens += ej->took_all;
+    }
+    explicit_bzero(ej->e.token, sizeof(ej->e.token));
+}
+
+static void handle_enrol(struct http_req *hr)
+{
+    static const char *const keys[] = {"code", "device_name", "client_version", NULL};
+    struct enrol_job *ej = JOB_NEW(struct enrol_job, enrol_finish, "enrolment");
+    struct bucket *tries;
+
+    if (!ej) {
+        send_oom(hr);
+        return;
+    }
+    if (enrol_throttle(hr, &tries) < 0 || request_json(hr, keys, &ej->hj.body) < 0 ||
+        member_string(hr, ej->hj.body, "code", true, 0, &ej->code) < 0 ||
+        member_string(hr, ej->hj.body, "device_name", false, HTTP_SHORT_STR_MAX, &ej->name) < 0 ||
+        member_string(hr, ej->hj.body, "client_version", false, HTTP_SHORT_STR_MAX,
+                      &ej->version) < 0) {
+        job_free(&ej->hj);
+        return;
+    }
+    /* Charged now, so that guesses in flight together cannot outrun the throttle. */
+    ej->tries = tries;
+    ej->took_addr = tries->tokens >= 1.0 ? 1.0 : tries->tokens;
+    ej->took_all = hr->sd->enrol_all.tokens >= 1.0 ? 1.0 : hr->sd->enrol_all.tokens;
+    enrol_failed(hr->sd, tries);
+    ej->hj.cleanup = enrol_cleanup;
+    job_submit(hr, &ej->hj, WORK_WRITE, enrol_run);
 }
 
 /* ---- POST /v1/sync ---- */
@@ -1019,101 +1261,73 @@ static int sync_exports(struct http_req *hr, const cJSON *body,
     return 0;
 }
 
-/*
- * POST /v1/sync. *rep receives the device's sync-health report once the body is parsed
- * (*ret_parsed set), so that a refused sync can still be recorded by handle_sync(); its strings
- * point into *body, which the caller owns (and frees) so they outlive this function.
- */
-static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device_report *rep,
-                          bool *ret_parsed)
-{
-    static const char *const keys[] = {"cursor",      "changes",     "pull",
-                                       "pending",     "client_version", "oldest_pending_ms",
-                                       "last_error",  "device_time", "exports",
-                                       NULL};
-    _cleanup_json_ cJSON *resp = NULL;
-    _cleanup_(change_batch_done) struct change_batch batch = {0};
-    _cleanup_free_ struct store_export_event *exports = NULL;
-    struct store_error err = {.index = -1};
-    size_t n_exports = 0;
-    const cJSON *changes, *elem, *pend;
-    const char *cursor, *version, *why = NULL, *where = NULL;
-    uint64_t pending_u = 0;
-    int64_t pending = -1;
-    bool pull = true;
-    long i = 0;
-    int n, r;
+/* A POST /v1/sync: the decoded request, and what the store said. */
+struct sync_job {
+    struct http_job hj;
+    struct change_batch batch;
+    struct store_export_event *exports; /* strings in hj.body */
+    size_t n_exports;
+    const char *cursor, *version;
+    bool pull;
+    int64_t pending;
+    struct store_device_report rep; /* strings in hj.body */
+    bool report_only;               /* refused on the loop: only record the report */
+    struct store_error err;
+    int r_exports;
+};
 
-    if (authenticate(hr) < 0 || request_json(hr, keys, body) < 0 ||
-        member_string(hr, *body, "cursor", true, 0, &cursor) < 0 ||
-        member_string(hr, *body, "client_version", false, HTTP_SHORT_STR_MAX, &version) < 0 ||
-        sync_report(hr, *body, rep) < 0)
-        return;
-    *ret_parsed = true;
-    changes = cJSON_GetObjectItemCaseSensitive(*body, "changes");
-    if (!changes) {
-        reply_error(hr, 400, "missing_field", -1, "changes", -1,
-                    "the request body needs 'changes' (an array, may be empty)");
-        return;
-    }
-    if (!cJSON_IsArray(changes)) {
-        reply_error(hr, 400, "wrong_type", -1, "changes", -1, "'changes' must be an array");
-        return;
-    }
-    r = wire_get_bool(*body, "pull", &pull);
-    if (r == -EBADMSG) {
-        reply_error(hr, 400, "wrong_type", -1, "pull", -1, "'pull' must be true or false");
-        return;
-    }
-    pend = cJSON_GetObjectItemCaseSensitive(*body, "pending");
-    if (pend) {
-        if (!cJSON_IsNumber(pend)) {
-            reply_error(hr, 400, "wrong_type", -1, "pending", -1, "'pending' must be a number");
-            return;
-        }
-        if (wire_get_uint(*body, "pending", &pending_u) < 0) {
-            reply_error(hr, 400, "invalid_value", -1, "pending", -1,
-                        "'pending' must be a whole number of at least 0");
-            return;
-        }
-        pending = (int64_t)pending_u;
-    }
-    n = cJSON_GetArraySize(changes);
-    /* What waits on the device, should this batch be refused: the batch and the rest. */
-    rep->pending = (pending >= 0 ? pending : 0) + n;
-    if (n > HTTP_CHANGES_MAX) {
-        reply_error(hr, 413, "too_many_changes", HTTP_CHANGES_MAX, "changes", -1,
-                    "a push may hold at most %d changes, this one has %d; send them in batches",
-                    HTTP_CHANGES_MAX, n);
+static void sync_cleanup(struct http_job *hj)
+{
+    struct sync_job *sj = (struct sync_job *)hj;
+
+    change_batch_done(&sj->batch);
+    free(sj->exports);
+}
+
+/*
+ * On the writer: the sync in one transaction, then the device's offline exports. A batch the
+ * store refuses (4xx) is what sync health is for: the device's report is recorded then, in
+ * its own transaction. Not for 5xx, when the store itself is in trouble.
+ */
+static void sync_run(struct store *s, struct work_job *j)
+{
+    struct sync_job *sj = (struct sync_job *)j;
+    const struct store_principal *who = &sj->hj.hr.who;
+    bool refused;
+    int r;
+
+    if (sj->report_only) {
+        r = store_device_report(s, who, &sj->rep, false, NULL);
+        if (r < 0)
+            log_warn("recording the sync report of device %s failed: %s", who->device_id,
+                     strerror(-r));
         return;
     }
-    if (n > 0) {
-        batch.v = calloc((size_t)n, sizeof(*batch.v));
-        if (!batch.v) {
-            send_oom(hr);
-            return;
-        }
-        batch.n = (size_t)n;
-    }
-    cJSON_ArrayForEach (elem, changes) {
-        r = wire_decode_push_change(elem, &batch.v[i], &why, &where);
-        if (r == -ENOMEM) {
-            send_oom(hr);
-            return;
-        }
-        if (r < 0) {
-            reply_bad_change(hr, elem, i, r, why, where);
-            return;
-        }
-        i++;
-    }
-    if (sync_exports(hr, *body, &exports, &n_exports) < 0)
+    j->r = store_sync_reported(s, who, sj->batch.v, sj->batch.n, sj->cursor, sj->pull,
+                               sj->pending, sj->version, &sj->rep, &sj->hj.resp, &sj->err);
+    if (j->r >= 0) {
+        /* After the sync: refused, the device sends them again; repeated, none is doubled. */
+        sj->r_exports = store_audit_device_exports(s, who, sj->exports, sj->n_exports);
         return;
-    /* The device's report and its notices go in the sync's own transaction. */
-    r = store_sync_reported(hr->sd->store, &hr->who, batch.v, batch.n, cursor, pull, pending,
-                            version, rep, &resp, &err);
+    }
+    refused = j->r != -ENOSPC && sj->err.code && sj->err.status >= 400 && sj->err.status < 500;
+    if (refused && !store_group_lost(s)) {
+        r = store_device_report(s, who, &sj->rep, false, NULL);
+        if (r < 0)
+            log_warn("recording the sync report of device %s failed: %s", who->device_id,
+                     strerror(-r));
+    }
+}
+
+static void sync_finish(struct http_job *hj)
+{
+    struct sync_job *sj = (struct sync_job *)hj;
+    struct http_req *hr = &hj->hr;
+    struct store_error *err = &sj->err;
+    int r = hj->job.r;
+
     if (r < 0) {
-        if (err.status < 400 || !err.code) {
+        if (err->status < 400 || !err->code) {
             reply_store_failure(hr, r, "sync");
             return;
         }
@@ -1121,44 +1335,142 @@ static void sync_exchange(struct http_req *hr, cJSON **body, struct store_device
             reply_storage_full(hr, "sync");
             return;
         }
-        if (err.status >= 500)
-            log_error("sync for device %s failed: %s: %s", hr->who.device_id, err.code,
-                      err.message);
-        if (err.status == 503 || err.status == 429)
+        if (err->status >= 500)
+            log_error("sync for device %s failed: %s: %s", hr->who.device_id, err->code,
+                      err->message);
+        if (err->status == 503 || err->status == 429)
             (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After",
-                                    err.status == 503 ? "1" : "3600");
-        reply_error(hr, err.status, err.code, -1, NULL, err.index, "%s", err.message);
+                                    err->status == 503 ? "1" : "3600");
+        reply_error(hr, err->status, err->code, -1, NULL, err->index, "%s", err->message);
         return;
     }
-    /* After the sync: refused, the device sends them again; repeated, none is doubled. */
-    r = store_audit_device_exports(hr->sd->store, &hr->who, exports, n_exports);
-    if (r < 0) {
-        reply_store_failure(hr, r, "recording the device's exports");
+    if (sj->r_exports < 0) {
+        reply_store_failure(hr, sj->r_exports, "recording the device's exports");
         return;
     }
-    if (sync_policy(hr, resp) < 0) {
+    if (sync_policy(hr, hj->resp) < 0) {
         send_oom(hr);
         return;
     }
-    reply_json(hr, 200, resp);
+    reply_json(hr, 200, hj->resp);
+}
+
+/*
+ * Decode POST /v1/sync into @sj. sj->rep receives the device's sync-health report once the
+ * body is parsed (*ret_parsed set), so that a refused sync can still be recorded; its strings
+ * point into sj->hj.body. Returns 0, or replies and returns -errno.
+ */
+static int sync_exchange(struct http_req *hr, struct sync_job *sj, bool *ret_parsed)
+{
+    static const char *const keys[] = {"cursor",      "changes",     "pull",
+                                       "pending",     "client_version", "oldest_pending_ms",
+                                       "last_error",  "device_time", "exports",
+                                       NULL};
+    cJSON **body = &sj->hj.body;
+    struct store_device_report *rep = &sj->rep;
+    struct change_batch *batch = &sj->batch;
+    const cJSON *changes, *elem, *pend;
+    const char *why = NULL, *where = NULL;
+    uint64_t pending_u = 0;
+    long i = 0;
+    int n, r;
+
+    sj->pending = -1;
+    sj->pull = true;
+    if (authenticate(hr) < 0 || request_json(hr, keys, body) < 0 ||
+        member_string(hr, *body, "cursor", true, 0, &sj->cursor) < 0 ||
+        member_string(hr, *body, "client_version", false, HTTP_SHORT_STR_MAX, &sj->version) < 0 ||
+        sync_report(hr, *body, rep) < 0)
+        return -EBADMSG;
+    *ret_parsed = true;
+    changes = cJSON_GetObjectItemCaseSensitive(*body, "changes");
+    if (!changes) {
+        reply_error(hr, 400, "missing_field", -1, "changes", -1,
+                    "the request body needs 'changes' (an array, may be empty)");
+        return -EBADMSG;
+    }
+    if (!cJSON_IsArray(changes)) {
+        reply_error(hr, 400, "wrong_type", -1, "changes", -1, "'changes' must be an array");
+        return -EBADMSG;
+    }
+    r = wire_get_bool(*body, "pull", &sj->pull);
+    if (r == -EBADMSG) {
+        reply_error(hr, 400, "wrong_type", -1, "pull", -1, "'pull' must be true or false");
+        return -EBADMSG;
+    }
+    pend = cJSON_GetObjectItemCaseSensitive(*body, "pending");
+    if (pend) {
+        if (!cJSON_IsNumber(pend)) {
+            reply_error(hr, 400, "wrong_type", -1, "pending", -1, "'pending' must be a number");
+            return -EBADMSG;
+        }
+        if (wire_get_uint(*body, "pending", &pending_u) < 0) {
+            reply_error(hr, 400, "invalid_value", -1, "pending", -1,
+                        "'pending' must be a whole number of at least 0");
+            return -EBADMSG;
+        }
+        sj->pending = (int64_t)pending_u;
+    }
+    n = cJSON_GetArraySize(changes);
+    /* What waits on the device, should this batch be refused: the batch and the rest. */
+    rep->pending = (sj->pending >= 0 ? sj->pending : 0) + n;
+    if (n > HTTP_CHANGES_MAX) {
+        reply_error(hr, 413, "too_many_changes", HTTP_CHANGES_MAX, "changes", -1,
+                    "a push may hold at most %d changes, this one has %d; send them in batches",
+                    HTTP_CHANGES_MAX, n);
+        return -EBADMSG;
+    }
+    if (n > 0) {
+        batch->v = calloc((size_t)n, sizeof(*batch->v));
+        if (!batch->v) {
+            send_oom(hr);
+            return -ENOMEM;
+        }
+        batch->n = (size_t)n;
+    }
+    cJSON_ArrayForEach (elem, changes) {
+        r = wire_decode_push_change(elem, &batch->v[i], &why, &where);
+        if (r == -ENOMEM) {
+            send_oom(hr);
+            return r;
+        }
+        if (r < 0) {
+            reply_bad_change(hr, elem, i, r, why, where);
+            return r;
+        }
+        i++;
+    }
+    return sync_exports(hr, *body, &sj->exports, &sj->n_exports);
 }
 
 static void handle_sync(struct http_req *hr)
 {
-    _cleanup_json_ cJSON *body = NULL;
-    struct store_device_report rep = {.oldest_pending_ms = -1, .pending = -1};
+    struct sync_job *sj = JOB_NEW(struct sync_job, sync_finish, "sync");
     bool parsed = false;
-    int r;
 
-    sync_exchange(hr, &body, &rep, &parsed);
-    /* A refused batch (4xx) is what sync health is for: record what the device said. Not
-     * for 5xx, when the store itself is in trouble, nor for a success (recorded already). */
-    if (parsed && hr->status >= 400 && hr->status < 500) {
-        r = store_device_report(hr->sd->store, &hr->who, &rep, false, NULL);
-        if (r < 0)
-            log_warn("recording the sync report of device %s failed: %s", hr->who.device_id,
-                     strerror(-r));
+    if (!sj) {
+        send_oom(hr);
+        return;
     }
+    sj->rep = (struct store_device_report){.oldest_pending_ms = -1, .pending = -1};
+    sj->hj.cleanup = sync_cleanup;
+    /* A refusal made here is kept until the device's report is recorded (below). */
+    hr->hold = true;
+    if (sync_exchange(hr, sj, &parsed) == 0) {
+        hr->hold = false;
+        job_submit(hr, &sj->hj, WORK_WRITE, sync_run);
+        return;
+    }
+    hr->hold = false;
+    /* A refused batch (4xx) is what sync health is for: record what the device said, then
+     * answer. Not for 5xx, when the store itself is in trouble. */
+    if (parsed && hr->status >= 400 && hr->status < 500) {
+        sj->report_only = true;
+        job_submit(hr, &sj->hj, WORK_WRITE, sync_run);
+        return;
+    }
+    job_free(&sj->hj);
+    release_held(hr);
 }
 
 /* ---- GET /v1/conflicts ---- */
@@ -1253,53 +1565,120 @@ static int conflict_filter(struct http_req *hr, const struct evkeyvalq *params,
     return 0;
 }
 
+struct conflicts_job {
+    struct http_job hj;
+    struct evkeyvalq params; /* the filter's strings */
+    struct store_conflict_filter f;
+};
+
+static void conflicts_cleanup(struct http_job *hj)
+{
+    evhttp_clear_headers(&((struct conflicts_job *)hj)->params);
+}
+
+static void conflicts_run(struct store *s, struct work_job *j)
+{
+    struct conflicts_job *cj = (struct conflicts_job *)j;
+
+    j->r = store_conflicts_query(s, &cj->f, &cj->hj.resp);
+}
+
+/* The common ending of a job that returns hj.resp or fails only for the store's reasons. */
+static void finish_resp(struct http_job *hj)
+{
+    if (hj->job.r < 0) {
+        reply_store_failure(&hj->hr, hj->job.r, hj->what);
+        return;
+    }
+    reply_json(&hj->hr, 200, hj->resp);
+}
+
 static void handle_conflicts(struct http_req *hr)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(hr->req);
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    _cleanup_json_ cJSON *resp = NULL;
-    struct store_conflict_filter f = {0};
-    struct evkeyvalq params;
+    struct conflicts_job *cj;
     bool mine = false;
     int r;
 
     if (authenticate(hr) < 0)
         return;
-    TAILQ_INIT(&params);
-    if (query && evhttp_parse_query_str(query, &params) < 0) {
-        evhttp_clear_headers(&params);
+    cj = JOB_NEW(struct conflicts_job, finish_resp, "listing conflicts");
+    if (!cj) {
+        send_oom(hr);
+        return;
+    }
+    TAILQ_INIT(&cj->params);
+    cj->hj.cleanup = conflicts_cleanup;
+    if (query && evhttp_parse_query_str(query, &cj->params) < 0) {
+        job_free(&cj->hj);
         reply_error(hr, 400, "invalid_value", -1, NULL, -1,
                     "the query string does not parse; use e.g. ?status=open&kind=concurrent_edit");
         return;
     }
-    r = conflict_filter(hr, &params, &f, &mine);
+    r = conflict_filter(hr, &cj->params, &cj->f, &mine);
     /* Every worker may see the conflicts their own values lost; the log is the coordinators'. */
     if (r >= 0 && !mine)
         r = require_coordinator(hr, "see the whole conflict log (anyone may list their own"
                                         " lost values with ?mine=1)");
-    if (r >= 0) {
-        if (mine)
-            f.loser_user_id = hr->who.user_id;
-        f.viewer = &hr->who;
-        r = store_conflicts_query(hr->sd->store, &f, &resp);
-        if (r < 0)
-            reply_store_failure(hr, r, "listing conflicts");
-    }
-    evhttp_clear_headers(&params);
-    if (r < 0)
+    if (r < 0) {
+        job_free(&cj->hj);
         return;
-    reply_json(hr, 200, resp);
+    }
+    if (mine)
+        cj->f.loser_user_id = hr->who.user_id;
+    cj->f.viewer = &cj->hj.hr.who; /* the job's copy of the request */
+    job_submit(hr, &cj->hj, WORK_READ, conflicts_run);
 }
 
 /* ---- POST /v1/conflicts/{id}/resolve ---- */
 
+struct resolve_job {
+    struct http_job hj;
+    int64_t id;
+    const char *action, *value, *reason, *why; /* in hj.body; why static */
+};
+
+static void resolve_run(struct store *s, struct work_job *j)
+{
+    struct resolve_job *rj = (struct resolve_job *)j;
+
+    j->r = store_conflict_resolve(s, &rj->hj.hr.who, rj->id, rj->action, rj->value, rj->reason,
+                                  &rj->hj.resp, &rj->why);
+}
+
+static void resolve_finish(struct http_job *hj)
+{
+    struct resolve_job *rj = (struct resolve_job *)hj;
+    struct http_req *hr = &hj->hr;
+    const char *why = rj->why, *action = rj->action;
+    int r = hj->job.r;
+
+    if (r == -ENOENT) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no conflict with id %" PRId64 "; list them with GET /v1/conflicts?status=all",
+                    rj->id);
+        return;
+    }
+    if (r == -EINVAL || r == -E2BIG) {
+        bool about_reason = why && strstr(why, "reason");
+
+        reply_error(hr, 400, r == -E2BIG ? "value_too_long" : "invalid_value", -1,
+                    about_reason ? "reason" : streq(action, "value") ? "value" : "action", -1,
+                    "%s; nothing was written",
+                    why ? why : "the resolution is not valid for this conflict");
+        return;
+    }
+    finish_resp(hj);
+}
+
 static void handle_resolve(struct http_req *hr, int64_t id)
 {
     static const char *const keys[] = {"action", "value", "reason", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
-    const char *action, *value = NULL, *reason, *why = NULL;
+    _cleanup_json_ cJSON *body = NULL;
+    struct resolve_job *rj;
+    const char *action, *value = NULL, *reason;
     const cJSON *v;
-    int r;
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "resolve conflicts") < 0 ||
         request_json(hr, keys, &body) < 0 ||
@@ -1332,46 +1711,40 @@ static void handle_resolve(struct http_req *hr, int64_t id)
                     "'value' is only accepted with action \"value\"; remove it");
         return;
     }
-    r = store_conflict_resolve(hr->sd->store, &hr->who, id, action, value, reason, &resp, &why);
-    if (r == -ENOENT) {
-        reply_error(hr, 404, "not_found", -1, NULL, -1,
-                    "no conflict with id %" PRId64 "; list them with GET /v1/conflicts?status=all",
-                    id);
+    rj = JOB_NEW(struct resolve_job, resolve_finish, "resolving a conflict");
+    if (!rj) {
+        send_oom(hr);
         return;
     }
-    if (r == -EINVAL || r == -E2BIG) {
-        bool about_reason = why && strstr(why, "reason");
-
-        reply_error(hr, 400, r == -E2BIG ? "value_too_long" : "invalid_value", -1,
-                    about_reason ? "reason" : streq(action, "value") ? "value" : "action", -1,
-                    "%s; nothing was written",
-                    why ? why : "the resolution is not valid for this conflict");
-        return;
-    }
-    if (r < 0) {
-        reply_store_failure(hr, r, "resolving a conflict");
-        return;
-    }
-    reply_json(hr, 200, resp);
+    *rj = (struct resolve_job){.hj = rj->hj, .id = id, .action = action, .value = value,
+                               .reason = reason};
+    rj->hj.body = TAKE_PTR(body);
+    job_submit(hr, &rj->hj, WORK_WRITE, resolve_run);
 }
 
 /* ---- POST /v1/rows/restore ---- */
 
-static void handle_restore_row(struct http_req *hr)
-{
-    static const char *const keys[] = {"table", "row_id", "reason", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
-    const char *tbl, *row_id, *reason, *why = NULL;
-    char echo[HTTP_ECHO_MAX];
-    int r;
+struct restore_job {
+    struct http_job hj;
+    const char *tbl, *row_id, *reason, *why;
+};
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "restore deleted rows") < 0 ||
-        request_json(hr, keys, &body) < 0 ||
-        member_string(hr, body, "table", true, 64, &tbl) < 0 ||
-        member_string(hr, body, "row_id", true, 64, &row_id) < 0 ||
-        member_string(hr, body, "reason", true, STORE_REASON_MAX, &reason) < 0)
-        return;
-    r = store_row_restore(hr->sd->store, &hr->who, tbl, row_id, reason, &resp, &why);
+static void restore_run(struct store *s, struct work_job *j)
+{
+    struct restore_job *rj = (struct restore_job *)j;
+
+    j->r = store_row_restore(s, &rj->hj.hr.who, rj->tbl, rj->row_id, rj->reason, &rj->hj.resp,
+                             &rj->why);
+}
+
+static void restore_finish(struct http_job *hj)
+{
+    struct restore_job *rj = (struct restore_job *)hj;
+    struct http_req *hr = &hj->hr;
+    const char *tbl = rj->tbl, *row_id = rj->row_id, *why = rj->why;
+    char echo[HTTP_ECHO_MAX];
+    int r = hj->job.r;
+
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1, "no %s row with id %s; check the id",
                     tbl, clip(row_id, echo, sizeof(echo)));
@@ -1389,47 +1762,136 @@ static void handle_restore_row(struct http_req *hr)
                     "%s; nothing was written", why ? why : "the restore is not valid");
         return;
     }
-    if (r < 0) {
-        reply_store_failure(hr, r, "restoring a row");
+    finish_resp(hj);
+}
+
+static void handle_restore_row(struct http_req *hr)
+{
+    static const char *const keys[] = {"table", "row_id", "reason", NULL};
+    struct restore_job *rj = JOB_NEW(struct restore_job, restore_finish, "restoring a row");
+    cJSON **body;
+
+    if (!rj) {
+        send_oom(hr);
         return;
     }
-    reply_json(hr, 200, resp);
+    body = &rj->hj.body;
+    if (authenticate(hr) < 0 || require_coordinator(hr, "restore deleted rows") < 0 ||
+        request_json(hr, keys, body) < 0 ||
+        member_string(hr, *body, "table", true, 64, &rj->tbl) < 0 ||
+        member_string(hr, *body, "row_id", true, 64, &rj->row_id) < 0 ||
+        member_string(hr, *body, "reason", true, STORE_REASON_MAX, &rj->reason) < 0) {
+        job_free(&rj->hj);
+        return;
+    }
+    job_submit(hr, &rj->hj, WORK_WRITE, restore_run);
 }
 
 /* ---- GET /v1/people/{id}/fhir ---- */
 
-static void handle_fhir(struct http_req *hr, const char *person_id)
+/* 404 not_found for the @what ("person", "device") with id @id (echoed clipped), then @next. */
+static void reply_no_such(struct http_req *hr, const char *what, const char *id, const char *next)
 {
-    _cleanup_json_ cJSON *tree = NULL, *bundle = NULL;
-    char now[ISO_TIME_MAX], echo[HTTP_ECHO_MAX];
-    int r;
+    char echo[HTTP_ECHO_MAX];
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "export a person's record") < 0)
+    reply_error(hr, 404, "not_found", -1, NULL, -1, "no %s with id %s; %s", what,
+                clip(id, echo, sizeof(echo)), next);
+}
+
+/* A job about one person named in the path. */
+struct person_job {
+    struct http_job hj;
+    char person_id[HTTP_ECHO_MAX];
+    int r2; /* a second store call's result */
+    const char *arg, *why;
+    const struct lifecycle_route *route;
+    cJSON *extra;
+};
+
+static void person_cleanup(struct http_job *hj)
+{
+    cJSON_Delete(((struct person_job *)hj)->extra);
+}
+
+static struct person_job *person_job_new(struct http_req *hr, const char *person_id,
+                                         void (*finish)(struct http_job *hj), const char *what)
+{
+    struct person_job *pj = JOB_NEW(struct person_job, finish, what);
+
+    if (!pj) {
+        send_oom(hr);
+        return NULL;
+    }
+    copy_text(pj->person_id, sizeof(pj->person_id), person_id);
+    pj->hj.cleanup = person_cleanup;
+    return pj;
+}
+
+/* On a reader: the record, as a FHIR bundle. */
+static void fhir_read(struct store *s, struct work_job *j)
+{
+    struct person_job *pj = (struct person_job *)j;
+    char now[ISO_TIME_MAX];
+
+    j->r = store_person_tree(s, pj->person_id, &pj->extra);
+    if (j->r < 0)
         return;
-    r = uuid_valid(person_id) ? store_person_tree(hr->sd->store, person_id, &tree) : -ENOENT;
+    pj->hj.resp = fhir_bundle(pj->extra, iso_time(hlc_wall_ms(), now));
+    if (!pj->hj.resp)
+        j->r = -ENOMEM;
+}
+
+/* Then on the writer: audited before it leaves the store; an export that cannot be audited is
+ * not made. */
+static void fhir_audit(struct store *s, struct work_job *j)
+{
+    struct person_job *pj = (struct person_job *)j;
+
+    if (j->r >= 0)
+        pj->r2 = store_export_audit(s, &pj->hj.hr.who, pj->person_id, "fhir-r4");
+}
+
+static void fhir_finish(struct http_job *hj)
+{
+    struct person_job *pj = (struct person_job *)hj;
+    struct http_req *hr = &hj->hr;
+    int r = hj->job.r;
+
     if (r == -ENOENT) {
-        reply_error(hr, 404, "not_found", -1, NULL, -1,
-                    "no person with id %s; check the id (a lower-case UUID)",
-                    clip(person_id, echo, sizeof(echo)));
+        reply_no_such(hr, "person", pj->person_id, "check the id (a lower-case UUID)");
+        return;
+    }
+    if (r == -ENOMEM) {
+        send_oom(hr);
         return;
     }
     if (r < 0) {
         reply_store_failure(hr, r, "reading a person's record");
         return;
     }
-    bundle = fhir_bundle(tree, iso_time(hlc_wall_ms(), now));
-    if (!bundle) {
-        send_oom(hr);
-        return;
-    }
-    /* Audited before it leaves the store: an export that cannot be audited is not made. */
-    r = store_export_audit(hr->sd->store, &hr->who, person_id, "fhir-r4");
-    if (r < 0) {
-        reply_store_failure(hr, r, "recording an export in the audit log");
+    if (pj->r2 < 0) {
+        reply_store_failure(hr, pj->r2, "recording an export in the audit log");
         return;
     }
     hr->content_type = "application/fhir+json";
-    reply_json(hr, 200, bundle);
+    reply_json(hr, 200, hj->resp);
+}
+
+static void handle_fhir(struct http_req *hr, const char *person_id)
+{
+    struct person_job *pj;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "export a person's record") < 0)
+        return;
+    if (!uuid_valid(person_id)) {
+        reply_no_such(hr, "person", person_id, "check the id (a lower-case UUID)");
+        return;
+    }
+    pj = person_job_new(hr, person_id, fhir_finish, "exporting a person's record");
+    if (!pj)
+        return;
+    pj->hj.job.then = fhir_audit;
+    job_submit(hr, &pj->hj, WORK_READ, fhir_read);
 }
 
 /* ---- GET /v1/devices, POST /v1/devices/{id}/revoke ---- */
@@ -1445,36 +1907,41 @@ static int request_none(struct http_req *hr)
     return request_json(hr, keys, &body);
 }
 
+static void devices_run(struct store *s, struct work_job *j)
+{
+    j->r = store_devices_health(s, &((struct http_job *)j)->resp);
+}
+
 static void handle_devices(struct http_req *hr)
 {
-    _cleanup_json_ cJSON *resp = NULL;
-    int r;
+    struct http_job *hj;
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "see the devices") < 0)
         return;
-    r = store_devices_health(hr->sd->store, &resp);
-    if (r < 0) {
-        reply_store_failure(hr, r, "listing devices");
+    hj = JOB_NEW(struct http_job, finish_resp, "listing devices");
+    if (!hj) {
+        send_oom(hr);
         return;
     }
-    reply_json(hr, 200, resp);
+    job_submit(hr, hj, WORK_READ, devices_run);
 }
 
-static void handle_revoke(struct http_req *hr, const char *device_id)
+static void revoke_run(struct store *s, struct work_job *j)
 {
-    _cleanup_json_ cJSON *resp = NULL;
-    char echo[HTTP_ECHO_MAX];
-    int r;
+    struct person_job *pj = (struct person_job *)j;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "revoke devices") < 0 ||
-        request_none(hr) < 0)
-        return;
-    r = uuid_valid(device_id) ? store_device_revoke_by(hr->sd->store, &hr->who, device_id)
-                              : -ENOENT;
+    j->r = store_device_revoke_by(s, &pj->hj.hr.who, pj->person_id);
+}
+
+static void revoke_finish(struct http_job *hj)
+{
+    struct person_job *pj = (struct person_job *)hj;
+    struct http_req *hr = &hj->hr;
+    _cleanup_json_ cJSON *resp = NULL;
+    int r = hj->job.r;
+
     if (r == -ENOENT) {
-        reply_error(hr, 404, "not_found", -1, NULL, -1,
-                    "no device with id %s; list them with GET /v1/devices",
-                    clip(device_id, echo, sizeof(echo)));
+        reply_no_such(hr, "device", pj->person_id, "list them with GET /v1/devices");
         return;
     }
     if (r < 0) {
@@ -1482,13 +1949,30 @@ static void handle_revoke(struct http_req *hr, const char *device_id)
         return;
     }
     resp = cJSON_CreateObject();
-    if (!resp || wire_add_string(resp, "device_id", device_id) < 0 ||
+    if (!resp || wire_add_string(resp, "device_id", pj->person_id) < 0 ||
         !cJSON_AddBoolToObject(resp, "revoked", true) ||
         !cJSON_AddBoolToObject(resp, "already", r == 0)) {
         send_oom(hr);
         return;
     }
     reply_json(hr, 200, resp);
+}
+
+static void handle_revoke(struct http_req *hr, const char *device_id)
+{
+    struct person_job *pj;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "revoke devices") < 0 ||
+        request_none(hr) < 0)
+        return;
+    if (!uuid_valid(device_id)) {
+        reply_no_such(hr, "device", device_id, "list them with GET /v1/devices");
+        return;
+    }
+    /* A person job carries the device's id in person_id. */
+    pj = person_job_new(hr, device_id, revoke_finish, "revoking a device");
+    if (pj)
+        job_submit(hr, &pj->hj, WORK_WRITE, revoke_run);
 }
 
 /* ---- caseload: POST /v1/assignments, /v1/assignments/transfer, named coordinator, team ---- */
@@ -1546,32 +2030,33 @@ static void reply_caseload_missing(struct http_req *hr, const char *which, const
         reply_error(hr, 404, "not_found", -1, NULL, -1, "no person with id %s", person);
 }
 
-static void handle_assignment(struct http_req *hr)
-{
-    static const char *const keys[] = {"person_id", "user", "action", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
-    const char *person, *user, *action, *which = "person";
+struct caseload_job {
+    struct http_job hj;
+    const char *person, *user, *action, *from, *to, *which; /* in hj.body; which static */
     bool assign;
-    int r;
+};
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "change caseloads") < 0 ||
-        request_json(hr, keys, &body) < 0 || member_person(hr, body, "person_id", true, &person) < 0 ||
-        member_user(hr, body, "user", &user) < 0 ||
-        member_string(hr, body, "action", true, 0, &action) < 0)
-        return;
-    if (!streq(action, "assign") && !streq(action, "unassign")) {
-        reply_error(hr, 400, "invalid_value", -1, "action", -1,
-                    "action must be \"assign\" or \"unassign\"");
-        return;
-    }
-    assign = streq(action, "assign");
-    r = store_caseload_assign(hr->sd->store, &hr->who, person, user, assign, &which);
+static void assignment_run(struct store *s, struct work_job *j)
+{
+    struct caseload_job *cj = (struct caseload_job *)j;
+
+    j->r = store_caseload_assign(s, &cj->hj.hr.who, cj->person, cj->user, cj->assign,
+                                 &cj->which);
+}
+
+static void assignment_finish(struct http_job *hj)
+{
+    struct caseload_job *cj = (struct caseload_job *)hj;
+    struct http_req *hr = &hj->hr;
+    _cleanup_json_ cJSON *resp = NULL;
+    int r = hj->job.r;
+
     if (r == -ENOENT) {
-        reply_caseload_missing(hr, which, person, user);
+        reply_caseload_missing(hr, cj->which, cj->person, cj->user);
         return;
     }
     if (r == -EPERM) {
-        reply_user_disabled(hr, user);
+        reply_user_disabled(hr, cj->user);
         return;
     }
     if (r == -EINVAL) {
@@ -1584,8 +2069,9 @@ static void handle_assignment(struct http_req *hr)
         return;
     }
     resp = cJSON_CreateObject();
-    if (!resp || wire_add_string(resp, "person_id", person) < 0 ||
-        wire_add_string(resp, "user", user) < 0 || wire_add_string(resp, "action", action) < 0 ||
+    if (!resp || wire_add_string(resp, "person_id", cj->person) < 0 ||
+        wire_add_string(resp, "user", cj->user) < 0 ||
+        wire_add_string(resp, "action", cj->action) < 0 ||
         !cJSON_AddBoolToObject(resp, "changed", r > 0)) {
         send_oom(hr);
         return;
@@ -1593,20 +2079,53 @@ static void handle_assignment(struct http_req *hr)
     reply_json(hr, 200, resp);
 }
 
-static void handle_transfer(struct http_req *hr)
+static void handle_assignment(struct http_req *hr)
 {
-    static const char *const keys[] = {"from", "to", "person_id", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
-    const char *from, *to, *person, *which = "user";
-    char e1[HTTP_ECHO_MAX];
-    int r;
+    static const char *const keys[] = {"person_id", "user", "action", NULL};
+    struct caseload_job *cj = JOB_NEW(struct caseload_job, assignment_finish,
+                                      "changing a caseload");
+    cJSON **body;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "transfer caseloads") < 0 ||
-        request_json(hr, keys, &body) < 0 || member_user(hr, body, "from", &from) < 0 ||
-        member_user(hr, body, "to", &to) < 0 ||
-        member_person(hr, body, "person_id", false, &person) < 0)
+    if (!cj) {
+        send_oom(hr);
         return;
-    r = store_caseload_transfer(hr->sd->store, &hr->who, from, to, person, &resp, &which);
+    }
+    body = &cj->hj.body;
+    cj->which = "person";
+    if (authenticate(hr) < 0 || require_coordinator(hr, "change caseloads") < 0 ||
+        request_json(hr, keys, body) < 0 ||
+        member_person(hr, *body, "person_id", true, &cj->person) < 0 ||
+        member_user(hr, *body, "user", &cj->user) < 0 ||
+        member_string(hr, *body, "action", true, 0, &cj->action) < 0) {
+        job_free(&cj->hj);
+        return;
+    }
+    if (!streq(cj->action, "assign") && !streq(cj->action, "unassign")) {
+        job_free(&cj->hj);
+        reply_error(hr, 400, "invalid_value", -1, "action", -1,
+                    "action must be \"assign\" or \"unassign\"");
+        return;
+    }
+    cj->assign = streq(cj->action, "assign");
+    job_submit(hr, &cj->hj, WORK_WRITE, assignment_run);
+}
+
+static void transfer_run(struct store *s, struct work_job *j)
+{
+    struct caseload_job *cj = (struct caseload_job *)j;
+
+    j->r = store_caseload_transfer(s, &cj->hj.hr.who, cj->from, cj->to, cj->person,
+                                   &cj->hj.resp, &cj->which);
+}
+
+static void transfer_finish(struct http_job *hj)
+{
+    struct caseload_job *cj = (struct caseload_job *)hj;
+    struct http_req *hr = &hj->hr;
+    const char *from = cj->from, *to = cj->to, *person = cj->person, *which = cj->which;
+    char e1[HTTP_ECHO_MAX];
+    int r = hj->job.r;
+
     if (r == -ENOENT && streq(which, "user")) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no user named %s, or none named %s; list the staff with 'caresyncd user"
@@ -1629,46 +2148,94 @@ static void handle_transfer(struct http_req *hr)
                     clip(to, e1, sizeof(e1)));
         return;
     }
-    if (r < 0) {
-        reply_store_failure(hr, r, "transferring a caseload");
-        return;
-    }
-    reply_json(hr, 200, resp);
+    finish_resp(hj);
 }
 
-static void handle_named_coordinator(struct http_req *hr, const char *person_id)
+static void handle_transfer(struct http_req *hr)
 {
-    static const char *const keys[] = {"user", NULL};
-    _cleanup_json_ cJSON *body = NULL, *resp = NULL;
-    const char *user, *why = "no such person or user";
-    char echo[HTTP_ECHO_MAX];
-    int r;
+    static const char *const keys[] = {"from", "to", "person_id", NULL};
+    struct caseload_job *cj = JOB_NEW(struct caseload_job, transfer_finish,
+                                      "transferring a caseload");
+    cJSON **body;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "set a named coordinator") < 0 ||
-        request_json(hr, keys, &body) < 0 || member_user(hr, body, "user", &user) < 0)
+    if (!cj) {
+        send_oom(hr);
         return;
-    r = uuid_valid(person_id)
-                ? store_named_coordinator_set(hr->sd->store, &hr->who, person_id, user, &why)
-                : -ENOENT;
+    }
+    body = &cj->hj.body;
+    cj->which = "user";
+    if (authenticate(hr) < 0 || require_coordinator(hr, "transfer caseloads") < 0 ||
+        request_json(hr, keys, body) < 0 || member_user(hr, *body, "from", &cj->from) < 0 ||
+        member_user(hr, *body, "to", &cj->to) < 0 ||
+        member_person(hr, *body, "person_id", false, &cj->person) < 0) {
+        job_free(&cj->hj);
+        return;
+    }
+    job_submit(hr, &cj->hj, WORK_WRITE, transfer_run);
+}
+
+/* The named coordinator is set, then the team read back, in one job on the writer. */
+static void named_run(struct store *s, struct work_job *j)
+{
+    struct person_job *pj = (struct person_job *)j;
+
+    j->r = store_named_coordinator_set(s, &pj->hj.hr.who, pj->person_id, pj->arg, &pj->why);
+    if (j->r >= 0)
+        pj->r2 = store_person_team(s, &pj->hj.hr.who, pj->person_id, &pj->hj.resp);
+}
+
+static void named_finish(struct http_job *hj)
+{
+    struct person_job *pj = (struct person_job *)hj;
+    struct http_req *hr = &hj->hr;
+    char echo[HTTP_ECHO_MAX];
+    int r = hj->job.r;
+
     if (r == -ENOENT) {
-        reply_error(hr, 404, "not_found", -1, NULL, -1, "%s (person %s, user %s)", why,
-                    clip(person_id, echo, sizeof(echo)), user);
+        reply_error(hr, 404, "not_found", -1, NULL, -1, "%s (person %s, user %s)", pj->why,
+                    clip(pj->person_id, echo, sizeof(echo)), pj->arg);
         return;
     }
     if (r == -EINVAL) {
-        reply_error(hr, 400, "invalid_value", -1, "user", -1, "%s; nothing was changed", why);
+        reply_error(hr, 400, "invalid_value", -1, "user", -1, "%s; nothing was changed",
+                    pj->why);
         return;
     }
     if (r < 0) {
         reply_store_failure(hr, r, "setting a named coordinator");
         return;
     }
-    r = store_person_team(hr->sd->store, &hr->who, person_id, &resp);
-    if (r < 0) {
-        reply_store_failure(hr, r, "reading the team");
+    if (pj->r2 < 0) {
+        reply_store_failure(hr, pj->r2, "reading the team");
         return;
     }
-    reply_json(hr, 200, resp);
+    reply_json(hr, 200, hj->resp);
+}
+
+static void handle_named_coordinator(struct http_req *hr, const char *person_id)
+{
+    static const char *const keys[] = {"user", NULL};
+    char echo[HTTP_ECHO_MAX];
+    struct person_job *pj;
+    cJSON **body;
+
+    pj = person_job_new(hr, person_id, named_finish, "setting a named coordinator");
+    if (!pj)
+        return;
+    body = &pj->hj.body;
+    pj->why = "no such person or user";
+    if (authenticate(hr) < 0 || require_coordinator(hr, "set a named coordinator") < 0 ||
+        request_json(hr, keys, body) < 0 || member_user(hr, *body, "user", &pj->arg) < 0) {
+        job_free(&pj->hj);
+        return;
+    }
+    if (!uuid_valid(person_id)) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1, "%s (person %s, user %s)", pj->why,
+                    clip(person_id, echo, sizeof(echo)), pj->arg);
+        job_free(&pj->hj);
+        return;
+    }
+    job_submit(hr, &pj->hj, WORK_WRITE, named_run);
 }
 
 /* ---- POST /v1/people/{id}/accept|close|reopen|nhs-number|gp-practice ---- */
@@ -1684,29 +2251,28 @@ static const struct lifecycle_route {
         {"/gp-practice", "gp_practice", "set a GP practice", STORE_PERSON_SET_GP},
 };
 
-static void handle_lifecycle(struct http_req *hr, const char *person_id,
-                             const struct lifecycle_route *route)
+static void lifecycle_run(struct store *s, struct work_job *j)
 {
-    const char *keys[] = {route->key, NULL};
-    _cleanup_json_ cJSON *body = NULL, *person = NULL, *resp = NULL;
-    const char *arg = NULL, *why = NULL;
-    char echo[HTTP_ECHO_MAX];
-    int r;
+    struct person_job *pj = (struct person_job *)j;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, route->what) < 0 ||
-        request_json(hr, keys, &body) < 0 ||
-        (route->key && member_string(hr, body, route->key, true, 64, &arg) < 0))
-        return;
-    r = uuid_valid(person_id) ? store_person_lifecycle(hr->sd->store, &hr->who, person_id,
-                                                       route->action, arg, &person, &why)
-                              : -ENOENT;
+    j->r = store_person_lifecycle(s, &pj->hj.hr.who, pj->person_id, pj->route->action, pj->arg,
+                                  &pj->extra, &pj->why);
+}
+
+static void lifecycle_finish(struct http_job *hj)
+{
+    struct person_job *pj = (struct person_job *)hj;
+    struct http_req *hr = &hj->hr;
+    _cleanup_json_ cJSON *resp = NULL;
+    const char *why = pj->why;
+    int r = hj->job.r;
+
     if (r == -ENOENT) {
-        reply_error(hr, 404, "not_found", -1, NULL, -1, "no person with id %s; check the id",
-                    clip(person_id, echo, sizeof(echo)));
+        reply_no_such(hr, "person", pj->person_id, "check the id");
         return;
     }
     if (r == -EINVAL) {
-        reply_error(hr, 400, "invalid_value", -1, route->key, -1, "%s; nothing was written",
+        reply_error(hr, 400, "invalid_value", -1, pj->route->key, -1, "%s; nothing was written",
                     why ? why : "the value is not valid");
         return;
     }
@@ -1716,38 +2282,80 @@ static void handle_lifecycle(struct http_req *hr, const char *person_id,
         return;
     }
     if (r < 0) {
-        reply_store_failure(hr, r, route->what);
+        reply_store_failure(hr, r, pj->route->what);
         return;
     }
     resp = cJSON_CreateObject();
-    if (!resp || wire_add_item(resp, "person", TAKE_PTR(person)) < 0) {
+    if (!resp || wire_add_item(resp, "person", TAKE_PTR(pj->extra)) < 0) {
         send_oom(hr);
         return;
     }
     reply_json(hr, 200, resp);
 }
 
+static void handle_lifecycle(struct http_req *hr, const char *person_id,
+                             const struct lifecycle_route *route)
+{
+    const char *keys[] = {route->key, NULL};
+    struct person_job *pj = person_job_new(hr, person_id, lifecycle_finish, route->what);
+    cJSON **body;
+
+    if (!pj)
+        return;
+    body = &pj->hj.body;
+    pj->route = route;
+    if (authenticate(hr) < 0 || require_coordinator(hr, route->what) < 0 ||
+        request_json(hr, keys, body) < 0 ||
+        (route->key && member_string(hr, *body, route->key, true, 64, &pj->arg) < 0)) {
+        job_free(&pj->hj);
+        return;
+    }
+    if (!uuid_valid(person_id)) {
+        job_free(&pj->hj);
+        reply_no_such(hr, "person", person_id, "check the id");
+        return;
+    }
+    job_submit(hr, &pj->hj, WORK_WRITE, lifecycle_run);
+}
+
+static void team_run(struct store *s, struct work_job *j)
+{
+    struct person_job *pj = (struct person_job *)j;
+
+    j->r = store_person_team(s, &pj->hj.hr.who, pj->person_id, &pj->hj.resp);
+}
+
+static void team_finish(struct http_job *hj)
+{
+    struct person_job *pj = (struct person_job *)hj;
+    char echo[HTTP_ECHO_MAX];
+
+    if (hj->job.r == -ENOENT) {
+        reply_error(&hj->hr, 404, "not_found", -1, NULL, -1,
+                    "no person with id %s on your caseload; check the id",
+                    clip(pj->person_id, echo, sizeof(echo)));
+        return;
+    }
+    finish_resp(hj);
+}
+
 static void handle_team(struct http_req *hr, const char *person_id)
 {
-    _cleanup_json_ cJSON *resp = NULL;
-    char echo[HTTP_ECHO_MAX];
-    int r;
+    struct person_job *pj;
 
     if (authenticate(hr) < 0)
         return;
-    r = uuid_valid(person_id) ? store_person_team(hr->sd->store, &hr->who, person_id, &resp)
-                              : -ENOENT;
-    if (r == -ENOENT) {
+    if (!uuid_valid(person_id)) {
+        char echo[HTTP_ECHO_MAX];
+
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no person with id %s on your caseload; check the id",
                     clip(person_id, echo, sizeof(echo)));
         return;
     }
-    if (r < 0) {
-        reply_store_failure(hr, r, "reading the team");
-        return;
-    }
-    reply_json(hr, 200, resp);
+    pj = person_job_new(hr, person_id, team_finish, "reading the team");
+    if (pj)
+        job_submit(hr, &pj->hj, WORK_READ, team_run);
 }
 
 /* ---- strict framing ---- */
@@ -2025,7 +2633,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
     } else {
         reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
     }
-    if (!hr.replied) {
+    if (!hr.replied && !hr.deferred) {
         /* A handler returned without answering: a bug, but the client still gets a reply. */
         log_error("no reply was made for a request; answering 500");
         reply_error(&hr, 500, "internal_error", -1, NULL, -1,
@@ -2044,6 +2652,7 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
         return NULL;
     sd->base = base;
     sd->store = store;
+    sd->auth_store = store;
     sd->ssl_ctx = ssl_ctx;
     sd->quiet = quiet;
     sd->lock_after_days = HTTP_LOCK_AFTER_DAYS;
@@ -2052,7 +2661,10 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
     sd->enrol_addrs = calloc(HTTP_ENROL_ADDRS, sizeof(*sd->enrol_addrs));
     sd->http = evhttp_new(base);
     sd->conns = conn_server_new(base, store, ssl_ctx, quiet);
-    if (!sd->http || !sd->enrol_addrs || !sd->conns) {
+    if (work_new_inline(store, &sd->work) < 0)
+        sd->work = NULL;
+    if (!sd->http || !sd->enrol_addrs || !sd->conns || !sd->work) {
+        work_free(sd->work);
         if (sd->http)
             evhttp_free(sd->http);
         conn_server_free(sd->conns);
@@ -2072,7 +2684,36 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
     evhttp_set_bevcb(sd->http, conn_bev_new, sd->conns);
     conn_server_set_drained(sd->conns, reply_drained, sd);
     evhttp_set_gencb(sd->http, dispatch, sd);
+    work_set_idle(sd->work, work_idle, sd);
     return sd;
+}
+
+int caresyncd_start_work(struct caresyncd *sd, const char *path, unsigned readers,
+                         unsigned depth)
+{
+    struct store *auth = NULL;
+    struct work *w = NULL;
+    int r;
+
+    r = store_open_reader(sd->store, path, &auth);
+    if (r < 0)
+        return r;
+    r = work_new(sd->base, sd->store, path, readers, depth, &w);
+    if (r < 0) {
+        store_free(auth);
+        return r;
+    }
+    work_free(sd->work); /* the inline one: nothing is out */
+    sd->work = w;
+    work_set_idle(w, work_idle, sd);
+    sd->auth_store = auth;
+    conn_server_set_store(sd->conns, auth);
+    return 0;
+}
+
+void caresyncd_get_work_stats(const struct caresyncd *sd, struct work_stats *ret)
+{
+    work_get_stats(sd->work, ret);
 }
 
 void caresyncd_set_conn_limits(struct caresyncd *sd, const struct conn_limits *l)
@@ -2282,7 +2923,7 @@ void caresyncd_shutdown(struct caresyncd *sd)
     for (size_t i = 0; i < sd->n_bound; i++)
         evhttp_del_accept_socket(sd->http, sd->bound[i]);
     sd->n_bound = 0;
-    if (sd->inflight == 0)
+    if (sd->inflight == 0 && work_pending(sd->work) == 0)
         (void)event_base_loopexit(sd->base, NULL);
     else
         (void)event_base_loopexit(sd->base, &deadline);
@@ -2298,9 +2939,14 @@ struct caresyncd *caresyncd_free(struct caresyncd *sd)
 {
     if (!sd)
         return NULL;
-    /* Connections still open fire conn_closed() from here, so sd must stay valid until then. */
+    /* The jobs still out finish first (their replies are dropped: the loop has stopped);
+     * then connections still open fire conn_closed() from evhttp_free(), so sd must stay valid
+     * until then. */
+    sd->work = work_free(sd->work);
     if (sd->http)
         evhttp_free(sd->http);
+    if (sd->auth_store != sd->store)
+        sd->auth_store = store_free(sd->auth_store);
     sd->conns = conn_server_free(sd->conns);
     free(sd->enrol_addrs);
     free(sd);

@@ -19,6 +19,7 @@
 #include "admin.h"
 #include "demo.h"
 #include "http.h"
+#include "work.h"
 #include "log.h"
 #include "store.h"
 #include "tls.h"
@@ -44,6 +45,9 @@ static const char *arg_body_timeout;
 static const char *arg_max_conns_per_addr;
 static const char *arg_max_conns;
 static const char *arg_max_body_buffer_kb;
+/* serve --queue-depth, --readers (work.h). */
+static const char *arg_queue_depth;
+static const char *arg_readers;
 
 /* ---- the command table ---- */
 
@@ -70,11 +74,12 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          data directory made by 'caresyncd init'\n"
          "  -s, --san NAME          another IP address or DNS name for the certificate (repeat it)\n",
          cert_renew_run},
-        {"serve", "dlmqgLCETHBAMUF", 0,
+        {"serve", "dlmqgLCETHBAMUFQR", 0,
          "serve --data DIR --listen ADDR:PORT... [--log-file FILE] [--max-skew-ms N] [--handover-grace-hours N] "
          "[--lock-after-days N] [--max-device-conflicts N] [--enrol-limit N/S] "
          "[--enrol-server-limit N/S] [--header-timeout S] [--body-timeout S] "
-         "[--max-conns-per-addr N] [--max-conns N] [--max-body-buffer-kb N] [--quiet]",
+         "[--max-conns-per-addr N] [--max-conns N] [--max-body-buffer-kb N] [--queue-depth N] "
+         "[--readers N] [--quiet]",
          "Serve the sync API (docs/PROTOCOL.md) over HTTPS until SIGTERM or SIGINT, which stop\n"
          "accepting, finish the replies in progress and exit 0. SIGHUP reloads the certificate\n"
          "and key (server.pem, server.key; new connections use them, open ones are kept) and\n"
@@ -113,6 +118,11 @@ static const struct admin_command commands[] = {
          "      --max-body-buffer-kb N\n"
          "                          request bodies (as announced) read at once, all\n"
          "                          connections together; more get 503 (default 65536)\n"
+         "      --queue-depth N     requests waiting for the store at once; more get 503\n"
+         "                          queue_full with Retry-After (default 4096)\n"
+         "      --readers N         threads answering read-only requests (conflict list,\n"
+         "                          devices, team, FHIR export) beside the one writer thread\n"
+         "                          (default 2; 0: the writer does them too)\n"
          "  -q, --quiet             no access log lines\n",
          serve_run},
         {"user add", "dr", 1, "user add --data DIR NAME --role ROLE",
@@ -275,6 +285,8 @@ static const struct option longopts[] = {
         {"max-conns-per-addr", required_argument, NULL, 'A'},
         {"max-conns", required_argument, NULL, 'M'},
         {"max-body-buffer-kb", required_argument, NULL, 'U'},
+        {"queue-depth", required_argument, NULL, 'Q'},
+        {"readers", required_argument, NULL, 'R'},
         {"person", required_argument, NULL, 'x'},
         {"profile", required_argument, NULL, 'f'},
         {"seed", required_argument, NULL, 'S'},
@@ -430,6 +442,12 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
             break;
         case 'U':
             arg_max_body_buffer_kb = optarg;
+            break;
+        case 'Q':
+            arg_queue_depth = optarg;
+            break;
+        case 'R':
+            arg_readers = optarg;
             break;
         case 'x':
             o->person = optarg;
@@ -649,6 +667,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     unsigned enrol_n = HTTP_ENROL_ADDR_FAILS, enrol_s = HTTP_ENROL_ADDR_WINDOW_S;
     unsigned enrol_all_n = HTTP_ENROL_ALL_FAILS, enrol_all_s = HTTP_ENROL_ALL_WINDOW_S;
     uint64_t head_s = 0, body_s = 0, per_addr = 0, max_conns = 0, buffer_kb = 0;
+    uint64_t queue_depth = WORK_QUEUE_DEPTH, readers = WORK_READERS;
     int r;
 
     if (!arg_n_listens)
@@ -686,7 +705,9 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
                            &per_addr) ||
         parse_serve_number(cmd, "max-conns", arg_max_conns, 1, 1000000, &max_conns) ||
         parse_serve_number(cmd, "max-body-buffer-kb", arg_max_body_buffer_kb, 1,
-                           64ULL * 1024 * 1024, &buffer_kb))
+                           64ULL * 1024 * 1024, &buffer_kb) ||
+        parse_serve_number(cmd, "queue-depth", arg_queue_depth, 1, WORK_QUEUE_MAX, &queue_depth) ||
+        parse_serve_number(cmd, "readers", arg_readers, 0, WORK_READERS_MAX, &readers))
         return ADMIN_EXIT_USAGE;
     if ((size_t)snprintf(cert, sizeof(cert), "%s/server.pem", o->data) >= sizeof(cert) ||
         (size_t)snprintf(key, sizeof(key), "%s/server.key", o->data) >= sizeof(key) ||
@@ -744,6 +765,11 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         log_error("out of memory creating the HTTP server");
         return ADMIN_EXIT_FAILURE;
     }
+    r = caresyncd_start_work(sd, db, (unsigned)readers, (unsigned)queue_depth);
+    if (r < 0) {
+        log_error("cannot start the store's worker threads: %s", strerror(-r));
+        return ADMIN_EXIT_FAILURE;
+    }
     caresyncd_set_lock_after_days(sd, (unsigned)lock_days);
     caresyncd_set_enrol_limits(sd, enrol_n, enrol_s, enrol_all_n, enrol_all_s);
     caresyncd_set_conn_limits(sd, &(struct conn_limits){
@@ -797,8 +823,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         log_error("the event loop failed");
         return ADMIN_EXIT_FAILURE;
     }
-    sd = caresyncd_free(sd);
-    log_info("stopped");
+    sd = caresyncd_free(sd); /* logs what the store's threads did (work_free()) */
     return ADMIN_EXIT_OK;
 }
 

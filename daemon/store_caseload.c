@@ -161,7 +161,7 @@ int store_caseload_assign(struct store *s, const struct store_principal *p, cons
         goto fail;
     changed = r = assignment_set(s, person_id, u.id, assign);
     if (r == 0) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return 0;
     }
     /* A professional named coordinator holds the role through the assignment that just ended. */
@@ -178,7 +178,7 @@ int store_caseload_assign(struct store *s, const struct store_principal *p, cons
     r = store_txn_commit(s);
     return r < 0 ? r : changed;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -298,7 +298,7 @@ int store_caseload_transfer(struct store *s, const struct store_principal *p, co
     *ret = TAKE_PTR(resp);
     return 0;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -357,7 +357,7 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
         goto fail;
     }
     if (prev_id == u.id) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return 0;
     }
     r = db_prepare(s->db,
@@ -379,7 +379,7 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
     r = store_txn_commit(s);
     return r < 0 ? r : 1;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -396,7 +396,7 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
 
     if (!resp)
         return -ENOMEM;
-    r = db_begin(s->db, false);
+    r = store_plain_begin(s, false);
     if (r < 0)
         return r;
     /* Coordinators: any person that exists; others: people on their caseload. */
@@ -461,7 +461,7 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
     }
     sqlite3_reset(name);
     sqlite3_reset(nc);
-    db_rollback(s->db);
+    store_txn_rollback(s);
     if (r < 0)
         return r;
     *ret = TAKE_PTR(resp);

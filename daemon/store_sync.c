@@ -1646,7 +1646,7 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
      * grow by one per write: a cursor far beyond that was given out by no server of ours, and
      * believing it would lift the sequence to where it overflows. */
     if (dc.seq > s->txn_seq && dc.seq > store_seq_floor() + STORE_CURSOR_AHEAD_MAX) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return set_err(err, 400, "invalid_value", -1, -EINVAL,
                        "cursor %s is not one this server gave out; send \"\" to start again",
                        cursor);
@@ -1660,7 +1660,7 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
             r = -ENOMEM;
     }
     if (r < 0) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return store_failure(err, r);
     }
     seen = calloc(n ? n : 1, sizeof(*seen));
@@ -1764,7 +1764,7 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
 fail:
     store_scope_end(s);
     store_audit_batch_drop(s);
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -1850,6 +1850,6 @@ int store_row_restore(struct store *s, const struct store_principal *p, const ch
     *ret = TAKE_PTR(resp);
     return 0;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }

@@ -63,6 +63,7 @@ static SSL *fuzz_bev_get_ssl(struct bufferevent *bev)
 #define bufferevent_openssl_get_ssl    fuzz_bev_get_ssl
 #include "conn.c"
 #include "http.c"
+#include "work.c"
 #undef bufferevent_openssl_socket_new
 #undef bufferevent_openssl_get_ssl
 
