@@ -168,7 +168,6 @@ int store_group_begin(struct store *s)
     if (r < 0)
         return r;
     s->group = true;
-    s->group_lost = false;
     return 0;
 }
 

@@ -55,7 +55,6 @@ struct store {
     bool audit_batching;
     /* Inside store_group_begin() ... store_group_commit(): each transaction is a savepoint. */
     bool group;
-    bool group_lost;
     uint64_t commits; /* COMMITs made (each one an fsync of the WAL) */
     struct {
         const char *sql;

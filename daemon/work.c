@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -104,12 +105,36 @@ static void group_failed(struct work_job **v, size_t from, size_t to, int err)
         v[i]->group_err = err;
 }
 
+static int64_t work_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Jobs v[from..to) are over (their group committed or failed): count them, hand them back. */
+static void group_done(struct work *w, struct work_job **v, size_t from, size_t to)
+{
+    pthread_mutex_lock(&w->lock);
+    w->stats.write_jobs += to - from;
+    w->stats.groups++;
+    w->stats.commits = store_commits(w->writer);
+    if (to - from > w->stats.largest_group)
+        w->stats.largest_group = to - from;
+    for (size_t i = from; i < to; i++)
+        complete_locked(w, v[i]);
+    pthread_mutex_unlock(&w->lock);
+}
+
 /*
  * Run @n write jobs in as few transactions as they allow: one BEGIN IMMEDIATE, each job in its
- * own savepoint (store_txn_begin() in a group), one COMMIT. A job that fails rolls back its own
- * savepoint and keeps its own error. Should SQLite roll the whole group back itself (a full disk,
- * an I/O error), every job run so far in it is failed and a new group takes the rest; should the
- * COMMIT fail, every job of the group is failed. No reply leaves before this returns.
+ * own savepoint (store_txn_begin() in a group), one COMMIT, then their replies. A group of at
+ * least WORK_GROUP_MIN jobs closes early once it has worked WORK_GROUP_MS, so that the first of
+ * a long queue are not kept waiting for the last. A job that fails rolls back its own savepoint and keeps its own error. Should
+ * SQLite roll the whole group back itself (a full disk, an I/O error), every job run so far in
+ * it is failed and a new group takes the rest; should the COMMIT fail, every job of the group is
+ * failed. No job is handed back before its group's COMMIT (or failure).
  */
 static void run_group(struct work *w, struct work_job **v, size_t n)
 {
@@ -117,21 +142,30 @@ static void run_group(struct work *w, struct work_job **v, size_t n)
     size_t start = 0;
 
     while (start < n) {
+        int64_t began = work_now_ms();
+        bool lost = false;
         size_t i;
         int r = store_group_begin(s);
 
         if (r < 0) {
             group_failed(v, start, n, r);
+            group_done(w, v, start, n);
             return;
         }
         for (i = start; i < n; i++) {
             v[i]->run(s, v[i]);
             if (v[i]->then && !store_group_lost(s)) /* no readers: both parts here */
                 v[i]->then(s, v[i]);
-            if (store_group_lost(s))
+            if (store_group_lost(s)) {
+                lost = true;
                 break;
+            }
+            if (i + 1 - start >= WORK_GROUP_MIN && work_now_ms() - began >= WORK_GROUP_MS) {
+                i++;
+                break;
+            }
         }
-        if (i < n) {
+        if (lost) {
             /* SQLite undid the group when job i failed: jobs start..i are lost. */
             int err = v[i]->r < 0 ? v[i]->r : -EIO;
 
@@ -139,13 +173,15 @@ static void run_group(struct work *w, struct work_job **v, size_t n)
             group_failed(v, start, i + 1, err);
             log_warn("a group of %zu writes was rolled back by the store (%s); each is answered "
                      "with an error, nothing of them was written", i + 1 - start, strerror(-err));
+            group_done(w, v, start, i + 1);
             start = i + 1;
             continue;
         }
         r = store_group_commit(s);
         if (r < 0)
-            group_failed(v, start, n, r);
-        start = n;
+            group_failed(v, start, i, r);
+        group_done(w, v, start, i);
+        start = i;
     }
 }
 
@@ -169,16 +205,6 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->lock);
 
         run_group(w, v, n);
-
-        pthread_mutex_lock(&w->lock);
-        w->stats.write_jobs += n;
-        w->stats.groups++;
-        w->stats.commits = store_commits(w->writer);
-        if (n > w->stats.largest_group)
-            w->stats.largest_group = n;
-        for (size_t i = 0; i < n; i++)
-            complete_locked(w, v[i]);
-        pthread_mutex_unlock(&w->lock);
     }
 }
 

@@ -17,6 +17,8 @@ struct work;
 #define WORK_READERS     2    /* reader threads (--readers) */
 #define WORK_READERS_MAX 64
 #define WORK_GROUP_MAX   256  /* write jobs committed together, at most */
+#define WORK_GROUP_MS    50   /* a group that has worked this long commits, whatever waits... */
+#define WORK_GROUP_MIN   8    /* ...once it holds this many jobs */
 #define WORK_RETRY_AFTER "1"  /* seconds, in the 503 of a full queue */
 
 enum work_kind {
