@@ -37,7 +37,7 @@ int replica_read_version(struct caresync *c, const char *tbl, const char *row_id
                      field ? "SELECT hlc, device FROM field_version"
                              " WHERE tbl = ?1 AND row_id = ?2 AND field = ?3"
                            : "SELECT hlc, device FROM field_version WHERE tbl = ?1 AND row_id = ?2"
-                             " ORDER BY hlc DESC, device DESC LIMIT 1",
+                             " ORDER BY " HLC_SQL_NEWEST " LIMIT 1",
                      &st);
     if (r < 0)
         return r;
@@ -496,6 +496,18 @@ static int bad_reply(struct caresync *c, const char *what)
                    what);
 }
 
+int apply_decode(struct caresync *c, const struct http_reply *rep, struct proto_sync_reply *ret)
+{
+    const char *why = "";
+    int r = proto_sync_reply_decode_json(rep->json, ret, &why);
+
+    if (r == -ENOMEM)
+        return cs_fail_errno(c, r, "sync failed");
+    if (r < 0)
+        return bad_reply(c, why);
+    return CARESYNC_OK;
+}
+
 /* Remember @h for the clock unless it is implausibly far ahead of the server's own clock. */
 static void saw_clock(struct apply_ctx *x, uint64_t h)
 {
@@ -507,47 +519,35 @@ static void saw_clock(struct apply_ctx *x, uint64_t h)
         x->max_remote = h;
 }
 
-static int apply_current(struct apply_ctx *x, const struct change_record *sent, const cJSON *cur)
+static int apply_current(struct apply_ctx *x, const struct change_record *sent,
+                         const struct proto_outcome *o)
 {
-    static const char *const keys[] = {"value", "hlc", "device", NULL};
-    const char *value, *hs, *dev, *bad, *why;
-    uint64_t h;
+    const char *why;
     int r;
 
-    if (!cJSON_IsObject(cur) || wire_check_keys(cur, keys, &bad, &why) < 0 ||
-        wire_get_string_or_null(cur, "value", &value) < 0 || wire_get_string(cur, "hlc", &hs) < 0 ||
-        hlc_parse(hs, &h) < 0 || wire_get_string(cur, "device", &dev) < 0 || !uuid_valid(dev))
+    if (!o->has_current)
         return bad_reply(x->c, "outcome \"current\"");
-    if (catalogue_check_value(sent->field, value, &why) < 0)
+    if (catalogue_check_value(sent->field, o->current_value, &why) < 0)
         return bad_reply(x->c, "outcome \"current\" value");
-    r = apply_version(x->c, sent->table, sent->field, sent->row_id, sent->person_id, value, h,
-                      dev);
+    r = apply_version(x->c, sent->table, sent->field, sent->row_id, sent->person_id,
+                      o->current_value, o->current_hlc, o->current_device);
     if (r < 0)
         return cs_fail_errno(x->c, r, "sync failed: cannot apply the winning value");
-    saw_clock(x, h);
+    saw_clock(x, o->current_hlc);
     return CARESYNC_OK;
 }
 
-static int apply_outcome(struct apply_ctx *x, const struct change_record *sent, const cJSON *o)
+static int apply_outcome(struct apply_ctx *x, const struct change_record *sent,
+                         const struct proto_outcome *o)
 {
-    const char *cid, *outcome, *hs;
-    bool clamped = false, conflict = false;
+    const char *outcome = o->outcome;
+    bool clamped = o->clamped, conflict = o->conflict;
+    uint64_t h = o->hlc;
     sqlite3_stmt *st;
-    uint64_t h;
     int r;
 
-    if (!cJSON_IsObject(o) || wire_get_string(o, "change_id", &cid) < 0 ||
-        !streq(cid, sent->change_id))
+    if (!streq(o->change_id, sent->change_id))
         return bad_reply(x->c, "outcomes do not match the changes sent");
-    if (wire_get_string(o, "outcome", &outcome) < 0 || wire_get_string(o, "hlc", &hs) < 0 ||
-        hlc_parse(hs, &h) < 0)
-        return bad_reply(x->c, "outcome");
-    r = wire_get_bool(o, "clamped", &clamped);
-    if (r == -EBADMSG)
-        return bad_reply(x->c, "outcome \"clamped\"");
-    r = wire_get_bool(o, "conflict", &conflict);
-    if (r == -EBADMSG)
-        return bad_reply(x->c, "outcome \"conflict\"");
 
     x->stats->pushed++;
     x->stats->conflicts += conflict;
@@ -576,7 +576,7 @@ static int apply_outcome(struct apply_ctx *x, const struct change_record *sent, 
         x->stats->applied++;
     } else if (streq(outcome, "lost")) {
         x->stats->lost++;
-        return apply_current(x, sent, cJSON_GetObjectItemCaseSensitive(o, "current"));
+        return apply_current(x, sent, o);
     } else if (streq(outcome, "out_of_scope")) {
         x->stats->out_of_scope++;
     } else {
@@ -621,29 +621,19 @@ static int offer_pulled(struct apply_ctx *x, struct change_record *rec)
     return row_offer(w, rec->field, &rec->value, rec->hlc, rec->device);
 }
 
-static int apply_pulled(struct apply_ctx *x, const cJSON *obj)
+/* Apply one pulled field state; its value is taken (rec->value is NULL after). */
+static int apply_pulled(struct apply_ctx *x, struct change_record *rec)
 {
-    struct change_record rec = {0};
-    const char *why = "", *where = "";
     int r, k;
 
-    r = wire_decode_pull_change(obj, &rec, &why, &where);
-    if (r == -ENOMEM)
-        return cs_fail_errno(x->c, r, "sync failed");
-    if (r < 0) {
-        char what[160];
-
-        snprintf(what, sizeof(what), "pulled change: %s: %s", where, why);
-        return bad_reply(x->c, what);
-    }
-    r = k = offer_pulled(x, &rec);
+    r = k = offer_pulled(x, rec);
     if (r >= 0)
-        r = unpurge(x, rec.person_id);
+        r = unpurge(x, rec->person_id);
     if (r >= 0)
-        r = reread_seen(x, rec.table->name, rec.row_id, rec.field->name);
+        r = reread_seen(x, rec->table->name, rec->row_id, rec->field->name);
     if (r >= 0)
-        saw_clock(x, rec.hlc);
-    wire_change_done(&rec);
+        saw_clock(x, rec->hlc);
+    wire_change_done(rec);
     if (r < 0)
         return cs_fail_errno(x->c, r, "sync failed: cannot apply a pulled change");
     x->stats->pulled += k > 0;
@@ -819,55 +809,32 @@ static int reread_finish(struct apply_ctx *x)
     return CARESYNC_OK;
 }
 
-static int apply_tx(struct apply_ctx *x, cJSON *resp, const struct outbox_batch *sent,
-                    bool *ret_more, bool *ret_cursor_moved)
+static int apply_tx(struct apply_ctx *x, struct proto_sync_reply *resp,
+                    const struct outbox_batch *sent, bool *ret_more, bool *ret_cursor_moved)
 {
-    const cJSON *outcomes, *purge, *drop;
-    cJSON *changes, *it;
-    const char *cursor, *shlc;
+    const char *cursor = resp->cursor;
     _cleanup_free_ char *old_cursor = NULL;
-    bool more = false, rew = false;
-    size_t i = 0;
+    bool more = resp->more;
     int r;
 
-    outcomes = cJSON_GetObjectItemCaseSensitive(resp, "outcomes");
-    changes = cJSON_GetObjectItemCaseSensitive(resp, "changes");
-    purge = cJSON_GetObjectItemCaseSensitive(resp, "purge");
-    if (!cJSON_IsArray(outcomes) || (size_t)cJSON_GetArraySize(outcomes) != sent->n)
+    if (resp->n_outcomes != sent->n)
         return bad_reply(x->c, "\"outcomes\" missing or of the wrong length");
-    if ((changes && !cJSON_IsArray(changes)) || (purge && !cJSON_IsArray(purge)))
-        return bad_reply(x->c, "\"changes\" or \"purge\" is not an array");
-    if (wire_get_string(resp, "cursor", &cursor) < 0 || strlen(cursor) > CS_CURSOR_MAX)
+    if (!cursor || strlen(cursor) > CS_CURSOR_MAX)
         return bad_reply(x->c, "\"cursor\"");
-    if (wire_get_string(resp, "server_hlc", &shlc) < 0 || hlc_parse(shlc, &x->server_hlc) < 0)
-        return bad_reply(x->c, "\"server_hlc\"");
-    r = wire_get_bool(resp, "more", &more);
-    if (r == -EBADMSG)
-        return bad_reply(x->c, "\"more\"");
-
-    r = wire_get_bool(resp, "rewound", &rew);
-    if (r == -EBADMSG)
-        return bad_reply(x->c, "\"rewound\"");
-    if (rew) {
+    x->server_hlc = resp->server_hlc;
+    if (resp->rewound) {
         r = rewound(x);
         if (r != CARESYNC_OK)
             return r;
-    } else {
-        bool reread = false;
-
-        r = wire_get_bool(resp, "reread", &reread);
-        if (r == -EBADMSG)
-            return bad_reply(x->c, "\"reread\"");
-        if (reread) {
-            r = reread_start(x);
-            if (r != CARESYNC_OK)
-                return r;
-        }
+    } else if (resp->reread) {
+        r = reread_start(x);
+        if (r != CARESYNC_OK)
+            return r;
     }
-    cJSON_ArrayForEach (it, outcomes) {
-        const struct change_record *cr = &sent->v[i++];
+    for (size_t i = 0; i < resp->n_outcomes; i++) {
+        const struct change_record *cr = &sent->v[i];
 
-        r = apply_outcome(x, cr, it);
+        r = apply_outcome(x, cr, &resp->outcomes[i]);
         if (r != CARESYNC_OK)
             return r;
         r = reread_seen(x, cr->table->name, cr->row_id, cr->field->name);
@@ -877,36 +844,23 @@ static int apply_tx(struct apply_ctx *x, cJSON *resp, const struct outbox_batch 
     r = outbox_drop(x->c, sent);
     if (r < 0)
         return cs_fail_errno(x->c, r, "sync failed: cannot update the outbox");
-    /* Each change leaves the tree once applied: the next page is arriving meanwhile. */
-    while (changes && (it = changes->child)) {
-        r = apply_pulled(x, it);
-        cJSON_Delete(cJSON_DetachItemViaPointer(changes, it));
+    for (size_t i = 0; i < resp->n_changes; i++) {
+        r = apply_pulled(x, &resp->changes[i]);
         if (r != CARESYNC_OK)
             return r;
     }
     r = row_flush(x->c, &x->row);
     if (r < 0)
         return cs_fail_errno(x->c, r, "sync failed: cannot apply a pulled change");
-    drop = cJSON_GetObjectItemCaseSensitive(resp, "drop");
-    if (drop && !cJSON_IsArray(drop))
-        return bad_reply(x->c, "\"drop\" is not an array");
-    cJSON_ArrayForEach (it, drop) {
-        const char *tname = NULL, *row = NULL;
-        const struct cat_table *t;
-
-        if (wire_get_string(it, "table", &tname) < 0 || wire_get_string(it, "row_id", &row) < 0 ||
-            !(t = catalogue_table(tname)) || !uuid_valid(row))
-            return bad_reply(x->c, "\"drop\" entry");
-        r = drop_row(x->c->db, t, row);
+    for (size_t i = 0; i < resp->n_drop; i++) {
+        r = drop_row(x->c->db, resp->drop[i].table, resp->drop[i].row_id);
         if (r < 0)
             return cs_fail_errno(x->c, r, "sync failed: cannot remove a row this device may no "
                                           "longer hold");
         x->purged |= r > 0;
     }
-    cJSON_ArrayForEach (it, purge) {
-        if (!cJSON_IsString(it) || !uuid_valid(it->valuestring))
-            return bad_reply(x->c, "\"purge\" entry");
-        r = apply_purge(x->c->db, it->valuestring);
+    for (size_t i = 0; i < resp->n_purge; i++) {
+        r = apply_purge(x->c->db, resp->purge[i]);
         if (r < 0)
             return cs_fail_errno(x->c, r, "sync failed: cannot purge a person");
         x->stats->purged += (uint64_t)r;
@@ -941,8 +895,9 @@ static int apply_tx(struct apply_ctx *x, cJSON *resp, const struct outbox_batch 
     return CARESYNC_OK;
 }
 
-int apply_response(struct caresync *c, cJSON *resp, const struct outbox_batch *sent,
-                   struct caresync_sync_stats *stats, bool *ret_more, bool *ret_cursor_moved)
+int apply_response(struct caresync *c, struct proto_sync_reply *resp,
+                   const struct outbox_batch *sent, struct caresync_sync_stats *stats,
+                   bool *ret_more, bool *ret_cursor_moved)
 {
     struct caresync_sync_stats st = *stats;
     struct apply_ctx x = {.c = c, .stats = &st};

@@ -99,7 +99,9 @@ const char *caresync_errmsg(const struct caresync *c);
  *
  * @server_url:  "https://HOST[:PORT]"; http:// and other schemes are refused (CARESYNC_EUSAGE).
  * @ca_path:     PEM file of the CA that signed the server certificate; copied to DIR/ca.pem
- *               and used to verify the server from now on.
+ *               and used to verify the server from now on (a private CA, or pinning). NULL:
+ *               the system's CA store verifies the server, now and from now on (a server
+ *               with a certificate from a public or the organisation's installed CA).
  * @code:        the code from "caresyncd enrol USER".
  * @device_name: optional (NULL) name shown to administrators, at most 100 bytes.
  *
@@ -405,6 +407,14 @@ int caresync_doorstep_json(struct caresync *c, const char *person_id, char **ret
  */
 int caresync_export_fhir(struct caresync *c, const char *person_id, char **ret);
 
+/*
+ * caresync_export_fhir_split() - as caresync_export_fhir(), as transaction Bundles of at most
+ * @max_entries entries (> 0) each, one per line (JSON Lines), in the order to load them: every
+ * reference of one points into it or an earlier one (docs/internals/fhir.md, "Load order").
+ */
+int caresync_export_fhir_split(struct caresync *c, const char *person_id, size_t max_entries,
+                               char **ret);
+
 /* A visit to book. */
 struct caresync_visit {
     const char *planned_start; /* required: a date-time */
@@ -587,6 +597,9 @@ struct caresync_registration {
     const char *phone;
     const char *address;
     const char *preferred_name;
+    /* The name and address in parts (FHIR, matching); each optional. */
+    const char *family_name, *given_names, *name_prefix;
+    const char *address_line1, *address_line2, *address_city, *address_postcode;
 };
 
 /*

@@ -11,6 +11,7 @@
 #include "caresync.h"
 #include "catalogue.h"
 #include "macro.h"
+#include "proto.h"
 #include "util.h"
 #include "wire.h"
 
@@ -45,6 +46,7 @@ struct caresync {
     int broken;              /* caresync_open() failed with this code: only errmsg/close work */
     char *server_url;        /* from meta, or the enrol argument while enrolling */
     const char *ca_override; /* while enrolling: the CA file given, instead of DIR/ca.pem */
+    bool ca_system;          /* enrolled without a CA file: the system's CA store verifies */
     void *curl;              /* CURL easy handle, kept for connection reuse; NULL until used */
     char device_id[UUID_STR_MAX];
     char errmsg[CS_ERRMSG_MAX];
@@ -180,16 +182,23 @@ int outbox_load(struct caresync *c, int64_t after, size_t max, size_t max_bytes,
 /* outbox_batch_done() - free the changes of @b and empty it. */
 void outbox_batch_done(struct outbox_batch *b);
 
+struct http_reply;
+/* apply_decode() - the 200 reply @rep of a POST /v1/sync, decoded into *ret (call
+ * proto_sync_reply_done(), also after a failure). CARESYNC_OK, or ESERVER for a malformed
+ * reply, with the message set. */
+int apply_decode(struct caresync *c, const struct http_reply *rep, struct proto_sync_reply *ret);
+
 /*
- * apply_response() - apply one /v1/sync response in one local transaction: the outcomes of
- * the changes of @sent (in order; every one of them then leaves the outbox), pulled changes,
- * purges, pending purges, the cursor and the server clock. Adds to *stats; *ret_more is the
- * response's "more", *ret_cursor_moved whether the cursor changed. Returns CARESYNC_OK, or
- * ESERVER for a malformed reply / ELOCAL, with the message set and nothing applied. The pulled
- * changes are deleted from @resp as they are applied (success or not); the rest stays.
+ * apply_response() - apply one decoded /v1/sync response in one local transaction: the
+ * outcomes of the changes of @sent (in order; every one of them then leaves the outbox), pulled
+ * changes, purges, pending purges, the cursor and the server clock. Adds to *stats; *ret_more is
+ * the response's "more", *ret_cursor_moved whether the cursor changed. Returns CARESYNC_OK, or
+ * ESERVER for a reply that does not fit the request / ELOCAL, with the message set and nothing
+ * applied. The pulled values are taken from @resp as they are applied (success or not).
  */
-int apply_response(struct caresync *c, cJSON *resp, const struct outbox_batch *sent,
-                   struct caresync_sync_stats *stats, bool *ret_more, bool *ret_cursor_moved);
+int apply_response(struct caresync *c, struct proto_sync_reply *resp,
+                   const struct outbox_batch *sent, struct caresync_sync_stats *stats,
+                   bool *ret_more, bool *ret_cursor_moved);
 
 /* ---- task-shaped writes (outbox.c): several rows and fields in one local transaction ---- */
 

@@ -8,26 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
 #include "caresync_int.h"
 #include "wire.h"
 
-/* A user name as the server accepts them: 1 to 64 of [A-Za-z0-9._-]. */
-static bool user_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
-
 static int need_user(struct caresync *c, const char *user, const char *what)
 {
-    if (user_ok(user))
+    if (access_user_valid(user))
         return CARESYNC_OK;
     return cs_fail(c, CARESYNC_EUSAGE, "bad %s '%s': a user name (letters, digits, '.', '_', '-')",
                    what, user ? user : "");
@@ -106,7 +93,7 @@ int caresync_device_revoke(struct caresync *c, const char *device_id)
         r = need_id(c, device_id, "device");
     if (r != CARESYNC_OK)
         return r;
-    body = cJSON_CreateObject(); /* the request has no members */
+    body = cJSON_CreateObject(); /* the request has no members: proto_empty_request_decode() */
     if (!body)
         return cs_fail_errno(c, -ENOMEM, "revoking the device failed");
     snprintf(path, sizeof(path), "/v1/devices/%s/revoke", device_id);
@@ -119,6 +106,7 @@ int caresync_assign(struct caresync *c, const char *person_id, const char *user,
 {
     _cleanup_json_ cJSON *body = NULL;
     _cleanup_free_ char *changed = NULL;
+    struct proto_assignment q = {0};
     int r = begin_online(c);
 
     if (r == CARESYNC_OK)
@@ -127,10 +115,11 @@ int caresync_assign(struct caresync *c, const char *person_id, const char *user,
         r = need_user(c, user, "user");
     if (r != CARESYNC_OK)
         return r;
-    body = cJSON_CreateObject();
-    if (!body || wire_add_string(body, "person_id", person_id) < 0 ||
-        wire_add_string(body, "user", user) < 0 ||
-        wire_add_string(body, "action", assign ? "assign" : "unassign") < 0)
+    copy_text(q.person_id, sizeof(q.person_id), person_id);
+    copy_text(q.user, sizeof(q.user), user);
+    copy_text(q.action, sizeof(q.action), assign ? "assign" : "unassign");
+    body = proto_assignment_request_encode(&q);
+    if (!body)
         return cs_fail_errno(c, -ENOMEM, "changing the caseload failed");
     r = coord_request(c, "POST", "/v1/assignments", body, assign ? "assigning" : "unassigning",
                       "change caseloads", "changed", &changed);
@@ -144,6 +133,7 @@ int caresync_transfer(struct caresync *c, const char *from, const char *to,
                       const char *person_id, char **ret_json)
 {
     _cleanup_json_ cJSON *body = NULL;
+    struct proto_transfer_request q = {.has_person = person_id != NULL};
     int r = begin_online(c);
 
     if (r == CARESYNC_OK)
@@ -154,9 +144,12 @@ int caresync_transfer(struct caresync *c, const char *from, const char *to,
         r = need_id(c, person_id, "person");
     if (r != CARESYNC_OK)
         return r;
-    body = cJSON_CreateObject();
-    if (!body || wire_add_string(body, "from", from) < 0 || wire_add_string(body, "to", to) < 0 ||
-        (person_id && wire_add_string(body, "person_id", person_id) < 0))
+    copy_text(q.from, sizeof(q.from), from);
+    copy_text(q.to, sizeof(q.to), to);
+    if (person_id)
+        copy_text(q.person_id, sizeof(q.person_id), person_id);
+    body = proto_transfer_request_encode(&q);
+    if (!body)
         return cs_fail_errno(c, -ENOMEM, "the transfer failed");
     return coord_request(c, "POST", "/v1/assignments/transfer", body, "the transfer",
                          "transfer caseloads", NULL, ret_json);
@@ -165,6 +158,7 @@ int caresync_transfer(struct caresync *c, const char *from, const char *to,
 int caresync_named_coordinator(struct caresync *c, const char *person_id, const char *user)
 {
     _cleanup_json_ cJSON *body = NULL;
+    struct proto_named_coordinator_request q = {0};
     char path[128];
     int r = begin_online(c);
 
@@ -174,8 +168,9 @@ int caresync_named_coordinator(struct caresync *c, const char *person_id, const 
         r = need_user(c, user, "user");
     if (r != CARESYNC_OK)
         return r;
-    body = cJSON_CreateObject();
-    if (!body || wire_add_string(body, "user", user) < 0)
+    copy_text(q.user, sizeof(q.user), user);
+    body = proto_named_coordinator_request_encode(&q);
+    if (!body)
         return cs_fail_errno(c, -ENOMEM, "setting the named coordinator failed");
     snprintf(path, sizeof(path), "/v1/people/%s/named-coordinator", person_id);
     return coord_request(c, "POST", path, body, "setting the named coordinator",
@@ -230,8 +225,10 @@ int caresync_person_lifecycle(struct caresync *c, const char *person_id, const c
         digits[n] = '\0';
         value = digits;
     }
-    body = cJSON_CreateObject();
-    if (!body || (acts[a].key && wire_add_string(body, acts[a].key, value) < 0))
+    /* The encoder only reads the value: borrowed. */
+    body = proto_lifecycle_request_encode(&(struct proto_lifecycle_request){
+            .key = acts[a].key, .arg = acts[a].key ? (char *)value : NULL});
+    if (!body)
         return cs_fail_errno(c, -ENOMEM, acts[a].what);
     snprintf(path, sizeof(path), "/v1/people/%s/%s", person_id, action);
     return coord_request(c, "POST", path, body, acts[a].what, acts[a].verb, "person", ret);

@@ -351,8 +351,15 @@ static int register_tx(struct caresync *c, const struct caresync_registration *p
                                  {"phone", p->phone},
                                  {"address", p->address},
                                  {"created_on", when_today(today)},
+                                 {"family_name", p->family_name},
+                                 {"given_names", p->given_names},
+                                 {"name_prefix", p->name_prefix},
+                                 {"address_line1", p->address_line1},
+                                 {"address_line2", p->address_line2},
+                                 {"address_city", p->address_city},
+                                 {"address_postcode", p->address_postcode},
                          },
-                         6);
+                         13);
 }
 
 int caresync_register(struct caresync *c, const struct caresync_registration *p,

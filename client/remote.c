@@ -65,44 +65,6 @@ static int read_small_file(const char *path, size_t max, char **ret, size_t *ret
     return 0;
 }
 
-/* Write @len bytes to @path atomically (a 0600 temporary file, fsync, rename). */
-static int write_file_atomic(const char *path, const void *data, size_t len)
-{
-    size_t tl = strlen(path) + 5;
-    _cleanup_free_ char *tmp = malloc(tl);
-    const char *p = data;
-    int fd, r = 0;
-
-    if (!tmp)
-        return -ENOMEM;
-    snprintf(tmp, tl, "%s.tmp", path);
-    (void)unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return -errno;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            r = -errno;
-            break;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0)
-        (void)unlink(tmp);
-    return r;
-}
-
 /* ---- enrol ---- */
 
 static int check_url(struct caresync *c, const char *url, char **ret)
@@ -144,20 +106,13 @@ static int check_url(struct caresync *c, const char *url, char **ret)
     return CARESYNC_OK;
 }
 
-struct enrolment {
-    const char *device_id, *token, *user, *role;
-    uint64_t server_hlc;
-};
-
-static int parse_enrolment(struct caresync *c, const cJSON *j, struct enrolment *e)
+static int parse_enrolment(struct caresync *c, const cJSON *j, struct proto_enrol_reply *e)
 {
-    const char *hs = NULL;
+    int r = proto_enrol_reply_decode_json(j, e);
 
-    if (wire_get_string(j, "device_id", &e->device_id) < 0 || !uuid_valid(e->device_id) ||
-        wire_get_string(j, "token", &e->token) < 0 || !*e->token ||
-        strlen(e->token) >= CS_TOKEN_MAX || wire_get_string(j, "user", &e->user) < 0 ||
-        wire_get_string(j, "role", &e->role) < 0 || wire_get_string(j, "server_hlc", &hs) < 0 ||
-        hlc_parse(hs, &e->server_hlc) < 0)
+    if (r == -ENOMEM)
+        return cs_fail_errno(c, r, "enrol failed");
+    if (r < 0 || !*e->token || strlen(e->token) >= CS_TOKEN_MAX)
         return cs_fail(c, CARESYNC_ESERVER,
                        "enrol failed: the server's reply is malformed; check the server address");
     for (const char *p = e->token; *p; p++)
@@ -169,23 +124,26 @@ static int parse_enrolment(struct caresync *c, const cJSON *j, struct enrolment 
 }
 
 /* Store the enrolment: token and CA files first, then the settings that mark it enrolled. */
-static int store_enrolment(struct caresync *c, const struct enrolment *e, const char *ca,
+static int store_enrolment(struct caresync *c, const struct proto_enrol_reply *e, const char *ca,
                            size_t ca_len)
 {
     char line[CS_TOKEN_MAX + 2];
     int r;
 
     snprintf(line, sizeof(line), "%s\n", e->token);
-    r = write_file_atomic(c->token_path, line, strlen(line));
+    r = file_write_atomic(c->token_path, line, strlen(line), 0600);
     explicit_bzero(line, sizeof(line));
     if (r < 0)
         return cs_fail_errno(c, r, "enrol failed: cannot write the token file");
-    r = write_file_atomic(c->ca_path, ca, ca_len);
+    r = ca ? file_write_atomic(c->ca_path, ca, ca_len, 0600) : 0;
     if (r < 0)
         return cs_fail_errno(c, r, "enrol failed: cannot write the CA file");
     r = db_begin(c->db, true);
     if (r >= 0)
         r = db_meta_set(c->db, "server_url", c->server_url);
+    /* No CA file: the system's store verifies the server from now on. */
+    if (r >= 0)
+        r = db_meta_set(c->db, "ca", ca ? "file" : "system");
     if (r >= 0)
         r = db_meta_set(c->db, "device_id", e->device_id);
     if (r >= 0)
@@ -230,14 +188,16 @@ static void enrol_cleanup(struct caresync *c, bool created_db, bool created_home
 static int enrol_run(struct caresync *c, const char *code, const char *device_name, const char *ca,
                      size_t ca_len)
 {
-    _cleanup_json_ cJSON *body = cJSON_CreateObject();
+    /* The encoder only reads the strings: borrowed. */
+    _cleanup_json_ cJSON *body = proto_enrol_request_encode(
+            &(struct proto_enrol_request){.code = (char *)code,
+                                          .device_name = (char *)device_name,
+                                          .client_version = (char *)CARESYNC_VERSION});
+    _cleanup_(proto_enrol_reply_done) struct proto_enrol_reply e = {0};
     struct http_reply rep = {0};
-    struct enrolment e = {0};
     int r;
 
-    if (!body || wire_add_string(body, "code", code) < 0 ||
-        (device_name && wire_add_string(body, "device_name", device_name) < 0) ||
-        wire_add_string(body, "client_version", CARESYNC_VERSION) < 0)
+    if (!body)
         return cs_fail_errno(c, -ENOMEM, "enrol failed");
     r = transport_request(c, "POST", "/v1/enrol", body, false, "enrol", &rep);
     if (r != CARESYNC_OK)
@@ -283,15 +243,15 @@ int caresync_enrol(struct caresync *c, const char *server_url, const char *ca_pa
         (strlen(device_name) > ENROL_NAME_MAX || !utf8_valid(device_name, strlen(device_name))))
         return cs_fail(c, CARESYNC_EUSAGE, "device name must be UTF-8 of at most %d bytes",
                        ENROL_NAME_MAX);
-    if (!ca_path || !*ca_path)
+    if (ca_path && !*ca_path)
         return cs_fail(c, CARESYNC_EUSAGE,
-                       "missing CA file: pass --ca CA.pem (the server's"
-                       " CA certificate)");
-    r = read_small_file(ca_path, CS_CA_MAX, &ca, &ca_len);
+                       "empty CA file name: pass --ca CA.pem (the server's CA certificate), or"
+                       " leave --ca out to trust the system's CA store");
+    r = ca_path ? read_small_file(ca_path, CS_CA_MAX, &ca, &ca_len) : 0;
     if (r < 0)
         return cs_fail(c, CARESYNC_EUSAGE, "cannot read the CA file %s: %s", ca_path,
                        r == -E2BIG ? "larger than 1 MiB" : strerror(-r));
-    if (!strstr(ca, PEM_CERT_BEGIN))
+    if (ca_path && !strstr(ca, PEM_CERT_BEGIN))
         return cs_fail(c, CARESYNC_EUSAGE,
                        "%s is not a PEM certificate file; pass the"
                        " server's CA (ca.pem)",
@@ -308,10 +268,13 @@ int caresync_enrol(struct caresync *c, const char *server_url, const char *ca_pa
     free(c->server_url);
     c->server_url = TAKE_PTR(url);
     c->ca_override = ca_path;
+    c->ca_system = !ca_path;
     r = enrol_run(c, code, device_name, ca, ca_len);
     c->ca_override = NULL;
-    explicit_bzero(ca, ca_len);
+    if (ca)
+        explicit_bzero(ca, ca_len);
     if (r != CARESYNC_OK) {
+        c->ca_system = false;
         free(c->server_url);
         c->server_url = NULL;
         enrol_cleanup(c, created_db, created_home);
@@ -382,18 +345,11 @@ int cs_wipe(struct caresync *c)
 
 /* ---- conflicts ---- */
 
-/* A filter value safe in a query string as it is: 1 to 64 of [A-Za-z0-9._-]. */
+/* A filter value safe in a query string as it is: 1 to 64 of [A-Za-z0-9._-], the characters
+ * of a user name. */
 static bool query_word(const char *s)
 {
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
+    return access_user_valid(s);
 }
 
 int caresync_conflicts_query_json(struct caresync *c, const struct caresync_conflict_filter *f,
@@ -500,10 +456,13 @@ int caresync_resolve(struct caresync *c, int64_t id, enum caresync_resolution ac
     if (strlen(reason) > CARESYNC_REASON_MAX || !utf8_valid(reason, strlen(reason)))
         return cs_fail(c, CARESYNC_EUSAGE, "bad reason: UTF-8 of at most %d bytes expected",
                        CARESYNC_REASON_MAX);
-    body = cJSON_CreateObject();
-    if (!body || wire_add_string(body, "action", names[action]) < 0 ||
-        (action == CARESYNC_RESOLVE_VALUE && wire_add_string(body, "value", value) < 0) ||
-        wire_add_string(body, "reason", reason) < 0)
+    /* The encoder only reads the strings: borrowed. */
+    body = proto_resolve_request_encode(
+            &(struct proto_resolve_request){.action = (char *)names[action],
+                                            .has_value = action == CARESYNC_RESOLVE_VALUE,
+                                            .value = (char *)value,
+                                            .reason = (char *)reason});
+    if (!body)
         return cs_fail_errno(c, -ENOMEM, "resolving failed");
     snprintf(path, sizeof(path), "/v1/conflicts/%" PRId64 "/resolve", id);
     r = transport_request(c, "POST", path, body, true, "resolving the conflict", &rep);

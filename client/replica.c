@@ -167,10 +167,10 @@ static char *path_join(const char *dir, const char *name)
     return p;
 }
 
-/* Load the settings the handle caches: device id and server URL. */
+/* Load the settings the handle caches: device id, server URL, which CAs to trust. */
 static int load_meta(struct caresync *c)
 {
-    _cleanup_free_ char *dev = NULL;
+    _cleanup_free_ char *dev = NULL, *ca = NULL;
     char *url = NULL;
     int r;
 
@@ -184,6 +184,10 @@ static int load_meta(struct caresync *c)
         return r;
     free(c->server_url);
     c->server_url = url;
+    r = db_meta_get(c->db, "ca", &ca);
+    if (r < 0)
+        return r;
+    c->ca_system = r > 0 && streq(ca, "system");
     return 0;
 }
 

@@ -64,45 +64,32 @@ static int read_health(struct caresync *c, struct health *ret)
  * The sync-health members of a request: the age of the oldest unsent change, the previous
  * failed sync's message and this device's wall clock (the server works out the skew).
  */
-static int add_health(const struct health *h, cJSON *req)
-{
-    uint64_t now = hlc_wall_ms();
-    uint64_t age = h->oldest_ms && h->oldest_ms < now ? now - h->oldest_ms : 0;
-    char when[ISO_TIME_MAX];
-
-    if (!cJSON_AddNumberToObject(req, "oldest_pending_ms", (double)age) ||
-        wire_add_string(req, "last_error",
-                        h->last_error && *h->last_error ? h->last_error : NULL) < 0 ||
-        wire_add_string(req, "device_time", iso_time(now, when)) < 0)
-        return -ENOMEM;
-    return 0;
-}
-
 /* The body of a POST /v1/sync. Reads nothing from the replica: safe from any thread. */
 static cJSON *build_request(const char *cursor, const struct health *h,
                             const struct change_record *v, size_t n, bool pull, uint64_t pending)
 {
-    _cleanup_json_ cJSON *req = cJSON_CreateObject();
-    cJSON *arr;
+    uint64_t now = hlc_wall_ms();
+    char when[ISO_TIME_MAX];
+    /* The encoder only reads the strings and changes: borrowed, never freed from here. */
+    const struct proto_sync_request q = {
+            .cursor = (char *)cursor,
+            .changes = (struct change_record *)v,
+            .n_changes = n,
+            .pull = pull,
+            .has_pending = true,
+            .pending = pending,
+            .client_version = (char *)CARESYNC_VERSION,
+            /* The sync-health members: the age of the oldest unsent change, the previous
+             * failed sync's message and this device's wall clock (the server works out the
+             * skew). */
+            .has_oldest_pending_ms = true,
+            .oldest_pending_ms = h->oldest_ms && h->oldest_ms < now ? now - h->oldest_ms : 0,
+            .has_last_error = true,
+            .last_error = h->last_error && *h->last_error ? h->last_error : NULL,
+            .device_time = (char *)iso_time(now, when),
+    };
 
-    if (!req || add_health(h, req) < 0 || wire_add_string(req, "cursor", cursor) < 0)
-        return NULL;
-    arr = cJSON_AddArrayToObject(req, "changes");
-    if (!arr)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        cJSON *o = wire_encode_push_change(&v[i]);
-
-        if (!o || !cJSON_AddItemToArray(arr, o)) {
-            cJSON_Delete(o);
-            return NULL;
-        }
-    }
-    if (!cJSON_AddBoolToObject(req, "pull", pull) ||
-        !cJSON_AddNumberToObject(req, "pending", (double)pending) ||
-        wire_add_string(req, "client_version", CARESYNC_VERSION) < 0)
-        return NULL;
-    return TAKE_PTR(req);
+    return proto_sync_request_encode(&q);
 }
 
 /* A 400 that names one change: say which, since it will block the outbox until fixed. */
@@ -124,14 +111,14 @@ static int refused(struct caresync *c, const struct http_reply *rep, const struc
 #define CS_LOST_IDS_MAX 1000 /* conflict ids remembered for `status` */
 
 /*
- * Add the conflict ids of @ids (numbers) to the set kept in meta "lost_conflicts" (a JSON
- * array), and set meta "lost_values" to its size. In a write transaction.
+ * Add the @n conflict ids of @ids to the set kept in meta "lost_conflicts" (a JSON array), and
+ * set meta "lost_values" to its size. In a write transaction.
  */
-static int merge_lost(sqlite3 *db, const cJSON *ids)
+static int merge_lost(sqlite3 *db, const int64_t *ids, size_t n)
 {
     _cleanup_free_ char *text = NULL;
     _cleanup_json_ cJSON *set = NULL;
-    const cJSON *id, *have;
+    const cJSON *have;
     char *out;
     int r;
 
@@ -145,17 +132,18 @@ static int merge_lost(sqlite3 *db, const cJSON *ids)
         if (!set)
             return -ENOMEM;
     }
-    cJSON_ArrayForEach (id, ids) {
+    for (size_t i = 0; i < n; i++) {
+        double id = (double)ids[i];
         bool seen = false;
         cJSON *v;
 
-        if (!cJSON_IsNumber(id) || cJSON_GetArraySize(set) >= CS_LOST_IDS_MAX)
+        if (cJSON_GetArraySize(set) >= CS_LOST_IDS_MAX)
             continue;
         cJSON_ArrayForEach (have, set)
-            seen = seen || (cJSON_IsNumber(have) && have->valuedouble == id->valuedouble);
+            seen = seen || (cJSON_IsNumber(have) && have->valuedouble == id);
         if (seen)
             continue;
-        v = cJSON_CreateNumber(id->valuedouble);
+        v = cJSON_CreateNumber(id);
         if (!v || !cJSON_AddItemToArray(set, v)) {
             cJSON_Delete(v);
             return -ENOMEM;
@@ -177,20 +165,14 @@ static int merge_lost(sqlite3 *db, const cJSON *ids)
  * them with `conflicts --mine`) and keep the server's policy (lock_after_days). Both are
  * advisory, so a failure to store them is only logged: the sync itself has been applied.
  */
-static void keep_notices(struct caresync *c, const cJSON *resp, struct caresync_sync_stats *stats)
+static void keep_notices(struct caresync *c, const struct proto_sync_reply *resp,
+                         struct caresync_sync_stats *stats)
 {
-    const cJSON *notices = cJSON_GetObjectItemCaseSensitive(resp, "notices");
-    const cJSON *policy = cJSON_GetObjectItemCaseSensitive(resp, "policy");
-    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(notices, "conflicts");
-    uint64_t lost = 0, days = 0;
-    bool has_days = false;
+    uint64_t lost = resp->has_notices ? resp->lost_values : 0, days = resp->lock_after_days;
+    bool has_days = resp->has_policy;
     char num[24];
     int r;
 
-    if (cJSON_IsObject(notices))
-        (void)wire_get_uint(notices, "lost_values", &lost);
-    if (cJSON_IsObject(policy))
-        has_days = wire_get_uint(policy, "lock_after_days", &days) == 0;
     if (has_days) {
         /* The policy rarely changes: a durable write (an fsync) only when it does. */
         _cleanup_free_ char *kept = NULL;
@@ -203,8 +185,8 @@ static void keep_notices(struct caresync *c, const cJSON *resp, struct caresync_
         return;
     stats->lost_values += lost;
     r = db_begin(c->db, true);
-    if (r >= 0 && lost > 0 && cJSON_IsArray(ids))
-        r = merge_lost(c->db, ids);
+    if (r >= 0 && lost > 0)
+        r = merge_lost(c->db, resp->notice_ids, resp->n_notice_ids);
     if (r >= 0 && has_days)
         r = db_meta_set(c->db, "lock_after_days", num);
     if (r >= 0)
@@ -215,15 +197,14 @@ static void keep_notices(struct caresync *c, const cJSON *resp, struct caresync_
     }
 }
 
-/* Apply a 200 reply to the request that pushed @b, and keep its notices. */
-static int take_reply(struct caresync *c, struct http_reply *rep,
-                      const struct outbox_batch *b, struct caresync_sync_stats *stats,
-                      bool *ret_more, bool *ret_moved)
+/* Apply a decoded 200 reply to the request that pushed @b, and keep its notices. */
+static int take_reply(struct caresync *c, struct proto_sync_reply *a, const struct outbox_batch *b,
+                      struct caresync_sync_stats *stats, bool *ret_more, bool *ret_moved)
 {
-    int r = apply_response(c, rep->json, b, stats, ret_more, ret_moved);
+    int r = apply_response(c, a, b, stats, ret_more, ret_moved);
 
     if (r == CARESYNC_OK)
-        keep_notices(c, rep->json, stats);
+        keep_notices(c, a, stats);
     return r;
 }
 
@@ -233,6 +214,7 @@ static int exchange(struct caresync *c, const struct outbox_batch *b, bool pull,
                     long *ret_status)
 {
     _cleanup_(health_done) struct health h = {0};
+    _cleanup_(proto_sync_reply_done) struct proto_sync_reply a = {0};
     _cleanup_free_ char *cursor = NULL;
     _cleanup_json_ cJSON *req = NULL;
     struct http_reply rep = {0};
@@ -252,10 +234,12 @@ static int exchange(struct caresync *c, const struct outbox_batch *b, bool pull,
     cJSON_Delete(TAKE_PTR(req)); /* before the reply is applied: the two are never both held */
     *ret_status = rep.status;
     if (rep.status == 200)
-        r = take_reply(c, &rep, b, stats, ret_more, ret_moved);
+        r = apply_decode(c, &rep, &a);
     else
         r = refused(c, &rep, b->v, b->n);
     http_reply_done(&rep);
+    if (rep.status == 200 && r == CARESYNC_OK)
+        r = take_reply(c, &a, b, stats, ret_more, ret_moved);
     return r;
 }
 
@@ -417,10 +401,11 @@ static int pull_loop(struct caresync *c, struct ahead *a, const char *cursor,
     snprintf(asked, sizeof(asked), "%s", cursor);
     ahead_ask(a, asked);
     for (unsigned long page = 0;; page++) {
+        _cleanup_(proto_sync_reply_done) struct proto_sync_reply reply = {0};
         struct outbox_batch none = {0};
         struct http_reply rep = {0};
-        const char *next = NULL;
-        bool more = false, moved = false, peek = false, ahead = false;
+        const char *next;
+        bool more = false, moved = false, ahead = false;
 
         if (page >= SYNC_MAX_PAGES)
             return cs_fail(c, CARESYNC_ESERVER, "sync stopped after %d pages; run it again",
@@ -433,15 +418,17 @@ static int pull_loop(struct caresync *c, struct ahead *a, const char *cursor,
             http_reply_done(&rep);
             return r;
         }
-        if (wire_get_bool(rep.json, "more", &peek) == 0 && peek &&
-            wire_get_string(rep.json, "cursor", &next) == 0 && strlen(next) <= CS_CURSOR_MAX &&
-            !streq(next, asked)) {
+        r = apply_decode(c, &rep, &reply);
+        http_reply_done(&rep);
+        if (r != CARESYNC_OK)
+            return r;
+        next = reply.cursor;
+        if (reply.more && next && strlen(next) <= CS_CURSOR_MAX && !streq(next, asked)) {
             ahead_ask(a, next);
             snprintf(asked, sizeof(asked), "%s", next);
             ahead = true;
         }
-        r = take_reply(c, &rep, &none, stats, &more, &moved);
-        http_reply_done(&rep);
+        r = take_reply(c, &reply, &none, stats, &more, &moved);
         if (r != CARESYNC_OK || !more)
             return r;
         /* The same cursor would bring the same page again, for ever. */

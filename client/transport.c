@@ -165,17 +165,17 @@ static int curl_fail(struct caresync *c, CURLcode rc, const char *url, const cha
                        what, url, d);
     case CURLE_PEER_FAILED_VERIFICATION:
         return cs_fail(c, CARESYNC_ENETWORK,
-                       "%s failed: the server at %s is not trusted by the CA in %s (%s); check"
-                       " the server address and the CA file; nothing was lost",
-                       what, url, ca, d);
+                       "%s failed: the server at %s is not trusted by %s%s (%s); check"
+                       " the server address and the CA; nothing was lost",
+                       what, url, ca ? "the CA in " : "the system's CA store", ca ? ca : "", d);
     case CURLE_SSL_CONNECT_ERROR:
         return cs_fail(c, CARESYNC_ENETWORK,
                        "%s failed: TLS handshake with %s failed (%s); check the server address"
                        " and that it speaks TLS 1.2 or later; nothing was lost",
                        what, url, d);
     case CURLE_SSL_CACERT_BADFILE:
-        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: cannot load the CA file %s (%s)", what, ca,
-                       d);
+        return cs_fail(c, CARESYNC_ELOCAL, "%s failed: cannot load the CA file %s (%s)", what,
+                       ca ? ca : "of the system's store", d);
     case CURLE_OUT_OF_MEMORY:
         return cs_fail(c, CARESYNC_ELOCAL, "%s failed: out of memory", what);
     case CURLE_BAD_CONTENT_ENCODING:
@@ -222,18 +222,14 @@ static int curl_fail(struct caresync *c, CURLcode rc, const char *url, const cha
 /* Pull error.code/message/index out of an error body, if it is one. */
 static void read_error(struct http_reply *r)
 {
-    const cJSON *e = r->json ? cJSON_GetObjectItemCaseSensitive(r->json, "error") : NULL;
-    const char *s;
-    uint64_t idx;
+    struct proto_error e;
 
-    if (!cJSON_IsObject(e))
+    if (proto_error_decode_json(r->json, &e) < 0)
         return;
-    if (wire_get_string(e, "code", &s) == 0)
-        snprintf(r->code, sizeof(r->code), "%s", s);
-    if (wire_get_string(e, "message", &s) == 0)
-        snprintf(r->message, sizeof(r->message), "%s", s);
-    if (wire_get_uint(e, "index", &idx) == 0 && idx < 1000000)
-        r->index = (long)idx;
+    copy_text(r->code, sizeof(r->code), e.code);
+    copy_text(r->message, sizeof(r->message), e.message);
+    if (e.index >= 0)
+        r->index = e.index;
 }
 
 static int setup(CURL *h, const char *url, const char *ca, struct curl_slist *hdrs,
@@ -252,9 +248,12 @@ static int setup(CURL *h, const char *url, const char *ca, struct curl_slist *hd
     SET(CURLOPT_PROTOCOLS_STR, "https");
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
-    /* Trust the enrolment CA and nothing else. */
-    SET(CURLOPT_CAINFO, ca);
-    SET(CURLOPT_CAPATH, (char *)NULL);
+    /* Trust the enrolment CA and nothing else; enrolled without one, libcurl's default: the
+     * system's CA store. */
+    if (ca) {
+        SET(CURLOPT_CAINFO, ca);
+        SET(CURLOPT_CAPATH, (char *)NULL);
+    }
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
@@ -424,7 +423,7 @@ int transport_request(struct caresync *c, const char *method, const char *path, 
     _cleanup_(cjson_freep) char *payload = NULL;
     _cleanup_free_ void *gz = NULL;
     struct request_body plain = {0}, wire;
-    const char *ca = c->ca_override ? c->ca_override : c->ca_path;
+    const char *ca = c->ca_override ? c->ca_override : c->ca_system ? NULL : c->ca_path;
     size_t ulen;
     int r;
 
@@ -433,7 +432,7 @@ int transport_request(struct caresync *c, const char *method, const char *path, 
                        "%s failed: no server address in the replica;"
                        " enrol again with a new --home",
                        what);
-    if (access(ca, R_OK) < 0)
+    if (ca && access(ca, R_OK) < 0)
         return cs_fail(c, CARESYNC_ELOCAL,
                        "%s failed: cannot read the CA file %s (%s);"
                        " enrol again with a new --home",

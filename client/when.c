@@ -57,41 +57,18 @@ static int num(const char *s, int n)
     return v;
 }
 
-enum zone { ZONE_LOCAL, ZONE_UTC, ZONE_OFFSET };
-
-/* Split a date-time into its wall-clock fields, its kind of zone and its offset in seconds. */
-static int split(const char *s, struct tm *tm, enum zone *zone, int64_t *off_s)
+/* A date-time's wall-clock fields, whether it had no zone (local time), and its offset in
+ * seconds east of UTC. */
+static int split(const char *s, struct tm *tm, bool *local, int64_t *off_s)
 {
-    const char *p;
+    struct iso_parts t;
 
-    if (!s || !datetime_valid(s))
+    if (iso_time_split(s, &t) < 0)
         return -EINVAL;
-    /* datetime_valid() checked every digit and separator: positions are fixed. */
-    *tm = (struct tm){0};
-    tm->tm_year = num(s, 4) - 1900;
-    tm->tm_mon = num(s + 5, 2) - 1;
-    tm->tm_mday = num(s + 8, 2);
-    tm->tm_hour = num(s + 11, 2);
-    tm->tm_min = num(s + 14, 2);
-    p = s + 16;
-    if (*p == ':') {
-        tm->tm_sec = num(p + 1, 2);
-        p += 3;
-        if (*p == '.')
-            for (p++; *p >= '0' && *p <= '9'; p++)
-                ;
-    }
-    *off_s = 0;
-    if (*p == '\0') {
-        *zone = ZONE_LOCAL;
-    } else if (*p == '+' || *p == '-') {
-        *zone = ZONE_OFFSET;
-        *off_s = (int64_t)num(p + 1, 2) * 3600 + (int64_t)num(p + 4, 2) * 60;
-        if (*p == '-')
-            *off_s = -*off_s;
-    } else {
-        *zone = ZONE_UTC;
-    }
+    *tm = (struct tm){.tm_year = t.year - 1900, .tm_mon = t.month - 1, .tm_mday = t.day,
+                      .tm_hour = t.hour, .tm_min = t.minute, .tm_sec = t.second};
+    *local = !t.zoned;
+    *off_s = t.offset_s;
     return 0;
 }
 
@@ -144,16 +121,16 @@ static int local_instant(const struct tm *wall, int64_t *ret, bool *ret_ambiguou
 
 int when_parse(const char *s, int64_t *ret)
 {
-    enum zone zone;
+    bool local;
     struct tm tm;
     int64_t off;
     time_t t;
     int r;
 
-    r = split(s, &tm, &zone, &off);
+    r = split(s, &tm, &local, &off);
     if (r < 0)
         return r;
-    if (zone == ZONE_LOCAL) {
+    if (local) {
         r = local_instant(&tm, ret, NULL);
         if (r != -ENOENT)
             return r;
@@ -173,15 +150,15 @@ int when_parse(const char *s, int64_t *ret)
 int when_typed(const char *s, char buf[static WHEN_ISO_MAX], bool *ret_ambiguous)
 {
     bool ambiguous = false;
-    enum zone zone;
+    bool local;
     struct tm tm;
     int64_t off, t;
     int r;
 
-    r = split(s, &tm, &zone, &off);
+    r = split(s, &tm, &local, &off);
     if (r < 0)
         return r;
-    if (zone == ZONE_LOCAL) {
+    if (local) {
         r = local_instant(&tm, &t, &ambiguous);
         if (r < 0)
             return r;

@@ -6,23 +6,59 @@
 
 #define eq(a, b) ((a) && (b) && strcmp((a), (b)) == 0)
 
+/* The roles and their classes, in the order messages list them. */
+#define ACCESS_ROLES(X)                                                                            \
+    X(nurse, ACCESS_CLINICIAN)                                                                     \
+    X(social_worker, ACCESS_SOCIAL)                                                                \
+    X(occupational_therapist, ACCESS_CLINICIAN)                                                    \
+    X(physiotherapist, ACCESS_CLINICIAN)                                                           \
+    X(link_worker, ACCESS_LINK)                                                                    \
+    X(volunteer, ACCESS_VCSE)                                                                      \
+    X(personal_assistant, ACCESS_VCSE)                                                             \
+    X(coordinator, ACCESS_COORDINATOR)                                                             \
+    X(admin, ACCESS_ADMIN)
+
 enum access_class access_class_of(const char *role)
 {
+#define ROLE_ENTRY(r, c) {#r, c},
     static const struct {
         const char *role;
         enum access_class c;
-    } map[] = {
-        {"nurse", ACCESS_CLINICIAN},        {"occupational_therapist", ACCESS_CLINICIAN},
-        {"physiotherapist", ACCESS_CLINICIAN}, {"social_worker", ACCESS_SOCIAL},
-        {"link_worker", ACCESS_LINK},       {"volunteer", ACCESS_VCSE},
-        {"personal_assistant", ACCESS_VCSE}, {"coordinator", ACCESS_COORDINATOR},
-        {"admin", ACCESS_ADMIN},
-    };
+    } map[] = {ACCESS_ROLES(ROLE_ENTRY)};
+#undef ROLE_ENTRY
 
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (eq(role, map[i].role))
             return map[i].c;
     return ACCESS_NONE;
+}
+
+bool access_role_valid(const char *role)
+{
+    return access_class_of(role) != ACCESS_NONE;
+}
+
+const char *access_role_list(void)
+{
+#define ROLE_NAME(r, c) ", " #r
+    return &ACCESS_ROLES(ROLE_NAME)[2]; /* past the first ", " */
+#undef ROLE_NAME
+}
+
+bool access_user_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+
+    if (n == 0 || n > ACCESS_USER_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
 }
 
 const char *access_sector(const char *role)
@@ -116,7 +152,10 @@ bool access_field_visible(const char *role, const struct cat_table *t, const str
                                               "interpreter_needed", "communication_needs",
                                               "access_instructions", "status", "closed_reason",
                                               "closed_on", "_deleted",
-                                              NULL};
+                                              /* the same name and address, in parts */
+                                              "family_name", "given_names", "name_prefix",
+                                              "address_line1", "address_line2", "address_city",
+                                              "address_postcode", NULL};
 
     if (access_class_of(role) != ACCESS_VCSE || strcmp(t->name, "person") != 0)
         return true;

@@ -22,6 +22,17 @@ enum access_class {
 /* access_class_of() - the class of a role name, ACCESS_NONE for an unknown one. */
 enum access_class access_class_of(const char *role);
 
+/* access_role_valid() - true for one of the nine roles (nurse ... admin). */
+bool access_role_valid(const char *role);
+
+/* access_role_list() - the roles, comma separated, for messages. */
+const char *access_role_list(void);
+
+#define ACCESS_USER_MAX 64 /* bytes of a user name */
+
+/* access_user_valid() - true for a user name: 1 to ACCESS_USER_MAX of [A-Za-z0-9._-]. */
+bool access_user_valid(const char *name);
+
 /* access_sector() - the consent sector a role belongs to ("health", "social-care", "vcse"), or
  * NULL for coordinators and admins, whom consent provisions do not remove. */
 const char *access_sector(const char *role);

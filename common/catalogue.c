@@ -83,6 +83,16 @@ static const struct cat_field person_fields[] = {
     DATE("created_on", CAT_A),
     ENUM("closed_reason", CAT_S, closed_reason), /* set with status closed or deceased */
     DATE("closed_on", CAT_S),
+    /* The name and address in parts, for FHIR and for matching (docs/internals/fhir.md); name
+     * and address above stay the whole, as written. */
+    TEXT("family_name", CAT_LR, 100),
+    TEXT("given_names", CAT_LR, 100), /* space separated */
+    TEXT("name_prefix", CAT_L, 40),   /* Mrs, Dr, Revd */
+    TEXT("address_line1", CAT_L, 200),
+    TEXT("address_line2", CAT_L, 200),
+    TEXT("address_city", CAT_L, 100),
+    TEXT("address_postcode", CAT_L, 10),
+    TEXT("gp_ods_code", CAT_S, 10), /* the GP practice's ODS code (gp_practice: its name) */
 };
 static const struct cat_field related_person_fields[] = {
     TEXT("name", CAT_L, 200),

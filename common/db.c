@@ -277,15 +277,6 @@ struct db_cache {
     } slot[DB_CACHE_SLOTS];
 };
 
-static size_t sql_hash(const char *s)
-{
-    size_t h = 1469598103934665603u;
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
-}
-
 int db_cache_get(struct db_cache **cache, sqlite3 *db, const char *sql, sqlite3_stmt **ret)
 {
     struct db_cache *c = *cache;
@@ -298,7 +289,7 @@ int db_cache_get(struct db_cache **cache, sqlite3 *db, const char *sql, sqlite3_
             return -ENOMEM;
         *cache = c;
     }
-    for (i = sql_hash(sql) & (DB_CACHE_SLOTS - 1); c->slot[i].sql;
+    for (i = (size_t)fnv1a(sql) & (DB_CACHE_SLOTS - 1); c->slot[i].sql;
          i = (i + 1) & (DB_CACHE_SLOTS - 1)) {
         if (strcmp(c->slot[i].sql, sql) == 0) {
             sqlite3_reset(c->slot[i].st);
@@ -332,4 +323,22 @@ void db_cache_free(struct db_cache *cache)
         free(cache->slot[i].sql);
     }
     free(cache);
+}
+
+int db_query_i64(sqlite3 *db, const char *sql, const char *arg, int64_t *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    r = db_prepare(db, sql, &st);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return db_errno(rc);
+    *ret = sqlite3_column_int64(st, 0);
+    return 0;
 }

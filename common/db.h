@@ -52,6 +52,10 @@ int db_exec(sqlite3 *db, const char *sql);
 /* db_prepare() - prepare @sql. Returns 0 and the statement in *ret, or a negative errno. */
 int db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret);
 
+/* db_query_i64() - the one integer that @sql (one row, one column; ?1 bound to @arg) gives,
+ * 0 for NULL. 0 or -errno (-ENOENT when there is no row). */
+int db_query_i64(sqlite3 *db, const char *sql, const char *arg, int64_t *ret);
+
 /* db_begin() - BEGIN IMMEDIATE (write) or BEGIN (read). db_commit()/db_rollback() end it. */
 int db_begin(sqlite3 *db, bool write);
 int db_commit(sqlite3 *db);

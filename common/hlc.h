@@ -73,3 +73,9 @@ int hlc_parse(const char *s, uint64_t *ret);
  * Returns <0, 0 or >0.
  */
 int hlc_version_cmp(uint64_t a, const char *a_dev, uint64_t b, const char *b_dev);
+
+/* The same order in SQL, over columns named hlc and device (text compares as bytes, as strcmp):
+ * HLC_SQL_NEWEST orders the newest version first; HLC_SQL_AFTER(h, d) is true for a version
+ * after (h, d), two SQL expressions such as parameters. */
+#define HLC_SQL_NEWEST      "hlc DESC, device DESC"
+#define HLC_SQL_AFTER(h, d) "(hlc, device) > (" h ", " d ")"

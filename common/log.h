@@ -6,8 +6,26 @@
 
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
 
+/* How each line is written: "TIME PREFIX: message", or one JSON object
+ * {"time":…,"level":…,"program":…,"msg":…}. */
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
 /* log_set_level() - messages below @level are dropped. Default LOG_LEVEL_INFO. */
 void log_set_level(enum log_level level);
+
+/* log_level_from_name() - "error", "warn", "info" or "debug" into *ret; 0 or -EINVAL. */
+int log_level_from_name(const char *name, enum log_level *ret);
+
+/* log_set_format() - text (default) or JSON lines. */
+void log_set_format(enum log_format format);
+
+/*
+ * log_journal_detect() - whether standard error is the systemd journal's stream (JOURNAL_STREAM
+ * names its device and inode): then each line starts with its syslog priority ("<3>" for an
+ * error, as sd-daemon(3) says) and has no time of its own (the journal stamps it). Call it
+ * again after log_reopen(). Returns whether it is.
+ */
+int log_journal_detect(void);
 
 /* log_set_prefix() - program name put before every line, e.g. "caresyncd"; borrowed. */
 void log_set_prefix(const char *prefix);

@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c - ids, randomness, hashing, UTF-8 and number parsing, time formatting. */
+/* util.c - ids, randomness, hashing, UTF-8 and number parsing, time formatting, durable file
+ * writes. */
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int random_bytes(void *buf, size_t n)
 {
@@ -103,6 +108,15 @@ bool uuid_valid(const char *s)
         }
     }
     return true;
+}
+
+uint64_t fnv1a(const char *s)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+    return h;
 }
 
 int sha256_hex(const void *data, size_t len, char out[static SHA256_HEX_MAX])
@@ -299,40 +313,125 @@ bool datetime_valid(const char *s)
     return false;
 }
 
-int iso_time_parse(const char *s, int64_t *ret_ms, bool *ret_zoned)
+int iso_time_split(const char *s, struct iso_parts *ret)
 {
-    static const int cum[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
-    int64_t y, mo, d, days, ms = 0, sec = 0, off = 0;
     const char *p;
 
-    if (!datetime_valid(s))
+    if (!s || !datetime_valid(s))
         return -EINVAL;
-    y = num(s, 4);
-    mo = num(s + 5, 2);
-    d = num(s + 8, 2);
+    /* datetime_valid() checked every digit and separator: the positions are fixed. */
+    *ret = (struct iso_parts){.year = (int)num(s, 4), .month = (int)num(s + 5, 2),
+                              .day = (int)num(s + 8, 2), .hour = (int)num(s + 11, 2),
+                              .minute = (int)num(s + 14, 2)};
     p = s + 16;
     if (*p == ':') {
-        sec = num(p + 1, 2);
+        ret->second = (int)num(p + 1, 2);
         p += 3;
         if (*p == '.') {
             int scale = 100;
 
             for (p++; *p >= '0' && *p <= '9'; p++) {
-                ms += (*p - '0') * scale;
+                ret->ms += (*p - '0') * scale;
                 scale /= 10;
             }
         }
     }
+    ret->zoned = *p != '\0';
     if (*p == '+' || *p == '-')
-        off = (*p == '+' ? 1 : -1) * (num(p + 1, 2) * 60 + num(p + 4, 2)) * 60000;
+        ret->offset_s = (*p == '+' ? 1 : -1) * (int)(num(p + 1, 2) * 60 + num(p + 4, 2)) * 60;
+    return 0;
+}
+
+int iso_time_parse(const char *s, int64_t *ret_ms, bool *ret_zoned)
+{
+    static const int cum[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    struct iso_parts t;
+    int64_t y, days;
+
+    if (iso_time_split(s, &t) < 0)
+        return -EINVAL;
+    y = t.year;
     if (y < 1970)
         return -ERANGE;
     /* Days since 1970-01-01 in the proleptic Gregorian calendar (datetime_valid checked it). */
     days = (y - 1970) * 365 + (y - 1969) / 4 - (y - 1901) / 100 + (y - 1601) / 400;
-    days += cum[mo - 1] + d - 1;
-    if (mo > 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+    days += cum[t.month - 1] + t.day - 1;
+    if (t.month > 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
         days++;
-    *ret_ms = ((days * 24 + num(s + 11, 2)) * 60 + num(s + 14, 2)) * 60000 + sec * 1000 + ms - off;
-    *ret_zoned = *p != '\0';
+    *ret_ms = ((days * 24 + t.hour) * 60 + t.minute) * 60000 + (int64_t)t.second * 1000 + t.ms -
+              (int64_t)t.offset_s * 1000;
+    *ret_zoned = t.zoned;
     return 0;
+}
+
+/* Write all of @data to @fd and fsync it. 0 or -errno. */
+static int write_all_sync(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t k = write(fd, p, len);
+
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -errno;
+        p += k;
+        len -= (size_t)k;
+    }
+    /* A pipe or a terminal (-o /dev/stdout) holds nothing to sync. */
+    if (fsync(fd) < 0 && errno != EINVAL)
+        return -errno;
+    return 0;
+}
+
+int file_write_sync(const char *path, const void *data, size_t len, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int r;
+
+    if (fd < 0)
+        return -errno;
+    r = write_all_sync(fd, data, len);
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    return r;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t dl = slash ? (size_t)(slash - path) : 0;
+    int fd, r = 0;
+
+    if (dl >= sizeof(dir) ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%.*s%s.%s.tmp", (int)dl, path, slash ? "/" : "",
+                         slash ? slash + 1 : path) >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    if (slash)
+        snprintf(dir, sizeof(dir), "%.*s", (int)(dl ? dl : 1), path);
+    else
+        snprintf(dir, sizeof(dir), ".");
+    (void)unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return -errno;
+    if (fchmod(fd, mode) < 0) /* the umask does not decide who may read it */
+        r = -errno;
+    if (r == 0)
+        r = write_all_sync(fd, data, len);
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0 && rename(tmp, path) < 0)
+        r = -errno;
+    if (r < 0) {
+        (void)unlink(tmp);
+        return r;
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fsync(fd) < 0)
+        r = -errno;
+    (void)close(fd);
+    return r;
 }

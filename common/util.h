@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* util.h - ids (UUIDv7), randomness, hashing, UTF-8 and number parsing, time formatting. */
+/* util.h - ids (UUIDv7), randomness, hashing, UTF-8 and number parsing, time formatting, durable
+ * file writes. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define UUID_STR_LEN 36
 #define UUID_STR_MAX (UUID_STR_LEN + 1)
@@ -22,6 +24,9 @@ int uuid_v7(uint64_t unix_ms, char buf[static UUID_STR_MAX]);
 
 /* uuid_valid() - true for the canonical 8-4-4-4-12 lower-case hex form, any version. */
 bool uuid_valid(const char *s);
+
+/* fnv1a() - the 64-bit FNV-1a hash of string @s (for hash tables, not for security). */
+uint64_t fnv1a(const char *s);
 
 /* sha256_hex() - lower-case hex SHA-256 of @len bytes at @data into @out. Returns 0 or -EIO. */
 int sha256_hex(const void *data, size_t len, char out[static SHA256_HEX_MAX]);
@@ -63,6 +68,32 @@ bool date_valid(const char *s);
 
 /* datetime_valid() - true for "YYYY-MM-DDTHH:MM[:SS[.fff]]" optionally followed by Z or ±HH:MM. */
 bool datetime_valid(const char *s);
+/* A datetime_valid() time in its parts, as written. */
+struct iso_parts {
+    int year, month, day, hour, minute, second, ms;
+    bool zoned;     /* "Z" or an offset was given (else: the writer's local time) */
+    int offset_s;   /* east of UTC, in seconds (0 for "Z" and for no zone) */
+};
+
+/* iso_time_split() - the parts of @s, the one date-time reader. 0, or -EINVAL when not
+ * datetime_valid(). */
+int iso_time_split(const char *s, struct iso_parts *ret);
+
 /* iso_time_parse() - a datetime_valid() time as Unix ms in *ret_ms; *ret_zoned false when it has
  * no zone (then read as UTC). 0, -EINVAL when not valid, or -ERANGE before 1970. */
 int iso_time_parse(const char *s, int64_t *ret_ms, bool *ret_zoned);
+
+/*
+ * file_write_atomic() - replace @path with @len bytes of @data, durably: written to a temporary
+ * file beside it (".NAME.tmp", created with @mode, never through a symbolic link), fsynced,
+ * renamed over @path, and the directory fsynced, so that after a crash @path holds either the old
+ * content or the new, whole. Returns 0 or -errno (the temporary file is then removed).
+ */
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/*
+ * file_write_sync() - write @len bytes of @data to @path (created with @mode, or truncated) and
+ * fsync it: for a file the user names, written where they said (through a symbolic link, to a
+ * pipe), not replaced. Returns 0 or -errno.
+ */
+int file_write_sync(const char *path, const void *data, size_t len, mode_t mode);

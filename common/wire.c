@@ -477,16 +477,17 @@ int wire_add_hlc(cJSON *obj, const char *key, uint64_t h)
     return wire_add_string(obj, key, hlc_format(h, buf));
 }
 
+/* Literal keys (not copied): a pull page encodes these by the thousand. */
 static int add_common(cJSON *o, const struct change_record *c)
 {
     int r = 0;
 
-    r |= wire_add_string(o, "table", c->table->name);
-    r |= wire_add_string(o, "row_id", c->row_id);
-    r |= wire_add_string(o, "person_id", c->person_id);
-    r |= wire_add_string(o, "field", c->field->name);
-    r |= wire_add_string(o, "value", c->value);
-    r |= wire_add_hlc(o, "hlc", c->hlc);
+    r |= wire_add_string_lit(o, "table", c->table->name);
+    r |= wire_add_string_lit(o, "row_id", c->row_id);
+    r |= wire_add_string_lit(o, "person_id", c->person_id);
+    r |= wire_add_string_lit(o, "field", c->field->name);
+    r |= wire_add_string_lit(o, "value", c->value);
+    r |= wire_add_hlc_lit(o, "hlc", c->hlc);
     return r ? -ENOMEM : 0;
 }
 
@@ -517,6 +518,6 @@ cJSON *wire_encode_pull_change(const struct change_record *c)
     if (!o)
         return NULL;
     r |= add_common(o, c);
-    r |= wire_add_string(o, "device", c->device);
+    r |= wire_add_string_lit(o, "device", c->device);
     return r ? NULL : TAKE_PTR(o);
 }

@@ -32,7 +32,7 @@ static inline void store_freep(struct store **p)
 #define _cleanup_store_ _cleanup_(store_freep)
 
 /* Print "caresyncd: <message>" on stderr and return @code. */
-_printf_(2, 3) static int fail(int code, const char *fmt, ...)
+int admin_fail(int code, const char *fmt, ...)
 {
     va_list ap;
 
@@ -67,8 +67,8 @@ static int path_in(const char *dir, const char *name, char buf[static PATH_MAX])
 static int store_failure(int r, const char *what)
 {
     if (r == -EBUSY)
-        return fail(ADMIN_EXIT_FAILURE, "the store is busy; nothing was changed; try again");
-    return fail(ADMIN_EXIT_FAILURE, "%s failed: %s; nothing was changed", what, strerror(-r));
+        return admin_fail(ADMIN_EXIT_FAILURE, "the store is busy; nothing was changed; try again");
+    return admin_fail(ADMIN_EXIT_FAILURE, "%s failed: %s; nothing was changed", what, strerror(-r));
 }
 
 int admin_open_store(const char *dir, struct store **ret)
@@ -77,21 +77,21 @@ int admin_open_store(const char *dir, struct store **ret)
     int r;
 
     if (path_in(dir, "store.db", path) < 0)
-        return fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", dir);
+        return admin_fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", dir);
     r = store_open(path, false, ret);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_FAILURE, "no store at %s; run 'caresyncd init --data %s' first",
+        return admin_fail(ADMIN_EXIT_FAILURE, "no store at %s; run 'caresyncd init --data %s' first",
                     path, dir);
     if (r == -EPROTO)
-        return fail(ADMIN_EXIT_FAILURE,
+        return admin_fail(ADMIN_EXIT_FAILURE,
                     "the store at %s was written by a newer caresyncd; upgrade caresyncd", path);
     if (r == -EACCES)
-        return fail(ADMIN_EXIT_FAILURE,
+        return admin_fail(ADMIN_EXIT_FAILURE,
                     "cannot open %s: permission denied; run as the user that owns it", path);
     if (r == -EBUSY)
-        return fail(ADMIN_EXIT_FAILURE, "the store at %s is busy; try again", path);
+        return admin_fail(ADMIN_EXIT_FAILURE, "the store at %s is busy; try again", path);
     if (r < 0)
-        return fail(ADMIN_EXIT_FAILURE, "cannot open the store at %s: %s; check the file", path,
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot open the store at %s: %s; check the file", path,
                     strerror(-r));
     return ADMIN_EXIT_OK;
 }
@@ -102,7 +102,7 @@ static int print_json(const cJSON *json)
     char *text = cJSON_Print(json);
 
     if (!text)
-        return fail(ADMIN_EXIT_FAILURE, "out of memory formatting the list");
+        return admin_fail(ADMIN_EXIT_FAILURE, "out of memory formatting the list");
     puts(text);
     cJSON_free(text);
     return ADMIN_EXIT_OK;
@@ -166,35 +166,45 @@ int admin_init(const struct admin_command *cmd, struct admin_opts *o)
         return admin_usage(cmd, "the --data path is too long");
     if (mkdir(o->data, 0700) < 0) {
         if (errno != EEXIST)
-            return fail(ADMIN_EXIT_FAILURE, "cannot create %s: %s; check the parent directory",
+            return admin_fail(ADMIN_EXIT_FAILURE, "cannot create %s: %s; check the parent directory",
                         o->data, strerror(errno));
         if (stat(o->data, &st) < 0 || !S_ISDIR(st.st_mode))
-            return fail(ADMIN_EXIT_FAILURE,
+            return admin_fail(ADMIN_EXIT_FAILURE,
                         "%s exists and is not a directory; pick another "
                         "--data DIR",
                         o->data);
     }
     if (lstat(path, &st) == 0)
-        return fail(ADMIN_EXIT_EXISTS,
+        return admin_fail(ADMIN_EXIT_EXISTS,
                     "%s already exists, so %s is initialised already; use "
                     "another --data DIR",
                     path, o->data);
     /* Certificates first, store last: a store.db only exists once init has fully worked, and
      * a failed init can simply be run again. */
-    r = tls_pki_create(o->data, o->sans, o->n_sans);
+    r = o->no_dev_ca ? 0 : tls_pki_create(o->data, o->sans, o->n_sans);
     if (r < 0)
-        return fail(ADMIN_EXIT_FAILURE,
+        return admin_fail(ADMIN_EXIT_FAILURE,
                     "could not make the certificates in %s; nothing usable "
                     "was made",
                     o->data);
     r = store_open(path, true, &s);
     if (r < 0)
-        return fail(ADMIN_EXIT_FAILURE, "cannot create the store at %s: %s", path, strerror(-r));
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot create the store at %s: %s", path, strerror(-r));
 
     printf("caresyncd: initialised %s\n", o->data);
     printf("  store.db    the server store\n");
+    if (o->no_dev_ca) {
+        printf("no certificate was made (--no-dev-ca): give serve your own with tls_certificate\n"
+               "and tls_key in the configuration file (or --tls-certificate, --tls-key)\n");
+        printf("next:\n");
+        printf("  caresyncd user add --data %s alice --role nurse\n", o->data);
+        printf("  caresyncd serve --data %s --listen 0.0.0.0:8443 --tls-certificate FILE "
+               "--tls-key FILE\n", o->data);
+        return ADMIN_EXIT_OK;
+    }
     printf("  ca.pem      development CA certificate: every device needs a copy\n");
-    printf("  ca.key      development CA key: keep it secret, nothing needs it to run\n");
+    printf("  ca.key      development CA key: serve never reads it; move it off this machine\n"
+           "              and bring it back only for 'caresyncd cert renew'\n");
     printf("  server.pem  server certificate for 127.0.0.1, ::1, localhost");
     for (size_t i = 0; i < o->n_sans; i++)
         printf(", %s", o->sans[i]);
@@ -208,22 +218,76 @@ int admin_init(const struct admin_command *cmd, struct admin_opts *o)
 
 /* ---- users ---- */
 
-int admin_user_add(const struct admin_command *cmd, struct admin_opts *o)
+/* The display name and registrations of user @name from the options: 0, -errno, or an exit
+ * code (> 0) after printing the usage error. */
+static struct store_user_profile profile_of(const struct admin_opts *o)
+{
+    return (struct store_user_profile){
+            .display_name = o->display_name,
+            .nmc_pin = o->nmc,
+            .hcpc_number = o->hcpc,
+            .swe_number = o->swe,
+    };
+}
+
+static int set_profile(const struct admin_command *cmd, struct store *s, const char *name,
+                       const struct admin_opts *o)
+{
+    const struct store_user_profile p = profile_of(o);
+    const char *why = NULL;
+    int r = store_user_set_profile(s, name, &p, &why);
+
+    if (r == -EINVAL)
+        return admin_usage(cmd, "%s", why);
+    return r;
+}
+
+int admin_user_set(const struct admin_command *cmd, struct admin_opts *o)
 {
     _cleanup_store_ struct store *s = NULL;
     const char *name = o->args[0];
+    int r;
+
+    if (!o->display_name && !o->nmc && !o->hcpc && !o->swe)
+        return admin_usage(cmd, "give what to set: --display-name, --nmc, --hcpc or --swe");
+    r = admin_open_store(o->data, &s);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    r = set_profile(cmd, s, name, o);
+    if (r > 0)
+        return r;
+    if (r == -ENOENT)
+        return admin_fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+    if (r < 0)
+        return store_failure(r, "setting the user's details");
+    printf("set the details of user %s\n", name);
+    return ADMIN_EXIT_OK;
+}
+
+int admin_user_add(const struct admin_command *cmd, struct admin_opts *o)
+{
+    _cleanup_store_ struct store *s = NULL;
+    struct store_user_profile profile;
+    const char *name = o->args[0], *why;
     int r;
 
     if (!o->role)
         return admin_usage(cmd, "--role ROLE is required (one of %s)", store_role_list());
     if (!store_role_valid(o->role))
         return admin_usage(cmd, "unknown role '%s'; use one of %s", o->role, store_role_list());
+    profile = profile_of(o);
+    if ((why = store_user_profile_invalid(&profile)))
+        return admin_usage(cmd, "%s", why); /* before anything is written */
     r = admin_open_store(o->data, &s);
     if (r != ADMIN_EXIT_OK)
         return r;
     r = store_user_add(s, name, o->role);
+    if (r >= 0 && (o->display_name || o->nmc || o->hcpc || o->swe))
+        r = set_profile(cmd, s, name, o);
+    if (r > 0)
+        return r; /* a usage error, printed */
     if (r == -EEXIST)
-        return fail(ADMIN_EXIT_EXISTS,
+        return admin_fail(ADMIN_EXIT_EXISTS,
                     "a user named '%s' already exists; pick another name "
                     "(see 'caresyncd user list')",
                     name);
@@ -282,7 +346,7 @@ int admin_user_disable(const struct admin_command *cmd, struct admin_opts *o)
         return r;
     r = store_user_disable(s, name, &res);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+        return admin_fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
     if (r < 0)
         return store_failure(r, "disabling the user");
     devs = cJSON_GetObjectItemCaseSensitive(res, "devices_revoked");
@@ -306,9 +370,9 @@ int admin_user_role(const struct admin_command *cmd, struct admin_opts *o)
         return r;
     r = store_user_role_set(s, name, role, &devices);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+        return admin_fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
     if (r == -EPERM)
-        return fail(ADMIN_EXIT_EXISTS,
+        return admin_fail(ADMIN_EXIT_EXISTS,
                     "an admin account cannot change to or from another role; add a new user "
                     "and disable this one");
     if (r < 0)
@@ -341,12 +405,12 @@ int admin_enrol(const struct admin_command *cmd, struct admin_opts *o)
         return r;
     r = store_user_disabled(s, name);
     if (r > 0)
-        return fail(ADMIN_EXIT_EXISTS,
+        return admin_fail(ADMIN_EXIT_EXISTS,
                     "user '%s' is disabled (see 'caresyncd user disable'); no code was made", name);
     if (r >= 0)
         r = store_enrol_code_new(s, name, minutes * 60, code);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND,
+        return admin_fail(ADMIN_EXIT_NOT_FOUND,
                     "no user named '%s'; add one with 'caresyncd user add "
                     "--data %s %s --role ROLE'",
                     name, o->data, name);
@@ -358,6 +422,14 @@ int admin_enrol(const struct admin_command *cmd, struct admin_opts *o)
 
 /* ---- people and caseloads ---- */
 
+/* An ODS organisation code: 3 to 10 capital letters and digits (A81001, RX1). */
+static bool ods_code_valid(const char *s)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+
+    return n >= 3 && n <= 10 && !s[n];
+}
+
 int admin_person_add(const struct admin_command *cmd, struct admin_opts *o)
 {
     _cleanup_store_ struct store *s = NULL;
@@ -367,6 +439,15 @@ int admin_person_add(const struct admin_command *cmd, struct admin_opts *o)
             .phone = o->phone,
             .address = o->address,
             .preferred_name = o->preferred_name,
+            .family_name = o->family,
+            .given_names = o->given,
+            .name_prefix = o->title,
+            .address_line1 = o->lines[0],
+            .address_line2 = o->lines[1],
+            .address_city = o->city,
+            .address_postcode = o->postcode,
+            .gp_practice = o->gp,
+            .gp_ods_code = o->gp_ods,
     };
     char id[UUID_STR_MAX];
     const char *why = NULL;
@@ -376,6 +457,9 @@ int admin_person_add(const struct admin_command *cmd, struct admin_opts *o)
         return admin_usage(cmd, "--name \"Full Name\" is required");
     if (o->dob && !date_valid(o->dob))
         return admin_usage(cmd, "--dob must be a real date YYYY-MM-DD, not '%s'", o->dob);
+    if (o->gp_ods && !ods_code_valid(o->gp_ods))
+        return admin_usage(cmd, "--gp-ods must be an ODS code, 3 to 10 capital letters and digits "
+                                "(A81001), not '%s'", o->gp_ods);
     r = admin_open_store(o->data, &s);
     if (r != ADMIN_EXIT_OK)
         return r;
@@ -439,16 +523,16 @@ static int assignment(const struct admin_command *cmd, struct admin_opts *o, boo
         return r;
     r = assign ? store_assign(s, person, name, &which) : store_unassign(s, person, name, &which);
     if (r == -ENOENT && which && streq(which, "user"))
-        return fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
+        return admin_fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
     if (r == -EINVAL)
-        return fail(ADMIN_EXIT_EXISTS,
+        return admin_fail(ADMIN_EXIT_EXISTS,
                     "'%s' is an admin account, which holds no caseload; assign a worker", name);
     if (r == -EPERM)
-        return fail(ADMIN_EXIT_EXISTS,
+        return admin_fail(ADMIN_EXIT_EXISTS,
                     "'%s' is disabled (a leaver) and takes on nobody new; assign a worker who is "
                     "still here", name);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND,
+        return admin_fail(ADMIN_EXIT_NOT_FOUND,
                     "no person with id %s; check the id printed by "
                     "'caresyncd person add'",
                     person);
@@ -504,7 +588,7 @@ int admin_device_revoke(const struct admin_command *cmd, struct admin_opts *o)
         return r;
     r = store_device_revoke(s, id);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND, "no device with id %s; see 'caresyncd device list'", id);
+        return admin_fail(ADMIN_EXIT_NOT_FOUND, "no device with id %s; see 'caresyncd device list'", id);
     if (r < 0)
         return store_failure(r, "revoking the device");
     printf("revoked device %s; it is told to wipe its replica when it next connects\n", id);
@@ -513,29 +597,129 @@ int admin_device_revoke(const struct admin_command *cmd, struct admin_opts *o)
 
 /* ---- export ---- */
 
-/* Write @len bytes of @text to a new file @path, readable by its owner only. 0 or -errno. */
-static int write_private_file(const char *path, const char *text, size_t len)
+/* "--max-entries N": 1 to 100000 entries per Bundle, in *ret. */
+static bool parse_max_entries(const char *v, size_t *ret)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int64_t n;
+
+    if (!v || parse_i64(v, &n) < 0 || n < 1 || n > 100000)
+        return false;
+    *ret = (size_t)n;
+    return true;
+}
+
+/* One resource type's NDJSON file of the bulk export. */
+struct ndjson_file {
+    char type[64];
+    FILE *f;
+};
+
+/* Every resource of @bundle, one line each, into DIR/<Type>.ndjson; resources that more than
+ * one person shares (CodeSystem, Practitioner, Organization...) only the first time. */
+static int ndjson_append(const char *dir, const cJSON *bundle, struct ndjson_file *files,
+                         size_t *n_files, size_t max_files, cJSON *seen, size_t *ret_written)
+{
+    const cJSON *e;
+
+    cJSON_ArrayForEach (e, cJSON_GetObjectItemCaseSensitive(bundle, "entry")) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "resource");
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r,
+                                                                                 "resourceType"));
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id"));
+        _cleanup_free_ char *line = NULL;
+        char key[160];
+        size_t i;
+
+        if (!type || !id || strlen(type) >= sizeof(files[0].type))
+            return -EINVAL;
+        snprintf(key, sizeof(key), "%s/%s", type, id);
+        if (cJSON_GetObjectItemCaseSensitive(seen, key))
+            continue;
+        if (!cJSON_AddTrueToObject(seen, key))
+            return -ENOMEM;
+        for (i = 0; i < *n_files && !streq(files[i].type, type); i++)
+            ;
+        if (i == *n_files) {
+            char path[PATH_MAX];
+            int fd;
+
+            if (i == max_files)
+                return -E2BIG;
+            snprintf(path, sizeof(path), "%s/%s.ndjson", dir, type);
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (fd < 0)
+                return -errno;
+            files[i].f = fdopen(fd, "w");
+            if (!files[i].f) {
+                close(fd);
+                return -errno;
+            }
+            snprintf(files[i].type, sizeof(files[i].type), "%s", type);
+            (*n_files)++;
+        }
+        line = cJSON_PrintUnformatted(r);
+        if (!line)
+            return -ENOMEM;
+        if (fputs(line, files[i].f) < 0 || fputc('\n', files[i].f) == EOF)
+            return -EIO;
+        (*ret_written)++;
+    }
+    return 0;
+}
+
+#define NDJSON_MAX_TYPES 32
+
+/* caresyncd export --all --ndjson DIR: every person, a file per resource type. */
+static int export_all_ndjson(struct store *s, const char *dir)
+{
+    struct ndjson_file files[NDJSON_MAX_TYPES] = {{{0}, NULL}};
+    _cleanup_json_ cJSON *people = NULL, *seen = cJSON_CreateObject();
+    size_t n_files = 0, n_people = 0, n_res = 0;
+    char now[ISO_TIME_MAX];
+    const cJSON *p;
     int r = 0;
 
-    if (fd < 0)
-        return -errno;
-    while (len > 0) {
-        ssize_t n = write(fd, text, len);
+    if (!seen)
+        return admin_fail(ADMIN_EXIT_FAILURE, "out of memory; nothing was exported");
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot make %s: %s; check the path", dir,
+                    strerror(errno));
+    r = store_people_list(s, &(struct store_people_filter){.name = NULL}, &people);
+    if (r < 0)
+        return store_failure(r, "listing people");
+    iso_time(hlc_wall_ms(), now);
+    cJSON_ArrayForEach (p, people) {
+        const char *pid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "person_id"));
+        _cleanup_json_ cJSON *tree = NULL, *bundle = NULL;
 
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            r = n < 0 ? -errno : -EIO;
+        r = store_person_tree(s, pid, &tree);
+        if (r < 0)
+            break;
+        bundle = fhir_bundle(tree, now);
+        if (!bundle) {
+            r = -ENOMEM;
             break;
         }
-        text += n;
-        len -= (size_t)n;
+        /* Audited before it leaves the store, as every export. */
+        r = store_export_audit(s, NULL, pid, "fhir-r4-ndjson");
+        if (r < 0)
+            break;
+        r = ndjson_append(dir, bundle, files, &n_files, NDJSON_MAX_TYPES, seen, &n_res);
+        if (r < 0)
+            break;
+        n_people++;
     }
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    return r;
+    for (size_t i = 0; i < n_files; i++)
+        if (fclose(files[i].f) != 0 && r >= 0)
+            r = -errno;
+    if (r < 0)
+        return admin_fail(ADMIN_EXIT_FAILURE,
+                    "the bulk export stopped after %zu people: %s; the files in %s are "
+                    "incomplete, fix the cause and run it again",
+                    n_people, strerror(-r), dir);
+    printf("exported %zu people, %zu resources, to %zu files in %s\n", n_people, n_res, n_files,
+           dir);
+    return ADMIN_EXIT_OK;
 }
 
 int admin_export(const struct admin_command *cmd, struct admin_opts *o)
@@ -543,11 +727,24 @@ int admin_export(const struct admin_command *cmd, struct admin_opts *o)
     _cleanup_store_ struct store *s = NULL;
     _cleanup_json_ cJSON *tree = NULL, *bundle = NULL;
     _cleanup_free_ char *text = NULL;
-    const char *person = o->args[0];
+    const char *person = o->n_args > 0 ? o->args[0] : NULL;
     char now[ISO_TIME_MAX];
+    size_t max = 0;
     int r;
 
-    if (!uuid_valid(person))
+    if (o->all != !!o->ndjson)
+        return admin_usage(cmd, "--all and --ndjson DIR go together: 'caresyncd export --data "
+                                "DIR --all --ndjson OUT_DIR'");
+    if (o->ndjson && !o->ndjson[0])
+        return admin_usage(cmd, "--ndjson needs a directory");
+    if (o->all && (o->output || o->max_entries))
+        return admin_usage(cmd, "--all --ndjson writes a directory; --output and "
+                                "--max-entries are for one person");
+    if (o->max_entries && !parse_max_entries(o->max_entries, &max))
+        return admin_usage(cmd, "--max-entries must be a whole number from 1 to 100000, not "
+                                "'%s'",
+                           o->max_entries);
+    if (!o->all && !uuid_valid(person))
         return admin_usage(cmd,
                            "PERSON_ID must be a lower-case UUID as printed by 'caresyncd "
                            "person add', not '%s'",
@@ -557,31 +754,33 @@ int admin_export(const struct admin_command *cmd, struct admin_opts *o)
     r = admin_open_store(o->data, &s);
     if (r != ADMIN_EXIT_OK)
         return r;
+    if (o->all)
+        return export_all_ndjson(s, o->ndjson);
     r = store_person_tree(s, person, &tree);
     if (r == -ENOENT)
-        return fail(ADMIN_EXIT_NOT_FOUND,
+        return admin_fail(ADMIN_EXIT_NOT_FOUND,
                     "no person with id %s; check the id printed by 'caresyncd person add'",
                     person);
     if (r < 0)
         return store_failure(r, "reading the person's record");
     bundle = fhir_bundle(tree, iso_time(hlc_wall_ms(), now));
-    text = bundle ? cJSON_Print(bundle) : NULL;
+    text = !bundle ? NULL : max ? fhir_split_lines(bundle, max) : cJSON_Print(bundle);
     if (!text)
-        return fail(ADMIN_EXIT_FAILURE, "out of memory building the FHIR Bundle; nothing was "
+        return admin_fail(ADMIN_EXIT_FAILURE, "out of memory building the FHIR Bundle; nothing was "
                                         "exported");
     /* Audited before it leaves the store: an export that cannot be audited is not made. */
     r = store_export_audit(s, NULL, person, "fhir-r4");
     if (r < 0)
         return store_failure(r, "recording the export in the audit log");
     if (o->output) {
-        r = write_private_file(o->output, text, strlen(text));
+        r = file_write_sync(o->output, text, strlen(text), 0600);
         if (r < 0)
-            return fail(ADMIN_EXIT_FAILURE, "cannot write %s: %s; check the path", o->output,
+            return admin_fail(ADMIN_EXIT_FAILURE, "cannot write %s: %s; check the path", o->output,
                         strerror(-r));
         return ADMIN_EXIT_OK;
     }
-    if (puts(text) < 0 || fflush(stdout) != 0)
-        return fail(ADMIN_EXIT_FAILURE, "cannot write the Bundle to stdout: %s", strerror(errno));
+    if (fputs(text, stdout) < 0 || (!max && putchar('\n') == EOF) || fflush(stdout) != 0)
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot write the Bundle to stdout: %s", strerror(errno));
     return ADMIN_EXIT_OK;
 }
 
@@ -636,13 +835,13 @@ int admin_backup(const struct admin_command *cmd, struct admin_opts *o)
         return admin_usage(cmd, "--output FILE is required");
     if (path_in(o->data, "store.db", path) < 0 ||
         (size_t)snprintf(tmp, sizeof(tmp), "%s.part", o->output) >= sizeof(tmp))
-        return fail(ADMIN_EXIT_USAGE, "a path is too long");
+        return admin_fail(ADMIN_EXIT_USAGE, "a path is too long");
     if (access(path, R_OK) < 0)
-        return fail(ADMIN_EXIT_FAILURE, "no store at %s", path);
+        return admin_fail(ADMIN_EXIT_FAILURE, "no store at %s", path);
     (void)unlink(tmp);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return fail(ADMIN_EXIT_FAILURE, "cannot create %s: %s", tmp, strerror(errno));
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot create %s: %s", tmp, strerror(errno));
     (void)close(fd);
     if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
         sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
@@ -696,7 +895,7 @@ int admin_backup(const struct admin_command *cmd, struct admin_opts *o)
         r = -errno;
     if (r < 0) {
         (void)unlink(tmp);
-        return fail(ADMIN_EXIT_FAILURE, "backup failed: %s; nothing was written",
+        return admin_fail(ADMIN_EXIT_FAILURE, "backup failed: %s; nothing was written",
                     strerror(-r));
     }
     printf("backup of %s written to %s (mode 0600); restore it with 'caresyncd restore --data"
@@ -756,15 +955,15 @@ int admin_restore(const struct admin_command *cmd, struct admin_opts *o)
     if (!o->input)
         return admin_usage(cmd, "--input FILE is required");
     if (path_in(o->data, "store.db", path) < 0 || path_in(o->data, "store.db.restoring", tmp) < 0)
-        return fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", o->data);
+        return admin_fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", o->data);
     if (file_in_use(path))
-        return fail(ADMIN_EXIT_FAILURE, "a process has %s open (caresyncd serve?); stop it"
+        return admin_fail(ADMIN_EXIT_FAILURE, "a process has %s open (caresyncd serve?); stop it"
                     " first, then restore; nothing was changed", path);
     if (sqlite3_open_v2(o->input, &in, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(in, "SELECT value FROM backup_info WHERE key = 'taken_at'", -1, &st,
                            NULL) != SQLITE_OK) {
         sqlite3_close_v2(in);
-        return fail(ADMIN_EXIT_FAILURE, "%s is not a caresyncd backup; nothing was changed",
+        return admin_fail(ADMIN_EXIT_FAILURE, "%s is not a caresyncd backup; nothing was changed",
                     o->input);
     }
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
@@ -787,7 +986,7 @@ int admin_restore(const struct admin_command *cmd, struct admin_opts *o)
         snprintf(aside, sizeof(aside), "%s.replaced-%" PRIu64, path, hlc_wall_ms());
         if (rename(path, aside) < 0) {
             sqlite3_close_v2(in);
-            return fail(ADMIN_EXIT_FAILURE, "cannot move %s aside: %s; nothing was changed",
+            return admin_fail(ADMIN_EXIT_FAILURE, "cannot move %s aside: %s; nothing was changed",
                         path, strerror(errno));
         }
         fprintf(stderr, "caresyncd: the store being replaced was kept as %s\n", aside);
@@ -812,21 +1011,15 @@ int admin_restore(const struct admin_command *cmd, struct admin_opts *o)
     while (r >= 0 && st && sqlite3_step(st) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         char fp[PATH_MAX];
-        int fd, len = sqlite3_column_bytes(st, 2);
         bool known = false;
 
         for (const char *const *n = backup_names; name && *n; n++)
             known |= streq(*n, name);
         if (!known || path_in(o->data, name, fp) < 0)
             continue;
-        (void)unlink(fp);
-        fd = open(fp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                  (mode_t)sqlite3_column_int(st, 1) & 0644);
-        if (fd < 0 || write(fd, sqlite3_column_blob(st, 2), (size_t)len) != len ||
-            fsync(fd) < 0)
-            r = errno ? -errno : -EIO;
-        if (fd >= 0)
-            (void)close(fd);
+        r = file_write_atomic(fp, sqlite3_column_blob(st, 2),
+                              (size_t)sqlite3_column_bytes(st, 2),
+                              (mode_t)sqlite3_column_int(st, 1) & 0644);
     }
     sqlite3_finalize(st);
     if (r >= 0)
@@ -839,7 +1032,7 @@ int admin_restore(const struct admin_command *cmd, struct admin_opts *o)
         r = -errno;
     if (r < 0) {
         (void)unlink(tmp);
-        return fail(ADMIN_EXIT_FAILURE, "restore failed: %s%s", strerror(-r),
+        return admin_fail(ADMIN_EXIT_FAILURE, "restore failed: %s%s", strerror(-r),
                     had_old ? "; the replaced store was kept beside it" : "");
     }
     k = admin_open_store(o->data, &s);

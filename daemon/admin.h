@@ -27,13 +27,20 @@ struct admin_opts {
     const char *person; /* audit export */
     const char *role, *expires;
     const char *name, *dob, *phone, *address, *preferred_name;
+    const char *family, *given, *title, *lines[2], *city, *postcode, *gp, *gp_ods; /* person */
+    int n_lines;
+    const char *display_name, *nmc, *hcpc, *swe; /* user add, user set */
+    const char *max_entries, *ndjson;            /* export */
+    bool all;                                    /* export --all */
     const char *profile, *seed; /* demo */
     const char *output;         /* export, backup */
     const char *input;          /* restore */
     const char *nhs;            /* person list */
+    const char *qr;             /* user passwd: the QR code's SVG file */
     char *sans[TLS_SAN_MAX];
     size_t n_sans;
     bool json, quiet;
+    bool no_dev_ca; /* init */
     char **args; /* positional arguments, borrowed from argv */
     int n_args;
 };
@@ -41,7 +48,7 @@ struct admin_opts {
 struct admin_command {
     const char *name;     /* "user add" */
     const char *options;  /* short letters of the options it accepts, see admin.c */
-    int n_args;           /* positional arguments it needs */
+    int n_args;           /* positional arguments it needs; -N: up to N */
     const char *synopsis; /* one line */
     const char *help;     /* the rest of its --help text */
     int (*run)(const struct admin_command *cmd, struct admin_opts *o);
@@ -60,6 +67,12 @@ int admin_open_store(const char *dir, struct store **ret);
 /* The admin subcommands. Each returns the process exit code; none leaves anything open. */
 int admin_init(const struct admin_command *cmd, struct admin_opts *o);
 int admin_user_add(const struct admin_command *cmd, struct admin_opts *o);
+int admin_user_set(const struct admin_command *cmd, struct admin_opts *o);
+int admin_user_passwd(const struct admin_command *cmd, struct admin_opts *o);
+int admin_user_totp(const struct admin_command *cmd, struct admin_opts *o);
+
+/* admin_fail() - print "caresyncd: <message>" on stderr and return @code. */
+int admin_fail(int code, const char *fmt, ...) _printf_(2, 3);
 int admin_user_list(const struct admin_command *cmd, struct admin_opts *o);
 int admin_enrol(const struct admin_command *cmd, struct admin_opts *o);
 int admin_person_add(const struct admin_command *cmd, struct admin_opts *o);

@@ -41,6 +41,7 @@
 #include <openssl/err.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "util.h"
 
@@ -329,7 +330,7 @@ static enum conn_verdict head_verdict(struct conn *c, const struct head *hd)
     struct conn_server *cs = c->cs;
     struct store_principal who;
     char token[STORE_TOKEN_MAX];
-    bool enrol;
+    bool enrol, console;
     int r;
 
     if (hd->te)
@@ -348,9 +349,16 @@ static enum conn_verdict head_verdict(struct conn *c, const struct head *hd)
     enrol = name_is(hd->method, hd->method_end, "POST") && hd->target &&
             (size_t)(hd->target_end - hd->target) == strlen("/v1/enrol") &&
             memcmp(hd->target, "/v1/enrol", strlen("/v1/enrol")) == 0;
+    /* The web console signs in with a cookie, which console.c checks; its bodies are small. */
+    console = name_is(hd->method, hd->method_end, "POST") && hd->target &&
+              (size_t)(hd->target_end - hd->target) > strlen("/console/") &&
+              memcmp(hd->target, "/console/", strlen("/console/")) == 0;
     if (enrol) {
         if (hd->too_big || hd->length > CONN_ENROL_BODY_MAX)
             return CONN_ENROL_TOO_LARGE;
+    } else if (console) {
+        if (hd->too_big || hd->length > CONN_CONSOLE_BODY_MAX)
+            return CONN_CONSOLE_TOO_LARGE;
     } else {
         if (!hd->auth)
             return CONN_MISSING_TOKEN;
@@ -383,6 +391,7 @@ static const char *verdict_name(enum conn_verdict v)
     case CONN_STORE_BUSY:
         return "a token the busy store could not check";
     case CONN_ENROL_TOO_LARGE:
+    case CONN_CONSOLE_TOO_LARGE:
     case CONN_TOO_LARGE:
         return "a body over the limit";
     case CONN_BUDGET:
@@ -726,6 +735,7 @@ static void filter_freed(void *arg)
         if (e && ERR_GET_REASON(e) != SSL_R_UNEXPECTED_EOF_WHILE_READING) {
             ERR_error_string_n(e, why, sizeof(why));
             log_limited(c->cs, LOG_TLS, "TLS handshake with %s failed: %s", c->addr, why);
+            metrics_tls_handshake_failed();
         }
     }
 

@@ -20,6 +20,7 @@ struct store;
 #define CONN_BODY_BUDGET      (64u * 1024 * 1024) /* announced body bytes in flight, all */
 #define CONN_FD_RESERVE       64                  /* descriptors kept for the store, logs … */
 #define CONN_ENROL_BODY_MAX   4096                /* an enrolment body is small */
+#define CONN_CONSOLE_BODY_MAX (64 * 1024)         /* a web console request (console.h) */
 #define CONN_LINGER_S         2                   /* reading after a last reply, before close */
 
 /* The connection layer of one server; opaque. */
@@ -46,6 +47,7 @@ enum conn_verdict {
     CONN_BUDGET,        /* 503: the buffered-bytes budget is used up */
     CONN_TOO_LARGE,     /* 413: Content-Length above the limit */
     CONN_ENROL_TOO_LARGE, /* 413: an enrolment body above CONN_ENROL_BODY_MAX */
+    CONN_CONSOLE_TOO_LARGE, /* 413: a console body above CONN_CONSOLE_BODY_MAX */
     CONN_TE,            /* 400: Transfer-Encoding */
     CONN_CL_REPEATED,   /* 400: two Content-Length */
     CONN_CL_DIGITS,     /* 400: Content-Length not plain digits */

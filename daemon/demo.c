@@ -573,6 +573,7 @@ int demo_run(const struct admin_command *cmd, struct admin_opts *o)
 
     for (size_t i = 0; i < prof->n_staff && r >= 0; i++) {
         struct staff *st = &g->staff[g->n_staff++];
+        char display[64], reg[16];
         const char *dot = strchr(prof->staff[i].name, '.');
 
         st->def = &prof->staff[i];
@@ -580,7 +581,25 @@ int demo_run(const struct admin_command *cmd, struct admin_opts *o)
         if (st->first[0] >= 'a' && st->first[0] <= 'z')
             st->first[0] = (char)(st->first[0] - 'a' + 'A');
         make_id(g, g->today, 0, st->device);
-        r = store_demo_user_add(s, st->def->name, demo_roles[st->def->role].name, &st->id);
+        /* Invented: a surname from the list by position (no draw, so the records stay as
+         * they were), and registrations shaped like real ones but outside use (00X..., 99...). */
+        snprintf(display, sizeof(display), "%s %s", st->first,
+                 demo_surnames.v[(i * 7 + 3) % demo_surnames.n]);
+        snprintf(reg, sizeof(reg), st->def->role == R_NURSE    ? "00X%04zuZ"
+                                   : st->def->role == R_OT     ? "OT99%04zu"
+                                   : st->def->role == R_PHYSIO ? "PH99%04zu"
+                                                               : "SW99%04zu",
+                 i);
+        r = store_demo_user_add(
+                s, st->def->name, demo_roles[st->def->role].name,
+                &(struct store_user_profile){
+                        .display_name = display,
+                        .nmc_pin = st->def->role == R_NURSE ? reg : NULL,
+                        .hcpc_number =
+                                st->def->role == R_OT || st->def->role == R_PHYSIO ? reg : NULL,
+                        .swe_number = st->def->role == R_SW ? reg : NULL,
+                },
+                &st->id);
         if (r < 0)
             snprintf(g->err, sizeof(g->err), "adding user %s", st->def->name);
     }

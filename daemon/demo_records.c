@@ -28,6 +28,9 @@ static void write_person(struct gen *g, struct person *p)
     static const unsigned lang_w[] = {86, 4, 3, 3, 2, 2};
     static const char *const contact_methods[] = {"Phone", "Letter", "Email", "Through family"};
     char buf[64], pc[16];
+    const char *street;
+    unsigned gp;
+    int house;
     struct rng *r = &g->rng;
     struct row w;
     size_t lang = p->example ? 0 : rng_weighted(r, lang_w, ELEMENTSOF(lang_w));
@@ -43,10 +46,17 @@ static void write_person(struct gen *g, struct person *p)
     put(&w, "phone", buf);
     snprintf(pc, sizeof(pc), "NB%d %d%c%c", district, rng_range(r, 1, 9), letters[rng_below(r, 20)],
              letters[rng_below(r, 20)]);
-    putf(&w, "address", "%d %s, Northbrook %s", rng_range(r, 1, 140),
-         demo_streets.v[(size_t)p->team * demo_streets.n / 2 +
-                        rng_below(r, (unsigned)(demo_streets.n / 2))],
-         pc);
+    house = rng_range(r, 1, 140);
+    street = demo_streets.v[(size_t)p->team * demo_streets.n / 2 +
+                            rng_below(r, (unsigned)(demo_streets.n / 2))];
+    putf(&w, "address", "%d %s, Northbrook %s", house, street, pc);
+    /* The same, in parts (and the name), for matching and FHIR. */
+    putf(&w, "address_line1", "%d %s", house, street);
+    put(&w, "address_city", "Northbrook");
+    put(&w, "address_postcode", pc);
+    put(&w, "family_name", p->surname);
+    put(&w, "given_names", p->given);
+    put(&w, "name_prefix", p->female ? "Ms" : "Mr");
     if (rng_pct(r, 60))
         put(&w, "pronouns", p->female ? "she/her" : "he/him");
     put(&w, "gender", p->female ? "Female" : "Male");
@@ -72,7 +82,10 @@ static void write_person(struct gen *g, struct person *p)
         put(&w, "access_instructions", pick(r, &demo_access_instructions));
     nhs_number(g, buf);
     put(&w, "nhs_number", buf);
-    put(&w, "gp_practice", pick(r, &demo_gp_practices));
+    gp = rng_below(r, (unsigned)demo_gp_practices.n);
+    put(&w, "gp_practice", demo_gp_practices.v[gp]);
+    /* Invented ODS codes (the ZZ range is not used by NHS England's directory). */
+    putf(&w, "gp_ods_code", "ZZ9%03u", gp + 1);
     put(&w, "status", person_status[p->status]);
     put_date(&w, "created_on", p->created);
 }

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* http.c - evhttp over TLS: the /v1/ routes of docs/PROTOCOL.md, strict request parsing, JSON
  * errors, the access log and graceful shutdown. A handler decodes and checks its request on the
- * event loop, hands the store call to a worker thread as a job (work.h), and answers when the
- * job comes back (docs/ARCHITECTURE.md "Threads"); shutdown waits for the jobs queued. */
+ * event loop, hands the store call to a worker thread as a job (work.h), and encodes and sends
+ * the answer when the job comes back (docs/ARCHITECTURE.md "Threads"); shutdown waits for the
+ * jobs queued. */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <netdb.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -18,6 +18,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -31,17 +32,20 @@
 
 #include "catalogue.h"
 #include "conn.h"
+#include "console.h"
 #include "fhir.h"
 #include "gzip.h"
 #include "hlc.h"
 #include "log.h"
+#include "proto.h"
+#include "metrics.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
 #include "work.h"
 
 #define HTTP_LOG_URI_MAX  200 /* request target shown in the access log */
-#define HTTP_ECHO_MAX     128 /* longest client-supplied name echoed back in an error */
+#define HTTP_ECHO_MAX     PROTO_ECHO_MAX /* longest client-supplied name echoed in an error */
 #define HTTP_CODE_ARG_MAX 64  /* an enrolment code longer than this cannot be valid */
 #define HTTP_ALL_METHODS                                                                       \
     (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | \
@@ -78,6 +82,7 @@ struct caresyncd {
     unsigned enrol_addr_fails, enrol_addr_window_s, enrol_all_fails, enrol_all_window_s;
     struct bucket enrol_all;         /* failed enrolments, all addresses */
     struct enrol_slot *enrol_addrs;  /* HTTP_ENROL_ADDRS of them */
+    struct console *console;         /* the web console under /console (console.h); NULL: off */
 };
 
 /* One request being handled; lives on the dispatcher's stack. */
@@ -89,6 +94,7 @@ struct http_req {
     struct store_principal who; /* valid once authenticated */
     const char *device;         /* device id for the access log, or NULL */
     const char *content_type;   /* of a successful reply; NULL = application/json */
+    bool any_status_type;       /* content_type is for every status (the console's pages) */
     int status;                 /* of the reply, once replied */
     bool replied;
     bool deferred; /* answered later, by a job (http_job) */
@@ -131,23 +137,6 @@ static const char *method_name(enum evhttp_cmd_type m)
     return "?";
 }
 
-/* Copy @s into @buf (@size bytes) cut at a UTF-8 boundary; "..." marks a cut. Returns buf. */
-static const char *clip(const char *s, char *buf, size_t size)
-{
-    size_t n = strlen(s);
-
-    if (n < size) {
-        memcpy(buf, s, n + 1);
-        return buf;
-    }
-    n = size - 4;
-    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-        n--;
-    memcpy(buf, s, n);
-    memcpy(buf + n, "...", 4);
-    return buf;
-}
-
 /* Client text for the log or an error message (a request target, a header value): printable
  * ASCII only, quotes and backslashes (and spaces, unless @spaces) replaced, at most
  * HTTP_LOG_URI_MAX bytes. */
@@ -177,6 +166,16 @@ static void access_log(struct http_req *hr, int status, size_t bytes)
     struct timespec now;
     int64_t ms;
 
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (int64_t)(now.tv_sec - hr->start.tv_sec) * 1000 +
+         (now.tv_nsec - hr->start.tv_nsec) / 1000000;
+    {
+        const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(hr->req);
+
+        metrics_request(u ? evhttp_uri_get_path(u) : NULL, status, bytes,
+                        (double)(now.tv_sec - hr->start.tv_sec) +
+                                (double)(now.tv_nsec - hr->start.tv_nsec) / 1e9);
+    }
     if (hr->sd->quiet)
         return;
     /* The path only: a query may carry a secret (a token pasted into a URL), and the log is
@@ -195,9 +194,6 @@ static void access_log(struct http_req *hr, int status, size_t bytes)
         evhttp_connection_get_peer(evcon, &addr, &port);
     if (addr)
         snprintf(peer, sizeof(peer), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, (unsigned)port);
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (int64_t)(now.tv_sec - hr->start.tv_sec) * 1000 +
-         (now.tv_nsec - hr->start.tv_nsec) / 1000000;
     log_info("access %s \"%s %s%s\" %d %zu %" PRId64 "ms device=%s", peer,
              method_name(evhttp_request_get_command(hr->req)), printable(target, false, uri),
              query ? "?<redacted>" : "", status, bytes, ms, hr->device ? hr->device : "-");
@@ -358,8 +354,9 @@ static void send_body(struct http_req *hr, int status, const char *text, size_t 
         return;
     }
     (void)evhttp_add_header(h, "Content-Type",
-                            status < 300 && hr->content_type ? hr->content_type
-                                                             : "application/json");
+                            (status < 300 || hr->any_status_type) && hr->content_type
+                                    ? hr->content_type
+                                    : "application/json");
     (void)evhttp_add_header(h, "Cache-Control", "no-store");
     if (status < 300)
         (void)evhttp_add_header(h, "Vary", "Accept-Encoding");
@@ -379,8 +376,18 @@ static void send_body(struct http_req *hr, int status, const char *text, size_t 
     evhttp_send_reply(hr->req, status, status_reason(status), NULL);
 }
 
+static void send_oom(struct http_req *hr)
+{
+    /* Not "nothing was written": a sync may have committed before its reply failed. Retrying
+     * is safe either way (change ids make a push idempotent). */
+    static const char body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"the server "
+                               "ran out of memory; retry later\"}}";
+
+    log_error("out of memory answering a request");
+    send_body(hr, 500, body, sizeof(body) - 1);
+}
+
 /* Send the reply kept while hr->hold (the oom reply if it could not be kept). */
-static void send_oom(struct http_req *hr);
 static void release_held(struct http_req *hr)
 {
     _cleanup_free_ char *text = TAKE_PTR(hr->held_text);
@@ -391,17 +398,6 @@ static void release_held(struct http_req *hr)
         send_body(hr, hr->held_status, text, hr->held_len);
     else
         send_oom(hr);
-}
-
-static void send_oom(struct http_req *hr)
-{
-    /* Not "nothing was written": a sync may have committed before its reply failed. Retrying
-     * is safe either way (change ids make a push idempotent). */
-    static const char body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"the server "
-                               "ran out of memory; retry later\"}}";
-
-    log_error("out of memory answering a request");
-    send_body(hr, 500, body, sizeof(body) - 1);
 }
 
 /* Send @body (borrowed) with @status. */
@@ -417,6 +413,18 @@ static void reply_json(struct http_req *hr, int status, const cJSON *body)
     cJSON_free(text);
 }
 
+/* Send the error body of @e (PROTOCOL.md "Errors") with its status. */
+static void reply_proto_error(struct http_req *hr, const struct proto_error *e)
+{
+    _cleanup_json_ cJSON *root = proto_error_encode(e);
+
+    if (!root) {
+        send_oom(hr);
+        return;
+    }
+    reply_json(hr, e->status, root);
+}
+
 /*
  * Send {"error": {"code", "message", "limit"?, "field"?, "index"?}} (PROTOCOL.md "Errors").
  * @limit < 0, @field NULL and @index < 0 leave those members out.
@@ -425,33 +433,26 @@ _printf_(7, 8) static void reply_error(struct http_req *hr, int status, const ch
                                        int64_t limit, const char *field, long index,
                                        const char *fmt, ...)
 {
-    _cleanup_json_ cJSON *root = cJSON_CreateObject();
-    cJSON *err = cJSON_CreateObject();
-    char message[512], echo[HTTP_ECHO_MAX];
+    struct proto_error e = {.status = status, .limit = limit, .index = index};
     va_list ap;
-    bool ok;
 
+    copy_text(e.code, sizeof(e.code), code);
     va_start(ap, fmt);
-    vsnprintf(message, sizeof(message), fmt, ap);
+    vsnprintf(e.message, sizeof(e.message), fmt, ap);
     va_end(ap);
-    if (!root || !err || !cJSON_AddItemToObject(root, "error", err)) {
-        cJSON_Delete(err);
+    e.has_field = field != NULL;
+    if (field)
+        proto_clip(field, e.field, sizeof(e.field));
+    reply_proto_error(hr, &e);
+}
+
+/* A body a proto_*_decode() refused with @r: 500 for out of memory, else the error *e. */
+static void reply_refused_body(struct http_req *hr, int r, const struct proto_error *e)
+{
+    if (r == -ENOMEM)
         send_oom(hr);
-        return;
-    }
-    ok = cJSON_AddStringToObject(err, "code", code) &&
-         cJSON_AddStringToObject(err, "message", message);
-    if (ok && limit >= 0)
-        ok = cJSON_AddNumberToObject(err, "limit", (double)limit);
-    if (ok && field)
-        ok = cJSON_AddStringToObject(err, "field", clip(field, echo, sizeof(echo)));
-    if (ok && index >= 0)
-        ok = cJSON_AddNumberToObject(err, "index", (double)index);
-    if (!ok) {
-        send_oom(hr);
-        return;
-    }
-    reply_json(hr, status, root);
+    else
+        reply_proto_error(hr, e);
 }
 
 /* A store call failed for a reason that is not the client's: 503 busy or 500. */
@@ -492,15 +493,15 @@ static void reply_store_failure(struct http_req *hr, int r, const char *what)
 
 /*
  * A request whose store call runs on a worker thread: the request (copied off the dispatcher's
- * stack), its parsed body and what the handler's functions share. job.run makes the store call
- * on the worker and touches no libevent object; @finish answers on the loop. Each handler's job
- * struct begins with this one.
+ * stack), its decoded body and what the handler's functions share. job.run makes the store
+ * call on the worker and touches no libevent object (nor anything of the request that evhttp
+ * owns: what a job reads is copied into it on the loop); @finish answers on the loop. Each
+ * handler's job struct begins with this one.
  */
 struct http_job {
     struct work_job job;
     struct http_req hr;
     const char *what; /* for reply_store_failure() */
-    cJSON *body;      /* the request body (owned) */
     cJSON *resp;      /* built on the worker (owned) */
     void (*finish)(struct http_job *hj);
     void (*cleanup)(struct http_job *hj);
@@ -514,7 +515,6 @@ static void job_free(struct http_job *hj)
 {
     if (hj->cleanup)
         hj->cleanup(hj);
-    cJSON_Delete(hj->body);
     cJSON_Delete(hj->resp);
     free(hj->hr.held_text);
     free(hj);
@@ -638,6 +638,17 @@ static void *job_new(size_t size, void (*finish)(struct http_job *hj), const cha
     return hj;
 }
 
+/* The common ending of a job that returns hj.resp or fails only for the store's reasons. */
+static void finish_resp(struct http_job *hj)
+{
+    if (hj->job.r < 0) {
+        reply_store_failure(&hj->hr, hj->job.r, hj->what);
+        return;
+    }
+    reply_json(&hj->hr, 200, hj->resp);
+}
+
+
 /* ---- request parsing ---- */
 
 /* 413 body_too_large; @what: "is larger" or "inflates to more". */
@@ -731,167 +742,6 @@ static int request_body(struct http_req *hr, const char **ret, size_t *ret_len, 
     *ret = out;
     *ret_len = n;
     *ret_owned = out;
-    return 0;
-}
-
-/*
- * Read the body and parse it strictly as an object whose members are all in @keys. Returns 0
- * and the tree in *ret, or replies with the error and returns a negative errno.
- */
-static int request_json(struct http_req *hr, const char *const *keys, cJSON **ret)
-{
-    _cleanup_free_ void *inflated = NULL;
-    const char *body, *why = NULL, *bad = NULL;
-    char field[HTTP_ECHO_MAX];
-    cJSON *root = NULL;
-    unsigned c = 0;
-    size_t len;
-    int r;
-
-    r = request_body(hr, &body, &len, &inflated);
-    if (r < 0)
-        return r;
-    r = wire_parse(body, len, &root, &why);
-    if (r == -ENOMEM) {
-        send_oom(hr);
-        return r;
-    }
-    if (r == -E2BIG) {
-        reply_error(hr, 400, "json_too_deep", WIRE_MAX_DEPTH, NULL, -1, "%s; flatten the request",
-                    why);
-        return r;
-    }
-    if (r < 0) {
-        /* wire_parse() says "UTF-8" or "\u0000" for text problems, anything else is syntax. */
-        bool text = strstr(why, "UTF-8") || strstr(why, "\\u0000");
-
-        reply_error(hr, 400, text ? "invalid_utf8" : "malformed_json", -1, NULL, -1, "%s%s", why,
-                    strchr(why, ';') ? "" : "; send one well-formed JSON object in UTF-8");
-        return r;
-    }
-    r = wire_check_keys(root, keys, &bad, &why);
-    if (r < 0) {
-        char echo[HTTP_ECHO_MAX];
-        bool dup = strstr(why, "duplicate") != NULL;
-
-        reply_error(hr, 400, dup ? "malformed_json" : "unknown_field", -1, bad, -1,
-                    "%s '%s' in the request body; %s", why, clip(bad, echo, sizeof(echo)),
-                    dup ? "send each member once" : "remove it (see docs/PROTOCOL.md)");
-        cJSON_Delete(root);
-        return r;
-    }
-    /* Every string of every body (PROTOCOL.md "Text"): a raw control character would reach
-     * other devices' screens, CSV exports and logs as it is. */
-    if (wire_check_text(root, field, sizeof(field), &c) < 0) {
-        reply_error(hr, 400, "invalid_value", -1, field, -1,
-                    "'%s' holds a control character (U+%04X); text may hold tab and newline "
-                    "but no other control characters; remove it",
-                    field, c);
-        cJSON_Delete(root);
-        return -EBADMSG;
-    }
-    *ret = root;
-    return 0;
-}
-
-/*
- * Optional string member @key of at most @max bytes: 0 and *ret (NULL when absent), or replies
- * and returns -EBADMSG. When @required, absence is an error too.
- */
-static int member_string(struct http_req *hr, const cJSON *obj, const char *key, bool required,
-                         size_t max, const char **ret)
-{
-    const char *s = NULL;
-    int r = wire_get_string(obj, key, &s);
-
-    if (r == -ENOENT && !required) {
-        *ret = NULL;
-        return 0;
-    }
-    if (r == -ENOENT) {
-        reply_error(hr, 400, "missing_field", -1, key, -1,
-                    "the request body needs '%s'; add it (see docs/PROTOCOL.md)", key);
-        return -EBADMSG;
-    }
-    if (r < 0) {
-        reply_error(hr, 400, "wrong_type", -1, key, -1, "'%s' must be a string", key);
-        return -EBADMSG;
-    }
-    if (max > 0 && strlen(s) > max) {
-        reply_error(hr, 400, "value_too_long", (int64_t)max, key, -1,
-                    "'%s' is longer than the limit of %zu bytes; shorten it", key, max);
-        return -EBADMSG;
-    }
-    *ret = s;
-    return 0;
-}
-
-/* The longest value field @obj's table/field allow, for value_too_long's "limit". */
-static size_t change_value_limit(const cJSON *obj)
-{
-    const struct cat_table *t;
-    const struct cat_field *f = NULL;
-    const char *tn, *fn;
-
-    if (wire_get_string(obj, "table", &tn) == 0 && wire_get_string(obj, "field", &fn) == 0) {
-        t = catalogue_table(tn);
-        f = t ? catalogue_field(t, fn) : NULL;
-    }
-    if (f && f->type == CAT_TEXT && f->max_len > 0 && f->max_len < CAT_VALUE_MAX)
-        return f->max_len;
-    return CAT_VALUE_MAX;
-}
-
-/*
- * Reply 400 for change @index that wire_decode_push_change() refused with @r, @why, @where. The
- * code is worked out from the element itself: a member that is absent is missing_field, one of
- * the wrong JSON type is wrong_type, one of the right type with a bad content invalid_value.
- */
-static void reply_bad_change(struct http_req *hr, const cJSON *obj, long index, int r,
-                             const char *why, const char *where)
-{
-    char echo[HTTP_ECHO_MAX];
-    const cJSON *v;
-    const char *code;
-    bool nullable;
-
-    where = where ? where : "changes";
-    if (r == -E2BIG) {
-        size_t limit = change_value_limit(obj);
-
-        reply_error(hr, 400, "value_too_long", (int64_t)limit, where, index,
-                    "changes[%ld].%s: %s (limit %zu bytes); nothing was written", index,
-                    clip(where, echo, sizeof(echo)), why, limit);
-        return;
-    }
-    nullable = streq(where, "value") || streq(where, "base_hlc") || streq(where, "base_device");
-    v = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, where) : NULL;
-    if (!cJSON_IsObject(obj))
-        code = "wrong_type";
-    else if (streq(why, "unknown field"))
-        code = "unknown_field";
-    else if (streq(why, "duplicate field"))
-        code = "malformed_json";
-    else if (!v)
-        code = "missing_field";
-    else if (!cJSON_IsString(v) && !(nullable && cJSON_IsNull(v)))
-        code = "wrong_type";
-    else
-        code = "invalid_value";
-    reply_error(hr, 400, code, -1, where, index, "changes[%ld].%s: %s; nothing was written", index,
-                clip(where, echo, sizeof(echo)), why);
-}
-
-/*
- * A device's wall clock as it reports it: "YYYY-MM-DDTHH:MM:SS[.f...](Z|+HH:MM|-HH:MM)", into
- * Unix ms. Returns 0, or -EINVAL for anything else (a time without a zone says nothing).
- */
-static int parse_device_time(const char *s, int64_t *ret)
-{
-    bool zoned = false;
-
-    if (strlen(s) < 20 || s[16] != ':' || iso_time_parse(s, ret, &zoned) < 0 || !zoned)
-        return -EINVAL;
     return 0;
 }
 
@@ -1062,7 +912,7 @@ static void enrol_failed(struct caresyncd *sd, struct bucket *addr)
 
 struct enrol_job {
     struct http_job hj;
-    const char *code, *name, *version; /* in hj.body */
+    struct proto_enrol_request q;
     struct bucket *tries;
     double took_addr, took_all; /* failures charged in advance, refunded unless it was one */
     struct store_enrolment e;
@@ -1072,17 +922,18 @@ static void enrol_run(struct store *s, struct work_job *j)
 {
     struct enrol_job *ej = (struct enrol_job *)j;
 
-    j->r = strlen(ej->code) <= HTTP_CODE_ARG_MAX
-                   ? store_enrol(s, ej->code, ej->name, ej->version, &ej->e)
+    j->r = strlen(ej->q.code) <= HTTP_CODE_ARG_MAX
+                   ? store_enrol(s, ej->q.code, ej->q.device_name, ej->q.client_version, &ej->e)
                    : -EACCES;
 }
 
 static void enrol_finish(struct http_job *hj)
 {
     struct enrol_job *ej = (struct enrol_job *)hj;
+    _cleanup_(proto_enrol_reply_done) struct proto_enrol_reply a = {0};
+    _cleanup_json_ cJSON *resp = NULL;
     struct http_req *hr = &hj->hr;
     struct store_enrolment *e = &ej->e;
-    _cleanup_json_ cJSON *resp = NULL;
     int r = hj->job.r;
 
     if (r == -EACCES) {
@@ -1096,11 +947,15 @@ static void enrol_finish(struct http_job *hj)
         return;
     }
     hr->device = e->device_id;
-    resp = cJSON_CreateObject();
-    if (!resp || wire_add_string(resp, "device_id", e->device_id) < 0 ||
-        wire_add_string(resp, "token", e->token) < 0 || wire_add_string(resp, "user", e->user) < 0 ||
-        wire_add_string(resp, "role", e->role) < 0 ||
-        wire_add_hlc(resp, "server_hlc", e->server_hlc) < 0) {
+    memcpy(a.device_id, e->device_id, UUID_STR_MAX);
+    a.token = strdup(e->token);
+    a.user = strdup(e->user);
+    a.role = strdup(e->role);
+    a.server_hlc = e->server_hlc;
+    resp = a.token && a.user && a.role ? proto_enrol_reply_encode(&a) : NULL;
+    if (a.token)
+        explicit_bzero(a.token, strlen(a.token));
+    if (!resp) {
         /* The device exists but its token is lost with this reply; it is never usable. */
         send_oom(hr);
         return;
@@ -1114,164 +969,59 @@ static void enrol_cleanup(struct http_job *hj)
     struct enrol_job *ej = (struct enrol_job *)hj;
     struct caresyncd *sd = hj->hr.sd;
 
-    if (!(hj->job.r == -EACCES && !hj->job.group_err)) {
+    if (ej->tries && !(hj->job.r == -EACCES && !hj->job.group_err)) {
         ej->tries->tokens += ej->took_addr;
         sd->enrol_all.tokens += ej->took_all;
     }
     explicit_bzero(ej->e.token, sizeof(ej->e.token));
+    proto_enrol_request_done(&ej->q);
 }
 
 static void handle_enrol(struct http_req *hr)
 {
-    static const char *const keys[] = {"code", "device_name", "client_version", NULL};
-    struct enrol_job *ej = JOB_NEW(struct enrol_job, enrol_finish, "enrolment");
+    _cleanup_free_ void *raw = NULL;
+    struct proto_error err;
+    struct enrol_job *ej;
     struct bucket *tries;
+    const char *text;
+    size_t len;
+    int r;
 
+    if (enrol_throttle(hr, &tries) < 0 || request_body(hr, &text, &len, &raw) < 0)
+        return;
+    ej = JOB_NEW(struct enrol_job, enrol_finish, "enrolment");
     if (!ej) {
         send_oom(hr);
         return;
     }
-    if (enrol_throttle(hr, &tries) < 0 || request_json(hr, keys, &ej->hj.body) < 0 ||
-        member_string(hr, ej->hj.body, "code", true, 0, &ej->code) < 0 ||
-        member_string(hr, ej->hj.body, "device_name", false, HTTP_SHORT_STR_MAX, &ej->name) < 0 ||
-        member_string(hr, ej->hj.body, "client_version", false, HTTP_SHORT_STR_MAX,
-                      &ej->version) < 0) {
+    ej->hj.cleanup = enrol_cleanup;
+    r = proto_enrol_request_decode(text, len, &ej->q, &err);
+    if (r < 0) {
         job_free(&ej->hj);
+        reply_refused_body(hr, r, &err);
         return;
     }
-    /* Charged now, so that guesses in flight together cannot outrun the throttle. */
+    /* Charged now, so that guesses in flight together cannot outrun the throttle; given back
+     * by enrol_cleanup() unless the code was wrong. The bucket outlives the job: slots are
+     * only ever reused, never freed while the daemon runs. */
     ej->tries = tries;
     ej->took_addr = tries->tokens >= 1.0 ? 1.0 : tries->tokens;
     ej->took_all = hr->sd->enrol_all.tokens >= 1.0 ? 1.0 : hr->sd->enrol_all.tokens;
     enrol_failed(hr->sd, tries);
-    ej->hj.cleanup = enrol_cleanup;
     job_submit(hr, &ej->hj, WORK_WRITE, enrol_run);
 }
 
 /* ---- POST /v1/sync ---- */
 
-struct change_batch {
-    struct change_record *v;
-    size_t n;
-};
-
-static void change_batch_done(struct change_batch *b)
-{
-    for (size_t i = 0; b->v && i < b->n; i++)
-        wire_change_done(&b->v[i]);
-    free(b->v);
-}
-
-/*
- * The sync-health members of a POST /v1/sync body (docs/PROTOCOL.md): oldest_pending_ms,
- * last_error and device_time, into *rep. Returns 0, or replies 400 and returns -EBADMSG.
- */
-static int sync_report(struct http_req *hr, const cJSON *body, struct store_device_report *rep)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "oldest_pending_ms");
-    uint64_t u;
-
-    if (v) {
-        if (!cJSON_IsNumber(v)) {
-            reply_error(hr, 400, "wrong_type", -1, "oldest_pending_ms", -1,
-                        "'oldest_pending_ms' must be a number");
-            return -EBADMSG;
-        }
-        if (wire_get_uint(body, "oldest_pending_ms", &u) < 0) {
-            reply_error(hr, 400, "invalid_value", -1, "oldest_pending_ms", -1,
-                        "'oldest_pending_ms' must be a whole number of at least 0");
-            return -EBADMSG;
-        }
-        rep->oldest_pending_ms = (int64_t)u;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(body, "last_error");
-    if (v) {
-        if (wire_get_string_or_null(body, "last_error", &rep->last_error) < 0) {
-            reply_error(hr, 400, "wrong_type", -1, "last_error", -1,
-                        "'last_error' must be a string or null");
-            return -EBADMSG;
-        }
-        if (rep->last_error && strlen(rep->last_error) > HTTP_LAST_ERROR_MAX) {
-            reply_error(hr, 400, "value_too_long", HTTP_LAST_ERROR_MAX, "last_error", -1,
-                        "'last_error' is longer than the limit of %d bytes; shorten it",
-                        HTTP_LAST_ERROR_MAX);
-            return -EBADMSG;
-        }
-        rep->has_last_error = true;
-    }
-    if (member_string(hr, body, "device_time", false, HTTP_SHORT_STR_MAX, &rep->device_time) < 0)
-        return -EBADMSG;
-    if (rep->device_time && parse_device_time(rep->device_time, &rep->device_ms) < 0) {
-        reply_error(hr, 400, "invalid_value", -1, "device_time", -1,
-                    "'device_time' must be an ISO 8601 date-time with a zone, such as"
-                    " 2026-11-23T19:40:00.000Z");
-        return -EBADMSG;
-    }
-    return 0;
-}
-
-/* What every successful sync reply also carries: the device policy. */
-static int sync_policy(struct http_req *hr, cJSON *resp)
-{
-    cJSON *policy = cJSON_AddObjectToObject(resp, "policy");
-
-    if (!policy || !cJSON_AddNumberToObject(policy, "lock_after_days", hr->sd->lock_after_days))
-        return -ENOMEM;
-    return 0;
-}
-
-/*
- * The optional "exports" of a sync: [{"person_id", "at"}], the FHIR exports the device made
- * offline, for the audit log. *ret_v (freed by the caller) points into @body. Returns 0, or
- * replies 400 and returns -EBADMSG (-ENOMEM after send_oom()).
- */
-static int sync_exports(struct http_req *hr, const cJSON *body,
-                        struct store_export_event **ret_v, size_t *ret_n)
-{
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "exports"), *e;
-    size_t i = 0;
-
-    if (!arr)
-        return 0;
-    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > HTTP_CHANGES_MAX) {
-        reply_error(hr, 400, "invalid_value", -1, "exports", -1,
-                    "'exports' must be an array of at most %d {\"person_id\", \"at\"}",
-                    HTTP_CHANGES_MAX);
-        return -EBADMSG;
-    }
-    *ret_v = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(**ret_v));
-    if (!*ret_v) {
-        send_oom(hr);
-        return -ENOMEM;
-    }
-    cJSON_ArrayForEach (e, arr) {
-        const char *person = NULL, *at = NULL;
-
-        if (wire_get_string(e, "person_id", &person) < 0 || !person || !uuid_valid(person) ||
-            wire_get_string(e, "at", &at) < 0 || !at || !*at ||
-            strlen(at) > HTTP_SHORT_STR_MAX) {
-            reply_error(hr, 400, "invalid_value", -1, "exports", (long)i,
-                        "each export needs \"person_id\" (a person id) and \"at\" (the"
-                        " device's time)");
-            return -EBADMSG;
-        }
-        (*ret_v)[i++] = (struct store_export_event){person, at};
-    }
-    *ret_n = i;
-    return 0;
-}
-
 /* A POST /v1/sync: the decoded request, and what the store said. */
 struct sync_job {
     struct http_job hj;
-    struct change_batch batch;
-    struct store_export_event *exports; /* strings in hj.body */
-    size_t n_exports;
-    const char *cursor, *version;
-    bool pull;
+    struct proto_sync_request q;
+    struct store_export_event *exports; /* strings in q */
     int64_t pending;
-    struct store_device_report rep; /* strings in hj.body */
+    struct store_device_report rep; /* strings in q */
     bool report_only;               /* refused on the loop: only record the report */
+    struct proto_sync_reply reply;
     struct store_error err;
     int r_exports;
 };
@@ -1280,14 +1030,16 @@ static void sync_cleanup(struct http_job *hj)
 {
     struct sync_job *sj = (struct sync_job *)hj;
 
-    change_batch_done(&sj->batch);
+    proto_sync_reply_done(&sj->reply);
+    proto_sync_request_done(&sj->q);
     free(sj->exports);
 }
 
 /*
- * On the writer: the sync in one transaction, then the device's offline exports. A batch the
- * store refuses (4xx) is what sync health is for: the device's report is recorded then, in
- * its own transaction. Not for 5xx, when the store itself is in trouble.
+ * On the writer: the sync in one transaction (the device's report and its notices in it too),
+ * then the device's offline exports. A batch the store refuses (4xx) is what sync health is
+ * for: the device's report is recorded then, in its own transaction. Not for 5xx, when the
+ * store itself is in trouble.
  */
 static void sync_run(struct store *s, struct work_job *j)
 {
@@ -1303,11 +1055,11 @@ static void sync_run(struct store *s, struct work_job *j)
                      strerror(-r));
         return;
     }
-    j->r = store_sync_reported(s, who, sj->batch.v, sj->batch.n, sj->cursor, sj->pull,
-                               sj->pending, sj->version, &sj->rep, &sj->hj.resp, &sj->err);
+    j->r = store_sync_reported(s, who, sj->q.changes, sj->q.n_changes, sj->q.cursor, sj->q.pull,
+                               sj->pending, sj->q.client_version, &sj->rep, &sj->reply, &sj->err);
     if (j->r >= 0) {
         /* After the sync: refused, the device sends them again; repeated, none is doubled. */
-        sj->r_exports = store_audit_device_exports(s, who, sj->exports, sj->n_exports);
+        sj->r_exports = store_audit_device_exports(s, who, sj->exports, sj->q.n_exports);
         return;
     }
     refused = j->r != -ENOSPC && sj->err.code && sj->err.status >= 400 && sj->err.status < 500;
@@ -1324,6 +1076,7 @@ static void sync_finish(struct http_job *hj)
     struct sync_job *sj = (struct sync_job *)hj;
     struct http_req *hr = &hj->hr;
     struct store_error *err = &sj->err;
+    _cleanup_json_ cJSON *resp = NULL;
     int r = hj->job.r;
 
     if (r < 0) {
@@ -1348,99 +1101,61 @@ static void sync_finish(struct http_job *hj)
         reply_store_failure(hr, sj->r_exports, "recording the device's exports");
         return;
     }
-    if (sync_policy(hr, hj->resp) < 0) {
+    /* What every successful sync reply also carries: the device policy. */
+    sj->reply.has_policy = true;
+    sj->reply.lock_after_days = hr->sd->lock_after_days;
+    resp = proto_sync_reply_encode(&sj->reply);
+    if (!resp) {
         send_oom(hr);
         return;
     }
-    reply_json(hr, 200, hj->resp);
+    metrics_sync(resp);
+    reply_json(hr, 200, resp);
 }
 
 /*
  * Decode POST /v1/sync into @sj. sj->rep receives the device's sync-health report once the
  * body is parsed (*ret_parsed set), so that a refused sync can still be recorded; its strings
- * point into sj->hj.body. Returns 0, or replies and returns -errno.
+ * point into sj->q. Returns 0, or replies and returns -errno.
  */
-static int sync_exchange(struct http_req *hr, struct sync_job *sj, bool *ret_parsed)
+static int sync_decode(struct http_req *hr, struct sync_job *sj, bool *ret_parsed)
 {
-    static const char *const keys[] = {"cursor",      "changes",     "pull",
-                                       "pending",     "client_version", "oldest_pending_ms",
-                                       "last_error",  "device_time", "exports",
-                                       NULL};
-    cJSON **body = &sj->hj.body;
+    struct proto_sync_request *q = &sj->q;
     struct store_device_report *rep = &sj->rep;
-    struct change_batch *batch = &sj->batch;
-    const cJSON *changes, *elem, *pend;
-    const char *why = NULL, *where = NULL;
-    uint64_t pending_u = 0;
-    long i = 0;
-    int n, r;
+    _cleanup_free_ void *raw = NULL;
+    struct proto_error bad;
+    const char *text;
+    size_t len;
+    int r;
 
-    sj->pending = -1;
-    sj->pull = true;
-    if (authenticate(hr) < 0 || request_json(hr, keys, body) < 0 ||
-        member_string(hr, *body, "cursor", true, 0, &sj->cursor) < 0 ||
-        member_string(hr, *body, "client_version", false, HTTP_SHORT_STR_MAX, &sj->version) < 0 ||
-        sync_report(hr, *body, rep) < 0)
+    if (authenticate(hr) < 0 || request_body(hr, &text, &len, &raw) < 0)
         return -EBADMSG;
-    *ret_parsed = true;
-    changes = cJSON_GetObjectItemCaseSensitive(*body, "changes");
-    if (!changes) {
-        reply_error(hr, 400, "missing_field", -1, "changes", -1,
-                    "the request body needs 'changes' (an array, may be empty)");
-        return -EBADMSG;
+    r = proto_sync_request_decode(text, len, q, &bad);
+    if (q->report_decoded) {
+        *ret_parsed = true;
+        if (q->has_oldest_pending_ms)
+            rep->oldest_pending_ms = (int64_t)q->oldest_pending_ms;
+        rep->last_error = q->last_error;
+        rep->has_last_error = q->has_last_error;
+        rep->device_time = q->device_time;
+        rep->device_ms = q->device_ms;
     }
-    if (!cJSON_IsArray(changes)) {
-        reply_error(hr, 400, "wrong_type", -1, "changes", -1, "'changes' must be an array");
-        return -EBADMSG;
-    }
-    r = wire_get_bool(*body, "pull", &sj->pull);
-    if (r == -EBADMSG) {
-        reply_error(hr, 400, "wrong_type", -1, "pull", -1, "'pull' must be true or false");
-        return -EBADMSG;
-    }
-    pend = cJSON_GetObjectItemCaseSensitive(*body, "pending");
-    if (pend) {
-        if (!cJSON_IsNumber(pend)) {
-            reply_error(hr, 400, "wrong_type", -1, "pending", -1, "'pending' must be a number");
-            return -EBADMSG;
-        }
-        if (wire_get_uint(*body, "pending", &pending_u) < 0) {
-            reply_error(hr, 400, "invalid_value", -1, "pending", -1,
-                        "'pending' must be a whole number of at least 0");
-            return -EBADMSG;
-        }
-        sj->pending = (int64_t)pending_u;
-    }
-    n = cJSON_GetArraySize(changes);
+    sj->pending = q->has_pending ? (int64_t)q->pending : -1;
     /* What waits on the device, should this batch be refused: the batch and the rest. */
-    rep->pending = (sj->pending >= 0 ? sj->pending : 0) + n;
-    if (n > HTTP_CHANGES_MAX) {
-        reply_error(hr, 413, "too_many_changes", HTTP_CHANGES_MAX, "changes", -1,
-                    "a push may hold at most %d changes, this one has %d; send them in batches",
-                    HTTP_CHANGES_MAX, n);
-        return -EBADMSG;
+    if (q->batch_size >= 0)
+        rep->pending = (sj->pending >= 0 ? sj->pending : 0) + q->batch_size;
+    if (r < 0) {
+        reply_refused_body(hr, r, &bad);
+        return r;
     }
-    if (n > 0) {
-        batch->v = calloc((size_t)n, sizeof(*batch->v));
-        if (!batch->v) {
-            send_oom(hr);
-            return -ENOMEM;
-        }
-        batch->n = (size_t)n;
+    sj->exports = calloc(q->n_exports + 1, sizeof(*sj->exports));
+    if (!sj->exports) {
+        send_oom(hr);
+        return -ENOMEM;
     }
-    cJSON_ArrayForEach (elem, changes) {
-        r = wire_decode_push_change(elem, &batch->v[i], &why, &where);
-        if (r == -ENOMEM) {
-            send_oom(hr);
-            return r;
-        }
-        if (r < 0) {
-            reply_bad_change(hr, elem, i, r, why, where);
-            return r;
-        }
-        i++;
-    }
-    return sync_exports(hr, *body, &sj->exports, &sj->n_exports);
+    for (size_t i = 0; i < q->n_exports; i++)
+        sj->exports[i] = (struct store_export_event){q->exports[i].person_id, q->exports[i].at};
+    return 0;
 }
 
 static void handle_sync(struct http_req *hr)
@@ -1453,17 +1168,19 @@ static void handle_sync(struct http_req *hr)
         return;
     }
     sj->rep = (struct store_device_report){.oldest_pending_ms = -1, .pending = -1};
+    sj->err.index = -1;
     sj->hj.cleanup = sync_cleanup;
     /* A refusal made here is kept until the device's report is recorded (below). */
     hr->hold = true;
-    if (sync_exchange(hr, sj, &parsed) == 0) {
+    if (sync_decode(hr, sj, &parsed) == 0) {
         hr->hold = false;
         job_submit(hr, &sj->hj, WORK_WRITE, sync_run);
         return;
     }
     hr->hold = false;
     /* A refused batch (4xx) is what sync health is for: record what the device said, then
-     * answer. Not for 5xx, when the store itself is in trouble. */
+     * answer. Not for 5xx, when the store itself is in trouble, nor for a success (recorded
+     * in the sync's own transaction). */
     if (parsed && hr->status >= 400 && hr->status < 500) {
         sj->report_only = true;
         job_submit(hr, &sj->hj, WORK_WRITE, sync_run);
@@ -1474,20 +1191,6 @@ static void handle_sync(struct http_req *hr)
 }
 
 /* ---- GET /v1/conflicts ---- */
-
-/* A user name as the store accepts them: 1 to STORE_NAME_MAX of [A-Za-z0-9._-]. */
-static bool user_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > STORE_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
 
 /*
  * Parse the query of GET /v1/conflicts into *f and *mine. @params is the parsed query; the
@@ -1514,7 +1217,7 @@ static int conflict_filter(struct http_req *hr, const struct evkeyvalq *params,
             reply_error(hr, 400, "unknown_field", -1, kv->key, -1,
                         "unknown query parameter '%s'; use status, person, worker, table, kind,"
                         " priority or mine",
-                        clip(kv->key, echo, sizeof(echo)));
+                        proto_clip(kv->key, echo, sizeof(echo)));
             return -EBADMSG;
         }
         slot = slots[k] ? slots[k] : &mine_s;
@@ -1536,7 +1239,7 @@ static int conflict_filter(struct http_req *hr, const struct evkeyvalq *params,
                     "person must be a person's id (a lower-case UUID)");
         return -EBADMSG;
     }
-    if (f->worker && !user_name_ok(f->worker)) {
+    if (f->worker && !access_user_valid(f->worker)) {
         reply_error(hr, 400, "invalid_value", -1, "worker", -1,
                     "worker must be a user name (letters, digits, '.', '_' and '-')");
         return -EBADMSG;
@@ -1583,16 +1286,6 @@ static void conflicts_run(struct store *s, struct work_job *j)
     j->r = store_conflicts_query(s, &cj->f, &cj->hj.resp);
 }
 
-/* The common ending of a job that returns hj.resp or fails only for the store's reasons. */
-static void finish_resp(struct http_job *hj)
-{
-    if (hj->job.r < 0) {
-        reply_store_failure(&hj->hr, hj->job.r, hj->what);
-        return;
-    }
-    reply_json(&hj->hr, 200, hj->resp);
-}
-
 static void handle_conflicts(struct http_req *hr)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(hr->req);
@@ -1636,22 +1329,28 @@ static void handle_conflicts(struct http_req *hr)
 struct resolve_job {
     struct http_job hj;
     int64_t id;
-    const char *action, *value, *reason, *why; /* in hj.body; why static */
+    struct proto_resolve_request q;
+    const char *why; /* static */
 };
+
+static void resolve_cleanup(struct http_job *hj)
+{
+    proto_resolve_request_done(&((struct resolve_job *)hj)->q);
+}
 
 static void resolve_run(struct store *s, struct work_job *j)
 {
     struct resolve_job *rj = (struct resolve_job *)j;
 
-    j->r = store_conflict_resolve(s, &rj->hj.hr.who, rj->id, rj->action, rj->value, rj->reason,
-                                  &rj->hj.resp, &rj->why);
+    j->r = store_conflict_resolve(s, &rj->hj.hr.who, rj->id, rj->q.action, rj->q.value,
+                                  rj->q.reason, &rj->hj.resp, &rj->why);
 }
 
 static void resolve_finish(struct http_job *hj)
 {
     struct resolve_job *rj = (struct resolve_job *)hj;
     struct http_req *hr = &hj->hr;
-    const char *why = rj->why, *action = rj->action;
+    const char *why = rj->why;
     int r = hj->job.r;
 
     if (r == -ENOENT) {
@@ -1664,8 +1363,10 @@ static void resolve_finish(struct http_job *hj)
         bool about_reason = why && strstr(why, "reason");
 
         reply_error(hr, 400, r == -E2BIG ? "value_too_long" : "invalid_value", -1,
-                    about_reason ? "reason" : streq(action, "value") ? "value" : "action", -1,
-                    "%s; nothing was written",
+                    about_reason                    ? "reason"
+                    : streq(rj->q.action, "value") ? "value"
+                                                    : "action",
+                    -1, "%s; nothing was written",
                     why ? why : "the resolution is not valid for this conflict");
         return;
     }
@@ -1674,51 +1375,29 @@ static void resolve_finish(struct http_job *hj)
 
 static void handle_resolve(struct http_req *hr, int64_t id)
 {
-    static const char *const keys[] = {"action", "value", "reason", NULL};
-    _cleanup_json_ cJSON *body = NULL;
+    _cleanup_free_ void *raw = NULL;
     struct resolve_job *rj;
-    const char *action, *value = NULL, *reason;
-    const cJSON *v;
+    struct proto_error bad;
+    const char *text;
+    size_t len;
+    int r;
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "resolve conflicts") < 0 ||
-        request_json(hr, keys, &body) < 0 ||
-        member_string(hr, body, "action", true, 0, &action) < 0 ||
-        member_string(hr, body, "reason", true, STORE_REASON_MAX, &reason) < 0)
+        request_body(hr, &text, &len, &raw) < 0)
         return;
-    if (!streq(action, "keep") && !streq(action, "restore") && !streq(action, "value")) {
-        reply_error(hr, 400, "invalid_value", -1, "action", -1,
-                    "action must be \"keep\", \"restore\" or \"value\"");
-        return;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(body, "value");
-    if (streq(action, "value")) {
-        if (!v) {
-            reply_error(hr, 400, "missing_field", -1, "value", -1,
-                        "action \"value\" needs 'value', the value to write");
-            return;
-        }
-        if (wire_get_string_or_null(body, "value", &value) < 0) {
-            reply_error(hr, 400, "wrong_type", -1, "value", -1, "'value' must be a string or null");
-            return;
-        }
-        if (value && strlen(value) > CAT_VALUE_MAX) {
-            reply_error(hr, 400, "value_too_long", CAT_VALUE_MAX, "value", -1,
-                        "'value' is longer than the limit of %d bytes; shorten it", CAT_VALUE_MAX);
-            return;
-        }
-    } else if (v) {
-        reply_error(hr, 400, "invalid_value", -1, "value", -1,
-                    "'value' is only accepted with action \"value\"; remove it");
-        return;
-    }
     rj = JOB_NEW(struct resolve_job, resolve_finish, "resolving a conflict");
     if (!rj) {
         send_oom(hr);
         return;
     }
-    *rj = (struct resolve_job){.hj = rj->hj, .id = id, .action = action, .value = value,
-                               .reason = reason};
-    rj->hj.body = TAKE_PTR(body);
+    rj->hj.cleanup = resolve_cleanup;
+    rj->id = id;
+    r = proto_resolve_request_decode(text, len, &rj->q, &bad);
+    if (r < 0) {
+        job_free(&rj->hj);
+        reply_refused_body(hr, r, &bad);
+        return;
+    }
     job_submit(hr, &rj->hj, WORK_WRITE, resolve_run);
 }
 
@@ -1726,14 +1405,21 @@ static void handle_resolve(struct http_req *hr, int64_t id)
 
 struct restore_job {
     struct http_job hj;
-    const char *tbl, *row_id, *reason, *why;
+    struct proto_restore_request q;
+    struct proto_restore_reply a;
+    const char *why; /* static */
 };
+
+static void restore_cleanup(struct http_job *hj)
+{
+    proto_restore_request_done(&((struct restore_job *)hj)->q);
+}
 
 static void restore_run(struct store *s, struct work_job *j)
 {
     struct restore_job *rj = (struct restore_job *)j;
 
-    j->r = store_row_restore(s, &rj->hj.hr.who, rj->tbl, rj->row_id, rj->reason, &rj->hj.resp,
+    j->r = store_row_restore(s, &rj->hj.hr.who, rj->q.table, rj->q.row_id, rj->q.reason, &rj->a,
                              &rj->why);
 }
 
@@ -1741,19 +1427,20 @@ static void restore_finish(struct http_job *hj)
 {
     struct restore_job *rj = (struct restore_job *)hj;
     struct http_req *hr = &hj->hr;
-    const char *tbl = rj->tbl, *row_id = rj->row_id, *why = rj->why;
+    const char *why = rj->why;
+    _cleanup_json_ cJSON *resp = NULL;
     char echo[HTTP_ECHO_MAX];
     int r = hj->job.r;
 
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1, "no %s row with id %s; check the id",
-                    tbl, clip(row_id, echo, sizeof(echo)));
+                    rj->q.table, proto_clip(rj->q.row_id, echo, sizeof(echo)));
         return;
     }
     if (r == -EALREADY) {
         reply_error(hr, 409, "not_deleted", -1, "row_id", -1,
-                    "%s %s is not deleted; nothing was written", tbl,
-                    clip(row_id, echo, sizeof(echo)));
+                    "%s %s is not deleted; nothing was written", rj->q.table,
+                    proto_clip(rj->q.row_id, echo, sizeof(echo)));
         return;
     }
     if (r == -EINVAL) {
@@ -1762,26 +1449,40 @@ static void restore_finish(struct http_job *hj)
                     "%s; nothing was written", why ? why : "the restore is not valid");
         return;
     }
-    finish_resp(hj);
+    if (r < 0) {
+        reply_store_failure(hr, r, "restoring a row");
+        return;
+    }
+    resp = proto_restore_reply_encode(&rj->a);
+    if (!resp) {
+        send_oom(hr);
+        return;
+    }
+    reply_json(hr, 200, resp);
 }
 
 static void handle_restore_row(struct http_req *hr)
 {
-    static const char *const keys[] = {"table", "row_id", "reason", NULL};
-    struct restore_job *rj = JOB_NEW(struct restore_job, restore_finish, "restoring a row");
-    cJSON **body;
+    _cleanup_free_ void *raw = NULL;
+    struct restore_job *rj;
+    struct proto_error bad;
+    const char *text;
+    size_t len;
+    int r;
 
+    if (authenticate(hr) < 0 || require_coordinator(hr, "restore deleted rows") < 0 ||
+        request_body(hr, &text, &len, &raw) < 0)
+        return;
+    rj = JOB_NEW(struct restore_job, restore_finish, "restoring a row");
     if (!rj) {
         send_oom(hr);
         return;
     }
-    body = &rj->hj.body;
-    if (authenticate(hr) < 0 || require_coordinator(hr, "restore deleted rows") < 0 ||
-        request_json(hr, keys, body) < 0 ||
-        member_string(hr, *body, "table", true, 64, &rj->tbl) < 0 ||
-        member_string(hr, *body, "row_id", true, 64, &rj->row_id) < 0 ||
-        member_string(hr, *body, "reason", true, STORE_REASON_MAX, &rj->reason) < 0) {
+    rj->hj.cleanup = restore_cleanup;
+    r = proto_restore_request_decode(text, len, &rj->q, &bad);
+    if (r < 0) {
         job_free(&rj->hj);
+        reply_refused_body(hr, r, &bad);
         return;
     }
     job_submit(hr, &rj->hj, WORK_WRITE, restore_run);
@@ -1789,28 +1490,26 @@ static void handle_restore_row(struct http_req *hr)
 
 /* ---- GET /v1/people/{id}/fhir ---- */
 
-/* 404 not_found for the @what ("person", "device") with id @id (echoed clipped), then @next. */
-static void reply_no_such(struct http_req *hr, const char *what, const char *id, const char *next)
-{
-    char echo[HTTP_ECHO_MAX];
-
-    reply_error(hr, 404, "not_found", -1, NULL, -1, "no %s with id %s; %s", what,
-                clip(id, echo, sizeof(echo)), next);
-}
-
-/* A job about one person named in the path. */
+/* A job about one person (or device) named in the path. */
 struct person_job {
     struct http_job hj;
     char person_id[HTTP_ECHO_MAX];
     int r2; /* a second store call's result */
-    const char *arg, *why;
-    const struct lifecycle_route *route;
+    const char *why; /* static */
     cJSON *extra;
+    struct proto_team team;
+    struct proto_named_coordinator_request named;
+    struct proto_lifecycle_request life;
+    const struct lifecycle_route *route;
 };
 
 static void person_cleanup(struct http_job *hj)
 {
-    cJSON_Delete(((struct person_job *)hj)->extra);
+    struct person_job *pj = (struct person_job *)hj;
+
+    cJSON_Delete(pj->extra);
+    proto_team_done(&pj->team);
+    proto_lifecycle_request_done(&pj->life);
 }
 
 static struct person_job *person_job_new(struct http_req *hr, const char *person_id,
@@ -1855,10 +1554,13 @@ static void fhir_finish(struct http_job *hj)
 {
     struct person_job *pj = (struct person_job *)hj;
     struct http_req *hr = &hj->hr;
+    char echo[HTTP_ECHO_MAX];
     int r = hj->job.r;
 
     if (r == -ENOENT) {
-        reply_no_such(hr, "person", pj->person_id, "check the id (a lower-case UUID)");
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no person with id %s; check the id (a lower-case UUID)",
+                    proto_clip(pj->person_id, echo, sizeof(echo)));
         return;
     }
     if (r == -ENOMEM) {
@@ -1880,14 +1582,17 @@ static void fhir_finish(struct http_job *hj)
 static void handle_fhir(struct http_req *hr, const char *person_id)
 {
     struct person_job *pj;
+    char echo[HTTP_ECHO_MAX];
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "export a person's record") < 0)
         return;
     if (!uuid_valid(person_id)) {
-        reply_no_such(hr, "person", person_id, "check the id (a lower-case UUID)");
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no person with id %s; check the id (a lower-case UUID)",
+                    proto_clip(person_id, echo, sizeof(echo)));
         return;
     }
-    pj = person_job_new(hr, person_id, fhir_finish, "exporting a person's record");
+    pj = person_job_new(hr, person_id, fhir_finish, "reading a person's record");
     if (!pj)
         return;
     pj->hj.job.then = fhir_audit;
@@ -1899,12 +1604,21 @@ static void handle_fhir(struct http_req *hr, const char *person_id)
 /* A request that carries nothing: an empty body or {}. 0, or replies 400 and returns -errno. */
 static int request_none(struct http_req *hr)
 {
-    static const char *const keys[] = {NULL};
-    _cleanup_json_ cJSON *body = NULL;
+    _cleanup_free_ void *raw = NULL;
+    struct proto_error bad;
+    const char *text;
+    size_t len;
+    int r;
 
     if (evbuffer_get_length(evhttp_request_get_input_buffer(hr->req)) == 0)
         return 0;
-    return request_json(hr, keys, &body);
+    r = request_body(hr, &text, &len, &raw);
+    if (r < 0)
+        return r;
+    r = proto_empty_request_decode(text, len, &bad);
+    if (r < 0)
+        reply_refused_body(hr, r, &bad);
+    return r;
 }
 
 static void devices_run(struct store *s, struct work_job *j)
@@ -1938,20 +1652,25 @@ static void revoke_finish(struct http_job *hj)
     struct person_job *pj = (struct person_job *)hj;
     struct http_req *hr = &hj->hr;
     _cleanup_json_ cJSON *resp = NULL;
+    struct proto_revoke_reply a = {0};
+    char echo[HTTP_ECHO_MAX];
     int r = hj->job.r;
 
     if (r == -ENOENT) {
-        reply_no_such(hr, "device", pj->person_id, "list them with GET /v1/devices");
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no device with id %s; list them with GET /v1/devices",
+                    proto_clip(pj->person_id, echo, sizeof(echo)));
         return;
     }
     if (r < 0) {
         reply_store_failure(hr, r, "revoking a device");
         return;
     }
-    resp = cJSON_CreateObject();
-    if (!resp || wire_add_string(resp, "device_id", pj->person_id) < 0 ||
-        !cJSON_AddBoolToObject(resp, "revoked", true) ||
-        !cJSON_AddBoolToObject(resp, "already", r == 0)) {
+    a.revoked = true;
+    a.already = r == 0;
+    memcpy(a.device_id, pj->person_id, UUID_STR_MAX);
+    resp = proto_revoke_reply_encode(&a);
+    if (!resp) {
         send_oom(hr);
         return;
     }
@@ -1961,12 +1680,15 @@ static void revoke_finish(struct http_job *hj)
 static void handle_revoke(struct http_req *hr, const char *device_id)
 {
     struct person_job *pj;
+    char echo[HTTP_ECHO_MAX];
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "revoke devices") < 0 ||
         request_none(hr) < 0)
         return;
     if (!uuid_valid(device_id)) {
-        reply_no_such(hr, "device", device_id, "list them with GET /v1/devices");
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no device with id %s; list them with GET /v1/devices",
+                    proto_clip(device_id, echo, sizeof(echo)));
         return;
     }
     /* A person job carries the device's id in person_id. */
@@ -1976,33 +1698,6 @@ static void handle_revoke(struct http_req *hr, const char *device_id)
 }
 
 /* ---- caseload: POST /v1/assignments, /v1/assignments/transfer, named coordinator, team ---- */
-
-/* A required user-name member: 0 and *ret, or replies 400 and returns -EBADMSG. */
-static int member_user(struct http_req *hr, const cJSON *body, const char *key, const char **ret)
-{
-    if (member_string(hr, body, key, true, STORE_NAME_MAX, ret) < 0)
-        return -EBADMSG;
-    if (!user_name_ok(*ret)) {
-        reply_error(hr, 400, "invalid_value", -1, key, -1,
-                    "'%s' must be a user name (letters, digits, '.', '_' and '-')", key);
-        return -EBADMSG;
-    }
-    return 0;
-}
-
-/* A person id member: 0 and *ret (NULL when absent and optional), or replies 400. */
-static int member_person(struct http_req *hr, const cJSON *body, const char *key, bool required,
-                         const char **ret)
-{
-    if (member_string(hr, body, key, required, UUID_STR_LEN, ret) < 0)
-        return -EBADMSG;
-    if (*ret && !uuid_valid(*ret)) {
-        reply_error(hr, 400, "invalid_value", -1, key, -1,
-                    "'%s' must be a person's id (a lower-case UUID)", key);
-        return -EBADMSG;
-    }
-    return 0;
-}
 
 /* 404 for store -ENOENT about @which ("person", "user", "assignment"). */
 /* 409: @user is disabled (a leaver) and takes on nobody new. */
@@ -2021,42 +1716,50 @@ static void reply_caseload_missing(struct http_req *hr, const char *which, const
     if (streq(which, "user"))
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no user named %s; list the staff with 'caresyncd user list'",
-                    clip(user, e1, sizeof(e1)));
+                    proto_clip(user, e1, sizeof(e1)));
     else if (streq(which, "assignment"))
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "%s does not have person %s on their caseload; nothing was changed",
-                    clip(user, e1, sizeof(e1)), person);
+                    proto_clip(user, e1, sizeof(e1)), person);
     else
         reply_error(hr, 404, "not_found", -1, NULL, -1, "no person with id %s", person);
 }
 
 struct caseload_job {
     struct http_job hj;
-    const char *person, *user, *action, *from, *to, *which; /* in hj.body; which static */
-    bool assign;
+    struct proto_assignment assign;
+    struct proto_transfer_request transfer;
+    struct proto_transfer_reply moved;
+    const char *which; /* static */
 };
+
+static void caseload_cleanup(struct http_job *hj)
+{
+    proto_transfer_reply_done(&((struct caseload_job *)hj)->moved);
+}
 
 static void assignment_run(struct store *s, struct work_job *j)
 {
     struct caseload_job *cj = (struct caseload_job *)j;
 
-    j->r = store_caseload_assign(s, &cj->hj.hr.who, cj->person, cj->user, cj->assign,
-                                 &cj->which);
+    j->r = store_caseload_assign(s, &cj->hj.hr.who, cj->assign.person_id, cj->assign.user,
+                                 streq(cj->assign.action, "assign"), &cj->which);
 }
 
 static void assignment_finish(struct http_job *hj)
 {
     struct caseload_job *cj = (struct caseload_job *)hj;
+    struct proto_assignment *q = &cj->assign;
     struct http_req *hr = &hj->hr;
     _cleanup_json_ cJSON *resp = NULL;
     int r = hj->job.r;
 
     if (r == -ENOENT) {
-        reply_caseload_missing(hr, cj->which, cj->person, cj->user);
+        reply_caseload_missing(hr, cj->which, q->person_id, q->user);
         return;
     }
     if (r == -EPERM) {
-        reply_user_disabled(hr, cj->user);
+        reply_user_disabled(hr, q->user);
         return;
     }
     if (r == -EINVAL) {
@@ -2068,11 +1771,9 @@ static void assignment_finish(struct http_job *hj)
         reply_store_failure(hr, r, "changing a caseload");
         return;
     }
-    resp = cJSON_CreateObject();
-    if (!resp || wire_add_string(resp, "person_id", cj->person) < 0 ||
-        wire_add_string(resp, "user", cj->user) < 0 ||
-        wire_add_string(resp, "action", cj->action) < 0 ||
-        !cJSON_AddBoolToObject(resp, "changed", r > 0)) {
+    q->changed = r > 0;
+    resp = proto_assignment_reply_encode(q);
+    if (!resp) {
         send_oom(hr);
         return;
     }
@@ -2081,48 +1782,48 @@ static void assignment_finish(struct http_job *hj)
 
 static void handle_assignment(struct http_req *hr)
 {
-    static const char *const keys[] = {"person_id", "user", "action", NULL};
-    struct caseload_job *cj = JOB_NEW(struct caseload_job, assignment_finish,
-                                      "changing a caseload");
-    cJSON **body;
+    _cleanup_free_ void *raw = NULL;
+    struct caseload_job *cj;
+    struct proto_error bad;
+    const char *text;
+    size_t len;
+    int r;
 
+    if (authenticate(hr) < 0 || require_coordinator(hr, "change caseloads") < 0 ||
+        request_body(hr, &text, &len, &raw) < 0)
+        return;
+    cj = JOB_NEW(struct caseload_job, assignment_finish, "changing a caseload");
     if (!cj) {
         send_oom(hr);
         return;
     }
-    body = &cj->hj.body;
+    cj->hj.cleanup = caseload_cleanup;
     cj->which = "person";
-    if (authenticate(hr) < 0 || require_coordinator(hr, "change caseloads") < 0 ||
-        request_json(hr, keys, body) < 0 ||
-        member_person(hr, *body, "person_id", true, &cj->person) < 0 ||
-        member_user(hr, *body, "user", &cj->user) < 0 ||
-        member_string(hr, *body, "action", true, 0, &cj->action) < 0) {
+    r = proto_assignment_request_decode(text, len, &cj->assign, &bad);
+    if (r < 0) {
         job_free(&cj->hj);
+        reply_refused_body(hr, r, &bad);
         return;
     }
-    if (!streq(cj->action, "assign") && !streq(cj->action, "unassign")) {
-        job_free(&cj->hj);
-        reply_error(hr, 400, "invalid_value", -1, "action", -1,
-                    "action must be \"assign\" or \"unassign\"");
-        return;
-    }
-    cj->assign = streq(cj->action, "assign");
     job_submit(hr, &cj->hj, WORK_WRITE, assignment_run);
 }
 
 static void transfer_run(struct store *s, struct work_job *j)
 {
     struct caseload_job *cj = (struct caseload_job *)j;
+    struct proto_transfer_request *q = &cj->transfer;
 
-    j->r = store_caseload_transfer(s, &cj->hj.hr.who, cj->from, cj->to, cj->person,
-                                   &cj->hj.resp, &cj->which);
+    j->r = store_caseload_transfer(s, &cj->hj.hr.who, q->from, q->to,
+                                   q->has_person ? q->person_id : NULL, &cj->moved, &cj->which);
 }
 
 static void transfer_finish(struct http_job *hj)
 {
     struct caseload_job *cj = (struct caseload_job *)hj;
+    struct proto_transfer_request *q = &cj->transfer;
+    const char *person = q->has_person ? q->person_id : NULL, *which = cj->which;
     struct http_req *hr = &hj->hr;
-    const char *from = cj->from, *to = cj->to, *person = cj->person, *which = cj->which;
+    _cleanup_json_ cJSON *resp = NULL;
     char e1[HTTP_ECHO_MAX];
     int r = hj->job.r;
 
@@ -2130,45 +1831,59 @@ static void transfer_finish(struct http_job *hj)
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no user named %s, or none named %s; list the staff with 'caresyncd user"
                     " list'; nothing was changed",
-                    clip(from, e1, sizeof(e1)), to);
+                    proto_clip(q->from, e1, sizeof(e1)), q->to);
         return;
     }
     if (r == -ENOENT) {
-        reply_caseload_missing(hr, which, person ? person : "-", from);
+        reply_caseload_missing(hr, which, person ? person : "-", q->from);
         return;
     }
     if (r == -EPERM) {
-        reply_user_disabled(hr, to);
+        reply_user_disabled(hr, q->to);
         return;
     }
     if (r == -EINVAL) {
         reply_error(hr, 400, "invalid_value", -1, "to", -1,
-                    streq(from, to) ? "'from' and 'to' are the same user (%s)"
-                                    : "%s is an admin account, which holds no caseload",
-                    clip(to, e1, sizeof(e1)));
+                    streq(q->from, q->to) ? "'from' and 'to' are the same user (%s)"
+                                          : "%s is an admin account, which holds no caseload",
+                    proto_clip(q->to, e1, sizeof(e1)));
         return;
     }
-    finish_resp(hj);
+    if (r < 0) {
+        reply_store_failure(hr, r, "transferring a caseload");
+        return;
+    }
+    resp = proto_transfer_reply_encode(&cj->moved);
+    if (!resp) {
+        send_oom(hr);
+        return;
+    }
+    reply_json(hr, 200, resp);
 }
 
 static void handle_transfer(struct http_req *hr)
 {
-    static const char *const keys[] = {"from", "to", "person_id", NULL};
-    struct caseload_job *cj = JOB_NEW(struct caseload_job, transfer_finish,
-                                      "transferring a caseload");
-    cJSON **body;
+    _cleanup_free_ void *raw = NULL;
+    struct caseload_job *cj;
+    struct proto_error bad;
+    const char *text;
+    size_t len;
+    int r;
 
+    if (authenticate(hr) < 0 || require_coordinator(hr, "transfer caseloads") < 0 ||
+        request_body(hr, &text, &len, &raw) < 0)
+        return;
+    cj = JOB_NEW(struct caseload_job, transfer_finish, "transferring a caseload");
     if (!cj) {
         send_oom(hr);
         return;
     }
-    body = &cj->hj.body;
+    cj->hj.cleanup = caseload_cleanup;
     cj->which = "user";
-    if (authenticate(hr) < 0 || require_coordinator(hr, "transfer caseloads") < 0 ||
-        request_json(hr, keys, body) < 0 || member_user(hr, *body, "from", &cj->from) < 0 ||
-        member_user(hr, *body, "to", &cj->to) < 0 ||
-        member_person(hr, *body, "person_id", false, &cj->person) < 0) {
+    r = proto_transfer_request_decode(text, len, &cj->transfer, &bad);
+    if (r < 0) {
         job_free(&cj->hj);
+        reply_refused_body(hr, r, &bad);
         return;
     }
     job_submit(hr, &cj->hj, WORK_WRITE, transfer_run);
@@ -2179,9 +1894,22 @@ static void named_run(struct store *s, struct work_job *j)
 {
     struct person_job *pj = (struct person_job *)j;
 
-    j->r = store_named_coordinator_set(s, &pj->hj.hr.who, pj->person_id, pj->arg, &pj->why);
+    j->r = store_named_coordinator_set(s, &pj->hj.hr.who, pj->person_id, pj->named.user,
+                                       &pj->why);
     if (j->r >= 0)
-        pj->r2 = store_person_team(s, &pj->hj.hr.who, pj->person_id, &pj->hj.resp);
+        pj->r2 = store_person_team(s, &pj->hj.hr.who, pj->person_id, &pj->team);
+}
+
+/* The team in pj->team as the reply (GET .../team, POST .../named-coordinator). */
+static void reply_team(struct person_job *pj)
+{
+    _cleanup_json_ cJSON *resp = proto_team_encode(&pj->team);
+
+    if (!resp) {
+        send_oom(&pj->hj.hr);
+        return;
+    }
+    reply_json(&pj->hj.hr, 200, resp);
 }
 
 static void named_finish(struct http_job *hj)
@@ -2193,7 +1921,7 @@ static void named_finish(struct http_job *hj)
 
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1, "%s (person %s, user %s)", pj->why,
-                    clip(pj->person_id, echo, sizeof(echo)), pj->arg);
+                    proto_clip(pj->person_id, echo, sizeof(echo)), pj->named.user);
         return;
     }
     if (r == -EINVAL) {
@@ -2209,29 +1937,35 @@ static void named_finish(struct http_job *hj)
         reply_store_failure(hr, pj->r2, "reading the team");
         return;
     }
-    reply_json(hr, 200, hj->resp);
+    reply_team(pj);
 }
 
 static void handle_named_coordinator(struct http_req *hr, const char *person_id)
 {
-    static const char *const keys[] = {"user", NULL};
-    char echo[HTTP_ECHO_MAX];
+    _cleanup_free_ void *raw = NULL;
     struct person_job *pj;
-    cJSON **body;
+    struct proto_error bad;
+    char echo[HTTP_ECHO_MAX];
+    const char *text;
+    size_t len;
+    int r;
 
+    if (authenticate(hr) < 0 || require_coordinator(hr, "set a named coordinator") < 0 ||
+        request_body(hr, &text, &len, &raw) < 0)
+        return;
     pj = person_job_new(hr, person_id, named_finish, "setting a named coordinator");
     if (!pj)
         return;
-    body = &pj->hj.body;
     pj->why = "no such person or user";
-    if (authenticate(hr) < 0 || require_coordinator(hr, "set a named coordinator") < 0 ||
-        request_json(hr, keys, body) < 0 || member_user(hr, *body, "user", &pj->arg) < 0) {
+    r = proto_named_coordinator_request_decode(text, len, &pj->named, &bad);
+    if (r < 0) {
         job_free(&pj->hj);
+        reply_refused_body(hr, r, &bad);
         return;
     }
     if (!uuid_valid(person_id)) {
         reply_error(hr, 404, "not_found", -1, NULL, -1, "%s (person %s, user %s)", pj->why,
-                    clip(person_id, echo, sizeof(echo)), pj->arg);
+                    proto_clip(person_id, echo, sizeof(echo)), pj->named.user);
         job_free(&pj->hj);
         return;
     }
@@ -2240,49 +1974,53 @@ static void handle_named_coordinator(struct http_req *hr, const char *person_id)
 
 /* ---- POST /v1/people/{id}/accept|close|reopen|nhs-number|gp-practice ---- */
 
+/* The body's member, what a refusal calls it and the action, of each route (the table of
+ * routes, below, names their paths in this order). */
 static const struct lifecycle_route {
-    const char *suffix, *key, *what;
+    const char *key, *what;
     enum store_person_action action;
 } lifecycle_routes[] = {
-        {"/accept", NULL, "accept a referral", STORE_PERSON_ACCEPT},
-        {"/close", "reason", "close a record", STORE_PERSON_CLOSE},
-        {"/reopen", NULL, "reopen a record", STORE_PERSON_REOPEN},
-        {"/nhs-number", "nhs_number", "set an NHS number", STORE_PERSON_SET_NHS},
-        {"/gp-practice", "gp_practice", "set a GP practice", STORE_PERSON_SET_GP},
+        {NULL, "accept a referral", STORE_PERSON_ACCEPT},
+        {"reason", "close a record", STORE_PERSON_CLOSE},
+        {NULL, "reopen a record", STORE_PERSON_REOPEN},
+        {"nhs_number", "set an NHS number", STORE_PERSON_SET_NHS},
+        {"gp_practice", "set a GP practice", STORE_PERSON_SET_GP},
 };
 
 static void lifecycle_run(struct store *s, struct work_job *j)
 {
     struct person_job *pj = (struct person_job *)j;
 
-    j->r = store_person_lifecycle(s, &pj->hj.hr.who, pj->person_id, pj->route->action, pj->arg,
-                                  &pj->extra, &pj->why);
+    j->r = store_person_lifecycle(s, &pj->hj.hr.who, pj->person_id, pj->route->action,
+                                  pj->route->key ? pj->life.arg : NULL, &pj->extra, &pj->why);
 }
 
 static void lifecycle_finish(struct http_job *hj)
 {
     struct person_job *pj = (struct person_job *)hj;
+    const struct lifecycle_route *route = pj->route;
     struct http_req *hr = &hj->hr;
     _cleanup_json_ cJSON *resp = NULL;
-    const char *why = pj->why;
+    char echo[HTTP_ECHO_MAX];
     int r = hj->job.r;
 
     if (r == -ENOENT) {
-        reply_no_such(hr, "person", pj->person_id, "check the id");
+        reply_error(hr, 404, "not_found", -1, NULL, -1, "no person with id %s; check the id",
+                    proto_clip(pj->person_id, echo, sizeof(echo)));
         return;
     }
     if (r == -EINVAL) {
-        reply_error(hr, 400, "invalid_value", -1, pj->route->key, -1, "%s; nothing was written",
-                    why ? why : "the value is not valid");
+        reply_error(hr, 400, "invalid_value", -1, route->key, -1, "%s; nothing was written",
+                    pj->why ? pj->why : "the value is not valid");
         return;
     }
     if (r == -EALREADY) {
         reply_error(hr, 409, "wrong_status", -1, NULL, -1, "%s; nothing was written",
-                    why ? why : "the record's status does not allow this");
+                    pj->why ? pj->why : "the record's status does not allow this");
         return;
     }
     if (r < 0) {
-        reply_store_failure(hr, r, pj->route->what);
+        reply_store_failure(hr, r, route->what);
         return;
     }
     resp = cJSON_CreateObject();
@@ -2296,23 +2034,31 @@ static void lifecycle_finish(struct http_job *hj)
 static void handle_lifecycle(struct http_req *hr, const char *person_id,
                              const struct lifecycle_route *route)
 {
-    const char *keys[] = {route->key, NULL};
-    struct person_job *pj = person_job_new(hr, person_id, lifecycle_finish, route->what);
-    cJSON **body;
+    _cleanup_free_ void *raw = NULL;
+    struct person_job *pj;
+    struct proto_error bad;
+    char echo[HTTP_ECHO_MAX];
+    const char *text;
+    size_t len;
+    int r;
 
+    if (authenticate(hr) < 0 || require_coordinator(hr, route->what) < 0 ||
+        request_body(hr, &text, &len, &raw) < 0)
+        return;
+    pj = person_job_new(hr, person_id, lifecycle_finish, route->what);
     if (!pj)
         return;
-    body = &pj->hj.body;
     pj->route = route;
-    if (authenticate(hr) < 0 || require_coordinator(hr, route->what) < 0 ||
-        request_json(hr, keys, body) < 0 ||
-        (route->key && member_string(hr, *body, route->key, true, 64, &pj->arg) < 0)) {
+    r = proto_lifecycle_request_decode(text, len, route->key, &pj->life, &bad);
+    if (r < 0) {
         job_free(&pj->hj);
+        reply_refused_body(hr, r, &bad);
         return;
     }
     if (!uuid_valid(person_id)) {
         job_free(&pj->hj);
-        reply_no_such(hr, "person", person_id, "check the id");
+        reply_error(hr, 404, "not_found", -1, NULL, -1, "no person with id %s; check the id",
+                    proto_clip(person_id, echo, sizeof(echo)));
         return;
     }
     job_submit(hr, &pj->hj, WORK_WRITE, lifecycle_run);
@@ -2322,7 +2068,7 @@ static void team_run(struct store *s, struct work_job *j)
 {
     struct person_job *pj = (struct person_job *)j;
 
-    j->r = store_person_team(s, &pj->hj.hr.who, pj->person_id, &pj->hj.resp);
+    j->r = store_person_team(s, &pj->hj.hr.who, pj->person_id, &pj->team);
 }
 
 static void team_finish(struct http_job *hj)
@@ -2333,24 +2079,27 @@ static void team_finish(struct http_job *hj)
     if (hj->job.r == -ENOENT) {
         reply_error(&hj->hr, 404, "not_found", -1, NULL, -1,
                     "no person with id %s on your caseload; check the id",
-                    clip(pj->person_id, echo, sizeof(echo)));
+                    proto_clip(pj->person_id, echo, sizeof(echo)));
         return;
     }
-    finish_resp(hj);
+    if (hj->job.r < 0) {
+        reply_store_failure(&hj->hr, hj->job.r, "reading the team");
+        return;
+    }
+    reply_team(pj);
 }
 
 static void handle_team(struct http_req *hr, const char *person_id)
 {
     struct person_job *pj;
+    char echo[HTTP_ECHO_MAX];
 
     if (authenticate(hr) < 0)
         return;
     if (!uuid_valid(person_id)) {
-        char echo[HTTP_ECHO_MAX];
-
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no person with id %s on your caseload; check the id",
-                    clip(person_id, echo, sizeof(echo)));
+                    proto_clip(person_id, echo, sizeof(echo)));
         return;
     }
     pj = person_job_new(hr, person_id, team_finish, "reading the team");
@@ -2399,6 +2148,181 @@ static bool request_framing_ok(struct http_req *hr)
     return false;
 }
 
+/* ---- the web console (console.c): a request as a struct in, a reply as a struct out ---- */
+
+static enum console_method console_method_of(enum evhttp_cmd_type m)
+{
+    return m == EVHTTP_REQ_GET    ? CONSOLE_GET
+           : m == EVHTTP_REQ_HEAD ? CONSOLE_HEAD
+           : m == EVHTTP_REQ_POST ? CONSOLE_POST
+                                  : CONSOLE_OTHER;
+}
+
+/*
+ * A console request whose answer needs the store: its strings copied off the request (the
+ * worker reads them; evhttp may free the request meanwhile), console_handle() run on the
+ * writer, which alone touches the console's sessions and throttling. A sign-in's password is
+ * checked first on a reader (Argon2id takes about a second; the writer commits syncs).
+ */
+struct console_job {
+    struct http_job hj;
+    struct console_request rq;
+    char *copies[9]; /* owned copies rq's strings point to */
+    struct console_sign_in_check *check;
+    struct console_reply rp;
+};
+
+static void console_job_cleanup(struct http_job *hj)
+{
+    struct console_job *cj = (struct console_job *)hj;
+
+    if (cj->copies[7]) /* the body: a password may be in it */
+        explicit_bzero(cj->copies[7], cj->rq.body_len);
+    for (size_t i = 0; i < ELEMENTSOF(cj->copies); i++)
+        free(cj->copies[i]);
+    cj->check = console_sign_in_check_free(cj->check);
+    console_reply_done(&cj->rp);
+}
+
+/* On a reader: a sign-in's account and password. */
+static void console_check_run(struct store *s, struct work_job *j)
+{
+    struct console_job *cj = (struct console_job *)j;
+
+    /* Out of memory here: console_handle() checks the password itself. */
+    (void)console_sign_in_check_new(cj->hj.hr.sd->console, s, &cj->rq, &cj->check);
+    cj->rq.check = cj->check;
+}
+
+/* On the writer: the console's answer. */
+static void console_run(struct store *s, struct work_job *j)
+{
+    struct console_job *cj = (struct console_job *)j;
+
+    (void)s; /* the console holds the writer's handle (console_new()) */
+    console_handle(cj->hj.hr.sd->console, &cj->rq, &cj->rp);
+}
+
+/* Send the console's reply @rp to @hr (a HEAD gets no body). */
+static void console_send(struct http_req *hr, const struct console_reply *rp, bool head)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(hr->req);
+    char after[16];
+
+    for (size_t i = 0; console_headers[i]; i += 2)
+        (void)evhttp_add_header(out, console_headers[i], console_headers[i + 1]);
+    if (rp->set_cookie[0])
+        (void)evhttp_add_header(out, "Set-Cookie", rp->set_cookie);
+    if (rp->location[0])
+        (void)evhttp_add_header(out, "Location", rp->location);
+    if (rp->disposition[0])
+        (void)evhttp_add_header(out, "Content-Disposition", rp->disposition);
+    if (rp->allow)
+        (void)evhttp_add_header(out, "Allow", rp->allow);
+    if (rp->retry_after_s) {
+        snprintf(after, sizeof(after), "%u", rp->retry_after_s);
+        (void)evhttp_add_header(out, "Retry-After", after);
+    }
+    hr->content_type = rp->content_type;
+    hr->any_status_type = true;
+    send_body(hr, rp->status, rp->body, head ? 0 : rp->body_len);
+}
+
+static void console_finish(struct http_job *hj)
+{
+    struct console_job *cj = (struct console_job *)hj;
+
+    console_send(&hj->hr, &cj->rp, cj->rq.method == CONSOLE_HEAD);
+}
+
+/* *@dst = a copy of @src (NULL stays NULL); false when out of memory. */
+static bool console_copy(struct console_job *cj, size_t slot, const char *src, size_t len,
+                         const char **dst)
+{
+    if (!src) {
+        *dst = NULL;
+        return true;
+    }
+    cj->copies[slot] = malloc(len + 1);
+    if (!cj->copies[slot])
+        return false;
+    memcpy(cj->copies[slot], src, len);
+    cj->copies[slot][len] = '\0';
+    *dst = cj->copies[slot];
+    return true;
+}
+
+static void handle_console(struct http_req *hr, const char *path)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(hr->req);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(hr->req);
+    struct console_request rq = {.path = path};
+    struct console_reply rp = {0};
+    _cleanup_free_ void *owned = NULL;
+    struct console_job *cj;
+    char *addr = NULL;
+    ev_uint16_t port;
+    bool repeated, ok;
+
+    rq.method = console_method_of(evhttp_request_get_command(hr->req));
+    rq.query = uri ? evhttp_uri_get_query(uri) : NULL;
+    rq.cookie = request_header(hr, "Cookie", &repeated);
+    rq.csrf = request_header(hr, "X-CSRF-Token", &repeated);
+    rq.origin = request_header(hr, "Origin", &repeated);
+    rq.host = request_header(hr, "Host", &repeated);
+    rq.content_type = request_header(hr, "Content-Type", &repeated);
+    if (evcon)
+        evhttp_connection_get_peer(evcon, &addr, &port);
+    rq.addr = addr;
+    if (rq.method == CONSOLE_POST) {
+        if (evbuffer_get_length(evhttp_request_get_input_buffer(hr->req)) > CONSOLE_BODY_MAX) {
+            reply_error(hr, 413, "body_too_large", CONSOLE_BODY_MAX, NULL, -1,
+                        "a console request is larger than %d bytes; send less at once",
+                        CONSOLE_BODY_MAX);
+            return;
+        }
+        if (request_body(hr, &rq.body, &rq.body_len, &owned) < 0)
+            return; /* answered */
+    }
+    if (!console_uses_store(&rq)) {
+        /* A page compiled in: answered here, no store involved. */
+        console_handle(hr->sd->console, &rq, &rp);
+        console_send(hr, &rp, rq.method == CONSOLE_HEAD);
+        console_reply_done(&rp);
+        return;
+    }
+    cj = JOB_NEW(struct console_job, console_finish, "the console");
+    if (!cj) {
+        send_oom(hr);
+        return;
+    }
+    cj->hj.cleanup = console_job_cleanup;
+    cj->rq.method = rq.method;
+    ok = console_copy(cj, 0, rq.path, rq.path ? strlen(rq.path) : 0, &cj->rq.path) &&
+         console_copy(cj, 1, rq.query, rq.query ? strlen(rq.query) : 0, &cj->rq.query) &&
+         console_copy(cj, 2, rq.cookie, rq.cookie ? strlen(rq.cookie) : 0, &cj->rq.cookie) &&
+         console_copy(cj, 3, rq.csrf, rq.csrf ? strlen(rq.csrf) : 0, &cj->rq.csrf) &&
+         console_copy(cj, 4, rq.origin, rq.origin ? strlen(rq.origin) : 0, &cj->rq.origin) &&
+         console_copy(cj, 5, rq.host, rq.host ? strlen(rq.host) : 0, &cj->rq.host) &&
+         console_copy(cj, 6, rq.content_type, rq.content_type ? strlen(rq.content_type) : 0,
+                      &cj->rq.content_type) &&
+         console_copy(cj, 7, rq.body, rq.body_len, &cj->rq.body);
+    cj->rq.body_len = rq.body_len;
+    /* The address lives in a buffer of the connection's: the job keeps its own. */
+    ok = ok && console_copy(cj, 8, addr, addr ? strlen(addr) : 0, &cj->rq.addr);
+    if (!ok) {
+        job_free(&cj->hj);
+        send_oom(hr);
+        return;
+    }
+    if (rq.method == CONSOLE_POST && streq(path, "/console/api/sign-in")) {
+        cj->hj.job.then = console_run;
+        job_submit(hr, &cj->hj, WORK_READ, console_check_run);
+    } else {
+        job_submit(hr, &cj->hj, WORK_WRITE, console_run);
+    }
+}
+
 /* ---- routing ---- */
 
 /* "<prefix><segment><suffix>" with one non-empty segment: true and the segment (not yet
@@ -2423,38 +2347,10 @@ static bool path_segment(const char *path, const char *prefix, const char *suffi
     return true;
 }
 
-/* "/v1/people/<id>/<lifecycle action>": true, the id and the route. */
-static bool lifecycle_path(const char *path, char ret[static HTTP_ECHO_MAX],
-                           const struct lifecycle_route **ret_route)
+/* A conflict id segment: plain digits, a positive number. */
+static bool conflict_id(const char *segment, int64_t *ret)
 {
-    for (size_t i = 0; i < ELEMENTSOF(lifecycle_routes); i++)
-        if (path_segment(path, "/v1/people/", lifecycle_routes[i].suffix, ret)) {
-            *ret_route = &lifecycle_routes[i];
-            return true;
-        }
-    return false;
-}
-
-/* "/v1/conflicts/<digits>/resolve" with a positive id: true and *ret. */
-static bool resolve_path(const char *path, int64_t *ret)
-{
-    static const char prefix[] = "/v1/conflicts/", suffix[] = "/resolve";
-    char digits[24];
-    const char *end;
-    size_t n;
-
-    if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
-        return false;
-    path += sizeof(prefix) - 1;
-    end = strchr(path, '/');
-    if (!end || !streq(end, suffix))
-        return false;
-    n = (size_t)(end - path);
-    if (n == 0 || n >= sizeof(digits) || path[0] == '-')
-        return false;
-    memcpy(digits, path, n);
-    digits[n] = '\0';
-    return parse_i64(digits, ret) == 0 && *ret > 0;
+    return segment[0] != '-' && strlen(segment) < 24 && parse_i64(segment, ret) == 0 && *ret > 0;
 }
 
 static void reply_method(struct http_req *hr, const char *path, const char *allow)
@@ -2463,8 +2359,8 @@ static void reply_method(struct http_req *hr, const char *path, const char *allo
 
     (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Allow", allow);
     reply_error(hr, 405, "method_not_allowed", -1, NULL, -1, "%s is not allowed on %s; use %s",
-                method_name(evhttp_request_get_command(hr->req)), clip(path, echo, sizeof(echo)),
-                allow);
+                method_name(evhttp_request_get_command(hr->req)),
+                proto_clip(path, echo, sizeof(echo)), allow);
 }
 
 /*
@@ -2509,6 +2405,11 @@ static void reply_refused(struct http_req *hr, enum conn_verdict v)
     case CONN_TOO_LARGE:
         reply_body_too_large(hr, "is larger");
         return;
+    case CONN_CONSOLE_TOO_LARGE:
+        reply_error(hr, 413, "body_too_large", CONN_CONSOLE_BODY_MAX, NULL, -1,
+                    "a console request is larger than %d bytes; send less at once",
+                    CONN_CONSOLE_BODY_MAX);
+        return;
     case CONN_ENROL_TOO_LARGE:
         reply_error(hr, 413, "body_too_large", CONN_ENROL_BODY_MAX, NULL, -1,
                     "an enrolment body is larger than the limit of %d bytes; send only the code, "
@@ -2536,16 +2437,148 @@ static void reply_refused(struct http_req *hr, enum conn_verdict v)
                 "%s; nothing was processed and the connection is closed", framing);
 }
 
+/*
+ * The routes of docs/PROTOCOL.md. A path is "<prefix>" (no @suffix) or "<prefix><segment><suffix>"
+ * with one non-empty segment without '/'; the first route whose path matches answers, with its
+ * handler when the method is its own, else 405 naming that method. Handlers authenticate (and
+ * check for a coordinator) themselves: the order of refusals is theirs.
+ */
+enum route_arg {
+    ROUTE_NONE,        /* handle(hr) */
+    ROUTE_SEGMENT,     /* handle_segment(hr, segment): a person or device id, checked there */
+    ROUTE_CONFLICT_ID, /* handle_id(hr, id): a positive conflict id, or no match */
+    ROUTE_LIFECYCLE,   /* handle_lifecycle(hr, segment, lifecycle) */
+};
+
+static const struct route {
+    const char *prefix, *suffix;
+    enum evhttp_cmd_type method;
+    enum route_arg arg;
+    void (*handle)(struct http_req *hr);
+    void (*handle_segment)(struct http_req *hr, const char *segment);
+    void (*handle_id)(struct http_req *hr, int64_t id);
+    const struct lifecycle_route *lifecycle;
+} routes[] = {
+        {"/v1/enrol", NULL, EVHTTP_REQ_POST, ROUTE_NONE, .handle = handle_enrol},
+        {"/v1/sync", NULL, EVHTTP_REQ_POST, ROUTE_NONE, .handle = handle_sync},
+        {"/v1/conflicts", NULL, EVHTTP_REQ_GET, ROUTE_NONE, .handle = handle_conflicts},
+        {"/v1/conflicts/", "/resolve", EVHTTP_REQ_POST, ROUTE_CONFLICT_ID,
+         .handle_id = handle_resolve},
+        {"/v1/people/", "/fhir", EVHTTP_REQ_GET, ROUTE_SEGMENT, .handle_segment = handle_fhir},
+        {"/v1/people/", "/team", EVHTTP_REQ_GET, ROUTE_SEGMENT, .handle_segment = handle_team},
+        {"/v1/people/", "/accept", EVHTTP_REQ_POST, ROUTE_LIFECYCLE,
+         .lifecycle = &lifecycle_routes[0]},
+        {"/v1/people/", "/close", EVHTTP_REQ_POST, ROUTE_LIFECYCLE,
+         .lifecycle = &lifecycle_routes[1]},
+        {"/v1/people/", "/reopen", EVHTTP_REQ_POST, ROUTE_LIFECYCLE,
+         .lifecycle = &lifecycle_routes[2]},
+        {"/v1/people/", "/nhs-number", EVHTTP_REQ_POST, ROUTE_LIFECYCLE,
+         .lifecycle = &lifecycle_routes[3]},
+        {"/v1/people/", "/gp-practice", EVHTTP_REQ_POST, ROUTE_LIFECYCLE,
+         .lifecycle = &lifecycle_routes[4]},
+        {"/v1/people/", "/named-coordinator", EVHTTP_REQ_POST, ROUTE_SEGMENT,
+         .handle_segment = handle_named_coordinator},
+        {"/v1/devices", NULL, EVHTTP_REQ_GET, ROUTE_NONE, .handle = handle_devices},
+        {"/v1/devices/", "/revoke", EVHTTP_REQ_POST, ROUTE_SEGMENT,
+         .handle_segment = handle_revoke},
+        {"/v1/assignments", NULL, EVHTTP_REQ_POST, ROUTE_NONE, .handle = handle_assignment},
+        {"/v1/rows/restore", NULL, EVHTTP_REQ_POST, ROUTE_NONE, .handle = handle_restore_row},
+        {"/v1/assignments/transfer", NULL, EVHTTP_REQ_POST, ROUTE_NONE, .handle = handle_transfer},
+};
+
+/* The route @path takes, with its segment in @segment and a conflict id in *ret_id; NULL: none. */
+static const struct route *route_find(const char *path, char segment[static HTTP_ECHO_MAX],
+                                      int64_t *ret_id)
+{
+    for (size_t i = 0; i < ELEMENTSOF(routes); i++) {
+        const struct route *rt = &routes[i];
+
+        if (!rt->suffix ? streq(path, rt->prefix)
+                        : path_segment(path, rt->prefix, rt->suffix, segment) &&
+                                  (rt->arg != ROUTE_CONFLICT_ID || conflict_id(segment, ret_id)))
+            return rt;
+    }
+    return NULL;
+}
+
+/* Answer the request @rt routes with its handler, or 405 for another method. */
+static void route_call(struct http_req *hr, const struct route *rt, const char *path,
+                       const char *segment, int64_t id)
+{
+    if (evhttp_request_get_command(hr->req) != rt->method) {
+        reply_method(hr, path, method_name(rt->method));
+        return;
+    }
+    switch (rt->arg) {
+    case ROUTE_NONE:
+        rt->handle(hr);
+        break;
+    case ROUTE_SEGMENT:
+        rt->handle_segment(hr, segment);
+        break;
+    case ROUTE_CONFLICT_ID:
+        rt->handle_id(hr, id);
+        break;
+    case ROUTE_LIFECYCLE:
+        handle_lifecycle(hr, segment, rt->lifecycle);
+        break;
+    }
+}
+
+static void ready_run(struct store *s, struct work_job *j)
+{
+    j->r = store_probe_write(s);
+}
+
+static void ready_finish(struct http_job *hj)
+{
+    struct evbuffer *b = evbuffer_new();
+    int status;
+
+    if (!b) {
+        send_oom(&hj->hr);
+        return;
+    }
+    status = metrics_ready_reply(hj->job.r, b);
+    send_body(&hj->hr, status, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+    evbuffer_free(b);
+}
+
+/* GET /healthz, /readyz: no authentication, the same answers as on metrics_listen; the probe
+ * write of /readyz is committed by the writer thread like any other write. */
+static void handle_health(struct http_req *hr, const char *path)
+{
+    struct evbuffer *b;
+    struct http_job *hj;
+    int status;
+
+    if (streq(path, "/readyz")) {
+        hj = JOB_NEW(struct http_job, ready_finish, "checking the store takes a write");
+        if (!hj)
+            send_oom(hr);
+        else
+            job_submit(hr, hj, WORK_WRITE, ready_run);
+        return;
+    }
+    b = evbuffer_new();
+    if (!b) {
+        send_oom(hr);
+        return;
+    }
+    status = metrics_healthz_reply(b);
+    send_body(hr, status, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+    evbuffer_free(b);
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     struct http_req hr = {.sd = arg, .req = req};
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
     enum conn_verdict verdict;
-    char person[HTTP_ECHO_MAX];
-    const struct lifecycle_route *lifecycle = NULL;
-    int64_t id;
+    char segment[HTTP_ECHO_MAX];
+    const struct route *rt;
+    int64_t id = 0;
 
     clock_gettime(CLOCK_MONOTONIC, &hr.start);
     hr.conn = conn_of_request(hr.sd->conns, req);
@@ -2565,71 +2598,16 @@ static void dispatch(struct evhttp_request *req, void *arg)
         /* answered */
     } else if (!path) {
         reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
-    } else if (streq(path, "/v1/enrol")) {
-        if (m == EVHTTP_REQ_POST)
-            handle_enrol(&hr);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (streq(path, "/v1/sync")) {
-        if (m == EVHTTP_REQ_POST)
-            handle_sync(&hr);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (streq(path, "/v1/conflicts")) {
-        if (m == EVHTTP_REQ_GET)
-            handle_conflicts(&hr);
+    } else if (streq(path, "/healthz") || streq(path, "/readyz")) {
+        if (evhttp_request_get_command(req) == EVHTTP_REQ_GET ||
+            evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+            handle_health(&hr, path);
         else
             reply_method(&hr, path, "GET");
-    } else if (resolve_path(path, &id)) {
-        if (m == EVHTTP_REQ_POST)
-            handle_resolve(&hr, id);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (path_segment(path, "/v1/people/", "/fhir", person)) {
-        if (m == EVHTTP_REQ_GET)
-            handle_fhir(&hr, person);
-        else
-            reply_method(&hr, path, "GET");
-    } else if (path_segment(path, "/v1/people/", "/team", person)) {
-        if (m == EVHTTP_REQ_GET)
-            handle_team(&hr, person);
-        else
-            reply_method(&hr, path, "GET");
-    } else if (lifecycle_path(path, person, &lifecycle)) {
-        if (m == EVHTTP_REQ_POST)
-            handle_lifecycle(&hr, person, lifecycle);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (path_segment(path, "/v1/people/", "/named-coordinator", person)) {
-        if (m == EVHTTP_REQ_POST)
-            handle_named_coordinator(&hr, person);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (streq(path, "/v1/devices")) {
-        if (m == EVHTTP_REQ_GET)
-            handle_devices(&hr);
-        else
-            reply_method(&hr, path, "GET");
-    } else if (path_segment(path, "/v1/devices/", "/revoke", person)) {
-        if (m == EVHTTP_REQ_POST)
-            handle_revoke(&hr, person);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (streq(path, "/v1/assignments")) {
-        if (m == EVHTTP_REQ_POST)
-            handle_assignment(&hr);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (streq(path, "/v1/rows/restore")) {
-        if (m == EVHTTP_REQ_POST)
-            handle_restore_row(&hr);
-        else
-            reply_method(&hr, path, "POST");
-    } else if (streq(path, "/v1/assignments/transfer")) {
-        if (m == EVHTTP_REQ_POST)
-            handle_transfer(&hr);
-        else
-            reply_method(&hr, path, "POST");
+    } else if (hr.sd->console && console_path(path)) {
+        handle_console(&hr, path);
+    } else if ((rt = route_find(path, segment, &id))) {
+        route_call(&hr, rt, path, segment, id);
     } else {
         reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
     }
@@ -2714,6 +2692,11 @@ int caresyncd_start_work(struct caresyncd *sd, const char *path, unsigned reader
 void caresyncd_get_work_stats(const struct caresyncd *sd, struct work_stats *ret)
 {
     work_get_stats(sd->work, ret);
+}
+
+struct work *caresyncd_work(struct caresyncd *sd)
+{
+    return sd->work;
 }
 
 void caresyncd_set_conn_limits(struct caresyncd *sd, const struct conn_limits *l)
@@ -2817,7 +2800,6 @@ static int listen_one(struct caresyncd *sd, const struct sockaddr *sa, socklen_t
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     struct evconnlistener *listener;
-    char host[INET6_ADDRSTRLEN];
     int fd, one = 1, r;
 
     if (sd->n_bound == HTTP_LISTEN_MAX)
@@ -2852,18 +2834,25 @@ static int listen_one(struct caresyncd *sd, const struct sockaddr *sa, socklen_t
     }
     sd->n_bound++;
     evconnlistener_set_error_cb(listener, accept_error);
-    if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+    http_sockaddr_text(&ss, ret_bound, bound_size);
+    return 0;
+}
+
+void http_sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+    char host[INET6_ADDRSTRLEN];
+
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
 
         inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-        snprintf(ret_bound, bound_size, "[%s]:%u", host, (unsigned)ntohs(s6->sin6_port));
+        snprintf(buf, size, "[%s]:%u", host, (unsigned)ntohs(s6->sin6_port));
     } else {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
 
         inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-        snprintf(ret_bound, bound_size, "%s:%u", host, (unsigned)ntohs(s4->sin_port));
+        snprintf(buf, size, "%s:%u", host, (unsigned)ntohs(s4->sin_port));
     }
-    return 0;
 }
 
 int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, size_t bound_size)
@@ -2949,6 +2938,18 @@ struct caresyncd *caresyncd_free(struct caresyncd *sd)
         sd->auth_store = store_free(sd->auth_store);
     sd->conns = conn_server_free(sd->conns);
     free(sd->enrol_addrs);
+    console_free(sd->console);
     free(sd);
     return NULL;
+}
+
+int caresyncd_set_console(struct caresyncd *sd, const struct console_options *o)
+{
+    struct console *c = console_new(sd->store, o);
+
+    if (!c)
+        return -ENOMEM;
+    console_free(sd->console);
+    sd->console = c;
+    return 0;
 }

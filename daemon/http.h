@@ -12,23 +12,21 @@
 
 struct event_base;
 struct store;
+struct work;
 struct work_stats;
 
 #define HTTP_BODY_MAX        (4u * 1024 * 1024) /* PROTOCOL.md "request body" */
 /* The smallest reply sent gzip-encoded (PROTOCOL.md "Compression"): below it a reply fits one
  * TCP segment either way, and gzip's 18 bytes of framing eat most of what it would save. */
 #define HTTP_GZIP_MIN        1024
-#define HTTP_CHANGES_MAX     1000               /* PROTOCOL.md "changes in one push" */
 #define HTTP_HEADERS_MAX     (16 * 1024)
 #define HTTP_TIMEOUT_S       30
 #define HTTP_LISTEN_MAX      16  /* listening sockets (--listen, repeatable) */
 #define HTTP_HOST_MAX        253 /* a --listen host name */ /* idle: no byte read or written for this long */
 #define HTTP_BUDGET_RETRY_AFTER "2" /* seconds, when the body budget is used up */
-#define HTTP_SHORT_STR_MAX   100 /* device_name, client_version */
 #define HTTP_DRAIN_TIMEOUT_S 10  /* longest wait for replies at shutdown */
 #define HTTP_LOCK_AFTER_DAYS 14  /* default: a device unsynced this long locks itself */
 #define HTTP_LOCK_AFTER_MAX  3650
-#define HTTP_LAST_ERROR_MAX  1000 /* bytes of a device's reported last_error */
 
 /* Failed enrolments (PROTOCOL.md "Enrolment throttling"): per client address and per server,
  * so many failures per so many seconds, as token buckets. */
@@ -62,6 +60,10 @@ int caresyncd_start_work(struct caresyncd *sd, const char *path, unsigned reader
 
 /* caresyncd_get_work_stats() - jobs, groups and commits so far (work.h). */
 void caresyncd_get_work_stats(const struct caresyncd *sd, struct work_stats *ret);
+
+/* caresyncd_work() - the store's threads (borrowed; valid until caresyncd_free()), for other
+ * listeners on the loop (metrics.h) to hand their store work to. */
+struct work *caresyncd_work(struct caresyncd *sd);
 
 /*
  * caresyncd_set_conn_limits() - deadlines, connection caps and the budget of buffered body
@@ -120,6 +122,13 @@ struct caresyncd *caresyncd_free(struct caresyncd *sd);
  */
 int http_split_listen(const char *addr, char *host, size_t host_size, char *port,
                       size_t port_size);
+
+struct console_options;
+/* caresyncd_set_console() - serve the web console under /console with options @o (console.h);
+ * without this call there is none. 0 or -ENOMEM. */
+int caresyncd_set_console(struct caresyncd *sd, const struct console_options *o);
+/* http_sockaddr_text() - @ss (IPv4 or IPv6) as "ADDR:PORT" or "[ADDR]:PORT" into @buf. */
+void http_sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t size);
 
 /* caresyncd_set_ssl_ctx() - new connections use @ssl_ctx (borrowed, must outlive the server or
  * the next call); those open keep theirs. For a certificate reloaded on SIGHUP. */

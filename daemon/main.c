@@ -17,18 +17,22 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "console.h"
+#include "config.h"
 #include "demo.h"
 #include "http.h"
 #include "work.h"
 #include "log.h"
+#include "man.h"
+#include "metrics.h"
+#include "service.h"
 #include "store.h"
 #include "tls.h"
 #include "util.h"
 
-#define SERVE_MAX_SKEW_MAX_MS (7ULL * 24 * 3600 * 1000) /* a week */
-
 static int serve_run(const struct admin_command *cmd, struct admin_opts *o);
 static int cert_renew_run(const struct admin_command *cmd, struct admin_opts *o);
+static int config_check_run(const struct admin_command *cmd, struct admin_opts *o);
 
 /* serve --lock-after-days, --enrol-limit, --enrol-server-limit: kept apart from struct
  * admin_opts (only serve reads them). */
@@ -45,6 +49,13 @@ static const char *arg_body_timeout;
 static const char *arg_max_conns_per_addr;
 static const char *arg_max_conns;
 static const char *arg_max_body_buffer_kb;
+/* serve --config and the options that only the configuration file had before (config.h). */
+static const char *arg_config;
+static const char *arg_metrics_listen, *arg_log_level, *arg_log_format;
+static const char *arg_tls_certificate, *arg_tls_key, *arg_user;
+/* serve --console-idle-timeout, --console-lifetime (console.h). */
+static const char *arg_console_idle;
+static const char *arg_console_lifetime;
 /* serve --queue-depth, --readers (work.h). */
 static const char *arg_queue_depth;
 static const char *arg_readers;
@@ -52,9 +63,10 @@ static const char *arg_readers;
 /* ---- the command table ---- */
 
 static const struct admin_command commands[] = {
-        {"init", "ds", 0, "init --data DIR [--san NAME]...",
+        {"init", "ds7", 0, "init --data DIR [--san NAME]... [--no-dev-ca]",
          "Make a new data directory: the store (store.db), a development CA (ca.pem, ca.key)\n"
-         "and a server certificate signed by it (server.pem, server.key). The certificate\n"
+         "and a server certificate signed by it (server.pem, server.key). serve never reads\n"
+         "ca.key: move it off the machine, and back only for 'cert renew'. The certificate\n"
          "names 127.0.0.1, ::1 and localhost; add each other address or host name that\n"
          "devices will use with --san. Both are valid from two days ago (a device whose clock\n"
          "is slow still accepts them): the server certificate for 365 days (renew it with\n"
@@ -62,34 +74,56 @@ static const struct admin_command commands[] = {
          "exists.\n"
          "\n"
          "  -d, --data DIR          data directory (created mode 0700 if missing)\n"
-         "  -s, --san NAME          extra IP address or DNS name for the certificate (repeat it)\n",
+         "  -s, --san NAME          extra IP address or DNS name for the certificate (repeat it)\n"
+         "      --no-dev-ca         make the store only, no CA and no certificate: serve then\n"
+         "                          needs your own (tls_certificate, tls_key)\n",
          admin_init},
         {"cert renew", "ds", 0, "cert renew --data DIR [--san NAME]...",
          "Reissue the server certificate (server.pem, server.key) from the development CA in DIR,\n"
          "before it ends (serve warns 30 days ahead). The CA (ca.pem, ca.key) stays as it is, so\n"
          "devices keep trusting the server and need nothing. The new certificate names what the\n"
          "old one named plus each --san, and is valid from two days ago for 365 days (never\n"
-         "beyond the CA). Restart serve to use it. Needs DIR/ca.key.\n"
+         "beyond the CA). Send serve SIGHUP to use it. Needs DIR/ca.key.\n"
          "\n"
          "  -d, --data DIR          data directory made by 'caresyncd init'\n"
          "  -s, --san NAME          another IP address or DNS name for the certificate (repeat it)\n",
          cert_renew_run},
-        {"serve", "dlmqgLCETHBAMUFQR", 0,
-         "serve --data DIR --listen ADDR:PORT... [--log-file FILE] [--max-skew-ms N] [--handover-grace-hours N] "
+        {"serve", "dlmqgLCETHBAMUFc12345uIW69", 0,
+         "serve [--config FILE] --data DIR --listen ADDR:PORT... [--metrics-listen ADDR:PORT] "
+         "[--tls-certificate FILE --tls-key FILE] [--user NAME] [--log-file FILE] "
+         "[--log-level LEVEL] [--log-format text|json] [--max-skew-ms N] [--handover-grace-hours N] "
          "[--lock-after-days N] [--max-device-conflicts N] [--enrol-limit N/S] "
          "[--enrol-server-limit N/S] [--header-timeout S] [--body-timeout S] "
-         "[--max-conns-per-addr N] [--max-conns N] [--max-body-buffer-kb N] [--queue-depth N] "
-         "[--readers N] [--quiet]",
+         "[--max-conns-per-addr N] [--max-conns N] [--max-body-buffer-kb N] "
+         "[--queue-depth N] [--readers N] [--console-idle-timeout S] [--console-lifetime S] [--quiet]",
          "Serve the sync API (docs/PROTOCOL.md) over HTTPS until SIGTERM or SIGINT, which stop\n"
          "accepting, finish the replies in progress and exit 0. SIGHUP reloads the certificate\n"
-         "and key (server.pem, server.key; new connections use them, open ones are kept) and\n"
-         "reopens the log file. One daemon serves a data directory: a second is refused (exit 4).\n"
+         "and key (new connections use them, open ones are kept) and reopens the log file. One\n"
+         "daemon serves a data directory: a second is refused (exit 4). Every option is also a\n"
+         "key of the configuration file (its long name with '_' for '-': max_conns = 64); an\n"
+         "option given here overrides the file. Started by systemd (Type=notify), it says when\n"
+         "it is ready.\n"
          "\n"
+         "  -c, --config FILE       read the options from FILE (default " CARESYNCD_CONFIG_DEFAULT ",\n"
+         "                          when it exists); check one with 'caresyncd config check'\n"
          "  -d, --data DIR          data directory made by 'caresyncd init'\n"
          "  -l, --listen ADDR:PORT  IPv4 address or host name and port, or [IPv6]:PORT (port 0:\n"
          "                          any free port); repeat it to listen on several\n"
+         "      --metrics-listen ADDR:PORT\n"
+         "                          plain HTTP address of /metrics, /healthz and /readyz, no\n"
+         "                          authentication: keep it on loopback or a management network\n"
+         "                          (default 127.0.0.1:9469, skipped with a warning when taken;\n"
+         "                          'off': none)\n"
+         "      --tls-certificate FILE\n"
+         "                          the server certificate, PEM, followed by its intermediate\n"
+         "                          CA certificates (default DIR/server.pem)\n"
+         "      --tls-key FILE      its private key, PEM (default DIR/server.key)\n"
+         "      --user NAME         started as root: after binding, own DIR and its files by\n"
+         "                          NAME and go on as NAME (its uid and group)\n"
          "  -F, --log-file FILE     append the log to FILE (reopened on SIGHUP, for logrotate)\n"
-         "                          instead of standard error\n"
+         "                          instead of standard error (the journal under systemd)\n"
+         "      --log-level LEVEL   error, warn, info (default) or debug\n"
+         "      --log-format FORMAT text (default) or json: one JSON object a line\n"
          "  -m, --max-skew-ms N     how far ahead of this server's clock a device clock may be\n"
          "                          before its changes are clamped (default 300000, 5 min)\n"
          "  -g, --handover-grace-hours N\n"
@@ -123,14 +157,64 @@ static const struct admin_command commands[] = {
          "      --readers N         threads answering read-only requests (conflict list,\n"
          "                          devices, team, FHIR export) beside the one writer thread\n"
          "                          (default 2; 0: the writer does them too)\n"
-         "  -q, --quiet             no access log lines\n",
+         "      --console-idle-timeout S\n"
+         "                          a web console session unused for S seconds ends (default\n"
+         "                          900)\n"
+         "      --console-lifetime S\n"
+         "                          a web console session ends S seconds after sign-in, however\n"
+         "                          busy (default 28800, 8 hours)\n"
+         "  -q, --quiet             no access log lines (key: quiet = true)\n",
          serve_run},
-        {"user add", "dr", 1, "user add --data DIR NAME --role ROLE",
+        {"config check", "c", -1, "config check [FILE]",
+         "Check a configuration file (default " CARESYNCD_CONFIG_DEFAULT "): every line a\n"
+         "comment ('#'), blank or 'key = value' with a known key and a good value. Prints\n"
+         "'FILE: ok' and exits 0, or names the first bad line (FILE:LINE) and exits 2; exit 1\n"
+         "when the file cannot be read. The keys are serve's options (see 'caresyncd serve\n"
+         "--help'), '_' for '-'.\n"
+         "\n"
+         "  -c, --config FILE       the file (the same as giving FILE)\n",
+         config_check_run},
+        {"user add", "drDk8w", 1,
+         "user add --data DIR NAME --role ROLE [--display-name NAME] [--nmc PIN] [--hcpc N] "
+         "[--swe N]",
          "Add a member of staff. Roles decide what their devices receive (see 'caresyncd help').\n"
+         "NAME is their login; exports show the display name and registrations\n"
+         "(docs/internals/fhir.md, \"Staff\").\n"
          "\n"
          "  -d, --data DIR          data directory\n"
-         "  -r, --role ROLE         one of the roles below\n",
+         "  -r, --role ROLE         one of the roles below\n"
+         "  -D, --display-name NAME the name people know them by (\"Amira Khan\")\n"
+         "  -k, --nmc PIN           Nursing and Midwifery Council PIN (12A3456B)\n"
+         "      --hcpc NUMBER       Health and Care Professions Council number (PH123456)\n"
+         "  -w, --swe NUMBER        Social Work England number (SW12345)\n",
          admin_user_add},
+        {"user set", "dDk8w", 1,
+         "user set --data DIR NAME [--display-name NAME] [--nmc PIN] [--hcpc N] [--swe N]",
+         "Set how user NAME appears in exports: display name and professional registrations.\n"
+         "An empty value (--nmc '') clears one. Audited. Exit 3 for an unknown user.\n"
+         "\n"
+         "  -d, --data DIR          data directory\n"
+         "  -D, --display-name NAME the name people know them by\n"
+         "  -k, --nmc PIN           Nursing and Midwifery Council PIN (12A3456B)\n"
+         "      --hcpc NUMBER       Health and Care Professions Council number (PH123456)\n"
+         "  -w, --swe NUMBER        Social Work England number (SW12345)\n",
+         admin_user_set},
+        {"user passwd", "dQ", 1, "user passwd --data DIR NAME [--qr FILE.svg]",
+         "Set the web console password of a coordinator or administrator (read from standard\n"
+         "input: prompted twice at a terminal, else its first line; 10 to 128 characters) and\n"
+         "a new TOTP secret for their authenticator app, printed with its otpauth URI (and as a\n"
+         "QR code in FILE.svg with --qr). Sessions signed in before end. The console is at\n"
+         "https://HOST:PORT/console/ of 'caresyncd serve'.\n"
+         "\n"
+         "  -d, --data DIR          data directory\n"
+         "      --qr FILE.svg       also write the QR code to scan, as SVG (mode 0600)\n",
+         admin_user_passwd},
+        {"user totp", "d", 1, "user totp --data DIR NAME",
+         "Print the one-time code NAME's authenticator app shows now (for the demo and tests:\n"
+         "whoever can read the data directory can sign in as anyone anyway).\n"
+         "\n"
+         "  -d, --data DIR          data directory\n",
+         admin_user_totp},
         {"user list", "dj", 0, "user list --data DIR [--json]",
          "List the staff with their roles and how many people are assigned to each.\n"
          "\n"
@@ -159,9 +243,10 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          data directory\n"
          "  -e, --expires MINUTES   how long the code works (default 1440, a day; at most 43200)\n",
          admin_enrol},
-        {"person add", "dnbpaP", 0,
+        {"person add", "dnbpaPKGtOyzRV", 0,
          "person add --data DIR --name \"Full Name\" [--dob YYYY-MM-DD] [--phone P] [--address A] "
-         "[--preferred-name N]",
+         "[--preferred-name N] [--family F] [--given G] [--title T] [--address-line L]... "
+         "[--city C] [--postcode P] [--gp NAME] [--gp-ods CODE]",
          "Add a person who receives care and print only their id. Assign them to staff with\n"
          "'caresyncd assign'.\n"
          "\n"
@@ -170,7 +255,15 @@ static const struct admin_command commands[] = {
          "  -b, --dob YYYY-MM-DD    date of birth\n"
          "  -p, --phone PHONE       telephone number\n"
          "  -a, --address ADDRESS   address, one line\n"
-         "  -P, --preferred-name N  what they like to be called\n",
+         "  -P, --preferred-name N  what they like to be called\n"
+         "  -K, --family NAME       family name (surname), for matching and FHIR\n"
+         "  -G, --given NAMES       given names, space separated\n"
+         "  -t, --title TITLE       Mrs, Mr, Dr, Revd...\n"
+         "  -O, --address-line L    a line of the address (twice at most)\n"
+         "  -y, --city TOWN         town or city\n"
+         "  -z, --postcode PC       postcode\n"
+         "  -R, --gp NAME           the GP practice's name\n"
+         "  -V, --gp-ods CODE       the GP practice's ODS code (A81001)\n",
          admin_person_add},
         {"person list", "dnNj", 0, "person list --data DIR [--name TEXT] [--nhs NUMBER] [--json]",
          "List people (not deleted) by name, with status, closure, NHS number, GP practice and\n"
@@ -205,13 +298,21 @@ static const struct admin_command commands[] = {
          "  -S, --seed N            seed for the generator (default 1)\n"
          "  -j, --json              print the summary as JSON\n",
          demo_run},
-        {"export", "do", 1, "export --data DIR PERSON_ID [--output FILE]",
+        {"export", "doXYZ", 1,
+         "export --data DIR (PERSON_ID [--max-entries N] [--output FILE] | --all --ndjson OUT)",
          "Export one person's whole current record as a FHIR R4 transaction Bundle (JSON; the\n"
-         "mapping is in docs/internals/fhir.md), the same as GET /v1/people/{id}/fhir. The\n"
+         "mapping is in docs/internals/fhir.md), the same as GET /v1/people/{id}/fhir. With\n"
+         "--max-entries N, the record as several transaction Bundles of at most N entries,\n"
+         "one per line (JSON Lines), to load in that order. --all --ndjson OUT writes every\n"
+         "person as bulk NDJSON: a file OUT/<ResourceType>.ndjson per resource type, one\n"
+         "resource a line, shared ones (staff, organisations, code systems) once. Every\n"
          "export is written to the audit log. Exit 3 for an unknown person.\n"
          "\n"
          "  -d, --data DIR          data directory\n"
-         "  -o, --output FILE       write the Bundle to FILE (mode 0600) instead of stdout\n",
+         "  -o, --output FILE       write the Bundle(s) to FILE (mode 0600) instead of stdout\n"
+         "  -X, --max-entries N     at most N entries per Bundle (1 to 100000)\n"
+         "  -Y, --all               every person (with --ndjson)\n"
+         "  -Z, --ndjson OUT        the directory of the bulk export (made if missing)\n",
          admin_export},
         {"device list", "dj", 0, "device list --data DIR [--json]",
          "List enrolled devices: owner, name, last sync, changes pending on the device, revoked.\n"
@@ -285,14 +386,40 @@ static const struct option longopts[] = {
         {"max-conns-per-addr", required_argument, NULL, 'A'},
         {"max-conns", required_argument, NULL, 'M'},
         {"max-body-buffer-kb", required_argument, NULL, 'U'},
-        {"queue-depth", required_argument, NULL, 'Q'},
-        {"readers", required_argument, NULL, 'R'},
+        {"queue-depth", required_argument, NULL, '6'},
+        {"readers", required_argument, NULL, '9'},
         {"person", required_argument, NULL, 'x'},
         {"profile", required_argument, NULL, 'f'},
         {"seed", required_argument, NULL, 'S'},
         {"output", required_argument, NULL, 'o'},
         {"input", required_argument, NULL, 'i'},
         {"nhs", required_argument, NULL, 'N'},
+        {"config", required_argument, NULL, 'c'},
+        {"metrics-listen", required_argument, NULL, '1'},
+        {"log-level", required_argument, NULL, '2'},
+        {"log-format", required_argument, NULL, '3'},
+        {"tls-certificate", required_argument, NULL, '4'},
+        {"tls-key", required_argument, NULL, '5'},
+        {"user", required_argument, NULL, 'u'},
+        {"no-dev-ca", no_argument, NULL, '7'},
+        {"display-name", required_argument, NULL, 'D'},
+        {"nmc", required_argument, NULL, 'k'},
+        {"hcpc", required_argument, NULL, '8'},
+        {"swe", required_argument, NULL, 'w'},
+        {"family", required_argument, NULL, 'K'},
+        {"given", required_argument, NULL, 'G'},
+        {"title", required_argument, NULL, 't'},
+        {"address-line", required_argument, NULL, 'O'},
+        {"city", required_argument, NULL, 'y'},
+        {"postcode", required_argument, NULL, 'z'},
+        {"gp", required_argument, NULL, 'R'},
+        {"gp-ods", required_argument, NULL, 'V'},
+        {"max-entries", required_argument, NULL, 'X'},
+        {"all", no_argument, NULL, 'Y'},
+        {"ndjson", required_argument, NULL, 'Z'},
+        {"qr", required_argument, NULL, 'Q'},
+        {"console-idle-timeout", required_argument, NULL, 'I'},
+        {"console-lifetime", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
 };
 
@@ -314,14 +441,61 @@ static void help_all(FILE *f)
         fprintf(f, "  caresyncd %s\n", commands[i].synopsis);
     fprintf(f,
             "  caresyncd help [COMMAND]\n"
+            "  caresyncd help --man       (the manual page, caresyncd(8), in roff)\n"
             "  caresyncd --version\n"
             "\n"
             "Every command takes --help. Admin commands work while 'serve' runs.\n"
             "roles: %s\n"
             "\n"
-            "exit codes: 0 ok, 1 failure (store, I/O, TLS), 2 usage error, 3 not found (user,\n"
-            "person or device), 4 already exists or conflicts\n",
+            "exit codes: 0 ok, 1 failure (store, I/O, TLS), 2 usage error or a bad configuration\n"
+            "file, 3 not found (user, person or device), 4 already exists or conflicts\n",
             store_role_list());
+}
+
+/*
+ * caresyncd(8), printed by 'caresyncd help --man' from the same table as every --help (meson
+ * installs it): the synopses, then each command's help text as --help shows it.
+ */
+static void man_page(void)
+{
+    printf(".TH CARESYNCD 8 \"\" \"caresync %s\" \"System Administration\"\n", CARESYNC_VERSION);
+    printf(".SH NAME\ncaresyncd \\- the caresync sync server and its administration\n");
+    printf(".SH SYNOPSIS\n.nf\n");
+    for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+        printf("caresyncd ");
+        man_text(stdout, commands[i].synopsis);
+    }
+    printf(".fi\n.SH DESCRIPTION\n");
+    man_text(stdout,
+             "caresyncd keeps the server copy of the caresync records and serves the sync API\n"
+             "to the devices of health and social care staff (caresync(1)) over HTTPS. 'serve'\n"
+             "runs the daemon; the other commands administer its data directory, also while it\n"
+             "serves. Every command takes --help, which prints its section below.\n");
+    printf(".SH COMMANDS\n");
+    for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+        printf(".SS \"caresyncd ");
+        man_text(stdout, commands[i].name);
+        printf(".PP\n.nf\n");
+        man_text(stdout, commands[i].help);
+        if (streq(commands[i].name, "user add")) {
+            printf("\nroles: ");
+            man_text(stdout, store_role_list());
+        }
+        printf(".fi\n");
+    }
+    printf(".SH CONFIGURATION FILE\n");
+    man_text(stdout,
+             "serve reads " CARESYNCD_CONFIG_DEFAULT " when it exists, or the file named by\n"
+             "--config: one 'key = value' a line, '#' comments; each key is a serve option's long\n"
+             "name with '_' for '-' (max_conns = 64; listen may repeat). A flag overrides the\n"
+             "file. 'caresyncd config check' names the first bad line.\n");
+    printf(".SH EXIT STATUS\n");
+    man_text(stdout, "0 ok, 1 failure (store, I/O, TLS), 2 usage error or a bad configuration\n"
+                     "file, 3 not found (user, person or device), 4 already exists or conflicts.\n");
+    printf(".SH SIGNALS\n");
+    man_text(stdout, "SIGTERM, SIGINT: stop accepting, finish the replies in progress, exit 0.\n"
+                     "SIGHUP: reload the certificate and key, reopen the log file.\n");
+    printf(".SH SEE ALSO\ncaresync(1); docs/OPERATIONS.md and docs/PROTOCOL.md in the source\n");
 }
 
 /* Find the command named by argv[1] (and argv[2] for "user", "person", "device"). */
@@ -353,7 +527,7 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:i:g:x:L:E:T:N:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hd:s:l:m:qr:je:n:b:p:a:P:f:S:o:i:g:x:L:E:T:N:c:D:k:w:K:G:t:O:y:z:R:V:X:YZ:", longopts, NULL)) != -1) {
         if (c == 'h') {
             help_command(cmd);
             return ADMIN_EXIT_OK;
@@ -443,10 +617,10 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
         case 'U':
             arg_max_body_buffer_kb = optarg;
             break;
-        case 'Q':
+        case '6':
             arg_queue_depth = optarg;
             break;
-        case 'R':
+        case '9':
             arg_readers = optarg;
             break;
         case 'x':
@@ -464,18 +638,104 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
         case 'N':
             o->nhs = optarg;
             break;
+        case 'c':
+            arg_config = optarg;
+            break;
+        case '1':
+            arg_metrics_listen = optarg;
+            break;
+        case '2':
+            arg_log_level = optarg;
+            break;
+        case '3':
+            arg_log_format = optarg;
+            break;
+        case '4':
+            arg_tls_certificate = optarg;
+            break;
+        case '5':
+            arg_tls_key = optarg;
+            break;
+        case 'u':
+            arg_user = optarg;
+            break;
+        case '7':
+            o->no_dev_ca = true;
+            break;
+        case 'D':
+            o->display_name = optarg;
+            break;
+        case 'k':
+            o->nmc = optarg;
+            break;
+        case '8':
+            o->hcpc = optarg;
+            break;
+        case 'w':
+            o->swe = optarg;
+            break;
+        case 'K':
+            o->family = optarg;
+            break;
+        case 'G':
+            o->given = optarg;
+            break;
+        case 't':
+            o->title = optarg;
+            break;
+        case 'O':
+            if (o->n_lines == (int)ELEMENTSOF(o->lines))
+                return admin_usage(cmd, "at most %d --address-line options",
+                                   (int)ELEMENTSOF(o->lines));
+            o->lines[o->n_lines++] = optarg;
+            break;
+        case 'y':
+            o->city = optarg;
+            break;
+        case 'z':
+            o->postcode = optarg;
+            break;
+        case 'R':
+            o->gp = optarg;
+            break;
+        case 'V':
+            o->gp_ods = optarg;
+            break;
+        case 'X':
+            o->max_entries = optarg;
+            break;
+        case 'Y':
+            o->all = true;
+            break;
+        case 'Z':
+            o->ndjson = optarg;
+            break;
+        case 'Q':
+            o->qr = optarg;
+            break;
+        case 'I':
+            arg_console_idle = optarg;
+            break;
+        case 'W':
+            arg_console_lifetime = optarg;
+            break;
         }
     }
     o->args = argv + optind;
     o->n_args = argc - optind;
-    if (!o->data || !o->data[0])
+    /* serve may have DIR from its configuration file; config check needs none. */
+    if (strchr(cmd->options, 'd') && cmd->run != serve_run && (!o->data || !o->data[0]))
         return admin_usage(cmd, "--data DIR is required");
-    if (o->n_args != cmd->n_args) {
+    if (cmd->n_args < 0 && o->n_args > -cmd->n_args)
+        return admin_usage(cmd, "unexpected argument '%s' (usage: %s)", o->args[-cmd->n_args],
+                           cmd->synopsis);
+    /* export --all takes no PERSON_ID */
+    if (cmd->n_args >= 0 && o->n_args != cmd->n_args - (o->all ? 1 : 0)) {
         const char *syn = cmd->synopsis + strlen(cmd->name);
 
-        if (o->n_args > cmd->n_args)
-            return admin_usage(cmd, "unexpected argument '%s' (usage: %s)", o->args[cmd->n_args],
-                               syn + 1);
+        if (o->n_args > cmd->n_args - (o->all ? 1 : 0))
+            return admin_usage(cmd, "unexpected argument '%s' (usage: %s)",
+                               o->args[o->n_args - 1], syn + 1);
         return admin_usage(cmd, "missing argument (usage: %s)", syn + 1);
     }
     return -1;
@@ -498,7 +758,7 @@ static int cert_renew_run(const struct admin_command *cmd, struct admin_opts *o)
     printf("  server.pem  new server certificate, valid for 365 days\n");
     printf("  server.key  its new key\n");
     printf("  ca.pem      unchanged: devices need nothing\n");
-    printf("next: restart 'caresyncd serve --data %s' to use it\n", o->data);
+    printf("next: send the running serve SIGHUP to use it (systemctl reload caresyncd)\n");
     return ADMIN_EXIT_OK;
 }
 
@@ -516,6 +776,7 @@ static void on_signal(evutil_socket_t sig, short events, void *arg)
     }
     log_info("received %s; no longer accepting connections, finishing replies in progress",
              strsignal(sig));
+    service_notify("STOPPING=1");
     caresyncd_shutdown(sd);
 }
 
@@ -523,6 +784,7 @@ static void on_signal(evutil_socket_t sig, short events, void *arg)
 struct reload {
     struct caresyncd *sd;
     const char *cert, *key;
+    const char *log_file; /* NULL: standard error */
     SSL_CTX **ssl_ctx;
 };
 
@@ -537,13 +799,15 @@ static void on_hup(evutil_socket_t sig, short events, void *arg)
     SSL_CTX *ctx = NULL;
     int r;
 
-    if (arg_log_file && log_reopen(arg_log_file) < 0)
+    service_notify("RELOADING=1");
+    if (rl->log_file && log_reopen(rl->log_file) < 0)
         log_error("cannot reopen the log file %s: %s; still logging to the old one",
-                  arg_log_file, strerror(errno));
+                  rl->log_file, strerror(errno));
     r = tls_server_ctx_new(rl->cert, rl->key, &ctx);
     if (r < 0) {
         log_error("SIGHUP: kept the certificate in use: %s and %s %s", rl->cert, rl->key,
-                  r == -ENOENT ? "are missing" : "do not load (see above)");
+                  r == -ENOENT ? "are missing or cannot be read" : "do not load (see above)");
+        service_notify("READY=1");
         return;
     }
     caresyncd_set_ssl_ctx(rl->sd, ctx);
@@ -551,6 +815,7 @@ static void on_hup(evutil_socket_t sig, short events, void *arg)
     *rl->ssl_ctx = ctx;
     log_info("SIGHUP: reloaded the certificate and key from %s; new connections use them",
              rl->cert);
+    service_notify("READY=1");
 }
 
 /*
@@ -612,39 +877,153 @@ static inline void caresyncd_freep(struct caresyncd **p)
 {
     caresyncd_free(*p);
 }
-
-/* "N/S" with 1 <= N <= 1000000 and 1 <= S <= 86400 into *n and *s; 0 or -EINVAL. */
-static int parse_rate(const char *text, unsigned *n, unsigned *s)
+static inline void metrics_server_freep(struct metrics_server **p)
 {
-    char head[24];
-    const char *slash = strchr(text, '/');
-    uint64_t a, b;
-
-    if (!slash || (size_t)(slash - text) >= sizeof(head))
-        return -EINVAL;
-    memcpy(head, text, (size_t)(slash - text));
-    head[slash - text] = '\0';
-    if (parse_u64(head, &a) < 0 || parse_u64(slash + 1, &b) < 0 || a < 1 || a > 1000000 ||
-        b < 1 || b > 86400)
-        return -EINVAL;
-    *n = (unsigned)a;
-    *s = (unsigned)b;
-    return 0;
+    metrics_server_free(*p);
 }
 
-/* Optional @text, a whole number from @min to @max, into *ret (untouched when NULL). */
-static int parse_serve_number(const struct admin_command *cmd, const char *name, const char *text,
-                              uint64_t min, uint64_t max, uint64_t *ret)
+/*
+ * The listener of /metrics, /healthz and /readyz: metrics_listen, or the default one, which is
+ * skipped with a warning when its port is taken (another daemon on this machine has it). 0, or
+ * an exit code.
+ */
+static int serve_metrics(struct event_base *base, const struct config *cfg, struct work *work,
+                         const char *db, const struct store_checkpointer *ckpt,
+                         struct metrics_server **ret)
 {
-    uint64_t v;
+    const char *addr = config_get(cfg, CONFIG_METRICS_LISTEN);
+    char bound[INET6_ADDRSTRLEN + 16] = "";
+    int r;
 
-    if (!text)
-        return 0;
-    if (parse_u64(text, &v) < 0 || v < min || v > max)
-        return admin_usage(cmd, "--%s takes a number from %llu to %llu, not '%s'", name,
-                           (unsigned long long)min, (unsigned long long)max, text);
-    *ret = v;
-    return 0;
+    if (addr && streq(addr, CONFIG_OFF))
+        return ADMIN_EXIT_OK;
+    r = metrics_server_new(base, addr ? addr : METRICS_LISTEN_DEFAULT, work, db, ckpt,
+                           (unsigned)config_number(cfg, CONFIG_LOCK_AFTER_DAYS,
+                                                   HTTP_LOCK_AFTER_DAYS),
+                           bound, sizeof(bound), ret);
+    if (r < 0 && !addr) {
+        log_warn("no metrics: cannot listen on %s (%s); set metrics_listen to another address, "
+                 "or to off", METRICS_LISTEN_DEFAULT, strerror(-r));
+        return ADMIN_EXIT_OK;
+    }
+    if (r < 0)
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot listen on %s for metrics: %s; "
+                       "pick another metrics_listen address", addr, strerror(-r));
+    log_info("metrics, health and readiness on http://%s/metrics, /healthz, /readyz", bound);
+    return ADMIN_EXIT_OK;
+}
+
+static inline void config_donep(struct config *c)
+{
+    config_done(c);
+}
+
+/* The configuration file to read: --config, or the default one when it exists (NULL: none). */
+static const char *config_path(void)
+{
+    if (arg_config)
+        return arg_config;
+    return access(config_default_path(), F_OK) == 0 ? config_default_path() : NULL;
+}
+
+/*
+ * serve's configuration: the flags first (each checked, a bad one is a usage error), then the
+ * file, whose keys a flag gave already keep the flag's value. Returns -1 to go on, or the exit
+ * code (2 for a bad flag or line, said on standard error).
+ */
+static int serve_config(const struct admin_command *cmd, struct admin_opts *o, struct config *c)
+{
+    const struct {
+        enum config_key k;
+        const char *v;
+    } flags[] = {
+            {CONFIG_DATA, o->data},
+            {CONFIG_METRICS_LISTEN, arg_metrics_listen},
+            {CONFIG_TLS_CERTIFICATE, arg_tls_certificate},
+            {CONFIG_TLS_KEY, arg_tls_key},
+            {CONFIG_USER, arg_user},
+            {CONFIG_LOG_FILE, arg_log_file},
+            {CONFIG_LOG_LEVEL, arg_log_level},
+            {CONFIG_LOG_FORMAT, arg_log_format},
+            {CONFIG_QUIET, o->quiet ? "true" : NULL},
+            {CONFIG_MAX_SKEW_MS, o->max_skew_ms},
+            {CONFIG_HANDOVER_GRACE_HOURS, o->grace_hours},
+            {CONFIG_MAX_DEVICE_CONFLICTS, o->max_device_conflicts},
+            {CONFIG_LOCK_AFTER_DAYS, arg_lock_after_days},
+            {CONFIG_ENROL_LIMIT, arg_enrol_limit},
+            {CONFIG_ENROL_SERVER_LIMIT, arg_enrol_server_limit},
+            {CONFIG_HEADER_TIMEOUT, arg_header_timeout},
+            {CONFIG_BODY_TIMEOUT, arg_body_timeout},
+            {CONFIG_MAX_CONNS_PER_ADDR, arg_max_conns_per_addr},
+            {CONFIG_MAX_CONNS, arg_max_conns},
+            {CONFIG_MAX_BODY_BUFFER_KB, arg_max_body_buffer_kb},
+            {CONFIG_QUEUE_DEPTH, arg_queue_depth},
+            {CONFIG_READERS, arg_readers},
+            {CONFIG_CONSOLE_IDLE_TIMEOUT, arg_console_idle},
+            {CONFIG_CONSOLE_LIFETIME, arg_console_lifetime},
+    };
+    const char *path = config_path();
+    char err[512];
+    int r;
+
+    for (size_t i = 0; i < arg_n_listens; i++)
+        if (config_set(c, CONFIG_LISTEN, arg_listens[i], "--listen", true, err, sizeof(err)) < 0)
+            return admin_usage(cmd, "%s", err);
+    for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
+        if (!flags[i].v)
+            continue;
+        r = config_set(c, flags[i].k, flags[i].v, config_key_flag(flags[i].k), true, err,
+                       sizeof(err));
+        if (r == -ENOMEM)
+            return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "out of memory");
+        if (r < 0)
+            return admin_usage(cmd, "%s", err);
+    }
+    if (path) {
+        r = config_load(c, path);
+        if (r == -ENOENT)
+            return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_USAGE, "no configuration file %s; check "
+                           "--config", path);
+        if (r == -EINVAL)
+            return ADMIN_EXIT_USAGE; /* config_load() named the line */
+        if (r < 0)
+            return ADMIN_EXIT_FAILURE;
+    }
+    if (!config_get(c, CONFIG_DATA))
+        return admin_usage(cmd, "--data DIR (or data = DIR in the configuration file) is "
+                           "required");
+    if (!c->n_listens)
+        return admin_usage(cmd, "--listen ADDR:PORT (or listen = ADDR:PORT in the configuration "
+                           "file) is required, e.g. --listen 127.0.0.1:8443");
+    if (!config_get(c, CONFIG_TLS_CERTIFICATE) != !config_get(c, CONFIG_TLS_KEY))
+        return admin_usage(cmd, "tls_certificate and tls_key go together: give both, or "
+                           "neither for DIR/server.pem and DIR/server.key");
+    return -1;
+}
+
+/* ---- config check ---- */
+
+static int config_check_run(const struct admin_command *cmd, struct admin_opts *o)
+{
+    _cleanup_(config_donep) struct config c = {0};
+    const char *path = o->n_args > 0 ? o->args[0] : arg_config ? arg_config : config_default_path();
+    int r;
+
+    r = config_load(&c, path);
+    if (r == -ENOENT)
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "no configuration file %s; give the "
+                       "path of one", path);
+    if (r == -EINVAL)
+        return ADMIN_EXIT_USAGE;
+    if (r < 0)
+        return ADMIN_EXIT_FAILURE;
+    if (!config_get(&c, CONFIG_TLS_CERTIFICATE) != !config_get(&c, CONFIG_TLS_KEY)) {
+        fprintf(stderr, "caresyncd: %s: tls_certificate and tls_key go together: give both, "
+                "or neither\n", path);
+        return ADMIN_EXIT_USAGE;
+    }
+    printf("%s: ok\n", path);
+    return ADMIN_EXIT_OK;
 }
 
 static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
@@ -656,6 +1035,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     _cleanup_(store_freep) struct store *store = NULL;
     _cleanup_(store_checkpointer_stopp) struct store_checkpointer *ckpt = NULL;
     _cleanup_(caresyncd_freep) struct caresyncd *sd = NULL;
+    _cleanup_(metrics_server_freep) struct metrics_server *metrics = NULL;
     _cleanup_(event_freep) struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
     int lock_fd = -1; /* held until the process ends */
     struct reload rl = {0};
@@ -663,61 +1043,42 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     char bound[HTTP_LISTEN_MAX * (INET6_ADDRSTRLEN + 16)] = "";
     struct sigaction sa = {.sa_handler = SIG_IGN};
     struct rlimit nofile;
-    uint64_t skew = 0, grace = 0, lock_days = HTTP_LOCK_AFTER_DAYS, conflicts = 0;
+    _cleanup_(config_donep) struct config cfg = {0};
     unsigned enrol_n = HTTP_ENROL_ADDR_FAILS, enrol_s = HTTP_ENROL_ADDR_WINDOW_S;
     unsigned enrol_all_n = HTTP_ENROL_ALL_FAILS, enrol_all_s = HTTP_ENROL_ALL_WINDOW_S;
-    uint64_t head_s = 0, body_s = 0, per_addr = 0, max_conns = 0, buffer_kb = 0;
-    uint64_t queue_depth = WORK_QUEUE_DEPTH, readers = WORK_READERS;
+    const char *data, *log_file, *user;
     int r;
 
-    if (!arg_n_listens)
-        return admin_usage(cmd, "--listen ADDR:PORT is required, e.g. --listen 127.0.0.1:8443");
-    for (size_t i = 0; i < arg_n_listens; i++) {
-        char host[HTTP_HOST_MAX + 1], port[8];
-
-        if (http_split_listen(arg_listens[i], host, sizeof(host), port, sizeof(port)) < 0)
-            return admin_usage(cmd, "--listen takes HOST:PORT (an IPv4 address or a host name) "
-                               "or [IPv6]:PORT, not '%s'", arg_listens[i]);
-    }
-    if (o->max_skew_ms && (parse_u64(o->max_skew_ms, &skew) < 0 || skew > SERVE_MAX_SKEW_MAX_MS))
-        return admin_usage(cmd, "--max-skew-ms takes milliseconds from 0 to %llu, not '%s'",
-                           SERVE_MAX_SKEW_MAX_MS, o->max_skew_ms);
-    if (o->grace_hours && (parse_u64(o->grace_hours, &grace) < 0 || grace > 24 * 365))
-        return admin_usage(cmd, "--handover-grace-hours takes hours from 0 to 8760, not '%s'",
-                           o->grace_hours);
-    if (o->max_device_conflicts &&
-        (parse_u64(o->max_device_conflicts, &conflicts) < 0 || conflicts > 1000000))
-        return admin_usage(cmd, "--max-device-conflicts takes a number from 0 to 1000000, not "
-                           "'%s'", o->max_device_conflicts);
-    if (arg_lock_after_days &&
-        (parse_u64(arg_lock_after_days, &lock_days) < 0 || lock_days > HTTP_LOCK_AFTER_MAX))
-        return admin_usage(cmd, "--lock-after-days takes days from 0 to %d, not '%s'",
-                           HTTP_LOCK_AFTER_MAX, arg_lock_after_days);
-    if (arg_enrol_limit && parse_rate(arg_enrol_limit, &enrol_n, &enrol_s) < 0)
-        return admin_usage(cmd, "--enrol-limit takes N/SECONDS (such as 10/60), not '%s'",
-                           arg_enrol_limit);
-    if (arg_enrol_server_limit && parse_rate(arg_enrol_server_limit, &enrol_all_n, &enrol_all_s) < 0)
-        return admin_usage(cmd, "--enrol-server-limit takes N/SECONDS (such as 100/60), not '%s'",
-                           arg_enrol_server_limit);
-    if (parse_serve_number(cmd, "header-timeout", arg_header_timeout, 1, 3600, &head_s) ||
-        parse_serve_number(cmd, "body-timeout", arg_body_timeout, 1, 86400, &body_s) ||
-        parse_serve_number(cmd, "max-conns-per-addr", arg_max_conns_per_addr, 1, 1000000,
-                           &per_addr) ||
-        parse_serve_number(cmd, "max-conns", arg_max_conns, 1, 1000000, &max_conns) ||
-        parse_serve_number(cmd, "max-body-buffer-kb", arg_max_body_buffer_kb, 1,
-                           64ULL * 1024 * 1024, &buffer_kb) ||
-        parse_serve_number(cmd, "queue-depth", arg_queue_depth, 1, WORK_QUEUE_MAX, &queue_depth) ||
-        parse_serve_number(cmd, "readers", arg_readers, 0, WORK_READERS_MAX, &readers))
-        return ADMIN_EXIT_USAGE;
-    if ((size_t)snprintf(cert, sizeof(cert), "%s/server.pem", o->data) >= sizeof(cert) ||
-        (size_t)snprintf(key, sizeof(key), "%s/server.key", o->data) >= sizeof(key) ||
-        (size_t)snprintf(db, sizeof(db), "%s/store.db", o->data) >= sizeof(db))
+    r = serve_config(cmd, o, &cfg);
+    if (r >= 0)
+        return r;
+    data = config_get(&cfg, CONFIG_DATA);
+    user = config_get(&cfg, CONFIG_USER);
+    log_file = config_get(&cfg, CONFIG_LOG_FILE);
+    config_rate(&cfg, CONFIG_ENROL_LIMIT, &enrol_n, &enrol_s);
+    config_rate(&cfg, CONFIG_ENROL_SERVER_LIMIT, &enrol_all_n, &enrol_all_s);
+    if ((size_t)snprintf(cert, sizeof(cert), "%s/server.pem", data) >= sizeof(cert) ||
+        (size_t)snprintf(key, sizeof(key), "%s/server.key", data) >= sizeof(key) ||
+        (size_t)snprintf(db, sizeof(db), "%s/store.db", data) >= sizeof(db))
         return admin_usage(cmd, "the --data path is too long");
+    if (config_get(&cfg, CONFIG_TLS_CERTIFICATE)) {
+        copy_text(cert, sizeof(cert), config_get(&cfg, CONFIG_TLS_CERTIFICATE));
+        copy_text(key, sizeof(key), config_get(&cfg, CONFIG_TLS_KEY));
+    }
 
-    if (arg_log_file && log_reopen(arg_log_file) < 0)
+    if (config_get(&cfg, CONFIG_LOG_LEVEL)) {
+        enum log_level level = LOG_LEVEL_INFO;
+
+        (void)log_level_from_name(config_get(&cfg, CONFIG_LOG_LEVEL), &level);
+        log_set_level(level);
+    }
+    if (config_get(&cfg, CONFIG_LOG_FORMAT) && streq(config_get(&cfg, CONFIG_LOG_FORMAT), "json"))
+        log_set_format(LOG_FORMAT_JSON);
+    if (log_file && log_reopen(log_file) < 0)
         return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot open the log file %s: %s; check the folder "
-                    "exists and is writable", arg_log_file, strerror(errno));
+                    "exists and is writable", log_file, strerror(errno));
     log_set_timestamps(1);
+    (void)log_journal_detect();
     /* A client that hangs up mid-reply must cost an EPIPE, not the process. */
     if (sigaction(SIGPIPE, &sa, NULL) < 0) {
         log_error("cannot ignore SIGPIPE: %s", strerror(errno));
@@ -730,26 +1091,30 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
             log_warn("cannot raise the open file limit: %s", strerror(errno));
     }
-    r = serve_lock(o->data, &lock_fd);
+    r = serve_lock(data, &lock_fd);
     if (r != ADMIN_EXIT_OK)
         return r;
-    r = admin_open_store(o->data, &store);
+    r = admin_open_store(data, &store);
     if (r != ADMIN_EXIT_OK)
         return r;
-    if (o->max_skew_ms)
-        store_set_max_forward(store, skew);
-    if (o->grace_hours)
-        store_set_handover_grace(store, grace * 3600 * 1000);
-    if (o->max_device_conflicts)
-        store_set_max_device_conflicts(store, conflicts);
+    if (config_get(&cfg, CONFIG_MAX_SKEW_MS))
+        store_set_max_forward(store, config_number(&cfg, CONFIG_MAX_SKEW_MS, 0));
+    if (config_get(&cfg, CONFIG_HANDOVER_GRACE_HOURS))
+        store_set_handover_grace(store,
+                                 config_number(&cfg, CONFIG_HANDOVER_GRACE_HOURS, 0) * 3600 * 1000);
+    if (config_get(&cfg, CONFIG_MAX_DEVICE_CONFLICTS))
+        store_set_max_device_conflicts(store, config_number(&cfg, CONFIG_MAX_DEVICE_CONFLICTS, 0));
     r = store_checkpointer_start(store, db, &ckpt);
     if (r < 0)
         log_warn("cannot start the background checkpoint (%s); commits will checkpoint "
                  "instead", strerror(-r));
+    /* Everything in DIR exists now (lock, store, its WAL): hand it to the user served as. */
+    if (user && service_own_data(data, user, log_file) < 0)
+        return ADMIN_EXIT_FAILURE;
     r = tls_server_ctx_new(cert, key, &ssl_ctx);
     if (r == -ENOENT) {
-        log_error("no server certificate and key at %s and %s; put them there ('caresyncd "
-                  "init' makes both)",
+        log_error("no server certificate and key at %s and %s; give your own with "
+                  "tls_certificate and tls_key, or make a development pair with 'caresyncd init'",
                   cert, key);
         return ADMIN_EXIT_FAILURE;
     }
@@ -760,24 +1125,43 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         log_error("cannot create the event loop");
         return ADMIN_EXIT_FAILURE;
     }
-    sd = caresyncd_new(base, store, ssl_ctx, o->quiet);
+    sd = caresyncd_new(base, store, ssl_ctx, config_bool(&cfg, CONFIG_QUIET));
     if (!sd) {
         log_error("out of memory creating the HTTP server");
         return ADMIN_EXIT_FAILURE;
     }
-    r = caresyncd_start_work(sd, db, (unsigned)readers, (unsigned)queue_depth);
+    r = caresyncd_start_work(sd, db, (unsigned)config_number(&cfg, CONFIG_READERS, WORK_READERS),
+                             (unsigned)config_number(&cfg, CONFIG_QUEUE_DEPTH, WORK_QUEUE_DEPTH));
     if (r < 0) {
         log_error("cannot start the store's worker threads: %s", strerror(-r));
         return ADMIN_EXIT_FAILURE;
     }
-    caresyncd_set_lock_after_days(sd, (unsigned)lock_days);
+    caresyncd_set_lock_after_days(sd, (unsigned)config_number(&cfg, CONFIG_LOCK_AFTER_DAYS,
+                                                              HTTP_LOCK_AFTER_DAYS));
+    if (caresyncd_set_console(sd, &(struct console_options){
+                                          .idle_s = (unsigned)config_number(
+                                                  &cfg, CONFIG_CONSOLE_IDLE_TIMEOUT, 0),
+                                          .lifetime_s = (unsigned)config_number(
+                                                  &cfg, CONFIG_CONSOLE_LIFETIME, 0),
+                                          .lock_after_days = (unsigned)config_number(
+                                                  &cfg, CONFIG_LOCK_AFTER_DAYS,
+                                                  HTTP_LOCK_AFTER_DAYS),
+                                  }) < 0) {
+        log_error("out of memory creating the web console");
+        return ADMIN_EXIT_FAILURE;
+    }
     caresyncd_set_enrol_limits(sd, enrol_n, enrol_s, enrol_all_n, enrol_all_s);
     caresyncd_set_conn_limits(sd, &(struct conn_limits){
-                                          .header_timeout_s = (unsigned)head_s,
-                                          .body_timeout_s = (unsigned)body_s,
-                                          .per_addr = (unsigned)per_addr,
-                                          .max_conns = (unsigned)max_conns,
-                                          .body_budget = buffer_kb * 1024,
+                                          .header_timeout_s = (unsigned)config_number(
+                                                  &cfg, CONFIG_HEADER_TIMEOUT, 0),
+                                          .body_timeout_s = (unsigned)config_number(
+                                                  &cfg, CONFIG_BODY_TIMEOUT, 0),
+                                          .per_addr = (unsigned)config_number(
+                                                  &cfg, CONFIG_MAX_CONNS_PER_ADDR, 0),
+                                          .max_conns = (unsigned)config_number(
+                                                  &cfg, CONFIG_MAX_CONNS, 0),
+                                          .body_budget = config_number(
+                                                  &cfg, CONFIG_MAX_BODY_BUFFER_KB, 0) * 1024,
                                   });
     {
         struct conn_limits l;
@@ -788,13 +1172,13 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
                  l.max_conns, l.per_addr, l.header_timeout_s, l.body_timeout_s,
                  l.body_budget / 1024);
     }
-    for (size_t i = 0; i < arg_n_listens; i++) {
+    for (size_t i = 0; i < cfg.n_listens; i++) {
         size_t used = strlen(bound);
 
-        r = caresyncd_listen(sd, arg_listens[i], bound + used + (used > 0),
+        r = caresyncd_listen(sd, cfg.listens[i], bound + used + (used > 0),
                              sizeof(bound) - used - (used > 0));
         if (r < 0) {
-            log_error("cannot listen on %s: %s; %s", arg_listens[i],
+            log_error("cannot listen on %s: %s; %s", cfg.listens[i],
                       r == -ENOENT ? "no such host name" : strerror(-r),
                       r == -EADDRINUSE ? "stop the other server or pick another port"
                       : r == -EACCES   ? "pick a port above 1023 or run with the needed privilege"
@@ -805,10 +1189,24 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         if (used > 0)
             bound[used] = ' ';
     }
+    r = serve_metrics(base, &cfg, caresyncd_work(sd), db, ckpt, &metrics);
+    if (r != ADMIN_EXIT_OK)
+        return r;
+    /* Bound (ports below 1024 too): root is needed no more. */
+    if (user) {
+        if (service_drop(user) < 0)
+            return ADMIN_EXIT_FAILURE;
+        if (access(cert, R_OK) < 0 || access(key, R_OK) < 0)
+            log_warn("user %s cannot read %s or %s: SIGHUP will not be able to reload them; "
+                     "let its group read them", user, cert, key);
+    } else if (geteuid() == 0) {
+        log_warn("serving as root; set user (such as caresync) to drop root after binding");
+    }
     rl.sd = sd;
     rl.cert = cert;
     rl.key = key;
     rl.ssl_ctx = &ssl_ctx;
+    rl.log_file = log_file;
     ev_term = evsignal_new(base, SIGTERM, on_signal, sd);
     ev_int = evsignal_new(base, SIGINT, on_signal, sd);
     ev_hup = evsignal_new(base, SIGHUP, on_hup, &rl);
@@ -818,12 +1216,15 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         return ADMIN_EXIT_FAILURE;
     }
     log_info("caresyncd %s listening on https://%s (data %s, pid %d)", CARESYNC_VERSION, bound,
-             o->data, (int)getpid());
+             data, (int)getpid());
+    service_notify("READY=1");
     if (event_base_dispatch(base) < 0) {
         log_error("the event loop failed");
         return ADMIN_EXIT_FAILURE;
     }
     sd = caresyncd_free(sd); /* logs what the store's threads did (work_free()) */
+    metrics = metrics_server_free(metrics);
+    log_info("stopped");
     return ADMIN_EXIT_OK;
 }
 
@@ -847,6 +1248,10 @@ int main(int argc, char **argv)
         return ADMIN_EXIT_OK;
     }
     if (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help")) {
+        if (argc == 3 && streq(argv[2], "--man")) {
+            man_page();
+            return ADMIN_EXIT_OK;
+        }
         if (argc > 2) {
             cmd = find_command(argc - 1, argv + 1, &words);
             if (!cmd || words != argc - 2) {

@@ -15,23 +15,14 @@
 #include "store_int.h"
 
 
-static const char *const roles[] = {"nurse",           "social_worker",      "occupational_therapist",
-                                    "physiotherapist", "link_worker",        "volunteer",
-                                    "personal_assistant", "coordinator",     "admin",
-                                    NULL};
-
 bool store_role_valid(const char *role)
 {
-    for (const char *const *r = roles; role && *r; r++)
-        if (streq(*r, role))
-            return true;
-    return false;
+    return access_role_valid(role);
 }
 
 const char *store_role_list(void)
 {
-    return "nurse, social_worker, occupational_therapist, physiotherapist, link_worker, "
-           "volunteer, personal_assistant, coordinator, admin";
+    return access_role_list();
 }
 
 bool store_role_is_coordinator(const char *role)
@@ -465,22 +456,6 @@ void store_set_handover_grace(struct store *s, uint64_t ms)
 
 /* ---- users, enrolment, devices ---- */
 
-static bool name_valid(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-
-    if (n == 0 || n > STORE_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static int user_lookup(struct store *s, const char *name, int64_t *ret_id)
 {
     sqlite3_stmt *st = store_stmt(s, "SELECT id FROM users WHERE name = ?");
@@ -506,7 +481,7 @@ int store_user_add(struct store *s, const char *name, const char *role)
     char ts[ISO_TIME_MAX];
     int r;
 
-    if (!name_valid(name) || !store_role_valid(role))
+    if (!access_user_valid(name) || !store_role_valid(role))
         return -EINVAL;
     if (!d || wire_add_string(d, "user", name) < 0 || wire_add_string(d, "role", role) < 0)
         return -ENOMEM;
@@ -853,14 +828,97 @@ int store_device_list(struct store *s, cJSON **ret)
     return store_rows_to_array(st, keys, ret);
 }
 
+/* Letters per @shape: 'D' a digit, 'A' a capital letter, '+' one or more digits to the end
+ * (at most 8). */
+static bool shaped(const char *v, const char *shape)
+{
+    for (; *shape; shape++, v++) {
+        if (*shape == '+') {
+            size_t n = strspn(v, "0123456789");
+
+            return n >= 1 && n <= 8 && !v[n];
+        }
+        if (*shape == 'D' ? !(*v >= '0' && *v <= '9') : !(*v >= 'A' && *v <= 'Z'))
+            return false;
+    }
+    return !*v;
+}
+
+const char *store_user_profile_invalid(const struct store_user_profile *p)
+{
+    const char *d = p->display_name;
+
+    if (d && (strlen(d) > STORE_DISPLAY_NAME_MAX || !utf8_valid(d, strlen(d))))
+        return "the display name must be at most 200 bytes of UTF-8";
+    for (; d && *d; d++)
+        if ((unsigned char)*d < 0x20 || *d == 0x7f)
+            return "the display name must be one line";
+    if (p->nmc_pin && *p->nmc_pin && !shaped(p->nmc_pin, "DDADDDDA"))
+        return "an NMC PIN is two digits, a capital letter, four digits and a capital letter "
+               "(12A3456B)";
+    if (p->hcpc_number && *p->hcpc_number && !shaped(p->hcpc_number, "AA+"))
+        return "an HCPC number is two capital letters and digits (PH123456)";
+    if (p->swe_number && *p->swe_number &&
+        !(strncmp(p->swe_number, "SW", 2) == 0 && shaped(p->swe_number + 2, "+")))
+        return "a Social Work England number is SW and digits (SW12345)";
+    return NULL;
+}
+
+int store_user_set_profile(struct store *s, const char *name, const struct store_user_profile *p,
+                           const char **why)
+{
+    static const char *const cols[] = {"display_name", "nmc_pin", "hcpc_number", "swe_number"};
+    const char *vals[] = {p->display_name, p->nmc_pin, p->hcpc_number, p->swe_number};
+    _cleanup_json_ cJSON *d = cJSON_CreateObject();
+    int64_t uid;
+    int r = 0;
+
+    *why = store_user_profile_invalid(p);
+    if (*why)
+        return -EINVAL;
+    if (!d || wire_add_string(d, "user", name) < 0)
+        return -ENOMEM;
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    r = user_lookup(s, name, &uid);
+    for (size_t i = 0; r >= 0 && i < ELEMENTSOF(cols); i++) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        char sql[96];
+
+        if (!vals[i])
+            continue;
+        snprintf(sql, sizeof(sql), "UPDATE users SET %s = ? WHERE id = ?", cols[i]);
+        r = db_prepare(s->db, sql, &st);
+        if (r < 0)
+            break;
+        if (*vals[i])
+            store_bind_text(st, 1, vals[i]);
+        else
+            sqlite3_bind_null(st, 1);
+        sqlite3_bind_int64(st, 2, uid);
+        r = store_step_done(st);
+        if (r >= 0 && wire_add_string(d, cols[i], vals[i]) < 0)
+            r = -ENOMEM;
+    }
+    if (r >= 0)
+        r = store_audit(s, "user_profile", 0, NULL, NULL, d);
+    if (r >= 0)
+        return store_txn_commit(s);
+    store_txn_rollback(s);
+    return r;
+}
+
 int store_user_list(struct store *s, cJSON **ret)
 {
-    static const char *const keys[] = {"name", "role", "people", "devices", NULL};
+    static const char *const keys[] = {"name", "role", "people", "devices", "display_name",
+                                       "nmc_pin", "hcpc_number", "swe_number", NULL};
     sqlite3_stmt *st = store_stmt(s, "SELECT u.name, u.role,"
                                " (SELECT count(*) FROM assignments a WHERE a.user_id = u.id"
                                "  AND a.end_seq IS NULL),"
                                " (SELECT count(*) FROM devices d WHERE d.user_id = u.id"
-                               "  AND d.revoked_at IS NULL)"
+                               "  AND d.revoked_at IS NULL),"
+                               " u.display_name, u.nmc_pin, u.hcpc_number, u.swe_number"
                                " FROM users u ORDER BY u.name");
 
     if (!st)
@@ -955,7 +1013,7 @@ static int superseded_by_restore(struct store *s, const char *tbl, const char *r
     sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM change_log WHERE tbl = ? AND row_id = ?"
                                      " AND field = '_deleted' AND value = '0'"
                                      " AND outcome IN ('applied', 'lost')"
-                                     " AND (hlc > ?3 OR (hlc = ?3 AND device > ?4)) LIMIT 1");
+                                     " AND " HLC_SQL_AFTER("?3", "?4") " LIMIT 1");
     int rc;
 
     if (!st)
@@ -1135,7 +1193,7 @@ static bool hist_restamped(const struct hist *e)
 
 static bool version_after(uint64_t hlc, const char *device, const struct hist *than)
 {
-    return hlc > than->hlc || (hlc == than->hlc && strcmp(device, than->device) > 0);
+    return hlc_version_cmp(hlc, device, than->hlc, than->device) > 0;
 }
 
 /*
@@ -1635,7 +1693,7 @@ static int row_newest_version(struct store *s, const char *tbl, const char *row_
                               struct field_cur *ret)
 {
     sqlite3_stmt *st = store_stmt(s, "SELECT hlc, device FROM field_state WHERE tbl = ?"
-                                     " AND row_id = ? ORDER BY hlc DESC, device DESC LIMIT 1");
+                                     " AND row_id = ? ORDER BY " HLC_SQL_NEWEST " LIMIT 1");
     int rc;
 
     store_field_cur_done(ret);
@@ -1700,8 +1758,14 @@ int store_person_add(struct store *s, const struct store_person_fields *f,
                      char ret[static UUID_STR_MAX], const char **why)
 {
     const struct cat_table *t = catalogue_table("person");
-    const char *names[] = {"name", "birth_date", "phone", "address", "preferred_name"};
-    const char *values[] = {f->name, f->birth_date, f->phone, f->address, f->preferred_name};
+    const char *names[] = {"name",          "birth_date",    "phone",          "address",
+                           "preferred_name", "family_name",   "given_names",    "name_prefix",
+                           "address_line1", "address_line2", "address_city",   "address_postcode",
+                           "gp_practice",   "gp_ods_code"};
+    const char *values[] = {f->name,          f->birth_date,    f->phone,        f->address,
+                            f->preferred_name, f->family_name,  f->given_names,  f->name_prefix,
+                            f->address_line1, f->address_line2, f->address_city, f->address_postcode,
+                            f->gp_practice,   f->gp_ods_code};
     char id[UUID_STR_MAX], cid[UUID_STR_MAX];
     int r;
 

@@ -10,13 +10,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access.h"
+#include "proto.h"
 #include "util.h"
 #include "wire.h"
 
 struct store;
 
 #define STORE_ROLE_MAX 32
-#define STORE_NAME_MAX 64
+#define STORE_NAME_MAX ACCESS_USER_MAX
 #define STORE_TOKEN_MAX 72         /* "cs1_" + 64 hex + NUL */
 #define STORE_CODE_MAX 16          /* "XXXX-XXXX-XXXX" + NUL */
 #define STORE_PULL_PAGE 1000       /* field states per pull page */
@@ -88,6 +90,33 @@ struct store_checkpointer;
 int store_checkpointer_start(struct store *s, const char *path, struct store_checkpointer **ret);
 struct store_checkpointer *store_checkpointer_stop(struct store_checkpointer *c);
 
+/* What the checkpointer has done (for /metrics; any thread): checkpoints that copied pages from
+ * the write-ahead log, the time they took in all, and the last one's. */
+struct store_checkpoint_stats {
+    uint64_t runs;
+    uint64_t total_us;
+    uint64_t last_us;
+};
+void store_checkpointer_stats(const struct store_checkpointer *c, struct store_checkpoint_stats *ret);
+
+/* Devices by state (for /metrics): enrolled and not revoked, split into those that synced
+ * within @lock_after_days days (0: never lock; all are active) and those locked for not having;
+ * and revoked ones. */
+struct store_device_counts {
+    int64_t active, locked, revoked;
+};
+int store_device_counts(struct store *s, unsigned lock_after_days, struct store_device_counts *ret);
+
+/*
+ * store_probe_write() - whether the store takes a write now: at least STORE_READY_MIN_FREE bytes
+ * free on its file system, and one small write transaction (the meta key 'ready_probe' set to
+ * the time) committed. 0, or the negative errno of the failure
+ * (-ENOSPC for a full disk, -EBUSY when another process holds the write lock, -EROFS, -EIO).
+ * For /readyz.
+ */
+#define STORE_READY_MIN_FREE (1024 * 1024)
+int store_probe_write(struct store *s);
+
 /* Where a store is in its history: its incarnation, sequence and audit chain head. */
 struct store_position {
     char epoch[UUID_STR_MAX];
@@ -128,6 +157,27 @@ void store_set_handover_grace(struct store *s, uint64_t ms);
 
 /* store_user_add() - -EEXIST if the name is taken, -EINVAL for a bad name or role. */
 int store_user_add(struct store *s, const char *name, const char *role);
+
+/* How a member of staff appears in exports (docs/internals/fhir.md "Staff"). NULL: leave as it
+ * is; "": clear. */
+struct store_user_profile {
+    const char *display_name; /* "Amira Khan", at most STORE_DISPLAY_NAME_MAX bytes */
+    const char *nmc_pin;      /* Nursing and Midwifery Council PIN: 12A3456B */
+    const char *hcpc_number;  /* Health and Care Professions Council: PH123456 */
+    const char *swe_number;   /* Social Work England: SW12345 */
+};
+
+#define STORE_DISPLAY_NAME_MAX 200
+
+/*
+ * store_user_profile_invalid() - why @p is not valid (one line), or NULL when it is.
+ * store_user_set_profile() - set user @name's display name and registrations, audited
+ * (user_profile). -ENOENT for an unknown user; -EINVAL with *why set for a bad value (nothing
+ * is written).
+ */
+const char *store_user_profile_invalid(const struct store_user_profile *p);
+int store_user_set_profile(struct store *s, const char *name, const struct store_user_profile *p,
+                           const char **why);
 
 /*
  * store_enrol_code_new() - a one-time code for user @name, valid for @ttl_s seconds, written to
@@ -173,6 +223,9 @@ int store_user_list(struct store *s, cJSON **ret);
 struct store_person_fields {
     const char *name; /* required */
     const char *birth_date, *phone, *address, *preferred_name; /* optional, NULL = unset */
+    const char *family_name, *given_names, *name_prefix;        /* the name in parts */
+    const char *address_line1, *address_line2, *address_city, *address_postcode;
+    const char *gp_practice, *gp_ods_code;
 };
 
 /*
@@ -225,7 +278,9 @@ struct store_error {
  * store_sync() - apply the pushed @changes (already decoded and validated against the
  * catalogue) in one transaction and, when @pull, read the next page after @cursor for @p.
  * On success builds the whole response object of POST /v1/sync (docs/PROTOCOL.md) in *ret
- * (caller owns). On failure nothing is written, *err says why, and a negative errno returns.
+ * (caller owns), encoded with proto_sync_reply_encode() (kept for the unit tests and the
+ * benchmarks; the daemon uses store_sync_reported()). On failure nothing is written, *err says
+ * why, and a negative errno returns.
  * @pending and @client_version (may be NULL / negative) are recorded for sync health.
  */
 int store_sync(struct store *s, const struct store_principal *p, const struct change_record *changes,
@@ -234,18 +289,21 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
 
 struct store_device_report;
 /*
- * store_sync_reported() - store_sync() that also records the device's sync-health report @rep
- * and adds "notices" (see store_device_report()) in the same transaction: one commit per sync.
+ * store_sync_reported() - store_sync() that fills the reply struct *ret (caller zeroes it and
+ * frees it with proto_sync_reply_done(), also on failure) instead of a tree, and, when @rep is
+ * not NULL, records the device's sync-health report @rep and fills the notices (see
+ * store_device_report()) in the same transaction: one commit per sync. The policy is the
+ * caller's to add.
  */
 int store_sync_reported(struct store *s, const struct store_principal *p,
                         const struct change_record *changes, size_t n, const char *cursor,
                         bool pull, int64_t pending, const char *client_version,
-                        const struct store_device_report *rep, cJSON **ret,
+                        const struct store_device_report *rep, struct proto_sync_reply *ret,
                         struct store_error *err);
 
 /* ---- conflicts (store_conflicts.c) ---- */
 
-#define STORE_REASON_MAX 500 /* bytes of a resolution's reason */
+#define STORE_REASON_MAX PROTO_REASON_MAX /* bytes of a resolution's reason: 500 */
 
 /* Which conflicts store_conflicts_query() lists; NULL / 0 members do not filter. */
 struct store_conflict_filter {
@@ -300,11 +358,12 @@ int store_conflict_resolve(struct store *s, const struct store_principal *p, int
  * audit "restore" with @reason (1 to STORE_REASON_MAX bytes of UTF-8). The caller has checked
  * that @p is a coordinator: this is the undo of every delete a device may make, whatever the
  * table (docs/internals/access.md, "Who may delete what"). One transaction. Returns 0 and
- * {"table", "row_id", "person_id", "change_id"} in *ret (caller owns it); -ENOENT no such row;
+ * the reply (table, row_id, person_id, change_id) in *ret; -ENOENT no such row;
  * -EALREADY the row is not deleted (nothing written); -EINVAL bad table or reason (*why set).
  */
 int store_row_restore(struct store *s, const struct store_principal *p, const char *tbl,
-                      const char *row_id, const char *reason, cJSON **ret, const char **why);
+                      const char *row_id, const char *reason, struct proto_restore_reply *ret,
+                      const char **why);
 
 /* ---- audit ---- */
 
@@ -352,11 +411,12 @@ struct store_device_report {
  * only this report. With @notices (after a successful sync), also count the notices for the
  * device: the conflicts whose losing value @p's user wrote that were created or resolved since
  * it was last told (a device never told counts from its enrolment), moving its notice cursor
- * past them; their ids (at most 1000) are appended to array @ret_ids when not NULL. One
+ * past them; their ids (at most 1000) are added to @ret_ids's notices when not NULL. One
  * transaction. Returns the count (0 without @notices) or a negative errno.
  */
 int store_device_report(struct store *s, const struct store_principal *p,
-                        const struct store_device_report *rep, bool notices, cJSON *ret_ids);
+                        const struct store_device_report *rep, bool notices,
+                        struct proto_sync_reply *ret_ids);
 
 /*
  * store_devices_health() - {"devices": [...]}: every device of every user, by user then
@@ -389,12 +449,13 @@ int store_caseload_assign(struct store *s, const struct store_principal *p, cons
  * from user @from to user @to in one transaction: each of @from's active assignments ends (their
  * devices purge the person at the next sync) and @to's starts (their devices receive the person
  * whole), and @from's named-coordinator roles for those people pass to @to. Audited as @p.
- * Returns 0 and {"from", "to", "moved": [person ids], "already": [ids @to held already]} in
- * *ret; -ENOENT (*which "user": no such user; "person": no such person; "assignment": @from does not
- * hold that person), -EINVAL (*which "user": @from is @to, or @to is an admin account).
+ * Returns 0 and the reply (from, to, moved: person ids, already: ids @to held already) in *ret
+ * (zeroed by the caller, who frees it with proto_transfer_reply_done(), also on failure); -ENOENT
+ * (*which "user": no such user; "person": no such person; "assignment": @from does not hold that
+ * person), -EINVAL (*which "user": @from is @to, or @to is an admin account).
  */
 int store_caseload_transfer(struct store *s, const struct store_principal *p, const char *from,
-                            const char *to, const char *person_id, cJSON **ret,
+                            const char *to, const char *person_id, struct proto_transfer_reply *ret,
                             const char **which);
 
 /*
@@ -407,12 +468,13 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
                                 const char *person_id, const char *user, const char **why);
 
 /*
- * store_person_team() - {"person_id", "name", "named_coordinator": {"user", "role", "since"} or
- * null, "team": [{"user", "role", "since"}]} for person @person_id, as @p may read it: -ENOENT
- * for an unknown person and for one not on @p's caseload (coordinators: every person).
+ * store_person_team() - the team of person @person_id (its name, named coordinator and active
+ * assignments, each with user, role and since) in *ret (zeroed by the caller, who frees it with
+ * proto_team_done(), also on failure), as @p may read it: -ENOENT for an unknown person and for
+ * one not on @p's caseload (coordinators: every person).
  */
 int store_person_team(struct store *s, const struct store_principal *p, const char *person_id,
-                      cJSON **ret);
+                      struct proto_team *ret);
 
 /* ---- users leaving and changing role, the record's lifecycle (store_people.c) ---- */
 
@@ -474,3 +536,107 @@ struct store_people_filter {
  * "assigned" (user names, comma separated, or null)}]. Caller owns *ret.
  */
 int store_people_list(struct store *s, const struct store_people_filter *f, cJSON **ret);
+
+/* ---- the web console's sign-in and sessions (store_console.c) ---- */
+
+#define STORE_PHC_MAX  160 /* an Argon2id hash in its PHC string form, with NUL */
+#define STORE_TOTP_MAX 64  /* a TOTP secret in base32, with NUL */
+#define STORE_CSRF_MAX 65  /* a session's CSRF token: 64 hex digits, with NUL */
+
+/* A member of staff's console sign-in as stored; has_login false: none set yet. */
+struct store_staff_login {
+    int64_t user_id;
+    char user[STORE_NAME_MAX + 1];
+    char role[STORE_ROLE_MAX];
+    bool disabled;
+    bool has_login;
+    char password_hash[STORE_PHC_MAX];
+    char totp_secret[STORE_TOTP_MAX];
+    int64_t totp_last_step;
+};
+
+/* store_staff_login_get() - user @name's sign-in (the user's row even without one). -ENOENT
+ * for an unknown user. */
+int store_staff_login_get(struct store *s, const char *name, struct store_staff_login *ret);
+
+/*
+ * store_staff_login_set() - set user @name's password hash (@password_hash, a PHC string made by
+ * the caller) and TOTP secret (base32), forget the last TOTP step used and end every console
+ * session of the user, in one transaction, audited "console_credentials". -ENOENT unknown user.
+ */
+int store_staff_login_set(struct store *s, const char *name, const char *password_hash,
+                          const char *totp_secret);
+
+/* store_staff_totp_use() - record that user @user_id's code for time step @step was accepted:
+ * 1 when @step is later than the last one used (recorded), 0 when not (a code already used,
+ * or an older one: refuse it), or -errno. */
+int store_staff_totp_use(struct store *s, int64_t user_id, int64_t step);
+
+/* store_console_audit() - append one console event @kind with @detail (borrowed) by @user_id
+ * (0: someone not identified) to the audit log, in its own transaction. */
+int store_console_audit(struct store *s, const char *kind, int64_t user_id, const cJSON *detail);
+
+/* A console session as store_console_session_get() finds it. */
+struct store_console_session {
+    int64_t user_id;
+    char user[STORE_NAME_MAX + 1];
+    char role[STORE_ROLE_MAX];
+    char csrf[STORE_CSRF_MAX];
+    int64_t created_ms, seen_ms;
+};
+
+/* store_console_session_new() - a session for @user_id kept by @id_hash (SHA-256 hex of the
+ * cookie), with @csrf and the client address @addr, made at @now_ms (Unix ms); audited
+ * "console_sign_in". */
+int store_console_session_new(struct store *s, int64_t user_id, const char *id_hash,
+                              const char *csrf, const char *addr, int64_t now_ms);
+
+/*
+ * store_console_session_get() - the session kept by @id_hash at @now_ms, marked as seen then.
+ * -ENOENT unknown; -ETIMEDOUT when it was idle more than @idle_ms, is older than @lifetime_ms,
+ * or its user was disabled or no longer has a console role: the session is then ended and
+ * audited "console_session_expired" with the reason.
+ */
+int store_console_session_get(struct store *s, const char *id_hash, int64_t now_ms,
+                              int64_t idle_ms, int64_t lifetime_ms,
+                              struct store_console_session *ret);
+
+/* store_console_session_end() - sign out: end the session kept by @id_hash, audited
+ * "console_sign_out". -ENOENT when there is none. */
+int store_console_session_end(struct store *s, const char *id_hash);
+
+/*
+ * store_person_record() - store_person_tree() as @p may read it (docs/internals/access.md):
+ * the rows and fields @p's role may not see, and deleted rows, left out. For the console's person
+ * page. -ENOENT for an unknown person. Caller owns *ret.
+ */
+int store_person_record(struct store *s, const struct store_principal *p, const char *person_id,
+                        cJSON **ret);
+
+/* ---- the console's population page (store_population.c) ---- */
+
+#define STORE_STALE_DAYS 7 /* default: a device not synced for longer is counted */
+
+/*
+ * store_population() - the population figures at @now_ms (Unix ms; "today" is its UTC date):
+ * {"today", "stale_days", "people_by_status": [{"status", "count"}], "without_agreed_plan",
+ * "reviews_overdue", "reviews_due_30_days", "visits_by_week": [{"week" (its Monday),
+ * "completed", "missed", "cancelled"}] (visits planned in the 90 days to today),
+ * "missed_reasons": [{"reason", "count"}], "goals_by_achievement": [{"status", "count"}],
+ * "open_conflicts_by_week": [{"date", "open"}] (13 weeks, today last), "devices_not_synced"
+ * (not revoked, no sync for more than @stale_days days)}. Definitions in docs/PROTOCOL.md
+ * ("GET population"). One read transaction. Caller owns *ret.
+ */
+int store_population(struct store *s, int64_t now_ms, unsigned stale_days, cJSON **ret);
+
+/* store_population_list_valid() - true for the lists store_population_list() makes. */
+bool store_population_list_valid(const char *what);
+
+/*
+ * store_population_list() - the rows behind one figure of store_population() as an array:
+ * @what "status" (@arg the status), "without_agreed_plan", "reviews_overdue", "reviews_due",
+ * "visits" (@arg completed, missed or cancelled), "missed_reason" (@arg the reason), "goals"
+ * (@arg the achievement status) or "devices_not_synced". -EINVAL for another @what.
+ */
+int store_population_list(struct store *s, int64_t now_ms, unsigned stale_days,
+                          const char *what, const char *arg, cJSON **ret);

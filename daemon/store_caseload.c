@@ -184,15 +184,16 @@ fail:
 
 /* ---- transfer ---- */
 
-/* The people @uid holds now (only @person_id when given), in assignment order, as strings. */
-static int held_people(struct store *s, int64_t uid, const char *person_id, cJSON **ret)
+/* The @ret_n people @uid holds now (only @person_id when given), in assignment order, into
+ * *ret (the caller frees it). */
+static int held_people(struct store *s, int64_t uid, const char *person_id,
+                       char (**ret)[UUID_STR_MAX], size_t *ret_n)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    _cleanup_json_ cJSON *arr = cJSON_CreateArray();
+    _cleanup_free_ char(*v)[UUID_STR_MAX] = NULL;
+    size_t n = 0, cap = 0;
     int r, rc;
 
-    if (!arr)
-        return -ENOMEM;
     r = db_prepare(s->db,
                    "SELECT person_id FROM assignments WHERE user_id = ?1"
                    " AND end_seq IS NULL AND (?2 IS NULL OR person_id = ?2)"
@@ -203,33 +204,29 @@ static int held_people(struct store *s, int64_t uid, const char *person_id, cJSO
     sqlite3_bind_int64(st, 1, uid);
     store_bind_text(st, 2, person_id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *v = cJSON_CreateString((const char *)sqlite3_column_text(st, 0));
-
-        if (!v || !cJSON_AddItemToArray(arr, v)) {
-            cJSON_Delete(v);
+        if (array_grow((void **)&v, &cap, n, sizeof(*v), 16) < 0)
             return -ENOMEM;
-        }
+        copy_text(v[n++], UUID_STR_MAX, sqlite3_column_text(st, 0));
     }
     if (rc != SQLITE_DONE)
         return db_errno(rc);
-    *ret = TAKE_PTR(arr);
+    *ret = TAKE_PTR(v);
+    *ret_n = n;
     return 0;
 }
 
 int store_caseload_transfer(struct store *s, const struct store_principal *p, const char *from,
-                            const char *to, const char *person_id, cJSON **ret, const char **which)
+                            const char *to, const char *person_id, struct proto_transfer_reply *ret,
+                            const char **which)
 {
-    _cleanup_json_ cJSON *resp = cJSON_CreateObject(), *people = NULL;
-    cJSON *moved, *already;
-    const cJSON *it;
+    _cleanup_free_ char(*people)[UUID_STR_MAX] = NULL;
+    size_t n_people = 0;
     struct user_row uf, ut;
     char ts[ISO_TIME_MAX];
     int r;
 
-    if (!resp || wire_add_string(resp, "from", from) < 0 || wire_add_string(resp, "to", to) < 0 ||
-        !(moved = cJSON_AddArrayToObject(resp, "moved")) ||
-        !(already = cJSON_AddArrayToObject(resp, "already")))
-        return -ENOMEM;
+    copy_text(ret->from, sizeof(ret->from), from);
+    copy_text(ret->to, sizeof(ret->to), to);
     if (streq(from, to)) {
         *which = "user";
         return -EINVAL;
@@ -258,16 +255,15 @@ int store_caseload_transfer(struct store *s, const struct store_principal *p, co
         }
     }
     if (r >= 0)
-        r = held_people(s, uf.id, person_id, &people);
-    if (r >= 0 && person_id && cJSON_GetArraySize(people) == 0) {
+        r = held_people(s, uf.id, person_id, &people, &n_people);
+    if (r >= 0 && person_id && n_people == 0) {
         *which = "assignment";
         r = -ENOENT;
     }
     if (r < 0)
         goto fail;
-    cJSON_ArrayForEach (it, people) {
-        const char *pid = it->valuestring;
-        cJSON *v;
+    for (size_t i = 0; i < n_people; i++) {
+        const char *pid = people[i];
         int started;
 
         r = assignment_set(s, pid, uf.id, false);
@@ -285,17 +281,13 @@ int store_caseload_transfer(struct store *s, const struct store_principal *p, co
             r = audit_caseload(s, p, "transfer", pid, "from", from, "to", to);
         if (r < 0)
             goto fail;
-        v = cJSON_CreateString(pid);
-        if (!v || !cJSON_AddItemToArray(started ? moved : already, v)) {
-            cJSON_Delete(v);
-            r = -ENOMEM;
+        r = proto_transfer_reply_add(ret, started, pid);
+        if (r < 0)
             goto fail;
-        }
     }
     r = store_txn_commit(s);
     if (r < 0)
         return r;
-    *ret = TAKE_PTR(resp);
     return 0;
 fail:
     store_txn_rollback(s);
@@ -322,8 +314,7 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
         *why = streq(which, "person") ? "no person with that id" : "no user with that name";
     if (r < 0)
         goto fail;
-    if (streq(u.role, "admin") || streq(u.role, "volunteer") ||
-        streq(u.role, "personal_assistant")) {
+    if (access_class_of(u.role) == ACCESS_ADMIN || access_class_of(u.role) == ACCESS_VCSE) {
         *why = "a named coordinator is a coordinator or a professional, not a volunteer,"
                " personal assistant or admin account";
         r = -EINVAL;
@@ -385,17 +376,29 @@ fail:
 
 /* ---- a person's team ---- */
 
-int store_person_team(struct store *s, const struct store_principal *p, const char *person_id,
-                      cJSON **ret)
+/* Column @i of @st copied into *ret (NULL for SQL NULL). 0 or -ENOMEM. */
+static int dup_column(sqlite3_stmt *st, int i, char **ret)
 {
-    static const char *const member_keys[] = {"user", "role", "since", NULL};
+    const unsigned char *t = sqlite3_column_text(st, i);
+
+    *ret = t ? strdup((const char *)t) : NULL;
+    return !t || *ret ? 0 : -ENOMEM;
+}
+
+/* The row of @st as a team member: user, role and since in columns 0 to 2 (borrowed). */
+static struct proto_team_member team_member(sqlite3_stmt *st)
+{
+    return (struct proto_team_member){(char *)sqlite3_column_text(st, 0),
+                                      (char *)sqlite3_column_text(st, 1),
+                                      (char *)sqlite3_column_text(st, 2)};
+}
+
+int store_person_team(struct store *s, const struct store_principal *p, const char *person_id,
+                      struct proto_team *ret)
+{
     _cleanup_stmt_ sqlite3_stmt *name = NULL, *nc = NULL, *team = NULL;
-    _cleanup_json_ cJSON *resp = cJSON_CreateObject();
-    cJSON *arr = NULL, *o;
     int r, rc;
 
-    if (!resp)
-        return -ENOMEM;
     r = store_plain_begin(s, false);
     if (r < 0)
         return r;
@@ -404,7 +407,7 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
     if (r == 0)
         r = -ENOENT;
     if (r >= 0)
-        r = wire_add_string(resp, "person_id", person_id);
+        copy_text(ret->person_id, sizeof(ret->person_id), person_id);
     if (r >= 0)
         r = db_prepare(s->db,
                        "SELECT value FROM field_state WHERE tbl = 'person'"
@@ -413,8 +416,8 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
     if (r >= 0) {
         store_bind_text(name, 1, person_id);
         rc = sqlite3_step(name);
-        r = rc == SQLITE_ROW    ? store_add_column(resp, "name", name, 0)
-            : rc == SQLITE_DONE ? wire_add_string(resp, "name", NULL)
+        r = rc == SQLITE_ROW    ? dup_column(name, 0, &ret->name)
+            : rc == SQLITE_DONE ? 0
                                 : db_errno(rc);
     }
     if (r >= 0)
@@ -426,13 +429,11 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
         store_bind_text(nc, 1, person_id);
         rc = sqlite3_step(nc);
         if (rc == SQLITE_ROW) {
-            o = cJSON_AddObjectToObject(resp, "named_coordinator");
-            r = !o ? -ENOMEM : 0;
-            for (int i = 0; r >= 0 && member_keys[i]; i++)
-                r = store_add_column(o, member_keys[i], nc, i);
+            struct proto_team_member m = team_member(nc);
+
+            r = proto_team_set_coordinator(ret, &m);
         } else {
-            r = rc == SQLITE_DONE ? (cJSON_AddNullToObject(resp, "named_coordinator") ? 0 : -ENOMEM)
-                                  : db_errno(rc);
+            r = rc == SQLITE_DONE ? 0 : db_errno(rc);
         }
     }
     if (r >= 0)
@@ -441,29 +442,21 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
                        " JOIN users u ON u.id = a.user_id WHERE a.person_id = ?"
                        " AND a.end_seq IS NULL ORDER BY a.start_seq, a.id",
                        &team);
-    if (r >= 0) {
+    if (r >= 0)
         store_bind_text(team, 1, person_id);
-        r = store_rows_to_array(team, member_keys, &arr);
-    }
-    /* A worker whose sector a consent provision denies holds an assignment but not the person
-     * (their devices purged them): not on the team until the refusal is withdrawn. */
-    for (cJSON *m = arr ? arr->child : NULL, *next; r >= 0 && m; m = next) {
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+    while (r >= 0 && (rc = sqlite3_step(team)) == SQLITE_ROW) {
+        struct proto_team_member m = team_member(team);
 
-        next = m->next;
-        r = store_denied(s, cJSON_GetStringValue(role), person_id);
-        if (r > 0)
-            cJSON_Delete(cJSON_DetachItemViaPointer(arr, m));
+        /* A worker whose sector a consent provision denies holds an assignment but not the
+         * person (their devices purged them): not on the team until the refusal is withdrawn. */
+        r = store_denied(s, m.role, person_id);
+        if (r == 0)
+            r = proto_team_add(ret, &m);
     }
-    if (r >= 0 && !cJSON_AddItemToObject(resp, "team", arr)) {
-        cJSON_Delete(arr);
-        r = -ENOMEM;
-    }
+    if (r >= 0 && rc != SQLITE_DONE)
+        r = db_errno(rc);
     sqlite3_reset(name);
     sqlite3_reset(nc);
     store_txn_rollback(s);
-    if (r < 0)
-        return r;
-    *ret = TAKE_PTR(resp);
-    return 0;
+    return r < 0 ? r : 0;
 }

@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -28,17 +30,29 @@ struct store_checkpointer {
     pthread_cond_t wake;
     bool stop;
     bool started;
+    /* For /metrics, read from the event loop's thread. */
+    _Atomic uint64_t runs, total_us, last_us;
 };
+
+static uint64_t monotonic_us(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
 
 static void *checkpoint_loop(void *arg)
 {
     struct store_checkpointer *c = arg;
     bool warned = false;
+    int prev_done = 0;
 
     pthread_mutex_lock(&c->lock);
     while (!c->stop) {
         struct timespec until;
         int log_frames = 0, done = 0, rc;
+        uint64_t t0;
 
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += (long)CHECKPOINT_EVERY_MS * 1000000L;
@@ -50,7 +64,18 @@ static void *checkpoint_loop(void *arg)
         if (c->stop)
             break;
         pthread_mutex_unlock(&c->lock);
+        t0 = monotonic_us();
         rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done);
+        /* It copied pages (frames checkpointed moved since the last look, or the log restarted). */
+        if (rc == SQLITE_OK && done > 0 && done != prev_done) {
+            uint64_t us = monotonic_us() - t0;
+
+            atomic_fetch_add_explicit(&c->runs, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&c->total_us, us, memory_order_relaxed);
+            atomic_store_explicit(&c->last_us, us, memory_order_relaxed);
+        }
+        if (rc == SQLITE_OK)
+            prev_done = done;
         if (rc != SQLITE_OK && rc != SQLITE_BUSY && !warned) {
             log_warn("background checkpoint failed: %s; the write-ahead log grows until the "
                      "daemon restarts", sqlite3_errmsg(c->db));
@@ -109,4 +134,14 @@ struct store_checkpointer *store_checkpointer_stop(struct store_checkpointer *c)
     sqlite3_close_v2(c->db);
     free(c);
     return NULL;
+}
+
+void store_checkpointer_stats(const struct store_checkpointer *c, struct store_checkpoint_stats *ret)
+{
+    *ret = (struct store_checkpoint_stats){0};
+    if (!c)
+        return;
+    ret->runs = atomic_load_explicit(&c->runs, memory_order_relaxed);
+    ret->total_us = atomic_load_explicit(&c->total_us, memory_order_relaxed);
+    ret->last_us = atomic_load_explicit(&c->last_us, memory_order_relaxed);
 }

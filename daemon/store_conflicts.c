@@ -760,7 +760,7 @@ int store_conflict_resolve(struct store *s, const struct store_principal *p, int
 /* ---- notices to the workers whose values lost ---- */
 
 int store_conflict_notices(struct store *s, const struct store_principal *p, int64_t enrolled_ms,
-                           cJSON *ret_ids)
+                           struct proto_sync_reply *ret_ids)
 {
     sqlite3_stmt *st;
     int64_t cursor = 0, newest = 0, n = 0;
@@ -804,14 +804,10 @@ int store_conflict_notices(struct store *s, const struct store_principal *p, int
         else
             sqlite3_bind_int64(st, 4, enrolled_ms);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            if (ret_ids && n < STORE_NOTICE_IDS_MAX) {
-                cJSON *v = cJSON_CreateNumber((double)sqlite3_column_int64(st, 0));
-
-                if (!v || !cJSON_AddItemToArray(ret_ids, v)) {
-                    cJSON_Delete(v);
-                    sqlite3_reset(st);
-                    return -ENOMEM;
-                }
+            if (ret_ids && n < STORE_NOTICE_IDS_MAX &&
+                proto_sync_reply_add_notice(ret_ids, sqlite3_column_int64(st, 0)) < 0) {
+                sqlite3_reset(st);
+                return -ENOMEM;
             }
             n++;
         }

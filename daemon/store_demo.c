@@ -52,7 +52,8 @@ void store_demo_rollback(struct store *s)
     store_txn_rollback(s);
 }
 
-int store_demo_user_add(struct store *s, const char *name, const char *role, int64_t *ret_id)
+int store_demo_user_add(struct store *s, const char *name, const char *role,
+                        const struct store_user_profile *p, int64_t *ret_id)
 {
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
     sqlite3_stmt *st;
@@ -68,12 +69,19 @@ int store_demo_user_add(struct store *s, const char *name, const char *role, int
         return -EINVAL;
     if (!d || wire_add_string(d, "user", name) < 0 || wire_add_string(d, "role", role) < 0)
         return -ENOMEM;
-    st = store_stmt(s, "INSERT INTO users(name, role, created_at) VALUES(?, ?, ?)");
+    if (store_user_profile_invalid(p))
+        return -EINVAL;
+    st = store_stmt(s, "INSERT INTO users(name, role, created_at, display_name, nmc_pin,"
+                       " hcpc_number, swe_number) VALUES(?, ?, ?, ?, ?, ?, ?)");
     if (!st)
         return -EIO;
     store_bind_text(st, 1, name);
     store_bind_text(st, 2, role);
     store_bind_text(st, 3, iso_time(hlc_wall_ms(), ts));
+    store_bind_text(st, 4, p->display_name);
+    store_bind_text(st, 5, p->nmc_pin);
+    store_bind_text(st, 6, p->hcpc_number);
+    store_bind_text(st, 7, p->swe_number);
     r = store_step_done(st);
     if (r < 0)
         return r;

@@ -22,7 +22,8 @@ void store_demo_rollback(struct store *s);
 
 /* store_demo_user_add() - as store_user_add() (audited the same way), inside the transaction;
  * the new user's id in *ret_id. -EEXIST when the name is taken, -EINVAL for a bad name or role. */
-int store_demo_user_add(struct store *s, const char *name, const char *role, int64_t *ret_id);
+int store_demo_user_add(struct store *s, const char *name, const char *role,
+                        const struct store_user_profile *p, int64_t *ret_id);
 
 /*
  * store_demo_field() - write field @field = @value (not NULL) of a brand-new row @row_id of

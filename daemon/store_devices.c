@@ -15,7 +15,8 @@
 #define SQL_ISO_MS(col) "CAST(round((julianday(" col ") - 2440587.5) * 86400000.0) AS INTEGER)"
 
 int store_device_report_txn(struct store *s, const struct store_principal *p,
-                            const struct store_device_report *rep, bool notices, cJSON *ret_ids)
+                            const struct store_device_report *rep, bool notices,
+                            struct proto_sync_reply *ret_ids)
 {
     int64_t now = (int64_t)hlc_wall_ms(), enrolled = 0;
     sqlite3_stmt *st;
@@ -52,7 +53,8 @@ int store_device_report_txn(struct store *s, const struct store_principal *p,
 }
 
 int store_device_report(struct store *s, const struct store_principal *p,
-                        const struct store_device_report *rep, bool notices, cJSON *ret_ids)
+                        const struct store_device_report *rep, bool notices,
+                        struct proto_sync_reply *ret_ids)
 {
     int r, n;
 

@@ -8,6 +8,7 @@
 
 #include "catalogue.h"
 #include "db.h"
+#include "fhir.h"
 #include "store_int.h"
 
 /* A new row object {id, person_id, every field of @t: null} (what the replica's columns are). */
@@ -148,6 +149,41 @@ static int read_team(struct store *s, const char *person_id, cJSON *o)
     return rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
+/* When the About Me was last written: its fields' highest clock. */
+static int read_authored(struct store *s, const char *person_id, cJSON *o)
+{
+    int64_t hlc = 0;
+    int r = db_query_i64(s->db, "SELECT max(hlc) FROM field_state WHERE tbl = 'about_me'"
+                                " AND row_id = ?1 AND person_id = ?1 AND field <> '_deleted'",
+                         person_id, &hlc);
+
+    return r < 0 ? r : fhir_set_authored(o, (uint64_t)hlc);
+}
+
+/* "staff": every user, as exports show them (fhir.c makes a Practitioner of those named). */
+static int read_staff(struct store *s, cJSON *o)
+{
+    static const char *const keys[] = {"user", "role", "display_name", "nmc", "hcpc", "swe",
+                                       "disabled", NULL};
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    cJSON *staff = NULL;
+    int r;
+
+    r = db_prepare(s->db, "SELECT name, role, display_name, nmc_pin, hcpc_number, swe_number,"
+                          " CASE WHEN disabled_at IS NULL THEN '0' ELSE '1' END"
+                          " FROM users ORDER BY name", &st);
+    if (r < 0)
+        return r;
+    r = store_rows_to_array(st, keys, &staff);
+    if (r < 0)
+        return r;
+    if (!cJSON_AddItemToObject(o, "staff", staff)) {
+        cJSON_Delete(staff);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int store_person_tree(struct store *s, const char *person_id, cJSON **ret)
 {
     _cleanup_json_ cJSON *o = NULL;
@@ -168,6 +204,10 @@ int store_person_tree(struct store *s, const char *person_id, cJSON **ret)
         r = read_rows(s, person_id, o);
     if (r >= 0)
         r = read_team(s, person_id, o);
+    if (r >= 0)
+        r = read_staff(s, o);
+    if (r >= 0)
+        r = read_authored(s, person_id, o);
     if (r >= 0)
         r = store_plain_commit(s);
     if (r < 0) {

@@ -105,6 +105,14 @@ struct field_cur {
     char change_id[UUID_STR_MAX];
 };
 
+/*
+ * store_window_open() - whether a change the server received at @received_ms is inside the
+ * handover window of a scope that ended at @end_ms (both by the server's clock): received before
+ * the end plus @grace_ms. A change received in the very millisecond the scope ended was
+ * received after it (the end committed first), so with no grace nothing after the end is in.
+ */
+bool store_window_open(uint64_t received_ms, uint64_t end_ms, uint64_t grace_ms);
+
 /* store_stmt() - a cached prepared statement for the SQL literal @sql, reset and unbound. */
 sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 /* store_step_done() - step a statement that returns no rows and reset it. 0 or -errno. */
@@ -228,16 +236,16 @@ int store_row_visible(struct store *s, const struct store_principal *p, const st
 
 /* ---- conflict notices (store_conflicts.c) ---- */
 
-#define STORE_NOTICE_IDS_MAX 1000 /* conflict ids listed in one sync's notices */
+#define STORE_NOTICE_IDS_MAX PROTO_NOTICE_IDS_MAX /* conflict ids in one sync's notices */
 
 /*
  * store_conflict_notices() - inside a write transaction: the number of conflicts whose losing
  * value @p's user wrote that were created or resolved after @p's device's notice cursor (a
  * device never told: since @enrolled_ms), moving the cursor to the newest event. Their ids (the
- * first STORE_NOTICE_IDS_MAX) are appended to array @ret_ids when not NULL. Count or -errno.
+ * first STORE_NOTICE_IDS_MAX) are added to @ret_ids's notices when not NULL. Count or -errno.
  */
 int store_conflict_notices(struct store *s, const struct store_principal *p, int64_t enrolled_ms,
-                           cJSON *ret_ids);
+                           struct proto_sync_reply *ret_ids);
 
 /* ---- device health (store_devices.c) ---- */
 
@@ -246,4 +254,5 @@ int store_conflict_notices(struct store *s, const struct store_principal *p, int
  * sync could record it in its own transaction and save a commit).
  */
 int store_device_report_txn(struct store *s, const struct store_principal *p,
-                            const struct store_device_report *rep, bool notices, cJSON *ret_ids);
+                            const struct store_device_report *rep, bool notices,
+                            struct proto_sync_reply *ret_ids);

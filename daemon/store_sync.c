@@ -38,40 +38,22 @@ static int store_failure(struct store_error *err, int r)
                    "the server could not complete the request; nothing was written, retry later");
 }
 
-static int add_version(cJSON *o, const char *value, uint64_t hlc, const char *device)
+/* Add one element of "outcomes" to the reply. @current is only read for "lost". */
+static int outcome_obj(struct proto_sync_reply *outcomes, const char *change_id,
+                       const char *outcome, uint64_t hlc, bool clamped, bool conflict,
+                       const struct field_cur *current)
 {
-    int r = 0;
+    struct proto_outcome o = {.hlc = hlc, .clamped = clamped, .conflict = conflict};
 
-    r |= wire_add_string_lit(o, "value", value);
-    r |= wire_add_hlc_lit(o, "hlc", hlc);
-    r |= wire_add_string_lit(o, "device", device);
-    return r ? -ENOMEM : 0;
-}
-
-/* Build one element of "outcomes". @current is only read for "lost". */
-static int outcome_obj(cJSON *outcomes, const char *change_id, const char *outcome, uint64_t hlc,
-                       bool clamped, bool conflict, const struct field_cur *current)
-{
-    cJSON *o = cJSON_CreateObject();
-    int r = 0;
-
-    if (!o || !cJSON_AddItemToArray(outcomes, o)) {
-        cJSON_Delete(o);
-        return -ENOMEM;
-    }
-    r |= wire_add_string_lit(o, "change_id", change_id);
-    r |= wire_add_string_lit(o, "outcome", outcome);
-    r |= wire_add_hlc_lit(o, "hlc", hlc);
-    if (clamped)
-        r |= !cJSON_AddTrueToObject(o, "clamped");
-    if (conflict)
-        r |= !cJSON_AddTrueToObject(o, "conflict");
+    copy_text(o.change_id, sizeof(o.change_id), change_id);
+    copy_text(o.outcome, sizeof(o.outcome), outcome);
     if (current && current->exists && streq(outcome, "lost")) {
-        cJSON *c = cJSON_AddObjectToObject(o, "current");
-
-        r |= !c || add_version(c, current->value, current->hlc, current->device) < 0;
+        o.has_current = true;
+        o.current_value = current->value;
+        o.current_hlc = current->hlc;
+        copy_text(o.current_device, sizeof(o.current_device), current->device);
     }
-    return r ? -ENOMEM : 0;
+    return proto_sync_reply_add_outcome(outcomes, &o);
 }
 
 static bool same_text(const unsigned char *a, const char *b)
@@ -103,7 +85,7 @@ static int may_read(struct store *s, const struct store_principal *p, const stru
  * negative errno (-EEXIST: same id, different content).
  */
 static int replayed(struct store *s, const struct store_principal *p, const struct change_record *c,
-                    cJSON *outcomes)
+                    struct proto_sync_reply *outcomes)
 {
     sqlite3_stmt *st = store_stmt(s, "SELECT device, tbl, row_id, field, value, sent_hlc,"
                                      " coalesce(sent_base_hlc, base_hlc),"
@@ -229,7 +211,12 @@ static int in_window(struct store *s, const struct store_principal *p, const cha
         if (r <= 0)
             return r;
     }
-    return now <= end_ms + s->grace_ms && s->given_cursor < end_seq;
+    return store_window_open(now, end_ms, s->grace_ms) && s->given_cursor < end_seq;
+}
+
+bool store_window_open(uint64_t received_ms, uint64_t end_ms, uint64_t grace_ms)
+{
+    return received_ms < end_ms + grace_ms;
 }
 
 /*
@@ -299,7 +286,8 @@ static int correct_record_time(struct store *s, struct applying *a)
 }
 
 static int push_one(struct store *s, const struct store_principal *p, const struct change_record *c,
-                    bool seen, long index, cJSON *outcomes, struct store_error *err)
+                    bool seen, long index, struct proto_sync_reply *outcomes,
+                    struct store_error *err)
 {
     _cleanup_(store_field_cur_done) struct field_cur cur = {0};
     struct applying a = {0};
@@ -429,24 +417,20 @@ static int push_one(struct store *s, const struct store_principal *p, const stru
 
 /* ---- pull ---- */
 
-static int add_field_state(cJSON *arr, sqlite3_stmt *st)
+static int add_field_state(struct proto_sync_reply *reply, sqlite3_stmt *st)
 {
     /* Columns: tbl, row_id, field, person_id, value, hlc, device. */
-    cJSON *o = cJSON_CreateObject();
-    int r = 0;
+    const struct cat_table *t = catalogue_table((const char *)sqlite3_column_text(st, 0));
+    const struct cat_field *f =
+            t ? catalogue_field(t, (const char *)sqlite3_column_text(st, 2)) : NULL;
 
-    if (!o || !cJSON_AddItemToArray(arr, o)) {
-        cJSON_Delete(o);
-        return -ENOMEM;
-    }
-    r |= wire_add_string_lit(o, "table", (const char *)sqlite3_column_text(st, 0));
-    r |= wire_add_string_lit(o, "row_id", (const char *)sqlite3_column_text(st, 1));
-    r |= wire_add_string_lit(o, "person_id", (const char *)sqlite3_column_text(st, 3));
-    r |= wire_add_string_lit(o, "field", (const char *)sqlite3_column_text(st, 2));
-    r |= wire_add_string_lit(o, "value", (const char *)sqlite3_column_text(st, 4));
-    r |= wire_add_hlc_lit(o, "hlc", (uint64_t)sqlite3_column_int64(st, 5));
-    r |= wire_add_string_lit(o, "device", (const char *)sqlite3_column_text(st, 6));
-    return r ? -ENOMEM : 0;
+    /* Every stored field was checked against the catalogue when it was written. */
+    if (!f)
+        return -EIO;
+    return proto_sync_reply_add_change(
+            reply, t, f, (const char *)sqlite3_column_text(st, 1),
+            (const char *)sqlite3_column_text(st, 3), (const char *)sqlite3_column_text(st, 4),
+            (uint64_t)sqlite3_column_int64(st, 5), (const char *)sqlite3_column_text(st, 6));
 }
 
 /*
@@ -457,7 +441,7 @@ static int add_field_state(cJSON *arr, sqlite3_stmt *st)
 struct viewer {
     struct store *s;
     const struct store_principal *p;
-    cJSON *changes, *purge, *drop;
+    struct proto_sync_reply *reply; /* changes, purge and drop are added to it */
     size_t *count;
     uint64_t pushed_after; /* field versions after this sequence number are this request's */
     struct vis_row {
@@ -578,16 +562,6 @@ static int viewer_denied(struct viewer *v, const char *person_id)
     return vp->denied;
 }
 
-/* FNV-1a: the row cache's hash. */
-static size_t key_hash(const char *k)
-{
-    uint64_t h = UINT64_C(14695981039346656037);
-
-    for (; *k; k++)
-        h = (h ^ (unsigned char)*k) * UINT64_C(1099511628211);
-    return (size_t)h;
-}
-
 /* The row cache's slot for table/row (open addressing; a page holds a few hundred rows). */
 static struct vis_row *viewer_slot(struct viewer *v, const struct cat_table *t,
                                    const char *row_id, bool create)
@@ -608,7 +582,7 @@ static struct vis_row *viewer_slot(struct viewer *v, const struct cat_table *t,
         for (size_t j = 0; j < v->cap_rows; j++) {
             if (!v->rows[j].key[0])
                 continue;
-            for (i = key_hash(v->rows[j].key) & (cap - 1); tab[i].key[0]; i = (i + 1) & (cap - 1))
+            for (i = (size_t)fnv1a(v->rows[j].key) & (cap - 1); tab[i].key[0]; i = (i + 1) & (cap - 1))
                 ;
             tab[i] = v->rows[j];
         }
@@ -618,7 +592,7 @@ static struct vis_row *viewer_slot(struct viewer *v, const struct cat_table *t,
     }
     if (!v->cap_rows)
         return NULL;
-    for (i = key_hash(key) & (v->cap_rows - 1); v->rows[i].key[0];
+    for (i = (size_t)fnv1a(key) & (v->cap_rows - 1); v->rows[i].key[0];
          i = (i + 1) & (v->cap_rows - 1))
         if (streq(v->rows[i].key, key))
             return &v->rows[i];
@@ -675,7 +649,7 @@ static int send_row(struct viewer *v, const struct cat_table *t, const char *row
 
         if (!f || !access_field_visible(v->p->role, t, f))
             continue;
-        r = add_field_state(v->changes, st);
+        r = add_field_state(v->reply, st);
         (*v->count)++;
     }
     sqlite3_reset(st);
@@ -688,34 +662,21 @@ static int send_row(struct viewer *v, const struct cat_table *t, const char *row
 
 static int drop_row(struct viewer *v, const struct cat_table *t, const char *row_id)
 {
-    cJSON *o = cJSON_CreateObject();
-
-    if (!o || !cJSON_AddItemToArray(v->drop, o)) {
-        cJSON_Delete(o);
-        return -ENOMEM;
-    }
     (*v->count)++;
-    return wire_add_string(o, "table", t->name) | wire_add_string(o, "row_id", row_id) ? -ENOMEM
-                                                                                     : 0;
+    return proto_sync_reply_add_drop(v->reply, t, row_id);
 }
 
 static int purge_person(struct viewer *v, const char *person_id)
 {
     struct vis_person *vp = viewer_person(v, person_id);
-    cJSON *id;
 
     if (!vp)
         return -ENOMEM;
     if (vp->purged)
         return 0;
     vp->purged = true;
-    id = cJSON_CreateString(person_id);
-    if (!id || !cJSON_AddItemToArray(v->purge, id)) {
-        cJSON_Delete(id);
-        return -ENOMEM;
-    }
     (*v->count)++;
-    return 0;
+    return proto_sync_reply_add_purge(v->reply, person_id);
 }
 
 /* The person's visible state: every visible field of every visible row set at or before @upto. */
@@ -743,7 +704,7 @@ static int send_person(struct viewer *v, const char *person_id, uint64_t upto)
         copy_text(row_id, sizeof(row_id), sqlite3_column_text(st, 1));
         r = viewer_row(v, t, row_id, person_id, false);
         if (r > 0) {
-            r = add_field_state(v->changes, st);
+            r = add_field_state(v->reply, st);
             (*v->count)++;
         }
         if (r < 0) {
@@ -855,7 +816,7 @@ static int view_field(struct viewer *v, sqlite3_stmt *st)
         if (vr && vr->whole)
             return 0;
     }
-    r = add_field_state(v->changes, st);
+    r = add_field_state(v->reply, st);
     if (r < 0)
         return r;
     (*v->count)++;
@@ -1004,11 +965,11 @@ static int redecide_purge(struct viewer *v)
  * sent, or the newest sequence number when nothing is left.
  */
 static int pull_page(struct store *s, const struct store_principal *p, uint64_t cursor,
-                     uint64_t pushed_after, int redecide, cJSON *resp, uint64_t *ret_cursor)
+                     uint64_t pushed_after, int redecide, struct proto_sync_reply *resp,
+                     uint64_t *ret_cursor)
 {
     _cleanup_free_ struct event *ev = NULL;
     _cleanup_(viewer_done) struct viewer v = {0};
-    cJSON *changes, *purge, *drop;
     sqlite3_stmt *st;
     size_t n_ev = 0, i_ev = 0, count = 0;
     uint64_t last = cursor, limit_seq = UINT64_MAX;
@@ -1016,16 +977,9 @@ static int pull_page(struct store *s, const struct store_principal *p, uint64_t 
     char buf[24];
     int rc = SQLITE_DONE, r;
 
-    changes = cJSON_AddArrayToObject(resp, "changes");
-    purge = cJSON_AddArrayToObject(resp, "purge");
-    drop = cJSON_AddArrayToObject(resp, "drop");
-    if (!changes || !purge || !drop)
-        return -ENOMEM;
     v.s = s;
     v.p = p;
-    v.changes = changes;
-    v.purge = purge;
-    v.drop = drop;
+    v.reply = resp;
     v.count = &count;
     v.pushed_after = pushed_after;
     if (!coordinator) {
@@ -1108,9 +1062,8 @@ static int pull_page(struct store *s, const struct store_principal *p, uint64_t 
         last = s->txn_seq > last ? s->txn_seq : last;
     snprintf(buf, sizeof(buf), "%" PRIu64, last);
     *ret_cursor = last;
-    r = wire_add_string(resp, "cursor", buf);
-    if (r >= 0 && !cJSON_AddBoolToObject(resp, "more", more))
-        r = -ENOMEM;
+    r = proto_sync_reply_set_cursor(resp, buf);
+    resp->more = more;
 out:
     sqlite3_reset(st);
     return r;
@@ -1309,46 +1262,47 @@ static int authorise_batch(struct store *s, const struct store_principal *p,
 
 /* Audit which people a pull page sent to which device: one event per person, with the number
  * of fields sent and whether it was a purge. */
-static int audit_pull(struct store *s, const struct store_principal *p, const cJSON *resp)
+static int audit_pull(struct store *s, const struct store_principal *p,
+                      const struct proto_sync_reply *resp)
 {
-    const cJSON *changes = cJSON_GetObjectItemCaseSensitive(resp, "changes");
-    const cJSON *purge = cJSON_GetObjectItemCaseSensitive(resp, "purge");
-    _cleanup_json_ cJSON *counts = cJSON_CreateObject();
-    const cJSON *it;
+    _cleanup_free_ size_t *first = NULL, *fields = NULL; /* per person, in order of appearance */
+    size_t n_people = 0;
     int r;
 
-    if (!counts)
+    first = calloc(resp->n_changes + 1, sizeof(*first));
+    fields = calloc(resp->n_changes + 1, sizeof(*fields));
+    if (!first || !fields)
         return -ENOMEM;
-    cJSON_ArrayForEach(it, changes) {
-        const cJSON *pid = cJSON_GetObjectItemCaseSensitive(it, "person_id");
-        cJSON *n;
+    for (size_t i = 0; i < resp->n_changes; i++) {
+        const char *pid = resp->changes[i].person_id;
+        size_t k = n_people;
 
-        if (!cJSON_IsString(pid))
-            continue;
-        n = cJSON_GetObjectItemCaseSensitive(counts, pid->valuestring);
-        if (n)
-            cJSON_SetNumberValue(n, n->valuedouble + 1);
-        else if (!cJSON_AddNumberToObject(counts, pid->valuestring, 1))
-            return -ENOMEM;
+        /* A page holds each person's fields together, mostly: look from the latest back. */
+        while (k > 0 && !streq(resp->changes[first[k - 1]].person_id, pid))
+            k--;
+        if (k == 0) {
+            first[n_people] = i;
+            fields[n_people++] = 1;
+        } else {
+            fields[k - 1]++;
+        }
     }
-    cJSON_ArrayForEach(it, counts) {
+    for (size_t k = 0; k < n_people; k++) {
         _cleanup_json_ cJSON *d = cJSON_CreateObject();
 
         if (!d || wire_add_string(d, "device", p->device_id) < 0 ||
-            !cJSON_AddNumberToObject(d, "fields", it->valuedouble))
+            !cJSON_AddNumberToObject(d, "fields", (double)fields[k]))
             return -ENOMEM;
-        r = store_audit(s, "pull", p->user_id, p->device_id, it->string, d);
+        r = store_audit(s, "pull", p->user_id, p->device_id, resp->changes[first[k]].person_id, d);
         if (r < 0)
             return r;
     }
-    cJSON_ArrayForEach(it, purge) {
+    for (size_t i = 0; i < resp->n_purge; i++) {
         _cleanup_json_ cJSON *d = cJSON_CreateObject();
 
-        if (!cJSON_IsString(it))
-            continue;
         if (!d || wire_add_string(d, "device", p->device_id) < 0)
             return -ENOMEM;
-        r = store_audit(s, "purge", p->user_id, p->device_id, it->valuestring, d);
+        r = store_audit(s, "purge", p->user_id, p->device_id, resp->purge[i], d);
         if (r < 0)
             return r;
     }
@@ -1357,22 +1311,22 @@ static int audit_pull(struct store *s, const struct store_principal *p, const cJ
 
 /* The device's report and its notices, inside the sync's transaction. */
 static int sync_notices(struct store *s, const struct store_principal *p,
-                        const struct store_device_report *rep, int64_t pending, cJSON *resp)
+                        const struct store_device_report *rep, int64_t pending,
+                        struct proto_sync_reply *resp)
 {
     struct store_device_report done = *rep;
-    cJSON *notices = cJSON_AddObjectToObject(resp, "notices"), *ids;
     int n;
 
-    if (!notices || !(ids = cJSON_AddArrayToObject(notices, "conflicts")))
-        return -ENOMEM;
     /* The sync recorded the pending count; with nothing left the oldest age is 0. */
     done.pending = -1;
     if (pending <= 0 && done.oldest_pending_ms > 0)
         done.oldest_pending_ms = 0;
-    n = store_device_report_txn(s, p, &done, true, ids);
+    n = store_device_report_txn(s, p, &done, true, resp);
     if (n < 0)
         return n;
-    return cJSON_AddNumberToObject(notices, "lost_values", n) ? 0 : -ENOMEM;
+    resp->has_notices = true;
+    resp->lost_values = (uint64_t)n;
+    return 0;
 }
 
 /* ---- cursors, and a store that went back in time (docs/internals/audit.md, "Rewinds") ---- */
@@ -1479,22 +1433,21 @@ static int rewind_seen(struct store *s, const struct store_principal *p,
 
 /* The reply's cursor, with this store's epoch and audit chain head after this request's own
  * events (the device sends them back: cursor_rewound()). */
-static int cursor_seal(struct store *s, cJSON *resp)
+static int cursor_seal(struct store *s, struct proto_sync_reply *resp)
 {
     char hash[SHA256_HEX_MAX], text[160];
-    const char *seq;
+    const char *seq = resp->cursor;
     int64_t id;
     int r;
 
-    if (wire_get_string(resp, "cursor", &seq) < 0 || !*seq)
+    if (!seq || !*seq)
         return 0;
     r = store_audit_head(s, &id, hash);
     if (r < 0)
         return r;
     snprintf(text, sizeof(text), "%s:%s:%" PRId64 ":%.*s", seq, s->epoch, id, CURSOR_HASH_HEX,
              hash);
-    cJSON_DeleteItemFromObject(resp, "cursor");
-    return wire_add_string(resp, "cursor", text);
+    return proto_sync_reply_set_cursor(resp, text);
 }
 
 /* The highest cursor this server gave device @p in a committed reply (0: none yet). */
@@ -1558,19 +1511,16 @@ static int redecide_state(struct store *s, const struct store_principal *p, cons
 }
 
 /* Remember the cursor of a re-decision page just given and whether it was the last. */
-static int redecide_given(struct store *s, const struct store_principal *p, const cJSON *resp)
+static int redecide_given(struct store *s, const struct store_principal *p,
+                          const struct proto_sync_reply *resp)
 {
     sqlite3_stmt *st = store_stmt(s, "UPDATE devices SET redecide_cursor = ?, redecide_done = ?"
                                      " WHERE id = ?");
-    const char *cursor = NULL;
-    bool more = false;
 
     if (!st)
         return -EIO;
-    (void)wire_get_string(resp, "cursor", &cursor);
-    (void)wire_get_bool(resp, "more", &more);
-    store_bind_text(st, 1, cursor);
-    sqlite3_bind_int(st, 2, !more);
+    store_bind_text(st, 1, resp->cursor);
+    sqlite3_bind_int(st, 2, !resp->more);
     store_bind_text(st, 3, p->device_id);
     return store_step_done(st);
 }
@@ -1610,35 +1560,36 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
                size_t n, const char *cursor, bool pull, int64_t pending, const char *client_version,
                cJSON **ret, struct store_error *err)
 {
-    return store_sync_reported(s, p, changes, n, cursor, pull, pending, client_version, NULL, ret,
-                               err);
+    _cleanup_(proto_sync_reply_done) struct proto_sync_reply reply = {0};
+    int r;
+
+    r = store_sync_reported(s, p, changes, n, cursor, pull, pending, client_version, NULL, &reply,
+                            err);
+    if (r < 0)
+        return r;
+    *ret = proto_sync_reply_encode(&reply);
+    return *ret ? 0 : -ENOMEM;
 }
 
 int store_sync_reported(struct store *s, const struct store_principal *p,
                         const struct change_record *changes, size_t n, const char *cursor,
                         bool pull, int64_t pending, const char *client_version,
-                        const struct store_device_report *rep, cJSON **ret,
+                        const struct store_device_report *rep, struct proto_sync_reply *ret,
                         struct store_error *err)
 {
-    _cleanup_json_ cJSON *resp = cJSON_CreateObject();
+    struct proto_sync_reply *resp = ret, *outcomes = ret;
     _cleanup_free_ bool *seen = NULL;
     struct dev_cursor dc;
-    cJSON *outcomes;
     uint64_t cur = 0, pushed_after;
     char ts[ISO_TIME_MAX];
     sqlite3_stmt *st;
     int redecide = 0, r;
 
-    if (!resp)
-        return store_failure(err, -ENOMEM);
     if (cursor_parse(cursor, &dc) < 0)
         return set_err(err, 400, "invalid_value", -1, -EINVAL,
                        "cursor %s is not one this server gave out; send \"\" to start again",
                        cursor);
     cur = dc.seq;
-    outcomes = cJSON_AddArrayToObject(resp, "outcomes");
-    if (!outcomes)
-        return store_failure(err, -ENOMEM);
     r = store_txn_begin(s);
     if (r < 0)
         return store_failure(err, r);
@@ -1656,8 +1607,7 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
         /* Not a point of this store's history: the store went back in time. */
         r = rewind_seen(s, p, &dc);
         cur = 0;
-        if (r >= 0 && !cJSON_AddTrueToObject(resp, "rewound"))
-            r = -ENOMEM;
+        resp->rewound = true;
     }
     if (r < 0) {
         store_txn_rollback(s);
@@ -1721,8 +1671,8 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
             r = pull_page(s, p, cur, pushed_after, redecide, resp, &given);
         /* A re-decision starts: the device re-reads, and what the pull does not send it again
          * (a field its new role may not see) leaves it when the pull ends. */
-        if (r >= 0 && redecide > 0 && cur == 0 && !cJSON_AddTrueToObject(resp, "reread"))
-            r = -ENOMEM;
+        if (r >= 0 && redecide > 0 && cur == 0)
+            resp->reread = true;
         if (r >= 0)
             r = audit_pull(s, p, resp);
         if (r >= 0 && given > s->given_cursor) {
@@ -1736,17 +1686,13 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
             }
         }
     } else {
-        r = 0;
-        if (!cJSON_AddArrayToObject(resp, "changes") || !cJSON_AddArrayToObject(resp, "purge") ||
-            !cJSON_AddArrayToObject(resp, "drop") ||
-            wire_add_string(resp, "cursor", cursor ? cursor : "") < 0 ||
-            !cJSON_AddFalseToObject(resp, "more"))
-            r = -ENOMEM;
+        r = proto_sync_reply_set_cursor(resp, cursor ? cursor : "");
+        resp->more = false;
     }
     if (r >= 0 && rep)
         r = sync_notices(s, p, rep, pending, resp);
     if (r >= 0)
-        r = wire_add_hlc(resp, "server_hlc", store_tick(s));
+        resp->server_hlc = store_tick(s);
     if (r >= 0 && pull)
         r = cursor_seal(s, resp);
     /* After the seal: the device sends back the cursor exactly as the reply gives it. */
@@ -1759,7 +1705,6 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
     r = store_txn_commit(s);
     if (r < 0)
         return store_failure(err, r);
-    *ret = TAKE_PTR(resp);
     return 0;
 fail:
     store_scope_end(s);
@@ -1771,10 +1716,11 @@ fail:
 /* ---- a coordinator's restore of a deleted row ---- */
 
 int store_row_restore(struct store *s, const struct store_principal *p, const char *tbl,
-                      const char *row_id, const char *reason, cJSON **ret, const char **why)
+                      const char *row_id, const char *reason, struct proto_restore_reply *ret,
+                      const char **why)
 {
     _cleanup_(store_field_cur_done) struct field_cur del = {0};
-    _cleanup_json_ cJSON *d = NULL, *resp = NULL;
+    _cleanup_json_ cJSON *d = NULL;
     char person[UUID_STR_MAX] = "", cid[UUID_STR_MAX];
     size_t n = reason ? strlen(reason) : 0;
     sqlite3_stmt *st;
@@ -1841,13 +1787,10 @@ int store_row_restore(struct store *s, const struct store_principal *p, const ch
     r = store_txn_commit(s);
     if (r < 0)
         return r;
-    resp = cJSON_CreateObject();
-    if (!resp || wire_add_string(resp, "table", tbl) < 0 ||
-        wire_add_string(resp, "row_id", row_id) < 0 ||
-        wire_add_string(resp, "person_id", person) < 0 ||
-        wire_add_string(resp, "change_id", cid) < 0)
-        return -ENOMEM;
-    *ret = TAKE_PTR(resp);
+    copy_text(ret->table, sizeof(ret->table), tbl);
+    copy_text(ret->row_id, sizeof(ret->row_id), row_id);
+    copy_text(ret->person_id, sizeof(ret->person_id), person);
+    copy_text(ret->change_id, sizeof(ret->change_id), cid);
     return 0;
 fail:
     store_txn_rollback(s);

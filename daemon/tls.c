@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 /* TLS 1.2 suites: forward secrecy and AEAD only. TLS 1.3 suites are all AEAD already. */
 #define TLS12_CIPHERS                                                                            \
@@ -265,41 +266,17 @@ static X509 *cert_new(EVP_PKEY *key, const char *cn, long days)
     return TAKE_PTR(x);
 }
 
-/* Write @len bytes to @dir/@name with @mode via a temporary file and rename, fsynced. */
+/* Write @len bytes to @dir/@name with @mode, durably (file_write_atomic()). */
 static int write_file(const char *dir, const char *name, const char *data, size_t len, mode_t mode)
 {
-    char path[PATH_MAX], tmp[PATH_MAX];
-    int fd, r = 0;
+    char path[PATH_MAX];
+    int r;
 
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path) ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= sizeof(tmp))
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
         return log_error_errno(-ENAMETOOLONG, "path for %s in %s is too long", name, dir);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0)
-        return log_error_errno(-errno, "cannot create %s: %s", tmp, strerror(errno));
-    if (fchmod(fd, mode) < 0)
-        r = -errno;
-    while (r == 0 && len > 0) {
-        ssize_t k = write(fd, data, len);
-
-        if (k < 0) {
-            if (errno != EINTR)
-                r = -errno;
-            continue;
-        }
-        data += k;
-        len -= (size_t)k;
-    }
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0) {
-        (void)unlink(tmp);
+    r = file_write_atomic(path, data, len, mode);
+    if (r < 0)
         return log_error_errno(r, "cannot write %s: %s", path, strerror(-r));
-    }
     return 0;
 }
 

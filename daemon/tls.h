@@ -54,7 +54,7 @@ int tls_pki_create(const char *dir, char *const *sans, size_t n_sans);
  * (ca.pem and ca.key, both left as they are): a new P-256 key and a certificate valid from two
  * days ago for 365 days (never beyond the CA's end), naming what the old server.pem named plus
  * each of @sans. server.key and server.pem are replaced together; on failure the old pair stays.
- * A running 'serve' keeps the old pair until it is restarted.
+ * A running 'serve' keeps the old pair until it is sent SIGHUP.
  *
  * Returns 0, -EINVAL for an invalid name in @sans (nothing logged), or a negative errno with one
  * line logged saying what to do (no CA in @dir, a missing ca.key, an I/O or OpenSSL failure).

@@ -331,6 +331,7 @@ void work_get_stats(const struct work *w, struct work_stats *ret)
 {
     pthread_mutex_lock((pthread_mutex_t *)&w->lock);
     *ret = w->stats;
+    ret->queued = w->wq.n + w->rq.n;
     pthread_mutex_unlock((pthread_mutex_t *)&w->lock);
     if (w->inline_mode)
         ret->commits = store_commits(w->writer);

@@ -49,6 +49,7 @@ struct work_job {
 struct work_stats {
     uint64_t write_jobs, read_jobs, groups, commits, refused;
     size_t largest_group;
+    size_t queued; /* jobs waiting for a thread now */
 };
 
 /*
@@ -79,6 +80,7 @@ size_t work_pending(const struct work *w);
 /* work_set_idle() - call @cb(@arg) on the loop each time work_pending() falls to 0. */
 void work_set_idle(struct work *w, void (*cb)(void *arg), void *arg);
 
+/* work_get_stats() - the counters; any thread. */
 void work_get_stats(const struct work *w, struct work_stats *ret);
 
 /*

@@ -4,8 +4,10 @@
 # data set (caresyncd demo: 9 staff, 30 people, 90 days of care records; a development CA
 # under demo/server), enrol two field workers and a coordinator, and show a day's sync: today's
 # visits, offline edits to a person both workers support, a conflict, and the coordinator
-# resolving it. The daemon keeps serving afterwards until Ctrl-C (set DEMO_EXIT=1 to stop at
-# the end instead; DEMO_PORT picks the port, DEMO_SEED the data set).
+# resolving it; then give the coordinator a web console login (password and TOTP secret) and
+# print it with the console's address. The daemon keeps serving afterwards until Ctrl-C (set
+# DEMO_EXIT=1 to stop at the end instead; DEMO_PORT picks the port, DEMO_SEED the data set,
+# DEMO_CONSOLE_PASSWORD the console password).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
@@ -87,6 +89,12 @@ run $C --home "$root/$nurse" sync
 run $C --home "$root/$lw" sync
 echo "$nurse sees $(phone_of $nurse); $lw sees $(phone_of $lw)"
 
+say "The coordinators' web console: a password and an authenticator app's code"
+console_pw=${DEMO_CONSOLE_PASSWORD:-demo-console-pass}
+printf '$ echo ... | %s user passwd --data %s %s --qr %s\n' "$D" "$data" "$coord" "$root/$coord-totp.svg"
+secret=$(echo "$console_pw" | $D user passwd --data "$data" "$coord" --qr "$root/$coord-totp.svg" |
+         sed -n 's/.*enter the secret \([A-Z2-7]*\).*/\1/p')
+
 say "Try it yourself"
 cat <<EOT
 The daemon is serving at https://127.0.0.1:$port (data in $data).
@@ -96,6 +104,14 @@ The daemon is serving at https://127.0.0.1:$port (data in $data).
 The demo data seeds five more conflicts. To enrol another member of staff (see the list at the
 top), e.g. the occupational therapist:
   $C --home $root/ot.chloe enrol --server https://127.0.0.1:$port --ca $data/ca.pem --code \$($D enrol --data $data ot.chloe)
+The coordinators' web console: https://127.0.0.1:$port/console/
+  (the certificate is the demo's own CA, $data/ca.pem: import it into the browser,
+  or accept the warning for this demo)
+  user name   $coord
+  password    $console_pw
+  code        from an authenticator app: scan $root/$coord-totp.svg or enter the
+              secret $secret; or, for the demo only, print the current code with
+              $D user totp --data $data $coord
 Press Ctrl-C to stop the daemon.
 EOT
 [ "${DEMO_EXIT:-0}" = 1 ] && exit 0

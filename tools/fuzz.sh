@@ -21,7 +21,7 @@ if [ "${1:-}" = "--merge" ]; then
     merge=1
     shift
 fi
-all=(wire gzip http sync enrol resolve)
+all=(wire proto gzip http sync enrol resolve)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 dir=build-fuzz

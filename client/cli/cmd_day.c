@@ -12,6 +12,7 @@
 #include "caresync.h"
 #include "cli.h"
 #include "macro.h"
+#include "util.h"
 #include "when.h"
 
 static const char *str(const cJSON *o, const char *key)
@@ -347,51 +348,34 @@ int cmd_open(int argc, char *argv[])
 
 /* ---- export ---- */
 
+struct export_args {
+    const char *person;
+    size_t max; /* 0: one Bundle */
+};
+
 static int get_fhir(struct caresync *c, const void *ud, char **ret)
 {
-    return caresync_export_fhir(c, ud, ret);
-}
+    const struct export_args *a = ud;
 
-/* Write @s to @path, owner-only (it is a health record). 0 or -errno. */
-static int write_file(const char *path, const char *s)
-{
-    size_t len = strlen(s);
-    int fd, r = 0;
-
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    while (len > 0) {
-        ssize_t n = write(fd, s, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            r = -errno;
-            break;
-        }
-        s += n;
-        len -= (size_t)n;
-    }
-    if (r == 0 && write(fd, "\n", 1) != 1)
-        r = -EIO;
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    return r;
+    return a->max ? caresync_export_fhir_split(c, a->person, a->max, ret)
+                  : caresync_export_fhir(c, a->person, ret);
 }
 
 int cmd_export(int argc, char *argv[])
 {
-    const char *output = NULL;
+    const char *output = NULL, *max = NULL;
     bool fhir = false, json = false, done;
     const struct cli_opt opts[] = {
             {"fhir", NULL, &fhir},
             {"output", &output, NULL},
             {"json", NULL, &json}, /* the Bundle is JSON anyway */
+            {"max-entries", &max, NULL},
     };
+    struct export_args a = {0};
+    int64_t n = 0;
     _cleanup_free_ char *out = NULL;
+    char *line;
+    size_t len;
     int first, r;
 
     r = cli_args("export", argc, argv, opts, ELEMENTSOF(opts), 1, 1, &first, &done);
@@ -399,14 +383,29 @@ int cmd_export(int argc, char *argv[])
         return r;
     if (!fhir)
         return cli_usage("export", "give the format: --fhir (a FHIR R4 transaction Bundle)");
-    r = fetch(get_fhir, argv[first], &out);
+    if (max && (parse_i64(max, &n) < 0 || n < 1 || n > 100000))
+        return cli_usage("export", "--max-entries must be a whole number from 1 to 100000");
+    a.person = argv[first];
+    a.max = (size_t)n;
+    r = fetch(get_fhir, &a, &out);
     if (r != CARESYNC_OK)
         return r;
+    /* JSON Lines end each line already; the last newline is written below, as for a Bundle. */
+    if (a.max && *out && out[strlen(out) - 1] == '\n')
+        out[strlen(out) - 1] = '\0';
     if (!output) {
         printf("%s\n", out);
         return 0;
     }
-    r = write_file(output, out);
+    len = strlen(out);
+    line = realloc(out, len + 2);
+    if (!line) {
+        fprintf(stderr, "caresync: out of memory writing %s\n", output);
+        return CARESYNC_ELOCAL;
+    }
+    out = line;
+    memcpy(out + len, "\n", 2);
+    r = file_write_sync(output, out, len + 1, 0600); /* owner-only: it is a health record */
     if (r < 0) {
         fprintf(stderr, "caresync: cannot write %s: %s; check the path and try again\n", output,
                 strerror(-r));

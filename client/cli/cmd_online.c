@@ -70,8 +70,8 @@ int cmd_enrol(int argc, char *argv[])
         return r;
     if (first != argc)
         return cli_usage("enrol", "unexpected argument '%s'", argv[first]);
-    if (!a.server || !a.ca || !a.code)
-        return cli_usage("enrol", "--server, --ca and --code are required");
+    if (!a.server || !a.code)
+        return cli_usage("enrol", "--server and --code are required");
     r = cli_open(&c);
     if (r != CARESYNC_OK)
         return r;

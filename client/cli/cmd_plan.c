@@ -17,6 +17,13 @@ int cmd_register(int argc, char *argv[])
             {"phone", &p.phone, NULL, "person.phone"},
             {"address", &p.address, NULL, "person.address"},
             {"preferred-name", &p.preferred_name, NULL, "person.preferred_name"},
+            {"family", &p.family_name, NULL, "person.family_name"},
+            {"given", &p.given_names, NULL, "person.given_names"},
+            {"title", &p.name_prefix, NULL, "person.name_prefix"},
+            {"address-line1", &p.address_line1, NULL, "person.address_line1"},
+            {"address-line2", &p.address_line2, NULL, "person.address_line2"},
+            {"city", &p.address_city, NULL, "person.address_city"},
+            {"postcode", &p.address_postcode, NULL, "person.address_postcode"},
     };
     char id[CARESYNC_ID_MAX] = "";
     CLI_PROLOGUE("register", opts, ELEMENTSOF(opts), 0, 0);

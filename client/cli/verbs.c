@@ -7,6 +7,7 @@
 #include "caresync.h"
 #include "cli.h"
 #include "macro.h"
+#include "man.h"
 
 #define P "PERSON_ID"
 
@@ -77,7 +78,8 @@ static const struct cli_verb verbs[] = {
          "observations, progress, consents and alerts. Values are the stored strings.\n"},
         {"register", cmd_register, CLI_GROUP_PEOPLE,
          "register --name NAME [--dob YYYY-MM-DD] [--phone P] [--address A]"
-         " [--preferred-name P]",
+         " [--preferred-name P] [--family F] [--given G] [--title T] [--address-line1 L]"
+         " [--address-line2 L] [--city C] [--postcode P]",
          "someone new met in the field", "register --name 'Sam Field' --dob 1950-05-05",
          "Prints the new person's id. At the next sync the server puts them on your caseload\n"
          "as 'referred', for a coordinator.\n"},
@@ -148,7 +150,7 @@ static const struct cli_verb verbs[] = {
          "The alert is active from today. Prints its id.\n"},
         {"alert deactivate", cmd_alert_deactivate, CLI_GROUP_PEOPLE, "alert deactivate ALERT_ID",
          "an alert no longer applies", "alert deactivate ALERT_ID", NULL},
-        {"export", cmd_export, CLI_GROUP_PEOPLE, "export " P " --fhir [--output FILE]",
+        {"export", cmd_export, CLI_GROUP_PEOPLE, "export " P " --fhir [--max-entries N] [--output FILE]",
          "the person as a FHIR R4 transaction Bundle", "export " P " --fhir --output dee.json",
          "Built from this device's replica, offline. Without --output the Bundle goes to\n"
          "standard output; FILE is written readable by its owner only.\n"},
@@ -193,12 +195,16 @@ static const struct cli_verb verbs[] = {
 
         /* ---- sync ---- */
         {"enrol", cmd_enrol, CLI_GROUP_SYNC,
-         "enrol --server https://HOST:PORT --ca CA.pem --code CODE [--name DEVICE_NAME]",
+         "enrol --server https://HOST:PORT [--ca CA.pem] --code CODE [--name DEVICE_NAME]",
          "enrol this home with the server (online)",
          "enrol --server https://127.0.0.1:8443 --ca ca.pem --code K7QD-2MXR-9HCE",
          "Exchanges a one-time code (from 'caresyncd enrol USER') for a device token, creates\n"
-         "the home directory and its replica, and keeps a copy of the CA. Plain http:// is\n"
-         "refused. A home is enrolled once; use another --home for another user.\n"},
+         "the home directory and its replica, and keeps a copy of the CA given with --ca,\n"
+         "which alone verifies the server from then on (a private CA, such as caresyncd's\n"
+         "development one, or pinning). Without --ca the system's CA store verifies it (a\n"
+         "server with a certificate from a public CA or one your organisation installed).\n"
+         "Plain http:// is refused. A home is enrolled once; use another --home for another\n"
+         "user.\n"},
         {"sync", cmd_sync, CLI_GROUP_SYNC, "sync [--json]",
          "send local edits and fetch changes (online)", "sync",
          "Pushes the outbox in batches of at most 500 changes, each bringing back a page of\n"
@@ -300,7 +306,7 @@ static const struct cli_verb verbs[] = {
          "person set-gp " P " ODS_CODE", "set a person's GP practice (online)",
          "person set-gp " P " A81001",
          "The practice's ODS code: a capital letter and five capital letters or digits.\n"},
-        {"help", cmd_help, CLI_GROUP_SYNC, "help [COMMAND [SUBCOMMAND]]",
+        {"help", cmd_help, CLI_GROUP_SYNC, "help [COMMAND [SUBCOMMAND] | --man]",
          "show help (also: caresync COMMAND --help)", "help visit complete", NULL},
 };
 
@@ -356,6 +362,52 @@ void cli_main_help(void)
            "7 server refused, 8 locked (run 'caresync sync')\n");
 }
 
+/* caresync(1), printed by 'caresync help --man' from the same table as every --help (meson
+ * installs it). */
+static void cli_man_page(void)
+{
+    printf(".TH CARESYNC 1 \"\" \"caresync %s\" \"User Commands\"\n", caresync_version());
+    printf(".SH NAME\ncaresync \\- offline-first field client for caresyncd\n");
+    printf(".SH SYNOPSIS\n.nf\n");
+    for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+        printf("caresync [\\-\\-home DIR] ");
+        man_text(stdout, verbs[i].usage);
+    }
+    printf(".fi\n.SH DESCRIPTION\n");
+    man_text(stdout, "caresync keeps a replica of a care worker's caseload on the device, works on\n"
+                     "it offline and syncs it with caresyncd(8). Every command takes --help, which\n"
+                     "prints its section below.\n");
+    for (int g = 0; g < _CLI_GROUP_MAX; g++) {
+        printf(".SH \"COMMANDS: ");
+        man_text(stdout, group_titles[g]);
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+            if (verbs[i].group != (enum cli_group)g)
+                continue;
+            printf(".SS \"caresync ");
+            man_text(stdout, verbs[i].name);
+            printf(".PP\n.nf\n");
+            man_text(stdout, verbs[i].summary);
+            if (verbs[i].help) {
+                printf("\n");
+                man_text(stdout, verbs[i].help);
+            }
+            printf("\nexample:\n  caresync ");
+            man_text(stdout, verbs[i].example);
+            printf(".fi\n");
+        }
+    }
+    printf(".SH OPTIONS\n.nf\n");
+    man_text(stdout, "--home DIR      the device's home directory (default: $CARESYNC_HOME)\n"
+                     "-v, --verbose   debug output on stderr\n"
+                     "--version       print the version\n"
+                     "-h, --help      the help; 'caresync COMMAND --help' for one command\n");
+    printf(".fi\n.SH EXIT STATUS\n");
+    man_text(stdout, "0 ok, 1 local failure, 2 usage, 3 not found, 4 network (nothing lost),\n"
+                     "5 authentication (enrol again; a revoked device has been wiped), 6 not\n"
+                     "allowed, 7 server refused, 8 locked (run 'caresync sync').\n");
+    printf(".SH ENVIRONMENT\nCARESYNC_HOME, TZ\n.SH SEE ALSO\ncaresyncd(8)\n");
+}
+
 int cli_help(const struct cli_verb *v)
 {
     printf("usage: caresync [--home DIR] %s\n\n%s\n", v->usage, v->summary);
@@ -389,6 +441,10 @@ int cmd_help(int argc, char *argv[])
     }
     if (streq(argv[1], "--help") || streq(argv[1], "-h"))
         return cli_help(cli_verb_find("help"));
+    if (streq(argv[1], "--man")) {
+        cli_man_page();
+        return 0;
+    }
     if (argc >= 3) {
         snprintf(name, sizeof(name), "%s %s", argv[1], argv[2]);
         v = cli_verb_find(name);

@@ -63,6 +63,7 @@ static SSL *fuzz_bev_get_ssl(struct bufferevent *bev)
 #define bufferevent_openssl_get_ssl    fuzz_bev_get_ssl
 #include "conn.c"
 #include "http.c"
+#include "metrics.c"
 #include "work.c"
 #undef bufferevent_openssl_socket_new
 #undef bufferevent_openssl_get_ssl
@@ -294,6 +295,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     FUZZ_CHECK(F.base && F.ssl_ctx);
     F.sd = caresyncd_new(F.base, F.store, F.ssl_ctx, /* quiet= */ true);
     FUZZ_CHECK(F.sd);
+    FUZZ_CHECK(caresyncd_set_console(F.sd, NULL) == 0); /* the web console's routes too */
     memcpy(sun.sun_path, F.sock, strlen(F.sock) + 1);
     listener = evconnlistener_new_bind(F.base, NULL, NULL,
                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,

@@ -64,6 +64,7 @@ w('wire', 'deleted.json', json.dumps(ch('plan_action', U2, RP, '_deleted', '1'))
 w('wire', 'bad-deep.json', '{"a":' * 20 + '1' + '}' * 20)
 w('wire', 'bad-escape.json', '{"value":"\\u0000x","hlc":"1763925429000.99999"}')
 
+
 # gzip members, and an Accept-Encoding value
 sync_body = json.dumps({'cursor': '', 'changes': [ch('person', RP, RP, 'phone', '0131')]})
 w('gzip', 'sync-body.gz', gzip.compress(sync_body.encode(), mtime=0))
@@ -128,3 +129,46 @@ w('http', 'two-lengths', b'POST /v1/sync HTTP/1.1\r\nHost: x\r\nAuthorization: B
 w('http', 'chunked', b'POST /v1/enrol HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'
   b'b\r\n{"code":"x"\r\n1\r\n}\r\n0\r\n\r\n')
 w('http', 'method', req('DELETE /v1/sync', [nurse]))
+
+# proto: every /v1 body of docs/PROTOCOL.md, requests and replies (fuzz-proto.c tries each
+# decoder on each input)
+w('proto', 'enrol.json', json.dumps({'code': 'K7QD-2MXR-9HCE', 'device_name': 'nurse-tablet-3',
+                                     'client_version': '0.1.0'}))
+w('proto', 'enrol-reply.json', json.dumps({'device_id': D, 'token': 'cs1_' + '0' * 64,
+                                           'user': 'alice', 'role': 'nurse',
+                                           'server_hlc': '1763925429000.00000'}))
+w('proto', 'sync.json', json.dumps({
+    'cursor': '1042', 'changes': [ch('person', RP, RP, 'phone', '0131 496 0000',
+                                     base='1763920000000.00000', bdev=D)],
+    'pull': True, 'pending': 0, 'client_version': '0.1.0', 'oldest_pending_ms': 5400000,
+    'last_error': 'sync failed: cannot reach the server; nothing was lost',
+    'device_time': '2026-11-23T19:40:00.000Z',
+    'exports': [{'person_id': RP, 'at': '2026-11-23T19:38:00Z'}]}))
+w('proto', 'sync-reply.json', json.dumps({
+    'outcomes': [{'change_id': cid(), 'outcome': 'applied', 'hlc': '1763925429000.00003'},
+                 {'change_id': cid(), 'outcome': 'lost', 'hlc': '1763925429000.00004',
+                  'clamped': True, 'conflict': True,
+                  'current': {'value': '0131 496 1111', 'hlc': '1763925430000.00000',
+                              'device': D}}],
+    'rewound': True,
+    'changes': [{'table': 'goal', 'row_id': U2, 'person_id': RP, 'field': 'description',
+                 'value': 'Walk to the post office', 'hlc': '1763925431000.00000',
+                 'device': D}],
+    'purge': [RP], 'drop': [{'table': 'plan_action', 'row_id': U2}],
+    'cursor': '1107:0193a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a30:9:00112233aabbccdd', 'more': False,
+    'reread': True, 'server_hlc': '1763925432000.00001',
+    'notices': {'lost_values': 1, 'conflicts': [7]}, 'policy': {'lock_after_days': 14}}))
+w('proto', 'resolve.json', json.dumps({'action': 'value', 'value': None, 'reason': 'cleared'}))
+w('proto', 'restore.json', json.dumps({'table': 'plan_action', 'row_id': U2,
+                                       'reason': 'deleted by mistake'}))
+w('proto', 'assign.json', json.dumps({'person_id': RP, 'user': 'nurse.ben',
+                                      'action': 'assign'}))
+w('proto', 'transfer.json', json.dumps({'from': 'nurse.ben', 'to': 'nurse.amira',
+                                        'person_id': RP}))
+w('proto', 'named-coordinator.json', json.dumps({'user': 'sw.ella'}))
+w('proto', 'close.json', json.dumps({'reason': 'moved-away'}))
+w('proto', 'nhs-number.json', json.dumps({'nhs_number': '9434765919'}))
+w('proto', 'error.json', json.dumps({'error': {
+    'code': 'value_too_long', 'message': 'changes[0].value: too long; nothing was written',
+    'limit': 16384, 'field': 'value', 'index': 0}}))
+w('proto', 'bad-control.json', '{"code": "K7QD\\u0007", "user": "a b"}')

@@ -165,6 +165,10 @@ class Daemon:
         env.update(self.env)
         argv = [CARESYNCD, 'serve', '--data', self.data, '--listen', '127.0.0.1:%d' % self.port]
         argv += getattr(self, 'serve_args', [])
+        # Each daemon its own metrics port: tests run in parallel, and the default
+        # (127.0.0.1:9469) would go to whichever started first.
+        if '--metrics-listen' not in argv:
+            argv += ['--metrics-listen', '127.0.0.1:0']
         log('$ ' + ' '.join(argv) + ' &')
         self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

@@ -47,6 +47,8 @@ REQUIRED = {
     'PractitionerRole': [],
     'Organization': [],
     'Condition': ['subject'],
+    'CodeSystem': ['status', 'content'],
+    'Questionnaire': ['status'],
 }
 STATUS = {
     'Appointment': {'proposed', 'pending', 'booked', 'arrived', 'fulfilled', 'cancelled',
@@ -147,7 +149,9 @@ def validate_bundle(b, what):
             elif k in ('birthDate', 'deceasedDate') and isinstance(v, str):
                 h.check(DATE.match(v), '%s: %s.%s %r is a date' % (where, t, k, v))
 
-    # Every reference resolves to an entry (or a contained resource).
+    # Every reference is Type/id of an entry before the one that refers to it (or a contained
+    # resource): the Bundle is in load order, so any slice loads after the ones before it.
+    order = {k: i for i, k in enumerate(res)}
     for (t, rid), r in res.items():
         contained = {c.get('id') for c in r.get('contained', [])}
         for path, k, v in walk(r):
@@ -160,11 +164,14 @@ def validate_bundle(b, what):
             if v.startswith('#'):
                 h.check(v[1:] in contained, where + ' names a contained resource')
                 continue
-            ok = v in full_urls or any(
-                fu.startswith(('http://', 'https://')) and fu.endswith('/' + v) and
-                full_urls[fu] == tuple(v.split('/', 1)) for fu in full_urls)
-            h.check(ok, where + ' resolves to an entry fullUrl', sorted(full_urls))
+            target = tuple(v.split('/', 1))
+            h.check(target in res, where + ' is Type/id of an entry')
+            h.check(order[target] <= order[(t, rid)], where + ' comes before it (load order)')
     return res
+
+
+def no_roles(res):
+    return sorted(k for k in res if k[0] != 'PractitionerRole')
 
 
 def refs(r):
@@ -232,6 +239,13 @@ def test(w):
     nurse.run('alert', 'deactivate', al_old)
     review = nurse.new('review', 'add', pid, 'Six-week review', '--outcome', 'continue',
                        '--next', '2027-03-01', '--with-person')
+    # The name and address in parts, entered on the device and synced as such.
+    nurse.run('edit', 'person', pid, 'family_name', 'Ashworth')
+    nurse.run('edit', 'person', pid, 'given_names', 'Doreen May')
+    nurse.run('edit', 'person', pid, 'address_postcode', 'NB1 2AA')
+    met = nurse.new('register', '--name', 'Sam Field', '--family', 'Field', '--given', 'Sam',
+                    '--title', 'Mx', '--address-line1', '1 Kiln Lane', '--city', 'Northbrook',
+                    '--postcode', 'NB2 3CD')
     nurse.sync()
     coord.sync()
 
@@ -250,6 +264,14 @@ def test(w):
     pat = one('Patient', pid)
     h.check_eq(pat.get('birthDate'), '1941-06-01', 'Patient.birthDate')
     h.check('Doreen Ashworth' in json.dumps(pat.get('name')), 'Patient.name', pat)
+    h.check_eq((pat['name'][0].get('family'), pat['name'][0].get('given')),
+               ('Ashworth', ['Doreen', 'May']), 'Patient.name family and given')
+    h.check_eq(pat['address'][0].get('postalCode'), 'NB1 2AA', 'Patient.address.postalCode')
+    h.check_eq(pat['address'][0].get('text'), '3 Mill Lane, Northbrook NB1 2AA',
+               'the address as written is kept')
+    staff = [r for (t, _), r in res.items() if t == 'Practitioner']
+    h.check_eq([p['identifier'][0]['value'] for p in staff], ['nina'],
+               'the nurse is a Practitioner (by user name on a device)')
 
     a = one('Appointment', v_missed)
     h.check_eq(a['status'], 'noshow', 'the missed visit is an Appointment noshow')
@@ -324,9 +346,13 @@ def test(w):
     status, _, _, sb = d.request('GET', path, token=coord.token)
     h.check_eq(status, 200, 'coordinator GET ' + path)
     sres = validate_bundle(sb, 'GET /v1/people/{id}/fhir')
-    h.check_eq(sorted(sres), sorted(res), 'the server exports the same resources',
+    # The same resources, and the server, which knows each user's role, adds their
+    # PractitionerRole.
+    h.check_eq(no_roles(sres), no_roles(res), 'the server exports the same resources',
                {'server only': sorted(set(sres) - set(res)),
                 'device only': sorted(set(res) - set(sres))})
+    h.check(any(t == 'PractitionerRole' and 'nurse' in json.dumps(r) for (t, _), r in sres.items()),
+            'the server exports the nurse\'s PractitionerRole', sorted(sres))
     h.check_eq(sres[('Appointment', v_missed)]['status'], 'noshow', 'server: noshow')
     status, _, _, doc = d.request('GET', path, token=nurse.token)
     h.check_eq(status, 403, 'a nurse may not use the coordinator export')
@@ -338,9 +364,35 @@ def test(w):
     status, _, _, doc = d.request('POST', path, body={}, token=coord.token)
     h.check_eq(status, 405, 'POST to the export')
 
+    # Staff as exports show them: a display name and registrations, set on the server; a bad
+    # one is refused and writes nothing.
+    d.admin(['user', 'add'], 'nurse.bad', '--role', 'nurse', '--nmc', '123', expect=2)
+    h.check_eq(d.query('SELECT count(*) AS n FROM users WHERE name = ?', ('nurse.bad',))[0]['n'],
+               0, 'a refused user add writes nothing')
+    d.admin(['user', 'set'], 'nobody', '--display-name', 'No One', expect=3)
+    d.admin(['user', 'set'], 'nina', '--hcpc', 'PH12', '--swe', 'X1', expect=2)
+    d.admin(['user', 'set'], 'nina', '--display-name', 'Nina Okafor', '--nmc', '12A3456B')
+    sb = json.loads(d.admin(['export'], pid).stdout)
+    nina = [e['resource'] for e in sb['entry'] if e['resource']['resourceType'] == 'Practitioner'
+            and e['resource']['identifier'][0]['value'] == 'nina'][0]
+    h.check_eq(nina['name'][0].get('text'), 'Nina Okafor', 'the server exports the display name')
+    h.check(('https://fhir.hl7.org.uk/Id/nmc-number', '12A3456B') in
+            [(i['system'], i['value']) for i in nina['identifier']], 'and the NMC PIN', nina)
+    h.check_eq(nina['id'], staff[0]['id'], 'the same Practitioner id as the device\'s')
+    obs = [e['resource'] for e in sb['entry'] if e['resource']['id'] == o_bp][0]
+    h.check_eq(obs['performer'][0], {'reference': 'Practitioner/' + nina['id'],
+                                     'display': 'Nina Okafor'}, 'the performer by name')
+
+    # The registration's parts reached the server as fields of their own.
+    mb = json.loads(d.admin(['export'], met).stdout)
+    mp = [e['resource'] for e in mb['entry'] if e['resource']['resourceType'] == 'Patient'][0]
+    h.check_eq((mp['name'][0].get('family'), mp['name'][0].get('prefix'),
+                mp['address'][0].get('line'), mp['address'][0].get('postalCode')),
+               ('Field', ['Mx'], ['1 Kiln Lane'], 'NB2 3CD'), 'a registration in parts, synced')
+
     p = d.admin(['export'], pid)
     cres = validate_bundle(json.loads(p.stdout), 'caresyncd export')
-    h.check_eq(sorted(cres), sorted(res), 'caresyncd export gives the same resources')
+    h.check_eq(no_roles(cres), no_roles(res), 'caresyncd export gives the same resources')
     d.admin(['export'], h.uuid7(), expect=3)
 
 

@@ -190,18 +190,27 @@ static const cJSON *resource(const cJSON *bundle, const char *type, const char *
     return NULL;
 }
 
-static bool has_full_url(const cJSON *bundle, const char *url)
+/* Is "Type/id" @ref the resource of an entry of @bundle before @upto (or @upto itself)? */
+static bool entry_before(const cJSON *bundle, const char *ref, const cJSON *upto)
 {
     const cJSON *e;
+    char key[128];
 
-    cJSON_ArrayForEach (e, get(bundle, "entry"))
-        if (strcmp(str(e, "fullUrl"), url) == 0)
+    cJSON_ArrayForEach (e, get(bundle, "entry")) {
+        const cJSON *r = get(e, "resource");
+
+        snprintf(key, sizeof(key), "%s/%s", str(r, "resourceType"), str(r, "id"));
+        if (strcmp(key, ref) == 0)
             return true;
+        if (e == upto)
+            return false;
+    }
     return false;
 }
 
-/* Every "reference" member under @node must be an entry's fullUrl; counts them in *n. */
-static void check_references(const cJSON *bundle, const cJSON *node, int *n)
+/* Every reference under @node (of entry @entry) is "Type/id" of an entry at or before it: the
+ * Bundle is in load order, so any slice loads once the slices before it have. */
+static void check_references(const cJSON *bundle, const cJSON *entry, const cJSON *node, int *n)
 {
     const cJSON *c;
 
@@ -209,11 +218,12 @@ static void check_references(const cJSON *bundle, const cJSON *node, int *n)
         /* Consent.provision.actor.reference is itself a Reference (an object). */
         if (c->string && strcmp(c->string, "reference") == 0 && !cJSON_IsObject(c)) {
             ASSERT_TRUE(cJSON_IsString(c));
-            if (!has_full_url(bundle, c->valuestring))
-                TEST_FAIL_("reference %s resolves to no entry", c->valuestring);
+            if (!entry_before(bundle, c->valuestring, entry))
+                TEST_FAIL_("reference %s is no entry before the one that refers to it",
+                           c->valuestring);
             (*n)++;
         }
-        check_references(bundle, c, n);
+        check_references(bundle, entry, c, n);
         CHECK_PASSING();
     }
 }
@@ -314,6 +324,11 @@ static const struct rule rules[] = {
         {"DocumentReference", {"status", "content"}, docref_st},
         {"Consent", {"status", "scope", "category"}, consent_st},
         {"Flag", {"status", "code", "subject"}, flag_st},
+        {"CodeSystem", {"status", "content"}, (const char *const[]){"draft", "active", "retired", "unknown", NULL}},
+        {"Questionnaire", {"status"}, (const char *const[]){"draft", "active", "retired", "unknown", NULL}},
+        {"Practitioner", {NULL}, NULL},
+        {"PractitionerRole", {NULL}, NULL},
+        {"Organization", {NULL}, NULL},
 };
 
 static void check_resource(const cJSON *r)
@@ -421,8 +436,10 @@ static void check_bundle(const cJSON *b, int *ret_refs)
         check_no_empties(r, want);
         CHECK_PASSING();
     }
-    check_references(b, b, &n);
-    CHECK_PASSING();
+    cJSON_ArrayForEach (e, get(b, "entry")) {
+        check_references(b, e, get(e, "resource"), &n);
+        CHECK_PASSING();
+    }
     *ret_refs = n;
 }
 
@@ -483,6 +500,16 @@ static bool has_coding(const cJSON *node, const char *system, const char *code)
 
 #define THO "http://terminology.hl7.org/CodeSystem/"
 
+static int count_type(const cJSON *b, const char *type)
+{
+    const cJSON *e;
+    int n = 0;
+
+    cJSON_ArrayForEach (e, get(b, "entry"))
+        n += strcmp(str(get(e, "resource"), "resourceType"), type) == 0;
+    return n;
+}
+
 /* ---- tests ---- */
 
 TEST(structure_and_references)
@@ -500,8 +527,13 @@ TEST(structure_and_references)
     n = cJSON_GetArraySize(get(b, "entry"));
     /* Patient, 3 RelatedPerson, 2 person Flags, CareTeam, QR, CarePlan, 2 Goals, 5 visits (5
      * Appointments, 5 Tasks, 2 Encounters), a review Encounter, 5 + 1 Observations, 2
-     * DocumentReferences, 2 Consents, 2 Flags. */
-    ASSERT_EQ(n, 1 + 3 + 2 + 1 + 1 + 1 + 2 + 12 + 1 + 6 + 2 + 2 + 2);
+     * DocumentReferences, 2 Consents, 2 Flags; and the 10 CodeSystems of our own codes, the
+     * About Me Questionnaire, the GP practice's Organization and a Practitioner per member of
+     * staff named (nina, cora and the worker of an action). */
+    ASSERT_EQ(n, 1 + 3 + 2 + 1 + 1 + 1 + 2 + 12 + 1 + 6 + 2 + 2 + 2 + 10 + 1 + 1 +
+                         count_type(b, "Practitioner") + count_type(b, "PractitionerRole"));
+    ASSERT_EQ(count_type(b, "CodeSystem"), 10);
+    ASSERT_GE(count_type(b, "Practitioner"), 2);
 }
 
 TEST(deleted_rows_are_left_out)
@@ -586,15 +618,16 @@ TEST(related_people)
     nb = resource(b, "RelatedPerson", NEIGHBOUR);
     banned = resource(b, "RelatedPerson", BANNED);
     ASSERT_TRUE(son && nb && banned);
-    ASSERT_TRUE(refers_to(get(son, "patient"), "urn:uuid:" PERSON) ||
-                strcmp(str(get(son, "patient"), "reference"), "urn:uuid:" PERSON) == 0);
+    ASSERT_TRUE(refers_to(get(son, "patient"), "Patient/" PERSON) ||
+                strcmp(str(get(son, "patient"), "reference"), "Patient/" PERSON) == 0);
     ASSERT_TRUE(has_coding(son, THO "v3-RoleCode", "CHILD"));
     ASSERT_TRUE(has_coding(son, THO "v2-0131", "N"));
     ASSERT_TRUE(has_coding(son, THO "v2-0131", "C"));
     ASSERT_TRUE(has_coding(son, THO "v3-RoleCode", "HPOWATT"));
     ASSERT_FALSE(has_coding(son, THO "v3-RoleCode", "CAREGIVER"));
     ASSERT_TRUE(has_coding(nb, THO "v3-RoleCode", "NBOR"));
-    ASSERT_TRUE(has_coding(nb, THO "v3-RoleCode", "CAREGIVER"));
+    ASSERT_TRUE(has_coding(nb, "https://fhir.hl7.org.uk/CodeSystem/UKCore-AdditionalPersonRelationshipRole", "Carer"));
+    ASSERT_FALSE(has_coding(nb, THO "v3-RoleCode", "CAREGIVER")); /* a RoleClass code */
     ASSERT_FALSE(has_coding(nb, THO "v2-0131", "N"));
     ASSERT_TRUE(cJSON_IsTrue(get(son, "active")));
     ASSERT_TRUE(cJSON_IsTrue(get(nb, "active")));
@@ -608,6 +641,7 @@ TEST(care_team_id_is_name_based)
 {
     _cleanup_json_ cJSON *t = parse_tree(), *b = NULL;
     const cJSON *e, *team = NULL;
+    char ref[128];
 
     ASSERT_NOT_NULL(t);
     b = fhir_bundle(t, NULL);
@@ -619,11 +653,12 @@ TEST(care_team_id_is_name_based)
     /* uuid.uuid5(uuid.uuid5(uuid.NAMESPACE_URL, "urn:caresync:fhir"), "CareTeam/" + PERSON) */
     ASSERT_STREQ(str(team, "id"), "2e4ae92e-7bb5-590b-a522-fa035af776d7");
     ASSERT_EQ(cJSON_GetArraySize(get(team, "participant")), 3);
-    ASSERT_TRUE(refers_to(get(team, "participant"), "urn:uuid:" PERSON));
+    ASSERT_TRUE(refers_to(get(team, "participant"), "Patient/" PERSON));
     ASSERT_TRUE(has_coding(get(team, "participant"),
-                           "https://caresync.example/fhir/CodeSystem/assignment-role",
+                           "https://fhir.caresync.org.uk/CodeSystem/assignment-role",
                            "contributor"));
-    ASSERT_TRUE(refers_to(resource(b, "CarePlan", PLAN), url_of(b, "CareTeam", str(team, "id"))));
+    snprintf(ref, sizeof(ref), "CareTeam/%s", str(team, "id"));
+    ASSERT_TRUE(refers_to(resource(b, "CarePlan", PLAN), ref));
 }
 
 TEST(plan_goals_and_actions)
@@ -642,9 +677,9 @@ TEST(plan_goals_and_actions)
     ASSERT_STREQ(str(cp, "intent"), "plan");
     ASSERT_STREQ(str(cp, "description"), "Stay at home and get out more");
     ASSERT_STREQ(str(get(cp, "period"), "start"), "2026-01-05");
-    ASSERT_TRUE(refers_to(get(cp, "subject"), "urn:uuid:" PERSON));
-    ASSERT_TRUE(refers_to(get(cp, "goal"), "urn:uuid:" G_WALK));
-    ASSERT_TRUE(refers_to(get(cp, "goal"), "urn:uuid:" G_GATE));
+    ASSERT_TRUE(refers_to(get(cp, "subject"), "Patient/" PERSON));
+    ASSERT_TRUE(refers_to(get(cp, "goal"), "Goal/" G_WALK));
+    ASSERT_TRUE(refers_to(get(cp, "goal"), "Goal/" G_GATE));
     ASSERT_EQ(cJSON_GetArraySize(get(cp, "goal")), 2);
     ASSERT_NOT_NULL(strstr(str(cJSON_GetArrayItem(get(cp, "note"), 0), "text"), "Agreed with"));
     cJSON_ArrayForEach (act, get(cp, "activity")) {
@@ -660,24 +695,24 @@ TEST(plan_goals_and_actions)
     ASSERT_STREQ(str(self, "status"), "in-progress");
     ASSERT_STREQ(str(self, "scheduledString"), "every morning");
     ASSERT_STREQ(str(cJSON_GetArrayItem(get(self, "performer"), 0), "display"), "Doreen");
-    ASSERT_TRUE(refers_to(get(self, "goal"), "urn:uuid:" G_WALK));
+    ASSERT_TRUE(refers_to(get(self, "goal"), "Goal/" G_WALK));
     ASSERT_STREQ(str(nurse, "status"), "not-started");
     ASSERT_NULL(get(nurse, "goal")); /* its goal was deleted */
     ASSERT_STREQ(str(get(nurse, "scheduledPeriod"), "end"), "2026-02-01");
-    ASSERT_TRUE(refers_to(get(rev, "outcomeReference"), "urn:uuid:" REVIEW));
+    ASSERT_TRUE(refers_to(get(rev, "outcomeReference"), "Encounter/" REVIEW));
     ASSERT_STREQ(str(get(get(rev, "detail"), "scheduledPeriod"), "end"), "2026-07-01");
 
     ASSERT_STREQ(str(walk, "lifecycleStatus"), "active");
     ASSERT_TRUE(has_coding(get(walk, "achievementStatus"), THO "goal-achievement", "improving"));
     ASSERT_STREQ(str(get(walk, "description"), "text"),
                  "Walk to the post office with my frame by June");
-    ASSERT_TRUE(refers_to(get(walk, "expressedBy"), "urn:uuid:" PERSON));
+    ASSERT_TRUE(refers_to(get(walk, "expressedBy"), "Patient/" PERSON));
     ASSERT_STREQ(str(cJSON_GetArrayItem(get(walk, "target"), 0), "dueDate"), "2026-06-30");
-    ASSERT_TRUE(refers_to(get(walk, "outcomeReference"), "urn:uuid:" GP_1));
-    ASSERT_TRUE(has_coding(walk, THO "goal-relationship-type", "milestone"));
-    ASSERT_TRUE(refers_to(get(walk, "extension"), "urn:uuid:" G_GATE));
+    /* References point one way (load order): progress points at the goal, not back. */
+    ASSERT_NULL(get(walk, "outcomeReference"));
+    ASSERT_FALSE(has_coding(walk, THO "goal-relationship-type", "milestone"));
     ASSERT_STREQ(str(gate, "lifecycleStatus"), "completed");
-    ASSERT_TRUE(refers_to(get(gate, "extension"), "urn:uuid:" G_WALK));
+    ASSERT_TRUE(refers_to(get(gate, "extension"), "Goal/" G_WALK));
 }
 
 TEST(visits)
@@ -699,7 +734,7 @@ TEST(visits)
     ASSERT_STREQ(str(a, "status"), "fulfilled");
     ASSERT_STREQ(str(a, "start"), "2026-03-02T08:00:00Z");
     ASSERT_STREQ(str(a, "end"), "2026-03-02T08:45:00Z");
-    ASSERT_TRUE(refers_to(get(a, "participant"), "urn:uuid:" PERSON));
+    ASSERT_TRUE(refers_to(get(a, "participant"), "Patient/" PERSON));
     ASSERT_STREQ(str(cJSON_GetArrayItem(get(a, "participant"), 0), "status"), "accepted");
     enc = resource(b, "Encounter", V_DONE);
     ASSERT_NOT_NULL(enc);
@@ -710,25 +745,25 @@ TEST(visits)
     ASSERT_STREQ(str(get(enc, "class"), "code"), "HH");
     ASSERT_STREQ(str(get(enc, "period"), "start"), "2026-03-02T08:05:00Z");
     ASSERT_STREQ(str(get(enc, "period"), "end"), "2026-03-02T08:40:00Z");
-    ASSERT_TRUE(refers_to(get(enc, "appointment"), "urn:uuid:" V_DONE));
+    ASSERT_TRUE(refers_to(get(enc, "appointment"), "Appointment/" V_DONE));
     task = resource(b, "Task", V_DONE);
     ASSERT_NOT_NULL(task);
     ASSERT_STREQ(str(task, "status"), "completed");
-    ASSERT_TRUE(refers_to(get(task, "encounter"), enc_url));
+    ASSERT_TRUE(refers_to(get(task, "encounter"), "Encounter/" V_DONE));
 
     /* missed: Appointment noshow with the reason, no Encounter, Task failed. */
     a = resource(b, "Appointment", V_MISSED);
     ASSERT_NOT_NULL(a);
     ASSERT_STREQ(str(a, "status"), "noshow");
     ASSERT_TRUE(has_coding(get(a, "cancelationReason"),
-                           "https://caresync.example/fhir/CodeSystem/missed-reason", "no-answer"));
+                           "https://fhir.caresync.org.uk/CodeSystem/missed-reason", "no-answer"));
     ASSERT_NOT_NULL(str(get(a, "cancelationReason"), "text"));
     ASSERT_STREQ(str(a, "end"), str(a, "start")); /* no planned end recorded */
     ASSERT_NULL(resource(b, "Encounter", V_MISSED));
     task = resource(b, "Task", V_MISSED);
     ASSERT_STREQ(str(task, "status"), "failed");
     ASSERT_TRUE(has_coding(get(task, "businessStatus"),
-                           "https://caresync.example/fhir/CodeSystem/missed-reason", "no-answer"));
+                           "https://fhir.caresync.org.uk/CodeSystem/missed-reason", "no-answer"));
 
     /* planned (by phone, times with zones): booked, no Encounter, Task ready. */
     a = resource(b, "Appointment", V_PLAN);
@@ -780,11 +815,14 @@ TEST(observations)
     ASSERT_TRUE(has_coding(get(c, "code"), "http://loinc.org", "8480-6"));
     ASSERT_EQ(cJSON_GetNumberValue(get(get(c, "valueQuantity"), "value")), 130);
     ASSERT_STREQ(str(get(c, "valueQuantity"), "code"), "mm[Hg]");
+    ASSERT_STREQ(str(get(c, "valueQuantity"), "unit"), "millimeter of mercury");
     c = cJSON_GetArrayItem(get(o, "component"), 1);
     ASSERT_TRUE(has_coding(get(c, "code"), "http://loinc.org", "8462-4"));
     ASSERT_EQ(cJSON_GetNumberValue(get(get(c, "valueQuantity"), "value")), 80);
-    ASSERT_TRUE(refers_to(get(o, "encounter"), url_of(b, "Encounter", V_DONE)));
+    ASSERT_TRUE(refers_to(get(o, "encounter"), "Encounter/" V_DONE));
     ASSERT_STREQ(str(o, "issued"), "2026-03-02T09:11:00Z");
+    ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetArrayItem(get(get(o, "meta"), "profile"), 0)),
+                 "http://hl7.org/fhir/StructureDefinition/bp");
 
     ASSERT_STREQ(str(resource(b, "Observation", O_WRONG), "status"), "entered-in-error");
     ASSERT_STREQ(str(cJSON_GetArrayItem(get(resource(b, "Observation", O_WRONG), "note"), 0),
@@ -795,25 +833,94 @@ TEST(observations)
     ASSERT_TRUE(cJSON_GetNumberValue(get(get(o, "valueQuantity"), "value")) == 61.2);
     ASSERT_STREQ(str(get(o, "valueQuantity"), "system"), "http://unitsofmeasure.org");
     ASSERT_STREQ(str(get(o, "valueQuantity"), "code"), "kg");
+    ASSERT_TRUE(has_coding(get(o, "code"), "http://snomed.info/sct", "27113001"));
+    /* no time recorded: vs-1 fails, so no vital-signs profile is claimed */
+    ASSERT_NULL(get(o, "meta"));
 
-    /* no LOINC code known: text only; not a number: a string; a missed visit: no encounter */
+    /* LOINC's 0-10 pain score; not a number: a string; a missed visit: no encounter */
     o = resource(b, "Observation", O_PAIN);
-    ASSERT_NULL(get(get(o, "code"), "coding"));
+    ASSERT_TRUE(has_coding(get(o, "code"), "http://loinc.org", "72514-3"));
     ASSERT_STREQ(str(get(o, "code"), "text"), "Pain score");
+    ASSERT_NULL(get(o, "meta")); /* no vital sign: no profile claimed */
     ASSERT_STREQ(str(o, "valueString"), "mild");
     ASSERT_NULL(get(o, "encounter"));
     /* blood glucose in mmol/L has its own LOINC code */
     o = resource(b, "Observation", O_GLUC);
     ASSERT_TRUE(has_coding(get(o, "code"), "http://loinc.org", "15074-8"));
+    ASSERT_FALSE(has_coding(get(o, "code"), "http://loinc.org", "2339-0"));
+    ASSERT_STREQ(str(get(o, "code"), "text"), "Blood glucose"); /* names no other code */
     ASSERT_STREQ(str(o, "status"), "final"); /* no status recorded */
 
     o = resource(b, "Observation", GP_1);
     ASSERT_NOT_NULL(o);
     ASSERT_STREQ(str(get(o, "code"), "text"), "Goal progress");
-    ASSERT_TRUE(refers_to(get(o, "focus"), "urn:uuid:" G_WALK));
+    ASSERT_TRUE(refers_to(get(o, "focus"), "Goal/" G_WALK));
     ASSERT_EQ(cJSON_GetNumberValue(get(o, "valueInteger")), 6);
     ASSERT_STREQ(str(cJSON_GetArrayItem(get(o, "note"), 0), "text"), "Made it to the gate and back");
     ASSERT_TRUE(has_coding(get(o, "component"), THO "goal-achievement", "improving"));
+}
+
+/* A UCUM unit is written with its display name, as HL7's ucum-common value set and UK Core
+ * give it ("millimeter of mercury", not the "mmHg" the worker typed), keeping system and code;
+ * a unit UCUM does not know stays as typed, with no code. */
+TEST(ucum_unit_display_names)
+{
+    static const struct {
+        const char *kind, *value, *typed, *code, *display;
+    } cases[] = {
+            {"pulse", "72", "bpm", "/min", "per minute"},
+            {"pulse", "72", "/min", "/min", "per minute"},
+            {"respiratory-rate", "16", "breaths/min", "/min", "per minute"},
+            {"spo2", "97", "%", "%", "percent"},
+            {"temperature", "36.8", "\xc2\xb0" "C", "Cel", "degree Celsius"},
+            {"temperature", "36.8", "Cel", "Cel", "degree Celsius"},
+            {"weight", "61.2", "kg", "kg", "kilogram"},
+            {"weight", "700", "g", "g", "gram"},
+            {"weight", "135", "lb", "[lb_av]", "pound (US and British)"},
+            {"blood-glucose", "6.1", "mmol/l", "mmol/L", "millimole per liter"},
+            {"blood-glucose", "110", "mg/dl", "mg/dL", "milligram per deciliter"},
+            {"wound-size", "3", "cm", "cm", "centimeter"},
+            {"wound-size", "5", "mm", "mm", "millimeter"},
+            {"wound-size", "6", "cm2", "cm2", "square centimeter"},
+            {"timed-up-and-go", "12", "seconds", "s", "second"},
+            {"blood-pressure", "130/80", "mmHg", "mm[Hg]", "millimeter of mercury"},
+            {"blood-pressure", "130/80", NULL, "mm[Hg]", "millimeter of mercury"},
+            {"wound-size", "2", "inches", NULL, "inches"},
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        _cleanup_json_ cJSON *t = NULL, *b = NULL;
+        const cJSON *o, *q;
+        char tree[1024];
+
+        snprintf(tree, sizeof(tree),
+                 "{\"id\":\"" PERSON "\",\"name\":\"A Person\",\"observations\":[{\"id\":\"" O_BP
+                 "\",\"person_id\":\"" PERSON "\",\"kind\":\"%s\",\"value\":\"%s\"%s%s%s,"
+                 "\"occurred_at\":\"2026-03-02T09:10\",\"status\":\"final\"}]}",
+                 cases[i].kind, cases[i].value, cases[i].typed ? ",\"unit\":\"" : "",
+                 cases[i].typed ? cases[i].typed : "", cases[i].typed ? "\"" : "");
+        t = cJSON_Parse(tree);
+        ASSERT_NOT_NULL(t);
+        b = fhir_bundle(t, NULL);
+        ASSERT_NOT_NULL(b);
+        o = resource(b, "Observation", O_BP);
+        ASSERT_NOT_NULL(o);
+        q = get(o, "valueQuantity");
+        if (streq(cases[i].kind, "blood-pressure")) {
+            ASSERT_NULL(q);
+            ASSERT_EQ(cJSON_GetArraySize(get(o, "component")), 2);
+            q = get(cJSON_GetArrayItem(get(o, "component"), 1), "valueQuantity");
+        }
+        ASSERT_NOT_NULL(q);
+        ASSERT_STREQ(str(q, "unit"), cases[i].display);
+        if (cases[i].code) {
+            ASSERT_STREQ(str(q, "system"), "http://unitsofmeasure.org");
+            ASSERT_STREQ(str(q, "code"), cases[i].code);
+        } else {
+            ASSERT_NULL(get(q, "system"));
+            ASSERT_NULL(get(q, "code"));
+        }
+    }
 }
 
 TEST(notes_consents_alerts_about_me)
@@ -832,11 +939,11 @@ TEST(notes_consents_alerts_about_me)
     data = str(get(cJSON_GetArrayItem(get(d, "content"), 0), "attachment"), "data");
     /* base64 of "Dressing changed; healing well" */
     ASSERT_STREQ(data, "RHJlc3NpbmcgY2hhbmdlZDsgaGVhbGluZyB3ZWxs");
-    ASSERT_TRUE(refers_to(get(d, "context"), url_of(b, "Encounter", V_DONE)));
+    ASSERT_TRUE(refers_to(get(d, "context"), "Encounter/" V_DONE));
     d = resource(b, "DocumentReference", N_SAFE);
     ASSERT_STREQ(str(d, "status"), "entered-in-error");
     ASSERT_TRUE(has_coding(get(d, "meta"), THO "v3-Confidentiality", "R"));
-    ASSERT_TRUE(refers_to(get(d, "context"), "urn:uuid:" V_MISSED)); /* no Encounter: related */
+    ASSERT_TRUE(refers_to(get(d, "context"), "Appointment/" V_MISSED)); /* no Encounter: related */
 
     c = resource(b, "Consent", C_PERMIT);
     ASSERT_STREQ(str(c, "status"), "active");
@@ -885,8 +992,8 @@ TEST(minimal_and_invalid_trees)
     check_bundle(b, &refs);
     CHECK_PASSING();
     ASSERT_NULL(get(b, "timestamp"));
-    /* Patient and CareTeam only. */
-    ASSERT_EQ(cJSON_GetArraySize(get(b, "entry")), 2);
+    /* Patient and CareTeam only, with the 10 CodeSystems. */
+    ASSERT_EQ(cJSON_GetArraySize(get(b, "entry")), 2 + 10);
     ASSERT_NULL(resource(b, "QuestionnaireResponse", PERSON));
 
     bad = cJSON_Parse("{\"id\":\"Person-1\",\"name\":\"A Person\"}");
@@ -937,4 +1044,104 @@ TEST(long_values)
                    "attachment"),
                "data");
     ASSERT_EQ(strlen(data), 4 * ((100000 + 2) / 3));
+}
+
+/* The server's tree: staff with display names and registrations, a GP practice by ODS code
+ * (what the API sets), the name and address in parts, a language by name, About Me's time. */
+TEST(staff_names_and_organisations)
+{
+    _cleanup_json_ cJSON *t = NULL, *b = NULL, *parts = NULL;
+    const cJSON *pat, *pr, *role, *e, *s, *qr, *name, *addr;
+    int refs = 0;
+    size_t n = 0, seen = 0;
+
+    t = cJSON_Parse(
+            "{\"id\":\"" PERSON "\",\"name\":\"Doreen May Ashworth\",\"family_name\":\"Ashworth\","
+            "\"given_names\":\" Doreen  May \",\"name_prefix\":\"Mrs\",\"language\":\"Polish\","
+            "\"address\":\"3 Mill Lane, Northbrook NB1 2AA\",\"address_line1\":\"3 Mill Lane\","
+            "\"address_city\":\"Northbrook\",\"address_postcode\":\"NB1 2AA\","
+            "\"gp_practice\":\"A81001\","
+            "\"about_me\":{\"id\":\"" PERSON "\",\"person_id\":\"" PERSON "\","
+            "\"what_matters\":\"My garden\"},"
+            "\"observations\":[{\"id\":\"" O_BP "\",\"person_id\":\"" PERSON "\","
+            "\"kind\":\"pulse\",\"value\":\"72\",\"unit\":\"bpm\",\"author\":\"nurse.amira\","
+            "\"occurred_at\":\"2026-03-02T09:10Z\"}],"
+            "\"team\":[{\"user\":\"nurse.amira\",\"role\":\"nurse\",\"assignment\":\"contributor\"}],"
+            "\"staff\":[{\"user\":\"nurse.amira\",\"role\":\"nurse\",\"display_name\":\"Amira Khan\","
+            "\"nmc\":\"12A3456B\",\"hcpc\":null,\"swe\":null,\"disabled\":\"0\"}]}");
+    ASSERT_NOT_NULL(t);
+    ASSERT_EQ(fhir_set_authored(t, (uint64_t)1772442600000 << 16), 0);
+    b = fhir_bundle(t, NULL);
+    ASSERT_NOT_NULL(b);
+    check_bundle(b, &refs);
+    CHECK_PASSING();
+
+    pat = resource(b, "Patient", PERSON);
+    name = cJSON_GetArrayItem(get(pat, "name"), 0);
+    ASSERT_STREQ(str(name, "family"), "Ashworth");
+    ASSERT_EQ(cJSON_GetArraySize(get(name, "given")), 2);
+    ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetArrayItem(get(name, "given"), 1)), "May");
+    ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetArrayItem(get(name, "prefix"), 0)), "Mrs");
+    ASSERT_STREQ(str(name, "text"), "Doreen May Ashworth");
+    addr = cJSON_GetArrayItem(get(pat, "address"), 0);
+    ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetArrayItem(get(addr, "line"), 0)), "3 Mill Lane");
+    ASSERT_STREQ(str(addr, "postalCode"), "NB1 2AA");
+    ASSERT_STREQ(str(addr, "city"), "Northbrook");
+    ASSERT_TRUE(has_coding(get(pat, "communication"), "urn:ietf:bcp:47", "pl"));
+    /* gp_practice an ODS code: the Organization is found by it */
+    cJSON_ArrayForEach (e, get(b, "entry"))
+        if (strcmp(str(get(e, "resource"), "resourceType"), "Organization") == 0) {
+            s = cJSON_GetArrayItem(get(get(e, "resource"), "identifier"), 0);
+            ASSERT_STREQ(str(s, "system"), "https://fhir.nhs.uk/Id/ods-organization-code");
+            ASSERT_STREQ(str(s, "value"), "A81001");
+            seen++;
+        }
+    ASSERT_EQ(seen, 1);
+
+    /* The nurse: a Practitioner with her name and NMC PIN, and her role in SNOMED CT. */
+    pr = NULL;
+    role = NULL;
+    cJSON_ArrayForEach (e, get(b, "entry")) {
+        const cJSON *r = get(e, "resource");
+
+        if (strcmp(str(r, "resourceType"), "Practitioner") == 0)
+            pr = r;
+        if (strcmp(str(r, "resourceType"), "PractitionerRole") == 0)
+            role = r;
+    }
+    ASSERT_NOT_NULL(pr);
+    ASSERT_NOT_NULL(role);
+    ASSERT_STREQ(str(cJSON_GetArrayItem(get(pr, "name"), 0), "text"), "Amira Khan");
+    ASSERT_STREQ(str(cJSON_GetArrayItem(get(pr, "identifier"), 1), "system"),
+                 "https://fhir.hl7.org.uk/Id/nmc-number");
+    ASSERT_TRUE(has_coding(get(role, "code"), "http://snomed.info/sct", "106292003"));
+    s = cJSON_GetArrayItem(get(resource(b, "Observation", O_BP), "performer"), 0);
+    ASSERT_STREQ(str(s, "display"), "Amira Khan");
+    ASSERT_TRUE(strncmp(str(s, "reference"), "Practitioner/", 13) == 0);
+    ASSERT_STREQ(str(s, "reference") + 13, str(pr, "id"));
+    ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetArrayItem(get(get(resource(b, "Observation", O_BP),
+                                                                   "meta"), "profile"), 0)),
+                 "http://hl7.org/fhir/StructureDefinition/heartrate");
+
+    /* About Me: its Questionnaire, and when it was written. */
+    qr = resource(b, "QuestionnaireResponse", PERSON);
+    ASSERT_STREQ(str(qr, "questionnaire"), "https://fhir.caresync.org.uk/Questionnaire/about-me");
+    ASSERT_STREQ(str(qr, "authored"), "2026-03-02T09:10:00Z");
+    ASSERT_STREQ(str(resource(b, "Questionnaire", "caresync-about-me"), "url"),
+                 str(qr, "questionnaire"));
+    ASSERT_STREQ(str(resource(b, "CodeSystem", "caresync-staff-role"), "url"),
+                 "https://fhir.caresync.org.uk/CodeSystem/staff-role");
+
+    /* Slices of 4: the whole Bundle in order, each reference loaded by then. */
+    parts = fhir_split(b, 4);
+    ASSERT_NOT_NULL(parts);
+    ASSERT_EQ(cJSON_GetArraySize(parts),
+              (cJSON_GetArraySize(get(b, "entry")) + 3) / 4);
+    cJSON_ArrayForEach (s, parts) {
+        ASSERT_STREQ(str(s, "type"), "transaction");
+        ASSERT_LE(cJSON_GetArraySize(get(s, "entry")), 4);
+        n += (size_t)cJSON_GetArraySize(get(s, "entry"));
+    }
+    ASSERT_EQ(n, (size_t)cJSON_GetArraySize(get(b, "entry")));
+    ASSERT_NULL(fhir_split(b, 0));
 }

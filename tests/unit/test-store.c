@@ -13,6 +13,7 @@
 #include "harness.h"
 #include "hlc.h"
 #include "store.h"
+#include "store_int.h"
 #include "util.h"
 
 /* ---- inspecting the store file ---- */
@@ -875,6 +876,19 @@ TEST(out_of_scope_change_logged_not_applied)
     ASSERT_NULL(pulled(r1, "person", f.p, "phone"));
 }
 
+
+/* The window's edges, by the server's clock: a change received in the millisecond its scope ended
+ * arrived after the end (which committed first). This flaked the test above when the unassign
+ * and the push fell in one millisecond. */
+TEST(handover_window_edges)
+{
+    ASSERT_FALSE(store_window_open(1000, 1000, 0));
+    ASSERT_FALSE(store_window_open(1001, 1000, 0));
+    ASSERT_TRUE(store_window_open(999, 1000, 0));
+    ASSERT_TRUE(store_window_open(1000, 1000, 1));
+    ASSERT_TRUE(store_window_open(1000 + 71 * 3600 * 1000ULL, 1000, 72 * 3600 * 1000ULL));
+    ASSERT_FALSE(store_window_open(1000 + 72 * 3600 * 1000ULL, 1000, 72 * 3600 * 1000ULL));
+}
 
 TEST(handover_grace_keeps_edit_recorded_before_the_end)
 {

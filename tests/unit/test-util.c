@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* test-util.c - ids (UUIDv7 form and order), UTF-8 validation, number parsing, SHA-256, time
  * formatting and the date / date-time rules the catalogue's value types use. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "harness.h"
 #include "macro.h"
@@ -250,4 +252,103 @@ TEST(datetimes)
         ASSERT_FALSE(datetime_valid(bad[i]));
     }
     ASSERT_FALSE(datetime_valid(NULL));
+}
+
+static int slurp(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        return -errno;
+    n = read(fd, buf, size - 1);
+    close(fd);
+    if (n < 0)
+        return -errno;
+    buf[n] = '\0';
+    return (int)n;
+}
+
+TEST(file_write_atomic_replaces_whole)
+{
+    char path[4200], tmp[4300], link[4200], buf[64];
+    struct stat sb;
+
+    snprintf(path, sizeof(path), "%s/token", test_tmpdir());
+    snprintf(tmp, sizeof(tmp), "%s/.token.tmp", test_tmpdir());
+    ASSERT_OK(file_write_atomic(path, "first", 5, 0600));
+    ASSERT_EQ(slurp(path, buf, sizeof(buf)), 5);
+    ASSERT_STREQ(buf, "first");
+    ASSERT_EQ(stat(path, &sb), 0);
+    ASSERT_EQ(sb.st_mode & 0777, 0600);
+    /* Replaced whole, with the new mode whatever the umask; no temporary file left. */
+    umask(0);
+    ASSERT_OK(file_write_atomic(path, "second\n", 7, 0640));
+    umask(022);
+    ASSERT_EQ(slurp(path, buf, sizeof(buf)), 7);
+    ASSERT_STREQ(buf, "second\n");
+    ASSERT_EQ(stat(path, &sb), 0);
+    ASSERT_EQ(sb.st_mode & 0777, 0640);
+    ASSERT_TRUE(access(tmp, F_OK) < 0);
+    /* A stale temporary file (a crash mid-write) is replaced, not followed or appended to. */
+    ASSERT_OK(file_write_atomic(tmp, "stale", 5, 0600));
+    ASSERT_OK(file_write_atomic(path, "", 0, 0600));
+    ASSERT_EQ(slurp(path, buf, sizeof(buf)), 0);
+    /* A planted symbolic link at the temporary name is not written through. */
+    snprintf(link, sizeof(link), "%s/victim", test_tmpdir());
+    ASSERT_OK(file_write_atomic(link, "keep", 4, 0600));
+    ASSERT_EQ(symlink(link, tmp), 0);
+    ASSERT_OK(file_write_atomic(path, "new", 3, 0600));
+    ASSERT_EQ(slurp(link, buf, sizeof(buf)), 4);
+    ASSERT_STREQ(buf, "keep");
+    /* Failures: a missing directory; the old content stays. */
+    snprintf(buf, sizeof(buf), "/nonexistent-dir-%d/x", (int)getpid());
+    ASSERT_ERRNO(file_write_atomic(buf, "x", 1, 0600), -ENOENT);
+    ASSERT_EQ(slurp(path, buf, sizeof(buf)), 3);
+}
+
+TEST(fnv1a_vectors)
+{
+    /* The FNV-1a 64 test vectors of draft-eastlake-fnv. */
+    ASSERT_EQ(fnv1a(""), UINT64_C(0xcbf29ce484222325));
+    ASSERT_EQ(fnv1a("a"), UINT64_C(0xaf63dc4c8601ec8c));
+    ASSERT_EQ(fnv1a("foobar"), UINT64_C(0x85944171f73967e8));
+}
+
+TEST(iso_time_parts)
+{
+    struct iso_parts t;
+    int64_t ms;
+    bool zoned;
+
+    ASSERT_OK(iso_time_split("2026-12-03T10:30", &t));
+    ASSERT_EQ(t.year, 2026);
+    ASSERT_EQ(t.month, 12);
+    ASSERT_EQ(t.day, 3);
+    ASSERT_EQ(t.hour, 10);
+    ASSERT_EQ(t.minute, 30);
+    ASSERT_EQ(t.second, 0);
+    ASSERT_FALSE(t.zoned);
+    ASSERT_OK(iso_time_split("2026-03-29T01:02:03.45+05:30", &t));
+    ASSERT_EQ(t.second, 3);
+    ASSERT_EQ(t.ms, 450);
+    ASSERT_TRUE(t.zoned);
+    ASSERT_EQ(t.offset_s, 5 * 3600 + 30 * 60);
+    ASSERT_OK(iso_time_split("2026-03-29T01:02:03-01:00", &t));
+    ASSERT_EQ(t.offset_s, -3600);
+    ASSERT_OK(iso_time_split("2026-03-29T01:02Z", &t));
+    ASSERT_TRUE(t.zoned);
+    ASSERT_EQ(t.offset_s, 0);
+    ASSERT_ERRNO(iso_time_split("2026-02-30T01:02Z", &t), -EINVAL);
+    ASSERT_ERRNO(iso_time_split(NULL, &t), -EINVAL);
+    /* The same instant written three ways. */
+    ASSERT_OK(iso_time_parse("2026-03-29T01:02:03-01:00", &ms, &zoned));
+    {
+        int64_t a, b;
+
+        ASSERT_OK(iso_time_parse("2026-03-29T02:02:03Z", &a, &zoned));
+        ASSERT_OK(iso_time_parse("2026-03-29T07:32:03+05:30", &b, &zoned));
+        ASSERT_EQ(ms, a);
+        ASSERT_EQ(ms, b);
+    }
 }
