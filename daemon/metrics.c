@@ -307,6 +307,16 @@ static void expose(struct metrics_server *m, struct evbuffer *b, bool dev_ok,
         "COMMITs the writer made, each one fsync of the write-ahead log.", ws.commits);
     expo_one(b, "caresyncd_store_largest_group", "gauge",
         "The most write jobs committed in one group since the start.", ws.largest_group);
+    expo_header(b, "caresyncd_store_write_seconds_total", "counter",
+           "Where write jobs' time went: waiting in the queue, running, from the end of their run "
+           "to their group's COMMIT, and from there back to the event loop.");
+    evbuffer_add_printf(b,
+                        "caresyncd_store_write_seconds_total{stage=\"wait\"} %.6f\n"
+                        "caresyncd_store_write_seconds_total{stage=\"run\"} %.6f\n"
+                        "caresyncd_store_write_seconds_total{stage=\"commit\"} %.6f\n"
+                        "caresyncd_store_write_seconds_total{stage=\"deliver\"} %.6f\n",
+                        (double)ws.wait_us / 1e6, (double)ws.run_us / 1e6,
+                        (double)ws.commit_us / 1e6, (double)ws.deliver_us / 1e6);
     expo_one(b, "caresyncd_store_queue_full_total", "counter",
         "Requests answered 503 queue_full: queue_depth requests were waiting already.",
         ws.refused);

@@ -105,25 +105,34 @@ static void group_failed(struct work_job **v, size_t from, size_t to, int err)
         v[i]->group_err = err;
 }
 
-static int64_t work_now_ms(void)
+static int64_t work_now_us(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Jobs v[from..to) are over (their group committed or failed): count them, hand them back. */
 static void group_done(struct work *w, struct work_job **v, size_t from, size_t to)
 {
+    int64_t now = work_now_us();
+
     pthread_mutex_lock(&w->lock);
     w->stats.write_jobs += to - from;
     w->stats.groups++;
     w->stats.commits = store_commits(w->writer);
     if (to - from > w->stats.largest_group)
         w->stats.largest_group = to - from;
-    for (size_t i = from; i < to; i++)
-        complete_locked(w, v[i]);
+    for (size_t i = from; i < to; i++) {
+        struct work_job *j = v[i];
+
+        j->t_over = now;
+        w->stats.wait_us += (uint64_t)(j->t_start - j->t_submit);
+        w->stats.run_us += (uint64_t)(j->t_end - j->t_start);
+        w->stats.commit_us += (uint64_t)(now - j->t_end);
+        complete_locked(w, j);
+    }
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -142,7 +151,7 @@ static void run_group(struct work *w, struct work_job **v, size_t n)
     size_t start = 0;
 
     while (start < n) {
-        int64_t began = work_now_ms();
+        int64_t began = work_now_us();
         bool lost = false;
         size_t i;
         int r = store_group_begin(s);
@@ -153,14 +162,17 @@ static void run_group(struct work *w, struct work_job **v, size_t n)
             return;
         }
         for (i = start; i < n; i++) {
+            if (!v[i]->t_start) /* (a read's second part: its start was its read's) */
+                v[i]->t_start = work_now_us();
             v[i]->run(s, v[i]);
             if (v[i]->then && !store_group_lost(s)) /* no readers: both parts here */
                 v[i]->then(s, v[i]);
+            v[i]->t_end = work_now_us();
             if (store_group_lost(s)) {
                 lost = true;
                 break;
             }
-            if (i + 1 - start >= WORK_GROUP_MIN && work_now_ms() - began >= WORK_GROUP_MS) {
+            if (i + 1 - start >= WORK_GROUP_MIN && v[i]->t_end - began >= WORK_GROUP_MS * 1000) {
                 i++;
                 break;
             }
@@ -190,6 +202,7 @@ static void *writer_main(void *arg)
     struct work *w = arg;
     struct work_job *v[WORK_GROUP_MAX];
 
+    (void)pthread_setname_np(pthread_self(), "store-writer"); /* for top -H, perf */
     for (;;) {
         size_t n = 0;
 
@@ -215,6 +228,7 @@ static void *reader_main(void *arg)
     struct reader *rd = arg;
     struct work *w = rd->w;
 
+    (void)pthread_setname_np(pthread_self(), "store-reader");
     for (;;) {
         struct work_job *j;
 
@@ -231,6 +245,7 @@ static void *reader_main(void *arg)
         }
         pthread_mutex_unlock(&w->lock);
 
+        j->t_start = work_now_us();
         j->run(rd->s, j);
 
         pthread_mutex_lock(&w->lock);
@@ -252,6 +267,11 @@ static void *reader_main(void *arg)
 
 static void deliver(struct work *w, struct work_job *j)
 {
+    if (j->t_over && !j->discard) {
+        pthread_mutex_lock(&w->lock);
+        w->stats.deliver_us += (uint64_t)(work_now_us() - j->t_over);
+        pthread_mutex_unlock(&w->lock);
+    }
     if (w->pending > 0)
         w->pending--;
     j->done(j);
@@ -281,6 +301,8 @@ int work_submit(struct work *w, struct work_job *j)
     j->r = 0;
     j->group_err = 0;
     j->discard = false;
+    j->t_submit = work_now_us();
+    j->t_start = j->t_end = j->t_over = 0;
     if (w->inline_mode) {
         w->pending++;
         j->run(w->writer, j);
@@ -450,9 +472,11 @@ struct work *work_free(struct work *w)
         /* The figures bench/ reads: how many commits (each one fsync) the writes took. */
         log_info("store work: %" PRIu64 " write jobs in %" PRIu64 " groups, %" PRIu64
                  " commits (largest group %zu); %" PRIu64 " read jobs; %" PRIu64
-                 " refused with the queue full",
+                 " refused with the queue full; write jobs' time in ms: %" PRIu64 " waiting, %"
+                 PRIu64 " running, %" PRIu64 " to their commit, %" PRIu64 " back to the loop",
                  st.write_jobs, st.groups, st.commits, st.largest_group, st.read_jobs,
-                 st.refused);
+                 st.refused, st.wait_us / 1000, st.run_us / 1000, st.commit_us / 1000,
+                 st.deliver_us / 1000);
     }
     for (unsigned i = 0; w->readers && i < w->n_readers; i++)
         store_free(w->readers[i].s);

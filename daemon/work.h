@@ -43,6 +43,8 @@ struct work_job {
     int group_err;
     bool discard; /* @done is called at shutdown, the event loop gone: free, send nothing */
     struct work_job *next;
+    /* CLOCK_MONOTONIC µs (set by the pool): submitted, run started, run ended, group over. */
+    int64_t t_submit, t_start, t_end, t_over;
 };
 
 /* Counters, read on the event loop. */
@@ -50,6 +52,10 @@ struct work_stats {
     uint64_t write_jobs, read_jobs, groups, commits, refused;
     size_t largest_group;
     size_t queued; /* jobs waiting for a thread now */
+    /* Where write jobs' time went, summed in µs (docs/ARCHITECTURE.md "Threads"): waiting in
+     * the queue, running, from the end of their run to their group's COMMIT done, and from
+     * there to the event loop taking them back. */
+    uint64_t wait_us, run_us, commit_us, deliver_us;
 };
 
 /*
