@@ -11,9 +11,6 @@
 
 static atomic_ulong calls;
 
-int fsync(int fd);
-int fdatasync(int fd);
-
 int fsync(int fd)
 {
     static int (*real)(int);
