@@ -545,8 +545,10 @@ static void job_done(struct work_job *j)
         return;
     }
     evcon = evhttp_request_get_connection(hr->req);
-    if (evcon)
+    if (evcon) {
         evhttp_connection_set_closecb(evcon, NULL, NULL);
+        evhttp_connection_set_timeout(evcon, HTTP_TIMEOUT_S);
+    }
     if (j->discard) {
         /* Shutting down with the loop gone: evhttp frees the request with its connection. */
         job_free(hj);
@@ -603,15 +605,21 @@ static void job_submit(struct http_req *hr, struct http_job *hj, enum work_kind 
     hj->job.kind = kind;
     hj->job.run = run;
     hj->job.done = job_done;
-    if (evcon)
+    if (evcon) {
         evhttp_connection_set_closecb(evcon, job_conn_closed, hj);
+        /* The device is waiting for us now, not we for it: evhttp's idle timeout must not hang
+         * up on it while its job waits in a long queue (job_done() puts it back). */
+        evhttp_connection_set_timeout(evcon, HTTP_JOB_TIMEOUT_S);
+    }
     hr->deferred = true;
     r = work_submit(hr->sd->work, &hj->job);
     if (r == 0)
         return;
     hr->deferred = false;
-    if (evcon)
+    if (evcon) {
         evhttp_connection_set_closecb(evcon, NULL, NULL);
+        evhttp_connection_set_timeout(evcon, HTTP_TIMEOUT_S);
+    }
     hr->held_text = TAKE_PTR(hj->hr.held_text);
     job_free(hj);
     if (hr->held_text) {

@@ -21,6 +21,9 @@ struct work_stats;
 #define HTTP_GZIP_MIN        1024
 #define HTTP_HEADERS_MAX     (16 * 1024)
 #define HTTP_TIMEOUT_S       30
+/* A connection whose request waits for the store (its job queued or running) is not idle: it
+ * is given this long (work.h; a queue of thousands on a busy machine can take minutes). */
+#define HTTP_JOB_TIMEOUT_S   3600
 #define HTTP_LISTEN_MAX      16  /* listening sockets (--listen, repeatable) */
 #define HTTP_HOST_MAX        253 /* a --listen host name */ /* idle: no byte read or written for this long */
 #define HTTP_BUDGET_RETRY_AFTER "2" /* seconds, when the body budget is used up */

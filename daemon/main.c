@@ -1121,7 +1121,9 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     if (r < 0)
         return ADMIN_EXIT_FAILURE; /* tls_server_ctx_new() said why */
     base = event_base_new();
-    if (!base) {
+    /* Two priorities: the store's finished jobs (work.c) before new network events, so that a
+     * committed sync's reply never waits behind a burst of handshakes; everything else 1. */
+    if (!base || event_base_priority_init(base, WORK_PRIORITIES) < 0) {
         log_error("cannot create the event loop");
         return ADMIN_EXIT_FAILURE;
     }

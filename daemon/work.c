@@ -402,6 +402,8 @@ int work_new(struct event_base *base, struct store *writer, const char *path, un
         goto fail;
     }
     w->ev_done = event_new(base, w->pipe_fd[0], EV_READ | EV_PERSIST, on_done, w);
+    if (w->ev_done && event_base_get_npriorities(base) >= WORK_PRIORITIES)
+        (void)event_priority_set(w->ev_done, 0);
     if (!w->ev_done || event_add(w->ev_done, NULL) < 0) {
         r = -ENOMEM;
         goto fail;

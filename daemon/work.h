@@ -20,6 +20,9 @@ struct work;
 #define WORK_GROUP_MS    50   /* a group that has worked this long commits, whatever waits... */
 #define WORK_GROUP_MIN   8    /* ...once it holds this many jobs */
 #define WORK_RETRY_AFTER "1"  /* seconds, in the 503 of a full queue */
+/* The event loop's priorities (event_base_priority_init()): finished jobs are taken back at 0,
+ * before any network event (the default, 1), when the base has them. */
+#define WORK_PRIORITIES  2
 
 enum work_kind {
     WORK_READ,  /* reads only: any reader thread */
@@ -61,7 +64,9 @@ struct work_stats {
 /*
  * work_new() - the pool for @writer (borrowed: from now on only the writer thread uses it),
  * @readers reader threads each with a handle store_open_reader(@writer, @path), at most @depth
- * jobs waiting. Completions run on @base. @readers 0 runs read jobs on the writer thread.
+ * jobs waiting. Completions run on @base, at its highest priority when it has WORK_PRIORITIES
+ * (a job's reply goes out before the next burst of network events is handled). @readers 0 runs
+ * read jobs on the writer thread.
  * Returns 0 or -errno.
  */
 int work_new(struct event_base *base, struct store *writer, const char *path, unsigned readers,
