@@ -1332,6 +1332,27 @@ static void handle_conflicts(struct http_req *hr)
     job_submit(hr, &cj->hj, WORK_READ, conflicts_run);
 }
 
+/*
+ * The start every coordinator's POST with a body shares: authenticate, check the role (for
+ * @to_do), read the body (*text, *len; *raw owns it when it had to be inflated), and a new job
+ * of @size answered by @finish. NULL when the request was answered already (refused, or out of
+ * memory).
+ */
+static void *coordinator_job_new(struct http_req *hr, const char *to_do, size_t size,
+                                 void (*finish)(struct http_job *hj), const char *what,
+                                 const char **text, size_t *len, void **raw)
+{
+    struct http_job *hj;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, to_do) < 0 ||
+        request_body(hr, text, len, raw) < 0)
+        return NULL;
+    hj = job_new(size, finish, what);
+    if (!hj)
+        send_oom(hr);
+    return hj;
+}
+
 /* ---- POST /v1/conflicts/{id}/resolve ---- */
 
 struct resolve_job {
@@ -1390,14 +1411,9 @@ static void handle_resolve(struct http_req *hr, int64_t id)
     size_t len;
     int r;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "resolve conflicts") < 0 ||
-        request_body(hr, &text, &len, &raw) < 0)
+    rj = coordinator_job_new(hr, "resolve conflicts", sizeof(*rj), resolve_finish, "resolving a conflict", &text, &len, &raw);
+    if (!rj)
         return;
-    rj = JOB_NEW(struct resolve_job, resolve_finish, "resolving a conflict");
-    if (!rj) {
-        send_oom(hr);
-        return;
-    }
     rj->hj.cleanup = resolve_cleanup;
     rj->id = id;
     r = proto_resolve_request_decode(text, len, &rj->q, &bad);
@@ -1478,14 +1494,9 @@ static void handle_restore_row(struct http_req *hr)
     size_t len;
     int r;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "restore deleted rows") < 0 ||
-        request_body(hr, &text, &len, &raw) < 0)
+    rj = coordinator_job_new(hr, "restore deleted rows", sizeof(*rj), restore_finish, "restoring a row", &text, &len, &raw);
+    if (!rj)
         return;
-    rj = JOB_NEW(struct restore_job, restore_finish, "restoring a row");
-    if (!rj) {
-        send_oom(hr);
-        return;
-    }
     rj->hj.cleanup = restore_cleanup;
     r = proto_restore_request_decode(text, len, &rj->q, &bad);
     if (r < 0) {
@@ -1797,14 +1808,9 @@ static void handle_assignment(struct http_req *hr)
     size_t len;
     int r;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "change caseloads") < 0 ||
-        request_body(hr, &text, &len, &raw) < 0)
+    cj = coordinator_job_new(hr, "change caseloads", sizeof(*cj), assignment_finish, "changing a caseload", &text, &len, &raw);
+    if (!cj)
         return;
-    cj = JOB_NEW(struct caseload_job, assignment_finish, "changing a caseload");
-    if (!cj) {
-        send_oom(hr);
-        return;
-    }
     cj->hj.cleanup = caseload_cleanup;
     cj->which = "person";
     r = proto_assignment_request_decode(text, len, &cj->assign, &bad);
@@ -1878,14 +1884,9 @@ static void handle_transfer(struct http_req *hr)
     size_t len;
     int r;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "transfer caseloads") < 0 ||
-        request_body(hr, &text, &len, &raw) < 0)
+    cj = coordinator_job_new(hr, "transfer caseloads", sizeof(*cj), transfer_finish, "transferring a caseload", &text, &len, &raw);
+    if (!cj)
         return;
-    cj = JOB_NEW(struct caseload_job, transfer_finish, "transferring a caseload");
-    if (!cj) {
-        send_oom(hr);
-        return;
-    }
     cj->hj.cleanup = caseload_cleanup;
     cj->which = "user";
     r = proto_transfer_request_decode(text, len, &cj->transfer, &bad);
