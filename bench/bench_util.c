@@ -376,7 +376,8 @@ int bench_daemon_start(struct bench_daemon *d, const char *caresyncd, const char
     /* Every simulated device comes from 127.0.0.1: lift the per-address connection cap. */
     char *argv[] = {(char *)caresyncd, (char *)"serve", (char *)"--data", (char *)data,
                     (char *)"--listen", (char *)"127.0.0.1:0", (char *)"--max-conns-per-addr",
-                    (char *)"100000", (char *)"--quiet", NULL};
+                    (char *)"100000", (char *)"--metrics-listen", (char *)"off",
+                    (char *)"--quiet", NULL};
     double deadline = bench_now_s() + 30;
     pid_t pid;
 

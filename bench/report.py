@@ -161,9 +161,10 @@ def main():
         L = res['load']
         row('4', '%d devices at once, %d changes each + pull' %
             (L['devices'], L['changes_per_sync']),
-            '%s syncs/s, p50 %s ms, p99 %s ms, %d errors, daemon peak RSS %s' %
+            '%s syncs/s, p50 %s ms, p99 %s ms, %d errors, daemon peak RSS %s, %s fsyncs/sync' %
             (k(L['syncs_per_s']['median']), k(L['p50_ms']['median']),
-             k(L['p99_ms']['median']), L['errors'], mib(L['daemon_hwm_kib'] * 1024)),
+             k(L['p99_ms']['median']), L['errors'], mib(L['daemon_hwm_kib'] * 1024),
+             '%.2f' % L['fsyncs_per_sync'] if 'fsyncs_per_sync' in L else '?'),
             'errors = 0', L['errors'] == 0)
         st = L['first_sync_storm']
         row('', 'their first syncs, all at once', '%s syncs/s, p99 %s ms, %d errors' %

@@ -24,6 +24,10 @@
 #define CS_CA_MAX            (1024 * 1024)      /* bytes of a CA file we accept */
 #define CS_REPLY_MAX         (64 * 1024 * 1024) /* bytes of a response body we accept */
 #define CS_BATCH_MAX         500                /* changes per push */
+/* A 503 "busy" or "queue_full" whose Retry-After is at most this many seconds is waited out and
+ * the request sent again, up to CS_BUSY_RETRIES times (docs/PROTOCOL.md "Busy"). */
+#define CS_RETRY_AFTER_MAX   10
+#define CS_BUSY_RETRIES      5
 /* Acknowledged changes are kept (table "sent") this long, and at most this many, to be sent
  * again when the server went back in time (docs/internals/audit.md, "Rewinds"). */
 #define CS_SENT_KEEP_MS      (30ULL * 24 * 3600 * 1000)
@@ -284,6 +288,7 @@ struct http_reply {
     char code[64];     /* error.code of an error reply, or "" */
     char message[300]; /* error.message of an error reply, or "" */
     long index;        /* error.index, or -1 */
+    long retry_after;  /* the Retry-After header in seconds, or -1 */
 };
 
 void http_reply_done(struct http_reply *r);

@@ -9,11 +9,14 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "caresync_int.h"
 #include "gzip.h"
 #include "log.h"
+#include "util.h"
 #include "wire.h"
 
 /* Request bodies from this size on go gzip-encoded (PROTOCOL.md "Compression"). Most syncs
@@ -33,6 +36,7 @@ struct reply_buf {
     size_t len, cap;
     bool too_big;
     bool headers_ended; /* the blank line that ends the (last) header block arrived */
+    long retry_after;   /* Retry-After in seconds, -1 when absent or not a number */
 };
 
 /*
@@ -48,6 +52,18 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
     size_t n = size * nitems;
 
     b->headers_ended = (n == 2 && ptr[0] == '\r' && ptr[1] == '\n') || (n == 1 && ptr[0] == '\n');
+    if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
+        char digits[16];
+        size_t i = 12, k = 0;
+        uint64_t v;
+
+        while (i < n && ptr[i] == ' ')
+            i++;
+        while (i < n && k + 1 < sizeof(digits) && ptr[i] >= '0' && ptr[i] <= '9')
+            digits[k++] = ptr[i++];
+        digits[k] = '\0';
+        b->retry_after = k && parse_u64(digits, &v) == 0 && v <= 86400 ? (long)v : -1;
+    }
     return n;
 }
 
@@ -338,8 +354,8 @@ static int exchange(struct caresync *c, const char *url, const char *ca, bool au
 {
     CURL *h;
     _cleanup_(curl_slist_free_allp) struct curl_slist *hdrs = NULL;
-    struct reply_buf buf = {0};
-    struct http_reply rep = {.index = -1};
+    struct reply_buf buf = {.retry_after = -1};
+    struct http_reply rep = {.index = -1, .retry_after = -1};
     char errbuf[CURL_ERROR_SIZE] = "";
     const char *why = NULL;
     CURLcode rc;
@@ -385,6 +401,7 @@ static int exchange(struct caresync *c, const char *url, const char *ca, bool au
                          "the reply ended inside its headers", ca, false, what);
     }
     log_debug("HTTP %ld, %zu bytes", rep.status, buf.len);
+    rep.retry_after = buf.retry_after;
     if (buf.len > 0 && wire_parse(buf.data, buf.len, &rep.json, &why) < 0)
         rep.json = NULL;
     free(buf.data);
@@ -433,6 +450,23 @@ int transport_request(struct caresync *c, const char *method, const char *path, 
     }
     request_compress(&plain, &gz, &wire);
     r = exchange(c, url, ca, auth, &wire, what, ret);
+    /* A server that had no room for the request (503 busy or queue_full, nothing done) and says
+     * when to come back soon: wait that long, a little more each time, and send it again. */
+    for (unsigned tries = 1; r == CARESYNC_OK && ret->status == 503 &&
+                             (streq(ret->code, "busy") || streq(ret->code, "queue_full")) &&
+                             ret->retry_after >= 0 && ret->retry_after <= CS_RETRY_AFTER_MAX &&
+                             tries <= CS_BUSY_RETRIES;
+         tries++) {
+        long wait_ms = (ret->retry_after ? ret->retry_after : 1) * 1000L * (long)tries;
+        unsigned char jitter = 0;
+
+        (void)random_bytes(&jitter, 1);
+        wait_ms += (long)jitter * 2; /* up to half a second: devices do not come back together */
+        log_debug("the server is busy (%s); sending again in %ld ms", ret->code, wait_ms);
+        http_reply_done(ret);
+        (void)nanosleep(&(struct timespec){wait_ms / 1000, (wait_ms % 1000) * 1000000L}, NULL);
+        r = exchange(c, url, ca, auth, &wire, what, ret);
+    }
     /* A server that cannot read gzip bodies answers 415 having read nothing (RFC 7694): say it
      * again uncompressed. */
     if (r == CARESYNC_OK && wire.gzip && ret->status == 415) {

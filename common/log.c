@@ -126,6 +126,7 @@ int log_msg(enum log_level level, int ret, const char *fmt, ...)
     else
         snprintf(line, sizeof(line), "%s%s%s%s%s", ts, ts[0] ? " " : "",
                  log_prefix ? log_prefix : "", log_prefix ? ": " : "", msg);
+    /* One fprintf: the line is written whole whichever thread logs (stdio locks the stream). */
     if (log_journal)
         fprintf(stderr, "<%c>%s\n", level_prio[level], line);
     else

@@ -13,6 +13,7 @@
 
 #include "macro.h"
 #include "util.h"
+#include "work.h"
 
 #define SKEW_MAX_MS (7ULL * 24 * 3600 * 1000) /* a week */
 
@@ -59,6 +60,8 @@ static const struct config_info {
         [CONFIG_MAX_CONNS] = {"max_conns", "--max-conns", TYPE_NUMBER, 1, 1000000},
         [CONFIG_MAX_BODY_BUFFER_KB] = {"max_body_buffer_kb", "--max-body-buffer-kb", TYPE_NUMBER,
                                        1, 64ULL * 1024 * 1024},
+        [CONFIG_QUEUE_DEPTH] = {"queue_depth", "--queue-depth", TYPE_NUMBER, 1, WORK_QUEUE_MAX},
+        [CONFIG_READERS] = {"readers", "--readers", TYPE_NUMBER, 0, WORK_READERS_MAX},
         [CONFIG_CONSOLE_IDLE_TIMEOUT] = {"console_idle_timeout", "--console-idle-timeout",
                                          TYPE_NUMBER, 1, 7 * 86400},
         [CONFIG_CONSOLE_LIFETIME] = {"console_lifetime", "--console-lifetime", TYPE_NUMBER, 1,

@@ -821,6 +821,11 @@ fail:
     return NULL;
 }
 
+void conn_server_set_store(struct conn_server *cs, struct store *store)
+{
+    cs->store = store;
+}
+
 void conn_server_set_ssl_ctx(struct conn_server *cs, SSL_CTX *ssl_ctx)
 {
     cs->ssl_ctx = ssl_ctx;

@@ -66,6 +66,8 @@ struct conn_server *conn_server_new(struct event_base *base, struct store *store
 /* conn_server_set_ssl_ctx() - new connections use @ssl_ctx (borrowed); those already open keep
  * the context they were made with (each SSL holds a reference to it). */
 void conn_server_set_ssl_ctx(struct conn_server *cs, SSL_CTX *ssl_ctx);
+/* conn_server_set_store() - the handle tokens are checked through (borrowed; the loop's own). */
+void conn_server_set_store(struct conn_server *cs, struct store *store);
 
 /* conn_server_set_limits() - replace the limits (zeros keep the current value). */
 void conn_server_set_limits(struct conn_server *cs, const struct conn_limits *l);

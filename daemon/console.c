@@ -364,15 +364,83 @@ static int dummy_hash(struct console *c)
 {
     char pw[40];
     uint8_t raw[16];
-    int r;
+    int r = 0;
 
-    if (c->dummy_hash[0])
+    pthread_mutex_lock(&c->dummy_lock);
+    if (!c->dummy_hash[0]) {
+        r = random_bytes(raw, sizeof(raw));
+        if (r >= 0) {
+            hex_encode(raw, sizeof(raw), pw);
+            r = console_password_hash(pw, c->dummy_hash, sizeof(c->dummy_hash));
+        }
+    }
+    pthread_mutex_unlock(&c->dummy_lock);
+    return r;
+}
+
+/* What a sign-in's account and password came to (console_sign_in_check_new()). */
+struct console_sign_in_check {
+    int r;  /* store_staff_login_get(): 0, -ENOENT, or -errno (dummy_hash() too) */
+    int ok; /* the password matched the account's hash (or the dummy's: never) */
+    struct store_staff_login l;
+};
+
+/* Read @user's account through @s and verify @password: the same work whether or not the
+ * account exists, so that no timing tells which names do. */
+static void sign_in_check(struct console *c, struct store *s, const char *user,
+                          const char *password, struct console_sign_in_check *k)
+{
+    k->r = dummy_hash(c);
+    if (k->r >= 0)
+        k->r = store_staff_login_get(s, user, &k->l);
+    if (k->r < 0 && k->r != -ENOENT)
+        return;
+    k->ok = console_password_verify(k->r == 0 && k->l.has_login ? k->l.password_hash
+                                                                : c->dummy_hash,
+                                    password);
+}
+
+static bool is_sign_in(const struct console_request *rq)
+{
+    return rq->method == CONSOLE_POST && streq(rq->path, "/console/api/sign-in");
+}
+
+bool console_uses_store(const struct console_request *rq)
+{
+    return strncmp(rq->path, "/console/api/", 13) == 0;
+}
+
+int console_sign_in_check_new(struct console *c, struct store *s, const struct console_request *rq,
+                              struct console_sign_in_check **ret)
+{
+    _cleanup_json_ cJSON *body = NULL;
+    struct console_reply scratch = {0};
+    const char *user, *password;
+    struct console_sign_in_check *k;
+
+    *ret = NULL;
+    /* A body that does not parse is refused by console_handle() with its own words. */
+    if (!is_sign_in(rq) || console_body(rq, &body, &scratch) < 0 ||
+        console_member(body, "user", true, STORE_NAME_MAX, &user, &scratch) < 0 ||
+        console_member(body, "password", true, CONSOLE_PASSWORD_MAX, &password, &scratch) < 0) {
+        console_reply_done(&scratch);
         return 0;
-    r = random_bytes(raw, sizeof(raw));
-    if (r < 0)
-        return r;
-    hex_encode(raw, sizeof(raw), pw);
-    return console_password_hash(pw, c->dummy_hash, sizeof(c->dummy_hash));
+    }
+    k = calloc(1, sizeof(*k));
+    if (!k)
+        return -ENOMEM;
+    sign_in_check(c, s, user, password, k);
+    *ret = k;
+    return 0;
+}
+
+struct console_sign_in_check *console_sign_in_check_free(struct console_sign_in_check *k)
+{
+    if (k) {
+        explicit_bzero(k, sizeof(*k));
+        free(k);
+    }
+    return NULL;
 }
 
 /* Audit a failed sign-in (the reason the user is not told) and charge it to both buckets. */
@@ -420,6 +488,7 @@ static void api_sign_in(struct console *c, const struct console_request *rq,
 {
     _cleanup_json_ cJSON *body = NULL;
     const char *user, *password, *code;
+    struct console_sign_in_check k = {0};
     struct store_staff_login l;
     struct console_fails *acct, *addr;
     struct console_session s = {0};
@@ -451,16 +520,20 @@ static void api_sign_in(struct console *c, const struct console_request *rq,
                             "an administrator to reset your password)", (wait + 59) / 60);
         return;
     }
-    r = dummy_hash(c);
-    if (r >= 0)
-        r = store_staff_login_get(c->store, user, &l);
+    /* Checked already off the writer (http.c), or here. */
+    if (rq->check) {
+        k = *rq->check;
+    } else {
+        sign_in_check(c, c->store, user, password, &k);
+    }
+    r = k.r;
+    l = k.l;
+    ok = k.ok;
+    explicit_bzero(&k, sizeof(k));
     if (r < 0 && r != -ENOENT) {
         console_reply_store_failure(rp, r, "signing in");
         return;
     }
-    /* The same work whether or not the account exists: no timing tells which names do. */
-    ok = console_password_verify(r == 0 && l.has_login ? l.password_hash : c->dummy_hash,
-                                 password);
     if (r == -ENOENT || !l.has_login || !ok || l.disabled) {
         sign_in_failed(c, rq, user, r == 0 ? l.user_id : 0,
                        r == -ENOENT     ? "no such user"
@@ -632,6 +705,7 @@ struct console *console_new(struct store *store, const struct console_options *o
     if (!c)
         return NULL;
     c->store = store;
+    pthread_mutex_init(&c->dummy_lock, NULL);
     c->idle_s = o && o->idle_s ? o->idle_s : CONSOLE_IDLE_S;
     c->lifetime_s = o && o->lifetime_s ? o->lifetime_s : CONSOLE_LIFETIME_S;
     c->lock_after_days = o ? o->lock_after_days : 0;
@@ -640,6 +714,9 @@ struct console *console_new(struct store *store, const struct console_options *o
 
 struct console *console_free(struct console *c)
 {
+    if (!c)
+        return NULL;
+    pthread_mutex_destroy(&c->dummy_lock);
     free(c);
     return NULL;
 }

@@ -11,6 +11,7 @@
 
 struct store;
 struct console;
+struct console_sign_in_check;
 
 #define CONSOLE_IDLE_S         (15 * 60)     /* default: a session unused this long ends */
 #define CONSOLE_LIFETIME_S     (8 * 3600)    /* default: a session ends this long after sign-in */
@@ -42,6 +43,9 @@ struct console_request {
     const char *body;
     size_t body_len;
     const char *addr; /* the client's address */
+    /* A sign-in's password, checked beforehand off the writer (console_sign_in_check_new());
+     * NULL: console_handle() checks it itself. */
+    const struct console_sign_in_check *check;
 };
 
 /* The reply console_handle() fills in; console_reply_done() frees what it owns. */
@@ -80,6 +84,21 @@ struct console *console_free(struct console *c);
 void console_handle(struct console *c, const struct console_request *rq,
                     struct console_reply *rp);
 void console_reply_done(struct console_reply *rp);
+
+/* console_uses_store() - whether console_handle() reads or writes the store for @rq (the API);
+ * the pages compiled in do not. */
+bool console_uses_store(const struct console_request *rq);
+
+/*
+ * console_sign_in_check_new() - for a sign-in request (else *ret = NULL), the account read
+ * through @s (a read-only handle is enough) and the password verified against its Argon2id
+ * hash, which takes about a second: done on a reader thread so that console_handle(), on the
+ * writer, only throttles, checks the code and opens the session. Safe on any thread. 0 or
+ * -ENOMEM. Free with console_sign_in_check_free().
+ */
+int console_sign_in_check_new(struct console *c, struct store *s, const struct console_request *rq,
+                              struct console_sign_in_check **ret);
+struct console_sign_in_check *console_sign_in_check_free(struct console_sign_in_check *k);
 
 /* The headers, NULL-terminated name/value pairs, sent with every console reply: the strict
  * Content-Security-Policy and its company. */

@@ -3,6 +3,8 @@
  * compiled-in files, the API's route table and the reply helpers. */
 #pragma once
 
+#include <pthread.h>
+
 #include <cjson/cJSON.h>
 
 #include "console.h"
@@ -22,6 +24,7 @@ struct console_fails {
 struct console {
     struct store *store; /* borrowed */
     unsigned idle_s, lifetime_s, lock_after_days;
+    pthread_mutex_t dummy_lock; /* dummy_hash is made once, by whichever thread comes first */
     char dummy_hash[STORE_PHC_MAX];
     struct console_fails accounts[CONSOLE_SLOTS];
     struct console_fails addrs[CONSOLE_SLOTS];

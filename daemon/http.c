@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* http.c - evhttp over TLS: the /v1/ routes of docs/PROTOCOL.md, strict request parsing, JSON
- * errors, the access log and graceful shutdown. Handlers are synchronous: each one answers
- * before returning, so a request is never half-handled when the loop stops. */
+ * errors, the access log and graceful shutdown. A handler decodes and checks its request on the
+ * event loop, hands the store call to a worker thread as a job (work.h), and encodes and sends
+ * the answer when the job comes back (docs/ARCHITECTURE.md "Threads"); shutdown waits for the
+ * jobs queued. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -40,6 +42,7 @@
 #include "store.h"
 #include "util.h"
 #include "wire.h"
+#include "work.h"
 
 #define HTTP_LOG_URI_MAX  200 /* request target shown in the access log */
 #define HTTP_ECHO_MAX     PROTO_ECHO_MAX /* longest client-supplied name echoed in an error */
@@ -62,7 +65,11 @@ struct enrol_slot {
 
 struct caresyncd {
     struct event_base *base; /* borrowed */
-    struct store *store;     /* borrowed */
+    struct store *store;     /* borrowed: the writer's, used only through work */
+    /* The loop's own read handle for authentication (work started: store_open_reader()),
+     * else the store itself. */
+    struct store *auth_store;
+    struct work *work;
     SSL_CTX *ssl_ctx;        /* borrowed */
     struct evhttp *http;
     struct conn_server *conns; /* the connection layer under evhttp (conn.h) */
@@ -90,6 +97,12 @@ struct http_req {
     bool any_status_type;       /* content_type is for every status (the console's pages) */
     int status;                 /* of the reply, once replied */
     bool replied;
+    bool deferred; /* answered later, by a job (http_job) */
+    /* While @hold: the reply is kept here, not sent (release_held() sends it). */
+    bool hold;
+    int held_status;
+    char *held_text;
+    size_t held_len;
 };
 
 /* ---- replies ---- */
@@ -191,6 +204,15 @@ static void reply_finished(struct caresyncd *sd)
 {
     if (sd->inflight > 0)
         sd->inflight--;
+    if (sd->draining && sd->inflight == 0 && work_pending(sd->work) == 0)
+        (void)event_base_loopexit(sd->base, NULL);
+}
+
+/* The last job out has come back: when draining with no reply left to write, stop. */
+static void work_idle(void *arg)
+{
+    struct caresyncd *sd = arg;
+
     if (sd->draining && sd->inflight == 0)
         (void)event_base_loopexit(sd->base, NULL);
 }
@@ -321,6 +343,16 @@ static void send_body(struct http_req *hr, int status, const char *text, size_t 
         log_error("a second reply (%d) to one request was dropped", status);
         return;
     }
+    if (hr->hold) {
+        hr->held_text = malloc(len ? len : 1);
+        if (hr->held_text)
+            memcpy(hr->held_text, text, len);
+        hr->held_len = len;
+        hr->held_status = status;
+        hr->replied = true;
+        hr->status = status;
+        return;
+    }
     (void)evhttp_add_header(h, "Content-Type",
                             (status < 300 || hr->any_status_type) && hr->content_type
                                     ? hr->content_type
@@ -353,6 +385,19 @@ static void send_oom(struct http_req *hr)
 
     log_error("out of memory answering a request");
     send_body(hr, 500, body, sizeof(body) - 1);
+}
+
+/* Send the reply kept while hr->hold (the oom reply if it could not be kept). */
+static void release_held(struct http_req *hr)
+{
+    _cleanup_free_ char *text = TAKE_PTR(hr->held_text);
+
+    hr->hold = false;
+    hr->replied = false;
+    if (text)
+        send_body(hr, hr->held_status, text, hr->held_len);
+    else
+        send_oom(hr);
 }
 
 /* Send @body (borrowed) with @status. */
@@ -443,6 +488,174 @@ static void reply_store_failure(struct http_req *hr, int r, const char *what)
     reply_error(hr, 500, "internal_error", -1, NULL, -1,
                 "the server failed; nothing was written; retry later");
 }
+
+/* ---- store work off the loop (work.h) ---- */
+
+/*
+ * A request whose store call runs on a worker thread: the request (copied off the dispatcher's
+ * stack), its decoded body and what the handler's functions share. job.run makes the store
+ * call on the worker and touches no libevent object (nor anything of the request that evhttp
+ * owns: what a job reads is copied into it on the loop); @finish answers on the loop. Each
+ * handler's job struct begins with this one.
+ */
+struct http_job {
+    struct work_job job;
+    struct http_req hr;
+    const char *what; /* for reply_store_failure() */
+    cJSON *resp;      /* built on the worker (owned) */
+    void (*finish)(struct http_job *hj);
+    void (*cleanup)(struct http_job *hj);
+    /* The connection closed while the job was out; evhttp then freed the request, or (when
+     * @detached) left it for us to free. */
+    bool gone;
+    bool detached;
+};
+
+static void job_free(struct http_job *hj)
+{
+    if (hj->cleanup)
+        hj->cleanup(hj);
+    cJSON_Delete(hj->resp);
+    free(hj->hr.held_text);
+    free(hj);
+}
+
+/* The connection of a request whose job is out closes: called before evhttp frees anything. */
+static void job_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct http_job *hj = arg;
+
+    hj->gone = true;
+    hj->detached = evhttp_request_get_connection(hj->hr.req) == NULL;
+}
+
+/* On the loop: the job is over (and its group committed, or failed). Answer, then free it. */
+static void job_done(struct work_job *j)
+{
+    struct http_job *hj = (struct http_job *)j;
+    struct http_req *hr = &hj->hr;
+    struct evhttp_connection *evcon;
+
+    if (hj->gone) {
+        /* Nobody to answer; what the job wrote stays written (a retry is idempotent). */
+        log_debug("a client went away before its reply (%s)", hj->what);
+        if (hj->detached)
+            evhttp_request_free(hr->req);
+        job_free(hj);
+        return;
+    }
+    evcon = evhttp_request_get_connection(hr->req);
+    if (evcon) {
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+        evhttp_connection_set_timeout(evcon, HTTP_TIMEOUT_S);
+    }
+    if (j->discard) {
+        /* Shutting down with the loop gone: evhttp frees the request with its connection. */
+        job_free(hj);
+        return;
+    }
+    hr->conn = conn_of_request(hr->sd->conns, hr->req);
+    if (hr->held_text)
+        release_held(hr); /* the answer was decided before the job (a refused sync's report) */
+    else if (j->group_err)
+        reply_store_failure(hr, j->group_err, hj->what);
+    else
+        hj->finish(hj);
+    if (!hr->replied) {
+        log_error("no reply was made for a request; answering 500");
+        reply_error(hr, 500, "internal_error", -1, NULL, -1,
+                    "the server failed; nothing was written; retry later");
+    }
+    job_free(hj);
+}
+
+/* 503 queue_full: more requests wait for the store than --queue-depth. */
+static void reply_queue_full(struct http_req *hr)
+{
+    static time_t logged;
+    time_t now = time(NULL);
+
+    if (now - logged >= 60) {
+        log_warn("requests are waiting for the store faster than it answers: the queue is "
+                 "full, so new ones get 503 queue_full; raise --queue-depth if this persists");
+        logged = now;
+    }
+    (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After",
+                            WORK_RETRY_AFTER);
+    reply_error(hr, 503, "queue_full", -1, NULL, -1,
+                "the server has too many requests waiting; nothing was written; retry in %s "
+                "second%s", WORK_RETRY_AFTER, streq(WORK_RETRY_AFTER, "1") ? "" : "s");
+}
+
+/*
+ * Hand @hj (allocated by the handler, with its functions set) to a worker: @run on a thread of
+ * @kind. From here @hj is not the caller's: it is answered by job_done(), or, when the queue is
+ * full or the server stopping, freed here with the 503 answered (or a held reply sent).
+ */
+static void job_submit(struct http_req *hr, struct http_job *hj, enum work_kind kind,
+                       void (*run)(struct store *s, struct work_job *j))
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(hr->req);
+    int r;
+
+    hj->hr = *hr;
+    if (hr->device == hr->who.device_id)
+        hj->hr.device = hj->hr.who.device_id; /* not the dispatcher's stack */
+    hr->held_text = NULL; /* the job's now */
+    hj->job.kind = kind;
+    hj->job.run = run;
+    hj->job.done = job_done;
+    if (evcon) {
+        evhttp_connection_set_closecb(evcon, job_conn_closed, hj);
+        /* The device is waiting for us now, not we for it: evhttp's idle timeout must not hang
+         * up on it while its job waits in a long queue (job_done() puts it back). */
+        evhttp_connection_set_timeout(evcon, HTTP_JOB_TIMEOUT_S);
+    }
+    hr->deferred = true;
+    r = work_submit(hr->sd->work, &hj->job);
+    if (r == 0)
+        return;
+    hr->deferred = false;
+    if (evcon) {
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+        evhttp_connection_set_timeout(evcon, HTTP_TIMEOUT_S);
+    }
+    hr->held_text = TAKE_PTR(hj->hr.held_text);
+    job_free(hj);
+    if (hr->held_text) {
+        release_held(hr);
+    } else if (r == -EAGAIN) {
+        reply_queue_full(hr);
+    } else {
+        (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After", "1");
+        reply_error(hr, 503, "busy", -1, NULL, -1,
+                    "the server is stopping; nothing was written; retry in a few seconds");
+    }
+}
+
+/* A new job of @type (a struct beginning with struct http_job) answered by @finish. */
+#define JOB_NEW(type, fin, what_) job_new(sizeof(type), (fin), (what_))
+static void *job_new(size_t size, void (*finish)(struct http_job *hj), const char *what)
+{
+    struct http_job *hj = calloc(1, size);
+
+    if (hj) {
+        hj->finish = finish;
+        hj->what = what;
+    }
+    return hj;
+}
+
+/* The common ending of a job that returns hj.resp or fails only for the store's reasons. */
+static void finish_resp(struct http_job *hj)
+{
+    if (hj->job.r < 0) {
+        reply_store_failure(&hj->hr, hj->job.r, hj->what);
+        return;
+    }
+    reply_json(&hj->hr, 200, hj->resp);
+}
+
 
 /* ---- request parsing ---- */
 
@@ -565,7 +778,7 @@ static int authenticate(struct http_req *hr)
     while (*token == ' ')
         token++;
     r = *token && strlen(token) < STORE_TOKEN_MAX
-                ? store_authenticate(hr->sd->store, token, &hr->who)
+                ? store_authenticate(hr->sd->auth_store, token, &hr->who)
                 : -EACCES;
     if (r == -EACCES) {
         (void)evhttp_add_header(h, "WWW-Authenticate",
@@ -705,31 +918,33 @@ static void enrol_failed(struct caresyncd *sd, struct bucket *addr)
     sd->enrol_all.tokens = sd->enrol_all.tokens >= 1.0 ? sd->enrol_all.tokens - 1.0 : 0.0;
 }
 
-static void handle_enrol(struct http_req *hr)
+struct enrol_job {
+    struct http_job hj;
+    struct proto_enrol_request q;
+    struct bucket *tries;
+    double took_addr, took_all; /* failures charged in advance, refunded unless it was one */
+    struct store_enrolment e;
+};
+
+static void enrol_run(struct store *s, struct work_job *j)
 {
-    _cleanup_(proto_enrol_request_done) struct proto_enrol_request q = {0};
+    struct enrol_job *ej = (struct enrol_job *)j;
+
+    j->r = strlen(ej->q.code) <= HTTP_CODE_ARG_MAX
+                   ? store_enrol(s, ej->q.code, ej->q.device_name, ej->q.client_version, &ej->e)
+                   : -EACCES;
+}
+
+static void enrol_finish(struct http_job *hj)
+{
+    struct enrol_job *ej = (struct enrol_job *)hj;
     _cleanup_(proto_enrol_reply_done) struct proto_enrol_reply a = {0};
     _cleanup_json_ cJSON *resp = NULL;
-    _cleanup_free_ void *raw = NULL;
-    struct store_enrolment e = {0};
-    struct proto_error err;
-    struct bucket *tries;
-    const char *text;
-    size_t len;
-    int r;
+    struct http_req *hr = &hj->hr;
+    struct store_enrolment *e = &ej->e;
+    int r = hj->job.r;
 
-    if (enrol_throttle(hr, &tries) < 0 || request_body(hr, &text, &len, &raw) < 0)
-        return;
-    r = proto_enrol_request_decode(text, len, &q, &err);
-    if (r < 0) {
-        reply_refused_body(hr, r, &err);
-        return;
-    }
-    r = strlen(q.code) <= HTTP_CODE_ARG_MAX
-                ? store_enrol(hr->sd->store, q.code, q.device_name, q.client_version, &e)
-                : -EACCES;
     if (r == -EACCES) {
-        enrol_failed(hr->sd, tries);
         reply_error(hr, 401, "invalid_code", -1, NULL, -1,
                     "the enrolment code is unknown, already used or expired; ask for a new one "
                     "('caresyncd enrol')");
@@ -739,14 +954,15 @@ static void handle_enrol(struct http_req *hr)
         reply_store_failure(hr, r, "enrolment");
         return;
     }
-    hr->device = e.device_id;
-    memcpy(a.device_id, e.device_id, UUID_STR_MAX);
-    a.token = strdup(e.token);
-    a.user = strdup(e.user);
-    a.role = strdup(e.role);
-    a.server_hlc = e.server_hlc;
-    explicit_bzero(e.token, sizeof(e.token));
+    hr->device = e->device_id;
+    memcpy(a.device_id, e->device_id, UUID_STR_MAX);
+    a.token = strdup(e->token);
+    a.user = strdup(e->user);
+    a.role = strdup(e->role);
+    a.server_hlc = e->server_hlc;
     resp = a.token && a.user && a.role ? proto_enrol_reply_encode(&a) : NULL;
+    if (a.token)
+        explicit_bzero(a.token, strlen(a.token));
     if (!resp) {
         /* The device exists but its token is lost with this reply; it is never usable. */
         send_oom(hr);
@@ -755,29 +971,173 @@ static void handle_enrol(struct http_req *hr)
     reply_json(hr, 200, resp);
 }
 
+/* A wrong code keeps the failure charged at submission; anything else gives it back. */
+static void enrol_cleanup(struct http_job *hj)
+{
+    struct enrol_job *ej = (struct enrol_job *)hj;
+    struct caresyncd *sd = hj->hr.sd;
+
+    if (ej->tries && !(hj->job.r == -EACCES && !hj->job.group_err)) {
+        ej->tries->tokens += ej->took_addr;
+        sd->enrol_all.tokens += ej->took_all;
+    }
+    explicit_bzero(ej->e.token, sizeof(ej->e.token));
+    proto_enrol_request_done(&ej->q);
+}
+
+static void handle_enrol(struct http_req *hr)
+{
+    _cleanup_free_ void *raw = NULL;
+    struct proto_error err;
+    struct enrol_job *ej;
+    struct bucket *tries;
+    const char *text;
+    size_t len;
+    int r;
+
+    if (enrol_throttle(hr, &tries) < 0 || request_body(hr, &text, &len, &raw) < 0)
+        return;
+    ej = JOB_NEW(struct enrol_job, enrol_finish, "enrolment");
+    if (!ej) {
+        send_oom(hr);
+        return;
+    }
+    ej->hj.cleanup = enrol_cleanup;
+    r = proto_enrol_request_decode(text, len, &ej->q, &err);
+    if (r < 0) {
+        job_free(&ej->hj);
+        reply_refused_body(hr, r, &err);
+        return;
+    }
+    /* Charged now, so that guesses in flight together cannot outrun the throttle; given back
+     * by enrol_cleanup() unless the code was wrong. The bucket outlives the job: slots are
+     * only ever reused, never freed while the daemon runs. */
+    ej->tries = tries;
+    ej->took_addr = tries->tokens >= 1.0 ? 1.0 : tries->tokens;
+    ej->took_all = hr->sd->enrol_all.tokens >= 1.0 ? 1.0 : hr->sd->enrol_all.tokens;
+    enrol_failed(hr->sd, tries);
+    job_submit(hr, &ej->hj, WORK_WRITE, enrol_run);
+}
+
 /* ---- POST /v1/sync ---- */
 
-/*
- * POST /v1/sync. *rep receives the device's sync-health report once the body is parsed
- * (*ret_parsed set), so that a refused sync can still be recorded by handle_sync(); its strings
- * point into *body, which the caller owns (and frees) so they outlive this function.
- */
-static void sync_exchange(struct http_req *hr, struct proto_sync_request *q,
-                          struct store_device_report *rep, bool *ret_parsed)
+/* A POST /v1/sync: the decoded request, and what the store said. */
+struct sync_job {
+    struct http_job hj;
+    struct proto_sync_request q;
+    struct store_export_event *exports; /* strings in q */
+    int64_t pending;
+    struct store_device_report rep; /* strings in q */
+    bool report_only;               /* refused on the loop: only record the report */
+    struct proto_sync_reply reply;
+    struct store_error err;
+    int r_exports;
+};
+
+static void sync_cleanup(struct http_job *hj)
 {
-    _cleanup_(proto_sync_reply_done) struct proto_sync_reply reply = {0};
+    struct sync_job *sj = (struct sync_job *)hj;
+
+    proto_sync_reply_done(&sj->reply);
+    proto_sync_request_done(&sj->q);
+    free(sj->exports);
+}
+
+/*
+ * On the writer: the sync in one transaction (the device's report and its notices in it too),
+ * then the device's offline exports. A batch the store refuses (4xx) is what sync health is
+ * for: the device's report is recorded then, in its own transaction. Not for 5xx, when the
+ * store itself is in trouble.
+ */
+static void sync_run(struct store *s, struct work_job *j)
+{
+    struct sync_job *sj = (struct sync_job *)j;
+    const struct store_principal *who = &sj->hj.hr.who;
+    bool refused;
+    int r;
+
+    if (sj->report_only) {
+        r = store_device_report(s, who, &sj->rep, false, NULL);
+        if (r < 0)
+            log_warn("recording the sync report of device %s failed: %s", who->device_id,
+                     strerror(-r));
+        return;
+    }
+    j->r = store_sync_reported(s, who, sj->q.changes, sj->q.n_changes, sj->q.cursor, sj->q.pull,
+                               sj->pending, sj->q.client_version, &sj->rep, &sj->reply, &sj->err);
+    if (j->r >= 0) {
+        /* After the sync: refused, the device sends them again; repeated, none is doubled. */
+        sj->r_exports = store_audit_device_exports(s, who, sj->exports, sj->q.n_exports);
+        return;
+    }
+    refused = j->r != -ENOSPC && sj->err.code && sj->err.status >= 400 && sj->err.status < 500;
+    if (refused && !store_group_lost(s)) {
+        r = store_device_report(s, who, &sj->rep, false, NULL);
+        if (r < 0)
+            log_warn("recording the sync report of device %s failed: %s", who->device_id,
+                     strerror(-r));
+    }
+}
+
+static void sync_finish(struct http_job *hj)
+{
+    struct sync_job *sj = (struct sync_job *)hj;
+    struct http_req *hr = &hj->hr;
+    struct store_error *err = &sj->err;
     _cleanup_json_ cJSON *resp = NULL;
+    int r = hj->job.r;
+
+    if (r < 0) {
+        if (err->status < 400 || !err->code) {
+            reply_store_failure(hr, r, "sync");
+            return;
+        }
+        if (r == -ENOSPC) {
+            reply_storage_full(hr, "sync");
+            return;
+        }
+        if (err->status >= 500)
+            log_error("sync for device %s failed: %s: %s", hr->who.device_id, err->code,
+                      err->message);
+        if (err->status == 503 || err->status == 429)
+            (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After",
+                                    err->status == 503 ? "1" : "3600");
+        reply_error(hr, err->status, err->code, -1, NULL, err->index, "%s", err->message);
+        return;
+    }
+    if (sj->r_exports < 0) {
+        reply_store_failure(hr, sj->r_exports, "recording the device's exports");
+        return;
+    }
+    /* What every successful sync reply also carries: the device policy. */
+    sj->reply.has_policy = true;
+    sj->reply.lock_after_days = hr->sd->lock_after_days;
+    resp = proto_sync_reply_encode(&sj->reply);
+    if (!resp) {
+        send_oom(hr);
+        return;
+    }
+    metrics_sync(resp);
+    reply_json(hr, 200, resp);
+}
+
+/*
+ * Decode POST /v1/sync into @sj. sj->rep receives the device's sync-health report once the
+ * body is parsed (*ret_parsed set), so that a refused sync can still be recorded; its strings
+ * point into sj->q. Returns 0, or replies and returns -errno.
+ */
+static int sync_decode(struct http_req *hr, struct sync_job *sj, bool *ret_parsed)
+{
+    struct proto_sync_request *q = &sj->q;
+    struct store_device_report *rep = &sj->rep;
     _cleanup_free_ void *raw = NULL;
-    _cleanup_free_ struct store_export_event *exports = NULL;
-    struct store_error err = {.index = -1};
     struct proto_error bad;
     const char *text;
-    int64_t pending;
     size_t len;
     int r;
 
     if (authenticate(hr) < 0 || request_body(hr, &text, &len, &raw) < 0)
-        return;
+        return -EBADMSG;
     r = proto_sync_request_decode(text, len, q, &bad);
     if (q->report_decoded) {
         *ret_parsed = true;
@@ -788,76 +1148,54 @@ static void sync_exchange(struct http_req *hr, struct proto_sync_request *q,
         rep->device_time = q->device_time;
         rep->device_ms = q->device_ms;
     }
-    pending = q->has_pending ? (int64_t)q->pending : -1;
+    sj->pending = q->has_pending ? (int64_t)q->pending : -1;
     /* What waits on the device, should this batch be refused: the batch and the rest. */
     if (q->batch_size >= 0)
-        rep->pending = (pending >= 0 ? pending : 0) + q->batch_size;
+        rep->pending = (sj->pending >= 0 ? sj->pending : 0) + q->batch_size;
     if (r < 0) {
         reply_refused_body(hr, r, &bad);
-        return;
+        return r;
     }
-    exports = calloc(q->n_exports + 1, sizeof(*exports));
-    if (!exports) {
+    sj->exports = calloc(q->n_exports + 1, sizeof(*sj->exports));
+    if (!sj->exports) {
         send_oom(hr);
-        return;
+        return -ENOMEM;
     }
     for (size_t i = 0; i < q->n_exports; i++)
-        exports[i] = (struct store_export_event){q->exports[i].person_id, q->exports[i].at};
-    /* The device's report and its notices go in the sync's own transaction. */
-    r = store_sync_reported(hr->sd->store, &hr->who, q->changes, q->n_changes, q->cursor, q->pull,
-                            pending, q->client_version, rep, &reply, &err);
-    if (r < 0) {
-        if (err.status < 400 || !err.code) {
-            reply_store_failure(hr, r, "sync");
-            return;
-        }
-        if (r == -ENOSPC) {
-            reply_storage_full(hr, "sync");
-            return;
-        }
-        if (err.status >= 500)
-            log_error("sync for device %s failed: %s: %s", hr->who.device_id, err.code,
-                      err.message);
-        if (err.status == 503 || err.status == 429)
-            (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After",
-                                    err.status == 503 ? "1" : "3600");
-        reply_error(hr, err.status, err.code, -1, NULL, err.index, "%s", err.message);
-        return;
-    }
-    /* After the sync: refused, the device sends them again; repeated, none is doubled. */
-    r = store_audit_device_exports(hr->sd->store, &hr->who, exports, q->n_exports);
-    if (r < 0) {
-        reply_store_failure(hr, r, "recording the device's exports");
-        return;
-    }
-    /* What every successful sync reply also carries: the device policy. */
-    reply.has_policy = true;
-    reply.lock_after_days = hr->sd->lock_after_days;
-    resp = proto_sync_reply_encode(&reply);
-    if (!resp) {
-        send_oom(hr);
-        return;
-    }
-    metrics_sync(resp);
-    reply_json(hr, 200, resp);
+        sj->exports[i] = (struct store_export_event){q->exports[i].person_id, q->exports[i].at};
+    return 0;
 }
 
 static void handle_sync(struct http_req *hr)
 {
-    _cleanup_(proto_sync_request_done) struct proto_sync_request q = {0};
-    struct store_device_report rep = {.oldest_pending_ms = -1, .pending = -1};
+    struct sync_job *sj = JOB_NEW(struct sync_job, sync_finish, "sync");
     bool parsed = false;
-    int r;
 
-    sync_exchange(hr, &q, &rep, &parsed);
-    /* A refused batch (4xx) is what sync health is for: record what the device said. Not
-     * for 5xx, when the store itself is in trouble, nor for a success (recorded already). */
-    if (parsed && hr->status >= 400 && hr->status < 500) {
-        r = store_device_report(hr->sd->store, &hr->who, &rep, false, NULL);
-        if (r < 0)
-            log_warn("recording the sync report of device %s failed: %s", hr->who.device_id,
-                     strerror(-r));
+    if (!sj) {
+        send_oom(hr);
+        return;
     }
+    sj->rep = (struct store_device_report){.oldest_pending_ms = -1, .pending = -1};
+    sj->err.index = -1;
+    sj->hj.cleanup = sync_cleanup;
+    /* A refusal made here is kept until the device's report is recorded (below). */
+    hr->hold = true;
+    if (sync_decode(hr, sj, &parsed) == 0) {
+        hr->hold = false;
+        job_submit(hr, &sj->hj, WORK_WRITE, sync_run);
+        return;
+    }
+    hr->hold = false;
+    /* A refused batch (4xx) is what sync health is for: record what the device said, then
+     * answer. Not for 5xx, when the store itself is in trouble, nor for a success (recorded
+     * in the sync's own transaction). */
+    if (parsed && hr->status >= 400 && hr->status < 500) {
+        sj->report_only = true;
+        job_submit(hr, &sj->hj, WORK_WRITE, sync_run);
+        return;
+    }
+    job_free(&sj->hj);
+    release_held(hr);
 }
 
 /* ---- GET /v1/conflicts ---- */
@@ -938,122 +1276,195 @@ static int conflict_filter(struct http_req *hr, const struct evkeyvalq *params,
     return 0;
 }
 
+struct conflicts_job {
+    struct http_job hj;
+    struct evkeyvalq params; /* the filter's strings */
+    struct store_conflict_filter f;
+};
+
+static void conflicts_cleanup(struct http_job *hj)
+{
+    evhttp_clear_headers(&((struct conflicts_job *)hj)->params);
+}
+
+static void conflicts_run(struct store *s, struct work_job *j)
+{
+    struct conflicts_job *cj = (struct conflicts_job *)j;
+
+    j->r = store_conflicts_query(s, &cj->f, &cj->hj.resp);
+}
+
 static void handle_conflicts(struct http_req *hr)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(hr->req);
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    _cleanup_json_ cJSON *resp = NULL;
-    struct store_conflict_filter f = {0};
-    struct evkeyvalq params;
+    struct conflicts_job *cj;
     bool mine = false;
     int r;
 
     if (authenticate(hr) < 0)
         return;
-    TAILQ_INIT(&params);
-    if (query && evhttp_parse_query_str(query, &params) < 0) {
-        evhttp_clear_headers(&params);
+    cj = JOB_NEW(struct conflicts_job, finish_resp, "listing conflicts");
+    if (!cj) {
+        send_oom(hr);
+        return;
+    }
+    TAILQ_INIT(&cj->params);
+    cj->hj.cleanup = conflicts_cleanup;
+    if (query && evhttp_parse_query_str(query, &cj->params) < 0) {
+        job_free(&cj->hj);
         reply_error(hr, 400, "invalid_value", -1, NULL, -1,
                     "the query string does not parse; use e.g. ?status=open&kind=concurrent_edit");
         return;
     }
-    r = conflict_filter(hr, &params, &f, &mine);
+    r = conflict_filter(hr, &cj->params, &cj->f, &mine);
     /* Every worker may see the conflicts their own values lost; the log is the coordinators'. */
     if (r >= 0 && !mine)
         r = require_coordinator(hr, "see the whole conflict log (anyone may list their own"
                                         " lost values with ?mine=1)");
-    if (r >= 0) {
-        if (mine)
-            f.loser_user_id = hr->who.user_id;
-        f.viewer = &hr->who;
-        r = store_conflicts_query(hr->sd->store, &f, &resp);
-        if (r < 0)
-            reply_store_failure(hr, r, "listing conflicts");
-    }
-    evhttp_clear_headers(&params);
-    if (r < 0)
+    if (r < 0) {
+        job_free(&cj->hj);
         return;
-    reply_json(hr, 200, resp);
+    }
+    if (mine)
+        cj->f.loser_user_id = hr->who.user_id;
+    cj->f.viewer = &cj->hj.hr.who; /* the job's copy of the request */
+    job_submit(hr, &cj->hj, WORK_READ, conflicts_run);
+}
+
+/*
+ * The start every coordinator's POST with a body shares: authenticate, check the role (for
+ * @to_do), read the body (*text, *len; *raw owns it when it had to be inflated), and a new job
+ * of @size answered by @finish. NULL when the request was answered already (refused, or out of
+ * memory).
+ */
+static void *coordinator_job_new(struct http_req *hr, const char *to_do, size_t size,
+                                 void (*finish)(struct http_job *hj), const char *what,
+                                 const char **text, size_t *len, void **raw)
+{
+    struct http_job *hj;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, to_do) < 0 ||
+        request_body(hr, text, len, raw) < 0)
+        return NULL;
+    hj = job_new(size, finish, what);
+    if (!hj)
+        send_oom(hr);
+    return hj;
 }
 
 /* ---- POST /v1/conflicts/{id}/resolve ---- */
 
-static void handle_resolve(struct http_req *hr, int64_t id)
-{
-    _cleanup_(proto_resolve_request_done) struct proto_resolve_request q = {0};
-    _cleanup_json_ cJSON *resp = NULL;
-    _cleanup_free_ void *raw = NULL;
-    const char *why = NULL, *text;
-    struct proto_error bad;
-    size_t len;
-    int r;
+struct resolve_job {
+    struct http_job hj;
+    int64_t id;
+    struct proto_resolve_request q;
+    const char *why; /* static */
+};
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "resolve conflicts") < 0 ||
-        request_body(hr, &text, &len, &raw) < 0)
-        return;
-    r = proto_resolve_request_decode(text, len, &q, &bad);
-    if (r < 0) {
-        reply_refused_body(hr, r, &bad);
-        return;
-    }
-    r = store_conflict_resolve(hr->sd->store, &hr->who, id, q.action, q.value, q.reason, &resp,
-                               &why);
+static void resolve_cleanup(struct http_job *hj)
+{
+    proto_resolve_request_done(&((struct resolve_job *)hj)->q);
+}
+
+static void resolve_run(struct store *s, struct work_job *j)
+{
+    struct resolve_job *rj = (struct resolve_job *)j;
+
+    j->r = store_conflict_resolve(s, &rj->hj.hr.who, rj->id, rj->q.action, rj->q.value,
+                                  rj->q.reason, &rj->hj.resp, &rj->why);
+}
+
+static void resolve_finish(struct http_job *hj)
+{
+    struct resolve_job *rj = (struct resolve_job *)hj;
+    struct http_req *hr = &hj->hr;
+    const char *why = rj->why;
+    int r = hj->job.r;
+
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no conflict with id %" PRId64 "; list them with GET /v1/conflicts?status=all",
-                    id);
+                    rj->id);
         return;
     }
     if (r == -EINVAL || r == -E2BIG) {
         bool about_reason = why && strstr(why, "reason");
 
         reply_error(hr, 400, r == -E2BIG ? "value_too_long" : "invalid_value", -1,
-                    about_reason               ? "reason"
-                    : streq(q.action, "value") ? "value"
-                                               : "action",
+                    about_reason                    ? "reason"
+                    : streq(rj->q.action, "value") ? "value"
+                                                    : "action",
                     -1, "%s; nothing was written",
                     why ? why : "the resolution is not valid for this conflict");
         return;
     }
+    finish_resp(hj);
+}
+
+static void handle_resolve(struct http_req *hr, int64_t id)
+{
+    _cleanup_free_ void *raw = NULL;
+    struct resolve_job *rj;
+    struct proto_error bad;
+    const char *text;
+    size_t len;
+    int r;
+
+    rj = coordinator_job_new(hr, "resolve conflicts", sizeof(*rj), resolve_finish, "resolving a conflict", &text, &len, &raw);
+    if (!rj)
+        return;
+    rj->hj.cleanup = resolve_cleanup;
+    rj->id = id;
+    r = proto_resolve_request_decode(text, len, &rj->q, &bad);
     if (r < 0) {
-        reply_store_failure(hr, r, "resolving a conflict");
+        job_free(&rj->hj);
+        reply_refused_body(hr, r, &bad);
         return;
     }
-    reply_json(hr, 200, resp);
+    job_submit(hr, &rj->hj, WORK_WRITE, resolve_run);
 }
 
 /* ---- POST /v1/rows/restore ---- */
 
-static void handle_restore_row(struct http_req *hr)
-{
-    _cleanup_(proto_restore_request_done) struct proto_restore_request q = {0};
-    _cleanup_json_ cJSON *resp = NULL;
-    _cleanup_free_ void *raw = NULL;
-    struct proto_restore_reply a = {0};
-    const char *why = NULL, *text;
-    char echo[HTTP_ECHO_MAX];
-    struct proto_error bad;
-    size_t len;
-    int r;
+struct restore_job {
+    struct http_job hj;
+    struct proto_restore_request q;
+    struct proto_restore_reply a;
+    const char *why; /* static */
+};
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "restore deleted rows") < 0 ||
-        request_body(hr, &text, &len, &raw) < 0)
-        return;
-    r = proto_restore_request_decode(text, len, &q, &bad);
-    if (r < 0) {
-        reply_refused_body(hr, r, &bad);
-        return;
-    }
-    r = store_row_restore(hr->sd->store, &hr->who, q.table, q.row_id, q.reason, &a, &why);
+static void restore_cleanup(struct http_job *hj)
+{
+    proto_restore_request_done(&((struct restore_job *)hj)->q);
+}
+
+static void restore_run(struct store *s, struct work_job *j)
+{
+    struct restore_job *rj = (struct restore_job *)j;
+
+    j->r = store_row_restore(s, &rj->hj.hr.who, rj->q.table, rj->q.row_id, rj->q.reason, &rj->a,
+                             &rj->why);
+}
+
+static void restore_finish(struct http_job *hj)
+{
+    struct restore_job *rj = (struct restore_job *)hj;
+    struct http_req *hr = &hj->hr;
+    const char *why = rj->why;
+    _cleanup_json_ cJSON *resp = NULL;
+    char echo[HTTP_ECHO_MAX];
+    int r = hj->job.r;
+
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1, "no %s row with id %s; check the id",
-                    q.table, proto_clip(q.row_id, echo, sizeof(echo)));
+                    rj->q.table, proto_clip(rj->q.row_id, echo, sizeof(echo)));
         return;
     }
     if (r == -EALREADY) {
         reply_error(hr, 409, "not_deleted", -1, "row_id", -1,
-                    "%s %s is not deleted; nothing was written", q.table,
-                    proto_clip(q.row_id, echo, sizeof(echo)));
+                    "%s %s is not deleted; nothing was written", rj->q.table,
+                    proto_clip(rj->q.row_id, echo, sizeof(echo)));
         return;
     }
     if (r == -EINVAL) {
@@ -1066,7 +1477,7 @@ static void handle_restore_row(struct http_req *hr)
         reply_store_failure(hr, r, "restoring a row");
         return;
     }
-    resp = proto_restore_reply_encode(&a);
+    resp = proto_restore_reply_encode(&rj->a);
     if (!resp) {
         send_oom(hr);
         return;
@@ -1074,40 +1485,137 @@ static void handle_restore_row(struct http_req *hr)
     reply_json(hr, 200, resp);
 }
 
-/* ---- GET /v1/people/{id}/fhir ---- */
-
-static void handle_fhir(struct http_req *hr, const char *person_id)
+static void handle_restore_row(struct http_req *hr)
 {
-    _cleanup_json_ cJSON *tree = NULL, *bundle = NULL;
-    char now[ISO_TIME_MAX], echo[HTTP_ECHO_MAX];
+    _cleanup_free_ void *raw = NULL;
+    struct restore_job *rj;
+    struct proto_error bad;
+    const char *text;
+    size_t len;
     int r;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "export a person's record") < 0)
+    rj = coordinator_job_new(hr, "restore deleted rows", sizeof(*rj), restore_finish, "restoring a row", &text, &len, &raw);
+    if (!rj)
         return;
-    r = uuid_valid(person_id) ? store_person_tree(hr->sd->store, person_id, &tree) : -ENOENT;
+    rj->hj.cleanup = restore_cleanup;
+    r = proto_restore_request_decode(text, len, &rj->q, &bad);
+    if (r < 0) {
+        job_free(&rj->hj);
+        reply_refused_body(hr, r, &bad);
+        return;
+    }
+    job_submit(hr, &rj->hj, WORK_WRITE, restore_run);
+}
+
+/* ---- GET /v1/people/{id}/fhir ---- */
+
+/* A job about one person (or device) named in the path. */
+struct person_job {
+    struct http_job hj;
+    char person_id[HTTP_ECHO_MAX];
+    int r2; /* a second store call's result */
+    const char *why; /* static */
+    cJSON *extra;
+    struct proto_team team;
+    struct proto_named_coordinator_request named;
+    struct proto_lifecycle_request life;
+    const struct lifecycle_route *route;
+};
+
+static void person_cleanup(struct http_job *hj)
+{
+    struct person_job *pj = (struct person_job *)hj;
+
+    cJSON_Delete(pj->extra);
+    proto_team_done(&pj->team);
+    proto_lifecycle_request_done(&pj->life);
+}
+
+static struct person_job *person_job_new(struct http_req *hr, const char *person_id,
+                                         void (*finish)(struct http_job *hj), const char *what)
+{
+    struct person_job *pj = JOB_NEW(struct person_job, finish, what);
+
+    if (!pj) {
+        send_oom(hr);
+        return NULL;
+    }
+    copy_text(pj->person_id, sizeof(pj->person_id), person_id);
+    pj->hj.cleanup = person_cleanup;
+    return pj;
+}
+
+/* On a reader: the record, as a FHIR bundle. */
+static void fhir_read(struct store *s, struct work_job *j)
+{
+    struct person_job *pj = (struct person_job *)j;
+    char now[ISO_TIME_MAX];
+
+    j->r = store_person_tree(s, pj->person_id, &pj->extra);
+    if (j->r < 0)
+        return;
+    pj->hj.resp = fhir_bundle(pj->extra, iso_time(hlc_wall_ms(), now));
+    if (!pj->hj.resp)
+        j->r = -ENOMEM;
+}
+
+/* Then on the writer: audited before it leaves the store; an export that cannot be audited is
+ * not made. */
+static void fhir_audit(struct store *s, struct work_job *j)
+{
+    struct person_job *pj = (struct person_job *)j;
+
+    if (j->r >= 0)
+        pj->r2 = store_export_audit(s, &pj->hj.hr.who, pj->person_id, "fhir-r4");
+}
+
+static void fhir_finish(struct http_job *hj)
+{
+    struct person_job *pj = (struct person_job *)hj;
+    struct http_req *hr = &hj->hr;
+    char echo[HTTP_ECHO_MAX];
+    int r = hj->job.r;
+
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no person with id %s; check the id (a lower-case UUID)",
-                    proto_clip(person_id, echo, sizeof(echo)));
+                    proto_clip(pj->person_id, echo, sizeof(echo)));
+        return;
+    }
+    if (r == -ENOMEM) {
+        send_oom(hr);
         return;
     }
     if (r < 0) {
         reply_store_failure(hr, r, "reading a person's record");
         return;
     }
-    bundle = fhir_bundle(tree, iso_time(hlc_wall_ms(), now));
-    if (!bundle) {
-        send_oom(hr);
-        return;
-    }
-    /* Audited before it leaves the store: an export that cannot be audited is not made. */
-    r = store_export_audit(hr->sd->store, &hr->who, person_id, "fhir-r4");
-    if (r < 0) {
-        reply_store_failure(hr, r, "recording an export in the audit log");
+    if (pj->r2 < 0) {
+        reply_store_failure(hr, pj->r2, "recording an export in the audit log");
         return;
     }
     hr->content_type = "application/fhir+json";
-    reply_json(hr, 200, bundle);
+    reply_json(hr, 200, hj->resp);
+}
+
+static void handle_fhir(struct http_req *hr, const char *person_id)
+{
+    struct person_job *pj;
+    char echo[HTTP_ECHO_MAX];
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "export a person's record") < 0)
+        return;
+    if (!uuid_valid(person_id)) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no person with id %s; check the id (a lower-case UUID)",
+                    proto_clip(person_id, echo, sizeof(echo)));
+        return;
+    }
+    pj = person_job_new(hr, person_id, fhir_finish, "reading a person's record");
+    if (!pj)
+        return;
+    pj->hj.job.then = fhir_audit;
+    job_submit(hr, &pj->hj, WORK_READ, fhir_read);
 }
 
 /* ---- GET /v1/devices, POST /v1/devices/{id}/revoke ---- */
@@ -1132,37 +1640,45 @@ static int request_none(struct http_req *hr)
     return r;
 }
 
+static void devices_run(struct store *s, struct work_job *j)
+{
+    j->r = store_devices_health(s, &((struct http_job *)j)->resp);
+}
+
 static void handle_devices(struct http_req *hr)
 {
-    _cleanup_json_ cJSON *resp = NULL;
-    int r;
+    struct http_job *hj;
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "see the devices") < 0)
         return;
-    r = store_devices_health(hr->sd->store, &resp);
-    if (r < 0) {
-        reply_store_failure(hr, r, "listing devices");
+    hj = JOB_NEW(struct http_job, finish_resp, "listing devices");
+    if (!hj) {
+        send_oom(hr);
         return;
     }
-    reply_json(hr, 200, resp);
+    job_submit(hr, hj, WORK_READ, devices_run);
 }
 
-static void handle_revoke(struct http_req *hr, const char *device_id)
+static void revoke_run(struct store *s, struct work_job *j)
 {
+    struct person_job *pj = (struct person_job *)j;
+
+    j->r = store_device_revoke_by(s, &pj->hj.hr.who, pj->person_id);
+}
+
+static void revoke_finish(struct http_job *hj)
+{
+    struct person_job *pj = (struct person_job *)hj;
+    struct http_req *hr = &hj->hr;
     _cleanup_json_ cJSON *resp = NULL;
     struct proto_revoke_reply a = {0};
     char echo[HTTP_ECHO_MAX];
-    int r;
+    int r = hj->job.r;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "revoke devices") < 0 ||
-        request_none(hr) < 0)
-        return;
-    r = uuid_valid(device_id) ? store_device_revoke_by(hr->sd->store, &hr->who, device_id)
-                              : -ENOENT;
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no device with id %s; list them with GET /v1/devices",
-                    proto_clip(device_id, echo, sizeof(echo)));
+                    proto_clip(pj->person_id, echo, sizeof(echo)));
         return;
     }
     if (r < 0) {
@@ -1171,13 +1687,33 @@ static void handle_revoke(struct http_req *hr, const char *device_id)
     }
     a.revoked = true;
     a.already = r == 0;
-    memcpy(a.device_id, device_id, UUID_STR_MAX);
+    memcpy(a.device_id, pj->person_id, UUID_STR_MAX);
     resp = proto_revoke_reply_encode(&a);
     if (!resp) {
         send_oom(hr);
         return;
     }
     reply_json(hr, 200, resp);
+}
+
+static void handle_revoke(struct http_req *hr, const char *device_id)
+{
+    struct person_job *pj;
+    char echo[HTTP_ECHO_MAX];
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "revoke devices") < 0 ||
+        request_none(hr) < 0)
+        return;
+    if (!uuid_valid(device_id)) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no device with id %s; list them with GET /v1/devices",
+                    proto_clip(device_id, echo, sizeof(echo)));
+        return;
+    }
+    /* A person job carries the device's id in person_id. */
+    pj = person_job_new(hr, device_id, revoke_finish, "revoking a device");
+    if (pj)
+        job_submit(hr, &pj->hj, WORK_WRITE, revoke_run);
 }
 
 /* ---- caseload: POST /v1/assignments, /v1/assignments/transfer, named coordinator, team ---- */
@@ -1208,32 +1744,41 @@ static void reply_caseload_missing(struct http_req *hr, const char *which, const
         reply_error(hr, 404, "not_found", -1, NULL, -1, "no person with id %s", person);
 }
 
-static void handle_assignment(struct http_req *hr)
-{
-    _cleanup_json_ cJSON *resp = NULL;
-    _cleanup_free_ void *raw = NULL;
-    struct proto_assignment q;
-    const char *which = "person", *text;
-    struct proto_error bad;
-    size_t len;
-    int r;
+struct caseload_job {
+    struct http_job hj;
+    struct proto_assignment assign;
+    struct proto_transfer_request transfer;
+    struct proto_transfer_reply moved;
+    const char *which; /* static */
+};
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "change caseloads") < 0 ||
-        request_body(hr, &text, &len, &raw) < 0)
-        return;
-    r = proto_assignment_request_decode(text, len, &q, &bad);
-    if (r < 0) {
-        reply_refused_body(hr, r, &bad);
-        return;
-    }
-    r = store_caseload_assign(hr->sd->store, &hr->who, q.person_id, q.user,
-                              streq(q.action, "assign"), &which);
+static void caseload_cleanup(struct http_job *hj)
+{
+    proto_transfer_reply_done(&((struct caseload_job *)hj)->moved);
+}
+
+static void assignment_run(struct store *s, struct work_job *j)
+{
+    struct caseload_job *cj = (struct caseload_job *)j;
+
+    j->r = store_caseload_assign(s, &cj->hj.hr.who, cj->assign.person_id, cj->assign.user,
+                                 streq(cj->assign.action, "assign"), &cj->which);
+}
+
+static void assignment_finish(struct http_job *hj)
+{
+    struct caseload_job *cj = (struct caseload_job *)hj;
+    struct proto_assignment *q = &cj->assign;
+    struct http_req *hr = &hj->hr;
+    _cleanup_json_ cJSON *resp = NULL;
+    int r = hj->job.r;
+
     if (r == -ENOENT) {
-        reply_caseload_missing(hr, which, q.person_id, q.user);
+        reply_caseload_missing(hr, cj->which, q->person_id, q->user);
         return;
     }
     if (r == -EPERM) {
-        reply_user_disabled(hr, q.user);
+        reply_user_disabled(hr, q->user);
         return;
     }
     if (r == -EINVAL) {
@@ -1245,8 +1790,84 @@ static void handle_assignment(struct http_req *hr)
         reply_store_failure(hr, r, "changing a caseload");
         return;
     }
-    q.changed = r > 0;
-    resp = proto_assignment_reply_encode(&q);
+    q->changed = r > 0;
+    resp = proto_assignment_reply_encode(q);
+    if (!resp) {
+        send_oom(hr);
+        return;
+    }
+    reply_json(hr, 200, resp);
+}
+
+static void handle_assignment(struct http_req *hr)
+{
+    _cleanup_free_ void *raw = NULL;
+    struct caseload_job *cj;
+    struct proto_error bad;
+    const char *text;
+    size_t len;
+    int r;
+
+    cj = coordinator_job_new(hr, "change caseloads", sizeof(*cj), assignment_finish, "changing a caseload", &text, &len, &raw);
+    if (!cj)
+        return;
+    cj->hj.cleanup = caseload_cleanup;
+    cj->which = "person";
+    r = proto_assignment_request_decode(text, len, &cj->assign, &bad);
+    if (r < 0) {
+        job_free(&cj->hj);
+        reply_refused_body(hr, r, &bad);
+        return;
+    }
+    job_submit(hr, &cj->hj, WORK_WRITE, assignment_run);
+}
+
+static void transfer_run(struct store *s, struct work_job *j)
+{
+    struct caseload_job *cj = (struct caseload_job *)j;
+    struct proto_transfer_request *q = &cj->transfer;
+
+    j->r = store_caseload_transfer(s, &cj->hj.hr.who, q->from, q->to,
+                                   q->has_person ? q->person_id : NULL, &cj->moved, &cj->which);
+}
+
+static void transfer_finish(struct http_job *hj)
+{
+    struct caseload_job *cj = (struct caseload_job *)hj;
+    struct proto_transfer_request *q = &cj->transfer;
+    const char *person = q->has_person ? q->person_id : NULL, *which = cj->which;
+    struct http_req *hr = &hj->hr;
+    _cleanup_json_ cJSON *resp = NULL;
+    char e1[HTTP_ECHO_MAX];
+    int r = hj->job.r;
+
+    if (r == -ENOENT && streq(which, "user")) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1,
+                    "no user named %s, or none named %s; list the staff with 'caresyncd user"
+                    " list'; nothing was changed",
+                    proto_clip(q->from, e1, sizeof(e1)), q->to);
+        return;
+    }
+    if (r == -ENOENT) {
+        reply_caseload_missing(hr, which, person ? person : "-", q->from);
+        return;
+    }
+    if (r == -EPERM) {
+        reply_user_disabled(hr, q->to);
+        return;
+    }
+    if (r == -EINVAL) {
+        reply_error(hr, 400, "invalid_value", -1, "to", -1,
+                    streq(q->from, q->to) ? "'from' and 'to' are the same user (%s)"
+                                          : "%s is an admin account, which holds no caseload",
+                    proto_clip(q->to, e1, sizeof(e1)));
+        return;
+    }
+    if (r < 0) {
+        reply_store_failure(hr, r, "transferring a caseload");
+        return;
+    }
+    resp = proto_transfer_reply_encode(&cj->moved);
     if (!resp) {
         send_oom(hr);
         return;
@@ -1256,107 +1877,108 @@ static void handle_assignment(struct http_req *hr)
 
 static void handle_transfer(struct http_req *hr)
 {
-    _cleanup_(proto_transfer_reply_done) struct proto_transfer_reply a = {0};
-    _cleanup_json_ cJSON *resp = NULL;
     _cleanup_free_ void *raw = NULL;
-    struct proto_transfer_request q;
-    const char *person, *which = "user", *text;
-    char e1[HTTP_ECHO_MAX];
+    struct caseload_job *cj;
     struct proto_error bad;
+    const char *text;
     size_t len;
     int r;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "transfer caseloads") < 0 ||
-        request_body(hr, &text, &len, &raw) < 0)
+    cj = coordinator_job_new(hr, "transfer caseloads", sizeof(*cj), transfer_finish, "transferring a caseload", &text, &len, &raw);
+    if (!cj)
         return;
-    r = proto_transfer_request_decode(text, len, &q, &bad);
+    cj->hj.cleanup = caseload_cleanup;
+    cj->which = "user";
+    r = proto_transfer_request_decode(text, len, &cj->transfer, &bad);
     if (r < 0) {
+        job_free(&cj->hj);
         reply_refused_body(hr, r, &bad);
         return;
     }
-    person = q.has_person ? q.person_id : NULL;
-    r = store_caseload_transfer(hr->sd->store, &hr->who, q.from, q.to, person, &a, &which);
-    if (r == -ENOENT && streq(which, "user")) {
-        reply_error(hr, 404, "not_found", -1, NULL, -1,
-                    "no user named %s, or none named %s; list the staff with 'caresyncd user"
-                    " list'; nothing was changed",
-                    proto_clip(q.from, e1, sizeof(e1)), q.to);
-        return;
-    }
-    if (r == -ENOENT) {
-        reply_caseload_missing(hr, which, person ? person : "-", q.from);
-        return;
-    }
-    if (r == -EPERM) {
-        reply_user_disabled(hr, q.to);
-        return;
-    }
-    if (r == -EINVAL) {
-        reply_error(hr, 400, "invalid_value", -1, "to", -1,
-                    streq(q.from, q.to) ? "'from' and 'to' are the same user (%s)"
-                                        : "%s is an admin account, which holds no caseload",
-                    proto_clip(q.to, e1, sizeof(e1)));
-        return;
-    }
-    if (r < 0) {
-        reply_store_failure(hr, r, "transferring a caseload");
-        return;
-    }
-    resp = proto_transfer_reply_encode(&a);
-    if (!resp) {
-        send_oom(hr);
-        return;
-    }
-    reply_json(hr, 200, resp);
+    job_submit(hr, &cj->hj, WORK_WRITE, transfer_run);
 }
 
-static void handle_named_coordinator(struct http_req *hr, const char *person_id)
+/* The named coordinator is set, then the team read back, in one job on the writer. */
+static void named_run(struct store *s, struct work_job *j)
 {
-    _cleanup_(proto_team_done) struct proto_team team = {0};
-    _cleanup_json_ cJSON *resp = NULL;
-    _cleanup_free_ void *raw = NULL;
-    struct proto_named_coordinator_request q;
-    const char *why = "no such person or user", *text;
-    char echo[HTTP_ECHO_MAX];
-    struct proto_error bad;
-    size_t len;
-    int r;
+    struct person_job *pj = (struct person_job *)j;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, "set a named coordinator") < 0 ||
-        request_body(hr, &text, &len, &raw) < 0)
-        return;
-    r = proto_named_coordinator_request_decode(text, len, &q, &bad);
-    if (r < 0) {
-        reply_refused_body(hr, r, &bad);
+    j->r = store_named_coordinator_set(s, &pj->hj.hr.who, pj->person_id, pj->named.user,
+                                       &pj->why);
+    if (j->r >= 0)
+        pj->r2 = store_person_team(s, &pj->hj.hr.who, pj->person_id, &pj->team);
+}
+
+/* The team in pj->team as the reply (GET .../team, POST .../named-coordinator). */
+static void reply_team(struct person_job *pj)
+{
+    _cleanup_json_ cJSON *resp = proto_team_encode(&pj->team);
+
+    if (!resp) {
+        send_oom(&pj->hj.hr);
         return;
     }
-    r = uuid_valid(person_id)
-                ? store_named_coordinator_set(hr->sd->store, &hr->who, person_id, q.user, &why)
-                : -ENOENT;
+    reply_json(&pj->hj.hr, 200, resp);
+}
+
+static void named_finish(struct http_job *hj)
+{
+    struct person_job *pj = (struct person_job *)hj;
+    struct http_req *hr = &hj->hr;
+    char echo[HTTP_ECHO_MAX];
+    int r = hj->job.r;
+
     if (r == -ENOENT) {
-        reply_error(hr, 404, "not_found", -1, NULL, -1, "%s (person %s, user %s)", why,
-                    proto_clip(person_id, echo, sizeof(echo)), q.user);
+        reply_error(hr, 404, "not_found", -1, NULL, -1, "%s (person %s, user %s)", pj->why,
+                    proto_clip(pj->person_id, echo, sizeof(echo)), pj->named.user);
         return;
     }
     if (r == -EINVAL) {
-        reply_error(hr, 400, "invalid_value", -1, "user", -1, "%s; nothing was changed", why);
+        reply_error(hr, 400, "invalid_value", -1, "user", -1, "%s; nothing was changed",
+                    pj->why);
         return;
     }
     if (r < 0) {
         reply_store_failure(hr, r, "setting a named coordinator");
         return;
     }
-    r = store_person_team(hr->sd->store, &hr->who, person_id, &team);
+    if (pj->r2 < 0) {
+        reply_store_failure(hr, pj->r2, "reading the team");
+        return;
+    }
+    reply_team(pj);
+}
+
+static void handle_named_coordinator(struct http_req *hr, const char *person_id)
+{
+    _cleanup_free_ void *raw = NULL;
+    struct person_job *pj;
+    struct proto_error bad;
+    char echo[HTTP_ECHO_MAX];
+    const char *text;
+    size_t len;
+    int r;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, "set a named coordinator") < 0 ||
+        request_body(hr, &text, &len, &raw) < 0)
+        return;
+    pj = person_job_new(hr, person_id, named_finish, "setting a named coordinator");
+    if (!pj)
+        return;
+    pj->why = "no such person or user";
+    r = proto_named_coordinator_request_decode(text, len, &pj->named, &bad);
     if (r < 0) {
-        reply_store_failure(hr, r, "reading the team");
+        job_free(&pj->hj);
+        reply_refused_body(hr, r, &bad);
         return;
     }
-    resp = proto_team_encode(&team);
-    if (!resp) {
-        send_oom(hr);
+    if (!uuid_valid(person_id)) {
+        reply_error(hr, 404, "not_found", -1, NULL, -1, "%s (person %s, user %s)", pj->why,
+                    proto_clip(person_id, echo, sizeof(echo)), pj->named.user);
+        job_free(&pj->hj);
         return;
     }
-    reply_json(hr, 200, resp);
+    job_submit(hr, &pj->hj, WORK_WRITE, named_run);
 }
 
 /* ---- POST /v1/people/{id}/accept|close|reopen|nhs-number|gp-practice ---- */
@@ -1374,43 +1996,36 @@ static const struct lifecycle_route {
         {"gp_practice", "set a GP practice", STORE_PERSON_SET_GP},
 };
 
-static void handle_lifecycle(struct http_req *hr, const char *person_id,
-                             const struct lifecycle_route *route)
+static void lifecycle_run(struct store *s, struct work_job *j)
 {
-    _cleanup_(proto_lifecycle_request_done) struct proto_lifecycle_request q = {0};
-    _cleanup_json_ cJSON *person = NULL, *resp = NULL;
-    _cleanup_free_ void *raw = NULL;
-    const char *arg, *why = NULL, *text;
-    char echo[HTTP_ECHO_MAX];
-    struct proto_error bad;
-    size_t len;
-    int r;
+    struct person_job *pj = (struct person_job *)j;
 
-    if (authenticate(hr) < 0 || require_coordinator(hr, route->what) < 0 ||
-        request_body(hr, &text, &len, &raw) < 0)
-        return;
-    r = proto_lifecycle_request_decode(text, len, route->key, &q, &bad);
-    if (r < 0) {
-        reply_refused_body(hr, r, &bad);
-        return;
-    }
-    arg = route->key ? q.arg : NULL;
-    r = uuid_valid(person_id) ? store_person_lifecycle(hr->sd->store, &hr->who, person_id,
-                                                       route->action, arg, &person, &why)
-                              : -ENOENT;
+    j->r = store_person_lifecycle(s, &pj->hj.hr.who, pj->person_id, pj->route->action,
+                                  pj->route->key ? pj->life.arg : NULL, &pj->extra, &pj->why);
+}
+
+static void lifecycle_finish(struct http_job *hj)
+{
+    struct person_job *pj = (struct person_job *)hj;
+    const struct lifecycle_route *route = pj->route;
+    struct http_req *hr = &hj->hr;
+    _cleanup_json_ cJSON *resp = NULL;
+    char echo[HTTP_ECHO_MAX];
+    int r = hj->job.r;
+
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1, "no person with id %s; check the id",
-                    proto_clip(person_id, echo, sizeof(echo)));
+                    proto_clip(pj->person_id, echo, sizeof(echo)));
         return;
     }
     if (r == -EINVAL) {
         reply_error(hr, 400, "invalid_value", -1, route->key, -1, "%s; nothing was written",
-                    why ? why : "the value is not valid");
+                    pj->why ? pj->why : "the value is not valid");
         return;
     }
     if (r == -EALREADY) {
         reply_error(hr, 409, "wrong_status", -1, NULL, -1, "%s; nothing was written",
-                    why ? why : "the record's status does not allow this");
+                    pj->why ? pj->why : "the record's status does not allow this");
         return;
     }
     if (r < 0) {
@@ -1418,40 +2033,87 @@ static void handle_lifecycle(struct http_req *hr, const char *person_id,
         return;
     }
     resp = cJSON_CreateObject();
-    if (!resp || wire_add_item(resp, "person", TAKE_PTR(person)) < 0) {
+    if (!resp || wire_add_item(resp, "person", TAKE_PTR(pj->extra)) < 0) {
         send_oom(hr);
         return;
     }
     reply_json(hr, 200, resp);
 }
 
+static void handle_lifecycle(struct http_req *hr, const char *person_id,
+                             const struct lifecycle_route *route)
+{
+    _cleanup_free_ void *raw = NULL;
+    struct person_job *pj;
+    struct proto_error bad;
+    char echo[HTTP_ECHO_MAX];
+    const char *text;
+    size_t len;
+    int r;
+
+    if (authenticate(hr) < 0 || require_coordinator(hr, route->what) < 0 ||
+        request_body(hr, &text, &len, &raw) < 0)
+        return;
+    pj = person_job_new(hr, person_id, lifecycle_finish, route->what);
+    if (!pj)
+        return;
+    pj->route = route;
+    r = proto_lifecycle_request_decode(text, len, route->key, &pj->life, &bad);
+    if (r < 0) {
+        job_free(&pj->hj);
+        reply_refused_body(hr, r, &bad);
+        return;
+    }
+    if (!uuid_valid(person_id)) {
+        job_free(&pj->hj);
+        reply_error(hr, 404, "not_found", -1, NULL, -1, "no person with id %s; check the id",
+                    proto_clip(person_id, echo, sizeof(echo)));
+        return;
+    }
+    job_submit(hr, &pj->hj, WORK_WRITE, lifecycle_run);
+}
+
+static void team_run(struct store *s, struct work_job *j)
+{
+    struct person_job *pj = (struct person_job *)j;
+
+    j->r = store_person_team(s, &pj->hj.hr.who, pj->person_id, &pj->team);
+}
+
+static void team_finish(struct http_job *hj)
+{
+    struct person_job *pj = (struct person_job *)hj;
+    char echo[HTTP_ECHO_MAX];
+
+    if (hj->job.r == -ENOENT) {
+        reply_error(&hj->hr, 404, "not_found", -1, NULL, -1,
+                    "no person with id %s on your caseload; check the id",
+                    proto_clip(pj->person_id, echo, sizeof(echo)));
+        return;
+    }
+    if (hj->job.r < 0) {
+        reply_store_failure(&hj->hr, hj->job.r, "reading the team");
+        return;
+    }
+    reply_team(pj);
+}
+
 static void handle_team(struct http_req *hr, const char *person_id)
 {
-    _cleanup_(proto_team_done) struct proto_team team = {0};
-    _cleanup_json_ cJSON *resp = NULL;
+    struct person_job *pj;
     char echo[HTTP_ECHO_MAX];
-    int r;
 
     if (authenticate(hr) < 0)
         return;
-    r = uuid_valid(person_id) ? store_person_team(hr->sd->store, &hr->who, person_id, &team)
-                              : -ENOENT;
-    if (r == -ENOENT) {
+    if (!uuid_valid(person_id)) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
                     "no person with id %s on your caseload; check the id",
                     proto_clip(person_id, echo, sizeof(echo)));
         return;
     }
-    if (r < 0) {
-        reply_store_failure(hr, r, "reading the team");
-        return;
-    }
-    resp = proto_team_encode(&team);
-    if (!resp) {
-        send_oom(hr);
-        return;
-    }
-    reply_json(hr, 200, resp);
+    pj = person_job_new(hr, person_id, team_finish, "reading the team");
+    if (pj)
+        job_submit(hr, &pj->hj, WORK_READ, team_run);
 }
 
 /* ---- strict framing ---- */
@@ -1505,17 +2167,111 @@ static enum console_method console_method_of(enum evhttp_cmd_type m)
                                   : CONSOLE_OTHER;
 }
 
+/*
+ * A console request whose answer needs the store: its strings copied off the request (the
+ * worker reads them; evhttp may free the request meanwhile), console_handle() run on the
+ * writer, which alone touches the console's sessions and throttling. A sign-in's password is
+ * checked first on a reader (Argon2id takes about a second; the writer commits syncs).
+ */
+struct console_job {
+    struct http_job hj;
+    struct console_request rq;
+    char *copies[9]; /* owned copies rq's strings point to */
+    struct console_sign_in_check *check;
+    struct console_reply rp;
+};
+
+static void console_job_cleanup(struct http_job *hj)
+{
+    struct console_job *cj = (struct console_job *)hj;
+
+    if (cj->copies[7]) /* the body: a password may be in it */
+        explicit_bzero(cj->copies[7], cj->rq.body_len);
+    for (size_t i = 0; i < ELEMENTSOF(cj->copies); i++)
+        free(cj->copies[i]);
+    cj->check = console_sign_in_check_free(cj->check);
+    console_reply_done(&cj->rp);
+}
+
+/* On a reader: a sign-in's account and password. */
+static void console_check_run(struct store *s, struct work_job *j)
+{
+    struct console_job *cj = (struct console_job *)j;
+
+    /* Out of memory here: console_handle() checks the password itself. */
+    (void)console_sign_in_check_new(cj->hj.hr.sd->console, s, &cj->rq, &cj->check);
+    cj->rq.check = cj->check;
+}
+
+/* On the writer: the console's answer. */
+static void console_run(struct store *s, struct work_job *j)
+{
+    struct console_job *cj = (struct console_job *)j;
+
+    (void)s; /* the console holds the writer's handle (console_new()) */
+    console_handle(cj->hj.hr.sd->console, &cj->rq, &cj->rp);
+}
+
+/* Send the console's reply @rp to @hr (a HEAD gets no body). */
+static void console_send(struct http_req *hr, const struct console_reply *rp, bool head)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(hr->req);
+    char after[16];
+
+    for (size_t i = 0; console_headers[i]; i += 2)
+        (void)evhttp_add_header(out, console_headers[i], console_headers[i + 1]);
+    if (rp->set_cookie[0])
+        (void)evhttp_add_header(out, "Set-Cookie", rp->set_cookie);
+    if (rp->location[0])
+        (void)evhttp_add_header(out, "Location", rp->location);
+    if (rp->disposition[0])
+        (void)evhttp_add_header(out, "Content-Disposition", rp->disposition);
+    if (rp->allow)
+        (void)evhttp_add_header(out, "Allow", rp->allow);
+    if (rp->retry_after_s) {
+        snprintf(after, sizeof(after), "%u", rp->retry_after_s);
+        (void)evhttp_add_header(out, "Retry-After", after);
+    }
+    hr->content_type = rp->content_type;
+    hr->any_status_type = true;
+    send_body(hr, rp->status, rp->body, head ? 0 : rp->body_len);
+}
+
+static void console_finish(struct http_job *hj)
+{
+    struct console_job *cj = (struct console_job *)hj;
+
+    console_send(&hj->hr, &cj->rp, cj->rq.method == CONSOLE_HEAD);
+}
+
+/* *@dst = a copy of @src (NULL stays NULL); false when out of memory. */
+static bool console_copy(struct console_job *cj, size_t slot, const char *src, size_t len,
+                         const char **dst)
+{
+    if (!src) {
+        *dst = NULL;
+        return true;
+    }
+    cj->copies[slot] = malloc(len + 1);
+    if (!cj->copies[slot])
+        return false;
+    memcpy(cj->copies[slot], src, len);
+    cj->copies[slot][len] = '\0';
+    *dst = cj->copies[slot];
+    return true;
+}
+
 static void handle_console(struct http_req *hr, const char *path)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(hr->req);
     struct evhttp_connection *evcon = evhttp_request_get_connection(hr->req);
-    struct evkeyvalq *out = evhttp_request_get_output_headers(hr->req);
     struct console_request rq = {.path = path};
-    struct console_reply rp;
+    struct console_reply rp = {0};
     _cleanup_free_ void *owned = NULL;
-    char *addr = NULL, after[16];
+    struct console_job *cj;
+    char *addr = NULL;
     ev_uint16_t port;
-    bool repeated;
+    bool repeated, ok;
 
     rq.method = console_method_of(evhttp_request_get_command(hr->req));
     rq.query = uri ? evhttp_uri_get_query(uri) : NULL;
@@ -1537,25 +2293,43 @@ static void handle_console(struct http_req *hr, const char *path)
         if (request_body(hr, &rq.body, &rq.body_len, &owned) < 0)
             return; /* answered */
     }
-    console_handle(hr->sd->console, &rq, &rp);
-    for (size_t i = 0; console_headers[i]; i += 2)
-        (void)evhttp_add_header(out, console_headers[i], console_headers[i + 1]);
-    if (rp.set_cookie[0])
-        (void)evhttp_add_header(out, "Set-Cookie", rp.set_cookie);
-    if (rp.location[0])
-        (void)evhttp_add_header(out, "Location", rp.location);
-    if (rp.disposition[0])
-        (void)evhttp_add_header(out, "Content-Disposition", rp.disposition);
-    if (rp.allow)
-        (void)evhttp_add_header(out, "Allow", rp.allow);
-    if (rp.retry_after_s) {
-        snprintf(after, sizeof(after), "%u", rp.retry_after_s);
-        (void)evhttp_add_header(out, "Retry-After", after);
+    if (!console_uses_store(&rq)) {
+        /* A page compiled in: answered here, no store involved. */
+        console_handle(hr->sd->console, &rq, &rp);
+        console_send(hr, &rp, rq.method == CONSOLE_HEAD);
+        console_reply_done(&rp);
+        return;
     }
-    hr->content_type = rp.content_type;
-    hr->any_status_type = true;
-    send_body(hr, rp.status, rp.body, rq.method == CONSOLE_HEAD ? 0 : rp.body_len);
-    console_reply_done(&rp);
+    cj = JOB_NEW(struct console_job, console_finish, "the console");
+    if (!cj) {
+        send_oom(hr);
+        return;
+    }
+    cj->hj.cleanup = console_job_cleanup;
+    cj->rq.method = rq.method;
+    ok = console_copy(cj, 0, rq.path, rq.path ? strlen(rq.path) : 0, &cj->rq.path) &&
+         console_copy(cj, 1, rq.query, rq.query ? strlen(rq.query) : 0, &cj->rq.query) &&
+         console_copy(cj, 2, rq.cookie, rq.cookie ? strlen(rq.cookie) : 0, &cj->rq.cookie) &&
+         console_copy(cj, 3, rq.csrf, rq.csrf ? strlen(rq.csrf) : 0, &cj->rq.csrf) &&
+         console_copy(cj, 4, rq.origin, rq.origin ? strlen(rq.origin) : 0, &cj->rq.origin) &&
+         console_copy(cj, 5, rq.host, rq.host ? strlen(rq.host) : 0, &cj->rq.host) &&
+         console_copy(cj, 6, rq.content_type, rq.content_type ? strlen(rq.content_type) : 0,
+                      &cj->rq.content_type) &&
+         console_copy(cj, 7, rq.body, rq.body_len, &cj->rq.body);
+    cj->rq.body_len = rq.body_len;
+    /* The address lives in a buffer of the connection's: the job keeps its own. */
+    ok = ok && console_copy(cj, 8, addr, addr ? strlen(addr) : 0, &cj->rq.addr);
+    if (!ok) {
+        job_free(&cj->hj);
+        send_oom(hr);
+        return;
+    }
+    if (rq.method == CONSOLE_POST && streq(path, "/console/api/sign-in")) {
+        cj->hj.job.then = console_run;
+        job_submit(hr, &cj->hj, WORK_READ, console_check_run);
+    } else {
+        job_submit(hr, &cj->hj, WORK_WRITE, console_run);
+    }
 }
 
 /* ---- routing ---- */
@@ -1760,17 +2534,47 @@ static void route_call(struct http_req *hr, const struct route *rt, const char *
     }
 }
 
-/* GET /healthz, /readyz: no authentication, the same answers as on metrics_listen. */
-static void handle_health(struct http_req *hr, const char *path)
+static void ready_run(struct store *s, struct work_job *j)
+{
+    j->r = store_probe_write(s);
+}
+
+static void ready_finish(struct http_job *hj)
 {
     struct evbuffer *b = evbuffer_new();
     int status;
 
     if (!b) {
+        send_oom(&hj->hr);
+        return;
+    }
+    status = metrics_ready_reply(hj->job.r, b);
+    send_body(&hj->hr, status, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+    evbuffer_free(b);
+}
+
+/* GET /healthz, /readyz: no authentication, the same answers as on metrics_listen; the probe
+ * write of /readyz is committed by the writer thread like any other write. */
+static void handle_health(struct http_req *hr, const char *path)
+{
+    struct evbuffer *b;
+    struct http_job *hj;
+    int status;
+
+    if (streq(path, "/readyz")) {
+        hj = JOB_NEW(struct http_job, ready_finish, "checking the store takes a write");
+        if (!hj)
+            send_oom(hr);
+        else
+            job_submit(hr, hj, WORK_WRITE, ready_run);
+        return;
+    }
+    b = evbuffer_new();
+    if (!b) {
         send_oom(hr);
         return;
     }
-    status = metrics_health(hr->sd->store, path, b);
+    status = metrics_healthz_reply(b);
     send_body(hr, status, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
     evbuffer_free(b);
 }
@@ -1816,7 +2620,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
     } else {
         reply_error(&hr, 404, "not_found", -1, NULL, -1, "no such endpoint; see docs/PROTOCOL.md");
     }
-    if (!hr.replied) {
+    if (!hr.replied && !hr.deferred) {
         /* A handler returned without answering: a bug, but the client still gets a reply. */
         log_error("no reply was made for a request; answering 500");
         reply_error(&hr, 500, "internal_error", -1, NULL, -1,
@@ -1835,6 +2639,7 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
         return NULL;
     sd->base = base;
     sd->store = store;
+    sd->auth_store = store;
     sd->ssl_ctx = ssl_ctx;
     sd->quiet = quiet;
     sd->lock_after_days = HTTP_LOCK_AFTER_DAYS;
@@ -1843,7 +2648,10 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
     sd->enrol_addrs = calloc(HTTP_ENROL_ADDRS, sizeof(*sd->enrol_addrs));
     sd->http = evhttp_new(base);
     sd->conns = conn_server_new(base, store, ssl_ctx, quiet);
-    if (!sd->http || !sd->enrol_addrs || !sd->conns) {
+    if (work_new_inline(store, &sd->work) < 0)
+        sd->work = NULL;
+    if (!sd->http || !sd->enrol_addrs || !sd->conns || !sd->work) {
+        work_free(sd->work);
         if (sd->http)
             evhttp_free(sd->http);
         conn_server_free(sd->conns);
@@ -1863,7 +2671,41 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
     evhttp_set_bevcb(sd->http, conn_bev_new, sd->conns);
     conn_server_set_drained(sd->conns, reply_drained, sd);
     evhttp_set_gencb(sd->http, dispatch, sd);
+    work_set_idle(sd->work, work_idle, sd);
     return sd;
+}
+
+int caresyncd_start_work(struct caresyncd *sd, const char *path, unsigned readers,
+                         unsigned depth)
+{
+    struct store *auth = NULL;
+    struct work *w = NULL;
+    int r;
+
+    r = store_open_reader(sd->store, path, &auth);
+    if (r < 0)
+        return r;
+    r = work_new(sd->base, sd->store, path, readers, depth, &w);
+    if (r < 0) {
+        store_free(auth);
+        return r;
+    }
+    work_free(sd->work); /* the inline one: nothing is out */
+    sd->work = w;
+    work_set_idle(w, work_idle, sd);
+    sd->auth_store = auth;
+    conn_server_set_store(sd->conns, auth);
+    return 0;
+}
+
+void caresyncd_get_work_stats(const struct caresyncd *sd, struct work_stats *ret)
+{
+    work_get_stats(sd->work, ret);
+}
+
+struct work *caresyncd_work(struct caresyncd *sd)
+{
+    return sd->work;
 }
 
 void caresyncd_set_conn_limits(struct caresyncd *sd, const struct conn_limits *l)
@@ -2079,7 +2921,7 @@ void caresyncd_shutdown(struct caresyncd *sd)
     for (size_t i = 0; i < sd->n_bound; i++)
         evhttp_del_accept_socket(sd->http, sd->bound[i]);
     sd->n_bound = 0;
-    if (sd->inflight == 0)
+    if (sd->inflight == 0 && work_pending(sd->work) == 0)
         (void)event_base_loopexit(sd->base, NULL);
     else
         (void)event_base_loopexit(sd->base, &deadline);
@@ -2095,9 +2937,14 @@ struct caresyncd *caresyncd_free(struct caresyncd *sd)
 {
     if (!sd)
         return NULL;
-    /* Connections still open fire conn_closed() from here, so sd must stay valid until then. */
+    /* The jobs still out finish first (their replies are dropped: the loop has stopped);
+     * then connections still open fire conn_closed() from evhttp_free(), so sd must stay valid
+     * until then. */
+    sd->work = work_free(sd->work);
     if (sd->http)
         evhttp_free(sd->http);
+    if (sd->auth_store != sd->store)
+        sd->auth_store = store_free(sd->auth_store);
     sd->conns = conn_server_free(sd->conns);
     free(sd->enrol_addrs);
     console_free(sd->console);

@@ -12,6 +12,8 @@
 
 struct event_base;
 struct store;
+struct work;
+struct work_stats;
 
 #define HTTP_BODY_MAX        (4u * 1024 * 1024) /* PROTOCOL.md "request body" */
 /* The smallest reply sent gzip-encoded (PROTOCOL.md "Compression"): below it a reply fits one
@@ -19,6 +21,9 @@ struct store;
 #define HTTP_GZIP_MIN        1024
 #define HTTP_HEADERS_MAX     (16 * 1024)
 #define HTTP_TIMEOUT_S       30
+/* A connection whose request waits for the store (its job queued or running) is not idle: it
+ * is given this long (work.h; a queue of thousands on a busy machine can take minutes). */
+#define HTTP_JOB_TIMEOUT_S   3600
 #define HTTP_LISTEN_MAX      16  /* listening sockets (--listen, repeatable) */
 #define HTTP_HOST_MAX        253 /* a --listen host name */ /* idle: no byte read or written for this long */
 #define HTTP_BUDGET_RETRY_AFTER "2" /* seconds, when the body budget is used up */
@@ -44,6 +49,24 @@ struct caresyncd;
  */
 struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SSL_CTX *ssl_ctx,
                                 bool quiet);
+
+/*
+ * caresyncd_start_work() - from now on, run store work on threads (work.h): the writer thread
+ * takes over the store given to caresyncd_new() (nothing else may use it until
+ * caresyncd_free()), @readers reader threads open their own handles on @path (the store's
+ * file), at most @depth jobs wait (then 503 queue_full), and authentication on the loop reads
+ * through a handle of its own. Without it every job runs at once on the loop (tests, fuzzing).
+ * 0 or -errno.
+ */
+int caresyncd_start_work(struct caresyncd *sd, const char *path, unsigned readers,
+                         unsigned depth);
+
+/* caresyncd_get_work_stats() - jobs, groups and commits so far (work.h). */
+void caresyncd_get_work_stats(const struct caresyncd *sd, struct work_stats *ret);
+
+/* caresyncd_work() - the store's threads (borrowed; valid until caresyncd_free()), for other
+ * listeners on the loop (metrics.h) to hand their store work to. */
+struct work *caresyncd_work(struct caresyncd *sd);
 
 /*
  * caresyncd_set_conn_limits() - deadlines, connection caps and the budget of buffered body
@@ -84,8 +107,9 @@ int caresyncd_listen(struct caresyncd *sd, const char *addr, char *ret_bound, si
 
 /*
  * caresyncd_shutdown() - stop accepting connections and leave the event loop as soon as the
- * replies already queued have been written (at most HTTP_DRAIN_TIMEOUT_S seconds later).
- * Request handlers are synchronous, so no request is ever cut off half-handled.
+ * requests already queued for the store are done and every reply written (at most
+ * HTTP_DRAIN_TIMEOUT_S seconds later). A job still out then is finished by caresyncd_free()
+ * (what it writes is committed; its reply is not sent, and a retry is idempotent).
  */
 void caresyncd_shutdown(struct caresyncd *sd);
 

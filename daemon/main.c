@@ -21,6 +21,7 @@
 #include "config.h"
 #include "demo.h"
 #include "http.h"
+#include "work.h"
 #include "log.h"
 #include "man.h"
 #include "metrics.h"
@@ -55,6 +56,9 @@ static const char *arg_tls_certificate, *arg_tls_key, *arg_user;
 /* serve --console-idle-timeout, --console-lifetime (console.h). */
 static const char *arg_console_idle;
 static const char *arg_console_lifetime;
+/* serve --queue-depth, --readers (work.h). */
+static const char *arg_queue_depth;
+static const char *arg_readers;
 
 /* ---- the command table ---- */
 
@@ -84,14 +88,14 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          data directory made by 'caresyncd init'\n"
          "  -s, --san NAME          another IP address or DNS name for the certificate (repeat it)\n",
          cert_renew_run},
-        {"serve", "dlmqgLCETHBAMUFc12345uIW", 0,
+        {"serve", "dlmqgLCETHBAMUFc12345uIW69", 0,
          "serve [--config FILE] --data DIR --listen ADDR:PORT... [--metrics-listen ADDR:PORT] "
          "[--tls-certificate FILE --tls-key FILE] [--user NAME] [--log-file FILE] "
          "[--log-level LEVEL] [--log-format text|json] [--max-skew-ms N] [--handover-grace-hours N] "
          "[--lock-after-days N] [--max-device-conflicts N] [--enrol-limit N/S] "
          "[--enrol-server-limit N/S] [--header-timeout S] [--body-timeout S] "
          "[--max-conns-per-addr N] [--max-conns N] [--max-body-buffer-kb N] "
-         "[--console-idle-timeout S] [--console-lifetime S] [--quiet]",
+         "[--queue-depth N] [--readers N] [--console-idle-timeout S] [--console-lifetime S] [--quiet]",
          "Serve the sync API (docs/PROTOCOL.md) over HTTPS until SIGTERM or SIGINT, which stop\n"
          "accepting, finish the replies in progress and exit 0. SIGHUP reloads the certificate\n"
          "and key (new connections use them, open ones are kept) and reopens the log file. One\n"
@@ -148,6 +152,11 @@ static const struct admin_command commands[] = {
          "      --max-body-buffer-kb N\n"
          "                          request bodies (as announced) read at once, all\n"
          "                          connections together; more get 503 (default 65536)\n"
+         "      --queue-depth N     requests waiting for the store at once; more get 503\n"
+         "                          queue_full with Retry-After (default 4096)\n"
+         "      --readers N         threads answering read-only requests (conflict list,\n"
+         "                          devices, team, FHIR export) beside the one writer thread\n"
+         "                          (default 2; 0: the writer does them too)\n"
          "      --console-idle-timeout S\n"
          "                          a web console session unused for S seconds ends (default\n"
          "                          900)\n"
@@ -377,6 +386,8 @@ static const struct option longopts[] = {
         {"max-conns-per-addr", required_argument, NULL, 'A'},
         {"max-conns", required_argument, NULL, 'M'},
         {"max-body-buffer-kb", required_argument, NULL, 'U'},
+        {"queue-depth", required_argument, NULL, '6'},
+        {"readers", required_argument, NULL, '9'},
         {"person", required_argument, NULL, 'x'},
         {"profile", required_argument, NULL, 'f'},
         {"seed", required_argument, NULL, 'S'},
@@ -605,6 +616,12 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
             break;
         case 'U':
             arg_max_body_buffer_kb = optarg;
+            break;
+        case '6':
+            arg_queue_depth = optarg;
+            break;
+        case '9':
+            arg_readers = optarg;
             break;
         case 'x':
             o->person = optarg;
@@ -870,7 +887,7 @@ static inline void metrics_server_freep(struct metrics_server **p)
  * skipped with a warning when its port is taken (another daemon on this machine has it). 0, or
  * an exit code.
  */
-static int serve_metrics(struct event_base *base, const struct config *cfg, struct store *store,
+static int serve_metrics(struct event_base *base, const struct config *cfg, struct work *work,
                          const char *db, const struct store_checkpointer *ckpt,
                          struct metrics_server **ret)
 {
@@ -880,7 +897,7 @@ static int serve_metrics(struct event_base *base, const struct config *cfg, stru
 
     if (addr && streq(addr, CONFIG_OFF))
         return ADMIN_EXIT_OK;
-    r = metrics_server_new(base, addr ? addr : METRICS_LISTEN_DEFAULT, store, db, ckpt,
+    r = metrics_server_new(base, addr ? addr : METRICS_LISTEN_DEFAULT, work, db, ckpt,
                            (unsigned)config_number(cfg, CONFIG_LOCK_AFTER_DAYS,
                                                    HTTP_LOCK_AFTER_DAYS),
                            bound, sizeof(bound), ret);
@@ -940,6 +957,8 @@ static int serve_config(const struct admin_command *cmd, struct admin_opts *o, s
             {CONFIG_MAX_CONNS_PER_ADDR, arg_max_conns_per_addr},
             {CONFIG_MAX_CONNS, arg_max_conns},
             {CONFIG_MAX_BODY_BUFFER_KB, arg_max_body_buffer_kb},
+            {CONFIG_QUEUE_DEPTH, arg_queue_depth},
+            {CONFIG_READERS, arg_readers},
             {CONFIG_CONSOLE_IDLE_TIMEOUT, arg_console_idle},
             {CONFIG_CONSOLE_LIFETIME, arg_console_lifetime},
     };
@@ -1102,13 +1121,21 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     if (r < 0)
         return ADMIN_EXIT_FAILURE; /* tls_server_ctx_new() said why */
     base = event_base_new();
-    if (!base) {
+    /* Two priorities: the store's finished jobs (work.c) before new network events, so that a
+     * committed sync's reply never waits behind a burst of handshakes; everything else 1. */
+    if (!base || event_base_priority_init(base, WORK_PRIORITIES) < 0) {
         log_error("cannot create the event loop");
         return ADMIN_EXIT_FAILURE;
     }
     sd = caresyncd_new(base, store, ssl_ctx, config_bool(&cfg, CONFIG_QUIET));
     if (!sd) {
         log_error("out of memory creating the HTTP server");
+        return ADMIN_EXIT_FAILURE;
+    }
+    r = caresyncd_start_work(sd, db, (unsigned)config_number(&cfg, CONFIG_READERS, WORK_READERS),
+                             (unsigned)config_number(&cfg, CONFIG_QUEUE_DEPTH, WORK_QUEUE_DEPTH));
+    if (r < 0) {
+        log_error("cannot start the store's worker threads: %s", strerror(-r));
         return ADMIN_EXIT_FAILURE;
     }
     caresyncd_set_lock_after_days(sd, (unsigned)config_number(&cfg, CONFIG_LOCK_AFTER_DAYS,
@@ -1164,7 +1191,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         if (used > 0)
             bound[used] = ' ';
     }
-    r = serve_metrics(base, &cfg, store, db, ckpt, &metrics);
+    r = serve_metrics(base, &cfg, caresyncd_work(sd), db, ckpt, &metrics);
     if (r != ADMIN_EXIT_OK)
         return r;
     /* Bound (ports below 1024 too): root is needed no more. */
@@ -1197,7 +1224,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         log_error("the event loop failed");
         return ADMIN_EXIT_FAILURE;
     }
-    sd = caresyncd_free(sd);
+    sd = caresyncd_free(sd); /* logs what the store's threads did (work_free()) */
     metrics = metrics_server_free(metrics);
     log_info("stopped");
     return ADMIN_EXIT_OK;

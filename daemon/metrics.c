@@ -24,6 +24,7 @@
 #include "macro.h"
 #include "store.h"
 #include "util.h"
+#include "work.h"
 
 /* Routes, as the label "route" shows them: a path's variable segments are "{id}". */
 static const char *const metric_routes[] = {
@@ -158,17 +159,8 @@ void metrics_tls_handshake_failed(void)
     count_add(&registry.tls_handshake_failures, 1);
 }
 
-int metrics_health(struct store *store, const char *path, struct evbuffer *out)
+int metrics_ready_reply(int r, struct evbuffer *out)
 {
-    int r;
-
-    if (streq(path, "/healthz")) {
-        evbuffer_add_printf(out, "{\"status\": \"ok\"}\n");
-        return 200;
-    }
-    if (!streq(path, "/readyz"))
-        return 0;
-    r = store_probe_write(store);
     if (r == 0) {
         evbuffer_add_printf(out, "{\"status\": \"ok\"}\n");
         return 200;
@@ -184,11 +176,17 @@ int metrics_health(struct store *store, const char *path, struct evbuffer *out)
     return 503;
 }
 
+int metrics_healthz_reply(struct evbuffer *out)
+{
+    evbuffer_add_printf(out, "{\"status\": \"ok\"}\n");
+    return 200;
+}
+
 /* ---- the exposition ---- */
 
 struct metrics_server {
     struct evhttp *http;
-    struct store *store;
+    struct work *work;
     const char *db_path;
     const struct store_checkpointer *ckpt;
     unsigned lock_after_days;
@@ -215,11 +213,12 @@ static off_t metrics_file_size(const char *path, const char *suffix)
     return stat(p, &st) == 0 ? st.st_size : 0;
 }
 
-static void expose(struct metrics_server *m, struct evbuffer *b)
+static void expose(struct metrics_server *m, struct evbuffer *b, bool dev_ok,
+                   const struct store_device_counts *devp)
 {
     struct store_checkpoint_stats ck;
-    struct store_device_counts dev = {0};
-    bool dev_ok;
+    struct store_device_counts dev = *devp;
+    struct work_stats ws;
 
     expo_header(b, "caresyncd_http_requests_total", "counter",
            "Requests answered, by route and HTTP status.");
@@ -273,7 +272,6 @@ static void expose(struct metrics_server *m, struct evbuffer *b)
     expo_one(b, "caresyncd_tls_handshake_failures_total", "counter",
         "TLS handshakes that failed for a reason (not a peer that just went away).",
         count_get(&registry.tls_handshake_failures));
-    dev_ok = store_device_counts(m->store, m->lock_after_days, &dev) == 0;
     if (dev_ok) {
         expo_header(b, "caresyncd_devices", "gauge",
                "Enrolled devices: active, locked (not synced within lock_after_days), revoked.");
@@ -296,7 +294,141 @@ static void expose(struct metrics_server *m, struct evbuffer *b)
     evbuffer_add_printf(b, "caresyncd_checkpoint_seconds_total %.6f\n", (double)ck.total_us / 1e6);
     expo_header(b, "caresyncd_checkpoint_last_seconds", "gauge", "Time the last checkpoint took.");
     evbuffer_add_printf(b, "caresyncd_checkpoint_last_seconds %.6f\n", (double)ck.last_us / 1e6);
+    work_get_stats(m->work, &ws);
+    expo_one(b, "caresyncd_store_queued", "gauge",
+        "Requests waiting for the store's threads now (at most queue_depth).", ws.queued);
+    expo_one(b, "caresyncd_store_write_jobs_total", "counter",
+        "Requests whose store work ran on the writer thread.", ws.write_jobs);
+    expo_one(b, "caresyncd_store_read_jobs_total", "counter",
+        "Requests whose store work ran on a reader thread.", ws.read_jobs);
+    expo_one(b, "caresyncd_store_groups_total", "counter",
+        "Groups of write jobs the writer committed together (group commit).", ws.groups);
+    expo_one(b, "caresyncd_store_commits_total", "counter",
+        "COMMITs the writer made, each one fsync of the write-ahead log.", ws.commits);
+    expo_one(b, "caresyncd_store_largest_group", "gauge",
+        "The most write jobs committed in one group since the start.", ws.largest_group);
+    expo_header(b, "caresyncd_store_write_seconds_total", "counter",
+           "Where write jobs' time went: waiting in the queue, running, from the end of their run "
+           "to their group's COMMIT, and from there back to the event loop.");
+    evbuffer_add_printf(b,
+                        "caresyncd_store_write_seconds_total{stage=\"wait\"} %.6f\n"
+                        "caresyncd_store_write_seconds_total{stage=\"run\"} %.6f\n"
+                        "caresyncd_store_write_seconds_total{stage=\"commit\"} %.6f\n"
+                        "caresyncd_store_write_seconds_total{stage=\"deliver\"} %.6f\n",
+                        (double)ws.wait_us / 1e6, (double)ws.run_us / 1e6,
+                        (double)ws.commit_us / 1e6, (double)ws.deliver_us / 1e6);
+    expo_one(b, "caresyncd_store_queue_full_total", "counter",
+        "Requests answered 503 queue_full: queue_depth requests were waiting already.",
+        ws.refused);
     expo_one(b, "caresyncd_up", "gauge", "1 while the daemon serves.", 1);
+}
+
+static void metrics_reply(struct evhttp_request *req, const char *path, int status,
+                          const struct timespec *t0)
+{
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    metrics_request(path, status, evbuffer_get_length(out),
+                    (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9);
+    evhttp_send_reply(req, status, status == 200 ? "OK" : status == 503 ? "Service Unavailable"
+                                   : status == 405 ? "Method Not Allowed" : "Not Found", NULL);
+}
+
+/*
+ * GET /metrics (the devices by state, read on a reader thread) and GET /readyz (a probe write,
+ * committed by the writer thread): the store is never touched on the event loop.
+ */
+struct metrics_job {
+    struct work_job job;
+    struct metrics_server *m;
+    struct evhttp_request *req;
+    const char *path; /* static: "/metrics" or "/readyz" */
+    struct timespec t0;
+    struct store_device_counts dev;
+    bool gone, detached; /* the connection closed while the job was out (http.c's job_done()) */
+};
+
+static void metrics_job_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct metrics_job *mj = arg;
+
+    mj->gone = true;
+    mj->detached = evhttp_request_get_connection(mj->req) == NULL;
+}
+
+static void metrics_counts_run(struct store *s, struct work_job *j)
+{
+    struct metrics_job *mj = (struct metrics_job *)j;
+
+    j->r = store_device_counts(s, mj->m->lock_after_days, &mj->dev);
+}
+
+static void metrics_probe_run(struct store *s, struct work_job *j)
+{
+    j->r = store_probe_write(s);
+}
+
+static void metrics_job_done(struct work_job *j)
+{
+    struct metrics_job *mj = (struct metrics_job *)j;
+    struct evhttp_connection *evcon;
+    struct evbuffer *out;
+    int status;
+
+    if (mj->gone) {
+        if (mj->detached)
+            evhttp_request_free(mj->req);
+        free(mj);
+        return;
+    }
+    evcon = evhttp_request_get_connection(mj->req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    if (j->discard) {
+        free(mj);
+        return;
+    }
+    out = evhttp_request_get_output_buffer(mj->req);
+    if (streq(mj->path, "/metrics")) {
+        (void)evhttp_add_header(evhttp_request_get_output_headers(mj->req), "Content-Type",
+                                "text/plain; version=0.0.4; charset=utf-8");
+        expose(mj->m, out, j->r == 0, &mj->dev);
+        status = 200;
+    } else {
+        (void)evhttp_add_header(evhttp_request_get_output_headers(mj->req), "Content-Type",
+                                "application/json");
+        status = metrics_ready_reply(j->group_err ? j->group_err : j->r, out);
+    }
+    metrics_reply(mj->req, mj->path, status, &mj->t0);
+    free(mj);
+}
+
+/* Hand @path's store work to a thread; false when it could not be (then answer at once). */
+static bool metrics_submit(struct metrics_server *m, struct evhttp_request *req,
+                           const char *path, const struct timespec *t0)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct metrics_job *mj = calloc(1, sizeof(*mj));
+
+    if (!mj)
+        return false;
+    mj->m = m;
+    mj->req = req;
+    mj->t0 = *t0;
+    mj->path = streq(path, "/metrics") ? "/metrics" : "/readyz";
+    mj->job.kind = streq(path, "/metrics") ? WORK_READ : WORK_WRITE;
+    mj->job.run = streq(path, "/metrics") ? metrics_counts_run : metrics_probe_run;
+    mj->job.done = metrics_job_done;
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, metrics_job_closed, mj);
+    if (work_submit(m->work, &mj->job) == 0)
+        return true;
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    free(mj);
+    return false;
 }
 
 static void metrics_dispatch(struct evhttp_request *req, void *arg)
@@ -307,7 +439,7 @@ static void metrics_dispatch(struct evhttp_request *req, void *arg)
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
-    struct timespec t0, t1;
+    struct timespec t0;
     int status;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -317,25 +449,25 @@ static void metrics_dispatch(struct evhttp_request *req, void *arg)
         (void)evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
         evbuffer_add_printf(out, "only GET and HEAD here\n");
         status = 405;
-    } else if (path && streq(path, "/metrics")) {
-        (void)evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-        expose(m, out);
-        status = 200;
-    } else if (path && (status = metrics_health(m->store, path, out)) != 0) {
+    } else if (path && (streq(path, "/metrics") || streq(path, "/readyz"))) {
+        if (metrics_submit(m, req, path, &t0))
+            return; /* answered by metrics_job_done() */
+        /* The queue is full or the daemon stopping: not ready, and no figures now. */
         (void)evhttp_add_header(h, "Content-Type", "application/json");
+        (void)evhttp_add_header(h, "Retry-After", "1");
+        status = metrics_ready_reply(-EBUSY, out);
+    } else if (path && streq(path, "/healthz")) {
+        (void)evhttp_add_header(h, "Content-Type", "application/json");
+        status = metrics_healthz_reply(out);
     } else {
         (void)evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
         evbuffer_add_printf(out, "no such page here: /metrics, /healthz and /readyz are\n");
         status = 404;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    metrics_request(path, status, evbuffer_get_length(out),
-                    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-    evhttp_send_reply(req, status, status == 200 ? "OK" : status == 503 ? "Service Unavailable"
-                                   : status == 405 ? "Method Not Allowed" : "Not Found", NULL);
+    metrics_reply(req, path, status, &t0);
 }
 
-int metrics_server_new(struct event_base *base, const char *addr, struct store *store,
+int metrics_server_new(struct event_base *base, const char *addr, struct work *work,
                        const char *db_path, const struct store_checkpointer *ckpt,
                        unsigned lock_after_days, char *ret_bound, size_t bound_size,
                        struct metrics_server **ret)
@@ -353,7 +485,7 @@ int metrics_server_new(struct event_base *base, const char *addr, struct store *
     m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
-    m->store = store;
+    m->work = work;
     m->db_path = db_path;
     m->ckpt = ckpt;
     m->lock_after_days = lock_after_days;

@@ -13,6 +13,7 @@ struct event_base;
 struct evbuffer;
 struct store;
 struct store_checkpointer;
+struct work;
 
 /* Default metrics_listen: loopback, the port after node_exporter's 9100 range is taken. */
 #define METRICS_LISTEN_DEFAULT "127.0.0.1:9469"
@@ -29,22 +30,23 @@ void metrics_sync(const struct cJSON *resp);
 void metrics_tls_handshake_failed(void);
 
 /*
- * metrics_health() - answer health check @path ("/healthz": the process answers; "/readyz":
- * the store takes a write now) into @out as a JSON object. Returns the HTTP status (200, or 503
- * when not ready), or 0 when @path is not a health check.
+ * metrics_ready_reply() - the answer of GET /readyz into @out as a JSON object, for @r, what
+ * store_probe_write() returned (0: the store took a write); returns the HTTP status (200, or
+ * 503). metrics_healthz_reply() - the answer of GET /healthz (the process answers): 200.
  */
-int metrics_health(struct store *store, const char *path, struct evbuffer *out);
+int metrics_ready_reply(int r, struct evbuffer *out);
+int metrics_healthz_reply(struct evbuffer *out);
 
 /* The listener of /metrics, /healthz and /readyz (plain HTTP). */
 struct metrics_server;
 
 /*
  * metrics_server_new() - listen on @addr (HOST:PORT or [IPv6]:PORT) on @base, answering from
- * @store (whose file is @db_path), @ckpt (may be NULL) and the device lock policy
+ * the store through @work's threads (its file is @db_path), @ckpt (may be NULL) and the device lock policy
  * @lock_after_days; all borrowed. Writes the bound address to @ret_bound. Returns 0 and *ret,
  * -EINVAL for an address that does not parse, -ENOMEM, or a negative errno from bind/listen.
  */
-int metrics_server_new(struct event_base *base, const char *addr, struct store *store,
+int metrics_server_new(struct event_base *base, const char *addr, struct work *work,
                        const char *db_path, const struct store_checkpointer *ckpt,
                        unsigned lock_after_days, char *ret_bound, size_t bound_size,
                        struct metrics_server **ret);

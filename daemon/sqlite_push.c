@@ -295,7 +295,7 @@ static int sqlite_begin(struct backend *b, bool write)
 {
     struct store *s = store_of(b);
 
-    return write ? store_txn_begin(s) : db_begin(s->db, false);
+    return write ? store_txn_begin(s) : store_plain_begin(s, false);
 }
 
 static int sqlite_commit(struct backend *b)
@@ -305,7 +305,7 @@ static int sqlite_commit(struct backend *b)
 
 static void sqlite_rollback(struct backend *b)
 {
-    db_rollback(store_of(b)->db);
+    store_txn_rollback(store_of(b));
 }
 
 const struct backend_ops sqlite_backend_ops = {

@@ -80,9 +80,51 @@ void store_bind_text(sqlite3_stmt *st, int i, const char *v)
         sqlite3_bind_null(st, i);
 }
 
+/*
+ * Transactions. Outside a group each one is its own BEGIN ... COMMIT. Inside a group
+ * (store_group_begin(), the writer thread's group commit: docs/ARCHITECTURE.md "Threads") the
+ * group holds the one BEGIN IMMEDIATE and each transaction is a SAVEPOINT in it: RELEASE keeps
+ * its work for the group's COMMIT, ROLLBACK TO undoes only its own. Nothing is carried from one
+ * transaction to the next in memory but what is re-read at each begin (sequence, clock, audit
+ * tail) or reset at each rollback (the actor name), so a transaction rolled back inside a group,
+ * or a group whose COMMIT failed, leaves no trace in the handle either.
+ */
+int store_plain_begin(struct store *s, bool write)
+{
+    if (s->group)
+        return db_exec(s->db, "SAVEPOINT job");
+    return db_begin(s->db, write);
+}
+
+int store_plain_commit(struct store *s)
+{
+    int r;
+
+    if (s->group)
+        return db_exec(s->db, "RELEASE job");
+    r = db_commit(s->db);
+    if (r >= 0)
+        s->commits++;
+    return r;
+}
+
+void store_txn_rollback(struct store *s)
+{
+    s->audit_tail_id = 0;
+    s->actor_id = 0;
+    if (sqlite3_get_autocommit(s->db))
+        return; /* SQLite rolled back already (a full disk, an I/O error), a group's too */
+    if (s->group) {
+        if (db_exec(s->db, "ROLLBACK TO job") < 0 || db_exec(s->db, "RELEASE job") < 0)
+            db_rollback(s->db); /* the group is lost; store_group_lost() tells the writer */
+        return;
+    }
+    db_rollback(s->db);
+}
+
 int store_txn_begin(struct store *s)
 {
-    int r = db_begin(s->db, true);
+    int r = store_plain_begin(s, true);
 
     if (r < 0)
         return r;
@@ -92,7 +134,7 @@ int store_txn_begin(struct store *s)
     if (r >= 0)
         r = db_hlc_get(s->db, &s->txn_hlc);
     if (r < 0)
-        db_rollback(s->db);
+        store_txn_rollback(s);
     return r < 0 ? r : 0;
 }
 
@@ -103,11 +145,54 @@ int store_txn_commit(struct store *s)
     if (r >= 0)
         r = db_meta_set_u64(s->db, "hlc", s->txn_hlc);
     if (r >= 0)
-        r = db_commit(s->db);
+        r = store_plain_commit(s);
     if (r < 0)
-        db_rollback(s->db);
+        store_txn_rollback(s);
     s->audit_tail_id = 0;
     return r;
+}
+
+int store_group_begin(struct store *s)
+{
+    int r = db_begin(s->db, true);
+
+    if (r < 0)
+        return r;
+    s->group = true;
+    return 0;
+}
+
+bool store_group_lost(struct store *s)
+{
+    return s->group && sqlite3_get_autocommit(s->db);
+}
+
+int store_group_commit(struct store *s)
+{
+    int r = store_group_lost(s) ? -EIO : db_commit(s->db);
+
+    if (r < 0)
+        db_rollback(s->db);
+    else
+        s->commits++;
+    s->group = false;
+    s->audit_tail_id = 0;
+    if (r < 0)
+        s->actor_id = 0;
+    return r;
+}
+
+void store_group_rollback(struct store *s)
+{
+    db_rollback(s->db);
+    s->group = false;
+    s->audit_tail_id = 0;
+    s->actor_id = 0;
+}
+
+uint64_t store_commits(const struct store *s)
+{
+    return s->commits;
 }
 
 /*
@@ -179,7 +264,7 @@ static int open_epoch(struct store *s)
             s->txn_seq = seq;
         r = store_txn_commit(s);
     } else {
-        db_rollback(s->db);
+        store_txn_rollback(s);
     }
     return r;
 }
@@ -237,6 +322,34 @@ int store_open(const char *path, bool create, struct store **ret)
     return 0;
 }
 
+int store_open_reader(const struct store *w, const char *path, struct store **ret)
+{
+    _cleanup_free_ struct store *s = calloc(1, sizeof(*s));
+    int r;
+
+    if (!s)
+        return -ENOMEM;
+    r = db_open(path, 0, &s->db);
+    if (r < 0)
+        return r;
+    /* A reader that tried to write would be a routing bug: make it fail, not race the writer. */
+    r = db_exec(s->db, STORE_CACHE_PRAGMA "; PRAGMA query_only = 1");
+    if (r >= 0)
+        r = store_audit_init(s);
+    if (r < 0) {
+        sqlite3_close_v2(s->db);
+        return r;
+    }
+    memcpy(s->node_id, w->node_id, sizeof(s->node_id));
+    memcpy(s->epoch, w->epoch, sizeof(s->epoch));
+    s->open_audit_id = w->open_audit_id;
+    s->max_forward_ms = w->max_forward_ms;
+    s->grace_ms = w->grace_ms;
+    s->max_device_conflicts = w->max_device_conflicts;
+    *ret = TAKE_PTR(s);
+    return 0;
+}
+
 int store_position(struct store *s, struct store_position *ret)
 {
     int r = store_txn_begin(s);
@@ -246,7 +359,7 @@ int store_position(struct store *s, struct store_position *ret)
     memcpy(ret->epoch, s->epoch, UUID_STR_MAX);
     ret->seq = s->txn_seq;
     r = store_audit_head(s, &ret->head_id, ret->head_hash);
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -307,7 +420,7 @@ int store_mark_restored(struct store *s, const char *backup_taken_at,
         memcpy(s->epoch, id, UUID_STR_MAX);
     return r;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -379,7 +492,7 @@ int store_user_add(struct store *s, const char *name, const char *role)
         return r;
     st = store_stmt(s, "INSERT INTO users(name, role, created_at) VALUES(?, ?, ?)");
     if (!st) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return -EIO;
     }
     store_bind_text(st, 1, name);
@@ -391,7 +504,7 @@ int store_user_add(struct store *s, const char *name, const char *role)
     if (r >= 0)
         r = store_txn_commit(s);
     else
-        db_rollback(s->db);
+        store_txn_rollback(s);
     return r;
 }
 
@@ -558,7 +671,7 @@ int store_enrol(struct store *s, const char *code, const char *device_name,
     *ret = e;
     return 0;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -626,7 +739,7 @@ int store_device_revoke(struct store *s, const char *device_id)
         goto fail;
     }
     if (!changed) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return 0;
     }
     st = store_stmt(s, "UPDATE devices SET revoked_at = ? WHERE id = ?");
@@ -645,7 +758,7 @@ int store_device_revoke(struct store *s, const char *device_id)
     r = store_txn_commit(s);
     return r < 0 ? r : 1;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -794,7 +907,7 @@ int store_user_set_profile(struct store *s, const char *name, const struct store
         r = store_audit(s, "user_profile", 0, NULL, NULL, d);
     if (r >= 0)
         return store_txn_commit(s);
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -955,7 +1068,7 @@ int store_person_add(struct store *s, const struct store_person_fields *f,
     if (r >= 0)
         r = store_txn_commit(s);
     else
-        db_rollback(s->db);
+        store_txn_rollback(s);
     if (r < 0)
         return r;
     memcpy(ret, id, UUID_STR_MAX);

@@ -58,6 +58,30 @@ int store_open(const char *path, bool create, struct store **ret);
 struct store *store_free(struct store *s);
 
 /*
+ * store_open_reader() - a second handle on the store at @path that @w (the writer's handle,
+ * opened and configured first) has open, for read-only work on another thread: it reads
+ * committed data only (WAL snapshots), and any write through it fails. Settings are copied
+ * from @w. Free with store_free().
+ */
+int store_open_reader(const struct store *w, const char *path, struct store **ret);
+
+/*
+ * Group commit (docs/ARCHITECTURE.md "Threads"). Between store_group_begin() and
+ * store_group_commit() every store call's transaction is a savepoint of the group's one BEGIN
+ * IMMEDIATE: a call that fails rolls back only its own work, and the group's work becomes
+ * durable together, with one COMMIT (one fsync). store_group_lost() is true once SQLite has
+ * rolled the whole group back itself (a full disk, an I/O error): nothing done in it since
+ * store_group_begin() will be committed. store_group_commit() returns 0 or -errno (then
+ * nothing of the group was written); store_group_rollback() abandons the group.
+ */
+int store_group_begin(struct store *s);
+bool store_group_lost(struct store *s);
+int store_group_commit(struct store *s);
+void store_group_rollback(struct store *s);
+/* store_commits() - COMMITs this handle has made (each one fsync of the write-ahead log). */
+uint64_t store_commits(const struct store *s);
+
+/*
  * store_checkpointer_start() - copy the write-ahead log into the store file from a background
  * thread with its own connection to @path (the file @s has open), instead of inside @s's
  * commits. store_checkpointer_stop() ends it; call it before store_free().

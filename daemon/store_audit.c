@@ -436,6 +436,6 @@ int store_audit_device_exports(struct store *s, const struct store_principal *p,
     }
     if (r >= 0)
         return store_txn_commit(s);
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }

@@ -161,7 +161,7 @@ int store_caseload_assign(struct store *s, const struct store_principal *p, cons
         goto fail;
     changed = r = assignment_set(s, person_id, u.id, assign);
     if (r == 0) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return 0;
     }
     /* A professional named coordinator holds the role through the assignment that just ended. */
@@ -178,7 +178,7 @@ int store_caseload_assign(struct store *s, const struct store_principal *p, cons
     r = store_txn_commit(s);
     return r < 0 ? r : changed;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -290,7 +290,7 @@ int store_caseload_transfer(struct store *s, const struct store_principal *p, co
         return r;
     return 0;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -348,7 +348,7 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
         goto fail;
     }
     if (prev_id == u.id) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return 0;
     }
     r = db_prepare(s->db,
@@ -370,7 +370,7 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
     r = store_txn_commit(s);
     return r < 0 ? r : 1;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -399,7 +399,7 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
     _cleanup_stmt_ sqlite3_stmt *name = NULL, *nc = NULL, *team = NULL;
     int r, rc;
 
-    r = db_begin(s->db, false);
+    r = store_plain_begin(s, false);
     if (r < 0)
         return r;
     /* Coordinators: any person that exists; others: people on their caseload. */
@@ -457,6 +457,6 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
         r = db_errno(rc);
     sqlite3_reset(name);
     sqlite3_reset(nc);
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r < 0 ? r : 0;
 }

@@ -405,7 +405,7 @@ int store_conflicts_query(struct store *s, const struct store_conflict_filter *f
     if (!st)
         return -EIO;
     /* Everything below reads one snapshot, the resolution histories included. */
-    r = db_begin(s->db, false);
+    r = store_plain_begin(s, false);
     if (r < 0)
         return r;
     store_bind_text(st, 1, f->status ? f->status : "open");
@@ -429,7 +429,7 @@ int store_conflicts_query(struct store *s, const struct store_conflict_filter *f
         }
     }
     sqlite3_reset(st);
-    db_rollback(s->db);
+    store_txn_rollback(s);
     if (r < 0)
         return r;
     if (rc != SQLITE_DONE)
@@ -739,7 +739,7 @@ int store_conflict_resolve(struct store *s, const struct store_principal *p, int
     if (r >= 0)
         r = audit_resolution(s, p, id, &t, action, &plan, reason);
     if (r < 0) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return r;
     }
     r = store_txn_commit(s);

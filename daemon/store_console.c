@@ -87,7 +87,7 @@ int store_staff_login_set(struct store *s, const char *name, const char *passwor
         goto fail;
     return store_txn_commit(s);
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -118,7 +118,7 @@ int store_console_audit(struct store *s, const char *kind, int64_t user_id, cons
         return r;
     r = store_audit(s, kind, user_id, store_node_id(s), NULL, detail);
     if (r < 0) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return r;
     }
     return store_txn_commit(s);
@@ -155,7 +155,7 @@ int store_console_session_new(struct store *s, int64_t user_id, const char *id_h
         goto fail;
     return store_txn_commit(s);
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -241,7 +241,7 @@ int store_console_session_get(struct store *s, const char *id_hash, int64_t now_
     *ret = v;
     return 0;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -270,7 +270,7 @@ int store_console_session_end(struct store *s, const char *id_hash)
         goto fail;
     return store_txn_commit(s);
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 

@@ -38,7 +38,7 @@ int store_demo_begin(struct store *s)
         goto fail;
     return 0;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -49,7 +49,7 @@ int store_demo_commit(struct store *s)
 
 void store_demo_rollback(struct store *s)
 {
-    db_rollback(s->db);
+    store_txn_rollback(s);
 }
 
 int store_demo_user_add(struct store *s, const char *name, const char *role,

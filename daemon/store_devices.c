@@ -58,13 +58,13 @@ int store_device_report(struct store *s, const struct store_principal *p,
 {
     int r, n;
 
-    r = db_begin(s->db, true);
+    r = store_plain_begin(s, true);
     if (r < 0)
         return r;
     n = store_device_report_txn(s, p, rep, notices, ret_ids);
-    r = n < 0 ? n : db_commit(s->db);
+    r = n < 0 ? n : store_plain_commit(s);
     if (r < 0) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return r;
     }
     return n;
@@ -142,7 +142,7 @@ int store_device_revoke_by(struct store *s, const struct store_principal *p,
     copy_text(owner, sizeof(owner), sqlite3_column_text(sel, 1));
     sqlite3_reset(sel);
     if (revoked) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return 0;
     }
     r = db_prepare(s->db, "UPDATE devices SET revoked_at = ? WHERE id = ?", &upd);
@@ -160,6 +160,6 @@ int store_device_revoke_by(struct store *s, const struct store_principal *p,
     r = store_txn_commit(s);
     return r < 0 ? r : 1;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }

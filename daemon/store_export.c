@@ -192,7 +192,7 @@ int store_person_tree(struct store *s, const char *person_id, cJSON **ret)
     if (!person_id || !uuid_valid(person_id))
         return -ENOENT;
     /* One read transaction: the person and their rows are one consistent snapshot. */
-    r = db_begin(s->db, false);
+    r = store_plain_begin(s, false);
     if (r < 0)
         return r;
     r = store_person_exists(s, person_id);
@@ -209,9 +209,9 @@ int store_person_tree(struct store *s, const char *person_id, cJSON **ret)
     if (r >= 0)
         r = read_authored(s, person_id, o);
     if (r >= 0)
-        r = db_commit(s->db);
+        r = store_plain_commit(s);
     if (r < 0) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return r;
     }
     *ret = TAKE_PTR(o);
@@ -232,7 +232,7 @@ int store_export_audit(struct store *s, const struct store_principal *p, const c
         return r;
     r = store_audit(s, "export", p ? p->user_id : 0, p ? p->device_id : NULL, person_id, d);
     if (r < 0) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         return r;
     }
     return store_txn_commit(s);

@@ -23,14 +23,14 @@ int store_probe_write(struct store *s)
     if (path && path[0] && statvfs(path, &fs) == 0 &&
         (uint64_t)fs.f_bavail * fs.f_frsize < STORE_READY_MIN_FREE)
         return -ENOSPC;
-    r = db_begin(s->db, true);
+    r = store_plain_begin(s, true);
     if (r < 0)
         return r;
     r = db_meta_set(s->db, "ready_probe", iso_time(hlc_wall_ms(), now));
     if (r >= 0)
-        r = db_commit(s->db);
+        r = store_plain_commit(s);
     if (r < 0)
-        db_rollback(s->db);
+        store_txn_rollback(s);
     return r < 0 ? r : 0;
 }
 

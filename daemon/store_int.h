@@ -45,6 +45,9 @@ struct store {
     struct audit_group *audit_groups;
     size_t n_audit_groups, cap_audit_groups;
     bool audit_batching;
+    /* Inside store_group_begin() ... store_group_commit(): each transaction is a savepoint. */
+    bool group;
+    uint64_t commits; /* COMMITs made (each one an fsync of the WAL) */
     struct {
         const char *sql;
         sqlite3_stmt *st;
@@ -70,6 +73,12 @@ void store_bind_text(sqlite3_stmt *st, int i, const char *v);
  * commit saving them (rolls back on failure). */
 int store_txn_begin(struct store *s);
 int store_txn_commit(struct store *s);
+/* store_txn_rollback() - undo the transaction (in a group: only its savepoint). */
+void store_txn_rollback(struct store *s);
+/* store_plain_begin()/store_plain_commit() - a transaction that neither numbers nor ticks: a
+ * read snapshot (@write false) or a small write; a savepoint inside a group. */
+int store_plain_begin(struct store *s, bool write);
+int store_plain_commit(struct store *s);
 uint64_t store_next_seq(struct store *s);
 /* store_tick() - the server clock for a local event inside a transaction. */
 uint64_t store_tick(struct store *s);

@@ -131,7 +131,7 @@ int store_user_disable(struct store *s, const char *name, cJSON **ret)
     *ret = TAKE_PTR(d);
     return 0;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -154,7 +154,7 @@ int store_user_role_set(struct store *s, const char *name, const char *role, int
     if (r < 0)
         goto fail;
     if (streq(old, role)) {
-        db_rollback(s->db);
+        store_txn_rollback(s);
         *ret_devices = 0;
         return 0;
     }
@@ -191,7 +191,7 @@ int store_user_role_set(struct store *s, const char *name, const char *role, int
     *ret_devices = n;
     return 1;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 
@@ -404,7 +404,7 @@ int store_person_lifecycle(struct store *s, const struct store_principal *p, con
         return r;
     return store_people_list(s, &(struct store_people_filter){.person_id = person_id}, ret);
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }
 

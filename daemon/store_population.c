@@ -156,7 +156,7 @@ int store_population(struct store *s, int64_t now_ms, unsigned stale_days, cJSON
     iso_time((uint64_t)now_ms, today);
     today[10] = '\0';
     iso_time((uint64_t)(now_ms - (int64_t)stale_days * DAY_MS), since);
-    r = db_begin(s->db, false);
+    r = store_plain_begin(s, false);
     if (r < 0)
         return r;
     r = add_rows(s, o, "people_by_status",
@@ -209,7 +209,7 @@ int store_population(struct store *s, int64_t now_ms, unsigned stale_days, cJSON
                             cJSON_AddNumberToObject(o, "stale_days", stale_days)
                     ? 0
                     : -ENOMEM;
-    db_rollback(s->db);
+    store_txn_rollback(s);
     if (r < 0)
         return r;
     *ret = TAKE_PTR(o);
@@ -296,11 +296,11 @@ int store_population_list(struct store *s, int64_t now_ms, unsigned stale_days,
     } else {
         return -EINVAL;
     }
-    r = db_begin(s->db, false);
+    r = store_plain_begin(s, false);
     if (r < 0)
         return r;
     r = add_rows(s, o, "rows", sql, keys, p1, arg);
-    db_rollback(s->db);
+    store_txn_rollback(s);
     if (r < 0)
         return r;
     rows = cJSON_DetachItemFromObjectCaseSensitive(o, "rows");

@@ -1155,6 +1155,6 @@ int store_row_restore(struct store *s, const struct store_principal *p, const ch
     copy_text(ret->change_id, sizeof(ret->change_id), cid);
     return 0;
 fail:
-    db_rollback(s->db);
+    store_txn_rollback(s);
     return r;
 }

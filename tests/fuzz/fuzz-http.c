@@ -64,6 +64,7 @@ static SSL *fuzz_bev_get_ssl(struct bufferevent *bev)
 #include "conn.c"
 #include "http.c"
 #include "metrics.c"
+#include "work.c"
 #undef bufferevent_openssl_socket_new
 #undef bufferevent_openssl_get_ssl
 

@@ -581,6 +581,16 @@ def umount(path):
     subprocess.run(['umount', '-l', path], capture_output=True)
 
 
+def world_on(parent, data_dir, name='full-server'):
+    """A second world under @parent's root whose daemon keeps its data in @data_dir (a small
+    tmpfs, say), started. The caller closes it."""
+    w = World(os.path.join(parent.root, name))
+    os.makedirs(w.root)
+    w.daemon.data = data_dir
+    w.start()
+    return w
+
+
 def fill_disk(directory, name='filler'):
     """Write DIRECTORY/NAME until the file system says ENOSPC, down to the last byte. Returns
     the file's path; remove it to free the space."""

@@ -92,12 +92,9 @@ def device_part(w, mnt):
 
 
 def server_part(w, mnt):
-    w2 = h.World(os.path.join(w.root, 'full-server'))
-    os.makedirs(w2.root)
+    w2 = h.world_on(w, os.path.join(mnt, 'server'))
     d = w2.daemon
-    d.data = os.path.join(mnt, 'server')
     try:
-        w2.start()
         pid = d.add_person('Sid Server')
         nurse = w2.client('nurse', 'nurse', user='nora')
         d.assign(pid, 'nora')

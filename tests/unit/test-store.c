@@ -688,6 +688,85 @@ TEST(row_owner_mismatch_refuses_whole_batch)
 }
 
 /*
+ * Group commit (the daemon's writer thread): syncs inside one store_group_begin() ...
+ * store_group_commit() each run in their own savepoint. A batch refused after it applied a
+ * change rolls back only itself; the others are committed together; a group rolled back leaves
+ * nothing, the sequence counter and the audit chain included, and the store goes on from there.
+ */
+TEST(group_commit_savepoints)
+{
+    FIXTURE(f, "group");
+    const struct store_person_fields qf = {.name = "Quentin Group"};
+    _cleanup_(batch_done) struct batch good = {0}, bad = {0}, other = {0}, lost = {0}, after = {0};
+    _cleanup_json_ cJSON *r1 = NULL, *r2 = NULL, *r3 = NULL, *r4 = NULL, *r5 = NULL;
+    _cleanup_free_ char *v = NULL, *w = NULL;
+    struct store_error err;
+    struct store_position p0, p1, p2;
+    char q[UUID_STR_MAX], g1[UUID_STR_MAX], g2[UUID_STR_MAX], g3[UUID_STR_MAX],
+            bad_row[UUID_STR_MAX], id[UUID_STR_MAX];
+    const char *why = NULL, *which = NULL;
+    int64_t rows, bad_id;
+
+    ASSERT_OK(store_person_add(f.s, &qf, q, &why));
+    ASSERT_EQ(store_assign(f.s, q, "alice", &which), 1);
+    new_id(g1);
+    new_id(g2);
+    new_id(g3);
+    new_id(bad_row);
+    new_id(id);
+    add(&good, id, "goal", g1, f.p, "description", "Committed with the group", ahead(1000, 0), 0,
+        NULL);
+    new_id(id);
+    add(&bad, id, "goal", bad_row, f.p, "description", "Half of a bad batch", ahead(1000, 1), 0,
+        NULL);
+    new_id(id);
+    add(&bad, id, "goal", bad_row, q, "description", "The other half", ahead(1000, 2), 0, NULL);
+    new_id(id);
+    add(&other, id, "person", f.p, f.p, "preferred_name", "Ada", ahead(1000, 3), 0, NULL);
+
+    ASSERT_OK(store_group_begin(f.s));
+    SYNC(f, f.alice, &good, "", &r1);
+    ASSERT_TRUE(do_sync(&f, &f.alice, &bad, "", true, &r2, &err) < 0);
+    ASSERT_STREQ(err.code, "row_owner_mismatch");
+    ASSERT_FALSE(store_group_lost(f.s));
+    SYNC(f, f.alice, &other, "", &r3);
+    /* Nothing is visible to another connection before the group commits. */
+    ASSERT_EQ(q_int(f.path, "SELECT count(*) FROM field_state WHERE row_id = '%s'", g1), 0);
+    ASSERT_OK(store_group_commit(f.s));
+    v = field_value(&f, "goal", g1, "description");
+    ASSERT_STREQ(v, "Committed with the group");
+    w = field_value(&f, "person", f.p, "preferred_name");
+    ASSERT_STREQ(w, "Ada");
+    ASSERT_EQ(q_int(f.path, "SELECT count(*) FROM field_state WHERE row_id = '%s'", bad_row), 0);
+    ASSERT_EQ(q_int(f.path, "SELECT count(*) FROM change_log WHERE row_id = '%s'", bad_row), 0);
+    ASSERT_OK(store_audit_verify(f.s, &rows, &bad_id));
+
+    /* A group rolled back (its COMMIT failed, say): nothing of it, the counter included. */
+    ASSERT_OK(store_position(f.s, &p0));
+    new_id(id);
+    add(&lost, id, "goal", g2, f.p, "description", "Never committed", ahead(1000, 4), 0, NULL);
+    ASSERT_OK(store_group_begin(f.s));
+    SYNC(f, f.alice, &lost, "", &r4);
+    store_group_rollback(f.s);
+    ASSERT_EQ(q_int(f.path, "SELECT count(*) FROM field_state WHERE row_id = '%s'", g2), 0);
+    ASSERT_OK(store_position(f.s, &p1));
+    ASSERT_EQ(p1.seq, p0.seq);
+    ASSERT_EQ(p1.head_id, p0.head_id);
+    ASSERT_STREQ(p1.head_hash, p0.head_hash);
+    ASSERT_OK(store_audit_verify(f.s, &rows, &bad_id));
+
+    /* And the store goes on from the file, not from what the lost group had counted. */
+    new_id(id);
+    add(&after, id, "goal", g3, f.p, "description", "After the lost group", ahead(1000, 5), 0,
+        NULL);
+    SYNC(f, f.alice, &after, "", &r5);
+    ASSERT_OK(store_position(f.s, &p2));
+    ASSERT_GT(p2.seq, p0.seq);
+    ASSERT_GT(p2.head_id, p0.head_id);
+    ASSERT_OK(store_audit_verify(f.s, &rows, &bad_id));
+}
+
+/*
  * Alice created goal G; then Alice deletes it while Bob, offline, edits its description. The
  * deleter had not seen Bob's edit: edit_after_delete, logged once, whatever the arrival order
  * and whichever clock is later; the row stays deleted.
