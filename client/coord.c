@@ -29,15 +29,24 @@ static int need_id(struct caresync *c, const char *id, const char *what)
 }
 
 /*
+ * A reply reader: decode the reply @root with the protocol codec (docs/PROTOCOL.md) and encode
+ * again what the caller hands out, in *ret. 0, -EBADMSG (not the reply the protocol says) or
+ * -ENOMEM.
+ */
+typedef int (*reply_reader)(const cJSON *root, cJSON **ret);
+
+/*
  * One coordinator request: @method @path with @body (NULL for GET). On 200 *ret_json (when not
- * NULL) receives member @member of the reply (NULL: the whole reply) printed; 403 is
+ * NULL) receives what @reader makes of the reply or, without @reader, member @member of the reply
+ * (NULL: the whole reply) printed; 403 is
  * CARESYNC_EFORBIDDEN "only coordinators can @verb"; 404 CARESYNC_ENOTFOUND and 400
  * CARESYNC_EUSAGE with the server's message.
  */
 static int coord_request(struct caresync *c, const char *method, const char *path,
                          const cJSON *body, const char *what, const char *verb,
-                         const char *member, char **ret_json)
+                         reply_reader reader, const char *member, char **ret_json)
 {
+    _cleanup_json_ cJSON *tree = NULL;
     struct http_reply rep = {0};
     const cJSON *j;
     int r;
@@ -54,7 +63,15 @@ static int coord_request(struct caresync *c, const char *method, const char *pat
                     rep.code[0] ? rep.code : "bad request");
     else if (rep.status != 200)
         r = transport_fail(c, &rep, what);
-    if (r == CARESYNC_OK && ret_json) {
+    if (r == CARESYNC_OK && ret_json && reader) {
+        r = reader(rep.json, &tree);
+        if (r == -EBADMSG)
+            r = cs_fail(c, CARESYNC_ESERVER,
+                        "%s failed: the server's reply is not what the protocol says; is the"
+                        " server a caresyncd?", what);
+        else if (r < 0 || json_take_string(tree, ret_json) < 0)
+            r = cs_fail_errno(c, -ENOMEM, what);
+    } else if (r == CARESYNC_OK && ret_json) {
         j = member ? cJSON_GetObjectItemCaseSensitive(rep.json, member) : rep.json;
         if (!j)
             r = cs_fail(c, CARESYNC_ESERVER, "%s failed: the server's reply has no \"%s\"",
@@ -73,6 +90,22 @@ static int begin_online(struct caresync *c)
     return r == CARESYNC_OK ? cs_need_replica(c) : r;
 }
 
+/* GET /v1/devices: the "devices" array. */
+static int read_devices(const cJSON *root, cJSON **ret)
+{
+    _cleanup_(proto_devices_done) struct proto_devices a = {0};
+    _cleanup_json_ cJSON *o = NULL;
+    int r = proto_devices_decode_json(root, &a);
+
+    if (r < 0)
+        return r;
+    o = proto_devices_encode(&a);
+    if (!o)
+        return -ENOMEM;
+    *ret = cJSON_DetachItemFromObjectCaseSensitive(o, "devices");
+    return 0;
+}
+
 int caresync_devices_json(struct caresync *c, char **ret)
 {
     int r = begin_online(c);
@@ -80,7 +113,7 @@ int caresync_devices_json(struct caresync *c, char **ret)
     if (r != CARESYNC_OK)
         return r;
     return coord_request(c, "GET", "/v1/devices", NULL, "listing devices", "see the devices",
-                         "devices", ret);
+                         read_devices, NULL, ret);
 }
 
 int caresync_device_revoke(struct caresync *c, const char *device_id)
@@ -98,7 +131,7 @@ int caresync_device_revoke(struct caresync *c, const char *device_id)
         return cs_fail_errno(c, -ENOMEM, "revoking the device failed");
     snprintf(path, sizeof(path), "/v1/devices/%s/revoke", device_id);
     return coord_request(c, "POST", path, body, "revoking the device", "revoke devices", NULL,
-                         NULL);
+                         NULL, NULL);
 }
 
 int caresync_assign(struct caresync *c, const char *person_id, const char *user, bool assign,
@@ -122,7 +155,7 @@ int caresync_assign(struct caresync *c, const char *person_id, const char *user,
     if (!body)
         return cs_fail_errno(c, -ENOMEM, "changing the caseload failed");
     r = coord_request(c, "POST", "/v1/assignments", body, assign ? "assigning" : "unassigning",
-                      "change caseloads", "changed", &changed);
+                      "change caseloads", NULL, "changed", &changed);
     /* The reply's "changed" is false when the caseload already was as asked. */
     if (r == CARESYNC_OK && ret_changed)
         *ret_changed = !streq(changed, "false");
@@ -152,7 +185,7 @@ int caresync_transfer(struct caresync *c, const char *from, const char *to,
     if (!body)
         return cs_fail_errno(c, -ENOMEM, "the transfer failed");
     return coord_request(c, "POST", "/v1/assignments/transfer", body, "the transfer",
-                         "transfer caseloads", NULL, ret_json);
+                         "transfer caseloads", NULL, NULL, ret_json);
 }
 
 int caresync_named_coordinator(struct caresync *c, const char *person_id, const char *user)
@@ -174,7 +207,7 @@ int caresync_named_coordinator(struct caresync *c, const char *person_id, const 
         return cs_fail_errno(c, -ENOMEM, "setting the named coordinator failed");
     snprintf(path, sizeof(path), "/v1/people/%s/named-coordinator", person_id);
     return coord_request(c, "POST", path, body, "setting the named coordinator",
-                         "set a named coordinator", NULL, NULL);
+                         "set a named coordinator", NULL, NULL, NULL);
 }
 
 int caresync_team_json(struct caresync *c, const char *person_id, char **ret)
@@ -187,7 +220,8 @@ int caresync_team_json(struct caresync *c, const char *person_id, char **ret)
     if (r != CARESYNC_OK)
         return r;
     snprintf(path, sizeof(path), "/v1/people/%s/team", person_id);
-    return coord_request(c, "GET", path, NULL, "reading the team", "read this team", NULL, ret);
+    return coord_request(c, "GET", path, NULL, "reading the team", "read this team", NULL, NULL,
+                         ret);
 }
 
 int caresync_person_lifecycle(struct caresync *c, const char *person_id, const char *action,
@@ -231,5 +265,5 @@ int caresync_person_lifecycle(struct caresync *c, const char *person_id, const c
     if (!body)
         return cs_fail_errno(c, -ENOMEM, acts[a].what);
     snprintf(path, sizeof(path), "/v1/people/%s/%s", person_id, action);
-    return coord_request(c, "POST", path, body, acts[a].what, acts[a].verb, "person", ret);
+    return coord_request(c, "POST", path, body, acts[a].what, acts[a].verb, NULL, "person", ret);
 }

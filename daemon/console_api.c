@@ -145,14 +145,16 @@ static void api_resolve(struct console *c, const struct console_request *rq,
 static void api_devices(struct console *c, const struct console_request *rq,
                         const struct console_session *s, struct console_reply *rp)
 {
+    _cleanup_(proto_devices_done) struct proto_devices a = {0};
     _cleanup_json_ cJSON *resp = NULL;
-    int r = store_devices_health(c->store, &resp);
+    int r = store_devices_health(c->store, &a);
 
     if (r < 0) {
         console_reply_store_failure(rp, r, "listing devices");
         return;
     }
-    if (!cJSON_AddNumberToObject(resp, "lock_after_days", c->lock_after_days))
+    resp = proto_devices_encode(&a);
+    if (resp && !cJSON_AddNumberToObject(resp, "lock_after_days", c->lock_after_days))
         cJSON_Delete(TAKE_PTR(resp));
     console_reply_json(rp, 200, resp);
 }

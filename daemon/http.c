@@ -1134,14 +1134,20 @@ static int request_none(struct http_req *hr)
 
 static void handle_devices(struct http_req *hr)
 {
+    _cleanup_(proto_devices_done) struct proto_devices a = {0};
     _cleanup_json_ cJSON *resp = NULL;
     int r;
 
     if (authenticate(hr) < 0 || require_coordinator(hr, "see the devices") < 0)
         return;
-    r = store_devices_health(hr->sd->store, &resp);
+    r = store_devices_health(hr->sd->store, &a);
     if (r < 0) {
         reply_store_failure(hr, r, "listing devices");
+        return;
+    }
+    resp = proto_devices_encode(&a);
+    if (!resp) {
+        send_oom(hr);
         return;
     }
     reply_json(hr, 200, resp);

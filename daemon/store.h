@@ -395,13 +395,12 @@ int store_device_report(struct store *s, const struct store_principal *p,
                         struct proto_sync_reply *ret_ids);
 
 /*
- * store_devices_health() - {"devices": [...]}: every device of every user, by user then
- * enrolment, with "user", "role", "device_id", "name", "enrolled_at", "last_sync_at",
- * "since_sync_ms" (null before the first sync), "pending", "oldest_pending_ms", "last_error",
- * "client_version", "device_time", "clock_skew_ms", "revoked" (bool) and "revoked_at".
- * Caller owns *ret.
+ * store_devices_health() - every device of every user, by user then enrolment, into *ret
+ * (zeroed by the caller, who proto_devices_done()s it): user, role, device id and name, when
+ * enrolled and last synced, ms since that sync (none before the first), pending, oldest pending
+ * edit, last error, client version, device time, clock skew, revoked and when.
  */
-int store_devices_health(struct store *s, cJSON **ret);
+int store_devices_health(struct store *s, struct proto_devices *ret);
 
 /*
  * store_device_revoke_by() - store_device_revoke() by coordinator @p (audited as @p). Returns 1

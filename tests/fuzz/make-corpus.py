@@ -171,4 +171,10 @@ w('proto', 'nhs-number.json', json.dumps({'nhs_number': '9434765919'}))
 w('proto', 'error.json', json.dumps({'error': {
     'code': 'value_too_long', 'message': 'changes[0].value: too long; nothing was written',
     'limit': 16384, 'field': 'value', 'index': 0}}))
+w('proto', 'devices-reply.json', json.dumps({'devices': [
+    {'user': 'nurse.ben', 'role': 'nurse', 'device_id': D, 'name': 'tablet 3',
+     'enrolled_at': '2026-11-20T10:00:00.000Z', 'last_sync_at': '2026-11-23T19:40:00.000Z',
+     'since_sync_ms': 5400000, 'pending': 2, 'oldest_pending_ms': 1763925429000,
+     'last_error': None, 'client_version': '0.1.0', 'device_time': '2026-11-23T19:39:58.000Z',
+     'clock_skew_ms': -2000, 'revoked_at': None, 'revoked': False}]}))
 w('proto', 'bad-control.json', '{"code": "K7QD\\u0007", "user": "a b"}')

@@ -487,6 +487,117 @@ TEST(lifecycle_round_trip)
     }
 }
 
+/* A copy of @s for a struct that owns its strings (NULL stays NULL). */
+static char *own(const char *s)
+{
+    char *c = s ? strdup(s) : NULL;
+
+    if (s && !c)
+        abort();
+    return c;
+}
+
+TEST(devices_round_trip)
+{
+    _cleanup_(proto_devices_done) struct proto_devices a = {0}, back = {0};
+    _cleanup_json_ cJSON *root = NULL;
+    _cleanup_free_ char *text = NULL, *again = NULL;
+    struct proto_device *d;
+
+    text = print_take(proto_devices_encode(&a));
+    ASSERT_STREQ(text, "{\"devices\":[]}");
+    free(TAKE_PTR(text));
+    /* Never synced: every number null, the strings not sent null. */
+    d = proto_devices_add(&a);
+    ASSERT_NOT_NULL(d);
+    d->user = own("nurse.amira");
+    d->role = own("nurse");
+    d->device_id = own(DEV);
+    d->enrolled_at = own("2026-11-20T10:00:00.000Z");
+    /* Synced, reporting everything, then revoked. */
+    d = proto_devices_add(&a);
+    ASSERT_NOT_NULL(d);
+    d->user = own("nurse.ben");
+    d->role = own("nurse");
+    d->device_id = own(DEV2);
+    d->name = own("tablet 3");
+    d->enrolled_at = own("2026-11-20T10:00:00.000Z");
+    d->last_sync_at = own("2026-11-23T19:40:00.000Z");
+    d->has_since_sync_ms = d->has_pending = d->has_oldest_pending_ms = true;
+    d->has_clock_skew_ms = true;
+    d->since_sync_ms = 5400000;
+    d->pending = 0;
+    d->oldest_pending_ms = 1763925429000;
+    d->last_error = own("sync failed: cannot reach the server");
+    d->client_version = own("0.1.0");
+    d->device_time = own("2026-11-23T19:39:58.000Z");
+    d->clock_skew_ms = -2000;
+    d->revoked_at = own("2026-11-24T08:00:00.000Z");
+    d->revoked = true;
+    text = print_take(proto_devices_encode(&a));
+    ASSERT_STREQ(text,
+                 "{\"devices\":[{\"user\":\"nurse.amira\",\"role\":\"nurse\",\"device_id\":\"" DEV
+                 "\",\"name\":null,\"enrolled_at\":\"2026-11-20T10:00:00.000Z\","
+                 "\"last_sync_at\":null,\"since_sync_ms\":null,\"pending\":null,"
+                 "\"oldest_pending_ms\":null,\"last_error\":null,\"client_version\":null,"
+                 "\"device_time\":null,\"clock_skew_ms\":null,\"revoked_at\":null,"
+                 "\"revoked\":false},{\"user\":\"nurse.ben\",\"role\":\"nurse\",\"device_id\":\"" DEV2
+                 "\",\"name\":\"tablet 3\",\"enrolled_at\":\"2026-11-20T10:00:00.000Z\","
+                 "\"last_sync_at\":\"2026-11-23T19:40:00.000Z\",\"since_sync_ms\":5400000,"
+                 "\"pending\":0,\"oldest_pending_ms\":1763925429000,"
+                 "\"last_error\":\"sync failed: cannot reach the server\","
+                 "\"client_version\":\"0.1.0\",\"device_time\":\"2026-11-23T19:39:58.000Z\","
+                 "\"clock_skew_ms\":-2000,\"revoked_at\":\"2026-11-24T08:00:00.000Z\","
+                 "\"revoked\":true}]}");
+    root = reparse(proto_devices_encode(&a));
+    ASSERT_OK(proto_devices_decode_json(root, &back));
+    ASSERT_EQ(back.n_devices, 2u);
+    ASSERT_NULL(back.devices[0].name);
+    ASSERT_FALSE(back.devices[0].has_pending || back.devices[0].has_since_sync_ms);
+    ASSERT_STREQ(back.devices[1].last_error, "sync failed: cannot reach the server");
+    ASSERT_TRUE(back.devices[1].has_clock_skew_ms);
+    ASSERT_EQ(back.devices[1].clock_skew_ms, -2000);
+    ASSERT_EQ(back.devices[1].oldest_pending_ms, 1763925429000);
+    ASSERT_TRUE(back.devices[1].revoked);
+    again = print_take(proto_devices_encode(&back));
+    ASSERT_STREQ(again, text);
+}
+
+TEST(devices_refusals)
+{
+    static const char *const bad[] = {
+            "{}",
+            "{\"devices\": {}}",
+            "{\"devices\": [1]}",
+            "{\"devices\": [{\"user\": \"nurse.ben\"}]}",
+            "{\"devices\":[{\"user\":\"u\",\"role\":\"nurse\",\"device_id\":\"" DEV "\","
+            "\"name\":null,\"enrolled_at\":null,\"last_sync_at\":null,\"since_sync_ms\":\"5\","
+            "\"pending\":null,\"oldest_pending_ms\":null,\"last_error\":null,"
+            "\"client_version\":null,\"device_time\":null,\"clock_skew_ms\":null,"
+            "\"revoked_at\":null,\"revoked\":false}]}",
+            "{\"devices\":[{\"user\":\"u\",\"role\":\"nurse\",\"device_id\":\"" DEV "\","
+            "\"name\":null,\"enrolled_at\":null,\"last_sync_at\":null,\"since_sync_ms\":null,"
+            "\"pending\":1.5,\"oldest_pending_ms\":null,\"last_error\":null,"
+            "\"client_version\":null,\"device_time\":null,\"clock_skew_ms\":null,"
+            "\"revoked_at\":null,\"revoked\":false}]}",
+            "{\"devices\":[{\"user\":\"u\",\"role\":\"nurse\",\"device_id\":\"" DEV "\","
+            "\"name\":null,\"enrolled_at\":null,\"last_sync_at\":null,\"since_sync_ms\":null,"
+            "\"pending\":null,\"oldest_pending_ms\":null,\"last_error\":null,"
+            "\"client_version\":null,\"device_time\":null,\"clock_skew_ms\":null,"
+            "\"revoked_at\":null,\"revoked\":null}]}",
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        _cleanup_(proto_devices_done) struct proto_devices a = {0};
+        _cleanup_json_ cJSON *root = NULL;
+        const char *why = NULL;
+
+        ASSERT_OK(wire_parse(bad[i], strlen(bad[i]), &root, &why));
+        ASSERT_ERRNO(proto_devices_decode_json(root, &a), -EBADMSG);
+        ASSERT_EQ(a.n_devices, 0u);
+    }
+}
+
 TEST(error_round_trip)
 {
     struct proto_error e = {.status = 413, .code = "body_too_large", .limit = 4194304, .index = -1},
