@@ -1489,7 +1489,7 @@ cJSON *proto_lifecycle_request_encode(const struct proto_lifecycle_request *q)
 enum flat_kind {
     FLAT_STR,  /* char *, NULL = null */
     FLAT_INT,  /* int64_t; with a has_ flag, null when false */
-    FLAT_BOOL, /* bool */
+    FLAT_BOOL, /* bool; with a has_ flag, null when false */
     FLAT_HLC,  /* uint64_t as "ms-counter"; with a has_ flag, null when false */
 };
 
@@ -1523,7 +1523,7 @@ static int flat_encode(cJSON *o, const struct flat *t, size_t n, const void *p)
     for (size_t i = 0; i < n && r >= 0; i++) {
         bool null = t[i].has >= 0 && !*AT(p, (size_t)t[i].has, const bool);
 
-        if (null && t[i].kind != FLAT_STR && t[i].kind != FLAT_BOOL) {
+        if (null && t[i].kind != FLAT_STR) {
             r = wire_add_string(o, t[i].key, NULL);
             continue;
         }
@@ -1716,7 +1716,7 @@ static const struct flat conflict_flat[] = {
         CF("loser_user", FLAT_STR, loser_user),
         CF("loser_change_id", FLAT_STR, loser_change_id),
         CF("current_value", FLAT_STR, current_value),
-        CF("row_deleted", FLAT_BOOL, row_deleted),
+        FLAT_OPT(struct proto_conflict, "row_deleted", FLAT_BOOL, row_deleted, has_row_deleted),
         CF("description", FLAT_STR, description),
         CF("created_at", FLAT_STR, created_at),
 };

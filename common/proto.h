@@ -371,6 +371,7 @@ struct proto_conflict {
     char *winner_device, *winner_user, *loser_value;
     uint64_t loser_hlc;
     char *loser_device, *loser_user, *loser_change_id, *current_value;
+    bool has_row_deleted; /* false: "row_deleted": null (redacted) */
     bool row_deleted;
     char *description, *created_at;
     /* Resolved at least once: resolution .. reason and the history are on the wire. */

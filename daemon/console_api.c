@@ -44,6 +44,7 @@ static void api_conflicts(struct console *c, const struct console_request *rq,
                           const struct console_session *s, struct console_reply *rp)
 {
     struct store_conflict_filter f = {.viewer = &s->p};
+    _cleanup_(proto_conflicts_done) struct proto_conflicts a = {0};
     _cleanup_json_ cJSON *resp = NULL;
     struct evkeyvalq q;
     int r;
@@ -67,10 +68,10 @@ static void api_conflicts(struct console *c, const struct console_request *rq,
         console_reply_error(rp, 400, "invalid_value", "kind is not a kind of conflict");
     else if (f.priority && !streq(f.priority, "high") && !streq(f.priority, "normal"))
         console_reply_error(rp, 400, "invalid_value", "priority must be high or normal");
-    else if ((r = store_conflicts_query(c->store, &f, &resp)) < 0)
+    else if ((r = store_conflicts_query(c->store, &f, &a)) < 0)
         console_reply_store_failure(rp, r, "listing conflicts");
     else
-        console_reply_json(rp, 200, resp);
+        console_reply_json(rp, 200, (resp = proto_conflicts_encode(&a)));
     evhttp_clear_headers(&q);
 }
 
@@ -107,7 +108,7 @@ static void api_resolve(struct console *c, const struct console_request *rq,
             return;
         }
     cJSON_ArrayForEach (id, ids) {
-        _cleanup_json_ cJSON *one = NULL;
+        _cleanup_(proto_conflict_done) struct proto_conflict one = {0};
         cJSON *o = cJSON_CreateObject();
         const char *why = NULL;
         int r;

@@ -942,6 +942,7 @@ static void handle_conflicts(struct http_req *hr)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(hr->req);
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    _cleanup_(proto_conflicts_done) struct proto_conflicts a = {0};
     _cleanup_json_ cJSON *resp = NULL;
     struct store_conflict_filter f = {0};
     struct evkeyvalq params;
@@ -966,13 +967,18 @@ static void handle_conflicts(struct http_req *hr)
         if (mine)
             f.loser_user_id = hr->who.user_id;
         f.viewer = &hr->who;
-        r = store_conflicts_query(hr->sd->store, &f, &resp);
+        r = store_conflicts_query(hr->sd->store, &f, &a);
         if (r < 0)
             reply_store_failure(hr, r, "listing conflicts");
     }
     evhttp_clear_headers(&params);
     if (r < 0)
         return;
+    resp = proto_conflicts_encode(&a);
+    if (!resp) {
+        send_oom(hr);
+        return;
+    }
     reply_json(hr, 200, resp);
 }
 
@@ -981,6 +987,7 @@ static void handle_conflicts(struct http_req *hr)
 static void handle_resolve(struct http_req *hr, int64_t id)
 {
     _cleanup_(proto_resolve_request_done) struct proto_resolve_request q = {0};
+    _cleanup_(proto_conflict_done) struct proto_conflict a = {0};
     _cleanup_json_ cJSON *resp = NULL;
     _cleanup_free_ void *raw = NULL;
     const char *why = NULL, *text;
@@ -996,7 +1003,7 @@ static void handle_resolve(struct http_req *hr, int64_t id)
         reply_refused_body(hr, r, &bad);
         return;
     }
-    r = store_conflict_resolve(hr->sd->store, &hr->who, id, q.action, q.value, q.reason, &resp,
+    r = store_conflict_resolve(hr->sd->store, &hr->who, id, q.action, q.value, q.reason, &a,
                                &why);
     if (r == -ENOENT) {
         reply_error(hr, 404, "not_found", -1, NULL, -1,
@@ -1017,6 +1024,11 @@ static void handle_resolve(struct http_req *hr, int64_t id)
     }
     if (r < 0) {
         reply_store_failure(hr, r, "resolving a conflict");
+        return;
+    }
+    resp = proto_resolve_reply_encode(&a);
+    if (!resp) {
+        send_oom(hr);
         return;
     }
     reply_json(hr, 200, resp);

@@ -301,15 +301,17 @@ struct store_conflict_filter {
 bool store_conflict_kind_valid(const char *kind);
 
 /*
- * store_conflicts_query() - {"conflicts": [...]} passing @f, high priority first, then by id.
- * Each conflict has both values with their authors, devices and clocks, "priority" ("high" for
- * alerts, consent and safeguarding-concern notes, else "normal"), and once resolved the latest
- * resolution with its reason and "resolutions" (every resolution, oldest first). Caller owns *ret.
+ * store_conflicts_query() - the conflicts passing @f, high priority first, then by id, into *ret
+ * (zeroed by the caller, who proto_conflicts_done()s it). Each conflict has both values with
+ * their authors, devices and clocks, its priority ("high" for alerts, consent and
+ * safeguarding-concern notes, else "normal"), and once resolved the latest resolution with its
+ * reason and every resolution, oldest first.
  */
-int store_conflicts_query(struct store *s, const struct store_conflict_filter *f, cJSON **ret);
+int store_conflicts_query(struct store *s, const struct store_conflict_filter *f,
+                          struct proto_conflicts *ret);
 
 /* store_conflicts_list() - store_conflicts_query() for status "open" or, with @all, "all". */
-int store_conflicts_list(struct store *s, bool all, cJSON **ret);
+int store_conflicts_list(struct store *s, bool all, struct proto_conflicts *ret);
 
 /*
  * store_conflict_resolve() - resolve conflict @id by @action "keep", "restore" or "value" (with
@@ -320,12 +322,13 @@ int store_conflicts_list(struct store *s, bool all, cJSON **ret);
  * by its own action ("keep" then puts back what the field, and the row's deletion, were before
  * the first resolution that wrote). Writes are ordinary changes authored by @p's device with a
  * fresh server clock, so every device converges on them. Every resolution is kept; the conflict
- * shows the latest. One transaction, audited. Returns 0 and {"conflict": {...}} in *ret;
- * -ENOENT unknown id; -EINVAL bad action, value or reason (*why set).
+ * shows the latest. One transaction, audited. Returns 0 and the conflict as it is now in *ret
+ * (zeroed by the caller, who proto_conflict_done()s it); -ENOENT unknown id; -EINVAL bad
+ * action, value or reason (*why set).
  */
 int store_conflict_resolve(struct store *s, const struct store_principal *p, int64_t id,
                            const char *action, const char *value, const char *reason,
-                           cJSON **ret, const char **why);
+                           struct proto_conflict *ret, const char **why);
 
 /*
  * store_row_restore() - undo the deletion of row @row_id of @tbl: write "_deleted" = "0" as a new

@@ -220,6 +220,10 @@ static void listings(const cJSON *root)
 {
     LISTING_AGAIN(struct proto_devices, root, proto_devices_decode_json, proto_devices_encode,
                   proto_devices_done);
+    LISTING_AGAIN(struct proto_conflicts, root, proto_conflicts_decode_json,
+                  proto_conflicts_encode, proto_conflicts_done);
+    LISTING_AGAIN(struct proto_conflict, root, proto_resolve_reply_decode_json,
+                  proto_resolve_reply_encode, proto_conflict_done);
 }
 
 /* What a device reads: a sync reply and an error, from a parsed tree. */
