@@ -224,6 +224,18 @@ int caresync_team_json(struct caresync *c, const char *person_id, char **ret)
                          ret);
 }
 
+/* A lifecycle route's reply: the "person" object. */
+static int read_person(const cJSON *root, cJSON **ret)
+{
+    _cleanup_(proto_person_done) struct proto_person a = {0};
+    int r = proto_lifecycle_reply_decode_json(root, &a);
+
+    if (r < 0)
+        return r;
+    *ret = proto_person_encode(&a);
+    return *ret ? 0 : -ENOMEM;
+}
+
 int caresync_person_lifecycle(struct caresync *c, const char *person_id, const char *action,
                               const char *value, char **ret)
 {
@@ -265,5 +277,6 @@ int caresync_person_lifecycle(struct caresync *c, const char *person_id, const c
     if (!body)
         return cs_fail_errno(c, -ENOMEM, acts[a].what);
     snprintf(path, sizeof(path), "/v1/people/%s/%s", person_id, action);
-    return coord_request(c, "POST", path, body, acts[a].what, acts[a].verb, NULL, "person", ret);
+    return coord_request(c, "POST", path, body, acts[a].what, acts[a].verb, read_person, NULL,
+                         ret);
 }

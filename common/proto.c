@@ -1613,6 +1613,36 @@ static int flat_encode_array(cJSON *o, const char *key, const void *arr, size_t 
     return r;
 }
 
+/* Free the members of each of the @n @size-byte elements of @arr, then @arr. */
+static void flat_list_done(const struct flat *t, size_t nt, void *arr, size_t n, size_t size)
+{
+    for (size_t i = 0; arr && i < n; i++)
+        flat_done(t, nt, (char *)arr + i * size);
+    free(arr);
+}
+
+/* Each element of array member @key of @root, decoded by @t, appended to *@arr (*@n of room
+ * for *@cap). On failure the elements decoded so far stay for the caller to free. */
+static int flat_list_decode(const cJSON *root, const char *key, const struct flat *t, size_t nt,
+                            void **arr, size_t *n, size_t *cap, size_t size)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, key), *it;
+
+    if (!cJSON_IsArray(a))
+        return -EBADMSG;
+    cJSON_ArrayForEach (it, a) {
+        void *e = flat_append(arr, n, cap, size);
+        int r;
+
+        if (!e)
+            return -ENOMEM;
+        r = flat_decode(it, t, nt, e);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 /* ---- GET /v1/devices ---- */
 
 static const struct flat device_flat[] = {
@@ -1636,9 +1666,8 @@ static const struct flat device_flat[] = {
 
 void proto_devices_done(struct proto_devices *a)
 {
-    for (size_t i = 0; a->devices && i < a->n_devices; i++)
-        flat_done(device_flat, ELEMENTSOF(device_flat), &a->devices[i]);
-    free(a->devices);
+    flat_list_done(device_flat, ELEMENTSOF(device_flat), a->devices, a->n_devices,
+                   sizeof(*a->devices));
     *a = (struct proto_devices){0};
 }
 
@@ -1670,20 +1699,12 @@ cJSON *proto_devices_encode(const struct proto_devices *a)
 int proto_devices_decode_json(const cJSON *root, struct proto_devices *ret)
 {
     _cleanup_(proto_devices_done) struct proto_devices a = {0};
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "devices"), *it;
+    int r = flat_list_decode(root, "devices", device_flat, ELEMENTSOF(device_flat),
+                             (void **)&a.devices, &a.n_devices, &a.cap_devices,
+                             sizeof(*a.devices));
 
-    if (!cJSON_IsArray(arr))
-        return -EBADMSG;
-    cJSON_ArrayForEach (it, arr) {
-        struct proto_device *d = proto_devices_add(&a);
-        int r;
-
-        if (!d)
-            return -ENOMEM;
-        r = flat_decode(it, device_flat, ELEMENTSOF(device_flat), d);
-        if (r < 0)
-            return r;
-    }
+    if (r < 0)
+        return r;
     *ret = a;
     a = (struct proto_devices){0};
     return 0;
@@ -1881,4 +1902,96 @@ cJSON *proto_resolve_reply_encode(const struct proto_conflict *a)
 int proto_resolve_reply_decode_json(const cJSON *root, struct proto_conflict *ret)
 {
     return proto_conflict_decode_json(cJSON_GetObjectItemCaseSensitive(root, "conflict"), ret);
+}
+
+/* ---- POST /v1/people/{id}/accept|close|reopen|nhs-number|gp-practice ---- */
+
+#define PF(key, member) FLAT(struct proto_person, key, FLAT_STR, member)
+
+static const struct flat person_flat[] = {
+        PF("person_id", person_id),         PF("name", name),
+        PF("birth_date", birth_date),       PF("status", status),
+        PF("closed_reason", closed_reason), PF("closed_on", closed_on),
+        PF("nhs_number", nhs_number),       PF("gp_practice", gp_practice),
+        PF("assigned", assigned),
+};
+
+void proto_person_done(struct proto_person *a)
+{
+    flat_done(person_flat, ELEMENTSOF(person_flat), a);
+}
+
+cJSON *proto_person_encode(const struct proto_person *a)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || flat_encode(o, person_flat, ELEMENTSOF(person_flat), a) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+int proto_person_decode_json(const cJSON *root, struct proto_person *ret)
+{
+    _cleanup_(proto_person_done) struct proto_person a = {0};
+    int r = flat_decode(root, person_flat, ELEMENTSOF(person_flat), &a);
+
+    if (r < 0)
+        return r;
+    *ret = a;
+    a = (struct proto_person){0};
+    return 0;
+}
+
+cJSON *proto_lifecycle_reply_encode(const struct proto_person *a)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || wire_add_item(o, "person", proto_person_encode(a)) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+int proto_lifecycle_reply_decode_json(const cJSON *root, struct proto_person *ret)
+{
+    return proto_person_decode_json(cJSON_GetObjectItemCaseSensitive(root, "person"), ret);
+}
+
+void proto_people_done(struct proto_people *a)
+{
+    flat_list_done(person_flat, ELEMENTSOF(person_flat), a->people, a->n_people,
+                   sizeof(*a->people));
+    *a = (struct proto_people){0};
+}
+
+struct proto_person *proto_people_add(struct proto_people *a)
+{
+    return flat_append((void **)&a->people, &a->n_people, &a->cap_people, sizeof(*a->people));
+}
+
+static cJSON *person_encode_any(const void *p)
+{
+    return proto_person_encode(p);
+}
+
+cJSON *proto_people_encode(const struct proto_people *a)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || flat_encode_array(o, "people", a->people, a->n_people, sizeof(*a->people),
+                                person_encode_any) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+int proto_people_decode_json(const cJSON *root, struct proto_people *ret)
+{
+    _cleanup_(proto_people_done) struct proto_people a = {0};
+    int r = flat_list_decode(root, "people", person_flat, ELEMENTSOF(person_flat),
+                             (void **)&a.people, &a.n_people, &a.cap_people, sizeof(*a.people));
+
+    if (r < 0)
+        return r;
+    *ret = a;
+    a = (struct proto_people){0};
+    return 0;
 }

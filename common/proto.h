@@ -402,3 +402,30 @@ int proto_conflicts_decode_json(const cJSON *root, struct proto_conflicts *ret);
 /* POST /v1/conflicts/{id}/resolve's reply: {"conflict": {...}}. */
 cJSON *proto_resolve_reply_encode(const struct proto_conflict *a);
 int proto_resolve_reply_decode_json(const cJSON *root, struct proto_conflict *ret);
+
+/* ---- POST /v1/people/{id}/accept|close|reopen|nhs-number|gp-practice: {"person": {...}} ---- */
+
+/* A person as the people list shows them (also the console's and 'caresyncd person list'). */
+struct proto_person {
+    char *person_id, *name, *birth_date;
+    char *status; /* "referred", "active", "closed", "deceased" */
+    char *closed_reason, *closed_on, *nhs_number, *gp_practice;
+    char *assigned; /* user names, comma separated */
+};
+void proto_person_done(struct proto_person *a);
+cJSON *proto_person_encode(const struct proto_person *a);
+int proto_person_decode_json(const cJSON *root, struct proto_person *ret);
+/* The lifecycle routes' reply. */
+cJSON *proto_lifecycle_reply_encode(const struct proto_person *a);
+int proto_lifecycle_reply_decode_json(const cJSON *root, struct proto_person *ret);
+
+/* A list of people, by name: {"people": [...]}. */
+struct proto_people {
+    struct proto_person *people;
+    size_t n_people, cap_people;
+};
+void proto_people_done(struct proto_people *a);
+/* proto_people_add() - append a zeroed person for the caller to fill (owned by @a). */
+struct proto_person *proto_people_add(struct proto_people *a);
+cJSON *proto_people_encode(const struct proto_people *a);
+int proto_people_decode_json(const cJSON *root, struct proto_people *ret);

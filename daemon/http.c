@@ -1396,7 +1396,8 @@ static void handle_lifecycle(struct http_req *hr, const char *person_id,
                              const struct lifecycle_route *route)
 {
     _cleanup_(proto_lifecycle_request_done) struct proto_lifecycle_request q = {0};
-    _cleanup_json_ cJSON *person = NULL, *resp = NULL;
+    _cleanup_(proto_person_done) struct proto_person person = {0};
+    _cleanup_json_ cJSON *resp = NULL;
     _cleanup_free_ void *raw = NULL;
     const char *arg, *why = NULL, *text;
     char echo[HTTP_ECHO_MAX];
@@ -1435,8 +1436,8 @@ static void handle_lifecycle(struct http_req *hr, const char *person_id,
         reply_store_failure(hr, r, route->what);
         return;
     }
-    resp = cJSON_CreateObject();
-    if (!resp || wire_add_item(resp, "person", TAKE_PTR(person)) < 0) {
+    resp = proto_lifecycle_reply_encode(&person);
+    if (!resp) {
         send_oom(hr);
         return;
     }

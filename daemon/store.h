@@ -493,27 +493,32 @@ enum store_person_action {
  * store_person_lifecycle() - a coordinator's (@p; NULL: an admin command) change to person
  * @person_id's record: server writes of status, closed_reason and closed_on, nhs_number or
  * gp_practice (store_write_field(), so every device in scope converges), audited
- * "person_lifecycle", one transaction. Returns 0 and the person as store_people_list() lists
- * them in *ret (caller owns); -ENOENT unknown person; -EINVAL bad @arg (*why); -EALREADY the
+ * "person_lifecycle", one transaction. Returns 0 and the person as store_person_get() reads
+ * them in *ret (zeroed by the caller, who proto_person_done()s it); -ENOENT unknown person; -EINVAL bad @arg (*why); -EALREADY the
  * status does not allow it (*why), nothing written.
  */
 int store_person_lifecycle(struct store *s, const struct store_principal *p, const char *person_id,
-                           enum store_person_action action, const char *arg, cJSON **ret,
-                           const char **why);
+                           enum store_person_action action, const char *arg,
+                           struct proto_person *ret, const char **why);
 
 /* Which people store_people_list() lists; NULL members do not filter. */
 struct store_people_filter {
-    const char *person_id;  /* one person: *ret is that object, -ENOENT when unknown */
+    const char *person_id;  /* one person (store_person_get()) */
     const char *name;       /* case-insensitive substring of the name */
     const char *nhs_number; /* exactly */
 };
 
 /*
- * store_people_list() - people not deleted, by name: [{"person_id", "name", "birth_date",
- * "status" (unset reads "active"), "closed_reason", "closed_on", "nhs_number", "gp_practice",
- * "assigned" (user names, comma separated, or null)}]. Caller owns *ret.
+ * store_people_list() - people not deleted, by name, into *ret (zeroed by the caller, who
+ * proto_people_done()s it): id, name, birth date, status (unset reads "active"), closed reason
+ * and date, NHS number, GP practice, and who has them on their caseload (user names, comma
+ * separated, or none).
  */
-int store_people_list(struct store *s, const struct store_people_filter *f, cJSON **ret);
+int store_people_list(struct store *s, const struct store_people_filter *f,
+                      struct proto_people *ret);
+/* store_person_get() - person @person_id as store_people_list() lists them, into *ret (zeroed
+ * by the caller, who proto_person_done()s it); -ENOENT when there is none (or deleted). */
+int store_person_get(struct store *s, const char *person_id, struct proto_person *ret);
 
 /* ---- the web console's sign-in and sessions (store_console.c) ---- */
 

@@ -224,6 +224,10 @@ static void listings(const cJSON *root)
                   proto_conflicts_encode, proto_conflicts_done);
     LISTING_AGAIN(struct proto_conflict, root, proto_resolve_reply_decode_json,
                   proto_resolve_reply_encode, proto_conflict_done);
+    LISTING_AGAIN(struct proto_person, root, proto_lifecycle_reply_decode_json,
+                  proto_lifecycle_reply_encode, proto_person_done);
+    LISTING_AGAIN(struct proto_people, root, proto_people_decode_json, proto_people_encode,
+                  proto_people_done);
 }
 
 /* What a device reads: a sync reply and an error, from a parsed tree. */

@@ -197,4 +197,10 @@ for k in ('resolution', 'resolved_value', 'resolved_by', 'resolved_at', 'reason'
     del REDACTED[k]
 w('proto', 'conflicts-reply.json', json.dumps({'conflicts': [CONFLICT, REDACTED]}))
 w('proto', 'resolve-reply.json', json.dumps({'conflict': CONFLICT}))
+PERSON = {'person_id': RP, 'name': 'Doreen Ashworth', 'birth_date': '1941-03-02',
+          'status': 'closed', 'closed_reason': 'moved-away', 'closed_on': '2026-11-24',
+          'nhs_number': '9434765919', 'gp_practice': 'A81001', 'assigned': 'nurse.amira,sw.ella'}
+w('proto', 'person-reply.json', json.dumps({'person': PERSON}))
+w('proto', 'people.json', json.dumps({'people': [PERSON, dict(PERSON, person_id=U2, name=None,
+                                                             assigned=None)]}))
 w('proto', 'bad-control.json', '{"code": "K7QD\\u0007", "user": "a b"}')

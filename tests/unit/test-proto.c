@@ -846,6 +846,74 @@ TEST(conflicts_refusals)
     }
 }
 
+TEST(person_round_trip)
+{
+    _cleanup_(proto_people_done) struct proto_people list = {0}, back = {0};
+    _cleanup_(proto_person_done) struct proto_person one = {0};
+    _cleanup_json_ cJSON *root = NULL, *root2 = NULL;
+    _cleanup_free_ char *text = NULL, *again = NULL;
+    struct proto_person *p = proto_people_add(&list), *q;
+
+    ASSERT_NOT_NULL(p);
+    p->person_id = own(PID);
+    p->name = own("Doreen Ashworth");
+    p->birth_date = own("1941-03-02");
+    p->status = own("closed");
+    p->closed_reason = own("moved-away");
+    p->closed_on = own("2026-11-24");
+    p->nhs_number = own("9434765919");
+    p->gp_practice = own("A81001");
+    p->assigned = own("nurse.amira,sw.ella");
+    q = proto_people_add(&list);
+    ASSERT_NOT_NULL(q);
+    q->person_id = own(ROW);
+    q->status = own("referred");
+    text = print_take(proto_lifecycle_reply_encode(&list.people[0]));
+    ASSERT_STREQ(text, "{\"person\":{\"person_id\":\"" PID "\",\"name\":\"Doreen Ashworth\","
+                       "\"birth_date\":\"1941-03-02\",\"status\":\"closed\","
+                       "\"closed_reason\":\"moved-away\",\"closed_on\":\"2026-11-24\","
+                       "\"nhs_number\":\"9434765919\",\"gp_practice\":\"A81001\","
+                       "\"assigned\":\"nurse.amira,sw.ella\"}}");
+    root = reparse(proto_lifecycle_reply_encode(&list.people[0]));
+    ASSERT_OK(proto_lifecycle_reply_decode_json(root, &one));
+    ASSERT_STREQ(one.closed_reason, "moved-away");
+    ASSERT_STREQ(one.assigned, "nurse.amira,sw.ella");
+    free(TAKE_PTR(text));
+    text = print_take(proto_people_encode(&list));
+    ASSERT_STREQ(strstr(text, "},{"),
+                 "},{\"person_id\":\"" ROW "\",\"name\":null,\"birth_date\":null,"
+                 "\"status\":\"referred\",\"closed_reason\":null,\"closed_on\":null,"
+                 "\"nhs_number\":null,\"gp_practice\":null,\"assigned\":null}]}");
+    root2 = reparse(proto_people_encode(&list));
+    ASSERT_OK(proto_people_decode_json(root2, &back));
+    ASSERT_EQ(back.n_people, 2u);
+    ASSERT_NULL(back.people[1].name);
+    again = print_take(proto_people_encode(&back));
+    ASSERT_STREQ(again, text);
+}
+
+TEST(person_refusals)
+{
+    static const char *const bad[] = {
+            "{}",
+            "{\"person\": null}",
+            "{\"person\": {\"person_id\": \"" PID "\"}}",
+            "{\"person\": {\"person_id\":\"" PID "\",\"name\":1,\"birth_date\":null,"
+            "\"status\":\"active\",\"closed_reason\":null,\"closed_on\":null,"
+            "\"nhs_number\":null,\"gp_practice\":null,\"assigned\":null}}",
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        _cleanup_(proto_person_done) struct proto_person a = {0};
+        _cleanup_json_ cJSON *root = NULL;
+        const char *why = NULL;
+
+        ASSERT_OK(wire_parse(bad[i], strlen(bad[i]), &root, &why));
+        ASSERT_ERRNO(proto_lifecycle_reply_decode_json(root, &a), -EBADMSG);
+        ASSERT_NULL(a.person_id);
+    }
+}
+
 TEST(error_round_trip)
 {
     struct proto_error e = {.status = 413, .code = "body_too_large", .limit = 4194304, .index = -1},
