@@ -404,8 +404,8 @@ int caresync_conflicts_query_json(struct caresync *c, const struct caresync_conf
         r = proto_conflicts_decode_json(rep.json, &list);
         if (r == -EBADMSG)
             r = cs_fail(c, CARESYNC_ESERVER,
-                        "listing conflicts failed: the server's reply is not a conflict list"
-                        " as the protocol says; is the server a caresyncd?");
+                        "listing conflicts failed: the server's reply is not one caresync"
+                        " understands; check that the server is caresyncd");
         else if (r < 0 || !(again = proto_conflicts_encode(&list)) ||
                  json_take_string(cJSON_GetObjectItemCaseSensitive(again, "conflicts"), ret) < 0)
             r = cs_fail_errno(c, -ENOMEM, "listing conflicts failed");
@@ -489,8 +489,8 @@ int caresync_resolve(struct caresync *c, int64_t id, enum caresync_resolution ac
         r = proto_resolve_reply_decode_json(rep.json, &conf);
         if (r == -EBADMSG)
             r = cs_fail(c, CARESYNC_ESERVER,
-                        "the conflict was resolved, but the server's reply has no \"conflict\""
-                        " as the protocol says; see 'caresync conflicts --all'");
+                        "the conflict was resolved, but the server's reply is not one caresync"
+                        " understands; see 'caresync conflicts --all'");
         else if (r < 0 || !(again = proto_conflict_encode(&conf)) ||
                  json_take_string(again, ret_json) < 0)
             r = cs_fail_errno(c, -ENOMEM, "the conflict was resolved, but");
