@@ -29,17 +29,24 @@ static int need_id(struct caresync *c, const char *id, const char *what)
 }
 
 /*
+ * A reply reader: decode the reply @root with the protocol codec (docs/PROTOCOL.md) and encode
+ * again what the caller hands out, in *ret. 0, -EBADMSG (not the reply the protocol says) or
+ * -ENOMEM.
+ */
+typedef int (*reply_reader)(const cJSON *root, cJSON **ret);
+
+/*
  * One coordinator request: @method @path with @body (NULL for GET). On 200 *ret_json (when not
- * NULL) receives member @member of the reply (NULL: the whole reply) printed; 403 is
- * CARESYNC_EFORBIDDEN "only coordinators can @verb"; 404 CARESYNC_ENOTFOUND and 400
- * CARESYNC_EUSAGE with the server's message.
+ * NULL) receives what @reader makes of the reply, printed; 403 is CARESYNC_EFORBIDDEN "only
+ * coordinators can @verb"; 404 CARESYNC_ENOTFOUND and 400 CARESYNC_EUSAGE with the server's
+ * message; a reply @reader does not understand CARESYNC_ESERVER.
  */
 static int coord_request(struct caresync *c, const char *method, const char *path,
                          const cJSON *body, const char *what, const char *verb,
-                         const char *member, char **ret_json)
+                         reply_reader reader, char **ret_json)
 {
+    _cleanup_json_ cJSON *tree = NULL;
     struct http_reply rep = {0};
-    const cJSON *j;
     int r;
 
     r = transport_request(c, method, path, body, true, what, &rep);
@@ -54,12 +61,13 @@ static int coord_request(struct caresync *c, const char *method, const char *pat
                     rep.code[0] ? rep.code : "bad request");
     else if (rep.status != 200)
         r = transport_fail(c, &rep, what);
-    if (r == CARESYNC_OK && ret_json) {
-        j = member ? cJSON_GetObjectItemCaseSensitive(rep.json, member) : rep.json;
-        if (!j)
-            r = cs_fail(c, CARESYNC_ESERVER, "%s failed: the server's reply has no \"%s\"",
-                        what, member);
-        else if (json_take_string(j, ret_json) < 0)
+    if (r == CARESYNC_OK && ret_json && reader) {
+        r = reader(rep.json, &tree);
+        if (r == -EBADMSG)
+            r = cs_fail(c, CARESYNC_ESERVER,
+                        "%s failed: the server's reply is not one caresync understands; check"
+                        " that the server is caresyncd", what);
+        else if (r < 0 || json_take_string(tree, ret_json) < 0)
             r = cs_fail_errno(c, -ENOMEM, what);
     }
     http_reply_done(&rep);
@@ -73,6 +81,22 @@ static int begin_online(struct caresync *c)
     return r == CARESYNC_OK ? cs_need_replica(c) : r;
 }
 
+/* GET /v1/devices: the "devices" array. */
+static int read_devices(const cJSON *root, cJSON **ret)
+{
+    _cleanup_(proto_devices_done) struct proto_devices a = {0};
+    _cleanup_json_ cJSON *o = NULL;
+    int r = proto_devices_decode_json(root, &a);
+
+    if (r < 0)
+        return r;
+    o = proto_devices_encode(&a);
+    if (!o)
+        return -ENOMEM;
+    *ret = cJSON_DetachItemFromObjectCaseSensitive(o, "devices");
+    return 0;
+}
+
 int caresync_devices_json(struct caresync *c, char **ret)
 {
     int r = begin_online(c);
@@ -80,7 +104,7 @@ int caresync_devices_json(struct caresync *c, char **ret)
     if (r != CARESYNC_OK)
         return r;
     return coord_request(c, "GET", "/v1/devices", NULL, "listing devices", "see the devices",
-                         "devices", ret);
+                         read_devices, ret);
 }
 
 int caresync_device_revoke(struct caresync *c, const char *device_id)
@@ -99,6 +123,18 @@ int caresync_device_revoke(struct caresync *c, const char *device_id)
     snprintf(path, sizeof(path), "/v1/devices/%s/revoke", device_id);
     return coord_request(c, "POST", path, body, "revoking the device", "revoke devices", NULL,
                          NULL);
+}
+
+/* POST /v1/assignments: "changed", true or false. */
+static int read_assignment(const cJSON *root, cJSON **ret)
+{
+    struct proto_assignment a;
+    int r = proto_assignment_reply_decode_json(root, &a);
+
+    if (r < 0)
+        return r;
+    *ret = cJSON_CreateBool(a.changed);
+    return *ret ? 0 : -ENOMEM;
 }
 
 int caresync_assign(struct caresync *c, const char *person_id, const char *user, bool assign,
@@ -122,11 +158,23 @@ int caresync_assign(struct caresync *c, const char *person_id, const char *user,
     if (!body)
         return cs_fail_errno(c, -ENOMEM, "changing the caseload failed");
     r = coord_request(c, "POST", "/v1/assignments", body, assign ? "assigning" : "unassigning",
-                      "change caseloads", "changed", &changed);
+                      "change caseloads", read_assignment, &changed);
     /* The reply's "changed" is false when the caseload already was as asked. */
     if (r == CARESYNC_OK && ret_changed)
         *ret_changed = !streq(changed, "false");
     return r;
+}
+
+/* POST /v1/assignments/transfer: the whole reply. */
+static int read_transfer(const cJSON *root, cJSON **ret)
+{
+    _cleanup_(proto_transfer_reply_done) struct proto_transfer_reply a = {0};
+    int r = proto_transfer_reply_decode_json(root, &a);
+
+    if (r < 0)
+        return r;
+    *ret = proto_transfer_reply_encode(&a);
+    return *ret ? 0 : -ENOMEM;
 }
 
 int caresync_transfer(struct caresync *c, const char *from, const char *to,
@@ -152,7 +200,7 @@ int caresync_transfer(struct caresync *c, const char *from, const char *to,
     if (!body)
         return cs_fail_errno(c, -ENOMEM, "the transfer failed");
     return coord_request(c, "POST", "/v1/assignments/transfer", body, "the transfer",
-                         "transfer caseloads", NULL, ret_json);
+                         "transfer caseloads", read_transfer, ret_json);
 }
 
 int caresync_named_coordinator(struct caresync *c, const char *person_id, const char *user)
@@ -177,6 +225,18 @@ int caresync_named_coordinator(struct caresync *c, const char *person_id, const 
                          "set a named coordinator", NULL, NULL);
 }
 
+/* GET /v1/people/{id}/team: the whole reply. */
+static int read_team(const cJSON *root, cJSON **ret)
+{
+    _cleanup_(proto_team_done) struct proto_team a = {0};
+    int r = proto_team_decode_json(root, &a);
+
+    if (r < 0)
+        return r;
+    *ret = proto_team_encode(&a);
+    return *ret ? 0 : -ENOMEM;
+}
+
 int caresync_team_json(struct caresync *c, const char *person_id, char **ret)
 {
     char path[128];
@@ -187,7 +247,20 @@ int caresync_team_json(struct caresync *c, const char *person_id, char **ret)
     if (r != CARESYNC_OK)
         return r;
     snprintf(path, sizeof(path), "/v1/people/%s/team", person_id);
-    return coord_request(c, "GET", path, NULL, "reading the team", "read this team", NULL, ret);
+    return coord_request(c, "GET", path, NULL, "reading the team", "read this team", read_team,
+                         ret);
+}
+
+/* A lifecycle route's reply: the "person" object. */
+static int read_person(const cJSON *root, cJSON **ret)
+{
+    _cleanup_(proto_person_done) struct proto_person a = {0};
+    int r = proto_lifecycle_reply_decode_json(root, &a);
+
+    if (r < 0)
+        return r;
+    *ret = proto_person_encode(&a);
+    return *ret ? 0 : -ENOMEM;
 }
 
 int caresync_person_lifecycle(struct caresync *c, const char *person_id, const char *action,
@@ -231,5 +304,6 @@ int caresync_person_lifecycle(struct caresync *c, const char *person_id, const c
     if (!body)
         return cs_fail_errno(c, -ENOMEM, acts[a].what);
     snprintf(path, sizeof(path), "/v1/people/%s/%s", person_id, action);
-    return coord_request(c, "POST", path, body, acts[a].what, acts[a].verb, "person", ret);
+    return coord_request(c, "POST", path, body, acts[a].what, acts[a].verb, read_person,
+                         ret);
 }

@@ -359,9 +359,10 @@ int caresync_conflicts_query_json(struct caresync *c, const struct caresync_conf
     struct http_reply rep = {0};
     const char *names[] = {"status", "person", "worker", "table", "kind", "priority"};
     const char *values[ELEMENTSOF(names)];
+    _cleanup_(proto_conflicts_done) struct proto_conflicts list = {0};
+    _cleanup_json_ cJSON *again = NULL;
     char path[512];
     size_t len;
-    const cJSON *arr;
     int r;
 
     r = cs_begin(c);
@@ -400,12 +401,13 @@ int caresync_conflicts_query_json(struct caresync *c, const struct caresync_conf
     else if (rep.status != 200)
         r = transport_fail(c, &rep, "listing conflicts");
     if (r == CARESYNC_OK) {
-        arr = cJSON_GetObjectItemCaseSensitive(rep.json, "conflicts");
-        if (!cJSON_IsArray(arr))
+        r = proto_conflicts_decode_json(rep.json, &list);
+        if (r == -EBADMSG)
             r = cs_fail(c, CARESYNC_ESERVER,
-                        "listing conflicts failed: the server's reply has"
-                        " no \"conflicts\" array");
-        else if (json_take_string(arr, ret) < 0)
+                        "listing conflicts failed: the server's reply is not one caresync"
+                        " understands; check that the server is caresyncd");
+        else if (r < 0 || !(again = proto_conflicts_encode(&list)) ||
+                 json_take_string(cJSON_GetObjectItemCaseSensitive(again, "conflicts"), ret) < 0)
             r = cs_fail_errno(c, -ENOMEM, "listing conflicts failed");
     }
     http_reply_done(&rep);
@@ -428,9 +430,9 @@ int caresync_resolve(struct caresync *c, int64_t id, enum caresync_resolution ac
                      const char *value, const char *reason, char **ret_json)
 {
     static const char *const names[] = {"keep", "restore", "value"};
-    _cleanup_json_ cJSON *body = NULL;
+    _cleanup_(proto_conflict_done) struct proto_conflict conf = {0};
+    _cleanup_json_ cJSON *body = NULL, *again = NULL;
     struct http_reply rep = {0};
-    const cJSON *conf;
     char path[64];
     int r;
 
@@ -484,12 +486,13 @@ int caresync_resolve(struct caresync *c, int64_t id, enum caresync_resolution ac
     else if (rep.status != 200)
         r = transport_fail(c, &rep, "resolving the conflict");
     if (r == CARESYNC_OK && ret_json) {
-        conf = cJSON_GetObjectItemCaseSensitive(rep.json, "conflict");
-        if (!cJSON_IsObject(conf))
+        r = proto_resolve_reply_decode_json(rep.json, &conf);
+        if (r == -EBADMSG)
             r = cs_fail(c, CARESYNC_ESERVER,
-                        "the conflict was resolved, but the server's"
-                        " reply has no \"conflict\" object");
-        else if (json_take_string(conf, ret_json) < 0)
+                        "the conflict was resolved, but the server's reply is not one caresync"
+                        " understands; see 'caresync conflicts --all'");
+        else if (r < 0 || !(again = proto_conflict_encode(&conf)) ||
+                 json_take_string(again, ret_json) < 0)
             r = cs_fail_errno(c, -ENOMEM, "the conflict was resolved, but");
     }
     http_reply_done(&rep);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1480,4 +1481,517 @@ cJSON *proto_lifecycle_request_encode(const struct proto_lifecycle_request *q)
     if (!o || (q->key && wire_add_string(o, q->key, q->arg ? q->arg : "") < 0))
         return NULL;
     return TAKE_PTR(o);
+}
+
+/* ---- the coordinators' listings: flat objects described by a table ---- */
+
+/* One member of a flat reply object: where it lives in the struct and what it is. */
+enum flat_kind {
+    FLAT_STR,  /* char *, NULL = null */
+    FLAT_INT,  /* int64_t; with a has_ flag, null when false */
+    FLAT_BOOL, /* bool; with a has_ flag, null when false */
+    FLAT_HLC,  /* uint64_t as "ms-counter"; with a has_ flag, null when false */
+};
+
+struct flat {
+    const char *key;
+    enum flat_kind kind;
+    size_t off;
+    ptrdiff_t has; /* offset of the has_ flag, or -1: always there */
+};
+
+#define FLAT(type, key, kind, member) {key, kind, offsetof(type, member), -1}
+#define FLAT_OPT(type, key, kind, member, flag)                                                   \
+    {key, kind, offsetof(type, member), (ptrdiff_t)offsetof(type, flag)}
+
+#define AT(p, off, type) ((type *)(void *)((char *)(p) + (off)))
+
+static void flat_done(const struct flat *t, size_t n, void *p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (t[i].kind == FLAT_STR) {
+            free(*AT(p, t[i].off, char *));
+            *AT(p, t[i].off, char *) = NULL;
+        }
+}
+
+static int flat_encode(cJSON *o, const struct flat *t, size_t n, const void *p)
+{
+    char buf[HLC_STR_MAX];
+    int r = 0;
+
+    for (size_t i = 0; i < n && r >= 0; i++) {
+        bool null = t[i].has >= 0 && !*AT(p, (size_t)t[i].has, const bool);
+
+        if (null && t[i].kind != FLAT_STR) {
+            r = wire_add_string(o, t[i].key, NULL);
+            continue;
+        }
+        switch (t[i].kind) {
+        case FLAT_STR:
+            r = wire_add_string(o, t[i].key, *AT(p, t[i].off, char *const));
+            break;
+        case FLAT_INT:
+            r = cJSON_AddNumberToObject(o, t[i].key, (double)*AT(p, t[i].off, const int64_t))
+                        ? 0
+                        : -ENOMEM;
+            break;
+        case FLAT_BOOL:
+            r = add_bool(o, t[i].key, *AT(p, t[i].off, const bool));
+            break;
+        case FLAT_HLC:
+            r = wire_add_string(o, t[i].key, hlc_format(*AT(p, t[i].off, const uint64_t), buf));
+            break;
+        }
+    }
+    return r;
+}
+
+/* Read every member of @t from @o into *p (zeroed by the caller; on failure flat_done() it). */
+static int flat_decode(const cJSON *o, const struct flat *t, size_t n, void *p)
+{
+    if (!cJSON_IsObject(o))
+        return -EBADMSG;
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, t[i].key);
+
+        if (!v)
+            return -EBADMSG;
+        if (cJSON_IsNull(v) && (t[i].kind == FLAT_STR || t[i].has >= 0))
+            continue;
+        if (t[i].has >= 0)
+            *AT(p, (size_t)t[i].has, bool) = true;
+        switch (t[i].kind) {
+        case FLAT_STR:
+            if (!cJSON_IsString(v))
+                return -EBADMSG;
+            if (!(*AT(p, t[i].off, char *) = strdup(v->valuestring)))
+                return -ENOMEM;
+            break;
+        case FLAT_INT:
+            if (!cJSON_IsNumber(v) || v->valuedouble < -9e15 || v->valuedouble > 9e15 ||
+                v->valuedouble != (double)(int64_t)v->valuedouble)
+                return -EBADMSG;
+            *AT(p, t[i].off, int64_t) = (int64_t)v->valuedouble;
+            break;
+        case FLAT_BOOL:
+            if (!cJSON_IsBool(v))
+                return -EBADMSG;
+            *AT(p, t[i].off, bool) = cJSON_IsTrue(v);
+            break;
+        case FLAT_HLC:
+            if (!cJSON_IsString(v) || hlc_parse(v->valuestring, AT(p, t[i].off, uint64_t)) < 0)
+                return -EBADMSG;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Append a zeroed element to the array *@arr of *@n (room for *@cap) @size-byte elements. */
+static void *flat_append(void **arr, size_t *n, size_t *cap, size_t size)
+{
+    void *e;
+
+    if (array_grow(arr, cap, *n, size, 8) < 0)
+        return NULL;
+    e = (char *)*arr + *n * size;
+    memset(e, 0, size);
+    (*n)++;
+    return e;
+}
+
+/* Encode each of @n elements of @arr with @enc into a new array member @key of @o. */
+static int flat_encode_array(cJSON *o, const char *key, const void *arr, size_t n, size_t size,
+                             cJSON *(*enc)(const void *e))
+{
+    cJSON *a = cJSON_AddArrayToObject(o, key);
+    int r = a ? 0 : -ENOMEM;
+
+    for (size_t i = 0; i < n && r >= 0; i++)
+        r = push_item(a, enc((const char *)arr + i * size));
+    return r;
+}
+
+/* Free the members of each of the @n @size-byte elements of @arr, then @arr. */
+static void flat_list_done(const struct flat *t, size_t nt, void *arr, size_t n, size_t size)
+{
+    for (size_t i = 0; arr && i < n; i++)
+        flat_done(t, nt, (char *)arr + i * size);
+    free(arr);
+}
+
+/* Each element of array member @key of @root, decoded by @t, appended to *@arr (*@n of room
+ * for *@cap). On failure the elements decoded so far stay for the caller to free. */
+static int flat_list_decode(const cJSON *root, const char *key, const struct flat *t, size_t nt,
+                            void **arr, size_t *n, size_t *cap, size_t size)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, key), *it;
+
+    if (!cJSON_IsArray(a))
+        return -EBADMSG;
+    cJSON_ArrayForEach (it, a) {
+        void *e = flat_append(arr, n, cap, size);
+        int r;
+
+        if (!e)
+            return -ENOMEM;
+        r = flat_decode(it, t, nt, e);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* ---- GET /v1/devices ---- */
+
+static const struct flat device_flat[] = {
+        FLAT(struct proto_device, "user", FLAT_STR, user),
+        FLAT(struct proto_device, "role", FLAT_STR, role),
+        FLAT(struct proto_device, "device_id", FLAT_STR, device_id),
+        FLAT(struct proto_device, "name", FLAT_STR, name),
+        FLAT(struct proto_device, "enrolled_at", FLAT_STR, enrolled_at),
+        FLAT(struct proto_device, "last_sync_at", FLAT_STR, last_sync_at),
+        FLAT_OPT(struct proto_device, "since_sync_ms", FLAT_INT, since_sync_ms, has_since_sync_ms),
+        FLAT_OPT(struct proto_device, "pending", FLAT_INT, pending, has_pending),
+        FLAT_OPT(struct proto_device, "oldest_pending_ms", FLAT_INT, oldest_pending_ms,
+                 has_oldest_pending_ms),
+        FLAT(struct proto_device, "last_error", FLAT_STR, last_error),
+        FLAT(struct proto_device, "client_version", FLAT_STR, client_version),
+        FLAT(struct proto_device, "device_time", FLAT_STR, device_time),
+        FLAT_OPT(struct proto_device, "clock_skew_ms", FLAT_INT, clock_skew_ms, has_clock_skew_ms),
+        FLAT(struct proto_device, "revoked_at", FLAT_STR, revoked_at),
+        FLAT(struct proto_device, "revoked", FLAT_BOOL, revoked),
+};
+
+void proto_devices_done(struct proto_devices *a)
+{
+    flat_list_done(device_flat, ELEMENTSOF(device_flat), a->devices, a->n_devices,
+                   sizeof(*a->devices));
+    *a = (struct proto_devices){0};
+}
+
+struct proto_device *proto_devices_add(struct proto_devices *a)
+{
+    return flat_append((void **)&a->devices, &a->n_devices, &a->cap_devices,
+                       sizeof(*a->devices));
+}
+
+static cJSON *device_encode(const void *d)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || flat_encode(o, device_flat, ELEMENTSOF(device_flat), d) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+cJSON *proto_devices_encode(const struct proto_devices *a)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || flat_encode_array(o, "devices", a->devices, a->n_devices, sizeof(*a->devices),
+                                device_encode) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+int proto_devices_decode_json(const cJSON *root, struct proto_devices *ret)
+{
+    _cleanup_(proto_devices_done) struct proto_devices a = {0};
+    int r = flat_list_decode(root, "devices", device_flat, ELEMENTSOF(device_flat),
+                             (void **)&a.devices, &a.n_devices, &a.cap_devices,
+                             sizeof(*a.devices));
+
+    if (r < 0)
+        return r;
+    *ret = a;
+    a = (struct proto_devices){0};
+    return 0;
+}
+
+/* ---- GET /v1/conflicts, POST /v1/conflicts/{id}/resolve ---- */
+
+#define CF(key, kind, member) FLAT(struct proto_conflict, key, kind, member)
+
+/* Every conflict's members, in the order they are sent. */
+static const struct flat conflict_flat[] = {
+        CF("id", FLAT_INT, id),
+        CF("kind", FLAT_STR, kind),
+        CF("priority", FLAT_STR, priority),
+        CF("review", FLAT_BOOL, review),
+        CF("status", FLAT_STR, status),
+        CF("table", FLAT_STR, table),
+        CF("row_id", FLAT_STR, row_id),
+        CF("person_id", FLAT_STR, person_id),
+        CF("person_name", FLAT_STR, person_name),
+        CF("field", FLAT_STR, field),
+        CF("winner_value", FLAT_STR, winner_value),
+        CF("winner_deleted", FLAT_BOOL, winner_deleted),
+        FLAT_OPT(struct proto_conflict, "winner_hlc", FLAT_HLC, winner_hlc, has_winner_hlc),
+        CF("winner_device", FLAT_STR, winner_device),
+        CF("winner_user", FLAT_STR, winner_user),
+        CF("loser_value", FLAT_STR, loser_value),
+        CF("loser_hlc", FLAT_HLC, loser_hlc),
+        CF("loser_device", FLAT_STR, loser_device),
+        CF("loser_user", FLAT_STR, loser_user),
+        CF("loser_change_id", FLAT_STR, loser_change_id),
+        CF("current_value", FLAT_STR, current_value),
+        FLAT_OPT(struct proto_conflict, "row_deleted", FLAT_BOOL, row_deleted, has_row_deleted),
+        CF("description", FLAT_STR, description),
+        CF("created_at", FLAT_STR, created_at),
+};
+
+/* A resolved conflict's members, after those; then "resolutions". */
+static const struct flat resolved_flat[] = {
+        CF("resolution", FLAT_STR, resolution),
+        CF("resolved_value", FLAT_STR, resolved_value),
+        CF("resolved_by", FLAT_STR, resolved_by),
+        CF("resolved_at", FLAT_STR, resolved_at),
+        CF("reason", FLAT_STR, reason),
+};
+
+static const struct flat resolution_flat[] = {
+        FLAT(struct proto_resolution, "action", FLAT_STR, action),
+        FLAT(struct proto_resolution, "value", FLAT_STR, value),
+        FLAT(struct proto_resolution, "wrote", FLAT_BOOL, wrote),
+        FLAT(struct proto_resolution, "reason", FLAT_STR, reason),
+        FLAT(struct proto_resolution, "by", FLAT_STR, by),
+        FLAT(struct proto_resolution, "at", FLAT_STR, at),
+};
+
+void proto_conflict_done(struct proto_conflict *a)
+{
+    flat_done(conflict_flat, ELEMENTSOF(conflict_flat), a);
+    flat_done(resolved_flat, ELEMENTSOF(resolved_flat), a);
+    for (size_t i = 0; a->resolutions && i < a->n_resolutions; i++)
+        flat_done(resolution_flat, ELEMENTSOF(resolution_flat), &a->resolutions[i]);
+    free(a->resolutions);
+    *a = (struct proto_conflict){0};
+}
+
+struct proto_resolution *proto_conflict_add_resolution(struct proto_conflict *a)
+{
+    return flat_append((void **)&a->resolutions, &a->n_resolutions, &a->cap_resolutions,
+                       sizeof(*a->resolutions));
+}
+
+static cJSON *resolution_encode(const void *h)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || flat_encode(o, resolution_flat, ELEMENTSOF(resolution_flat), h) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+cJSON *proto_conflict_encode(const struct proto_conflict *a)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+    int r;
+
+    if (!o)
+        return NULL;
+    r = flat_encode(o, conflict_flat, ELEMENTSOF(conflict_flat), a);
+    if (r >= 0 && a->resolved) {
+        r = flat_encode(o, resolved_flat, ELEMENTSOF(resolved_flat), a);
+        if (r >= 0)
+            r = flat_encode_array(o, "resolutions", a->resolutions, a->n_resolutions,
+                                  sizeof(*a->resolutions), resolution_encode);
+    }
+    if (r >= 0 && a->redacted)
+        r = add_bool(o, "redacted", true);
+    return r < 0 ? NULL : TAKE_PTR(o);
+}
+
+int proto_conflict_decode_json(const cJSON *root, struct proto_conflict *ret)
+{
+    _cleanup_(proto_conflict_done) struct proto_conflict a = {0};
+    const cJSON *hist, *it;
+    int r;
+
+    r = flat_decode(root, conflict_flat, ELEMENTSOF(conflict_flat), &a);
+    if (r < 0)
+        return r;
+    a.resolved = cJSON_HasObjectItem(root, "resolution");
+    if (a.resolved) {
+        r = flat_decode(root, resolved_flat, ELEMENTSOF(resolved_flat), &a);
+        if (r < 0)
+            return r;
+        hist = cJSON_GetObjectItemCaseSensitive(root, "resolutions");
+        if (!cJSON_IsArray(hist))
+            return -EBADMSG;
+        cJSON_ArrayForEach (it, hist) {
+            struct proto_resolution *h = proto_conflict_add_resolution(&a);
+
+            if (!h)
+                return -ENOMEM;
+            r = flat_decode(it, resolution_flat, ELEMENTSOF(resolution_flat), h);
+            if (r < 0)
+                return r;
+        }
+    }
+    a.redacted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "redacted"));
+    *ret = a;
+    a = (struct proto_conflict){0};
+    return 0;
+}
+
+void proto_conflicts_done(struct proto_conflicts *a)
+{
+    for (size_t i = 0; a->conflicts && i < a->n_conflicts; i++)
+        proto_conflict_done(&a->conflicts[i]);
+    free(a->conflicts);
+    *a = (struct proto_conflicts){0};
+}
+
+struct proto_conflict *proto_conflicts_add(struct proto_conflicts *a)
+{
+    return flat_append((void **)&a->conflicts, &a->n_conflicts, &a->cap_conflicts,
+                       sizeof(*a->conflicts));
+}
+
+static cJSON *conflict_encode_any(const void *c)
+{
+    return proto_conflict_encode(c);
+}
+
+cJSON *proto_conflicts_encode(const struct proto_conflicts *a)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || flat_encode_array(o, "conflicts", a->conflicts, a->n_conflicts,
+                                sizeof(*a->conflicts), conflict_encode_any) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+int proto_conflicts_decode_json(const cJSON *root, struct proto_conflicts *ret)
+{
+    _cleanup_(proto_conflicts_done) struct proto_conflicts a = {0};
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "conflicts"), *it;
+
+    if (!cJSON_IsArray(arr))
+        return -EBADMSG;
+    cJSON_ArrayForEach (it, arr) {
+        struct proto_conflict c = {0};
+        int r = proto_conflict_decode_json(it, &c);
+
+        if (r < 0)
+            return r;
+        if (!proto_conflicts_add(&a)) {
+            proto_conflict_done(&c);
+            return -ENOMEM;
+        }
+        a.conflicts[a.n_conflicts - 1] = c;
+    }
+    *ret = a;
+    a = (struct proto_conflicts){0};
+    return 0;
+}
+
+cJSON *proto_resolve_reply_encode(const struct proto_conflict *a)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || wire_add_item(o, "conflict", proto_conflict_encode(a)) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+int proto_resolve_reply_decode_json(const cJSON *root, struct proto_conflict *ret)
+{
+    return proto_conflict_decode_json(cJSON_GetObjectItemCaseSensitive(root, "conflict"), ret);
+}
+
+/* ---- POST /v1/people/{id}/accept|close|reopen|nhs-number|gp-practice ---- */
+
+#define PF(key, member) FLAT(struct proto_person, key, FLAT_STR, member)
+
+static const struct flat person_flat[] = {
+        PF("person_id", person_id),         PF("name", name),
+        PF("birth_date", birth_date),       PF("status", status),
+        PF("closed_reason", closed_reason), PF("closed_on", closed_on),
+        PF("nhs_number", nhs_number),       PF("gp_practice", gp_practice),
+        PF("assigned", assigned),
+};
+
+void proto_person_done(struct proto_person *a)
+{
+    flat_done(person_flat, ELEMENTSOF(person_flat), a);
+}
+
+cJSON *proto_person_encode(const struct proto_person *a)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || flat_encode(o, person_flat, ELEMENTSOF(person_flat), a) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+int proto_person_decode_json(const cJSON *root, struct proto_person *ret)
+{
+    _cleanup_(proto_person_done) struct proto_person a = {0};
+    int r = flat_decode(root, person_flat, ELEMENTSOF(person_flat), &a);
+
+    if (r < 0)
+        return r;
+    *ret = a;
+    a = (struct proto_person){0};
+    return 0;
+}
+
+cJSON *proto_lifecycle_reply_encode(const struct proto_person *a)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || wire_add_item(o, "person", proto_person_encode(a)) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+int proto_lifecycle_reply_decode_json(const cJSON *root, struct proto_person *ret)
+{
+    return proto_person_decode_json(cJSON_GetObjectItemCaseSensitive(root, "person"), ret);
+}
+
+void proto_people_done(struct proto_people *a)
+{
+    flat_list_done(person_flat, ELEMENTSOF(person_flat), a->people, a->n_people,
+                   sizeof(*a->people));
+    *a = (struct proto_people){0};
+}
+
+struct proto_person *proto_people_add(struct proto_people *a)
+{
+    return flat_append((void **)&a->people, &a->n_people, &a->cap_people, sizeof(*a->people));
+}
+
+static cJSON *person_encode_any(const void *p)
+{
+    return proto_person_encode(p);
+}
+
+cJSON *proto_people_encode(const struct proto_people *a)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+    if (!o || flat_encode_array(o, "people", a->people, a->n_people, sizeof(*a->people),
+                                person_encode_any) < 0)
+        return NULL;
+    return TAKE_PTR(o);
+}
+
+int proto_people_decode_json(const cJSON *root, struct proto_people *ret)
+{
+    _cleanup_(proto_people_done) struct proto_people a = {0};
+    int r = flat_list_decode(root, "people", person_flat, ELEMENTSOF(person_flat),
+                             (void **)&a.people, &a.n_people, &a.cap_people, sizeof(*a.people));
+
+    if (r < 0)
+        return r;
+    *ret = a;
+    a = (struct proto_people){0};
+    return 0;
 }

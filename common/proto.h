@@ -318,3 +318,114 @@ void proto_lifecycle_request_done(struct proto_lifecycle_request *q);
 int proto_lifecycle_request_decode(const char *body, size_t len, const char *key,
                                    struct proto_lifecycle_request *ret, struct proto_error *err);
 cJSON *proto_lifecycle_request_encode(const struct proto_lifecycle_request *q);
+
+/*
+ * The coordinators' listings below are replies only. Their strings are owned by the struct
+ * (its _done() frees them); NULL is JSON null, and the reply decoders take a string or null for
+ * every string member, as a device must from a newer server. A missing member or one of the
+ * wrong type is -EBADMSG; unknown members are ignored.
+ */
+
+/* ---- GET /v1/devices ---- */
+
+/* One device's sync health. Numbers without their has_ flag are null. */
+struct proto_device {
+    char *user, *role, *device_id, *name, *enrolled_at, *last_sync_at;
+    bool has_since_sync_ms, has_pending, has_oldest_pending_ms, has_clock_skew_ms;
+    int64_t since_sync_ms, pending, oldest_pending_ms;
+    char *last_error, *client_version, *device_time;
+    int64_t clock_skew_ms;
+    char *revoked_at;
+    bool revoked;
+};
+
+struct proto_devices {
+    struct proto_device *devices; /* by user, then enrolment */
+    size_t n_devices, cap_devices;
+};
+void proto_devices_done(struct proto_devices *a);
+/* proto_devices_add() - append a zeroed device for the caller to fill (its strings malloc'd,
+ * owned by @a from then on). NULL on out of memory. */
+struct proto_device *proto_devices_add(struct proto_devices *a);
+cJSON *proto_devices_encode(const struct proto_devices *a);
+int proto_devices_decode_json(const cJSON *root, struct proto_devices *ret);
+
+/* ---- GET /v1/conflicts, POST /v1/conflicts/{id}/resolve ---- */
+
+/* One resolution of a conflict, as kept in its history. */
+struct proto_resolution {
+    char *action, *value;
+    bool wrote;
+    char *reason, *by, *at;
+};
+
+/* One entry of the conflict log, with what PROTOCOL.md lists for it. */
+struct proto_conflict {
+    int64_t id;
+    char *kind, *priority;
+    bool review;
+    char *status, *table, *row_id, *person_id, *person_name, *field, *winner_value;
+    bool winner_deleted;
+    bool has_winner_hlc; /* false: "winner_hlc": null */
+    uint64_t winner_hlc;
+    char *winner_device, *winner_user, *loser_value;
+    uint64_t loser_hlc;
+    char *loser_device, *loser_user, *loser_change_id, *current_value;
+    bool has_row_deleted; /* false: "row_deleted": null (redacted) */
+    bool row_deleted;
+    char *description, *created_at;
+    /* Resolved at least once: resolution .. reason and the history are on the wire. */
+    bool resolved;
+    char *resolution, *resolved_value, *resolved_by, *resolved_at, *reason;
+    struct proto_resolution *resolutions; /* oldest first */
+    size_t n_resolutions, cap_resolutions;
+    bool redacted; /* "redacted": true, the values of others hidden from a worker */
+};
+void proto_conflict_done(struct proto_conflict *a);
+/* proto_conflict_add_resolution() - append a zeroed resolution for the caller to fill (owned by
+ * @a). NULL on out of memory. */
+struct proto_resolution *proto_conflict_add_resolution(struct proto_conflict *a);
+cJSON *proto_conflict_encode(const struct proto_conflict *a);
+int proto_conflict_decode_json(const cJSON *root, struct proto_conflict *ret);
+
+/* GET /v1/conflicts: {"conflicts": [...]}, high priority first, then by id. */
+struct proto_conflicts {
+    struct proto_conflict *conflicts;
+    size_t n_conflicts, cap_conflicts;
+};
+void proto_conflicts_done(struct proto_conflicts *a);
+/* proto_conflicts_add() - append a zeroed conflict for the caller to fill (owned by @a). */
+struct proto_conflict *proto_conflicts_add(struct proto_conflicts *a);
+cJSON *proto_conflicts_encode(const struct proto_conflicts *a);
+int proto_conflicts_decode_json(const cJSON *root, struct proto_conflicts *ret);
+
+/* POST /v1/conflicts/{id}/resolve's reply: {"conflict": {...}}. */
+cJSON *proto_resolve_reply_encode(const struct proto_conflict *a);
+int proto_resolve_reply_decode_json(const cJSON *root, struct proto_conflict *ret);
+
+/* ---- POST /v1/people/{id}/accept|close|reopen|nhs-number|gp-practice: {"person": {...}} ---- */
+
+/* A person as the people list shows them (also the console's and 'caresyncd person list'). */
+struct proto_person {
+    char *person_id, *name, *birth_date;
+    char *status; /* "referred", "active", "closed", "deceased" */
+    char *closed_reason, *closed_on, *nhs_number, *gp_practice;
+    char *assigned; /* user names, comma separated */
+};
+void proto_person_done(struct proto_person *a);
+cJSON *proto_person_encode(const struct proto_person *a);
+int proto_person_decode_json(const cJSON *root, struct proto_person *ret);
+/* The lifecycle routes' reply. */
+cJSON *proto_lifecycle_reply_encode(const struct proto_person *a);
+int proto_lifecycle_reply_decode_json(const cJSON *root, struct proto_person *ret);
+
+/* A list of people, by name: {"people": [...]}. */
+struct proto_people {
+    struct proto_person *people;
+    size_t n_people, cap_people;
+};
+void proto_people_done(struct proto_people *a);
+/* proto_people_add() - append a zeroed person for the caller to fill (owned by @a). */
+struct proto_person *proto_people_add(struct proto_people *a);
+cJSON *proto_people_encode(const struct proto_people *a);
+int proto_people_decode_json(const cJSON *root, struct proto_people *ret);

@@ -479,7 +479,9 @@ int admin_person_list(const struct admin_command *cmd, struct admin_opts *o)
     static const char *const heads[] = {"ID", "NAME", "STATUS", "CLOSED", "NHS NUMBER", "GP",
                                         "CASELOAD OF"};
     _cleanup_store_ struct store *s = NULL;
-    _cleanup_json_ cJSON *rows = NULL;
+    _cleanup_(proto_people_done) struct proto_people people = {0};
+    _cleanup_json_ cJSON *list = NULL;
+    const cJSON *rows;
     char nhs[16];
     size_t n = 0;
     int r;
@@ -498,9 +500,13 @@ int admin_person_list(const struct admin_command *cmd, struct admin_opts *o)
         return r;
     r = store_people_list(s, &(struct store_people_filter){.name = o->name,
                                                            .nhs_number = o->nhs ? nhs : NULL},
-                          &rows);
+                          &people);
     if (r < 0)
         return store_failure(r, "listing people");
+    list = proto_people_encode(&people);
+    rows = cJSON_GetObjectItemCaseSensitive(list, "people");
+    if (!rows)
+        return admin_fail(ADMIN_EXIT_FAILURE, "out of memory formatting the list");
     if (o->json)
         return print_json(rows);
     print_table(rows, keys, heads, ELEMENTSOF(keys));
@@ -673,10 +679,10 @@ static int ndjson_append(const char *dir, const cJSON *bundle, struct ndjson_fil
 static int export_all_ndjson(struct store *s, const char *dir)
 {
     struct ndjson_file files[NDJSON_MAX_TYPES] = {{{0}, NULL}};
-    _cleanup_json_ cJSON *people = NULL, *seen = cJSON_CreateObject();
+    _cleanup_(proto_people_done) struct proto_people people = {0};
+    _cleanup_json_ cJSON *seen = cJSON_CreateObject();
     size_t n_files = 0, n_people = 0, n_res = 0;
     char now[ISO_TIME_MAX];
-    const cJSON *p;
     int r = 0;
 
     if (!seen)
@@ -688,8 +694,8 @@ static int export_all_ndjson(struct store *s, const char *dir)
     if (r < 0)
         return store_failure(r, "listing people");
     iso_time(hlc_wall_ms(), now);
-    cJSON_ArrayForEach (p, people) {
-        const char *pid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "person_id"));
+    for (size_t i = 0; i < people.n_people; i++) {
+        const char *pid = people.people[i].person_id;
         _cleanup_json_ cJSON *tree = NULL, *bundle = NULL;
 
         r = store_person_tree(s, pid, &tree);

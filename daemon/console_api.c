@@ -44,6 +44,7 @@ static void api_conflicts(struct console *c, const struct console_request *rq,
                           const struct console_session *s, struct console_reply *rp)
 {
     struct store_conflict_filter f = {.viewer = &s->p};
+    _cleanup_(proto_conflicts_done) struct proto_conflicts a = {0};
     _cleanup_json_ cJSON *resp = NULL;
     struct evkeyvalq q;
     int r;
@@ -67,10 +68,10 @@ static void api_conflicts(struct console *c, const struct console_request *rq,
         console_reply_error(rp, 400, "invalid_value", "kind is not a kind of conflict");
     else if (f.priority && !streq(f.priority, "high") && !streq(f.priority, "normal"))
         console_reply_error(rp, 400, "invalid_value", "priority must be high or normal");
-    else if ((r = store_conflicts_query(c->store, &f, &resp)) < 0)
+    else if ((r = store_conflicts_query(c->store, &f, &a)) < 0)
         console_reply_store_failure(rp, r, "listing conflicts");
     else
-        console_reply_json(rp, 200, resp);
+        console_reply_json(rp, 200, (resp = proto_conflicts_encode(&a)));
     evhttp_clear_headers(&q);
 }
 
@@ -107,7 +108,7 @@ static void api_resolve(struct console *c, const struct console_request *rq,
             return;
         }
     cJSON_ArrayForEach (id, ids) {
-        _cleanup_json_ cJSON *one = NULL;
+        _cleanup_(proto_conflict_done) struct proto_conflict one = {0};
         cJSON *o = cJSON_CreateObject();
         const char *why = NULL;
         int r;
@@ -145,14 +146,16 @@ static void api_resolve(struct console *c, const struct console_request *rq,
 static void api_devices(struct console *c, const struct console_request *rq,
                         const struct console_session *s, struct console_reply *rp)
 {
+    _cleanup_(proto_devices_done) struct proto_devices a = {0};
     _cleanup_json_ cJSON *resp = NULL;
-    int r = store_devices_health(c->store, &resp);
+    int r = store_devices_health(c->store, &a);
 
     if (r < 0) {
         console_reply_store_failure(rp, r, "listing devices");
         return;
     }
-    if (!cJSON_AddNumberToObject(resp, "lock_after_days", c->lock_after_days))
+    resp = proto_devices_encode(&a);
+    if (resp && !cJSON_AddNumberToObject(resp, "lock_after_days", c->lock_after_days))
         cJSON_Delete(TAKE_PTR(resp));
     console_reply_json(rp, 200, resp);
 }
@@ -205,7 +208,8 @@ static void api_people(struct console *c, const struct console_request *rq,
                        const struct console_session *s, struct console_reply *rp)
 {
     struct store_people_filter f = {0};
-    _cleanup_json_ cJSON *list = NULL, *resp = NULL;
+    _cleanup_(proto_people_done) struct proto_people list = {0};
+    _cleanup_json_ cJSON *resp = NULL;
     const char *text;
     char digits[16] = "", iso[11] = "";
     struct evkeyvalq q;
@@ -241,25 +245,28 @@ static void api_people(struct console *c, const struct console_request *rq,
     }
     if (iso[0]) {
         /* By date of birth: keep those born that day. */
-        for (int i = cJSON_GetArraySize(list) - 1; i >= 0; i--) {
-            const cJSON *b = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, i),
-                                                              "birth_date");
+        size_t kept = 0;
 
-            if (!cJSON_IsString(b) || !streq(b->valuestring, iso))
-                cJSON_DeleteItemFromArray(list, i);
+        for (size_t i = 0; i < list.n_people; i++) {
+            struct proto_person *p = &list.people[i];
+
+            if (p->birth_date && streq(p->birth_date, iso))
+                list.people[kept++] = *p;
+            else
+                proto_person_done(p);
         }
+        list.n_people = kept;
     }
-    resp = cJSON_CreateObject();
-    if (resp && wire_add_item(resp, "people", TAKE_PTR(list)) < 0)
-        cJSON_Delete(TAKE_PTR(resp));
+    resp = proto_people_encode(&list);
     console_reply_json(rp, 200, resp);
 }
 
-/* GET ?id=PERSON: the person (store_people_list) with their team and named coordinator. */
+/* GET ?id=PERSON: the person (store_person_get) with their team and named coordinator. */
 static void api_person(struct console *c, const struct console_request *rq,
                        const struct console_session *s, struct console_reply *rp)
 {
     _cleanup_json_ cJSON *person = NULL, *team = NULL, *record = NULL;
+    _cleanup_(proto_person_done) struct proto_person one = {0};
     _cleanup_(proto_team_done) struct proto_team t = {0};
     struct store_people_filter f = {0};
     struct evkeyvalq q;
@@ -274,7 +281,9 @@ static void api_person(struct console *c, const struct console_request *rq,
         console_reply_error(rp, 400, "invalid_value", "id must be a person's id");
         return;
     }
-    r = store_people_list(c->store, &f, &person);
+    r = store_person_get(c->store, f.person_id, &one);
+    if (r >= 0 && !(person = proto_person_encode(&one)))
+        r = -ENOMEM;
     if (r >= 0)
         r = store_person_team(c->store, &s->p, f.person_id, &t);
     if (r >= 0 && !(team = proto_team_encode(&t)))
@@ -418,6 +427,7 @@ static void api_lifecycle(struct console *c, const struct console_request *rq,
                           const struct console_session *s, struct console_reply *rp)
 {
     _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    _cleanup_(proto_person_done) struct proto_person one = {0};
     const char *person, *action, *reason, *why = NULL;
     enum store_person_action a;
     int r;
@@ -445,7 +455,7 @@ static void api_lifecycle(struct console *c, const struct console_request *rq,
     }
     r = uuid_valid(person) ? store_person_lifecycle(c->store, &s->p, person, a,
                                                     a == STORE_PERSON_CLOSE ? reason : NULL,
-                                                    &resp, &why)
+                                                    &one, &why)
                            : -ENOENT;
     if (r == -EALREADY || r == -EINVAL) {
         console_reply_error(rp, 409, "not_allowed", "%s", why ? why : "not in this state");
@@ -459,7 +469,7 @@ static void api_lifecycle(struct console *c, const struct console_request *rq,
         console_reply_store_failure(rp, r, "changing a record's status");
         return;
     }
-    console_reply_json(rp, 200, resp);
+    console_reply_json(rp, 200, (resp = proto_person_encode(&one)));
 }
 
 /* ---- staff and audit ---- */

@@ -1291,7 +1291,11 @@ static void conflicts_run(struct store *s, struct work_job *j)
 {
     struct conflicts_job *cj = (struct conflicts_job *)j;
 
-    j->r = store_conflicts_query(s, &cj->f, &cj->hj.resp);
+    _cleanup_(proto_conflicts_done) struct proto_conflicts a = {0};
+
+    j->r = store_conflicts_query(s, &cj->f, &a);
+    if (j->r >= 0 && !(cj->hj.resp = proto_conflicts_encode(&a)))
+        j->r = -ENOMEM;
 }
 
 static void handle_conflicts(struct http_req *hr)
@@ -1371,8 +1375,12 @@ static void resolve_run(struct store *s, struct work_job *j)
 {
     struct resolve_job *rj = (struct resolve_job *)j;
 
+    _cleanup_(proto_conflict_done) struct proto_conflict a = {0};
+
     j->r = store_conflict_resolve(s, &rj->hj.hr.who, rj->id, rj->q.action, rj->q.value,
-                                  rj->q.reason, &rj->hj.resp, &rj->why);
+                                  rj->q.reason, &a, &rj->why);
+    if (j->r >= 0 && !(rj->hj.resp = proto_resolve_reply_encode(&a)))
+        j->r = -ENOMEM;
 }
 
 static void resolve_finish(struct http_job *hj)
@@ -1642,7 +1650,11 @@ static int request_none(struct http_req *hr)
 
 static void devices_run(struct store *s, struct work_job *j)
 {
-    j->r = store_devices_health(s, &((struct http_job *)j)->resp);
+    _cleanup_(proto_devices_done) struct proto_devices a = {0};
+
+    j->r = store_devices_health(s, &a);
+    if (j->r >= 0 && !(((struct http_job *)j)->resp = proto_devices_encode(&a)))
+        j->r = -ENOMEM;
 }
 
 static void handle_devices(struct http_req *hr)
@@ -2000,8 +2012,12 @@ static void lifecycle_run(struct store *s, struct work_job *j)
 {
     struct person_job *pj = (struct person_job *)j;
 
+    _cleanup_(proto_person_done) struct proto_person person = {0};
+
     j->r = store_person_lifecycle(s, &pj->hj.hr.who, pj->person_id, pj->route->action,
-                                  pj->route->key ? pj->life.arg : NULL, &pj->extra, &pj->why);
+                                  pj->route->key ? pj->life.arg : NULL, &person, &pj->why);
+    if (j->r >= 0 && !(pj->hj.resp = proto_lifecycle_reply_encode(&person)))
+        j->r = -ENOMEM;
 }
 
 static void lifecycle_finish(struct http_job *hj)
@@ -2009,7 +2025,6 @@ static void lifecycle_finish(struct http_job *hj)
     struct person_job *pj = (struct person_job *)hj;
     const struct lifecycle_route *route = pj->route;
     struct http_req *hr = &hj->hr;
-    _cleanup_json_ cJSON *resp = NULL;
     char echo[HTTP_ECHO_MAX];
     int r = hj->job.r;
 
@@ -2032,12 +2047,7 @@ static void lifecycle_finish(struct http_job *hj)
         reply_store_failure(hr, r, route->what);
         return;
     }
-    resp = cJSON_CreateObject();
-    if (!resp || wire_add_item(resp, "person", TAKE_PTR(pj->extra)) < 0) {
-        send_oom(hr);
-        return;
-    }
-    reply_json(hr, 200, resp);
+    reply_json(hr, 200, hj->resp);
 }
 
 static void handle_lifecycle(struct http_req *hr, const char *person_id,

@@ -325,15 +325,17 @@ struct store_conflict_filter {
 bool store_conflict_kind_valid(const char *kind);
 
 /*
- * store_conflicts_query() - {"conflicts": [...]} passing @f, high priority first, then by id.
- * Each conflict has both values with their authors, devices and clocks, "priority" ("high" for
- * alerts, consent and safeguarding-concern notes, else "normal"), and once resolved the latest
- * resolution with its reason and "resolutions" (every resolution, oldest first). Caller owns *ret.
+ * store_conflicts_query() - the conflicts passing @f, high priority first, then by id, into *ret
+ * (zeroed by the caller, who proto_conflicts_done()s it). Each conflict has both values with
+ * their authors, devices and clocks, its priority ("high" for alerts, consent and
+ * safeguarding-concern notes, else "normal"), and once resolved the latest resolution with its
+ * reason and every resolution, oldest first.
  */
-int store_conflicts_query(struct store *s, const struct store_conflict_filter *f, cJSON **ret);
+int store_conflicts_query(struct store *s, const struct store_conflict_filter *f,
+                          struct proto_conflicts *ret);
 
 /* store_conflicts_list() - store_conflicts_query() for status "open" or, with @all, "all". */
-int store_conflicts_list(struct store *s, bool all, cJSON **ret);
+int store_conflicts_list(struct store *s, bool all, struct proto_conflicts *ret);
 
 /*
  * store_conflict_resolve() - resolve conflict @id by @action "keep", "restore" or "value" (with
@@ -344,12 +346,13 @@ int store_conflicts_list(struct store *s, bool all, cJSON **ret);
  * by its own action ("keep" then puts back what the field, and the row's deletion, were before
  * the first resolution that wrote). Writes are ordinary changes authored by @p's device with a
  * fresh server clock, so every device converges on them. Every resolution is kept; the conflict
- * shows the latest. One transaction, audited. Returns 0 and {"conflict": {...}} in *ret;
- * -ENOENT unknown id; -EINVAL bad action, value or reason (*why set).
+ * shows the latest. One transaction, audited. Returns 0 and the conflict as it is now in *ret
+ * (zeroed by the caller, who proto_conflict_done()s it); -ENOENT unknown id; -EINVAL bad
+ * action, value or reason (*why set).
  */
 int store_conflict_resolve(struct store *s, const struct store_principal *p, int64_t id,
                            const char *action, const char *value, const char *reason,
-                           cJSON **ret, const char **why);
+                           struct proto_conflict *ret, const char **why);
 
 /*
  * store_row_restore() - undo the deletion of row @row_id of @tbl: write "_deleted" = "0" as a new
@@ -419,13 +422,12 @@ int store_device_report(struct store *s, const struct store_principal *p,
                         struct proto_sync_reply *ret_ids);
 
 /*
- * store_devices_health() - {"devices": [...]}: every device of every user, by user then
- * enrolment, with "user", "role", "device_id", "name", "enrolled_at", "last_sync_at",
- * "since_sync_ms" (null before the first sync), "pending", "oldest_pending_ms", "last_error",
- * "client_version", "device_time", "clock_skew_ms", "revoked" (bool) and "revoked_at".
- * Caller owns *ret.
+ * store_devices_health() - every device of every user, by user then enrolment, into *ret
+ * (zeroed by the caller, who proto_devices_done()s it): user, role, device id and name, when
+ * enrolled and last synced, ms since that sync (none before the first), pending, oldest pending
+ * edit, last error, client version, device time, clock skew, revoked and when.
  */
-int store_devices_health(struct store *s, cJSON **ret);
+int store_devices_health(struct store *s, struct proto_devices *ret);
 
 /*
  * store_device_revoke_by() - store_device_revoke() by coordinator @p (audited as @p). Returns 1
@@ -515,27 +517,32 @@ enum store_person_action {
  * store_person_lifecycle() - a coordinator's (@p; NULL: an admin command) change to person
  * @person_id's record: server writes of status, closed_reason and closed_on, nhs_number or
  * gp_practice (store_write_field(), so every device in scope converges), audited
- * "person_lifecycle", one transaction. Returns 0 and the person as store_people_list() lists
- * them in *ret (caller owns); -ENOENT unknown person; -EINVAL bad @arg (*why); -EALREADY the
+ * "person_lifecycle", one transaction. Returns 0 and the person as store_person_get() reads
+ * them in *ret (zeroed by the caller, who proto_person_done()s it); -ENOENT unknown person; -EINVAL bad @arg (*why); -EALREADY the
  * status does not allow it (*why), nothing written.
  */
 int store_person_lifecycle(struct store *s, const struct store_principal *p, const char *person_id,
-                           enum store_person_action action, const char *arg, cJSON **ret,
-                           const char **why);
+                           enum store_person_action action, const char *arg,
+                           struct proto_person *ret, const char **why);
 
 /* Which people store_people_list() lists; NULL members do not filter. */
 struct store_people_filter {
-    const char *person_id;  /* one person: *ret is that object, -ENOENT when unknown */
+    const char *person_id;  /* one person (store_person_get()) */
     const char *name;       /* case-insensitive substring of the name */
     const char *nhs_number; /* exactly */
 };
 
 /*
- * store_people_list() - people not deleted, by name: [{"person_id", "name", "birth_date",
- * "status" (unset reads "active"), "closed_reason", "closed_on", "nhs_number", "gp_practice",
- * "assigned" (user names, comma separated, or null)}]. Caller owns *ret.
+ * store_people_list() - people not deleted, by name, into *ret (zeroed by the caller, who
+ * proto_people_done()s it): id, name, birth date, status (unset reads "active"), closed reason
+ * and date, NHS number, GP practice, and who has them on their caseload (user names, comma
+ * separated, or none).
  */
-int store_people_list(struct store *s, const struct store_people_filter *f, cJSON **ret);
+int store_people_list(struct store *s, const struct store_people_filter *f,
+                      struct proto_people *ret);
+/* store_person_get() - person @person_id as store_people_list() lists them, into *ret (zeroed
+ * by the caller, who proto_person_done()s it); -ENOENT when there is none (or deleted). */
+int store_person_get(struct store *s, const char *person_id, struct proto_person *ret);
 
 /* ---- the web console's sign-in and sessions (store_console.c) ---- */
 

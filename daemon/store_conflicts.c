@@ -49,47 +49,47 @@ bool store_conflict_kind_valid(const char *kind)
     return false;
 }
 
-/* Every resolution of conflict @id, oldest first, as a new array in *ret. */
-static int resolution_history(struct store *s, int64_t id, cJSON **ret)
+/* ISO date-time of the ms column @i of @st, malloc'd; *oom set on failure. */
+static char *column_time(sqlite3_stmt *st, int i, bool *oom)
+{
+    char ts[ISO_TIME_MAX], *t = strdup(iso_time((uint64_t)sqlite3_column_int64(st, i), ts));
+
+    if (!t)
+        *oom = true;
+    return t;
+}
+
+/* Every resolution of conflict @id, oldest first, appended to @c's history. */
+static int resolution_history(struct store *s, int64_t id, struct proto_conflict *c)
 {
     sqlite3_stmt *st = store_stmt(s, "SELECT r.action, r.value, r.wrote, r.reason, u.name,"
                                      " r.resolved_ms FROM conflict_resolutions r"
                                      " LEFT JOIN users u ON u.id = r.resolved_by"
                                      " WHERE r.conflict_id = ? ORDER BY r.id");
-    _cleanup_json_ cJSON *arr = cJSON_CreateArray();
-    char ts[ISO_TIME_MAX];
+    bool oom = false;
     int rc;
 
-    if (!arr)
-        return -ENOMEM;
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *o = cJSON_CreateObject();
-        int r = 0;
+    while (!oom && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct proto_resolution *h = proto_conflict_add_resolution(c);
 
-        if (!o || !cJSON_AddItemToArray(arr, o)) {
-            cJSON_Delete(o);
-            sqlite3_reset(st);
-            return -ENOMEM;
+        if (!h) {
+            oom = true;
+            break;
         }
-        r |= store_add_column(o, "action", st, 0);
-        r |= store_add_column(o, "value", st, 1);
-        r |= !cJSON_AddBoolToObject(o, "wrote", sqlite3_column_int(st, 2));
-        r |= store_add_column(o, "reason", st, 3);
-        r |= store_add_column(o, "by", st, 4);
-        r |= wire_add_string(o, "at", iso_time((uint64_t)sqlite3_column_int64(st, 5), ts));
-        if (r) {
-            sqlite3_reset(st);
-            return -ENOMEM;
-        }
+        h->action = db_column_strdup(st, 0, &oom);
+        h->value = db_column_strdup(st, 1, &oom);
+        h->wrote = sqlite3_column_int(st, 2);
+        h->reason = db_column_strdup(st, 3, &oom);
+        h->by = db_column_strdup(st, 4, &oom);
+        h->at = column_time(st, 5, &oom);
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return db_errno(rc);
-    *ret = TAKE_PTR(arr);
-    return 0;
+    if (oom)
+        return -ENOMEM;
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
 /* ---- describing a row for a human ---- */
@@ -208,10 +208,10 @@ static char *row_value(struct store *s, const char *tbl, const char *row_id, con
 /*
  * A description of row @row_id of @tbl for a human, such as 'home visit planned 2026-11-30
  * 10:00 UTC for Ada Example' or 'safeguarding-concern note "Neighbour says she has not..."
- * about Ada Example', added to @o as "description".
+ * about Ada Example', malloc'd in *ret.
  */
-static int add_description(struct store *s, cJSON *o, const char *tbl, const char *row_id,
-                           const char *person)
+static int describe(struct store *s, const char *tbl, const char *row_id, const char *person,
+                    char **ret)
 {
     struct desc b = {.len = 0};
     const char *tmpl = "{table} row of {person}";
@@ -271,121 +271,110 @@ static int add_description(struct store *s, cJSON *o, const char *tbl, const cha
         }
         *w = '\0';
     }
-    return wire_add_string(o, "description", b.data);
+    *ret = strdup(b.data);
+    return *ret ? 0 : -ENOMEM;
 }
 
-static int conflict_row(struct store *s, sqlite3_stmt *st, cJSON **ret)
+static bool column_is(sqlite3_stmt *st, int i, const char *v)
 {
-    _cleanup_json_ cJSON *o = cJSON_CreateObject();
-    char ts[ISO_TIME_MAX], hb[HLC_STR_MAX];
-    bool winner_deleted;
-    int r = 0;
+    return sqlite3_column_type(st, i) != SQLITE_NULL &&
+           streq((const char *)sqlite3_column_text(st, i), v);
+}
 
-    if (!o)
-        return -ENOMEM;
+/* The conflict on @st's row (CONFLICT_SELECT) into *c (zeroed by the caller). */
+static int conflict_row(struct store *s, sqlite3_stmt *st, struct proto_conflict *c)
+{
+    bool oom = false;
+    int r;
+
+    c->id = sqlite3_column_int64(st, 0);
+    c->kind = db_column_strdup(st, 1, &oom);
+    c->priority = db_column_strdup(st, 25, &oom);
+    c->review = sqlite3_column_int(st, 2);
+    c->status = db_column_strdup(st, 3, &oom);
+    c->table = db_column_strdup(st, 4, &oom);
+    c->row_id = db_column_strdup(st, 5, &oom);
+    c->person_id = db_column_strdup(st, 6, &oom);
+    c->person_name = db_column_strdup(st, 7, &oom);
+    c->field = db_column_strdup(st, 8, &oom);
     /* An edit hidden by a delete lost to the deletion, not to a value: say so. */
-    winner_deleted = sqlite3_column_type(st, 26) != SQLITE_NULL &&
-                     streq((const char *)sqlite3_column_text(st, 26), CAT_DELETED_FIELD) &&
-                     !streq((const char *)sqlite3_column_text(st, 8), CAT_DELETED_FIELD) &&
-                     sqlite3_column_type(st, 9) != SQLITE_NULL &&
-                     streq((const char *)sqlite3_column_text(st, 9), "1");
-    r |= store_add_column(o, "id", st, 0);
-    r |= store_add_column(o, "kind", st, 1);
-    r |= store_add_column(o, "priority", st, 25);
-    r |= !cJSON_AddBoolToObject(o, "review", sqlite3_column_int(st, 2));
-    r |= store_add_column(o, "status", st, 3);
-    r |= store_add_column(o, "table", st, 4);
-    r |= store_add_column(o, "row_id", st, 5);
-    r |= store_add_column(o, "person_id", st, 6);
-    r |= store_add_column(o, "person_name", st, 7);
-    r |= store_add_column(o, "field", st, 8);
-    if (winner_deleted)
-        r |= wire_add_string(o, "winner_value", NULL);
-    else
-        r |= store_add_column(o, "winner_value", st, 9);
-    r |= !cJSON_AddBoolToObject(o, "winner_deleted", winner_deleted);
-    r |= wire_add_string(o, "winner_hlc", sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL :
-                         hlc_format((uint64_t)sqlite3_column_int64(st, 10), hb));
-    r |= store_add_column(o, "winner_device", st, 11);
-    r |= store_add_column(o, "winner_user", st, 12);
-    r |= store_add_column(o, "loser_value", st, 13);
-    r |= wire_add_hlc(o, "loser_hlc", (uint64_t)sqlite3_column_int64(st, 14));
-    r |= store_add_column(o, "loser_device", st, 15);
-    r |= store_add_column(o, "loser_user", st, 16);
-    r |= store_add_column(o, "loser_change_id", st, 17);
-    r |= store_add_column(o, "current_value", st, 18);
-    r |= !cJSON_AddBoolToObject(o, "row_deleted",
-                                sqlite3_column_type(st, 27) != SQLITE_NULL &&
-                                        streq((const char *)sqlite3_column_text(st, 27), "1"));
-    if (!r)
-        r = add_description(s, o, (const char *)sqlite3_column_text(st, 4),
-                            (const char *)sqlite3_column_text(st, 5),
-                            (const char *)sqlite3_column_text(st, 7));
-    r |= wire_add_string(o, "created_at", iso_time((uint64_t)sqlite3_column_int64(st, 19), ts));
-    if (r)
+    c->winner_deleted = column_is(st, 26, CAT_DELETED_FIELD) &&
+                        !column_is(st, 8, CAT_DELETED_FIELD) && column_is(st, 9, "1");
+    if (!c->winner_deleted)
+        c->winner_value = db_column_strdup(st, 9, &oom);
+    c->has_winner_hlc = sqlite3_column_type(st, 10) != SQLITE_NULL;
+    c->winner_hlc = (uint64_t)sqlite3_column_int64(st, 10);
+    c->winner_device = db_column_strdup(st, 11, &oom);
+    c->winner_user = db_column_strdup(st, 12, &oom);
+    c->loser_value = db_column_strdup(st, 13, &oom);
+    c->loser_hlc = (uint64_t)sqlite3_column_int64(st, 14);
+    c->loser_device = db_column_strdup(st, 15, &oom);
+    c->loser_user = db_column_strdup(st, 16, &oom);
+    c->loser_change_id = db_column_strdup(st, 17, &oom);
+    c->current_value = db_column_strdup(st, 18, &oom);
+    c->has_row_deleted = true;
+    c->row_deleted = column_is(st, 27, "1");
+    c->created_at = column_time(st, 19, &oom);
+    if (oom)
         return -ENOMEM;
-    if (sqlite3_column_type(st, 20) != SQLITE_NULL) {
-        cJSON *hist = NULL;
-
-        r |= store_add_column(o, "resolution", st, 20);
-        r |= store_add_column(o, "resolved_value", st, 21);
-        r |= store_add_column(o, "resolved_by", st, 22);
-        r |= wire_add_string(o, "resolved_at",
-                             iso_time((uint64_t)sqlite3_column_int64(st, 23), ts));
-        r |= store_add_column(o, "reason", st, 24);
-        if (r)
-            return -ENOMEM;
-        r = resolution_history(s, sqlite3_column_int64(st, 0), &hist);
-        if (r < 0)
-            return r;
-        if (wire_add_item(o, "resolutions", hist) < 0)
-            return -ENOMEM;
-    }
-    *ret = TAKE_PTR(o);
-    return 0;
+    r = describe(s, c->table, c->row_id, c->person_name, &c->description);
+    if (r < 0)
+        return r;
+    c->resolved = sqlite3_column_type(st, 20) != SQLITE_NULL;
+    if (!c->resolved)
+        return 0;
+    c->resolution = db_column_strdup(st, 20, &oom);
+    c->resolved_value = db_column_strdup(st, 21, &oom);
+    c->resolved_by = db_column_strdup(st, 22, &oom);
+    c->resolved_at = column_time(st, 23, &oom);
+    c->reason = db_column_strdup(st, 24, &oom);
+    if (oom)
+        return -ENOMEM;
+    return resolution_history(s, c->id, c);
 }
 
 /*
  * A worker listing their own lost values keeps seeing them after the person has left their
  * caseload, but no longer what others wrote about that person (need to know).
  */
-static int redact_out_of_scope(struct store *s, const struct store_principal *viewer, cJSON *o,
-                               const char *person_id)
+static void clear(char **v)
 {
-    static const char *const hidden[] = {"winner_value", "current_value", "resolved_value",
-                                         "row_deleted"};
-    const char *tbl;
-    cJSON *hist, *h;
-    int r = store_in_scope(s, viewer, person_id);
+    free(*v);
+    *v = NULL;
+}
+
+static int redact_out_of_scope(struct store *s, const struct store_principal *viewer,
+                               struct proto_conflict *c)
+{
+    int r = store_in_scope(s, viewer, c->person_id);
 
     if (r != 0)
         return r < 0 ? r : 0;
     /* A person never on the worker's caseload is not named to them either. */
-    r = store_ever_assigned(s, viewer->user_id, person_id);
+    r = store_ever_assigned(s, viewer->user_id, c->person_id);
     if (r < 0)
         return r;
-    if (r == 0 && cJSON_GetObjectItemCaseSensitive(o, "person_name") &&
-        !cJSON_ReplaceItemInObjectCaseSensitive(o, "person_name", cJSON_CreateNull()))
-        return -ENOMEM;
-    for (size_t i = 0; i < ELEMENTSOF(hidden); i++)
-        if (cJSON_GetObjectItemCaseSensitive(o, hidden[i]) &&
-            !cJSON_ReplaceItemInObjectCaseSensitive(o, hidden[i], cJSON_CreateNull()))
-            return -ENOMEM;
+    if (r == 0)
+        clear(&c->person_name);
+    clear(&c->winner_value);
+    clear(&c->current_value);
+    clear(&c->resolved_value);
+    c->has_row_deleted = false;
+    c->redacted = true;
     /* The row's description quotes what others wrote: only its kind stays. */
-    tbl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "table"));
-    if (cJSON_GetObjectItemCaseSensitive(o, "description") &&
-        !cJSON_ReplaceItemInObjectCaseSensitive(o, "description", cJSON_CreateString(tbl)))
+    free(c->description);
+    c->description = strdup(c->table);
+    if (!c->description)
         return -ENOMEM;
-    hist = cJSON_GetObjectItemCaseSensitive(o, "resolutions");
-    cJSON_ArrayForEach (h, hist)
-        if (!cJSON_ReplaceItemInObjectCaseSensitive(h, "value", cJSON_CreateNull()))
-            return -ENOMEM;
-    return cJSON_AddBoolToObject(o, "redacted", true) ? 0 : -ENOMEM;
+    for (size_t i = 0; i < c->n_resolutions; i++)
+        clear(&c->resolutions[i].value);
+    return 0;
 }
 
-int store_conflicts_query(struct store *s, const struct store_conflict_filter *f, cJSON **ret)
+int store_conflicts_query(struct store *s, const struct store_conflict_filter *f,
+                          struct proto_conflicts *ret)
 {
-    _cleanup_json_ cJSON *resp = cJSON_CreateObject();
+    _cleanup_(proto_conflicts_done) struct proto_conflicts a = {0};
     sqlite3_stmt *st = store_stmt(s, CONFLICT_SELECT " WHERE (?1 = 'all' OR c.status = ?1)"
                                                      " AND (?2 IS NULL OR c.person_id = ?2)"
                                                      " AND (?3 IS NULL OR lu.name = ?3"
@@ -397,11 +386,8 @@ int store_conflicts_query(struct store *s, const struct store_conflict_filter *f
                                                      " AND (?7 = 0 OR l.user_id = ?7)"
                                                      " ORDER BY " CONFLICT_PRIORITY " = 'high'"
                                                      " DESC, c.id");
-    cJSON *arr;
     int rc, r = 0;
 
-    if (!resp || !(arr = cJSON_AddArrayToObject(resp, "conflicts")))
-        return -ENOMEM;
     if (!st)
         return -EIO;
     /* Everything below reads one snapshot, the resolution histories included. */
@@ -416,17 +402,13 @@ int store_conflicts_query(struct store *s, const struct store_conflict_filter *f
     store_bind_text(st, 6, f->priority);
     sqlite3_bind_int64(st, 7, f->loser_user_id > 0 ? f->loser_user_id : 0);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *o;
+        struct proto_conflict *c = proto_conflicts_add(&a);
 
-        r = conflict_row(s, st, &o);
+        r = c ? conflict_row(s, st, c) : -ENOMEM;
+        if (r >= 0 && f->viewer && !store_role_is_coordinator(f->viewer->role))
+            r = redact_out_of_scope(s, f->viewer, c);
         if (r < 0)
             break;
-        cJSON_AddItemToArray(arr, o);
-        if (f->viewer && !store_role_is_coordinator(f->viewer->role)) {
-            r = redact_out_of_scope(s, f->viewer, o, (const char *)sqlite3_column_text(st, 6));
-            if (r < 0)
-                break;
-        }
     }
     sqlite3_reset(st);
     store_txn_rollback(s);
@@ -434,18 +416,19 @@ int store_conflicts_query(struct store *s, const struct store_conflict_filter *f
         return r;
     if (rc != SQLITE_DONE)
         return db_errno(rc);
-    *ret = TAKE_PTR(resp);
+    *ret = a;
+    a = (struct proto_conflicts){0};
     return 0;
 }
 
-int store_conflicts_list(struct store *s, bool all, cJSON **ret)
+int store_conflicts_list(struct store *s, bool all, struct proto_conflicts *ret)
 {
     struct store_conflict_filter f = {.status = all ? "all" : "open"};
 
     return store_conflicts_query(s, &f, ret);
 }
 
-static int conflict_get(struct store *s, int64_t id, cJSON **ret)
+static int conflict_get(struct store *s, int64_t id, struct proto_conflict *ret)
 {
     sqlite3_stmt *st = store_stmt(s, CONFLICT_SELECT " WHERE c.id = ?");
     int rc, r;
@@ -460,6 +443,8 @@ static int conflict_get(struct store *s, int64_t id, cJSON **ret)
     }
     r = conflict_row(s, st, ret);
     sqlite3_reset(st);
+    if (r < 0)
+        proto_conflict_done(ret);
     return r;
 }
 
@@ -697,15 +682,13 @@ static int audit_resolution(struct store *s, const struct store_principal *p, in
 
 int store_conflict_resolve(struct store *s, const struct store_principal *p, int64_t id,
                            const char *action, const char *value, const char *reason,
-                           cJSON **ret, const char **why)
+                           struct proto_conflict *ret, const char **why)
 {
     _cleanup_(conflict_target_done) struct conflict_target t = {0};
     _cleanup_(kept_state_done) struct kept_state kept = {0};
     _cleanup_(store_field_cur_done) struct field_cur cur = {0}, del = {0};
-    _cleanup_json_ cJSON *resp = NULL;
     struct resolution_plan plan;
     char cid[UUID_STR_MAX] = "", other[UUID_STR_MAX];
-    cJSON *c;
     int r;
 
     if (!streq(action, "keep") && !streq(action, "restore") && !streq(action, "value")) {
@@ -745,16 +728,7 @@ int store_conflict_resolve(struct store *s, const struct store_principal *p, int
     r = store_txn_commit(s);
     if (r < 0)
         return r;
-    resp = cJSON_CreateObject();
-    if (!resp)
-        return -ENOMEM;
-    r = conflict_get(s, id, &c);
-    if (r < 0)
-        return r;
-    if (wire_add_item(resp, "conflict", c) < 0)
-        return -ENOMEM;
-    *ret = TAKE_PTR(resp);
-    return 0;
+    return conflict_get(s, id, ret);
 }
 
 /* ---- notices to the workers whose values lost ---- */

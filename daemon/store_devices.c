@@ -70,20 +70,20 @@ int store_device_report(struct store *s, const struct store_principal *p,
     return n;
 }
 
-int store_devices_health(struct store *s, cJSON **ret)
+/* Column @i of @st as a number into *ret, *has false when it is NULL. */
+static void column_opt_int(sqlite3_stmt *st, int i, bool *has, int64_t *ret)
 {
-    static const char *const keys[] = {
-            "user",         "role",          "device_id",         "name",
-            "enrolled_at",  "last_sync_at",  "since_sync_ms",     "pending",
-            "oldest_pending_ms", "last_error", "client_version",  "device_time",
-            "clock_skew_ms", "revoked_at",   NULL};
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    _cleanup_json_ cJSON *resp = cJSON_CreateObject();
-    cJSON *arr = NULL, *o;
-    int r;
+    *has = sqlite3_column_type(st, i) != SQLITE_NULL;
+    *ret = *has ? sqlite3_column_int64(st, i) : 0;
+}
 
-    if (!resp)
-        return -ENOMEM;
+int store_devices_health(struct store *s, struct proto_devices *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_(proto_devices_done) struct proto_devices a = {0};
+    bool oom = false;
+    int r, rc;
+
     r = db_prepare(s->db,
                    "SELECT u.name, u.role, d.id, d.name, d.created_at, d.last_sync_at,"
                    " CASE WHEN d.last_sync_at IS NULL THEN NULL"
@@ -96,21 +96,34 @@ int store_devices_health(struct store *s, cJSON **ret)
     if (r < 0)
         return r;
     sqlite3_bind_int64(st, 1, (int64_t)hlc_wall_ms());
-    r = store_rows_to_array(st, keys, &arr);
-    if (r < 0)
-        return r;
-    /* "revoked" as a boolean beside the time, which is what a dashboard filters on. */
-    cJSON_ArrayForEach (o, arr) {
-        const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "revoked_at");
+    while (!oom && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct proto_device *d = proto_devices_add(&a);
 
-        if (!cJSON_AddBoolToObject(o, "revoked", cJSON_IsString(at))) {
-            cJSON_Delete(arr);
+        if (!d)
             return -ENOMEM;
-        }
+        d->user = db_column_strdup(st, 0, &oom);
+        d->role = db_column_strdup(st, 1, &oom);
+        d->device_id = db_column_strdup(st, 2, &oom);
+        d->name = db_column_strdup(st, 3, &oom);
+        d->enrolled_at = db_column_strdup(st, 4, &oom);
+        d->last_sync_at = db_column_strdup(st, 5, &oom);
+        column_opt_int(st, 6, &d->has_since_sync_ms, &d->since_sync_ms);
+        column_opt_int(st, 7, &d->has_pending, &d->pending);
+        column_opt_int(st, 8, &d->has_oldest_pending_ms, &d->oldest_pending_ms);
+        d->last_error = db_column_strdup(st, 9, &oom);
+        d->client_version = db_column_strdup(st, 10, &oom);
+        d->device_time = db_column_strdup(st, 11, &oom);
+        column_opt_int(st, 12, &d->has_clock_skew_ms, &d->clock_skew_ms);
+        d->revoked_at = db_column_strdup(st, 13, &oom);
+        /* "revoked" as a boolean beside the time, which is what a dashboard filters on. */
+        d->revoked = d->revoked_at != NULL;
     }
-    if (wire_add_item(resp, "devices", arr) < 0)
+    if (oom)
         return -ENOMEM;
-    *ret = TAKE_PTR(resp);
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    *ret = a;
+    a = (struct proto_devices){0};
     return 0;
 }
 

@@ -257,8 +257,8 @@ static int person_value(struct store *s, const char *person_id, const char *fiel
 }
 
 int store_person_lifecycle(struct store *s, const struct store_principal *p, const char *person_id,
-                           enum store_person_action action, const char *arg, cJSON **ret,
-                           const char **why)
+                           enum store_person_action action, const char *arg,
+                           struct proto_person *ret, const char **why)
 {
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
     char status[32], cid[UUID_STR_MAX], today[ISO_TIME_MAX], before[256];
@@ -402,7 +402,7 @@ int store_person_lifecycle(struct store *s, const struct store_principal *p, con
     r = store_txn_commit(s);
     if (r < 0)
         return r;
-    return store_people_list(s, &(struct store_people_filter){.person_id = person_id}, ret);
+    return store_person_get(s, person_id, ret);
 fail:
     store_txn_rollback(s);
     return r;
@@ -410,15 +410,14 @@ fail:
 
 /* ---- the people list ---- */
 
-int store_people_list(struct store *s, const struct store_people_filter *f, cJSON **ret)
+int store_people_list(struct store *s, const struct store_people_filter *f,
+                      struct proto_people *ret)
 {
-    static const char *const keys[] = {"person_id", "name",         "birth_date",
-                                       "status",    "closed_reason", "closed_on",
-                                       "nhs_number", "gp_practice", "assigned", NULL};
+    _cleanup_(proto_people_done) struct proto_people a = {0};
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     _cleanup_free_ char *like = NULL;
-    cJSON *arr = NULL;
-    int r;
+    bool oom = false;
+    int r, rc;
 
 #define PF(field) "(SELECT value FROM field_state WHERE tbl = 'person' AND row_id = p.row_id" \
                   " AND field = '" field "')"
@@ -460,18 +459,40 @@ int store_people_list(struct store *s, const struct store_people_filter *f, cJSO
     }
     store_bind_text(st, 2, like);
     store_bind_text(st, 3, f->nhs_number);
-    r = store_rows_to_array(st, keys, &arr);
+    while (!oom && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct proto_person *p = proto_people_add(&a);
+
+        if (!p)
+            return -ENOMEM;
+        p->person_id = db_column_strdup(st, 0, &oom);
+        p->name = db_column_strdup(st, 1, &oom);
+        p->birth_date = db_column_strdup(st, 2, &oom);
+        p->status = db_column_strdup(st, 3, &oom);
+        p->closed_reason = db_column_strdup(st, 4, &oom);
+        p->closed_on = db_column_strdup(st, 5, &oom);
+        p->nhs_number = db_column_strdup(st, 6, &oom);
+        p->gp_practice = db_column_strdup(st, 7, &oom);
+        p->assigned = db_column_strdup(st, 8, &oom);
+    }
+    if (oom)
+        return -ENOMEM;
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    *ret = a;
+    a = (struct proto_people){0};
+    return 0;
+}
+
+int store_person_get(struct store *s, const char *person_id, struct proto_person *ret)
+{
+    _cleanup_(proto_people_done) struct proto_people a = {0};
+    int r = store_people_list(s, &(struct store_people_filter){.person_id = person_id}, &a);
+
     if (r < 0)
         return r;
-    if (f->person_id) {
-        cJSON *one = cJSON_DetachItemFromArray(arr, 0);
-
-        cJSON_Delete(arr);
-        if (!one)
-            return -ENOENT;
-        *ret = one;
-        return 0;
-    }
-    *ret = arr;
+    if (a.n_people == 0)
+        return -ENOENT;
+    *ret = a.people[0];
+    a.people[0] = (struct proto_person){0};
     return 0;
 }

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # demo.sh - install dependencies, build, start caresyncd on 127.0.0.1 with the invented 'demo'
 # data set (caresyncd demo: 9 staff, 30 people, 90 days of care records; a development CA
-# under demo/server), enrol two field workers and a coordinator, and show a day's sync: today's
+# under demo-run/server), enrol two field workers and a coordinator, and show a day's sync: today's
 # visits, offline edits to a person both workers support, a conflict, and the coordinator
 # resolving it; then give the coordinator a web console login (password and TOTP secret) and
 # print it with the console's address. The daemon keeps serving afterwards until Ctrl-C (set
@@ -16,7 +16,7 @@ ninja -C build >/dev/null
 D=build/daemon/caresyncd
 C=build/client/caresync
 port=${DEMO_PORT:-8443}
-root=$PWD/demo
+root=$PWD/demo-run
 rm -rf "$root"
 mkdir -p "$root"
 data=$root/server

@@ -221,8 +221,7 @@ static void enrol(const char *user, const char *role, char token[static STORE_TO
 static void make_conflicts(void)
 {
     char auth[128], body[1024], id[UUID_STR_MAX], hlc[HLC_STR_MAX];
-    _cleanup_json_ cJSON *list = NULL;
-    const cJSON *c;
+    struct proto_conflicts list = {0};
 
     for (unsigned i = 0; i <= FUZZ_CONFLICTS; i++) {
         char *reply;
@@ -243,12 +242,9 @@ static void make_conflicts(void)
         free(reply);
     }
     FUZZ_CHECK(store_conflicts_list(F.store, false, &list) == 0);
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(list, "conflicts")) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, "id");
-
-        if (cJSON_IsNumber(v) && F.n_conflicts < FUZZ_CONFLICTS)
-            F.conflicts[F.n_conflicts++] = (int64_t)v->valuedouble;
-    }
+    for (size_t k = 0; k < list.n_conflicts && F.n_conflicts < FUZZ_CONFLICTS; k++)
+        F.conflicts[F.n_conflicts++] = list.conflicts[k].id;
+    proto_conflicts_done(&list);
     FUZZ_CHECK(F.n_conflicts > 0);
 }
 

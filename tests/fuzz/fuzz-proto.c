@@ -188,6 +188,48 @@ static void small_requests(const char *data, size_t size)
         refused(r, &err);
 }
 
+/*
+ * A coordinators' listing read from @root: when it decodes, its encoding decodes again and
+ * encodes to the same text (nothing is lost or changed on the way); a refusal is -EBADMSG or
+ * -ENOMEM.
+ */
+#define LISTING_AGAIN(type, root, decode, encode, done)                                            \
+    do {                                                                                           \
+        type a_ = {0}, b_ = {0};                                                                   \
+        int r_ = decode(root, &a_);                                                                \
+                                                                                                   \
+        if (r_ == 0) {                                                                             \
+            char *t1_ = print_take(encode(&a_)), *t2_;                                             \
+            cJSON *again_ = cJSON_Parse(t1_);                                                      \
+                                                                                                   \
+            FUZZ_CHECK(again_ && decode(again_, &b_) == 0);                                        \
+            t2_ = print_take(encode(&b_));                                                         \
+            FUZZ_CHECK(strcmp(t1_, t2_) == 0);                                                     \
+            cJSON_Delete(again_);                                                                  \
+            cJSON_free(t1_);                                                                       \
+            cJSON_free(t2_);                                                                       \
+        } else {                                                                                   \
+            FUZZ_CHECK(r_ == -EBADMSG || r_ == -ENOMEM);                                           \
+        }                                                                                          \
+        done(&a_);                                                                                 \
+        done(&b_);                                                                                 \
+    } while (0)
+
+/* What a coordinator's device reads: the device list, the conflict log, a resolution, a person. */
+static void listings(const cJSON *root)
+{
+    LISTING_AGAIN(struct proto_devices, root, proto_devices_decode_json, proto_devices_encode,
+                  proto_devices_done);
+    LISTING_AGAIN(struct proto_conflicts, root, proto_conflicts_decode_json,
+                  proto_conflicts_encode, proto_conflicts_done);
+    LISTING_AGAIN(struct proto_conflict, root, proto_resolve_reply_decode_json,
+                  proto_resolve_reply_encode, proto_conflict_done);
+    LISTING_AGAIN(struct proto_person, root, proto_lifecycle_reply_decode_json,
+                  proto_lifecycle_reply_encode, proto_person_done);
+    LISTING_AGAIN(struct proto_people, root, proto_people_decode_json, proto_people_encode,
+                  proto_people_done);
+}
+
 /* What a device reads: a sync reply and an error, from a parsed tree. */
 static void replies(const cJSON *root)
 {
@@ -242,6 +284,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     small_requests(text, size);
     if (wire_parse(text, size, &root, &why) == 0) {
         replies(root);
+        listings(root);
         cJSON_Delete(root);
     }
     return 0;

@@ -171,4 +171,36 @@ w('proto', 'nhs-number.json', json.dumps({'nhs_number': '9434765919'}))
 w('proto', 'error.json', json.dumps({'error': {
     'code': 'value_too_long', 'message': 'changes[0].value: too long; nothing was written',
     'limit': 16384, 'field': 'value', 'index': 0}}))
+w('proto', 'devices-reply.json', json.dumps({'devices': [
+    {'user': 'nurse.ben', 'role': 'nurse', 'device_id': D, 'name': 'tablet 3',
+     'enrolled_at': '2026-11-20T10:00:00.000Z', 'last_sync_at': '2026-11-23T19:40:00.000Z',
+     'since_sync_ms': 5400000, 'pending': 2, 'oldest_pending_ms': 1763925429000,
+     'last_error': None, 'client_version': '0.1.0', 'device_time': '2026-11-23T19:39:58.000Z',
+     'clock_skew_ms': -2000, 'revoked_at': None, 'revoked': False}]}))
+CONFLICT = {'id': 7, 'kind': 'concurrent_edit', 'priority': 'normal', 'review': False,
+            'status': 'resolved', 'table': 'person', 'row_id': RP, 'person_id': RP,
+            'person_name': 'Doreen Ashworth', 'field': 'phone', 'winner_value': '0131 496 1111',
+            'winner_deleted': False, 'winner_hlc': '1763925430000.00000', 'winner_device': D,
+            'winner_user': 'nurse.ben', 'loser_value': '0131 496 0000',
+            'loser_hlc': '1763925429000.00003', 'loser_device': D, 'loser_user': 'nurse.amira',
+            'loser_change_id': U2, 'current_value': '0131 496 0000', 'row_deleted': False,
+            'description': 'person record of Doreen Ashworth',
+            'created_at': '2026-11-23T19:40:00.000Z', 'resolution': 'restore',
+            'resolved_value': '0131 496 0000', 'resolved_by': 'coord.iona',
+            'resolved_at': '2026-11-24T09:00:00.000Z', 'reason': 'rang the daughter',
+            'resolutions': [{'action': 'restore', 'value': '0131 496 0000', 'wrote': True,
+                             'reason': 'rang the daughter', 'by': 'coord.iona',
+                             'at': '2026-11-24T09:00:00.000Z'}]}
+REDACTED = dict(CONFLICT, status='open', person_name=None, winner_value=None,
+                current_value=None, row_deleted=None, description='person', redacted=True)
+for k in ('resolution', 'resolved_value', 'resolved_by', 'resolved_at', 'reason', 'resolutions'):
+    del REDACTED[k]
+w('proto', 'conflicts-reply.json', json.dumps({'conflicts': [CONFLICT, REDACTED]}))
+w('proto', 'resolve-reply.json', json.dumps({'conflict': CONFLICT}))
+PERSON = {'person_id': RP, 'name': 'Doreen Ashworth', 'birth_date': '1941-03-02',
+          'status': 'closed', 'closed_reason': 'moved-away', 'closed_on': '2026-11-24',
+          'nhs_number': '9434765919', 'gp_practice': 'A81001', 'assigned': 'nurse.amira,sw.ella'}
+w('proto', 'person-reply.json', json.dumps({'person': PERSON}))
+w('proto', 'people.json', json.dumps({'people': [PERSON, dict(PERSON, person_id=U2, name=None,
+                                                             assigned=None)]}))
 w('proto', 'bad-control.json', '{"code": "K7QD\\u0007", "user": "a b"}')

@@ -487,6 +487,433 @@ TEST(lifecycle_round_trip)
     }
 }
 
+/* A copy of @s for a struct that owns its strings (NULL stays NULL). */
+static char *own(const char *s)
+{
+    char *c = s ? strdup(s) : NULL;
+
+    if (s && !c)
+        abort();
+    return c;
+}
+
+TEST(devices_round_trip)
+{
+    _cleanup_(proto_devices_done) struct proto_devices a = {0}, back = {0};
+    _cleanup_json_ cJSON *root = NULL;
+    _cleanup_free_ char *text = NULL, *again = NULL;
+    struct proto_device *d;
+
+    text = print_take(proto_devices_encode(&a));
+    ASSERT_STREQ(text, "{\"devices\":[]}");
+    free(TAKE_PTR(text));
+    /* Never synced: every number null, the strings not sent null. */
+    d = proto_devices_add(&a);
+    ASSERT_NOT_NULL(d);
+    d->user = own("nurse.amira");
+    d->role = own("nurse");
+    d->device_id = own(DEV);
+    d->enrolled_at = own("2026-11-20T10:00:00.000Z");
+    /* Synced, reporting everything, then revoked. */
+    d = proto_devices_add(&a);
+    ASSERT_NOT_NULL(d);
+    d->user = own("nurse.ben");
+    d->role = own("nurse");
+    d->device_id = own(DEV2);
+    d->name = own("tablet 3");
+    d->enrolled_at = own("2026-11-20T10:00:00.000Z");
+    d->last_sync_at = own("2026-11-23T19:40:00.000Z");
+    d->has_since_sync_ms = d->has_pending = d->has_oldest_pending_ms = true;
+    d->has_clock_skew_ms = true;
+    d->since_sync_ms = 5400000;
+    d->pending = 0;
+    d->oldest_pending_ms = 1763925429000;
+    d->last_error = own("sync failed: cannot reach the server");
+    d->client_version = own("0.1.0");
+    d->device_time = own("2026-11-23T19:39:58.000Z");
+    d->clock_skew_ms = -2000;
+    d->revoked_at = own("2026-11-24T08:00:00.000Z");
+    d->revoked = true;
+    text = print_take(proto_devices_encode(&a));
+    ASSERT_STREQ(text,
+                 "{\"devices\":[{\"user\":\"nurse.amira\",\"role\":\"nurse\",\"device_id\":\"" DEV
+                 "\",\"name\":null,\"enrolled_at\":\"2026-11-20T10:00:00.000Z\","
+                 "\"last_sync_at\":null,\"since_sync_ms\":null,\"pending\":null,"
+                 "\"oldest_pending_ms\":null,\"last_error\":null,\"client_version\":null,"
+                 "\"device_time\":null,\"clock_skew_ms\":null,\"revoked_at\":null,"
+                 "\"revoked\":false},{\"user\":\"nurse.ben\",\"role\":\"nurse\",\"device_id\":\"" DEV2
+                 "\",\"name\":\"tablet 3\",\"enrolled_at\":\"2026-11-20T10:00:00.000Z\","
+                 "\"last_sync_at\":\"2026-11-23T19:40:00.000Z\",\"since_sync_ms\":5400000,"
+                 "\"pending\":0,\"oldest_pending_ms\":1763925429000,"
+                 "\"last_error\":\"sync failed: cannot reach the server\","
+                 "\"client_version\":\"0.1.0\",\"device_time\":\"2026-11-23T19:39:58.000Z\","
+                 "\"clock_skew_ms\":-2000,\"revoked_at\":\"2026-11-24T08:00:00.000Z\","
+                 "\"revoked\":true}]}");
+    root = reparse(proto_devices_encode(&a));
+    ASSERT_OK(proto_devices_decode_json(root, &back));
+    ASSERT_EQ(back.n_devices, 2u);
+    ASSERT_NULL(back.devices[0].name);
+    ASSERT_FALSE(back.devices[0].has_pending || back.devices[0].has_since_sync_ms);
+    ASSERT_STREQ(back.devices[1].last_error, "sync failed: cannot reach the server");
+    ASSERT_TRUE(back.devices[1].has_clock_skew_ms);
+    ASSERT_EQ(back.devices[1].clock_skew_ms, -2000);
+    ASSERT_EQ(back.devices[1].oldest_pending_ms, 1763925429000);
+    ASSERT_TRUE(back.devices[1].revoked);
+    again = print_take(proto_devices_encode(&back));
+    ASSERT_STREQ(again, text);
+}
+
+TEST(devices_refusals)
+{
+    static const char *const bad[] = {
+            "{}",
+            "{\"devices\": {}}",
+            "{\"devices\": [1]}",
+            "{\"devices\": [{\"user\": \"nurse.ben\"}]}",
+            "{\"devices\":[{\"user\":\"u\",\"role\":\"nurse\",\"device_id\":\"" DEV "\","
+            "\"name\":null,\"enrolled_at\":null,\"last_sync_at\":null,\"since_sync_ms\":\"5\","
+            "\"pending\":null,\"oldest_pending_ms\":null,\"last_error\":null,"
+            "\"client_version\":null,\"device_time\":null,\"clock_skew_ms\":null,"
+            "\"revoked_at\":null,\"revoked\":false}]}",
+            "{\"devices\":[{\"user\":\"u\",\"role\":\"nurse\",\"device_id\":\"" DEV "\","
+            "\"name\":null,\"enrolled_at\":null,\"last_sync_at\":null,\"since_sync_ms\":null,"
+            "\"pending\":1.5,\"oldest_pending_ms\":null,\"last_error\":null,"
+            "\"client_version\":null,\"device_time\":null,\"clock_skew_ms\":null,"
+            "\"revoked_at\":null,\"revoked\":false}]}",
+            "{\"devices\":[{\"user\":\"u\",\"role\":\"nurse\",\"device_id\":\"" DEV "\","
+            "\"name\":null,\"enrolled_at\":null,\"last_sync_at\":null,\"since_sync_ms\":null,"
+            "\"pending\":null,\"oldest_pending_ms\":null,\"last_error\":null,"
+            "\"client_version\":null,\"device_time\":null,\"clock_skew_ms\":null,"
+            "\"revoked_at\":null,\"revoked\":null}]}",
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        _cleanup_(proto_devices_done) struct proto_devices a = {0};
+        _cleanup_json_ cJSON *root = NULL;
+        const char *why = NULL;
+
+        ASSERT_OK(wire_parse(bad[i], strlen(bad[i]), &root, &why));
+        ASSERT_ERRNO(proto_devices_decode_json(root, &a), -EBADMSG);
+        ASSERT_EQ(a.n_devices, 0u);
+    }
+}
+
+/* An open concurrent edit of a person's phone, as GET /v1/conflicts lists it. */
+static void open_conflict(struct proto_conflict *c)
+{
+    c->id = 7;
+    c->kind = own("concurrent_edit");
+    c->priority = own("normal");
+    c->status = own("open");
+    c->table = own("person");
+    c->row_id = own(PID);
+    c->person_id = own(PID);
+    c->person_name = own("Doreen Ashworth");
+    c->field = own("phone");
+    c->winner_value = own("0131 496 1111");
+    c->has_winner_hlc = true;
+    c->winner_hlc = hlc_pack(1763925430000, 0);
+    c->winner_device = own(DEV2);
+    c->winner_user = own("nurse.ben");
+    c->loser_value = own("0131 496 0000");
+    c->loser_hlc = hlc_pack(1763925429000, 3);
+    c->loser_device = own(DEV);
+    c->loser_user = own("nurse.amira");
+    c->loser_change_id = own(CID);
+    c->current_value = own("0131 496 1111");
+    c->has_row_deleted = true;
+    c->description = own("person record of Doreen Ashworth");
+    c->created_at = own("2026-11-23T19:40:00.000Z");
+}
+
+#define OPEN_CONFLICT_JSON                                                                         \
+    "{\"id\":7,\"kind\":\"concurrent_edit\",\"priority\":\"normal\",\"review\":false,"            \
+    "\"status\":\"open\",\"table\":\"person\",\"row_id\":\"" PID "\",\"person_id\":\"" PID "\","  \
+    "\"person_name\":\"Doreen Ashworth\",\"field\":\"phone\",\"winner_value\":\"0131 496 1111\"," \
+    "\"winner_deleted\":false,\"winner_hlc\":\"1763925430000.00000\",\"winner_device\":\"" DEV2   \
+    "\",\"winner_user\":\"nurse.ben\",\"loser_value\":\"0131 496 0000\","                          \
+    "\"loser_hlc\":\"1763925429000.00003\",\"loser_device\":\"" DEV "\","                          \
+    "\"loser_user\":\"nurse.amira\",\"loser_change_id\":\"" CID "\","                              \
+    "\"current_value\":\"0131 496 1111\",\"row_deleted\":false,"                                   \
+    "\"description\":\"person record of Doreen Ashworth\","                                        \
+    "\"created_at\":\"2026-11-23T19:40:00.000Z\""
+
+TEST(conflicts_round_trip)
+{
+    _cleanup_(proto_conflicts_done) struct proto_conflicts a = {0}, back = {0};
+    _cleanup_json_ cJSON *root = NULL;
+    _cleanup_free_ char *text = NULL, *again = NULL;
+    struct proto_conflict *c;
+    struct proto_resolution *h;
+
+    text = print_take(proto_conflicts_encode(&a));
+    ASSERT_STREQ(text, "{\"conflicts\":[]}");
+    free(TAKE_PTR(text));
+    c = proto_conflicts_add(&a);
+    ASSERT_NOT_NULL(c);
+    open_conflict(c);
+    text = print_take(proto_conflicts_encode(&a));
+    ASSERT_STREQ(text, "{\"conflicts\":[" OPEN_CONFLICT_JSON "}]}");
+    free(TAKE_PTR(text));
+
+    /* Resolved twice; a winner that is gone (no clock), the row deleted now. */
+    c = proto_conflicts_add(&a);
+    ASSERT_NOT_NULL(c);
+    open_conflict(c);
+    c->id = 8;
+    free(c->status);
+    c->status = own("resolved");
+    c->review = true;
+    c->has_winner_hlc = false;
+    c->row_deleted = true;
+    c->resolved = true;
+    c->resolution = own("keep");
+    c->resolved_by = own("coord.iona");
+    c->resolved_at = own("2026-11-24T09:00:00.000Z");
+    c->reason = own("rang the daughter");
+    h = proto_conflict_add_resolution(c);
+    ASSERT_NOT_NULL(h);
+    h->action = own("restore");
+    h->value = own("0131 496 0000");
+    h->wrote = true;
+    h->reason = own("checked");
+    h->by = own("coord.iona");
+    h->at = own("2026-11-24T08:00:00.000Z");
+    h = proto_conflict_add_resolution(c);
+    ASSERT_NOT_NULL(h);
+    h->action = own("keep");
+    h->reason = own("rang the daughter");
+    h->at = own("2026-11-24T09:00:00.000Z");
+    /* A worker's own lost value about a person who left their caseload. */
+    c = proto_conflicts_add(&a);
+    ASSERT_NOT_NULL(c);
+    open_conflict(c);
+    c->id = 9;
+    free(TAKE_PTR(c->winner_value));
+    free(TAKE_PTR(c->current_value));
+    free(TAKE_PTR(c->person_name));
+    free(c->description);
+    c->description = own("person");
+    c->has_row_deleted = false;
+    c->redacted = true;
+
+    text = print_take(proto_conflict_encode(&a.conflicts[1]));
+    ASSERT_STREQ(text,
+                 "{\"id\":8,\"kind\":\"concurrent_edit\",\"priority\":\"normal\",\"review\":true,"
+                 "\"status\":\"resolved\",\"table\":\"person\",\"row_id\":\"" PID "\","
+                 "\"person_id\":\"" PID "\",\"person_name\":\"Doreen Ashworth\",\"field\":\"phone\","
+                 "\"winner_value\":\"0131 496 1111\",\"winner_deleted\":false,\"winner_hlc\":null,"
+                 "\"winner_device\":\"" DEV2 "\",\"winner_user\":\"nurse.ben\","
+                 "\"loser_value\":\"0131 496 0000\",\"loser_hlc\":\"1763925429000.00003\","
+                 "\"loser_device\":\"" DEV "\",\"loser_user\":\"nurse.amira\","
+                 "\"loser_change_id\":\"" CID "\",\"current_value\":\"0131 496 1111\","
+                 "\"row_deleted\":true,\"description\":\"person record of Doreen Ashworth\","
+                 "\"created_at\":\"2026-11-23T19:40:00.000Z\",\"resolution\":\"keep\","
+                 "\"resolved_value\":null,\"resolved_by\":\"coord.iona\","
+                 "\"resolved_at\":\"2026-11-24T09:00:00.000Z\",\"reason\":\"rang the daughter\","
+                 "\"resolutions\":[{\"action\":\"restore\",\"value\":\"0131 496 0000\","
+                 "\"wrote\":true,\"reason\":\"checked\",\"by\":\"coord.iona\","
+                 "\"at\":\"2026-11-24T08:00:00.000Z\"},{\"action\":\"keep\",\"value\":null,"
+                 "\"wrote\":false,\"reason\":\"rang the daughter\",\"by\":null,"
+                 "\"at\":\"2026-11-24T09:00:00.000Z\"}]}");
+    free(TAKE_PTR(text));
+    text = print_take(proto_conflict_encode(&a.conflicts[2]));
+    ASSERT_STREQ(text,
+                 "{\"id\":9,\"kind\":\"concurrent_edit\",\"priority\":\"normal\",\"review\":false,"
+                 "\"status\":\"open\",\"table\":\"person\",\"row_id\":\"" PID "\","
+                 "\"person_id\":\"" PID "\",\"person_name\":null,\"field\":\"phone\","
+                 "\"winner_value\":null,\"winner_deleted\":false,"
+                 "\"winner_hlc\":\"1763925430000.00000\",\"winner_device\":\"" DEV2 "\","
+                 "\"winner_user\":\"nurse.ben\",\"loser_value\":\"0131 496 0000\","
+                 "\"loser_hlc\":\"1763925429000.00003\",\"loser_device\":\"" DEV "\","
+                 "\"loser_user\":\"nurse.amira\",\"loser_change_id\":\"" CID "\","
+                 "\"current_value\":null,\"row_deleted\":null,\"description\":\"person\","
+                 "\"created_at\":\"2026-11-23T19:40:00.000Z\",\"redacted\":true}");
+    root = reparse(proto_conflicts_encode(&a));
+    ASSERT_OK(proto_conflicts_decode_json(root, &back));
+    ASSERT_EQ(back.n_conflicts, 3u);
+    ASSERT_EQ(back.conflicts[0].id, 7);
+    ASSERT_STREQ(back.conflicts[0].loser_change_id, CID);
+    ASSERT_EQ(back.conflicts[0].loser_hlc, hlc_pack(1763925429000, 3));
+    ASSERT_FALSE(back.conflicts[0].resolved || back.conflicts[0].redacted);
+    ASSERT_TRUE(back.conflicts[1].review && back.conflicts[1].resolved);
+    ASSERT_FALSE(back.conflicts[1].has_winner_hlc);
+    ASSERT_TRUE(back.conflicts[1].has_row_deleted && back.conflicts[1].row_deleted);
+    ASSERT_NULL(back.conflicts[1].resolved_value);
+    ASSERT_EQ(back.conflicts[1].n_resolutions, 2u);
+    ASSERT_STREQ(back.conflicts[1].resolutions[0].value, "0131 496 0000");
+    ASSERT_TRUE(back.conflicts[1].resolutions[0].wrote);
+    ASSERT_NULL(back.conflicts[1].resolutions[1].by);
+    ASSERT_TRUE(back.conflicts[2].redacted);
+    ASSERT_FALSE(back.conflicts[2].has_row_deleted);
+    ASSERT_NULL(back.conflicts[2].person_name);
+    ASSERT_STREQ(back.conflicts[2].description, "person");
+    again = print_take(proto_conflicts_encode(&back));
+    free(TAKE_PTR(text));
+    text = print_take(proto_conflicts_encode(&a));
+    ASSERT_STREQ(again, text);
+}
+
+TEST(resolve_reply_round_trip)
+{
+    _cleanup_(proto_conflict_done) struct proto_conflict c = {0}, back = {0};
+    _cleanup_json_ cJSON *root = NULL;
+    _cleanup_free_ char *text = NULL;
+
+    open_conflict(&c);
+    text = print_take(proto_resolve_reply_encode(&c));
+    ASSERT_STREQ(text, "{\"conflict\":" OPEN_CONFLICT_JSON "}}");
+    root = reparse(proto_resolve_reply_encode(&c));
+    ASSERT_OK(proto_resolve_reply_decode_json(root, &back));
+    ASSERT_EQ(back.id, 7);
+    ASSERT_STREQ(back.winner_user, "nurse.ben");
+    ASSERT_EQ(back.winner_hlc, hlc_pack(1763925430000, 0));
+}
+
+/* A copy of @s with its first @from replaced by @to. */
+static char *replaced(const char *s, const char *from, const char *to)
+{
+    const char *at = strstr(s, from);
+    size_t n = strlen(s) - strlen(from) + strlen(to) + 1;
+    char *out = malloc(n);
+
+    if (!at || !out)
+        abort();
+    snprintf(out, n, "%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
+    return out;
+}
+
+TEST(conflicts_refusals)
+{
+    static const char list[] = "{\"conflicts\":[" OPEN_CONFLICT_JSON "}]}";
+    static const struct {
+        const char *from, *to;
+    } bad[] = {
+            {"{\"conflicts\":[", "{\"conflict\":["},
+            {"{\"conflicts\":[", "{\"conflicts\":[7,"},
+            {"\"id\":7", "\"id\":\"7\""},
+            {"\"id\":7", "\"id\":7.5"},
+            {"\"loser_hlc\":\"1763925429000.00003\"", "\"loser_hlc\":\"soon\""},
+            {"\"winner_hlc\":\"1763925430000.00000\"", "\"winner_hlc\":1"},
+            {"\"review\":false", "\"review\":0"},
+            {"\"review\":false", "\"reviewed\":false"},
+            {"\"field\":\"phone\"", "\"field\":1"},
+            {"\"row_deleted\":false", "\"row_deleted\":\"no\""},
+            /* resolved, but with no history, or a history entry missing members */
+            {"}]}", ",\"resolution\":\"keep\"}]}"},
+            {"\"created_at\":\"2026-11-23T19:40:00.000Z\"",
+             "\"created_at\":\"2026-11-23T19:40:00.000Z\",\"resolution\":\"keep\","
+             "\"resolved_value\":null,\"resolved_by\":\"c\",\"resolved_at\":\"t\","
+             "\"reason\":\"r\",\"resolutions\":[{\"action\":\"keep\"}]"},
+    };
+    _cleanup_(proto_conflicts_done) struct proto_conflicts good = {0};
+    _cleanup_json_ cJSON *groot = NULL;
+    _cleanup_free_ char *with = NULL;
+    const char *why = NULL;
+
+    /* What the bad ones are made from decodes, resolved or not. */
+    ASSERT_OK(wire_parse(list, strlen(list), &groot, &why));
+    ASSERT_OK(proto_conflicts_decode_json(groot, &good));
+    proto_conflicts_done(&good);
+    cJSON_Delete(groot);
+    with = replaced(list, "}]}", ",\"resolution\":\"keep\",\"resolved_value\":null,"
+                                 "\"resolved_by\":\"c\",\"resolved_at\":\"t\",\"reason\":\"r\","
+                                 "\"resolutions\":[]}]}");
+    groot = NULL;
+    ASSERT_OK(wire_parse(with, strlen(with), &groot, &why));
+    ASSERT_OK(proto_conflicts_decode_json(groot, &good));
+    ASSERT_TRUE(good.conflicts[0].resolved);
+
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        _cleanup_(proto_conflicts_done) struct proto_conflicts a = {0};
+        _cleanup_(proto_conflict_done) struct proto_conflict one = {0};
+        _cleanup_json_ cJSON *root = NULL, *reply = NULL;
+        _cleanup_free_ char *text = replaced(list, bad[i].from, bad[i].to);
+        cJSON *first;
+
+        ASSERT_OK(wire_parse(text, strlen(text), &root, &why));
+        ASSERT_ERRNO(proto_conflicts_decode_json(root, &a), -EBADMSG);
+        ASSERT_EQ(a.n_conflicts, 0u);
+        /* the same conflict as a resolution's reply */
+        first = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "conflicts"), 0);
+        if (!first)
+            continue;
+        reply = cJSON_CreateObject();
+        ASSERT_NOT_NULL(reply);
+        ASSERT_TRUE(cJSON_AddItemReferenceToObject(reply, "conflict", first));
+        if (cJSON_IsObject(first))
+            ASSERT_ERRNO(proto_resolve_reply_decode_json(reply, &one), -EBADMSG);
+    }
+}
+
+TEST(person_round_trip)
+{
+    _cleanup_(proto_people_done) struct proto_people list = {0}, back = {0};
+    _cleanup_(proto_person_done) struct proto_person one = {0};
+    _cleanup_json_ cJSON *root = NULL, *root2 = NULL;
+    _cleanup_free_ char *text = NULL, *again = NULL;
+    struct proto_person *p = proto_people_add(&list), *q;
+
+    ASSERT_NOT_NULL(p);
+    p->person_id = own(PID);
+    p->name = own("Doreen Ashworth");
+    p->birth_date = own("1941-03-02");
+    p->status = own("closed");
+    p->closed_reason = own("moved-away");
+    p->closed_on = own("2026-11-24");
+    p->nhs_number = own("9434765919");
+    p->gp_practice = own("A81001");
+    p->assigned = own("nurse.amira,sw.ella");
+    q = proto_people_add(&list);
+    ASSERT_NOT_NULL(q);
+    q->person_id = own(ROW);
+    q->status = own("referred");
+    text = print_take(proto_lifecycle_reply_encode(&list.people[0]));
+    ASSERT_STREQ(text, "{\"person\":{\"person_id\":\"" PID "\",\"name\":\"Doreen Ashworth\","
+                       "\"birth_date\":\"1941-03-02\",\"status\":\"closed\","
+                       "\"closed_reason\":\"moved-away\",\"closed_on\":\"2026-11-24\","
+                       "\"nhs_number\":\"9434765919\",\"gp_practice\":\"A81001\","
+                       "\"assigned\":\"nurse.amira,sw.ella\"}}");
+    root = reparse(proto_lifecycle_reply_encode(&list.people[0]));
+    ASSERT_OK(proto_lifecycle_reply_decode_json(root, &one));
+    ASSERT_STREQ(one.closed_reason, "moved-away");
+    ASSERT_STREQ(one.assigned, "nurse.amira,sw.ella");
+    free(TAKE_PTR(text));
+    text = print_take(proto_people_encode(&list));
+    ASSERT_STREQ(strstr(text, "},{"),
+                 "},{\"person_id\":\"" ROW "\",\"name\":null,\"birth_date\":null,"
+                 "\"status\":\"referred\",\"closed_reason\":null,\"closed_on\":null,"
+                 "\"nhs_number\":null,\"gp_practice\":null,\"assigned\":null}]}");
+    root2 = reparse(proto_people_encode(&list));
+    ASSERT_OK(proto_people_decode_json(root2, &back));
+    ASSERT_EQ(back.n_people, 2u);
+    ASSERT_NULL(back.people[1].name);
+    again = print_take(proto_people_encode(&back));
+    ASSERT_STREQ(again, text);
+}
+
+TEST(person_refusals)
+{
+    static const char *const bad[] = {
+            "{}",
+            "{\"person\": null}",
+            "{\"person\": {\"person_id\": \"" PID "\"}}",
+            "{\"person\": {\"person_id\":\"" PID "\",\"name\":1,\"birth_date\":null,"
+            "\"status\":\"active\",\"closed_reason\":null,\"closed_on\":null,"
+            "\"nhs_number\":null,\"gp_practice\":null,\"assigned\":null}}",
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        _cleanup_(proto_person_done) struct proto_person a = {0};
+        _cleanup_json_ cJSON *root = NULL;
+        const char *why = NULL;
+
+        ASSERT_OK(wire_parse(bad[i], strlen(bad[i]), &root, &why));
+        ASSERT_ERRNO(proto_lifecycle_reply_decode_json(root, &a), -EBADMSG);
+        ASSERT_NULL(a.person_id);
+    }
+}
+
 TEST(error_round_trip)
 {
     struct proto_error e = {.status = 413, .code = "body_too_large", .limit = 4194304, .index = -1},

@@ -1069,11 +1069,12 @@ TEST(conflict_list_and_resolve)
 {
     FIXTURE(f, "resolve");
     _cleanup_(batch_done) struct batch a = {0}, b = {0};
-    _cleanup_json_ cJSON *r1 = NULL, *r2 = NULL, *list = NULL, *res = NULL, *open2 = NULL,
-                         *all = NULL, *r3 = NULL, *dummy = NULL;
+    _cleanup_json_ cJSON *r1 = NULL, *r2 = NULL, *r3 = NULL;
+    _cleanup_(proto_conflicts_done) struct proto_conflicts list = {0}, open2 = {0}, all = {0};
+    _cleanup_(proto_conflict_done) struct proto_conflict res = {0}, dummy = {0};
     _cleanup_free_ char *v = NULL, *cursor = NULL;
     char dev0[UUID_STR_MAX], ia[UUID_STR_MAX], ib[UUID_STR_MAX];
-    const cJSON *c;
+    const struct proto_conflict *c;
     const char *why = NULL;
     uint64_t h0;
     int64_t id;
@@ -1094,18 +1095,19 @@ TEST(conflict_list_and_resolve)
     cursor = cursor_of(r2);
 
     ASSERT_OK(store_conflicts_list(f.s, false, &list));
-    ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(list, "conflicts")), 1);
-    c = cJSON_GetArrayItem(cJSON_GetObjectItem(list, "conflicts"), 0);
-    ASSERT_STREQ(jstr(c, "kind"), "concurrent_edit");
-    ASSERT_STREQ(jstr(c, "status"), "open");
-    ASSERT_STREQ(jstr(c, "loser_value"), "alice-phone");
-    ASSERT_STREQ(jstr(c, "winner_value"), "bob-phone");
-    ASSERT_STREQ(jstr(c, "loser_user"), "alice");
-    ASSERT_STREQ(jstr(c, "winner_user"), "bob");
-    ASSERT_STREQ(jstr(c, "loser_change_id"), ia);
-    ASSERT_STREQ(jstr(c, "field"), "phone");
-    ASSERT_TRUE(cJSON_IsNumber(cJSON_GetObjectItem(c, "id")));
-    id = (int64_t)cJSON_GetObjectItem(c, "id")->valuedouble;
+    ASSERT_EQ(list.n_conflicts, 1u);
+    c = &list.conflicts[0];
+    ASSERT_STREQ(c->kind, "concurrent_edit");
+    ASSERT_STREQ(c->status, "open");
+    ASSERT_STREQ(c->loser_value, "alice-phone");
+    ASSERT_STREQ(c->winner_value, "bob-phone");
+    ASSERT_STREQ(c->loser_user, "alice");
+    ASSERT_STREQ(c->winner_user, "bob");
+    ASSERT_STREQ(c->loser_change_id, ia);
+    ASSERT_STREQ(c->field, "phone");
+    ASSERT_TRUE(c->id > 0);
+    ASSERT_FALSE(c->resolved);
+    id = c->id;
 
     ASSERT_ERRNO(store_conflict_resolve(f.s, &f.cora, id + 100, "keep", NULL, "why", &dummy,
                                         &why),
@@ -1119,8 +1121,9 @@ TEST(conflict_list_and_resolve)
                  -EINVAL);
     ASSERT_OK(store_conflict_resolve(f.s, &f.cora, id, "restore", NULL, "alice rang the person",
                                      &res, &why));
-    ASSERT_STREQ(jstr(cJSON_GetObjectItem(res, "conflict"), "resolution"), "restore");
-    ASSERT_STREQ(jstr(cJSON_GetObjectItem(res, "conflict"), "reason"), "alice rang the person");
+    ASSERT_TRUE(res.resolved);
+    ASSERT_STREQ(res.resolution, "restore");
+    ASSERT_STREQ(res.reason, "alice rang the person");
     v = field_value(&f, "person", f.p, "phone");
     ASSERT_STREQ(v, "alice-phone");
     free(v);
@@ -1130,25 +1133,22 @@ TEST(conflict_list_and_resolve)
     v = field_value(&f, "person", f.p, "phone");
     ASSERT_STREQ(v, "bob-phone");
     free(v);
-    ASSERT_STREQ(jstr(cJSON_GetObjectItem(dummy, "conflict"), "resolution"), "keep");
-    ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(dummy, "conflict"),
-                                                     "resolutions")),
-              2);
+    ASSERT_STREQ(dummy.resolution, "keep");
+    ASSERT_EQ(dummy.n_resolutions, 2u);
     /* ... and restoring again writes the lost value again */
-    cJSON_Delete(dummy);
-    dummy = NULL;
+    proto_conflict_done(&dummy);
     ASSERT_OK(store_conflict_resolve(f.s, &f.cora, id, "restore", NULL, "checked twice",
                                      &dummy, &why));
     v = field_value(&f, "person", f.p, "phone");
     ASSERT_STREQ(v, "alice-phone");
 
     ASSERT_OK(store_conflicts_list(f.s, false, &open2));
-    ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(open2, "conflicts")), 0);
+    ASSERT_EQ(open2.n_conflicts, 0u);
     ASSERT_OK(store_conflicts_list(f.s, true, &all));
-    ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(all, "conflicts")), 1);
-    c = cJSON_GetArrayItem(cJSON_GetObjectItem(all, "conflicts"), 0);
-    ASSERT_STREQ(jstr(c, "status"), "resolved");
-    ASSERT_STREQ(jstr(c, "resolved_by"), "cora");
+    ASSERT_EQ(all.n_conflicts, 1u);
+    c = &all.conflicts[0];
+    ASSERT_STREQ(c->status, "resolved");
+    ASSERT_STREQ(c->resolved_by, "cora");
 
     /* the resolution is an ordinary write that devices pull */
     SYNC(f, f.bob, NULL, cursor, &r3);
@@ -1164,7 +1164,8 @@ TEST(restore_after_delete_adds_no_conflict)
 {
     FIXTURE(f, "restore-delete");
     _cleanup_(batch_done) struct batch mk = {0}, del = {0}, ed = {0}, later = {0};
-    _cleanup_json_ cJSON *r0 = NULL, *r1 = NULL, *r2 = NULL, *r3 = NULL, *res = NULL;
+    _cleanup_json_ cJSON *r0 = NULL, *r1 = NULL, *r2 = NULL, *r3 = NULL;
+    _cleanup_(proto_conflict_done) struct proto_conflict res = {0};
     _cleanup_free_ char *deleted = NULL, *desc = NULL, *kinds = NULL;
     const char *g = "0193c6b2-0000-7000-8000-0000000000a2";
     const char *why = NULL;
@@ -1212,13 +1213,14 @@ TEST(restore_then_keep_adds_no_conflict)
 {
     FIXTURE(f, "restore-keep");
     _cleanup_(batch_done) struct batch mk = {0}, del = {0}, ed = {0};
-    _cleanup_json_ cJSON *r0 = NULL, *r1 = NULL, *r2 = NULL, *res = NULL, *res2 = NULL,
-                         *all = NULL;
+    _cleanup_json_ cJSON *r0 = NULL, *r1 = NULL, *r2 = NULL;
+    _cleanup_(proto_conflict_done) struct proto_conflict res = {0}, res2 = {0};
+    _cleanup_(proto_conflicts_done) struct proto_conflicts all = {0};
     _cleanup_free_ char *deleted = NULL;
     const char *g = "0193c6b2-0000-7000-8000-0000000000a3";
     const char *why = NULL;
     struct store_principal desk2;
-    const cJSON *c;
+    const struct proto_conflict *c;
     uint64_t t1 = ahead(500, 0);
     int64_t id;
 
@@ -1244,10 +1246,10 @@ TEST(restore_then_keep_adds_no_conflict)
     ASSERT_EQ(count(&f, "conflicts"), 1);
 
     ASSERT_OK(store_conflicts_list(f.s, true, &all));
-    c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(all, "conflicts"), 0);
-    ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "winner_deleted")));
-    ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(c, "winner_value")));
-    ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "row_deleted")));
-    ASSERT_TRUE(strstr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "description")),
-                       "goal \"Walk to the shop with my son\"") != NULL);
+    ASSERT_EQ(all.n_conflicts, 1u);
+    c = &all.conflicts[0];
+    ASSERT_TRUE(c->winner_deleted);
+    ASSERT_NULL(c->winner_value);
+    ASSERT_TRUE(c->has_row_deleted && c->row_deleted);
+    ASSERT_TRUE(strstr(c->description, "goal \"Walk to the shop with my son\"") != NULL);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* demo_int.h - private to daemon/demo*.c: the generator's state (roles, staff, people, the seeded
+/* demo_int.h - private to demo/demo*.c: the generator's state (roles, staff, people, the seeded
  * random source), dates and ids, and the row writer, shared by demo.c (staff, caseloads,
  * conflicts, the command) and demo_records.c (one person's records). */
 #pragma once
