@@ -81,6 +81,7 @@ struct backend_journal_entry {
     bool tombstone;                 /* field _deleted */
     char *value;
     uint64_t hlc, sent_hlc, base_hlc;
+    char outcome[16];               /* in a snapshot row's journal: applied, lost, ... */
 };
 
 void backend_history_free(struct backend_journal_entry *h, size_t n);
@@ -99,6 +100,12 @@ struct backend_seen {
     bool conflict;
 };
 
+/* A field's current version in a snapshot row. */
+struct backend_version {
+    char field[64];
+    struct field_cur cur;
+};
+
 /* One row the batch writes, as stored before the batch (exists false: a new row). */
 struct backend_row {
     const struct cat_table *table;
@@ -106,7 +113,28 @@ struct backend_row {
     bool exists;
     char person_id[UUID_STR_MAX];    /* its owner, when it exists */
     struct store_row fields;         /* its current field values */
+    /* What the merge reads about the row, when the backend loaded it (loaded true; a backend
+     * may leave it false and the engine then asks per change): every field's current version,
+     * and every journal entry of the row (all outcomes). The engine appends the batch's own
+     * journal entries and field versions as it writes them, so the merge's reads see the
+     * batch's earlier writes exactly as reads inside the transaction would. */
+    bool loaded;
+    struct backend_version *versions;
+    size_t n_versions, cap_versions;
+    struct backend_journal_entry *journal;
+    size_t n_journal, cap_journal;
 };
+
+/* backend_row_version() - the row's current version of @field (NULL: none). */
+struct field_cur *backend_row_version(struct backend_row *row, const char *field);
+/* backend_row_put() - make (@value, @hlc, @device, @change_id) the row's version of @field.
+ * 0 or -ENOMEM. */
+int backend_row_put(struct backend_row *row, const char *field, const char *value, uint64_t hlc,
+                    const char *device, const char *change_id);
+/* backend_row_journal_add() - append an entry to the row's journal (@value copied); its
+ * tombstone flag is set from its field. 0 or -ENOMEM. */
+int backend_row_journal_add(struct backend_row *row, const struct backend_journal_entry *e,
+                            const char *value);
 
 /* What the engine needs about one person the batch names, for the pushing principal. */
 struct backend_person {
@@ -146,6 +174,9 @@ int backend_snapshot_keys(const struct change_record *changes, size_t n,
 struct backend_row *backend_snapshot_row(struct push_snapshot *s, const struct cat_table *t,
                                          const char *row_id);
 struct backend_person *backend_snapshot_person(struct push_snapshot *s, const char *person_id);
+/* The snapshot's entry for a row named by table name (NULL when the batch did not name it). */
+struct backend_row *backend_snapshot_row_named(struct push_snapshot *s, const char *tbl,
+                                               const char *row_id);
 
 struct backend;
 
@@ -234,6 +265,9 @@ struct backend {
     const struct backend_ops *ops;
     uint64_t *seq, *hlc;
     size_t conflicts_logged;
+    /* The snapshot of the push in progress (set by engine_push(), NULL outside one): the merge
+     * reads rows it loaded from it instead of asking the backend per change. */
+    struct push_snapshot *snap;
 };
 
 /* The SQLite backend's operations (daemon/sqlite_*.c). */

@@ -163,7 +163,7 @@ static int replayed(struct push *x, const struct change_record *c, const struct 
     if (streq(seen->outcome, "lost"))
         r = may_read(x, t, c->field, seen->row_id, c->person_id);
     if (r > 0)
-        r = x->b->ops->field_current(x->b, seen->tbl, seen->row_id, seen->field, &cur);
+        r = engine_field_current(x->b, seen->tbl, seen->row_id, seen->field, &cur);
     if (r < 0)
         return r;
     r = outcome_obj(outcomes, c->change_id, seen->outcome, seen->hlc, seen->hlc != c->hlc,
@@ -277,9 +277,9 @@ static int push_out_of_scope(struct push *x, struct applying *a, bool clamped,
     const struct backend_ops *ops = x->b->ops;
     int r;
 
-    r = ops->field_current(x->b, a->tbl, a->row_id, a->field->name, &cur);
+    r = engine_field_current(x->b, a->tbl, a->row_id, a->field->name, &cur);
     if (r >= 0)
-        r = ops->journal(x->b, a, "out_of_scope");
+        r = engine_journal(x->b, a, "out_of_scope");
     if (r >= 0)
         r = ops->audit_change(x->b, a, "out_of_scope", cur.value);
     if (r >= 0)
@@ -320,7 +320,6 @@ static int push_one(struct push *x, const struct change_record *c, size_t i,
                     struct proto_sync_reply *outcomes, struct engine_refusal *err)
 {
     _cleanup_(store_field_cur_done) struct field_cur cur = {0};
-    const struct backend_ops *ops = x->b->ops;
     const struct store_principal *p = x->p;
     struct applying a = {0};
     const char *owner;
@@ -412,7 +411,7 @@ static int push_one(struct push *x, const struct change_record *c, size_t i,
         x->new_row_tbl = NULL;
     }
     if (!a.new_row) {
-        r = ops->base_issued(x->b, &a);
+        r = engine_base_issued(x->b, &a);
         if (r < 0)
             return engine_failure(err, r);
         if (r == 0) {
@@ -663,6 +662,7 @@ int engine_push(const struct engine *e, const struct store_principal *p,
         r = engine_failure(err, r);
         goto out;
     }
+    x.b->snap = &x.snap;
     x.b->conflicts_logged = 0;
     ops->audit_begin(x.b);
     r = authorise_batch(&x, changes, n, err);
@@ -683,6 +683,7 @@ int engine_push(const struct engine *e, const struct store_principal *p,
             r = engine_failure(err, r);
     }
 out:
+    x.b->snap = NULL;
     backend_push_snapshot_done(&x.snap);
     return r;
 }
