@@ -33,7 +33,9 @@ void backend_push_snapshot_done(struct push_snapshot *s)
             store_field_cur_done(&row->versions[k].cur);
         free(row->versions);
         backend_history_free(row->journal, row->n_journal);
+        free(row->conflicts);
     }
+    backend_push_writes_done(s);
     free(s->seen);
     free(s->rows);
     free(s->people);
@@ -162,4 +164,69 @@ int backend_row_journal_add(struct backend_row *row, const struct backend_journa
     d->value = v;
     d->tombstone = streq(d->field, CAT_DELETED_FIELD);
     return 0;
+}
+
+int backend_row_conflict_add(struct backend_row *row, const char *loser, const char *kind)
+{
+    struct backend_conflict_key *k;
+
+    if (array_grow((void **)&row->conflicts, &row->cap_conflicts, row->n_conflicts,
+                   sizeof(*row->conflicts), 8) < 0)
+        return -ENOMEM;
+    k = &row->conflicts[row->n_conflicts++];
+    copy_text(k->loser, sizeof(k->loser), loser);
+    copy_text(k->kind, sizeof(k->kind), kind);
+    return 0;
+}
+
+void backend_push_writes_done(struct push_snapshot *s)
+{
+    for (size_t i = 0; i < s->n_writes; i++) {
+        free(s->writes[i].value);
+        free(s->writes[i].before);
+    }
+    free(s->writes);
+    s->writes = NULL;
+    s->n_writes = s->cap_writes = 0;
+}
+
+void backend_write_applying(const struct backend_write *w, struct applying *ret)
+{
+    *ret = w->a;
+    ret->change_id = w->change_id;
+    ret->tbl = w->tbl;
+    ret->row_id = w->row_id;
+    ret->person_id = w->has_person ? w->person_id : NULL;
+    ret->value = w->value;
+    ret->device = w->device;
+    ret->base_device = w->has_base_device ? w->base_device : NULL;
+    ret->sent_base_device = w->has_sent_base_device ? w->sent_base_device : NULL;
+}
+
+int backend_write_each(struct backend *b, const struct backend_write *w, size_t n)
+{
+    int r = 0;
+
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        struct applying a;
+
+        backend_write_applying(&w[i], &a);
+        switch (w[i].kind) {
+        case BACKEND_WRITE_JOURNAL:
+            r = b->ops->journal(b, &a, w[i].outcome);
+            break;
+        case BACKEND_WRITE_FIELD:
+            r = b->ops->field_put(b, &a, w[i].seq);
+            break;
+        case BACKEND_WRITE_CONFLICT:
+            r = b->ops->conflict_add(b, w[i].conflict_kind, &a,
+                                     w[i].has_loser ? w[i].loser : NULL,
+                                     w[i].has_winner ? w[i].winner : NULL, w[i].field);
+            break;
+        case BACKEND_WRITE_AUDIT:
+            r = b->ops->audit_change(b, &a, w[i].outcome, w[i].before);
+            break;
+        }
+    }
+    return r < 0 ? r : 0;
 }

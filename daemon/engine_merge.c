@@ -61,14 +61,58 @@ static int hist_copy(const struct backend_journal_entry *e, struct backend_journ
     return 0;
 }
 
+/* A new pending write of the push for @a (NULL: out of memory). */
+static struct backend_write *write_new(struct backend *b, enum backend_write_kind kind,
+                                       const struct applying *a)
+{
+    struct push_snapshot *snap = b->snap;
+    struct backend_write *w;
+
+    if (array_grow((void **)&snap->writes, &snap->cap_writes, snap->n_writes,
+                   sizeof(*snap->writes), 64) < 0)
+        return NULL;
+    w = &snap->writes[snap->n_writes];
+    *w = (struct backend_write){.kind = kind, .a = *a};
+    w->a.change_id = w->a.tbl = w->a.row_id = w->a.person_id = w->a.value = NULL;
+    w->a.device = w->a.base_device = w->a.sent_base_device = NULL;
+    if (a->value && !(w->value = strdup(a->value)))
+        return NULL;
+    copy_text(w->change_id, sizeof(w->change_id), a->change_id);
+    copy_text(w->tbl, sizeof(w->tbl), a->tbl);
+    copy_text(w->row_id, sizeof(w->row_id), a->row_id);
+    copy_text(w->device, sizeof(w->device), a->device);
+    w->has_person = a->person_id != NULL;
+    copy_text(w->person_id, sizeof(w->person_id), a->person_id);
+    w->has_base_device = a->base_device != NULL;
+    copy_text(w->base_device, sizeof(w->base_device), a->base_device);
+    w->has_sent_base_device = a->sent_base_device != NULL;
+    copy_text(w->sent_base_device, sizeof(w->sent_base_device), a->sent_base_device);
+    snap->n_writes++;
+    return w;
+}
+
+int engine_flush(struct backend *b)
+{
+    int r;
+
+    if (!b->snap || !b->snap->n_writes)
+        return 0;
+    r = b->ops->push_write(b, b->snap->writes, b->snap->n_writes);
+    backend_push_writes_done(b->snap);
+    return r;
+}
+
 int engine_field_current(struct backend *b, const char *tbl, const char *row_id,
                          const char *field, struct field_cur *ret)
 {
     struct backend_row *row = view_row(b, tbl, row_id);
     const struct field_cur *c;
 
-    if (!row)
-        return b->ops->field_current(b, tbl, row_id, field, ret);
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->field_current(b, tbl, row_id, field, ret);
+    }
     memset(ret, 0, sizeof(*ret));
     c = backend_row_version(row, field);
     if (!c)
@@ -85,8 +129,11 @@ int engine_base_issued(struct backend *b, const struct applying *a)
     struct backend_row *row = view_row(b, a->tbl, a->row_id);
     const char *dev = a->base_device ? a->base_device : "";
 
-    if (!row)
-        return b->ops->base_issued(b, a);
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->base_issued(b, a);
+    }
     if (!a->base_hlc && !*dev)
         return 1; /* no base: the write saw nothing, which proves nothing */
     for (size_t i = 0; i < row->n_journal; i++) {
@@ -103,10 +150,16 @@ int engine_journal(struct backend *b, const struct applying *a, const char *outc
 {
     struct backend_row *row = view_row(b, a->tbl, a->row_id);
     struct backend_journal_entry e = {0};
-    int r = b->ops->journal(b, a, outcome);
+    struct backend_write *w;
 
-    if (r < 0 || !row)
-        return r;
+    if (!b->snap)
+        return b->ops->journal(b, a, outcome);
+    w = write_new(b, BACKEND_WRITE_JOURNAL, a);
+    if (!w)
+        return -ENOMEM;
+    copy_text(w->outcome, sizeof(w->outcome), outcome);
+    if (!row)
+        return 0;
     copy_text(e.change_id, sizeof(e.change_id), a->change_id);
     copy_text(e.device, sizeof(e.device), a->device);
     copy_text(e.base_device, sizeof(e.base_device), a->base_device);
@@ -122,10 +175,16 @@ int engine_journal(struct backend *b, const struct applying *a, const char *outc
 static int field_put(struct backend *b, const struct applying *a)
 {
     struct backend_row *row = view_row(b, a->tbl, a->row_id);
-    int r = b->ops->field_put(b, a, ++*b->seq);
+    struct backend_write *w;
 
-    if (r < 0 || !row)
-        return r;
+    if (!b->snap)
+        return b->ops->field_put(b, a, ++*b->seq);
+    w = write_new(b, BACKEND_WRITE_FIELD, a);
+    if (!w)
+        return -ENOMEM;
+    w->seq = ++*b->seq;
+    if (!row)
+        return 0;
     return backend_row_put(row, a->field->name, a->value, a->hlc, a->device, a->change_id);
 }
 
@@ -162,8 +221,11 @@ static int field_history(struct backend *b, const char *tbl, const char *row_id,
 {
     struct backend_row *row = view_row(b, tbl, row_id);
 
-    if (!row)
-        return b->ops->field_history(b, tbl, row_id, field, from_hlc, ret, ret_n);
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->field_history(b, tbl, row_id, field, from_hlc, ret, ret_n);
+    }
     return view_history(row, field, from_hlc, !streq(field, CAT_DELETED_FIELD), ret, ret_n);
 }
 
@@ -172,8 +234,11 @@ static int row_edits(struct backend *b, const char *tbl, const char *row_id, uin
 {
     struct backend_row *row = view_row(b, tbl, row_id);
 
-    if (!row)
-        return b->ops->row_edits(b, tbl, row_id, from_hlc, ret, ret_n);
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->row_edits(b, tbl, row_id, from_hlc, ret, ret_n);
+    }
     return view_history(row, NULL, from_hlc, false, ret, ret_n);
 }
 
@@ -182,8 +247,11 @@ static int restored_after(struct backend *b, const char *tbl, const char *row_id
 {
     struct backend_row *row = view_row(b, tbl, row_id);
 
-    if (!row)
-        return b->ops->restored_after(b, tbl, row_id, hlc, device);
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->restored_after(b, tbl, row_id, hlc, device);
+    }
     for (size_t i = 0; i < row->n_journal; i++) {
         const struct backend_journal_entry *e = &row->journal[i];
 
@@ -200,8 +268,11 @@ static int journal_clocks(struct backend *b, const char *tbl, const char *row_id
 {
     struct backend_row *row = view_row(b, tbl, row_id);
 
-    if (!row)
-        return b->ops->journal_clocks(b, change_id, ret_hlc, ret_sent_hlc);
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->journal_clocks(b, change_id, ret_hlc, ret_sent_hlc);
+    }
     for (size_t i = 0; i < row->n_journal; i++)
         if (streq(row->journal[i].change_id, change_id)) {
             *ret_hlc = row->journal[i].hlc;
@@ -216,8 +287,11 @@ static int row_newest(struct backend *b, const char *tbl, const char *row_id,
 {
     struct backend_row *row = view_row(b, tbl, row_id);
 
-    if (!row)
-        return b->ops->row_newest(b, tbl, row_id, ret);
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->row_newest(b, tbl, row_id, ret);
+    }
     store_field_cur_done(ret);
     for (size_t i = 0; i < row->n_versions; i++) {
         const struct field_cur *c = &row->versions[i].cur;
@@ -231,10 +305,70 @@ static int row_newest(struct backend *b, const char *tbl, const char *row_id,
     return 0;
 }
 
+int engine_audit(struct backend *b, const struct applying *a, const char *outcome,
+                 const char *before)
+{
+    struct backend_write *w;
+
+    if (!b->snap)
+        return b->ops->audit_change(b, a, outcome, before);
+    w = write_new(b, BACKEND_WRITE_AUDIT, a);
+    if (!w)
+        return -ENOMEM;
+    copy_text(w->outcome, sizeof(w->outcome), outcome);
+    if (before && !(w->before = strdup(before)))
+        return -ENOMEM;
+    return 0;
+}
+
+/* 1 when the conflict log (with the batch's own entries) may take (@loser, @kind) in @row. */
+static bool conflict_new(const struct backend_row *row, const char *loser, const char *kind)
+{
+    for (size_t i = 0; i < row->n_conflicts; i++) {
+        const struct backend_conflict_key *k = &row->conflicts[i];
+
+        if (!streq(k->loser, loser))
+            continue;
+        if (streq(k->kind, kind) ||
+            (streq(kind, "concurrent_edit") && streq(k->kind, "missed_vs_completed")))
+            return false;
+    }
+    return true;
+}
+
+/* The backend's conflict_add() over the snapshot: 1 when logged, 0 when it already was. */
+static int conflict_add(struct backend *b, const char *kind, struct applying *a,
+                        const char *loser_change_id, const char *winner_change_id,
+                        const char *field)
+{
+    struct backend_row *row = view_row(b, a->tbl, a->row_id);
+    struct backend_write *w;
+    int r;
+
+    if (!row || !loser_change_id) {
+        r = engine_flush(b);
+        return r < 0 ? r : b->ops->conflict_add(b, kind, a, loser_change_id, winner_change_id,
+                                                field);
+    }
+    if (!conflict_new(row, loser_change_id, kind))
+        return 0;
+    w = write_new(b, BACKEND_WRITE_CONFLICT, a);
+    if (!w)
+        return -ENOMEM;
+    copy_text(w->conflict_kind, sizeof(w->conflict_kind), kind);
+    w->has_loser = true;
+    copy_text(w->loser, sizeof(w->loser), loser_change_id);
+    w->has_winner = winner_change_id != NULL;
+    copy_text(w->winner, sizeof(w->winner), winner_change_id);
+    copy_text(w->field, sizeof(w->field), field);
+    r = backend_row_conflict_add(row, loser_change_id, kind);
+    return r < 0 ? r : 1;
+}
+
 int engine_conflict(struct backend *b, const char *kind, struct applying *a,
                     const char *loser_change_id, const char *winner_change_id, const char *field)
 {
-    int r = b->ops->conflict_add(b, kind, a, loser_change_id, winner_change_id, field);
+    int r = conflict_add(b, kind, a, loser_change_id, winner_change_id, field);
 
     if (r <= 0)
         return r;
@@ -514,7 +648,7 @@ int engine_server_version(struct backend *b, const struct applying *a, const cha
     k.base_untrusted = false;
     r = engine_journal(b, &k, "applied");
     if (r >= 0)
-        r = b->ops->audit_change(b, &k, "applied", before);
+        r = engine_audit(b, &k, "applied", before);
     if (r >= 0)
         r = field_put(b, &k);
     if (r >= 0)
@@ -554,7 +688,7 @@ int engine_apply_change(struct backend *b, struct applying *a, bool *ret_applied
     if (policy == POLICY_LOSE) {
         r = engine_journal(b, a, "lost");
         if (r >= 0)
-            r = b->ops->audit_change(b, a, "lost", cur.value);
+            r = engine_audit(b, a, "lost", cur.value);
         if (r >= 0)
             r = engine_conflict(b, kind, a, a->change_id, cur.change_id, a->field->name);
         if (r >= 0 && wins) {
@@ -583,7 +717,7 @@ int engine_apply_change(struct backend *b, struct applying *a, bool *ret_applied
             a->hlc = tick(b);
         r = engine_journal(b, a, "applied");
         if (r >= 0)
-            r = b->ops->audit_change(b, a, "applied", cur.value);
+            r = engine_audit(b, a, "applied", cur.value);
         if (r >= 0)
             r = field_put(b, a);
         if (r >= 0)
@@ -596,7 +730,7 @@ int engine_apply_change(struct backend *b, struct applying *a, bool *ret_applied
 
     r = engine_journal(b, a, wins ? "applied" : "lost");
     if (r >= 0)
-        r = b->ops->audit_change(b, a, wins ? "applied" : "lost", cur.value);
+        r = engine_audit(b, a, wins ? "applied" : "lost", cur.value);
     if (r >= 0 && wins)
         r = field_put(b, a);
     /* A row this batch created has no history to search: nobody else has written it. */

@@ -154,6 +154,21 @@ static int load_row_merge(struct store *s, struct backend_row *row)
         return r;
     if (rc != SQLITE_DONE)
         return db_errno(rc);
+    /* The conflict-log entries of its journal (the log's key is loser and kind). */
+    st = store_stmt(s, "SELECT c.loser_change_id, c.kind FROM change_log l JOIN conflicts c"
+                       " ON c.loser_change_id = l.change_id WHERE l.tbl = ? AND l.row_id = ?");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, row->table->name);
+    store_bind_text(st, 2, row->row_id);
+    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        r = backend_row_conflict_add(row, (const char *)sqlite3_column_text(st, 0),
+                                     (const char *)sqlite3_column_text(st, 1));
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
     row->loaded = true;
     return 0;
 }
@@ -366,6 +381,7 @@ const struct backend_ops sqlite_backend_ops = {
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
     .push_load = sqlite_push_load,
+    .push_write = backend_write_each,
     .person_reload = sqlite_person_reload,
     .field_current = sqlite_field_current,
     .base_issued = sqlite_base_issued,
