@@ -25,8 +25,17 @@ void backend_push_snapshot_done(struct push_snapshot *s)
 {
     for (size_t i = 0; i < s->n_seen; i++)
         free(s->seen[i].value);
-    for (size_t i = 0; i < s->n_rows; i++)
-        store_row_done(&s->rows[i].fields);
+    for (size_t i = 0; i < s->n_rows; i++) {
+        struct backend_row *row = &s->rows[i];
+
+        store_row_done(&row->fields);
+        for (size_t k = 0; k < row->n_versions; k++)
+            store_field_cur_done(&row->versions[k].cur);
+        free(row->versions);
+        backend_history_free(row->journal, row->n_journal);
+        free(row->conflicts);
+    }
+    backend_push_writes_done(s);
     free(s->seen);
     free(s->rows);
     free(s->people);
@@ -80,3 +89,144 @@ int backend_snapshot_keys(const struct change_record *changes, size_t n, struct 
     return 0;
 }
 
+
+struct backend_row *backend_snapshot_row_named(struct push_snapshot *s, const char *tbl,
+                                               const char *row_id)
+{
+    size_t lo = 0, hi = s->n_rows;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(tbl, s->rows[mid].table->name);
+
+        if (!c)
+            c = strcmp(row_id, s->rows[mid].row_id);
+        if (!c)
+            return &s->rows[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+struct field_cur *backend_row_version(struct backend_row *row, const char *field)
+{
+    for (size_t i = 0; i < row->n_versions; i++)
+        if (streq(row->versions[i].field, field))
+            return &row->versions[i].cur;
+    return NULL;
+}
+
+int backend_row_put(struct backend_row *row, const char *field, const char *value, uint64_t hlc,
+                    const char *device, const char *change_id)
+{
+    struct field_cur *c = backend_row_version(row, field);
+    char *v = NULL;
+
+    if (value && !(v = strdup(value)))
+        return -ENOMEM;
+    if (!c) {
+        if (array_grow((void **)&row->versions, &row->cap_versions, row->n_versions,
+                       sizeof(*row->versions), 8) < 0) {
+            free(v);
+            return -ENOMEM;
+        }
+        row->versions[row->n_versions] = (struct backend_version){0};
+        copy_text(row->versions[row->n_versions].field, sizeof(row->versions[0].field), field);
+        c = &row->versions[row->n_versions++].cur;
+    }
+    free(c->value);
+    c->value = v;
+    c->exists = true;
+    c->hlc = hlc;
+    copy_text(c->device, sizeof(c->device), device);
+    copy_text(c->change_id, sizeof(c->change_id), change_id);
+    return 0;
+}
+
+int backend_row_journal_add(struct backend_row *row, const struct backend_journal_entry *e,
+                            const char *value)
+{
+    struct backend_journal_entry *d;
+    char *v = NULL;
+
+    if (value && !(v = strdup(value)))
+        return -ENOMEM;
+    if (array_grow((void **)&row->journal, &row->cap_journal, row->n_journal,
+                   sizeof(*row->journal), 8) < 0) {
+        free(v);
+        return -ENOMEM;
+    }
+    d = &row->journal[row->n_journal++];
+    *d = *e;
+    d->value = v;
+    d->tombstone = streq(d->field, CAT_DELETED_FIELD);
+    return 0;
+}
+
+int backend_row_conflict_add(struct backend_row *row, const char *loser, const char *kind)
+{
+    struct backend_conflict_key *k;
+
+    if (array_grow((void **)&row->conflicts, &row->cap_conflicts, row->n_conflicts,
+                   sizeof(*row->conflicts), 8) < 0)
+        return -ENOMEM;
+    k = &row->conflicts[row->n_conflicts++];
+    copy_text(k->loser, sizeof(k->loser), loser);
+    copy_text(k->kind, sizeof(k->kind), kind);
+    return 0;
+}
+
+void backend_push_writes_done(struct push_snapshot *s)
+{
+    for (size_t i = 0; i < s->n_writes; i++) {
+        free(s->writes[i].value);
+        free(s->writes[i].before);
+    }
+    free(s->writes);
+    s->writes = NULL;
+    s->n_writes = s->cap_writes = 0;
+}
+
+void backend_write_applying(const struct backend_write *w, struct applying *ret)
+{
+    *ret = w->a;
+    ret->change_id = w->change_id;
+    ret->tbl = w->tbl;
+    ret->row_id = w->row_id;
+    ret->person_id = w->has_person ? w->person_id : NULL;
+    ret->value = w->value;
+    ret->device = w->device;
+    ret->base_device = w->has_base_device ? w->base_device : NULL;
+    ret->sent_base_device = w->has_sent_base_device ? w->sent_base_device : NULL;
+}
+
+int backend_write_each(struct backend *b, const struct backend_write *w, size_t n)
+{
+    int r = 0;
+
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        struct applying a;
+
+        backend_write_applying(&w[i], &a);
+        switch (w[i].kind) {
+        case BACKEND_WRITE_JOURNAL:
+            r = b->ops->journal(b, &a, w[i].outcome);
+            break;
+        case BACKEND_WRITE_FIELD:
+            r = b->ops->field_put(b, &a, w[i].seq);
+            break;
+        case BACKEND_WRITE_CONFLICT:
+            r = b->ops->conflict_add(b, w[i].conflict_kind, &a,
+                                     w[i].has_loser ? w[i].loser : NULL,
+                                     w[i].has_winner ? w[i].winner : NULL, w[i].field);
+            break;
+        case BACKEND_WRITE_AUDIT:
+            r = b->ops->audit_change(b, &a, w[i].outcome, w[i].before);
+            break;
+        }
+    }
+    return r < 0 ? r : 0;
+}

@@ -8,9 +8,11 @@
  * Operations are batch-shaped where a batch is at hand: push_load() reads in ONE call what the
  * engine's rules need about a whole pushed batch (the changes already stored under its ids, the
  * current fields and owner of each row it writes, the scope facts of each person it names, the
- * device's cursor), so that a networked database pays one round trip for a 300-change push, not
- * several per change. docs/internals/backend.md says what each operation promises, which
- * per-change operations remain (marked "per change" below) and what a new backend implements.
+ * device's cursor, and each row's field versions, journal and conflict keys for the merge), and
+ * push_write() writes in ONE call what the merge decided (journal rows, field states, conflicts,
+ * audit), so that a networked database pays a constant number of round trips for a 300-change
+ * push, not several per change. docs/internals/backend.md says what each operation promises,
+ * when the per-change operations are still called, and what a new backend implements.
  */
 #pragma once
 
@@ -81,6 +83,7 @@ struct backend_journal_entry {
     bool tombstone;                 /* field _deleted */
     char *value;
     uint64_t hlc, sent_hlc, base_hlc;
+    char outcome[16];               /* in a snapshot row's journal: applied, lost, ... */
 };
 
 void backend_history_free(struct backend_journal_entry *h, size_t n);
@@ -99,6 +102,12 @@ struct backend_seen {
     bool conflict;
 };
 
+/* A field's current version in a snapshot row. */
+struct backend_version {
+    char field[64];
+    struct field_cur cur;
+};
+
 /* One row the batch writes, as stored before the batch (exists false: a new row). */
 struct backend_row {
     const struct cat_table *table;
@@ -106,7 +115,34 @@ struct backend_row {
     bool exists;
     char person_id[UUID_STR_MAX];    /* its owner, when it exists */
     struct store_row fields;         /* its current field values */
+    /* What the merge reads about the row, when the backend loaded it (loaded true; a backend
+     * may leave it false and the engine then asks per change): every field's current version,
+     * and every journal entry of the row (all outcomes). The engine appends the batch's own
+     * journal entries and field versions as it writes them, so the merge's reads see the
+     * batch's earlier writes exactly as reads inside the transaction would. */
+    bool loaded;
+    struct backend_version *versions;
+    size_t n_versions, cap_versions;
+    struct backend_journal_entry *journal;
+    size_t n_journal, cap_journal;
+    /* The conflict-log entries whose losers are in the row's journal. */
+    struct backend_conflict_key *conflicts;
+    size_t n_conflicts, cap_conflicts;
 };
+
+/* backend_row_version() - the row's current version of @field (NULL: none). */
+struct field_cur *backend_row_version(struct backend_row *row, const char *field);
+/* backend_row_put() - make (@value, @hlc, @device, @change_id) the row's version of @field.
+ * 0 or -ENOMEM. */
+int backend_row_put(struct backend_row *row, const char *field, const char *value, uint64_t hlc,
+                    const char *device, const char *change_id);
+/* backend_row_journal_add() - append an entry to the row's journal (@value copied); its
+ * tombstone flag is set from its field. 0 or -ENOMEM. */
+int backend_row_journal_add(struct backend_row *row, const struct backend_journal_entry *e,
+                            const char *value);
+/* backend_row_conflict_add() - add a conflict-log key to the row. 0 or -ENOMEM. */
+int backend_row_conflict_add(struct backend_row *row, const char *loser, const char *kind);
+
 
 /* What the engine needs about one person the batch names, for the pushing principal. */
 struct backend_person {
@@ -124,6 +160,44 @@ struct backend_person {
     uint64_t deny_ms, deny_seq;
 };
 
+/* A conflict-log entry's key (the log keeps one per loser and kind). */
+struct backend_conflict_key {
+    char loser[UUID_STR_MAX];
+    char kind[32];
+};
+
+/* One write of a push, kept by the engine until it calls push_write() (backend_write_applying()
+ * gives the change as struct applying). */
+enum backend_write_kind {
+    BACKEND_WRITE_JOURNAL,  /* journal(a, outcome) */
+    BACKEND_WRITE_FIELD,    /* field_put(a, seq) */
+    BACKEND_WRITE_CONFLICT, /* conflict_add(conflict_kind, a, loser, winner, field): logs it */
+    BACKEND_WRITE_AUDIT,    /* audit_change(a, outcome, before) */
+};
+
+struct backend_write {
+    enum backend_write_kind kind;
+    struct applying a; /* its strings are NULL here: they are the members below */
+    char change_id[UUID_STR_MAX], tbl[64], row_id[UUID_STR_MAX], person_id[UUID_STR_MAX];
+    char device[UUID_STR_MAX], base_device[UUID_STR_MAX], sent_base_device[UUID_STR_MAX];
+    bool has_person, has_base_device, has_sent_base_device;
+    char *value, *before;
+    char outcome[16];
+    uint64_t seq;
+    char conflict_kind[32], loser[UUID_STR_MAX], winner[UUID_STR_MAX], field[64];
+    bool has_loser, has_winner;
+};
+
+/* backend_write_applying() - @w's change as a struct applying (pointing into @w). */
+void backend_write_applying(const struct backend_write *w, struct applying *ret);
+
+struct backend;
+/* backend_write_each() - a push_write() that applies each write, in order, with the backend's
+ * per-change operation of its kind (journal, field_put, conflict_add, audit_change): the SQLite
+ * backend's (its statements are local and cached) and the memory backend's. A networked backend
+ * sends them as one round trip instead. */
+int backend_write_each(struct backend *b, const struct backend_write *w, size_t n);
+
 /* Everything push_load() read. Arrays are indexed as described; free with
  * backend_push_snapshot_done(). */
 struct push_snapshot {
@@ -134,9 +208,14 @@ struct push_snapshot {
     struct backend_person *people; /* one per distinct person of the batch */
     size_t n_people;
     uint64_t given_cursor;         /* the highest cursor the device was given (0: none) */
+    /* The engine's writes not yet given to push_write(), in order. */
+    struct backend_write *writes;
+    size_t n_writes, cap_writes;
 };
 
 void backend_push_snapshot_done(struct push_snapshot *s);
+/* backend_push_writes_done() - free the snapshot's pending writes. */
+void backend_push_writes_done(struct push_snapshot *s);
 /* backend_snapshot_keys() - allocate *ret's arrays for the batch: one seen entry per change, one
  * row per distinct (table, row) and one person per distinct person, sorted for the lookups
  * (every backend's push_load() starts with it). 0 or -ENOMEM. */
@@ -146,6 +225,9 @@ int backend_snapshot_keys(const struct change_record *changes, size_t n,
 struct backend_row *backend_snapshot_row(struct push_snapshot *s, const struct cat_table *t,
                                          const char *row_id);
 struct backend_person *backend_snapshot_person(struct push_snapshot *s, const char *person_id);
+/* The snapshot's entry for a row named by table name (NULL when the batch did not name it). */
+struct backend_row *backend_snapshot_row_named(struct push_snapshot *s, const char *tbl,
+                                               const char *row_id);
 
 struct backend;
 
@@ -168,7 +250,13 @@ struct backend_ops {
     int (*person_reload)(struct backend *b, const struct store_principal *p,
                          struct backend_person *io);
 
-    /* Per change (to be folded into a batch write; docs/internals/backend.md). */
+    /* ONE call for what the engine wrote since the last: the @n writes in order, each with the
+     * semantics of the operation its kind names (a conflict is written only when the engine
+     * decided it is new, from the snapshot). */
+    int (*push_write)(struct backend *b, const struct backend_write *w, size_t n);
+
+    /* Per change outside a push, and in a push for rows push_load() did not load
+     * (docs/internals/backend.md). */
     int (*field_current)(struct backend *b, const char *tbl, const char *row_id,
                          const char *field, struct field_cur *ret);
     /* 1 when @a's base is a version stored for that field (for a delete: of the row), 0, -errno. */
@@ -234,6 +322,9 @@ struct backend {
     const struct backend_ops *ops;
     uint64_t *seq, *hlc;
     size_t conflicts_logged;
+    /* The snapshot of the push in progress (set by engine_push(), NULL outside one): the merge
+     * reads rows it loaded from it instead of asking the backend per change. */
+    struct push_snapshot *snap;
 };
 
 /* The SQLite backend's operations (daemon/sqlite_*.c). */

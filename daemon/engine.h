@@ -64,6 +64,20 @@ int engine_push(const struct engine *e, const struct store_principal *p,
 
 /* ---- the merge (engine_merge.c) ---- */
 
+/* The merge's reads and writes of a row: from and to the push's snapshot (b->snap) when it
+ * loaded the row (the batch's own earlier writes included), else the backend's per-change
+ * operations of the same names. */
+int engine_field_current(struct backend *b, const char *tbl, const char *row_id,
+                         const char *field, struct field_cur *ret);
+int engine_base_issued(struct backend *b, const struct applying *a);
+int engine_journal(struct backend *b, const struct applying *a, const char *outcome);
+/* In a push the writes (journal, field state, conflicts, audit) are kept in the snapshot and
+ * written by one push_write(): engine_flush() writes what is pending (before any read the
+ * snapshot cannot answer, and at the end of the batch). */
+int engine_audit(struct backend *b, const struct applying *a, const char *outcome,
+                 const char *before);
+int engine_flush(struct backend *b);
+
 /* engine_conflict() - log @loser_change_id as lost to @winner_change_id (backend conflict_add());
  * when logged, count it in b->conflicts_logged and mark @a a conflict's loser if it is @a. */
 int engine_conflict(struct backend *b, const char *kind, struct applying *a,

@@ -27,10 +27,348 @@ void backend_history_free(struct backend_journal_entry *h, size_t n)
     free(h);
 }
 
+/* ---- the merge's reads and writes: over the push's snapshot where it loaded the row ---- */
+
+/* The snapshot row of (@tbl, @row_id) when the push in progress loaded it, else NULL. */
+static struct backend_row *view_row(struct backend *b, const char *tbl, const char *row_id)
+{
+    struct backend_row *row;
+
+    if (!b->snap)
+        return NULL;
+    row = backend_snapshot_row_named(b->snap, tbl, row_id);
+    return row && row->loaded ? row : NULL;
+}
+
+static bool hist_counts(const struct backend_journal_entry *e)
+{
+    return streq(e->outcome, "applied") || streq(e->outcome, "lost");
+}
+
+static int hist_copy(const struct backend_journal_entry *e, struct backend_journal_entry **h,
+                     size_t *n, size_t *cap)
+{
+    struct backend_journal_entry *d;
+
+    if (array_grow((void **)h, cap, *n, sizeof(**h), 8) < 0)
+        return -ENOMEM;
+    d = &(*h)[*n];
+    *d = *e;
+    d->value = NULL;
+    if (e->value && !(d->value = strdup(e->value)))
+        return -ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+/* A new pending write of the push for @a (NULL: out of memory). */
+static struct backend_write *write_new(struct backend *b, enum backend_write_kind kind,
+                                       const struct applying *a)
+{
+    struct push_snapshot *snap = b->snap;
+    struct backend_write *w;
+
+    if (array_grow((void **)&snap->writes, &snap->cap_writes, snap->n_writes,
+                   sizeof(*snap->writes), 64) < 0)
+        return NULL;
+    w = &snap->writes[snap->n_writes];
+    *w = (struct backend_write){.kind = kind, .a = *a};
+    w->a.change_id = w->a.tbl = w->a.row_id = w->a.person_id = w->a.value = NULL;
+    w->a.device = w->a.base_device = w->a.sent_base_device = NULL;
+    if (a->value && !(w->value = strdup(a->value)))
+        return NULL;
+    copy_text(w->change_id, sizeof(w->change_id), a->change_id);
+    copy_text(w->tbl, sizeof(w->tbl), a->tbl);
+    copy_text(w->row_id, sizeof(w->row_id), a->row_id);
+    copy_text(w->device, sizeof(w->device), a->device);
+    w->has_person = a->person_id != NULL;
+    copy_text(w->person_id, sizeof(w->person_id), a->person_id);
+    w->has_base_device = a->base_device != NULL;
+    copy_text(w->base_device, sizeof(w->base_device), a->base_device);
+    w->has_sent_base_device = a->sent_base_device != NULL;
+    copy_text(w->sent_base_device, sizeof(w->sent_base_device), a->sent_base_device);
+    snap->n_writes++;
+    return w;
+}
+
+int engine_flush(struct backend *b)
+{
+    int r;
+
+    if (!b->snap || !b->snap->n_writes)
+        return 0;
+    r = b->ops->push_write(b, b->snap->writes, b->snap->n_writes);
+    backend_push_writes_done(b->snap);
+    return r;
+}
+
+int engine_field_current(struct backend *b, const char *tbl, const char *row_id,
+                         const char *field, struct field_cur *ret)
+{
+    struct backend_row *row = view_row(b, tbl, row_id);
+    const struct field_cur *c;
+
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->field_current(b, tbl, row_id, field, ret);
+    }
+    memset(ret, 0, sizeof(*ret));
+    c = backend_row_version(row, field);
+    if (!c)
+        return 0;
+    *ret = *c;
+    ret->value = NULL;
+    if (c->value && !(ret->value = strdup(c->value)))
+        return -ENOMEM;
+    return 0;
+}
+
+int engine_base_issued(struct backend *b, const struct applying *a)
+{
+    struct backend_row *row = view_row(b, a->tbl, a->row_id);
+    const char *dev = a->base_device ? a->base_device : "";
+
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->base_issued(b, a);
+    }
+    if (!a->base_hlc && !*dev)
+        return 1; /* no base: the write saw nothing, which proves nothing */
+    for (size_t i = 0; i < row->n_journal; i++) {
+        const struct backend_journal_entry *e = &row->journal[i];
+
+        if ((streq(e->field, a->field->name) || streq(a->field->name, CAT_DELETED_FIELD)) &&
+            streq(e->device, dev) && (e->hlc == a->base_hlc || e->sent_hlc == a->base_hlc))
+            return 1;
+    }
+    return 0;
+}
+
+int engine_journal(struct backend *b, const struct applying *a, const char *outcome)
+{
+    struct backend_row *row = view_row(b, a->tbl, a->row_id);
+    struct backend_journal_entry e = {0};
+    struct backend_write *w;
+
+    if (!b->snap)
+        return b->ops->journal(b, a, outcome);
+    w = write_new(b, BACKEND_WRITE_JOURNAL, a);
+    if (!w)
+        return -ENOMEM;
+    copy_text(w->outcome, sizeof(w->outcome), outcome);
+    if (!row)
+        return 0;
+    copy_text(e.change_id, sizeof(e.change_id), a->change_id);
+    copy_text(e.device, sizeof(e.device), a->device);
+    copy_text(e.base_device, sizeof(e.base_device), a->base_device);
+    copy_text(e.field, sizeof(e.field), a->field->name);
+    copy_text(e.outcome, sizeof(e.outcome), outcome);
+    e.hlc = a->hlc;
+    e.sent_hlc = a->sent_hlc;
+    e.base_hlc = a->base_hlc;
+    return backend_row_journal_add(row, &e, a->value);
+}
+
+/* Make @a the field's current version, numbered next in the store's sequence. */
+static int field_put(struct backend *b, const struct applying *a)
+{
+    struct backend_row *row = view_row(b, a->tbl, a->row_id);
+    struct backend_write *w;
+
+    if (!b->snap)
+        return b->ops->field_put(b, a, ++*b->seq);
+    w = write_new(b, BACKEND_WRITE_FIELD, a);
+    if (!w)
+        return -ENOMEM;
+    w->seq = ++*b->seq;
+    if (!row)
+        return 0;
+    return backend_row_put(row, a->field->name, a->value, a->hlc, a->device, a->change_id);
+}
+
+/* The applied and lost entries of @row: of @field from @from_hlc on (@field NULL: of every field
+ * but _deleted), and with @tombstones every tombstone entry. */
+static int view_history(const struct backend_row *row, const char *field, uint64_t from_hlc,
+                        bool tombstones, struct backend_journal_entry **ret, size_t *ret_n)
+{
+    struct backend_journal_entry *h = NULL;
+    size_t n = 0, cap = 0;
+    int r = 0;
+
+    for (size_t i = 0; r >= 0 && i < row->n_journal; i++) {
+        const struct backend_journal_entry *e = &row->journal[i];
+        bool want = field ? streq(e->field, field) : !e->tombstone;
+
+        if (!hist_counts(e))
+            continue;
+        if ((want && e->hlc >= from_hlc) || (tombstones && e->tombstone))
+            r = hist_copy(e, &h, &n, &cap);
+    }
+    if (r < 0) {
+        backend_history_free(h, n);
+        return r;
+    }
+    *ret = h;
+    *ret_n = n;
+    return 0;
+}
+
+static int field_history(struct backend *b, const char *tbl, const char *row_id,
+                         const char *field, uint64_t from_hlc,
+                         struct backend_journal_entry **ret, size_t *ret_n)
+{
+    struct backend_row *row = view_row(b, tbl, row_id);
+
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->field_history(b, tbl, row_id, field, from_hlc, ret, ret_n);
+    }
+    return view_history(row, field, from_hlc, !streq(field, CAT_DELETED_FIELD), ret, ret_n);
+}
+
+static int row_edits(struct backend *b, const char *tbl, const char *row_id, uint64_t from_hlc,
+                     struct backend_journal_entry **ret, size_t *ret_n)
+{
+    struct backend_row *row = view_row(b, tbl, row_id);
+
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->row_edits(b, tbl, row_id, from_hlc, ret, ret_n);
+    }
+    return view_history(row, NULL, from_hlc, false, ret, ret_n);
+}
+
+static int restored_after(struct backend *b, const char *tbl, const char *row_id, uint64_t hlc,
+                          const char *device)
+{
+    struct backend_row *row = view_row(b, tbl, row_id);
+
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->restored_after(b, tbl, row_id, hlc, device);
+    }
+    for (size_t i = 0; i < row->n_journal; i++) {
+        const struct backend_journal_entry *e = &row->journal[i];
+
+        if (hist_counts(e) && e->tombstone && e->value && streq(e->value, "0") &&
+            hlc_version_cmp(e->hlc, e->device, hlc, device) > 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The clocks of the change behind the current version @cur of a field of (@tbl, @row_id). */
+static int journal_clocks(struct backend *b, const char *tbl, const char *row_id,
+                          const char *change_id, uint64_t *ret_hlc, uint64_t *ret_sent_hlc)
+{
+    struct backend_row *row = view_row(b, tbl, row_id);
+
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->journal_clocks(b, change_id, ret_hlc, ret_sent_hlc);
+    }
+    for (size_t i = 0; i < row->n_journal; i++)
+        if (streq(row->journal[i].change_id, change_id)) {
+            *ret_hlc = row->journal[i].hlc;
+            *ret_sent_hlc = row->journal[i].sent_hlc;
+            return 1;
+        }
+    return 0;
+}
+
+static int row_newest(struct backend *b, const char *tbl, const char *row_id,
+                      struct field_cur *ret)
+{
+    struct backend_row *row = view_row(b, tbl, row_id);
+
+    if (!row) {
+        int r = engine_flush(b);
+
+        return r < 0 ? r : b->ops->row_newest(b, tbl, row_id, ret);
+    }
+    store_field_cur_done(ret);
+    for (size_t i = 0; i < row->n_versions; i++) {
+        const struct field_cur *c = &row->versions[i].cur;
+
+        if (!ret->exists || hlc_version_cmp(c->hlc, c->device, ret->hlc, ret->device) > 0) {
+            ret->exists = true;
+            ret->hlc = c->hlc;
+            copy_text(ret->device, sizeof(ret->device), c->device);
+        }
+    }
+    return 0;
+}
+
+int engine_audit(struct backend *b, const struct applying *a, const char *outcome,
+                 const char *before)
+{
+    struct backend_write *w;
+
+    if (!b->snap)
+        return b->ops->audit_change(b, a, outcome, before);
+    w = write_new(b, BACKEND_WRITE_AUDIT, a);
+    if (!w)
+        return -ENOMEM;
+    copy_text(w->outcome, sizeof(w->outcome), outcome);
+    if (before && !(w->before = strdup(before)))
+        return -ENOMEM;
+    return 0;
+}
+
+/* 1 when the conflict log (with the batch's own entries) may take (@loser, @kind) in @row. */
+static bool conflict_new(const struct backend_row *row, const char *loser, const char *kind)
+{
+    for (size_t i = 0; i < row->n_conflicts; i++) {
+        const struct backend_conflict_key *k = &row->conflicts[i];
+
+        if (!streq(k->loser, loser))
+            continue;
+        if (streq(k->kind, kind) ||
+            (streq(kind, "concurrent_edit") && streq(k->kind, "missed_vs_completed")))
+            return false;
+    }
+    return true;
+}
+
+/* The backend's conflict_add() over the snapshot: 1 when logged, 0 when it already was. */
+static int conflict_add(struct backend *b, const char *kind, struct applying *a,
+                        const char *loser_change_id, const char *winner_change_id,
+                        const char *field)
+{
+    struct backend_row *row = view_row(b, a->tbl, a->row_id);
+    struct backend_write *w;
+    int r;
+
+    if (!row || !loser_change_id) {
+        r = engine_flush(b);
+        return r < 0 ? r : b->ops->conflict_add(b, kind, a, loser_change_id, winner_change_id,
+                                                field);
+    }
+    if (!conflict_new(row, loser_change_id, kind))
+        return 0;
+    w = write_new(b, BACKEND_WRITE_CONFLICT, a);
+    if (!w)
+        return -ENOMEM;
+    copy_text(w->conflict_kind, sizeof(w->conflict_kind), kind);
+    w->has_loser = true;
+    copy_text(w->loser, sizeof(w->loser), loser_change_id);
+    w->has_winner = winner_change_id != NULL;
+    copy_text(w->winner, sizeof(w->winner), winner_change_id);
+    copy_text(w->field, sizeof(w->field), field);
+    r = backend_row_conflict_add(row, loser_change_id, kind);
+    return r < 0 ? r : 1;
+}
+
 int engine_conflict(struct backend *b, const char *kind, struct applying *a,
                     const char *loser_change_id, const char *winner_change_id, const char *field)
 {
-    int r = b->ops->conflict_add(b, kind, a, loser_change_id, winner_change_id, field);
+    int r = conflict_add(b, kind, a, loser_change_id, winner_change_id, field);
 
     if (r <= 0)
         return r;
@@ -54,10 +392,10 @@ static int detect_delete(struct backend *b, struct applying *a)
     size_t n = 0;
     int r;
 
-    r = b->ops->restored_after(b, a->tbl, a->row_id, a->hlc, a->device);
+    r = restored_after(b, a->tbl, a->row_id, a->hlc, a->device);
     if (r != 0)
         return r < 0 ? r : 0;
-    r = b->ops->row_edits(b, a->tbl, a->row_id, a->base_hlc, &h, &n);
+    r = row_edits(b, a->tbl, a->row_id, a->base_hlc, &h, &n);
     for (size_t i = 0; r >= 0 && i < n; i++) {
         const struct backend_journal_entry *e = &h[i];
         struct merge_version ev = {e->hlc, e->device}, eb = {e->base_hlc, e->base_device};
@@ -113,7 +451,7 @@ static int detect_conflicts(struct backend *b, struct applying *a)
     size_t n = 0;
     int r;
 
-    r = b->ops->field_history(b, a->tbl, a->row_id, a->field->name,
+    r = field_history(b, a->tbl, a->row_id, a->field->name,
                               a->base_hlc < a->hlc ? a->base_hlc : a->hlc, &h, &n);
     if (r < 0)
         return r;
@@ -195,12 +533,6 @@ out:
     return r < 0 ? r : 0;
 }
 
-/* Make @a the field's current version, numbered next in the store's sequence. */
-static int field_put(struct backend *b, const struct applying *a)
-{
-    return b->ops->field_put(b, a, ++*b->seq);
-}
-
 /*
  * 1 when the current version was re-stamped by the server (a clamped clock or a domain rule) and
  * @a was written by a device that had seen it under its original clock (its base is that
@@ -211,7 +543,7 @@ static int successor_of_restamp(struct backend *b, const struct applying *a,
                                 const struct field_cur *cur)
 {
     uint64_t hlc, sent;
-    int r = b->ops->journal_clocks(b, cur->change_id, &hlc, &sent);
+    int r = journal_clocks(b, a->tbl, a->row_id, cur->change_id, &hlc, &sent);
 
     if (r <= 0)
         return r;
@@ -240,7 +572,7 @@ static bool contact_status(const char *v)
 static int visit_has_actual_start(struct backend *b, const char *row_id)
 {
     _cleanup_(store_field_cur_done) struct field_cur st = {0};
-    int r = b->ops->field_current(b, "visit", row_id, "actual_start", &st);
+    int r = engine_field_current(b, "visit", row_id, "actual_start", &st);
 
     if (r < 0)
         return r;
@@ -314,9 +646,9 @@ int engine_server_version(struct backend *b, const struct applying *a, const cha
     k.base_hlc = a->hlc;
     k.base_device = a->device;
     k.base_untrusted = false;
-    r = b->ops->journal(b, &k, "applied");
+    r = engine_journal(b, &k, "applied");
     if (r >= 0)
-        r = b->ops->audit_change(b, &k, "applied", before);
+        r = engine_audit(b, &k, "applied", before);
     if (r >= 0)
         r = field_put(b, &k);
     if (r >= 0)
@@ -334,7 +666,7 @@ int engine_apply_change(struct backend *b, struct applying *a, bool *ret_applied
     bool wins;
     int policy, r;
 
-    r = b->ops->field_current(b, a->tbl, a->row_id, a->field->name, &cur);
+    r = engine_field_current(b, a->tbl, a->row_id, a->field->name, &cur);
     if (r < 0)
         return r;
     cv.hlc = cur.hlc;
@@ -354,9 +686,9 @@ int engine_apply_change(struct backend *b, struct applying *a, bool *ret_applied
         return policy;
 
     if (policy == POLICY_LOSE) {
-        r = b->ops->journal(b, a, "lost");
+        r = engine_journal(b, a, "lost");
         if (r >= 0)
-            r = b->ops->audit_change(b, a, "lost", cur.value);
+            r = engine_audit(b, a, "lost", cur.value);
         if (r >= 0)
             r = engine_conflict(b, kind, a, a->change_id, cur.change_id, a->field->name);
         if (r >= 0 && wins) {
@@ -383,9 +715,9 @@ int engine_apply_change(struct backend *b, struct applying *a, bool *ret_applied
     if (policy == POLICY_WIN_RESTAMP) {
         if (!wins)
             a->hlc = tick(b);
-        r = b->ops->journal(b, a, "applied");
+        r = engine_journal(b, a, "applied");
         if (r >= 0)
-            r = b->ops->audit_change(b, a, "applied", cur.value);
+            r = engine_audit(b, a, "applied", cur.value);
         if (r >= 0)
             r = field_put(b, a);
         if (r >= 0)
@@ -396,9 +728,9 @@ int engine_apply_change(struct backend *b, struct applying *a, bool *ret_applied
         return 0;
     }
 
-    r = b->ops->journal(b, a, wins ? "applied" : "lost");
+    r = engine_journal(b, a, wins ? "applied" : "lost");
     if (r >= 0)
-        r = b->ops->audit_change(b, a, wins ? "applied" : "lost", cur.value);
+        r = engine_audit(b, a, wins ? "applied" : "lost", cur.value);
     if (r >= 0 && wins)
         r = field_put(b, a);
     /* A row this batch created has no history to search: nobody else has written it. */
@@ -422,7 +754,7 @@ int engine_write_field(struct backend *b, const char *device, int64_t user_id, c
     bool applied;
     int r;
 
-    r = b->ops->field_current(b, tbl, row_id, field, &cur);
+    r = engine_field_current(b, tbl, row_id, field, &cur);
     if (r < 0)
         return r;
     r = uuid_v7(hlc_wall_ms(), ret_change_id);
@@ -445,7 +777,7 @@ int engine_write_field(struct backend *b, const char *device, int64_t user_id, c
         /* A delete's base is the newest version of any field of the row (the writer sees the
          * whole row): a coordinator's delete after their own restore hides nothing. */
         store_field_cur_done(&cur);
-        r = b->ops->row_newest(b, tbl, row_id, &cur);
+        r = row_newest(b, tbl, row_id, &cur);
         if (r < 0)
             return r;
         a.base_hlc = cur.exists ? cur.hlc : 0;

@@ -92,10 +92,12 @@ static int in_scope(struct push *x, const char *person_id)
 static int scope_forget(struct push *x, const char *person_id)
 {
     struct backend_person *bp = backend_snapshot_person(&x->snap, person_id);
+    int r;
 
     if (!bp)
         return 0;
-    return x->b->ops->person_reload(x->b, x->p, bp);
+    r = engine_flush(x->b);
+    return r < 0 ? r : x->b->ops->person_reload(x->b, x->p, bp);
 }
 
 /* Add one element of "outcomes" to the reply. @current is only read for "lost". */
@@ -137,7 +139,8 @@ static int may_read(struct push *x, const struct cat_table *t, const struct cat_
         return r;
     if (!access_field_visible(x->p->role, t, f))
         return 0;
-    return x->b->ops->row_visible(x->b, x->p, t, row_id, person_id);
+    r = engine_flush(x->b);
+    return r < 0 ? r : x->b->ops->row_visible(x->b, x->p, t, row_id, person_id);
 }
 
 /*
@@ -163,7 +166,7 @@ static int replayed(struct push *x, const struct change_record *c, const struct 
     if (streq(seen->outcome, "lost"))
         r = may_read(x, t, c->field, seen->row_id, c->person_id);
     if (r > 0)
-        r = x->b->ops->field_current(x->b, seen->tbl, seen->row_id, seen->field, &cur);
+        r = engine_field_current(x->b, seen->tbl, seen->row_id, seen->field, &cur);
     if (r < 0)
         return r;
     r = outcome_obj(outcomes, c->change_id, seen->outcome, seen->hlc, seen->hlc != c->hlc,
@@ -189,7 +192,9 @@ static int register_person(struct push *x, const struct change_record *c)
         return -EIO;
     if (bp->exists)
         return 0;
-    r = x->b->ops->register_person(x->b, x->p, c->person_id);
+    r = engine_flush(x->b);
+    if (r >= 0)
+        r = x->b->ops->register_person(x->b, x->p, c->person_id);
     if (r >= 0)
         r = engine_write_field(x->b, x->e->node_id, 0, "person", c->person_id, c->person_id,
                                "status", "referred", cid);
@@ -274,14 +279,13 @@ static int push_out_of_scope(struct push *x, struct applying *a, bool clamped,
                              struct proto_sync_reply *outcomes)
 {
     _cleanup_(store_field_cur_done) struct field_cur cur = {0};
-    const struct backend_ops *ops = x->b->ops;
     int r;
 
-    r = ops->field_current(x->b, a->tbl, a->row_id, a->field->name, &cur);
+    r = engine_field_current(x->b, a->tbl, a->row_id, a->field->name, &cur);
     if (r >= 0)
-        r = ops->journal(x->b, a, "out_of_scope");
+        r = engine_journal(x->b, a, "out_of_scope");
     if (r >= 0)
-        r = ops->audit_change(x->b, a, "out_of_scope", cur.value);
+        r = engine_audit(x->b, a, "out_of_scope", cur.value);
     if (r >= 0)
         r = engine_conflict(x->b, "out_of_scope", a, a->change_id,
                             cur.exists ? cur.change_id : NULL, a->field->name);
@@ -320,7 +324,6 @@ static int push_one(struct push *x, const struct change_record *c, size_t i,
                     struct proto_sync_reply *outcomes, struct engine_refusal *err)
 {
     _cleanup_(store_field_cur_done) struct field_cur cur = {0};
-    const struct backend_ops *ops = x->b->ops;
     const struct store_principal *p = x->p;
     struct applying a = {0};
     const char *owner;
@@ -412,7 +415,7 @@ static int push_one(struct push *x, const struct change_record *c, size_t i,
         x->new_row_tbl = NULL;
     }
     if (!a.new_row) {
-        r = ops->base_issued(x->b, &a);
+        r = engine_base_issued(x->b, &a);
         if (r < 0)
             return engine_failure(err, r);
         if (r == 0) {
@@ -637,7 +640,10 @@ static int authorise_batch(struct push *x, const struct change_record *changes, 
 static int conflict_quota(struct push *x, struct engine_refusal *err)
 {
     uint64_t open = 0;
-    int r = x->b->ops->device_open_conflicts(x->b, x->p->device_id, &open);
+    int r = engine_flush(x->b);
+
+    if (r >= 0)
+        r = x->b->ops->device_open_conflicts(x->b, x->p->device_id, &open);
 
     if (r < 0)
         return engine_failure(err, r);
@@ -663,6 +669,7 @@ int engine_push(const struct engine *e, const struct store_principal *p,
         r = engine_failure(err, r);
         goto out;
     }
+    x.b->snap = &x.snap;
     x.b->conflicts_logged = 0;
     ops->audit_begin(x.b);
     r = authorise_batch(&x, changes, n, err);
@@ -671,7 +678,9 @@ int engine_push(const struct engine *e, const struct store_principal *p,
     if (r >= 0 && x.b->conflicts_logged)
         r = conflict_quota(&x, err);
     if (r >= 0) {
-        r = ops->audit_flush(x.b);
+        r = engine_flush(x.b);
+        if (r >= 0)
+            r = ops->audit_flush(x.b);
         if (r < 0)
             r = engine_failure(err, r);
     } else {
@@ -683,6 +692,7 @@ int engine_push(const struct engine *e, const struct store_principal *p,
             r = engine_failure(err, r);
     }
 out:
+    x.b->snap = NULL;
     backend_push_snapshot_done(&x.snap);
     return r;
 }

@@ -108,6 +108,71 @@ static int sqlite_person_reload(struct backend *b, const struct store_principal 
     return load_person(store_of(b), p, io);
 }
 
+/* What the merge reads about @row: every field's current version and every journal entry. */
+static int load_row_merge(struct store *s, struct backend_row *row)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT field, value, hlc, device, change_id FROM field_state"
+                                     " WHERE tbl = ? AND row_id = ?");
+    int rc = SQLITE_DONE, r = 0;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, row->table->name);
+    store_bind_text(st, 2, row->row_id);
+    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        r = backend_row_put(row, (const char *)sqlite3_column_text(st, 0),
+                            (const char *)sqlite3_column_text(st, 1),
+                            (uint64_t)sqlite3_column_int64(st, 2),
+                            (const char *)sqlite3_column_text(st, 3),
+                            (const char *)sqlite3_column_text(st, 4));
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    st = store_stmt(s, "SELECT change_id, device, base_device, field, value, hlc, sent_hlc,"
+                       " base_hlc, outcome FROM change_log WHERE tbl = ? AND row_id = ?");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, row->table->name);
+    store_bind_text(st, 2, row->row_id);
+    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct backend_journal_entry e = {0};
+
+        copy_text(e.change_id, sizeof(e.change_id), sqlite3_column_text(st, 0));
+        copy_text(e.device, sizeof(e.device), sqlite3_column_text(st, 1));
+        copy_text(e.base_device, sizeof(e.base_device), sqlite3_column_text(st, 2));
+        copy_text(e.field, sizeof(e.field), sqlite3_column_text(st, 3));
+        e.hlc = (uint64_t)sqlite3_column_int64(st, 5);
+        e.sent_hlc = (uint64_t)sqlite3_column_int64(st, 6);
+        e.base_hlc = (uint64_t)sqlite3_column_int64(st, 7);
+        copy_text(e.outcome, sizeof(e.outcome), sqlite3_column_text(st, 8));
+        r = backend_row_journal_add(row, &e, (const char *)sqlite3_column_text(st, 4));
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    /* The conflict-log entries of its journal (the log's key is loser and kind). */
+    st = store_stmt(s, "SELECT c.loser_change_id, c.kind FROM change_log l JOIN conflicts c"
+                       " ON c.loser_change_id = l.change_id WHERE l.tbl = ? AND l.row_id = ?");
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, row->table->name);
+    store_bind_text(st, 2, row->row_id);
+    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        r = backend_row_conflict_add(row, (const char *)sqlite3_column_text(st, 0),
+                                     (const char *)sqlite3_column_text(st, 1));
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    if (rc != SQLITE_DONE)
+        return db_errno(rc);
+    row->loaded = true;
+    return 0;
+}
+
 static int sqlite_push_load(struct backend *b, const struct store_principal *p,
                             const struct change_record *changes, size_t n,
                             struct push_snapshot *ret)
@@ -126,6 +191,8 @@ static int sqlite_push_load(struct backend *b, const struct store_principal *p,
         row->exists = r > 0;
         if (r >= 0)
             r = store_row_load(s, row->table->name, row->row_id, &row->fields);
+        if (r >= 0)
+            r = load_row_merge(s, row);
     }
     for (size_t i = 0; r >= 0 && i < ret->n_people; i++)
         r = load_person(s, p, &ret->people[i]);
@@ -314,6 +381,7 @@ const struct backend_ops sqlite_backend_ops = {
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
     .push_load = sqlite_push_load,
+    .push_write = backend_write_each,
     .person_reload = sqlite_person_reload,
     .field_current = sqlite_field_current,
     .base_issued = sqlite_base_issued,

@@ -359,6 +359,38 @@ static int m_push_load(struct backend *b, const struct store_principal *p,
         if (f)
             copy_text(row->person_id, sizeof(row->person_id), f->person_id);
         load_row(s, row->table->name, row->row_id, &row->fields);
+        for (size_t k = 0; k < s->n_fields; k++) {
+            const struct mem_field *v = &s->fields[k];
+
+            if (streq(v->tbl, row->table->name) && streq(v->row_id, row->row_id) &&
+                backend_row_put(row, v->field, v->value, v->hlc, v->device, v->change_id) < 0)
+                return -ENOMEM;
+        }
+        for (size_t k = 0; k < s->n_journal; k++) {
+            const struct mem_journal *j = &s->journal[k];
+            struct backend_journal_entry e = {0};
+
+            if (!streq(j->tbl, row->table->name) || !streq(j->row_id, row->row_id))
+                continue;
+            copy_text(e.change_id, sizeof(e.change_id), j->change_id);
+            copy_text(e.device, sizeof(e.device), j->device);
+            copy_text(e.base_device, sizeof(e.base_device), j->base_device);
+            copy_text(e.field, sizeof(e.field), j->field);
+            copy_text(e.outcome, sizeof(e.outcome), j->outcome);
+            e.hlc = j->hlc;
+            e.sent_hlc = j->sent_hlc;
+            e.base_hlc = j->base_hlc;
+            if (backend_row_journal_add(row, &e, j->value) < 0)
+                return -ENOMEM;
+        }
+        for (size_t k = 0; k < s->n_conflicts; k++) {
+            const struct mem_journal *j = journal_find(s, s->conflicts[k].loser);
+
+            if (j && streq(j->tbl, row->table->name) && streq(j->row_id, row->row_id) &&
+                backend_row_conflict_add(row, s->conflicts[k].loser, s->conflicts[k].kind) < 0)
+                return -ENOMEM;
+        }
+        row->loaded = true;
     }
     for (size_t i = 0; i < ret->n_people; i++)
         load_person(s, p, &ret->people[i]);
@@ -672,6 +704,7 @@ static const struct backend_ops mem_ops = {
     .commit = m_commit,
     .rollback = m_rollback,
     .push_load = m_push_load,
+    .push_write = backend_write_each,
     .person_reload = m_person_reload,
     .field_current = m_field_current,
     .base_issued = m_base_issued,
@@ -875,6 +908,8 @@ FORWARD(begin, (struct backend *b, bool write), (w->inner, write))
 FORWARD(push_load, (struct backend *b, const struct store_principal *p,
                     const struct change_record *changes, size_t n, struct push_snapshot *ret),
         (w->inner, p, changes, n, ret))
+FORWARD(push_write, (struct backend *b, const struct backend_write *wr, size_t n),
+        (w->inner, wr, n))
 FORWARD(person_reload, (struct backend *b, const struct store_principal *p,
                         struct backend_person *io), (w->inner, p, io))
 FORWARD(field_current, (struct backend *b, const char *tbl, const char *row_id,
@@ -957,6 +992,7 @@ void wrap_init(struct wrap_backend *w, struct backend *inner)
         .commit = w_commit,
         .rollback = w_rollback,
         .push_load = w_push_load,
+        .push_write = w_push_write,
         .person_reload = w_person_reload,
         .field_current = w_field_current,
         .base_issued = w_base_issued,
