@@ -94,6 +94,20 @@ def applied(p):
     return int(p.stdout.split()[1])
 
 
+def flags(pg, db):
+    """The store's flags are integers 0/1 (sql.h), and devices.redecide holds 2 (a
+    coordinator's devices, store_people.c): each takes an int8 parameter, as the driver binds
+    one, and compares with an integer literal, as the store's SQL writes it."""
+    for table, col, top in (('change_log', 'conflict', 1), ('conflicts', 'review', 1),
+                            ('conflict_resolutions', 'wrote', 1),
+                            ('conflict_resolutions', 'before_exists', 1),
+                            ('devices', 'redecide', 2), ('devices', 'redecide_done', 1)):
+        p = pg.psql('PREPARE p(bigint) AS UPDATE %s SET %s = $1 WHERE %s = 0;'
+                    ' EXECUTE p(%d)' % (table, col, col, top), db=db, expect=None)
+        h.check(p.returncode == 0, '%s.%s takes %d from an int8 parameter' % (table, col, top),
+                p.stderr)
+
+
 def migrations(pg):
     url = new_database(pg, 'mig_once')
     h.check_eq(applied(h.run([MIGRATE, url])), N_MIGRATIONS, 'an empty database gets all')
@@ -101,6 +115,7 @@ def migrations(pg):
     h.check_eq([int(r[0]) for r in rows], list(range(1, N_MIGRATIONS + 1)), 'every one recorded')
     h.check_eq(pg.query('SELECT count(*) FROM store_head', db='mig_once'), [['1']],
                'the append point is there')
+    flags(pg, 'mig_once')
     h.check_eq(applied(h.run([MIGRATE, url])), 0, 'a second run applies none')
     h.check_eq(len(pg.query('SELECT 1 FROM schema_migrations', db='mig_once')), N_MIGRATIONS,
                'and records none twice')
