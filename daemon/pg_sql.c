@@ -265,6 +265,12 @@ static bool ident_char(char c)
            c == '_' || (unsigned char)c >= 0x80;
 }
 
+/* Whether $ followed by @c may open a dollar-quoted string ($$ or $tag$; $1 is no tag). */
+static bool dollar_tag_start(char c)
+{
+    return c == '$' || (ident_char(c) && !(c >= '0' && c <= '9'));
+}
+
 /* Copy the quoted text starting at @s (its opening quote @q) to @o; returns past its end. */
 static const char *copy_quoted(const char *s, char q, bool backslash, char **o)
 {
@@ -330,8 +336,7 @@ static int translate(const char *sql, char **ret, int *ret_n)
                 }
                 *o++ = *s++;
             } while (*s && depth > 0);
-        } else if (*s == '$' && !ident_char(prev) && (s[1] == '$' || (ident_char(s[1]) &&
-                                                                     !(s[1] >= '0' && s[1] <= '9')))) {
+        } else if (*s == '$' && !ident_char(prev) && dollar_tag_start(s[1])) {
             /* A dollar-quoted string, $tag$ ... $tag$ (or a $1 written by hand: copied). */
             size_t t = 1 + strspn(s + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                          "0123456789_");
@@ -732,10 +737,22 @@ static int64_t pg_changes(struct sql *base)
     return ((struct pg *)base)->changes;
 }
 
+static bool starts_with_word(const char *sql, const char *word)
+{
+    size_t n = strlen(word);
+
+    sql += strspn(sql, " \t\n");
+    return strncasecmp(sql, word, n) == 0 && !ident_char(sql[n]);
+}
+
+static bool is_commit(const char *sql)
+{
+    return starts_with_word(sql, "COMMIT") || starts_with_word(sql, "END");
+}
+
 static bool is_rollback(const char *sql)
 {
-    sql += strspn(sql, " \t\n");
-    return strncasecmp(sql, "ROLLBACK", 8) == 0 || strncasecmp(sql, "ABORT", 5) == 0;
+    return starts_with_word(sql, "ROLLBACK") || starts_with_word(sql, "ABORT");
 }
 
 static int pg_exec(struct sql *base, const char *sql)
@@ -749,10 +766,15 @@ static int pg_exec(struct sql *base, const char *sql)
     if (!db->lost && PQstatus(db->conn) == CONNECTION_BAD)
         mark_lost(db, PQTRANS_IDLE);
     if (db->lost) {
+        /* The server rolled the transaction back when the connection went: a ROLLBACK has
+         * nothing left to do, a COMMIT cannot be done, and either ends it for the caller. */
         if (is_rollback(sql)) {
-            /* The server rolled the transaction back when the connection went. */
             db->lost_in_txn = false;
             return 0;
+        }
+        if (is_commit(sql)) {
+            db->lost_in_txn = false;
+            return -ENOTCONN;
         }
         if (db->lost_in_txn)
             return -ENOTCONN;
@@ -765,8 +787,15 @@ static int pg_exec(struct sql *base, const char *sql)
     status = PQresultStatus(res);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY)
         note_changes(db, res);
-    else
+    else {
         r = pg_fail(db, res, sql, before);
+        if (db->lost && is_commit(sql))
+            db->lost_in_txn = false; /* the caller has ended it; the outcome is unknown */
+        else if (db->lost && is_rollback(sql)) {
+            db->lost_in_txn = false; /* rolled back with the connection */
+            r = 0;
+        }
+    }
     PQclear(res);
     return r;
 }
