@@ -154,6 +154,8 @@ static int pg_fail(struct pg *db, PGresult *res, const char *sql, PGTransactionS
     char text[256];
     int r = errno_from_sqlstate(state);
 
+    if (!state)
+        state = "none";
     if (!msg)
         msg = PQerrorMessage(db->conn);
     if (PQstatus(db->conn) == CONNECTION_BAD) {
@@ -173,8 +175,7 @@ static int pg_fail(struct pg *db, PGresult *res, const char *sql, PGTransactionS
         /* The caller decides what these mean (a duplicate is often expected). */
         log_debug("postgresql: %s (SQLSTATE %s) in: %.*s", text, state, 60, sql);
     else
-        log_error("postgresql: %s (SQLSTATE %s) in: %.*s", text, state ? state : "none", 60,
-                  sql);
+        log_error("postgresql: %s (SQLSTATE %s) in: %.*s", text, state, 60, sql);
     return r;
 }
 
