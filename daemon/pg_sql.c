@@ -305,7 +305,7 @@ static int translate(const char *sql, char **ret, int *ret_n)
     char *o;
     int max = 0;
 
-    out = malloc(len * 6 + 1); /* "?" becomes at most "$32766" */
+    out = malloc(len * 6 + 8); /* "?" becomes at most "$32766" */
     if (!out)
         return -ENOMEM;
     o = out;
@@ -370,7 +370,7 @@ static int translate(const char *sql, char **ret, int *ret_n)
                 return -EINVAL;
             if (n > max)
                 max = (int)n;
-            o += sprintf(o, "$%ld", n);
+            o += snprintf(o, 8, "$%ld", n);
         } else
             *o++ = *s++;
     }
