@@ -11,5 +11,8 @@ struct schema_migration {
 
 extern const struct schema_migration schema_server[];
 extern const size_t schema_server_count;
+/* schema/server-pg: the PostgreSQL store's (daemon/pg_schema.c). */
+extern const struct schema_migration schema_server_pg[];
+extern const size_t schema_server_pg_count;
 extern const struct schema_migration schema_client[];
 extern const size_t schema_client_count;

@@ -15,11 +15,13 @@ def c_string(text):
 
 def main():
     out_path = sys.argv[1]
-    groups = {'server': [], 'client': []}
+    # --server: schema/server (SQLite), --server-pg: schema/server-pg (PostgreSQL, the
+    # array schema_server_pg), --client: schema/client.
+    groups = {'server': [], 'server_pg': [], 'client': []}
     cur = None
     for arg in sys.argv[2:]:
-        if arg in ('--server', '--client'):
-            cur = arg[2:]
+        if arg in ('--server', '--server-pg', '--client'):
+            cur = arg[2:].replace('-', '_')
             continue
         groups[cur].append(arg)
     lines = ['/* SPDX-License-Identifier: MIT */',

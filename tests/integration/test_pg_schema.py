@@ -10,7 +10,7 @@
 #  * every table, column, primary key, unique constraint, index (with its columns, uniqueness
 #    and partial predicate), foreign key and trigger of the SQLite server schema (built from
 #    schema/server by Python's sqlite3) is there, each column with the PostgreSQL type meant
-#    for it (INTEGER: bigint, or boolean for a flag; TEXT: text, or timestamptz for a *_at time)
+#    for it (INTEGER: bigint, flags too, 0011; TEXT: text, or timestamptz for a *_at time)
 #    and the same NOT NULL and default;
 #  * the constraints that keep the store right hold: a duplicate change_id is refused (also
 #    when two sessions race for it), two active assignments of one person to one worker, a
@@ -38,10 +38,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SQLITE_DIR = os.path.join(HERE, '..', '..', 'schema', 'server')
 PG_DIR = os.path.join(HERE, '..', '..', 'schema', 'server-pg')
 
-# SQLite INTEGER columns that hold a flag: boolean in PostgreSQL.
-BOOLEAN = {('change_log', 'conflict'), ('conflicts', 'review'),
-           ('conflict_resolutions', 'wrote'), ('conflict_resolutions', 'before_exists'),
-           ('devices', 'redecide'), ('devices', 'redecide_done')}
+# SQLite INTEGER columns that hold a flag: boolean in PostgreSQL until 0011, which makes them
+# bigint as sql.h's portable subset has them (and devices.redecide holds 2). None now.
+BOOLEAN = set()
 # SQLite TEXT times (ISO 8601 UTC, as iso_time() writes them): timestamptz. Every TEXT column
 # named *_at must be listed here, so that a new one is decided, not copied as text.
 TIMES = {('users', 'created_at'), ('users', 'disabled_at'), ('devices', 'created_at'),
