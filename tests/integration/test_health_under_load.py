@@ -10,6 +10,12 @@
 # Every answer must be 200 (ready; figures that parse and whose write-job count never goes
 # back), every sync must succeed and store its note exactly once, the audit chain verifies,
 # and the daemon stops cleanly (exit 0: under ASan or TSan, no report).
+#
+# Under ThreadSanitizer (not part of tools/test.sh): `CC=clang meson setup B -Db_sanitize=thread
+# -Db_lundef=false && ninja -C B daemon/caresyncd`, then run this file with CARESYNCD=B/daemon/
+# caresyncd, CARESYNC=any build's client and TSAN_OPTIONS=halt_on_error=1. On the code before
+# the fix (the /readyz probe on the loop with the writer's handle) TSan reports the race between
+# the loop's probe commit and the writer thread, and the gcc build's daemon dies mid-test.
 import http.client
 import os
 import re
