@@ -117,9 +117,9 @@ struct backend_row {
     struct store_row fields;         /* its current field values */
     /* What the merge reads about the row, when the backend loaded it (loaded true; a backend
      * may leave it false and the engine then asks per change): every field's current version,
-     * and every journal entry of the row (all outcomes). The engine appends the batch's own
-     * journal entries and field versions as it writes them, so the merge's reads see the
-     * batch's earlier writes exactly as reads inside the transaction would. */
+     * and the row's journal entries (all outcomes) within @journal_from. The engine appends the
+     * batch's own journal entries and field versions as it writes them, so the merge's reads
+     * see the batch's earlier writes exactly as reads inside the transaction would. */
     bool loaded;
     /* The journal loaded is bounded (docs/internals/backend.md "The journal's bound"): it holds
      * every entry with hlc >= @journal_from and every tombstone (_deleted) entry whatever its
