@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* backend.c - what every storage backend shares: the push snapshot's keys and lookups. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +87,18 @@ int backend_snapshot_keys(const struct change_record *changes, size_t n, struct 
     for (k = 0; k < n; k++)
         if (k == 0 || person_cmp(&ret->people[ret->n_people - 1], &ret->people[k]) != 0)
             ret->people[ret->n_people++] = ret->people[k];
+    for (k = 0; k < ret->n_rows; k++)
+        ret->rows[k].journal_from = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        /* What the merge of change i reads of its row's journal starts at its base (or at its
+         * own clock, if older): its field's history, the row's other edits. No base: all. */
+        const struct change_record *c = &changes[i];
+        struct backend_row *row = backend_snapshot_row_named(ret, c->table->name, c->row_id);
+        uint64_t from = c->base_hlc < c->hlc ? c->base_hlc : c->hlc;
+
+        if (row && from < row->journal_from)
+            row->journal_from = from;
+    }
     return 0;
 }
 

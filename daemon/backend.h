@@ -117,15 +117,22 @@ struct backend_row {
     struct store_row fields;         /* its current field values */
     /* What the merge reads about the row, when the backend loaded it (loaded true; a backend
      * may leave it false and the engine then asks per change): every field's current version,
-     * and every journal entry of the row (all outcomes). The engine appends the batch's own
-     * journal entries and field versions as it writes them, so the merge's reads see the
-     * batch's earlier writes exactly as reads inside the transaction would. */
+     * and the row's journal entries (all outcomes) within @journal_from. The engine appends the
+     * batch's own journal entries and field versions as it writes them, so the merge's reads
+     * see the batch's earlier writes exactly as reads inside the transaction would. */
     bool loaded;
+    /* The journal loaded is bounded (docs/internals/backend.md "The journal's bound"): it holds
+     * every entry with hlc >= @journal_from and every tombstone (_deleted) entry whatever its
+     * clock; 0 means the whole journal.
+     * backend_snapshot_keys() sets it from the batch: the oldest clock the merge of any of the
+     * row's changes reads from (a change's base or, when older, its own clock; 0 for a change
+     * with no base). The engine asks the backend for what lies below it. */
+    uint64_t journal_from;
     struct backend_version *versions;
     size_t n_versions, cap_versions;
     struct backend_journal_entry *journal;
     size_t n_journal, cap_journal;
-    /* The conflict-log entries whose losers are in the row's journal. */
+    /* The conflict-log entries whose losers are in the row's journal (as loaded). */
     struct backend_conflict_key *conflicts;
     size_t n_conflicts, cap_conflicts;
 };

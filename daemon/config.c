@@ -55,6 +55,7 @@ static const struct config_info {
         [CONFIG_ENROL_SERVER_LIMIT] = {"enrol_server_limit", "--enrol-server-limit", TYPE_RATE},
         [CONFIG_HEADER_TIMEOUT] = {"header_timeout", "--header-timeout", TYPE_NUMBER, 1, 3600},
         [CONFIG_BODY_TIMEOUT] = {"body_timeout", "--body-timeout", TYPE_NUMBER, 1, 86400},
+        [CONFIG_IDLE_TIMEOUT] = {"idle_timeout", "--idle-timeout", TYPE_NUMBER, 1, 86400},
         [CONFIG_MAX_CONNS_PER_ADDR] = {"max_conns_per_addr", "--max-conns-per-addr", TYPE_NUMBER,
                                        1, 1000000},
         [CONFIG_MAX_CONNS] = {"max_conns", "--max-conns", TYPE_NUMBER, 1, 1000000},

@@ -143,7 +143,10 @@ int engine_base_issued(struct backend *b, const struct applying *a)
             streq(e->device, dev) && (e->hlc == a->base_hlc || e->sent_hlc == a->base_hlc))
             return 1;
     }
-    return 0;
+    /* Not in the journal as loaded: it may be below its bound (a version re-stamped from an
+     * older clock). The batch's own entries are all in the snapshot, so the store's answer
+     * for the rest completes it. */
+    return row->journal_from ? b->ops->base_issued(b, a) : 0;
 }
 
 int engine_journal(struct backend *b, const struct applying *a, const char *outcome)
@@ -221,7 +224,9 @@ static int field_history(struct backend *b, const char *tbl, const char *row_id,
 {
     struct backend_row *row = view_row(b, tbl, row_id);
 
-    if (!row) {
+    if (!row || from_hlc < row->journal_from) {
+        /* Not loaded, or older than the journal's bound: the store's, with the batch's
+         * writes so far written first. */
         int r = engine_flush(b);
 
         return r < 0 ? r : b->ops->field_history(b, tbl, row_id, field, from_hlc, ret, ret_n);
@@ -234,7 +239,7 @@ static int row_edits(struct backend *b, const char *tbl, const char *row_id, uin
 {
     struct backend_row *row = view_row(b, tbl, row_id);
 
-    if (!row) {
+    if (!row || from_hlc < row->journal_from) {
         int r = engine_flush(b);
 
         return r < 0 ? r : b->ops->row_edits(b, tbl, row_id, from_hlc, ret, ret_n);
@@ -279,7 +284,8 @@ static int journal_clocks(struct backend *b, const char *tbl, const char *row_id
             *ret_sent_hlc = row->journal[i].sent_hlc;
             return 1;
         }
-    return 0;
+    /* Below the journal's bound (the batch's own entries are all in the snapshot). */
+    return row->journal_from ? b->ops->journal_clocks(b, change_id, ret_hlc, ret_sent_hlc) : 0;
 }
 
 static int row_newest(struct backend *b, const char *tbl, const char *row_id,
@@ -321,6 +327,17 @@ int engine_audit(struct backend *b, const struct applying *a, const char *outcom
     return 0;
 }
 
+/* Whether @change_id is in @row's journal as loaded (or written by the batch). */
+static bool journal_loaded(const struct backend_row *row, const char *change_id)
+{
+    if (!row->journal_from)
+        return true; /* the whole journal: a change not in it is in no journal of the row */
+    for (size_t i = 0; i < row->n_journal; i++)
+        if (streq(row->journal[i].change_id, change_id))
+            return true;
+    return false;
+}
+
 /* 1 when the conflict log (with the batch's own entries) may take (@loser, @kind) in @row. */
 static bool conflict_new(const struct backend_row *row, const char *loser, const char *kind)
 {
@@ -345,7 +362,8 @@ static int conflict_add(struct backend *b, const char *kind, struct applying *a,
     struct backend_write *w;
     int r;
 
-    if (!row || !loser_change_id) {
+    if (!row || !loser_change_id || !journal_loaded(row, loser_change_id)) {
+        /* A loser below the journal's bound has its conflict-log keys in the store only. */
         r = engine_flush(b);
         return r < 0 ? r : b->ops->conflict_add(b, kind, a, loser_change_id, winner_change_id,
                                                 field);

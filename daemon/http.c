@@ -79,6 +79,7 @@ struct caresyncd {
     bool draining;     /* shutdown requested: leave the loop once inflight is 0 */
     bool quiet;        /* no access log */
     unsigned lock_after_days; /* told to devices in every sync ("policy") */
+    unsigned idle_timeout_s;  /* evhttp's, while no job is out (--idle-timeout) */
     unsigned enrol_addr_fails, enrol_addr_window_s, enrol_all_fails, enrol_all_window_s;
     struct bucket enrol_all;         /* failed enrolments, all addresses */
     struct enrol_slot *enrol_addrs;  /* HTTP_ENROL_ADDRS of them */
@@ -547,7 +548,7 @@ static void job_done(struct work_job *j)
     evcon = evhttp_request_get_connection(hr->req);
     if (evcon) {
         evhttp_connection_set_closecb(evcon, NULL, NULL);
-        evhttp_connection_set_timeout(evcon, HTTP_TIMEOUT_S);
+        evhttp_connection_set_timeout(evcon, (int)hr->sd->idle_timeout_s);
     }
     if (j->discard) {
         /* Shutting down with the loop gone: evhttp frees the request with its connection. */
@@ -618,7 +619,7 @@ static void job_submit(struct http_req *hr, struct http_job *hj, enum work_kind 
     hr->deferred = false;
     if (evcon) {
         evhttp_connection_set_closecb(evcon, NULL, NULL);
-        evhttp_connection_set_timeout(evcon, HTTP_TIMEOUT_S);
+        evhttp_connection_set_timeout(evcon, (int)hr->sd->idle_timeout_s);
     }
     hr->held_text = TAKE_PTR(hj->hr.held_text);
     job_free(hj);
@@ -2669,7 +2670,7 @@ struct caresyncd *caresyncd_new(struct event_base *base, struct store *store, SS
         free(sd);
         return NULL;
     }
-    evhttp_set_timeout(sd->http, HTTP_TIMEOUT_S);
+    caresyncd_set_idle_timeout(sd, HTTP_TIMEOUT_S);
     /* Bodies up to twice the limit are read so the handler can answer a JSON 413; larger ones
      * are cut off by evhttp itself (PROTOCOL.md "Limits"). */
     evhttp_set_max_body_size(sd->http, 2 * (ev_ssize_t)HTTP_BODY_MAX);
@@ -2726,6 +2727,12 @@ void caresyncd_set_conn_limits(struct caresyncd *sd, const struct conn_limits *l
 void caresyncd_get_conn_limits(const struct caresyncd *sd, struct conn_limits *ret)
 {
     conn_server_get_limits(sd->conns, ret);
+}
+
+void caresyncd_set_idle_timeout(struct caresyncd *sd, unsigned seconds)
+{
+    sd->idle_timeout_s = seconds;
+    evhttp_set_timeout(sd->http, (int)seconds);
 }
 
 void caresyncd_set_lock_after_days(struct caresyncd *sd, unsigned days)

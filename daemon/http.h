@@ -20,12 +20,12 @@ struct work_stats;
  * TCP segment either way, and gzip's 18 bytes of framing eat most of what it would save. */
 #define HTTP_GZIP_MIN        1024
 #define HTTP_HEADERS_MAX     (16 * 1024)
-#define HTTP_TIMEOUT_S       30
+#define HTTP_TIMEOUT_S       30  /* idle: no byte read or written this long (--idle-timeout) */
 /* A connection whose request waits for the store (its job queued or running) is not idle: it
  * is given this long (work.h; a queue of thousands on a busy machine can take minutes). */
 #define HTTP_JOB_TIMEOUT_S   3600
 #define HTTP_LISTEN_MAX      16  /* listening sockets (--listen, repeatable) */
-#define HTTP_HOST_MAX        253 /* a --listen host name */ /* idle: no byte read or written for this long */
+#define HTTP_HOST_MAX        253 /* a --listen host name */
 #define HTTP_BUDGET_RETRY_AFTER "2" /* seconds, when the body budget is used up */
 #define HTTP_DRAIN_TIMEOUT_S 10  /* longest wait for replies at shutdown */
 #define HTTP_LOCK_AFTER_DAYS 14  /* default: a device unsynced this long locks itself */
@@ -84,6 +84,13 @@ void caresyncd_get_conn_limits(const struct caresyncd *sd, struct conn_limits *r
  * Default HTTP_LOCK_AFTER_DAYS.
  */
 void caresyncd_set_lock_after_days(struct caresyncd *sd, unsigned days);
+
+/*
+ * caresyncd_set_idle_timeout() - close a connection after @seconds with no byte read or written
+ * (evhttp's timeout; default HTTP_TIMEOUT_S), except while its request waits for the store
+ * (HTTP_JOB_TIMEOUT_S then).
+ */
+void caresyncd_set_idle_timeout(struct caresyncd *sd, unsigned seconds);
 
 /*
  * caresyncd_set_enrol_limits() - failed enrolments allowed: @addr_fails per @addr_window_s

@@ -46,6 +46,8 @@ static const char *arg_listens[HTTP_LISTEN_MAX];
 static size_t arg_n_listens;
 static const char *arg_log_file;
 static const char *arg_body_timeout;
+static const char *arg_idle_timeout; /* serve --idle-timeout (http.h) */
+enum { ARG_IDLE_TIMEOUT = 0x100 }; /* long options with no letter of their own */
 static const char *arg_max_conns_per_addr;
 static const char *arg_max_conns;
 static const char *arg_max_body_buffer_kb;
@@ -93,7 +95,7 @@ static const struct admin_command commands[] = {
          "[--tls-certificate FILE --tls-key FILE] [--user NAME] [--log-file FILE] "
          "[--log-level LEVEL] [--log-format text|json] [--max-skew-ms N] [--handover-grace-hours N] "
          "[--lock-after-days N] [--max-device-conflicts N] [--enrol-limit N/S] "
-         "[--enrol-server-limit N/S] [--header-timeout S] [--body-timeout S] "
+         "[--enrol-server-limit N/S] [--header-timeout S] [--body-timeout S] [--idle-timeout S] "
          "[--max-conns-per-addr N] [--max-conns N] [--max-body-buffer-kb N] "
          "[--queue-depth N] [--readers N] [--console-idle-timeout S] [--console-lifetime S] [--quiet]",
          "Serve the sync API (docs/PROTOCOL.md) over HTTPS until SIGTERM or SIGINT, which stop\n"
@@ -144,6 +146,9 @@ static const struct admin_command commands[] = {
          "      --header-timeout S  a request's headers must all arrive within S seconds of\n"
          "                          its first byte, or the connection is closed (default 10)\n"
          "      --body-timeout S    its body within S seconds of the headers (default 60)\n"
+         "      --idle-timeout S    a connection with no byte read or written for S seconds,\n"
+         "                          and no request waiting for the store, is closed\n"
+         "                          (default 30)\n"
          "      --max-conns-per-addr N\n"
          "                          connections open from one client address (default 32)\n"
          "      --max-conns N       connections open in all; when full, the oldest idle one\n"
@@ -383,6 +388,7 @@ static const struct option longopts[] = {
         {"enrol-server-limit", required_argument, NULL, 'T'},
         {"header-timeout", required_argument, NULL, 'H'},
         {"body-timeout", required_argument, NULL, 'B'},
+        {"idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT},
         {"max-conns-per-addr", required_argument, NULL, 'A'},
         {"max-conns", required_argument, NULL, 'M'},
         {"max-body-buffer-kb", required_argument, NULL, 'U'},
@@ -607,6 +613,9 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
             break;
         case 'B':
             arg_body_timeout = optarg;
+            break;
+        case ARG_IDLE_TIMEOUT:
+            arg_idle_timeout = optarg;
             break;
         case 'A':
             arg_max_conns_per_addr = optarg;
@@ -954,6 +963,7 @@ static int serve_config(const struct admin_command *cmd, struct admin_opts *o, s
             {CONFIG_ENROL_SERVER_LIMIT, arg_enrol_server_limit},
             {CONFIG_HEADER_TIMEOUT, arg_header_timeout},
             {CONFIG_BODY_TIMEOUT, arg_body_timeout},
+            {CONFIG_IDLE_TIMEOUT, arg_idle_timeout},
             {CONFIG_MAX_CONNS_PER_ADDR, arg_max_conns_per_addr},
             {CONFIG_MAX_CONNS, arg_max_conns},
             {CONFIG_MAX_BODY_BUFFER_KB, arg_max_body_buffer_kb},
@@ -1140,6 +1150,8 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
     }
     caresyncd_set_lock_after_days(sd, (unsigned)config_number(&cfg, CONFIG_LOCK_AFTER_DAYS,
                                                               HTTP_LOCK_AFTER_DAYS));
+    caresyncd_set_idle_timeout(sd, (unsigned)config_number(&cfg, CONFIG_IDLE_TIMEOUT,
+                                                           HTTP_TIMEOUT_S));
     if (caresyncd_set_console(sd, &(struct console_options){
                                           .idle_s = (unsigned)config_number(
                                                   &cfg, CONFIG_CONSOLE_IDLE_TIMEOUT, 0),

@@ -108,7 +108,15 @@ static int sqlite_person_reload(struct backend *b, const struct store_principal 
     return load_person(store_of(b), p, io);
 }
 
-/* What the merge reads about @row: every field's current version and every journal entry. */
+/*
+ * What the merge reads about @row: every field's current version, and the journal from
+ * row->journal_from on with every tombstone entry (backend.h), with their conflict-log keys.
+ * Two disjoint parts, each over the index on (tbl, row_id, field, hlc).
+ */
+#define JOURNAL_BOUNDED(cols)                                                                  \
+    "SELECT " cols " FROM change_log l WHERE l.tbl = ?1 AND l.row_id = ?2 AND l.hlc >= ?3"   \
+    " UNION ALL SELECT " cols " FROM change_log l WHERE l.tbl = ?1 AND l.row_id = ?2"        \
+    " AND l.field = '" CAT_DELETED_FIELD "' AND l.hlc < ?3"
 static int load_row_merge(struct store *s, struct backend_row *row)
 {
     sqlite3_stmt *st = store_stmt(s, "SELECT field, value, hlc, device, change_id FROM field_state"
@@ -130,12 +138,13 @@ static int load_row_merge(struct store *s, struct backend_row *row)
         return r;
     if (rc != SQLITE_DONE)
         return db_errno(rc);
-    st = store_stmt(s, "SELECT change_id, device, base_device, field, value, hlc, sent_hlc,"
-                       " base_hlc, outcome FROM change_log WHERE tbl = ? AND row_id = ?");
+    st = store_stmt(s, JOURNAL_BOUNDED("l.change_id, l.device, l.base_device, l.field, l.value,"
+                                       " l.hlc, l.sent_hlc, l.base_hlc, l.outcome"));
     if (!st)
         return -EIO;
     store_bind_text(st, 1, row->table->name);
     store_bind_text(st, 2, row->row_id);
+    sqlite3_bind_int64(st, 3, (int64_t)row->journal_from);
     while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct backend_journal_entry e = {0};
 
@@ -155,12 +164,13 @@ static int load_row_merge(struct store *s, struct backend_row *row)
     if (rc != SQLITE_DONE)
         return db_errno(rc);
     /* The conflict-log entries of its journal (the log's key is loser and kind). */
-    st = store_stmt(s, "SELECT c.loser_change_id, c.kind FROM change_log l JOIN conflicts c"
-                       " ON c.loser_change_id = l.change_id WHERE l.tbl = ? AND l.row_id = ?");
+    st = store_stmt(s, "SELECT c.loser_change_id, c.kind FROM conflicts c WHERE"
+                       " c.loser_change_id IN (" JOURNAL_BOUNDED("l.change_id") ")");
     if (!st)
         return -EIO;
     store_bind_text(st, 1, row->table->name);
     store_bind_text(st, 2, row->row_id);
+    sqlite3_bind_int64(st, 3, (int64_t)row->journal_from);
     while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
         r = backend_row_conflict_add(row, (const char *)sqlite3_column_text(st, 0),
                                      (const char *)sqlite3_column_text(st, 1));

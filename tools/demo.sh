@@ -7,14 +7,21 @@
 # resolving it; then give the coordinator a web console login (password and TOTP secret) and
 # print it with the console's address. The daemon keeps serving afterwards until Ctrl-C (set
 # DEMO_EXIT=1 to stop at the end instead; DEMO_PORT picks the port, DEMO_SEED the data set,
-# DEMO_CONSOLE_PASSWORD the console password).
+# DEMO_CONSOLE_PASSWORD the console password; DEMO_BUILD=DIR runs the binaries already built in
+# DIR instead of installing dependencies and building build/). It works in demo-run/, which it
+# empties first; demo/ holds the generator's sources and is never touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/deps.sh
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
-D=build/daemon/caresyncd
-C=build/client/caresync
+build=${DEMO_BUILD:-}
+if [ -z "$build" ]; then
+    build=build
+    tools/deps.sh
+    [ -f build/build.ninja ] || meson setup build >/dev/null
+    ninja -C build >/dev/null
+fi
+D=$build/daemon/caresyncd
+C=$build/client/caresync
+[ -x "$D" ] && [ -x "$C" ] || { echo "demo: no caresyncd and caresync in $build; build them first" >&2; exit 1; }
 port=${DEMO_PORT:-8443}
 root=$PWD/demo-run
 rm -rf "$root"

@@ -71,6 +71,7 @@ struct mem_backend {
     bool in_txn;
     size_t audit_pending; /* grouped change events not flushed yet */
     bool audit_batching;
+    uint64_t journal_floor; /* mem_set_journal_floor() */
 };
 
 static struct mem_backend *mem_of(struct backend *b)
@@ -320,10 +321,18 @@ static int m_commit(struct backend *b)
     return 0;
 }
 
+/* Whether push_load() loads journal entry @j into @row (its bound, backend.h). */
+static bool journal_in_bound(const struct mem_journal *j, const struct backend_row *row)
+{
+    return streq(j->tbl, row->table->name) && streq(j->row_id, row->row_id) &&
+           (j->hlc >= row->journal_from || streq(j->field, CAT_DELETED_FIELD));
+}
+
 static int m_push_load(struct backend *b, const struct store_principal *p,
                        const struct change_record *changes, size_t n, struct push_snapshot *ret)
 {
     struct mem_state *s = &mem_of(b)->st;
+    uint64_t floor = mem_of(b)->journal_floor;
     struct mem_device *d;
     int r = backend_snapshot_keys(changes, n, ret);
 
@@ -356,6 +365,8 @@ static int m_push_load(struct backend *b, const struct store_principal *p,
         struct mem_field *f = row_any(s, row->table->name, row->row_id);
 
         row->exists = f != NULL;
+        if (row->journal_from < floor)
+            row->journal_from = floor;
         if (f)
             copy_text(row->person_id, sizeof(row->person_id), f->person_id);
         load_row(s, row->table->name, row->row_id, &row->fields);
@@ -370,7 +381,7 @@ static int m_push_load(struct backend *b, const struct store_principal *p,
             const struct mem_journal *j = &s->journal[k];
             struct backend_journal_entry e = {0};
 
-            if (!streq(j->tbl, row->table->name) || !streq(j->row_id, row->row_id))
+            if (!journal_in_bound(j, row))
                 continue;
             copy_text(e.change_id, sizeof(e.change_id), j->change_id);
             copy_text(e.device, sizeof(e.device), j->device);
@@ -386,7 +397,7 @@ static int m_push_load(struct backend *b, const struct store_principal *p,
         for (size_t k = 0; k < s->n_conflicts; k++) {
             const struct mem_journal *j = journal_find(s, s->conflicts[k].loser);
 
-            if (j && streq(j->tbl, row->table->name) && streq(j->row_id, row->row_id) &&
+            if (j && journal_in_bound(j, row) &&
                 backend_row_conflict_add(row, s->conflicts[k].loser, s->conflicts[k].kind) < 0)
                 return -ENOMEM;
         }
@@ -753,6 +764,11 @@ void mem_free(struct mem_backend *m)
 struct backend *mem_backend(struct mem_backend *m)
 {
     return &m->be;
+}
+
+void mem_set_journal_floor(struct mem_backend *m, uint64_t hlc)
+{
+    m->journal_floor = hlc;
 }
 
 void mem_set_field(struct mem_backend *m, const char *tbl, const char *row_id,

@@ -29,6 +29,12 @@ void mem_set_field(struct mem_backend *m, const char *tbl, const char *row_id,
                    const char *person_id, const char *field, const char *value, uint64_t hlc,
                    const char *device);
 
+/* mem_set_journal_floor() - push_load() loads each row's journal from clock @hlc on at least
+ * (and every tombstone entry), raising the bound the batch set (backend.h "journal_from"), as
+ * a backend that reads less would: the engine must then ask for what lies below it. 0: the
+ * batch's bound, as the SQLite backend loads it. */
+void mem_set_journal_floor(struct mem_backend *m, uint64_t hlc);
+
 /* Looking at the outcome. */
 /* mem_field() - the field's current value (NULL when unset or null); *ret_found says which. */
 const char *mem_field(struct mem_backend *m, const char *tbl, const char *row_id,
