@@ -13,13 +13,13 @@
 int store_denied(struct store *s, const char *role, const char *person_id)
 {
     const char *sector = access_sector(role);
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     int rc, denied;
 
     if (!sector)
         return 0;
     /* An active, not deleted consent record denying this sector (or all sharing). */
-    st = store_stmt(s, "SELECT 1 FROM field_state c INDEXED BY field_state_person_field"
+    st = store_sql(s, "SELECT 1 FROM field_state c INDEXED BY field_state_person_field"
                        " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"
                        "  AND d.field = 'decision' AND d.value = 'deny'"
                        " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"
@@ -30,13 +30,13 @@ int store_denied(struct store *s, const char *role, const char *person_id)
                        "  AND x.field = '_deleted' AND x.value = '1') LIMIT 1");
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, person_id);
-    store_bind_text(st, 2, sector);
-    rc = sqlite3_step(st);
-    denied = rc == SQLITE_ROW;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_errno(rc);
+    sql_bind_text(st, 1, person_id);
+    sql_bind_text(st, 2, sector);
+    rc = sql_step(st);
+    denied = rc == SQL_ROW;
+    sql_reset(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return rc;
     return denied;
 }
 
@@ -44,14 +44,14 @@ int store_deny_since(struct store *s, const char *role, const char *person_id,
                      uint64_t *ret_received_ms, uint64_t *ret_seq)
 {
     const char *sector = access_sector(role);
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     int rc, found = 0;
 
     if (!sector)
         return 0;
     /* Each active deny took effect with the last of the fields that make it one: its sequence
      * number, and when the server received that write (never the writer's clock). */
-    st = store_stmt(s, "SELECT max(c.seq, d.seq, t.seq) AS sq, max(coalesce(lc.received_ms, 0),"
+    st = store_sql(s, "SELECT max(c.seq, d.seq, t.seq) AS sq, max(coalesce(lc.received_ms, 0),"
                        "  coalesce(ld.received_ms, 0), coalesce(lt.received_ms, 0))"
                        " FROM field_state c INDEXED BY field_state_person_field"
                        " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"
@@ -67,17 +67,17 @@ int store_deny_since(struct store *s, const char *role, const char *person_id,
                        "  AND x.field = '_deleted' AND x.value = '1') ORDER BY sq LIMIT 1");
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, person_id);
-    store_bind_text(st, 2, sector);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *ret_seq = (uint64_t)sqlite3_column_int64(st, 0);
-        *ret_received_ms = (uint64_t)sqlite3_column_int64(st, 1);
+    sql_bind_text(st, 1, person_id);
+    sql_bind_text(st, 2, sector);
+    rc = sql_step(st);
+    if (rc == SQL_ROW) {
+        *ret_seq = (uint64_t)sql_column_int64(st, 0);
+        *ret_received_ms = (uint64_t)sql_column_int64(st, 1);
         found = 1;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_errno(rc);
+    sql_reset(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return rc;
     return found;
 }
 
@@ -108,37 +108,37 @@ const char *store_row_get(void *ctx, const char *field)
 
 int store_row_load(struct store *s, const char *tbl, const char *row_id, struct store_row *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT field, value FROM field_state"
+    struct sql_stmt *st = store_sql(s, "SELECT field, value FROM field_state"
                                      " WHERE tbl = ? AND row_id = ?");
     int rc;
 
     store_row_done(ret);
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, tbl);
-    store_bind_text(st, 2, row_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && ret->n < STORE_ROW_MAX) {
-        const unsigned char *v = sqlite3_column_text(st, 1);
+    sql_bind_text(st, 1, tbl);
+    sql_bind_text(st, 2, row_id);
+    while ((rc = sql_step(st)) == SQL_ROW && ret->n < STORE_ROW_MAX) {
+        const char *v = sql_column_text(st, 1);
 
-        ret->names[ret->n] = strdup((const char *)sqlite3_column_text(st, 0));
-        ret->values[ret->n] = v ? strdup((const char *)v) : NULL;
+        ret->names[ret->n] = strdup(sql_column_text(st, 0));
+        ret->values[ret->n] = v ? strdup(v) : NULL;
         if (!ret->names[ret->n] || (v && !ret->values[ret->n])) {
             free(ret->names[ret->n]);
             free(ret->values[ret->n]);
-            sqlite3_reset(st);
+            sql_reset(st);
             return -ENOMEM;
         }
         ret->n++;
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+    sql_reset(st);
+    return rc == SQL_ROW || rc == SQL_DONE ? 0 : rc;
 }
 
 /* 1 when one of @user's actions (plan_action.who) serves goal @goal_id of @person_id. */
 static int owns_action_for_goal(struct store *s, const char *user, const char *person_id,
                                 const char *goal_id)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM field_state g JOIN field_state w"
+    struct sql_stmt *st = store_sql(s, "SELECT 1 FROM field_state g JOIN field_state w"
                                      " ON w.tbl = 'plan_action' AND w.row_id = g.row_id"
                                      " AND w.field = 'who' AND w.value = ?3"
                                      " WHERE g.person_id = ?1 AND g.tbl = 'plan_action'"
@@ -147,14 +147,14 @@ static int owns_action_for_goal(struct store *s, const char *user, const char *p
 
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, person_id);
-    store_bind_text(st, 2, goal_id);
-    store_bind_text(st, 3, user);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
+    sql_bind_text(st, 1, person_id);
+    sql_bind_text(st, 2, goal_id);
+    sql_bind_text(st, 3, user);
+    rc = sql_step(st);
+    sql_reset(st);
+    if (rc == SQL_ROW)
         return 1;
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+    return rc == SQL_DONE ? 0 : rc;
 }
 
 int store_row_visible(struct store *s, const struct store_principal *p, const struct cat_table *t,

@@ -69,16 +69,16 @@
 static int add_rows(struct store *s, cJSON *o, const char *key, const char *sql,
                     const char *const *keys, const char *today, const char *arg)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     cJSON *arr = NULL;
     int r;
 
-    r = db_prepare(s->db, sql, &st);
+    r = sql_prepare(s->sql, sql, &st);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, today);
-    if (sqlite3_bind_parameter_count(st) >= 2)
-        store_bind_text(st, 2, arg);
+    sql_bind_text(st, 1, today);
+    if (strstr(sql, "?2"))
+        sql_bind_text(st, 2, arg);
     r = store_rows_to_array(st, keys, &arr);
     if (r < 0)
         return r;
@@ -88,29 +88,29 @@ static int add_rows(struct store *s, cJSON *o, const char *key, const char *sql,
 static int add_count(struct store *s, cJSON *o, const char *key, const char *sql,
                      const char *today)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     int r, rc;
 
-    r = db_prepare(s->db, sql, &st);
+    r = sql_prepare(s->sql, sql, &st);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, today);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        return db_errno(rc);
-    return cJSON_AddNumberToObject(o, key, (double)sqlite3_column_int64(st, 0)) ? 0 : -ENOMEM;
+    sql_bind_text(st, 1, today);
+    rc = sql_step(st);
+    if (rc != SQL_ROW)
+        return rc;
+    return cJSON_AddNumberToObject(o, key, (double)sql_column_int64(st, 0)) ? 0 : -ENOMEM;
 }
 
 /* Open conflicts at the end of each of the last 13 weeks (today's included). */
 static int add_conflict_weeks(struct store *s, cJSON *o, int64_t now_ms)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     cJSON *arr = cJSON_AddArrayToObject(o, "open_conflicts_by_week");
     int r;
 
     if (!arr)
         return -ENOMEM;
-    r = db_prepare(s->db,
+    r = sql_prepare(s->sql,
                    "SELECT count(*) FROM conflicts c WHERE c.created_ms <= ?1 AND NOT EXISTS"
                    " (SELECT 1 FROM conflict_resolutions r WHERE r.conflict_id = c.id"
                    " AND r.resolved_ms <= ?1)",
@@ -127,15 +127,15 @@ static int add_conflict_weeks(struct store *s, cJSON *o, int64_t now_ms)
             cJSON_Delete(e);
             return -ENOMEM;
         }
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, at);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW)
-            return db_errno(rc);
+        sql_reset(st);
+        sql_bind_int64(st, 1, at);
+        rc = sql_step(st);
+        if (rc != SQL_ROW)
+            return rc;
         iso_time((uint64_t)at, iso);
         iso[10] = '\0';
         if (wire_add_string(e, "date", iso) < 0 ||
-            !cJSON_AddNumberToObject(e, "open", (double)sqlite3_column_int64(st, 0)))
+            !cJSON_AddNumberToObject(e, "open", (double)sql_column_int64(st, 0)))
             return -ENOMEM;
     }
     return 0;
