@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "merge.h"
 #include "store_int.h"

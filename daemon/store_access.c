@@ -7,8 +7,32 @@
 #include <string.h>
 
 #include "access.h"
-#include "db.h"
 #include "store_int.h"
+
+/*
+ * The active deny provisions of a person for a sector. SQLite's query names the index it must
+ * use (INDEXED BY, SQLite's own syntax); PostgreSQL's names none. The greatest of several
+ * values is SQLite's many-argument max() and PostgreSQL's greatest().
+ */
+#define INDEX_HINT_SQLITE " INDEXED BY field_state_person_field"
+#define DENY_FROM(hint)                                                                           \
+    " FROM field_state c" hint                                                                    \
+    " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"                            \
+    "  AND d.field = 'decision' AND d.value = 'deny'"                                             \
+    " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"                            \
+    "  AND t.field = 'status' AND t.value = 'active'"
+#define DENY_WHERE                                                                                \
+    " WHERE c.person_id = ?1 AND c.tbl = 'consent' AND c.field = 'sector'"                        \
+    "  AND c.value IN (?2, 'all') AND NOT EXISTS (SELECT 1 FROM field_state x"                    \
+    "  WHERE x.tbl = 'consent' AND x.row_id = c.row_id"                                           \
+    "  AND x.field = '_deleted' AND x.value = '1')"
+#define DENIED_SQL(hint) "SELECT 1" DENY_FROM(hint) DENY_WHERE " LIMIT 1"
+#define DENY_SINCE_SQL(greatest, hint)                                                            \
+    "SELECT " greatest "(c.seq, d.seq, t.seq) AS sq, " greatest "(coalesce(lc.received_ms, 0),"   \
+    "  coalesce(ld.received_ms, 0), coalesce(lt.received_ms, 0))" DENY_FROM(hint)                 \
+    " LEFT JOIN change_log lc ON lc.change_id = c.change_id"                                      \
+    " LEFT JOIN change_log ld ON ld.change_id = d.change_id"                                      \
+    " LEFT JOIN change_log lt ON lt.change_id = t.change_id" DENY_WHERE " ORDER BY sq LIMIT 1"
 
 int store_denied(struct store *s, const char *role, const char *person_id)
 {
@@ -19,15 +43,8 @@ int store_denied(struct store *s, const char *role, const char *person_id)
     if (!sector)
         return 0;
     /* An active, not deleted consent record denying this sector (or all sharing). */
-    st = store_sql(s, "SELECT 1 FROM field_state c INDEXED BY field_state_person_field"
-                       " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"
-                       "  AND d.field = 'decision' AND d.value = 'deny'"
-                       " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"
-                       "  AND t.field = 'status' AND t.value = 'active'"
-                       " WHERE c.person_id = ?1 AND c.tbl = 'consent' AND c.field = 'sector'"
-                       "  AND c.value IN (?2, 'all') AND NOT EXISTS (SELECT 1 FROM field_state x"
-                       "  WHERE x.tbl = 'consent' AND x.row_id = c.row_id"
-                       "  AND x.field = '_deleted' AND x.value = '1') LIMIT 1");
+    st = store_sql(s, sql_dialect(s->sql) == SQL_POSTGRESQL ? DENIED_SQL("")
+                                                            : DENIED_SQL(INDEX_HINT_SQLITE));
     if (!st)
         return -EIO;
     sql_bind_text(st, 1, person_id);
@@ -51,20 +68,9 @@ int store_deny_since(struct store *s, const char *role, const char *person_id,
         return 0;
     /* Each active deny took effect with the last of the fields that make it one: its sequence
      * number, and when the server received that write (never the writer's clock). */
-    st = store_sql(s, "SELECT max(c.seq, d.seq, t.seq) AS sq, max(coalesce(lc.received_ms, 0),"
-                       "  coalesce(ld.received_ms, 0), coalesce(lt.received_ms, 0))"
-                       " FROM field_state c INDEXED BY field_state_person_field"
-                       " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"
-                       "  AND d.field = 'decision' AND d.value = 'deny'"
-                       " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"
-                       "  AND t.field = 'status' AND t.value = 'active'"
-                       " LEFT JOIN change_log lc ON lc.change_id = c.change_id"
-                       " LEFT JOIN change_log ld ON ld.change_id = d.change_id"
-                       " LEFT JOIN change_log lt ON lt.change_id = t.change_id"
-                       " WHERE c.person_id = ?1 AND c.tbl = 'consent' AND c.field = 'sector'"
-                       "  AND c.value IN (?2, 'all') AND NOT EXISTS (SELECT 1 FROM field_state x"
-                       "  WHERE x.tbl = 'consent' AND x.row_id = c.row_id"
-                       "  AND x.field = '_deleted' AND x.value = '1') ORDER BY sq LIMIT 1");
+    st = store_sql(s, sql_dialect(s->sql) == SQL_POSTGRESQL
+                              ? DENY_SINCE_SQL("greatest", "")
+                              : DENY_SINCE_SQL("max", INDEX_HINT_SQLITE));
     if (!st)
         return -EIO;
     sql_bind_text(st, 1, person_id);

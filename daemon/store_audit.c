@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 
@@ -200,7 +199,7 @@ static int held_people(struct store *s, int64_t uid, const char *person_id,
 
     r = sql_prepare(s->sql,
                    "SELECT person_id FROM assignments WHERE user_id = ?1"
-                   " AND end_seq IS NULL AND (?2 IS NULL OR person_id = ?2)"
+                   " AND end_seq IS NULL AND (CAST(?2 AS TEXT) IS NULL OR person_id = ?2)"
                    " ORDER BY start_seq, id",
                    &st);
     if (r < 0)

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 
@@ -375,17 +374,18 @@ int store_conflicts_query(struct store *s, const struct store_conflict_filter *f
                           struct proto_conflicts *ret)
 {
     _cleanup_(proto_conflicts_done) struct proto_conflicts a = {0};
-    struct sql_stmt *st = store_sql(s, CONFLICT_SELECT " WHERE (?1 = 'all' OR c.status = ?1)"
-                                                     " AND (?2 IS NULL OR c.person_id = ?2)"
-                                                     " AND (?3 IS NULL OR lu.name = ?3"
-                                                     "  OR wu.name = ?3)"
-                                                     " AND (?4 IS NULL OR c.tbl = ?4)"
-                                                     " AND (?5 IS NULL OR c.kind = ?5)"
-                                                     " AND (?6 IS NULL OR " CONFLICT_PRIORITY
-                                                     "  = ?6)"
-                                                     " AND (?7 = 0 OR l.user_id = ?7)"
-                                                     " ORDER BY " CONFLICT_PRIORITY " = 'high'"
-                                                     " DESC, c.id");
+    struct sql_stmt *st = store_sql(s, CONFLICT_SELECT
+                                    " WHERE (?1 = 'all' OR c.status = ?1)"
+                                    " AND (CAST(?2 AS TEXT) IS NULL OR c.person_id = ?2)"
+                                    " AND (CAST(?3 AS TEXT) IS NULL OR lu.name = ?3"
+                                    "  OR wu.name = ?3)"
+                                    " AND (CAST(?4 AS TEXT) IS NULL OR c.tbl = ?4)"
+                                    " AND (CAST(?5 AS TEXT) IS NULL OR c.kind = ?5)"
+                                    " AND (CAST(?6 AS TEXT) IS NULL OR " CONFLICT_PRIORITY
+                                    "  = ?6)"
+                                    " AND (?7 = 0 OR l.user_id = ?7)"
+                                    " ORDER BY " CONFLICT_PRIORITY " = 'high'"
+                                    " DESC, c.id");
     int rc, r = 0;
 
     if (!st)
@@ -767,7 +767,8 @@ int store_conflict_notices(struct store *s, const struct store_principal *p, int
                            " JOIN conflicts c ON c.id = e.conflict_id"
                            " JOIN change_log l ON l.change_id = c.loser_change_id"
                            " WHERE e.id > ?1 AND e.id <= ?2 AND l.user_id = ?3"
-                           " AND (?4 IS NULL OR e.at_ms >= ?4) ORDER BY e.conflict_id");
+                           " AND (CAST(?4 AS BIGINT) IS NULL OR e.at_ms >= ?4)"
+                           " ORDER BY e.conflict_id");
         if (!st)
             return -EIO;
         sql_bind_int64(st, 1, cursor);

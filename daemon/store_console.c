@@ -9,7 +9,6 @@
 
 #include "access.h"
 #include "catalogue.h"
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 

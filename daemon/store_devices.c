@@ -7,12 +7,19 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 
-/* Unix ms of an ISO 8601 text column, in SQL (julianday() reads our own iso_time() output). */
-#define SQL_ISO_MS(col) "CAST(round((julianday(" col ") - 2440587.5) * 86400000.0) AS INTEGER)"
+/* Unix ms of a timestamp column (an iso_time() text on every driver, sql.h), read in C: 0 when
+ * NULL or unreadable. */
+static int64_t column_ms(struct sql_stmt *st, int i)
+{
+    const char *v = sql_column_text(st, i);
+    int64_t ms;
+    bool zoned;
+
+    return v && iso_time_parse(v, &ms, &zoned) >= 0 ? ms : 0;
+}
 
 int store_device_report_txn(struct store *s, const struct store_principal *p,
                             const struct store_device_report *rep, bool notices,
@@ -24,11 +31,11 @@ int store_device_report_txn(struct store *s, const struct store_principal *p,
 
     st = store_sql(s, "UPDATE devices SET"
                        " oldest_pending_ms = CASE WHEN ?1 >= 0 THEN ?1 ELSE oldest_pending_ms END,"
-                       " last_error = CASE WHEN ?2 THEN ?3 ELSE last_error END,"
+                       " last_error = CASE WHEN ?2 <> 0 THEN ?3 ELSE last_error END,"
                        " device_time = coalesce(?4, device_time),"
                        " clock_skew_ms = CASE WHEN ?4 IS NOT NULL THEN ?5 ELSE clock_skew_ms END,"
                        " pending = CASE WHEN ?7 >= 0 THEN ?7 ELSE pending END"
-                       " WHERE id = ?6 RETURNING " SQL_ISO_MS("created_at"));
+                       " WHERE id = ?6 RETURNING created_at");
     if (!st)
         return -EIO;
     sql_bind_int64(st, 1, rep->oldest_pending_ms);
@@ -40,7 +47,7 @@ int store_device_report_txn(struct store *s, const struct store_principal *p,
     sql_bind_int64(st, 7, rep->pending);
     rc = sql_step(st);
     if (rc == SQL_ROW)
-        enrolled = sql_column_int64(st, 0);
+        enrolled = column_ms(st, 0);
     /* Step to the end so the UPDATE ... RETURNING completes before reset. */
     while (rc == SQL_ROW)
         rc = sql_step(st);
@@ -82,12 +89,11 @@ int store_devices_health(struct store *s, struct proto_devices *ret)
     _cleanup_sql_ struct sql_stmt *st = NULL;
     _cleanup_(proto_devices_done) struct proto_devices a = {0};
     bool oom = false;
+    int64_t now;
     int r, rc;
 
     r = sql_prepare(s->sql,
                    "SELECT u.name, u.role, d.id, d.name, d.created_at, d.last_sync_at,"
-                   " CASE WHEN d.last_sync_at IS NULL THEN NULL"
-                   "  ELSE max(0, ?1 - " SQL_ISO_MS("d.last_sync_at") ") END,"
                    " d.pending, d.oldest_pending_ms, d.last_error, d.client_version,"
                    " d.device_time, d.clock_skew_ms, d.revoked_at"
                    " FROM devices d JOIN users u ON u.id = d.user_id"
@@ -95,7 +101,7 @@ int store_devices_health(struct store *s, struct proto_devices *ret)
                    &st);
     if (r < 0)
         return r;
-    sql_bind_int64(st, 1, (int64_t)hlc_wall_ms());
+    now = (int64_t)hlc_wall_ms();
     while (!oom && (rc = sql_step(st)) == SQL_ROW) {
         struct proto_device *d = proto_devices_add(&a);
 
@@ -107,14 +113,18 @@ int store_devices_health(struct store *s, struct proto_devices *ret)
         d->name = store_column_strdup(st, 3, &oom);
         d->enrolled_at = store_column_strdup(st, 4, &oom);
         d->last_sync_at = store_column_strdup(st, 5, &oom);
-        column_opt_int(st, 6, &d->has_since_sync_ms, &d->since_sync_ms);
-        column_opt_int(st, 7, &d->has_pending, &d->pending);
-        column_opt_int(st, 8, &d->has_oldest_pending_ms, &d->oldest_pending_ms);
-        d->last_error = store_column_strdup(st, 9, &oom);
-        d->client_version = store_column_strdup(st, 10, &oom);
-        d->device_time = store_column_strdup(st, 11, &oom);
-        column_opt_int(st, 12, &d->has_clock_skew_ms, &d->clock_skew_ms);
-        d->revoked_at = store_column_strdup(st, 13, &oom);
+        /* How long since the last sync, never negative (a clock set back). */
+        d->has_since_sync_ms = sql_column_type(st, 5) != SQL_NULL;
+        d->since_sync_ms = d->has_since_sync_ms ? now - column_ms(st, 5) : 0;
+        if (d->since_sync_ms < 0)
+            d->since_sync_ms = 0;
+        column_opt_int(st, 6, &d->has_pending, &d->pending);
+        column_opt_int(st, 7, &d->has_oldest_pending_ms, &d->oldest_pending_ms);
+        d->last_error = store_column_strdup(st, 8, &oom);
+        d->client_version = store_column_strdup(st, 9, &oom);
+        d->device_time = store_column_strdup(st, 10, &oom);
+        column_opt_int(st, 11, &d->has_clock_skew_ms, &d->clock_skew_ms);
+        d->revoked_at = store_column_strdup(st, 12, &oom);
         /* "revoked" as a boolean beside the time, which is what a dashboard filters on. */
         d->revoked = d->revoked_at != NULL;
     }

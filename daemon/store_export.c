@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "catalogue.h"
-#include "db.h"
 #include "fhir.h"
 #include "store_int.h"
 

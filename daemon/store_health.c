@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <sys/statvfs.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 #include "util.h"

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 
@@ -410,6 +409,26 @@ fail:
 
 /* ---- the people list ---- */
 
+#define PF(field) "(SELECT value FROM field_state WHERE tbl = 'person' AND row_id = p.row_id" \
+                  " AND field = '" field "')"
+/* The list's one query; the team's names joined by each dialect's aggregate and the order by
+ * name without case in each one's words (sql.h: no group_concat() in the portable subset). */
+#define PEOPLE_SQL(agg, text, nocase)                                                              \
+    "SELECT * FROM (SELECT p.row_id AS id, " PF("name") " AS name, " PF("birth_date") ","          \
+    " coalesce(" PF("status") ", 'active') AS status, " PF("closed_reason") ","                    \
+    " " PF("closed_on") ", " PF("nhs_number") " AS nhs, " PF("gp_practice") ","                    \
+    " (SELECT " agg " FROM assignments a JOIN users u"                                             \
+    "  ON u.id = a.user_id WHERE a.person_id = p.row_id AND a.end_seq IS NULL),"                   \
+    " " PF("_deleted") " AS del"                                                                   \
+    " FROM (SELECT DISTINCT row_id FROM field_state WHERE tbl = 'person') p) AS l"                 \
+    " WHERE (del IS NULL OR del <> '1')"                                                           \
+    " AND (" text("?1") " IS NULL OR id = ?1)"                                                     \
+    " AND (" text("?2") " IS NULL OR lower(name) LIKE ?2 ESCAPE '\\')"                             \
+    " AND (" text("?3") " IS NULL OR nhs = ?3)"                                                    \
+    " ORDER BY " nocase ", id"
+#define AS_IS(p) p
+#define AS_TEXT(p) "CAST(" p " AS TEXT)"
+
 int store_people_list(struct store *s, const struct store_people_filter *f,
                       struct proto_people *ret)
 {
@@ -419,34 +438,11 @@ int store_people_list(struct store *s, const struct store_people_filter *f,
     bool oom = false;
     int r, rc;
 
-#define PF(field) "(SELECT value FROM field_state WHERE tbl = 'person' AND row_id = p.row_id" \
-                  " AND field = '" field "')"
-/* The list's one query; the team's names joined by each dialect's aggregate and the order by
- * name without case in each one's words (sql.h: no group_concat() in the portable subset). */
-#define PEOPLE_SQL(agg, text, nocase)                                                               \
-    "SELECT * FROM (SELECT p.row_id AS id, " PF("name") " AS name, " PF("birth_date") ","           \
-    " coalesce(" PF("status") ", 'active') AS status, " PF("closed_reason") ","                     \
-    " " PF("closed_on") ", " PF("nhs_number") " AS nhs, " PF("gp_practice") ","                     \
-    " (SELECT " agg " FROM assignments a JOIN users u"                                              \
-    "  ON u.id = a.user_id WHERE a.person_id = p.row_id AND a.end_seq IS NULL),"                    \
-    " " PF("_deleted") " AS del"                                                                    \
-    " FROM (SELECT DISTINCT row_id FROM field_state WHERE tbl = 'person') p) AS l"                  \
-    " WHERE (del IS NULL OR del <> '1')"                                                            \
-    " AND (" text("?1") " IS NULL OR id = ?1)"                                                      \
-    " AND (" text("?2") " IS NULL OR lower(name) LIKE ?2 ESCAPE '\\')"                              \
-    " AND (" text("?3") " IS NULL OR nhs = ?3)"                                                     \
-    " ORDER BY " nocase ", id"
-#define AS_IS(p) p
-#define AS_TEXT(p) "CAST(" p " AS TEXT)"
     r = sql_prepare(s->sql,
                     sql_dialect(s->sql) == SQL_POSTGRESQL
                             ? PEOPLE_SQL("string_agg(u.name, ',')", AS_TEXT, "lower(name)")
                             : PEOPLE_SQL("group_concat(u.name, ',')", AS_IS, "name COLLATE NOCASE"),
                     &st);
-#undef AS_TEXT
-#undef AS_IS
-#undef PEOPLE_SQL
-#undef PF
     if (r < 0)
         return r;
     sql_bind_text(st, 1, f->person_id);
