@@ -24,7 +24,9 @@ static int user_get(struct store *s, const char *name, struct user_row *ret)
     _cleanup_sql_ struct sql_stmt *st = NULL;
     int r, rc;
 
-    r = sql_prepare(s->sql, "SELECT id, role, disabled_at IS NOT NULL FROM users WHERE name = ?",
+    r = sql_prepare(s->sql,
+                    "SELECT id, role, CASE WHEN disabled_at IS NULL THEN 0 ELSE 1 END"
+                    " FROM users WHERE name = ?",
                    &st);
     if (r < 0)
         return r;

@@ -19,7 +19,8 @@ int store_staff_login_get(struct store *s, const char *name, struct store_staff_
     int r, rc;
 
     r = sql_prepare(s->sql,
-                   "SELECT u.id, u.name, u.role, u.disabled_at IS NOT NULL, l.password_hash,"
+                   "SELECT u.id, u.name, u.role, CASE WHEN u.disabled_at IS NULL THEN 0 ELSE 1 END,"
+                   " l.password_hash,"
                    " l.totp_secret, l.totp_last_step FROM users u"
                    " LEFT JOIN staff_logins l ON l.user_id = u.id WHERE u.name = ?",
                    &st);
@@ -191,7 +192,8 @@ int store_console_session_get(struct store *s, const char *id_hash, int64_t now_
     if (r < 0)
         return r;
     r = sql_prepare(s->sql,
-                   "SELECT c.user_id, u.name, u.role, u.disabled_at IS NOT NULL, c.csrf,"
+                   "SELECT c.user_id, u.name, u.role, CASE WHEN u.disabled_at IS NULL THEN 0 ELSE 1 END,"
+                   " c.csrf,"
                    " c.created_ms, c.seen_ms FROM console_sessions c"
                    " JOIN users u ON u.id = c.user_id WHERE c.id_hash = ?",
                    &st);

@@ -151,8 +151,9 @@ int store_device_revoke_by(struct store *s, const struct store_principal *p,
     r = store_txn_begin(s);
     if (r < 0)
         return r;
-    r = sql_prepare(s->sql, "SELECT d.revoked_at IS NOT NULL, u.name FROM devices d"
-                          " JOIN users u ON u.id = d.user_id WHERE d.id = ?", &sel);
+    r = sql_prepare(s->sql, "SELECT CASE WHEN d.revoked_at IS NULL THEN 0 ELSE 1 END, u.name"
+                            " FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?",
+                    &sel);
     if (r < 0)
         goto fail;
     sql_bind_text(sel, 1, device_id);

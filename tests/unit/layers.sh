@@ -27,7 +27,10 @@ for f in "$root"/daemon/*.c; do
 done
 rm -f /tmp/layers.$$
 for p in $pending; do
-    [ -e "$root/daemon/$p" ] || echo "layers.sh: daemon/$p is gone: take it off the pending list" >&2
+    if [ ! -e "$root/daemon/$p" ]; then
+        echo "layers.sh: daemon/$p is gone: take it off the pending list" >&2
+        status=1
+    fi
 done
 [ $status = 0 ] && echo "ok: only daemon/sqlite_*.c call SQLite"
 exit $status
