@@ -173,7 +173,7 @@ int store_caseload_assign(struct store *s, const struct store_principal *p, cons
     if (r > 0 && !assign && !store_role_is_coordinator(u.role))
         r = cleared = exec_bound(s,
                                  "DELETE FROM named_coordinators WHERE person_id = ?1"
-                                 " AND user_id = ?3",
+                                 " AND CAST(?2 AS TEXT) IS NULL AND user_id = ?3",
                                  person_id, NULL, u.id, 0);
     if (r >= 0)
         r = audit_caseload(s, p, assign ? "assign" : "unassign", person_id, "user", user,

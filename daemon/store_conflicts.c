@@ -510,7 +510,7 @@ static int kept_load(struct store *s, int64_t id, struct kept_state *k)
 {
     struct sql_stmt *st = store_sql(s, "SELECT before_exists, before_value, before_deleted"
                                      " FROM conflict_resolutions WHERE conflict_id = ?"
-                                     " AND wrote = 1 ORDER BY id LIMIT 1");
+                                     " AND wrote = TRUE ORDER BY id LIMIT 1");
     bool oom = false;
     int rc;
 

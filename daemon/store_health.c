@@ -35,23 +35,26 @@ int store_probe_write(struct store *s)
 
 int store_device_counts(struct store *s, unsigned lock_after_days, struct store_device_counts *ret)
 {
-    char cutoff[ISO_TIME_MAX] = "";
+    char cutoff[ISO_TIME_MAX];
     struct sql_stmt *st;
     int rc;
 
-    /* A device locks itself once its last sync (or, never synced, its enrolment) is older. */
-    if (lock_after_days > 0)
-        iso_time(hlc_wall_ms() - (uint64_t)lock_after_days * 86400000, cutoff);
+    /* A device locks itself once its last sync (or, never synced, its enrolment) is older
+     * than the cutoff (?2, a time), when locking is on (?1). */
     st = store_sql(s, "SELECT"
                        " count(*) FILTER (WHERE revoked_at IS NULL AND"
-                       "   (?1 = '' OR coalesce(last_sync_at, created_at) >= ?1)),"
+                       "   (?1 = 0 OR coalesce(last_sync_at, created_at) >= ?2)),"
                        " count(*) FILTER (WHERE revoked_at IS NULL AND"
-                       "   ?1 <> '' AND coalesce(last_sync_at, created_at) < ?1),"
+                       "   ?1 <> 0 AND coalesce(last_sync_at, created_at) < ?2),"
                        " count(*) FILTER (WHERE revoked_at IS NOT NULL)"
                        " FROM devices");
     if (!st)
         return -EIO;
-    sql_bind_text(st, 1, cutoff);
+    sql_bind_int64(st, 1, lock_after_days > 0);
+    sql_bind_text(st, 2, lock_after_days > 0 ? iso_time(hlc_wall_ms() -
+                                                            (uint64_t)lock_after_days * 86400000,
+                                                        cutoff)
+                                              : NULL);
     rc = sql_step(st);
     if (rc == SQL_ROW) {
         ret->active = sql_column_int64(st, 0);

@@ -108,7 +108,7 @@ int store_user_disable(struct store *s, const char *name, cJSON **ret)
         goto fail;
     /* A leaver's unused code must not enrol a new device: it expires now. */
     codes = exec_user(s, "UPDATE enrol_codes SET expires_ms = 0 WHERE user_id = ?1"
-                         " AND used_at IS NULL AND expires_ms > 0 AND ?2 IS NOT NULL",
+                         " AND used_at IS NULL AND expires_ms > 0 AND CAST(?2 AS TEXT) IS NOT NULL",
                       uid, ts);
     if (codes < 0) {
         r = codes;
@@ -168,7 +168,7 @@ int store_user_role_set(struct store *s, const char *name, const char *role, int
     if (r < 0)
         goto fail;
     /* Every device of theirs re-reads its caseload under the new role at its next sync. */
-    n = exec_user(s, "UPDATE devices SET redecide = ?2, redecide_cursor = NULL, redecide_done = 0"
+    n = exec_user(s, "UPDATE devices SET redecide = ?2, redecide_cursor = NULL, redecide_done = FALSE"
                      " WHERE user_id = ?1 AND revoked_at IS NULL",
                   uid, store_role_is_coordinator(old) ? "2" : "1");
     if (n < 0) {
