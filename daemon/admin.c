@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -56,7 +55,7 @@ int admin_usage(const struct admin_command *cmd, const char *fmt, ...)
     return ADMIN_EXIT_USAGE;
 }
 
-static int path_in(const char *dir, const char *name, char buf[static PATH_MAX])
+int admin_path_in(const char *dir, const char *name, char buf[static PATH_MAX])
 {
     if ((size_t)snprintf(buf, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
         return -ENAMETOOLONG;
@@ -64,7 +63,7 @@ static int path_in(const char *dir, const char *name, char buf[static PATH_MAX])
 }
 
 /* A store call failed for a reason that is not the caller's. */
-static int store_failure(int r, const char *what)
+int admin_store_failure(int r, const char *what)
 {
     if (r == -EBUSY)
         return admin_fail(ADMIN_EXIT_FAILURE, "the store is busy; nothing was changed; try again");
@@ -76,7 +75,7 @@ int admin_open_store(const char *dir, struct store **ret)
     char path[PATH_MAX];
     int r;
 
-    if (path_in(dir, "store.db", path) < 0)
+    if (admin_path_in(dir, "store.db", path) < 0)
         return admin_fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", dir);
     r = store_open(path, false, ret);
     if (r == -ENOENT)
@@ -162,7 +161,7 @@ int admin_init(const struct admin_command *cmd, struct admin_opts *o)
         if (!tls_san_valid(o->sans[i]))
             return admin_usage(cmd, "--san '%s' is neither an IP address nor a DNS name",
                                o->sans[i]);
-    if (path_in(o->data, "store.db", path) < 0)
+    if (admin_path_in(o->data, "store.db", path) < 0)
         return admin_usage(cmd, "the --data path is too long");
     if (mkdir(o->data, 0700) < 0) {
         if (errno != EEXIST)
@@ -259,7 +258,7 @@ int admin_user_set(const struct admin_command *cmd, struct admin_opts *o)
     if (r == -ENOENT)
         return admin_fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
     if (r < 0)
-        return store_failure(r, "setting the user's details");
+        return admin_store_failure(r, "setting the user's details");
     printf("set the details of user %s\n", name);
     return ADMIN_EXIT_OK;
 }
@@ -297,7 +296,7 @@ int admin_user_add(const struct admin_command *cmd, struct admin_opts *o)
                            "'_' or '-')",
                            name, STORE_NAME_MAX);
     if (r < 0)
-        return store_failure(r, "adding the user");
+        return admin_store_failure(r, "adding the user");
     printf("added user %s (%s); next: caresyncd enrol --data %s %s\n", name, o->role, o->data,
            name);
     return ADMIN_EXIT_OK;
@@ -317,7 +316,7 @@ static int list_command(struct admin_opts *o, int (*list)(struct store *, cJSON 
         return r;
     r = list(s, &rows);
     if (r < 0)
-        return store_failure(r, what);
+        return admin_store_failure(r, what);
     if (o->json)
         return print_json(rows);
     print_table(rows, keys, heads, n);
@@ -348,7 +347,7 @@ int admin_user_disable(const struct admin_command *cmd, struct admin_opts *o)
     if (r == -ENOENT)
         return admin_fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
     if (r < 0)
-        return store_failure(r, "disabling the user");
+        return admin_store_failure(r, "disabling the user");
     devs = cJSON_GetObjectItemCaseSensitive(res, "devices_revoked");
     printf("disabled user %s: %d device(s) revoked (each wipes its replica when it next "
            "connects), %d unused enrolment code(s) void\n",
@@ -376,7 +375,7 @@ int admin_user_role(const struct admin_command *cmd, struct admin_opts *o)
                     "an admin account cannot change to or from another role; add a new user "
                     "and disable this one");
     if (r < 0)
-        return store_failure(r, "changing the role");
+        return admin_store_failure(r, "changing the role");
     if (r == 0)
         printf("%s is a %s already; nothing changed\n", name, role);
     else
@@ -415,7 +414,7 @@ int admin_enrol(const struct admin_command *cmd, struct admin_opts *o)
                     "--data %s %s --role ROLE'",
                     name, o->data, name);
     if (r < 0)
-        return store_failure(r, "making the enrolment code");
+        return admin_store_failure(r, "making the enrolment code");
     puts(code);
     return ADMIN_EXIT_OK;
 }
@@ -467,7 +466,7 @@ int admin_person_add(const struct admin_command *cmd, struct admin_opts *o)
     if (r == -EINVAL || r == -E2BIG)
         return admin_usage(cmd, "%s", why ? why : "a value is not valid");
     if (r < 0)
-        return store_failure(r, "adding the person");
+        return admin_store_failure(r, "adding the person");
     puts(id);
     return ADMIN_EXIT_OK;
 }
@@ -502,7 +501,7 @@ int admin_person_list(const struct admin_command *cmd, struct admin_opts *o)
                                                            .nhs_number = o->nhs ? nhs : NULL},
                           &people);
     if (r < 0)
-        return store_failure(r, "listing people");
+        return admin_store_failure(r, "listing people");
     list = proto_people_encode(&people);
     rows = cJSON_GetObjectItemCaseSensitive(list, "people");
     if (!rows)
@@ -543,7 +542,7 @@ static int assignment(const struct admin_command *cmd, struct admin_opts *o, boo
                     "'caresyncd person add'",
                     person);
     if (r < 0)
-        return store_failure(r, assign ? "assigning" : "unassigning");
+        return admin_store_failure(r, assign ? "assigning" : "unassigning");
     if (assign)
         printf(r > 0 ? "assigned person %s to %s; it reaches their devices at the next sync\n"
                      : "person %s was already assigned to %s; nothing changed\n",
@@ -596,7 +595,7 @@ int admin_device_revoke(const struct admin_command *cmd, struct admin_opts *o)
     if (r == -ENOENT)
         return admin_fail(ADMIN_EXIT_NOT_FOUND, "no device with id %s; see 'caresyncd device list'", id);
     if (r < 0)
-        return store_failure(r, "revoking the device");
+        return admin_store_failure(r, "revoking the device");
     printf("revoked device %s; it is told to wipe its replica when it next connects\n", id);
     return ADMIN_EXIT_OK;
 }
@@ -692,7 +691,7 @@ static int export_all_ndjson(struct store *s, const char *dir)
                     strerror(errno));
     r = store_people_list(s, &(struct store_people_filter){.name = NULL}, &people);
     if (r < 0)
-        return store_failure(r, "listing people");
+        return admin_store_failure(r, "listing people");
     iso_time(hlc_wall_ms(), now);
     for (size_t i = 0; i < people.n_people; i++) {
         const char *pid = people.people[i].person_id;
@@ -768,7 +767,7 @@ int admin_export(const struct admin_command *cmd, struct admin_opts *o)
                     "no person with id %s; check the id printed by 'caresyncd person add'",
                     person);
     if (r < 0)
-        return store_failure(r, "reading the person's record");
+        return admin_store_failure(r, "reading the person's record");
     bundle = fhir_bundle(tree, iso_time(hlc_wall_ms(), now));
     text = !bundle ? NULL : max ? fhir_split_lines(bundle, max) : cJSON_Print(bundle);
     if (!text)
@@ -777,7 +776,7 @@ int admin_export(const struct admin_command *cmd, struct admin_opts *o)
     /* Audited before it leaves the store: an export that cannot be audited is not made. */
     r = store_export_audit(s, NULL, person, "fhir-r4");
     if (r < 0)
-        return store_failure(r, "recording the export in the audit log");
+        return admin_store_failure(r, "recording the export in the audit log");
     if (o->output) {
         r = file_write_sync(o->output, text, strlen(text), 0600);
         if (r < 0)
@@ -787,268 +786,5 @@ int admin_export(const struct admin_command *cmd, struct admin_opts *o)
     }
     if (fputs(text, stdout) < 0 || (!max && putchar('\n') == EOF) || fflush(stdout) != 0)
         return admin_fail(ADMIN_EXIT_FAILURE, "cannot write the Bundle to stdout: %s", strerror(errno));
-    return ADMIN_EXIT_OK;
-}
-
-/* ---- backup, restore (README "Backup and restore"; docs/internals/audit.md, "Rewinds") ---- */
-
-/*
- * A backup is one SQLite file, mode 0600: a consistent copy of the store made with SQLite's
- * online backup API (one read transaction, so the daemon keeps serving), plus table
- * backup_files holding every key and certificate of the data directory and backup_info (when
- * it was taken). `sqlite3 FILE "PRAGMA integrity_check"` checks one.
- */
-static const char *const backup_names[] = {"ca.pem", "ca.key", "server.pem", "server.key", NULL};
-
-static int backup_exec(sqlite3 *db, const char *sql)
-{
-    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
-}
-
-/* Read file @path whole (at most 1 MiB). */
-static int read_small(const char *path, char **ret, size_t *ret_n, mode_t *ret_mode)
-{
-    _cleanup_free_ char *buf = malloc(1 << 20);
-    struct stat st;
-    ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-    if (fd < 0)
-        return -errno;
-    if (!buf || fstat(fd, &st) < 0) {
-        (void)close(fd);
-        return buf ? -errno : -ENOMEM;
-    }
-    n = read(fd, buf, 1 << 20);
-    (void)close(fd);
-    if (n < 0)
-        return -errno;
-    *ret = TAKE_PTR(buf);
-    *ret_n = (size_t)n;
-    *ret_mode = st.st_mode & 0777;
-    return 0;
-}
-
-int admin_backup(const struct admin_command *cmd, struct admin_opts *o)
-{
-    char path[PATH_MAX], tmp[PATH_MAX + 8], ts[ISO_TIME_MAX];
-    sqlite3 *src = NULL, *dst = NULL;
-    sqlite3_backup *b;
-    sqlite3_stmt *st = NULL;
-    int r = 0, fd;
-
-    if (!o->output)
-        return admin_usage(cmd, "--output FILE is required");
-    if (path_in(o->data, "store.db", path) < 0 ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s.part", o->output) >= sizeof(tmp))
-        return admin_fail(ADMIN_EXIT_USAGE, "a path is too long");
-    if (access(path, R_OK) < 0)
-        return admin_fail(ADMIN_EXIT_FAILURE, "no store at %s", path);
-    (void)unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return admin_fail(ADMIN_EXIT_FAILURE, "cannot create %s: %s", tmp, strerror(errno));
-    (void)close(fd);
-    if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-        r = -EIO;
-    if (r >= 0) {
-        sqlite3_busy_timeout(src, 10000);
-        b = sqlite3_backup_init(dst, "main", src, "main");
-        /* All pages in one step: one read transaction, one consistent snapshot. */
-        if (!b || sqlite3_backup_step(b, -1) != SQLITE_DONE)
-            r = -EIO;
-        if (b && sqlite3_backup_finish(b) != SQLITE_OK)
-            r = -EIO;
-    }
-    if (r >= 0)
-        r = backup_exec(dst, "PRAGMA journal_mode = DELETE;"
-                             "CREATE TABLE backup_files (name TEXT PRIMARY KEY, mode INTEGER"
-                             " NOT NULL, content BLOB NOT NULL);"
-                             "CREATE TABLE backup_info (key TEXT PRIMARY KEY, value TEXT);");
-    if (r >= 0 && sqlite3_prepare_v2(dst, "INSERT INTO backup_files VALUES(?, ?, ?)", -1, &st,
-                                     NULL) != SQLITE_OK)
-        r = -EIO;
-    for (const char *const *n = backup_names; r >= 0 && *n; n++) {
-        char fp[PATH_MAX];
-        _cleanup_free_ char *data = NULL;
-        size_t len = 0;
-        mode_t mode = 0600;
-
-        if (path_in(o->data, *n, fp) < 0 || read_small(fp, &data, &len, &mode) < 0)
-            continue; /* a file the data directory does not have */
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, *n, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, (int)mode);
-        sqlite3_bind_blob(st, 3, data, (int)len, SQLITE_TRANSIENT);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            r = -EIO;
-    }
-    sqlite3_finalize(st);
-    if (r >= 0 && sqlite3_prepare_v2(dst, "INSERT INTO backup_info VALUES('taken_at', ?)", -1,
-                                     &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, iso_time(hlc_wall_ms(), ts), -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            r = -EIO;
-        sqlite3_finalize(st);
-    }
-    if (dst && r < 0)
-        fprintf(stderr, "caresyncd: %s\n", sqlite3_errmsg(dst));
-    sqlite3_close_v2(src);
-    if (sqlite3_close_v2(dst) != SQLITE_OK)
-        r = -EIO;
-    if (r >= 0 && (chmod(tmp, 0600) < 0 || rename(tmp, o->output) < 0))
-        r = -errno;
-    if (r < 0) {
-        (void)unlink(tmp);
-        return admin_fail(ADMIN_EXIT_FAILURE, "backup failed: %s; nothing was written",
-                    strerror(-r));
-    }
-    printf("backup of %s written to %s (mode 0600); restore it with 'caresyncd restore --data"
-           " DIR --input %s' while caresyncd is stopped\n", o->data, o->output, o->output);
-    return ADMIN_EXIT_OK;
-}
-
-/* Whether a process (other than this one) has @path open: a daemon serving it. */
-static bool file_in_use(const char *path)
-{
-    char want[PATH_MAX], link[PATH_MAX], fdir[300];
-    DIR *proc = opendir("/proc");
-    struct dirent *p, *f;
-    bool used = false;
-
-    if (!proc || !realpath(path, want)) {
-        if (proc)
-            closedir(proc);
-        return false;
-    }
-    while (!used && (p = readdir(proc))) {
-        DIR *fds;
-
-        if (p->d_name[0] < '0' || p->d_name[0] > '9' || atoi(p->d_name) == getpid())
-            continue;
-        snprintf(fdir, sizeof(fdir), "/proc/%s/fd", p->d_name);
-        fds = opendir(fdir);
-        while (fds && !used && (f = readdir(fds))) {
-            char fp[PATH_MAX + 600];
-            ssize_t n;
-
-            snprintf(fp, sizeof(fp), "%s/%s", fdir, f->d_name);
-            n = readlink(fp, link, sizeof(link) - 1);
-            if (n > 0) {
-                link[n] = '\0';
-                used = streq(link, want);
-            }
-        }
-        if (fds)
-            closedir(fds);
-    }
-    closedir(proc);
-    return used;
-}
-
-int admin_restore(const struct admin_command *cmd, struct admin_opts *o)
-{
-    char path[PATH_MAX], tmp[PATH_MAX], aside[PATH_MAX + 40], taken[64] = "unknown";
-    struct store_position old = {0};
-    bool had_old = false;
-    sqlite3 *in = NULL, *db = NULL;
-    sqlite3_backup *b;
-    sqlite3_stmt *st = NULL;
-    struct store *s = NULL;
-    int r = 0, k;
-
-    if (!o->input)
-        return admin_usage(cmd, "--input FILE is required");
-    if (path_in(o->data, "store.db", path) < 0 || path_in(o->data, "store.db.restoring", tmp) < 0)
-        return admin_fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", o->data);
-    if (file_in_use(path))
-        return admin_fail(ADMIN_EXIT_FAILURE, "a process has %s open (caresyncd serve?); stop it"
-                    " first, then restore; nothing was changed", path);
-    if (sqlite3_open_v2(o->input, &in, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(in, "SELECT value FROM backup_info WHERE key = 'taken_at'", -1, &st,
-                           NULL) != SQLITE_OK) {
-        sqlite3_close_v2(in);
-        return admin_fail(ADMIN_EXIT_FAILURE, "%s is not a caresyncd backup; nothing was changed",
-                    o->input);
-    }
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-        snprintf(taken, sizeof(taken), "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    /* Where the store being replaced had got to: the span the restore loses. */
-    if (access(path, F_OK) == 0) {
-        k = admin_open_store(o->data, &s);
-        if (k != ADMIN_EXIT_OK) {
-            sqlite3_close_v2(in);
-            return k;
-        }
-        r = store_position(s, &old);
-        s = store_free(s);
-        if (r < 0) {
-            sqlite3_close_v2(in);
-            return store_failure(r, "reading the store being replaced");
-        }
-        had_old = true;
-        snprintf(aside, sizeof(aside), "%s.replaced-%" PRIu64, path, hlc_wall_ms());
-        if (rename(path, aside) < 0) {
-            sqlite3_close_v2(in);
-            return admin_fail(ADMIN_EXIT_FAILURE, "cannot move %s aside: %s; nothing was changed",
-                        path, strerror(errno));
-        }
-        fprintf(stderr, "caresyncd: the store being replaced was kept as %s\n", aside);
-    }
-    (void)unlink(tmp);
-    k = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (k >= 0)
-        (void)close(k);
-    if (k < 0 || sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-        r = -EIO;
-    if (r >= 0) {
-        b = sqlite3_backup_init(db, "main", in, "main");
-        if (!b || sqlite3_backup_step(b, -1) != SQLITE_DONE)
-            r = -EIO;
-        if (b && sqlite3_backup_finish(b) != SQLITE_OK)
-            r = -EIO;
-    }
-    /* The keys and certificates back in the data directory, then out of the store. */
-    if (r >= 0 && sqlite3_prepare_v2(db, "SELECT name, mode, content FROM backup_files", -1, &st,
-                                     NULL) != SQLITE_OK)
-        r = -EIO;
-    while (r >= 0 && st && sqlite3_step(st) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 0);
-        char fp[PATH_MAX];
-        bool known = false;
-
-        for (const char *const *n = backup_names; name && *n; n++)
-            known |= streq(*n, name);
-        if (!known || path_in(o->data, name, fp) < 0)
-            continue;
-        r = file_write_atomic(fp, sqlite3_column_blob(st, 2),
-                              (size_t)sqlite3_column_bytes(st, 2),
-                              (mode_t)sqlite3_column_int(st, 1) & 0644);
-    }
-    sqlite3_finalize(st);
-    if (r >= 0)
-        r = backup_exec(db, "DROP TABLE backup_files; DROP TABLE backup_info; VACUUM;"
-                            " PRAGMA journal_mode = WAL;");
-    sqlite3_close_v2(in);
-    if (sqlite3_close_v2(db) != SQLITE_OK)
-        r = -EIO;
-    if (r >= 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0) {
-        (void)unlink(tmp);
-        return admin_fail(ADMIN_EXIT_FAILURE, "restore failed: %s%s", strerror(-r),
-                    had_old ? "; the replaced store was kept beside it" : "");
-    }
-    k = admin_open_store(o->data, &s);
-    if (k != ADMIN_EXIT_OK)
-        return k;
-    r = store_mark_restored(s, taken, had_old ? &old : NULL);
-    s = store_free(s);
-    if (r < 0)
-        return store_failure(r, "marking the restored store");
-    printf("restored %s from the backup taken at %s as a new epoch; every device re-sends what"
-           " it made since and reads its caseload again at its next sync\n", path, taken);
     return ADMIN_EXIT_OK;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <limits.h>
 #include <stddef.h>
 
 #include "macro.h"
@@ -71,6 +72,10 @@ int admin_user_set(const struct admin_command *cmd, struct admin_opts *o);
 int admin_user_passwd(const struct admin_command *cmd, struct admin_opts *o);
 int admin_user_totp(const struct admin_command *cmd, struct admin_opts *o);
 
+/* admin_path_in() - @dir/@name into @buf; 0 or -ENAMETOOLONG. */
+int admin_path_in(const char *dir, const char *name, char buf[static PATH_MAX]);
+/* admin_store_failure() - report a store call that failed for a reason not the caller's. */
+int admin_store_failure(int r, const char *what);
 /* admin_fail() - print "caresyncd: <message>" on stderr and return @code. */
 int admin_fail(int code, const char *fmt, ...) _printf_(2, 3);
 int admin_user_list(const struct admin_command *cmd, struct admin_opts *o);

@@ -125,9 +125,11 @@ static inline int sql_step(struct sql_stmt *st)
     return st->drv->step(st);
 }
 
+/* sql_reset(NULL) does nothing (as sqlite3_reset(NULL)), so a cleanup path need not check. */
 static inline void sql_reset(struct sql_stmt *st)
 {
-    st->drv->reset(st);
+    if (st)
+        st->drv->reset(st);
 }
 
 static inline enum sql_type sql_column_type(struct sql_stmt *st, int col)

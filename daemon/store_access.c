@@ -7,36 +7,53 @@
 #include <string.h>
 
 #include "access.h"
-#include "db.h"
 #include "store_int.h"
+
+/*
+ * The active deny provisions of a person for a sector. SQLite's query names the index it must
+ * use (INDEXED BY, SQLite's own syntax); PostgreSQL's names none. The greatest of several
+ * values is SQLite's many-argument max() and PostgreSQL's greatest().
+ */
+#define INDEX_HINT_SQLITE " INDEXED BY field_state_person_field"
+#define DENY_FROM(hint)                                                                           \
+    " FROM field_state c" hint                                                                    \
+    " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"                            \
+    "  AND d.field = 'decision' AND d.value = 'deny'"                                             \
+    " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"                            \
+    "  AND t.field = 'status' AND t.value = 'active'"
+#define DENY_WHERE                                                                                \
+    " WHERE c.person_id = ?1 AND c.tbl = 'consent' AND c.field = 'sector'"                        \
+    "  AND c.value IN (?2, 'all') AND NOT EXISTS (SELECT 1 FROM field_state x"                    \
+    "  WHERE x.tbl = 'consent' AND x.row_id = c.row_id"                                           \
+    "  AND x.field = '_deleted' AND x.value = '1')"
+#define DENIED_SQL(hint) "SELECT 1" DENY_FROM(hint) DENY_WHERE " LIMIT 1"
+#define DENY_SINCE_SQL(greatest, hint)                                                            \
+    "SELECT " greatest "(c.seq, d.seq, t.seq) AS sq, " greatest "(coalesce(lc.received_ms, 0),"   \
+    "  coalesce(ld.received_ms, 0), coalesce(lt.received_ms, 0))" DENY_FROM(hint)                 \
+    " LEFT JOIN change_log lc ON lc.change_id = c.change_id"                                      \
+    " LEFT JOIN change_log ld ON ld.change_id = d.change_id"                                      \
+    " LEFT JOIN change_log lt ON lt.change_id = t.change_id" DENY_WHERE " ORDER BY sq LIMIT 1"
 
 int store_denied(struct store *s, const char *role, const char *person_id)
 {
     const char *sector = access_sector(role);
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     int rc, denied;
 
     if (!sector)
         return 0;
     /* An active, not deleted consent record denying this sector (or all sharing). */
-    st = store_stmt(s, "SELECT 1 FROM field_state c INDEXED BY field_state_person_field"
-                       " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"
-                       "  AND d.field = 'decision' AND d.value = 'deny'"
-                       " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"
-                       "  AND t.field = 'status' AND t.value = 'active'"
-                       " WHERE c.person_id = ?1 AND c.tbl = 'consent' AND c.field = 'sector'"
-                       "  AND c.value IN (?2, 'all') AND NOT EXISTS (SELECT 1 FROM field_state x"
-                       "  WHERE x.tbl = 'consent' AND x.row_id = c.row_id"
-                       "  AND x.field = '_deleted' AND x.value = '1') LIMIT 1");
+    st = store_sql(s, sql_dialect(s->sql) == SQL_POSTGRESQL ? DENIED_SQL("")
+                                                            : DENIED_SQL(INDEX_HINT_SQLITE));
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, person_id);
-    store_bind_text(st, 2, sector);
-    rc = sqlite3_step(st);
-    denied = rc == SQLITE_ROW;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_errno(rc);
+    sql_bind_text(st, 1, person_id);
+    sql_bind_text(st, 2, sector);
+    rc = sql_step(st);
+    denied = rc == SQL_ROW;
+    sql_reset(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return rc;
     return denied;
 }
 
@@ -44,40 +61,29 @@ int store_deny_since(struct store *s, const char *role, const char *person_id,
                      uint64_t *ret_received_ms, uint64_t *ret_seq)
 {
     const char *sector = access_sector(role);
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     int rc, found = 0;
 
     if (!sector)
         return 0;
     /* Each active deny took effect with the last of the fields that make it one: its sequence
      * number, and when the server received that write (never the writer's clock). */
-    st = store_stmt(s, "SELECT max(c.seq, d.seq, t.seq) AS sq, max(coalesce(lc.received_ms, 0),"
-                       "  coalesce(ld.received_ms, 0), coalesce(lt.received_ms, 0))"
-                       " FROM field_state c INDEXED BY field_state_person_field"
-                       " JOIN field_state d ON d.tbl = 'consent' AND d.row_id = c.row_id"
-                       "  AND d.field = 'decision' AND d.value = 'deny'"
-                       " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"
-                       "  AND t.field = 'status' AND t.value = 'active'"
-                       " LEFT JOIN change_log lc ON lc.change_id = c.change_id"
-                       " LEFT JOIN change_log ld ON ld.change_id = d.change_id"
-                       " LEFT JOIN change_log lt ON lt.change_id = t.change_id"
-                       " WHERE c.person_id = ?1 AND c.tbl = 'consent' AND c.field = 'sector'"
-                       "  AND c.value IN (?2, 'all') AND NOT EXISTS (SELECT 1 FROM field_state x"
-                       "  WHERE x.tbl = 'consent' AND x.row_id = c.row_id"
-                       "  AND x.field = '_deleted' AND x.value = '1') ORDER BY sq LIMIT 1");
+    st = store_sql(s, sql_dialect(s->sql) == SQL_POSTGRESQL
+                              ? DENY_SINCE_SQL("greatest", "")
+                              : DENY_SINCE_SQL("max", INDEX_HINT_SQLITE));
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, person_id);
-    store_bind_text(st, 2, sector);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *ret_seq = (uint64_t)sqlite3_column_int64(st, 0);
-        *ret_received_ms = (uint64_t)sqlite3_column_int64(st, 1);
+    sql_bind_text(st, 1, person_id);
+    sql_bind_text(st, 2, sector);
+    rc = sql_step(st);
+    if (rc == SQL_ROW) {
+        *ret_seq = (uint64_t)sql_column_int64(st, 0);
+        *ret_received_ms = (uint64_t)sql_column_int64(st, 1);
         found = 1;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_errno(rc);
+    sql_reset(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return rc;
     return found;
 }
 
@@ -108,37 +114,37 @@ const char *store_row_get(void *ctx, const char *field)
 
 int store_row_load(struct store *s, const char *tbl, const char *row_id, struct store_row *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT field, value FROM field_state"
+    struct sql_stmt *st = store_sql(s, "SELECT field, value FROM field_state"
                                      " WHERE tbl = ? AND row_id = ?");
     int rc;
 
     store_row_done(ret);
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, tbl);
-    store_bind_text(st, 2, row_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && ret->n < STORE_ROW_MAX) {
-        const unsigned char *v = sqlite3_column_text(st, 1);
+    sql_bind_text(st, 1, tbl);
+    sql_bind_text(st, 2, row_id);
+    while ((rc = sql_step(st)) == SQL_ROW && ret->n < STORE_ROW_MAX) {
+        const char *v = sql_column_text(st, 1);
 
-        ret->names[ret->n] = strdup((const char *)sqlite3_column_text(st, 0));
-        ret->values[ret->n] = v ? strdup((const char *)v) : NULL;
+        ret->names[ret->n] = strdup(sql_column_text(st, 0));
+        ret->values[ret->n] = v ? strdup(v) : NULL;
         if (!ret->names[ret->n] || (v && !ret->values[ret->n])) {
             free(ret->names[ret->n]);
             free(ret->values[ret->n]);
-            sqlite3_reset(st);
+            sql_reset(st);
             return -ENOMEM;
         }
         ret->n++;
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+    sql_reset(st);
+    return rc == SQL_ROW || rc == SQL_DONE ? 0 : rc;
 }
 
 /* 1 when one of @user's actions (plan_action.who) serves goal @goal_id of @person_id. */
 static int owns_action_for_goal(struct store *s, const char *user, const char *person_id,
                                 const char *goal_id)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM field_state g JOIN field_state w"
+    struct sql_stmt *st = store_sql(s, "SELECT 1 FROM field_state g JOIN field_state w"
                                      " ON w.tbl = 'plan_action' AND w.row_id = g.row_id"
                                      " AND w.field = 'who' AND w.value = ?3"
                                      " WHERE g.person_id = ?1 AND g.tbl = 'plan_action'"
@@ -147,14 +153,14 @@ static int owns_action_for_goal(struct store *s, const char *user, const char *p
 
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, person_id);
-    store_bind_text(st, 2, goal_id);
-    store_bind_text(st, 3, user);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
+    sql_bind_text(st, 1, person_id);
+    sql_bind_text(st, 2, goal_id);
+    sql_bind_text(st, 3, user);
+    rc = sql_step(st);
+    sql_reset(st);
+    if (rc == SQL_ROW)
         return 1;
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+    return rc == SQL_DONE ? 0 : rc;
 }
 
 int store_row_visible(struct store *s, const struct store_principal *p, const struct cat_table *t,

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 
@@ -75,7 +74,7 @@ static int audit_hash(struct store *s, const char *prev, int64_t id, int64_t at_
 /* The actor's name, remembered for the next event (a sync audits many events by one user). */
 static int user_name(struct store *s, int64_t user_id, char out[static STORE_NAME_MAX + 1])
 {
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     int rc;
 
     if (user_id == 0) {
@@ -86,19 +85,19 @@ static int user_name(struct store *s, int64_t user_id, char out[static STORE_NAM
         memcpy(out, s->actor_name, STORE_NAME_MAX + 1);
         return 0;
     }
-    st = store_stmt(s, "SELECT name FROM users WHERE id = ?");
+    st = store_sql(s, "SELECT name FROM users WHERE id = ?");
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, user_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        copy_text(out, STORE_NAME_MAX + 1, sqlite3_column_text(st, 0));
+    sql_bind_int64(st, 1, user_id);
+    rc = sql_step(st);
+    if (rc == SQL_ROW)
+        copy_text(out, STORE_NAME_MAX + 1, sql_column_text(st, 0));
     else
         snprintf(out, STORE_NAME_MAX + 1, "user#%" PRId64, user_id);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_errno(rc);
-    if (rc == SQLITE_ROW) {
+    sql_reset(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return rc;
+    if (rc == SQL_ROW) {
         /* Names never change once added, so this cannot go stale. */
         s->actor_id = user_id;
         memcpy(s->actor_name, out, STORE_NAME_MAX + 1);
@@ -109,23 +108,23 @@ static int user_name(struct store *s, int64_t user_id, char out[static STORE_NAM
 /* The chain's last entry: read once per write transaction, then carried along. */
 static int audit_tail(struct store *s)
 {
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     int rc;
 
     if (s->audit_tail_id > 0)
         return 0;
-    st = store_stmt(s, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
+    st = store_sql(s, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
     if (!st)
         return -EIO;
     copy_text(s->audit_tail_hash, sizeof(s->audit_tail_hash), AUDIT_GENESIS);
     s->audit_tail_id = 0;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        s->audit_tail_id = sqlite3_column_int64(st, 0);
-        copy_text(s->audit_tail_hash, sizeof(s->audit_tail_hash), sqlite3_column_text(st, 1));
+    rc = sql_step(st);
+    if (rc == SQL_ROW) {
+        s->audit_tail_id = sql_column_int64(st, 0);
+        copy_text(s->audit_tail_hash, sizeof(s->audit_tail_hash), sql_column_text(st, 1));
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+    sql_reset(st);
+    return rc == SQL_ROW || rc == SQL_DONE ? 0 : rc;
 }
 
 int store_audit(struct store *s, const char *kind, int64_t user_id, const char *device,
@@ -134,7 +133,7 @@ int store_audit(struct store *s, const char *kind, int64_t user_id, const char *
     _cleanup_free_ char *text = cJSON_PrintUnformatted(detail);
     char hash[SHA256_HEX_MAX], actor[STORE_NAME_MAX + 1];
     int64_t id, at = (int64_t)hlc_wall_ms();
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     int r;
 
     if (!text)
@@ -148,20 +147,20 @@ int store_audit(struct store *s, const char *kind, int64_t user_id, const char *
     r = audit_hash(s, s->audit_tail_hash, id, at, kind, actor, device, person_id, text, hash);
     if (r < 0)
         return r;
-    st = store_stmt(s, "INSERT INTO audit(id, at_ms, kind, actor_user, actor_device, person_id,"
+    st = store_sql(s, "INSERT INTO audit(id, at_ms, kind, actor_user, actor_device, person_id,"
                        " detail, prev_hash, hash) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, at);
-    store_bind_text(st, 3, kind);
-    store_bind_text(st, 4, actor);
-    store_bind_text(st, 5, device);
-    store_bind_text(st, 6, person_id);
-    store_bind_text(st, 7, text);
-    store_bind_text(st, 8, s->audit_tail_hash);
-    store_bind_text(st, 9, hash);
-    r = store_step_done(st);
+    sql_bind_int64(st, 1, id);
+    sql_bind_int64(st, 2, at);
+    sql_bind_text(st, 3, kind);
+    sql_bind_text(st, 4, actor);
+    sql_bind_text(st, 5, device);
+    sql_bind_text(st, 6, person_id);
+    sql_bind_text(st, 7, text);
+    sql_bind_text(st, 8, s->audit_tail_hash);
+    sql_bind_text(st, 9, hash);
+    r = sql_step_done(st);
     if (r < 0) {
         s->audit_tail_id = 0; /* read it again */
         return r;
@@ -184,21 +183,21 @@ int store_audit_head(struct store *s, int64_t *ret_id, char ret_hash[static SHA2
 
 int store_audit_holds(struct store *s, int64_t id, const char *prefix)
 {
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     const char *h;
     int rc, held;
 
     if (id == 0)
         return 1;
-    st = store_stmt(s, "SELECT hash FROM audit WHERE id = ?");
+    st = store_sql(s, "SELECT hash FROM audit WHERE id = ?");
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    h = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    sql_bind_int64(st, 1, id);
+    rc = sql_step(st);
+    h = rc == SQL_ROW ? sql_column_text(st, 0) : NULL;
     held = h && strncmp(h, prefix, strlen(prefix)) == 0;
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? held : db_errno(rc);
+    sql_reset(st);
+    return rc == SQL_ROW || rc == SQL_DONE ? held : rc;
 }
 
 static struct audit_group *audit_group_find(struct store *s, const struct applying *a)
@@ -316,27 +315,27 @@ int store_audit_change(struct store *s, const struct applying *a, const char *ou
 
 int store_audit_verify(struct store *s, int64_t *ret_rows, int64_t *ret_bad_id)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     char prev[SHA256_HEX_MAX] = AUDIT_GENESIS, hash[SHA256_HEX_MAX];
     int64_t rows = 0, expect_id = 1;
     int rc, r;
 
     /* A fresh statement: this walks the whole table, outside any write transaction. */
-    r = db_prepare(s->db, "SELECT id, at_ms, kind, actor_user, actor_device, person_id, detail,"
+    r = sql_prepare(s->sql, "SELECT id, at_ms, kind, actor_user, actor_device, person_id, detail,"
                           " prev_hash, hash FROM audit ORDER BY id", &st);
     if (r < 0)
         return r;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0);
-        const char *stored_prev = (const char *)sqlite3_column_text(st, 7);
-        const char *stored_hash = (const char *)sqlite3_column_text(st, 8);
+    while ((rc = sql_step(st)) == SQL_ROW) {
+        int64_t id = sql_column_int64(st, 0);
+        const char *stored_prev = sql_column_text(st, 7);
+        const char *stored_hash = sql_column_text(st, 8);
 
-        r = audit_hash(s, prev, id, sqlite3_column_int64(st, 1),
-                       (const char *)sqlite3_column_text(st, 2),
-                       (const char *)sqlite3_column_text(st, 3),
-                       (const char *)sqlite3_column_text(st, 4),
-                       (const char *)sqlite3_column_text(st, 5),
-                       (const char *)sqlite3_column_text(st, 6), hash);
+        r = audit_hash(s, prev, id, sql_column_int64(st, 1),
+                       sql_column_text(st, 2),
+                       sql_column_text(st, 3),
+                       sql_column_text(st, 4),
+                       sql_column_text(st, 5),
+                       sql_column_text(st, 6), hash);
         if (r < 0)
             return r;
         if (id != expect_id || !stored_prev || !streq(stored_prev, prev) || !stored_hash ||
@@ -350,23 +349,23 @@ int store_audit_verify(struct store *s, int64_t *ret_rows, int64_t *ret_bad_id)
         expect_id++;
     }
     *ret_rows = rows;
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+    return rc == SQL_DONE ? 0 : rc;
 }
 
 int store_audit_export(struct store *s, const char *person_id, cJSON **ret)
 {
     static const char *const keys[] = {"id", "at_ms", "kind", "actor_user", "actor_device",
                                        "person_id", "detail", "hash", NULL};
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     _cleanup_json_ cJSON *arr = NULL;
     cJSON *it;
     int r;
 
-    r = db_prepare(s->db, "SELECT id, at_ms, kind, actor_user, actor_device, person_id, detail,"
+    r = sql_prepare(s->sql, "SELECT id, at_ms, kind, actor_user, actor_device, person_id, detail,"
                           " hash FROM audit WHERE person_id = ? ORDER BY id", &st);
     if (r < 0)
         return r;
-    sqlite3_bind_text(st, 1, person_id, -1, SQLITE_STATIC);
+    sql_bind_text(st, 1, person_id);
     r = store_rows_to_array(st, keys, &arr);
     if (r < 0)
         return r;
@@ -410,7 +409,7 @@ int store_audit_device_exports(struct store *s, const struct store_principal *p,
     for (size_t i = 0; r >= 0 && i < n; i++) {
         _cleanup_json_ cJSON *d = cJSON_CreateObject();
         _cleanup_free_ char *text = NULL;
-        sqlite3_stmt *st;
+        struct sql_stmt *st;
 
         if (!d || !cJSON_AddStringToObject(d, "format", "fhir") ||
             !cJSON_AddStringToObject(d, "via", "device") ||
@@ -418,20 +417,20 @@ int store_audit_device_exports(struct store *s, const struct store_principal *p,
             r = -ENOMEM;
             break;
         }
-        st = store_stmt(s, "SELECT 1 FROM audit WHERE person_id = ?1 AND kind = 'export'"
+        st = store_sql(s, "SELECT 1 FROM audit WHERE person_id = ?1 AND kind = 'export'"
                            " AND actor_device = ?2 AND detail = ?3");
         if (!st) {
             r = -EIO;
             break;
         }
-        store_bind_text(st, 1, v[i].person_id);
-        store_bind_text(st, 2, p->device_id);
-        store_bind_text(st, 3, text);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            r = db_errno(rc);
-        else if (rc == SQLITE_DONE)
+        sql_bind_text(st, 1, v[i].person_id);
+        sql_bind_text(st, 2, p->device_id);
+        sql_bind_text(st, 3, text);
+        rc = sql_step(st);
+        sql_reset(st);
+        if (rc != SQL_ROW && rc != SQL_DONE)
+            r = rc;
+        else if (rc == SQL_DONE)
             r = store_audit(s, "export", p->user_id, p->device_id, v[i].person_id, d);
     }
     if (r >= 0)

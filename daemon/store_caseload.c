@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 
@@ -22,20 +21,22 @@ struct user_row {
 
 static int user_get(struct store *s, const char *name, struct user_row *ret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     int r, rc;
 
-    r = db_prepare(s->db, "SELECT id, role, disabled_at IS NOT NULL FROM users WHERE name = ?",
+    r = sql_prepare(s->sql,
+                    "SELECT id, role, CASE WHEN disabled_at IS NULL THEN 0 ELSE 1 END"
+                    " FROM users WHERE name = ?",
                    &st);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, name);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
-    ret->id = sqlite3_column_int64(st, 0);
-    copy_text(ret->role, sizeof(ret->role), sqlite3_column_text(st, 1));
-    ret->disabled = sqlite3_column_int(st, 2) != 0;
+    sql_bind_text(st, 1, name);
+    rc = sql_step(st);
+    if (rc != SQL_ROW)
+        return rc == SQL_DONE ? -ENOENT : rc;
+    ret->id = sql_column_int64(st, 0);
+    copy_text(ret->role, sizeof(ret->role), sql_column_text(st, 1));
+    ret->disabled = (int)sql_column_int64(st, 2) != 0;
     return 0;
 }
 
@@ -60,29 +61,29 @@ static int person_and_user(struct store *s, const char *person_id, const char *u
 /* Start (@start) or end @uid's assignment to @person_id. 1 changed, 0 already so, -errno. */
 static int assignment_set(struct store *s, const char *person_id, int64_t uid, bool start)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     char ts[ISO_TIME_MAX];
     uint64_t now = hlc_wall_ms();
     int r;
 
-    r = db_prepare(s->db,
-                   start ? "INSERT OR IGNORE INTO assignments(person_id, user_id, start_seq,"
-                           " started_at) VALUES(?1, ?2, ?3, ?4)"
+    r = sql_prepare(s->sql,
+                   start ? "INSERT INTO assignments(person_id, user_id, start_seq,"
+                           " started_at) VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING"
                          : "UPDATE assignments SET end_seq = ?3, ended_at = ?4, ended_ms = ?5"
                            " WHERE person_id = ?1 AND user_id = ?2 AND end_seq IS NULL",
                    &st);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, person_id);
-    sqlite3_bind_int64(st, 2, uid);
-    sqlite3_bind_int64(st, 3, (int64_t)(s->txn_seq + 1));
-    store_bind_text(st, 4, iso_time(now, ts));
+    sql_bind_text(st, 1, person_id);
+    sql_bind_int64(st, 2, uid);
+    sql_bind_int64(st, 3, (int64_t)(s->txn_seq + 1));
+    sql_bind_text(st, 4, iso_time(now, ts));
     if (!start)
-        sqlite3_bind_int64(st, 5, (int64_t)now);
-    r = store_step_done(st);
+        sql_bind_int64(st, 5, (int64_t)now);
+    r = sql_step_done(st);
     if (r < 0)
         return r;
-    if (sqlite3_changes(s->db) == 0)
+    if (sql_changes(s->sql) == 0)
         return 0;
     /* The event's place in the pull stream. */
     store_next_seq(s);
@@ -92,38 +93,42 @@ static int assignment_set(struct store *s, const char *person_id, int64_t uid, b
 /* 1 when @uid has an active assignment to @person_id, 0 when not, or -errno. */
 static int assigned(struct store *s, const char *person_id, int64_t uid)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     int r, rc;
 
-    r = db_prepare(s->db,
+    r = sql_prepare(s->sql,
                    "SELECT 1 FROM assignments WHERE person_id = ? AND user_id = ?"
                    " AND end_seq IS NULL",
                    &st);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, person_id);
-    sqlite3_bind_int64(st, 2, uid);
-    rc = sqlite3_step(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_errno(rc);
+    sql_bind_text(st, 1, person_id);
+    sql_bind_int64(st, 2, uid);
+    rc = sql_step(st);
+    return rc == SQL_ROW ? 1 : rc == SQL_DONE ? 0 : rc;
 }
 
-/* Run @sql with ?1 = @t1, ?2 = @t2 (text) and ?3 = @i1, ?4 = @i2 (those it uses; binding
- * one it does not use is a harmless SQLITE_RANGE); rows changed or -errno. */
+/* Run @sql with ?1 = @t1, ?2 = @t2 (text) and ?3 = @i1, ?4 = @i2, binding only those it names
+ * (sql.h: a parameter the statement lacks is not portable); rows changed or -errno. */
 static int exec_bound(struct store *s, const char *sql, const char *t1, const char *t2, int64_t i1,
                       int64_t i2)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     int r;
 
-    r = db_prepare(s->db, sql, &st);
+    r = sql_prepare(s->sql, sql, &st);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, t1);
-    store_bind_text(st, 2, t2);
-    sqlite3_bind_int64(st, 3, i1);
-    sqlite3_bind_int64(st, 4, i2);
-    r = store_step_done(st);
-    return r < 0 ? r : sqlite3_changes(s->db);
+    if (strstr(sql, "?1"))
+        sql_bind_text(st, 1, t1);
+    if (strstr(sql, "?2"))
+        sql_bind_text(st, 2, t2);
+    if (strstr(sql, "?3"))
+        sql_bind_int64(st, 3, i1);
+    if (strstr(sql, "?4"))
+        sql_bind_int64(st, 4, i2);
+    r = sql_step_done(st);
+    return r < 0 ? r : sql_changes(s->sql);
 }
 
 static int audit_caseload(struct store *s, const struct store_principal *p, const char *kind,
@@ -168,7 +173,7 @@ int store_caseload_assign(struct store *s, const struct store_principal *p, cons
     if (r > 0 && !assign && !store_role_is_coordinator(u.role))
         r = cleared = exec_bound(s,
                                  "DELETE FROM named_coordinators WHERE person_id = ?1"
-                                 " AND user_id = ?3",
+                                 " AND CAST(?2 AS TEXT) IS NULL AND user_id = ?3",
                                  person_id, NULL, u.id, 0);
     if (r >= 0)
         r = audit_caseload(s, p, assign ? "assign" : "unassign", person_id, "user", user,
@@ -189,27 +194,27 @@ fail:
 static int held_people(struct store *s, int64_t uid, const char *person_id,
                        char (**ret)[UUID_STR_MAX], size_t *ret_n)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     _cleanup_free_ char(*v)[UUID_STR_MAX] = NULL;
     size_t n = 0, cap = 0;
     int r, rc;
 
-    r = db_prepare(s->db,
+    r = sql_prepare(s->sql,
                    "SELECT person_id FROM assignments WHERE user_id = ?1"
-                   " AND end_seq IS NULL AND (?2 IS NULL OR person_id = ?2)"
+                   " AND end_seq IS NULL AND (CAST(?2 AS TEXT) IS NULL OR person_id = ?2)"
                    " ORDER BY start_seq, id",
                    &st);
     if (r < 0)
         return r;
-    sqlite3_bind_int64(st, 1, uid);
-    store_bind_text(st, 2, person_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    sql_bind_int64(st, 1, uid);
+    sql_bind_text(st, 2, person_id);
+    while ((rc = sql_step(st)) == SQL_ROW) {
         if (array_grow((void **)&v, &cap, n, sizeof(*v), 16) < 0)
             return -ENOMEM;
-        copy_text(v[n++], UUID_STR_MAX, sqlite3_column_text(st, 0));
+        copy_text(v[n++], UUID_STR_MAX, sql_column_text(st, 0));
     }
-    if (rc != SQLITE_DONE)
-        return db_errno(rc);
+    if (rc != SQL_DONE)
+        return rc;
     *ret = TAKE_PTR(v);
     *ret_n = n;
     return 0;
@@ -299,7 +304,7 @@ fail:
 int store_named_coordinator_set(struct store *s, const struct store_principal *p,
                                 const char *person_id, const char *user, const char **why)
 {
-    _cleanup_stmt_ sqlite3_stmt *cur = NULL, *put = NULL;
+    _cleanup_sql_ struct sql_stmt *cur = NULL, *put = NULL;
     char ts[ISO_TIME_MAX], previous[STORE_NAME_MAX + 1] = "";
     const char *which = NULL;
     struct user_row u;
@@ -330,38 +335,40 @@ int store_named_coordinator_set(struct store *s, const struct store_principal *p
         if (r < 0)
             goto fail;
     }
-    r = db_prepare(s->db,
+    r = sql_prepare(s->sql,
                    "SELECT n.user_id, u.name FROM named_coordinators n"
                    " JOIN users u ON u.id = n.user_id WHERE n.person_id = ?",
                    &cur);
     if (r < 0)
         goto fail;
-    store_bind_text(cur, 1, person_id);
-    rc = sqlite3_step(cur);
-    if (rc == SQLITE_ROW) {
-        prev_id = sqlite3_column_int64(cur, 0);
-        copy_text(previous, sizeof(previous), sqlite3_column_text(cur, 1));
+    sql_bind_text(cur, 1, person_id);
+    rc = sql_step(cur);
+    if (rc == SQL_ROW) {
+        prev_id = sql_column_int64(cur, 0);
+        copy_text(previous, sizeof(previous), sql_column_text(cur, 1));
     }
-    sqlite3_reset(cur);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        r = db_errno(rc);
+    sql_reset(cur);
+    if (rc != SQL_ROW && rc != SQL_DONE) {
+        r = rc;
         goto fail;
     }
     if (prev_id == u.id) {
         store_txn_rollback(s);
         return 0;
     }
-    r = db_prepare(s->db,
-                   "INSERT OR REPLACE INTO named_coordinators(person_id, user_id, set_at,"
-                   " set_by) VALUES(?, ?, ?, ?)",
+    r = sql_prepare(s->sql,
+                   "INSERT INTO named_coordinators(person_id, user_id, set_at, set_by)"
+                   " VALUES(?, ?, ?, ?) ON CONFLICT (person_id) DO UPDATE SET"
+                   " user_id = excluded.user_id, set_at = excluded.set_at,"
+                   " set_by = excluded.set_by",
                    &put);
     if (r < 0)
         goto fail;
-    store_bind_text(put, 1, person_id);
-    sqlite3_bind_int64(put, 2, u.id);
-    store_bind_text(put, 3, iso_time(hlc_wall_ms(), ts));
-    sqlite3_bind_int64(put, 4, p->user_id);
-    r = store_step_done(put);
+    sql_bind_text(put, 1, person_id);
+    sql_bind_int64(put, 2, u.id);
+    sql_bind_text(put, 3, iso_time(hlc_wall_ms(), ts));
+    sql_bind_int64(put, 4, p->user_id);
+    r = sql_step_done(put);
     if (r >= 0)
         r = audit_caseload(s, p, "named_coordinator", person_id, "user", user, "previous",
                            prev_id ? previous : NULL);
@@ -377,26 +384,26 @@ fail:
 /* ---- a person's team ---- */
 
 /* Column @i of @st copied into *ret (NULL for SQL NULL). 0 or -ENOMEM. */
-static int dup_column(sqlite3_stmt *st, int i, char **ret)
+static int dup_column(struct sql_stmt *st, int i, char **ret)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
+    const char *t = sql_column_text(st, i);
 
-    *ret = t ? strdup((const char *)t) : NULL;
+    *ret = t ? strdup(t) : NULL;
     return !t || *ret ? 0 : -ENOMEM;
 }
 
 /* The row of @st as a team member: user, role and since in columns 0 to 2 (borrowed). */
-static struct proto_team_member team_member(sqlite3_stmt *st)
+static struct proto_team_member team_member(struct sql_stmt *st)
 {
-    return (struct proto_team_member){(char *)sqlite3_column_text(st, 0),
-                                      (char *)sqlite3_column_text(st, 1),
-                                      (char *)sqlite3_column_text(st, 2)};
+    return (struct proto_team_member){(char *)sql_column_text(st, 0),
+                                      (char *)sql_column_text(st, 1),
+                                      (char *)sql_column_text(st, 2)};
 }
 
 int store_person_team(struct store *s, const struct store_principal *p, const char *person_id,
                       struct proto_team *ret)
 {
-    _cleanup_stmt_ sqlite3_stmt *name = NULL, *nc = NULL, *team = NULL;
+    _cleanup_sql_ struct sql_stmt *name = NULL, *nc = NULL, *team = NULL;
     int r, rc;
 
     r = store_plain_begin(s, false);
@@ -409,42 +416,42 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
     if (r >= 0)
         copy_text(ret->person_id, sizeof(ret->person_id), person_id);
     if (r >= 0)
-        r = db_prepare(s->db,
+        r = sql_prepare(s->sql,
                        "SELECT value FROM field_state WHERE tbl = 'person'"
                        " AND row_id = ? AND field = 'name'",
                        &name);
     if (r >= 0) {
-        store_bind_text(name, 1, person_id);
-        rc = sqlite3_step(name);
-        r = rc == SQLITE_ROW    ? dup_column(name, 0, &ret->name)
-            : rc == SQLITE_DONE ? 0
-                                : db_errno(rc);
+        sql_bind_text(name, 1, person_id);
+        rc = sql_step(name);
+        r = rc == SQL_ROW    ? dup_column(name, 0, &ret->name)
+            : rc == SQL_DONE ? 0
+                                : rc;
     }
     if (r >= 0)
-        r = db_prepare(s->db,
+        r = sql_prepare(s->sql,
                        "SELECT u.name, u.role, n.set_at FROM named_coordinators n"
                        " JOIN users u ON u.id = n.user_id WHERE n.person_id = ?",
                        &nc);
     if (r >= 0) {
-        store_bind_text(nc, 1, person_id);
-        rc = sqlite3_step(nc);
-        if (rc == SQLITE_ROW) {
+        sql_bind_text(nc, 1, person_id);
+        rc = sql_step(nc);
+        if (rc == SQL_ROW) {
             struct proto_team_member m = team_member(nc);
 
             r = proto_team_set_coordinator(ret, &m);
         } else {
-            r = rc == SQLITE_DONE ? 0 : db_errno(rc);
+            r = rc == SQL_DONE ? 0 : rc;
         }
     }
     if (r >= 0)
-        r = db_prepare(s->db,
+        r = sql_prepare(s->sql,
                        "SELECT u.name, u.role, a.started_at FROM assignments a"
                        " JOIN users u ON u.id = a.user_id WHERE a.person_id = ?"
                        " AND a.end_seq IS NULL ORDER BY a.start_seq, a.id",
                        &team);
     if (r >= 0)
-        store_bind_text(team, 1, person_id);
-    while (r >= 0 && (rc = sqlite3_step(team)) == SQLITE_ROW) {
+        sql_bind_text(team, 1, person_id);
+    while (r >= 0 && (rc = sql_step(team)) == SQL_ROW) {
         struct proto_team_member m = team_member(team);
 
         /* A worker whose sector a consent provision denies holds an assignment but not the
@@ -453,10 +460,10 @@ int store_person_team(struct store *s, const struct store_principal *p, const ch
         if (r == 0)
             r = proto_team_add(ret, &m);
     }
-    if (r >= 0 && rc != SQLITE_DONE)
-        r = db_errno(rc);
-    sqlite3_reset(name);
-    sqlite3_reset(nc);
+    if (r >= 0 && rc != SQL_DONE)
+        r = rc;
+    sql_reset(name);
+    sql_reset(nc);
     store_txn_rollback(s);
     return r < 0 ? r : 0;
 }

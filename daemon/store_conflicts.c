@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 
@@ -50,9 +49,9 @@ bool store_conflict_kind_valid(const char *kind)
 }
 
 /* ISO date-time of the ms column @i of @st, malloc'd; *oom set on failure. */
-static char *column_time(sqlite3_stmt *st, int i, bool *oom)
+static char *column_time(struct sql_stmt *st, int i, bool *oom)
 {
-    char ts[ISO_TIME_MAX], *t = strdup(iso_time((uint64_t)sqlite3_column_int64(st, i), ts));
+    char ts[ISO_TIME_MAX], *t = strdup(iso_time((uint64_t)sql_column_int64(st, i), ts));
 
     if (!t)
         *oom = true;
@@ -62,7 +61,7 @@ static char *column_time(sqlite3_stmt *st, int i, bool *oom)
 /* Every resolution of conflict @id, oldest first, appended to @c's history. */
 static int resolution_history(struct store *s, int64_t id, struct proto_conflict *c)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT r.action, r.value, r.wrote, r.reason, u.name,"
+    struct sql_stmt *st = store_sql(s, "SELECT r.action, r.value, r.wrote, r.reason, u.name,"
                                      " r.resolved_ms FROM conflict_resolutions r"
                                      " LEFT JOIN users u ON u.id = r.resolved_by"
                                      " WHERE r.conflict_id = ? ORDER BY r.id");
@@ -71,25 +70,25 @@ static int resolution_history(struct store *s, int64_t id, struct proto_conflict
 
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    while (!oom && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    sql_bind_int64(st, 1, id);
+    while (!oom && (rc = sql_step(st)) == SQL_ROW) {
         struct proto_resolution *h = proto_conflict_add_resolution(c);
 
         if (!h) {
             oom = true;
             break;
         }
-        h->action = db_column_strdup(st, 0, &oom);
-        h->value = db_column_strdup(st, 1, &oom);
-        h->wrote = sqlite3_column_int(st, 2);
-        h->reason = db_column_strdup(st, 3, &oom);
-        h->by = db_column_strdup(st, 4, &oom);
+        h->action = store_column_strdup(st, 0, &oom);
+        h->value = store_column_strdup(st, 1, &oom);
+        h->wrote = (int)sql_column_int64(st, 2);
+        h->reason = store_column_strdup(st, 3, &oom);
+        h->by = store_column_strdup(st, 4, &oom);
         h->at = column_time(st, 5, &oom);
     }
-    sqlite3_reset(st);
+    sql_reset(st);
     if (oom)
         return -ENOMEM;
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+    return rc == SQL_DONE ? 0 : rc;
 }
 
 /* ---- describing a row for a human ---- */
@@ -188,7 +187,7 @@ static void put_time(struct desc *b, const char *v)
 static char *row_value(struct store *s, const char *tbl, const char *row_id, const char *field,
                        bool *oom)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT value FROM field_state WHERE tbl = ? AND row_id = ?"
+    struct sql_stmt *st = store_sql(s, "SELECT value FROM field_state WHERE tbl = ? AND row_id = ?"
                                      " AND field = ?");
     char *v = NULL;
 
@@ -196,12 +195,12 @@ static char *row_value(struct store *s, const char *tbl, const char *row_id, con
         *oom = true;
         return NULL;
     }
-    store_bind_text(st, 1, tbl);
-    store_bind_text(st, 2, row_id);
-    store_bind_text(st, 3, field);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = db_column_strdup(st, 0, oom);
-    sqlite3_reset(st);
+    sql_bind_text(st, 1, tbl);
+    sql_bind_text(st, 2, row_id);
+    sql_bind_text(st, 3, field);
+    if (sql_step(st) == SQL_ROW)
+        v = store_column_strdup(st, 0, oom);
+    sql_reset(st);
     return v;
 }
 
@@ -275,43 +274,43 @@ static int describe(struct store *s, const char *tbl, const char *row_id, const 
     return *ret ? 0 : -ENOMEM;
 }
 
-static bool column_is(sqlite3_stmt *st, int i, const char *v)
+static bool column_is(struct sql_stmt *st, int i, const char *v)
 {
-    return sqlite3_column_type(st, i) != SQLITE_NULL &&
-           streq((const char *)sqlite3_column_text(st, i), v);
+    return sql_column_type(st, i) != SQL_NULL &&
+           streq(sql_column_text(st, i), v);
 }
 
 /* The conflict on @st's row (CONFLICT_SELECT) into *c (zeroed by the caller). */
-static int conflict_row(struct store *s, sqlite3_stmt *st, struct proto_conflict *c)
+static int conflict_row(struct store *s, struct sql_stmt *st, struct proto_conflict *c)
 {
     bool oom = false;
     int r;
 
-    c->id = sqlite3_column_int64(st, 0);
-    c->kind = db_column_strdup(st, 1, &oom);
-    c->priority = db_column_strdup(st, 25, &oom);
-    c->review = sqlite3_column_int(st, 2);
-    c->status = db_column_strdup(st, 3, &oom);
-    c->table = db_column_strdup(st, 4, &oom);
-    c->row_id = db_column_strdup(st, 5, &oom);
-    c->person_id = db_column_strdup(st, 6, &oom);
-    c->person_name = db_column_strdup(st, 7, &oom);
-    c->field = db_column_strdup(st, 8, &oom);
+    c->id = sql_column_int64(st, 0);
+    c->kind = store_column_strdup(st, 1, &oom);
+    c->priority = store_column_strdup(st, 25, &oom);
+    c->review = (int)sql_column_int64(st, 2);
+    c->status = store_column_strdup(st, 3, &oom);
+    c->table = store_column_strdup(st, 4, &oom);
+    c->row_id = store_column_strdup(st, 5, &oom);
+    c->person_id = store_column_strdup(st, 6, &oom);
+    c->person_name = store_column_strdup(st, 7, &oom);
+    c->field = store_column_strdup(st, 8, &oom);
     /* An edit hidden by a delete lost to the deletion, not to a value: say so. */
     c->winner_deleted = column_is(st, 26, CAT_DELETED_FIELD) &&
                         !column_is(st, 8, CAT_DELETED_FIELD) && column_is(st, 9, "1");
     if (!c->winner_deleted)
-        c->winner_value = db_column_strdup(st, 9, &oom);
-    c->has_winner_hlc = sqlite3_column_type(st, 10) != SQLITE_NULL;
-    c->winner_hlc = (uint64_t)sqlite3_column_int64(st, 10);
-    c->winner_device = db_column_strdup(st, 11, &oom);
-    c->winner_user = db_column_strdup(st, 12, &oom);
-    c->loser_value = db_column_strdup(st, 13, &oom);
-    c->loser_hlc = (uint64_t)sqlite3_column_int64(st, 14);
-    c->loser_device = db_column_strdup(st, 15, &oom);
-    c->loser_user = db_column_strdup(st, 16, &oom);
-    c->loser_change_id = db_column_strdup(st, 17, &oom);
-    c->current_value = db_column_strdup(st, 18, &oom);
+        c->winner_value = store_column_strdup(st, 9, &oom);
+    c->has_winner_hlc = sql_column_type(st, 10) != SQL_NULL;
+    c->winner_hlc = (uint64_t)sql_column_int64(st, 10);
+    c->winner_device = store_column_strdup(st, 11, &oom);
+    c->winner_user = store_column_strdup(st, 12, &oom);
+    c->loser_value = store_column_strdup(st, 13, &oom);
+    c->loser_hlc = (uint64_t)sql_column_int64(st, 14);
+    c->loser_device = store_column_strdup(st, 15, &oom);
+    c->loser_user = store_column_strdup(st, 16, &oom);
+    c->loser_change_id = store_column_strdup(st, 17, &oom);
+    c->current_value = store_column_strdup(st, 18, &oom);
     c->has_row_deleted = true;
     c->row_deleted = column_is(st, 27, "1");
     c->created_at = column_time(st, 19, &oom);
@@ -320,14 +319,14 @@ static int conflict_row(struct store *s, sqlite3_stmt *st, struct proto_conflict
     r = describe(s, c->table, c->row_id, c->person_name, &c->description);
     if (r < 0)
         return r;
-    c->resolved = sqlite3_column_type(st, 20) != SQLITE_NULL;
+    c->resolved = sql_column_type(st, 20) != SQL_NULL;
     if (!c->resolved)
         return 0;
-    c->resolution = db_column_strdup(st, 20, &oom);
-    c->resolved_value = db_column_strdup(st, 21, &oom);
-    c->resolved_by = db_column_strdup(st, 22, &oom);
+    c->resolution = store_column_strdup(st, 20, &oom);
+    c->resolved_value = store_column_strdup(st, 21, &oom);
+    c->resolved_by = store_column_strdup(st, 22, &oom);
     c->resolved_at = column_time(st, 23, &oom);
-    c->reason = db_column_strdup(st, 24, &oom);
+    c->reason = store_column_strdup(st, 24, &oom);
     if (oom)
         return -ENOMEM;
     return resolution_history(s, c->id, c);
@@ -375,17 +374,18 @@ int store_conflicts_query(struct store *s, const struct store_conflict_filter *f
                           struct proto_conflicts *ret)
 {
     _cleanup_(proto_conflicts_done) struct proto_conflicts a = {0};
-    sqlite3_stmt *st = store_stmt(s, CONFLICT_SELECT " WHERE (?1 = 'all' OR c.status = ?1)"
-                                                     " AND (?2 IS NULL OR c.person_id = ?2)"
-                                                     " AND (?3 IS NULL OR lu.name = ?3"
-                                                     "  OR wu.name = ?3)"
-                                                     " AND (?4 IS NULL OR c.tbl = ?4)"
-                                                     " AND (?5 IS NULL OR c.kind = ?5)"
-                                                     " AND (?6 IS NULL OR " CONFLICT_PRIORITY
-                                                     "  = ?6)"
-                                                     " AND (?7 = 0 OR l.user_id = ?7)"
-                                                     " ORDER BY " CONFLICT_PRIORITY " = 'high'"
-                                                     " DESC, c.id");
+    struct sql_stmt *st = store_sql(s, CONFLICT_SELECT
+                                    " WHERE (?1 = 'all' OR c.status = ?1)"
+                                    " AND (CAST(?2 AS TEXT) IS NULL OR c.person_id = ?2)"
+                                    " AND (CAST(?3 AS TEXT) IS NULL OR lu.name = ?3"
+                                    "  OR wu.name = ?3)"
+                                    " AND (CAST(?4 AS TEXT) IS NULL OR c.tbl = ?4)"
+                                    " AND (CAST(?5 AS TEXT) IS NULL OR c.kind = ?5)"
+                                    " AND (CAST(?6 AS TEXT) IS NULL OR " CONFLICT_PRIORITY
+                                    "  = ?6)"
+                                    " AND (?7 = 0 OR l.user_id = ?7)"
+                                    " ORDER BY " CONFLICT_PRIORITY " = 'high'"
+                                    " DESC, c.id");
     int rc, r = 0;
 
     if (!st)
@@ -394,14 +394,14 @@ int store_conflicts_query(struct store *s, const struct store_conflict_filter *f
     r = store_plain_begin(s, false);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, f->status ? f->status : "open");
-    store_bind_text(st, 2, f->person_id);
-    store_bind_text(st, 3, f->worker);
-    store_bind_text(st, 4, f->table);
-    store_bind_text(st, 5, f->kind);
-    store_bind_text(st, 6, f->priority);
-    sqlite3_bind_int64(st, 7, f->loser_user_id > 0 ? f->loser_user_id : 0);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    sql_bind_text(st, 1, f->status ? f->status : "open");
+    sql_bind_text(st, 2, f->person_id);
+    sql_bind_text(st, 3, f->worker);
+    sql_bind_text(st, 4, f->table);
+    sql_bind_text(st, 5, f->kind);
+    sql_bind_text(st, 6, f->priority);
+    sql_bind_int64(st, 7, f->loser_user_id > 0 ? f->loser_user_id : 0);
+    while ((rc = sql_step(st)) == SQL_ROW) {
         struct proto_conflict *c = proto_conflicts_add(&a);
 
         r = c ? conflict_row(s, st, c) : -ENOMEM;
@@ -410,12 +410,12 @@ int store_conflicts_query(struct store *s, const struct store_conflict_filter *f
         if (r < 0)
             break;
     }
-    sqlite3_reset(st);
+    sql_reset(st);
     store_txn_rollback(s);
     if (r < 0)
         return r;
-    if (rc != SQLITE_DONE)
-        return db_errno(rc);
+    if (rc != SQL_DONE)
+        return rc;
     *ret = a;
     a = (struct proto_conflicts){0};
     return 0;
@@ -430,19 +430,19 @@ int store_conflicts_list(struct store *s, bool all, struct proto_conflicts *ret)
 
 static int conflict_get(struct store *s, int64_t id, struct proto_conflict *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, CONFLICT_SELECT " WHERE c.id = ?");
+    struct sql_stmt *st = store_sql(s, CONFLICT_SELECT " WHERE c.id = ?");
     int rc, r;
 
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+    sql_bind_int64(st, 1, id);
+    rc = sql_step(st);
+    if (rc != SQL_ROW) {
+        sql_reset(st);
+        return rc == SQL_DONE ? -ENOENT : rc;
     }
     r = conflict_row(s, st, ret);
-    sqlite3_reset(st);
+    sql_reset(st);
     if (r < 0)
         proto_conflict_done(ret);
     return r;
@@ -465,7 +465,7 @@ static void conflict_target_done(struct conflict_target *t)
 
 static int target_load(struct store *s, int64_t id, struct conflict_target *t)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT c.kind, c.tbl, c.row_id, c.person_id, c.field,"
+    struct sql_stmt *st = store_sql(s, "SELECT c.kind, c.tbl, c.row_id, c.person_id, c.field,"
                                      " c.status, l.value FROM conflicts c"
                                      " JOIN change_log l ON l.change_id = c.loser_change_id"
                                      " WHERE c.id = ?");
@@ -474,20 +474,20 @@ static int target_load(struct store *s, int64_t id, struct conflict_target *t)
 
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+    sql_bind_int64(st, 1, id);
+    rc = sql_step(st);
+    if (rc != SQL_ROW) {
+        sql_reset(st);
+        return rc == SQL_DONE ? -ENOENT : rc;
     }
-    copy_text(t->kind, sizeof(t->kind), sqlite3_column_text(st, 0));
-    copy_text(t->tbl, sizeof(t->tbl), sqlite3_column_text(st, 1));
-    copy_text(t->row, sizeof(t->row), sqlite3_column_text(st, 2));
-    copy_text(t->person, sizeof(t->person), sqlite3_column_text(st, 3));
-    copy_text(t->field, sizeof(t->field), sqlite3_column_text(st, 4));
-    t->resolved = !streq((const char *)sqlite3_column_text(st, 5), "open");
-    t->loser_value = db_column_strdup(st, 6, &oom);
-    sqlite3_reset(st);
+    copy_text(t->kind, sizeof(t->kind), sql_column_text(st, 0));
+    copy_text(t->tbl, sizeof(t->tbl), sql_column_text(st, 1));
+    copy_text(t->row, sizeof(t->row), sql_column_text(st, 2));
+    copy_text(t->person, sizeof(t->person), sql_column_text(st, 3));
+    copy_text(t->field, sizeof(t->field), sql_column_text(st, 4));
+    t->resolved = !streq(sql_column_text(st, 5), "open");
+    t->loser_value = store_column_strdup(st, 6, &oom);
+    sql_reset(st);
     return oom ? -ENOMEM : 0;
 }
 
@@ -508,7 +508,7 @@ static void kept_state_done(struct kept_state *k)
 
 static int kept_load(struct store *s, int64_t id, struct kept_state *k)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT before_exists, before_value, before_deleted"
+    struct sql_stmt *st = store_sql(s, "SELECT before_exists, before_value, before_deleted"
                                      " FROM conflict_resolutions WHERE conflict_id = ?"
                                      " AND wrote = 1 ORDER BY id LIMIT 1");
     bool oom = false;
@@ -516,18 +516,18 @@ static int kept_load(struct store *s, int64_t id, struct kept_state *k)
 
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    sql_bind_int64(st, 1, id);
+    rc = sql_step(st);
+    if (rc == SQL_ROW) {
         k->found = true;
-        k->exists = sqlite3_column_int(st, 0);
-        k->value = db_column_strdup(st, 1, &oom);
-        k->deleted = db_column_strdup(st, 2, &oom);
+        k->exists = (int)sql_column_int64(st, 0);
+        k->value = store_column_strdup(st, 1, &oom);
+        k->deleted = store_column_strdup(st, 2, &oom);
     }
-    sqlite3_reset(st);
+    sql_reset(st);
     if (oom)
         return -ENOMEM;
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+    return rc == SQL_ROW || rc == SQL_DONE ? 0 : rc;
 }
 
 static bool same_value(const char *a, const char *b)
@@ -625,42 +625,42 @@ static int record_resolution(struct store *s, const struct store_principal *p, i
 {
     bool wrote = plan->undelete || plan->write_field || plan->redelete;
     int64_t now = (int64_t)hlc_wall_ms();
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     int r;
 
-    st = store_stmt(s, "INSERT INTO conflict_resolutions(conflict_id, action, value, wrote,"
+    st = store_sql(s, "INSERT INTO conflict_resolutions(conflict_id, action, value, wrote,"
                        " change_id, before_exists, before_value, before_deleted, reason,"
                        " resolved_by, device, resolved_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    store_bind_text(st, 2, action);
-    store_bind_text(st, 3, plan->write_field ? plan->field_value : NULL);
-    sqlite3_bind_int(st, 4, wrote);
-    store_bind_text(st, 5, *cid ? cid : NULL);
-    sqlite3_bind_int(st, 6, cur->exists);
-    store_bind_text(st, 7, cur->exists ? cur->value : NULL);
-    store_bind_text(st, 8, del->exists ? del->value : NULL);
-    store_bind_text(st, 9, reason);
-    sqlite3_bind_int64(st, 10, p->user_id);
-    store_bind_text(st, 11, p->device_id);
-    sqlite3_bind_int64(st, 12, now);
-    r = store_step_done(st);
+    sql_bind_int64(st, 1, id);
+    sql_bind_text(st, 2, action);
+    sql_bind_text(st, 3, plan->write_field ? plan->field_value : NULL);
+    sql_bind_int64(st, 4, wrote);
+    sql_bind_text(st, 5, *cid ? cid : NULL);
+    sql_bind_int64(st, 6, cur->exists);
+    sql_bind_text(st, 7, cur->exists ? cur->value : NULL);
+    sql_bind_text(st, 8, del->exists ? del->value : NULL);
+    sql_bind_text(st, 9, reason);
+    sql_bind_int64(st, 10, p->user_id);
+    sql_bind_text(st, 11, p->device_id);
+    sql_bind_int64(st, 12, now);
+    r = sql_step_done(st);
     if (r < 0)
         return r;
-    st = store_stmt(s, "UPDATE conflicts SET status = 'resolved', resolution = ?,"
+    st = store_sql(s, "UPDATE conflicts SET status = 'resolved', resolution = ?,"
                        " resolved_value = ?, resolved_by = ?, resolved_ms = ?,"
                        " resolution_change_id = ?, reason = ? WHERE id = ?");
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, action);
-    store_bind_text(st, 2, plan->write_field ? plan->field_value : NULL);
-    sqlite3_bind_int64(st, 3, p->user_id);
-    sqlite3_bind_int64(st, 4, now);
-    store_bind_text(st, 5, *cid ? cid : NULL);
-    store_bind_text(st, 6, reason);
-    sqlite3_bind_int64(st, 7, id);
-    return store_step_done(st);
+    sql_bind_text(st, 1, action);
+    sql_bind_text(st, 2, plan->write_field ? plan->field_value : NULL);
+    sql_bind_int64(st, 3, p->user_id);
+    sql_bind_int64(st, 4, now);
+    sql_bind_text(st, 5, *cid ? cid : NULL);
+    sql_bind_text(st, 6, reason);
+    sql_bind_int64(st, 7, id);
+    return sql_step_done(st);
 }
 
 static int audit_resolution(struct store *s, const struct store_principal *p, int64_t id,
@@ -736,66 +736,67 @@ int store_conflict_resolve(struct store *s, const struct store_principal *p, int
 int store_conflict_notices(struct store *s, const struct store_principal *p, int64_t enrolled_ms,
                            struct proto_sync_reply *ret_ids)
 {
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     int64_t cursor = 0, newest = 0, n = 0;
     bool told = false;
     int rc;
 
-    st = store_stmt(s, "SELECT notice_event FROM devices WHERE id = ?");
+    st = store_sql(s, "SELECT notice_event FROM devices WHERE id = ?");
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, p->device_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+    sql_bind_text(st, 1, p->device_id);
+    rc = sql_step(st);
+    if (rc == SQL_ROW && sql_column_type(st, 0) != SQL_NULL) {
         told = true;
-        cursor = sqlite3_column_int64(st, 0);
+        cursor = sql_column_int64(st, 0);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_errno(rc);
-    st = store_stmt(s, "SELECT coalesce(max(id), 0) FROM conflict_events");
+    sql_reset(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return rc;
+    st = store_sql(s, "SELECT coalesce(max(id), 0) FROM conflict_events");
     if (!st)
         return -EIO;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        newest = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return db_errno(rc);
+    rc = sql_step(st);
+    if (rc == SQL_ROW)
+        newest = sql_column_int64(st, 0);
+    sql_reset(st);
+    if (rc != SQL_ROW)
+        return rc;
     if (newest > cursor) {
-        st = store_stmt(s, "SELECT DISTINCT e.conflict_id FROM conflict_events e"
+        st = store_sql(s, "SELECT DISTINCT e.conflict_id FROM conflict_events e"
                            " JOIN conflicts c ON c.id = e.conflict_id"
                            " JOIN change_log l ON l.change_id = c.loser_change_id"
                            " WHERE e.id > ?1 AND e.id <= ?2 AND l.user_id = ?3"
-                           " AND (?4 IS NULL OR e.at_ms >= ?4) ORDER BY e.conflict_id");
+                           " AND (CAST(?4 AS BIGINT) IS NULL OR e.at_ms >= ?4)"
+                           " ORDER BY e.conflict_id");
         if (!st)
             return -EIO;
-        sqlite3_bind_int64(st, 1, cursor);
-        sqlite3_bind_int64(st, 2, newest);
-        sqlite3_bind_int64(st, 3, p->user_id);
+        sql_bind_int64(st, 1, cursor);
+        sql_bind_int64(st, 2, newest);
+        sql_bind_int64(st, 3, p->user_id);
         if (told)
-            sqlite3_bind_null(st, 4);
+            sql_bind_text(st, 4, NULL);
         else
-            sqlite3_bind_int64(st, 4, enrolled_ms);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            sql_bind_int64(st, 4, enrolled_ms);
+        while ((rc = sql_step(st)) == SQL_ROW) {
             if (ret_ids && n < STORE_NOTICE_IDS_MAX &&
-                proto_sync_reply_add_notice(ret_ids, sqlite3_column_int64(st, 0)) < 0) {
-                sqlite3_reset(st);
+                proto_sync_reply_add_notice(ret_ids, sql_column_int64(st, 0)) < 0) {
+                sql_reset(st);
                 return -ENOMEM;
             }
             n++;
         }
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return db_errno(rc);
+        sql_reset(st);
+        if (rc != SQL_DONE)
+            return rc;
     }
     if (!told || newest > cursor) {
-        st = store_stmt(s, "UPDATE devices SET notice_event = ? WHERE id = ?");
+        st = store_sql(s, "UPDATE devices SET notice_event = ? WHERE id = ?");
         if (!st)
             return -EIO;
-        sqlite3_bind_int64(st, 1, newest);
-        store_bind_text(st, 2, p->device_id);
-        rc = store_step_done(st);
+        sql_bind_int64(st, 1, newest);
+        sql_bind_text(st, 2, p->device_id);
+        rc = sql_step_done(st);
         if (rc < 0)
             return rc;
     }

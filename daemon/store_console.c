@@ -9,35 +9,35 @@
 
 #include "access.h"
 #include "catalogue.h"
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 
 int store_staff_login_get(struct store *s, const char *name, struct store_staff_login *ret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     struct store_staff_login l = {0};
     int r, rc;
 
-    r = db_prepare(s->db,
-                   "SELECT u.id, u.name, u.role, u.disabled_at IS NOT NULL, l.password_hash,"
+    r = sql_prepare(s->sql,
+                   "SELECT u.id, u.name, u.role, CASE WHEN u.disabled_at IS NULL THEN 0 ELSE 1 END,"
+                   " l.password_hash,"
                    " l.totp_secret, l.totp_last_step FROM users u"
                    " LEFT JOIN staff_logins l ON l.user_id = u.id WHERE u.name = ?",
                    &st);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, name);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
-    l.user_id = sqlite3_column_int64(st, 0);
-    copy_text(l.user, sizeof(l.user), sqlite3_column_text(st, 1));
-    copy_text(l.role, sizeof(l.role), sqlite3_column_text(st, 2));
-    l.disabled = sqlite3_column_int(st, 3);
-    l.has_login = sqlite3_column_type(st, 4) != SQLITE_NULL;
-    copy_text(l.password_hash, sizeof(l.password_hash), sqlite3_column_text(st, 4));
-    copy_text(l.totp_secret, sizeof(l.totp_secret), sqlite3_column_text(st, 5));
-    l.totp_last_step = sqlite3_column_int64(st, 6);
+    sql_bind_text(st, 1, name);
+    rc = sql_step(st);
+    if (rc != SQL_ROW)
+        return rc == SQL_DONE ? -ENOENT : rc;
+    l.user_id = sql_column_int64(st, 0);
+    copy_text(l.user, sizeof(l.user), sql_column_text(st, 1));
+    copy_text(l.role, sizeof(l.role), sql_column_text(st, 2));
+    l.disabled = (int)sql_column_int64(st, 3);
+    l.has_login = sql_column_type(st, 4) != SQL_NULL;
+    copy_text(l.password_hash, sizeof(l.password_hash), sql_column_text(st, 4));
+    copy_text(l.totp_secret, sizeof(l.totp_secret), sql_column_text(st, 5));
+    l.totp_last_step = sql_column_int64(st, 6);
     *ret = l;
     return 0;
 }
@@ -45,7 +45,7 @@ int store_staff_login_get(struct store *s, const char *name, struct store_staff_
 int store_staff_login_set(struct store *s, const char *name, const char *password_hash,
                           const char *totp_secret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL, *del = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL, *del = NULL;
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
     struct store_staff_login l;
     char ts[ISO_TIME_MAX];
@@ -59,26 +59,26 @@ int store_staff_login_set(struct store *s, const char *name, const char *passwor
     r = store_staff_login_get(s, name, &l);
     if (r < 0)
         goto fail;
-    r = db_prepare(s->db,
+    r = sql_prepare(s->sql,
                    "INSERT INTO staff_logins (user_id, password_hash, totp_secret, totp_last_step,"
                    " set_at) VALUES (?1, ?2, ?3, 0, ?4) ON CONFLICT (user_id) DO UPDATE SET"
                    " password_hash = ?2, totp_secret = ?3, totp_last_step = 0, set_at = ?4",
                    &st);
     if (r < 0)
         goto fail;
-    sqlite3_bind_int64(st, 1, l.user_id);
-    store_bind_text(st, 2, password_hash);
-    store_bind_text(st, 3, totp_secret);
-    store_bind_text(st, 4, iso_time(hlc_wall_ms(), ts));
-    r = store_step_done(st);
+    sql_bind_int64(st, 1, l.user_id);
+    sql_bind_text(st, 2, password_hash);
+    sql_bind_text(st, 3, totp_secret);
+    sql_bind_text(st, 4, iso_time(hlc_wall_ms(), ts));
+    r = sql_step_done(st);
     if (r < 0)
         goto fail;
     /* New credentials end every session signed in with the old ones. */
-    r = db_prepare(s->db, "DELETE FROM console_sessions WHERE user_id = ?", &del);
+    r = sql_prepare(s->sql, "DELETE FROM console_sessions WHERE user_id = ?", &del);
     if (r < 0)
         goto fail;
-    sqlite3_bind_int64(del, 1, l.user_id);
-    r = store_step_done(del);
+    sql_bind_int64(del, 1, l.user_id);
+    r = sql_step_done(del);
     if (r >= 0)
         r = wire_add_string(d, "user", l.user) < 0
                     ? -ENOMEM
@@ -93,21 +93,21 @@ fail:
 
 int store_staff_totp_use(struct store *s, int64_t user_id, int64_t step)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     int r, rc;
 
-    r = db_prepare(s->db,
+    r = sql_prepare(s->sql,
                    "UPDATE staff_logins SET totp_last_step = ?2 WHERE user_id = ?1"
                    " AND totp_last_step < ?2",
                    &st);
     if (r < 0)
         return r;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, step);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
-        return db_errno(rc);
-    return sqlite3_changes(s->db) > 0;
+    sql_bind_int64(st, 1, user_id);
+    sql_bind_int64(st, 2, step);
+    rc = sql_step(st);
+    if (rc != SQL_DONE)
+        return rc;
+    return sql_changes(s->sql) > 0;
 }
 
 int store_console_audit(struct store *s, const char *kind, int64_t user_id, const cJSON *detail)
@@ -127,7 +127,7 @@ int store_console_audit(struct store *s, const char *kind, int64_t user_id, cons
 int store_console_session_new(struct store *s, int64_t user_id, const char *id_hash,
                               const char *csrf, const char *addr, int64_t now_ms)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
     int r;
 
@@ -136,19 +136,19 @@ int store_console_session_new(struct store *s, int64_t user_id, const char *id_h
     r = store_txn_begin(s);
     if (r < 0)
         return r;
-    r = db_prepare(s->db,
+    r = sql_prepare(s->sql,
                    "INSERT INTO console_sessions (id_hash, user_id, csrf, addr, created_ms,"
                    " seen_ms) VALUES (?, ?, ?, ?, ?, ?)",
                    &st);
     if (r < 0)
         goto fail;
-    store_bind_text(st, 1, id_hash);
-    sqlite3_bind_int64(st, 2, user_id);
-    store_bind_text(st, 3, csrf);
-    store_bind_text(st, 4, addr);
-    sqlite3_bind_int64(st, 5, now_ms);
-    sqlite3_bind_int64(st, 6, now_ms);
-    r = store_step_done(st);
+    sql_bind_text(st, 1, id_hash);
+    sql_bind_int64(st, 2, user_id);
+    sql_bind_text(st, 3, csrf);
+    sql_bind_text(st, 4, addr);
+    sql_bind_int64(st, 5, now_ms);
+    sql_bind_int64(st, 6, now_ms);
+    r = sql_step_done(st);
     if (r >= 0)
         r = store_audit(s, "console_sign_in", user_id, store_node_id(s), NULL, d);
     if (r < 0)
@@ -164,17 +164,17 @@ fail:
 static int session_end(struct store *s, const char *id_hash, int64_t user_id, const char *kind,
                        const char *why)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
     int r;
 
     if (!d || (why && wire_add_string(d, "reason", why) < 0))
         return -ENOMEM;
-    r = db_prepare(s->db, "DELETE FROM console_sessions WHERE id_hash = ?", &st);
+    r = sql_prepare(s->sql, "DELETE FROM console_sessions WHERE id_hash = ?", &st);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, id_hash);
-    r = store_step_done(st);
+    sql_bind_text(st, 1, id_hash);
+    r = sql_step_done(st);
     return r < 0 ? r : store_audit(s, kind, user_id, store_node_id(s), NULL, d);
 }
 
@@ -182,7 +182,7 @@ int store_console_session_get(struct store *s, const char *id_hash, int64_t now_
                               int64_t idle_ms, int64_t lifetime_ms,
                               struct store_console_session *ret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL, *upd = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL, *upd = NULL;
     struct store_console_session v = {0};
     const char *why = NULL;
     bool disabled;
@@ -191,27 +191,28 @@ int store_console_session_get(struct store *s, const char *id_hash, int64_t now_
     r = store_txn_begin(s);
     if (r < 0)
         return r;
-    r = db_prepare(s->db,
-                   "SELECT c.user_id, u.name, u.role, u.disabled_at IS NOT NULL, c.csrf,"
+    r = sql_prepare(s->sql,
+                   "SELECT c.user_id, u.name, u.role, CASE WHEN u.disabled_at IS NULL THEN 0 ELSE 1 END,"
+                   " c.csrf,"
                    " c.created_ms, c.seen_ms FROM console_sessions c"
                    " JOIN users u ON u.id = c.user_id WHERE c.id_hash = ?",
                    &st);
     if (r < 0)
         goto fail;
-    store_bind_text(st, 1, id_hash);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        r = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+    sql_bind_text(st, 1, id_hash);
+    rc = sql_step(st);
+    if (rc != SQL_ROW) {
+        r = rc == SQL_DONE ? -ENOENT : rc;
         goto fail;
     }
-    v.user_id = sqlite3_column_int64(st, 0);
-    copy_text(v.user, sizeof(v.user), sqlite3_column_text(st, 1));
-    copy_text(v.role, sizeof(v.role), sqlite3_column_text(st, 2));
-    disabled = sqlite3_column_int(st, 3);
-    copy_text(v.csrf, sizeof(v.csrf), sqlite3_column_text(st, 4));
-    v.created_ms = sqlite3_column_int64(st, 5);
-    v.seen_ms = sqlite3_column_int64(st, 6);
-    sqlite3_reset(st);
+    v.user_id = sql_column_int64(st, 0);
+    copy_text(v.user, sizeof(v.user), sql_column_text(st, 1));
+    copy_text(v.role, sizeof(v.role), sql_column_text(st, 2));
+    disabled = (int)sql_column_int64(st, 3);
+    copy_text(v.csrf, sizeof(v.csrf), sql_column_text(st, 4));
+    v.created_ms = sql_column_int64(st, 5);
+    v.seen_ms = sql_column_int64(st, 6);
+    sql_reset(st);
     if (disabled)
         why = "the account was disabled";
     else if (!store_role_is_coordinator(v.role) && !streq(v.role, "admin"))
@@ -226,12 +227,12 @@ int store_console_session_get(struct store *s, const char *id_hash, int64_t now_
             r = store_txn_commit(s);
         return r < 0 ? r : -ETIMEDOUT;
     }
-    r = db_prepare(s->db, "UPDATE console_sessions SET seen_ms = ? WHERE id_hash = ?", &upd);
+    r = sql_prepare(s->sql, "UPDATE console_sessions SET seen_ms = ? WHERE id_hash = ?", &upd);
     if (r < 0)
         goto fail;
-    sqlite3_bind_int64(upd, 1, now_ms);
-    store_bind_text(upd, 2, id_hash);
-    r = store_step_done(upd);
+    sql_bind_int64(upd, 1, now_ms);
+    sql_bind_text(upd, 2, id_hash);
+    r = sql_step_done(upd);
     if (r < 0)
         goto fail;
     r = store_txn_commit(s);
@@ -247,24 +248,24 @@ fail:
 
 int store_console_session_end(struct store *s, const char *id_hash)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     int64_t user_id;
     int r, rc;
 
     r = store_txn_begin(s);
     if (r < 0)
         return r;
-    r = db_prepare(s->db, "SELECT user_id FROM console_sessions WHERE id_hash = ?", &st);
+    r = sql_prepare(s->sql, "SELECT user_id FROM console_sessions WHERE id_hash = ?", &st);
     if (r < 0)
         goto fail;
-    store_bind_text(st, 1, id_hash);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        r = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+    sql_bind_text(st, 1, id_hash);
+    rc = sql_step(st);
+    if (rc != SQL_ROW) {
+        r = rc == SQL_DONE ? -ENOENT : rc;
         goto fail;
     }
-    user_id = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
+    user_id = sql_column_int64(st, 0);
+    sql_reset(st);
     r = session_end(s, id_hash, user_id, "console_sign_out", NULL);
     if (r < 0)
         goto fail;

@@ -8,32 +8,31 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 
 int store_demo_begin(struct store *s)
 {
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     int r, rc;
 
     r = store_txn_begin(s);
     if (r < 0)
         return r;
-    st = store_stmt(s, "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM field_state)"
+    st = store_sql(s, "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM field_state)"
                        " + (SELECT count(*) FROM assignments)");
     if (!st) {
         r = -EIO;
         goto fail;
     }
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        r = db_errno(rc);
+    rc = sql_step(st);
+    if (rc != SQL_ROW) {
+        sql_reset(st);
+        r = rc;
         goto fail;
     }
-    r = sqlite3_column_int64(st, 0) > 0 ? -EEXIST : 0;
-    sqlite3_reset(st);
+    r = sql_column_int64(st, 0) > 0 ? -EEXIST : 0;
+    sql_reset(st);
     if (r < 0)
         goto fail;
     return 0;
@@ -56,7 +55,7 @@ int store_demo_user_add(struct store *s, const char *name, const char *role,
                         const struct store_user_profile *p, int64_t *ret_id)
 {
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     char ts[ISO_TIME_MAX];
     size_t n = name ? strlen(name) : 0;
     int r;
@@ -71,21 +70,23 @@ int store_demo_user_add(struct store *s, const char *name, const char *role,
         return -ENOMEM;
     if (store_user_profile_invalid(p))
         return -EINVAL;
-    st = store_stmt(s, "INSERT INTO users(name, role, created_at, display_name, nmc_pin,"
-                       " hcpc_number, swe_number) VALUES(?, ?, ?, ?, ?, ?, ?)");
+    st = store_sql(s, "INSERT INTO users(name, role, created_at, display_name, nmc_pin,"
+                       " hcpc_number, swe_number) VALUES(?, ?, ?, ?, ?, ?, ?) RETURNING id");
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, name);
-    store_bind_text(st, 2, role);
-    store_bind_text(st, 3, iso_time(hlc_wall_ms(), ts));
-    store_bind_text(st, 4, p->display_name);
-    store_bind_text(st, 5, p->nmc_pin);
-    store_bind_text(st, 6, p->hcpc_number);
-    store_bind_text(st, 7, p->swe_number);
-    r = store_step_done(st);
-    if (r < 0)
-        return r;
-    *ret_id = sqlite3_last_insert_rowid(s->db);
+    sql_bind_text(st, 1, name);
+    sql_bind_text(st, 2, role);
+    sql_bind_text(st, 3, iso_time(hlc_wall_ms(), ts));
+    sql_bind_text(st, 4, p->display_name);
+    sql_bind_text(st, 5, p->nmc_pin);
+    sql_bind_text(st, 6, p->hcpc_number);
+    sql_bind_text(st, 7, p->swe_number);
+    r = sql_step(st);
+    if (r == SQL_ROW)
+        *ret_id = sql_column_int64(st, 0);
+    sql_reset(st);
+    if (r != SQL_ROW)
+        return r < 0 ? r : -EPROTO;
     return store_audit(s, "user_add", 0, NULL, NULL, d);
 }
 
@@ -97,7 +98,7 @@ int store_demo_field(struct store *s, const char *tbl, const char *row_id, const
     char cid[UUID_STR_MAX];
     const char *why = NULL;
     struct applying a = {0};
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     int r;
 
     if (!f || f == &catalogue_deleted_field || !value || !uuid_valid(row_id) ||
@@ -121,20 +122,20 @@ int store_demo_field(struct store *s, const char *tbl, const char *row_id, const
 
     /* A plain INSERT, not the merge's upsert: a field that already has a state fails here
      * (-EEXIST), so a row that was not new can never be written without the merge. */
-    st = store_stmt(s, "INSERT INTO field_state(tbl, row_id, field, person_id, value, hlc, device,"
+    st = store_sql(s, "INSERT INTO field_state(tbl, row_id, field, person_id, value, hlc, device,"
                        " change_id, seq) VALUES(?,?,?,?,?,?,?,?,?)");
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, a.tbl);
-    store_bind_text(st, 2, a.row_id);
-    store_bind_text(st, 3, f->name);
-    store_bind_text(st, 4, a.person_id);
-    store_bind_text(st, 5, a.value);
-    sqlite3_bind_int64(st, 6, (int64_t)a.hlc);
-    store_bind_text(st, 7, a.device);
-    store_bind_text(st, 8, a.change_id);
-    sqlite3_bind_int64(st, 9, (int64_t)store_next_seq(s));
-    r = store_step_done(st);
+    sql_bind_text(st, 1, a.tbl);
+    sql_bind_text(st, 2, a.row_id);
+    sql_bind_text(st, 3, f->name);
+    sql_bind_text(st, 4, a.person_id);
+    sql_bind_text(st, 5, a.value);
+    sql_bind_int64(st, 6, (int64_t)a.hlc);
+    sql_bind_text(st, 7, a.device);
+    sql_bind_text(st, 8, a.change_id);
+    sql_bind_int64(st, 9, (int64_t)store_next_seq(s));
+    r = sql_step_done(st);
     if (r < 0)
         return r;
     return store_journal(s, &a, "applied");
@@ -144,7 +145,7 @@ int store_demo_assign(struct store *s, const char *person_id, int64_t user_id, c
                       const char *started_at)
 {
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
-    sqlite3_stmt *st = store_stmt(s, "INSERT INTO assignments(person_id, user_id, start_seq,"
+    struct sql_stmt *st = store_sql(s, "INSERT INTO assignments(person_id, user_id, start_seq,"
                                      " started_at) VALUES(?, ?, ?, ?)");
     int r;
 
@@ -152,11 +153,11 @@ int store_demo_assign(struct store *s, const char *person_id, int64_t user_id, c
         return -ENOMEM;
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, person_id);
-    sqlite3_bind_int64(st, 2, user_id);
-    sqlite3_bind_int64(st, 3, (int64_t)store_next_seq(s));
-    store_bind_text(st, 4, started_at);
-    r = store_step_done(st);
+    sql_bind_text(st, 1, person_id);
+    sql_bind_int64(st, 2, user_id);
+    sql_bind_int64(st, 3, (int64_t)store_next_seq(s));
+    sql_bind_text(st, 4, started_at);
+    r = sql_step_done(st);
     if (r < 0)
         return r;
     return store_audit(s, "assign", 0, NULL, person_id, d);
@@ -219,28 +220,28 @@ int store_demo_edit(struct store *s, const char *device, int64_t user_id, const 
 /* Add the single integer result of @sql to @o under @key. */
 static int add_count(struct store *s, cJSON *o, const char *key, const char *sql)
 {
-    sqlite3_stmt *st = store_stmt(s, sql);
+    struct sql_stmt *st = store_sql(s, sql);
     int rc;
 
     if (!st)
         return -EIO;
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return db_errno(rc);
+    rc = sql_step(st);
+    if (rc != SQL_ROW) {
+        sql_reset(st);
+        return rc;
     }
-    if (!cJSON_AddNumberToObject(o, key, (double)sqlite3_column_int64(st, 0))) {
-        sqlite3_reset(st);
+    if (!cJSON_AddNumberToObject(o, key, (double)sql_column_int64(st, 0))) {
+        sql_reset(st);
         return -ENOMEM;
     }
-    sqlite3_reset(st);
+    sql_reset(st);
     return 0;
 }
 
 int store_demo_counts(struct store *s, cJSON **ret)
 {
     _cleanup_json_ cJSON *o = cJSON_CreateObject();
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     cJSON *tables;
     int rc, r;
 
@@ -249,19 +250,19 @@ int store_demo_counts(struct store *s, cJSON **ret)
     for (size_t i = 0; i < catalogue_n_tables; i++)
         if (!cJSON_AddNumberToObject(tables, catalogue_tables[i].name, 0))
             return -ENOMEM;
-    st = store_stmt(s, "SELECT tbl, count(DISTINCT row_id) FROM field_state GROUP BY tbl");
+    st = store_sql(s, "SELECT tbl, count(DISTINCT row_id) FROM field_state GROUP BY tbl");
     if (!st)
         return -EIO;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sql_step(st)) == SQL_ROW) {
         cJSON *n =
-                cJSON_GetObjectItemCaseSensitive(tables, (const char *)sqlite3_column_text(st, 0));
+                cJSON_GetObjectItemCaseSensitive(tables, sql_column_text(st, 0));
 
         if (n)
-            cJSON_SetNumberValue(n, (double)sqlite3_column_int64(st, 1));
+            cJSON_SetNumberValue(n, (double)sql_column_int64(st, 1));
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return db_errno(rc);
+    sql_reset(st);
+    if (rc != SQL_DONE)
+        return rc;
     r = add_count(s, o, "fields", "SELECT count(*) FROM field_state");
     if (r >= 0)
         r = add_count(s, o, "changes", "SELECT count(*) FROM change_log");

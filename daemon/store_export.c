@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "catalogue.h"
-#include "db.h"
 #include "fhir.h"
 #include "store_int.h"
 
@@ -66,22 +65,22 @@ static int skeleton(const char *person_id, cJSON **ret)
 /* Every field state of the person into @o, grouped into rows by (table, row). */
 static int read_rows(struct store *s, const char *person_id, cJSON *o)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     const struct cat_table *t = NULL;
     char cur_tbl[64] = "", cur_row[UUID_STR_MAX] = "";
     cJSON *row = NULL;
     int r, rc;
 
-    r = db_prepare(s->db, "SELECT tbl, row_id, field, value FROM field_state WHERE person_id = ?"
+    r = sql_prepare(s->sql, "SELECT tbl, row_id, field, value FROM field_state WHERE person_id = ?"
                           " ORDER BY tbl, row_id, field", &st);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, person_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *tbl = (const char *)sqlite3_column_text(st, 0);
-        const char *row_id = (const char *)sqlite3_column_text(st, 1);
-        const char *field = (const char *)sqlite3_column_text(st, 2);
-        const char *value = (const char *)sqlite3_column_text(st, 3);
+    sql_bind_text(st, 1, person_id);
+    while ((rc = sql_step(st)) == SQL_ROW) {
+        const char *tbl = sql_column_text(st, 0);
+        const char *row_id = sql_column_text(st, 1);
+        const char *field = sql_column_text(st, 2);
+        const char *value = sql_column_text(st, 3);
 
         if (!tbl || !row_id || !field)
             return -ENOMEM;
@@ -118,25 +117,25 @@ static int read_rows(struct store *s, const char *person_id, cJSON *o)
         if (r < 0)
             return r;
     }
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+    return rc == SQL_DONE ? 0 : rc;
 }
 
 /* "team": who has the person on their caseload now. */
 static int read_team(struct store *s, const char *person_id, cJSON *o)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     cJSON *team = cJSON_AddArrayToObject(o, "team"), *m;
     int r, rc;
 
     if (!team)
         return -ENOMEM;
-    r = db_prepare(s->db, "SELECT u.name, u.role FROM assignments a JOIN users u"
+    r = sql_prepare(s->sql, "SELECT u.name, u.role FROM assignments a JOIN users u"
                           " ON u.id = a.user_id WHERE a.person_id = ? AND a.end_seq IS NULL"
                           " ORDER BY u.name", &st);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, person_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    sql_bind_text(st, 1, person_id);
+    while ((rc = sql_step(st)) == SQL_ROW) {
         m = cJSON_CreateObject();
         if (!m || !cJSON_AddItemToArray(team, m)) {
             cJSON_Delete(m);
@@ -146,14 +145,14 @@ static int read_team(struct store *s, const char *person_id, cJSON *o)
             !cJSON_AddStringToObject(m, "assignment", "contributor"))
             return -ENOMEM;
     }
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+    return rc == SQL_DONE ? 0 : rc;
 }
 
 /* When the About Me was last written: its fields' highest clock. */
 static int read_authored(struct store *s, const char *person_id, cJSON *o)
 {
     int64_t hlc = 0;
-    int r = db_query_i64(s->db, "SELECT max(hlc) FROM field_state WHERE tbl = 'about_me'"
+    int r = store_query_i64(s, "SELECT max(hlc) FROM field_state WHERE tbl = 'about_me'"
                                 " AND row_id = ?1 AND person_id = ?1 AND field <> '_deleted'",
                          person_id, &hlc);
 
@@ -165,11 +164,11 @@ static int read_staff(struct store *s, cJSON *o)
 {
     static const char *const keys[] = {"user", "role", "display_name", "nmc", "hcpc", "swe",
                                        "disabled", NULL};
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     cJSON *staff = NULL;
     int r;
 
-    r = db_prepare(s->db, "SELECT name, role, display_name, nmc_pin, hcpc_number, swe_number,"
+    r = sql_prepare(s->sql, "SELECT name, role, display_name, nmc_pin, hcpc_number, swe_number,"
                           " CASE WHEN disabled_at IS NULL THEN '0' ELSE '1' END"
                           " FROM users ORDER BY name", &st);
     if (r < 0)

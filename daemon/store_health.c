@@ -6,14 +6,13 @@
 #include <stdio.h>
 #include <sys/statvfs.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 #include "util.h"
 
 int store_probe_write(struct store *s)
 {
-    const char *path = sqlite3_db_filename(s->db, "main");
+    const char *path = store_path(s);
     char now[ISO_TIME_MAX];
     struct statvfs fs;
     int r;
@@ -26,7 +25,7 @@ int store_probe_write(struct store *s)
     r = store_plain_begin(s, true);
     if (r < 0)
         return r;
-    r = db_meta_set(s->db, "ready_probe", iso_time(hlc_wall_ms(), now));
+    r = store_meta_set(s, "ready_probe", iso_time(hlc_wall_ms(), now));
     if (r >= 0)
         r = store_plain_commit(s);
     if (r < 0)
@@ -36,29 +35,32 @@ int store_probe_write(struct store *s)
 
 int store_device_counts(struct store *s, unsigned lock_after_days, struct store_device_counts *ret)
 {
-    char cutoff[ISO_TIME_MAX] = "";
-    sqlite3_stmt *st;
+    char cutoff[ISO_TIME_MAX];
+    struct sql_stmt *st;
     int rc;
 
-    /* A device locks itself once its last sync (or, never synced, its enrolment) is older. */
-    if (lock_after_days > 0)
-        iso_time(hlc_wall_ms() - (uint64_t)lock_after_days * 86400000, cutoff);
-    st = store_stmt(s, "SELECT"
+    /* A device locks itself once its last sync (or, never synced, its enrolment) is older
+     * than the cutoff (?2, a time), when locking is on (?1). */
+    st = store_sql(s, "SELECT"
                        " count(*) FILTER (WHERE revoked_at IS NULL AND"
-                       "   (?1 = '' OR coalesce(last_sync_at, created_at) >= ?1)),"
+                       "   (?1 = 0 OR coalesce(last_sync_at, created_at) >= ?2)),"
                        " count(*) FILTER (WHERE revoked_at IS NULL AND"
-                       "   ?1 <> '' AND coalesce(last_sync_at, created_at) < ?1),"
+                       "   ?1 <> 0 AND coalesce(last_sync_at, created_at) < ?2),"
                        " count(*) FILTER (WHERE revoked_at IS NOT NULL)"
                        " FROM devices");
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, cutoff);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        ret->active = sqlite3_column_int64(st, 0);
-        ret->locked = sqlite3_column_int64(st, 1);
-        ret->revoked = sqlite3_column_int64(st, 2);
+    sql_bind_int64(st, 1, lock_after_days > 0);
+    sql_bind_text(st, 2, lock_after_days > 0 ? iso_time(hlc_wall_ms() -
+                                                            (uint64_t)lock_after_days * 86400000,
+                                                        cutoff)
+                                              : NULL);
+    rc = sql_step(st);
+    if (rc == SQL_ROW) {
+        ret->active = sql_column_int64(st, 0);
+        ret->locked = sql_column_int64(st, 1);
+        ret->revoked = sql_column_int64(st, 2);
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : db_errno(rc);
+    sql_reset(st);
+    return rc == SQL_ROW ? 0 : rc;
 }

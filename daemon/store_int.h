@@ -9,15 +9,18 @@
 
 #include "backend.h"
 #include "engine.h"
+#include "sql.h"
 #include "store.h"
 
-#define STMT_CACHE 96
 /* How far past store_seq_floor() a device's cursor may be and still be believed: a billion writes
  * more than the floor, which no server reaches (it would take 1,000 writes per ms, sustained). */
 #define STORE_CURSOR_AHEAD_MAX UINT64_C(1000000000)
 #define STORE_CACHE_PRAGMA "PRAGMA cache_size = -65536" /* 64 MiB of SQLite page cache */
 
 struct store {
+    /* The store's SQL connection (sql.h), over which the store files' SQL runs: for SQLite the
+     * driver of sqlite_sql.c over @db, which only the SQLite backend's files (sqlite_*.c) use. */
+    struct sql *sql;
     sqlite3 *db;
     char node_id[UUID_STR_MAX];
     /* This incarnation of the store (meta 'epoch'): new at creation and at every restore
@@ -48,10 +51,6 @@ struct store {
     /* Inside store_group_begin() ... store_group_commit(): each transaction is a savepoint. */
     bool group;
     uint64_t commits; /* COMMITs made (each one an fsync of the WAL) */
-    struct {
-        const char *sql;
-        sqlite3_stmt *st;
-    } cache[STMT_CACHE];
 };
 
 
@@ -63,7 +62,35 @@ struct audit_group {
 };
 
 
-/* store_stmt() - a cached prepared statement for the SQL literal @sql, reset and unbound. */
+/* store_sql() - the cached statement for the SQL literal @sql on the store's connection (sql.h),
+ * reset and unbound; NULL when it cannot be prepared (logged; the caller maps it to -EIO). */
+static inline struct sql_stmt *store_sql(struct store *s, const char *sql)
+{
+    struct sql_stmt *st;
+
+    return sql_prepare(s->sql, sql, &st) < 0 ? NULL : st;
+}
+static inline void sql_resetp(struct sql_stmt **p)
+{
+    if (*p)
+        sql_reset(*p);
+}
+/* A statement reset when it goes out of scope (rows not read are dropped). */
+#define _cleanup_sql_ _cleanup_(sql_resetp)
+
+/* store_column_strdup() - a malloc'd copy of text column @col (NULL for SQL NULL; *oom set when
+ * the copy failed). */
+char *store_column_strdup(struct sql_stmt *st, int col, bool *oom);
+/* store_query_i64() - the one integer that @sql (one row, one column; ?1 bound to @arg) gives,
+ * 0 for NULL. 0 or -errno (-ENOENT when there is no row). */
+int store_query_i64(struct store *s, const char *sql, const char *arg, int64_t *ret);
+
+/* store_meta_set() - set key @key of the meta table to @value. 0 or -errno. */
+int store_meta_set(struct store *s, const char *key, const char *value);
+/* store_path() - the database file's path (the SQLite backend's; NULL or "" when none). */
+const char *store_path(struct store *s);
+
+/* store_stmt() - the SQLite backend's view of the same cache (sqlite_*.c): a cached prepared statement for the SQL literal @sql, reset and unbound. */
 sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 /* store_step_done() - step a statement that returns no rows and reset it. 0 or -errno. */
 int store_step_done(sqlite3_stmt *st);
@@ -135,8 +162,8 @@ int store_write_field(struct store *s, const char *device, int64_t user_id, cons
                       const char *row_id, const char *person_id, const char *field,
                       const char *value, char ret_change_id[static UUID_STR_MAX]);
 /* store_rows_to_array() - each row of @st as an object keyed by @keys, in a new array. */
-int store_rows_to_array(sqlite3_stmt *st, const char *const *keys, cJSON **ret);
-int store_add_column(cJSON *o, const char *key, sqlite3_stmt *st, int i);
+int store_rows_to_array(struct sql_stmt *st, const char *const *keys, cJSON **ret);
+int store_add_column(cJSON *o, const char *key, struct sql_stmt *st, int i);
 
 /* store_audit_init()/store_audit_done() - the digest the audit chain uses, per store handle. */
 int store_audit_init(struct store *s);

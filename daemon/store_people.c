@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
 #include "hlc.h"
 #include "store_int.h"
 
@@ -19,19 +18,21 @@
 static int user_find(struct store *s, const char *name, int64_t *ret_id, char ret_role[static STORE_ROLE_MAX],
                      bool *ret_disabled)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     int r, rc;
 
-    r = db_prepare(s->db, "SELECT id, role, disabled_at IS NOT NULL FROM users WHERE name = ?", &st);
+    r = sql_prepare(s->sql,
+                    "SELECT id, role, CASE WHEN disabled_at IS NULL THEN 0 ELSE 1 END"
+                    " FROM users WHERE name = ?", &st);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, name);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
-    *ret_id = sqlite3_column_int64(st, 0);
-    copy_text(ret_role, STORE_ROLE_MAX, sqlite3_column_text(st, 1));
-    *ret_disabled = sqlite3_column_int(st, 2);
+    sql_bind_text(st, 1, name);
+    rc = sql_step(st);
+    if (rc != SQL_ROW)
+        return rc == SQL_DONE ? -ENOENT : rc;
+    *ret_id = sql_column_int64(st, 0);
+    copy_text(ret_role, STORE_ROLE_MAX, sql_column_text(st, 1));
+    *ret_disabled = (int)sql_column_int64(st, 2);
     return 0;
 }
 
@@ -48,24 +49,24 @@ int store_user_disabled(struct store *s, const char *name)
 /* Run @sql (binding ?1 = @uid, ?2 = @text) and return the number of rows changed or -errno. */
 static int exec_user(struct store *s, const char *sql, int64_t uid, const char *text)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     int r;
 
-    r = db_prepare(s->db, sql, &st);
+    r = sql_prepare(s->sql, sql, &st);
     if (r < 0)
         return r;
-    sqlite3_bind_int64(st, 1, uid);
-    store_bind_text(st, 2, text);
-    r = sqlite3_step(st);
-    if (r != SQLITE_DONE)
-        return db_errno(r);
-    return sqlite3_changes(s->db);
+    sql_bind_int64(st, 1, uid);
+    sql_bind_text(st, 2, text);
+    r = sql_step(st);
+    if (r != SQL_DONE)
+        return r;
+    return sql_changes(s->sql);
 }
 
 int store_user_disable(struct store *s, const char *name, cJSON **ret)
 {
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
-    _cleanup_stmt_ sqlite3_stmt *sel = NULL;
+    _cleanup_sql_ struct sql_stmt *sel = NULL;
     char role[STORE_ROLE_MAX], ts[ISO_TIME_MAX];
     cJSON *devs;
     bool disabled;
@@ -82,14 +83,14 @@ int store_user_disable(struct store *s, const char *name, cJSON **ret)
     if (r < 0)
         goto fail;
     iso_time(hlc_wall_ms(), ts);
-    r = db_prepare(s->db, "SELECT id FROM devices WHERE user_id = ? AND revoked_at IS NULL"
+    r = sql_prepare(s->sql, "SELECT id FROM devices WHERE user_id = ? AND revoked_at IS NULL"
                           " ORDER BY created_at, id", &sel);
     if (r < 0)
         goto fail;
-    sqlite3_bind_int64(sel, 1, uid);
-    while ((rc = sqlite3_step(sel)) == SQLITE_ROW)
+    sql_bind_int64(sel, 1, uid);
+    while ((rc = sql_step(sel)) == SQL_ROW)
     {
-        cJSON *id = cJSON_CreateString((const char *)sqlite3_column_text(sel, 0));
+        cJSON *id = cJSON_CreateString(sql_column_text(sel, 0));
 
         if (!id || !cJSON_AddItemToArray(devs, id)) {
             cJSON_Delete(id);
@@ -97,8 +98,8 @@ int store_user_disable(struct store *s, const char *name, cJSON **ret)
             goto fail;
         }
     }
-    if (rc != SQLITE_DONE) {
-        r = db_errno(rc);
+    if (rc != SQL_DONE) {
+        r = rc;
         goto fail;
     }
     r = exec_user(s, "UPDATE devices SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
@@ -107,7 +108,7 @@ int store_user_disable(struct store *s, const char *name, cJSON **ret)
         goto fail;
     /* A leaver's unused code must not enrol a new device: it expires now. */
     codes = exec_user(s, "UPDATE enrol_codes SET expires_ms = 0 WHERE user_id = ?1"
-                         " AND used_at IS NULL AND expires_ms > 0 AND ?2 IS NOT NULL",
+                         " AND used_at IS NULL AND expires_ms > 0 AND CAST(?2 AS TEXT) IS NOT NULL",
                       uid, ts);
     if (codes < 0) {
         r = codes;
@@ -354,14 +355,14 @@ int store_person_lifecycle(struct store *s, const struct store_principal *p, con
                                   NULL, cid);
         if (r >= 0) {
             /* Purged from field devices already: the stream sends the person whole again. */
-            _cleanup_stmt_ sqlite3_stmt *st = NULL;
+            _cleanup_sql_ struct sql_stmt *st = NULL;
 
-            r = db_prepare(s->db, "UPDATE person_expiry SET reopened_seq = ? WHERE person_id = ?"
+            r = sql_prepare(s->sql, "UPDATE person_expiry SET reopened_seq = ? WHERE person_id = ?"
                                   " AND reopened_seq IS NULL", &st);
             if (r >= 0) {
-                sqlite3_bind_int64(st, 1, (int64_t)store_next_seq(s));
-                store_bind_text(st, 2, person_id);
-                r = store_step_done(st);
+                sql_bind_int64(st, 1, (int64_t)store_next_seq(s));
+                sql_bind_text(st, 2, person_id);
+                r = sql_step_done(st);
             }
         }
         break;
@@ -410,36 +411,43 @@ fail:
 
 /* ---- the people list ---- */
 
+#define PF(field) "(SELECT value FROM field_state WHERE tbl = 'person' AND row_id = p.row_id" \
+                  " AND field = '" field "')"
+/* The list's one query; the team's names joined by each dialect's aggregate and the order by
+ * name without case in each one's words (sql.h: no group_concat() in the portable subset). */
+#define PEOPLE_SQL(agg, text, nocase)                                                              \
+    "SELECT * FROM (SELECT p.row_id AS id, " PF("name") " AS name, " PF("birth_date") ","          \
+    " coalesce(" PF("status") ", 'active') AS status, " PF("closed_reason") ","                    \
+    " " PF("closed_on") ", " PF("nhs_number") " AS nhs, " PF("gp_practice") ","                    \
+    " (SELECT " agg " FROM assignments a JOIN users u"                                             \
+    "  ON u.id = a.user_id WHERE a.person_id = p.row_id AND a.end_seq IS NULL),"                   \
+    " " PF("_deleted") " AS del"                                                                   \
+    " FROM (SELECT DISTINCT row_id FROM field_state WHERE tbl = 'person') p) AS l"                 \
+    " WHERE (del IS NULL OR del <> '1')"                                                           \
+    " AND (" text("?1") " IS NULL OR id = ?1)"                                                     \
+    " AND (" text("?2") " IS NULL OR lower(name) LIKE ?2 ESCAPE '\\')"                             \
+    " AND (" text("?3") " IS NULL OR nhs = ?3)"                                                    \
+    " ORDER BY " nocase ", id"
+#define AS_IS(p) p
+#define AS_TEXT(p) "CAST(" p " AS TEXT)"
+
 int store_people_list(struct store *s, const struct store_people_filter *f,
                       struct proto_people *ret)
 {
     _cleanup_(proto_people_done) struct proto_people a = {0};
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_sql_ struct sql_stmt *st = NULL;
     _cleanup_free_ char *like = NULL;
     bool oom = false;
     int r, rc;
 
-#define PF(field) "(SELECT value FROM field_state WHERE tbl = 'person' AND row_id = p.row_id" \
-                  " AND field = '" field "')"
-    r = db_prepare(
-            s->db,
-            "SELECT * FROM (SELECT p.row_id AS id, " PF("name") " AS name, " PF("birth_date") ","
-            " coalesce(" PF("status") ", 'active') AS status, " PF("closed_reason") ","
-            " " PF("closed_on") ", " PF("nhs_number") " AS nhs, " PF("gp_practice") ","
-            " (SELECT group_concat(u.name, ',') FROM assignments a JOIN users u"
-            "  ON u.id = a.user_id WHERE a.person_id = p.row_id AND a.end_seq IS NULL),"
-            " " PF("_deleted") " AS del"
-            " FROM (SELECT DISTINCT row_id FROM field_state WHERE tbl = 'person') p)"
-            " WHERE (del IS NULL OR del <> '1')"
-            " AND (?1 IS NULL OR id = ?1)"
-            " AND (?2 IS NULL OR lower(name) LIKE ?2 ESCAPE '\\')"
-            " AND (?3 IS NULL OR nhs = ?3)"
-            " ORDER BY name COLLATE NOCASE, id",
-            &st);
-#undef PF
+    r = sql_prepare(s->sql,
+                    sql_dialect(s->sql) == SQL_POSTGRESQL
+                            ? PEOPLE_SQL("string_agg(u.name, ',')", AS_TEXT, "lower(name)")
+                            : PEOPLE_SQL("group_concat(u.name, ',')", AS_IS, "name COLLATE NOCASE"),
+                    &st);
     if (r < 0)
         return r;
-    store_bind_text(st, 1, f->person_id);
+    sql_bind_text(st, 1, f->person_id);
     if (f->name) {
         size_t n = strlen(f->name), j = 0;
 
@@ -457,27 +465,27 @@ int store_people_list(struct store *s, const struct store_people_filter *f,
         like[j++] = '%';
         like[j] = '\0';
     }
-    store_bind_text(st, 2, like);
-    store_bind_text(st, 3, f->nhs_number);
-    while (!oom && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    sql_bind_text(st, 2, like);
+    sql_bind_text(st, 3, f->nhs_number);
+    while (!oom && (rc = sql_step(st)) == SQL_ROW) {
         struct proto_person *p = proto_people_add(&a);
 
         if (!p)
             return -ENOMEM;
-        p->person_id = db_column_strdup(st, 0, &oom);
-        p->name = db_column_strdup(st, 1, &oom);
-        p->birth_date = db_column_strdup(st, 2, &oom);
-        p->status = db_column_strdup(st, 3, &oom);
-        p->closed_reason = db_column_strdup(st, 4, &oom);
-        p->closed_on = db_column_strdup(st, 5, &oom);
-        p->nhs_number = db_column_strdup(st, 6, &oom);
-        p->gp_practice = db_column_strdup(st, 7, &oom);
-        p->assigned = db_column_strdup(st, 8, &oom);
+        p->person_id = store_column_strdup(st, 0, &oom);
+        p->name = store_column_strdup(st, 1, &oom);
+        p->birth_date = store_column_strdup(st, 2, &oom);
+        p->status = store_column_strdup(st, 3, &oom);
+        p->closed_reason = store_column_strdup(st, 4, &oom);
+        p->closed_on = store_column_strdup(st, 5, &oom);
+        p->nhs_number = store_column_strdup(st, 6, &oom);
+        p->gp_practice = store_column_strdup(st, 7, &oom);
+        p->assigned = store_column_strdup(st, 8, &oom);
     }
     if (oom)
         return -ENOMEM;
-    if (rc != SQLITE_DONE)
-        return db_errno(rc);
+    if (rc != SQL_DONE)
+        return rc;
     *ret = a;
     a = (struct proto_people){0};
     return 0;

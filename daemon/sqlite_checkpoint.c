@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * store_checkpoint.c - copy the write-ahead log back into the store from a thread of its own,
+ * sqlite_checkpoint.c - copy the write-ahead log back into the store from a thread of its own,
  * so no sync waits for it. With SQLite's automatic checkpoint a commit that crosses 1000 WAL
  * pages copies them all and syncs the store file before its request is answered; a day's sync
  * writes ~2 MiB of WAL, so every other one paid for it (bench/README.md, item 2).

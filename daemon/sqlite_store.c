@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sqlite_store.c - the SQLite backend's part of the store handle: opening the file (pragmas,
+ * migrations, the node id and the incarnation), transactions and the writer's group commit
+ * (BEGIN IMMEDIATE, savepoints), the raw statements the batch operations use (a view of the one
+ * cache in sqlite_sql.c), and closing. What the store does over SQL is written once, over sql.h,
+ * in store*.c.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "hlc.h"
+#include "sqlite_sql.h"
+#include "store_int.h"
+
+/* ---- statements, transactions ---- */
+
+/*
+ * Prepared statements are cached by the address of their SQL literal (one per call site), reset
+ * and unbound before reuse: the one cache of sqlite_sql.c, which sql_prepare() on s->sql finds
+ * too. Returns NULL on failure (the caller maps it to -EIO).
+ */
+sqlite3_stmt *store_stmt(struct store *s, const char *sql)
+{
+    return sqlite_sql_stmt(s->sql, sql);
+}
+
+int store_step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/* Bound without a copy: every caller steps the statement while @v is alive, and store_stmt()
+ * clears the bindings before the statement is used again. */
+void store_bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/*
+ * Transactions. Outside a group each one is its own BEGIN ... COMMIT. Inside a group
+ * (store_group_begin(), the writer thread's group commit: docs/ARCHITECTURE.md "Threads") the
+ * group holds the one BEGIN IMMEDIATE and each transaction is a SAVEPOINT in it: RELEASE keeps
+ * its work for the group's COMMIT, ROLLBACK TO undoes only its own. Nothing is carried from one
+ * transaction to the next in memory but what is re-read at each begin (sequence, clock, audit
+ * tail) or reset at each rollback (the actor name), so a transaction rolled back inside a group,
+ * or a group whose COMMIT failed, leaves no trace in the handle either.
+ */
+int store_plain_begin(struct store *s, bool write)
+{
+    if (s->group)
+        return db_exec(s->db, "SAVEPOINT job");
+    return db_begin(s->db, write);
+}
+
+int store_plain_commit(struct store *s)
+{
+    int r;
+
+    if (s->group)
+        return db_exec(s->db, "RELEASE job");
+    r = db_commit(s->db);
+    if (r >= 0)
+        s->commits++;
+    return r;
+}
+
+void store_txn_rollback(struct store *s)
+{
+    s->audit_tail_id = 0;
+    s->actor_id = 0;
+    if (sqlite3_get_autocommit(s->db))
+        return; /* SQLite rolled back already (a full disk, an I/O error), a group's too */
+    if (s->group) {
+        if (db_exec(s->db, "ROLLBACK TO job") < 0 || db_exec(s->db, "RELEASE job") < 0)
+            db_rollback(s->db); /* the group is lost; store_group_lost() tells the writer */
+        return;
+    }
+    db_rollback(s->db);
+}
+
+int store_txn_begin(struct store *s)
+{
+    int r = store_plain_begin(s, true);
+
+    if (r < 0)
+        return r;
+    s->txn_seq = 0;
+    s->audit_tail_id = 0;
+    r = db_meta_get_u64(s->db, "seq", &s->txn_seq);
+    if (r >= 0)
+        r = db_hlc_get(s->db, &s->txn_hlc);
+    if (r < 0)
+        store_txn_rollback(s);
+    return r < 0 ? r : 0;
+}
+
+int store_txn_commit(struct store *s)
+{
+    int r = db_meta_set_u64(s->db, "seq", s->txn_seq);
+
+    if (r >= 0)
+        r = db_meta_set_u64(s->db, "hlc", s->txn_hlc);
+    if (r >= 0)
+        r = store_plain_commit(s);
+    if (r < 0)
+        store_txn_rollback(s);
+    s->audit_tail_id = 0;
+    return r;
+}
+
+int store_group_begin(struct store *s)
+{
+    int r = db_begin(s->db, true);
+
+    if (r < 0)
+        return r;
+    s->group = true;
+    return 0;
+}
+
+bool store_group_lost(struct store *s)
+{
+    return s->group && sqlite3_get_autocommit(s->db);
+}
+
+int store_group_commit(struct store *s)
+{
+    int r = store_group_lost(s) ? -EIO : db_commit(s->db);
+
+    if (r < 0)
+        db_rollback(s->db);
+    else
+        s->commits++;
+    s->group = false;
+    s->audit_tail_id = 0;
+    if (r < 0)
+        s->actor_id = 0;
+    return r;
+}
+
+void store_group_rollback(struct store *s)
+{
+    db_rollback(s->db);
+    s->group = false;
+    s->audit_tail_id = 0;
+    s->actor_id = 0;
+}
+
+uint64_t store_commits(const struct store *s)
+{
+    return s->commits;
+}
+
+/*
+ * Sequence numbers never go back, whatever happened to the file (docs/internals/audit.md,
+ * "Rewinds"): the counter is at least the wall clock in microseconds (ms x 1000) when a store
+ * is opened and when it learns it went back in time. Every number an earlier incarnation
+ * issued is below that, as long as the server's clock was not set back and it numbered fewer
+ * than 1000 field writes per millisecond on average since it was opened -- SQLite commits a
+ * few thousand a second.
+ */
+uint64_t store_seq_floor(void)
+{
+    return hlc_wall_ms() * 1000;
+}
+
+uint64_t store_next_seq(struct store *s)
+{
+    return ++s->txn_seq;
+}
+
+uint64_t store_tick(struct store *s)
+{
+    return hlc_tick(&s->txn_hlc, hlc_wall_ms());
+}
+
+/* ---- open / close ---- */
+
+/*
+ * The store's incarnation: read meta 'epoch' (made when missing), note where the audit chain
+ * ends, and lift the sequence counter to store_seq_floor(). A store can only be put back in
+ * time while no daemon holds it, so raising the counter at every open is what makes a copied
+ * file safe before any device has said anything.
+ */
+static int open_epoch(struct store *s)
+{
+    _cleanup_free_ char *epoch = NULL;
+    char hash[SHA256_HEX_MAX];
+    uint64_t seq = 0;
+    int r;
+
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    r = db_meta_get(s->db, "epoch", &epoch);
+    if (r == 0) {
+        char id[UUID_STR_MAX];
+
+        r = uuid_v7(hlc_wall_ms(), id);
+        if (r >= 0)
+            r = db_meta_set(s->db, "epoch", id);
+        if (r >= 0)
+            memcpy(s->epoch, id, UUID_STR_MAX);
+    } else if (r > 0) {
+        if (!uuid_valid(epoch))
+            r = -EUCLEAN;
+        else
+            memcpy(s->epoch, epoch, UUID_STR_MAX);
+    }
+    if (r >= 0)
+        r = store_audit_head(s, &s->open_audit_id, hash);
+    if (r >= 0) {
+        seq = store_seq_floor();
+        if (s->txn_seq < seq)
+            s->txn_seq = seq;
+        r = store_txn_commit(s);
+    } else {
+        store_txn_rollback(s);
+    }
+    return r;
+}
+
+int store_open(const char *path, bool create, struct store **ret)
+{
+    _cleanup_free_ struct store *s = calloc(1, sizeof(*s));
+    _cleanup_free_ char *node = NULL;
+    int r;
+
+    if (!s)
+        return -ENOMEM;
+    r = db_open(path, create ? DB_OPEN_CREATE : 0, &s->db);
+    if (r < 0)
+        return r;
+    s->max_forward_ms = STORE_MAX_FORWARD_MS;
+    s->grace_ms = STORE_HANDOVER_GRACE_MS;
+    s->max_device_conflicts = STORE_DEVICE_CONFLICTS_MAX;
+    s->be.ops = &sqlite_backend_ops;
+    s->be.seq = &s->txn_seq;
+    s->be.hlc = &s->txn_hlc;
+    /* The daemon's working set (field state and change-log indexes) stays in memory rather
+     * than being read back through the page cache on every merge. */
+    r = db_exec(s->db, STORE_CACHE_PRAGMA);
+    if (r >= 0)
+        r = store_audit_init(s);
+    if (r >= 0)
+        r = sqlite_sql_open(s->db, &s->sql);
+    if (r < 0) {
+        store_audit_done(s);
+        sqlite3_close_v2(s->db);
+        return r;
+    }
+    r = db_migrate(s->db, schema_server, schema_server_count);
+    if (r >= 0)
+        r = db_meta_get(s->db, "node_id", &node);
+    if (r == 0) {
+        char id[UUID_STR_MAX];
+
+        r = uuid_v7(hlc_wall_ms(), id);
+        if (r >= 0)
+            r = db_meta_set(s->db, "node_id", id);
+        if (r >= 0)
+            memcpy(s->node_id, id, UUID_STR_MAX);
+    } else if (r > 0) {
+        if (!uuid_valid(node))
+            r = -EUCLEAN;
+        else
+            memcpy(s->node_id, node, UUID_STR_MAX);
+    }
+    if (r >= 0)
+        r = open_epoch(s);
+    if (r < 0) {
+        store_audit_done(s);
+        sql_close(s->sql);
+        return r;
+    }
+    *ret = TAKE_PTR(s);
+    return 0;
+}
+
+int store_open_reader(const struct store *w, const char *path, struct store **ret)
+{
+    _cleanup_free_ struct store *s = calloc(1, sizeof(*s));
+    int r;
+
+    if (!s)
+        return -ENOMEM;
+    r = db_open(path, 0, &s->db);
+    if (r < 0)
+        return r;
+    /* A reader that tried to write would be a routing bug: make it fail, not race the writer. */
+    r = db_exec(s->db, STORE_CACHE_PRAGMA "; PRAGMA query_only = 1");
+    if (r >= 0)
+        r = store_audit_init(s);
+    if (r >= 0)
+        r = sqlite_sql_open(s->db, &s->sql);
+    if (r < 0) {
+        store_audit_done(s);
+        sqlite3_close_v2(s->db);
+        return r;
+    }
+    memcpy(s->node_id, w->node_id, sizeof(s->node_id));
+    memcpy(s->epoch, w->epoch, sizeof(s->epoch));
+    s->open_audit_id = w->open_audit_id;
+    s->max_forward_ms = w->max_forward_ms;
+    s->grace_ms = w->grace_ms;
+    s->max_device_conflicts = w->max_device_conflicts;
+    *ret = TAKE_PTR(s);
+    return 0;
+}
+
+int store_position(struct store *s, struct store_position *ret)
+{
+    int r = store_txn_begin(s);
+
+    if (r < 0)
+        return r;
+    memcpy(ret->epoch, s->epoch, UUID_STR_MAX);
+    ret->seq = s->txn_seq;
+    r = store_audit_head(s, &ret->head_id, ret->head_hash);
+    store_txn_rollback(s);
+    return r;
+}
+
+int store_mark_restored(struct store *s, const char *backup_taken_at,
+                        const struct store_position *replaced)
+{
+    _cleanup_json_ cJSON *d = cJSON_CreateObject();
+    char id[UUID_STR_MAX], num[24], hash[SHA256_HEX_MAX];
+    cJSON *lost, *from;
+    int64_t head;
+    int r;
+
+    if (!d)
+        return -ENOMEM;
+    r = store_txn_begin(s);
+    if (r < 0)
+        return r;
+    r = uuid_v7(hlc_wall_ms(), id);
+    if (r >= 0)
+        r = store_audit_head(s, &head, hash);
+    if (r < 0)
+        goto fail;
+    r |= wire_add_string(d, "backup_taken_at", backup_taken_at) < 0;
+    r |= wire_add_string(d, "backup_epoch", s->epoch) < 0;
+    r |= wire_add_string(d, "epoch", id) < 0;
+    from = cJSON_AddObjectToObject(d, "backup_chain_head");
+    r |= !from || !cJSON_AddNumberToObject(from, "id", (double)head) ||
+         wire_add_string(from, "hash", hash) < 0;
+    lost = cJSON_AddObjectToObject(d, "lost");
+    r |= !lost || !cJSON_AddNumberToObject(lost, "after_row", (double)head);
+    if (replaced && lost) {
+        r |= !cJSON_AddNumberToObject(lost, "through_row", (double)replaced->head_id);
+        r |= wire_add_string(lost, "hash_of_that_row", replaced->head_hash) < 0;
+        r |= wire_add_string(lost, "replaced_epoch", replaced->epoch) < 0;
+        snprintf(num, sizeof(num), "%" PRIu64, replaced->seq);
+        r |= wire_add_string(lost, "replaced_seq", num) < 0;
+        if (s->txn_seq < replaced->seq)
+            s->txn_seq = replaced->seq;
+    } else if (lost) {
+        r |= wire_add_string(lost, "through_row", "unknown: no store was replaced") < 0;
+    }
+    if (s->txn_seq < store_seq_floor())
+        s->txn_seq = store_seq_floor();
+    s->txn_seq += 1000;
+    snprintf(num, sizeof(num), "%" PRIu64, s->txn_seq);
+    r |= wire_add_string(d, "seq_after", num) < 0;
+    if (r) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    r = db_meta_set(s->db, "epoch", id);
+    if (r >= 0)
+        r = store_audit(s, "restore", 0, NULL, NULL, d);
+    if (r < 0)
+        goto fail;
+    r = store_txn_commit(s);
+    if (r >= 0)
+        memcpy(s->epoch, id, UUID_STR_MAX);
+    return r;
+fail:
+    store_txn_rollback(s);
+    return r;
+}
+
+const char *store_path(struct store *s)
+{
+    return sqlite3_db_filename(s->db, "main");
+}
+
+struct store *store_free(struct store *s)
+{
+    if (!s)
+        return NULL;
+    store_audit_done(s);
+    sql_close(s->sql); /* and s->db */
+    free(s);
+    return NULL;
+}
+
