@@ -48,7 +48,7 @@
 /* A parameter bound NULL (or not bound): the server takes NULL for any type. */
 #define BOUND_NULL ((Oid)-1)
 
-/* SQLite's SQLITE_MAX_VARIABLE_NUMBER default: the portable subset's highest ?N. */
+/* SQLite's default limit on parameter numbers: the portable subset's highest ?N. */
 #define PARAMS_MAX 32766
 
 #define STMT_BUCKETS 512
