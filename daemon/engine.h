@@ -62,6 +62,18 @@ int engine_push(const struct engine *e, const struct store_principal *p,
                 const struct change_record *changes, size_t n, struct proto_sync_reply *outcomes,
                 int64_t pending, const char *client_version, struct engine_refusal *err);
 
+/*
+ * engine_pull() - the device's next pull page after @cursor for @p, inside the caller's
+ * transaction (engine_pull.c): changes, drops and purges added to @resp, its cursor and `more`
+ * set, and the page's cursor as a number in *ret_cursor. Field versions numbered after
+ * @pushed_after by @p's device are this request's own and not sent back. @redecide (1, or 2 for
+ * a user who was a coordinator) re-decides the device's replica after a role change. 0 or a
+ * negative errno (the caller rolls back).
+ */
+int engine_pull(const struct engine *e, const struct store_principal *p, uint64_t cursor,
+                uint64_t pushed_after, int redecide, struct proto_sync_reply *resp,
+                uint64_t *ret_cursor);
+
 /* ---- the merge (engine_merge.c) ---- */
 
 /* The merge's reads and writes of a row: from and to the push's snapshot (b->snap) when it
