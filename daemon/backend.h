@@ -301,6 +301,15 @@ struct pull_facts {
     size_t state_budget;
 };
 
+/* A device's pull state: the highest cursor it was given in a committed reply, and the
+ * re-decision of its replica after its user's role changed (docs/internals/access.md). */
+struct pull_device {
+    uint64_t given_cursor;       /* 0: none yet */
+    int redecide;                /* 0 none, 1, or 2 (the user was a coordinator) */
+    char redecide_cursor[160];   /* the whole cursor of the last re-decision page ("": none) */
+    bool redecide_done;          /* that page was the last */
+};
+
 void backend_pull_facts_done(struct pull_facts *f);
 /* backend_pull_field_add() - append a field state (@value copied; @tbl/@field looked up in the
  * catalogue) to an array. 0 or -ENOMEM. */
@@ -395,6 +404,15 @@ struct backend_ops {
      * pull_facts); the engine makes one more only for rows it learnt of from the first (a goal
      * through its action) and for whole states past the budget. */
     int (*pull_facts)(struct backend *b, const struct store_principal *p, struct pull_facts *io);
+    /* @p's device's pull state (all zero for a device not known), and its new state. */
+    int (*pull_device)(struct backend *b, const struct store_principal *p,
+                       struct pull_device *ret);
+    int (*pull_device_set)(struct backend *b, const struct store_principal *p,
+                           const struct pull_device *d);
+    /* Mark expired every record closed (status closed or deceased) on or before @cutoff_day
+     * (YYYY-MM-DD, its closed_on) and not expired already, all numbered with one new sequence
+     * number (++*b->seq) when there are any: a count, or -errno. */
+    int (*expire_closed)(struct backend *b, const char *cutoff_day);
     /* Record a successful sync of @p's device: now, @pending (< 0: keep), @client_version. */
     int (*device_synced)(struct backend *b, const struct store_principal *p, int64_t pending,
                          const char *client_version);
@@ -420,3 +438,8 @@ extern const struct backend_ops sqlite_backend_ops;
 int sqlite_pull_load(struct backend *b, const struct store_principal *p, struct pull_load *io);
 int sqlite_pull_facts(struct backend *b, const struct store_principal *p,
                       struct pull_facts *io);
+int sqlite_pull_device(struct backend *b, const struct store_principal *p,
+                       struct pull_device *ret);
+int sqlite_pull_device_set(struct backend *b, const struct store_principal *p,
+                           const struct pull_device *d);
+int sqlite_expire_closed(struct backend *b, const char *cutoff_day);

@@ -74,6 +74,27 @@ int engine_pull(const struct engine *e, const struct store_principal *p, uint64_
                 uint64_t pushed_after, int redecide, struct proto_sync_reply *resp,
                 uint64_t *ret_cursor);
 
+/* What a sync's pull keeps between its page and the end of the request. */
+struct engine_pull_state {
+    struct pull_device dev; /* the device's pull state, as it will be written */
+    bool dirty;
+    int redecide;
+    uint64_t given;         /* the page's cursor */
+};
+
+/*
+ * engine_sync_pull() - a sync's pull after its push, from the device's @cursor (as sent; @cur its
+ * sequence number, 0 after a rewind): whether it re-decides the replica after a role change, the
+ * closed records' sweep, the page (engine_pull()), and "reread" when a re-decision starts.
+ * engine_sync_pull_end() - after the reply's cursor is sealed: record what the device was given
+ * (the given cursor, the re-decision's progress), committed with the reply. 0 or -errno.
+ */
+int engine_sync_pull(const struct engine *e, const struct store_principal *p, const char *cursor,
+                     uint64_t cur, uint64_t pushed_after, struct proto_sync_reply *resp,
+                     struct engine_pull_state *st);
+int engine_sync_pull_end(const struct engine *e, const struct store_principal *p,
+                         const struct proto_sync_reply *resp, struct engine_pull_state *st);
+
 /* ---- the merge (engine_merge.c) ---- */
 
 /* The merge's reads and writes of a row: from and to the push's snapshot (b->snap) when it

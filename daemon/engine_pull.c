@@ -14,6 +14,7 @@
 
 #include "access.h"
 #include "engine.h"
+#include "hlc.h"
 
 /*
  * What one pull page may show its device (docs/internals/access.md): rows and fields filtered by
@@ -799,4 +800,78 @@ out:
     free(pg.wanted);
     viewer_done(v);
     return r < 0 ? r : 0;
+}
+
+/* ---- a sync's pull: the re-decision, the closed sweep, the page, what the device was given ---- */
+
+int engine_sync_pull(const struct engine *e, const struct store_principal *p, const char *cursor,
+                     uint64_t cur, uint64_t pushed_after, struct proto_sync_reply *resp,
+                     struct engine_pull_state *st)
+{
+    struct backend *b = e->b;
+    char cutoff[ISO_TIME_MAX];
+    int r;
+
+    *st = (struct engine_pull_state){0};
+    r = b->ops->pull_device(b, p, &st->dev);
+    if (r < 0)
+        return r;
+    /*
+     * Whether this pull re-decides the device's replica after its user's role changed
+     * (docs/internals/access.md, "Role changes"): 0 no; 1 (or 2: the user was a coordinator,
+     * whose device may hold anyone) yes. A re-decision starts at cursor 0 and goes on while the
+     * device sends back the cursor of its last re-decision page; it ends when the device sends
+     * the cursor of the last page, so a lost reply only starts it again.
+     */
+    st->redecide = st->dev.redecide;
+    if (st->redecide) {
+        bool ours = st->dev.redecide_cursor[0] && cursor &&
+                    streq(cursor, st->dev.redecide_cursor);
+
+        if (ours && st->dev.redecide_done) {
+            st->dev.redecide = 0;
+            st->dev.redecide_cursor[0] = '\0';
+            st->dev.redecide_done = false;
+            st->redecide = 0;
+            st->dirty = true;
+        } else if (!ours) {
+            cur = 0;
+        }
+    }
+    /* Records closed on or before STORE_CLOSED_KEEP_DAYS ago (their server-written closed_on)
+     * leave field workers' devices: one new sequence number for all found now, which the
+     * caseload events turn into purges. Coordinators keep them. */
+    iso_time(hlc_wall_ms() - (uint64_t)STORE_CLOSED_KEEP_DAYS * 86400 * 1000, cutoff);
+    cutoff[10] = '\0'; /* YYYY-MM-DD, as closed_on */
+    r = b->ops->expire_closed(b, cutoff);
+    if (r < 0)
+        return r;
+    r = engine_pull(e, p, cur, pushed_after, st->redecide, resp, &st->given);
+    if (r < 0)
+        return r;
+    /* A re-decision starts: the device re-reads, and what the pull does not send it again (a
+     * field its new role may not see) leaves it when the pull ends. */
+    if (st->redecide > 0 && cur == 0)
+        resp->reread = true;
+    return 0;
+}
+
+int engine_sync_pull_end(const struct engine *e, const struct store_principal *p,
+                         const struct proto_sync_reply *resp, struct engine_pull_state *st)
+{
+    struct backend *b = e->b;
+
+    /* Committed with the reply: from now on the device has been told this much. */
+    if (st->given > st->dev.given_cursor) {
+        st->dev.given_cursor = st->given;
+        st->dirty = true;
+    }
+    /* The cursor of a re-decision page just given, exactly as the reply gives it, and whether
+     * it was the last. */
+    if (st->redecide > 0) {
+        copy_text(st->dev.redecide_cursor, sizeof(st->dev.redecide_cursor), resp->cursor);
+        st->dev.redecide_done = !resp->more;
+        st->dirty = true;
+    }
+    return st->dirty ? b->ops->pull_device_set(b, p, &st->dev) : 0;
 }

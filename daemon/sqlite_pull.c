@@ -223,3 +223,89 @@ int sqlite_pull_facts(struct backend *b, const struct store_principal *p,
     return r < 0 ? r : 0;
 }
 
+
+int sqlite_pull_device(struct backend *b, const struct store_principal *p,
+                       struct pull_device *ret)
+{
+    sqlite3_stmt *st = store_stmt(store_of(b), "SELECT given_cursor, redecide, redecide_cursor,"
+                                               " redecide_done FROM devices WHERE id = ?");
+    int rc;
+
+    *ret = (struct pull_device){0};
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 1, p->device_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        ret->given_cursor = (uint64_t)sqlite3_column_int64(st, 0);
+        ret->redecide = sqlite3_column_int(st, 1);
+        copy_text(ret->redecide_cursor, sizeof(ret->redecide_cursor),
+                  sqlite3_column_text(st, 2));
+        ret->redecide_done = sqlite3_column_int(st, 3) != 0;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+int sqlite_pull_device_set(struct backend *b, const struct store_principal *p,
+                           const struct pull_device *d)
+{
+    sqlite3_stmt *st = store_stmt(store_of(b), "UPDATE devices SET given_cursor = ?,"
+                                               " redecide = ?, redecide_cursor = ?,"
+                                               " redecide_done = ? WHERE id = ?");
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, d->given_cursor > INT64_MAX ? INT64_MAX : (int64_t)d->given_cursor);
+    sqlite3_bind_int(st, 2, d->redecide);
+    if (d->redecide_cursor[0])
+        store_bind_text(st, 3, d->redecide_cursor);
+    else
+        sqlite3_bind_null(st, 3);
+    sqlite3_bind_int(st, 4, d->redecide_done);
+    store_bind_text(st, 5, p->device_id);
+    return store_step_done(st);
+}
+
+int sqlite_expire_closed(struct backend *b, const char *cutoff_day)
+{
+    struct store *s = store_of(b);
+    sqlite3_stmt *st = store_stmt(
+            s, "SELECT count(*) FROM field_state c JOIN field_state st ON st.tbl = 'person'"
+               " AND st.row_id = c.row_id AND st.field = 'status'"
+               " AND st.value IN ('closed', 'deceased')"
+               " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
+               " AND c.value <= ?9"
+               " AND c.row_id NOT IN (SELECT person_id FROM person_expiry"
+               "  WHERE reopened_seq IS NULL)");
+    int64_t n = 0;
+    int rc, r;
+
+    if (!st)
+        return -EIO;
+    store_bind_text(st, 9, cutoff_day);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return db_errno(rc);
+    if (n == 0)
+        return 0;
+    st = store_stmt(
+            s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
+               " FROM field_state c JOIN field_state st ON st.tbl = 'person'"
+               " AND st.row_id = c.row_id AND st.field = 'status'"
+               " AND st.value IN ('closed', 'deceased')"
+               " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
+               " AND c.value <= ?9"
+               " AND c.row_id NOT IN (SELECT person_id FROM person_expiry"
+               "  WHERE reopened_seq IS NULL)"
+               " ON CONFLICT(person_id) DO UPDATE SET expired_seq = ?1, reopened_seq = NULL");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, (int64_t)store_next_seq(s));
+    store_bind_text(st, 9, cutoff_day);
+    r = store_step_done(st);
+    return r < 0 ? r : (int)(n > INT32_MAX ? INT32_MAX : n);
+}

@@ -44,55 +44,6 @@ static int bad_cursor(struct store_error *err, const char *cursor)
 
 /* ---- pull ---- */
 
-/*
- * Records closed on or before STORE_CLOSED_KEEP_DAYS ago (their server-written closed_on) leave
- * field workers' devices: one new sequence number for all found now, which the pull streams
- * turn into purges (load_events()). Coordinators keep them. 0 or -errno.
- */
-static int closed_sweep(struct store *s)
-{
-    sqlite3_stmt *st = store_stmt(
-            s, "SELECT count(*) FROM field_state c JOIN field_state st ON st.tbl = 'person'"
-               " AND st.row_id = c.row_id AND st.field = 'status'"
-               " AND st.value IN ('closed', 'deceased')"
-               " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
-               " AND c.value <= ?9"
-               " AND c.row_id NOT IN (SELECT person_id FROM person_expiry"
-               "  WHERE reopened_seq IS NULL)");
-    char cutoff[ISO_TIME_MAX];
-    int64_t n = 0;
-    int rc;
-
-    if (!st)
-        return -EIO;
-    iso_time(hlc_wall_ms() - (uint64_t)STORE_CLOSED_KEEP_DAYS * 86400 * 1000, cutoff);
-    cutoff[10] = '\0'; /* YYYY-MM-DD, as closed_on */
-    store_bind_text(st, 9, cutoff);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return db_errno(rc);
-    if (n == 0)
-        return 0;
-    st = store_stmt(
-            s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
-               " FROM field_state c JOIN field_state st ON st.tbl = 'person'"
-               " AND st.row_id = c.row_id AND st.field = 'status'"
-               " AND st.value IN ('closed', 'deceased')"
-               " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
-               " AND c.value <= ?9"
-               " AND c.row_id NOT IN (SELECT person_id FROM person_expiry"
-               "  WHERE reopened_seq IS NULL)"
-               " ON CONFLICT(person_id) DO UPDATE SET expired_seq = ?1, reopened_seq = NULL");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, (int64_t)store_next_seq(s));
-    store_bind_text(st, 9, cutoff);
-    return store_step_done(st);
-}
-
 /* Audit which people a pull page sent to which device: one event per person, with the number
  * of fields sent and whether it was a purge. */
 static int audit_pull(struct store *s, const struct store_principal *p,
@@ -283,81 +234,6 @@ static int cursor_seal(struct store *s, struct proto_sync_reply *resp)
     return proto_sync_reply_set_cursor(resp, text);
 }
 
-/* The highest cursor this server gave device @p in a committed reply (0: none yet). */
-static int device_given_cursor(struct store *s, const struct store_principal *p, uint64_t *ret)
-{
-    sqlite3_stmt *st = store_stmt(s, "SELECT given_cursor FROM devices WHERE id = ?");
-    int rc;
-
-    if (!st)
-        return -EIO;
-    store_bind_text(st, 1, p->device_id);
-    rc = sqlite3_step(st);
-    *ret = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
-}
-
-/*
- * Whether this pull re-decides the device's replica after its user's role changed
- * (docs/internals/access.md, "Role changes"): 0 no; 1 (or 2: the user was a coordinator, whose
- * device may hold anyone) yes, pulling from *cur. A re-decision starts at cursor 0 and goes on
- * while the device sends back the cursor of its last re-decision page; it ends when the device
- * sends the cursor of the last page, so a lost reply only starts it again.
- */
-static int redecide_state(struct store *s, const struct store_principal *p, const char *cursor,
-                          uint64_t *cur)
-{
-    sqlite3_stmt *st = store_stmt(s, "SELECT redecide, redecide_cursor, redecide_done"
-                                     " FROM devices WHERE id = ?");
-    char given[160] = ""; /* a whole cursor, as cursor_seal() writes it */
-    int rc, redecide = 0;
-    bool done = false, ours;
-
-    if (!st)
-        return -EIO;
-    store_bind_text(st, 1, p->device_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        redecide = sqlite3_column_int(st, 0);
-        copy_text(given, sizeof(given), sqlite3_column_text(st, 1));
-        done = sqlite3_column_int(st, 2);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_errno(rc);
-    if (!redecide)
-        return 0;
-    ours = given[0] && cursor && streq(cursor, given);
-    if (ours && done) {
-        st = store_stmt(s, "UPDATE devices SET redecide = 0, redecide_cursor = NULL,"
-                           " redecide_done = 0 WHERE id = ?");
-        if (!st)
-            return -EIO;
-        store_bind_text(st, 1, p->device_id);
-        rc = store_step_done(st);
-        return rc < 0 ? rc : 0;
-    }
-    if (!ours)
-        *cur = 0;
-    return redecide;
-}
-
-/* Remember the cursor of a re-decision page just given and whether it was the last. */
-static int redecide_given(struct store *s, const struct store_principal *p,
-                          const struct proto_sync_reply *resp)
-{
-    sqlite3_stmt *st = store_stmt(s, "UPDATE devices SET redecide_cursor = ?, redecide_done = ?"
-                                     " WHERE id = ?");
-
-    if (!st)
-        return -EIO;
-    store_bind_text(st, 1, resp->cursor);
-    sqlite3_bind_int(st, 2, !resp->more);
-    store_bind_text(st, 3, p->device_id);
-    return store_step_done(st);
-}
-
 int store_sync(struct store *s, const struct store_principal *p, const struct change_record *changes,
                size_t n, const char *cursor, bool pull, int64_t pending, const char *client_version,
                cJSON **ret, struct store_error *err)
@@ -383,9 +259,10 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
                        .grace_ms = s->grace_ms, .max_device_conflicts = s->max_device_conflicts};
     struct engine_refusal refusal = {.index = -1};
     struct proto_sync_reply *resp = ret;
+    struct engine_pull_state pulled = {0};
     struct dev_cursor dc;
-    uint64_t cur = 0, pushed_after, given_before = 0;
-    int redecide = 0, r;
+    uint64_t cur = 0, pushed_after;
+    int r;
 
     if (cursor_parse(cursor, &dc) < 0)
         return bad_cursor(err, cursor);
@@ -412,39 +289,15 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
         return store_failure(err, r);
     }
     pushed_after = s->txn_seq;
-    r = device_given_cursor(s, p, &given_before);
-    if (r < 0) {
-        r = store_failure(err, r);
-        goto fail;
-    }
     r = engine_push(&e, p, changes, n, ret, pending, client_version, &refusal);
     if (r < 0) {
         r = refused(err, &refusal);
         goto fail;
     }
     if (pull) {
-        uint64_t given = 0;
-
-        redecide = redecide_state(s, p, cursor, &cur);
-        r = redecide < 0 ? redecide : closed_sweep(s);
-        if (r >= 0)
-            r = engine_pull(&e, p, cur, pushed_after, redecide, resp, &given);
-        /* A re-decision starts: the device re-reads, and what the pull does not send it again
-         * (a field its new role may not see) leaves it when the pull ends. */
-        if (r >= 0 && redecide > 0 && cur == 0)
-            resp->reread = true;
+        r = engine_sync_pull(&e, p, cursor, cur, pushed_after, resp, &pulled);
         if (r >= 0)
             r = audit_pull(s, p, resp);
-        if (r >= 0 && given > given_before) {
-            /* Committed with the reply: from now on the device has been told this much. */
-            sqlite3_stmt *st = store_stmt(s, "UPDATE devices SET given_cursor = ? WHERE id = ?");
-            r = st ? 0 : -EIO;
-            if (st) {
-                sqlite3_bind_int64(st, 1, (int64_t)given);
-                store_bind_text(st, 2, p->device_id);
-                r = store_step_done(st);
-            }
-        }
     } else {
         r = proto_sync_reply_set_cursor(resp, cursor ? cursor : "");
         resp->more = false;
@@ -456,8 +309,8 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
     if (r >= 0 && pull)
         r = cursor_seal(s, resp);
     /* After the seal: the device sends back the cursor exactly as the reply gives it. */
-    if (r >= 0 && pull && redecide > 0)
-        r = redecide_given(s, p, resp);
+    if (r >= 0 && pull)
+        r = engine_sync_pull_end(&e, p, resp, &pulled);
     if (r < 0) {
         r = store_failure(err, r);
         goto fail;
@@ -482,8 +335,7 @@ int store_row_restore(struct store *s, const struct store_principal *p, const ch
     _cleanup_json_ cJSON *d = NULL;
     char person[UUID_STR_MAX] = "", cid[UUID_STR_MAX];
     size_t n = reason ? strlen(reason) : 0;
-    sqlite3_stmt *st;
-    int rc, r;
+    int r;
 
     if (!catalogue_table(tbl)) {
         *why = "unknown table";
@@ -502,22 +354,10 @@ int store_row_restore(struct store *s, const struct store_principal *p, const ch
     r = store_txn_begin(s);
     if (r < 0)
         return r;
-    st = store_stmt(s, "SELECT person_id FROM field_state WHERE tbl = ? AND row_id = ? LIMIT 1");
-    if (!st) {
-        r = -EIO;
+    r = store_row_owner(s, tbl, row_id, person);
+    if (r < 0)
         goto fail;
-    }
-    store_bind_text(st, 1, tbl);
-    store_bind_text(st, 2, row_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        copy_text(person, sizeof(person), sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        r = db_errno(rc);
-        goto fail;
-    }
-    if (rc == SQLITE_DONE || !uuid_valid(person)) {
+    if (r == 0 || !uuid_valid(person)) {
         r = -ENOENT;
         goto fail;
     }

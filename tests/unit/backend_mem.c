@@ -46,6 +46,9 @@ struct mem_assignment {
 struct mem_device {
     char id[UUID_STR_MAX];
     uint64_t given_cursor;
+    int redecide;
+    char redecide_cursor[160];
+    bool redecide_done;
     int64_t pending;
     unsigned syncs;
 };
@@ -874,6 +877,40 @@ static int m_pull_facts(struct backend *b, const struct store_principal *p,
     return r < 0 ? r : 0;
 }
 
+static int m_pull_device(struct backend *b, const struct store_principal *p,
+                         struct pull_device *ret)
+{
+    struct mem_device *d = device_find(&mem_of(b)->st, p->device_id);
+
+    *ret = (struct pull_device){0};
+    if (d) {
+        ret->given_cursor = d->given_cursor;
+        ret->redecide = d->redecide;
+        copy_text(ret->redecide_cursor, sizeof(ret->redecide_cursor), d->redecide_cursor);
+        ret->redecide_done = d->redecide_done;
+    }
+    return 0;
+}
+
+static int m_pull_device_set(struct backend *b, const struct store_principal *p,
+                             const struct pull_device *v)
+{
+    struct mem_device *d = device_find(&mem_of(b)->st, p->device_id);
+
+    if (d) {
+        d->given_cursor = v->given_cursor;
+        d->redecide = v->redecide;
+        copy_text(d->redecide_cursor, sizeof(d->redecide_cursor), v->redecide_cursor);
+        d->redecide_done = v->redecide_done;
+    }
+    return 0;
+}
+
+static int m_expire_closed(struct backend *b, const char *cutoff_day)
+{
+    return 0; /* a test store closes no records */
+}
+
 static const struct backend_ops mem_ops = {
     .name = "memory",
     .begin = m_begin,
@@ -902,6 +939,9 @@ static const struct backend_ops mem_ops = {
     .device_synced = m_device_synced,
     .pull_load = m_pull_load,
     .pull_facts = m_pull_facts,
+    .pull_device = m_pull_device,
+    .pull_device_set = m_pull_device_set,
+    .expire_closed = m_expire_closed,
 };
 
 /* ---- the scene ---- */
@@ -1002,6 +1042,13 @@ const char *mem_field(struct mem_backend *m, const char *tbl, const char *row_id
     return f ? f->value : NULL;
 }
 
+uint64_t mem_given_cursor(struct mem_backend *m, const char *device_id)
+{
+    struct mem_device *d = device_find(&m->st, device_id);
+
+    return d ? d->given_cursor : 0;
+}
+
 size_t mem_journal_count(const struct mem_backend *m)
 {
     return m->st.n_journal;
@@ -1050,8 +1097,10 @@ char *mem_digest(const struct mem_backend *m)
                 (long long)s->assignments[i].user_id,
                 (unsigned long long)s->assignments[i].end_seq);
     for (size_t i = 0; i < s->n_devices; i++)
-        fprintf(f, "D %s %u %lld\n", s->devices[i].id, s->devices[i].syncs,
-                (long long)s->devices[i].pending);
+        fprintf(f, "D %s %u %lld %llu %d %s %d\n", s->devices[i].id, s->devices[i].syncs,
+                (long long)s->devices[i].pending,
+                (unsigned long long)s->devices[i].given_cursor, s->devices[i].redecide,
+                s->devices[i].redecide_cursor, s->devices[i].redecide_done);
     if (fclose(f) != 0)
         abort();
     return buf;
@@ -1129,6 +1178,11 @@ FORWARD(pull_load, (struct backend *b, const struct store_principal *p, struct p
         (w->inner, p, io))
 FORWARD(pull_facts, (struct backend *b, const struct store_principal *p, struct pull_facts *io),
         (w->inner, p, io))
+FORWARD(pull_device, (struct backend *b, const struct store_principal *p,
+                      struct pull_device *ret), (w->inner, p, ret))
+FORWARD(pull_device_set, (struct backend *b, const struct store_principal *p,
+                          const struct pull_device *d), (w->inner, p, d))
+FORWARD(expire_closed, (struct backend *b, const char *cutoff_day), (w->inner, cutoff_day))
 
 static int w_commit(struct backend *b)
 {
@@ -1196,6 +1250,9 @@ void wrap_init(struct wrap_backend *w, struct backend *inner)
         .device_synced = w_device_synced,
         .pull_load = w_pull_load,
         .pull_facts = w_pull_facts,
+        .pull_device = w_pull_device,
+        .pull_device_set = w_pull_device_set,
+        .expire_closed = w_expire_closed,
     };
     w->be.ops = &w->ops;
     w->be.seq = inner->seq;

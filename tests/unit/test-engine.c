@@ -543,6 +543,7 @@ static bool purged(const struct proto_sync_reply *reply, const char *person)
 static void care_scene(struct scene *sc)
 {
     scene_init(sc);
+    mem_add_device(sc->m, DEV_B);
     mem_assign(sc->m, PERSON, volunteer.user_id);
     put(sc, "person", PERSON, PERSON, "nhs_number", "9434765919");
     put(sc, "note", NOTE_C, PERSON, "category", "clinical");
@@ -771,9 +772,59 @@ TEST(pull_cost_in_backend_calls)
     }
 }
 
+/* A sync's whole pull, as store_sync_reported() runs it after the push: the page, then what
+ * the device was given, committed with the reply. */
+static int sync_pull(struct scene *sc, const struct store_principal *p, const char *cursor,
+                     struct proto_sync_reply *reply)
+{
+    struct backend *b = sc->e.b;
+    struct engine_pull_state st;
+    uint64_t cur = 0;
+    int r = b->ops->begin(b, true);
+
+    if (r < 0)
+        return r;
+    if (cursor && *cursor && parse_u64(cursor, &cur) < 0)
+        abort();
+    r = engine_sync_pull(&sc->e, p, cursor, cur, *b->seq, reply, &st);
+    if (r >= 0)
+        r = engine_sync_pull_end(&sc->e, p, reply, &st);
+    if (r < 0) {
+        b->ops->rollback(b);
+        return r;
+    }
+    return b->ops->commit(b);
+}
+
+TEST(pull_gives_the_cursor_with_the_committed_reply)
+{
+    struct scene sc;
+    struct proto_sync_reply r1 = {0}, r2 = {0};
+    char (*ids)[UUID_STR_MAX] = calloc(STORE_PULL_PAGE + 10, UUID_STR_MAX);
+    uint64_t given;
+
+    ASSERT_NOT_NULL(ids);
+    care_scene(&sc);
+    notes(&sc, STORE_PULL_PAGE + 10, ids);
+    ASSERT_EQ(mem_given_cursor(sc.m, DEV_A), 0u);
+    ASSERT_OK(sync_pull(&sc, &nurse, "", &r1));
+    ASSERT_TRUE(r1.more);
+    ASSERT_OK(parse_u64(r1.cursor, &given));
+    ASSERT_EQ(mem_given_cursor(sc.m, DEV_A), given);
+    ASSERT_OK(sync_pull(&sc, &nurse, r1.cursor, &r2));
+    ASSERT_FALSE(r2.more);
+    ASSERT_OK(parse_u64(r2.cursor, &given));
+    ASSERT_EQ(given, *sc.e.b->seq);
+    ASSERT_EQ(mem_given_cursor(sc.m, DEV_A), given);
+    free(ids);
+    proto_sync_reply_done(&r1);
+    proto_sync_reply_done(&r2);
+    scene_done(&sc);
+}
+
 TEST(pull_fails_cleanly_at_every_backend_call)
 {
-    unsigned long total;
+    unsigned long total, page_calls;
     struct scene sc;
     struct wrap_backend w;
     struct proto_sync_reply reply = {0};
@@ -784,6 +835,13 @@ TEST(pull_fails_cleanly_at_every_backend_call)
     wrap_init(&w, sc.e.b);
     sc.e.b = &w.be;
     ASSERT_OK(pull(&sc, &volunteer, 0, &reply, &c));
+    ASSERT_GT(c, 0u);
+    page_calls = w.calls;
+    proto_sync_reply_done(&reply);
+    reply = (struct proto_sync_reply){0};
+    w.calls = 0;
+    ASSERT_OK(sync_pull(&sc, &volunteer, "", &reply));
+    ASSERT_GT(mem_given_cursor(sc.m, DEV_B), 0u);
     total = w.calls;
     proto_sync_reply_done(&reply);
     scene_done(&sc);
@@ -799,8 +857,17 @@ TEST(pull_fails_cleanly_at_every_backend_call)
         w.fail_err = -EIO;
         sc.e.b = &w.be;
         reply = (struct proto_sync_reply){0};
-        ASSERT_ERRNO(pull(&sc, &volunteer, 0, &reply, &cursor), -EIO);
-        ASSERT_EQ(cursor, 12345u); /* no cursor given */
+        if (k <= page_calls) {
+            /* the page alone */
+            ASSERT_ERRNO(pull(&sc, &volunteer, 0, &reply, &cursor), -EIO);
+            ASSERT_EQ(cursor, 12345u); /* no cursor given */
+            proto_sync_reply_done(&reply);
+            reply = (struct proto_sync_reply){0};
+            w.calls = 0;
+        }
+        /* the whole sync's pull: no cursor recorded as given, nothing written */
+        ASSERT_ERRNO(sync_pull(&sc, &volunteer, "", &reply), -EIO);
+        ASSERT_EQ(mem_given_cursor(sc.m, DEV_B), 0u);
         after = mem_digest(sc.m);
         ASSERT_STREQ(after, before);
         proto_sync_reply_done(&reply);
