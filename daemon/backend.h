@@ -272,6 +272,7 @@ void backend_pull_load_done(struct pull_load *l);
 struct pull_person {
     char person_id[UUID_STR_MAX]; /* in */
     bool want_state;              /* in: load the person's whole current field state */
+    bool known;                   /* @denied and @expired are filled */
     bool denied;                  /* an active consent provision denies @p's sector */
     bool expired;                 /* closed longer ago than field devices keep records */
     bool loaded;                  /* @state is loaded (by sequence) */
@@ -297,7 +298,8 @@ struct pull_facts {
     struct pull_row *rows;
     size_t n_rows;
     /* States are loaded in order; once those loaded in this call hold @state_budget fields the
-     * rest are left not loaded (their other facts are filled). 0: no bound. */
+     * people after who want a state are left alone (known and loaded false; the engine asks
+     * again when it reaches them). The first is always loaded. 0: no bound. */
     size_t state_budget;
 };
 

@@ -44,6 +44,9 @@ struct viewer {
     /* Facts loaded after the first call, each call's own (freed at the end). */
     struct pull_facts *extra;
     size_t n_extra, cap_extra;
+    /* The people whose whole state the page may send, in page order. */
+    struct pull_person *wanted;
+    size_t n_wanted;
 };
 
 static void viewer_done(struct viewer *v)
@@ -57,6 +60,7 @@ static void viewer_done(struct viewer *v)
         free(v->extra[i].rows);
     }
     free(v->extra);
+    free(v->wanted);
     free(v->rows);
     free(v->people);
 }
@@ -75,23 +79,26 @@ static struct vis_person *viewer_person(struct viewer *v, const char *person_id)
 
 /* ---- the loaded facts ---- */
 
-/* The facts of a person, the newest loaded state first (NULL: not asked for). */
+/* The facts of a person (NULL: not loaded yet), with @state its whole state too. */
 static struct pull_person *facts_person(struct viewer *v, const char *person_id, bool state)
 {
-    struct pull_person *found = NULL;
-
     for (size_t k = v->n_extra; k-- > 0;)
         for (size_t i = 0; i < v->extra[k].n_people; i++) {
             struct pull_person *fp = &v->extra[k].people[i];
 
-            if (streq(fp->person_id, person_id) && (!state || fp->loaded))
+            if (streq(fp->person_id, person_id) && (state ? fp->loaded : fp->known))
                 return fp;
         }
-    for (size_t i = 0; i < v->facts.n_people; i++)
-        if (streq(v->facts.people[i].person_id, person_id))
-            found = &v->facts.people[i];
-    return found && (!state || found->loaded) ? found : NULL;
+    for (size_t i = 0; i < v->facts.n_people; i++) {
+        struct pull_person *fp = &v->facts.people[i];
+
+        if (streq(fp->person_id, person_id) && (state ? fp->loaded : fp->known))
+            return fp;
+    }
+    return NULL;
 }
+
+static int person_state(struct viewer *v, const char *person_id, struct pull_person **ret);
 
 static struct pull_row *facts_row(struct viewer *v, const struct cat_table *t, const char *row_id)
 {
@@ -211,16 +218,11 @@ static int viewer_denied(struct viewer *v, const char *person_id)
         return 0;
     fp = facts_person(v, person_id, false);
     if (!fp) {
-        struct pull_person *one = calloc(1, sizeof(*one));
-        int r;
+        /* past the first call's budget: with the states of the people after them */
+        int r = person_state(v, person_id, &fp);
 
-        if (!one)
-            return -ENOMEM;
-        copy_text(one->person_id, sizeof(one->person_id), person_id);
-        r = viewer_load(v, one, 1, NULL, 0);
         if (r < 0)
             return r;
-        fp = one;
     }
     return fp->denied || fp->expired;
 }
@@ -351,10 +353,9 @@ static int purge_person(struct viewer *v, const char *person_id)
     return proto_sync_reply_add_purge(v->reply, person_id);
 }
 
-/* The person's whole current state: loaded by the page's facts, or now with the states of the
- * people after them in the page (@wanted, in page order) up to the budget. */
-static int person_state(struct viewer *v, const char *person_id, const struct pull_person *wanted,
-                        size_t n_wanted, struct pull_person **ret)
+/* The person's whole current state (and facts): loaded by the page's facts, or now with those
+ * of the people after them in the page (v->wanted, in page order) up to the budget. */
+static int person_state(struct viewer *v, const char *person_id, struct pull_person **ret)
 {
     struct pull_person *ask;
     size_t n = 0, from = 0;
@@ -363,19 +364,20 @@ static int person_state(struct viewer *v, const char *person_id, const struct pu
     *ret = facts_person(v, person_id, true);
     if (*ret)
         return 0;
-    for (size_t i = 0; i < n_wanted; i++)
-        if (streq(wanted[i].person_id, person_id)) {
+    for (size_t i = 0; i < v->n_wanted; i++)
+        if (streq(v->wanted[i].person_id, person_id)) {
             from = i;
             break;
         }
-    ask = calloc(n_wanted - from + 1, sizeof(*ask));
+    ask = calloc(v->n_wanted - from + 1, sizeof(*ask));
     if (!ask)
         return -ENOMEM;
     copy_text(ask[n].person_id, UUID_STR_MAX, person_id);
     ask[n++].want_state = true;
-    for (size_t i = from; i < n_wanted; i++)
-        if (!streq(wanted[i].person_id, person_id) && !facts_person(v, wanted[i].person_id, true)) {
-            copy_text(ask[n].person_id, UUID_STR_MAX, wanted[i].person_id);
+    for (size_t i = from; i < v->n_wanted; i++)
+        if (!streq(v->wanted[i].person_id, person_id) &&
+            !facts_person(v, v->wanted[i].person_id, true)) {
+            copy_text(ask[n].person_id, UUID_STR_MAX, v->wanted[i].person_id);
             ask[n++].want_state = true;
         }
     r = viewer_load(v, ask, n, NULL, 0);
@@ -388,8 +390,6 @@ static int person_state(struct viewer *v, const char *person_id, const struct pu
 struct page {
     struct viewer v;
     struct pull_load load;
-    struct pull_person *wanted; /* the people whose whole state the page may send, in order */
-    size_t n_wanted;
 };
 
 /* The person's visible state: every visible field of every visible row set at or before @upto. */
@@ -402,7 +402,7 @@ static int send_person(struct page *pg, const char *person_id, uint64_t upto)
     r = viewer_denied(v, person_id);
     if (r != 0)
         return r < 0 ? r : 0;
-    r = person_state(v, person_id, pg->wanted, pg->n_wanted, &fp);
+    r = person_state(v, person_id, &fp);
     if (r < 0)
         return r;
     for (size_t i = 0; i < fp->n_state; i++) {
@@ -547,7 +547,7 @@ static int redecide_person(struct page *pg, const char *person_id, uint64_t upto
     r = send_person(pg, person_id, upto);
     if (r < 0)
         return r;
-    r = person_state(v, person_id, pg->wanted, pg->n_wanted, &fp);
+    r = person_state(v, person_id, &fp);
     if (r < 0)
         return r;
     for (size_t i = 0; i < fp->n_state; i++) {
@@ -639,7 +639,7 @@ static int page_facts(struct page *pg)
             r = want_person(&v->facts.people, &v->facts.n_people, &cap_people, e->person_id,
                             true);
             if (r >= 0)
-                r = want_person(&pg->wanted, &pg->n_wanted, &cap_wanted, e->person_id, true);
+                r = want_person(&v->wanted, &v->n_wanted, &cap_wanted, e->person_id, true);
             continue;
         }
         {
@@ -652,7 +652,7 @@ static int page_facts(struct page *pg)
                 r = want_person(&v->facts.people, &v->facts.n_people, &cap_people,
                                 f->person_id, consent);
             if (r >= 0 && consent)
-                r = want_person(&pg->wanted, &pg->n_wanted, &cap_wanted, f->person_id, true);
+                r = want_person(&v->wanted, &v->n_wanted, &cap_wanted, f->person_id, true);
             if (r >= 0 && (access_row_needs_fields(v->p->role, f->table) ||
                            access_field_decides(f->table, f->field)))
                 r = want_row(&v->facts.rows, &v->facts.n_rows, &cap_rows, f->table, f->row_id,
@@ -797,7 +797,6 @@ int engine_pull(const struct engine *e, const struct store_principal *p, uint64_
     resp->more = more;
 out:
     backend_pull_load_done(l);
-    free(pg.wanted);
     viewer_done(v);
     return r < 0 ? r : 0;
 }

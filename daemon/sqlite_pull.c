@@ -166,6 +166,8 @@ int sqlite_pull_facts(struct backend *b, const struct store_principal *p,
     for (size_t i = 0; r >= 0 && i < io->n_people; i++) {
         struct pull_person *fp = &io->people[i];
 
+        if (fp->want_state && io->state_budget && loaded >= io->state_budget)
+            continue;
         r = store_denied(s, p->role, fp->person_id);
         if (r < 0)
             break;
@@ -174,7 +176,8 @@ int sqlite_pull_facts(struct backend *b, const struct store_principal *p,
         if (r < 0)
             break;
         fp->expired = r > 0;
-        if (!fp->want_state || (io->state_budget && loaded >= io->state_budget))
+        fp->known = true;
+        if (!fp->want_state)
             continue;
         {
             sqlite3_stmt *st = store_stmt(s, "SELECT tbl, row_id, field, person_id, value, hlc,"

@@ -848,9 +848,12 @@ static int m_pull_facts(struct backend *b, const struct store_principal *p,
         struct pull_person *fp = &io->people[i];
         uint64_t seq;
 
+        if (fp->want_state && io->state_budget && loaded >= io->state_budget)
+            continue;
         fp->denied = denied(s, p->role, fp->person_id, &seq);
         fp->expired = false; /* no closed records here */
-        if (!fp->want_state || (io->state_budget && loaded >= io->state_budget))
+        fp->known = true;
+        if (!fp->want_state)
             continue;
         r = select_fields(s, of_person, fp->person_id, 0, &fp->state, &fp->n_state,
                           &fp->cap_state);

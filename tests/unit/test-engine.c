@@ -874,3 +874,40 @@ TEST(pull_fails_cleanly_at_every_backend_call)
         scene_done(&sc);
     }
 }
+
+TEST(pull_whole_states_past_the_budget)
+{
+    static const char *const people[] = {"01900000-0000-7000-8002-000000000001",
+                                         "01900000-0000-7000-8002-000000000002",
+                                         "01900000-0000-7000-8002-000000000003"};
+    struct scene sc;
+    struct wrap_backend w;
+    struct proto_sync_reply reply = {0};
+    uint64_t c = 0;
+
+    /* Three people on a volunteer's caseload, each with 600 notes the volunteer may not see:
+     * their whole states are more than one call's budget, and the page still sends each
+     * person's name, in one page, loading the third person's state when it reaches them. */
+    scene_init(&sc);
+    for (size_t i = 0; i < 3; i++) {
+        mem_add_person(sc.m, people[i], "Someone");
+        for (size_t k = 0; k < 600; k++) {
+            char id[UUID_STR_MAX];
+
+            snprintf(id, sizeof(id), "01900000-0000-7000-8003-%06zx%06zx", i, k);
+            put(&sc, "note", id, people[i], "text", "seen by nurses");
+        }
+        mem_assign(sc.m, people[i], volunteer.user_id);
+    }
+    wrap_init(&w, sc.e.b);
+    sc.e.b = &w.be;
+    ASSERT_OK(pull(&sc, &volunteer, 0, &reply, &c));
+    for (size_t i = 0; i < 3; i++)
+        ASSERT_EQ(sent(&reply, people[i], "name"), 1u);
+    ASSERT_EQ(reply.n_changes, 3u);
+    ASSERT_FALSE(reply.more);
+    /* begin, pull_load, pull_facts (two states: the budget), pull_facts (the third), commit */
+    ASSERT_EQ(w.calls, 5u);
+    proto_sync_reply_done(&reply);
+    scene_done(&sc);
+}
