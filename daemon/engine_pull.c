@@ -26,8 +26,7 @@ struct viewer {
     struct proto_sync_reply *reply; /* changes, purge and drop are added to it */
     size_t count;
     uint64_t pushed_after; /* field versions after this sequence number are this request's */
-    struct pull_facts facts;   /* the page's people and rows */
-    struct pull_facts more;    /* rows and states loaded after the first facts */
+    struct pull_facts facts;   /* the page's people and rows (the first pull_facts()) */
     struct vis_row {
         char key[96]; /* table/row_id; "" = a free slot */
         bool decided;

@@ -1,17 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* store_sync.c - POST /v1/sync on the store: apply a pushed batch in one transaction, then read
- * the device's next pull page; and the conflict log (list, resolve). docs/internals/merge.md. */
+/* store_sync.c - POST /v1/sync on the store, the glue around the engine: the cursor and a store
+ * that went back in time, engine_push() for the batch and engine_sync_pull() for the next page
+ * in one transaction, the pull's audit, the notices, the sealed cursor; and a coordinator's
+ * restore of a deleted row. No SQL here: docs/internals/backend.md. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "access.h"
-#include "db.h"
 #include "engine.h"
-#include "hlc.h"
-#include "merge.h"
 #include "store_int.h"
 
 /* The engine's refusal as the store's error (the HTTP layer maps it to status and code). */
