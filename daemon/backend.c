@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* backend.c - what every storage backend shares: the push snapshot's keys and lookups. */
+/* backend.c - what every storage backend shares: the push snapshot's keys and lookups, and the
+ * pull's structs. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

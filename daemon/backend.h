@@ -11,7 +11,9 @@
  * device's cursor, and each row's field versions, journal and conflict keys for the merge), and
  * push_write() writes in ONE call what the merge decided (journal rows, field states, conflicts,
  * audit), so that a networked database pays a constant number of round trips for a 300-change
- * push, not several per change. docs/internals/backend.md says what each operation promises,
+ * push, not several per change. A pull page likewise: one pull_load() (its stream and caseload
+ * events) and one pull_facts() (its people's and rows' facts) whatever the page holds.
+ * docs/internals/backend.md says what each operation promises,
  * when the per-change operations are still called, and what a new backend implements.
  */
 #pragma once
