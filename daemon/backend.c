@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* backend.c - what every storage backend shares: the push snapshot's keys and lookups. */
+/* backend.c - what every storage backend shares: the push snapshot's keys and lookups, and the
+ * pull's structs. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -242,4 +243,62 @@ int backend_write_each(struct backend *b, const struct backend_write *w, size_t 
         }
     }
     return r < 0 ? r : 0;
+}
+
+/* ---- the pull's structs ---- */
+
+void backend_pull_fields_free(struct pull_field *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(f[i].value);
+    free(f);
+}
+
+void backend_pull_load_done(struct pull_load *l)
+{
+    backend_pull_fields_free(l->fields, l->n_fields);
+    free(l->events);
+    free(l->others_ids);
+    l->fields = NULL;
+    l->events = NULL;
+    l->others_ids = NULL;
+    l->n_fields = l->cap_fields = l->n_events = l->cap_events = 0;
+    l->n_others = l->cap_others = 0;
+}
+
+void backend_pull_facts_done(struct pull_facts *f)
+{
+    for (size_t i = 0; i < f->n_people; i++) {
+        backend_pull_fields_free(f->people[i].state, f->people[i].n_state);
+        f->people[i].state = NULL;
+        f->people[i].n_state = f->people[i].cap_state = 0;
+    }
+    for (size_t i = 0; i < f->n_rows; i++) {
+        backend_pull_fields_free(f->rows[i].fields, f->rows[i].n_fields);
+        backend_pull_fields_free(f->rows[i].actions, f->rows[i].n_actions);
+        f->rows[i].fields = f->rows[i].actions = NULL;
+        f->rows[i].n_fields = f->rows[i].cap_fields = 0;
+        f->rows[i].n_actions = f->rows[i].cap_actions = 0;
+    }
+}
+
+int backend_pull_field_add(struct pull_field **arr, size_t *n, size_t *cap, const char *tbl,
+                           const char *row_id, const char *field, const char *person_id,
+                           const char *value, uint64_t hlc, const char *device, uint64_t seq)
+{
+    struct pull_field *f;
+
+    if (array_grow((void **)arr, cap, *n, sizeof(**arr), 16) < 0)
+        return -ENOMEM;
+    f = &(*arr)[*n];
+    *f = (struct pull_field){.hlc = hlc, .seq = seq};
+    f->table = tbl ? catalogue_table(tbl) : NULL;
+    f->field = f->table && field ? catalogue_field(f->table, field) : NULL;
+    copy_text(f->row_id, sizeof(f->row_id), row_id);
+    copy_text(f->person_id, sizeof(f->person_id), person_id);
+    copy_text(f->device, sizeof(f->device), device);
+    if (value && !(f->value = strdup(value)))
+        return -ENOMEM;
+    (*n)++;
+    return 0;
 }

@@ -11,7 +11,9 @@
  * device's cursor, and each row's field versions, journal and conflict keys for the merge), and
  * push_write() writes in ONE call what the merge decided (journal rows, field states, conflicts,
  * audit), so that a networked database pays a constant number of round trips for a 300-change
- * push, not several per change. docs/internals/backend.md says what each operation promises,
+ * push, not several per change. A pull page likewise: one pull_load() (its stream and caseload
+ * events) and one pull_facts() (its people's and rows' facts) whatever the page holds.
+ * docs/internals/backend.md says what each operation promises,
  * when the per-change operations are still called, and what a new backend implements.
  */
 #pragma once
@@ -236,6 +238,97 @@ struct backend_person *backend_snapshot_person(struct push_snapshot *s, const ch
 struct backend_row *backend_snapshot_row_named(struct push_snapshot *s, const char *tbl,
                                                const char *row_id);
 
+/* ---- the pull (engine_pull.c): what pull_load() and pull_facts() return ---- */
+
+/* One field state as a pull reads it (@table / @field NULL: no longer in the catalogue). */
+struct pull_field {
+    const struct cat_table *table;
+    const struct cat_field *field;
+    char row_id[UUID_STR_MAX], person_id[UUID_STR_MAX], device[UUID_STR_MAX];
+    char *value;
+    uint64_t hlc, seq;
+};
+
+/* A worker's caseload event after the cursor: a person came onto the caseload (assigned, or
+ * their closed record reopened) or left it (unassigned, or their record expired). */
+struct pull_event {
+    uint64_t seq;
+    bool purge;
+    char person_id[UUID_STR_MAX];
+};
+
+/* One page's stream and events: ONE pull_load() call. */
+struct pull_load {
+    /* in */
+    uint64_t cursor;
+    size_t limit;   /* at most this many fields */
+    bool caseload;  /* only the fields of people on @p's caseload now written after their
+                     * assignment started, and @p's caseload events (a worker); else every
+                     * field (a coordinator) and no events */
+    bool others;    /* and every person with a record who is not on @p's caseload now */
+    /* out: fields after @cursor by sequence; events after @cursor, any order */
+    struct pull_field *fields;
+    size_t n_fields, cap_fields;
+    struct pull_event *events;
+    size_t n_events, cap_events;
+    char (*others_ids)[UUID_STR_MAX];
+    size_t n_others, cap_others;
+};
+
+void backend_pull_load_done(struct pull_load *l);
+
+/* What the projection needs about one person of a page. */
+struct pull_person {
+    char person_id[UUID_STR_MAX]; /* in */
+    bool want_state;              /* in: load the person's whole current field state */
+    bool known;                   /* @denied and @expired are filled */
+    bool denied;                  /* an active consent provision denies @p's sector */
+    bool expired;                 /* closed longer ago than field devices keep records */
+    bool loaded;                  /* @state is loaded (by sequence) */
+    struct pull_field *state;
+    size_t n_state, cap_state;
+};
+
+/* One row of a page: its current fields, and for a goal the goal_id and who fields of the
+ * person's actions that serve it (plan_action rows whose goal_id is the goal). */
+struct pull_row {
+    const struct cat_table *table;                /* in */
+    char row_id[UUID_STR_MAX], person_id[UUID_STR_MAX]; /* in */
+    struct pull_field *fields;
+    size_t n_fields, cap_fields;
+    struct pull_field *actions;
+    size_t n_actions, cap_actions;
+};
+
+/* The facts of a page's people and rows: ONE pull_facts() call. */
+struct pull_facts {
+    struct pull_person *people;
+    size_t n_people;
+    struct pull_row *rows;
+    size_t n_rows;
+    /* States are loaded in order; once those loaded in this call hold @state_budget fields the
+     * people after who want a state are left alone (known and loaded false; the engine asks
+     * again when it reaches them). The first is always loaded. 0: no bound. */
+    size_t state_budget;
+};
+
+/* A device's pull state: the highest cursor it was given in a committed reply, and the
+ * re-decision of its replica after its user's role changed (docs/internals/access.md). */
+struct pull_device {
+    uint64_t given_cursor;       /* 0: none yet */
+    int redecide;                /* 0 none, 1, or 2 (the user was a coordinator) */
+    char redecide_cursor[160];   /* the whole cursor of the last re-decision page ("": none) */
+    bool redecide_done;          /* that page was the last */
+};
+
+void backend_pull_facts_done(struct pull_facts *f);
+/* backend_pull_field_add() - append a field state (@value copied; @tbl/@field looked up in the
+ * catalogue) to an array. 0 or -ENOMEM. */
+int backend_pull_field_add(struct pull_field **arr, size_t *n, size_t *cap, const char *tbl,
+                           const char *row_id, const char *field, const char *person_id,
+                           const char *value, uint64_t hlc, const char *device, uint64_t seq);
+void backend_pull_fields_free(struct pull_field *f, size_t n);
+
 struct backend;
 
 struct backend_ops {
@@ -315,6 +408,22 @@ struct backend_ops {
     void (*audit_drop)(struct backend *b);
     /* Open conflict-log entries whose losing change device @device sent, in *ret. */
     int (*device_open_conflicts)(struct backend *b, const char *device, uint64_t *ret);
+    /* pull: ONE call for a page's stream (the fields after a cursor, at most @io->limit) and a
+     * worker's caseload events after it (struct pull_load). */
+    int (*pull_load)(struct backend *b, const struct store_principal *p, struct pull_load *io);
+    /* ONE call for the facts the projection needs about a page's people and rows (struct
+     * pull_facts); the engine makes one more only for rows it learnt of from the first (a goal
+     * through its action) and for whole states past the budget. */
+    int (*pull_facts)(struct backend *b, const struct store_principal *p, struct pull_facts *io);
+    /* @p's device's pull state (all zero for a device not known), and its new state. */
+    int (*pull_device)(struct backend *b, const struct store_principal *p,
+                       struct pull_device *ret);
+    int (*pull_device_set)(struct backend *b, const struct store_principal *p,
+                           const struct pull_device *d);
+    /* Mark expired every record closed (status closed or deceased) on or before @cutoff_day
+     * (YYYY-MM-DD, its closed_on) and not expired already, all numbered with one new sequence
+     * number (++*b->seq) when there are any: a count, or -errno. */
+    int (*expire_closed)(struct backend *b, const char *cutoff_day);
     /* Record a successful sync of @p's device: now, @pending (< 0: keep), @client_version. */
     int (*device_synced)(struct backend *b, const struct store_principal *p, int64_t pending,
                          const char *client_version);
@@ -336,3 +445,12 @@ struct backend {
 
 /* The SQLite backend's operations (daemon/sqlite_*.c). */
 extern const struct backend_ops sqlite_backend_ops;
+/* Its pull operations (sqlite_pull.c). */
+int sqlite_pull_load(struct backend *b, const struct store_principal *p, struct pull_load *io);
+int sqlite_pull_facts(struct backend *b, const struct store_principal *p,
+                      struct pull_facts *io);
+int sqlite_pull_device(struct backend *b, const struct store_principal *p,
+                       struct pull_device *ret);
+int sqlite_pull_device_set(struct backend *b, const struct store_principal *p,
+                           const struct pull_device *d);
+int sqlite_expire_closed(struct backend *b, const char *cutoff_day);

@@ -62,6 +62,39 @@ int engine_push(const struct engine *e, const struct store_principal *p,
                 const struct change_record *changes, size_t n, struct proto_sync_reply *outcomes,
                 int64_t pending, const char *client_version, struct engine_refusal *err);
 
+/*
+ * engine_pull() - the device's next pull page after @cursor for @p, inside the caller's
+ * transaction (engine_pull.c): changes, drops and purges added to @resp, its cursor and `more`
+ * set, and the page's cursor as a number in *ret_cursor. Field versions numbered after
+ * @pushed_after by @p's device are this request's own and not sent back. @redecide (1, or 2 for
+ * a user who was a coordinator) re-decides the device's replica after a role change. 0 or a
+ * negative errno (the caller rolls back).
+ */
+int engine_pull(const struct engine *e, const struct store_principal *p, uint64_t cursor,
+                uint64_t pushed_after, int redecide, struct proto_sync_reply *resp,
+                uint64_t *ret_cursor);
+
+/* What a sync's pull keeps between its page and the end of the request. */
+struct engine_pull_state {
+    struct pull_device dev; /* the device's pull state, as it will be written */
+    bool dirty;
+    int redecide;
+    uint64_t given;         /* the page's cursor */
+};
+
+/*
+ * engine_sync_pull() - a sync's pull after its push, from the device's @cursor (as sent; @cur its
+ * sequence number, 0 after a rewind): whether it re-decides the replica after a role change, the
+ * closed records' sweep, the page (engine_pull()), and "reread" when a re-decision starts.
+ * engine_sync_pull_end() - after the reply's cursor is sealed: record what the device was given
+ * (the given cursor, the re-decision's progress), committed with the reply. 0 or -errno.
+ */
+int engine_sync_pull(const struct engine *e, const struct store_principal *p, const char *cursor,
+                     uint64_t cur, uint64_t pushed_after, struct proto_sync_reply *resp,
+                     struct engine_pull_state *st);
+int engine_sync_pull_end(const struct engine *e, const struct store_principal *p,
+                         const struct proto_sync_reply *resp, struct engine_pull_state *st);
+
 /* ---- the merge (engine_merge.c) ---- */
 
 /* The merge's reads and writes of a row: from and to the push's snapshot (b->snap) when it

@@ -411,4 +411,9 @@ const struct backend_ops sqlite_backend_ops = {
     .audit_drop = sqlite_audit_drop,
     .device_open_conflicts = sqlite_device_open_conflicts,
     .device_synced = sqlite_device_synced,
+    .pull_load = sqlite_pull_load,
+    .pull_facts = sqlite_pull_facts,
+    .pull_device = sqlite_pull_device,
+    .pull_device_set = sqlite_pull_device_set,
+    .expire_closed = sqlite_expire_closed,
 };

@@ -46,6 +46,9 @@ struct mem_assignment {
 struct mem_device {
     char id[UUID_STR_MAX];
     uint64_t given_cursor;
+    int redecide;
+    char redecide_cursor[160];
+    bool redecide_done;
     int64_t pending;
     unsigned syncs;
 };
@@ -709,6 +712,219 @@ static int m_device_synced(struct backend *b, const struct store_principal *p, i
     return 0;
 }
 
+/* ---- the pull ---- */
+
+static int seq_cmp(const void *a, const void *b)
+{
+    const struct mem_field *x = *(const struct mem_field *const *)a;
+    const struct mem_field *y = *(const struct mem_field *const *)b;
+
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The current assignment of @person_id to @user_id, or NULL. */
+static const struct mem_assignment *assigned_now(const struct mem_state *s,
+                                                 const char *person_id, int64_t user_id)
+{
+    for (size_t i = 0; i < s->n_assignments; i++)
+        if (streq(s->assignments[i].person_id, person_id) &&
+            s->assignments[i].user_id == user_id && !s->assignments[i].end_seq)
+            return &s->assignments[i];
+    return NULL;
+}
+
+static int add_mem_field(const struct mem_field *f, struct pull_field **arr, size_t *n,
+                         size_t *cap)
+{
+    return backend_pull_field_add(arr, n, cap, f->tbl, f->row_id, f->field, f->person_id,
+                                  f->value, f->hlc, f->device, f->seq);
+}
+
+/* The fields for which @keep says yes, by sequence number, at most @limit (0: all). */
+static int select_fields(const struct mem_state *s,
+                         bool (*keep)(const struct mem_state *, const struct mem_field *,
+                                      const void *),
+                         const void *ctx, size_t limit, struct pull_field **arr, size_t *n,
+                         size_t *cap)
+{
+    const struct mem_field **sel = calloc(s->n_fields + 1, sizeof(*sel));
+    size_t k = 0;
+    int r = 0;
+
+    if (!sel)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n_fields; i++)
+        if (keep(s, &s->fields[i], ctx))
+            sel[k++] = &s->fields[i];
+    qsort(sel, k, sizeof(*sel), seq_cmp);
+    for (size_t i = 0; r >= 0 && i < k && (!limit || i < limit); i++)
+        r = add_mem_field(sel[i], arr, n, cap);
+    free(sel);
+    return r;
+}
+
+struct stream_ctx {
+    const struct store_principal *p;
+    const struct pull_load *io;
+};
+
+static bool in_stream(const struct mem_state *s, const struct mem_field *f, const void *ctx)
+{
+    const struct stream_ctx *c = ctx;
+    const struct mem_assignment *a;
+
+    if (f->seq <= c->io->cursor)
+        return false;
+    if (!c->io->caseload)
+        return true;
+    a = assigned_now(s, f->person_id, c->p->user_id);
+    return a && f->seq > a->start_seq;
+}
+
+static bool of_person(const struct mem_state *s, const struct mem_field *f, const void *ctx)
+{
+    (void)s;
+    return streq(f->person_id, ctx);
+}
+
+static int add_event(struct pull_load *io, const char *person_id, uint64_t seq, bool purge)
+{
+    if (array_grow((void **)&io->events, &io->cap_events, io->n_events, sizeof(*io->events),
+                   16) < 0)
+        return -ENOMEM;
+    io->events[io->n_events] = (struct pull_event){.seq = seq, .purge = purge};
+    copy_text(io->events[io->n_events++].person_id, UUID_STR_MAX, person_id);
+    return 0;
+}
+
+static int m_pull_load(struct backend *b, const struct store_principal *p, struct pull_load *io)
+{
+    struct mem_state *s = &mem_of(b)->st;
+    struct stream_ctx c = {p, io};
+    int r = 0;
+
+    for (size_t i = 0; io->caseload && r >= 0 && i < s->n_assignments; i++) {
+        const struct mem_assignment *a = &s->assignments[i];
+        uint64_t last_end = 0;
+
+        if (a->user_id != p->user_id)
+            continue;
+        if (!a->end_seq) {
+            if (a->start_seq > io->cursor)
+                r = add_event(io, a->person_id, a->start_seq, false);
+            continue;
+        }
+        /* An ended assignment, once per person, with no current one: a purge at the last end. */
+        if (assigned_now(s, a->person_id, p->user_id))
+            continue;
+        for (size_t j = 0; j < s->n_assignments; j++) {
+            const struct mem_assignment *x = &s->assignments[j];
+
+            if (x->user_id == p->user_id && streq(x->person_id, a->person_id) &&
+                x->end_seq > last_end)
+                last_end = x->end_seq;
+        }
+        if (last_end == a->end_seq && last_end > io->cursor)
+            r = add_event(io, a->person_id, last_end, true);
+    }
+    for (size_t i = 0; io->others && r >= 0 && i < s->n_fields; i++) {
+        const struct mem_field *f = &s->fields[i];
+        bool dup = false;
+
+        if (!streq(f->tbl, "person") || assigned_now(s, f->row_id, p->user_id))
+            continue;
+        for (size_t j = 0; j < io->n_others && !dup; j++)
+            dup = streq(io->others_ids[j], f->row_id);
+        if (dup)
+            continue;
+        if (array_grow((void **)&io->others_ids, &io->cap_others, io->n_others,
+                       sizeof(*io->others_ids), 16) < 0)
+            return -ENOMEM;
+        copy_text(io->others_ids[io->n_others++], UUID_STR_MAX, f->row_id);
+    }
+    if (r < 0)
+        return r;
+    return select_fields(s, in_stream, &c, io->limit, &io->fields, &io->n_fields,
+                         &io->cap_fields);
+}
+
+static int m_pull_facts(struct backend *b, const struct store_principal *p,
+                        struct pull_facts *io)
+{
+    struct mem_state *s = &mem_of(b)->st;
+    size_t loaded = 0;
+    int r = 0;
+
+    for (size_t i = 0; r >= 0 && i < io->n_people; i++) {
+        struct pull_person *fp = &io->people[i];
+        uint64_t seq;
+
+        if (fp->want_state && io->state_budget && loaded >= io->state_budget)
+            continue;
+        fp->denied = denied(s, p->role, fp->person_id, &seq);
+        fp->expired = false; /* no closed records here */
+        fp->known = true;
+        if (!fp->want_state)
+            continue;
+        r = select_fields(s, of_person, fp->person_id, 0, &fp->state, &fp->n_state,
+                          &fp->cap_state);
+        fp->loaded = r >= 0;
+        loaded += fp->n_state;
+    }
+    for (size_t i = 0; r >= 0 && i < io->n_rows; i++) {
+        struct pull_row *fr = &io->rows[i];
+
+        for (size_t k = 0; r >= 0 && k < s->n_fields; k++) {
+            const struct mem_field *f = &s->fields[k];
+            const char *goal;
+
+            if (streq(f->tbl, fr->table->name) && streq(f->row_id, fr->row_id))
+                r = add_mem_field(f, &fr->fields, &fr->n_fields, &fr->cap_fields);
+            if (r < 0 || !streq(fr->table->name, "goal") || !streq(f->tbl, "plan_action") ||
+                (!streq(f->field, "goal_id") && !streq(f->field, "who")))
+                continue;
+            goal = value_of(s, "plan_action", f->row_id, "goal_id");
+            if (goal && streq(goal, fr->row_id))
+                r = add_mem_field(f, &fr->actions, &fr->n_actions, &fr->cap_actions);
+        }
+    }
+    return r < 0 ? r : 0;
+}
+
+static int m_pull_device(struct backend *b, const struct store_principal *p,
+                         struct pull_device *ret)
+{
+    struct mem_device *d = device_find(&mem_of(b)->st, p->device_id);
+
+    *ret = (struct pull_device){0};
+    if (d) {
+        ret->given_cursor = d->given_cursor;
+        ret->redecide = d->redecide;
+        copy_text(ret->redecide_cursor, sizeof(ret->redecide_cursor), d->redecide_cursor);
+        ret->redecide_done = d->redecide_done;
+    }
+    return 0;
+}
+
+static int m_pull_device_set(struct backend *b, const struct store_principal *p,
+                             const struct pull_device *v)
+{
+    struct mem_device *d = device_find(&mem_of(b)->st, p->device_id);
+
+    if (d) {
+        d->given_cursor = v->given_cursor;
+        d->redecide = v->redecide;
+        copy_text(d->redecide_cursor, sizeof(d->redecide_cursor), v->redecide_cursor);
+        d->redecide_done = v->redecide_done;
+    }
+    return 0;
+}
+
+static int m_expire_closed(struct backend *b, const char *cutoff_day)
+{
+    return 0; /* a test store closes no records */
+}
+
 static const struct backend_ops mem_ops = {
     .name = "memory",
     .begin = m_begin,
@@ -735,6 +951,11 @@ static const struct backend_ops mem_ops = {
     .audit_drop = m_audit_drop,
     .device_open_conflicts = m_device_open_conflicts,
     .device_synced = m_device_synced,
+    .pull_load = m_pull_load,
+    .pull_facts = m_pull_facts,
+    .pull_device = m_pull_device,
+    .pull_device_set = m_pull_device_set,
+    .expire_closed = m_expire_closed,
 };
 
 /* ---- the scene ---- */
@@ -840,6 +1061,13 @@ const char *mem_field(struct mem_backend *m, const char *tbl, const char *row_id
     return f ? f->value : NULL;
 }
 
+uint64_t mem_given_cursor(struct mem_backend *m, const char *device_id)
+{
+    struct mem_device *d = device_find(&m->st, device_id);
+
+    return d ? d->given_cursor : 0;
+}
+
 size_t mem_journal_count(const struct mem_backend *m)
 {
     return m->st.n_journal;
@@ -888,8 +1116,10 @@ char *mem_digest(const struct mem_backend *m)
                 (long long)s->assignments[i].user_id,
                 (unsigned long long)s->assignments[i].end_seq);
     for (size_t i = 0; i < s->n_devices; i++)
-        fprintf(f, "D %s %u %lld\n", s->devices[i].id, s->devices[i].syncs,
-                (long long)s->devices[i].pending);
+        fprintf(f, "D %s %u %lld %llu %d %s %d\n", s->devices[i].id, s->devices[i].syncs,
+                (long long)s->devices[i].pending,
+                (unsigned long long)s->devices[i].given_cursor, s->devices[i].redecide,
+                s->devices[i].redecide_cursor, s->devices[i].redecide_done);
     if (fclose(f) != 0)
         abort();
     return buf;
@@ -963,6 +1193,15 @@ FORWARD(device_open_conflicts, (struct backend *b, const char *device, uint64_t 
         (w->inner, device, ret))
 FORWARD(device_synced, (struct backend *b, const struct store_principal *p, int64_t pending,
                         const char *client_version), (w->inner, p, pending, client_version))
+FORWARD(pull_load, (struct backend *b, const struct store_principal *p, struct pull_load *io),
+        (w->inner, p, io))
+FORWARD(pull_facts, (struct backend *b, const struct store_principal *p, struct pull_facts *io),
+        (w->inner, p, io))
+FORWARD(pull_device, (struct backend *b, const struct store_principal *p,
+                      struct pull_device *ret), (w->inner, p, ret))
+FORWARD(pull_device_set, (struct backend *b, const struct store_principal *p,
+                          const struct pull_device *d), (w->inner, p, d))
+FORWARD(expire_closed, (struct backend *b, const char *cutoff_day), (w->inner, cutoff_day))
 
 static int w_commit(struct backend *b)
 {
@@ -1028,6 +1267,11 @@ void wrap_init(struct wrap_backend *w, struct backend *inner)
         .audit_drop = w_audit_drop,
         .device_open_conflicts = w_device_open_conflicts,
         .device_synced = w_device_synced,
+        .pull_load = w_pull_load,
+        .pull_facts = w_pull_facts,
+        .pull_device = w_pull_device,
+        .pull_device_set = w_pull_device_set,
+        .expire_closed = w_expire_closed,
     };
     w->be.ops = &w->ops;
     w->be.seq = inner->seq;

@@ -40,6 +40,8 @@ void mem_set_journal_floor(struct mem_backend *m, uint64_t hlc);
 const char *mem_field(struct mem_backend *m, const char *tbl, const char *row_id,
                       const char *field, bool *ret_found);
 size_t mem_journal_count(const struct mem_backend *m);
+/* mem_given_cursor() - the highest cursor device @device_id was given (0: none). */
+uint64_t mem_given_cursor(struct mem_backend *m, const char *device_id);
 size_t mem_conflict_count(const struct mem_backend *m, const char *kind);
 size_t mem_audit_count(const struct mem_backend *m);
 /* mem_digest() - every piece of state in one malloc'd string (equal strings: equal stores). */

@@ -7,8 +7,7 @@
 set -u
 root=${1:?usage: layers.sh SOURCE_ROOT}
 # Files not yet moved into the SQLite backend, each with who moves it. Keep this list empty.
-#   store_sync.c: the pull, split into engine_pull.c and sqlite_pull.c (issue 11, branch i11pull)
-pending="store_sync.c"
+pending=""
 status=0
 for f in "$root"/daemon/*.c; do
     base=${f##*/}
