@@ -116,7 +116,7 @@ static void push(struct store *s, const struct store_principal *p, struct gen_ba
     int r = store_sync(s, p, b->v, b->n, "", false, 0, "bench", &resp, &err);
 
     if (r < 0)
-        bench_die("store_sync refused %zu changes: %d %s: %s (index %ld)", b->n, err.status,
+        bench_die("store_sync refused %zu changes: %d %s: %s (index %ld)", b->n, proto_error_status(err.code),
                   err.code ? err.code : "?", err.message, err.index);
     gen_batch_clear(b);
 }

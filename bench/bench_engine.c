@@ -40,7 +40,7 @@ static void one_batch(size_t n, double *ret_s, unsigned long *ret_calls)
     uint64_t last[N_FIELDS], now = hlc_wall_ms();
     struct mem_backend *m = mem_new();
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     const struct cat_table *t = catalogue_table("person");
     struct wrap_backend w;
     struct engine e;

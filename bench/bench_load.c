@@ -105,7 +105,7 @@ static void push_store(struct store *s, const struct store_principal *p, struct 
     struct store_error err = {0};
 
     if (store_sync(s, p, b->v, b->n, "", false, 0, "bench", &resp, &err) < 0)
-        bench_die("store_sync: %d %s: %s", err.status, err.code ? err.code : "?", err.message);
+        bench_die("store_sync: %d %s: %s", proto_error_status(err.code), err.code ? err.code : "?", err.message);
     gen_batch_clear(b);
 }
 

@@ -58,7 +58,7 @@ static size_t push(struct store *s, const struct store_principal *p, struct gen_
 
     r = store_sync(s, p, b->v, b->n, "", false, 0, "bench", &resp, &err);
     if (r < 0)
-        bench_die("store_sync refused a batch of %zu: %d %s: %s (index %ld)", b->n, err.status,
+        bench_die("store_sync refused a batch of %zu: %d %s: %s (index %ld)", b->n, proto_error_status(err.code),
                   err.code ? err.code : "?", err.message, err.index);
     outcomes = cJSON_GetObjectItemCaseSensitive(resp, "outcomes");
     cJSON_ArrayForEach (o, outcomes) {

@@ -52,6 +52,24 @@ _printf_(7, 8) static int fail(struct proto_error *e, int status, const char *co
     return -EBADMSG;
 }
 
+static const struct {
+    const char *code;
+    int status;
+} error_status[] = {
+    {"invalid_value", 400},       {"duplicate_change_id", 400}, {"row_owner_mismatch", 400},
+    {"forbidden", 403},           {"not_on_caseload", 403},     {"change_id_reused", 409},
+    {"too_many_conflicts", 429},  {"internal_error", 500},      {"busy", 503},
+    {"storage_full", 503},
+};
+
+int proto_error_status(const char *code)
+{
+    for (size_t i = 0; code && i < ELEMENTSOF(error_status); i++)
+        if (streq(error_status[i].code, code))
+            return error_status[i].status;
+    return 500;
+}
+
 cJSON *proto_error_encode(const struct proto_error *e)
 {
     _cleanup_json_ cJSON *root = cJSON_CreateObject();

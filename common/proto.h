@@ -41,6 +41,9 @@ struct proto_error {
     long index;                 /* < 0: none */
 };
 
+/* proto_error_status() - the HTTP status of a sync refusal's error code (docs/PROTOCOL.md,
+ * "POST /v1/sync"): 400, 403, 409, 429, 503, or 500 for a code not known. */
+int proto_error_status(const char *code);
 /* proto_error_encode() - the error body of @e. NULL on out of memory. */
 cJSON *proto_error_encode(const struct proto_error *e);
 /* proto_error_decode_json() - @root, when it is an error body, into *ret (code and message cut

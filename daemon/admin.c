@@ -334,9 +334,8 @@ int admin_user_list(const struct admin_command *cmd, struct admin_opts *o)
 int admin_user_disable(const struct admin_command *cmd, struct admin_opts *o)
 {
     _cleanup_store_ struct store *s = NULL;
-    _cleanup_json_ cJSON *res = NULL;
+    _cleanup_(store_leaver_done) struct store_leaver res = {0};
     const char *name = o->args[0];
-    const cJSON *devs;
     int r;
 
     (void)cmd;
@@ -348,11 +347,9 @@ int admin_user_disable(const struct admin_command *cmd, struct admin_opts *o)
         return admin_fail(ADMIN_EXIT_NOT_FOUND, "no user named '%s'; see 'caresyncd user list'", name);
     if (r < 0)
         return admin_store_failure(r, "disabling the user");
-    devs = cJSON_GetObjectItemCaseSensitive(res, "devices_revoked");
-    printf("disabled user %s: %d device(s) revoked (each wipes its replica when it next "
-           "connects), %d unused enrolment code(s) void\n",
-           name, cJSON_GetArraySize(devs),
-           (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(res, "codes_voided")));
+    printf("disabled user %s: %zu device(s) revoked (each wipes its replica when it next "
+           "connects), %" PRId64 " unused enrolment code(s) void\n",
+           name, res.n_devices_revoked, res.codes_voided);
     return ADMIN_EXIT_OK;
 }
 

@@ -590,10 +590,35 @@ static void api_staff_add(struct console *c, const struct console_request *rq,
 }
 
 /* POST {"name"} */
+/* What store_user_disable() did, as the reply body: {"user", "devices_revoked": [ids],
+ * "codes_voided", "was_disabled"}. NULL on out of memory. */
+static cJSON *leaver_json(const char *name, const struct store_leaver *l)
+{
+    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+    cJSON *devs;
+
+    if (!o || wire_add_string(o, "user", name) < 0 ||
+        !(devs = cJSON_AddArrayToObject(o, "devices_revoked")))
+        return NULL;
+    for (size_t i = 0; i < l->n_devices_revoked; i++) {
+        cJSON *id = cJSON_CreateString(l->devices_revoked[i]);
+
+        if (!id || !cJSON_AddItemToArray(devs, id)) {
+            cJSON_Delete(id);
+            return NULL;
+        }
+    }
+    if (!cJSON_AddNumberToObject(o, "codes_voided", (double)l->codes_voided) ||
+        !cJSON_AddBoolToObject(o, "was_disabled", l->was_disabled))
+        return NULL;
+    return TAKE_PTR(o);
+}
+
 static void api_staff_disable(struct console *c, const struct console_request *rq,
                               const struct console_session *s, struct console_reply *rp)
 {
     _cleanup_json_ cJSON *body = NULL, *resp = NULL;
+    _cleanup_(store_leaver_done) struct store_leaver l = {0};
     const char *name;
     int r;
 
@@ -605,7 +630,7 @@ static void api_staff_disable(struct console *c, const struct console_request *r
                             "you cannot disable your own account; ask another administrator");
         return;
     }
-    r = store_user_disable(c->store, name, &resp);
+    r = store_user_disable(c->store, name, &l);
     if (r == -ENOENT) {
         console_reply_error(rp, 404, "not_found", "no user named %s; reload the list", name);
         return;
@@ -615,6 +640,11 @@ static void api_staff_disable(struct console *c, const struct console_request *r
         return;
     }
     log_info("console: %s disabled user %s", s->s.user, name);
+    resp = leaver_json(name, &l);
+    if (!resp) {
+        console_reply_store_failure(rp, -ENOMEM, "disabling a member of staff");
+        return;
+    }
     console_reply_json(rp, 200, resp);
 }
 

@@ -23,26 +23,13 @@ struct engine {
     uint64_t max_device_conflicts; /* open conflict-log entries one device may cause */
 };
 
-/*
- * Why the engine refused a request: a negative errno, a code the HTTP layer maps to a status
- * (engine_refusal_status()), a message in the user's words, and the index of the change it is
- * about (-1 if none).
- */
-struct engine_refusal {
-    int err;
-    const char *code;    /* e.g. "row_owner_mismatch" */
-    char message[256];
-    long index;
-};
-
-/* engine_refusal_status() - the HTTP status for refusal code @code (500 for one not known). */
-int engine_refusal_status(const char *code);
+/* A refusal is a struct store_error (store.h): errno, protocol code, message, change index. */
 
 /* engine_refused() - fill @err (printf-style message) and return @r. */
-_printf_(5, 6) int engine_refused(struct engine_refusal *err, const char *code, long index, int r,
+_printf_(5, 6) int engine_refused(struct store_error *err, const char *code, long index, int r,
                                   const char *fmt, ...);
 /* engine_failure() - a backend failure @r as a refusal: busy, storage_full or internal_error. */
-int engine_failure(struct engine_refusal *err, int r);
+int engine_failure(struct store_error *err, int r);
 
 /*
  * store_window_open() - whether a change the server received at @received_ms is inside the
@@ -60,7 +47,7 @@ bool store_window_open(uint64_t received_ms, uint64_t end_ms, uint64_t grace_ms)
  */
 int engine_push(const struct engine *e, const struct store_principal *p,
                 const struct change_record *changes, size_t n, struct proto_sync_reply *outcomes,
-                int64_t pending, const char *client_version, struct engine_refusal *err);
+                int64_t pending, const char *client_version, struct store_error *err);
 
 /*
  * engine_pull() - the device's next pull page after @cursor for @p, inside the caller's

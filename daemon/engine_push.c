@@ -19,25 +19,7 @@
 
 /* ---- refusals ---- */
 
-static const struct {
-    const char *code;
-    int status;
-} refusal_status[] = {
-    {"invalid_value", 400},       {"duplicate_change_id", 400}, {"row_owner_mismatch", 400},
-    {"forbidden", 403},           {"not_on_caseload", 403},     {"change_id_reused", 409},
-    {"too_many_conflicts", 429},  {"internal_error", 500},      {"busy", 503},
-    {"storage_full", 503},
-};
-
-int engine_refusal_status(const char *code)
-{
-    for (size_t i = 0; code && i < ELEMENTSOF(refusal_status); i++)
-        if (streq(refusal_status[i].code, code))
-            return refusal_status[i].status;
-    return 500;
-}
-
-int engine_refused(struct engine_refusal *err, const char *code, long index, int r,
+int engine_refused(struct store_error *err, const char *code, long index, int r,
                    const char *fmt, ...)
 {
     va_list ap;
@@ -51,7 +33,7 @@ int engine_refused(struct engine_refusal *err, const char *code, long index, int
     return r;
 }
 
-int engine_failure(struct engine_refusal *err, int r)
+int engine_failure(struct store_error *err, int r)
 {
     if (r == -EBUSY)
         return engine_refused(err, "busy", -1, r,
@@ -321,7 +303,7 @@ static void row_written(struct push *x, const struct change_record *c)
 }
 
 static int push_one(struct push *x, const struct change_record *c, size_t i,
-                    struct proto_sync_reply *outcomes, struct engine_refusal *err)
+                    struct proto_sync_reply *outcomes, struct store_error *err)
 {
     _cleanup_(store_field_cur_done) struct field_cur cur = {0};
     const struct store_principal *p = x->p;
@@ -569,7 +551,7 @@ static const char *authorship(const struct store_principal *p, const struct chan
  * batch.
  */
 static int authorise_batch(struct push *x, const struct change_record *changes, size_t n,
-                           struct engine_refusal *err)
+                           struct store_error *err)
 {
     const struct store_principal *p = x->p;
     long dup = repeated_change_id(changes, n);
@@ -637,7 +619,7 @@ static int authorise_batch(struct push *x, const struct change_record *changes, 
  * (open entries whose losing change it sent): a batch that logs past that is refused with
  * too_many_conflicts, so that no device can flood the store and the coordinators' inbox.
  */
-static int conflict_quota(struct push *x, struct engine_refusal *err)
+static int conflict_quota(struct push *x, struct store_error *err)
 {
     uint64_t open = 0;
     int r = engine_flush(x->b);
@@ -658,7 +640,7 @@ static int conflict_quota(struct push *x, struct engine_refusal *err)
 
 int engine_push(const struct engine *e, const struct store_principal *p,
                 const struct change_record *changes, size_t n, struct proto_sync_reply *outcomes,
-                int64_t pending, const char *client_version, struct engine_refusal *err)
+                int64_t pending, const char *client_version, struct store_error *err)
 {
     struct push x = {.e = e, .b = e->b, .p = p};
     const struct backend_ops *ops = e->b->ops;

@@ -1055,7 +1055,7 @@ static void sync_run(struct store *s, struct work_job *j)
     struct sync_job *sj = (struct sync_job *)j;
     const struct store_principal *who = &sj->hj.hr.who;
     bool refused;
-    int r;
+    int r, status;
 
     if (sj->report_only) {
         r = store_device_report(s, who, &sj->rep, false, NULL);
@@ -1071,7 +1071,8 @@ static void sync_run(struct store *s, struct work_job *j)
         sj->r_exports = store_audit_device_exports(s, who, sj->exports, sj->q.n_exports);
         return;
     }
-    refused = j->r != -ENOSPC && sj->err.code && sj->err.status >= 400 && sj->err.status < 500;
+    status = proto_error_status(sj->err.code);
+    refused = j->r != -ENOSPC && sj->err.code && status >= 400 && status < 500;
     if (refused && !store_group_lost(s)) {
         r = store_device_report(s, who, &sj->rep, false, NULL);
         if (r < 0)
@@ -1086,24 +1087,25 @@ static void sync_finish(struct http_job *hj)
     struct http_req *hr = &hj->hr;
     struct store_error *err = &sj->err;
     _cleanup_json_ cJSON *resp = NULL;
-    int r = hj->job.r;
+    int r = hj->job.r, status;
 
     if (r < 0) {
-        if (err->status < 400 || !err->code) {
+        if (!err->code) {
             reply_store_failure(hr, r, "sync");
             return;
         }
+        status = proto_error_status(err->code);
         if (r == -ENOSPC) {
             reply_storage_full(hr, "sync");
             return;
         }
-        if (err->status >= 500)
+        if (status >= 500)
             log_error("sync for device %s failed: %s: %s", hr->who.device_id, err->code,
                       err->message);
-        if (err->status == 503 || err->status == 429)
+        if (status == 503 || status == 429)
             (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After",
-                                    err->status == 503 ? "1" : "3600");
-        reply_error(hr, err->status, err->code, -1, NULL, err->index, "%s", err->message);
+                                    status == 503 ? "1" : "3600");
+        reply_error(hr, status, err->code, -1, NULL, err->index, "%s", err->message);
         return;
     }
     if (sj->r_exports < 0) {

@@ -266,12 +266,17 @@ int store_export_audit(struct store *s, const struct store_principal *p, const c
 
 /* ---- sync ---- */
 
-/* Why store_sync() refused a request (the HTTP layer maps these to status and code). */
+/*
+ * Why the store or its engine refused a request: a negative errno, a protocol error code
+ * (docs/PROTOCOL.md, "Errors"; the HTTP layer takes its status from proto_error_status()), a
+ * message in the user's words, and the index of the change it is about (-1 if none). No HTTP
+ * status below the HTTP layer.
+ */
 struct store_error {
-    int status;          /* 400, 409, 500, 503 */
-    const char *code;    /* e.g. "row_owner_mismatch" */
+    int err;
+    const char *code;    /* e.g. "row_owner_mismatch"; NULL: not filled */
     char message[256];
-    long index;          /* change index, -1 if not about one change */
+    long index;
 };
 
 /*
@@ -486,10 +491,18 @@ int store_user_disabled(struct store *s, const char *name);
 /*
  * store_user_disable() - disable user @name (a leaver): every device of theirs is revoked (told
  * to wipe its replica at its next request) and every enrolment code still unused expires, in one
- * transaction, audited. Idempotent. Returns 0 and {"user", "devices_revoked": [ids],
- * "codes_voided": n, "was_disabled": bool} in *ret (caller owns); -ENOENT for an unknown user.
+ * transaction, audited. Idempotent. Returns 0 and what it did in *ret (free it with
+ * store_leaver_done(), also on failure); -ENOENT for an unknown user.
  */
-int store_user_disable(struct store *s, const char *name, cJSON **ret);
+struct store_leaver {
+    char **devices_revoked; /* device ids, oldest first */
+    size_t n_devices_revoked;
+    int64_t codes_voided;   /* enrolment codes still unused that expired */
+    bool was_disabled;      /* already disabled before (nothing new was revoked) */
+};
+
+int store_user_disable(struct store *s, const char *name, struct store_leaver *ret);
+void store_leaver_done(struct store_leaver *l);
 
 /*
  * store_user_role_set() - change user @name's role to @role. It takes effect at the user's next

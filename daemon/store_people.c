@@ -63,7 +63,15 @@ static int exec_user(struct store *s, const char *sql, int64_t uid, const char *
     return sql_changes(s->sql);
 }
 
-int store_user_disable(struct store *s, const char *name, cJSON **ret)
+void store_leaver_done(struct store_leaver *l)
+{
+    for (size_t i = 0; i < l->n_devices_revoked; i++)
+        free(l->devices_revoked[i]);
+    free(l->devices_revoked);
+    *l = (struct store_leaver){0};
+}
+
+int store_user_disable(struct store *s, const char *name, struct store_leaver *ret)
 {
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
     _cleanup_sql_ struct sql_stmt *sel = NULL;
@@ -90,13 +98,23 @@ int store_user_disable(struct store *s, const char *name, cJSON **ret)
     sql_bind_int64(sel, 1, uid);
     while ((rc = sql_step(sel)) == SQL_ROW)
     {
-        cJSON *id = cJSON_CreateString(sql_column_text(sel, 0));
+        const char *dev = sql_column_text(sel, 0);
+        char **grown = reallocarray(ret->devices_revoked, ret->n_devices_revoked + 1,
+                                    sizeof(*grown));
+        cJSON *id = cJSON_CreateString(dev);
 
         if (!id || !cJSON_AddItemToArray(devs, id)) {
             cJSON_Delete(id);
             r = -ENOMEM;
             goto fail;
         }
+        if (grown)
+            ret->devices_revoked = grown;
+        if (!grown || !(grown[ret->n_devices_revoked] = strdup(dev))) {
+            r = -ENOMEM;
+            goto fail;
+        }
+        ret->n_devices_revoked++;
     }
     if (rc != SQL_DONE) {
         r = rc;
@@ -129,7 +147,8 @@ int store_user_disable(struct store *s, const char *name, cJSON **ret)
     r = store_txn_commit(s);
     if (r < 0)
         return r;
-    *ret = TAKE_PTR(d);
+    ret->codes_voided = codes;
+    ret->was_disabled = disabled;
     return 0;
 fail:
     store_txn_rollback(s);

@@ -12,32 +12,11 @@
 #include "engine.h"
 #include "store_int.h"
 
-/* The engine's refusal as the store's error (the HTTP layer maps it to status and code). */
-static int refused(struct store_error *err, const struct engine_refusal *e)
-{
-    err->status = engine_refusal_status(e->code);
-    err->code = e->code;
-    err->index = e->index;
-    copy_text(err->message, sizeof(err->message), e->message);
-    return e->err;
-}
-
-static int store_failure(struct store_error *err, int r)
-{
-    struct engine_refusal e = {0};
-
-    engine_failure(&e, r);
-    return refused(err, &e);
-}
-
 static int bad_cursor(struct store_error *err, const char *cursor)
 {
-    struct engine_refusal e = {0};
-
-    engine_refused(&e, "invalid_value", -1, -EINVAL,
-                   "cursor %s is not one this server gave out; send \"\" to start again",
-                   cursor);
-    return refused(err, &e);
+    return engine_refused(err, "invalid_value", -1, -EINVAL,
+                          "cursor %s is not one this server gave out; send \"\" to start again",
+                          cursor);
 }
 
 /* ---- pull ---- */
@@ -255,7 +234,6 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
 {
     struct engine e = {.b = &s->be, .node_id = s->node_id, .max_forward_ms = s->max_forward_ms,
                        .grace_ms = s->grace_ms, .max_device_conflicts = s->max_device_conflicts};
-    struct engine_refusal refusal = {.index = -1};
     struct proto_sync_reply *resp = ret;
     struct engine_pull_state pulled = {0};
     struct dev_cursor dc;
@@ -267,7 +245,7 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
     cur = dc.seq;
     r = s->be.ops->begin(&s->be, true);
     if (r < 0)
-        return store_failure(err, r);
+        return engine_failure(err, r);
     /* Sequence numbers start at least at the wall clock in ms x 1000 (store_seq_floor()) and
      * grow by one per write: a cursor far beyond that was given out by no server of ours, and
      * believing it would lift the sequence to where it overflows. */
@@ -284,14 +262,12 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
     }
     if (r < 0) {
         s->be.ops->rollback(&s->be);
-        return store_failure(err, r);
+        return engine_failure(err, r);
     }
     pushed_after = s->txn_seq;
-    r = engine_push(&e, p, changes, n, ret, pending, client_version, &refusal);
-    if (r < 0) {
-        r = refused(err, &refusal);
+    r = engine_push(&e, p, changes, n, ret, pending, client_version, err);
+    if (r < 0)
         goto fail;
-    }
     if (pull) {
         r = engine_sync_pull(&e, p, cursor, cur, pushed_after, resp, &pulled);
         if (r >= 0)
@@ -310,12 +286,12 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
     if (r >= 0 && pull)
         r = engine_sync_pull_end(&e, p, resp, &pulled);
     if (r < 0) {
-        r = store_failure(err, r);
+        r = engine_failure(err, r);
         goto fail;
     }
     r = s->be.ops->commit(&s->be);
     if (r < 0)
-        return store_failure(err, r);
+        return engine_failure(err, r);
     return 0;
 fail:
     store_audit_batch_drop(s);

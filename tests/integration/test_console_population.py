@@ -214,6 +214,20 @@ def test(w):
         cb.wait(drv, cb.text_present('#status', 'is disabled'), 'disabled')
         olu.sync(expect=h.EXIT_AUTH)
         h.check(not os.path.exists(os.path.join(olu.home, 'replica.db')), 'olu\'s device wiped')
+        # What staff/disable answers: the devices it revoked, then nothing more a second time.
+        vic = w.client('vic', 'volunteer')
+        vic.sync()
+        vic_dev = d.scalar("SELECT d.id FROM devices d JOIN users u ON u.id = d.user_id"
+                           " WHERE u.name = 'vic'")
+        cookie = cb.session_cookie(drv)
+        st, _, sess = cb.request(d, 'GET', '/console/api/session', cookie=cookie)
+        h.check_eq(st, 200, 'the session is read')
+        for want in (([vic_dev], False), ([], True)):
+            st, _, doc = cb.request(d, 'POST', '/console/api/staff/disable', {'name': 'vic'},
+                                    cookie=cookie, csrf=sess['csrf'])
+            h.check_eq((st, doc.get('user'), doc.get('devices_revoked'), doc.get('codes_voided'),
+                        doc.get('was_disabled')), (200, 'vic') + want[:1] + (0,) + want[1:],
+                       'staff/disable answers what it did')
     finally:
         drv.quit()
 

@@ -47,6 +47,8 @@ def test_disable(w):
 
     p = d.admin(['user', 'disable'], 'leaver')
     h.check('2 device' in p.stdout, 'the command says two devices were revoked', p.stdout)
+    h.check('1 unused enrolment code' in p.stdout, 'the command says one code was voided',
+            p.stdout)
     h.check_eq(d.scalar("SELECT count(*) FROM devices d JOIN users u ON u.id = d.user_id"
                         " WHERE u.name = 'leaver' AND d.revoked_at IS NULL"), 0,
                'every device of the leaver is revoked')

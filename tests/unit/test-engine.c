@@ -72,7 +72,7 @@ static struct change_record change(const char *person, const char *field, const 
 
 /* One sync's push in its own transaction, as store_sync_reported() runs it. */
 static int push(const struct engine *e, const struct change_record *c, size_t n,
-                struct proto_sync_reply *reply, struct engine_refusal *err)
+                struct proto_sync_reply *reply, struct store_error *err)
 {
     struct backend *b = e->b;
     int r = b->ops->begin(b, true);
@@ -97,7 +97,7 @@ TEST(applies_a_new_value)
     struct scene sc;
     struct change_record c;
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     bool found;
 
     scene_init(&sc);
@@ -116,7 +116,7 @@ TEST(concurrent_edit_loses_and_is_logged)
     struct scene sc;
     struct change_record c;
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     bool found;
 
     scene_init(&sc);
@@ -141,7 +141,7 @@ TEST(newer_concurrent_edit_wins_and_logs_the_overwritten_value)
     struct scene sc;
     struct change_record c;
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     bool found;
 
     scene_init(&sc);
@@ -161,7 +161,7 @@ TEST(a_batch_reads_its_own_earlier_writes)
     struct scene sc;
     struct change_record c[2];
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     size_t journaled;
     bool found;
 
@@ -202,7 +202,7 @@ static void bound_run(uint64_t floor, struct bound_run *ret)
     struct wrap_backend w;
     struct change_record c;
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     const char *v;
     bool found;
 
@@ -265,7 +265,7 @@ TEST(append_only_keeps_the_first_value)
     struct scene sc;
     struct change_record c;
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     bool found;
 
     scene_init(&sc);
@@ -285,7 +285,7 @@ TEST(set_centrally_is_refused_and_nothing_written)
     struct scene sc;
     struct change_record c[2];
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     _cleanup_free_ char *before = NULL, *after = NULL;
 
     scene_init(&sc);
@@ -295,7 +295,7 @@ TEST(set_centrally_is_refused_and_nothing_written)
     ASSERT_ERRNO(push(&sc.e, c, 2, &reply, &err), -EPERM);
     ASSERT_STREQ(err.code, "forbidden");
     ASSERT_EQ(err.index, 1);
-    ASSERT_EQ(engine_refusal_status(err.code), 403);
+    ASSERT_EQ(proto_error_status(err.code), 403);
     after = mem_digest(sc.m);
     ASSERT_STREQ(after, before);
     proto_sync_reply_done(&reply);
@@ -307,7 +307,7 @@ TEST(never_on_caseload_is_refused)
     struct scene sc;
     struct change_record c;
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     _cleanup_free_ char *before = NULL, *after = NULL;
 
     scene_init(&sc);
@@ -326,7 +326,7 @@ TEST(out_of_scope_is_journaled_not_applied)
     struct scene sc;
     struct change_record c;
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     bool found;
 
     scene_init(&sc);
@@ -345,7 +345,7 @@ TEST(replay_answers_the_stored_outcome)
     struct scene sc;
     struct change_record c, d;
     struct proto_sync_reply r1 = {0}, r2 = {0}, r3 = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     size_t journal;
 
     scene_init(&sc);
@@ -361,7 +361,7 @@ TEST(replay_answers_the_stored_outcome)
     d.value = (char *)"0456";
     ASSERT_ERRNO(push(&sc.e, &d, 1, &r3, &err), -EEXIST);
     ASSERT_STREQ(err.code, "change_id_reused");
-    ASSERT_EQ(engine_refusal_status(err.code), 409);
+    ASSERT_EQ(proto_error_status(err.code), 409);
     proto_sync_reply_done(&r1);
     proto_sync_reply_done(&r2);
     proto_sync_reply_done(&r3);
@@ -373,7 +373,7 @@ TEST(duplicate_ids_in_one_batch_are_refused)
     struct scene sc;
     struct change_record c[2];
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
 
     scene_init(&sc);
     c[0] = change(PERSON, "phone", "0123", 1000, 0, NULL);
@@ -390,7 +390,7 @@ TEST(conflict_quota_refuses_the_batch)
     struct scene sc;
     struct change_record c;
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     _cleanup_free_ char *before = NULL, *after = NULL;
 
     scene_init(&sc);
@@ -401,7 +401,7 @@ TEST(conflict_quota_refuses_the_batch)
     c = change(PERSON, "phone", "0123", 20000, 0, NULL);
     ASSERT_ERRNO(push(&sc.e, &c, 1, &reply, &err), -EDQUOT);
     ASSERT_STREQ(err.code, "too_many_conflicts");
-    ASSERT_EQ(engine_refusal_status(err.code), 429);
+    ASSERT_EQ(proto_error_status(err.code), 429);
     after = mem_digest(sc.m);
     ASSERT_STREQ(after, before);
     proto_sync_reply_done(&reply);
@@ -433,7 +433,7 @@ TEST(a_batch_failing_at_any_call_writes_nothing)
     struct scene sc;
     struct wrap_backend w;
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     unsigned long total;
     size_t n;
 
@@ -460,7 +460,7 @@ TEST(a_batch_failing_at_any_call_writes_nothing)
         w.fail_err = at % 2 ? -ENOSPC : -EIO;
         sc.e.b = &w.be;
         before = mem_digest(sc.m);
-        err = (struct engine_refusal){0};
+        err = (struct store_error){0};
         r = push(&sc.e, c, n, &rp, &err);
         ASSERT_EQ(r, w.fail_err);
         after = mem_digest(sc.m);
@@ -480,7 +480,7 @@ TEST(a_failed_commit_writes_nothing)
     struct scene sc;
     struct wrap_backend w;
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     _cleanup_free_ char *before = NULL, *after = NULL;
     size_t n;
 
@@ -505,7 +505,7 @@ static unsigned long push_calls(size_t n)
     struct scene sc;
     struct wrap_backend w;
     struct proto_sync_reply reply = {0};
-    struct engine_refusal err = {0};
+    struct store_error err = {0};
     char num[16];
     _cleanup_free_ char **values = calloc(n, sizeof(*values));
     unsigned long calls;

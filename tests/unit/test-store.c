@@ -643,7 +643,7 @@ TEST(change_id_reused_with_other_content_refused)
     add(&b, other, "person", f.p, f.p, "address", "1 New Street", ahead(2000, 0), 0, NULL);
     add(&b, id, "person", f.p, f.p, "phone", "second", h, h0, dev0);
     ASSERT_TRUE(do_sync(&f, &f.alice, &b, "", true, &r2, &err) < 0);
-    ASSERT_EQ(err.status, 409);
+    ASSERT_EQ(proto_error_status(err.code), 409);
     ASSERT_STREQ(err.code, "change_id_reused");
     ASSERT_EQ(err.index, 1);
     ASSERT_NULL(r2);
@@ -679,7 +679,7 @@ TEST(row_owner_mismatch_refuses_whole_batch)
     new_id(id);
     add(&b, id, "goal", g, q, "description", "moved to Q", ahead(2000, 1), 0, NULL);
     ASSERT_TRUE(do_sync(&f, &f.alice, &b, "", true, &r2, &err) < 0);
-    ASSERT_EQ(err.status, 400);
+    ASSERT_EQ(proto_error_status(err.code), 400);
     ASSERT_STREQ(err.code, "row_owner_mismatch");
     ASSERT_EQ(err.index, 1);
     ASSERT_EQ(count(&f, "change_log"), log_rows);
