@@ -188,6 +188,30 @@ uint64_t store_tick(struct store *s)
 
 /* ---- open / close ---- */
 
+/* Meta @key, a UUID made and stored when missing, into @ret. 0, -EUCLEAN when what is stored is
+ * not a UUID, or -errno. */
+static int meta_uuid(struct store *s, const char *key, char ret[static UUID_STR_MAX])
+{
+    _cleanup_free_ char *v = NULL;
+    char id[UUID_STR_MAX];
+    int r = db_meta_get(s->db, key, &v);
+
+    if (r < 0)
+        return r;
+    if (r > 0) {
+        if (!uuid_valid(v))
+            return -EUCLEAN;
+        memcpy(ret, v, UUID_STR_MAX);
+        return 0;
+    }
+    r = uuid_v7(hlc_wall_ms(), id);
+    if (r >= 0)
+        r = db_meta_set(s->db, key, id);
+    if (r >= 0)
+        memcpy(ret, id, UUID_STR_MAX);
+    return r < 0 ? r : 0;
+}
+
 /*
  * The store's incarnation: read meta 'epoch' (made when missing), note where the audit chain
  * ends, and lift the sequence counter to store_seq_floor(). A store can only be put back in
@@ -196,7 +220,6 @@ uint64_t store_tick(struct store *s)
  */
 static int open_epoch(struct store *s)
 {
-    _cleanup_free_ char *epoch = NULL;
     char hash[SHA256_HEX_MAX];
     uint64_t seq = 0;
     int r;
@@ -204,21 +227,7 @@ static int open_epoch(struct store *s)
     r = store_txn_begin(s);
     if (r < 0)
         return r;
-    r = db_meta_get(s->db, "epoch", &epoch);
-    if (r == 0) {
-        char id[UUID_STR_MAX];
-
-        r = uuid_v7(hlc_wall_ms(), id);
-        if (r >= 0)
-            r = db_meta_set(s->db, "epoch", id);
-        if (r >= 0)
-            memcpy(s->epoch, id, UUID_STR_MAX);
-    } else if (r > 0) {
-        if (!uuid_valid(epoch))
-            r = -EUCLEAN;
-        else
-            memcpy(s->epoch, epoch, UUID_STR_MAX);
-    }
+    r = meta_uuid(s, "epoch", s->epoch);
     if (r >= 0)
         r = store_audit_head(s, &s->open_audit_id, hash);
     if (r >= 0) {
@@ -235,7 +244,6 @@ static int open_epoch(struct store *s)
 int store_open(const char *path, bool create, struct store **ret)
 {
     _cleanup_free_ struct store *s = calloc(1, sizeof(*s));
-    _cleanup_free_ char *node = NULL;
     int r;
 
     if (!s)
@@ -263,21 +271,7 @@ int store_open(const char *path, bool create, struct store **ret)
     }
     r = db_migrate(s->db, schema_server, schema_server_count);
     if (r >= 0)
-        r = db_meta_get(s->db, "node_id", &node);
-    if (r == 0) {
-        char id[UUID_STR_MAX];
-
-        r = uuid_v7(hlc_wall_ms(), id);
-        if (r >= 0)
-            r = db_meta_set(s->db, "node_id", id);
-        if (r >= 0)
-            memcpy(s->node_id, id, UUID_STR_MAX);
-    } else if (r > 0) {
-        if (!uuid_valid(node))
-            r = -EUCLEAN;
-        else
-            memcpy(s->node_id, node, UUID_STR_MAX);
-    }
+        r = meta_uuid(s, "node_id", s->node_id);
     if (r >= 0)
         r = open_epoch(s);
     if (r < 0) {
