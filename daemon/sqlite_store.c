@@ -188,6 +188,23 @@ uint64_t store_tick(struct store *s)
 
 /* ---- open / close ---- */
 
+/* What every handle on the file needs once it is open: @pragmas, the audit digest and the SQL
+ * driver over it. On failure the handle is closed. */
+static int handle_setup(struct store *s, const char *pragmas)
+{
+    int r = db_exec(s->db, pragmas);
+
+    if (r >= 0)
+        r = store_audit_init(s);
+    if (r >= 0)
+        r = sqlite_sql_open(s->db, &s->sql);
+    if (r < 0) {
+        store_audit_done(s);
+        sqlite3_close_v2(s->db);
+    }
+    return r;
+}
+
 /* Meta @key, a UUID made and stored when missing, into @ret. 0, -EUCLEAN when what is stored is
  * not a UUID, or -errno. */
 static int meta_uuid(struct store *s, const char *key, char ret[static UUID_STR_MAX])
@@ -259,16 +276,9 @@ int store_open(const char *path, bool create, struct store **ret)
     s->be.hlc = &s->txn_hlc;
     /* The daemon's working set (field state and change-log indexes) stays in memory rather
      * than being read back through the page cache on every merge. */
-    r = db_exec(s->db, STORE_CACHE_PRAGMA);
-    if (r >= 0)
-        r = store_audit_init(s);
-    if (r >= 0)
-        r = sqlite_sql_open(s->db, &s->sql);
-    if (r < 0) {
-        store_audit_done(s);
-        sqlite3_close_v2(s->db);
+    r = handle_setup(s, STORE_CACHE_PRAGMA);
+    if (r < 0)
         return r;
-    }
     r = db_migrate(s->db, schema_server, schema_server_count);
     if (r >= 0)
         r = meta_uuid(s, "node_id", s->node_id);
@@ -294,16 +304,9 @@ int store_open_reader(const struct store *w, const char *path, struct store **re
     if (r < 0)
         return r;
     /* A reader that tried to write would be a routing bug: make it fail, not race the writer. */
-    r = db_exec(s->db, STORE_CACHE_PRAGMA "; PRAGMA query_only = 1");
-    if (r >= 0)
-        r = store_audit_init(s);
-    if (r >= 0)
-        r = sqlite_sql_open(s->db, &s->sql);
-    if (r < 0) {
-        store_audit_done(s);
-        sqlite3_close_v2(s->db);
+    r = handle_setup(s, STORE_CACHE_PRAGMA "; PRAGMA query_only = 1");
+    if (r < 0)
         return r;
-    }
     memcpy(s->node_id, w->node_id, sizeof(s->node_id));
     memcpy(s->epoch, w->epoch, sizeof(s->epoch));
     s->open_audit_id = w->open_audit_id;
