@@ -57,7 +57,9 @@ def unauthenticated_bodies(d, nurse):
             s.close()
     h.log('RSS %d KiB before, %d KiB after %d connections sent %d KiB each (announcing %d KiB)'
           % (before, after, n, sent // 1024, announced // 1024))
-    h.check(after - before < n * sent // 1024 // 4,
+    # Buffering would grow the daemon by what was sent (10 MiB) at least. A quarter was too
+    # tight under ASan, whose allocator keeps 2.3-2.6 MiB in its per-thread caches here: half.
+    h.check(after - before < n * sent // 1024 // 2,
             'the daemon did not buffer the bodies: RSS grew %d KiB for %d KiB sent' %
             (after - before, n * sent // 1024))
     nurse.sync()
