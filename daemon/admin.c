@@ -13,11 +13,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fhir.h"
 #include "hlc.h"
+#include "log.h"
 #include "store.h"
 #include "util.h"
 
@@ -68,6 +70,44 @@ int admin_store_failure(int r, const char *what)
     if (r == -EBUSY)
         return admin_fail(ADMIN_EXIT_FAILURE, "the store is busy; nothing was changed; try again");
     return admin_fail(ADMIN_EXIT_FAILURE, "%s failed: %s; nothing was changed", what, strerror(-r));
+}
+
+/*
+ * One daemon per data directory: an exclusive lock on DIR/caresyncd.lock, held while serving
+ * (the kernel drops it when the process ends, however it ends), with the pid written in it.
+ * store migrate takes it too, so that no daemon starts on DIR while its store moves.
+ */
+int admin_serve_lock(const char *data, const char *hint, int *ret_fd)
+{
+    char path[PATH_MAX], pid[32] = "";
+    int fd;
+    ssize_t n;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/caresyncd.lock", data) >= sizeof(path))
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_USAGE, "the --data path is too long");
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot open %s: %s; check --data",
+                       path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+
+        n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_EXISTS,
+                           "another caresyncd is already serving %s%s%s%s; %s", data,
+                           pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", hint);
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot lock %s: %s", path,
+                       strerror(e));
+    }
+    snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+        log_warn("cannot write the pid to %s: %s", path, strerror(errno));
+    *ret_fd = fd;
+    return ADMIN_EXIT_OK;
 }
 
 int admin_open_store(const char *dir, struct store **ret)

@@ -38,6 +38,7 @@ struct admin_opts {
     const char *input;          /* restore */
     const char *nhs;            /* person list */
     const char *qr;             /* user passwd: the QR code's SVG file */
+    const char *to;             /* store migrate: the PostgreSQL URL */
     char *sans[TLS_SAN_MAX];
     size_t n_sans;
     bool json, quiet;
@@ -64,6 +65,14 @@ int admin_usage(const struct admin_command *cmd, const char *fmt, ...) _printf_(
  * returns the exit code.
  */
 int admin_open_store(const char *dir, struct store **ret);
+
+/*
+ * admin_serve_lock() - take DIR/caresyncd.lock, which a serving daemon holds, and write our pid
+ * in it; keep *ret_fd open as long as the lock must hold. Returns ADMIN_EXIT_OK, or logs why
+ * not (@hint says what to do when a daemon holds it) and returns the exit code:
+ * ADMIN_EXIT_EXISTS while another process holds it.
+ */
+int admin_serve_lock(const char *data, const char *hint, int *ret_fd);
 
 /* The admin subcommands. Each returns the process exit code; none leaves anything open. */
 int admin_init(const struct admin_command *cmd, struct admin_opts *o);
@@ -93,3 +102,4 @@ int admin_export(const struct admin_command *cmd, struct admin_opts *o);
 int admin_user_disable(const struct admin_command *cmd, struct admin_opts *o);
 int admin_user_role(const struct admin_command *cmd, struct admin_opts *o);
 int admin_person_list(const struct admin_command *cmd, struct admin_opts *o);
+int admin_store_migrate(const struct admin_command *cmd, struct admin_opts *o);
