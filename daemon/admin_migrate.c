@@ -146,9 +146,13 @@ static int switch_over(const char *dir, const char *to, struct store **s, const 
 static void print_summary(const char *dir, const char *shown, const struct migrate_report *rep)
 {
     printf("caresyncd: moved the embedded store of %s to PostgreSQL at %s\n", dir, shown);
-    printf("  %-22s %12s\n", "table", "rows");
+    if (rep->migrations > 0)
+        printf("  the database's schema: %d migrations applied (schema/server-pg)\n",
+               rep->migrations);
+    printf("  %-22s %12s %9s\n", "table", "rows", "seconds");
     for (size_t i = 0; i < rep->n_tables; i++)
-        printf("  %-22s %12" PRId64 "\n", rep->tables[i].name, rep->tables[i].rows);
+        printf("  %-22s %12" PRId64 " %9.2f\n", rep->tables[i].name, rep->tables[i].rows,
+               rep->tables[i].seconds);
     printf("  %-22s %12" PRId64 "  in %.2f s, %.0f rows/s, one transaction\n", "total",
            rep->rows, rep->seconds, rep->seconds > 0 ? (double)rep->rows / rep->seconds : 0.0);
     printf("  checked: every table's count, and the audit chain ends at row %" PRId64
@@ -190,6 +194,10 @@ int admin_store_migrate(const struct admin_command *cmd, struct admin_opts *o)
         admin_path_in(o->data, "store.db.moved", moved) < 0)
         return admin_usage(cmd, "the --data path is too long");
     url_shown(o->to, shown, sizeof(shown));
+
+    if (!exists(db) && !exists(url_path))
+        return admin_fail(ADMIN_EXIT_NOT_FOUND,
+                          "no embedded store at %s; check --data (made by 'caresyncd init')", db);
 
     /* 1. No daemon serves DIR, and none starts until this process ends. */
     r = admin_serve_lock(o->data, "stop it first, then run store migrate again", &lock_fd);
@@ -249,7 +257,10 @@ int admin_store_migrate(const struct admin_command *cmd, struct admin_opts *o)
     }
 
     /* 2. The copy, in one transaction. */
+    /* The schema migrations' one line each would bury the summary: it counts them. */
+    log_set_level(LOG_LEVEL_WARN);
     r = pg_migrate_copy(s, pg, &rep);
+    log_set_level(LOG_LEVEL_INFO);
     if (r < 0)
         return admin_fail(r == -EEXIST ? ADMIN_EXIT_EXISTS : ADMIN_EXIT_FAILURE,
                           "store migrate: %s%s", rep.why,

@@ -96,10 +96,12 @@ char **strv_free(char **v);
 struct migrate_table_report {
     const char *name; /* static */
     int64_t rows;
+    double seconds; /* read, sent and stored */
 };
 
 struct migrate_report {
     struct migrate_source source;
+    int migrations; /* PostgreSQL schema migrations applied first */
     struct migrate_table_report tables[32];
     size_t n_tables;
     int64_t rows;        /* all tables */

@@ -875,7 +875,8 @@ int pg_sql_copy_put(struct sql *base, const char *buf, size_t n)
     return 0;
 }
 
-int pg_sql_copy_end(struct sql *base, const char *abort_reason, int64_t *ret_rows)
+int pg_sql_copy_end(struct sql *base, const char *abort_reason, int64_t *ret_rows, char *reterr_why,
+                    size_t why_size)
 {
     struct pg *db = (struct pg *)base;
     PGresult *res;
@@ -895,6 +896,8 @@ int pg_sql_copy_end(struct sql *base, const char *abort_reason, int64_t *ret_row
         } else if (r == 0) {
             /* An abandoned COPY fails with our own reason: not worth an error line. */
             r = abort_reason ? -ECANCELED : pg_fail(db, res, "COPY", PQTRANS_INTRANS);
+            if (!abort_reason && reterr_why && why_size > 0)
+                redact(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), reterr_why, why_size);
         }
         PQclear(res);
     }

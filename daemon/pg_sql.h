@@ -39,10 +39,14 @@ int pg_schema_migrate(struct sql *db);
  * (tab-separated, \N for NULL, backslash escapes; rows end with '\n'; a row may span calls);
  * pg_sql_copy_end() ends the stream and returns the number of rows the server stored in
  * *ret_rows, or, with @abort_reason not NULL, abandons it (the COPY fails with that reason,
- * which aborts the transaction it ran in). Each returns 0 or the -errno of sql.h; after a
+ * which aborts the transaction it ran in). When the server refuses the rows, @reterr_why (if not
+ * NULL) gets its message, cut before any quoted value as every message the driver logs (a
+ * constraint's or a trigger's words, never a row's values). Each returns 0 or the -errno of
+ * sql.h; after a
  * failed begin or put, call pg_sql_copy_end() with a reason to leave COPY mode. No other
  * statement may run on @db between begin and end.
  */
 int pg_sql_copy_begin(struct sql *db, const char *copy_sql);
 int pg_sql_copy_put(struct sql *db, const char *buf, size_t n);
-int pg_sql_copy_end(struct sql *db, const char *abort_reason, int64_t *ret_rows);
+int pg_sql_copy_end(struct sql *db, const char *abort_reason, int64_t *ret_rows, char *reterr_why,
+                    size_t why_size);
