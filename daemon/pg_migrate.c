@@ -73,7 +73,7 @@ static const struct migrate_table *table_find(const char *name)
 /* A meta row store_head holds instead. */
 static bool meta_in_head(const char *key, size_t len)
 {
-    return (len == 3 && memcmp(key, "seq", 3) == 0) || (len == 3 && memcmp(key, "hlc", 3) == 0);
+    return len == 3 && (memcmp(key, "seq", 3) == 0 || memcmp(key, "hlc", 3) == 0);
 }
 
 static inline void strv_freep(char ***p)
@@ -284,43 +284,63 @@ static int copy_row(void *userdata, const struct migrate_value *vals, size_t n)
     return r;
 }
 
+/*
+ * The two text columns of every row of @sql (?1 bound to @arg) into two NULL-terminated arrays
+ * of the same length (strv_free() each). 0 or -errno.
+ */
+static int query_pairs(struct sql *db, const char *sql, const char *arg, char ***ret_a,
+                       char ***ret_b)
+{
+    _cleanup_sql_ struct sql_stmt *st = NULL;
+    _cleanup_(strv_freep) char **a = NULL, **b = NULL;
+    size_t n = 0, cap_a = 0, cap_b = 0;
+    int r;
+
+    r = sql_prepare(db, sql, &st);
+    if (r < 0)
+        return r;
+    sql_bind_text(st, 1, arg);
+    while ((r = sql_step(st)) == SQL_ROW) {
+        if (array_grow((void **)&a, &cap_a, n + 2, sizeof(char *), 8) < 0 ||
+            array_grow((void **)&b, &cap_b, n + 2, sizeof(char *), 8) < 0)
+            return -ENOMEM;
+        a[n] = strdup(sql_column_text(st, 0));
+        b[n] = strdup(sql_column_text(st, 1));
+        a[n + 1] = b[n + 1] = NULL;
+        n++;
+        if (!a[n - 1] || !b[n - 1])
+            return -ENOMEM;
+    }
+    if (r < 0)
+        return r;
+    if (!a && (!(a = calloc(1, sizeof(char *))) || !(b = calloc(1, sizeof(char *)))))
+        return -ENOMEM;
+    *ret_a = TAKE_PTR(a);
+    *ret_b = TAKE_PTR(b);
+    return 0;
+}
+
 /* The PostgreSQL data_type of every column of @table that the embedded store has, into
  * @types (strings owned by @own). -EPROTO with @why when the database lacks one. */
 static int pg_types(struct sql *db, const char *table, char *const *columns, const char **types,
                     char ***own, char *why, size_t why_size)
 {
-    _cleanup_sql_ struct sql_stmt *st = NULL;
     _cleanup_(strv_freep) char **names = NULL, **kinds = NULL;
-    size_t n = 0, cap_n = 0, cap_k = 0;
     int r;
 
-    r = sql_prepare(db,
+    r = query_pairs(db,
                     "SELECT column_name::text, data_type::text FROM information_schema.columns"
                     " WHERE table_schema = current_schema() AND table_name = ?1",
-                    &st);
+                    table, &names, &kinds);
     if (r < 0)
         return r;
-    sql_bind_text(st, 1, table);
-    while ((r = sql_step(st)) == SQL_ROW) {
-        if (array_grow((void **)&names, &cap_n, n + 2, sizeof(char *), 16) < 0 ||
-            array_grow((void **)&kinds, &cap_k, n + 2, sizeof(char *), 16) < 0)
-            return -ENOMEM;
-        names[n] = strdup(sql_column_text(st, 0));
-        kinds[n] = strdup(sql_column_text(st, 1));
-        names[n + 1] = kinds[n + 1] = NULL;
-        n++;
-        if (!names[n - 1] || !kinds[n - 1])
-            return -ENOMEM;
-    }
-    if (r < 0)
-        return r;
-    if (n == 0) {
+    if (!names[0]) {
         snprintf(why, why_size, "the PostgreSQL schema has no table %s", table);
         return -EPROTO;
     }
     for (size_t i = 0; columns[i]; i++) {
         types[i] = NULL;
-        for (size_t j = 0; j < n; j++)
+        for (size_t j = 0; names[j]; j++)
             if (streq(names[j], columns[i]))
                 types[i] = kinds[j];
         if (!types[i]) {
@@ -360,49 +380,26 @@ static char *copy_sql(const char *table, char *const *columns)
  */
 static int indexes_drop(struct sql *db, const char *table, char ***ret)
 {
-    _cleanup_sql_ struct sql_stmt *st = NULL;
     _cleanup_(strv_freep) char **names = NULL, **defs = NULL;
-    size_t n = 0, cap_n = 0, cap_d = 0;
     int r;
 
-    r = sql_prepare(db,
+    r = query_pairs(db,
                     "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)"
                     " FROM pg_index i WHERE i.indrelid = CAST(?1 AS TEXT)::regclass"
                     " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
                     " ORDER BY 1",
-                    &st);
+                    table, &names, &defs);
     if (r < 0)
         return r;
-    sql_bind_text(st, 1, table);
-    while ((r = sql_step(st)) == SQL_ROW) {
-        if (array_grow((void **)&names, &cap_n, n + 2, sizeof(char *), 8) < 0 ||
-            array_grow((void **)&defs, &cap_d, n + 2, sizeof(char *), 8) < 0)
-            return -ENOMEM;
-        names[n] = strdup(sql_column_text(st, 0));
-        defs[n] = strdup(sql_column_text(st, 1));
-        names[n + 1] = defs[n + 1] = NULL;
-        n++;
-        if (!names[n - 1] || !defs[n - 1])
-            return -ENOMEM;
-    }
-    sql_reset(st);
-    st = NULL;
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < n; i++) {
-        _cleanup_free_ char *drop = malloc(strlen(names[i]) + 16);
+    for (char **p = names; *p; p++) {
+        _cleanup_free_ char *drop = malloc(strlen(*p) + 16);
 
         if (!drop)
             return -ENOMEM;
-        snprintf(drop, strlen(names[i]) + 16, "DROP INDEX %s", names[i]);
+        snprintf(drop, strlen(*p) + 16, "DROP INDEX %s", *p);
         r = sql_exec(db, drop);
         if (r < 0)
             return r;
-    }
-    if (!defs) {
-        defs = calloc(1, sizeof(char *));
-        if (!defs)
-            return -ENOMEM;
     }
     *ret = TAKE_PTR(defs);
     return 0;
@@ -586,6 +583,13 @@ static int target_state(struct store *s, struct sql *db, const struct migrate_so
     r = pg_migrate_same_store(db, src->node_id);
     if (r < 0)
         return r;
+    if (r == 0 && total == count_of(counts, (size_t)n, "meta")) {
+        snprintf(why, why_size,
+                 "the database holds an empty caresync store of its own (made by 'caresyncd "
+                 "init --store' or a daemon started on it; a daemon may serve it now); store "
+                 "migrate needs a database nothing has used: drop it and create it again");
+        return -EEXIST;
+    }
     if (r == 0) {
         snprintf(why, why_size,
                  "the database already holds caresync data (table %.63s: %" PRId64 " rows) of "

@@ -270,6 +270,18 @@ def refusal(p, code_words, password=None):
         h.check(password not in text, 'the password is never printed', text)
 
 
+def altered_copy(w, d, name, *statements):
+    """A copy of the (stopped) daemon's data directory with @statements run on its store."""
+    path = os.path.join(w.root, name)
+    shutil.copytree(d.data, path)
+    con = sqlite3.connect(os.path.join(path, 'store.db'))
+    for sql in statements:
+        con.execute(sql)
+    con.commit()
+    con.close()
+    return path
+
+
 def serves_postgresql():
     """Whether this caresyncd serves a data directory from DIR/store.url (i12pg)."""
     p = subprocess.run([h.CARESYNCD, 'init', '--help'], capture_output=True, text=True)
@@ -299,12 +311,8 @@ def run(w, pg):
 
     # A table the copier does not know: refused, nothing copied (a copy of DIR).
     other = new_database(pg, 'other')
-    future = os.path.join(w.root, 'future')
-    shutil.copytree(d.data, future)
-    con = sqlite3.connect(os.path.join(future, 'store.db'))
-    con.execute('CREATE TABLE future_thing (id INTEGER PRIMARY KEY, x TEXT)')
-    con.commit()
-    con.close()
+    future = altered_copy(w, d, 'future',
+                          'CREATE TABLE future_thing (id INTEGER PRIMARY KEY, x TEXT)')
     p = migrate(future, other, expect=1)
     refusal(p, ['future_thing', 'nothing was moved'], pg.password)
     h.check_eq(data_rows(pg_counts(pg, 'other')), 0, 'an unknown table: nothing copied')
@@ -313,17 +321,20 @@ def run(w, pg):
 
     # PostgreSQL refuses the last table half way (a chain that does not extend: the audit
     # row 5 edited in the file): all or nothing, every table empty afterwards.
-    broken = os.path.join(w.root, 'broken')
-    shutil.copytree(d.data, broken)
-    con = sqlite3.connect(os.path.join(broken, 'store.db'))
-    con.execute('DROP TRIGGER audit_no_update')
-    con.execute("UPDATE audit SET prev_hash = 'x' || substr(prev_hash, 2) WHERE id = 5")
-    con.commit()
-    con.close()
+    broken = altered_copy(w, d, 'broken', 'DROP TRIGGER audit_no_update',
+                          "UPDATE audit SET prev_hash = 'x' || substr(prev_hash, 2) WHERE id = 5")
     p = migrate(broken, other, expect=1)
     refusal(p, ['audit', 'nothing was moved'], pg.password)
     h.check_eq(data_rows(pg_counts(pg, 'other')), 0, 'a refused copy leaves every table empty')
     h.check(not os.path.exists(os.path.join(broken, 'store.url')), 'a refused copy: no store.url')
+
+    # A store a daemon made on the database (its node id, nothing else): refused (4), it may
+    # be serving it.
+    pg.psql("INSERT INTO meta(key, value) VALUES ('node_id', '01a23658-14b3-72cf-9335-e0c9e7e27d38')",
+            db='other')
+    p = migrate(d.data, other, expect=4)
+    refusal(p, ['empty caresync store of its own', 'drop it'], pg.password)
+    h.check_eq(data_rows(pg_counts(pg, 'other')), 1, 'a refused move adds nothing')
 
     # A wrong password: 1, and the password given is not printed.
     bad = pg.url.replace(pg.password, 'wrong-secret-123')
