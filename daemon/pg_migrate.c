@@ -769,9 +769,12 @@ int pg_migrate_copy(struct store *s, struct sql *db, struct migrate_report *ret)
     in_txn = r >= 0;
     if (r >= 0)
         r = head_take(db, &rep->source, rep);
-    /* Memory for the index builds of this transaction (the server's default is 64 MB). */
+    /* Memory for the index builds of this transaction (the server's default is 64 MB); and
+     * every check deferred to COMMIT (a seq past the head's, since 0012) run at the end of each
+     * COPY instead: an index cannot be built on a table with checks still pending, and a row
+     * refused is then refused with its table's name. */
     if (r >= 0)
-        r = sql_exec(db, "SET LOCAL maintenance_work_mem = '256MB'");
+        r = sql_exec(db, "SET LOCAL maintenance_work_mem = '256MB'; SET CONSTRAINTS ALL IMMEDIATE");
     for (size_t i = 0; r >= 0 && i < ELEMENTSOF(tables); i++) {
         struct migrate_table_report *t = &rep->tables[rep->n_tables];
         struct timespec t1;

@@ -140,7 +140,7 @@ def cursor(c):
 
 
 def sync_json(c):
-    p = c.run('sync', '--json', quiet=True)
+    p = c.run('sync', '--json')
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
@@ -307,6 +307,7 @@ def run(w, pg):
     h.check_eq(pg_counts(pg), {}, 'nothing made in the database while a daemon serves')
 
     before = {c.name: (replica(c), cursor(c)) for c in clients}
+    before['conflicts'] = sorted(c['id'] for c in clients[0].conflicts(True))
     d.stop()
 
     # A table the copier does not know: refused, nothing copied (a copy of DIR).
@@ -419,8 +420,10 @@ def carry_on(w, pg, clients, before):
         h.check_eq(s['pulled'], 0, '%s: nothing pulled again after the move' % c.name, s)
         h.check_eq(s['purged'], 0, '%s: nothing purged after the move' % c.name, s)
         h.check_eq(replica(c), before[c.name][0], '%s: the replica is unchanged' % c.name)
-    # An edit after the move reaches the other device of the same nurse.
     coord, amira, amira2, ben = clients
+    h.check_eq(sorted(c['id'] for c in coord.conflicts(True)), before['conflicts'],
+               'the conflict log, open and resolved, as before the move')
+    # An edit after the move reaches the other device of the same nurse.
     person = amira.caseload()[0]['id']
     action = amira.show(person)['actions'][0]['id']
     amira.edit('plan_action', action, 'status', 'scheduled')
