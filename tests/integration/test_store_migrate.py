@@ -188,7 +188,9 @@ def make_world(w):
     d.revoke(gone.device_id)
     for c in (coord, amira, amira2, ben):
         c.sync()
-    return [coord, amira, amira2, ben]
+    # An enrolment code made before the move, used after it.
+    code = d.enrol_code('sw.ella')
+    return [coord, amira, amira2, ben], gone, code
 
 
 # ---- the checks ----
@@ -299,7 +301,7 @@ def test(w):
 
 def run(w, pg):
     d = w.daemon
-    clients = make_world(w)
+    clients, gone, code = make_world(w)
 
     # A daemon serves DIR: refused (4) before the database is touched.
     p = migrate(d.data, pg.url, expect=4)
@@ -409,12 +411,20 @@ def run(w, pg):
         h.log('SKIP (part): this caresyncd does not serve from DIR/store.url yet (the i12pg '
               'branch); the clients syncing on after the move are not run')
         return
-    carry_on(w, pg, clients, before)
+    carry_on(w, pg, clients, before, gone, code)
 
 
-def carry_on(w, pg, clients, before):
+def carry_on(w, pg, clients, before, gone, code):
     d = w.daemon
     d.start()
+    # The revocation and the enrolment code moved with the store.
+    p = gone.sync(expect=h.EXIT_AUTH)
+    h.check('revoked' in p.stderr.lower(), 'the device revoked before the move stays revoked',
+            p.stderr)
+    ella = h.Client(w, 'ella', 'sw.ella', 'social_worker')
+    ella.enrol(code)
+    ella.sync()
+    h.check(len(ella.caseload()) > 0, 'a code made before the move enrols after it')
     for c in clients:
         s = sync_json(c)
         h.check_eq(s['pulled'], 0, '%s: nothing pulled again after the move' % c.name, s)
