@@ -121,6 +121,7 @@ static int switch_over(const char *dir, const char *to, struct store **s, const 
                        const char *url_path, const char *moved, bool write_url)
 {
     _cleanup_free_ char *line = NULL;
+    struct stat st;
     int r;
 
     if (write_url) {
@@ -134,6 +135,11 @@ static int switch_over(const char *dir, const char *to, struct store **s, const 
                               "the store is in PostgreSQL, but %s could not be written: %s; "
                               "run store migrate again to finish",
                               url_path, strerror(-r));
+        /* Run as root, store.url is given to store.db's owner (the user serve runs as), who
+         * must read it; as anyone else it is theirs already. */
+        if (geteuid() == 0 && stat(db, &st) == 0 && chown(url_path, st.st_uid, st.st_gid) < 0)
+            log_warn("cannot give %s to the owner of %s: %s; serve's user must be able to "
+                     "read it", url_path, db, strerror(errno));
     }
     /* Everything in the WAL into store.db, so store.db.moved alone is the whole store. */
     r = sqlite_migrate_checkpoint(*s);

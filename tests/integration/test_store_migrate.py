@@ -23,6 +23,7 @@
 import datetime
 import json
 import os
+import pwd
 import re
 import shutil
 import sqlite3
@@ -344,7 +345,11 @@ def run(w, pg):
     p = migrate(d.data, bad, expect=1)
     refusal(p, ['PostgreSQL'], 'wrong-secret-123')
 
-    # The move.
+    # The move. Run as root, store.url goes to store.db's owner (serve's user must read it).
+    owner = None
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam('nobody')
+        os.chown(d.store_path, owner.pw_uid, owner.pw_gid)
     p = migrate(d.data, pg.url)
     out = p.stdout
     h.check(pg.password not in out + p.stderr, 'the password is never printed', out)
@@ -356,6 +361,8 @@ def run(w, pg):
     with open(url_file) as f:
         h.check_eq(f.read(), pg.url + '\n', 'store.url holds the URL')
     h.check_eq(stat.S_IMODE(os.stat(url_file).st_mode), 0o600, 'store.url is 0600')
+    if owner:
+        h.check_eq(os.stat(url_file).st_uid, owner.pw_uid, "store.url is store.db's owner's")
     moved = os.path.join(d.data, 'store.db.moved')
     h.check(os.path.exists(moved) and not os.path.exists(d.store_path),
             'store.db renamed store.db.moved')
