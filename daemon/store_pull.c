@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sqlite_pull.c - the SQLite backend's pull operations (backend.h): pull_load() reads a page's
- * stream of field states and a worker's caseload events, pull_facts() the facts the projection
- * needs about the page's people and rows. The rules are engine_pull.c's; this only reads.
+ * store_pull.c - the store's pull operations (backend.h), over the SQL driver (sql.h):
+ * pull_load() reads a page's stream of field states and a worker's caseload events, pull_facts()
+ * the facts the projection needs about the page's people and rows. The rules are
+ * engine_pull.c's; this only reads.
  * docs/internals/backend.md, "The pull".
  */
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 
 #include "backend.h"
-#include "db.h"
 #include "store_int.h"
 
 static struct store *store_of(struct backend *b)
@@ -19,34 +19,34 @@ static struct store *store_of(struct backend *b)
 }
 
 /* Append the current row of @st (tbl, row_id, field, person_id, value, hlc, device, seq). */
-static int add_row(sqlite3_stmt *st, struct pull_field **arr, size_t *n, size_t *cap)
+static int add_row(struct sql_stmt *st, struct pull_field **arr, size_t *n, size_t *cap)
 {
-    return backend_pull_field_add(arr, n, cap, (const char *)sqlite3_column_text(st, 0),
-                                  (const char *)sqlite3_column_text(st, 1),
-                                  (const char *)sqlite3_column_text(st, 2),
-                                  (const char *)sqlite3_column_text(st, 3),
-                                  (const char *)sqlite3_column_text(st, 4),
-                                  (uint64_t)sqlite3_column_int64(st, 5),
-                                  (const char *)sqlite3_column_text(st, 6),
-                                  (uint64_t)sqlite3_column_int64(st, 7));
+    return backend_pull_field_add(arr, n, cap, sql_column_text(st, 0),
+                                  sql_column_text(st, 1),
+                                  sql_column_text(st, 2),
+                                  sql_column_text(st, 3),
+                                  sql_column_text(st, 4),
+                                  (uint64_t)sql_column_int64(st, 5),
+                                  sql_column_text(st, 6),
+                                  (uint64_t)sql_column_int64(st, 7));
 }
 
 /* Step @st to its end, adding each row as a field state. */
-static int add_rows(sqlite3_stmt *st, struct pull_field **arr, size_t *n, size_t *cap)
+static int add_rows(struct sql_stmt *st, struct pull_field **arr, size_t *n, size_t *cap)
 {
     int rc, r = 0;
 
-    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+    while (r >= 0 && (rc = sql_step(st)) == SQL_ROW)
         r = add_row(st, arr, n, cap);
-    sqlite3_reset(st);
+    sql_reset(st);
     if (r < 0)
         return r;
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+    return rc == SQL_DONE ? 0 : rc;
 }
 
 static int load_events(struct store *s, const struct store_principal *p, struct pull_load *io)
 {
-    sqlite3_stmt *st = store_stmt(
+    struct sql_stmt *st = store_sql(
             s, "SELECT person_id, start_seq, 0 FROM assignments"
                " WHERE user_id = ?1 AND end_seq IS NULL AND start_seq > ?2"
                " UNION ALL"
@@ -67,51 +67,51 @@ static int load_events(struct store *s, const struct store_principal *p, struct 
 
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, p->user_id);
-    sqlite3_bind_int64(st, 2, (int64_t)io->cursor);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    sql_bind_int64(st, 1, p->user_id);
+    sql_bind_int64(st, 2, (int64_t)io->cursor);
+    while ((rc = sql_step(st)) == SQL_ROW) {
         struct pull_event *e;
 
         if (array_grow((void **)&io->events, &io->cap_events, io->n_events,
                        sizeof(*io->events), 16) < 0) {
-            sqlite3_reset(st);
+            sql_reset(st);
             return -ENOMEM;
         }
         e = &io->events[io->n_events++];
-        copy_text(e->person_id, UUID_STR_MAX, sqlite3_column_text(st, 0));
-        e->seq = (uint64_t)sqlite3_column_int64(st, 1);
-        e->purge = sqlite3_column_int(st, 2) != 0;
+        copy_text(e->person_id, UUID_STR_MAX, sql_column_text(st, 0));
+        e->seq = (uint64_t)sql_column_int64(st, 1);
+        e->purge = sql_column_int64(st, 2) != 0;
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+    sql_reset(st);
+    return rc == SQL_DONE ? 0 : rc;
 }
 
 static int load_others(struct store *s, const struct store_principal *p, struct pull_load *io)
 {
-    sqlite3_stmt *st = store_stmt(
+    struct sql_stmt *st = store_sql(
             s, "SELECT DISTINCT row_id FROM field_state WHERE tbl = 'person' AND row_id NOT IN"
                " (SELECT person_id FROM assignments WHERE user_id = ? AND end_seq IS NULL)");
     int rc;
 
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, p->user_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    sql_bind_int64(st, 1, p->user_id);
+    while ((rc = sql_step(st)) == SQL_ROW) {
         if (array_grow((void **)&io->others_ids, &io->cap_others, io->n_others,
                        sizeof(*io->others_ids), 16) < 0) {
-            sqlite3_reset(st);
+            sql_reset(st);
             return -ENOMEM;
         }
-        copy_text(io->others_ids[io->n_others++], UUID_STR_MAX, sqlite3_column_text(st, 0));
+        copy_text(io->others_ids[io->n_others++], UUID_STR_MAX, sql_column_text(st, 0));
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
+    sql_reset(st);
+    return rc == SQL_DONE ? 0 : rc;
 }
 
-int sqlite_pull_load(struct backend *b, const struct store_principal *p, struct pull_load *io)
+int store_pull_load(struct backend *b, const struct store_principal *p, struct pull_load *io)
 {
     struct store *s = store_of(b);
-    sqlite3_stmt *st;
+    struct sql_stmt *st;
     int r = 0;
 
     if (io->caseload) {
@@ -120,44 +120,44 @@ int sqlite_pull_load(struct backend *b, const struct store_principal *p, struct 
             r = load_others(s, p, io);
         if (r < 0)
             return r;
-        st = store_stmt(s, "SELECT f.tbl, f.row_id, f.field, f.person_id, f.value, f.hlc,"
-                           " f.device, f.seq FROM field_state f JOIN assignments a"
-                           " ON a.person_id = f.person_id AND a.user_id = ?1"
-                           " AND a.end_seq IS NULL"
-                           " WHERE f.seq > ?2 AND f.seq > a.start_seq ORDER BY f.seq LIMIT ?3");
+        st = store_sql(s, "SELECT f.tbl, f.row_id, f.field, f.person_id, f.value, f.hlc,"
+                          " f.device, f.seq FROM field_state f JOIN assignments a"
+                          " ON a.person_id = f.person_id AND a.user_id = ?1"
+                          " AND a.end_seq IS NULL"
+                          " WHERE f.seq > ?2 AND f.seq > a.start_seq ORDER BY f.seq LIMIT ?3");
         if (!st)
             return -EIO;
-        sqlite3_bind_int64(st, 1, p->user_id);
+        sql_bind_int64(st, 1, p->user_id);
     } else {
-        st = store_stmt(s, "SELECT tbl, row_id, field, person_id, value, hlc, device, seq"
-                           " FROM field_state WHERE seq > ?2 ORDER BY seq LIMIT ?3");
+        st = store_sql(s, "SELECT tbl, row_id, field, person_id, value, hlc, device, seq"
+                          " FROM field_state WHERE seq > ?2 ORDER BY seq LIMIT ?3");
         if (!st)
             return -EIO;
     }
-    sqlite3_bind_int64(st, 2, (int64_t)io->cursor);
-    sqlite3_bind_int64(st, 3, io->limit > INT64_MAX ? INT64_MAX : (int64_t)io->limit);
+    sql_bind_int64(st, 2, (int64_t)io->cursor);
+    sql_bind_int64(st, 3, io->limit > INT64_MAX ? INT64_MAX : (int64_t)io->limit);
     return add_rows(st, &io->fields, &io->n_fields, &io->cap_fields);
 }
 
 /* 1 when the person's record was closed longer ago than field devices keep it, 0, -errno. */
 static int person_expired(struct store *s, const char *person_id)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM person_expiry WHERE person_id = ?"
-                                     " AND reopened_seq IS NULL");
+    struct sql_stmt *st = store_sql(s, "SELECT 1 FROM person_expiry WHERE person_id = ?"
+                                       " AND reopened_seq IS NULL");
     int rc;
 
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, person_id);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_errno(rc);
+    sql_bind_text(st, 1, person_id);
+    rc = sql_step(st);
+    sql_reset(st);
+    return rc == SQL_ROW ? 1 : rc == SQL_DONE ? 0 : rc;
 }
 
 /* One query per person and per row inside the embedded database (cheap there); a networked
  * backend sends them as one round trip (docs/internals/backend.md). */
-int sqlite_pull_facts(struct backend *b, const struct store_principal *p,
-                      struct pull_facts *io)
+int store_pull_facts(struct backend *b, const struct store_principal *p,
+                     struct pull_facts *io)
 {
     struct store *s = store_of(b);
     size_t loaded = 0;
@@ -180,15 +180,15 @@ int sqlite_pull_facts(struct backend *b, const struct store_principal *p,
         if (!fp->want_state)
             continue;
         {
-            sqlite3_stmt *st = store_stmt(s, "SELECT tbl, row_id, field, person_id, value, hlc,"
-                                             " device, seq FROM field_state"
-                                             " WHERE person_id = ? ORDER BY seq");
+            struct sql_stmt *st = store_sql(s, "SELECT tbl, row_id, field, person_id, value, hlc,"
+                                               " device, seq FROM field_state"
+                                               " WHERE person_id = ? ORDER BY seq");
 
             if (!st) {
                 r = -EIO;
                 break;
             }
-            store_bind_text(st, 1, fp->person_id);
+            sql_bind_text(st, 1, fp->person_id);
             r = add_rows(st, &fp->state, &fp->n_state, &fp->cap_state);
             fp->loaded = r >= 0;
             loaded += fp->n_state;
@@ -196,119 +196,115 @@ int sqlite_pull_facts(struct backend *b, const struct store_principal *p,
     }
     for (size_t i = 0; r >= 0 && i < io->n_rows; i++) {
         struct pull_row *fr = &io->rows[i];
-        sqlite3_stmt *st = store_stmt(s, "SELECT tbl, row_id, field, person_id, value, hlc,"
-                                         " device, seq FROM field_state"
-                                         " WHERE tbl = ? AND row_id = ?");
+        struct sql_stmt *st = store_sql(s, "SELECT tbl, row_id, field, person_id, value, hlc,"
+                                           " device, seq FROM field_state"
+                                           " WHERE tbl = ? AND row_id = ?");
 
         if (!st) {
             r = -EIO;
             break;
         }
-        store_bind_text(st, 1, fr->table->name);
-        store_bind_text(st, 2, fr->row_id);
+        sql_bind_text(st, 1, fr->table->name);
+        sql_bind_text(st, 2, fr->row_id);
         r = add_rows(st, &fr->fields, &fr->n_fields, &fr->cap_fields);
         if (r < 0 || !streq(fr->table->name, "goal"))
             continue;
-        st = store_stmt(s, "SELECT a.tbl, a.row_id, a.field, a.person_id, a.value, a.hlc,"
-                           " a.device, a.seq FROM field_state g JOIN field_state a"
-                           " ON a.tbl = 'plan_action' AND a.row_id = g.row_id"
-                           " AND a.field IN ('goal_id', 'who')"
-                           " WHERE g.person_id = ? AND g.tbl = 'plan_action'"
-                           " AND g.field = 'goal_id' AND g.value = ?");
+        st = store_sql(s, "SELECT a.tbl, a.row_id, a.field, a.person_id, a.value, a.hlc,"
+                          " a.device, a.seq FROM field_state g JOIN field_state a"
+                          " ON a.tbl = 'plan_action' AND a.row_id = g.row_id"
+                          " AND a.field IN ('goal_id', 'who')"
+                          " WHERE g.person_id = ? AND g.tbl = 'plan_action'"
+                          " AND g.field = 'goal_id' AND g.value = ?");
         if (!st) {
             r = -EIO;
             break;
         }
-        store_bind_text(st, 1, fr->person_id);
-        store_bind_text(st, 2, fr->row_id);
+        sql_bind_text(st, 1, fr->person_id);
+        sql_bind_text(st, 2, fr->row_id);
         r = add_rows(st, &fr->actions, &fr->n_actions, &fr->cap_actions);
     }
     return r < 0 ? r : 0;
 }
 
 
-int sqlite_pull_device(struct backend *b, const struct store_principal *p,
-                       struct pull_device *ret)
+int store_pull_device(struct backend *b, const struct store_principal *p,
+                      struct pull_device *ret)
 {
-    sqlite3_stmt *st = store_stmt(store_of(b), "SELECT given_cursor, redecide, redecide_cursor,"
-                                               " redecide_done FROM devices WHERE id = ?");
+    struct sql_stmt *st = store_sql(store_of(b), "SELECT given_cursor, redecide, redecide_cursor,"
+                                                 " redecide_done FROM devices WHERE id = ?");
     int rc;
 
     *ret = (struct pull_device){0};
     if (!st)
         return -EIO;
-    store_bind_text(st, 1, p->device_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        ret->given_cursor = (uint64_t)sqlite3_column_int64(st, 0);
-        ret->redecide = sqlite3_column_int(st, 1);
+    sql_bind_text(st, 1, p->device_id);
+    rc = sql_step(st);
+    if (rc == SQL_ROW) {
+        ret->given_cursor = (uint64_t)sql_column_int64(st, 0);
+        ret->redecide = (int)sql_column_int64(st, 1);
         copy_text(ret->redecide_cursor, sizeof(ret->redecide_cursor),
-                  sqlite3_column_text(st, 2));
-        ret->redecide_done = sqlite3_column_int(st, 3) != 0;
+                  sql_column_text(st, 2));
+        ret->redecide_done = sql_column_int64(st, 3) != 0;
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+    sql_reset(st);
+    return rc == SQL_ROW || rc == SQL_DONE ? 0 : rc;
 }
 
-int sqlite_pull_device_set(struct backend *b, const struct store_principal *p,
-                           const struct pull_device *d)
+int store_pull_device_set(struct backend *b, const struct store_principal *p,
+                          const struct pull_device *d)
 {
-    sqlite3_stmt *st = store_stmt(store_of(b), "UPDATE devices SET given_cursor = ?,"
-                                               " redecide = ?, redecide_cursor = ?,"
-                                               " redecide_done = ? WHERE id = ?");
+    struct sql_stmt *st = store_sql(store_of(b), "UPDATE devices SET given_cursor = ?,"
+                                                 " redecide = ?, redecide_cursor = ?,"
+                                                 " redecide_done = ? WHERE id = ?");
 
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, d->given_cursor > INT64_MAX ? INT64_MAX : (int64_t)d->given_cursor);
-    sqlite3_bind_int(st, 2, d->redecide);
+    sql_bind_int64(st, 1, d->given_cursor > INT64_MAX ? INT64_MAX : (int64_t)d->given_cursor);
+    sql_bind_int64(st, 2, d->redecide);
     if (d->redecide_cursor[0])
-        store_bind_text(st, 3, d->redecide_cursor);
+        sql_bind_text(st, 3, d->redecide_cursor);
     else
-        sqlite3_bind_null(st, 3);
-    sqlite3_bind_int(st, 4, d->redecide_done);
-    store_bind_text(st, 5, p->device_id);
-    return store_step_done(st);
+        sql_bind_text(st, 3, NULL);
+    sql_bind_int64(st, 4, d->redecide_done);
+    sql_bind_text(st, 5, p->device_id);
+    return sql_step_done(st);
 }
 
-int sqlite_expire_closed(struct backend *b, const char *cutoff_day)
+/* The closed records (status closed or deceased, closed on or before the cutoff day, ?@cutoff)
+ * not yet expired. */
+#define CLOSED_UNEXPIRED(cutoff)                                                                \
+    " FROM field_state c JOIN field_state st ON st.tbl = 'person'"                              \
+    " AND st.row_id = c.row_id AND st.field = 'status'"                                         \
+    " AND st.value IN ('closed', 'deceased')"                                                   \
+    " WHERE c.tbl = 'person' AND c.field = 'closed_on' AND c.value <= " cutoff                  \
+    " AND c.row_id NOT IN (SELECT person_id FROM person_expiry WHERE reopened_seq IS NULL)"
+
+int store_expire_closed(struct backend *b, const char *cutoff_day)
 {
     struct store *s = store_of(b);
-    sqlite3_stmt *st = store_stmt(
-            s, "SELECT count(*) FROM field_state c JOIN field_state st ON st.tbl = 'person'"
-               " AND st.row_id = c.row_id AND st.field = 'status'"
-               " AND st.value IN ('closed', 'deceased')"
-               " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
-               " AND c.value <= ?9"
-               " AND c.row_id NOT IN (SELECT person_id FROM person_expiry"
-               "  WHERE reopened_seq IS NULL)");
+    struct sql_stmt *st = store_sql(s, "SELECT count(*)" CLOSED_UNEXPIRED("?1"));
     int64_t n = 0;
     int rc, r;
 
     if (!st)
         return -EIO;
-    store_bind_text(st, 9, cutoff_day);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return db_errno(rc);
+    sql_bind_text(st, 1, cutoff_day);
+    rc = sql_step(st);
+    if (rc == SQL_ROW)
+        n = sql_column_int64(st, 0);
+    sql_reset(st);
+    if (rc != SQL_ROW)
+        return rc < 0 ? rc : -EPROTO;
     if (n == 0)
         return 0;
-    st = store_stmt(
-            s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
-               " FROM field_state c JOIN field_state st ON st.tbl = 'person'"
-               " AND st.row_id = c.row_id AND st.field = 'status'"
-               " AND st.value IN ('closed', 'deceased')"
-               " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
-               " AND c.value <= ?9"
-               " AND c.row_id NOT IN (SELECT person_id FROM person_expiry"
-               "  WHERE reopened_seq IS NULL)"
-               " ON CONFLICT(person_id) DO UPDATE SET expired_seq = ?1, reopened_seq = NULL");
+    st = store_sql(s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
+                      CLOSED_UNEXPIRED("?2")
+                      " ON CONFLICT (person_id) DO UPDATE SET expired_seq = ?1,"
+                      " reopened_seq = NULL");
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, (int64_t)store_next_seq(s));
-    store_bind_text(st, 9, cutoff_day);
-    r = store_step_done(st);
+    sql_bind_int64(st, 1, (int64_t)store_next_seq(s));
+    sql_bind_text(st, 2, cutoff_day);
+    r = sql_step_done(st);
     return r < 0 ? r : (int)(n > INT32_MAX ? INT32_MAX : n);
 }

@@ -7,7 +7,7 @@
 set -u
 root=${1:?usage: layers.sh SOURCE_ROOT}
 # Files not yet moved into the SQLite backend, each with who moves it. Keep this list empty.
-pending="store_push.c store_merge.c store_pull.c"
+pending=""
 status=0
 for f in "$root"/daemon/*.c; do
     base=${f##*/}
