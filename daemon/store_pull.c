@@ -112,7 +112,7 @@ int store_pull_load(struct backend *b, const struct store_principal *p, struct p
 {
     struct store *s = store_of(b);
     struct sql_stmt *st;
-    int r = 0;
+    int r = 0, at = 1;
 
     if (io->caseload) {
         r = load_events(s, p, io);
@@ -127,15 +127,16 @@ int store_pull_load(struct backend *b, const struct store_principal *p, struct p
                           " WHERE f.seq > ?2 AND f.seq > a.start_seq ORDER BY f.seq LIMIT ?3");
         if (!st)
             return -EIO;
-        sql_bind_int64(st, 1, p->user_id);
+        sql_bind_int64(st, at++, p->user_id);
     } else {
+        /* Numbered from ?1: PostgreSQL cannot type a parameter the text never names. */
         st = store_sql(s, "SELECT tbl, row_id, field, person_id, value, hlc, device, seq"
-                          " FROM field_state WHERE seq > ?2 ORDER BY seq LIMIT ?3");
+                          " FROM field_state WHERE seq > ?1 ORDER BY seq LIMIT ?2");
         if (!st)
             return -EIO;
     }
-    sql_bind_int64(st, 2, (int64_t)io->cursor);
-    sql_bind_int64(st, 3, io->limit > INT64_MAX ? INT64_MAX : (int64_t)io->limit);
+    sql_bind_int64(st, at++, (int64_t)io->cursor);
+    sql_bind_int64(st, at, io->limit > INT64_MAX ? INT64_MAX : (int64_t)io->limit);
     return add_rows(st, &io->fields, &io->n_fields, &io->cap_fields);
 }
 
