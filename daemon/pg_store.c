@@ -271,53 +271,6 @@ static int pg_open_reader(const struct store *w, const char *path, struct store 
     return 0;
 }
 
-/*
- * Until the batch-shaped push and pull run over sql.h (store_push.c, store_merge.c,
- * store_pull.c, another branch), a PostgreSQL store refuses syncs: every entry point the engine
- * calls first fails, so nothing of a sync is written.
- */
-static int pg_not_yet(void)
-{
-    return -EOPNOTSUPP;
-}
-
-static int pg_push_load(struct backend *b, const struct store_principal *p,
-                        const struct change_record *changes, size_t n, struct push_snapshot *ret)
-{
-    return pg_not_yet();
-}
-
-static int pg_pull_load(struct backend *b, const struct store_principal *p, struct pull_load *io)
-{
-    return pg_not_yet();
-}
-
-static int pg_pull_facts(struct backend *b, const struct store_principal *p,
-                         struct pull_facts *io)
-{
-    return pg_not_yet();
-}
-
-static int pg_pull_device(struct backend *b, const struct store_principal *p,
-                          struct pull_device *ret)
-{
-    return pg_not_yet();
-}
-
-static int pg_expire_closed(struct backend *b, const char *cutoff_day)
-{
-    return pg_not_yet();
-}
-
-static const struct backend_ops pg_backend_ops = {
-    .name = "postgresql",
-    .push_load = pg_push_load,
-    .pull_load = pg_pull_load,
-    .pull_facts = pg_pull_facts,
-    .pull_device = pg_pull_device,
-    .expire_closed = pg_expire_closed,
-};
-
 int store_open_url(const char *url, struct store **ret, bool *ret_joined)
 {
     struct store *s = calloc(1, sizeof(*s));
@@ -330,7 +283,9 @@ int store_open_url(const char *url, struct store **ret, bool *ret_joined)
     s->max_forward_ms = STORE_MAX_FORWARD_MS;
     s->grace_ms = STORE_HANDOVER_GRACE_MS;
     s->max_device_conflicts = STORE_DEVICE_CONFLICTS_MAX;
-    s->be.ops = &pg_backend_ops;
+    /* The batch operations (store_push.c, store_merge.c, store_pull.c) are written over sql.h
+     * and take their transactions from store_txn_begin(): the same on both databases. */
+    s->be.ops = &sqlite_backend_ops;
     s->be.seq = &s->txn_seq;
     s->be.hlc = &s->txn_hlc;
     s->url = strdup(url);

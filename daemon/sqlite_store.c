@@ -2,9 +2,8 @@
 /*
  * sqlite_store.c - the SQLite backend's part of the store handle (struct store_db_ops, beside
  * pg_store.c's): opening the file (pragmas, migrations, the node id and the incarnation),
- * transactions and the writer's group commit (BEGIN IMMEDIATE, savepoints), the raw statements
- * the batch operations use (a view of the one cache in sqlite_sql.c). What the store does over
- * SQL is written once, over sql.h, in store*.c.
+ * transactions and the writer's group commit (BEGIN IMMEDIATE, savepoints). What the store
+ * does over SQL is written once, over sql.h, in store*.c.
  */
 #include "store.h"
 
@@ -19,34 +18,6 @@
 #include "store_int.h"
 
 /* ---- statements, transactions ---- */
-
-/*
- * Prepared statements are cached by the address of their SQL literal (one per call site), reset
- * and unbound before reuse: the one cache of sqlite_sql.c, which sql_prepare() on s->sql finds
- * too. Returns NULL on failure (the caller maps it to -EIO).
- */
-sqlite3_stmt *store_stmt(struct store *s, const char *sql)
-{
-    return sqlite_sql_stmt(s->sql, sql);
-}
-
-int store_step_done(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
-}
-
-/* Bound without a copy: every caller steps the statement while @v is alive, and store_stmt()
- * clears the bindings before the statement is used again. */
-void store_bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
 
 /*
  * Transactions. Outside a group each one is its own BEGIN ... COMMIT. Inside a group
