@@ -30,12 +30,19 @@ $$;
 CREATE OR REPLACE FUNCTION numbered_within_head() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     top bigint;
+    bad boolean := false;
 BEGIN
     SELECT seq INTO top FROM store_head;
-    IF (TG_TABLE_NAME = 'field_state' AND NEW.seq > top)
-       OR (TG_TABLE_NAME = 'assignments' AND (NEW.start_seq > top OR NEW.end_seq > top))
-       OR (TG_TABLE_NAME = 'person_expiry'
-           AND (NEW.expired_seq > top OR NEW.reopened_seq > top)) THEN
+    -- One branch per table: plpgsql resolves every NEW.x of an expression, so a column of
+    -- another table may not appear in this table's branch.
+    IF TG_TABLE_NAME = 'field_state' THEN
+        bad := NEW.seq > top;
+    ELSIF TG_TABLE_NAME = 'assignments' THEN
+        bad := NEW.start_seq > top OR NEW.end_seq > top;
+    ELSIF TG_TABLE_NAME = 'person_expiry' THEN
+        bad := NEW.expired_seq > top OR NEW.reopened_seq > top;
+    END IF;
+    IF bad THEN
         RAISE EXCEPTION '%: a seq past store_head.seq % at commit', TG_TABLE_NAME, top
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;

@@ -7,6 +7,11 @@
 # The binaries come from the environment: CARESYNCD and CARESYNC (meson passes the paths).
 # KEEP_TMP=1 keeps the temporary directory of a passing test too (a failing one is always
 # kept and its path printed). PostgreSQL (a private server for the tests): pg.py.
+#
+# CARESYNC_TEST_STORE=postgresql runs a test on the PostgreSQL store: main() starts a private
+# PostgreSQL for it (pg.py), every Daemon is initialised with --store on it, and
+# Daemon.query()/scalar() read that database instead of store.db. A test that only makes sense
+# on the embedded store calls sqlite_only('why') first (it exits 77, skipped).
 
 import errno
 import http.client
@@ -28,6 +33,98 @@ import traceback
 from pg import PostgreSQL, pg_bindir  # noqa: F401 (used by tests through harness)
 
 CARESYNCD = os.environ.get('CARESYNCD')
+# Which store the daemons of a test use: 'sqlite' (the embedded default) or 'postgresql'.
+TEST_STORE = os.environ.get('CARESYNC_TEST_STORE', 'sqlite')
+# The private PostgreSQL of this test (main() starts it when TEST_STORE is postgresql).
+TEST_PG = None
+
+
+def sqlite_only(why):
+    """Skip (exit 77) when the test runs on PostgreSQL: it checks what only the embedded store
+    has (@why: a file, a checkpoint, a backup of store.db ...)."""
+    if TEST_STORE == 'postgresql':
+        print('SKIP: embedded store only: %s' % why)
+        sys.exit(77)
+
+
+def test_pg():
+    """The private PostgreSQL of a test on the PostgreSQL store, started on first use."""
+    global TEST_PG
+    if TEST_PG is None:
+        TEST_PG = PostgreSQL()
+        if TEST_PG.missing:
+            print('SKIP: %s' % TEST_PG.missing)
+            sys.exit(77)
+        TEST_PG.start()
+    return TEST_PG
+
+
+def _pg_literal(v):
+    if v is None:
+        return 'NULL'
+    if isinstance(v, bool):
+        return '1' if v else '0'
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, bytes):
+        v = v.decode('utf-8')
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _pg_bind(sql, params):
+    """@sql with SQLite's ? placeholders replaced by @params as literals (quoted text left)."""
+    out, i, quote = [], 0, None
+    for ch in sql:
+        if quote:
+            out.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+            out.append(ch)
+        elif ch == '?':
+            out.append(_pg_literal(params[i]))
+            i += 1
+        else:
+            out.append(ch)
+    return ''.join(out)
+
+
+def _pg_value(text):
+    """A CSV field from psql as the value sqlite3 would give: None, int, or the text."""
+    if text == '\\N':
+        return None
+    if text and (text.isdigit() or (text[0] == '-' and text[1:].isdigit())):
+        return int(text)
+    return text
+
+
+def pg_rows(pg, sql, params=()):
+    """Rows of @sql (SQLite-style ? placeholders) on @pg as dicts, values as sqlite3 gives
+    them (integers as int, NULL as None, timestamps as ISO 8601 text)."""
+    import csv
+    import io
+    text = _pg_bind(sql, params)
+    p = pg.psql(None, args=['--csv', '-P', 'null=\\N', '-P', 'tuples_only=off',
+                            '-c', "SET TimeZone = 'UTC'", '-c', text])
+    lines = p.stdout.splitlines()
+    rows = list(csv.reader(io.StringIO('\n'.join(lines))))
+    if not rows:
+        return []
+    head = rows[0]
+    return [{k: _pg_time(_pg_value(v)) for k, v in zip(head, r)} for r in rows[1:]]
+
+
+def _pg_time(v):
+    """A timestamptz as psql writes it in UTC (2026-12-02 07:18:48.123+00) in the form the
+    daemon writes (2026-12-02T07:18:48.123Z)."""
+    if isinstance(v, str) and len(v) >= 22 and v[4] == '-' and v[10] == ' ' and v.endswith('+00'):
+        date, clock = v[:10], v[11:-3]
+        if '.' not in clock:
+            clock += '.000'
+        whole, frac = clock.split('.')
+        return '%sT%s.%sZ' % (date, whole, (frac + '000')[:3])
+    return v
 CARESYNC = os.environ.get('CARESYNC')
 
 # Exit codes of the caresync CLI (client/caresync.h).
@@ -143,8 +240,16 @@ class Daemon:
     def store_path(self):
         return os.path.join(self.data, 'store.db')
 
+    @property
+    def pg(self):
+        """The PostgreSQL this daemon's store is on (None: the embedded store.db)."""
+        return test_pg() if TEST_STORE == 'postgresql' else None
+
     def init(self):
-        run([CARESYNCD, 'init', '--data', self.data])
+        argv = [CARESYNCD, 'init', '--data', self.data]
+        if self.pg:
+            argv += ['--store', self.pg.url]
+        run(argv)
         check(os.path.exists(self.ca), 'caresyncd init made no ca.pem in ' + self.data)
 
     def start(self, timeout=20):
@@ -276,6 +381,8 @@ class Daemon:
         return con
 
     def query(self, sql, params=()):
+        if self.pg:
+            return pg_rows(self.pg, sql, params)
         con = self.db()
         try:
             return [dict(r) for r in con.execute(sql, params).fetchall()]
@@ -283,6 +390,9 @@ class Daemon:
             con.close()
 
     def scalar(self, sql, params=()):
+        if self.pg:
+            rows = pg_rows(self.pg, sql, params)
+            return list(rows[0].values())[0] if rows else None
         con = self.db()
         try:
             return con.execute(sql, params).fetchone()[0]
@@ -473,7 +583,8 @@ def main(test, name=None):
     root = tempfile.mkdtemp(prefix='caresync-it-')
     world = World(root)
     ok = False
-    log('%s: temporary directory %s' % (name, root))
+    log('%s: temporary directory %s%s' % (name, root, ' (store: PostgreSQL)'
+                                              if TEST_STORE == 'postgresql' else ''))
     try:
         world.start()
         test(world)
@@ -484,6 +595,8 @@ def main(test, name=None):
         world.daemon.dump_log()
     finally:
         world.close()
+        if TEST_PG is not None:
+            TEST_PG.close()
     if ok and not os.environ.get('KEEP_TMP'):
         shutil.rmtree(root, ignore_errors=True)
     else:
