@@ -130,9 +130,30 @@ def test(root, pg):
         for d in (a, b):
             out = d.admin(['audit', 'verify']).stdout
             h.check('verified' in out, 'audit verify through %s' % d.data, out)
-        # Readiness checks the database.
-        st, _, raw, _ = b.request('GET', '/readyz')
-        h.check(st in (200, 404), '/readyz answers', st, raw)
+        # The database away: /readyz and syncs answer 503 (nothing half-written); back, both
+        # daemons carry on by themselves (each connection reconnects at its next use).
+        token = carol.token
+        for d in (a, b):
+            st, _, raw, _ = d.request('GET', '/readyz')
+            h.check_eq(st, 200, '/readyz on %s with the database up' % d.data, raw)
+        before = pg.query('SELECT seq, audit_id FROM store_head')
+        pg.stop()
+        for d in (a, b):
+            st, _, raw, _ = d.request('GET', '/readyz')
+            h.check_eq(st, 503, '/readyz on %s with the database away' % d.data, raw)
+            st, doc = d.push(token, [], pull=True)
+            h.check_eq(st, 503, 'a sync through %s with the database away' % d.data, doc)
+        pg.start()
+        h.check_eq(pg.query('SELECT seq, audit_id FROM store_head'), before,
+                   'nothing was written while the database was away')
+        for d in (a, b):
+            for _ in range(2):  # the first use of a lost connection may still find it gone
+                st, doc = d.push(token, [], pull=True)
+                if st == 200:
+                    break
+            h.check_eq(st, 200, 'a sync through %s once the database is back' % d.data, doc)
+            st, _, raw, _ = d.request('GET', '/readyz')
+            h.check_eq(st, 200, '/readyz on %s once the database is back' % d.data, raw)
 
         # What has no meaning on PostgreSQL refuses, pointing to PostgreSQL's tools.
         p = b.admin(['backup'], '--output', os.path.join(root, 'x.db'), expect=2)
