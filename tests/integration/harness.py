@@ -90,41 +90,28 @@ def _pg_bind(sql, params):
     return ''.join(out)
 
 
-def _pg_value(text):
-    """A CSV field from psql as the value sqlite3 would give: None, int, or the text."""
-    if text == '\\N':
-        return None
-    if text and (text.isdigit() or (text[0] == '-' and text[1:].isdigit())):
-        return int(text)
-    return text
-
-
 def pg_rows(pg, sql, params=()):
     """Rows of @sql (SQLite-style ? placeholders) on @pg as dicts, values as sqlite3 gives
-    them (integers as int, NULL as None, timestamps as ISO 8601 text)."""
-    import csv
-    import io
-    text = _pg_bind(sql, params)
-    p = pg.psql(None, args=['--csv', '-P', 'null=\\N', '-P', 'tuples_only=off',
-                            '-c', "SET TimeZone = 'UTC'", '-c', text])
-    lines = p.stdout.splitlines()
-    rows = list(csv.reader(io.StringIO('\n'.join(lines))))
-    if not rows:
-        return []
-    head = rows[0]
-    return [{k: _pg_time(_pg_value(v)) for k, v in zip(head, r)} for r in rows[1:]]
+    them: the database's own types through json_agg (integers as int, text as str, NULL as
+    None), timestamps in the form the daemon writes (2026-12-02T07:18:48.123Z)."""
+    text = _pg_bind(sql, params).strip().rstrip(';')
+    out = pg.psql("SET TimeZone = 'UTC'; SELECT coalesce(json_agg(t), '[]') FROM (%s) t"
+                  % text).stdout.strip()
+    return [{k: _pg_time(v) for k, v in row.items()} for row in json.loads(out or '[]')]
 
 
 def _pg_time(v):
-    """A timestamptz as psql writes it in UTC (2026-12-02 07:18:48.123+00) in the form the
-    daemon writes (2026-12-02T07:18:48.123Z)."""
-    if isinstance(v, str) and len(v) >= 22 and v[4] == '-' and v[10] == ' ' and v.endswith('+00'):
-        date, clock = v[:10], v[11:-3]
-        if '.' not in clock:
-            clock += '.000'
-        whole, frac = clock.split('.')
-        return '%sT%s.%sZ' % (date, whole, (frac + '000')[:3])
+    """A timestamptz as json_agg writes it in UTC (2026-12-02T07:18:48.123+00:00) in the form
+    the daemon writes (2026-12-02T07:18:48.123Z); a boolean as SQLite's 0 or 1."""
+    if (isinstance(v, str) and len(v) >= 25 and v[4] == '-' and v[10] == 'T'
+            and v.endswith('+00:00') and v[13] == ':'):
+        whole, _, frac = v[11:-6].partition('.')
+        return '%sT%s.%sZ' % (v[:10], whole, (frac + '000')[:3])
+    if isinstance(v, bool):
+        return 1 if v else 0
     return v
+
+
 CARESYNC = os.environ.get('CARESYNC')
 
 # Exit codes of the caresync CLI (client/caresync.h).
