@@ -151,15 +151,16 @@ int admin_store_is_url(const char *dir)
  * messages): 0, or the exit code after saying why. */
 static int open_url(const char *url, const char *from, struct store **ret, bool *ret_joined)
 {
-    char shown[1024];
-    int r = store_open_url(url, ret, ret_joined);
+    char shown[1024], why[256] = "";
+    int r = store_open_url_why(url, ret, ret_joined, why, sizeof(why));
 
     if (r >= 0)
         return ADMIN_EXIT_OK;
     admin_url_shown(url, shown, sizeof(shown));
     if (r == -ENOTCONN)
         return admin_fail(ADMIN_EXIT_FAILURE, "cannot connect to the PostgreSQL store %s (%s): "
-                          "check the URL, that the database is up and the login", shown, from);
+                          "%s; check the URL, that the database is up and the login", shown,
+                          from, why[0] ? why : "the connection was lost");
     if (r == -EPROTO)
         return admin_fail(ADMIN_EXIT_FAILURE, "the PostgreSQL store %s was migrated by a newer "
                           "caresyncd; upgrade caresyncd", shown);

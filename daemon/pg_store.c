@@ -273,6 +273,18 @@ static int pg_open_reader(const struct store *w, const char *path, struct store 
 
 int store_open_url(const char *url, struct store **ret, bool *ret_joined)
 {
+    char why[256] = "";
+    int r = store_open_url_why(url, ret, ret_joined, why, sizeof(why));
+
+    if (r == -ENOTCONN && why[0])
+        log_error("cannot connect to PostgreSQL: %s; check the store URL and that the database "
+                  "is up", why);
+    return r;
+}
+
+int store_open_url_why(const char *url, struct store **ret, bool *ret_joined, char *why,
+                       size_t why_size)
+{
     struct store *s = calloc(1, sizeof(*s));
     bool joined = false;
     int r;
@@ -293,7 +305,7 @@ int store_open_url(const char *url, struct store **ret, bool *ret_joined)
         free(s);
         return -ENOMEM;
     }
-    r = pg_sql_open(url, &s->sql);
+    r = pg_sql_connect(url, &s->sql, why, why_size);
     if (r < 0) {
         free(s->url);
         free(s);

@@ -64,6 +64,10 @@ int store_open(const char *path, bool create, struct store **ret);
  * migrated by a newer caresyncd, or another negative errno.
  */
 int store_open_url(const char *url, struct store **ret, bool *ret_joined);
+/* store_open_url_why() - store_open_url() that, when the database cannot be reached, puts the
+ * reason in @why instead of logging it (an admin command's one-line message). */
+int store_open_url_why(const char *url, struct store **ret, bool *ret_joined, char *why,
+                       size_t why_size);
 /* store_is_postgresql() - whether @s is a PostgreSQL store (store_open_url()). */
 bool store_is_postgresql(const struct store *s);
 struct store *store_free(struct store *s);

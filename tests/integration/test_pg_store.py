@@ -171,12 +171,15 @@ def test(root, pg):
     h.check('--store' in p.stderr and 'wrong-' not in p.stderr.split('(--store)')[0]
             .split('PostgreSQL store ')[-1], 'the error names --store without the password',
             p.stderr)
+    h.check_eq(len(p.stderr.strip().splitlines()), 1, 'one line', p.stderr)
+    h.check('password authentication failed' in p.stderr, 'the line says why', p.stderr)
     h.check(not os.path.exists(os.path.join(root, 'c', 'store.url')),
             'a failed init writes no store.url')
     pg.stop()
     p = h.run([h.CARESYNCD, 'user', 'list', '--data', a.data], expect=1)
     h.check('cannot connect to the PostgreSQL store' in p.stderr and password not in p.stderr,
-            'the database down: a one-line reason, no password', p.stderr)
+            'the database down: the reason, no password', p.stderr)
+    h.check_eq(len(p.stderr.strip().splitlines()), 1, 'the database down: one line', p.stderr)
     pg.start()
     out = a.admin(['user', 'list']).stdout
     h.check('carol' in out and 'nurse' in out, 'the database back: the store as it was', out)
