@@ -35,8 +35,10 @@ from pg import PostgreSQL, pg_bindir  # noqa: F401 (used by tests through harnes
 CARESYNCD = os.environ.get('CARESYNCD')
 # Which store the daemons of a test use: 'sqlite' (the embedded default) or 'postgresql'.
 TEST_STORE = os.environ.get('CARESYNC_TEST_STORE', 'sqlite')
-# The private PostgreSQL of this test (main() starts it when TEST_STORE is postgresql).
+# The private PostgreSQL of this test (main() starts it when TEST_STORE is postgresql), and the
+# databases made on it so far (one per Daemon).
 TEST_PG = None
+_PG_DBS = 0
 
 
 def sqlite_only(why):
@@ -90,13 +92,13 @@ def _pg_bind(sql, params):
     return ''.join(out)
 
 
-def pg_rows(pg, sql, params=()):
+def pg_rows(pg, sql, params=(), db='caresync'):
     """Rows of @sql (SQLite-style ? placeholders) on @pg as dicts, values as sqlite3 gives
     them: the database's own types through json_agg (integers as int, text as str, NULL as
     None), timestamps in the form the daemon writes (2026-12-02T07:18:48.123Z)."""
     text = _pg_bind(sql, params).strip().rstrip(';')
     out = pg.psql("SET TimeZone = 'UTC'; SELECT coalesce(json_agg(t), '[]') FROM (%s) t"
-                  % text).stdout.strip()
+                  % text, db=db).stdout.strip()
     return [{k: _pg_time(v) for k, v in row.items()} for row in json.loads(out or '[]')]
 
 
@@ -232,10 +234,29 @@ class Daemon:
         """The PostgreSQL this daemon's store is on (None: the embedded store.db)."""
         return test_pg() if TEST_STORE == 'postgresql' else None
 
+    @property
+    def pg_db(self):
+        """This daemon's own database on self.pg: every data directory its own store, as each
+        has its own store.db on SQLite (a test that means two daemons to share one, such as
+        test_pg_store, inits them itself)."""
+        name = getattr(self, '_pg_db', None)
+        if name is None:
+            global _PG_DBS
+            _PG_DBS += 1
+            name = self._pg_db = 'caresync_%d' % _PG_DBS
+            self.pg.psql('CREATE DATABASE %s OWNER caresync' % name, user='postgres',
+                         db='postgres')
+        return name
+
+    @property
+    def pg_url(self):
+        url = self.pg.url
+        return url[:url.rindex('/') + 1] + self.pg_db
+
     def init(self):
         argv = [CARESYNCD, 'init', '--data', self.data]
         if self.pg:
-            argv += ['--store', self.pg.url]
+            argv += ['--store', self.pg_url]
         run(argv)
         check(os.path.exists(self.ca), 'caresyncd init made no ca.pem in ' + self.data)
 
@@ -369,7 +390,7 @@ class Daemon:
 
     def query(self, sql, params=()):
         if self.pg:
-            return pg_rows(self.pg, sql, params)
+            return pg_rows(self.pg, sql, params, self.pg_db)
         con = self.db()
         try:
             return [dict(r) for r in con.execute(sql, params).fetchall()]
@@ -378,7 +399,7 @@ class Daemon:
 
     def scalar(self, sql, params=()):
         if self.pg:
-            rows = pg_rows(self.pg, sql, params)
+            rows = pg_rows(self.pg, sql, params, self.pg_db)
             return list(rows[0].values())[0] if rows else None
         con = self.db()
         try:

@@ -38,6 +38,7 @@ def test(root, pg):
     h.TEST_STORE, h.TEST_PG = 'postgresql', pg
     w = h.World(root)
     a = w.daemon
+    a._pg_db = 'caresync'  # pg.url's database: both daemons below share it
     p = h.run([h.CARESYNCD, 'init', '--data', a.data, '--store', pg.url])
     h.check('a new caresync store in PostgreSQL' in p.stdout, 'init says it made a new store',
             p.stdout)
@@ -65,6 +66,7 @@ def test(root, pg):
 
     # A second data directory joins the same database; a second daemon serves it.
     b = h.Daemon(root, 'server-b')
+    b._pg_db = 'caresync'
     p = h.run([h.CARESYNCD, 'init', '--data', b.data, '--store', pg.url, '--no-dev-ca'])
     h.check('joined the caresync store already in PostgreSQL' in p.stdout,
             'init on a database holding a store says it joins it', p.stdout)
