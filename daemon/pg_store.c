@@ -257,16 +257,7 @@ static int pg_open_reader(const struct store *w, const char *path, struct store 
         free(s->url);
         return r;
     }
-    memcpy(s->node_id, w->node_id, sizeof(s->node_id));
-    memcpy(s->epoch, w->epoch, sizeof(s->epoch));
-    s->open_audit_id = w->open_audit_id;
-    s->max_forward_ms = w->max_forward_ms;
-    s->grace_ms = w->grace_ms;
-    s->max_device_conflicts = w->max_device_conflicts;
-    s->be = w->be;
-    s->be.seq = &s->txn_seq;
-    s->be.hlc = &s->txn_hlc;
-    s->be.snap = NULL;
+    store_reader_settings(s, w);
     *ret = TAKE_PTR(s);
     return 0;
 }

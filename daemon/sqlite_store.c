@@ -252,12 +252,7 @@ static int sqlite_open_reader(const struct store *w, const char *path, struct st
     r = handle_setup(s, STORE_CACHE_PRAGMA "; PRAGMA query_only = 1");
     if (r < 0)
         return r;
-    memcpy(s->node_id, w->node_id, sizeof(s->node_id));
-    memcpy(s->epoch, w->epoch, sizeof(s->epoch));
-    s->open_audit_id = w->open_audit_id;
-    s->max_forward_ms = w->max_forward_ms;
-    s->grace_ms = w->grace_ms;
-    s->max_device_conflicts = w->max_device_conflicts;
+    store_reader_settings(s, w);
     *ret = TAKE_PTR(s);
     return 0;
 }

@@ -6,6 +6,7 @@
  * what both share (the sequence floor, numbering and ticking in memory, closing).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "hlc.h"
 #include "store_int.h"
@@ -68,6 +69,16 @@ const char *store_path(struct store *s)
 bool store_is_postgresql(const struct store *s)
 {
     return sql_dialect(s->sql) == SQL_POSTGRESQL;
+}
+
+void store_reader_settings(struct store *s, const struct store *w)
+{
+    memcpy(s->node_id, w->node_id, sizeof(s->node_id));
+    memcpy(s->epoch, w->epoch, sizeof(s->epoch));
+    s->open_audit_id = w->open_audit_id;
+    s->max_forward_ms = w->max_forward_ms;
+    s->grace_ms = w->grace_ms;
+    s->max_device_conflicts = w->max_device_conflicts;
 }
 
 uint64_t store_commits(const struct store *s)

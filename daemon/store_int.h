@@ -114,6 +114,9 @@ int store_query_i64(struct store *s, const char *sql, const char *arg, int64_t *
 
 /* store_meta_set() - set key @key of the meta table to @value. 0 or -errno. */
 int store_meta_set(struct store *s, const char *key, const char *value);
+/* store_reader_settings() - what reader handle @s takes from the writer's handle @w: the
+ * store's identity and the configured limits. */
+void store_reader_settings(struct store *s, const struct store *w);
 /* store_path() - the database file's path (the SQLite backend's; NULL or "" when none). */
 const char *store_path(struct store *s);
 
