@@ -407,6 +407,12 @@ class Daemon:
         finally:
             con.close()
 
+    def store_seq(self):
+        """The store's sequence counter: meta 'seq' on SQLite, store_head's on PostgreSQL."""
+        if self.pg:
+            return int(self.scalar('SELECT seq FROM store_head'))
+        return int(self.scalar("SELECT value FROM meta WHERE key = 'seq'"))
+
     def counts(self):
         """Row counts of the tables a refused request must not touch."""
         return {t: self.scalar('SELECT count(*) FROM %s' % t)
