@@ -154,6 +154,8 @@ def test(w):
         h.check(time.monotonic() < deadline, 'plain HTTP to the TLS port is counted')
         time.sleep(0.1)
 
+    if d.pg:  # a full disk under PostgreSQL is the database's (test_pg_store stops it instead)
+        return
     h.log('-- /readyz fails while the store cannot be written (a full disk)')
     mnt = os.path.join(w.root, 'mnt')
     why = h.mount_tmpfs(mnt, 8 << 20)
