@@ -92,11 +92,20 @@ def _pg_bind(sql, params):
     return ''.join(out)
 
 
+def _pg_json(sql):
+    """SQLite's json_extract(col, '$.key') in the tests' queries as PostgreSQL's ->>, a number
+    where sum() adds it up."""
+    import re
+    sql = re.sub(r"sum\(json_extract\((\w+), '\$\.(\w+)'\)\)",
+                 r"sum((\1::jsonb ->> '\2')::bigint)", sql)
+    return re.sub(r"json_extract\((\w+), '\$\.(\w+)'\)", r"(\1::jsonb ->> '\2')", sql)
+
+
 def pg_rows(pg, sql, params=(), db='caresync'):
     """Rows of @sql (SQLite-style ? placeholders) on @pg as dicts, values as sqlite3 gives
     them: the database's own types through json_agg (integers as int, text as str, NULL as
     None), timestamps in the form the daemon writes (2026-12-02T07:18:48.123Z)."""
-    text = _pg_bind(sql, params).strip().rstrip(';')
+    text = _pg_json(_pg_bind(sql, params).strip().rstrip(';'))
     out = pg.psql("SET TimeZone = 'UTC'; SELECT coalesce(json_agg(t), '[]') FROM (%s) t"
                   % text, db=db).stdout.strip()
     return [{k: _pg_time(v) for k, v in row.items()} for row in json.loads(out or '[]')]
