@@ -46,51 +46,11 @@ static inline void fclosep(FILE **f)
         fclose(*f);
 }
 
-/* @url without its password (user:PASSWORD@ in a URL, password=... in a URL's query or a
- * key=value string), for every line this command prints. */
-static void url_shown(const char *url, char *buf, size_t size)
-{
-    const char *scheme = strstr(url, "://");
-    const char *at, *colon, *pw;
-
-    copy_text(buf, size, url);
-    if (scheme) {
-        const char *auth = scheme + 3;
-
-        at = strchr(auth, '@');
-        colon = memchr(auth, ':', at ? (size_t)(at - auth) : 0);
-        if (at && colon)
-            snprintf(buf, size, "%.*s%s", (int)(colon - url), url, at);
-    }
-    pw = strstr(buf, "password=");
-    if (pw) {
-        size_t off = (size_t)(pw - buf) + strlen("password=");
-        size_t end = off + strcspn(buf + off, "& ");
-        char rest[PATH_MAX];
-
-        copy_text(rest, sizeof(rest), buf + end);
-        snprintf(buf + off, size - off, "***%s", rest);
-    }
-}
-
 static bool exists(const char *path)
 {
     struct stat st;
 
     return lstat(path, &st) == 0;
-}
-
-/* The first line of @path into @buf: 1, 0 when there is no such file, or -errno. */
-static int read_line(const char *path, char *buf, size_t size)
-{
-    _cleanup_(fclosep) FILE *f = fopen(path, "re");
-
-    if (!f)
-        return errno == ENOENT ? 0 : -errno;
-    if (!fgets(buf, (int)size, f))
-        buf[0] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return 1;
 }
 
 /* DIR/store.db (and a -wal or -shm still there) renamed store.db.moved. */
@@ -185,21 +145,21 @@ int admin_store_migrate(const struct admin_command *cmd, struct admin_opts *o)
 {
     _cleanup_(store_freep) struct store *s = NULL;
     _cleanup_(sql_closep) struct sql *pg = NULL;
-    char db[PATH_MAX], url_path[PATH_MAX], moved[PATH_MAX], shown[PATH_MAX], have[PATH_MAX];
+    _cleanup_free_ char *have = NULL;
+    char db[PATH_MAX], url_path[PATH_MAX], moved[PATH_MAX], shown[PATH_MAX];
     struct migrate_report rep;
     int lock_fd = -1, r;
     bool url_there;
 
     if (!o->to || !o->to[0])
         return admin_usage(cmd, "--to URL is required (postgresql://USER@HOST/DATABASE)");
-    if (strpbrk(o->to, "\r\n") || strlen(o->to) >= sizeof(have) - 1)
-        return admin_usage(cmd, "--to must be one line of at most %zu characters",
-                           sizeof(have) - 2);
+    if (strpbrk(o->to, "\r\n") || strlen(o->to) >= 4000)
+        return admin_usage(cmd, "--to must be one line of fewer than 4000 characters");
     if (admin_path_in(o->data, "store.db", db) < 0 ||
         admin_path_in(o->data, "store.url", url_path) < 0 ||
         admin_path_in(o->data, "store.db.moved", moved) < 0)
         return admin_usage(cmd, "the --data path is too long");
-    url_shown(o->to, shown, sizeof(shown));
+    admin_url_shown(o->to, shown, sizeof(shown));
 
     if (!exists(db) && !exists(url_path))
         return admin_fail(ADMIN_EXIT_NOT_FOUND,
@@ -210,9 +170,10 @@ int admin_store_migrate(const struct admin_command *cmd, struct admin_opts *o)
     if (r != ADMIN_EXIT_OK)
         return r;
 
-    r = read_line(url_path, have, sizeof(have));
+    r = admin_store_url(o->data, &have);
     if (r < 0)
-        return admin_fail(ADMIN_EXIT_FAILURE, "cannot read %s: %s", url_path, strerror(-r));
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot read %s: %s; it holds the PostgreSQL "
+                          "store's URL on one line", url_path, strerror(-r));
     url_there = r > 0;
     if (url_there && !exists(db))
         return admin_fail(ADMIN_EXIT_EXISTS,
@@ -236,9 +197,16 @@ int admin_store_migrate(const struct admin_command *cmd, struct admin_opts *o)
     r = store_open(db, false, &s);
     if (r < 0)
         return admin_fail(ADMIN_EXIT_FAILURE, "cannot open the store %s: %s", db, strerror(-r));
-    r = pg_sql_open(o->to, &pg);
-    if (r < 0)
-        return ADMIN_EXIT_FAILURE; /* pg_sql_open() said why, without the password */
+    {
+        char why[256] = "";
+
+        r = pg_sql_connect(o->to, &pg, why, sizeof(why));
+        if (r < 0)
+            return admin_fail(ADMIN_EXIT_FAILURE,
+                              "cannot connect to PostgreSQL at %s (--to): %s; check the URL, "
+                              "that the database is up and the login; nothing was moved",
+                              shown, why[0] ? why : strerror(-r));
+    }
 
     if (url_there) {
         /* A move that wrote store.url but did not rename store.db: finish it, if the database

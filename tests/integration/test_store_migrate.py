@@ -458,6 +458,7 @@ def carry_on(w, pg, clients, before, gone, code):
 
 
 if __name__ == '__main__':
+    h.sqlite_only('it starts on the embedded store and moves it into a PostgreSQL of its own')
     if pgmod.PostgreSQL().missing:
         print('SKIP: %s' % pgmod.PostgreSQL().missing)
         sys.exit(77)
