@@ -942,3 +942,40 @@ def rss_kb(pid):
             if line.startswith('VmRSS:'):
                 return int(line.split()[1])
     raise AssertionError('no VmRSS for pid %d' % pid)
+
+
+# ---- several daemons on one PostgreSQL (test_several_daemons, test_pg_outage) ----
+
+def switch_server(client, daemon):
+    """Point @client's replica at @daemon, as a load balancer sends each request where it
+    likes (the client must not be running)."""
+    con = sqlite3.connect(os.path.join(client.home, 'replica.db'), timeout=10)
+    try:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'server_url'", (daemon.url,))
+        con.commit()
+    finally:
+        con.close()
+
+
+def pg_daemons(root, pg, n):
+    """A World under @root whose daemon inits a store in @pg's database, and @n - 1 more data
+    directories that join it (init --no-dev-ca, then the first's CA and certificate, so that
+    every device trusts every daemon); all @n serving. Daemon.query() reads that database.
+    Returns (world, [daemons]); the caller kills them."""
+    global TEST_STORE, TEST_PG
+    TEST_STORE, TEST_PG = 'postgresql', pg
+    w = World(root)
+    first = w.daemon
+    first._pg_db = 'caresync'  # pg.url's database
+    first.init()
+    first.start()
+    daemons = [first]
+    for k in range(1, n):
+        d = Daemon(root, 'server-%c' % (ord('a') + k))
+        d._pg_db = 'caresync'
+        run([CARESYNCD, 'init', '--data', d.data, '--store', pg.url, '--no-dev-ca'])
+        for f in ('ca.pem', 'server.pem', 'server.key'):
+            shutil.copy2(os.path.join(first.data, f), os.path.join(d.data, f))
+        d.start()
+        daemons.append(d)
+    return w, daemons

@@ -24,7 +24,6 @@
 import os
 import random
 import shutil
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -47,16 +46,6 @@ OPS = int(os.environ.get('OPS', '3'))
 KILL_CHANCE = float(os.environ.get('KILLS', '0.4'))
 
 
-def switch(client, daemon):
-    """Point @client's replica at @daemon (what a load balancer does between requests)."""
-    db = sqlite3.connect(os.path.join(client.home, 'replica.db'))
-    try:
-        db.execute("UPDATE meta SET value = ? WHERE key = 'server_url'", (daemon.url,))
-        db.commit()
-    finally:
-        db.close()
-
-
 class Several(cv.Run):
     def __init__(self, world, seed, daemons):
         super().__init__(world, seed, roles=ROLES, rounds=ROUNDS, ops=OPS)
@@ -72,7 +61,7 @@ class Several(cv.Run):
     # -- each sync through a random daemon --
     def before_sync(self, c):
         i = self.rng.randrange(len(self.daemons))
-        switch(c, self.daemons[i])
+        h.switch_server(c, self.daemons[i])
         return i, self.killed[i], self.down[i], self.history.note_outbox(c)
 
     def after_sync(self, c, ticket, rc, err):
@@ -190,29 +179,8 @@ class Several(cv.Run):
                self.served))
 
 
-def daemons_on(root, pg):
-    """A world whose daemon A inits the store on @pg, and two more data directories joining it
-    with A's CA and certificate (so every device trusts every daemon); all three serving."""
-    h.TEST_STORE, h.TEST_PG = 'postgresql', pg
-    w = h.World(root)
-    a = w.daemon
-    a._pg_db = 'caresync'  # pg.url's database: the harness's query() reads it
-    a.init()
-    a.start()
-    daemons = [a]
-    for k in range(1, DAEMONS):
-        d = h.Daemon(root, 'server-%c' % (ord('a') + k))
-        d._pg_db = 'caresync'
-        h.run([h.CARESYNCD, 'init', '--data', d.data, '--store', pg.url, '--no-dev-ca'])
-        for f in ('ca.pem', 'server.pem', 'server.key'):
-            shutil.copy2(os.path.join(a.data, f), os.path.join(d.data, f))
-        d.start()
-        daemons.append(d)
-    return w, daemons
-
-
 def test(root, pg, seed):
-    w, daemons = daemons_on(root, pg)
+    w, daemons = h.pg_daemons(root, pg, DAEMONS)
     try:
         r = Several(w, seed, daemons)
         r.setup()
