@@ -5,9 +5,10 @@
 # and syncing with pushes, each sync through either daemon, while the test stops PostgreSQL
 # (pg_ctl stop -m fast, then in a second outage -m immediate, as a crash would) and, some
 # twenty seconds later, starts it again. Checked:
-#   - while it is down: /readyz is 503 on both daemons; a push is a clean 503 'busy' with
-#     Retry-After, and is not stored; a client's sync, having waited out the Retry-After a few
-#     times, says so in one line (HTTP 503) and exits 7, its changes still in its outbox;
+#   - while it is down: /readyz is 503 on both daemons (/healthz 200); a push is a clean 503
+#     'busy' with Retry-After, saying the database is unavailable, and is not stored; a
+#     client's sync, having waited out the Retry-After a few times, says so in one line
+#     (HTTP 503) and exits 7, its changes still in its outbox;
 #   - every sync the clients ran meanwhile exited 0 or 7 with that 503 line: never a 500, a
 #     hang or a dropped connection;
 #   - once it is back, with no daemon restarted: /readyz is 200, every client syncs, the
@@ -143,6 +144,9 @@ def outage_under(load, pg, mode, daemons, coord, people, history, seed, rng, ref
     try:
         for i, d in enumerate(daemons):
             h.check_eq(ready(d), 503, 'daemon %d: /readyz with the database away' % i)
+            st, _, _, _ = d.request('GET', '/healthz')
+            h.check_eq(st, 200, 'daemon %d: /healthz with the database away (the process'
+                       ' is fine)' % i)
         # A push through each daemon: a clean 503 'busy' with Retry-After, nothing stored.
         token = coord.token
         for i, d in enumerate(daemons):
