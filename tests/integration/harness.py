@@ -1038,4 +1038,45 @@ def pg_daemons(root, pg, n):
             shutil.copy2(os.path.join(first.data, f), os.path.join(d.data, f))
         d.start()
         daemons.append(d)
+    _PG_DAEMONS.extend(daemons)
     return w, daemons
+
+
+_PG_DAEMONS = []  # pg_daemons()'s, for pg_main() to dump and kill
+
+
+def pg_main(test, what=''):
+    """The whole run of a test of several daemons on one private PostgreSQL: skip (77) without
+    the PostgreSQL binaries, else test(root, pg, seed) with a seed printed (SEED=n replays
+    it) and @what; on failure the daemons' logs and the database's, and the temporary folder
+    kept; the daemons killed and the database removed whatever happens. Exits 0 or 1 with
+    'N passed, N failed'."""
+    require_binaries()
+    pg = PostgreSQL()
+    if pg.missing:
+        print('SKIP: ' + pg.missing)
+        sys.exit(77)
+    seed = int(os.environ.get('SEED') or random.SystemRandom().randrange(1, 1 << 30))
+    root = tempfile.mkdtemp(prefix='caresync-it-')
+    log('seed %d (replay: SEED=%d)%s; temporary directory %s' % (seed, seed, what, root))
+    ok = False
+    try:
+        pg.start()
+        test(root, pg, seed)
+        ok = True
+    except Exception:
+        traceback.print_exc()
+        for d in _PG_DAEMONS:
+            d.dump_log(40)
+        pg.dump_log(30)
+        log('FAILED seed %d; replay with SEED=%d' % (seed, seed))
+    finally:
+        for d in _PG_DAEMONS:
+            d.kill()
+        pg.close()
+    if ok and not os.environ.get('KEEP_TMP'):
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        log('kept ' + root)
+    print('%d passed, %d failed' % (1 if ok else 0, 0 if ok else 1))
+    sys.exit(0 if ok else 1)

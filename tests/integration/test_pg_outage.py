@@ -20,17 +20,12 @@
 # SEED=n replays the clients' choices (the outage's timing is the clock's).
 import os
 import random
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h
-from pg import PostgreSQL
 
 PEOPLE = 2
 LOAD = [('nurse', 'nurse'), ('sw', 'social_worker'), ('ot', 'occupational_therapist'),
@@ -215,86 +210,55 @@ def test(root, pg, seed):
     rng = random.Random(seed)
     w, daemons = h.pg_daemons(root, pg, 2)
     a = daemons[0]
-    try:
-        people = [a.add_person('Outage person %d' % k, phone='0131 000 000%d' % k)
-                  for k in range(PEOPLE)]
-        clients = [w.client(name, role) for name, role in LOAD + [('coord', 'coordinator')]]
-        for p in people:
-            for name, role in LOAD:
-                a.assign(p, name)
+    people = [a.add_person('Outage person %d' % k, phone='0131 000 000%d' % k)
+              for k in range(PEOPLE)]
+    clients = [w.client(name, role) for name, role in LOAD + [('coord', 'coordinator')]]
+    for p in people:
+        for name, role in LOAD:
+            a.assign(p, name)
+    for c in clients:
+        c.sync(quiet=True)
+    history = h.History()
+    refused = []
+    for mode in ('fast', 'immediate'):
+        outage(pg, mode, daemons, clients, people, history, seed, rng, refused)
+    # Every refused push goes through now, once.
+    token = clients[-1].token
+    for change in refused:
+        st, doc = rng.choice(daemons).push(token, [change])
+        h.check_eq(st, 200, 'the push refused in the outage, sent again', doc)
+        h.check_eq(doc['outcomes'][0]['change_id'], change['change_id'], 'its outcome')
+    for change in refused:
+        h.check_eq(a.scalar('SELECT count(*) FROM change_log WHERE change_id = ?',
+                            (change['change_id'],)), 1, 'a refused push, sent again,'
+                   ' stored once')
+    # Everyone syncs; nothing half-written, nothing lost, nothing twice.
+    for _ in range(2):
         for c in clients:
+            before = history.note_outbox(c)
+            h.switch_server(c, rng.choice(daemons))
             c.sync(quiet=True)
-        history = h.History()
-        refused = []
-        for mode in ('fast', 'immediate'):
-            outage(pg, mode, daemons, clients, people, history, seed, rng, refused)
-        # Every refused push goes through now, once.
-        token = clients[-1].token
-        for change in refused:
-            st, doc = rng.choice(daemons).push(token, [change])
-            h.check_eq(st, 200, 'the push refused in the outage, sent again', doc)
-            h.check_eq(doc['outcomes'][0]['change_id'], change['change_id'], 'its outcome')
-        for change in refused:
-            h.check_eq(a.scalar('SELECT count(*) FROM change_log WHERE change_id = ?',
-                                (change['change_id'],)), 1, 'a refused push, sent again,'
-                       ' stored once')
-        # Everyone syncs; nothing half-written, nothing lost, nothing twice.
-        for _ in range(2):
-            for c in clients:
-                before = history.note_outbox(c)
-                h.switch_server(c, rng.choice(daemons))
-                c.sync(quiet=True)
-                history.note_synced(c, before)
-        history.check(a, clients, 's%d-' % seed)
-        head = a.query('SELECT seq, audit_id FROM store_head')[0]
-        h.check(head['seq'] >= (a.scalar('SELECT max(seq) FROM field_state') or 0) and
-                head['audit_id'] == a.scalar('SELECT max(id) FROM audit'),
-                'the store head is the end of what is stored', head)
-        for i, d in enumerate(daemons):
-            out = d.admin(['audit', 'verify']).stdout
-            h.check('verified' in out, 'audit verify through daemon %d' % i, out)
-        check_alive(daemons, 'at the end')
-        for i, d in enumerate(daemons):
-            d.stop(expect_rc=0)
-            with open(d.log_path, 'rb') as f:
-                text = f.read().decode('utf-8', 'replace')
-            bad = [l for l in text.splitlines() if 'answering 500' in l or
-                   'internal_error' in l]
-            h.check(not bad, 'daemon %d logged a 500' % i, bad[:10])
-    except Exception:
-        for d in daemons:
-            d.dump_log(40)
-        pg.dump_log(30)
-        raise
-    finally:
-        for d in daemons:
-            d.kill()
+            history.note_synced(c, before)
+    history.check(a, clients, 's%d-' % seed)
+    head = a.query('SELECT seq, audit_id FROM store_head')[0]
+    h.check(head['seq'] >= (a.scalar('SELECT max(seq) FROM field_state') or 0) and
+            head['audit_id'] == a.scalar('SELECT max(id) FROM audit'),
+            'the store head is the end of what is stored', head)
+    for i, d in enumerate(daemons):
+        out = d.admin(['audit', 'verify']).stdout
+        h.check('verified' in out, 'audit verify through daemon %d' % i, out)
+    check_alive(daemons, 'at the end')
+    for i, d in enumerate(daemons):
+        d.stop(expect_rc=0)
+        with open(d.log_path, 'rb') as f:
+            text = f.read().decode('utf-8', 'replace')
+        bad = [l for l in text.splitlines() if 'answering 500' in l or
+               'internal_error' in l]
+        h.check(not bad, 'daemon %d logged a 500' % i, bad[:10])
 
 
 def main():
-    h.require_binaries()
-    pg = PostgreSQL()
-    if pg.missing:
-        print('SKIP: ' + pg.missing)
-        sys.exit(77)
-    seed = int(os.environ.get('SEED') or random.SystemRandom().randrange(1, 1 << 30))
-    root = tempfile.mkdtemp(prefix='caresync-it-')
-    h.log('seed %d (replay: SEED=%d); temporary directory %s' % (seed, seed, root))
-    ok = False
-    try:
-        pg.start()
-        test(root, pg, seed)
-        ok = True
-    except (Exception, subprocess.TimeoutExpired):
-        traceback.print_exc()
-    finally:
-        pg.close()
-    if ok and not os.environ.get('KEEP_TMP'):
-        shutil.rmtree(root, ignore_errors=True)
-    else:
-        h.log('kept ' + root)
-    print('%d passed, %d failed' % (1 if ok else 0, 0 if ok else 1))
-    sys.exit(0 if ok else 1)
+    h.pg_main(test)
 
 
 if __name__ == '__main__':

@@ -22,18 +22,13 @@
 # Prints its seed; SEED=n replays the same choices (PARALLEL=0 also the arrival order, bar the
 # kills' timing). ROUNDS (default 4) and OPS (default 3) scale the work; KILLS=0 kills nothing.
 import os
-import random
-import shutil
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import convergence as cv
 import harness as h
-from pg import PostgreSQL
 
 ROLES = [('nurse', 'nurse'), ('nurse2', 'nurse'), ('sw', 'social_worker'),
          ('sw2', 'social_worker'), ('ot', 'occupational_therapist'),
@@ -181,54 +176,23 @@ class Several(cv.Run):
 
 def test(root, pg, seed):
     w, daemons = h.pg_daemons(root, pg, DAEMONS)
-    try:
-        r = Several(w, seed, daemons)
-        r.setup()
-        r.rounds()
-        r.settle()
-        r.quiesce()
-        r.check_convergence()
-        r.check_lww_and_conflicts()
-        r.check_nothing_lost()
-        r.history.check(r.d, r.clients, 's%d-' % seed)
-        r.check_replays()
-        r.check_retry_across_daemons()
-        r.check_daemons()
-    except Exception:
-        for d in daemons:
-            d.dump_log(30)
-        raise
-    finally:
-        for d in daemons:
-            d.kill()
+    r = Several(w, seed, daemons)
+    r.setup()
+    r.rounds()
+    r.settle()
+    r.quiesce()
+    r.check_convergence()
+    r.check_lww_and_conflicts()
+    r.check_nothing_lost()
+    r.history.check(r.d, r.clients, 's%d-' % seed)
+    r.check_replays()
+    r.check_retry_across_daemons()
+    r.check_daemons()
 
 
 def main():
-    h.require_binaries()
-    pg = PostgreSQL()
-    if pg.missing:
-        print('SKIP: ' + pg.missing)
-        sys.exit(77)
-    seed = int(os.environ.get('SEED') or random.SystemRandom().randrange(1, 1 << 30))
-    root = tempfile.mkdtemp(prefix='caresync-it-')
-    h.log('seed %d (replay: SEED=%d); %d daemons; rounds %d; ops per client per round 1..%d;'
-          ' temporary directory %s' % (seed, seed, DAEMONS, ROUNDS, OPS, root))
-    ok = False
-    try:
-        pg.start()
-        test(root, pg, seed)
-        ok = True
-    except Exception:
-        traceback.print_exc()
-        h.log('FAILED seed %d; replay with SEED=%d' % (seed, seed))
-    finally:
-        pg.close()
-    if ok and not os.environ.get('KEEP_TMP'):
-        shutil.rmtree(root, ignore_errors=True)
-    else:
-        h.log('kept ' + root)
-    print('%d passed, %d failed' % (1 if ok else 0, 0 if ok else 1))
-    sys.exit(0 if ok else 1)
+    h.pg_main(test, '; %d daemons; rounds %d; ops per client per round 1..%d' %
+              (DAEMONS, ROUNDS, OPS))
 
 
 if __name__ == '__main__':
