@@ -51,6 +51,10 @@ class Several(cv.Run):
         self.served = [0] * len(daemons)  # syncs that succeeded, per daemon
         self.cut = 0  # syncs that failed because their daemon died under them
         self.killed_mid_sync = 0  # kills while parallel syncs ran
+        self.killing = False  # not before the rounds: setup's syncs must all bring the people
+
+    def setup(self):
+        super().setup()
         self.killing = True
 
     # -- each sync through a random daemon --
@@ -100,7 +104,7 @@ class Several(cv.Run):
             return
         self.killed_mid_sync += 1
         i = self.rng.randrange(len(self.daemons))
-        time.sleep(self.rng.uniform(0.05, 0.8))
+        time.sleep(self.rng.uniform(0.02, 0.3))  # syncs take a few tenths of a second
         self.kill(i)
         time.sleep(self.rng.uniform(0, 0.5))
         self.restart(i)
