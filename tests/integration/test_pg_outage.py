@@ -252,7 +252,8 @@ def test(root, pg, seed):
         d.stop(expect_rc=0)
         with open(d.log_path, 'rb') as f:
             text = f.read().decode('utf-8', 'replace')
-        bad = [l for l in text.splitlines() if 'answering 500' in l or
+        # Access lines carry the status ('"POST /v1/sync" 500 ...').
+        bad = [l for l in text.splitlines() if '" 500 ' in l or 'answering 500' in l or
                'internal_error' in l]
         h.check(not bad, 'daemon %d logged a 500' % i, bad[:10])
 
