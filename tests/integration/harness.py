@@ -111,6 +111,33 @@ def pg_rows(pg, sql, params=(), db='caresync'):
     return [{k: _pg_time(v) for k, v in row.items()} for row in json.loads(out or '[]')]
 
 
+class _PgWriter:
+    """store_writer() on PostgreSQL: statements collected, run at commit() in one transaction
+    that holds store_head, as the daemon's writes do."""
+
+    def __init__(self, d):
+        self.d, self.sql = d, []
+
+    def execute(self, sql, params=()):
+        self.sql.append(_pg_bind(sql, params))
+
+    def commit(self):
+        self.d.pg.psql('BEGIN; UPDATE store_head SET seq = seq; %s; COMMIT' % '; '.join(self.sql),
+                       db=self.d.pg_db)
+        self.sql = []
+
+    def close(self):
+        pass
+
+
+def store_writer(d):
+    """A connection that writes into @d's store behind the daemon's back (a test setting up what
+    an older version would have stored): sqlite3 on store.db, or psql on PostgreSQL."""
+    if d.pg:
+        return _PgWriter(d)
+    return sqlite3.connect(d.store_path, timeout=10)
+
+
 class _PgRow(tuple):
     """A row as sqlite3.Row gives it: by position or by column name."""
 
