@@ -1077,8 +1077,12 @@ def pg_main(test, what=''):
     the PostgreSQL binaries, else test(root, pg, seed) with a seed printed (SEED=n replays
     it) and @what; on failure the daemons' logs and the database's, and the temporary folder
     kept; the daemons killed and the database removed whatever happens. Exits 0 or 1 with
-    'N passed, N failed'."""
+    'N passed, N failed'. In the suite's PostgreSQL pass (tools/test.sh --pg) it skips: it
+    starts its own PostgreSQL whatever the pass, and has run in the default one already."""
     require_binaries()
+    if TEST_STORE == 'postgresql':
+        print('SKIP: runs on its own PostgreSQL in the default pass already')
+        sys.exit(77)
     pg = PostgreSQL()
     if pg.missing:
         print('SKIP: ' + pg.missing)
