@@ -369,6 +369,10 @@ static enum conn_verdict head_verdict(struct conn *c, const struct head *hd)
             return CONN_INVALID_TOKEN;
         if (r == -EKEYREVOKED)
             return CONN_REVOKED;
+        /* A PostgreSQL store away (-ENOTCONN) is told apart from a busy one: an operator
+         * reading a device's error looks at the database, not at the load. */
+        if (r == -ENOTCONN || r == -EAGAIN)
+            return CONN_STORE_DOWN;
         if (r < 0)
             return CONN_STORE_BUSY;
         if (hd->too_big || hd->length > cs->lim.body_max)
@@ -388,6 +392,8 @@ static const char *verdict_name(enum conn_verdict v)
         return "an invalid token";
     case CONN_REVOKED:
         return "a revoked device's token";
+    case CONN_STORE_DOWN:
+        return "a token the store could not check (its database unavailable)";
     case CONN_STORE_BUSY:
         return "a token the busy store could not check";
     case CONN_ENROL_TOO_LARGE:

@@ -43,6 +43,7 @@ enum conn_verdict {
     CONN_MISSING_TOKEN, /* 401: a body, and no Authorization */
     CONN_INVALID_TOKEN, /* 401 */
     CONN_REVOKED,       /* 401 */
+    CONN_STORE_DOWN,    /* 503: the token could not be checked: the store's database is away */
     CONN_STORE_BUSY,    /* 503: the token could not be checked */
     CONN_BUDGET,        /* 503: the buffered-bytes budget is used up */
     CONN_TOO_LARGE,     /* 413: Content-Length above the limit */

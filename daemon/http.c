@@ -2421,10 +2421,11 @@ static void reply_refused(struct http_req *hr, enum conn_verdict v)
         reply_error(hr, 401, "device_revoked", -1, NULL, -1,
                     "this device has been revoked; wipe its replica and enrol again");
         return;
+    case CONN_STORE_DOWN: /* what the handler's own check would answer */
+        reply_store_failure(hr, -ENOTCONN, "authentication");
+        return;
     case CONN_STORE_BUSY:
-        (void)evhttp_add_header(h, "Retry-After", "1");
-        reply_error(hr, 503, "busy", -1, NULL, -1,
-                    "the store is busy; nothing was written; retry in a few seconds");
+        reply_store_failure(hr, -EBUSY, "authentication");
         return;
     case CONN_BUDGET:
         (void)evhttp_add_header(h, "Retry-After", HTTP_BUDGET_RETRY_AFTER);

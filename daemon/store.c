@@ -285,10 +285,12 @@ int store_authenticate(struct store *s, const char *token, struct store_principa
     r = sha256_hex(token, strlen(token), hash);
     if (r < 0)
         return r;
-    st = store_sql(s, "SELECT d.id, d.revoked_at, u.id, u.name, u.role FROM devices d"
-                 " JOIN users u ON u.id = d.user_id WHERE d.token_hash = ?");
-    if (!st)
-        return -EIO;
+    /* Not store_sql(): its NULL would be -EIO, and a PostgreSQL store that cannot reconnect
+     * must say -ENOTCONN, so that the device is told the database is away (503), not 500. */
+    r = sql_prepare(s->sql, "SELECT d.id, d.revoked_at, u.id, u.name, u.role FROM devices d"
+                    " JOIN users u ON u.id = d.user_id WHERE d.token_hash = ?", &st);
+    if (r < 0)
+        return r;
     sql_bind_text(st, 1, hash);
     rc = sql_step(st);
     if (rc != SQL_ROW) {

@@ -1029,3 +1029,85 @@ def rss_kb(pid):
             if line.startswith('VmRSS:'):
                 return int(line.split()[1])
     raise AssertionError('no VmRSS for pid %d' % pid)
+
+
+# ---- several daemons on one PostgreSQL (test_several_daemons, test_pg_outage) ----
+
+def switch_server(client, daemon):
+    """Point @client's replica at @daemon, as a load balancer sends each request where it
+    likes (the client must not be running)."""
+    con = sqlite3.connect(os.path.join(client.home, 'replica.db'), timeout=10)
+    try:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'server_url'", (daemon.url,))
+        con.commit()
+    finally:
+        con.close()
+
+
+def pg_daemons(root, pg, n):
+    """A World under @root whose daemon inits a store in @pg's database, and @n - 1 more data
+    directories that join it (init --no-dev-ca, then the first's CA and certificate, so that
+    every device trusts every daemon); all @n serving. Daemon.query() reads that database.
+    Returns (world, [daemons]); the caller kills them."""
+    global TEST_STORE, TEST_PG
+    TEST_STORE, TEST_PG = 'postgresql', pg
+    w = World(root)
+    first = w.daemon
+    first._pg_db = 'caresync'  # pg.url's database
+    first.init()
+    first.start()
+    daemons = [first]
+    for k in range(1, n):
+        d = Daemon(root, 'server-%c' % (ord('a') + k))
+        d._pg_db = 'caresync'
+        run([CARESYNCD, 'init', '--data', d.data, '--store', pg.url, '--no-dev-ca'])
+        for f in ('ca.pem', 'server.pem', 'server.key'):
+            shutil.copy2(os.path.join(first.data, f), os.path.join(d.data, f))
+        d.start()
+        daemons.append(d)
+    _PG_DAEMONS.extend(daemons)
+    return w, daemons
+
+
+_PG_DAEMONS = []  # pg_daemons()'s, for pg_main() to dump and kill
+
+
+def pg_main(test, what=''):
+    """The whole run of a test of several daemons on one private PostgreSQL: skip (77) without
+    the PostgreSQL binaries, else test(root, pg, seed) with a seed printed (SEED=n replays
+    it) and @what; on failure the daemons' logs and the database's, and the temporary folder
+    kept; the daemons killed and the database removed whatever happens. Exits 0 or 1 with
+    'N passed, N failed'. In the suite's PostgreSQL pass (tools/test.sh --pg) it skips: it
+    starts its own PostgreSQL whatever the pass, and has run in the default one already."""
+    require_binaries()
+    if TEST_STORE == 'postgresql':
+        print('SKIP: runs on its own PostgreSQL in the default pass already')
+        sys.exit(77)
+    pg = PostgreSQL()
+    if pg.missing:
+        print('SKIP: ' + pg.missing)
+        sys.exit(77)
+    seed = int(os.environ.get('SEED') or random.SystemRandom().randrange(1, 1 << 30))
+    root = tempfile.mkdtemp(prefix='caresync-it-')
+    log('seed %d (replay: SEED=%d)%s; temporary directory %s' % (seed, seed, what, root))
+    ok = False
+    try:
+        pg.start()
+        test(root, pg, seed)
+        ok = True
+    except Exception:
+        traceback.print_exc()
+        for d in _PG_DAEMONS:
+            d.dump_log(40)
+        pg.dump_log(30)
+        log('FAILED seed %d; replay with SEED=%d' % (seed, seed))
+    finally:
+        for d in _PG_DAEMONS:
+            d.kill()
+        pg.close()
+    if ok and not os.environ.get('KEEP_TMP'):
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        log('kept ' + root)
+    print('%d passed, %d failed' % (1 if ok else 0, 0 if ok else 1))
+    sys.exit(0 if ok else 1)
