@@ -13,12 +13,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fhir.h"
 #include "hlc.h"
+#include "log.h"
 #include "store.h"
 #include "util.h"
 
@@ -72,6 +74,44 @@ int admin_store_failure(int r, const char *what)
 }
 
 /*
+ * One daemon per data directory: an exclusive lock on DIR/caresyncd.lock, held while serving
+ * (the kernel drops it when the process ends, however it ends), with the pid written in it.
+ * store migrate takes it too, so that no daemon starts on DIR while its store moves.
+ */
+int admin_serve_lock(const char *data, const char *hint, int *ret_fd)
+{
+    char path[PATH_MAX], pid[32] = "";
+    int fd;
+    ssize_t n;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/caresyncd.lock", data) >= sizeof(path))
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_USAGE, "the --data path is too long");
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot open %s: %s; check --data",
+                       path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+
+        n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_EXISTS,
+                           "another caresyncd is already serving %s%s%s%s; %s", data,
+                           pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", hint);
+        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot lock %s: %s", path,
+                       strerror(e));
+    }
+    snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+        log_warn("cannot write the pid to %s: %s", path, strerror(errno));
+    *ret_fd = fd;
+    return ADMIN_EXIT_OK;
+}
+
+/*
  * @url as it may be shown: the password of a URI's user (postgresql://USER:PASSWORD@...) and
  * every password=... parameter (a URI's query or a key=value string) replaced by ***.
  */
@@ -116,7 +156,7 @@ const char *admin_url_shown(const char *url, char *buf, size_t size)
 
 /* The PostgreSQL store's URL from DIR/store.url into *ret (malloc'd): 1, 0 when there is no
  * such file (the store is DIR/store.db), or -errno. */
-static int read_store_url(const char *dir, char **ret)
+int admin_store_url(const char *dir, char **ret)
 {
     char path[PATH_MAX], line[4096];
     bool got;
@@ -144,7 +184,7 @@ int admin_store_is_url(const char *dir)
 {
     _cleanup_free_ char *url = NULL;
 
-    return read_store_url(dir, &url);
+    return admin_store_url(dir, &url);
 }
 
 /* Open the PostgreSQL store at @url (from --store or DIR/store.url, named by @from in
@@ -179,7 +219,7 @@ int admin_open_store(const char *dir, struct store **ret)
 
     if (admin_path_in(dir, "store.db", path) < 0)
         return admin_fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", dir);
-    r = read_store_url(dir, &url);
+    r = admin_store_url(dir, &url);
     if (r < 0)
         return admin_fail(ADMIN_EXIT_FAILURE, "cannot read %s/store.url: %s; it holds the "
                           "PostgreSQL store's URL on one line", dir, strerror(-r));

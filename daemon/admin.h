@@ -38,6 +38,7 @@ struct admin_opts {
     const char *input;          /* restore */
     const char *nhs;            /* person list */
     const char *qr;             /* user passwd: the QR code's SVG file */
+    const char *to;             /* store migrate: the PostgreSQL URL */
     char *sans[TLS_SAN_MAX];
     size_t n_sans;
     bool json, quiet;
@@ -68,8 +69,19 @@ int admin_open_store(const char *dir, struct store **ret);
 /* admin_store_is_url() - 1 when DIR's store is PostgreSQL (DIR/store.url), 0 when it is the
  * embedded DIR/store.db, or -errno. */
 int admin_store_is_url(const char *dir);
+/* admin_store_url() - the URL in DIR/store.url into *ret (malloc'd): 1, 0 when there is no such
+ * file (the store is DIR/store.db), or -errno (-EBADMSG: an empty first line). */
+int admin_store_url(const char *dir, char **ret);
 /* admin_url_shown() - @url with its password replaced by ***, in @buf. */
 const char *admin_url_shown(const char *url, char *buf, size_t size);
+
+/*
+ * admin_serve_lock() - take DIR/caresyncd.lock, which a serving daemon holds, and write our pid
+ * in it; keep *ret_fd open as long as the lock must hold. Returns ADMIN_EXIT_OK, or logs why
+ * not (@hint says what to do when a daemon holds it) and returns the exit code:
+ * ADMIN_EXIT_EXISTS while another process holds it.
+ */
+int admin_serve_lock(const char *data, const char *hint, int *ret_fd);
 
 /* The admin subcommands. Each returns the process exit code; none leaves anything open. */
 int admin_init(const struct admin_command *cmd, struct admin_opts *o);
@@ -99,3 +111,4 @@ int admin_export(const struct admin_command *cmd, struct admin_opts *o);
 int admin_user_disable(const struct admin_command *cmd, struct admin_opts *o);
 int admin_user_role(const struct admin_command *cmd, struct admin_opts *o);
 int admin_person_list(const struct admin_command *cmd, struct admin_opts *o);
+int admin_store_migrate(const struct admin_command *cmd, struct admin_opts *o);

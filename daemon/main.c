@@ -352,6 +352,23 @@ static const struct admin_command commands[] = {
          "  -d, --data DIR          the data directory\n"
          "  -i, --input FILE        the backup file\n",
          admin_restore},
+        {"store migrate", "dJ", 0, "store migrate --data DIR --to URL",
+         "Move the embedded store of DIR (store.db) whole into the PostgreSQL database URL\n"
+         "names (postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=verify-full&...],\n"
+         "libpq's form): field states, change log, conflicts and resolutions, people, staff,\n"
+         "devices and tokens, enrolment codes, assignments, consents, cursors, the audit chain\n"
+         "(ids and hashes unchanged), console sign-ins, in one transaction, then checks every\n"
+         "table's count and the chain's tail. Devices sync on without noticing. DIR/store.url\n"
+         "(mode 0600) then names the database, which serve uses from then on, and store.db is\n"
+         "renamed store.db.moved: the fallback backup. Stop serve first. The database must be\n"
+         "empty (it is given the schema); run again after a crash, it finishes the move.\n"
+         "Exit 3: no store.db in DIR; 4: a caresyncd serves DIR, DIR is on PostgreSQL already,\n"
+         "store.db.moved exists, or the database holds another store; 1: the database cannot\n"
+         "be reached or the copy failed (nothing was moved). docs/DEPLOYMENT.md.\n"
+         "\n"
+         "  -d, --data DIR          the data directory\n"
+         "      --to URL            the PostgreSQL database (empty), as libpq takes it\n",
+         admin_store_migrate},
         {"audit verify", "d", 0, "audit verify --data DIR",
          "Recompute the audit log's hash chain from its first entry. Exits 0 when every entry is\n"
          "intact, 1 naming the first entry that was edited, removed or reordered.\n"
@@ -433,6 +450,7 @@ static const struct option longopts[] = {
         {"all", no_argument, NULL, 'Y'},
         {"ndjson", required_argument, NULL, 'Z'},
         {"qr", required_argument, NULL, 'Q'},
+        {"to", required_argument, NULL, 'J'},
         {"console-idle-timeout", required_argument, NULL, 'I'},
         {"console-lifetime", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
@@ -734,6 +752,9 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
         case 'Q':
             o->qr = optarg;
             break;
+        case 'J':
+            o->to = optarg;
+            break;
         case 'I':
             arg_console_idle = optarg;
             break;
@@ -837,42 +858,6 @@ static void on_hup(evutil_socket_t sig, short events, void *arg)
     log_info("SIGHUP: reloaded the certificate and key from %s; new connections use them",
              rl->cert);
     service_notify("READY=1");
-}
-
-/*
- * One daemon per data directory: an exclusive lock on DIR/caresyncd.lock, held while serving
- * (the kernel drops it when the process ends, however it ends), with the pid written in it.
- */
-static int serve_lock(const char *data, int *ret_fd)
-{
-    char path[PATH_MAX], pid[32] = "";
-    int fd;
-    ssize_t n;
-
-    if ((size_t)snprintf(path, sizeof(path), "%s/caresyncd.lock", data) >= sizeof(path))
-        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_USAGE, "the --data path is too long");
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot open %s: %s; check --data", path,
-                    strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno;
-
-        n = pread(fd, pid, sizeof(pid) - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        close(fd);
-        if (e == EWOULDBLOCK)
-            return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_EXISTS, "another caresyncd is already serving %s%s%s%s; stop "
-                        "it first, or serve another --data", data, pid[0] ? " (pid " : "", pid,
-                        pid[0] ? ")" : "");
-        return log_msg(LOG_LEVEL_ERROR, ADMIN_EXIT_FAILURE, "cannot lock %s: %s", path, strerror(e));
-    }
-    snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
-        log_warn("cannot write the pid to %s: %s", path, strerror(errno));
-    *ret_fd = fd;
-    return ADMIN_EXIT_OK;
 }
 
 static inline void event_freep(struct event **p)
@@ -1113,7 +1098,7 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
         if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
             log_warn("cannot raise the open file limit: %s", strerror(errno));
     }
-    r = serve_lock(data, &lock_fd);
+    r = admin_serve_lock(data, "stop it first, or serve another --data", &lock_fd);
     if (r != ADMIN_EXIT_OK)
         return r;
     r = admin_open_store(data, &store);
@@ -1295,7 +1280,8 @@ int main(int argc, char **argv)
     cmd = find_command(argc, argv, &words);
     if (!cmd) {
         bool group = streq(argv[1], "user") || streq(argv[1], "person") ||
-                     streq(argv[1], "device") || streq(argv[1], "cert");
+                     streq(argv[1], "device") || streq(argv[1], "cert") ||
+                     streq(argv[1], "store");
 
         if (group)
             fprintf(stderr, "caresyncd %s: %s '%s'; run 'caresyncd help' for the list\n", argv[1],

@@ -841,3 +841,79 @@ static const struct sql_driver pg_driver = {
     .exec = pg_exec,
     .close = pg_close,
 };
+
+/* ---- COPY FROM STDIN (store migrate) ---- */
+
+int pg_sql_copy_begin(struct sql *base, const char *copy_sql)
+{
+    struct pg *db = (struct pg *)base;
+    PGTransactionStatusType before;
+    PGresult *res;
+    int r = 0;
+
+    if (!pg_sql_is(base))
+        return -EINVAL;
+    if (db->lost)
+        return -ENOTCONN; /* COPY runs inside the caller's transaction: nothing to resume */
+    before = PQtransactionStatus(db->conn);
+    res = PQexec(db->conn, copy_sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN)
+        r = pg_fail(db, res, copy_sql, before);
+    PQclear(res);
+    return r;
+}
+
+int pg_sql_copy_put(struct sql *base, const char *buf, size_t n)
+{
+    struct pg *db = (struct pg *)base;
+    char text[256];
+
+    /* A blocking connection: PQputCopyData queues and flushes as the socket takes it. */
+    while (n > 0) {
+        int chunk = n > INT32_MAX ? INT32_MAX : (int)n;
+
+        if (PQputCopyData(db->conn, buf, chunk) != 1) {
+            log_error("postgresql: COPY data not sent: %s",
+                      redact(PQerrorMessage(db->conn), text, sizeof(text)));
+            if (PQstatus(db->conn) == CONNECTION_BAD)
+                mark_lost(db, PQTRANS_INTRANS);
+            return db->lost ? -ENOTCONN : -EIO;
+        }
+        buf += chunk;
+        n -= (size_t)chunk;
+    }
+    return 0;
+}
+
+int pg_sql_copy_end(struct sql *base, const char *abort_reason, int64_t *ret_rows, char *reterr_why,
+                    size_t why_size)
+{
+    struct pg *db = (struct pg *)base;
+    PGresult *res;
+    int r = 0;
+
+    if (db->lost)
+        return -ENOTCONN;
+    if (PQputCopyEnd(db->conn, abort_reason) != 1) {
+        mark_lost(db, PQTRANS_INTRANS);
+        return -ENOTCONN;
+    }
+    /* The COPY's result, then NULL: read until NULL so the connection takes statements again. */
+    while ((res = PQgetResult(db->conn))) {
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            if (ret_rows)
+                *ret_rows = strtoll(PQcmdTuples(res), NULL, 10);
+        } else if (r == 0) {
+            /* An abandoned COPY fails with our own reason: not worth an error line. */
+            r = abort_reason ? -ECANCELED : pg_fail(db, res, "COPY", PQTRANS_INTRANS);
+            if (!abort_reason && reterr_why && why_size > 0)
+                redact(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), reterr_why, why_size);
+        }
+        PQclear(res);
+    }
+    if (PQstatus(db->conn) == CONNECTION_BAD) {
+        mark_lost(db, PQTRANS_INTRANS);
+        r = -ENOTCONN;
+    }
+    return r;
+}

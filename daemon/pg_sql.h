@@ -32,3 +32,24 @@ bool pg_sql_is(const struct sql *db);
  * program does not know (a newer caresyncd migrated it), or the -errno of sql.h.
  */
 int pg_schema_migrate(struct sql *db);
+
+/*
+ * COPY ... FROM STDIN over @db (a pg_sql_open() connection), for `caresyncd store migrate`,
+ * which loads millions of rows: one stream per table instead of a round trip per row.
+ *
+ * pg_sql_copy_begin() runs @copy_sql ("COPY t (a, b) FROM STDIN", text format) and leaves the
+ * connection taking data; pg_sql_copy_put() sends @n bytes of rows in COPY's text format
+ * (tab-separated, \N for NULL, backslash escapes; rows end with '\n'; a row may span calls);
+ * pg_sql_copy_end() ends the stream and returns the number of rows the server stored in
+ * *ret_rows, or, with @abort_reason not NULL, abandons it (the COPY fails with that reason,
+ * which aborts the transaction it ran in). When the server refuses the rows, @reterr_why (if not
+ * NULL) gets its message, cut before any quoted value as every message the driver logs (a
+ * constraint's or a trigger's words, never a row's values). Each returns 0 or the -errno of
+ * sql.h; after a
+ * failed begin or put, call pg_sql_copy_end() with a reason to leave COPY mode. No other
+ * statement may run on @db between begin and end.
+ */
+int pg_sql_copy_begin(struct sql *db, const char *copy_sql);
+int pg_sql_copy_put(struct sql *db, const char *buf, size_t n);
+int pg_sql_copy_end(struct sql *db, const char *abort_reason, int64_t *ret_rows, char *reterr_why,
+                    size_t why_size);
