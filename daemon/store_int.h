@@ -154,6 +154,17 @@ int store_conflict_add(struct store *s, const char *kind, struct applying *a,
 int store_server_version(struct store *s, const struct applying *a, const char *value,
                          const char *writer_device, uint64_t sent_hlc, const char *before,
                          char ret_change_id[static UUID_STR_MAX], uint64_t *ret_hlc);
+/* store_seen_fill() - @ret from the change_log row of @st, its columns from @c on: device, tbl,
+ * row_id, field, value, sent_hlc, sent base hlc and device, outcome, hlc, conflict, person_id. */
+int store_seen_fill(struct sql_stmt *st, int c, struct backend_seen *ret);
+/* store_batch_load() - push_load()'s change ids and rows (owner, fields, versions, journal,
+ * conflict keys; loaded set) in four statements (store_batch.c, PostgreSQL's SQL).
+ * store_batch_write() - push_write() with the journal and the field versions as one statement
+ * each (a conflict or audit write in between as backend_write_each()). 0 or -errno. */
+int store_batch_load(struct store *s, const struct change_record *changes, size_t n,
+                     struct push_snapshot *snap);
+int store_batch_write(struct backend *b, struct store *s, const struct backend_write *w,
+                      size_t n);
 /* The merge operations (store_merge.c; backend.h says what each does). */
 int store_field_put(struct backend *b, const struct applying *a, uint64_t seq);
 int store_restored_after(struct backend *b, const char *tbl, const char *row_id, uint64_t hlc,
