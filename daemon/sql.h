@@ -95,7 +95,7 @@ struct sql_driver {
 struct sql {
     const struct sql_driver *drv;
     /* Statements run on the connection (each sql_step() that starts a run, each sql_exec()):
-     * on PostgreSQL each one is one round trip (a PQexecPrepared or a PQexec); @prepares are
+     * on PostgreSQL each one is one round trip (a prepared statement run, or a plain query); @prepares are
      * the round trips more that prepared a statement on the server (once per connection and
      * statement; SQLite's are local). The driver counts; only the connection's thread reads
      * them (sql_statements()). docs/internals/backend.md, "What a push costs". */
