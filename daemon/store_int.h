@@ -165,6 +165,10 @@ int store_batch_load(struct store *s, const struct change_record *changes, size_
                      struct push_snapshot *snap);
 int store_batch_write(struct backend *b, struct store *s, const struct backend_write *w,
                       size_t n);
+/* store_people_facts() - push_load()'s people (struct backend_person) in one statement
+ * (store_access.c, PostgreSQL's SQL). 0 or -errno. */
+int store_people_facts(struct store *s, const struct store_principal *p,
+                       struct push_snapshot *snap);
 /* The merge operations (store_merge.c; backend.h says what each does). */
 int store_field_put(struct backend *b, const struct applying *a, uint64_t seq);
 int store_restored_after(struct backend *b, const char *tbl, const char *row_id, uint64_t hlc,

@@ -219,8 +219,11 @@ static int op_push_load(struct backend *b, const struct store_principal *p,
         if (r >= 0)
             r = load_row_merge(s, row);
     }
-    for (size_t i = 0; r >= 0 && i < ret->n_people; i++)
-        r = load_person(s, p, &ret->people[i]);
+    if (r >= 0 && sql_dialect(s->sql) == SQL_POSTGRESQL && ret->n_people > 0)
+        r = store_people_facts(s, p, ret);
+    else
+        for (size_t i = 0; r >= 0 && i < ret->n_people; i++)
+            r = load_person(s, p, &ret->people[i]);
     if (r < 0)
         return r;
     st = store_sql(s, "SELECT given_cursor FROM devices WHERE id = ?");
