@@ -102,6 +102,49 @@ def pg_rows(pg, sql, params=(), db='caresync'):
     return [{k: _pg_time(v) for k, v in row.items()} for row in json.loads(out or '[]')]
 
 
+class _PgRow(tuple):
+    """A row as sqlite3.Row gives it: by position or by column name."""
+
+    def __new__(cls, d):
+        row = super().__new__(cls, d.values())
+        row._keys = list(d)
+        return row
+
+    def keys(self):
+        return self._keys
+
+    def __getitem__(self, k):
+        return tuple.__getitem__(self, self._keys.index(k) if isinstance(k, str) else k)
+
+
+class _PgCursor:
+    def __init__(self, rows):
+        self.rows = [_PgRow(r) for r in rows]
+
+    def fetchall(self):
+        return self.rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+class _PgConnection:
+    """Daemon.db() on a PostgreSQL store: read-only queries, as the tests make of store.db."""
+
+    def __init__(self, pg, db):
+        self.pg, self.dbname = pg, db
+        self.row_factory = None
+
+    def execute(self, sql, params=()):
+        return _PgCursor(pg_rows(self.pg, sql, params, self.dbname))
+
+    def close(self):
+        pass
+
+
 def _pg_time(v):
     """A timestamptz as json_agg writes it in UTC (2026-12-02T07:18:48.123+00:00) in the form
     the daemon writes (2026-12-02T07:18:48.123Z); a boolean as SQLite's 0 or 1."""
@@ -384,6 +427,8 @@ class Daemon:
     # -- the store, read-only --
 
     def db(self):
+        if self.pg:
+            return _PgConnection(self.pg, self.pg_db)
         con = sqlite3.connect('file:%s?mode=ro' % self.store_path, uri=True, timeout=10)
         con.row_factory = sqlite3.Row
         return con
@@ -406,6 +451,12 @@ class Daemon:
             return con.execute(sql, params).fetchone()[0]
         finally:
             con.close()
+
+    def store_seq(self):
+        """The store's sequence counter: meta 'seq' on SQLite, store_head's on PostgreSQL."""
+        if self.pg:
+            return int(self.scalar('SELECT seq FROM store_head'))
+        return int(self.scalar("SELECT value FROM meta WHERE key = 'seq'"))
 
     def counts(self):
         """Row counts of the tables a refused request must not touch."""

@@ -17,6 +17,7 @@ import sqlite3
 import stat
 import sys
 import tempfile
+import threading
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -105,6 +106,31 @@ def test(root, pg):
                    'both replicas hold the same winner')
         h.check_eq(pg.query('SELECT count(*) FROM conflicts'), [['1']],
                    'the loser is in the conflict log once')
+
+        # Syncs through both daemons at once, each pushing edits: the head orders the writers
+        # of both; none fails, and both replicas end equal to each other.
+        errors = []
+
+        def burst(c, d, field):
+            switch(c, d)
+            for i in range(6):
+                c.edit('person', pid, field, '%s %d' % (c.name, i))
+                p = c.run('sync', expect=None, quiet=True)
+                if p.returncode != 0:
+                    errors.append((c.name, p.returncode, p.stderr))
+
+        threads = [threading.Thread(target=burst, args=(nurse, a, 'phone')),
+                   threading.Thread(target=burst, args=(ot, b, 'address'))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        h.check_eq(errors, [], 'every concurrent sync succeeded')
+        for c in (nurse, ot, nurse):
+            c.sync()
+        h.check_eq((nurse.show(pid)['phone'], nurse.show(pid)['address']),
+                   ('nurse 5', 'ot 5'), 'each daemon\'s writes reached the other\'s device')
+        h.check_eq(ot.show(pid)['phone'], 'nurse 5', 'and the other way')
 
         # A user added through one directory is seen by the other.
         b.add_user('carol', 'social_worker')
