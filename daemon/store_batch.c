@@ -109,90 +109,12 @@ static int load_seen_all(struct store *s, const struct change_record *changes, s
     return rc == SQL_DONE ? 0 : rc;
 }
 
-/* Every row's owner, fields and versions from its field state, in one statement. */
-static int load_fields_all(struct store *s, struct push_snapshot *snap, const char *keys)
+/* Run @sql (the rows' keys as ?1) and hand each result to @fn with the snapshot row its first
+ * two columns (table, row id) name. */
+static int each_row(struct store *s, const char *sql, const char *keys, struct push_snapshot *snap,
+                    int (*fn)(struct sql_stmt *st, struct backend_row *row))
 {
-    _cleanup_sql_ struct sql_stmt *st = store_sql(
-            s, KEYS_CTE "SELECT f.tbl, f.row_id, f.field, f.value, f.hlc, f.device, f.change_id,"
-                        " f.person_id FROM k JOIN field_state f ON f.tbl = k.tbl"
-                        " AND f.row_id = k.row_id");
-    int rc = SQL_DONE, r = 0;
-
-    if (!st)
-        return -EIO;
-    sql_bind_text(st, 1, keys);
-    while (r >= 0 && (rc = sql_step(st)) == SQL_ROW) {
-        struct backend_row *row = backend_snapshot_row_named(snap, sql_column_text(st, 0),
-                                                             sql_column_text(st, 1));
-        const char *v = sql_column_text(st, 3);
-        struct store_row *f;
-
-        if (!row)
-            continue;
-        if (!row->exists)
-            copy_text(row->person_id, sizeof(row->person_id), sql_column_text(st, 7));
-        row->exists = true;
-        f = &row->fields;
-        if (f->n < STORE_ROW_MAX) {
-            f->names[f->n] = strdup(sql_column_text(st, 2));
-            f->values[f->n] = v ? strdup(v) : NULL;
-            if (!f->names[f->n] || (v && !f->values[f->n])) {
-                free(f->names[f->n]);
-                free(f->values[f->n]);
-                r = -ENOMEM;
-                break;
-            }
-            f->n++;
-        }
-        r = backend_row_put(row, sql_column_text(st, 2), v, (uint64_t)sql_column_int64(st, 4),
-                            sql_column_text(st, 5), sql_column_text(st, 6));
-    }
-    if (r < 0)
-        return r;
-    return rc == SQL_DONE ? 0 : rc;
-}
-
-/* Every row's journal within its bound, in one statement. */
-static int load_journal_all(struct store *s, struct push_snapshot *snap, const char *keys)
-{
-    _cleanup_sql_ struct sql_stmt *st = store_sql(
-            s, KEYS_CTE KEYS_JOURNAL("l.tbl, l.row_id, l.change_id, l.device, l.base_device,"
-                                     " l.field, l.value, l.hlc, l.sent_hlc, l.base_hlc,"
-                                     " l.outcome"));
-    int rc = SQL_DONE, r = 0;
-
-    if (!st)
-        return -EIO;
-    sql_bind_text(st, 1, keys);
-    while (r >= 0 && (rc = sql_step(st)) == SQL_ROW) {
-        struct backend_row *row = backend_snapshot_row_named(snap, sql_column_text(st, 0),
-                                                             sql_column_text(st, 1));
-        struct backend_journal_entry e = {0};
-
-        if (!row)
-            continue;
-        copy_text(e.change_id, sizeof(e.change_id), sql_column_text(st, 2));
-        copy_text(e.device, sizeof(e.device), sql_column_text(st, 3));
-        copy_text(e.base_device, sizeof(e.base_device), sql_column_text(st, 4));
-        copy_text(e.field, sizeof(e.field), sql_column_text(st, 5));
-        e.hlc = (uint64_t)sql_column_int64(st, 7);
-        e.sent_hlc = (uint64_t)sql_column_int64(st, 8);
-        e.base_hlc = (uint64_t)sql_column_int64(st, 9);
-        copy_text(e.outcome, sizeof(e.outcome), sql_column_text(st, 10));
-        r = backend_row_journal_add(row, &e, sql_column_text(st, 6));
-    }
-    if (r < 0)
-        return r;
-    return rc == SQL_DONE ? 0 : rc;
-}
-
-/* The conflict-log keys of every row's journal (as loaded), in one statement. */
-static int load_conflicts_all(struct store *s, struct push_snapshot *snap, const char *keys)
-{
-    _cleanup_sql_ struct sql_stmt *st = store_sql(
-            s, KEYS_CTE "SELECT j.tbl, j.row_id, c.loser_change_id, c.kind FROM conflicts c"
-                        " JOIN (" KEYS_JOURNAL("l.tbl, l.row_id, l.change_id") ") j"
-                        " ON c.loser_change_id = j.change_id");
+    _cleanup_sql_ struct sql_stmt *st = store_sql(s, sql);
     int rc = SQL_DONE, r = 0;
 
     if (!st)
@@ -203,11 +125,45 @@ static int load_conflicts_all(struct store *s, struct push_snapshot *snap, const
                                                              sql_column_text(st, 1));
 
         if (row)
-            r = backend_row_conflict_add(row, sql_column_text(st, 2), sql_column_text(st, 3));
+            r = fn(st, row);
     }
     if (r < 0)
         return r;
     return rc == SQL_DONE ? 0 : rc;
+}
+
+/* A field state (tbl, row_id, field, value, hlc, device, change_id, person_id): the row's
+ * owner, one of its fields and that field's version. */
+static int add_field(struct sql_stmt *st, struct backend_row *row)
+{
+    const char *v = sql_column_text(st, 3);
+    struct store_row *f = &row->fields;
+
+    if (!row->exists)
+        copy_text(row->person_id, sizeof(row->person_id), sql_column_text(st, 7));
+    row->exists = true;
+    if (f->n < STORE_ROW_MAX) {
+        f->names[f->n] = strdup(sql_column_text(st, 2));
+        f->values[f->n] = v ? strdup(v) : NULL;
+        if (!f->names[f->n] || (v && !f->values[f->n])) {
+            free(f->names[f->n]);
+            free(f->values[f->n]);
+            return -ENOMEM;
+        }
+        f->n++;
+    }
+    return backend_row_put(row, sql_column_text(st, 2), v, (uint64_t)sql_column_int64(st, 4),
+                           sql_column_text(st, 5), sql_column_text(st, 6));
+}
+
+static int add_journal(struct sql_stmt *st, struct backend_row *row)
+{
+    return store_journal_entry_add(st, 2, row);
+}
+
+static int add_conflict(struct sql_stmt *st, struct backend_row *row)
+{
+    return backend_row_conflict_add(row, sql_column_text(st, 2), sql_column_text(st, 3));
 }
 
 int store_batch_load(struct store *s, const struct change_record *changes, size_t n,
@@ -224,11 +180,21 @@ int store_batch_load(struct store *s, const struct change_record *changes, size_
     text = keys ? cJSON_PrintUnformatted(keys) : NULL;
     if (!text)
         return -ENOMEM;
-    r = load_fields_all(s, snap, text);
+    /* Every row's owner, fields and versions; its journal within its bound; the conflict-log
+     * keys of that journal: one statement each. */
+    r = each_row(s, KEYS_CTE "SELECT f.tbl, f.row_id, f.field, f.value, f.hlc, f.device,"
+                             " f.change_id, f.person_id FROM k JOIN field_state f"
+                             " ON f.tbl = k.tbl AND f.row_id = k.row_id",
+                 text, snap, add_field);
     if (r >= 0)
-        r = load_journal_all(s, snap, text);
+        r = each_row(s, KEYS_CTE KEYS_JOURNAL("l.tbl, l.row_id, " STORE_JOURNAL_COLS("l.")),
+                     text, snap, add_journal);
     if (r >= 0)
-        r = load_conflicts_all(s, snap, text);
+        r = each_row(s, KEYS_CTE "SELECT j.tbl, j.row_id, c.loser_change_id, c.kind"
+                                 " FROM conflicts c JOIN ("
+                                 KEYS_JOURNAL("l.tbl, l.row_id, l.change_id") ") j"
+                                 " ON c.loser_change_id = j.change_id",
+                     text, snap, add_conflict);
     cJSON_free(text);
     for (size_t i = 0; r >= 0 && i < snap->n_rows; i++)
         snap->rows[i].loaded = true;
@@ -369,10 +335,7 @@ static int batch_flush(struct store *s, struct batch_writes *bw)
                           " j->>'value', CAST(j->>'hlc' AS BIGINT), j->>'device',"
                           " j->>'change_id', CAST(j->>'seq' AS BIGINT)"
                           " FROM jsonb_array_elements(CAST(?1 AS jsonb)) AS e(j)"
-                          " ON CONFLICT(tbl, row_id, field) DO UPDATE SET"
-                          " value = excluded.value, hlc = excluded.hlc,"
-                          " device = excluded.device, change_id = excluded.change_id,"
-                          " seq = excluded.seq");
+                          FIELD_STATE_UPSERT);
         if (!st)
             return -EIO;
         r = bind_json(st, 1, bw->fields, &text);

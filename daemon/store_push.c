@@ -62,6 +62,21 @@ static int load_seen(struct store *s, const char *change_id, struct backend_seen
     return rc == SQL_ROW || rc == SQL_DONE ? 0 : rc;
 }
 
+int store_journal_entry_add(struct sql_stmt *st, int c, struct backend_row *row)
+{
+    struct backend_journal_entry e = {0};
+
+    copy_text(e.change_id, sizeof(e.change_id), sql_column_text(st, c));
+    copy_text(e.device, sizeof(e.device), sql_column_text(st, c + 1));
+    copy_text(e.base_device, sizeof(e.base_device), sql_column_text(st, c + 2));
+    copy_text(e.field, sizeof(e.field), sql_column_text(st, c + 3));
+    e.hlc = (uint64_t)sql_column_int64(st, c + 5);
+    e.sent_hlc = (uint64_t)sql_column_int64(st, c + 6);
+    e.base_hlc = (uint64_t)sql_column_int64(st, c + 7);
+    copy_text(e.outcome, sizeof(e.outcome), sql_column_text(st, c + 8));
+    return backend_row_journal_add(row, &e, sql_column_text(st, c + 4));
+}
+
 static int load_person(struct store *s, const struct store_principal *p,
                        struct backend_person *bp)
 {
@@ -145,26 +160,14 @@ static int load_row_merge(struct store *s, struct backend_row *row)
         return r;
     if (rc != SQL_DONE)
         return rc;
-    st = store_sql(s, JOURNAL_BOUNDED("l.change_id, l.device, l.base_device, l.field, l.value,"
-                                       " l.hlc, l.sent_hlc, l.base_hlc, l.outcome"));
+    st = store_sql(s, JOURNAL_BOUNDED(STORE_JOURNAL_COLS("l.")));
     if (!st)
         return -EIO;
     sql_bind_text(st, 1, row->table->name);
     sql_bind_text(st, 2, row->row_id);
     sql_bind_int64(st, 3, (int64_t)row->journal_from);
-    while (r >= 0 && (rc = sql_step(st)) == SQL_ROW) {
-        struct backend_journal_entry e = {0};
-
-        copy_text(e.change_id, sizeof(e.change_id), sql_column_text(st, 0));
-        copy_text(e.device, sizeof(e.device), sql_column_text(st, 1));
-        copy_text(e.base_device, sizeof(e.base_device), sql_column_text(st, 2));
-        copy_text(e.field, sizeof(e.field), sql_column_text(st, 3));
-        e.hlc = (uint64_t)sql_column_int64(st, 5);
-        e.sent_hlc = (uint64_t)sql_column_int64(st, 6);
-        e.base_hlc = (uint64_t)sql_column_int64(st, 7);
-        copy_text(e.outcome, sizeof(e.outcome), sql_column_text(st, 8));
-        r = backend_row_journal_add(row, &e, sql_column_text(st, 4));
-    }
+    while (r >= 0 && (rc = sql_step(st)) == SQL_ROW)
+        r = store_journal_entry_add(st, 0, row);
     sql_reset(st);
     if (r < 0)
         return r;
