@@ -154,6 +154,29 @@ int store_people_facts(struct store *s, const struct store_principal *p,
     return rc == SQL_DONE ? 0 : rc;
 }
 
+int store_denied_each(struct store *s, const char *role, const char *ids,
+                      const struct pull_facts *io, bool *ret)
+{
+    const char *sector = access_sector(role);
+    _cleanup_sql_ struct sql_stmt *st = NULL;
+    int rc;
+
+    if (!sector)
+        return 0;
+    st = store_sql(s, "SELECT k.p FROM (SELECT DISTINCT e.p FROM"
+                      " jsonb_array_elements_text(CAST(?1 AS jsonb)) AS e(p)) k"
+                      " WHERE EXISTS (SELECT 1" DENY_FROM("") DENY_WHERE_FOR("k.p", "?2") ")");
+    if (!st)
+        return -EIO;
+    sql_bind_text(st, 1, ids);
+    sql_bind_text(st, 2, sector);
+    while ((rc = sql_step(st)) == SQL_ROW)
+        for (size_t i = 0; i < io->n_people; i++)
+            if (streq(io->people[i].person_id, sql_column_text(st, 0)))
+                ret[i] = true;
+    return rc == SQL_DONE ? 0 : rc;
+}
+
 void store_row_done(struct store_row *r)
 {
     for (size_t i = 0; i < r->n; i++) {

@@ -6,6 +6,8 @@
 # device's edit, so a conflict is logged), each measured by the statements the writer ran
 # (caresyncd_store_statements_total on /metrics: on PostgreSQL one round trip each). The
 # statements of a push must not grow with the batch: stmts(300) <= stmts(1) + a small constant.
+# Likewise the other device's pull of the new rows (one page of 1, 30 or 300 rows), and a
+# first pull of a caseload of 30 people against one of 1.
 # Always on a private PostgreSQL (whatever CARESYNC_TEST_STORE says).
 import os
 import re
@@ -63,6 +65,12 @@ def test(w):
         s_fresh, ms_fresh, doc = push(d, addr, nurse.token, fresh, 'fresh push of %d' % n)
         h.check(all(o['outcome'] == 'applied' for o in doc['outcomes']),
                 'fresh push of %d: all applied' % n, doc['outcomes'][:3])
+        # The other device pulls them: one page of n new rows.
+        before = statements(addr)
+        ot.sync()
+        s_pull = statements(addr) - before
+        h.check_eq(len(ot.show(pid)['goals']), sum((1,) + SIZES[:SIZES.index(n) + 1])
+                   if rnd else 1, 'the ot pulled every goal so far')
         time.sleep(0.01)
         # Another device edits the first row from the same base, first: the nurse's edit of
         # it below is concurrent, a conflict.
@@ -82,14 +90,33 @@ def test(w):
         h.check_eq(d.scalar("SELECT count(*) FROM change_log WHERE device = ? AND"
                             " outcome = 'applied' AND value LIKE ?", (dev, '%% edited %d' % rnd)),
                    n, 'every edit of %d journaled as applied' % n)
-        figures[n] = (s_fresh, s_edit, ms_fresh, ms_edit)
+        figures[n] = (s_fresh, s_edit, s_pull, ms_fresh, ms_edit)
         h.log('push of %3d changes: fresh rows %4d statements %6.1f ms; existing rows %4d'
-              ' statements %6.1f ms' % (n, s_fresh, ms_fresh, s_edit, ms_edit))
-    for k, what in ((0, 'fresh rows'), (1, 'existing rows')):
+              ' statements %6.1f ms; the pull of %3d rows %4d statements'
+              % (n, s_fresh, ms_fresh, s_edit, ms_edit, n, s_pull))
+    # A first pull of a caseload of 1 person against one of 30 (each sent whole: its deny,
+    # expiry and state are the page's facts).
+    people = [d.add_person('Caseload %d' % i, phone='0131 000 %04d' % i) for i in range(30)]
+    for k, many in ((1, people[:1]), (30, people)):
+        worker = w.client('physio%d' % k, 'physiotherapist')
+        for person in many:
+            d.assign(person, 'physio%d' % k)
+        before = statements(addr)
+        worker.sync()
+        s_first = statements(addr) - before
+        h.check_eq(len(worker.caseload()), k, 'physio%d pulled its caseload' % k)
+        figures[k] += (s_first,)
+        h.log('first pull of a caseload of %2d people: %4d statements' % (k, s_first))
+    for k, what in ((0, 'fresh rows'), (1, 'existing rows'), (2, 'a pull page of new rows')):
         one, most = figures[1][k], figures[SIZES[-1]][k]
-        h.check(most <= one + SLACK, 'a push of %d changes to %s runs %d statements, of 1: %d;'
+        h.check(most <= one + SLACK, '%d changes, %s: %d statements, of 1: %d;'
                 ' it must not grow with the batch (at most %d more)'
                 % (SIZES[-1], what, most, one, SLACK), figures)
+    # The page's facts are constant; the pull's audit still writes one event per person sent
+    # (store_sync.c), one statement each: 29 more. (It was 4 per person: 138 against 22.)
+    one, most = figures[1][5], figures[30][5]
+    h.check(most <= one + 29 + SLACK, 'a first pull of 30 people: %d statements, of 1: %d; at'
+            ' most one more per person (its audit event)' % (most, one), figures)
 
 
 if __name__ == '__main__':
