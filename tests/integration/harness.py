@@ -92,14 +92,50 @@ def _pg_bind(sql, params):
     return ''.join(out)
 
 
+def _pg_json(sql):
+    """SQLite's json_extract(col, '$.key') in the tests' queries as PostgreSQL's ->>, a number
+    where sum() adds it up."""
+    import re
+    sql = re.sub(r"sum\(json_extract\((\w+), '\$\.(\w+)'\)\)",
+                 r"sum((\1::jsonb ->> '\2')::bigint)", sql)
+    return re.sub(r"json_extract\((\w+), '\$\.(\w+)'\)", r"(\1::jsonb ->> '\2')", sql)
+
+
 def pg_rows(pg, sql, params=(), db='caresync'):
     """Rows of @sql (SQLite-style ? placeholders) on @pg as dicts, values as sqlite3 gives
     them: the database's own types through json_agg (integers as int, text as str, NULL as
     None), timestamps in the form the daemon writes (2026-12-02T07:18:48.123Z)."""
-    text = _pg_bind(sql, params).strip().rstrip(';')
+    text = _pg_json(_pg_bind(sql, params).strip().rstrip(';'))
     out = pg.psql("SET TimeZone = 'UTC'; SELECT coalesce(json_agg(t), '[]') FROM (%s) t"
                   % text, db=db).stdout.strip()
     return [{k: _pg_time(v) for k, v in row.items()} for row in json.loads(out or '[]')]
+
+
+class _PgWriter:
+    """store_writer() on PostgreSQL: statements collected, run at commit() in one transaction
+    that holds store_head, as the daemon's writes do."""
+
+    def __init__(self, d):
+        self.d, self.sql = d, []
+
+    def execute(self, sql, params=()):
+        self.sql.append(_pg_bind(sql, params))
+
+    def commit(self):
+        self.d.pg.psql('BEGIN; UPDATE store_head SET seq = seq; %s; COMMIT' % '; '.join(self.sql),
+                       db=self.d.pg_db)
+        self.sql = []
+
+    def close(self):
+        pass
+
+
+def store_writer(d):
+    """A connection that writes into @d's store behind the daemon's back (a test setting up what
+    an older version would have stored): sqlite3 on store.db, or psql on PostgreSQL."""
+    if d.pg:
+        return _PgWriter(d)
+    return sqlite3.connect(d.store_path, timeout=10)
 
 
 class _PgRow(tuple):

@@ -282,7 +282,7 @@ def test(w):
 
     h.log('-- 5. a conflict about a person never on the caseload does not name them')
     # One stored before this version refused such changes: written here as it would have been.
-    con = sqlite3.connect(d.store_path, timeout=10)
+    con = h.store_writer(d)
     try:
         con.execute("INSERT INTO change_log(change_id, device, user_id, tbl, row_id, field,"
                     " person_id, value, hlc, sent_hlc, outcome, received_ms) SELECT ?, ?, id,"
