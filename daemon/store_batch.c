@@ -210,6 +210,22 @@ struct batch_writes {
     size_t n_fields;
 };
 
+/* What a journal entry and a field version both hold: the change, where, its value and clock. */
+static int add_version(cJSON *o, const struct applying *a)
+{
+    int r = 0;
+
+    r |= add_str(o, "change_id", a->change_id);
+    r |= add_str(o, "device", a->device);
+    r |= add_str(o, "tbl", a->tbl);
+    r |= add_str(o, "row_id", a->row_id);
+    r |= add_str(o, "field", a->field->name);
+    r |= add_str(o, "person_id", a->person_id);
+    r |= add_str(o, "value", a->value);
+    r |= add_u64(o, "hlc", a->hlc);
+    return r;
+}
+
 static int journal_add(struct batch_writes *bw, const struct backend_write *w)
 {
     struct applying a;
@@ -221,16 +237,9 @@ static int journal_add(struct batch_writes *bw, const struct backend_write *w)
         cJSON_Delete(o);
         return -ENOMEM;
     }
-    r |= add_str(o, "change_id", a.change_id);
-    r |= add_str(o, "device", a.device);
+    r |= add_version(o, &a);
     if (a.user_id)
         r |= add_u64(o, "user_id", (uint64_t)a.user_id);
-    r |= add_str(o, "tbl", a.tbl);
-    r |= add_str(o, "row_id", a.row_id);
-    r |= add_str(o, "field", a.field->name);
-    r |= add_str(o, "person_id", a.person_id);
-    r |= add_str(o, "value", a.value);
-    r |= add_u64(o, "hlc", a.hlc);
     r |= add_u64(o, "sent_hlc", a.sent_hlc);
     r |= add_u64(o, "base_hlc", a.base_hlc);
     r |= add_str(o, "base_device", a.base_device ? a.base_device : "");
@@ -264,14 +273,7 @@ static int field_add(struct batch_writes *bw, const struct backend_write *w)
             break;
         }
     }
-    r |= add_str(o, "tbl", a.tbl);
-    r |= add_str(o, "row_id", a.row_id);
-    r |= add_str(o, "field", a.field->name);
-    r |= add_str(o, "person_id", a.person_id);
-    r |= add_str(o, "value", a.value);
-    r |= add_u64(o, "hlc", a.hlc);
-    r |= add_str(o, "device", a.device);
-    r |= add_str(o, "change_id", a.change_id);
+    r |= add_version(o, &a);
     r |= add_u64(o, "seq", w->seq);
     if (r) {
         cJSON_Delete(o);
