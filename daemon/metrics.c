@@ -305,6 +305,12 @@ static void expose(struct metrics_server *m, struct evbuffer *b, bool dev_ok,
         "Groups of write jobs the writer committed together (group commit).", ws.groups);
     expo_one(b, "caresyncd_store_commits_total", "counter",
         "COMMITs the writer made, each one fsync of the write-ahead log.", ws.commits);
+    expo_one(b, "caresyncd_store_statements_total", "counter",
+        "Statements the writer ran on the store's database (on PostgreSQL, one round trip each).",
+        ws.statements);
+    expo_one(b, "caresyncd_store_prepares_total", "counter",
+        "Statements the writer prepared (on PostgreSQL, one round trip each, once per connection).",
+        ws.prepares);
     expo_one(b, "caresyncd_store_largest_group", "gauge",
         "The most write jobs committed in one group since the start.", ws.largest_group);
     expo_header(b, "caresyncd_store_write_seconds_total", "counter",

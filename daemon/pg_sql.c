@@ -539,6 +539,7 @@ static int ensure_prepared(struct pg_stmt *st)
         char drop[48];
 
         snprintf(drop, sizeof(drop), "DEALLOCATE %s", st->name);
+        db->base.prepares++;
         PQclear(PQexec(db->conn, drop));
     }
     for (int i = 0; i < st->nparams; i++)
@@ -548,6 +549,7 @@ static int ensure_prepared(struct pg_stmt *st)
             st->ptypes[i] = 0;
     snprintf(st->name, sizeof(st->name), "cs%u", ++db->next_name);
     before = PQtransactionStatus(db->conn);
+    db->base.prepares++;
     res = PQprepare(db->conn, st->name, st->text, st->nparams, st->ptypes);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         r = pg_fail(db, res, st->key, before);
@@ -586,6 +588,7 @@ static int stmt_run(struct pg_stmt *st)
     if (r < 0)
         return r;
     before = PQtransactionStatus(db->conn);
+    db->base.statements++; /* one round trip: Bind, Execute, Sync */
     res = PQexecPrepared(db->conn, st->name, st->nparams, st->values, NULL, NULL, 0);
     status = PQresultStatus(res);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
@@ -794,6 +797,7 @@ static int pg_exec(struct sql *base, const char *sql)
             return r;
     }
     before = PQtransactionStatus(db->conn);
+    db->base.statements++;
     res = PQexec(db->conn, sql);
     status = PQresultStatus(res);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY)

@@ -94,6 +94,12 @@ struct sql_driver {
 /* Every driver's connection and statement begin with these. */
 struct sql {
     const struct sql_driver *drv;
+    /* Statements run on the connection (each sql_step() that starts a run, each sql_exec()):
+     * on PostgreSQL each one is one round trip (a prepared statement run, or a plain query); @prepares are
+     * the round trips more that prepared a statement on the server (once per connection and
+     * statement; SQLite's are local). The driver counts; only the connection's thread reads
+     * them (sql_statements()). docs/internals/backend.md, "What a push costs". */
+    uint64_t statements, prepares;
 };
 
 struct sql_stmt {
@@ -155,6 +161,14 @@ static inline int64_t sql_changes(struct sql *db)
 static inline int sql_exec(struct sql *db, const char *sql)
 {
     return db->drv->exec(db, sql);
+}
+
+/* sql_statements() - statements run on @db so far (struct sql), and prepares in *ret_prepares. */
+static inline uint64_t sql_statements(const struct sql *db, uint64_t *ret_prepares)
+{
+    if (ret_prepares)
+        *ret_prepares = db ? db->prepares : 0;
+    return db ? db->statements : 0;
 }
 
 static inline void sql_close(struct sql *db)

@@ -17,9 +17,12 @@
 /* One slot per SQL literal in the server: every call site of sql_prepare(). */
 #define SQLITE_SQL_CACHE 512
 
+struct sqlite_sql;
+
 struct sqlite_sql_stmt {
     struct sql_stmt base;
     sqlite3_stmt *st;
+    struct sqlite_sql *db; /* its connection, whose statements it counts */
 };
 
 struct sqlite_sql {
@@ -79,6 +82,8 @@ static struct sqlite_sql_stmt *cache_get(struct sqlite_sql *d, const char *sql)
             d->cache[k].sql = sql;
             d->cache[k].st.base.drv = &sqlite_driver;
             d->cache[k].st.st = st;
+            d->cache[k].st.db = d;
+            d->base.prepares++;
             d->n++;
             return &d->cache[k].st;
         }
@@ -115,7 +120,12 @@ static void drv_bind_int64(struct sql_stmt *st, int i, int64_t v)
 
 static int drv_step(struct sql_stmt *st)
 {
-    int rc = sqlite3_step(to_st(st));
+    int rc;
+
+    /* A statement not mid-run starts one (after SQLITE_DONE a step runs it again). */
+    if (!sqlite3_stmt_busy(to_st(st)))
+        ((struct sqlite_sql_stmt *)st)->db->base.statements++;
+    rc = sqlite3_step(to_st(st));
 
     if (rc == SQLITE_ROW)
         return SQL_ROW;
@@ -161,7 +171,10 @@ static int64_t drv_changes(struct sql *db)
 
 static int drv_exec(struct sql *db, const char *sql)
 {
-    int rc = sqlite3_exec(to_db(db)->db, sql, NULL, NULL, NULL);
+    int rc;
+
+    db->statements++;
+    rc = sqlite3_exec(to_db(db)->db, sql, NULL, NULL, NULL);
 
     return rc == SQLITE_OK ? 0 : sqlite_sql_errno(rc);
 }

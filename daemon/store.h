@@ -95,6 +95,10 @@ int store_group_commit(struct store *s);
 void store_group_rollback(struct store *s);
 /* store_commits() - COMMITs this handle has made (each one fsync of the write-ahead log). */
 uint64_t store_commits(const struct store *s);
+/* store_statements() - statements this handle ran on its database (on PostgreSQL, one round
+ * trip each), and in *ret_prepares (may be NULL) the statements it prepared (sql.h). Only the
+ * handle's own thread may ask. */
+uint64_t store_statements(const struct store *s, uint64_t *ret_prepares);
 
 /*
  * store_checkpointer_start() - copy the write-ahead log into the store file from a background

@@ -21,18 +21,20 @@
     "  AND d.field = 'decision' AND d.value = 'deny'"                                             \
     " JOIN field_state t ON t.tbl = 'consent' AND t.row_id = c.row_id"                            \
     "  AND t.field = 'status' AND t.value = 'active'"
-#define DENY_WHERE                                                                                \
-    " WHERE c.person_id = ?1 AND c.tbl = 'consent' AND c.field = 'sector'"                        \
-    "  AND c.value IN (?2, 'all') AND NOT EXISTS (SELECT 1 FROM field_state x"                    \
+#define DENY_WHERE_FOR(person, sector)                                                            \
+    " WHERE c.person_id = " person " AND c.tbl = 'consent' AND c.field = 'sector'"                \
+    "  AND c.value IN (" sector ", 'all') AND NOT EXISTS (SELECT 1 FROM field_state x"            \
     "  WHERE x.tbl = 'consent' AND x.row_id = c.row_id"                                           \
     "  AND x.field = '_deleted' AND x.value = '1')"
+#define DENY_WHERE DENY_WHERE_FOR("?1", "?2")
 #define DENIED_SQL(hint) "SELECT 1" DENY_FROM(hint) DENY_WHERE " LIMIT 1"
-#define DENY_SINCE_SQL(greatest, hint)                                                            \
+#define DENY_SINCE_FOR(greatest, hint, where)                                                     \
     "SELECT " greatest "(c.seq, d.seq, t.seq) AS sq, " greatest "(coalesce(lc.received_ms, 0),"   \
-    "  coalesce(ld.received_ms, 0), coalesce(lt.received_ms, 0))" DENY_FROM(hint)                 \
+    "  coalesce(ld.received_ms, 0), coalesce(lt.received_ms, 0)) AS ms" DENY_FROM(hint)           \
     " LEFT JOIN change_log lc ON lc.change_id = c.change_id"                                      \
     " LEFT JOIN change_log ld ON ld.change_id = d.change_id"                                      \
-    " LEFT JOIN change_log lt ON lt.change_id = t.change_id" DENY_WHERE " ORDER BY sq LIMIT 1"
+    " LEFT JOIN change_log lt ON lt.change_id = t.change_id" where " ORDER BY sq LIMIT 1"
+#define DENY_SINCE_SQL(greatest, hint) DENY_SINCE_FOR(greatest, hint, DENY_WHERE)
 
 int store_denied(struct store *s, const char *role, const char *person_id)
 {
@@ -85,6 +87,94 @@ int store_deny_since(struct store *s, const char *role, const char *person_id,
     if (rc != SQL_ROW && rc != SQL_DONE)
         return rc;
     return found;
+}
+
+/*
+ * What a push needs about each of its people (backend_person) in ONE statement, on PostgreSQL
+ * (store_push.c; SQLite asks per person, load_person()): whether the person exists, the
+ * principal's current or last assignment, and, when assigned, the first active deny of the
+ * principal's sector (denied exactly when there is one, as store_denied() and
+ * store_deny_since() read the same provisions).
+ */
+int store_people_facts(struct store *s, const struct store_principal *p,
+                       struct push_snapshot *snap)
+{
+    _cleanup_json_ cJSON *ids = cJSON_CreateArray();
+    _cleanup_sql_ struct sql_stmt *st = NULL;
+    char *text = NULL;
+    int rc;
+
+    for (size_t i = 0; ids && i < snap->n_people; i++) {
+        snap->people[i] = (struct backend_person){.person_id = snap->people[i].person_id};
+        if (!cJSON_AddItemToArray(ids, cJSON_CreateString(snap->people[i].person_id)))
+            return -ENOMEM;
+    }
+    if (!ids || !(text = cJSON_PrintUnformatted(ids)))
+        return -ENOMEM;
+    st = store_sql(s, "WITH k AS (SELECT DISTINCT e.p FROM"
+                      " jsonb_array_elements_text(CAST(?1 AS jsonb)) AS e(p))"
+                      " SELECT k.p, CASE WHEN EXISTS (SELECT 1 FROM field_state f"
+                      "  WHERE f.tbl = 'person' AND f.row_id = k.p) THEN 1 ELSE 0 END,"
+                      " a.ended_ms, a.end_seq, a.cur, dn.sq, dn.ms FROM k"
+                      " LEFT JOIN LATERAL (SELECT ended_ms, end_seq,"
+                      "  CASE WHEN end_seq IS NULL THEN 1 ELSE 0 END AS cur FROM assignments"
+                      "  WHERE person_id = k.p AND user_id = ?2"
+                      "  ORDER BY end_seq IS NULL DESC, end_seq DESC LIMIT 1) a ON true"
+                      " LEFT JOIN LATERAL (" DENY_SINCE_FOR("greatest", "",
+                                                           DENY_WHERE_FOR("k.p", "?3")
+                                                           " AND CAST(?3 AS TEXT) IS NOT NULL")
+                      ") dn ON a.cur = 1");
+    if (!st) {
+        cJSON_free(text);
+        return -EIO;
+    }
+    sql_bind_text(st, 1, text);
+    sql_bind_int64(st, 2, p->user_id);
+    sql_bind_text(st, 3, access_sector(p->role));
+    while ((rc = sql_step(st)) == SQL_ROW) {
+        struct backend_person *bp = backend_snapshot_person(snap, sql_column_text(st, 0));
+
+        if (!bp)
+            continue;
+        bp->exists = sql_column_int64(st, 1) != 0;
+        if (sql_column_type(st, 4) != SQL_NULL) {
+            bp->had_assignment = bp->ever_assigned = true;
+            bp->end_ms = (uint64_t)sql_column_int64(st, 2);
+            bp->end_seq = (uint64_t)sql_column_int64(st, 3);
+            bp->assigned = sql_column_int64(st, 4) != 0;
+        }
+        if (bp->assigned && sql_column_type(st, 5) != SQL_NULL) {
+            bp->denied = bp->deny_found = true;
+            bp->deny_seq = (uint64_t)sql_column_int64(st, 5);
+            bp->deny_ms = (uint64_t)sql_column_int64(st, 6);
+        }
+    }
+    sql_reset(st);
+    cJSON_free(text);
+    return rc == SQL_DONE ? 0 : rc;
+}
+
+int store_denied_each(struct store *s, const char *role, const char *ids,
+                      const struct pull_facts *io, bool *ret)
+{
+    const char *sector = access_sector(role);
+    _cleanup_sql_ struct sql_stmt *st = NULL;
+    int rc;
+
+    if (!sector)
+        return 0;
+    st = store_sql(s, "SELECT k.p FROM (SELECT DISTINCT e.p FROM"
+                      " jsonb_array_elements_text(CAST(?1 AS jsonb)) AS e(p)) k"
+                      " WHERE EXISTS (SELECT 1" DENY_FROM("") DENY_WHERE_FOR("k.p", "?2") ")");
+    if (!st)
+        return -EIO;
+    sql_bind_text(st, 1, ids);
+    sql_bind_text(st, 2, sector);
+    while ((rc = sql_step(st)) == SQL_ROW)
+        for (size_t i = 0; i < io->n_people; i++)
+            if (streq(io->people[i].person_id, sql_column_text(st, 0)))
+                ret[i] = true;
+    return rc == SQL_DONE ? 0 : rc;
 }
 
 void store_row_done(struct store_row *r)

@@ -86,6 +86,11 @@ uint64_t store_commits(const struct store *s)
     return s->commits;
 }
 
+uint64_t store_statements(const struct store *s, uint64_t *ret_prepares)
+{
+    return sql_statements(s->sql, ret_prepares);
+}
+
 /*
  * Sequence numbers never go back, whatever happened to the file (docs/internals/audit.md,
  * "Rewinds"): the counter is at least the wall clock in microseconds (ms x 1000) when a store

@@ -154,6 +154,37 @@ int store_conflict_add(struct store *s, const char *kind, struct applying *a,
 int store_server_version(struct store *s, const struct applying *a, const char *value,
                          const char *writer_device, uint64_t sent_hlc, const char *before,
                          char ret_change_id[static UUID_STR_MAX], uint64_t *ret_hlc);
+/* A field state's upsert: the new version replaces the row's version of that field. */
+#define FIELD_STATE_UPSERT                                                                      \
+    " ON CONFLICT(tbl, row_id, field) DO UPDATE SET value = excluded.value, hlc = excluded.hlc," \
+    " device = excluded.device, change_id = excluded.change_id, seq = excluded.seq"
+/* A journal entry's columns as store_journal_entry_add() reads them (@p: the table's alias). */
+#define STORE_JOURNAL_COLS(p)                                                                   \
+    p "change_id, " p "device, " p "base_device, " p "field, " p "value, " p "hlc, "            \
+    p "sent_hlc, " p "base_hlc, " p "outcome"
+/* store_journal_entry_add() - append the journal entry in @st's columns from @c on
+ * (STORE_JOURNAL_COLS) to @row's journal. 0 or -ENOMEM. */
+int store_journal_entry_add(struct sql_stmt *st, int c, struct backend_row *row);
+/* store_seen_fill() - @ret from the change_log row of @st, its columns from @c on: device, tbl,
+ * row_id, field, value, sent_hlc, sent base hlc and device, outcome, hlc, conflict, person_id. */
+int store_seen_fill(struct sql_stmt *st, int c, struct backend_seen *ret);
+/* store_batch_load() - push_load()'s change ids and rows (owner, fields, versions, journal,
+ * conflict keys; loaded set) in four statements (store_batch.c, PostgreSQL's SQL).
+ * store_batch_write() - push_write() with the journal and the field versions as one statement
+ * each (a conflict or audit write in between as backend_write_each()). 0 or -errno. */
+int store_batch_load(struct store *s, const struct change_record *changes, size_t n,
+                     struct push_snapshot *snap);
+int store_batch_write(struct backend *b, struct store *s, const struct backend_write *w,
+                      size_t n);
+/* store_people_facts() - push_load()'s people (struct backend_person) in one statement
+ * (store_access.c, PostgreSQL's SQL). 0 or -errno. */
+int store_people_facts(struct store *s, const struct store_principal *p,
+                       struct push_snapshot *snap);
+/* store_denied_each() - for each person of @io (their ids also in @ids, a JSON array), whether
+ * an active consent provision denies @role's sector, in @ret[i] (set true only), in one
+ * statement (store_access.c, PostgreSQL's SQL; store_denied() one person). 0 or -errno. */
+int store_denied_each(struct store *s, const char *role, const char *ids,
+                      const struct pull_facts *io, bool *ret);
 /* The merge operations (store_merge.c; backend.h says what each does). */
 int store_field_put(struct backend *b, const struct applying *a, uint64_t seq);
 int store_restored_after(struct backend *b, const char *tbl, const char *row_id, uint64_t hlc,

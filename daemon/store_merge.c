@@ -122,11 +122,7 @@ int store_field_put(struct backend *b, const struct applying *a, uint64_t seq)
     struct store *s = store_of(b);
     struct sql_stmt *st = store_sql(
             s, "INSERT INTO field_state(tbl, row_id, field, person_id, value,"
-               " hlc, device, change_id, seq) VALUES(?,?,?,?,?,?,?,?,?)"
-               " ON CONFLICT(tbl, row_id, field) DO UPDATE SET"
-               " value = excluded.value, hlc = excluded.hlc,"
-               " device = excluded.device, change_id = excluded.change_id,"
-               " seq = excluded.seq");
+               " hlc, device, change_id, seq) VALUES(?,?,?,?,?,?,?,?,?)" FIELD_STATE_UPSERT);
 
     if (!st)
         return -EIO;

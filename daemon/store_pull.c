@@ -18,17 +18,24 @@ static struct store *store_of(struct backend *b)
     return (struct store *)((char *)b - offsetof(struct store, be));
 }
 
-/* Append the current row of @st (tbl, row_id, field, person_id, value, hlc, device, seq). */
+/* Append the current row of @st (tbl, row_id, field, person_id, value, hlc, device, seq, from
+ * column @c on). */
+static int add_row_at(struct sql_stmt *st, int c, struct pull_field **arr, size_t *n,
+                      size_t *cap)
+{
+    return backend_pull_field_add(arr, n, cap, sql_column_text(st, c),
+                                  sql_column_text(st, c + 1),
+                                  sql_column_text(st, c + 2),
+                                  sql_column_text(st, c + 3),
+                                  sql_column_text(st, c + 4),
+                                  (uint64_t)sql_column_int64(st, c + 5),
+                                  sql_column_text(st, c + 6),
+                                  (uint64_t)sql_column_int64(st, c + 7));
+}
+
 static int add_row(struct sql_stmt *st, struct pull_field **arr, size_t *n, size_t *cap)
 {
-    return backend_pull_field_add(arr, n, cap, sql_column_text(st, 0),
-                                  sql_column_text(st, 1),
-                                  sql_column_text(st, 2),
-                                  sql_column_text(st, 3),
-                                  sql_column_text(st, 4),
-                                  (uint64_t)sql_column_int64(st, 5),
-                                  sql_column_text(st, 6),
-                                  (uint64_t)sql_column_int64(st, 7));
+    return add_row_at(st, 0, arr, n, cap);
 }
 
 /* Step @st to its end, adding each row as a field state. */
@@ -155,14 +162,211 @@ static int person_expired(struct store *s, const char *person_id)
     return rc == SQL_ROW ? 1 : rc == SQL_DONE ? 0 : rc;
 }
 
-/* One query per person and per row inside the embedded database (cheap there); a networked
- * backend sends them as one round trip (docs/internals/backend.md). */
+/* ---- the page's facts on PostgreSQL: five statements, whatever the page holds ---- */
+
+/* The people's ids (all, or those marked in @want) as a JSON array text; NULL on OOM. */
+static char *people_json(const struct pull_facts *io, const bool *want)
+{
+    _cleanup_json_ cJSON *ids = cJSON_CreateArray();
+
+    for (size_t i = 0; ids && i < io->n_people; i++)
+        if ((!want || want[i]) &&
+            !cJSON_AddItemToArray(ids, cJSON_CreateString(io->people[i].person_id)))
+            return NULL;
+    return ids ? cJSON_PrintUnformatted(ids) : NULL;
+}
+
+/* Each person's expiry and number of field states: ONE statement. */
+static int facts_people(struct store *s, struct pull_facts *io, const char *ids, bool *expired,
+                        uint64_t *count)
+{
+    _cleanup_sql_ struct sql_stmt *st = store_sql(
+            s, "WITH k AS (SELECT DISTINCT e.p FROM"
+               " jsonb_array_elements_text(CAST(?1 AS jsonb)) AS e(p))"
+               " SELECT k.p, CASE WHEN EXISTS (SELECT 1 FROM person_expiry x"
+               "  WHERE x.person_id = k.p AND x.reopened_seq IS NULL) THEN 1 ELSE 0 END,"
+               " (SELECT count(*) FROM field_state f WHERE f.person_id = k.p) FROM k");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sql_bind_text(st, 1, ids);
+    while ((rc = sql_step(st)) == SQL_ROW)
+        for (size_t i = 0; i < io->n_people; i++)
+            if (streq(io->people[i].person_id, sql_column_text(st, 0))) {
+                expired[i] = sql_column_int64(st, 1) != 0;
+                count[i] = (uint64_t)sql_column_int64(st, 2);
+            }
+    return rc == SQL_DONE ? 0 : rc;
+}
+
+/* The whole states of the people marked in @want, by sequence: ONE statement. */
+static int facts_states(struct store *s, struct pull_facts *io, const bool *want)
+{
+    _cleanup_free_ char *ids = people_json(io, want);
+    _cleanup_sql_ struct sql_stmt *st = NULL;
+    int rc, r = 0;
+
+    if (!ids)
+        return -ENOMEM;
+    st = store_sql(s, "SELECT tbl, row_id, field, person_id, value, hlc, device, seq"
+                      " FROM field_state WHERE person_id IN"
+                      " (SELECT jsonb_array_elements_text(CAST(?1 AS jsonb))) ORDER BY seq");
+    if (!st)
+        return -EIO;
+    sql_bind_text(st, 1, ids);
+    while (r >= 0 && (rc = sql_step(st)) == SQL_ROW)
+        for (size_t i = 0; r >= 0 && i < io->n_people; i++) {
+            struct pull_person *fp = &io->people[i];
+
+            if (want[i] && streq(fp->person_id, sql_column_text(st, 3)))
+                r = add_row(st, &fp->state, &fp->n_state, &fp->cap_state);
+        }
+    if (r < 0)
+        return r;
+    return rc == SQL_DONE ? 0 : rc;
+}
+
+/* The rows' current fields, and a goal's actions: ONE statement each. */
+static int facts_rows(struct store *s, struct pull_facts *io)
+{
+    _cleanup_json_ cJSON *keys = cJSON_CreateArray();
+    _cleanup_json_ cJSON *goals = cJSON_CreateArray();
+    _cleanup_sql_ struct sql_stmt *st = NULL;
+    char *text = NULL;
+    int rc = SQL_DONE, r = 0;
+
+    for (size_t i = 0; keys && goals && i < io->n_rows; i++) {
+        struct pull_row *fr = &io->rows[i];
+        cJSON *o = cJSON_CreateObject();
+
+        if (!o || !cJSON_AddItemToArray(keys, o) ||
+            !cJSON_AddStringToObject(o, "t", fr->table->name) ||
+            !cJSON_AddStringToObject(o, "r", fr->row_id))
+            return -ENOMEM;
+        if (!streq(fr->table->name, "goal"))
+            continue;
+        o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(goals, o) || !cJSON_AddNumberToObject(o, "i", (double)i) ||
+            !cJSON_AddStringToObject(o, "p", fr->person_id) ||
+            !cJSON_AddStringToObject(o, "g", fr->row_id))
+            return -ENOMEM;
+    }
+    if (!keys || !goals || !(text = cJSON_PrintUnformatted(keys)))
+        return -ENOMEM;
+    st = store_sql(s, "SELECT e.o, f.tbl, f.row_id, f.field, f.person_id, f.value, f.hlc,"
+                      " f.device, f.seq FROM jsonb_array_elements(CAST(?1 AS jsonb))"
+                      " WITH ORDINALITY AS e(j, o) JOIN field_state f"
+                      " ON f.tbl = e.j->>'t' AND f.row_id = e.j->>'r'");
+    if (!st)
+        r = -EIO;
+    else
+        sql_bind_text(st, 1, text);
+    while (r >= 0 && (rc = sql_step(st)) == SQL_ROW) {
+        int64_t o = sql_column_int64(st, 0);
+
+        if (o >= 1 && (size_t)o <= io->n_rows) {
+            struct pull_row *fr = &io->rows[o - 1];
+
+            r = add_row_at(st, 1, &fr->fields, &fr->n_fields, &fr->cap_fields);
+        }
+    }
+    sql_reset(st);
+    cJSON_free(text);
+    if (r < 0 || rc != SQL_DONE || cJSON_GetArraySize(goals) == 0)
+        return r < 0 ? r : rc;
+    if (!(text = cJSON_PrintUnformatted(goals)))
+        return -ENOMEM;
+    st = store_sql(s, "SELECT CAST(e.j->>'i' AS BIGINT), a.tbl, a.row_id, a.field, a.person_id,"
+                      " a.value, a.hlc, a.device, a.seq FROM jsonb_array_elements(CAST(?1 AS jsonb))"
+                      " AS e(j) JOIN field_state g ON g.person_id = e.j->>'p'"
+                      " AND g.tbl = 'plan_action' AND g.field = 'goal_id' AND g.value = e.j->>'g'"
+                      " JOIN field_state a ON a.tbl = 'plan_action' AND a.row_id = g.row_id"
+                      " AND a.field IN ('goal_id', 'who')");
+    if (!st)
+        r = -EIO;
+    else
+        sql_bind_text(st, 1, text);
+    while (r >= 0 && (rc = sql_step(st)) == SQL_ROW) {
+        int64_t i = sql_column_int64(st, 0);
+
+        if (i >= 0 && (size_t)i < io->n_rows) {
+            struct pull_row *fr = &io->rows[i];
+
+            r = add_row_at(st, 1, &fr->actions, &fr->n_actions, &fr->cap_actions);
+        }
+    }
+    sql_reset(st);
+    cJSON_free(text);
+    if (r < 0)
+        return r;
+    return rc == SQL_DONE ? 0 : rc;
+}
+
+/*
+ * pull_facts() across a network: the people's deny and expiry, the states the budget allows
+ * (the same people the per-person loop below loads: in order, the first always, then while the
+ * states loaded hold fewer than the budget's fields, counted beforehand), the rows' fields and
+ * goals' actions, each ONE statement.
+ */
+static int pull_facts_batch(struct store *s, const struct store_principal *p,
+                            struct pull_facts *io)
+{
+    _cleanup_free_ bool *expired = NULL, *denied = NULL, *want = NULL;
+    _cleanup_free_ uint64_t *count = NULL;
+    _cleanup_free_ char *ids = NULL;
+    size_t loaded = 0, n = io->n_people ? io->n_people : 1;
+    bool any = false;
+    int r = 0;
+
+    expired = calloc(n, sizeof(bool));
+    denied = calloc(n, sizeof(bool));
+    want = calloc(n, sizeof(bool));
+    count = calloc(n, sizeof(uint64_t));
+    if (!expired || !denied || !want || !count)
+        return -ENOMEM;
+    if (io->n_people > 0) {
+        ids = people_json(io, NULL);
+        if (!ids)
+            return -ENOMEM;
+        r = store_denied_each(s, p->role, ids, io, denied);
+        if (r >= 0)
+            r = facts_people(s, io, ids, expired, count);
+        if (r < 0)
+            return r;
+    }
+    for (size_t i = 0; i < io->n_people; i++) {
+        struct pull_person *fp = &io->people[i];
+
+        if (fp->want_state && io->state_budget && loaded >= io->state_budget)
+            continue;
+        fp->denied = denied[i];
+        fp->expired = expired[i];
+        fp->known = true;
+        if (!fp->want_state)
+            continue;
+        want[i] = any = true;
+        fp->loaded = true;
+        loaded += count[i];
+    }
+    if (any)
+        r = facts_states(s, io, want);
+    if (r >= 0 && io->n_rows > 0)
+        r = facts_rows(s, io);
+    return r < 0 ? r : 0;
+}
+
+/* One query per person and per row inside the embedded database (cheap there); across a
+ * network, pull_facts_batch() (docs/internals/backend.md). */
 int store_pull_facts(struct backend *b, const struct store_principal *p,
                      struct pull_facts *io)
 {
     struct store *s = store_of(b);
     size_t loaded = 0;
     int r = 0;
+
+    if (sql_dialect(s->sql) == SQL_POSTGRESQL)
+        return pull_facts_batch(s, p, io);
 
     for (size_t i = 0; r >= 0 && i < io->n_people; i++) {
         struct pull_person *fp = &io->people[i];

@@ -18,6 +18,29 @@ static struct store *store_of(struct backend *b)
     return (struct store *)((char *)b - offsetof(struct store, be));
 }
 
+int store_seen_fill(struct sql_stmt *st, int c, struct backend_seen *ret)
+{
+    bool oom = false;
+
+    ret->seen = true;
+    copy_text(ret->device, sizeof(ret->device), sql_column_text(st, c));
+    copy_text(ret->tbl, sizeof(ret->tbl), sql_column_text(st, c + 1));
+    copy_text(ret->row_id, sizeof(ret->row_id), sql_column_text(st, c + 2));
+    copy_text(ret->field, sizeof(ret->field), sql_column_text(st, c + 3));
+    free(ret->value);
+    ret->value = store_column_strdup(st, c + 4, &oom);
+    ret->sent_hlc = (uint64_t)sql_column_int64(st, c + 5);
+    ret->sent_base_hlc = (uint64_t)sql_column_int64(st, c + 6);
+    copy_text(ret->sent_base_device, sizeof(ret->sent_base_device),
+              sql_column_type(st, c + 7) == SQL_NULL ? "\1" : sql_column_text(st, c + 7));
+    copy_text(ret->outcome, sizeof(ret->outcome), sql_column_text(st, c + 8));
+    ret->hlc = (uint64_t)sql_column_int64(st, c + 9);
+    ret->conflict = sql_column_int64(st, c + 10) != 0;
+    ret->has_person = sql_column_type(st, c + 11) != SQL_NULL;
+    copy_text(ret->person_id, sizeof(ret->person_id), sql_column_text(st, c + 11));
+    return oom ? -ENOMEM : 0;
+}
+
 /* The change stored under @change_id, if any. */
 static int load_seen(struct store *s, const char *change_id, struct backend_seen *ret)
 {
@@ -25,35 +48,33 @@ static int load_seen(struct store *s, const char *change_id, struct backend_seen
                                        " coalesce(sent_base_hlc, base_hlc),"
                                        " coalesce(sent_base_device, base_device), outcome, hlc,"
                                        " conflict, person_id FROM change_log WHERE change_id = ?");
-    bool oom = false;
-    int rc;
+    int rc, r = 0;
 
     if (!st)
         return -EIO;
     sql_bind_text(st, 1, change_id);
     rc = sql_step(st);
-    if (rc == SQL_ROW) {
-        ret->seen = true;
-        copy_text(ret->device, sizeof(ret->device), sql_column_text(st, 0));
-        copy_text(ret->tbl, sizeof(ret->tbl), sql_column_text(st, 1));
-        copy_text(ret->row_id, sizeof(ret->row_id), sql_column_text(st, 2));
-        copy_text(ret->field, sizeof(ret->field), sql_column_text(st, 3));
-        ret->value = store_column_strdup(st, 4, &oom);
-        ret->sent_hlc = (uint64_t)sql_column_int64(st, 5);
-        ret->sent_base_hlc = (uint64_t)sql_column_int64(st, 6);
-        copy_text(ret->sent_base_device, sizeof(ret->sent_base_device),
-                  sql_column_type(st, 7) == SQL_NULL ? "\1" :
-                  sql_column_text(st, 7));
-        copy_text(ret->outcome, sizeof(ret->outcome), sql_column_text(st, 8));
-        ret->hlc = (uint64_t)sql_column_int64(st, 9);
-        ret->conflict = sql_column_int64(st, 10) != 0;
-        ret->has_person = sql_column_type(st, 11) != SQL_NULL;
-        copy_text(ret->person_id, sizeof(ret->person_id), sql_column_text(st, 11));
-    }
+    if (rc == SQL_ROW)
+        r = store_seen_fill(st, 0, ret);
     sql_reset(st);
-    if (oom)
-        return -ENOMEM;
+    if (r < 0)
+        return r;
     return rc == SQL_ROW || rc == SQL_DONE ? 0 : rc;
+}
+
+int store_journal_entry_add(struct sql_stmt *st, int c, struct backend_row *row)
+{
+    struct backend_journal_entry e = {0};
+
+    copy_text(e.change_id, sizeof(e.change_id), sql_column_text(st, c));
+    copy_text(e.device, sizeof(e.device), sql_column_text(st, c + 1));
+    copy_text(e.base_device, sizeof(e.base_device), sql_column_text(st, c + 2));
+    copy_text(e.field, sizeof(e.field), sql_column_text(st, c + 3));
+    e.hlc = (uint64_t)sql_column_int64(st, c + 5);
+    e.sent_hlc = (uint64_t)sql_column_int64(st, c + 6);
+    e.base_hlc = (uint64_t)sql_column_int64(st, c + 7);
+    copy_text(e.outcome, sizeof(e.outcome), sql_column_text(st, c + 8));
+    return backend_row_journal_add(row, &e, sql_column_text(st, c + 4));
 }
 
 static int load_person(struct store *s, const struct store_principal *p,
@@ -139,26 +160,14 @@ static int load_row_merge(struct store *s, struct backend_row *row)
         return r;
     if (rc != SQL_DONE)
         return rc;
-    st = store_sql(s, JOURNAL_BOUNDED("l.change_id, l.device, l.base_device, l.field, l.value,"
-                                       " l.hlc, l.sent_hlc, l.base_hlc, l.outcome"));
+    st = store_sql(s, JOURNAL_BOUNDED(STORE_JOURNAL_COLS("l.")));
     if (!st)
         return -EIO;
     sql_bind_text(st, 1, row->table->name);
     sql_bind_text(st, 2, row->row_id);
     sql_bind_int64(st, 3, (int64_t)row->journal_from);
-    while (r >= 0 && (rc = sql_step(st)) == SQL_ROW) {
-        struct backend_journal_entry e = {0};
-
-        copy_text(e.change_id, sizeof(e.change_id), sql_column_text(st, 0));
-        copy_text(e.device, sizeof(e.device), sql_column_text(st, 1));
-        copy_text(e.base_device, sizeof(e.base_device), sql_column_text(st, 2));
-        copy_text(e.field, sizeof(e.field), sql_column_text(st, 3));
-        e.hlc = (uint64_t)sql_column_int64(st, 5);
-        e.sent_hlc = (uint64_t)sql_column_int64(st, 6);
-        e.base_hlc = (uint64_t)sql_column_int64(st, 7);
-        copy_text(e.outcome, sizeof(e.outcome), sql_column_text(st, 8));
-        r = backend_row_journal_add(row, &e, sql_column_text(st, 4));
-    }
+    while (r >= 0 && (rc = sql_step(st)) == SQL_ROW)
+        r = store_journal_entry_add(st, 0, row);
     sql_reset(st);
     if (r < 0)
         return r;
@@ -193,10 +202,18 @@ static int op_push_load(struct backend *b, const struct store_principal *p,
     int rc, r;
 
     r = backend_snapshot_keys(changes, n, ret);
-    for (size_t i = 0; r >= 0 && i < n; i++)
-        r = load_seen(s, changes[i].change_id, &ret->seen[i]);
+    /* Across a network, the batch's ids and rows in four statements, whatever their number
+     * (store_batch.c); embedded, a statement per row costs microseconds and no round trip. */
+    if (r >= 0 && sql_dialect(s->sql) == SQL_POSTGRESQL)
+        r = store_batch_load(s, changes, n, ret);
+    else
+        for (size_t i = 0; r >= 0 && i < n; i++)
+            r = load_seen(s, changes[i].change_id, &ret->seen[i]);
     for (size_t i = 0; r >= 0 && i < ret->n_rows; i++) {
         struct backend_row *row = &ret->rows[i];
+
+        if (row->loaded)
+            continue;
 
         r = store_row_owner(s, row->table->name, row->row_id, row->person_id);
         row->exists = r > 0;
@@ -205,8 +222,11 @@ static int op_push_load(struct backend *b, const struct store_principal *p,
         if (r >= 0)
             r = load_row_merge(s, row);
     }
-    for (size_t i = 0; r >= 0 && i < ret->n_people; i++)
-        r = load_person(s, p, &ret->people[i]);
+    if (r >= 0 && sql_dialect(s->sql) == SQL_POSTGRESQL && ret->n_people > 0)
+        r = store_people_facts(s, p, ret);
+    else
+        for (size_t i = 0; r >= 0 && i < ret->n_people; i++)
+            r = load_person(s, p, &ret->people[i]);
     if (r < 0)
         return r;
     st = store_sql(s, "SELECT given_cursor FROM devices WHERE id = ?");
@@ -217,6 +237,15 @@ static int op_push_load(struct backend *b, const struct store_principal *p,
     ret->given_cursor = rc == SQL_ROW ? (uint64_t)sql_column_int64(st, 0) : 0;
     sql_reset(st);
     return rc == SQL_ROW || rc == SQL_DONE ? 0 : rc;
+}
+
+static int op_push_write(struct backend *b, const struct backend_write *w, size_t n)
+{
+    struct store *s = store_of(b);
+
+    if (sql_dialect(s->sql) == SQL_POSTGRESQL)
+        return store_batch_write(b, s, w, n);
+    return backend_write_each(b, w, n);
 }
 
 /* ---- per change ---- */
@@ -393,7 +422,7 @@ const struct backend_ops sqlite_backend_ops = {
     .commit = op_commit,
     .rollback = op_rollback,
     .push_load = op_push_load,
-    .push_write = backend_write_each,
+    .push_write = op_push_write,
     .person_reload = op_person_reload,
     .field_current = op_field_current,
     .base_issued = op_base_issued,

@@ -122,6 +122,7 @@ static void group_done(struct work *w, struct work_job **v, size_t from, size_t 
     w->stats.write_jobs += to - from;
     w->stats.groups++;
     w->stats.commits = store_commits(w->writer);
+    w->stats.statements = store_statements(w->writer, &w->stats.prepares);
     if (to - from > w->stats.largest_group)
         w->stats.largest_group = to - from;
     for (size_t i = from; i < to; i++) {
@@ -355,8 +356,10 @@ void work_get_stats(const struct work *w, struct work_stats *ret)
     *ret = w->stats;
     ret->queued = w->wq.n + w->rq.n;
     pthread_mutex_unlock((pthread_mutex_t *)&w->lock);
-    if (w->inline_mode)
+    if (w->inline_mode) {
         ret->commits = store_commits(w->writer);
+        ret->statements = store_statements(w->writer, &ret->prepares);
+    }
     ret->read_jobs = w->read_jobs;
     ret->refused = w->refused;
 }

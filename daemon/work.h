@@ -53,6 +53,8 @@ struct work_job {
 /* Counters, read on the event loop. */
 struct work_stats {
     uint64_t write_jobs, read_jobs, groups, commits, refused;
+    /* The writer's statements run and prepared on the store's database (store_statements()). */
+    uint64_t statements, prepares;
     size_t largest_group;
     size_t queued; /* jobs waiting for a thread now */
     /* Where write jobs' time went, summed in µs (docs/ARCHITECTURE.md "Threads"): waiting in
