@@ -39,7 +39,7 @@ static int user_find(struct store *s, const char *name, int64_t *ret_id, char re
 int store_user_disabled(struct store *s, const char *name)
 {
     char role[STORE_ROLE_MAX];
-    bool disabled;
+    bool disabled = false;
     int64_t id;
     int r = user_find(s, name, &id, role, &disabled);
 
@@ -77,7 +77,7 @@ int store_user_disable(struct store *s, const char *name, struct store_leaver *r
     _cleanup_sql_ struct sql_stmt *sel = NULL;
     char role[STORE_ROLE_MAX], ts[ISO_TIME_MAX];
     cJSON *devs;
-    bool disabled;
+    bool disabled = false;
     int64_t uid;
     int r, rc, codes;
 
@@ -159,7 +159,7 @@ int store_user_role_set(struct store *s, const char *name, const char *role, int
 {
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
     char old[STORE_ROLE_MAX];
-    bool disabled;
+    bool disabled = false;
     int64_t uid;
     int r, n;
 
