@@ -81,6 +81,17 @@ int engine_sync_pull(const struct engine *e, const struct store_principal *p, co
                      struct engine_pull_state *st);
 int engine_sync_pull_end(const struct engine *e, const struct store_principal *p,
                          const struct proto_sync_reply *resp, struct engine_pull_state *st);
+/*
+ * engine_sync_pull() in two parts, for a page read apart from the push's transaction (a
+ * reader's snapshot once the push has committed): engine_sync_pull_begin() inside the write
+ * transaction (the device's pull state and the re-decision rule, which may set *@cur to 0, and
+ * the closed records' sweep, which writes), engine_sync_pull_page() the page, which only reads.
+ */
+int engine_sync_pull_begin(const struct engine *e, const struct store_principal *p,
+                           const char *cursor, uint64_t *cur, struct engine_pull_state *st);
+int engine_sync_pull_page(const struct engine *e, const struct store_principal *p, uint64_t cur,
+                          uint64_t pushed_after, struct proto_sync_reply *resp,
+                          struct engine_pull_state *st);
 
 /* ---- the merge (engine_merge.c) ---- */
 

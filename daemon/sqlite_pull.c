@@ -274,7 +274,8 @@ int sqlite_expire_closed(struct backend *b, const char *cutoff_day)
 {
     struct store *s = store_of(b);
     sqlite3_stmt *st = store_stmt(
-            s, "SELECT count(*) FROM field_state c JOIN field_state st ON st.tbl = 'person'"
+            s, "SELECT count(*) FROM field_state c INDEXED BY field_state_closed_on"
+               " JOIN field_state st ON st.tbl = 'person'"
                " AND st.row_id = c.row_id AND st.field = 'status'"
                " AND st.value IN ('closed', 'deceased')"
                " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
@@ -297,7 +298,8 @@ int sqlite_expire_closed(struct backend *b, const char *cutoff_day)
         return 0;
     st = store_stmt(
             s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
-               " FROM field_state c JOIN field_state st ON st.tbl = 'person'"
+               " FROM field_state c INDEXED BY field_state_closed_on"
+               " JOIN field_state st ON st.tbl = 'person'"
                " AND st.row_id = c.row_id AND st.field = 'status'"
                " AND st.value IN ('closed', 'deceased')"
                " WHERE c.tbl = 'person' AND c.field = 'closed_on'"

@@ -90,9 +90,10 @@ void store_txn_rollback(struct store *s)
     db_rollback(s->db);
 }
 
-int store_txn_begin(struct store *s)
+/* Begun by @write, the sequence and clock of the transaction's snapshot loaded. */
+static int txn_begin(struct store *s, bool write)
 {
-    int r = store_plain_begin(s, true);
+    int r = store_plain_begin(s, write);
 
     if (r < 0)
         return r;
@@ -104,6 +105,16 @@ int store_txn_begin(struct store *s)
     if (r < 0)
         store_txn_rollback(s);
     return r < 0 ? r : 0;
+}
+
+int store_txn_begin(struct store *s)
+{
+    return txn_begin(s, true);
+}
+
+int store_read_begin(struct store *s)
+{
+    return txn_begin(s, false);
 }
 
 int store_txn_commit(struct store *s)
@@ -307,6 +318,10 @@ int store_open_reader(const struct store *w, const char *path, struct store **re
     r = handle_setup(s, STORE_CACHE_PRAGMA "; PRAGMA query_only = 1");
     if (r < 0)
         return r;
+    /* The backend's reads (a sync's page) run on readers too. */
+    s->be.ops = &sqlite_backend_ops;
+    s->be.seq = &s->txn_seq;
+    s->be.hlc = &s->txn_hlc;
     memcpy(s->node_id, w->node_id, sizeof(s->node_id));
     memcpy(s->epoch, w->epoch, sizeof(s->epoch));
     s->open_audit_id = w->open_audit_id;

@@ -99,6 +99,9 @@ void store_bind_text(sqlite3_stmt *st, int i, const char *v);
 /* store_txn_begin()/store_txn_commit() - BEGIN IMMEDIATE loading the sequence and clock;
  * commit saving them (rolls back on failure). */
 int store_txn_begin(struct store *s);
+/* store_read_begin() - a read transaction (any handle, a reader's too) loading the sequence and
+ * clock of its snapshot, as store_txn_begin() does; ended by store_txn_rollback(). */
+int store_read_begin(struct store *s);
 int store_txn_commit(struct store *s);
 /* store_txn_rollback() - undo the transaction (in a group: only its savepoint). */
 void store_txn_rollback(struct store *s);
