@@ -300,7 +300,7 @@ static void expose(struct metrics_server *m, struct evbuffer *b, bool dev_ok,
     expo_one(b, "caresyncd_store_write_jobs_total", "counter",
         "Requests whose store work ran on the writer thread.", ws.write_jobs);
     expo_one(b, "caresyncd_store_read_jobs_total", "counter",
-        "Requests whose store work ran on a reader thread.", ws.read_jobs);
+        "Requests whose store work ran on a reader thread (a sync's page counts too).", ws.read_jobs);
     expo_one(b, "caresyncd_store_groups_total", "counter",
         "Groups of write jobs the writer committed together (group commit).", ws.groups);
     expo_one(b, "caresyncd_store_commits_total", "counter",

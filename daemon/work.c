@@ -54,6 +54,7 @@ struct work {
     void *idle_arg;
     struct work_stats stats; /* write_jobs, groups, commits, largest_group: guarded by lock */
     uint64_t read_jobs, refused; /* loop only */
+    uint64_t later_reads;        /* guarded by lock: a write job's read after its commit */
 };
 
 static void queue_push(struct queue *q, struct work_job *j)
@@ -139,6 +140,7 @@ static void group_done(struct work *w, struct work_job **v, size_t from, size_t 
             if (w->readers_alive > 0) {
                 queue_push(&w->rq, j);
                 pthread_cond_signal(&w->wake_reader);
+                w->later_reads++;
             } else {
                 queue_push(&w->wq, j);
             }
@@ -376,10 +378,11 @@ void work_get_stats(const struct work *w, struct work_stats *ret)
     pthread_mutex_lock((pthread_mutex_t *)&w->lock);
     *ret = w->stats;
     ret->queued = w->wq.n + w->rq.n;
+    ret->read_jobs = w->later_reads;
     pthread_mutex_unlock((pthread_mutex_t *)&w->lock);
     if (w->inline_mode)
         ret->commits = store_commits(w->writer);
-    ret->read_jobs = w->read_jobs;
+    ret->read_jobs += w->read_jobs;
     ret->refused = w->refused;
 }
 
