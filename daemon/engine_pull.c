@@ -806,7 +806,6 @@ int engine_sync_pull_begin(const struct engine *e, const struct store_principal 
                            const char *cursor, uint64_t *cur, struct engine_pull_state *st)
 {
     struct backend *b = e->b;
-    char cutoff[ISO_TIME_MAX];
     int r;
 
     *st = (struct engine_pull_state){0};
@@ -835,12 +834,27 @@ int engine_sync_pull_begin(const struct engine *e, const struct store_principal 
             *cur = 0;
         }
     }
+    return 0;
+}
+
+int engine_sync_pull_sweep(const struct engine *e, bool write)
+{
+    struct backend *b = e->b;
+    char cutoff[ISO_TIME_MAX];
+    int r;
+
     /* Records closed on or before STORE_CLOSED_KEEP_DAYS ago (their server-written closed_on)
      * leave field workers' devices: one new sequence number for all found now, which the
      * caseload events turn into purges. Coordinators keep them. */
     iso_time(hlc_wall_ms() - (uint64_t)STORE_CLOSED_KEEP_DAYS * 86400 * 1000, cutoff);
     cutoff[10] = '\0'; /* YYYY-MM-DD, as closed_on */
-    return b->ops->expire_closed(b, cutoff);
+    if (write) {
+        r = b->ops->expire_closed(b, cutoff);
+        return r < 0 ? r : 0;
+    }
+    /* Almost always none: then the page needs no write before it. */
+    r = b->ops->closed_due(b, cutoff);
+    return r < 0 ? r : r > 0;
 }
 
 int engine_sync_pull_page(const struct engine *e, const struct store_principal *p, uint64_t cur,
@@ -864,6 +878,8 @@ int engine_sync_pull(const struct engine *e, const struct store_principal *p, co
 {
     int r = engine_sync_pull_begin(e, p, cursor, &cur, st);
 
+    if (r >= 0)
+        r = engine_sync_pull_sweep(e, true);
     return r < 0 ? r : engine_sync_pull_page(e, p, cur, pushed_after, resp, st);
 }
 

@@ -270,12 +270,11 @@ int sqlite_pull_device_set(struct backend *b, const struct store_principal *p,
     return store_step_done(st);
 }
 
-int sqlite_expire_closed(struct backend *b, const char *cutoff_day)
+int sqlite_closed_due(struct backend *b, const char *cutoff_day)
 {
     struct store *s = store_of(b);
     sqlite3_stmt *st = store_stmt(
-            s, "SELECT count(*) FROM field_state c INDEXED BY field_state_closed_on"
-               " JOIN field_state st ON st.tbl = 'person'"
+            s, "SELECT count(*) FROM field_state c JOIN field_state st ON st.tbl = 'person'"
                " AND st.row_id = c.row_id AND st.field = 'status'"
                " AND st.value IN ('closed', 'deceased')"
                " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
@@ -283,7 +282,7 @@ int sqlite_expire_closed(struct backend *b, const char *cutoff_day)
                " AND c.row_id NOT IN (SELECT person_id FROM person_expiry"
                "  WHERE reopened_seq IS NULL)");
     int64_t n = 0;
-    int rc, r;
+    int rc;
 
     if (!st)
         return -EIO;
@@ -294,12 +293,20 @@ int sqlite_expire_closed(struct backend *b, const char *cutoff_day)
     sqlite3_reset(st);
     if (rc != SQLITE_ROW)
         return db_errno(rc);
-    if (n == 0)
-        return 0;
+    return n > INT32_MAX ? INT32_MAX : (int)n;
+}
+
+int sqlite_expire_closed(struct backend *b, const char *cutoff_day)
+{
+    struct store *s = store_of(b);
+    sqlite3_stmt *st;
+    int n = sqlite_closed_due(b, cutoff_day), r;
+
+    if (n <= 0)
+        return n;
     st = store_stmt(
             s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
-               " FROM field_state c INDEXED BY field_state_closed_on"
-               " JOIN field_state st ON st.tbl = 'person'"
+               " FROM field_state c JOIN field_state st ON st.tbl = 'person'"
                " AND st.row_id = c.row_id AND st.field = 'status'"
                " AND st.value IN ('closed', 'deceased')"
                " WHERE c.tbl = 'person' AND c.field = 'closed_on'"
@@ -312,5 +319,5 @@ int sqlite_expire_closed(struct backend *b, const char *cutoff_day)
     sqlite3_bind_int64(st, 1, (int64_t)store_next_seq(s));
     store_bind_text(st, 9, cutoff_day);
     r = store_step_done(st);
-    return r < 0 ? r : (int)(n > INT32_MAX ? INT32_MAX : n);
+    return r < 0 ? r : n;
 }

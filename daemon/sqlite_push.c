@@ -416,4 +416,5 @@ const struct backend_ops sqlite_backend_ops = {
     .pull_device = sqlite_pull_device,
     .pull_device_set = sqlite_pull_device_set,
     .expire_closed = sqlite_expire_closed,
+    .closed_due = sqlite_closed_due,
 };

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* store_sync.c - POST /v1/sync on the store, the glue around the engine: the cursor and a store
- * that went back in time, engine_push() for the batch and engine_sync_pull() for the next page
- * in one transaction, the pull's audit, the notices, the sealed cursor; and a coordinator's
- * restore of a deleted row. No SQL here: docs/internals/backend.md. */
+ * that went back in time, engine_push() for the batch and engine_sync_pull() for the next page,
+ * the pull's audit, the notices, the sealed cursor, in one transaction (store_sync_reported())
+ * or in three so that the page is read on a reader (store_sync_push(), store_sync_page(),
+ * store_sync_end(): docs/ARCHITECTURE.md "Threads"); and a coordinator's restore of a deleted
+ * row. No SQL here: docs/internals/backend.md. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -231,6 +233,7 @@ struct store_sync_later {
     uint64_t cur, pushed_after;
     struct engine_pull_state pulled;
     bool pull;
+    bool page_on_writer; /* the sweep has records to mark: the page follows it on the writer */
     char *cursor; /* as the device sent it */
 };
 
@@ -242,7 +245,7 @@ static void engine_of(struct store *s, struct engine *e)
 }
 
 /* Inside the sync's write transaction: the cursor, a store that went back in time, the push,
- * and for a pull the device's pull state and the closed records' sweep (what may write). */
+ * and for a pull the device's pull state. */
 static int sync_front(struct store *s, const struct store_principal *p,
                       const struct change_record *changes, size_t n, int64_t pending,
                       const char *client_version, struct store_sync_later *l,
@@ -279,13 +282,19 @@ static int sync_front(struct store *s, const struct store_principal *p,
     return r < 0 ? engine_failure(err, r) : 0;
 }
 
-/* The page, from whatever transaction the handle is in (a snapshot is enough). */
+/* The closed records' sweep and the page. In a write transaction (@write) the sweep marks
+ * what it finds; in a read-only snapshot, when it finds any, it returns 1 and the page is left
+ * for a write transaction, so that the page holds the purges the sweep makes. */
 static int sync_page(struct store *s, const struct store_principal *p, struct store_sync_later *l,
-                     struct proto_sync_reply *resp)
+                     bool write, struct proto_sync_reply *resp)
 {
     struct engine e;
+    int r;
 
     engine_of(s, &e);
+    r = engine_sync_pull_sweep(&e, write);
+    if (r != 0)
+        return r;
     return engine_sync_pull_page(&e, p, l->cur, l->pushed_after, resp, &l->pulled);
 }
 
@@ -358,7 +367,7 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
     }
     r = sync_front(s, p, changes, n, pending, client_version, l, ret, err);
     if (r >= 0 && pull)
-        r = sync_page(s, p, l, ret);
+        r = sync_page(s, p, l, true, ret);
     if (r >= 0)
         r = sync_back(s, p, l, rep, pending, ret);
     if (r >= 0) {
@@ -415,8 +424,12 @@ int store_sync_page(struct store *s, const struct store_principal *p, struct sto
 
     if (r < 0)
         return engine_failure(err, r);
-    r = sync_page(s, p, l, ret);
+    r = sync_page(s, p, l, false, ret);
     store_txn_rollback(s); /* read only */
+    if (r > 0) {
+        l->page_on_writer = true; /* rare: a record's keep ran out */
+        r = 0;
+    }
     return r < 0 ? engine_failure(err, r) : 0;
 }
 
@@ -434,6 +447,8 @@ int store_sync_end(struct store *s, const struct store_principal *p, struct stor
     r = s->be.ops->pull_device(&s->be, p, &now);
     if (r >= 0 && now.given_cursor > l->pulled.dev.given_cursor)
         l->pulled.dev.given_cursor = now.given_cursor;
+    if (r >= 0 && l->page_on_writer)
+        r = sync_page(s, p, l, true, ret);
     if (r >= 0)
         r = sync_back(s, p, l, rep, pending, ret);
     if (r >= 0) {
