@@ -237,6 +237,17 @@ struct store_sync_later {
     char *cursor; /* as the device sent it */
 };
 
+/* The end of one of a sync's write transactions: committed when @r says all went well, else
+ * rolled back with the audit events batched for it. Returns @r or the commit's failure. */
+static int sync_txn_end(struct store *s, int r)
+{
+    if (r >= 0)
+        return s->be.ops->commit(&s->be);
+    store_audit_batch_drop(s);
+    s->be.ops->rollback(&s->be);
+    return r;
+}
+
 static void engine_of(struct store *s, struct engine *e)
 {
     *e = (struct engine){.b = &s->be, .node_id = s->node_id, .max_forward_ms = s->max_forward_ms,
@@ -370,12 +381,7 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
         r = sync_page(s, p, l, true, ret);
     if (r >= 0)
         r = sync_back(s, p, l, rep, pending, ret);
-    if (r >= 0) {
-        r = s->be.ops->commit(&s->be);
-    } else {
-        store_audit_batch_drop(s);
-        s->be.ops->rollback(&s->be);
-    }
+    r = sync_txn_end(s, r);
     store_sync_later_free(l);
     if (r < 0 && !err->code)
         return engine_failure(err, r);
@@ -402,12 +408,7 @@ int store_sync_push(struct store *s, const struct store_principal *p,
      * has committed, and the report waits for the reply it belongs to. */
     if (r >= 0 && !pull)
         r = sync_back(s, p, l, rep, pending, ret);
-    if (r >= 0) {
-        r = s->be.ops->commit(&s->be);
-    } else {
-        store_audit_batch_drop(s);
-        s->be.ops->rollback(&s->be);
-    }
+    r = sync_txn_end(s, r);
     if (r < 0 && !err->code)
         return engine_failure(err, r);
     if (r < 0)
@@ -451,12 +452,7 @@ int store_sync_end(struct store *s, const struct store_principal *p, struct stor
         r = sync_page(s, p, l, true, ret);
     if (r >= 0)
         r = sync_back(s, p, l, rep, pending, ret);
-    if (r >= 0) {
-        r = s->be.ops->commit(&s->be);
-    } else {
-        store_audit_batch_drop(s);
-        s->be.ops->rollback(&s->be);
-    }
+    r = sync_txn_end(s, r);
     return r < 0 ? engine_failure(err, r) : 0;
 }
 
