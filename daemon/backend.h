@@ -446,15 +446,16 @@ struct backend {
     struct push_snapshot *snap;
 };
 
-/* The SQLite backend's operations (daemon/sqlite_*.c). */
+/* The SQLite store's operations (daemon/store_push.c, over sql.h, with sqlite_store.c's
+ * transactions). */
 extern const struct backend_ops sqlite_backend_ops;
-/* Its pull operations (sqlite_pull.c). */
-int sqlite_pull_load(struct backend *b, const struct store_principal *p, struct pull_load *io);
-int sqlite_pull_facts(struct backend *b, const struct store_principal *p,
-                      struct pull_facts *io);
-int sqlite_pull_device(struct backend *b, const struct store_principal *p,
-                       struct pull_device *ret);
-int sqlite_pull_device_set(struct backend *b, const struct store_principal *p,
-                           const struct pull_device *d);
-int sqlite_expire_closed(struct backend *b, const char *cutoff_day);
-int sqlite_closed_due(struct backend *b, const char *cutoff_day);
+/* The pull operations (store_pull.c, over sql.h). */
+int store_pull_load(struct backend *b, const struct store_principal *p, struct pull_load *io);
+int store_pull_facts(struct backend *b, const struct store_principal *p,
+                     struct pull_facts *io);
+int store_pull_device(struct backend *b, const struct store_principal *p,
+                      struct pull_device *ret);
+int store_pull_device_set(struct backend *b, const struct store_principal *p,
+                          const struct pull_device *d);
+int store_expire_closed(struct backend *b, const char *cutoff_day);
+int store_closed_due(struct backend *b, const char *cutoff_day);

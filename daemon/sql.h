@@ -2,17 +2,17 @@
 /*
  * sql.h - the SQL driver under the store: one connection's prepared statements, whatever the
  * database (the shape of Dovecot's lib-sql drivers and of Synapse's one code path over SQLite and
- * PostgreSQL). The store's SQL that is not batch-shaped sync work (staff, devices, caseload,
- * people, conflicts inbox, console, audit, exports, population) is written ONCE, in the portable
- * subset below, and runs over either driver:
+ * PostgreSQL). The store's SQL (the batch operations of store_push.c, store_merge.c and
+ * store_pull.c; staff, devices, caseload, people, conflicts inbox, console, audit, exports,
+ * population) is written ONCE, in the portable subset below, and runs over either driver:
  *
  *   sqlite_sql.c   - SQLite (the embedded default): the only server file besides sqlite_*.c
  *                    that calls sqlite3_*.
  *   pg_sql.c       - PostgreSQL over libpq (issue 12).
  *
- * The batch-shaped sync operations (backend.h: push_load, push_write, the pull) are per backend
- * (sqlite_push.c, sqlite_merge.c, sqlite_pull.c; pg_*.c), because batching is where the two
- * databases differ most.
+ * test_pg_statements prepares every SQL text of daemon/store*.c on PostgreSQL over
+ * schema/server-pg. Where a backend batches differently (one round trip per push on
+ * PostgreSQL), its own operations replace these in its backend_ops.
  *
  * The portable subset, which both drivers accept:
  *  - parameters are `?` (the next number) or `?N` (number N, may repeat), as in SQLite; the

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sqlite_sql.c - the SQLite driver for sql.h, over the store's one sqlite3 handle, and the
- * server's one statement cache: the portable store files prepare through sql_prepare(), the
- * SQLite backend's batch operations (sqlite_push.c, sqlite_merge.c) through sqlite_sql_stmt(),
- * and both find the same prepared statements, keyed by the address of the SQL literal.
+ * server's one statement cache: every store file prepares through sql_prepare(), which finds
+ * the statement by the address of the SQL literal.
  */
 #include "sqlite_sql.h"
 
@@ -15,7 +14,7 @@
 #include "log.h"
 #include "util.h"
 
-/* One slot per SQL literal in the server: every call site of store_stmt() and sql_prepare(). */
+/* One slot per SQL literal in the server: every call site of sql_prepare(). */
 #define SQLITE_SQL_CACHE 512
 
 struct sqlite_sql_stmt {
@@ -88,18 +87,6 @@ static struct sqlite_sql_stmt *cache_get(struct sqlite_sql *d, const char *sql)
         log_error("sqlite: the statement cache is full (%d statements)", SQLITE_SQL_CACHE);
     d->full_logged = true;
     return NULL;
-}
-
-sqlite3_stmt *sqlite_sql_stmt(struct sql *db, const char *sql)
-{
-    struct sqlite_sql_stmt *st = cache_get(to_db(db), sql);
-
-    return st ? st->st : NULL;
-}
-
-sqlite3 *sqlite_sql_handle(struct sql *db)
-{
-    return to_db(db)->db;
 }
 
 static int drv_prepare(struct sql *db, const char *sql, struct sql_stmt **ret)

@@ -14,9 +14,5 @@
  */
 int sqlite_sql_open(sqlite3 *db, struct sql **ret);
 void sqlite_sql_finalize(struct sql *db);
-/* sqlite_sql_stmt() - the cached statement for the SQL literal @sql as SQLite's own, reset and
- * unbound: the same cache sql_prepare() uses. NULL when it cannot be prepared (logged). */
-sqlite3_stmt *sqlite_sql_stmt(struct sql *db, const char *sql);
-sqlite3 *sqlite_sql_handle(struct sql *db);
 /* sqlite_sql_errno() - an SQLite result code as sql.h's negative errno (0 for OK/ROW/DONE). */
 int sqlite_sql_errno(int rc);

@@ -2,8 +2,7 @@
 /*
  * sqlite_store.c - the SQLite backend's part of the store handle: opening the file (pragmas,
  * migrations, the node id and the incarnation), transactions and the writer's group commit
- * (BEGIN IMMEDIATE, savepoints), the raw statements the batch operations use (a view of the one
- * cache in sqlite_sql.c), and closing. What the store does over SQL is written once, over sql.h,
+ * (BEGIN IMMEDIATE, savepoints), and closing. What the store does over SQL is written once, over sql.h,
  * in store*.c.
  */
 #include "store.h"
@@ -19,34 +18,6 @@
 #include "store_int.h"
 
 /* ---- statements, transactions ---- */
-
-/*
- * Prepared statements are cached by the address of their SQL literal (one per call site), reset
- * and unbound before reuse: the one cache of sqlite_sql.c, which sql_prepare() on s->sql finds
- * too. Returns NULL on failure (the caller maps it to -EIO).
- */
-sqlite3_stmt *store_stmt(struct store *s, const char *sql)
-{
-    return sqlite_sql_stmt(s->sql, sql);
-}
-
-int store_step_done(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_errno(rc);
-}
-
-/* Bound without a copy: every caller steps the statement while @v is alive, and store_stmt()
- * clears the bindings before the statement is used again. */
-void store_bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
 
 /*
  * Transactions. Outside a group each one is its own BEGIN ... COMMIT. Inside a group
@@ -95,34 +66,34 @@ void store_txn_rollback(struct store *s)
  * few per cent of the writer's CPU). *@ret is left as it is when the key is missing. */
 static int meta_u64_get(struct store *s, const char *key, uint64_t *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, "SELECT value FROM meta WHERE key = ?");
+    struct sql_stmt *st = store_sql(s, "SELECT value FROM meta WHERE key = ?");
     const char *v;
     int rc, r = 0;
 
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && (v = (const char *)sqlite3_column_text(st, 0)))
+    sql_bind_text(st, 1, key);
+    rc = sql_step(st);
+    if (rc == SQL_ROW && (v = sql_column_text(st, 0)))
         r = parse_u64(v, ret) < 0 ? -EUCLEAN : 1;
-    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        r = db_errno(rc);
-    sqlite3_reset(st);
+    else if (rc < 0)
+        r = rc;
+    sql_reset(st);
     return r;
 }
 
 static int meta_u64_set(struct store *s, const char *key, uint64_t value)
 {
-    sqlite3_stmt *st = store_stmt(s, "INSERT INTO meta(key, value) VALUES(?, ?)"
-                                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    struct sql_stmt *st = store_sql(s, "INSERT INTO meta(key, value) VALUES(?, ?)"
+                                       " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     char buf[24];
 
     if (!st)
         return -EIO;
     snprintf(buf, sizeof(buf), "%" PRIu64, value);
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, buf, -1, SQLITE_STATIC);
-    return store_step_done(st);
+    sql_bind_text(st, 1, key);
+    sql_bind_text(st, 2, buf);
+    return sql_step_done(st);
 }
 
 /* Begun by @write, the sequence and clock of the transaction's snapshot loaded. */

@@ -90,12 +90,6 @@ int store_meta_set(struct store *s, const char *key, const char *value);
 /* store_path() - the database file's path (the SQLite backend's; NULL or "" when none). */
 const char *store_path(struct store *s);
 
-/* store_stmt() - the SQLite backend's view of the same cache (sqlite_*.c): a cached prepared statement for the SQL literal @sql, reset and unbound. */
-sqlite3_stmt *store_stmt(struct store *s, const char *sql);
-/* store_step_done() - step a statement that returns no rows and reset it. 0 or -errno. */
-int store_step_done(sqlite3_stmt *st);
-/* store_bind_text() - bind @v (NULL = SQL NULL), copied. */
-void store_bind_text(sqlite3_stmt *st, int i, const char *v);
 /* store_txn_begin()/store_txn_commit() - BEGIN IMMEDIATE loading the sequence and clock;
  * commit saving them (rolls back on failure). */
 int store_txn_begin(struct store *s);
@@ -133,19 +127,19 @@ int store_conflict_add(struct store *s, const char *kind, struct applying *a,
 int store_server_version(struct store *s, const struct applying *a, const char *value,
                          const char *writer_device, uint64_t sent_hlc, const char *before,
                          char ret_change_id[static UUID_STR_MAX], uint64_t *ret_hlc);
-/* The SQLite backend's merge operations (sqlite_merge.c; backend.h says what each does). */
-int sqlite_field_put(struct backend *b, const struct applying *a, uint64_t seq);
-int sqlite_restored_after(struct backend *b, const char *tbl, const char *row_id, uint64_t hlc,
-                          const char *device);
-int sqlite_field_history(struct backend *b, const char *tbl, const char *row_id,
-                         const char *field, uint64_t from_hlc,
-                         struct backend_journal_entry **ret, size_t *ret_n);
-int sqlite_row_edits(struct backend *b, const char *tbl, const char *row_id, uint64_t from_hlc,
-                     struct backend_journal_entry **ret, size_t *ret_n);
-int sqlite_journal_clocks(struct backend *b, const char *change_id, uint64_t *ret_hlc,
-                          uint64_t *ret_sent_hlc);
-int sqlite_row_newest(struct backend *b, const char *tbl, const char *row_id,
-                      struct field_cur *ret);
+/* The merge operations (store_merge.c; backend.h says what each does). */
+int store_field_put(struct backend *b, const struct applying *a, uint64_t seq);
+int store_restored_after(struct backend *b, const char *tbl, const char *row_id, uint64_t hlc,
+                         const char *device);
+int store_field_history(struct backend *b, const char *tbl, const char *row_id,
+                        const char *field, uint64_t from_hlc,
+                        struct backend_journal_entry **ret, size_t *ret_n);
+int store_row_edits(struct backend *b, const char *tbl, const char *row_id, uint64_t from_hlc,
+                    struct backend_journal_entry **ret, size_t *ret_n);
+int store_journal_clocks(struct backend *b, const char *change_id, uint64_t *ret_hlc,
+                         uint64_t *ret_sent_hlc);
+int store_row_newest(struct backend *b, const char *tbl, const char *row_id,
+                     struct field_cur *ret);
 /* store_apply_change() - merge one in-scope change (journal, field state, conflict rules).
  * When @ret_cur is not NULL it receives the field's version after the merge if the change
  * lost (the caller frees it with store_field_cur_done()). */

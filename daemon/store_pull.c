@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_pull.c - the store's pull operations (backend.h), over the SQL driver (sql.h):
+ * pull_load() reads a page's stream of field states and a worker's caseload events, pull_facts()
+ * the facts the projection needs about the page's people and rows. The rules are
+ * engine_pull.c's; this only reads.
+ * docs/internals/backend.md, "The pull".
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "store_int.h"
+
+static struct store *store_of(struct backend *b)
+{
+    return (struct store *)((char *)b - offsetof(struct store, be));
+}
+
+/* Append the current row of @st (tbl, row_id, field, person_id, value, hlc, device, seq). */
+static int add_row(struct sql_stmt *st, struct pull_field **arr, size_t *n, size_t *cap)
+{
+    return backend_pull_field_add(arr, n, cap, sql_column_text(st, 0),
+                                  sql_column_text(st, 1),
+                                  sql_column_text(st, 2),
+                                  sql_column_text(st, 3),
+                                  sql_column_text(st, 4),
+                                  (uint64_t)sql_column_int64(st, 5),
+                                  sql_column_text(st, 6),
+                                  (uint64_t)sql_column_int64(st, 7));
+}
+
+/* Step @st to its end, adding each row as a field state. */
+static int add_rows(struct sql_stmt *st, struct pull_field **arr, size_t *n, size_t *cap)
+{
+    int rc, r = 0;
+
+    while (r >= 0 && (rc = sql_step(st)) == SQL_ROW)
+        r = add_row(st, arr, n, cap);
+    sql_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQL_DONE ? 0 : rc;
+}
+
+static int load_events(struct store *s, const struct store_principal *p, struct pull_load *io)
+{
+    struct sql_stmt *st = store_sql(
+            s, "SELECT person_id, start_seq, 0 FROM assignments"
+               " WHERE user_id = ?1 AND end_seq IS NULL AND start_seq > ?2"
+               " UNION ALL"
+               " SELECT a.person_id, max(a.end_seq), 1 FROM assignments a"
+               " WHERE a.user_id = ?1 AND a.end_seq > ?2 AND NOT EXISTS (SELECT 1 FROM"
+               "  assignments b WHERE b.user_id = ?1 AND b.person_id = a.person_id"
+               "  AND b.end_seq IS NULL) GROUP BY a.person_id"
+               /* closed records leave field devices, and come back whole when reopened */
+               " UNION ALL"
+               " SELECT e.person_id, e.expired_seq, 1 FROM person_expiry e JOIN assignments a"
+               " ON a.person_id = e.person_id AND a.user_id = ?1 AND a.end_seq IS NULL"
+               " WHERE e.reopened_seq IS NULL AND e.expired_seq > ?2"
+               " UNION ALL"
+               " SELECT e.person_id, e.reopened_seq, 0 FROM person_expiry e JOIN assignments a"
+               " ON a.person_id = e.person_id AND a.user_id = ?1 AND a.end_seq IS NULL"
+               " WHERE e.reopened_seq > ?2");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sql_bind_int64(st, 1, p->user_id);
+    sql_bind_int64(st, 2, (int64_t)io->cursor);
+    while ((rc = sql_step(st)) == SQL_ROW) {
+        struct pull_event *e;
+
+        if (array_grow((void **)&io->events, &io->cap_events, io->n_events,
+                       sizeof(*io->events), 16) < 0) {
+            sql_reset(st);
+            return -ENOMEM;
+        }
+        e = &io->events[io->n_events++];
+        copy_text(e->person_id, UUID_STR_MAX, sql_column_text(st, 0));
+        e->seq = (uint64_t)sql_column_int64(st, 1);
+        e->purge = sql_column_int64(st, 2) != 0;
+    }
+    sql_reset(st);
+    return rc == SQL_DONE ? 0 : rc;
+}
+
+static int load_others(struct store *s, const struct store_principal *p, struct pull_load *io)
+{
+    struct sql_stmt *st = store_sql(
+            s, "SELECT DISTINCT row_id FROM field_state WHERE tbl = 'person' AND row_id NOT IN"
+               " (SELECT person_id FROM assignments WHERE user_id = ? AND end_seq IS NULL)");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sql_bind_int64(st, 1, p->user_id);
+    while ((rc = sql_step(st)) == SQL_ROW) {
+        if (array_grow((void **)&io->others_ids, &io->cap_others, io->n_others,
+                       sizeof(*io->others_ids), 16) < 0) {
+            sql_reset(st);
+            return -ENOMEM;
+        }
+        copy_text(io->others_ids[io->n_others++], UUID_STR_MAX, sql_column_text(st, 0));
+    }
+    sql_reset(st);
+    return rc == SQL_DONE ? 0 : rc;
+}
+
+int store_pull_load(struct backend *b, const struct store_principal *p, struct pull_load *io)
+{
+    struct store *s = store_of(b);
+    struct sql_stmt *st;
+    int r = 0, at = 1;
+
+    if (io->caseload) {
+        r = load_events(s, p, io);
+        if (r >= 0 && io->others)
+            r = load_others(s, p, io);
+        if (r < 0)
+            return r;
+        st = store_sql(s, "SELECT f.tbl, f.row_id, f.field, f.person_id, f.value, f.hlc,"
+                          " f.device, f.seq FROM field_state f JOIN assignments a"
+                          " ON a.person_id = f.person_id AND a.user_id = ?1"
+                          " AND a.end_seq IS NULL"
+                          " WHERE f.seq > ?2 AND f.seq > a.start_seq ORDER BY f.seq LIMIT ?3");
+        if (!st)
+            return -EIO;
+        sql_bind_int64(st, at++, p->user_id);
+    } else {
+        /* Numbered from ?1: PostgreSQL cannot type a parameter the text never names. */
+        st = store_sql(s, "SELECT tbl, row_id, field, person_id, value, hlc, device, seq"
+                          " FROM field_state WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+        if (!st)
+            return -EIO;
+    }
+    sql_bind_int64(st, at++, (int64_t)io->cursor);
+    sql_bind_int64(st, at, io->limit > INT64_MAX ? INT64_MAX : (int64_t)io->limit);
+    return add_rows(st, &io->fields, &io->n_fields, &io->cap_fields);
+}
+
+/* 1 when the person's record was closed longer ago than field devices keep it, 0, -errno. */
+static int person_expired(struct store *s, const char *person_id)
+{
+    struct sql_stmt *st = store_sql(s, "SELECT 1 FROM person_expiry WHERE person_id = ?"
+                                       " AND reopened_seq IS NULL");
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sql_bind_text(st, 1, person_id);
+    rc = sql_step(st);
+    sql_reset(st);
+    return rc == SQL_ROW ? 1 : rc == SQL_DONE ? 0 : rc;
+}
+
+/* One query per person and per row inside the embedded database (cheap there); a networked
+ * backend sends them as one round trip (docs/internals/backend.md). */
+int store_pull_facts(struct backend *b, const struct store_principal *p,
+                     struct pull_facts *io)
+{
+    struct store *s = store_of(b);
+    size_t loaded = 0;
+    int r = 0;
+
+    for (size_t i = 0; r >= 0 && i < io->n_people; i++) {
+        struct pull_person *fp = &io->people[i];
+
+        if (fp->want_state && io->state_budget && loaded >= io->state_budget)
+            continue;
+        r = store_denied(s, p->role, fp->person_id);
+        if (r < 0)
+            break;
+        fp->denied = r > 0;
+        r = person_expired(s, fp->person_id);
+        if (r < 0)
+            break;
+        fp->expired = r > 0;
+        fp->known = true;
+        if (!fp->want_state)
+            continue;
+        {
+            struct sql_stmt *st = store_sql(s, "SELECT tbl, row_id, field, person_id, value, hlc,"
+                                               " device, seq FROM field_state"
+                                               " WHERE person_id = ? ORDER BY seq");
+
+            if (!st) {
+                r = -EIO;
+                break;
+            }
+            sql_bind_text(st, 1, fp->person_id);
+            r = add_rows(st, &fp->state, &fp->n_state, &fp->cap_state);
+            fp->loaded = r >= 0;
+            loaded += fp->n_state;
+        }
+    }
+    for (size_t i = 0; r >= 0 && i < io->n_rows; i++) {
+        struct pull_row *fr = &io->rows[i];
+        struct sql_stmt *st = store_sql(s, "SELECT tbl, row_id, field, person_id, value, hlc,"
+                                           " device, seq FROM field_state"
+                                           " WHERE tbl = ? AND row_id = ?");
+
+        if (!st) {
+            r = -EIO;
+            break;
+        }
+        sql_bind_text(st, 1, fr->table->name);
+        sql_bind_text(st, 2, fr->row_id);
+        r = add_rows(st, &fr->fields, &fr->n_fields, &fr->cap_fields);
+        if (r < 0 || !streq(fr->table->name, "goal"))
+            continue;
+        st = store_sql(s, "SELECT a.tbl, a.row_id, a.field, a.person_id, a.value, a.hlc,"
+                          " a.device, a.seq FROM field_state g JOIN field_state a"
+                          " ON a.tbl = 'plan_action' AND a.row_id = g.row_id"
+                          " AND a.field IN ('goal_id', 'who')"
+                          " WHERE g.person_id = ? AND g.tbl = 'plan_action'"
+                          " AND g.field = 'goal_id' AND g.value = ?");
+        if (!st) {
+            r = -EIO;
+            break;
+        }
+        sql_bind_text(st, 1, fr->person_id);
+        sql_bind_text(st, 2, fr->row_id);
+        r = add_rows(st, &fr->actions, &fr->n_actions, &fr->cap_actions);
+    }
+    return r < 0 ? r : 0;
+}
+
+
+int store_pull_device(struct backend *b, const struct store_principal *p,
+                      struct pull_device *ret)
+{
+    struct sql_stmt *st = store_sql(store_of(b), "SELECT given_cursor, redecide, redecide_cursor,"
+                                                 " redecide_done FROM devices WHERE id = ?");
+    int rc;
+
+    *ret = (struct pull_device){0};
+    if (!st)
+        return -EIO;
+    sql_bind_text(st, 1, p->device_id);
+    rc = sql_step(st);
+    if (rc == SQL_ROW) {
+        ret->given_cursor = (uint64_t)sql_column_int64(st, 0);
+        ret->redecide = (int)sql_column_int64(st, 1);
+        copy_text(ret->redecide_cursor, sizeof(ret->redecide_cursor),
+                  sql_column_text(st, 2));
+        ret->redecide_done = sql_column_int64(st, 3) != 0;
+    }
+    sql_reset(st);
+    return rc == SQL_ROW || rc == SQL_DONE ? 0 : rc;
+}
+
+int store_pull_device_set(struct backend *b, const struct store_principal *p,
+                          const struct pull_device *d)
+{
+    struct sql_stmt *st = store_sql(store_of(b), "UPDATE devices SET given_cursor = ?,"
+                                                 " redecide = ?, redecide_cursor = ?,"
+                                                 " redecide_done = ? WHERE id = ?");
+
+    if (!st)
+        return -EIO;
+    sql_bind_int64(st, 1, d->given_cursor > INT64_MAX ? INT64_MAX : (int64_t)d->given_cursor);
+    sql_bind_int64(st, 2, d->redecide);
+    if (d->redecide_cursor[0])
+        sql_bind_text(st, 3, d->redecide_cursor);
+    else
+        sql_bind_text(st, 3, NULL);
+    sql_bind_int64(st, 4, d->redecide_done);
+    sql_bind_text(st, 5, p->device_id);
+    return sql_step_done(st);
+}
+
+/* The closed records (status closed or deceased, closed on or before the cutoff day, ?@cutoff)
+ * not yet expired. */
+#define CLOSED_UNEXPIRED(cutoff)                                                                \
+    " FROM field_state c JOIN field_state st ON st.tbl = 'person'"                              \
+    " AND st.row_id = c.row_id AND st.field = 'status'"                                         \
+    " AND st.value IN ('closed', 'deceased')"                                                   \
+    " WHERE c.tbl = 'person' AND c.field = 'closed_on' AND c.value <= " cutoff                  \
+    " AND c.row_id NOT IN (SELECT person_id FROM person_expiry WHERE reopened_seq IS NULL)"
+
+int store_closed_due(struct backend *b, const char *cutoff_day)
+{
+    struct store *s = store_of(b);
+    struct sql_stmt *st = store_sql(s, "SELECT count(*)" CLOSED_UNEXPIRED("?1"));
+    int64_t n = 0;
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sql_bind_text(st, 1, cutoff_day);
+    rc = sql_step(st);
+    if (rc == SQL_ROW)
+        n = sql_column_int64(st, 0);
+    sql_reset(st);
+    if (rc != SQL_ROW)
+        return rc < 0 ? rc : -EPROTO;
+    return n > INT32_MAX ? INT32_MAX : (int)n;
+}
+
+int store_expire_closed(struct backend *b, const char *cutoff_day)
+{
+    struct store *s = store_of(b);
+    struct sql_stmt *st;
+    int n = store_closed_due(b, cutoff_day), r;
+
+    if (n <= 0)
+        return n;
+    st = store_sql(s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
+                      CLOSED_UNEXPIRED("?2")
+                      " ON CONFLICT (person_id) DO UPDATE SET expired_seq = ?1,"
+                      " reopened_seq = NULL");
+    if (!st)
+        return -EIO;
+    sql_bind_int64(st, 1, (int64_t)store_next_seq(s));
+    sql_bind_text(st, 2, cutoff_day);
+    r = sql_step_done(st);
+    return r < 0 ? r : n;
+}
