@@ -423,6 +423,11 @@ int store_sync_page(struct store *s, const struct store_principal *p, struct sto
 {
     int r = store_read_begin(s);
 
+    if (r == -EOPNOTSUPP) {
+        /* A store with no snapshot reads (PostgreSQL, for now): the page on the writer. */
+        l->page_on_writer = true;
+        return 0;
+    }
     if (r < 0)
         return engine_failure(err, r);
     r = sync_page(s, p, l, false, ret);

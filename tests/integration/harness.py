@@ -7,6 +7,11 @@
 # The binaries come from the environment: CARESYNCD and CARESYNC (meson passes the paths).
 # KEEP_TMP=1 keeps the temporary directory of a passing test too (a failing one is always
 # kept and its path printed). PostgreSQL (a private server for the tests): pg.py.
+#
+# CARESYNC_TEST_STORE=postgresql runs a test on the PostgreSQL store: main() starts a private
+# PostgreSQL for it (pg.py), every Daemon is initialised with --store on it, and
+# Daemon.query()/scalar() read that database instead of store.db. A test that only makes sense
+# on the embedded store calls sqlite_only('why') first (it exits 77, skipped).
 
 import errno
 import http.client
@@ -28,6 +33,166 @@ import traceback
 from pg import PostgreSQL, pg_bindir  # noqa: F401 (used by tests through harness)
 
 CARESYNCD = os.environ.get('CARESYNCD')
+# Which store the daemons of a test use: 'sqlite' (the embedded default) or 'postgresql'.
+TEST_STORE = os.environ.get('CARESYNC_TEST_STORE', 'sqlite')
+# The private PostgreSQL of this test (main() starts it when TEST_STORE is postgresql), and the
+# databases made on it so far (one per Daemon).
+TEST_PG = None
+_PG_DBS = 0
+
+
+def sqlite_only(why):
+    """Skip (exit 77) when the test runs on PostgreSQL: it checks what only the embedded store
+    has (@why: a file, a checkpoint, a backup of store.db ...)."""
+    if TEST_STORE == 'postgresql':
+        print('SKIP: embedded store only: %s' % why)
+        sys.exit(77)
+
+
+def test_pg():
+    """The private PostgreSQL of a test on the PostgreSQL store, started on first use."""
+    global TEST_PG
+    if TEST_PG is None:
+        TEST_PG = PostgreSQL()
+        if TEST_PG.missing:
+            print('SKIP: %s' % TEST_PG.missing)
+            sys.exit(77)
+        TEST_PG.start()
+    return TEST_PG
+
+
+def _pg_literal(v):
+    if v is None:
+        return 'NULL'
+    if isinstance(v, bool):
+        return '1' if v else '0'
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, bytes):
+        v = v.decode('utf-8')
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _pg_bind(sql, params):
+    """@sql with SQLite's ? placeholders replaced by @params as literals (quoted text left)."""
+    out, i, quote = [], 0, None
+    for ch in sql:
+        if quote:
+            out.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+            out.append(ch)
+        elif ch == '?':
+            out.append(_pg_literal(params[i]))
+            i += 1
+        else:
+            out.append(ch)
+    return ''.join(out)
+
+
+def _pg_json(sql):
+    """SQLite's json_extract(col, '$.key') in the tests' queries as PostgreSQL's ->>, a number
+    where sum() adds it up."""
+    import re
+    sql = re.sub(r"sum\(json_extract\((\w+), '\$\.(\w+)'\)\)",
+                 r"sum((\1::jsonb ->> '\2')::bigint)", sql)
+    return re.sub(r"json_extract\((\w+), '\$\.(\w+)'\)", r"(\1::jsonb ->> '\2')", sql)
+
+
+def pg_rows(pg, sql, params=(), db='caresync'):
+    """Rows of @sql (SQLite-style ? placeholders) on @pg as dicts, values as sqlite3 gives
+    them: the database's own types through json_agg (integers as int, text as str, NULL as
+    None), timestamps in the form the daemon writes (2026-12-02T07:18:48.123Z)."""
+    text = _pg_json(_pg_bind(sql, params).strip().rstrip(';'))
+    out = pg.psql("SET TimeZone = 'UTC'; SELECT coalesce(json_agg(t), '[]') FROM (%s) t"
+                  % text, db=db).stdout.strip()
+    return [{k: _pg_time(v) for k, v in row.items()} for row in json.loads(out or '[]')]
+
+
+class _PgWriter:
+    """store_writer() on PostgreSQL: statements collected, run at commit() in one transaction
+    that holds store_head, as the daemon's writes do."""
+
+    def __init__(self, d):
+        self.d, self.sql = d, []
+
+    def execute(self, sql, params=()):
+        self.sql.append(_pg_bind(sql, params))
+
+    def commit(self):
+        self.d.pg.psql('BEGIN; UPDATE store_head SET seq = seq; %s; COMMIT' % '; '.join(self.sql),
+                       db=self.d.pg_db)
+        self.sql = []
+
+    def close(self):
+        pass
+
+
+def store_writer(d):
+    """A connection that writes into @d's store behind the daemon's back (a test setting up what
+    an older version would have stored): sqlite3 on store.db, or psql on PostgreSQL."""
+    if d.pg:
+        return _PgWriter(d)
+    return sqlite3.connect(d.store_path, timeout=10)
+
+
+class _PgRow(tuple):
+    """A row as sqlite3.Row gives it: by position or by column name."""
+
+    def __new__(cls, d):
+        row = super().__new__(cls, d.values())
+        row._keys = list(d)
+        return row
+
+    def keys(self):
+        return self._keys
+
+    def __getitem__(self, k):
+        return tuple.__getitem__(self, self._keys.index(k) if isinstance(k, str) else k)
+
+
+class _PgCursor:
+    def __init__(self, rows):
+        self.rows = [_PgRow(r) for r in rows]
+
+    def fetchall(self):
+        return self.rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+class _PgConnection:
+    """Daemon.db() on a PostgreSQL store: read-only queries, as the tests make of store.db."""
+
+    def __init__(self, pg, db):
+        self.pg, self.dbname = pg, db
+        self.row_factory = None
+
+    def execute(self, sql, params=()):
+        return _PgCursor(pg_rows(self.pg, sql, params, self.dbname))
+
+    def close(self):
+        pass
+
+
+def _pg_time(v):
+    """A timestamptz as json_agg writes it in UTC (2026-12-02T07:18:48.123+00:00) in the form
+    the daemon writes (2026-12-02T07:18:48.123Z); a boolean as SQLite's 0 or 1."""
+    if (isinstance(v, str) and len(v) >= 25 and v[4] == '-' and v[10] == 'T'
+            and v.endswith('+00:00') and v[13] == ':'):
+        whole, _, frac = v[11:-6].partition('.')
+        return '%sT%s.%sZ' % (v[:10], whole, (frac + '000')[:3])
+    if isinstance(v, bool):
+        return 1 if v else 0
+    return v
+
+
 CARESYNC = os.environ.get('CARESYNC')
 
 # Exit codes of the caresync CLI (client/caresync.h).
@@ -143,8 +308,35 @@ class Daemon:
     def store_path(self):
         return os.path.join(self.data, 'store.db')
 
+    @property
+    def pg(self):
+        """The PostgreSQL this daemon's store is on (None: the embedded store.db)."""
+        return test_pg() if TEST_STORE == 'postgresql' else None
+
+    @property
+    def pg_db(self):
+        """This daemon's own database on self.pg: every data directory its own store, as each
+        has its own store.db on SQLite (a test that means two daemons to share one, such as
+        test_pg_store, inits them itself)."""
+        name = getattr(self, '_pg_db', None)
+        if name is None:
+            global _PG_DBS
+            _PG_DBS += 1
+            name = self._pg_db = 'caresync_%d' % _PG_DBS
+            self.pg.psql('CREATE DATABASE %s OWNER caresync' % name, user='postgres',
+                         db='postgres')
+        return name
+
+    @property
+    def pg_url(self):
+        url = self.pg.url
+        return url[:url.rindex('/') + 1] + self.pg_db
+
     def init(self):
-        run([CARESYNCD, 'init', '--data', self.data])
+        argv = [CARESYNCD, 'init', '--data', self.data]
+        if self.pg:
+            argv += ['--store', self.pg_url]
+        run(argv)
         check(os.path.exists(self.ca), 'caresyncd init made no ca.pem in ' + self.data)
 
     def start(self, timeout=20):
@@ -271,11 +463,15 @@ class Daemon:
     # -- the store, read-only --
 
     def db(self):
+        if self.pg:
+            return _PgConnection(self.pg, self.pg_db)
         con = sqlite3.connect('file:%s?mode=ro' % self.store_path, uri=True, timeout=10)
         con.row_factory = sqlite3.Row
         return con
 
     def query(self, sql, params=()):
+        if self.pg:
+            return pg_rows(self.pg, sql, params, self.pg_db)
         con = self.db()
         try:
             return [dict(r) for r in con.execute(sql, params).fetchall()]
@@ -283,11 +479,20 @@ class Daemon:
             con.close()
 
     def scalar(self, sql, params=()):
+        if self.pg:
+            rows = pg_rows(self.pg, sql, params, self.pg_db)
+            return list(rows[0].values())[0] if rows else None
         con = self.db()
         try:
             return con.execute(sql, params).fetchone()[0]
         finally:
             con.close()
+
+    def store_seq(self):
+        """The store's sequence counter: meta 'seq' on SQLite, store_head's on PostgreSQL."""
+        if self.pg:
+            return int(self.scalar('SELECT seq FROM store_head'))
+        return int(self.scalar("SELECT value FROM meta WHERE key = 'seq'"))
 
     def counts(self):
         """Row counts of the tables a refused request must not touch."""
@@ -473,7 +678,8 @@ def main(test, name=None):
     root = tempfile.mkdtemp(prefix='caresync-it-')
     world = World(root)
     ok = False
-    log('%s: temporary directory %s' % (name, root))
+    log('%s: temporary directory %s%s' % (name, root, ' (store: PostgreSQL)'
+                                              if TEST_STORE == 'postgresql' else ''))
     try:
         world.start()
         test(world)
@@ -484,6 +690,8 @@ def main(test, name=None):
         world.daemon.dump_log()
     finally:
         world.close()
+        if TEST_PG is not None:
+            TEST_PG.close()
     if ok and not os.environ.get('KEEP_TMP'):
         shutil.rmtree(root, ignore_errors=True)
     else:

@@ -131,6 +131,10 @@ def test(w):
             got = c.show(p)
             h.check_eq({f: got.get(f) for f in PERSON_FIELDS}, want,
                        '%s: contact details of %s' % (c.name, p))
+    if d.pg:  # no file: PostgreSQL's own recovery stands for it; the chain is checked whole
+        out = d.admin(['audit', 'verify']).stdout
+        h.check('verified' in out, 'audit verify after %d kills' % kills, out)
+        return
     con = sqlite3.connect('file:%s?mode=ro' % d.store_path, uri=True)
     try:
         h.check_eq(con.execute('PRAGMA integrity_check').fetchall(), [('ok',)],

@@ -193,11 +193,16 @@ def test_lifecycle(w):
     link.sync()
     coord.sync()
     h.check(new in [p['id'] for p in link.caseload()], 'a fresh closure stays on the device')
-    db = sqlite3.connect(d.store_path, timeout=10)
-    db.execute("UPDATE field_state SET value = date('now', '-31 days') WHERE tbl = 'person'"
-               " AND row_id = ? AND field = 'closed_on'", (new,))
-    db.commit()
-    db.close()
+    if d.pg:  # a write to field_state holds the append point, as the daemon's do
+        d.pg.psql("BEGIN; UPDATE store_head SET seq = seq; UPDATE field_state SET value ="
+                  " to_char(current_date - 31, 'YYYY-MM-DD') WHERE tbl = 'person' AND"
+                  " row_id = '%s' AND field = 'closed_on'; COMMIT" % new, db=d.pg_db)
+    else:
+        db = sqlite3.connect(d.store_path, timeout=10)
+        db.execute("UPDATE field_state SET value = date('now', '-31 days') WHERE tbl = 'person'"
+                   " AND row_id = ? AND field = 'closed_on'", (new,))
+        db.commit()
+        db.close()
     link.sync()
     coord.sync()
     h.check(new not in [p['id'] for p in link.caseload()],

@@ -94,7 +94,8 @@ def test(w):
     st = os.stat(d.data)
     h.check_eq((st.st_uid, stat.S_IMODE(st.st_mode)), (nobody.pw_uid, 0o700),
                'the data directory is nobody\'s, 0700')
-    for name in ('store.db', 'store.db-wal', 'caresyncd.lock', 'server.key', 'ca.key'):
+    store = ('store.url',) if d.pg else ('store.db', 'store.db-wal')
+    for name in store + ('caresyncd.lock', 'server.key', 'ca.key'):
         st = os.stat(os.path.join(d.data, name))
         h.check_eq((st.st_uid, stat.S_IMODE(st.st_mode)), (nobody.pw_uid, 0o600),
                    '%s is nobody\'s, 0600' % name)

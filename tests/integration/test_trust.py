@@ -213,12 +213,12 @@ def test(w):
             'the same change id twice in one batch', index=1)
 
     h.log('-- a cursor no server of ours could have given does not move the sequence')
-    seq_before = int(d.scalar("SELECT value FROM meta WHERE key = 'seq'"))
+    seq_before = d.store_seq()
     for forged in ('18446744073709551615', '9223372036854775000:%s:1:%s' % (h.uuid7(), '0' * 16)):
         st, doc = d.push(amira.token, [], cursor=forged, pull=True)
         soft(st == 400 and (doc or {}).get('error', {}).get('code') == 'invalid_value',
              'a forged cursor %s...: 400' % forged[:12], st, doc)
-    seq_after = int(d.scalar("SELECT value FROM meta WHERE key = 'seq'"))
+    seq_after = d.store_seq()
     soft(seq_after < seq_before + 10 ** 6, 'the sequence did not jump', seq_before, seq_after)
 
     h.log('-- 4. people that do not exist or were never on the caseload')
@@ -282,7 +282,7 @@ def test(w):
 
     h.log('-- 5. a conflict about a person never on the caseload does not name them')
     # One stored before this version refused such changes: written here as it would have been.
-    con = sqlite3.connect(d.store_path, timeout=10)
+    con = h.store_writer(d)
     try:
         con.execute("INSERT INTO change_log(change_id, device, user_id, tbl, row_id, field,"
                     " person_id, value, hlc, sent_hlc, outcome, received_ms) SELECT ?, ?, id,"
