@@ -424,6 +424,9 @@ struct backend_ops {
      * (YYYY-MM-DD, its closed_on) and not expired already, all numbered with one new sequence
      * number (++*b->seq) when there are any: a count, or -errno. */
     int (*expire_closed)(struct backend *b, const char *cutoff_day);
+    /* How many records expire_closed() would mark now, writing nothing (a reader's snapshot is
+     * enough): a count, or -errno. */
+    int (*closed_due)(struct backend *b, const char *cutoff_day);
     /* Record a successful sync of @p's device: now, @pending (< 0: keep), @client_version. */
     int (*device_synced)(struct backend *b, const struct store_principal *p, int64_t pending,
                          const char *client_version);
@@ -455,3 +458,4 @@ int store_pull_device(struct backend *b, const struct store_principal *p,
 int store_pull_device_set(struct backend *b, const struct store_principal *p,
                           const struct pull_device *d);
 int store_expire_closed(struct backend *b, const char *cutoff_day);
+int store_closed_due(struct backend *b, const char *cutoff_day);

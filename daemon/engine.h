@@ -81,6 +81,21 @@ int engine_sync_pull(const struct engine *e, const struct store_principal *p, co
                      struct engine_pull_state *st);
 int engine_sync_pull_end(const struct engine *e, const struct store_principal *p,
                          const struct proto_sync_reply *resp, struct engine_pull_state *st);
+/*
+ * engine_sync_pull() in parts, for a page read apart from the push's transaction (a reader's
+ * snapshot once the push has committed): engine_sync_pull_begin() inside the write transaction
+ * (the device's pull state and the re-decision rule, which may set *@cur to 0);
+ * engine_sync_pull_sweep() the closed records' sweep: with @write it marks them (0 or -errno),
+ * without it only asks whether any are due (1: the sweep and the page must run in a write
+ * transaction; 0: none, the page may be read from a snapshot); engine_sync_pull_page() the
+ * page, which only reads.
+ */
+int engine_sync_pull_begin(const struct engine *e, const struct store_principal *p,
+                           const char *cursor, uint64_t *cur, struct engine_pull_state *st);
+int engine_sync_pull_sweep(const struct engine *e, bool write);
+int engine_sync_pull_page(const struct engine *e, const struct store_principal *p, uint64_t cur,
+                          uint64_t pushed_after, struct proto_sync_reply *resp,
+                          struct engine_pull_state *st);
 
 /* ---- the merge (engine_merge.c) ---- */
 

@@ -802,12 +802,10 @@ out:
 
 /* ---- a sync's pull: the re-decision, the closed sweep, the page, what the device was given ---- */
 
-int engine_sync_pull(const struct engine *e, const struct store_principal *p, const char *cursor,
-                     uint64_t cur, uint64_t pushed_after, struct proto_sync_reply *resp,
-                     struct engine_pull_state *st)
+int engine_sync_pull_begin(const struct engine *e, const struct store_principal *p,
+                           const char *cursor, uint64_t *cur, struct engine_pull_state *st)
 {
     struct backend *b = e->b;
-    char cutoff[ISO_TIME_MAX];
     int r;
 
     *st = (struct engine_pull_state){0};
@@ -833,18 +831,38 @@ int engine_sync_pull(const struct engine *e, const struct store_principal *p, co
             st->redecide = 0;
             st->dirty = true;
         } else if (!ours) {
-            cur = 0;
+            *cur = 0;
         }
     }
+    return 0;
+}
+
+int engine_sync_pull_sweep(const struct engine *e, bool write)
+{
+    struct backend *b = e->b;
+    char cutoff[ISO_TIME_MAX];
+    int r;
+
     /* Records closed on or before STORE_CLOSED_KEEP_DAYS ago (their server-written closed_on)
      * leave field workers' devices: one new sequence number for all found now, which the
      * caseload events turn into purges. Coordinators keep them. */
     iso_time(hlc_wall_ms() - (uint64_t)STORE_CLOSED_KEEP_DAYS * 86400 * 1000, cutoff);
     cutoff[10] = '\0'; /* YYYY-MM-DD, as closed_on */
-    r = b->ops->expire_closed(b, cutoff);
-    if (r < 0)
-        return r;
-    r = engine_pull(e, p, cur, pushed_after, st->redecide, resp, &st->given);
+    if (write) {
+        r = b->ops->expire_closed(b, cutoff);
+        return r < 0 ? r : 0;
+    }
+    /* Almost always none: then the page needs no write before it. */
+    r = b->ops->closed_due(b, cutoff);
+    return r < 0 ? r : r > 0;
+}
+
+int engine_sync_pull_page(const struct engine *e, const struct store_principal *p, uint64_t cur,
+                          uint64_t pushed_after, struct proto_sync_reply *resp,
+                          struct engine_pull_state *st)
+{
+    int r = engine_pull(e, p, cur, pushed_after, st->redecide, resp, &st->given);
+
     if (r < 0)
         return r;
     /* A re-decision starts: the device re-reads, and what the pull does not send it again (a
@@ -852,6 +870,17 @@ int engine_sync_pull(const struct engine *e, const struct store_principal *p, co
     if (st->redecide > 0 && cur == 0)
         resp->reread = true;
     return 0;
+}
+
+int engine_sync_pull(const struct engine *e, const struct store_principal *p, const char *cursor,
+                     uint64_t cur, uint64_t pushed_after, struct proto_sync_reply *resp,
+                     struct engine_pull_state *st)
+{
+    int r = engine_sync_pull_begin(e, p, cursor, &cur, st);
+
+    if (r >= 0)
+        r = engine_sync_pull_sweep(e, true);
+    return r < 0 ? r : engine_sync_pull_page(e, p, cur, pushed_after, resp, st);
 }
 
 int engine_sync_pull_end(const struct engine *e, const struct store_principal *p,

@@ -1041,22 +1041,47 @@ struct sync_job {
     struct proto_sync_reply reply;
     struct store_error err;
     int r_exports;
+    struct store_sync_later *later; /* between the push and the page's end */
 };
 
 static void sync_cleanup(struct http_job *hj)
 {
     struct sync_job *sj = (struct sync_job *)hj;
 
+    store_sync_later_free(sj->later);
+
     proto_sync_reply_done(&sj->reply);
     proto_sync_request_done(&sj->q);
     free(sj->exports);
 }
 
+/* On a reader, once the push has committed: the page, from a snapshot that holds it. */
+static void sync_page_run(struct store *s, struct work_job *j)
+{
+    struct sync_job *sj = (struct sync_job *)j;
+
+    j->r = store_sync_page(s, &sj->hj.hr.who, sj->later, &sj->reply, &sj->err);
+    if (j->r < 0)
+        j->then = NULL; /* no cursor was given: nothing to record */
+}
+
+/* On the writer again: the page's audit, the device's report and notices, the sealed cursor
+ * and what the device was given, committed with the reply. */
+static void sync_end_run(struct store *s, struct work_job *j)
+{
+    struct sync_job *sj = (struct sync_job *)j;
+
+    j->r = store_sync_end(s, &sj->hj.hr.who, sj->later, &sj->rep, sj->pending, &sj->reply,
+                          &sj->err);
+}
+
 /*
- * On the writer: the sync in one transaction (the device's report and its notices in it too),
- * then the device's offline exports. A batch the store refuses (4xx) is what sync health is
- * for: the device's report is recorded then, in its own transaction. Not for 5xx, when the
- * store itself is in trouble.
+ * On the writer: the sync's push (and the device's offline exports), committed; then, for a
+ * pull, its page on a reader (sync_page_run()) and its end on the writer (sync_end_run()), so
+ * that the writer thread does not spend its time reading pages while pushes wait
+ * (docs/ARCHITECTURE.md "Threads"). A batch the store refuses (4xx) is what sync health is for:
+ * the device's report is recorded then, in its own transaction. Not for 5xx, when the store
+ * itself is in trouble.
  */
 static void sync_run(struct store *s, struct work_job *j)
 {
@@ -1072,11 +1097,16 @@ static void sync_run(struct store *s, struct work_job *j)
                      strerror(-r));
         return;
     }
-    j->r = store_sync_reported(s, who, sj->q.changes, sj->q.n_changes, sj->q.cursor, sj->q.pull,
-                               sj->pending, sj->q.client_version, &sj->rep, &sj->reply, &sj->err);
+    j->r = store_sync_push(s, who, sj->q.changes, sj->q.n_changes, sj->q.cursor, sj->q.pull,
+                           sj->pending, sj->q.client_version, &sj->rep, &sj->reply, &sj->err,
+                           &sj->later);
     if (j->r >= 0) {
         /* After the sync: refused, the device sends them again; repeated, none is doubled. */
         sj->r_exports = store_audit_device_exports(s, who, sj->exports, sj->q.n_exports);
+        if (sj->later && sj->r_exports >= 0) {
+            j->after = sync_page_run;
+            j->then = sync_end_run;
+        }
         return;
     }
     status = proto_error_status(sj->err.code);

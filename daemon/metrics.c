@@ -298,9 +298,9 @@ static void expose(struct metrics_server *m, struct evbuffer *b, bool dev_ok,
     expo_one(b, "caresyncd_store_queued", "gauge",
         "Requests waiting for the store's threads now (at most queue_depth).", ws.queued);
     expo_one(b, "caresyncd_store_write_jobs_total", "counter",
-        "Requests whose store work ran on the writer thread.", ws.write_jobs);
+        "Store jobs run on the writer thread (a sync with a pull: two).", ws.write_jobs);
     expo_one(b, "caresyncd_store_read_jobs_total", "counter",
-        "Requests whose store work ran on a reader thread.", ws.read_jobs);
+        "Store jobs run on a reader thread (a sync's page: one).", ws.read_jobs);
     expo_one(b, "caresyncd_store_groups_total", "counter",
         "Groups of write jobs the writer committed together (group commit).", ws.groups);
     expo_one(b, "caresyncd_store_commits_total", "counter",

@@ -325,6 +325,39 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
                         const struct store_device_report *rep, struct proto_sync_reply *ret,
                         struct store_error *err);
 
+/*
+ * The same sync in three transactions, so that the writer thread only writes
+ * (docs/ARCHITECTURE.md "Threads"):
+ *
+ * store_sync_push() - on the writer: the cursor, the push and, with @pull, the device's pull
+ * state and the closed records' sweep; committed. Without @pull the sync is whole here (report
+ * and notices included) and *@later is NULL; with it, *@later carries what the page and the end
+ * need (free it with store_sync_later_free()).
+ * store_sync_page() - on a reader, after that commit: the page from a snapshot that holds the
+ * push. Writes nothing.
+ * store_sync_end() - on the writer: the page's audit, @rep and the notices, the sealed cursor
+ * and the given cursor; committed with the reply, so a failed request gives no cursor.
+ *
+ * A push that committed without its reply is what a lost reply is: the device sends it again and
+ * nothing is doubled. Each returns 0 or -errno with *@err filled.
+ */
+struct store_sync_later;
+int store_sync_push(struct store *s, const struct store_principal *p,
+                    const struct change_record *changes, size_t n, const char *cursor, bool pull,
+                    int64_t pending, const char *client_version,
+                    const struct store_device_report *rep, struct proto_sync_reply *ret,
+                    struct store_error *err, struct store_sync_later **later);
+int store_sync_page(struct store *s, const struct store_principal *p, struct store_sync_later *l,
+                    struct proto_sync_reply *ret, struct store_error *err);
+int store_sync_end(struct store *s, const struct store_principal *p, struct store_sync_later *l,
+                   const struct store_device_report *rep, int64_t pending,
+                   struct proto_sync_reply *ret, struct store_error *err);
+void store_sync_later_free(struct store_sync_later *l);
+static inline void store_sync_later_freep(struct store_sync_later **l)
+{
+    store_sync_later_free(*l);
+}
+
 /* ---- conflicts (store_conflicts.c) ---- */
 
 #define STORE_REASON_MAX PROTO_REASON_MAX /* bytes of a resolution's reason: 500 */

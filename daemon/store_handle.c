@@ -31,6 +31,11 @@ int store_txn_begin(struct store *s)
     return s->ops->txn_begin(s);
 }
 
+int store_read_begin(struct store *s)
+{
+    return s->ops->read_begin ? s->ops->read_begin(s) : -EOPNOTSUPP;
+}
+
 int store_txn_commit(struct store *s)
 {
     return s->ops->txn_commit(s);

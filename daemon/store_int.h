@@ -29,6 +29,9 @@ struct store_db_ops {
     int (*plain_commit)(struct store *s);
     void (*rollback)(struct store *s);
     int (*txn_begin)(struct store *s);
+    /* A read transaction loading its snapshot's sequence and clock; NULL: not offered (a sync's
+     * page is then read on the writer, store_sync_page()). */
+    int (*read_begin)(struct store *s);
     int (*txn_commit)(struct store *s);
     int (*group_begin)(struct store *s);
     bool (*group_lost)(struct store *s);
@@ -123,6 +126,9 @@ const char *store_path(struct store *s);
 /* store_txn_begin()/store_txn_commit() - BEGIN IMMEDIATE loading the sequence and clock;
  * commit saving them (rolls back on failure). */
 int store_txn_begin(struct store *s);
+/* store_read_begin() - a read transaction (any handle, a reader's too) loading the sequence and
+ * clock of its snapshot, as store_txn_begin() does; ended by store_txn_rollback(). */
+int store_read_begin(struct store *s);
 int store_txn_commit(struct store *s);
 /* store_txn_rollback() - undo the transaction (in a group: only its savepoint). */
 void store_txn_rollback(struct store *s);

@@ -484,12 +484,12 @@ int store_pull_device_set(struct backend *b, const struct store_principal *p,
     " WHERE c.tbl = 'person' AND c.field = 'closed_on' AND c.value <= " cutoff                  \
     " AND c.row_id NOT IN (SELECT person_id FROM person_expiry WHERE reopened_seq IS NULL)"
 
-int store_expire_closed(struct backend *b, const char *cutoff_day)
+int store_closed_due(struct backend *b, const char *cutoff_day)
 {
     struct store *s = store_of(b);
     struct sql_stmt *st = store_sql(s, "SELECT count(*)" CLOSED_UNEXPIRED("?1"));
     int64_t n = 0;
-    int rc, r;
+    int rc;
 
     if (!st)
         return -EIO;
@@ -500,8 +500,17 @@ int store_expire_closed(struct backend *b, const char *cutoff_day)
     sql_reset(st);
     if (rc != SQL_ROW)
         return rc < 0 ? rc : -EPROTO;
-    if (n == 0)
-        return 0;
+    return n > INT32_MAX ? INT32_MAX : (int)n;
+}
+
+int store_expire_closed(struct backend *b, const char *cutoff_day)
+{
+    struct store *s = store_of(b);
+    struct sql_stmt *st;
+    int n = store_closed_due(b, cutoff_day), r;
+
+    if (n <= 0)
+        return n;
     st = store_sql(s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
                       CLOSED_UNEXPIRED("?2")
                       " ON CONFLICT (person_id) DO UPDATE SET expired_seq = ?1,"
@@ -511,5 +520,5 @@ int store_expire_closed(struct backend *b, const char *cutoff_day)
     sql_bind_int64(st, 1, (int64_t)store_next_seq(s));
     sql_bind_text(st, 2, cutoff_day);
     r = sql_step_done(st);
-    return r < 0 ? r : (int)(n > INT32_MAX ? INT32_MAX : n);
+    return r < 0 ? r : n;
 }

@@ -447,4 +447,5 @@ const struct backend_ops sqlite_backend_ops = {
     .pull_device = store_pull_device,
     .pull_device_set = store_pull_device_set,
     .expire_closed = store_expire_closed,
+    .closed_due = store_closed_due,
 };

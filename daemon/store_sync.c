@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* store_sync.c - POST /v1/sync on the store, the glue around the engine: the cursor and a store
- * that went back in time, engine_push() for the batch and engine_sync_pull() for the next page
- * in one transaction, the pull's audit, the notices, the sealed cursor; and a coordinator's
- * restore of a deleted row. No SQL here: docs/internals/backend.md. */
+ * that went back in time, engine_push() for the batch and engine_sync_pull() for the next page,
+ * the pull's audit, the notices, the sealed cursor, in one transaction (store_sync_reported())
+ * or in three so that the page is read on a reader (store_sync_push(), store_sync_page(),
+ * store_sync_end(): docs/ARCHITECTURE.md "Threads"); and a coordinator's restore of a deleted
+ * row. No SQL here: docs/internals/backend.md. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -226,77 +228,237 @@ int store_sync(struct store *s, const struct store_principal *p, const struct ch
     return *ret ? 0 : -ENOMEM;
 }
 
-int store_sync_reported(struct store *s, const struct store_principal *p,
-                        const struct change_record *changes, size_t n, const char *cursor,
-                        bool pull, int64_t pending, const char *client_version,
-                        const struct store_device_report *rep, struct proto_sync_reply *ret,
-                        struct store_error *err)
+/* What a sync carries from its push to its page and from its page to its end. */
+struct store_sync_later {
+    uint64_t cur, pushed_after;
+    struct engine_pull_state pulled;
+    bool pull;
+    bool page_on_writer; /* the sweep has records to mark: the page follows it on the writer */
+    char *cursor; /* as the device sent it */
+};
+
+/* The end of one of a sync's write transactions: committed when @r says all went well, else
+ * rolled back with the audit events batched for it. Returns @r or the commit's failure. */
+static int sync_txn_end(struct store *s, int r)
 {
-    struct engine e = {.b = &s->be, .node_id = s->node_id, .max_forward_ms = s->max_forward_ms,
-                       .grace_ms = s->grace_ms, .max_device_conflicts = s->max_device_conflicts};
-    struct proto_sync_reply *resp = ret;
-    struct engine_pull_state pulled = {0};
+    if (r >= 0)
+        return s->be.ops->commit(&s->be);
+    store_audit_batch_drop(s);
+    s->be.ops->rollback(&s->be);
+    return r;
+}
+
+static void engine_of(struct store *s, struct engine *e)
+{
+    *e = (struct engine){.b = &s->be, .node_id = s->node_id, .max_forward_ms = s->max_forward_ms,
+                         .grace_ms = s->grace_ms,
+                         .max_device_conflicts = s->max_device_conflicts};
+}
+
+/* Inside the sync's write transaction: the cursor, a store that went back in time, the push,
+ * and for a pull the device's pull state. */
+static int sync_front(struct store *s, const struct store_principal *p,
+                      const struct change_record *changes, size_t n, int64_t pending,
+                      const char *client_version, struct store_sync_later *l,
+                      struct proto_sync_reply *resp, struct store_error *err)
+{
+    struct engine e;
     struct dev_cursor dc;
-    uint64_t cur = 0, pushed_after;
     int r;
 
-    if (cursor_parse(cursor, &dc) < 0)
-        return bad_cursor(err, cursor);
-    cur = dc.seq;
-    r = s->be.ops->begin(&s->be, true);
-    if (r < 0)
-        return engine_failure(err, r);
+    engine_of(s, &e);
+    if (cursor_parse(l->cursor, &dc) < 0)
+        return bad_cursor(err, l->cursor);
+    l->cur = dc.seq;
     /* Sequence numbers start at least at the wall clock in ms x 1000 (store_seq_floor()) and
      * grow by one per write: a cursor far beyond that was given out by no server of ours, and
      * believing it would lift the sequence to where it overflows. */
-    if (dc.seq > s->txn_seq && dc.seq > store_seq_floor() + STORE_CURSOR_AHEAD_MAX) {
-        s->be.ops->rollback(&s->be);
-        return bad_cursor(err, cursor);
-    }
+    if (dc.seq > s->txn_seq && dc.seq > store_seq_floor() + STORE_CURSOR_AHEAD_MAX)
+        return bad_cursor(err, l->cursor);
     r = cursor_rewound(s, &dc);
     if (r > 0) {
         /* Not a point of this store's history: the store went back in time. */
         r = rewind_seen(s, p, &dc);
-        cur = 0;
+        l->cur = 0;
         resp->rewound = true;
     }
-    if (r < 0) {
-        s->be.ops->rollback(&s->be);
-        return engine_failure(err, r);
-    }
-    pushed_after = s->txn_seq;
-    r = engine_push(&e, p, changes, n, ret, pending, client_version, err);
     if (r < 0)
-        goto fail;
-    if (pull) {
-        r = engine_sync_pull(&e, p, cursor, cur, pushed_after, resp, &pulled);
-        if (r >= 0)
-            r = audit_pull(s, p, resp);
-    } else {
-        r = proto_sync_reply_set_cursor(resp, cursor ? cursor : "");
+        return engine_failure(err, r);
+    l->pushed_after = s->txn_seq;
+    r = engine_push(&e, p, changes, n, resp, pending, client_version, err);
+    if (r < 0)
+        return r;
+    if (l->pull)
+        r = engine_sync_pull_begin(&e, p, l->cursor, &l->cur, &l->pulled);
+    return r < 0 ? engine_failure(err, r) : 0;
+}
+
+/* The closed records' sweep and the page. In a write transaction (@write) the sweep marks
+ * what it finds; in a read-only snapshot, when it finds any, it returns 1 and the page is left
+ * for a write transaction, so that the page holds the purges the sweep makes. */
+static int sync_page(struct store *s, const struct store_principal *p, struct store_sync_later *l,
+                     bool write, struct proto_sync_reply *resp)
+{
+    struct engine e;
+    int r;
+
+    engine_of(s, &e);
+    r = engine_sync_pull_sweep(&e, write);
+    if (r != 0)
+        return r;
+    return engine_sync_pull_page(&e, p, l->cur, l->pushed_after, resp, &l->pulled);
+}
+
+/* Inside a write transaction, after the page: its audit, the device's report and notices, the
+ * clock, the sealed cursor and what the device was given. @rep NULL: no report. */
+static int sync_back(struct store *s, const struct store_principal *p, struct store_sync_later *l,
+                     const struct store_device_report *rep, int64_t pending,
+                     struct proto_sync_reply *resp)
+{
+    struct engine e;
+    int r = 0;
+
+    engine_of(s, &e);
+    if (l->pull)
+        r = audit_pull(s, p, resp);
+    else {
+        r = proto_sync_reply_set_cursor(resp, l->cursor);
         resp->more = false;
     }
     if (r >= 0 && rep)
         r = sync_notices(s, p, rep, pending, resp);
     if (r >= 0)
         resp->server_hlc = store_tick(s);
-    if (r >= 0 && pull)
+    if (r >= 0 && l->pull)
         r = cursor_seal(s, resp);
     /* After the seal: the device sends back the cursor exactly as the reply gives it. */
-    if (r >= 0 && pull)
-        r = engine_sync_pull_end(&e, p, resp, &pulled);
-    if (r < 0) {
-        r = engine_failure(err, r);
-        goto fail;
+    if (r >= 0 && l->pull)
+        r = engine_sync_pull_end(&e, p, resp, &l->pulled);
+    return r;
+}
+
+void store_sync_later_free(struct store_sync_later *l)
+{
+    if (!l)
+        return;
+    free(l->cursor);
+    free(l);
+}
+
+static struct store_sync_later *later_new(const char *cursor, bool pull)
+{
+    struct store_sync_later *l = calloc(1, sizeof(*l));
+
+    if (!l)
+        return NULL;
+    l->pull = pull;
+    l->cursor = strdup(cursor ? cursor : "");
+    if (!l->cursor) {
+        free(l);
+        return NULL;
     }
-    r = s->be.ops->commit(&s->be);
+    return l;
+}
+
+int store_sync_reported(struct store *s, const struct store_principal *p,
+                        const struct change_record *changes, size_t n, const char *cursor,
+                        bool pull, int64_t pending, const char *client_version,
+                        const struct store_device_report *rep, struct proto_sync_reply *ret,
+                        struct store_error *err)
+{
+    struct store_sync_later *l = later_new(cursor, pull);
+    int r;
+
+    if (!l)
+        return engine_failure(err, -ENOMEM);
+    r = s->be.ops->begin(&s->be, true);
+    if (r < 0) {
+        store_sync_later_free(l);
+        return engine_failure(err, r);
+    }
+    r = sync_front(s, p, changes, n, pending, client_version, l, ret, err);
+    if (r >= 0 && pull)
+        r = sync_page(s, p, l, true, ret);
+    if (r >= 0)
+        r = sync_back(s, p, l, rep, pending, ret);
+    r = sync_txn_end(s, r);
+    store_sync_later_free(l);
+    if (r < 0 && !err->code)
+        return engine_failure(err, r);
+    return r < 0 ? r : 0;
+}
+
+int store_sync_push(struct store *s, const struct store_principal *p,
+                    const struct change_record *changes, size_t n, const char *cursor, bool pull,
+                    int64_t pending, const char *client_version,
+                    const struct store_device_report *rep, struct proto_sync_reply *ret,
+                    struct store_error *err, struct store_sync_later **later)
+{
+    _cleanup_(store_sync_later_freep) struct store_sync_later *l = later_new(cursor, pull);
+    int r;
+
+    *later = NULL;
+    if (!l)
+        return engine_failure(err, -ENOMEM);
+    r = s->be.ops->begin(&s->be, true);
     if (r < 0)
         return engine_failure(err, r);
+    r = sync_front(s, p, changes, n, pending, client_version, l, ret, err);
+    /* Without a pull the whole sync is here; with one, its page comes from a reader once this
+     * has committed, and the report waits for the reply it belongs to. */
+    if (r >= 0 && !pull)
+        r = sync_back(s, p, l, rep, pending, ret);
+    r = sync_txn_end(s, r);
+    if (r < 0 && !err->code)
+        return engine_failure(err, r);
+    if (r < 0)
+        return r;
+    if (pull)
+        *later = TAKE_PTR(l);
     return 0;
-fail:
-    store_audit_batch_drop(s);
-    s->be.ops->rollback(&s->be);
-    return r;
+}
+
+int store_sync_page(struct store *s, const struct store_principal *p, struct store_sync_later *l,
+                    struct proto_sync_reply *ret, struct store_error *err)
+{
+    int r = store_read_begin(s);
+
+    if (r == -EOPNOTSUPP) {
+        /* A store with no snapshot reads (PostgreSQL, for now): the page on the writer. */
+        l->page_on_writer = true;
+        return 0;
+    }
+    if (r < 0)
+        return engine_failure(err, r);
+    r = sync_page(s, p, l, false, ret);
+    store_txn_rollback(s); /* read only */
+    if (r > 0) {
+        l->page_on_writer = true; /* rare: a record's keep ran out */
+        r = 0;
+    }
+    return r < 0 ? engine_failure(err, r) : 0;
+}
+
+int store_sync_end(struct store *s, const struct store_principal *p, struct store_sync_later *l,
+                   const struct store_device_report *rep, int64_t pending,
+                   struct proto_sync_reply *ret, struct store_error *err)
+{
+    struct pull_device now;
+    int r = s->be.ops->begin(&s->be, true);
+
+    if (r < 0)
+        return engine_failure(err, r);
+    /* Another sync of the same device may have ended since the push: the given cursor only
+     * rises. */
+    r = s->be.ops->pull_device(&s->be, p, &now);
+    if (r >= 0 && now.given_cursor > l->pulled.dev.given_cursor)
+        l->pulled.dev.given_cursor = now.given_cursor;
+    if (r >= 0 && l->page_on_writer)
+        r = sync_page(s, p, l, true, ret);
+    if (r >= 0)
+        r = sync_back(s, p, l, rep, pending, ret);
+    r = sync_txn_end(s, r);
+    return r < 0 ? engine_failure(err, r) : 0;
 }
 
 /* ---- a coordinator's restore of a deleted row ---- */

@@ -54,6 +54,7 @@ struct work {
     void *idle_arg;
     struct work_stats stats; /* write_jobs, groups, commits, largest_group: guarded by lock */
     uint64_t read_jobs, refused; /* loop only */
+    uint64_t later_reads;        /* guarded by lock: a write job's read after its commit */
 };
 
 static void queue_push(struct queue *q, struct work_job *j)
@@ -132,6 +133,22 @@ static void group_done(struct work *w, struct work_job **v, size_t from, size_t 
         w->stats.wait_us += (uint64_t)(j->t_start - j->t_submit);
         w->stats.run_us += (uint64_t)(j->t_end - j->t_start);
         w->stats.commit_us += (uint64_t)(now - j->t_end);
+        if (j->after && !j->group_err) {
+            /* Its read, now that what it wrote is committed: on a reader while there is one
+             * (at shutdown the readers may be gone: then here, as with no readers). */
+            j->run = TAKE_PTR(j->after);
+            j->kind = WORK_READ;
+            if (w->readers_alive > 0) {
+                queue_push(&w->rq, j);
+                pthread_cond_signal(&w->wake_reader);
+                w->later_reads++;
+            } else {
+                queue_push(&w->wq, j);
+            }
+            continue;
+        }
+        j->after = NULL;
+        j->then = NULL;
         complete_locked(w, j);
     }
     pthread_mutex_unlock(&w->lock);
@@ -166,8 +183,12 @@ static void run_group(struct work *w, struct work_job **v, size_t n)
             if (!v[i]->t_start) /* (a read's second part: its start was its read's) */
                 v[i]->t_start = work_now_us();
             v[i]->run(s, v[i]);
-            if (v[i]->then && !store_group_lost(s)) /* no readers: both parts here */
+            /* No readers: both parts here (but a read that waits for this group's COMMIT
+             * first, @after, comes back with its @then after it). */
+            if (v[i]->then && !v[i]->after && !store_group_lost(s)) {
                 v[i]->then(s, v[i]);
+                v[i]->then = NULL;
+            }
             v[i]->t_end = work_now_us();
             if (store_group_lost(s)) {
                 lost = true;
@@ -301,12 +322,15 @@ int work_submit(struct work *w, struct work_job *j)
 {
     j->r = 0;
     j->group_err = 0;
+    j->after = NULL;
     j->discard = false;
     j->t_submit = work_now_us();
     j->t_start = j->t_end = j->t_over = 0;
     if (w->inline_mode) {
         w->pending++;
         j->run(w->writer, j);
+        if (j->after)
+            TAKE_PTR(j->after)(w->writer, j); /* each transaction committed by itself */
         if (j->then)
             j->then(w->writer, j);
         if (j->kind == WORK_READ && !j->then)
@@ -355,12 +379,13 @@ void work_get_stats(const struct work *w, struct work_stats *ret)
     pthread_mutex_lock((pthread_mutex_t *)&w->lock);
     *ret = w->stats;
     ret->queued = w->wq.n + w->rq.n;
+    ret->read_jobs = w->later_reads;
     pthread_mutex_unlock((pthread_mutex_t *)&w->lock);
     if (w->inline_mode) {
         ret->commits = store_commits(w->writer);
         ret->statements = store_statements(w->writer, &ret->prepares);
     }
-    ret->read_jobs = w->read_jobs;
+    ret->read_jobs += w->read_jobs;
     ret->refused = w->refused;
 }
 

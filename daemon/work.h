@@ -36,10 +36,14 @@ enum work_kind {
  * over (and its group committed) and must free the job. @r is the job's own result, set by
  * @run. @group_err, set by the pool, says the group the job was in failed to commit (or SQLite
  * rolled it back): nothing the job wrote was kept, whatever @r says.
+ * A write job's @run may set @after: a read run on a reader once the job's group has committed
+ * (so its snapshot holds what @run wrote), then @then on the writer (a sync: its push, its page,
+ * its end). Not run when the group failed.
  */
 struct work_job {
     enum work_kind kind;
     void (*run)(struct store *s, struct work_job *j);
+    void (*after)(struct store *s, struct work_job *j);
     void (*then)(struct store *s, struct work_job *j);
     void (*done)(struct work_job *j);
     int r;

@@ -925,6 +925,11 @@ static int m_expire_closed(struct backend *b, const char *cutoff_day)
     return 0; /* a test store closes no records */
 }
 
+static int m_closed_due(struct backend *b, const char *cutoff_day)
+{
+    return 0;
+}
+
 static const struct backend_ops mem_ops = {
     .name = "memory",
     .begin = m_begin,
@@ -956,6 +961,7 @@ static const struct backend_ops mem_ops = {
     .pull_device = m_pull_device,
     .pull_device_set = m_pull_device_set,
     .expire_closed = m_expire_closed,
+    .closed_due = m_closed_due,
 };
 
 /* ---- the scene ---- */
