@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,13 +71,120 @@ int admin_store_failure(int r, const char *what)
     return admin_fail(ADMIN_EXIT_FAILURE, "%s failed: %s; nothing was changed", what, strerror(-r));
 }
 
+/*
+ * @url as it may be shown: the password of a URI's user (postgresql://USER:PASSWORD@...) and
+ * every password=... parameter (a URI's query or a key=value string) replaced by ***.
+ */
+const char *admin_url_shown(const char *url, char *buf, size_t size)
+{
+    const char *scheme = strstr(url, "://");
+    size_t o = 0;
+
+    for (const char *p = url; *p && o + 4 < size;) {
+        const char *at = scheme && p == scheme + 3 ? strpbrk(p, "@/") : NULL;
+        const char *colon = at && *at == '@' ? memchr(p, ':', (size_t)(at - p)) : NULL;
+
+        if (colon) { /* USER:PASSWORD@ */
+            size_t n = (size_t)(colon - p) + 1;
+
+            if (o + n + 4 >= size)
+                break;
+            memcpy(buf + o, p, n);
+            o += n;
+            memcpy(buf + o, "***", 3);
+            o += 3;
+            p = at;
+            continue;
+        }
+        if (strncasecmp(p, "password=", 9) == 0 && (p == url || strchr(" ?&", p[-1]))) {
+            if (o + 12 >= size)
+                break;
+            memcpy(buf + o, "password=***", 12);
+            o += 12;
+            p += 9;
+            if (*p == '\'') /* a quoted key=value: to the closing quote */
+                p = strchr(p + 1, '\'') ? strchr(p + 1, '\'') + 1 : p + strlen(p);
+            else
+                p += strcspn(p, " &");
+            continue;
+        }
+        buf[o++] = *p++;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* The PostgreSQL store's URL from DIR/store.url into *ret (malloc'd): 1, 0 when there is no
+ * such file (the store is DIR/store.db), or -errno. */
+static int read_store_url(const char *dir, char **ret)
+{
+    char path[PATH_MAX], line[4096];
+    bool got;
+    FILE *f;
+    size_t n;
+
+    if (admin_path_in(dir, "store.url", path) < 0)
+        return -ENAMETOOLONG;
+    f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT ? 0 : -errno;
+    got = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    if (!got)
+        return -EBADMSG;
+    n = strcspn(line, "\r\n");
+    line[n] = '\0';
+    if (n == 0)
+        return -EBADMSG;
+    *ret = strdup(line);
+    return *ret ? 1 : -ENOMEM;
+}
+
+int admin_store_is_url(const char *dir)
+{
+    _cleanup_free_ char *url = NULL;
+
+    return read_store_url(dir, &url);
+}
+
+/* Open the PostgreSQL store at @url (from --store or DIR/store.url, named by @from in
+ * messages): 0, or the exit code after saying why. */
+static int open_url(const char *url, const char *from, struct store **ret, bool *ret_joined)
+{
+    char shown[1024], why[256] = "";
+    int r = store_open_url_why(url, ret, ret_joined, why, sizeof(why));
+
+    if (r >= 0)
+        return ADMIN_EXIT_OK;
+    admin_url_shown(url, shown, sizeof(shown));
+    if (r == -ENOTCONN)
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot connect to the PostgreSQL store %s (%s): "
+                          "%s; check the URL, that the database is up and the login", shown,
+                          from, why[0] ? why : "the connection was lost");
+    if (r == -EPROTO)
+        return admin_fail(ADMIN_EXIT_FAILURE, "the PostgreSQL store %s was migrated by a newer "
+                          "caresyncd; upgrade caresyncd", shown);
+    if (r == -EUCLEAN)
+        return admin_fail(ADMIN_EXIT_FAILURE, "the database %s (%s) holds tables that are not a "
+                          "caresync store's; give an empty database", shown, from);
+    return admin_fail(ADMIN_EXIT_FAILURE, "cannot open the PostgreSQL store %s (%s): %s",
+                      shown, from, strerror(-r));
+}
+
 int admin_open_store(const char *dir, struct store **ret)
 {
+    _cleanup_free_ char *url = NULL;
     char path[PATH_MAX];
     int r;
 
     if (admin_path_in(dir, "store.db", path) < 0)
         return admin_fail(ADMIN_EXIT_USAGE, "the --data path '%s' is too long", dir);
+    r = read_store_url(dir, &url);
+    if (r < 0)
+        return admin_fail(ADMIN_EXIT_FAILURE, "cannot read %s/store.url: %s; it holds the "
+                          "PostgreSQL store's URL on one line", dir, strerror(-r));
+    if (r > 0)
+        return open_url(url, "from store.url", ret, NULL);
     r = store_open(path, false, ret);
     if (r == -ENOENT)
         return admin_fail(ADMIN_EXIT_FAILURE, "no store at %s; run 'caresyncd init --data %s' first",
@@ -150,10 +258,35 @@ static void print_table(const cJSON *rows, const char *const *keys, const char *
 
 /* ---- init ---- */
 
+/* Write @url to DIR/store.url: one line, mode 0600 (it may hold a password), made whole under
+ * another name first so that a store.url is never half written. 0 or -errno. */
+static int write_store_url(const char *dir, const char *url)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    size_t n = strlen(url);
+    int fd, r = 0;
+
+    if (admin_path_in(dir, "store.url", path) < 0 || admin_path_in(dir, "store.url.new", tmp) < 0)
+        return -ENAMETOOLONG;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, url, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) < 0)
+        r = -errno ? -errno : -EIO;
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0 && rename(tmp, path) < 0)
+        r = -errno;
+    if (r < 0)
+        (void)unlink(tmp);
+    return r;
+}
+
 int admin_init(const struct admin_command *cmd, struct admin_opts *o)
 {
     _cleanup_store_ struct store *s = NULL;
-    char path[PATH_MAX];
+    char path[PATH_MAX], url_path[PATH_MAX], shown[1024];
+    bool joined = false;
     struct stat st;
     int r;
 
@@ -161,7 +294,11 @@ int admin_init(const struct admin_command *cmd, struct admin_opts *o)
         if (!tls_san_valid(o->sans[i]))
             return admin_usage(cmd, "--san '%s' is neither an IP address nor a DNS name",
                                o->sans[i]);
-    if (admin_path_in(o->data, "store.db", path) < 0)
+    if (o->store && (!o->store[0] || strpbrk(o->store, "\r\n")))
+        return admin_usage(cmd, "--store needs a PostgreSQL URL on one line, such as "
+                           "postgresql://caresync@db.example/caresync");
+    if (admin_path_in(o->data, "store.db", path) < 0 ||
+        admin_path_in(o->data, "store.url", url_path) < 0)
         return admin_usage(cmd, "the --data path is too long");
     if (mkdir(o->data, 0700) < 0) {
         if (errno != EEXIST)
@@ -173,25 +310,44 @@ int admin_init(const struct admin_command *cmd, struct admin_opts *o)
                         "--data DIR",
                         o->data);
     }
-    if (lstat(path, &st) == 0)
+    if (lstat(path, &st) == 0 || lstat(url_path, &st) == 0)
         return admin_fail(ADMIN_EXIT_EXISTS,
                     "%s already exists, so %s is initialised already; use "
                     "another --data DIR",
-                    path, o->data);
-    /* Certificates first, store last: a store.db only exists once init has fully worked, and
-     * a failed init can simply be run again. */
+                    lstat(path, &st) == 0 ? path : url_path, o->data);
+    /* Certificates first, store last: a store.db (or store.url) only exists once init has
+     * fully worked, and a failed init can simply be run again. */
     r = o->no_dev_ca ? 0 : tls_pki_create(o->data, o->sans, o->n_sans);
     if (r < 0)
         return admin_fail(ADMIN_EXIT_FAILURE,
                     "could not make the certificates in %s; nothing usable "
                     "was made",
                     o->data);
-    r = store_open(path, true, &s);
-    if (r < 0)
-        return admin_fail(ADMIN_EXIT_FAILURE, "cannot create the store at %s: %s", path, strerror(-r));
+    if (o->store) {
+        r = open_url(o->store, "--store", &s, &joined);
+        if (r != ADMIN_EXIT_OK)
+            return r;
+        r = write_store_url(o->data, o->store);
+        if (r < 0)
+            return admin_fail(ADMIN_EXIT_FAILURE, "cannot write %s: %s; check the folder is "
+                              "writable, then run init again", url_path, strerror(-r));
+    } else {
+        r = store_open(path, true, &s);
+        if (r < 0)
+            return admin_fail(ADMIN_EXIT_FAILURE, "cannot create the store at %s: %s", path,
+                              strerror(-r));
+    }
 
     printf("caresyncd: initialised %s\n", o->data);
-    printf("  store.db    the server store\n");
+    if (o->store && joined)
+        printf("  store.url   joined the caresync store already in PostgreSQL at %s: this\n"
+               "              daemon shares it with the others (nothing in it was changed)\n",
+               admin_url_shown(o->store, shown, sizeof(shown)));
+    else if (o->store)
+        printf("  store.url   a new caresync store in PostgreSQL at %s\n",
+               admin_url_shown(o->store, shown, sizeof(shown)));
+    else
+        printf("  store.db    the server store\n");
     if (o->no_dev_ca) {
         printf("no certificate was made (--no-dev-ca): give serve your own with tls_certificate\n"
                "and tls_key in the configuration file (or --tls-certificate, --tls-key)\n");

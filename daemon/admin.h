@@ -42,6 +42,7 @@ struct admin_opts {
     size_t n_sans;
     bool json, quiet;
     bool no_dev_ca; /* init */
+    const char *store; /* init --store: the PostgreSQL store's URL */
     char **args; /* positional arguments, borrowed from argv */
     int n_args;
 };
@@ -64,6 +65,11 @@ int admin_usage(const struct admin_command *cmd, const char *fmt, ...) _printf_(
  * returns the exit code.
  */
 int admin_open_store(const char *dir, struct store **ret);
+/* admin_store_is_url() - 1 when DIR's store is PostgreSQL (DIR/store.url), 0 when it is the
+ * embedded DIR/store.db, or -errno. */
+int admin_store_is_url(const char *dir);
+/* admin_url_shown() - @url with its password replaced by ***, in @buf. */
+const char *admin_url_shown(const char *url, char *buf, size_t size);
 
 /* The admin subcommands. Each returns the process exit code; none leaves anything open. */
 int admin_init(const struct admin_command *cmd, struct admin_opts *o);

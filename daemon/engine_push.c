@@ -38,6 +38,13 @@ int engine_failure(struct store_error *err, int r)
     if (r == -EBUSY)
         return engine_refused(err, "busy", -1, r,
                               "the store is busy; nothing was written, retry in a few seconds");
+    /* A PostgreSQL store: the database unreachable (the transaction is gone with the
+     * connection), or this transaction chosen to fail (a deadlock, a serialization failure):
+     * nothing was written, and the device's retry is safe (change ids deduplicate). */
+    if (r == -ENOTCONN || r == -EAGAIN)
+        return engine_refused(err, "busy", -1, r,
+                              "the store's database is unavailable; nothing was written, retry "
+                              "in a few seconds");
     if (r == -ENOSPC)
         return engine_refused(err, "storage_full", -1, r, "%s", STORE_FULL_MESSAGE);
     return engine_refused(err, "internal_error", -1, r,

@@ -485,6 +485,14 @@ static void reply_store_failure(struct http_req *hr, int r, const char *what)
                     "the store is busy; nothing was written; retry in a few seconds");
         return;
     }
+    /* A PostgreSQL store away (pg_sql.c logged it once) or a transaction chosen to fail. */
+    if (r == -ENOTCONN || r == -EAGAIN) {
+        (void)evhttp_add_header(evhttp_request_get_output_headers(hr->req), "Retry-After", "1");
+        reply_error(hr, 503, "busy", -1, NULL, -1,
+                    "the store's database is unavailable; nothing was written; retry in a few "
+                    "seconds");
+        return;
+    }
     log_error("%s failed: %s", what, strerror(-r));
     reply_error(hr, 500, "internal_error", -1, NULL, -1,
                 "the server failed; nothing was written; retry later");

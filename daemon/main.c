@@ -65,7 +65,7 @@ static const char *arg_readers;
 /* ---- the command table ---- */
 
 static const struct admin_command commands[] = {
-        {"init", "ds7", 0, "init --data DIR [--san NAME]... [--no-dev-ca]",
+        {"init", "ds70", 0, "init --data DIR [--store URL] [--san NAME]... [--no-dev-ca]",
          "Make a new data directory: the store (store.db), a development CA (ca.pem, ca.key)\n"
          "and a server certificate signed by it (server.pem, server.key). serve never reads\n"
          "ca.key: move it off the machine, and back only for 'cert renew'. The certificate\n"
@@ -73,9 +73,17 @@ static const struct admin_command commands[] = {
          "devices will use with --san. Both are valid from two days ago (a device whose clock\n"
          "is slow still accepts them): the server certificate for 365 days (renew it with\n"
          "'caresyncd cert renew'), the CA for 10 years. Refuses (exit 4) when DIR/store.db\n"
-         "exists.\n"
+         "or DIR/store.url exists.\n"
+         "\n"
+         "With --store the store is a PostgreSQL database instead of DIR/store.db, for several\n"
+         "daemons on one database (docs/DEPLOYMENT.md): init connects, migrates its schema and\n"
+         "writes the URL to DIR/store.url (mode 0600), which every other command then uses. On a\n"
+         "database that holds a caresync store already it joins that store and says so; it\n"
+         "never wipes one. Exit 1 when the database cannot be reached or refuses the login.\n"
          "\n"
          "  -d, --data DIR          data directory (created mode 0700 if missing)\n"
+         "      --store URL         PostgreSQL store: postgresql://USER@HOST/DB?sslmode=verify-full\n"
+         "                          or a libpq key=value string (it may hold a password)\n"
          "  -s, --san NAME          extra IP address or DNS name for the certificate (repeat it)\n"
          "      --no-dev-ca         make the store only, no CA and no certificate: serve then\n"
          "                          needs your own (tls_certificate, tls_key)\n",
@@ -408,6 +416,7 @@ static const struct option longopts[] = {
         {"tls-key", required_argument, NULL, '5'},
         {"user", required_argument, NULL, 'u'},
         {"no-dev-ca", no_argument, NULL, '7'},
+        {"store", required_argument, NULL, '0'},
         {"display-name", required_argument, NULL, 'D'},
         {"nmc", required_argument, NULL, 'k'},
         {"hcpc", required_argument, NULL, '8'},
@@ -670,6 +679,9 @@ static int parse_options(const struct admin_command *cmd, int argc, char **argv,
             break;
         case '7':
             o->no_dev_ca = true;
+            break;
+        case '0':
+            o->store = optarg;
             break;
         case 'D':
             o->display_name = optarg;
@@ -1114,7 +1126,8 @@ static int serve_run(const struct admin_command *cmd, struct admin_opts *o)
                                  config_number(&cfg, CONFIG_HANDOVER_GRACE_HOURS, 0) * 3600 * 1000);
     if (config_get(&cfg, CONFIG_MAX_DEVICE_CONFLICTS))
         store_set_max_device_conflicts(store, config_number(&cfg, CONFIG_MAX_DEVICE_CONFLICTS, 0));
-    r = store_checkpointer_start(store, db, &ckpt);
+    /* PostgreSQL checkpoints itself; the file copy is the embedded store's. */
+    r = store_is_postgresql(store) ? 0 : store_checkpointer_start(store, db, &ckpt);
     if (r < 0)
         log_warn("cannot start the background checkpoint (%s); commits will checkpoint "
                  "instead", strerror(-r));

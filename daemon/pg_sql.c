@@ -227,13 +227,23 @@ static int reconnect(struct pg *db)
 
 int pg_sql_open(const char *url, struct sql **ret)
 {
+    char why[256];
+    int r = pg_sql_connect(url, ret, why, sizeof(why));
+
+    if (r == -ENOTCONN)
+        log_error("cannot connect to PostgreSQL: %s; check the store URL and that the database "
+                  "is up", why);
+    return r;
+}
+
+int pg_sql_connect(const char *url, struct sql **ret, char *why, size_t why_size)
+{
     /* The URL's own parameters override the defaults before it and are overridden by those
      * after it (libpq, PQconnectdbParams with expand_dbname). */
     const char *keys[] = { "connect_timeout", "dbname", "client_encoding",
                            "fallback_application_name", NULL };
     const char *vals[] = { "10", url, "UTF8", "caresyncd", NULL };
     _cleanup_free_ struct pg *db = NULL;
-    char text[256];
 
     db = calloc(1, sizeof(struct pg));
     if (!db)
@@ -243,14 +253,14 @@ int pg_sql_open(const char *url, struct sql **ret)
     if (!db->conn)
         return -ENOMEM;
     if (PQstatus(db->conn) != CONNECTION_OK) {
-        log_error("cannot connect to PostgreSQL: %s; check the store URL and that the database "
-                  "is up", redact(PQerrorMessage(db->conn), text, sizeof(text)));
+        redact(PQerrorMessage(db->conn), why, why_size);
         PQfinish(db->conn);
         return -ENOTCONN;
     }
     PQsetNoticeProcessor(db->conn, notice_processor, NULL);
     db->gen = 1;
     if (session_setup(db) < 0) {
+        copy_text(why, why_size, "the session settings were refused");
         PQfinish(db->conn);
         return -ENOTCONN;
     }

@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <stddef.h>
+
 #include "sql.h"
 
 /*
@@ -15,6 +17,9 @@
  * TLS failed: the reason is logged once, without the password), -ENOMEM.
  */
 int pg_sql_open(const char *url, struct sql **ret);
+/* pg_sql_connect() - pg_sql_open() without the log line: on -ENOTCONN the reason (libpq's
+ * first line, no password) is in @why for the caller's own message. */
+int pg_sql_connect(const char *url, struct sql **ret, char *why, size_t why_size);
 
 /* pg_sql_is() - whether @db is a pg_sql_open() connection. */
 bool pg_sql_is(const struct sql *db);

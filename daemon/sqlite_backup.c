@@ -68,6 +68,10 @@ int admin_backup(const struct admin_command *cmd, struct admin_opts *o)
     sqlite3_stmt *st = NULL;
     int r = 0, fd;
 
+    if (admin_store_is_url(o->data) > 0)
+        return admin_fail(ADMIN_EXIT_USAGE, "the store of %s is PostgreSQL (store.url): back it "
+                          "up with pg_dump or pg_basebackup (docs/DEPLOYMENT.md); nothing was "
+                          "written", o->data);
     if (!o->output)
         return admin_usage(cmd, "--output FILE is required");
     if (admin_path_in(o->data, "store.db", path) < 0 ||
@@ -189,6 +193,10 @@ int admin_restore(const struct admin_command *cmd, struct admin_opts *o)
     struct store *s = NULL;
     int r = 0, k;
 
+    if (admin_store_is_url(o->data) > 0)
+        return admin_fail(ADMIN_EXIT_USAGE, "the store of %s is PostgreSQL (store.url): restore "
+                          "it with pg_restore or from a base backup (docs/DEPLOYMENT.md); nothing "
+                          "was changed", o->data);
     if (!o->input)
         return admin_usage(cmd, "--input FILE is required");
     if (admin_path_in(o->data, "store.db", path) < 0 || admin_path_in(o->data, "store.db.restoring", tmp) < 0)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sqlite_store.c - the SQLite backend's part of the store handle: opening the file (pragmas,
- * migrations, the node id and the incarnation), transactions and the writer's group commit
- * (BEGIN IMMEDIATE, savepoints), and closing. What the store does over SQL is written once, over sql.h,
- * in store*.c.
+ * sqlite_store.c - the SQLite backend's part of the store handle (struct store_db_ops, beside
+ * pg_store.c's): opening the file (pragmas, migrations, the node id and the incarnation),
+ * transactions and the writer's group commit (BEGIN IMMEDIATE, savepoints). What the store
+ * does over SQL is written once, over sql.h, in store*.c.
  */
 #include "store.h"
 
@@ -28,14 +28,14 @@
  * tail) or reset at each rollback (the actor name), so a transaction rolled back inside a group,
  * or a group whose COMMIT failed, leaves no trace in the handle either.
  */
-int store_plain_begin(struct store *s, bool write)
+static int sqlite_plain_begin(struct store *s, bool write)
 {
     if (s->group)
         return db_exec(s->db, "SAVEPOINT job");
     return db_begin(s->db, write);
 }
 
-int store_plain_commit(struct store *s)
+static int sqlite_plain_commit(struct store *s)
 {
     int r;
 
@@ -47,7 +47,7 @@ int store_plain_commit(struct store *s)
     return r;
 }
 
-void store_txn_rollback(struct store *s)
+static void sqlite_txn_rollback(struct store *s)
 {
     s->audit_tail_id = 0;
     s->actor_id = 0;
@@ -61,9 +61,9 @@ void store_txn_rollback(struct store *s)
     db_rollback(s->db);
 }
 
-int store_txn_begin(struct store *s)
+static int sqlite_txn_begin(struct store *s)
 {
-    int r = store_plain_begin(s, true);
+    int r = sqlite_plain_begin(s, true);
 
     if (r < 0)
         return r;
@@ -73,25 +73,25 @@ int store_txn_begin(struct store *s)
     if (r >= 0)
         r = db_hlc_get(s->db, &s->txn_hlc);
     if (r < 0)
-        store_txn_rollback(s);
+        sqlite_txn_rollback(s);
     return r < 0 ? r : 0;
 }
 
-int store_txn_commit(struct store *s)
+static int sqlite_txn_commit(struct store *s)
 {
     int r = db_meta_set_u64(s->db, "seq", s->txn_seq);
 
     if (r >= 0)
         r = db_meta_set_u64(s->db, "hlc", s->txn_hlc);
     if (r >= 0)
-        r = store_plain_commit(s);
+        r = sqlite_plain_commit(s);
     if (r < 0)
-        store_txn_rollback(s);
+        sqlite_txn_rollback(s);
     s->audit_tail_id = 0;
     return r;
 }
 
-int store_group_begin(struct store *s)
+static int sqlite_group_begin(struct store *s)
 {
     int r = db_begin(s->db, true);
 
@@ -101,14 +101,14 @@ int store_group_begin(struct store *s)
     return 0;
 }
 
-bool store_group_lost(struct store *s)
+static bool sqlite_group_lost(struct store *s)
 {
     return s->group && sqlite3_get_autocommit(s->db);
 }
 
-int store_group_commit(struct store *s)
+static int sqlite_group_commit(struct store *s)
 {
-    int r = store_group_lost(s) ? -EIO : db_commit(s->db);
+    int r = sqlite_group_lost(s) ? -EIO : db_commit(s->db);
 
     if (r < 0)
         db_rollback(s->db);
@@ -121,40 +121,12 @@ int store_group_commit(struct store *s)
     return r;
 }
 
-void store_group_rollback(struct store *s)
+static void sqlite_group_rollback(struct store *s)
 {
     db_rollback(s->db);
     s->group = false;
     s->audit_tail_id = 0;
     s->actor_id = 0;
-}
-
-uint64_t store_commits(const struct store *s)
-{
-    return s->commits;
-}
-
-/*
- * Sequence numbers never go back, whatever happened to the file (docs/internals/audit.md,
- * "Rewinds"): the counter is at least the wall clock in microseconds (ms x 1000) when a store
- * is opened and when it learns it went back in time. Every number an earlier incarnation
- * issued is below that, as long as the server's clock was not set back and it numbered fewer
- * than 1000 field writes per millisecond on average since it was opened -- SQLite commits a
- * few thousand a second.
- */
-uint64_t store_seq_floor(void)
-{
-    return hlc_wall_ms() * 1000;
-}
-
-uint64_t store_next_seq(struct store *s)
-{
-    return ++s->txn_seq;
-}
-
-uint64_t store_tick(struct store *s)
-{
-    return hlc_tick(&s->txn_hlc, hlc_wall_ms());
 }
 
 /* ---- open / close ---- */
@@ -242,6 +214,7 @@ int store_open(const char *path, bool create, struct store **ret)
     s->max_forward_ms = STORE_MAX_FORWARD_MS;
     s->grace_ms = STORE_HANDOVER_GRACE_MS;
     s->max_device_conflicts = STORE_DEVICE_CONFLICTS_MAX;
+    s->ops = &sqlite_store_ops;
     s->be.ops = &sqlite_backend_ops;
     s->be.seq = &s->txn_seq;
     s->be.hlc = &s->txn_hlc;
@@ -264,7 +237,7 @@ int store_open(const char *path, bool create, struct store **ret)
     return 0;
 }
 
-int store_open_reader(const struct store *w, const char *path, struct store **ret)
+static int sqlite_open_reader(const struct store *w, const char *path, struct store **ret)
 {
     _cleanup_free_ struct store *s = calloc(1, sizeof(*s));
     int r;
@@ -274,16 +247,12 @@ int store_open_reader(const struct store *w, const char *path, struct store **re
     r = db_open(path, 0, &s->db);
     if (r < 0)
         return r;
+    s->ops = &sqlite_store_ops;
     /* A reader that tried to write would be a routing bug: make it fail, not race the writer. */
     r = handle_setup(s, STORE_CACHE_PRAGMA "; PRAGMA query_only = 1");
     if (r < 0)
         return r;
-    memcpy(s->node_id, w->node_id, sizeof(s->node_id));
-    memcpy(s->epoch, w->epoch, sizeof(s->epoch));
-    s->open_audit_id = w->open_audit_id;
-    s->max_forward_ms = w->max_forward_ms;
-    s->grace_ms = w->grace_ms;
-    s->max_device_conflicts = w->max_device_conflicts;
+    store_reader_settings(s, w);
     *ret = TAKE_PTR(s);
     return 0;
 }
@@ -362,18 +331,21 @@ fail:
     return r;
 }
 
-const char *store_path(struct store *s)
+static const char *sqlite_path(struct store *s)
 {
     return sqlite3_db_filename(s->db, "main");
 }
 
-struct store *store_free(struct store *s)
-{
-    if (!s)
-        return NULL;
-    store_audit_done(s);
-    sql_close(s->sql); /* and s->db */
-    free(s);
-    return NULL;
-}
-
+const struct store_db_ops sqlite_store_ops = {
+    .plain_begin = sqlite_plain_begin,
+    .plain_commit = sqlite_plain_commit,
+    .rollback = sqlite_txn_rollback,
+    .txn_begin = sqlite_txn_begin,
+    .txn_commit = sqlite_txn_commit,
+    .group_begin = sqlite_group_begin,
+    .group_lost = sqlite_group_lost,
+    .group_commit = sqlite_group_commit,
+    .group_rollback = sqlite_group_rollback,
+    .open_reader = sqlite_open_reader,
+    .path = sqlite_path,
+};

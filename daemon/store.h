@@ -55,6 +55,21 @@ bool store_role_is_coordinator(const char *role);
  * this program, or another negative errno.
  */
 int store_open(const char *path, bool create, struct store **ret);
+/*
+ * store_open_url() - open the PostgreSQL store at @url (a libpq connection URI or key=value
+ * string; TLS as its sslmode says), applying pending migrations (schema/server-pg) and making
+ * the node id and the incarnation when the database holds no store yet. *ret_joined (may be
+ * NULL) says whether it held one already (another daemon's). Returns 0 and *ret, -ENOTCONN
+ * (unreachable, refused, authentication or TLS failed: logged), -EPROTO when the database was
+ * migrated by a newer caresyncd, or another negative errno.
+ */
+int store_open_url(const char *url, struct store **ret, bool *ret_joined);
+/* store_open_url_why() - store_open_url() that, when the database cannot be reached, puts the
+ * reason in @why instead of logging it (an admin command's one-line message). */
+int store_open_url_why(const char *url, struct store **ret, bool *ret_joined, char *why,
+                       size_t why_size);
+/* store_is_postgresql() - whether @s is a PostgreSQL store (store_open_url()). */
+bool store_is_postgresql(const struct store *s);
 struct store *store_free(struct store *s);
 
 /*

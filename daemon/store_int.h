@@ -17,11 +17,37 @@
 #define STORE_CURSOR_AHEAD_MAX UINT64_C(1000000000)
 #define STORE_CACHE_PRAGMA "PRAGMA cache_size = -65536" /* 64 MiB of SQLite page cache */
 
+struct store;
+
+/*
+ * The database's half of a store handle, chosen when it is opened: sqlite_store_ops (the
+ * embedded file, sqlite_store.c) or pg_store_ops (PostgreSQL, pg_store.c). store_handle.c's
+ * store_txn_begin() and friends hand each call to it.
+ */
+struct store_db_ops {
+    int (*plain_begin)(struct store *s, bool write);
+    int (*plain_commit)(struct store *s);
+    void (*rollback)(struct store *s);
+    int (*txn_begin)(struct store *s);
+    int (*txn_commit)(struct store *s);
+    int (*group_begin)(struct store *s);
+    bool (*group_lost)(struct store *s);
+    int (*group_commit)(struct store *s);
+    void (*group_rollback)(struct store *s);
+    int (*open_reader)(const struct store *w, const char *path, struct store **ret);
+    const char *(*path)(struct store *s);
+};
+extern const struct store_db_ops sqlite_store_ops;
+extern const struct store_db_ops pg_store_ops;
+
 struct store {
+    const struct store_db_ops *ops;
     /* The store's SQL connection (sql.h), over which the store files' SQL runs: for SQLite the
-     * driver of sqlite_sql.c over @db, which only the SQLite backend's files (sqlite_*.c) use. */
+     * driver of sqlite_sql.c over @db, which only the SQLite backend's files (sqlite_*.c) use;
+     * for PostgreSQL pg_sql.c's connection to @url (@db NULL). */
     struct sql *sql;
     sqlite3 *db;
+    char *url;
     char node_id[UUID_STR_MAX];
     /* This incarnation of the store (meta 'epoch'): new at creation and at every restore
      * (docs/internals/audit.md, "Rewinds"); the audit chain's last row when it was opened. */
@@ -32,6 +58,7 @@ struct store {
     /* Inside a write transaction: the sequence counter and clock, saved at commit. */
     uint64_t txn_seq;
     uint64_t txn_hlc;
+    bool txn_held; /* PostgreSQL: this transaction holds store_head (pg_store.c) */
     /* The audit chain's tail inside the current write transaction (id 0: not read yet), the
      * digest used to extend it, and the last actor name looked up. */
     int64_t audit_tail_id;
@@ -87,6 +114,9 @@ int store_query_i64(struct store *s, const char *sql, const char *arg, int64_t *
 
 /* store_meta_set() - set key @key of the meta table to @value. 0 or -errno. */
 int store_meta_set(struct store *s, const char *key, const char *value);
+/* store_reader_settings() - what reader handle @s takes from the writer's handle @w: the
+ * store's identity and the configured limits. */
+void store_reader_settings(struct store *s, const struct store *w);
 /* store_path() - the database file's path (the SQLite backend's; NULL or "" when none). */
 const char *store_path(struct store *s);
 

@@ -3,6 +3,8 @@
 # test.sh - install dependencies, build with warnings as errors and run every test suite.
 #   tools/test.sh             gcc build in build/
 #   tools/test.sh --sanitize  clang with AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/
+#   tools/test.sh --pg        the integration suite with every daemon's store on PostgreSQL (a
+#                             private server per test, tests/integration/harness.py), in build/
 # Ends with one line "N passed, N failed"; exits non-zero when any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,11 @@ else
 fi
 ninja -C $dir
 rc=0
-meson test -C $dir --print-errorlogs --timeout-multiplier $mult || rc=$?
+if [ "${1:-}" = "--pg" ]; then
+    meson test -C $dir --print-errorlogs --setup postgresql --suite integration || rc=$?
+else
+    meson test -C $dir --print-errorlogs --timeout-multiplier $mult || rc=$?
+fi
 python3 - "$dir/meson-logs/testlog.json" <<'PY'
 import json, sys
 ok = bad = skip = 0

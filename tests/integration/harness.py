@@ -7,6 +7,11 @@
 # The binaries come from the environment: CARESYNCD and CARESYNC (meson passes the paths).
 # KEEP_TMP=1 keeps the temporary directory of a passing test too (a failing one is always
 # kept and its path printed). PostgreSQL (a private server for the tests): pg.py.
+#
+# CARESYNC_TEST_STORE=postgresql runs a test on the PostgreSQL store: main() starts a private
+# PostgreSQL for it (pg.py), every Daemon is initialised with --store on it, and
+# Daemon.query()/scalar() read that database instead of store.db. A test that only makes sense
+# on the embedded store calls sqlite_only('why') first (it exits 77, skipped).
 
 import errno
 import http.client
@@ -28,6 +33,87 @@ import traceback
 from pg import PostgreSQL, pg_bindir  # noqa: F401 (used by tests through harness)
 
 CARESYNCD = os.environ.get('CARESYNCD')
+# Which store the daemons of a test use: 'sqlite' (the embedded default) or 'postgresql'.
+TEST_STORE = os.environ.get('CARESYNC_TEST_STORE', 'sqlite')
+# The private PostgreSQL of this test (main() starts it when TEST_STORE is postgresql), and the
+# databases made on it so far (one per Daemon).
+TEST_PG = None
+_PG_DBS = 0
+
+
+def sqlite_only(why):
+    """Skip (exit 77) when the test runs on PostgreSQL: it checks what only the embedded store
+    has (@why: a file, a checkpoint, a backup of store.db ...)."""
+    if TEST_STORE == 'postgresql':
+        print('SKIP: embedded store only: %s' % why)
+        sys.exit(77)
+
+
+def test_pg():
+    """The private PostgreSQL of a test on the PostgreSQL store, started on first use."""
+    global TEST_PG
+    if TEST_PG is None:
+        TEST_PG = PostgreSQL()
+        if TEST_PG.missing:
+            print('SKIP: %s' % TEST_PG.missing)
+            sys.exit(77)
+        TEST_PG.start()
+    return TEST_PG
+
+
+def _pg_literal(v):
+    if v is None:
+        return 'NULL'
+    if isinstance(v, bool):
+        return '1' if v else '0'
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, bytes):
+        v = v.decode('utf-8')
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _pg_bind(sql, params):
+    """@sql with SQLite's ? placeholders replaced by @params as literals (quoted text left)."""
+    out, i, quote = [], 0, None
+    for ch in sql:
+        if quote:
+            out.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+            out.append(ch)
+        elif ch == '?':
+            out.append(_pg_literal(params[i]))
+            i += 1
+        else:
+            out.append(ch)
+    return ''.join(out)
+
+
+def pg_rows(pg, sql, params=(), db='caresync'):
+    """Rows of @sql (SQLite-style ? placeholders) on @pg as dicts, values as sqlite3 gives
+    them: the database's own types through json_agg (integers as int, text as str, NULL as
+    None), timestamps in the form the daemon writes (2026-12-02T07:18:48.123Z)."""
+    text = _pg_bind(sql, params).strip().rstrip(';')
+    out = pg.psql("SET TimeZone = 'UTC'; SELECT coalesce(json_agg(t), '[]') FROM (%s) t"
+                  % text, db=db).stdout.strip()
+    return [{k: _pg_time(v) for k, v in row.items()} for row in json.loads(out or '[]')]
+
+
+def _pg_time(v):
+    """A timestamptz as json_agg writes it in UTC (2026-12-02T07:18:48.123+00:00) in the form
+    the daemon writes (2026-12-02T07:18:48.123Z); a boolean as SQLite's 0 or 1."""
+    if (isinstance(v, str) and len(v) >= 25 and v[4] == '-' and v[10] == 'T'
+            and v.endswith('+00:00') and v[13] == ':'):
+        whole, _, frac = v[11:-6].partition('.')
+        return '%sT%s.%sZ' % (v[:10], whole, (frac + '000')[:3])
+    if isinstance(v, bool):
+        return 1 if v else 0
+    return v
+
+
 CARESYNC = os.environ.get('CARESYNC')
 
 # Exit codes of the caresync CLI (client/caresync.h).
@@ -143,8 +229,35 @@ class Daemon:
     def store_path(self):
         return os.path.join(self.data, 'store.db')
 
+    @property
+    def pg(self):
+        """The PostgreSQL this daemon's store is on (None: the embedded store.db)."""
+        return test_pg() if TEST_STORE == 'postgresql' else None
+
+    @property
+    def pg_db(self):
+        """This daemon's own database on self.pg: every data directory its own store, as each
+        has its own store.db on SQLite (a test that means two daemons to share one, such as
+        test_pg_store, inits them itself)."""
+        name = getattr(self, '_pg_db', None)
+        if name is None:
+            global _PG_DBS
+            _PG_DBS += 1
+            name = self._pg_db = 'caresync_%d' % _PG_DBS
+            self.pg.psql('CREATE DATABASE %s OWNER caresync' % name, user='postgres',
+                         db='postgres')
+        return name
+
+    @property
+    def pg_url(self):
+        url = self.pg.url
+        return url[:url.rindex('/') + 1] + self.pg_db
+
     def init(self):
-        run([CARESYNCD, 'init', '--data', self.data])
+        argv = [CARESYNCD, 'init', '--data', self.data]
+        if self.pg:
+            argv += ['--store', self.pg_url]
+        run(argv)
         check(os.path.exists(self.ca), 'caresyncd init made no ca.pem in ' + self.data)
 
     def start(self, timeout=20):
@@ -276,6 +389,8 @@ class Daemon:
         return con
 
     def query(self, sql, params=()):
+        if self.pg:
+            return pg_rows(self.pg, sql, params, self.pg_db)
         con = self.db()
         try:
             return [dict(r) for r in con.execute(sql, params).fetchall()]
@@ -283,6 +398,9 @@ class Daemon:
             con.close()
 
     def scalar(self, sql, params=()):
+        if self.pg:
+            rows = pg_rows(self.pg, sql, params, self.pg_db)
+            return list(rows[0].values())[0] if rows else None
         con = self.db()
         try:
             return con.execute(sql, params).fetchone()[0]
@@ -473,7 +591,8 @@ def main(test, name=None):
     root = tempfile.mkdtemp(prefix='caresync-it-')
     world = World(root)
     ok = False
-    log('%s: temporary directory %s' % (name, root))
+    log('%s: temporary directory %s%s' % (name, root, ' (store: PostgreSQL)'
+                                              if TEST_STORE == 'postgresql' else ''))
     try:
         world.start()
         test(world)
@@ -484,6 +603,8 @@ def main(test, name=None):
         world.daemon.dump_log()
     finally:
         world.close()
+        if TEST_PG is not None:
+            TEST_PG.close()
     if ok and not os.environ.get('KEEP_TMP'):
         shutil.rmtree(root, ignore_errors=True)
     else:

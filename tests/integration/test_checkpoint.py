@@ -52,4 +52,5 @@ def test(w):
 
 
 if __name__ == '__main__':
+    h.sqlite_only("the background checkpoint of store.db's write-ahead log (PostgreSQL checkpoints itself)")
     h.main(test)

@@ -173,4 +173,5 @@ def test(w):
 
 
 if __name__ == '__main__':
+    h.sqlite_only("a full file system under store.db (PostgreSQL's disk is the database administrator's)")
     h.main(test)

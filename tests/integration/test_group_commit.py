@@ -291,4 +291,5 @@ def test(w):
 
 
 if __name__ == '__main__':
+    h.sqlite_only("the writer's group commit of SQLite savepoints (PostgreSQL: one transaction per job, pg_store.c)")
     h.main(test)

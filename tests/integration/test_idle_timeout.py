@@ -92,4 +92,5 @@ def test(w):
 
 
 if __name__ == '__main__':
+    h.sqlite_only('it holds the embedded store\'s write lock (WriteLock) under a waiting push')
     h.main(test)

@@ -170,4 +170,5 @@ def test(w):
 
 
 if __name__ == '__main__':
+    h.sqlite_only('caresyncd restore puts back a store.db file (PostgreSQL: pg_restore, docs/DEPLOYMENT.md)')
     h.main(test)

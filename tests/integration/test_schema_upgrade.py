@@ -151,4 +151,5 @@ def test(w):
 
 
 if __name__ == '__main__':
+    h.sqlite_only('upgrades of SQLite store files (schema/server); schema/server-pg has test_pg_schema')
     h.main(test)

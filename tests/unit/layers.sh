@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # layers.sh - the server's layering, checked on the source (issue 11: "no file outside the
 # SQLite backend calls sqlite3_* on the server"). Only the SQLite backend's files,
-# daemon/sqlite_*.c, may call SQLite; everything else runs its SQL over daemon/sql.h. Prints
-# each offending file and line and fails. Usage: layers.sh SOURCE_ROOT
+# daemon/sqlite_*.c, may call SQLite, and only the PostgreSQL backend's, daemon/pg_*.[ch], may
+# call libpq (issue 12); everything else runs its SQL over daemon/sql.h. Prints each
+# offending file and line and fails. Usage: layers.sh SOURCE_ROOT
 set -u
 root=${1:?usage: layers.sh SOURCE_ROOT}
 # Files not yet moved into the SQLite backend, each with who moves it. Keep this list empty.
@@ -24,6 +25,16 @@ for f in "$root"/daemon/*.c; do
         status=1
     fi
 done
+for f in "$root"/daemon/*.c "$root"/daemon/*.h; do
+    base=${f##*/}
+    case $base in
+    pg_*) continue ;;
+    esac
+    if grep -n '\bPQ[a-z]\|\bPG\(conn\|result\)\b\|<libpq-fe\.h>' "$f" >/tmp/layers.$$ 2>/dev/null; then
+        sed "s|^|daemon/$base:|; s|\$|: libpq outside the PostgreSQL backend: move it into a daemon/pg_*.c file or write it over sql.h|" /tmp/layers.$$ >&2
+        status=1
+    fi
+done
 rm -f /tmp/layers.$$
 for p in $pending; do
     if [ ! -e "$root/daemon/$p" ]; then
@@ -31,5 +42,5 @@ for p in $pending; do
         status=1
     fi
 done
-[ $status = 0 ] && echo "ok: only daemon/sqlite_*.c call SQLite"
+[ $status = 0 ] && echo "ok: only daemon/sqlite_*.c call SQLite, only daemon/pg_* libpq"
 exit $status
