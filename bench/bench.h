@@ -28,6 +28,8 @@ long bench_hwm_kib(pid_t pid);
 
 /* bench_cpu_s() - user + system CPU seconds used so far by @pid (0 = self), from /proc. */
 double bench_cpu_s(pid_t pid);
+/* bench_cpu_s_path() - the same for /proc/@which/stat: "PID" or "PID/task/TID" (one thread). */
+double bench_cpu_s_path(const char *which);
 
 /* A program run to its end by bench_watch(), with what it cost. */
 struct bench_child {

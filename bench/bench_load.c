@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -373,10 +374,63 @@ static int handle_reply(struct device *d, const char *sent)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "more")) ? 1 : 0;
 }
 
+/* CPU seconds of the daemon's threads by name (pthread_setname_np in daemon/work.c: the event
+ * loop keeps the program's name), and of this process: on a machine where the load generator
+ * and the daemon share the cores, the round's length follows the CPU per sync, and CPU seconds
+ * are steadier than wall time while other work runs beside. */
+struct cpu_split {
+    double loop, writer, readers, other, self;
+};
+
+static void cpu_split_read(pid_t pid, struct cpu_split *ret)
+{
+    char path[64];
+    DIR *dir;
+    struct dirent *e;
+
+    *ret = (struct cpu_split){.self = bench_cpu_s(0)};
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    dir = opendir(path);
+    if (!dir)
+        return;
+    while ((e = readdir(dir))) {
+        char p2[128], comm[64] = "";
+        FILE *f;
+        double s;
+        pid_t tid = (pid_t)atoi(e->d_name);
+
+        if (tid <= 0)
+            continue;
+        snprintf(p2, sizeof(p2), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+        f = fopen(p2, "re");
+        if (f) {
+            if (!fgets(comm, sizeof(comm), f))
+                comm[0] = '\0';
+            fclose(f);
+        }
+        comm[strcspn(comm, "\n")] = '\0';
+        /* A thread's own stat has the same layout as the process's. */
+        snprintf(p2, sizeof(p2), "%d/task/%d", (int)pid, (int)tid);
+        s = bench_cpu_s_path(p2);
+        if (s < 0)
+            continue;
+        if (streq(comm, "store-writer"))
+            ret->writer += s;
+        else if (streq(comm, "store-reader"))
+            ret->readers += s;
+        else if (tid == pid)
+            ret->loop += s;
+        else
+            ret->other += s;
+    }
+    closedir(dir);
+}
+
 struct round_result {
     double seconds, syncs_per_s, min_ms, p10_ms, p50_ms, p99_ms, max_ms;
     unsigned errors, requests, pulled, echoed;
     long daemon_rss_kib;
+    struct cpu_split cpu; /* over the round */
 };
 
 static void run_round(CURLM *m, struct device *dev, unsigned n, const struct bench_daemon *dm,
@@ -388,7 +442,10 @@ static void run_round(CURLM *m, struct device *dev, unsigned n, const struct ben
     long rss_max = 0;
     double t0, last_sample = 0;
 
+    struct cpu_split c0, c1;
+
     snprintf(url, sizeof(url), "%s/v1/sync", dm->url);
+    cpu_split_read(dm->pid, &c0);
     t0 = bench_now_s();
     for (unsigned i = 0; i < n; i++) {
         struct device *d = &dev[i];
@@ -448,6 +505,10 @@ static void run_round(CURLM *m, struct device *dev, unsigned n, const struct ben
             curl_multi_poll(m, NULL, 0, 100, NULL);
     }
     ret->seconds = bench_now_s() - t0;
+    cpu_split_read(dm->pid, &c1);
+    ret->cpu = (struct cpu_split){c1.loop - c0.loop, c1.writer - c0.writer,
+                                  c1.readers - c0.readers, c1.other - c0.other,
+                                  c1.self - c0.self};
     ret->pulled = ret->echoed = 0;
     for (unsigned i = 0; i < n; i++) {
         lat[i] = (dev[i].finished - dev[i].started) * 1e3;
@@ -507,6 +568,12 @@ static cJSON *round_json(const struct round_result *r)
     cJSON_AddNumberToObject(o, "pulled_field_states", r->pulled);
     cJSON_AddNumberToObject(o, "of_which_own_writes_echoed", r->echoed);
     cJSON_AddNumberToObject(o, "daemon_rss_kib", (double)r->daemon_rss_kib);
+    cJSON_AddNumberToObject(o, "daemon_cpu_s", r->cpu.loop + r->cpu.writer + r->cpu.readers +
+                                                       r->cpu.other);
+    cJSON_AddNumberToObject(o, "daemon_loop_cpu_s", r->cpu.loop);
+    cJSON_AddNumberToObject(o, "daemon_writer_cpu_s", r->cpu.writer);
+    cJSON_AddNumberToObject(o, "daemon_readers_cpu_s", r->cpu.readers);
+    cJSON_AddNumberToObject(o, "bench_load_cpu_s", r->cpu.self);
     return o;
 }
 
@@ -602,6 +669,13 @@ int main(int argc, char **argv)
                   res[r].p50_ms, res[r].p99_ms,
                   res[r].max_ms, res[r].errors, (double)res[r].daemon_rss_kib / 1024.0,
                   res[r].pulled, res[r].echoed);
+        bench_log("load round %u: CPU ms per sync: daemon %.2f (loop %.2f, writer %.2f, readers"
+                  " %.2f, other %.2f), bench-load %.2f", r,
+                  (res[r].cpu.loop + res[r].cpu.writer + res[r].cpu.readers + res[r].cpu.other) *
+                          1e3 / n,
+                  res[r].cpu.loop * 1e3 / n, res[r].cpu.writer * 1e3 / n,
+                  res[r].cpu.readers * 1e3 / n, res[r].cpu.other * 1e3 / n,
+                  res[r].cpu.self * 1e3 / n);
     }
     {
         long hwm = bench_hwm_kib(dm.pid);

@@ -109,10 +109,7 @@ long bench_hwm_kib(pid_t pid)
 
 double bench_cpu_s(pid_t pid)
 {
-    char path[64], buf[1024], *p;
-    unsigned long ut = 0, st = 0;
-    FILE *f;
-    size_t n;
+    char which[24];
 
     if (pid == 0) {
         struct timespec ts;
@@ -120,7 +117,18 @@ double bench_cpu_s(pid_t pid)
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     }
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    snprintf(which, sizeof(which), "%d", (int)pid);
+    return bench_cpu_s_path(which);
+}
+
+double bench_cpu_s_path(const char *which)
+{
+    char path[160], buf[1024], *p;
+    unsigned long ut = 0, st = 0;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%s/stat", which);
     f = fopen(path, "re");
     if (!f)
         return -1;
