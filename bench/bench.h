@@ -109,11 +109,28 @@ void bench_traffic_diff(const struct bench_traffic *a, const struct bench_traffi
 int bench_json_write(const cJSON *o, const char *path);
 /* bench_json_stats() - {"median": m, "min": x, "max": y, "runs": [...]} of @n values. */
 cJSON *bench_json_stats(const double *v, size_t n);
-/* bench_count_rows() - the single integer @sql returns on the SQLite file @path opened
- * read-only (a row count); -1 on failure. */
-int64_t bench_count_rows(const char *path, const char *sql);
-/* bench_store_entries() - change-log entries in the store at @path. */
-int64_t bench_store_entries(const char *path);
+/* bench_count_rows() - the single integer @sql returns on the store at @where (a row count):
+ * an SQLite file opened read-only, or a PostgreSQL URL (read with psql); -1 on failure. */
+int64_t bench_count_rows(const char *where, const char *sql);
+/* bench_store_entries() - change-log entries in the store at @where. */
+int64_t bench_store_entries(const char *where);
+
+/* ---- the store a data directory names ---- */
+
+struct store;
+/* bench_store_where() - where the store of data directory @data is: the PostgreSQL URL in
+ * DATA/store.url when there is one (caresyncd init --store), else DATA/store.db. @where may
+ * itself be a store.db path or a URL (postgresql://..., postgres://...), then kept as it is. */
+void bench_store_where(const char *data, char *ret, size_t size);
+/* bench_store_is_url() - whether @where is a PostgreSQL URL. */
+bool bench_store_is_url(const char *where);
+/* bench_store_open() - open the store at @where (a store.db path, a data directory or a URL);
+ * @create only applies to a file. Exits the benchmark when it cannot. */
+struct store *bench_store_open(const char *where, bool create);
+/* bench_postgres_cpu_s() - user + system CPU seconds of every running process named
+ * "postgres" (the database server's backends and workers), from /proc: what the database
+ * spent, read before and after a round. 0 when there is none. */
+double bench_postgres_cpu_s(void);
 
 /* bench_cpu_model() - "model name" of /proc/cpuinfo (static buffer). */
 const char *bench_cpu_model(void);

@@ -58,15 +58,7 @@ static unsigned seq_no;
 
 static struct store *open_store(const char *data)
 {
-    char path[600];
-    struct store *s;
-    int r;
-
-    snprintf(path, sizeof(path), "%s/store.db", data);
-    r = store_open(path, false, &s);
-    if (r < 0)
-        bench_die("store_open %s: %s", path, strerror(-r));
-    return s;
+    return bench_store_open(data, false);
 }
 
 static void unique_name(char *buf, size_t size, const char *prefix)
@@ -390,10 +382,7 @@ static cJSON *runs_json(const struct sync_result *r, size_t n)
 
 static void store_size(cJSON *o, const struct opts *op)
 {
-    char path[600];
-
-    snprintf(path, sizeof(path), "%s/store.db", op->data);
-    cJSON_AddNumberToObject(o, "store_entries", (double)bench_store_entries(path));
+    cJSON_AddNumberToObject(o, "store_entries", (double)bench_store_entries(op->data));
 }
 
 /* ---- item 2: a field worker's day ---- */

@@ -113,19 +113,15 @@ static void push_store(struct store *s, const struct store_principal *p, struct 
 static void setup(const char *data, struct device *dev, unsigned n_dev, unsigned team,
                   unsigned people)
 {
-    char path[600], code[STORE_CODE_MAX], name[64];
+    char code[STORE_CODE_MAX], name[64];
     struct store_principal gp;
     struct store_enrolment e;
     struct gen_batch b = {0};
     struct store *s;
     struct gen g;
     double t0 = bench_now_s();
-    int r;
 
-    snprintf(path, sizeof(path), "%s/store.db", data);
-    r = store_open(path, false, &s);
-    if (r < 0)
-        bench_die("store_open %s: %s", path, strerror(-r));
+    s = bench_store_open(data, false);
     gen_init(&g, 4);
     snprintf(name, sizeof(name), "load-gen-%d", (int)getpid());
     if (store_user_add(s, name, "nurse") < 0 || store_enrol_code_new(s, name, 3600, code) < 0 ||
@@ -430,22 +426,59 @@ struct round_result {
     double seconds, syncs_per_s, min_ms, p10_ms, p50_ms, p99_ms, max_ms;
     unsigned errors, requests, pulled, echoed;
     long daemon_rss_kib;
-    struct cpu_split cpu; /* over the round */
+    struct cpu_split cpu; /* over the round, every daemon's threads summed */
+    double db_cpu_s;      /* the PostgreSQL server's processes over the round (0: SQLite) */
 };
 
-static void run_round(CURLM *m, struct device *dev, unsigned n, const struct bench_daemon *dm,
+#define LOAD_DAEMONS_MAX 8
+
+/* The daemons a round spreads its requests over (--daemons: several on one PostgreSQL). */
+struct daemons {
+    struct bench_daemon d[LOAD_DAEMONS_MAX];
+    char url[LOAD_DAEMONS_MAX][128];
+    unsigned n;
+};
+
+/* Each request of a device goes to the next daemon in turn, starting from the device's own: a
+ * device reaches a different daemon on every request, as behind a load balancer. */
+static const struct bench_daemon *daemon_for(const struct daemons *ds, const struct device *dev,
+                                             const struct device *d, const char **ret_url)
+{
+    unsigned k = (unsigned)((size_t)(d - dev) + d->requests) % ds->n;
+
+    *ret_url = ds->url[k];
+    return &ds->d[k];
+}
+
+static void cpu_read_all(const struct daemons *ds, struct cpu_split *ret)
+{
+    *ret = (struct cpu_split){0};
+    for (unsigned k = 0; k < ds->n; k++) {
+        struct cpu_split c;
+
+        cpu_split_read(ds->d[k].pid, &c);
+        ret->loop += c.loop;
+        ret->writer += c.writer;
+        ret->readers += c.readers;
+        ret->other += c.other;
+        ret->self = c.self;
+    }
+}
+
+static void run_round(CURLM *m, struct device *dev, unsigned n, const struct daemons *ds,
                       bool work, unsigned edits, struct round_result *ret)
 {
     _cleanup_free_ double *lat = calloc(n, sizeof(double));
-    char url[128];
     unsigned active = 0, errors = 0, requests = 0;
     long rss_max = 0;
-    double t0, last_sample = 0;
+    double t0, last_sample = 0, db0;
+    const struct bench_daemon *dm;
+    const char *url;
 
     struct cpu_split c0, c1;
 
-    snprintf(url, sizeof(url), "%s/v1/sync", dm->url);
-    cpu_split_read(dm->pid, &c0);
+    cpu_read_all(ds, &c0);
+    db0 = bench_postgres_cpu_s();
     t0 = bench_now_s();
     for (unsigned i = 0; i < n; i++) {
         struct device *d = &dev[i];
@@ -456,6 +489,7 @@ static void run_round(CURLM *m, struct device *dev, unsigned n, const struct ben
         d->started = t0;
         free(d->body);
         d->body = build_request(d, work, edits);
+        dm = daemon_for(ds, dev, d, &url);
         start_request(m, d, url, dm->ca);
         active++;
     }
@@ -487,6 +521,7 @@ static void run_round(CURLM *m, struct device *dev, unsigned n, const struct ben
             if (more == 1) {
                 free(d->body);
                 d->body = build_request(d, false, 0);
+                dm = daemon_for(ds, dev, d, &url);
                 start_request(m, d, url, dm->ca);
                 continue;
             }
@@ -495,7 +530,7 @@ static void run_round(CURLM *m, struct device *dev, unsigned n, const struct ben
             active--;
         }
         if (bench_now_s() - last_sample > 0.05) {
-            long rss = bench_rss_kib(dm->pid);
+            long rss = bench_rss_kib(ds->d[0].pid);
 
             if (rss > rss_max)
                 rss_max = rss;
@@ -505,7 +540,8 @@ static void run_round(CURLM *m, struct device *dev, unsigned n, const struct ben
             curl_multi_poll(m, NULL, 0, 100, NULL);
     }
     ret->seconds = bench_now_s() - t0;
-    cpu_split_read(dm->pid, &c1);
+    cpu_read_all(ds, &c1);
+    ret->db_cpu_s = bench_postgres_cpu_s() - db0;
     ret->cpu = (struct cpu_split){c1.loop - c0.loop, c1.writer - c0.writer,
                                   c1.readers - c0.readers, c1.other - c0.other,
                                   c1.self - c0.self};
@@ -574,7 +610,50 @@ static cJSON *round_json(const struct round_result *r)
     cJSON_AddNumberToObject(o, "daemon_writer_cpu_s", r->cpu.writer);
     cJSON_AddNumberToObject(o, "daemon_readers_cpu_s", r->cpu.readers);
     cJSON_AddNumberToObject(o, "bench_load_cpu_s", r->cpu.self);
+    cJSON_AddNumberToObject(o, "database_cpu_s", r->db_cpu_s);
     return o;
+}
+
+/*
+ * Start @n daemons: the first on @data; with several, the others on data directories made
+ * beside it (DATA.d1, ...) by 'caresyncd init --store' on the same PostgreSQL database, with the
+ * first's CA and server certificate, so that every device trusts every daemon.
+ */
+static void start_daemons(struct daemons *ds, unsigned n, const char *data)
+{
+    const char *caresyncd = bench_path("CARESYNCD", BENCH_CARESYNCD);
+    char where[1024];
+
+    bench_store_where(data, where, sizeof(where));
+    if (n > 1 && !bench_store_is_url(where))
+        bench_die("--daemons %u needs a data directory on PostgreSQL (caresyncd init --store)", n);
+    ds->n = n;
+    for (unsigned k = 0; k < n; k++) {
+        char dir[560], log[600];
+
+        snprintf(dir, sizeof(dir), k ? "%s.d%u" : "%s", data, k);
+        if (k) {
+            char *argv[] = {(char *)caresyncd, (char *)"init", (char *)"--data", dir,
+                            (char *)"--store", where, (char *)"--no-dev-ca", NULL};
+            static const char *const files[] = {"ca.pem", "server.pem", "server.key"};
+
+            bench_rm_rf(dir);
+            snprintf(log, sizeof(log), "%s.init.log", dir);
+            if (bench_run(argv, log) != 0)
+                bench_die("caresyncd init --store for daemon %u failed (see %s)", k, log);
+            for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                char from[700], to[700];
+
+                snprintf(from, sizeof(from), "%s/%s", data, files[i]);
+                snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
+                if (bench_copy_file(from, to) < 0)
+                    bench_die("copying %s to %s failed", from, to);
+            }
+        }
+        if (bench_daemon_start(&ds->d[k], caresyncd, dir) < 0)
+            bench_die("caresyncd serve did not start (see %s.serve.log)", dir);
+        snprintf(ds->url[k], sizeof(ds->url[k]), "%s/v1/sync", ds->d[k].url);
+    }
 }
 
 int main(int argc, char **argv)
@@ -584,7 +663,7 @@ int main(int argc, char **argv)
             {"rounds", required_argument, NULL, 'r'}, {"team", required_argument, NULL, 't'},
             {"people", required_argument, NULL, 'p'}, {"edits", required_argument, NULL, 'e'},
             {"json", required_argument, NULL, 'j'},   {"timeout", required_argument, NULL, 'T'},
-            {NULL, 0, NULL, 0},
+            {"daemons", required_argument, NULL, 'D'}, {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *json = NULL;
     unsigned n = 500, rounds = 3, team = 5, people = 6, edits = 3;
@@ -593,7 +672,8 @@ int main(int argc, char **argv)
     _cleanup_free_ double *sps = NULL, *p50 = NULL, *p99 = NULL;
     _cleanup_json_ cJSON *out = cJSON_CreateObject();
     struct round_result storm;
-    struct bench_daemon dm;
+    static struct daemons ds;
+    unsigned n_daemons = 1;
     struct device *dev;
     struct rlimit rl;
     unsigned errors = 0, syncs = 0;
@@ -613,14 +693,17 @@ int main(int argc, char **argv)
         case 'e': edits = (unsigned)atoi(optarg); break;
         case 'j': json = optarg; break;
         case 'T': request_timeout_s = atol(optarg); break;
+        case 'D': n_daemons = (unsigned)atoi(optarg); break;
         default:
             fprintf(stderr, "usage: bench-load --data DIR [--devices N] [--rounds N] [--team N]"
-                            " [--people N] [--edits N] [--timeout S] [--json FILE]\n");
+                            " [--people N] [--edits N] [--timeout S] [--daemons N] [--json FILE]\n");
             return 2;
         }
     }
     if (!data || n == 0 || rounds == 0 || team == 0 || people == 0)
         bench_die("--data DIR is required; counts must be positive");
+    if (n_daemons == 0 || n_daemons > LOAD_DAEMONS_MAX)
+        bench_die("--daemons must be 1 to %d", LOAD_DAEMONS_MAX);
     sigaction(SIGPIPE, &sa, NULL);
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
@@ -636,16 +719,16 @@ int main(int argc, char **argv)
     fsync_module = bench_path("BENCH_FSYNC_COUNT", BENCH_FSYNC_COUNT);
     if (fsync_module[0] && access(fsync_module, R_OK) == 0)
         setenv("LD_PRELOAD", fsync_module, 1);
-    if (bench_daemon_start(&dm, bench_path("CARESYNCD", BENCH_CARESYNCD), data) < 0)
-        bench_die("caresyncd serve did not start (see %s.serve.log)", data);
+    start_daemons(&ds, n_daemons, data);
     unsetenv("LD_PRELOAD");
-    bench_log("load: caresyncd on %s (pid %d), RSS %ld KiB", dm.url, (int)dm.pid,
-              bench_rss_kib(dm.pid));
+    for (unsigned k = 0; k < ds.n; k++)
+        bench_log("load: caresyncd on %s (pid %d), RSS %ld KiB", ds.d[k].url, (int)ds.d[k].pid,
+                  bench_rss_kib(ds.d[k].pid));
     m = curl_multi_init();
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)n);
 
     /* Every device's first sync at once: its team's caseload, whole. */
-    run_round(m, dev, n, &dm, false, 0, &storm);
+    run_round(m, dev, n, &ds, false, 0, &storm);
     errors += storm.errors;
     syncs = storm.requests;
     rss_max = storm.daemon_rss_kib;
@@ -653,7 +736,7 @@ int main(int argc, char **argv)
               " ms, %u errors",
               n, storm.seconds, storm.syncs_per_s, storm.p50_ms, storm.p99_ms, storm.errors);
     for (unsigned r = 0; r < rounds; r++) {
-        run_round(m, dev, n, &dm, true, edits, &res[r]);
+        run_round(m, dev, n, &ds, true, edits, &res[r]);
         sps[r] = res[r].syncs_per_s;
         p50[r] = res[r].p50_ms;
         p99[r] = res[r].p99_ms;
@@ -676,12 +759,16 @@ int main(int argc, char **argv)
                   res[r].cpu.loop * 1e3 / n, res[r].cpu.writer * 1e3 / n,
                   res[r].cpu.readers * 1e3 / n, res[r].cpu.other * 1e3 / n,
                   res[r].cpu.self * 1e3 / n);
+        if (res[r].db_cpu_s > 0)
+            bench_log("load round %u: the database's CPU ms per sync: %.2f", r,
+                      res[r].db_cpu_s * 1e3 / n);
     }
     {
-        long hwm = bench_hwm_kib(dm.pid);
+        long hwm = bench_hwm_kib(ds.d[0].pid);
         cJSON *rs = cJSON_AddArrayToObject(out, "rounds");
 
         cJSON_AddNumberToObject(out, "devices", n);
+        cJSON_AddNumberToObject(out, "daemons", ds.n);
         cJSON_AddNumberToObject(out, "team", team);
         cJSON_AddNumberToObject(out, "people_per_team", people);
         cJSON_AddNumberToObject(out, "changes_per_sync", 17 + edits);
@@ -699,8 +786,19 @@ int main(int argc, char **argv)
                   bench_median(sps, rounds), bench_median(p50, rounds), bench_median(p99, rounds),
                   errors, (double)hwm / 1024.0);
     }
-    bench_daemon_stop(&dm);
-    read_daemon_counts(dm.log, &counts);
+    counts = (struct daemon_counts){-1, -1, -1, -1};
+    for (unsigned k = 0; k < ds.n; k++) {
+        struct daemon_counts dc;
+
+        bench_daemon_stop(&ds.d[k]);
+        read_daemon_counts(ds.d[k].log, &dc);
+        if (k == 0)
+            counts = dc;
+        else if (dc.fsyncs >= 0 && counts.fsyncs >= 0)
+            counts = (struct daemon_counts){counts.fsyncs + dc.fsyncs, counts.jobs + dc.jobs,
+                                            counts.groups + dc.groups,
+                                            counts.commits + dc.commits};
+    }
     cJSON_AddNumberToObject(out, "sync_requests", syncs);
     if (counts.fsyncs >= 0) {
         cJSON_AddNumberToObject(out, "daemon_fsyncs", (double)counts.fsyncs);

@@ -82,11 +82,8 @@ static int cmd_fill(const char *path, int64_t target)
     unsigned people = 0, workers = 0;
     char name[64] = "";
     double t0;
-    int r;
 
-    r = store_open(path, true, &s);
-    if (r < 0)
-        bench_die("store_open %s: %s", path, strerror(-r));
+    s = bench_store_open(path, true);
     have = start = bench_store_entries(path);
     gen_init(&g, (uint64_t)getpid() ^ (uint64_t)hlc_wall_ms());
     t0 = bench_now_s();
@@ -289,9 +286,7 @@ static int cmd_merge(const char *path, int runs, int batches, size_t batch, cons
     if (!merge_rate || !raw_rate || !merge_cpu || !raw_cpu)
         bench_die("out of memory");
     gen_init(&g, 42);
-    r = store_open(path, true, &s);
-    if (r < 0)
-        bench_die("store_open %s: %s", path, strerror(-r));
+    s = bench_store_open(path, true);
     snprintf(name, sizeof(name), "merge-%08" PRIx64, (uint64_t)hlc_wall_ms() & 0xffffffffu);
     make_device(s, name, "nurse", &p);
 
@@ -348,9 +343,7 @@ static int cmd_merge(const char *path, int runs, int batches, size_t batch, cons
     raw_apply(raw, raw_st, b.v, b.n, p.device_id, &raw_seq);
     gen_batch_clear(&b);
 
-    r = store_open(path, false, &s);
-    if (r < 0)
-        bench_die("store_open %s: %s", path, strerror(-r));
+    s = bench_store_open(path, false);
     bench_log("merge: store %s has %" PRId64 " change-log entries, %" PRId64 " field states;"
               " %d runs of %d batches of %zu",
               path, entries0, states, runs, batches, batch);
