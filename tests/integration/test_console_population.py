@@ -198,8 +198,15 @@ def test(w):
         cb.wait(drv, cb.text_present('#status', 'is now occupational_therapist'), 'role changed')
         h.check_eq(d.scalar("SELECT role FROM users WHERE name='ot.olu'"),
                    'occupational_therapist', 'the role changed in the store')
-        row = cb.css(drv, 'tr[data-user="ot.olu"]')[0]
-        row.find_element('css selector', 'button.enrol').click()
+        # The staff table is drawn again after the change: find the row and click in one step,
+        # retried while the table is being replaced (the old row gone, or not yet back).
+        def click_enrol(dr):
+            buttons = cb.css(dr, 'tr[data-user="ot.olu"] button.enrol')
+            if not buttons:
+                return False
+            buttons[0].click()
+            return True
+        cb.wait(drv, click_enrol, 'ot.olu listed again after the role change, and Enrol clicked')
         cb.wait(drv, lambda dr: cb.css(dr, '#enrol-code .code') and cb.css(dr, '#enrol-code svg'),
                 'the enrolment code and its QR code')
         cb.screenshot(drv, 'staff-admin')
