@@ -40,11 +40,6 @@ static inline void sql_closep(struct sql **p)
 {
     sql_close(*p);
 }
-static inline void fclosep(FILE **f)
-{
-    if (*f)
-        fclose(*f);
-}
 
 static bool exists(const char *path)
 {
