@@ -576,8 +576,11 @@ int64_t bench_store_entries(const char *where)
 
 bool bench_store_is_url(const char *where)
 {
+    /* A URI, or a key=value connection string (it names a host or a database); a path with an
+     * '=' in it stays a path. */
     return strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0 ||
-           strchr(where, '=') != NULL;
+           strncmp(where, "host=", 5) == 0 || strncmp(where, "dbname=", 7) == 0 ||
+           strstr(where, " host=") != NULL || strstr(where, " dbname=") != NULL;
 }
 
 void bench_store_where(const char *data, char *ret, size_t size)
