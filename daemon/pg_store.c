@@ -11,7 +11,8 @@
  *    as SQLite's BEGIN IMMEDIATE serialises one daemon's writers. Simplest correct first: the
  *    finer order of scale-out.md (device and person locks, the head only for the numbering)
  *    is a later optimisation that changes nothing else.
- *  - Commit writes the head's new seq, clock and chain tail back, then COMMIT.
+ *  - Commit writes the audit rows the transaction queued (one statement, store_audit_flush()),
+ *    the head's new seq, clock and chain tail back, then COMMIT.
  *  - A plain write transaction (no numbering) takes the head too: it may append to the audit
  *    chain, which the database accepts only from the head's holder.
  *  - A read is a REPEATABLE READ transaction: one snapshot for all its statements, as SQLite's
@@ -72,6 +73,7 @@ static int head_save(struct store *s)
 
 static void pg_rollback(struct store *s)
 {
+    store_audit_queue_drop(s);
     s->audit_tail_id = 0;
     s->actor_id = 0;
     s->txn_held = false;
@@ -82,6 +84,7 @@ static int pg_plain_begin(struct store *s, bool write)
 {
     int r;
 
+    store_audit_queue_drop(s);
     s->audit_tail_id = 0;
     if (!write)
         return sql_exec(s->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ");
@@ -100,8 +103,10 @@ static int pg_commit(struct store *s)
 {
     int r = 0;
 
-    /* Only the head's holder saves it (a read took none). */
-    if (s->txn_held)
+    /* The audit rows first: the head may only name a row the chain holds. Only the head's
+     * holder saves it (a read took none). */
+    r = store_audit_flush(s);
+    if (r >= 0 && s->txn_held)
         r = head_save(s);
     if (r >= 0)
         r = sql_exec(s->sql, "COMMIT");
