@@ -127,11 +127,24 @@ int store_pull_load(struct backend *b, const struct store_principal *p, struct p
             r = load_others(s, p, io);
         if (r < 0)
             return r;
-        st = store_sql(s, "SELECT f.tbl, f.row_id, f.field, f.person_id, f.value, f.hlc,"
-                          " f.device, f.seq FROM field_state f JOIN assignments a"
-                          " ON a.person_id = f.person_id AND a.user_id = ?1"
-                          " AND a.end_seq IS NULL"
-                          " WHERE f.seq > ?2 AND f.seq > a.start_seq ORDER BY f.seq LIMIT ?3");
+        /* On PostgreSQL each assigned person's states beyond the cursor by their own index
+         * range (field_state_person: person_id, seq), at most a page each, then the page of
+         * them all: the join below is planned generic after five runs (a prepared statement),
+         * not knowing the cursor, and walks field_state_seq from ?2 probing every row of the
+         * store against the caseload, 27 ms a first sync at 44,000 states (scale-out.md,
+         * "Cost, as built"). SQLite plans it per run and starts from the caseload. */
+        st = store_sql(s, sql_dialect(s->sql) == SQL_POSTGRESQL
+                ? "SELECT f.tbl, f.row_id, f.field, f.person_id, f.value, f.hlc, f.device, f.seq"
+                  " FROM assignments a CROSS JOIN LATERAL (SELECT g.tbl, g.row_id, g.field,"
+                  "  g.person_id, g.value, g.hlc, g.device, g.seq FROM field_state g"
+                  "  WHERE g.person_id = a.person_id AND g.seq > ?2 AND g.seq > a.start_seq"
+                  "  ORDER BY g.seq LIMIT ?3) f"
+                  " WHERE a.user_id = ?1 AND a.end_seq IS NULL ORDER BY f.seq LIMIT ?3"
+                : "SELECT f.tbl, f.row_id, f.field, f.person_id, f.value, f.hlc,"
+                  " f.device, f.seq FROM field_state f JOIN assignments a"
+                  " ON a.person_id = f.person_id AND a.user_id = ?1"
+                  " AND a.end_seq IS NULL"
+                  " WHERE f.seq > ?2 AND f.seq > a.start_seq ORDER BY f.seq LIMIT ?3");
         if (!st)
             return -EIO;
         sql_bind_int64(st, at++, p->user_id);
@@ -209,9 +222,13 @@ static int facts_states(struct store *s, struct pull_facts *io, const bool *want
 
     if (!ids)
         return -ENOMEM;
+    /* = ANY(ARRAY(...)): the index field_state_person, once per person. IN (SELECT
+     * jsonb_array_elements_text(...)) was a hash join over a scan of the whole table, the
+     * planner taking the function for 100 rows of unknown selectivity: 26 ms a first sync at
+     * 44,000 states. */
     st = store_sql(s, "SELECT tbl, row_id, field, person_id, value, hlc, device, seq"
-                      " FROM field_state WHERE person_id IN"
-                      " (SELECT jsonb_array_elements_text(CAST(?1 AS jsonb))) ORDER BY seq");
+                      " FROM field_state WHERE person_id = ANY(ARRAY("
+                      "SELECT jsonb_array_elements_text(CAST(?1 AS jsonb)))) ORDER BY seq");
     if (!st)
         return -EIO;
     sql_bind_text(st, 1, ids);
