@@ -6,7 +6,8 @@
 #   bench/with-pg.py [--stat-statements FILE] -- COMMAND [ARG...]
 #
 # The command finds the database's URL in $CARESYNC_BENCH_PG_URL (role and database caresync,
-# password auth over TCP). The server is configured for a benchmark, not for the tests: 256 MB of
+# password auth over TCP) and the postmaster's pid in $CARESYNC_BENCH_PG_PID (bench-load counts
+# the CPU of that server only, not of other PostgreSQL servers on the machine). The server is configured for a benchmark, not for the tests: 256 MB of
 # shared buffers and 300 connections (three daemons with their readers fit several times), and
 # synchronous_commit stays on, so every COMMIT waits for its WAL flush as in production.
 # Exits with the command's status.
@@ -75,7 +76,9 @@ def main():
                     ' GRANT pg_read_all_stats TO caresync;'
                     ' GRANT EXECUTE ON FUNCTION pg_stat_statements_reset TO caresync',
                     user='postgres')
-        env = dict(os.environ, CARESYNC_BENCH_PG_URL=db.url)
+        with open(os.path.join(db.data, 'postmaster.pid')) as f:
+            postmaster = f.readline().strip()
+        env = dict(os.environ, CARESYNC_BENCH_PG_URL=db.url, CARESYNC_BENCH_PG_PID=postmaster)
         rc = subprocess.call(args, env=env)
         if stat_file:
             stat_dump(db, stat_file)
