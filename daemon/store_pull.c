@@ -115,8 +115,64 @@ static int load_others(struct store *s, const struct store_principal *p, struct 
     return rc == SQL_DONE ? 0 : rc;
 }
 
+/* A caseload up to this many people is read person by person (below). */
+#define STREAM_BY_PERSON_MAX 64
+
+/*
+ * The statement of a page of a worker's stream: the caseload's states beyond the cursor, in
+ * sequence order, at most a page. Two ways to read it, and on PostgreSQL the store chooses:
+ *
+ *  - walk field_state_seq from the cursor, keeping the caseload's rows, until the page is full:
+ *    what SQLite plans, and cheap when the caseload holds most of what follows the cursor (a
+ *    large caseload); but a small caseload in a large store walks the store: 27 ms for a first
+ *    sync of 6 people among 252 (44,000 states), growing with the store;
+ *  - each person's states beyond the cursor by field_state_person (LATERAL, at most a page
+ *    each), then the page of them all: 0.2 ms for those 6 people, but up to a page per person,
+ *    so a caseload of 200 would read 200 pages for each it sends.
+ *
+ * PostgreSQL cannot choose per run, since a prepared statement's plan is made generic (without
+ * the user or the cursor) after five runs; so the store counts the caseload (one index-only
+ * statement) and takes the second way for up to STREAM_BY_PERSON_MAX people.
+ * docs/internals/scale-out.md, "Cost, as built".
+ */
+static int stream_sql(struct store *s, const struct store_principal *p, const char **ret)
+{
+    static const char walk[] =
+            "SELECT f.tbl, f.row_id, f.field, f.person_id, f.value, f.hlc,"
+            " f.device, f.seq FROM field_state f JOIN assignments a"
+            " ON a.person_id = f.person_id AND a.user_id = ?1"
+            " AND a.end_seq IS NULL"
+            " WHERE f.seq > ?2 AND f.seq > a.start_seq ORDER BY f.seq LIMIT ?3";
+    struct sql_stmt *st;
+    int64_t people = 0;
+    int rc;
+
+    *ret = walk;
+    if (sql_dialect(s->sql) != SQL_POSTGRESQL)
+        return 0;
+    st = store_sql(s, "SELECT count(*) FROM assignments WHERE user_id = ?1 AND end_seq IS NULL");
+    if (!st)
+        return -EIO;
+    sql_bind_int64(st, 1, p->user_id);
+    rc = sql_step(st);
+    if (rc == SQL_ROW)
+        people = sql_column_int64(st, 0);
+    sql_reset(st);
+    if (rc != SQL_ROW)
+        return rc < 0 ? rc : -EIO;
+    if (people <= STREAM_BY_PERSON_MAX)
+        *ret = "SELECT f.tbl, f.row_id, f.field, f.person_id, f.value, f.hlc, f.device, f.seq"
+               " FROM assignments a CROSS JOIN LATERAL (SELECT g.tbl, g.row_id, g.field,"
+               "  g.person_id, g.value, g.hlc, g.device, g.seq FROM field_state g"
+               "  WHERE g.person_id = a.person_id AND g.seq > ?2 AND g.seq > a.start_seq"
+               "  ORDER BY g.seq LIMIT ?3) f"
+               " WHERE a.user_id = ?1 AND a.end_seq IS NULL ORDER BY f.seq LIMIT ?3";
+    return 0;
+}
+
 int store_pull_load(struct backend *b, const struct store_principal *p, struct pull_load *io)
 {
+    const char *sql;
     struct store *s = store_of(b);
     struct sql_stmt *st;
     int r = 0, at = 1;
@@ -127,24 +183,10 @@ int store_pull_load(struct backend *b, const struct store_principal *p, struct p
             r = load_others(s, p, io);
         if (r < 0)
             return r;
-        /* On PostgreSQL each assigned person's states beyond the cursor by their own index
-         * range (field_state_person: person_id, seq), at most a page each, then the page of
-         * them all: the join below is planned generic after five runs (a prepared statement),
-         * not knowing the cursor, and walks field_state_seq from ?2 probing every row of the
-         * store against the caseload, 27 ms a first sync at 44,000 states (scale-out.md,
-         * "Cost, as built"). SQLite plans it per run and starts from the caseload. */
-        st = store_sql(s, sql_dialect(s->sql) == SQL_POSTGRESQL
-                ? "SELECT f.tbl, f.row_id, f.field, f.person_id, f.value, f.hlc, f.device, f.seq"
-                  " FROM assignments a CROSS JOIN LATERAL (SELECT g.tbl, g.row_id, g.field,"
-                  "  g.person_id, g.value, g.hlc, g.device, g.seq FROM field_state g"
-                  "  WHERE g.person_id = a.person_id AND g.seq > ?2 AND g.seq > a.start_seq"
-                  "  ORDER BY g.seq LIMIT ?3) f"
-                  " WHERE a.user_id = ?1 AND a.end_seq IS NULL ORDER BY f.seq LIMIT ?3"
-                : "SELECT f.tbl, f.row_id, f.field, f.person_id, f.value, f.hlc,"
-                  " f.device, f.seq FROM field_state f JOIN assignments a"
-                  " ON a.person_id = f.person_id AND a.user_id = ?1"
-                  " AND a.end_seq IS NULL"
-                  " WHERE f.seq > ?2 AND f.seq > a.start_seq ORDER BY f.seq LIMIT ?3");
+        r = stream_sql(s, p, &sql);
+        if (r < 0)
+            return r;
+        st = store_sql(s, sql);
         if (!st)
             return -EIO;
         sql_bind_int64(st, at++, p->user_id);
