@@ -231,7 +231,9 @@ static char *people_json(const struct pull_facts *io, const bool *want)
     return ids ? cJSON_PrintUnformatted(ids) : NULL;
 }
 
-/* Each person's expiry and number of field states: ONE statement. */
+/* Each person's expiry and number of field states, counted up to the page's state budget (all
+ * the caller compares it with: a person with more fills the budget either way), so a person
+ * with 50,000 states costs a page what one with 1,001 does: ONE statement. */
 static int facts_people(struct store *s, struct pull_facts *io, const char *ids, bool *expired,
                         uint64_t *count)
 {
@@ -240,12 +242,15 @@ static int facts_people(struct store *s, struct pull_facts *io, const char *ids,
                " jsonb_array_elements_text(CAST(?1 AS jsonb)) AS e(p))"
                " SELECT k.p, CASE WHEN EXISTS (SELECT 1 FROM person_expiry x"
                "  WHERE x.person_id = k.p AND x.reopened_seq IS NULL) THEN 1 ELSE 0 END,"
-               " (SELECT count(*) FROM field_state f WHERE f.person_id = k.p) FROM k");
+               " (SELECT count(*) FROM (SELECT 1 FROM field_state f WHERE f.person_id = k.p"
+               "  LIMIT ?2) c) FROM k");
     int rc;
 
     if (!st)
         return -EIO;
     sql_bind_text(st, 1, ids);
+    sql_bind_int64(st, 2, io->state_budget && io->state_budget < INT64_MAX
+                                  ? (int64_t)io->state_budget : INT64_MAX);
     while ((rc = sql_step(st)) == SQL_ROW)
         for (size_t i = 0; i < io->n_people; i++)
             if (streq(io->people[i].person_id, sql_column_text(st, 0))) {
