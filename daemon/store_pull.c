@@ -231,25 +231,39 @@ static char *people_json(const struct pull_facts *io, const bool *want)
     return ids ? cJSON_PrintUnformatted(ids) : NULL;
 }
 
-/* Each person's expiry and number of field states, counted up to the page's state budget (all
- * the caller compares it with: a person with more fills the budget either way), so a person
- * with 50,000 states costs a page what one with 1,001 does: ONE statement. */
-static int facts_people(struct store *s, struct pull_facts *io, const char *ids, bool *expired,
-                        uint64_t *count)
+/*
+ * Each person's expiry, and how many field states those who want their whole state have, as
+ * the caller spends them: in the page's order, each counted up to the page's state budget, and
+ * none counted once those before have filled it (the caller loads no one more then): ONE
+ * statement. Counting every person whole cost item 3 (a first sync of 200 people, 890 states
+ * each) 39 ms a page for the two people a page has room for, and a person of 50,000 states
+ * (item 5's) 10 ms a request. @ids: every person of the page; @want_ids: those who want their
+ * state, in order.
+ */
+static int facts_people(struct store *s, struct pull_facts *io, const char *ids,
+                        const char *want_ids, bool *expired, uint64_t *count)
 {
     _cleanup_sql_ struct sql_stmt *st = store_sql(
-            s, "WITH k AS (SELECT DISTINCT e.p FROM"
-               " jsonb_array_elements_text(CAST(?1 AS jsonb)) AS e(p))"
+            s, "WITH RECURSIVE w AS (SELECT e.p, e.n FROM"
+               "  jsonb_array_elements_text(CAST(?2 AS jsonb)) WITH ORDINALITY AS e(p, n)),"
+               " cnt(n, p, c, total) AS (SELECT CAST(0 AS BIGINT), CAST(NULL AS TEXT),"
+               "  CAST(0 AS BIGINT), CAST(0 AS BIGINT)"
+               "  UNION ALL SELECT w.n, w.p, h.c, cnt.total + h.c FROM cnt"
+               "  JOIN w ON w.n = cnt.n + 1 CROSS JOIN LATERAL (SELECT count(*) AS c FROM"
+               "   (SELECT 1 FROM field_state f WHERE f.person_id = w.p LIMIT ?3) y) h"
+               "  WHERE cnt.total < ?3)"
                " SELECT k.p, CASE WHEN EXISTS (SELECT 1 FROM person_expiry x"
                "  WHERE x.person_id = k.p AND x.reopened_seq IS NULL) THEN 1 ELSE 0 END,"
-               " (SELECT count(*) FROM (SELECT 1 FROM field_state f WHERE f.person_id = k.p"
-               "  LIMIT ?2) c) FROM k");
+               " coalesce((SELECT max(cnt.c) FROM cnt WHERE cnt.p = k.p), 0)"
+               " FROM (SELECT DISTINCT e.p FROM"
+               "  jsonb_array_elements_text(CAST(?1 AS jsonb)) AS e(p)) k");
     int rc;
 
     if (!st)
         return -EIO;
     sql_bind_text(st, 1, ids);
-    sql_bind_int64(st, 2, io->state_budget && io->state_budget < INT64_MAX
+    sql_bind_text(st, 2, want_ids);
+    sql_bind_int64(st, 3, io->state_budget && io->state_budget < INT64_MAX
                                   ? (int64_t)io->state_budget : INT64_MAX);
     while ((rc = sql_step(st)) == SQL_ROW)
         for (size_t i = 0; i < io->n_people; i++)
@@ -383,7 +397,7 @@ static int pull_facts_batch(struct store *s, const struct store_principal *p,
 {
     _cleanup_free_ bool *expired = NULL, *denied = NULL, *want = NULL;
     _cleanup_free_ uint64_t *count = NULL;
-    _cleanup_free_ char *ids = NULL;
+    _cleanup_free_ char *ids = NULL, *want_ids = NULL;
     size_t loaded = 0, n = io->n_people ? io->n_people : 1;
     bool any = false;
     int r = 0;
@@ -395,12 +409,16 @@ static int pull_facts_batch(struct store *s, const struct store_principal *p,
     if (!expired || !denied || !want || !count)
         return -ENOMEM;
     if (io->n_people > 0) {
+        for (size_t i = 0; i < io->n_people; i++)
+            want[i] = io->people[i].want_state;
         ids = people_json(io, NULL);
-        if (!ids)
+        want_ids = people_json(io, want);
+        if (!ids || !want_ids)
             return -ENOMEM;
+        memset(want, 0, n * sizeof(bool));
         r = store_denied_each(s, p->role, ids, io, denied);
         if (r >= 0)
-            r = facts_people(s, io, ids, expired, count);
+            r = facts_people(s, io, ids, want_ids, expired, count);
         if (r < 0)
             return r;
     }
