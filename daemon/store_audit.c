@@ -128,22 +128,8 @@ static int audit_tail(struct store *s)
     return rc == SQL_ROW || rc == SQL_DONE ? 0 : rc;
 }
 
-static int add_i64(cJSON *o, const char *key, int64_t v)
-{
-    char num[24];
-
-    snprintf(num, sizeof(num), "%" PRId64, v);
-    return cJSON_AddStringToObject(o, key, num) ? 0 : -ENOMEM;
-}
-
-static int add_text(cJSON *o, const char *key, const char *v)
-{
-    return (v ? cJSON_AddStringToObject(o, key, v) : cJSON_AddNullToObject(o, key)) ? 0
-                                                                                  : -ENOMEM;
-}
-
 /* One row for store_audit_flush(), as it will be stored (ids and times as JSON strings: 64 bits
- * do not fit cJSON's numbers). */
+ * do not fit cJSON's numbers; both are never negative). */
 static int audit_enqueue(struct store *s, int64_t id, int64_t at, const char *kind,
                          const char *actor, const char *device, const char *person_id,
                          const char *detail, const char *hash)
@@ -160,10 +146,11 @@ static int audit_enqueue(struct store *s, int64_t id, int64_t at, const char *ki
         cJSON_Delete(o);
         return -ENOMEM;
     }
-    if (add_i64(o, "id", id) < 0 || add_i64(o, "at", at) < 0 || add_text(o, "k", kind) < 0 ||
-        add_text(o, "u", actor) < 0 || add_text(o, "d", device) < 0 ||
-        add_text(o, "p", person_id) < 0 || add_text(o, "x", detail) < 0 ||
-        add_text(o, "ph", s->audit_tail_hash) < 0 || add_text(o, "h", hash) < 0)
+    if (store_json_add_u64(o, "id", (uint64_t)id) < 0 ||
+        store_json_add_u64(o, "at", (uint64_t)at) < 0 || store_json_add_str(o, "k", kind) < 0 ||
+        store_json_add_str(o, "u", actor) < 0 || store_json_add_str(o, "d", device) < 0 ||
+        store_json_add_str(o, "p", person_id) < 0 || store_json_add_str(o, "x", detail) < 0 ||
+        store_json_add_str(o, "ph", s->audit_tail_hash) < 0 || store_json_add_str(o, "h", hash) < 0)
         return -ENOMEM; /* the half-made row goes with the queue at the rollback */
     return 0;
 }

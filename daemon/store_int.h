@@ -245,6 +245,11 @@ int store_audit_change(struct store *s, const struct applying *a, const char *ou
 void store_audit_batch_begin(struct store *s);
 int store_audit_batch_flush(struct store *s);
 void store_audit_batch_drop(struct store *s);
+/* store_json_add_u64()/store_json_add_str() - add @key to JSON object @o: @v as a JSON string
+ * of its digits (a JSON number in cJSON holds 53 bits), or as a string (null for NULL), for a
+ * statement's JSON array parameter (store_batch.c). 0 or -ENOMEM. */
+int store_json_add_u64(cJSON *o, const char *key, uint64_t v);
+int store_json_add_str(cJSON *o, const char *key, const char *v);
 /* store_audit_flush() - write the audit rows queued by this transaction (PostgreSQL), in one
  * statement; the chain trigger still checks every row. Called by the commit before the head is
  * saved, and before anything reads the audit table inside the transaction. 0 or -errno. */
