@@ -158,11 +158,14 @@ static int rewind_seen(struct store *s, const struct store_principal *p,
                        const struct dev_cursor *dc)
 {
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
-    uint64_t before = s->txn_seq, floor = store_seq_floor();
+    uint64_t before, floor = store_seq_floor();
     char num[24];
     cJSON *lost;
-    int r = 0;
+    int r = store_head_need(s); /* the lift is the head's */
 
+    if (r < 0)
+        return r;
+    before = s->txn_seq;
     if (s->txn_seq < dc->seq)
         s->txn_seq = dc->seq;
     if (s->txn_seq < floor)
@@ -371,7 +374,7 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
 
     if (!l)
         return engine_failure(err, -ENOMEM);
-    r = s->be.ops->begin(&s->be, true);
+    r = store_sync_begin(s, p);
     if (r < 0) {
         store_sync_later_free(l);
         return engine_failure(err, r);
@@ -400,7 +403,7 @@ int store_sync_push(struct store *s, const struct store_principal *p,
     *later = NULL;
     if (!l)
         return engine_failure(err, -ENOMEM);
-    r = s->be.ops->begin(&s->be, true);
+    r = store_sync_begin(s, p);
     if (r < 0)
         return engine_failure(err, r);
     r = sync_front(s, p, changes, n, pending, client_version, l, ret, err);
@@ -444,7 +447,7 @@ int store_sync_end(struct store *s, const struct store_principal *p, struct stor
                    struct proto_sync_reply *ret, struct store_error *err)
 {
     struct pull_device now;
-    int r = s->be.ops->begin(&s->be, true);
+    int r = store_sync_begin(s, p);
 
     if (r < 0)
         return engine_failure(err, r);
