@@ -521,6 +521,42 @@ int store_closed_due(struct backend *b, const char *cutoff_day)
     return n > INT32_MAX ? INT32_MAX : (int)n;
 }
 
+/*
+ * On PostgreSQL the sweep runs in a sync's transaction, which holds no one's lock but its own
+ * batch's people: it locks the people it expires first, so that a push holding one of them
+ * (having loaded the record as not expired) is not overtaken (docs/internals/scale-out.md,
+ * "Who locks what"). Before the head, in ascending order, waiting; with the head already held
+ * (the sync pushed), waiting would close a circle with a push that holds a person and waits for
+ * the head, so only if each is free at once, else the sweep is left to the next sync. 1 when
+ * the sweep may go on, 0 when it is left, or -errno. The INSERT below reads the records again
+ * under the locks.
+ */
+static int expire_lock(struct store *s, const char *cutoff_day)
+{
+    struct sql_stmt *st;
+    int r;
+
+    if (sql_dialect(s->sql) != SQL_POSTGRESQL)
+        return 1;
+    st = s->txn_held
+                 ? store_sql(s, "SELECT coalesce(bool_and(pg_try_advisory_xact_lock(72657, h)),"
+                                " TRUE) FROM (SELECT DISTINCT hashtext(c.row_id) AS h"
+                                CLOSED_UNEXPIRED("?1") " ORDER BY 1) AS x")
+                 : store_sql(s, "SELECT count(pg_advisory_xact_lock(72657, h)) >= 0 FROM"
+                                " (SELECT DISTINCT hashtext(c.row_id) AS h"
+                                CLOSED_UNEXPIRED("?1") " ORDER BY 1) AS x");
+    if (!st)
+        return -EIO;
+    sql_bind_text(st, 1, cutoff_day);
+    r = sql_step(st);
+    if (r == SQL_ROW)
+        r = sql_column_int64(st, 0) != 0;
+    else if (r == SQL_DONE)
+        r = -EPROTO;
+    sql_reset(st);
+    return r;
+}
+
 int store_expire_closed(struct backend *b, const char *cutoff_day)
 {
     struct store *s = store_of(b);
@@ -529,6 +565,9 @@ int store_expire_closed(struct backend *b, const char *cutoff_day)
 
     if (n <= 0)
         return n;
+    r = expire_lock(s, cutoff_day);
+    if (r <= 0)
+        return r;
     st = store_sql(s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
                       CLOSED_UNEXPIRED("?2")
                       " ON CONFLICT (person_id) DO UPDATE SET expired_seq = ?1,"

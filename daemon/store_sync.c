@@ -322,6 +322,11 @@ static int sync_back(struct store *s, const struct store_principal *p, struct st
     int r = 0;
 
     engine_of(s, &e);
+    /* The head now, if the push took none: the audit, the clock and the chain's tail need it,
+     * and while it is held no conflict is numbered, so the notices' cursor passes none. */
+    r = store_head_need(s);
+    if (r < 0)
+        return r;
     if (l->pull)
         r = audit_pull(s, p, resp);
     else {

@@ -229,8 +229,8 @@ def test(root, pg):
         part_b(pg, a, b, nurse, ot, cora, pa)
         part_c(pg, a, b, ot, pa)
         for d in (a, b):
-            p = h.run([h.CARESYNCD, 'audit', 'verify', '--data', d.data])
-            h.check('ok' in p.stdout.lower(), 'audit verify through ' + d.name, p.stdout)
+            out = d.admin(['audit', 'verify']).stdout
+            h.check('verified' in out, 'audit verify through %s' % d.data, out)
     finally:
         b.stop()
 
