@@ -396,11 +396,12 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
     return r < 0 ? r : 0;
 }
 
-int store_sync_push(struct store *s, const struct store_principal *p,
-                    const struct change_record *changes, size_t n, const char *cursor, bool pull,
-                    int64_t pending, const char *client_version,
-                    const struct store_device_report *rep, struct proto_sync_reply *ret,
-                    struct store_error *err, struct store_sync_later **later)
+/* One try of store_sync_push(). */
+static int sync_push_once(struct store *s, const struct store_principal *p,
+                          const struct change_record *changes, size_t n, const char *cursor,
+                          bool pull, int64_t pending, const char *client_version,
+                          const struct store_device_report *rep, struct proto_sync_reply *ret,
+                          struct store_error *err, struct store_sync_later **later)
 {
     _cleanup_(store_sync_later_freep) struct store_sync_later *l = later_new(cursor, pull);
     int r;
@@ -424,6 +425,28 @@ int store_sync_push(struct store *s, const struct store_principal *p,
     if (pull)
         *later = TAKE_PTR(l);
     return 0;
+}
+
+int store_sync_push(struct store *s, const struct store_principal *p,
+                    const struct change_record *changes, size_t n, const char *cursor, bool pull,
+                    int64_t pending, const char *client_version,
+                    const struct store_device_report *rep, struct proto_sync_reply *ret,
+                    struct store_error *err, struct store_sync_later **later)
+{
+    int r = sync_push_once(s, p, changes, n, cursor, pull, pending, client_version, rep, ret,
+                           err, later);
+
+    /* PostgreSQL chose this transaction to fail (a deadlock, a serialization failure): it
+     * was rolled back whole, so one more try here spares the device a 503 and its wait. The
+     * reply is made again from nothing. */
+    if (r == -EAGAIN || (r < 0 && err->err == -EAGAIN)) {
+        proto_sync_reply_done(ret);
+        *ret = (struct proto_sync_reply){0};
+        *err = (struct store_error){0};
+        r = sync_push_once(s, p, changes, n, cursor, pull, pending, client_version, rep, ret,
+                           err, later);
+    }
+    return r;
 }
 
 int store_sync_page(struct store *s, const struct store_principal *p, struct store_sync_later *l,
