@@ -90,9 +90,10 @@ static void pg_rollback(struct store *s)
 }
 
 /*
- * The writers' gate: a transaction-level advisory lock, its own key (class STORE_GATE_CLASS,
- * not the persons' 72657, so that no person's hash can be it). A sync holds it shared, every
- * other write exclusive, always before any other lock of its transaction.
+ * The writers' gate: a transaction-level advisory lock under a key class of its own (72658, not
+ * the persons' 72657, so that no person's hash can be it). A sync holds it shared, every other
+ * write exclusive, each before any other lock of its transaction (docs/internals/scale-out.md,
+ * "Who locks what").
  */
 #define STORE_GATE_LOCK(mode) "SELECT pg_advisory_xact_lock" mode "(72658, 0)"
 
