@@ -20,15 +20,12 @@
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-from pg import PostgreSQL  # noqa: E402
-from test_pg_store import switch  # noqa: E402
+from test_pg_store import main as pg_store_main, switch  # noqa: E402
 
 
 def lock_waiters(pg):
@@ -235,31 +232,5 @@ def test(root, pg):
         b.stop()
 
 
-def main():
-    h.require_binaries()
-    pg = PostgreSQL()
-    if pg.missing:
-        print('SKIP: ' + pg.missing)
-        sys.exit(77)
-    root = tempfile.mkdtemp(prefix='caresync-it-')
-    ok = False
-    try:
-        pg.start()
-        test(root, pg)
-        ok = True
-    except Exception:
-        traceback.print_exc()
-        for name in ('server', 'server-b'):
-            h.Daemon(root, name).dump_log()
-    finally:
-        pg.close()
-    if ok and not os.environ.get('KEEP_TMP'):
-        shutil.rmtree(root, ignore_errors=True)
-    else:
-        h.log('kept ' + root)
-    print('%d passed, %d failed' % (1 if ok else 0, 0 if ok else 1))
-    sys.exit(0 if ok else 1)
-
-
 if __name__ == '__main__':
-    main()
+    pg_store_main(test)
