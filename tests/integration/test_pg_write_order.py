@@ -25,6 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from test_daemon_lifecycle import wait_for  # noqa: E402
 from test_pg_store import main as pg_store_main, switch  # noqa: E402
 
 
@@ -32,15 +33,6 @@ def lock_waiters(pg):
     """How many backends wait for an advisory lock."""
     return int(pg.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
                         " AND NOT granted")[0][0])
-
-
-def wait_for(what, pred, timeout=30):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError('timed out waiting: ' + what)
 
 
 class Background:
@@ -79,6 +71,15 @@ def stored_once(pg, change):
                     % change['change_id']) == [['1']]
 
 
+def applied_once_released(s, push, what):
+    """End psql session @s's transaction, then @push's reply: 200, its one change applied."""
+    s.run('COMMIT')
+    s.close()
+    status, doc = push.join()
+    h.check_eq(status, 200, what + ' once released', doc)
+    h.check_eq(doc['outcomes'][0]['outcome'], 'applied', what + ': applied', doc)
+
+
 def person_lock(pg, name, person):
     s = pg.session(name)
     s.run('BEGIN')
@@ -92,7 +93,7 @@ def part_a(pg, a, b, nurse, ot, pa, pb):
     cb = h.make_change('person', pb, pb, 'phone', '0131 200 0002')
     try:
         push_a = Background(lambda: a.push(nurse.token, [ca]))
-        wait_for('the push of A waits for A\'s lock', lambda: lock_waiters(pg) >= 1)
+        wait_for(lambda: lock_waiters(pg) >= 1, 'the push of A to wait for A\'s lock', 30)
         h.check(not push_a.done(), '(a) the push of A waits while A is locked')
         t0 = time.monotonic()
         push_b = Background(lambda: b.push(ot.token, [cb]))
@@ -102,12 +103,10 @@ def part_a(pg, a, b, nurse, ot, pa, pb):
         h.check_eq(doc['outcomes'][0]['outcome'], 'applied', '(a) B applied', doc)
         h.check(not push_a.done(), '(a) A still waits after B is stored')
         h.check_eq(field(pg, pa, 'phone'), '0131 000 0001', '(a) A unchanged while it waits')
-    finally:
-        s.run('COMMIT')
-        s.close()
-    status, doc = push_a.join()
-    h.check_eq(status, 200, '(a) the push of A once released', doc)
-    h.check_eq(doc['outcomes'][0]['outcome'], 'applied', '(a) A applied', doc)
+    except BaseException:
+        s.run('ROLLBACK')
+        raise
+    applied_once_released(s, push_a, '(a) the push of A')
     h.check_eq(field(pg, pa, 'phone'), '0131 100 0001', '(a) A stored')
     h.check_eq(field(pg, pb, 'phone'), '0131 200 0002', '(a) B stored')
     h.check(stored_once(pg, ca) and stored_once(pg, cb), '(a) each change stored once')
@@ -135,20 +134,18 @@ def part_b(pg, a, b, nurse, ot, cora, pa):
     s = person_lock(pg, 'hold-b', pa)
     try:
         push = Background(lambda: a.push(nurse.token, [cp]))
-        wait_for('the push of A waits for A\'s lock', lambda: lock_waiters(pg) >= 1)
+        wait_for(lambda: lock_waiters(pg) >= 1, 'the push of A to wait for A\'s lock', 30)
         resolve = Background(lambda: cora.resolve(conflict['id'], 'value', '3 Agreed Lane',
                                                   reason='rang the family'))
         # The resolution waits for the writers' gate, behind the push holding it shared.
-        wait_for('the resolution waits behind the push', lambda: lock_waiters(pg) >= 2)
+        wait_for(lambda: lock_waiters(pg) >= 2, 'the resolution to wait behind the push', 30)
         time.sleep(0.3)
         h.check(not push.done() and not resolve.done(), '(b) both wait while A is locked')
         h.check_eq(field(pg, pa, 'address'), '2 Therapist Street', '(b) nothing written yet')
-    finally:
-        s.run('COMMIT')
-        s.close()
-    status, doc = push.join()
-    h.check_eq(status, 200, '(b) the push of A once released', doc)
-    h.check_eq(doc['outcomes'][0]['outcome'], 'applied', '(b) the push applied', doc)
+    except BaseException:
+        s.run('ROLLBACK')
+        raise
+    applied_once_released(s, push, '(b) the push of A')
     resolve.join()
     # The serial order: the push, then the resolution. Both stand; nothing lost.
     h.check_eq(field(pg, pa, 'phone'), '0131 300 0003', '(b) the push\'s edit stands')
