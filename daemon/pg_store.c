@@ -3,18 +3,23 @@
  * pg_store.c - the PostgreSQL half of the store handle (struct store_db_ops, beside
  * sqlite_store.c's): opening the store by URL (pg_sql.c's connection, the migrations of
  * schema/server-pg, the node id and the incarnation in meta), and transactions over the one
- * append point, store_head (docs/internals/scale-out.md):
+ * append point, store_head (docs/internals/scale-out.md, "The daemon on PostgreSQL"):
  *
- *  - A write transaction takes the head at BEGIN (UPDATE store_head ... RETURNING seq, hlc),
- *    holding its row lock until COMMIT: the sequence, the clock and the audit chain's tail
- *    come from it, and every writer of every daemon runs after the one before it committed,
- *    as SQLite's BEGIN IMMEDIATE serialises one daemon's writers. Simplest correct first: the
- *    finer order of scale-out.md (device and person locks, the head only for the numbering)
- *    is a later optimisation that changes nothing else.
+ *  - A sync's transaction (store_sync_begin()) takes no head at BEGIN. It takes the writers'
+ *    gate shared, its device row FOR NO KEY UPDATE and its user's row FOR SHARE, reads the
+ *    head's seq and clock without a lock (H: what its pull is bounded by), and the push then
+ *    locks every person its batch touches (store_batch.c) before it loads them. The head's row
+ *    lock is taken only when something needs it (store_head_need(): a number, a stamp, the
+ *    audit chain's tail), so syncs of different people on several daemons load in parallel
+ *    and take turns only for their merge, their writes and their audit.
+ *  - Every other write transaction takes the writers' gate exclusive and the head at BEGIN,
+ *    as before: it waits for every sync in flight and no sync starts meanwhile, so it can
+ *    read and write any person's state without person locks, and no sync can have loaded a
+ *    person it changes (no lost update), and no circle of waits can form (a sync waits for
+ *    the gate holding nothing).
  *  - Commit writes the audit rows the transaction queued (one statement, store_audit_flush()),
- *    the head's new seq, clock and chain tail back, then COMMIT.
- *  - A plain write transaction (no numbering) takes the head too: it may append to the audit
- *    chain, which the database accepts only from the head's holder.
+ *    then the head's new seq, clock and chain tail back when it holds the head, then COMMIT; a
+ *    transaction that never took it commits without.
  *  - A read is a REPEATABLE READ transaction: one snapshot for all its statements, as SQLite's
  *    deferred BEGIN gives.
  *  - No group commit: the writer's jobs are each their own transaction (store_group_begin()
@@ -32,8 +37,10 @@
 #include "store_int.h"
 #include "util.h"
 
-/* Take the append point: its row lock until the transaction ends, and what it holds. */
-static int head_take(struct store *s)
+/* Take the append point: its row lock until the transaction ends, and what it holds. @lazy: a
+ * sync's transaction taking it late, whose seq and clock may have moved past the head's since
+ * (a rewind's lift): they only go forward. */
+static int head_take(struct store *s, bool lazy)
 {
     struct sql_stmt *st = store_sql(s, "UPDATE store_head SET seq = seq RETURNING seq, hlc");
     int r;
@@ -42,8 +49,10 @@ static int head_take(struct store *s)
         return -EIO;
     r = sql_step(st);
     if (r == SQL_ROW) {
-        s->txn_seq = (uint64_t)sql_column_int64(st, 0);
-        s->txn_hlc = (uint64_t)sql_column_int64(st, 1);
+        uint64_t seq = (uint64_t)sql_column_int64(st, 0), hlc = (uint64_t)sql_column_int64(st, 1);
+
+        s->txn_seq = lazy && s->txn_seq > seq ? s->txn_seq : seq;
+        s->txn_hlc = lazy && s->txn_hlc > hlc ? s->txn_hlc : hlc;
         r = 0;
     } else if (r == SQL_DONE) {
         r = -EUCLEAN; /* no head row: not a caresync store (0010 makes it) */
@@ -77,8 +86,18 @@ static void pg_rollback(struct store *s)
     s->audit_tail_id = 0;
     s->actor_id = 0;
     s->txn_held = false;
+    s->head_lazy = false;
+    s->head_err = 0;
     (void)sql_exec(s->sql, "ROLLBACK"); /* a lost connection: the server rolled it back */
 }
+
+/*
+ * The writers' gate: a transaction-level advisory lock under a key class of its own (72658, not
+ * the persons' 72657, so that no person's hash can be it). A sync holds it shared, every other
+ * write exclusive, each before any other lock of its transaction (docs/internals/scale-out.md,
+ * "Who locks what").
+ */
+#define STORE_GATE_LOCK(mode) "SELECT pg_advisory_xact_lock" mode "(72658, 0)"
 
 static int pg_plain_begin(struct store *s, bool write)
 {
@@ -86,11 +105,15 @@ static int pg_plain_begin(struct store *s, bool write)
 
     store_audit_queue_drop(s);
     s->audit_tail_id = 0;
+    s->head_lazy = false;
+    s->head_err = 0;
     if (!write)
         return sql_exec(s->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ");
     r = sql_exec(s->sql, "BEGIN");
     if (r >= 0)
-        r = head_take(s);
+        r = sql_exec(s->sql, STORE_GATE_LOCK(""));
+    if (r >= 0)
+        r = head_take(s, false);
     if (r < 0) {
         pg_rollback(s);
         return r;
@@ -99,13 +122,88 @@ static int pg_plain_begin(struct store *s, bool write)
     return 0;
 }
 
+/* store_sync_begin() on PostgreSQL: the gate shared, the device and user rows, H. */
+static int pg_sync_begin(struct store *s, const struct store_principal *p)
+{
+    struct sql_stmt *st;
+    int r;
+
+    store_audit_queue_drop(s);
+    s->audit_tail_id = 0;
+    s->head_err = 0;
+    s->txn_held = false;
+    r = sql_exec(s->sql, "BEGIN");
+    if (r >= 0)
+        r = sql_exec(s->sql, STORE_GATE_LOCK("_shared"));
+    if (r < 0)
+        goto fail;
+    /* Two requests of one device run one after the other; a role change, a disable or a
+     * revocation (FOR UPDATE, behind the gate) comes wholly before or after. A device or user
+     * gone is found by the statements that follow, as on SQLite. */
+    st = store_sql(s, "SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id"
+                      " WHERE d.id = ?1 FOR NO KEY UPDATE OF d FOR SHARE OF u");
+    if (!st) {
+        r = -EIO;
+        goto fail;
+    }
+    sql_bind_text(st, 1, p->device_id);
+    r = sql_step(st);
+    sql_reset(st);
+    if (r < 0)
+        goto fail;
+    /* H, after the device lock: every number up to it was committed before this statement
+     * began (the head's holders commit in the order they numbered), so a pull bounded by it
+     * skips none. Not locked: the head is taken only when needed (store_head_need()). */
+    st = store_sql(s, "SELECT seq, hlc FROM store_head");
+    if (!st) {
+        r = -EIO;
+        goto fail;
+    }
+    r = sql_step(st);
+    if (r == SQL_ROW) {
+        s->txn_seq = (uint64_t)sql_column_int64(st, 0);
+        s->txn_hlc = (uint64_t)sql_column_int64(st, 1);
+        r = 0;
+    } else if (r == SQL_DONE) {
+        r = -EUCLEAN;
+    }
+    sql_reset(st);
+    if (r < 0)
+        goto fail;
+    s->head_lazy = true;
+    return 0;
+fail:
+    pg_rollback(s);
+    return r;
+}
+
+/* store_head_need() on PostgreSQL: take the head now, once. A failure is kept, so that a
+ * caller that cannot return it (store_next_seq()) still makes the commit fail. */
+static int pg_head_need(struct store *s)
+{
+    int r;
+
+    if (s->txn_held || !s->head_lazy)
+        return 0;
+    if (s->head_err)
+        return s->head_err;
+    r = head_take(s, true);
+    if (r < 0) {
+        s->head_err = r;
+        return r;
+    }
+    s->txn_held = true;
+    return 0;
+}
+
 static int pg_commit(struct store *s)
 {
-    int r = 0;
+    int r = s->head_err;
 
     /* The audit rows first: the head may only name a row the chain holds. Only the head's
-     * holder saves it (a read took none). */
-    r = store_audit_flush(s);
+     * holder saves it (a read, or a sync that needed none, took none). */
+    if (r >= 0)
+        r = store_audit_flush(s);
     if (r >= 0 && s->txn_held)
         r = head_save(s);
     if (r >= 0)
@@ -116,6 +214,7 @@ static int pg_commit(struct store *s)
     }
     s->commits++;
     s->txn_held = false;
+    s->head_lazy = false;
     s->audit_tail_id = 0;
     return 0;
 }
@@ -336,4 +435,6 @@ const struct store_db_ops pg_store_ops = {
     .group_rollback = pg_group_rollback,
     .open_reader = pg_open_reader,
     .path = pg_path,
+    .sync_begin = pg_sync_begin,
+    .head_need = pg_head_need,
 };

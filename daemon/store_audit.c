@@ -106,12 +106,15 @@ static int user_name(struct store *s, int64_t user_id, char out[static STORE_NAM
     return 0;
 }
 
-/* The chain's last entry: read once per write transaction, then carried along. */
+/* The chain's last entry: read once per write transaction, then carried along. Only the head's
+ * holder may extend the chain, and only its tail is the chain's end for good. */
 static int audit_tail(struct store *s)
 {
     struct sql_stmt *st;
-    int rc;
+    int rc = store_head_need(s);
 
+    if (rc < 0)
+        return rc;
     if (s->audit_tail_id > 0)
         return 0;
     st = store_sql(s, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");

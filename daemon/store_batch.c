@@ -168,20 +168,72 @@ static int add_conflict(struct sql_stmt *st, struct backend_row *row)
     return backend_row_conflict_add(row, sql_column_text(st, 2), sql_column_text(st, 3));
 }
 
+/*
+ * Person locks (docs/internals/scale-out.md, "A write transaction", step 2): one statement,
+ * every key taken in ascending order so that two pushes sharing people never wait on each
+ * other in a circle. The people are the batch's and the rows' owners as stored (a change may
+ * name a row of another person; the engine then refuses it, but only after reading that
+ * person). A hash collision only makes two people wait for each other.
+ */
+int store_people_lock(struct store *s, const char *ids, const char *rows)
+{
+    struct sql_stmt *st;
+    int r;
+
+    if (sql_dialect(s->sql) != SQL_POSTGRESQL)
+        return 0;
+    st = store_sql(s, "SELECT count(pg_advisory_xact_lock(72657, h)) FROM (SELECT DISTINCT"
+                      " hashtext(p) AS h FROM (SELECT jsonb_array_elements_text(CAST(?1 AS jsonb))"
+                      " AS p UNION SELECT f.person_id FROM jsonb_array_elements(CAST(?2 AS jsonb))"
+                      " AS e(j) JOIN field_state f ON f.tbl = e.j->>'t' AND f.row_id = e.j->>'r')"
+                      " AS q WHERE p IS NOT NULL AND p <> '' ORDER BY 1) AS x");
+    if (!st)
+        return -EIO;
+    sql_bind_text(st, 1, ids);
+    sql_bind_text(st, 2, rows);
+    r = sql_step(st);
+    sql_reset(st);
+    return r < 0 ? r : 0;
+}
+
+/* The snapshot's people as a JSON array of ids. */
+static char *people_ids(const struct push_snapshot *snap)
+{
+    _cleanup_json_ cJSON *arr = cJSON_CreateArray();
+
+    for (size_t i = 0; arr && i < snap->n_people; i++)
+        if (snap->people[i].person_id &&
+            !cJSON_AddItemToArray(arr, cJSON_CreateString(snap->people[i].person_id)))
+            return NULL;
+    return arr ? cJSON_PrintUnformatted(arr) : NULL;
+}
+
 int store_batch_load(struct store *s, const struct change_record *changes, size_t n,
                      struct push_snapshot *snap)
 {
     _cleanup_json_ cJSON *keys = NULL;
-    char *text = NULL;
+    char *text = NULL, *people = NULL;
     int r;
 
-    r = load_seen_all(s, changes, n, snap);
-    if (r < 0 || snap->n_rows == 0)
-        return r;
+    if (snap->n_rows == 0)
+        return load_seen_all(s, changes, n, snap);
     keys = row_keys(snap);
     text = keys ? cJSON_PrintUnformatted(keys) : NULL;
-    if (!text)
+    people = people_ids(snap);
+    if (!text || !people) {
+        cJSON_free(text);
+        cJSON_free(people);
         return -ENOMEM;
+    }
+    /* Before every load: what is read below stays what it is until this commits. */
+    r = store_people_lock(s, people, text);
+    cJSON_free(people);
+    if (r >= 0)
+        r = load_seen_all(s, changes, n, snap);
+    if (r < 0) {
+        cJSON_free(text);
+        return r;
+    }
     /* Every row's owner, fields and versions; its journal within its bound; the conflict-log
      * keys of that journal: one statement each. */
     r = each_row(s, KEYS_CTE "SELECT f.tbl, f.row_id, f.field, f.value, f.hlc, f.device,"

@@ -31,6 +31,16 @@ int store_txn_begin(struct store *s)
     return s->ops->txn_begin(s);
 }
 
+int store_sync_begin(struct store *s, const struct store_principal *p)
+{
+    return s->ops->sync_begin ? s->ops->sync_begin(s, p) : s->ops->txn_begin(s);
+}
+
+int store_head_need(struct store *s)
+{
+    return s->ops->head_need ? s->ops->head_need(s) : 0;
+}
+
 int store_read_begin(struct store *s)
 {
     return s->ops->read_begin ? s->ops->read_begin(s) : -EOPNOTSUPP;
@@ -109,13 +119,18 @@ uint64_t store_seq_floor(void)
     return hlc_wall_ms() * 1000;
 }
 
+/* Both take the head first (a sync's transaction on PostgreSQL holds none until it needs it);
+ * a failure is kept by the store's half and fails the commit, so nothing numbered without the
+ * head is ever committed. */
 uint64_t store_next_seq(struct store *s)
 {
+    (void)store_head_need(s);
     return ++s->txn_seq;
 }
 
 uint64_t store_tick(struct store *s)
 {
+    (void)store_head_need(s);
     return hlc_tick(&s->txn_hlc, hlc_wall_ms());
 }
 

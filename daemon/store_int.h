@@ -39,6 +39,11 @@ struct store_db_ops {
     void (*group_rollback)(struct store *s);
     int (*open_reader)(const struct store *w, const char *path, struct store **ret);
     const char *(*path)(struct store *s);
+    /* A sync's write transaction (store_sync_begin()); NULL: txn_begin. */
+    int (*sync_begin)(struct store *s, const struct store_principal *p);
+    /* Take the append point now if this transaction has not (store_head_need()); NULL: the
+     * transaction holds it from its BEGIN. */
+    int (*head_need)(struct store *s);
 };
 extern const struct store_db_ops sqlite_store_ops;
 extern const struct store_db_ops pg_store_ops;
@@ -62,6 +67,8 @@ struct store {
     uint64_t txn_seq;
     uint64_t txn_hlc;
     bool txn_held; /* PostgreSQL: this transaction holds store_head (pg_store.c) */
+    bool head_lazy; /* PostgreSQL: a sync's transaction, which takes the head when needed */
+    int head_err;   /* PostgreSQL: taking the head failed; the commit fails with it */
     /* The audit chain's tail inside the current write transaction (id 0: not read yet), the
      * digest used to extend it, and the last actor name looked up. */
     int64_t audit_tail_id;
@@ -140,6 +147,18 @@ void store_txn_rollback(struct store *s);
  * read snapshot (@write false) or a small write; a savepoint inside a group. */
 int store_plain_begin(struct store *s, bool write);
 int store_plain_commit(struct store *s);
+/* store_sync_begin() - a sync's write transaction for device @p: on SQLite store_txn_begin();
+ * on PostgreSQL the device's and user's locks and the head's seq (H) read without taking it
+ * (pg_store.c). store_head_need() - take the head if this transaction has not yet (PostgreSQL;
+ * on SQLite a no-op): before anything that numbers, stamps, reads the audit chain's tail or
+ * inserts a conflict. store_next_seq() and store_tick() call it (a failure makes the commit
+ * fail). 0 or -errno. */
+int store_sync_begin(struct store *s, const struct store_principal *p);
+int store_head_need(struct store *s);
+/* store_people_lock() - on PostgreSQL, lock every person of the JSON array @ids and every
+ * owner of the rows of the JSON array @rows ([{"t": table, "r": row id}]), in ascending key
+ * order, for the rest of the transaction (store_batch.c); a no-op on SQLite. 0 or -errno. */
+int store_people_lock(struct store *s, const char *ids, const char *rows);
 uint64_t store_next_seq(struct store *s);
 /* store_tick() - the server clock for a local event inside a transaction. */
 uint64_t store_tick(struct store *s);

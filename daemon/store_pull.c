@@ -51,31 +51,47 @@ static int add_rows(struct sql_stmt *st, struct pull_field **arr, size_t *n, siz
     return rc == SQL_DONE ? 0 : rc;
 }
 
+/*
+ * The highest number a pull may read: on PostgreSQL the head's seq as this transaction knows it
+ * (H, read at its BEGIN, or the head it holds, its own numbers included). Every number up to it
+ * was committed before the statement that read it began, while a number above it may still be
+ * in flight below one already committed, so no query of a page reads past it and the cursor
+ * never passes it (docs/internals/scale-out.md, "A pull"). On SQLite the single writer (or the
+ * reader's snapshot) sees nothing above its own seq: no bound, the queries as they always were.
+ */
+static int64_t pull_bound(struct store *s)
+{
+    if (sql_dialect(s->sql) != SQL_POSTGRESQL || s->txn_seq > INT64_MAX)
+        return INT64_MAX;
+    return (int64_t)s->txn_seq;
+}
+
 static int load_events(struct store *s, const struct store_principal *p, struct pull_load *io)
 {
     struct sql_stmt *st = store_sql(
             s, "SELECT person_id, start_seq, 0 FROM assignments"
-               " WHERE user_id = ?1 AND end_seq IS NULL AND start_seq > ?2"
+               " WHERE user_id = ?1 AND end_seq IS NULL AND start_seq > ?2 AND start_seq <= ?3"
                " UNION ALL"
                " SELECT a.person_id, max(a.end_seq), 1 FROM assignments a"
-               " WHERE a.user_id = ?1 AND a.end_seq > ?2 AND NOT EXISTS (SELECT 1 FROM"
+               " WHERE a.user_id = ?1 AND a.end_seq > ?2 AND a.end_seq <= ?3 AND NOT EXISTS (SELECT 1 FROM"
                "  assignments b WHERE b.user_id = ?1 AND b.person_id = a.person_id"
                "  AND b.end_seq IS NULL) GROUP BY a.person_id"
                /* closed records leave field devices, and come back whole when reopened */
                " UNION ALL"
                " SELECT e.person_id, e.expired_seq, 1 FROM person_expiry e JOIN assignments a"
                " ON a.person_id = e.person_id AND a.user_id = ?1 AND a.end_seq IS NULL"
-               " WHERE e.reopened_seq IS NULL AND e.expired_seq > ?2"
+               " WHERE e.reopened_seq IS NULL AND e.expired_seq > ?2 AND e.expired_seq <= ?3"
                " UNION ALL"
                " SELECT e.person_id, e.reopened_seq, 0 FROM person_expiry e JOIN assignments a"
                " ON a.person_id = e.person_id AND a.user_id = ?1 AND a.end_seq IS NULL"
-               " WHERE e.reopened_seq > ?2");
+               " WHERE e.reopened_seq > ?2 AND e.reopened_seq <= ?3");
     int rc;
 
     if (!st)
         return -EIO;
     sql_bind_int64(st, 1, p->user_id);
     sql_bind_int64(st, 2, (int64_t)io->cursor);
+    sql_bind_int64(st, 3, pull_bound(s));
     while ((rc = sql_step(st)) == SQL_ROW) {
         struct pull_event *e;
 
@@ -142,7 +158,8 @@ static int stream_sql(struct store *s, const struct store_principal *p, const ch
             " f.device, f.seq FROM field_state f JOIN assignments a"
             " ON a.person_id = f.person_id AND a.user_id = ?1"
             " AND a.end_seq IS NULL"
-            " WHERE f.seq > ?2 AND f.seq > a.start_seq ORDER BY f.seq LIMIT ?3";
+            " WHERE f.seq > ?2 AND f.seq > a.start_seq AND f.seq <= ?4"
+            " ORDER BY f.seq LIMIT ?3";
     struct sql_stmt *st;
     int64_t people = 0;
     int rc;
@@ -165,7 +182,7 @@ static int stream_sql(struct store *s, const struct store_principal *p, const ch
                " FROM assignments a CROSS JOIN LATERAL (SELECT g.tbl, g.row_id, g.field,"
                "  g.person_id, g.value, g.hlc, g.device, g.seq FROM field_state g"
                "  WHERE g.person_id = a.person_id AND g.seq > ?2 AND g.seq > a.start_seq"
-               "  ORDER BY g.seq LIMIT ?3) f"
+               "  AND g.seq <= ?4 ORDER BY g.seq LIMIT ?3) f"
                " WHERE a.user_id = ?1 AND a.end_seq IS NULL ORDER BY f.seq LIMIT ?3";
     return 0;
 }
@@ -193,12 +210,13 @@ int store_pull_load(struct backend *b, const struct store_principal *p, struct p
     } else {
         /* Numbered from ?1: PostgreSQL cannot type a parameter the text never names. */
         st = store_sql(s, "SELECT tbl, row_id, field, person_id, value, hlc, device, seq"
-                          " FROM field_state WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+                          " FROM field_state WHERE seq > ?1 AND seq <= ?3 ORDER BY seq LIMIT ?2");
         if (!st)
             return -EIO;
     }
     sql_bind_int64(st, at++, (int64_t)io->cursor);
-    sql_bind_int64(st, at, io->limit > INT64_MAX ? INT64_MAX : (int64_t)io->limit);
+    sql_bind_int64(st, at++, io->limit > INT64_MAX ? INT64_MAX : (int64_t)io->limit);
+    sql_bind_int64(st, at, pull_bound(s));
     return add_rows(st, &io->fields, &io->n_fields, &io->cap_fields);
 }
 
@@ -590,6 +608,42 @@ int store_closed_due(struct backend *b, const char *cutoff_day)
     return n > INT32_MAX ? INT32_MAX : (int)n;
 }
 
+/*
+ * On PostgreSQL the sweep runs in a sync's transaction, which holds no one's lock but its own
+ * batch's people: it locks the people it expires first, so that a push holding one of them
+ * (having loaded the record as not expired) is not overtaken (docs/internals/scale-out.md,
+ * "Who locks what"). Before the head, in ascending order, waiting; with the head already held
+ * (the sync pushed), waiting would close a circle with a push that holds a person and waits for
+ * the head, so only if each is free at once, else the sweep is left to the next sync. 1 when
+ * the sweep may go on, 0 when it is left, or -errno. The INSERT below reads the records again
+ * under the locks.
+ */
+static int expire_lock(struct store *s, const char *cutoff_day)
+{
+    struct sql_stmt *st;
+    int r;
+
+    if (sql_dialect(s->sql) != SQL_POSTGRESQL)
+        return 1;
+    st = s->txn_held
+                 ? store_sql(s, "SELECT coalesce(bool_and(pg_try_advisory_xact_lock(72657, h)),"
+                                " TRUE) FROM (SELECT DISTINCT hashtext(c.row_id) AS h"
+                                CLOSED_UNEXPIRED("?1") " ORDER BY 1) AS x")
+                 : store_sql(s, "SELECT count(pg_advisory_xact_lock(72657, h)) >= 0 FROM"
+                                " (SELECT DISTINCT hashtext(c.row_id) AS h"
+                                CLOSED_UNEXPIRED("?1") " ORDER BY 1) AS x");
+    if (!st)
+        return -EIO;
+    sql_bind_text(st, 1, cutoff_day);
+    r = sql_step(st);
+    if (r == SQL_ROW)
+        r = sql_column_int64(st, 0) != 0;
+    else if (r == SQL_DONE)
+        r = -EPROTO;
+    sql_reset(st);
+    return r;
+}
+
 int store_expire_closed(struct backend *b, const char *cutoff_day)
 {
     struct store *s = store_of(b);
@@ -598,6 +652,9 @@ int store_expire_closed(struct backend *b, const char *cutoff_day)
 
     if (n <= 0)
         return n;
+    r = expire_lock(s, cutoff_day);
+    if (r <= 0)
+        return r;
     st = store_sql(s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
                       CLOSED_UNEXPIRED("?2")
                       " ON CONFLICT (person_id) DO UPDATE SET expired_seq = ?1,"

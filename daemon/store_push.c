@@ -236,7 +236,12 @@ static int op_push_load(struct backend *b, const struct store_principal *p,
     rc = sql_step(st);
     ret->given_cursor = rc == SQL_ROW ? (uint64_t)sql_column_int64(st, 0) : 0;
     sql_reset(st);
-    return rc == SQL_ROW || rc == SQL_DONE ? 0 : rc;
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return rc;
+    /* Loaded under the people's locks: now the append point, for the merge's numbers and
+     * stamps (the engine takes them from b->seq and b->hlc), its writes and its audit. An
+     * empty push numbers nothing and takes it later, if at all (store_sync.c). */
+    return n > 0 ? store_head_need(s) : 0;
 }
 
 static int op_push_write(struct backend *b, const struct backend_write *w, size_t n)

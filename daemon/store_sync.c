@@ -158,11 +158,14 @@ static int rewind_seen(struct store *s, const struct store_principal *p,
                        const struct dev_cursor *dc)
 {
     _cleanup_json_ cJSON *d = cJSON_CreateObject();
-    uint64_t before = s->txn_seq, floor = store_seq_floor();
+    uint64_t before, floor = store_seq_floor();
     char num[24];
     cJSON *lost;
-    int r = 0;
+    int r = store_head_need(s); /* the lift is the head's */
 
+    if (r < 0)
+        return r;
+    before = s->txn_seq;
     if (s->txn_seq < dc->seq)
         s->txn_seq = dc->seq;
     if (s->txn_seq < floor)
@@ -319,6 +322,11 @@ static int sync_back(struct store *s, const struct store_principal *p, struct st
     int r = 0;
 
     engine_of(s, &e);
+    /* The head now, if the push took none: the audit, the clock and the chain's tail need it,
+     * and while it is held no conflict is numbered, so the notices' cursor passes none. */
+    r = store_head_need(s);
+    if (r < 0)
+        return r;
     if (l->pull)
         r = audit_pull(s, p, resp);
     else {
@@ -371,7 +379,7 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
 
     if (!l)
         return engine_failure(err, -ENOMEM);
-    r = s->be.ops->begin(&s->be, true);
+    r = store_sync_begin(s, p);
     if (r < 0) {
         store_sync_later_free(l);
         return engine_failure(err, r);
@@ -388,11 +396,12 @@ int store_sync_reported(struct store *s, const struct store_principal *p,
     return r < 0 ? r : 0;
 }
 
-int store_sync_push(struct store *s, const struct store_principal *p,
-                    const struct change_record *changes, size_t n, const char *cursor, bool pull,
-                    int64_t pending, const char *client_version,
-                    const struct store_device_report *rep, struct proto_sync_reply *ret,
-                    struct store_error *err, struct store_sync_later **later)
+/* One try of store_sync_push(). */
+static int sync_push_once(struct store *s, const struct store_principal *p,
+                          const struct change_record *changes, size_t n, const char *cursor,
+                          bool pull, int64_t pending, const char *client_version,
+                          const struct store_device_report *rep, struct proto_sync_reply *ret,
+                          struct store_error *err, struct store_sync_later **later)
 {
     _cleanup_(store_sync_later_freep) struct store_sync_later *l = later_new(cursor, pull);
     int r;
@@ -400,7 +409,7 @@ int store_sync_push(struct store *s, const struct store_principal *p,
     *later = NULL;
     if (!l)
         return engine_failure(err, -ENOMEM);
-    r = s->be.ops->begin(&s->be, true);
+    r = store_sync_begin(s, p);
     if (r < 0)
         return engine_failure(err, r);
     r = sync_front(s, p, changes, n, pending, client_version, l, ret, err);
@@ -416,6 +425,28 @@ int store_sync_push(struct store *s, const struct store_principal *p,
     if (pull)
         *later = TAKE_PTR(l);
     return 0;
+}
+
+int store_sync_push(struct store *s, const struct store_principal *p,
+                    const struct change_record *changes, size_t n, const char *cursor, bool pull,
+                    int64_t pending, const char *client_version,
+                    const struct store_device_report *rep, struct proto_sync_reply *ret,
+                    struct store_error *err, struct store_sync_later **later)
+{
+    int r = sync_push_once(s, p, changes, n, cursor, pull, pending, client_version, rep, ret,
+                           err, later);
+
+    /* PostgreSQL chose this transaction to fail (a deadlock, a serialization failure): it
+     * was rolled back whole, so one more try here spares the device a 503 and its wait. The
+     * reply is made again from nothing. */
+    if (r == -EAGAIN || (r < 0 && err->err == -EAGAIN)) {
+        proto_sync_reply_done(ret);
+        *ret = (struct proto_sync_reply){0};
+        *err = (struct store_error){0};
+        r = sync_push_once(s, p, changes, n, cursor, pull, pending, client_version, rep, ret,
+                           err, later);
+    }
+    return r;
 }
 
 int store_sync_page(struct store *s, const struct store_principal *p, struct store_sync_later *l,
@@ -444,7 +475,7 @@ int store_sync_end(struct store *s, const struct store_principal *p, struct stor
                    struct proto_sync_reply *ret, struct store_error *err)
 {
     struct pull_device now;
-    int r = s->be.ops->begin(&s->be, true);
+    int r = store_sync_begin(s, p);
 
     if (r < 0)
         return engine_failure(err, r);

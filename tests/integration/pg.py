@@ -5,7 +5,8 @@
 # no system cluster: nothing here reads or changes /etc/postgresql or port 5432.
 #
 #   pg = PostgreSQL()               # finds the binaries; pg.missing says why when it cannot
-#   pg.start()                      # initdb on first start, role and database 'caresync'
+#   pg.start()                      # initdb on first start (a copy of one cluster made by
+#                                   # initdb once: _template_path()), role and database 'caresync'
 #   pg.url                          # postgresql://caresync:PASSWORD@127.0.0.1:PORT/caresync
 #   pg.socket_url                   # the same over the unix socket in the folder
 #   PostgreSQL(tls=True)            # TCP only with TLS (hostssl), a certificate for 127.0.0.1
@@ -30,6 +31,7 @@
 # postgresql-15 on bookworm), else initdb on PATH. Python 3 standard library only.
 
 import atexit
+import fcntl
 import glob
 import os
 import pwd
@@ -297,18 +299,55 @@ class PostgreSQL:
         pwfile = os.path.join(self.root, 'superuser.pw')
         with open(pwfile, 'w') as f:
             f.write(secrets.token_hex(16) + '\n')
-        if self.os_user:
-            pw = pwd.getpwnam(self.os_user)
-            for d, _, files in os.walk(self.root):
-                os.chown(d, pw.pw_uid, pw.pw_gid)
-                for fn in files:
-                    os.chown(os.path.join(d, fn), pw.pw_uid, pw.pw_gid)
+        self._give(self.root)
         os.chmod(self.root, 0o700)
-        _log('initdb into %s%s' % (self.data, ' as ' + self.os_user if self.os_user else ''))
-        self._run([self.bin('initdb'), '-D', self.data, '-U', 'postgres', '-E', 'UTF8',
+        template = self._template_path()
+        if template:
+            with open(template + '.lock', 'a') as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not os.path.isdir(template):
+                    # Made once under the lock, by initdb into a folder beside it renamed into
+                    # place, so that a test killed half way leaves no half-made template.
+                    work = tempfile.mkdtemp(prefix=os.path.basename(template) + '.',
+                                            dir=os.path.dirname(template))
+                    self._give(work)
+                    self._initdb_into(os.path.join(work, 'data'), pwfile)
+                    os.rename(work, template)
+            _log('copy of %s into %s' % (template, self.data))
+            shutil.copytree(os.path.join(template, 'data'), self.data, symlinks=True)
+            self._give(self.data)
+        else:
+            self._initdb_into(self.data, pwfile)
+        os.unlink(pwfile)
+
+    def _give(self, top):
+        """Make @top and everything under it the server user's (when the tests run as root)."""
+        if not self.os_user:
+            return
+        pw = pwd.getpwnam(self.os_user)
+        for d, _, files in os.walk(top):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+            for fn in files:
+                os.chown(os.path.join(d, fn), pw.pw_uid, pw.pw_gid)
+
+    def _template_path(self):
+        """Where the cluster every server of this PostgreSQL build and server user is copied
+        from lives, or None (CARESYNC_PG_TEMPLATE=0): initdb costs a few CPU-seconds, a copy of
+        its 40 MB a fraction of one, and the integration suite on PostgreSQL starts ~80 servers.
+        The name carries the postgres binary's size and time, so an upgraded PostgreSQL gets
+        its own."""
+        if os.environ.get('CARESYNC_PG_TEMPLATE') == '0':
+            return None
+        st = os.stat(self.bin('postgres'))
+        return os.path.join(tempfile.gettempdir(), 'caresync-pg-template-%d-%d-%d-%s' %
+                            (os.getuid(), st.st_size, int(st.st_mtime),
+                             self.os_user or 'self'))
+
+    def _initdb_into(self, data, pwfile):
+        _log('initdb into %s%s' % (data, ' as ' + self.os_user if self.os_user else ''))
+        self._run([self.bin('initdb'), '-D', data, '-U', 'postgres', '-E', 'UTF8',
                    '--locale=C.UTF-8', '--auth-local=trust', '--auth-host=scram-sha-256',
                    '--pwfile=' + pwfile, '--no-sync'])
-        os.unlink(pwfile)
 
     def _configure(self):
         with open(os.path.join(self.data, 'postgresql.conf'), 'a') as f:
@@ -318,6 +357,11 @@ class PostgreSQL:
                     "unix_socket_directories = '%s'\n"
                     'max_connections = 100\n'
                     'shared_buffers = 32MB\n'
+                    # A test's server is thrown away after it: nothing is kept across an
+                    # operating-system crash, so it need not wait for the disk. A commit is still
+                    # written to the kernel before it returns (synchronous_commit stays on), so
+                    # a server stopped with -m immediate, as test_pg_outage does, loses nothing.
+                    'fsync = off\n'
                     "log_line_prefix = '%%m [%%p] %%q%%u@%%d '\n" % (self.port, self.sockdir))
             if self.tls:
                 f.write("ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n" %

@@ -213,7 +213,9 @@ def test(root, pg):
     h.check('carol' in out and 'nurse' in out, 'the database back: the store as it was', out)
 
 
-def main():
+def main(test=test):
+    """Run test(root, pg) on a private PostgreSQL with daemons 'server' and 'server-b' in a
+    temporary root (test_pg_write_order runs its own test through it)."""
     h.require_binaries()
     pg = PostgreSQL()
     if pg.missing:
