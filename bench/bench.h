@@ -127,9 +127,10 @@ bool bench_store_is_url(const char *where);
 /* bench_store_open() - open the store at @where (a store.db path, a data directory or a URL);
  * @create only applies to a file. Exits the benchmark when it cannot. */
 struct store *bench_store_open(const char *where, bool create);
-/* bench_postgres_cpu_s() - user + system CPU seconds of every running process named
- * "postgres" (the database server's backends and workers), from /proc: what the database
- * spent, read before and after a round. 0 when there is none. */
+/* bench_postgres_cpu_s() - user + system CPU seconds of the database server, from /proc: the
+ * postmaster of $CARESYNC_BENCH_PG_PID (bench/with-pg.py sets it), its backends and workers and
+ * the backends it reaped; without it, every running process named "postgres" (other servers on
+ * the machine included). Read before and after a round. 0 when there is none. */
 double bench_postgres_cpu_s(void);
 
 /* bench_cpu_model() - "model name" of /proc/cpuinfo (static buffer). */

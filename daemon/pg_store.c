@@ -17,8 +17,9 @@
  *    read and write any person's state without person locks, and no sync can have loaded a
  *    person it changes (no lost update), and no circle of waits can form (a sync waits for
  *    the gate holding nothing).
- *  - Commit writes the head's new seq, clock and chain tail back when it holds the head, then
- *    COMMIT; a transaction that never took it commits without.
+ *  - Commit writes the audit rows the transaction queued (one statement, store_audit_flush()),
+ *    then the head's new seq, clock and chain tail back when it holds the head, then COMMIT; a
+ *    transaction that never took it commits without.
  *  - A read is a REPEATABLE READ transaction: one snapshot for all its statements, as SQLite's
  *    deferred BEGIN gives.
  *  - No group commit: the writer's jobs are each their own transaction (store_group_begin()
@@ -81,6 +82,7 @@ static int head_save(struct store *s)
 
 static void pg_rollback(struct store *s)
 {
+    store_audit_queue_drop(s);
     s->audit_tail_id = 0;
     s->actor_id = 0;
     s->txn_held = false;
@@ -101,6 +103,7 @@ static int pg_plain_begin(struct store *s, bool write)
 {
     int r;
 
+    store_audit_queue_drop(s);
     s->audit_tail_id = 0;
     s->head_lazy = false;
     s->head_err = 0;
@@ -125,6 +128,7 @@ static int pg_sync_begin(struct store *s, const struct store_principal *p)
     struct sql_stmt *st;
     int r;
 
+    store_audit_queue_drop(s);
     s->audit_tail_id = 0;
     s->head_err = 0;
     s->txn_held = false;
@@ -196,7 +200,10 @@ static int pg_commit(struct store *s)
 {
     int r = s->head_err;
 
-    /* Only the head's holder saves it (a read, or a sync that needed none, took none). */
+    /* The audit rows first: the head may only name a row the chain holds. Only the head's
+     * holder saves it (a read, or a sync that needed none, took none). */
+    if (r >= 0)
+        r = store_audit_flush(s);
     if (r >= 0 && s->txn_held)
         r = head_save(s);
     if (r >= 0)

@@ -163,9 +163,14 @@ int store_denied_each(struct store *s, const char *role, const char *ids,
 
     if (!sector)
         return 0;
+    /* A LATERAL ... LIMIT 1 per person, not WHERE EXISTS: PostgreSQL turned the EXISTS into a
+     * semi join that reads every consent of the store (the primary key's 'consent' range)
+     * whatever the page's people, 2 to 7 ms at 252 people and growing with the store; this
+     * looks each person up by field_state_person_field. */
     st = store_sql(s, "SELECT k.p FROM (SELECT DISTINCT e.p FROM"
                       " jsonb_array_elements_text(CAST(?1 AS jsonb)) AS e(p)) k"
-                      " WHERE EXISTS (SELECT 1" DENY_FROM("") DENY_WHERE_FOR("k.p", "?2") ")");
+                      " CROSS JOIN LATERAL (SELECT 1" DENY_FROM("") DENY_WHERE_FOR("k.p", "?2")
+                      " LIMIT 1) dn");
     if (!st)
         return -EIO;
     sql_bind_text(st, 1, ids);

@@ -17,7 +17,7 @@
 #include "hlc.h"
 #include "store_int.h"
 
-static int add_u64(cJSON *o, const char *key, uint64_t v)
+int store_json_add_u64(cJSON *o, const char *key, uint64_t v)
 {
     char buf[24];
 
@@ -25,7 +25,7 @@ static int add_u64(cJSON *o, const char *key, uint64_t v)
     return cJSON_AddStringToObject(o, key, buf) ? 0 : -ENOMEM;
 }
 
-static int add_str(cJSON *o, const char *key, const char *v)
+int store_json_add_str(cJSON *o, const char *key, const char *v)
 {
     return (v ? cJSON_AddStringToObject(o, key, v) : cJSON_AddNullToObject(o, key)) ? 0
                                                                                   : -ENOMEM;
@@ -54,8 +54,10 @@ static cJSON *row_keys(const struct push_snapshot *snap)
         const struct backend_row *row = &snap->rows[i];
         cJSON *o = cJSON_CreateObject();
 
-        if (!o || !cJSON_AddItemToArray(arr, o) || add_str(o, "t", row->table->name) < 0 ||
-            add_str(o, "r", row->row_id) < 0 || add_u64(o, "f", row->journal_from) < 0) {
+        if (!o || !cJSON_AddItemToArray(arr, o) ||
+            store_json_add_str(o, "t", row->table->name) < 0 ||
+            store_json_add_str(o, "r", row->row_id) < 0 ||
+            store_json_add_u64(o, "f", row->journal_from) < 0) {
             cJSON_Delete(o);
             cJSON_Delete(arr);
             return NULL;
@@ -267,14 +269,14 @@ static int add_version(cJSON *o, const struct applying *a)
 {
     int r = 0;
 
-    r |= add_str(o, "change_id", a->change_id);
-    r |= add_str(o, "device", a->device);
-    r |= add_str(o, "tbl", a->tbl);
-    r |= add_str(o, "row_id", a->row_id);
-    r |= add_str(o, "field", a->field->name);
-    r |= add_str(o, "person_id", a->person_id);
-    r |= add_str(o, "value", a->value);
-    r |= add_u64(o, "hlc", a->hlc);
+    r |= store_json_add_str(o, "change_id", a->change_id);
+    r |= store_json_add_str(o, "device", a->device);
+    r |= store_json_add_str(o, "tbl", a->tbl);
+    r |= store_json_add_str(o, "row_id", a->row_id);
+    r |= store_json_add_str(o, "field", a->field->name);
+    r |= store_json_add_str(o, "person_id", a->person_id);
+    r |= store_json_add_str(o, "value", a->value);
+    r |= store_json_add_u64(o, "hlc", a->hlc);
     return r;
 }
 
@@ -291,14 +293,15 @@ static int journal_add(struct batch_writes *bw, const struct backend_write *w)
     }
     r |= add_version(o, &a);
     if (a.user_id)
-        r |= add_u64(o, "user_id", (uint64_t)a.user_id);
-    r |= add_u64(o, "sent_hlc", a.sent_hlc);
-    r |= add_u64(o, "base_hlc", a.base_hlc);
-    r |= add_str(o, "base_device", a.base_device ? a.base_device : "");
-    r |= add_str(o, "outcome", w->outcome);
+        r |= store_json_add_u64(o, "user_id", (uint64_t)a.user_id);
+    r |= store_json_add_u64(o, "sent_hlc", a.sent_hlc);
+    r |= store_json_add_u64(o, "base_hlc", a.base_hlc);
+    r |= store_json_add_str(o, "base_device", a.base_device ? a.base_device : "");
+    r |= store_json_add_str(o, "outcome", w->outcome);
     if (a.base_untrusted) {
-        r |= add_u64(o, "sent_base_hlc", a.sent_base_hlc);
-        r |= add_str(o, "sent_base_device", a.sent_base_device ? a.sent_base_device : "");
+        r |= store_json_add_u64(o, "sent_base_hlc", a.sent_base_hlc);
+        r |= store_json_add_str(o, "sent_base_device",
+                                a.sent_base_device ? a.sent_base_device : "");
     }
     return r ? -ENOMEM : 0;
 }
@@ -326,7 +329,7 @@ static int field_add(struct batch_writes *bw, const struct backend_write *w)
         }
     }
     r |= add_version(o, &a);
-    r |= add_u64(o, "seq", w->seq);
+    r |= store_json_add_u64(o, "seq", w->seq);
     if (r) {
         cJSON_Delete(o);
         return -ENOMEM;

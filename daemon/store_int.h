@@ -77,6 +77,10 @@ struct store {
     EVP_MD_CTX *audit_ctx;
     int64_t actor_id;
     char actor_name[STORE_NAME_MAX + 1];
+    /* PostgreSQL: the audit rows of the current write transaction, hashed and numbered but not
+     * yet written; store_audit_flush() writes them in one statement before the commit (NULL:
+     * none). SQLite writes each at once. */
+    cJSON *audit_queue;
     uint64_t max_device_conflicts;
     /* This store as a storage backend (daemon/sqlite_*.c) for the engine (engine.h). */
     struct backend be;
@@ -260,6 +264,17 @@ int store_audit_change(struct store *s, const struct applying *a, const char *ou
 void store_audit_batch_begin(struct store *s);
 int store_audit_batch_flush(struct store *s);
 void store_audit_batch_drop(struct store *s);
+/* store_json_add_u64()/store_json_add_str() - add @key to JSON object @o: @v as a JSON string
+ * of its digits (a JSON number in cJSON holds 53 bits), or as a string (null for NULL), for a
+ * statement's JSON array parameter (store_batch.c). 0 or -ENOMEM. */
+int store_json_add_u64(cJSON *o, const char *key, uint64_t v);
+int store_json_add_str(cJSON *o, const char *key, const char *v);
+/* store_audit_flush() - write the audit rows queued by this transaction (PostgreSQL), in one
+ * statement; the chain trigger still checks every row. Called by the commit before the head is
+ * saved, and before anything reads the audit table inside the transaction. 0 or -errno. */
+int store_audit_flush(struct store *s);
+/* store_audit_queue_drop() - forget the queued rows (a rollback). */
+void store_audit_queue_drop(struct store *s);
 /* store_audit_head() - the chain's last row (id 0 and 64 zeros when empty), this transaction's
  * own events included. 0 or -errno. */
 int store_audit_head(struct store *s, int64_t *ret_id, char ret_hash[static SHA256_HEX_MAX]);
