@@ -3,8 +3,11 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hlc.h"
@@ -520,4 +523,185 @@ cJSON *wire_encode_pull_change(const struct change_record *c)
     r |= add_common(o, c);
     r |= wire_add_string_lit(o, "device", c->device);
     return r ? NULL : TAKE_PTR(o);
+}
+
+/* ---- printing ---- */
+
+struct print_buf {
+    char *p;
+    size_t n, cap;
+    bool failed;
+};
+
+static bool print_grow(struct print_buf *b, size_t more)
+{
+    size_t cap;
+    char *p;
+
+    if (b->failed)
+        return false;
+    if (b->n + more + 1 <= b->cap)
+        return true;
+    cap = b->cap ? b->cap : 256;
+    while (cap < b->n + more + 1) {
+        if (cap > SIZE_MAX / 2) {
+            b->failed = true;
+            return false;
+        }
+        cap *= 2;
+    }
+    p = realloc(b->p, cap);
+    if (!p) {
+        b->failed = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+static void print_mem(struct print_buf *b, const char *s, size_t len)
+{
+    if (print_grow(b, len)) {
+        memcpy(b->p + b->n, s, len);
+        b->n += len;
+    }
+}
+
+static void print_char(struct print_buf *b, char c)
+{
+    if (print_grow(b, 1))
+        b->p[b->n++] = c;
+}
+
+/* A string as cJSON's print_string_ptr() writes it: '"', '\\' and the control characters
+ * escaped (\b \f \n \r \t, others as \u00xx), every other byte as it is. */
+static bool word_plain(uint64_t x)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+
+    /* Any byte below 32, or equal to '"' or '\\' (a zero byte of q or bs): the classic
+     * "has a byte less than n" test, exact as a whole word. */
+    return !(((x - ones * 32) & ~x & highs) | ((q - ones) & ~q & highs) |
+             ((bs - ones) & ~bs & highs));
+}
+
+static void print_string(struct print_buf *b, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)(s ? s : "");
+    const unsigned char *end = u + strlen((const char *)u);
+
+    print_char(b, '"');
+    for (;;) {
+        const unsigned char *run = u;
+        char esc[8];
+
+        /* Eight bytes at a time while none needs a look (strings are mostly UUIDs, clocks and
+         * plain text), then byte by byte. */
+        for (uint64_t x; end - u >= 8 && (memcpy(&x, u, 8), word_plain(x));)
+            u += 8;
+        while (*u >= 32 && *u != '"' && *u != '\\')
+            u++;
+        print_mem(b, (const char *)run, (size_t)(u - run));
+        if (!*u)
+            break;
+        switch (*u) {
+        case '"': print_mem(b, "\\\"", 2); break;
+        case '\\': print_mem(b, "\\\\", 2); break;
+        case '\b': print_mem(b, "\\b", 2); break;
+        case '\f': print_mem(b, "\\f", 2); break;
+        case '\n': print_mem(b, "\\n", 2); break;
+        case '\r': print_mem(b, "\\r", 2); break;
+        case '\t': print_mem(b, "\\t", 2); break;
+        default:
+            snprintf(esc, sizeof(esc), "\\u%04x", *u);
+            print_mem(b, esc, 6);
+        }
+        u++;
+    }
+    print_char(b, '"');
+}
+
+/* A number as cJSON 1.7's print_number(): null for NaN and infinities, else 15 significant
+ * digits when they read back the same and 17 when not. */
+static void print_number(struct print_buf *b, const cJSON *item)
+{
+    double d = item->valuedouble, back = 0.0;
+    char num[32];
+    int len;
+
+    if (isnan(d) || isinf(d)) {
+        len = snprintf(num, sizeof(num), "null");
+    } else {
+        len = snprintf(num, sizeof(num), "%1.15g", d);
+        if (sscanf(num, "%lg", &back) != 1 ||
+            !(fabs(back - d) <= fmax(fabs(back), fabs(d)) * DBL_EPSILON))
+            len = snprintf(num, sizeof(num), "%1.17g", d);
+    }
+    if (len < 0 || (size_t)len >= sizeof(num)) {
+        b->failed = true;
+        return;
+    }
+    print_mem(b, num, (size_t)len);
+}
+
+static void print_value(struct print_buf *b, const cJSON *item)
+{
+    switch (item->type & 0xFF) {
+    case cJSON_NULL: print_mem(b, "null", 4); break;
+    case cJSON_False: print_mem(b, "false", 5); break;
+    case cJSON_True: print_mem(b, "true", 4); break;
+    case cJSON_Number: print_number(b, item); break;
+    case cJSON_String: print_string(b, item->valuestring); break;
+    case cJSON_Raw:
+        if (!item->valuestring)
+            b->failed = true;
+        else
+            print_mem(b, item->valuestring, strlen(item->valuestring));
+        break;
+    case cJSON_Array:
+        print_char(b, '[');
+        for (const cJSON *c = item->child; c && !b->failed; c = c->next) {
+            print_value(b, c);
+            if (c->next)
+                print_char(b, ',');
+        }
+        print_char(b, ']');
+        break;
+    case cJSON_Object:
+        print_char(b, '{');
+        for (const cJSON *c = item->child; c && !b->failed; c = c->next) {
+            if (!c->string) {
+                b->failed = true;
+                break;
+            }
+            print_string(b, c->string);
+            print_char(b, ':');
+            print_value(b, c);
+            if (c->next)
+                print_char(b, ',');
+        }
+        print_char(b, '}');
+        break;
+    default:
+        b->failed = true;
+    }
+}
+
+char *wire_print(const cJSON *item, size_t *ret_len)
+{
+    struct print_buf b = {0};
+
+    if (!item)
+        return NULL;
+    print_value(&b, item);
+    if (!print_grow(&b, 0)) {
+        free(b.p);
+        return NULL;
+    }
+    b.p[b.n] = '\0';
+    if (ret_len)
+        *ret_len = b.n;
+    return b.p;
 }

@@ -333,12 +333,25 @@ static void reply_encode(struct http_req *hr, int status, const char **text, siz
     *len = n;
 }
 
-/* Queue @len bytes of JSON as the response with @status, gzip-encoded when reply_gzip(). */
-static void send_body(struct http_req *hr, int status, const char *text, size_t len)
+static void free_sent(const void *data, size_t len, void *arg)
+{
+    (void)len;
+    (void)arg;
+    free((void *)data);
+}
+
+/* Queue @len bytes of JSON as the response with @status, gzip-encoded when reply_gzip().
+ * @owned: NULL (@text is borrowed and copied), or the malloc'd block @text is, taken: the
+ * output buffer then holds it, or its gzip, by reference until it is written (a sync's page is
+ * a few hundred KB, which a copy would move once more). */
+static void send_body_(struct http_req *hr, int status, const char *text, size_t len,
+                       void *owned)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(hr->req);
     struct evhttp_connection *evcon = evhttp_request_get_connection(hr->req);
+    _cleanup_free_ void *own = owned;
     _cleanup_free_ void *gz = NULL;
+    struct evbuffer *out;
 
     if (hr->replied) {
         log_error("a second reply (%d) to one request was dropped", status);
@@ -364,7 +377,20 @@ static void send_body(struct http_req *hr, int status, const char *text, size_t 
     reply_encode(hr, status, &text, &len, &gz);
     if (hr->sd->draining)
         (void)evhttp_add_header(h, "Connection", "close");
-    (void)evbuffer_add(evhttp_request_get_output_buffer(hr->req), text, len);
+    out = evhttp_request_get_output_buffer(hr->req);
+    if (gz && text == gz) {
+        if (evbuffer_add_reference(out, text, len, free_sent, NULL) == 0)
+            gz = NULL;
+        else
+            (void)evbuffer_add(out, text, len);
+    } else if (own && text == own && len > 0) {
+        if (evbuffer_add_reference(out, text, len, free_sent, NULL) == 0)
+            own = NULL;
+        else
+            (void)evbuffer_add(out, text, len);
+    } else {
+        (void)evbuffer_add(out, text, len);
+    }
     /* At most one reply per connection is outstanding (evhttp reads the next request only
      * after the previous reply is written), so the close callback can stand for it. */
     hr->sd->inflight++;
@@ -375,6 +401,11 @@ static void send_body(struct http_req *hr, int status, const char *text, size_t 
     hr->replied = true;
     hr->status = status;
     evhttp_send_reply(hr->req, status, status_reason(status), NULL);
+}
+
+static void send_body(struct http_req *hr, int status, const char *text, size_t len)
+{
+    send_body_(hr, status, text, len, NULL);
 }
 
 static void send_oom(struct http_req *hr)
@@ -404,14 +435,14 @@ static void release_held(struct http_req *hr)
 /* Send @body (borrowed) with @status. */
 static void reply_json(struct http_req *hr, int status, const cJSON *body)
 {
-    char *text = cJSON_PrintUnformatted(body);
+    size_t len;
+    char *text = wire_print(body, &len);
 
     if (!text) {
         send_oom(hr);
         return;
     }
-    send_body(hr, status, text, strlen(text));
-    cJSON_free(text);
+    send_body_(hr, status, text, len, text);
 }
 
 /* Send the error body of @e (PROTOCOL.md "Errors") with its status. */

@@ -581,18 +581,26 @@ int store_pull_device_set(struct backend *b, const struct store_principal *p,
 }
 
 /* The closed records (status closed or deceased, closed on or before the cutoff day, ?@cutoff)
- * not yet expired. */
-#define CLOSED_UNEXPIRED(cutoff)                                                                \
-    " FROM field_state c JOIN field_state st ON st.tbl = 'person'"                              \
+ * not yet expired, found from their closed_on fields: SQLite is told the index (@hint, INDEXED
+ * BY: without statistics it would rather walk every person field by the primary key's tbl, 1.6
+ * ms a sync at 500 devices); PostgreSQL is told nothing. */
+#define CLOSED_HINT_SQLITE " INDEXED BY field_state_field"
+#define CLOSED_UNEXPIRED(cutoff, hint)                                                          \
+    " FROM field_state c" hint " JOIN field_state st ON st.tbl = 'person'"                     \
     " AND st.row_id = c.row_id AND st.field = 'status'"                                         \
     " AND st.value IN ('closed', 'deceased')"                                                   \
     " WHERE c.tbl = 'person' AND c.field = 'closed_on' AND c.value <= " cutoff                  \
     " AND c.row_id NOT IN (SELECT person_id FROM person_expiry WHERE reopened_seq IS NULL)"
 
+#define EXPIRY_UPSERT " ON CONFLICT (person_id) DO UPDATE SET expired_seq = ?1, reopened_seq = NULL"
+
 int store_closed_due(struct backend *b, const char *cutoff_day)
 {
     struct store *s = store_of(b);
-    struct sql_stmt *st = store_sql(s, "SELECT count(*)" CLOSED_UNEXPIRED("?1"));
+    struct sql_stmt *st = store_sql(s, sql_dialect(s->sql) == SQL_POSTGRESQL
+                                               ? "SELECT count(*)" CLOSED_UNEXPIRED("?1", "")
+                                               : "SELECT count(*)" CLOSED_UNEXPIRED(
+                                                         "?1", CLOSED_HINT_SQLITE));
     int64_t n = 0;
     int rc;
 
@@ -628,10 +636,10 @@ static int expire_lock(struct store *s, const char *cutoff_day)
     st = s->txn_held
                  ? store_sql(s, "SELECT coalesce(bool_and(pg_try_advisory_xact_lock(72657, h)),"
                                 " TRUE) FROM (SELECT DISTINCT hashtext(c.row_id) AS h"
-                                CLOSED_UNEXPIRED("?1") " ORDER BY 1) AS x")
+                                CLOSED_UNEXPIRED("?1", "") " ORDER BY 1) AS x")
                  : store_sql(s, "SELECT count(pg_advisory_xact_lock(72657, h)) >= 0 FROM"
                                 " (SELECT DISTINCT hashtext(c.row_id) AS h"
-                                CLOSED_UNEXPIRED("?1") " ORDER BY 1) AS x");
+                                CLOSED_UNEXPIRED("?1", "") " ORDER BY 1) AS x");
     if (!st)
         return -EIO;
     sql_bind_text(st, 1, cutoff_day);
@@ -655,10 +663,12 @@ int store_expire_closed(struct backend *b, const char *cutoff_day)
     r = expire_lock(s, cutoff_day);
     if (r <= 0)
         return r;
-    st = store_sql(s, "INSERT INTO person_expiry(person_id, expired_seq) SELECT c.row_id, ?1"
-                      CLOSED_UNEXPIRED("?2")
-                      " ON CONFLICT (person_id) DO UPDATE SET expired_seq = ?1,"
-                      " reopened_seq = NULL");
+    st = store_sql(s, sql_dialect(s->sql) == SQL_POSTGRESQL
+                              ? "INSERT INTO person_expiry(person_id, expired_seq)"
+                                " SELECT c.row_id, ?1" CLOSED_UNEXPIRED("?2", "") EXPIRY_UPSERT
+                              : "INSERT INTO person_expiry(person_id, expired_seq)"
+                                " SELECT c.row_id, ?1" CLOSED_UNEXPIRED("?2", CLOSED_HINT_SQLITE)
+                                        EXPIRY_UPSERT);
     if (!st)
         return -EIO;
     sql_bind_int64(st, 1, (int64_t)store_next_seq(s));

@@ -123,6 +123,13 @@ int tls_server_ctx_new(const char *cert_path, const char *key_path, SSL_CTX **re
                                      SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* Idle keep-alive connections need not hold 2 x 16 KiB of TLS buffers each. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* No session resumption: caresync clients open one connection per sync and keep no
+     * session between runs, so the two TLS 1.3 tickets OpenSSL would make and encrypt after
+     * every handshake, and the session cache it would keep and sweep, went unused: an eighth
+     * of a handshake's CPU (bench/README.md, issue 11). A browser on the console does a full
+     * handshake per connection instead. */
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1)
         return ssl_fail_hint(cert_path, "it must be a PEM certificate (chain)");
     if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1)
