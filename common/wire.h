@@ -101,12 +101,3 @@ int wire_add_hlc(cJSON *obj, const char *key, uint64_t h);
  * literal), which is not copied: for objects built by the hundred thousand (pull pages). */
 int wire_add_string_lit(cJSON *obj, const char *key, const char *v);
 int wire_add_hlc_lit(cJSON *obj, const char *key, uint64_t h);
-
-/*
- * wire_print() - @item as JSON text, byte for byte what cJSON_PrintUnformatted() writes, in a
- * malloc'd string (free()); its length in *@ret_len when not NULL. NULL when out of memory or
- * @item cannot be printed (an invalid item, a raw one with no text). A page of 1,000 field
- * states is about 200 KB: cJSON's printer walked it a byte at a time, through a buffer it
- * doubles; this copies each string's runs that need no escape at once.
- */
-char *wire_print(const cJSON *item, size_t *ret_len);

@@ -435,14 +435,13 @@ static void release_held(struct http_req *hr)
 /* Send @body (borrowed) with @status. */
 static void reply_json(struct http_req *hr, int status, const cJSON *body)
 {
-    size_t len;
-    char *text = wire_print(body, &len);
+    char *text = cJSON_PrintUnformatted(body);
 
     if (!text) {
         send_oom(hr);
         return;
     }
-    send_body_(hr, status, text, len, text);
+    send_body_(hr, status, text, strlen(text), text);
 }
 
 /* Send the error body of @e (PROTOCOL.md "Errors") with its status. */

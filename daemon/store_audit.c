@@ -197,7 +197,7 @@ int store_audit_flush(struct store *s)
 int store_audit(struct store *s, const char *kind, int64_t user_id, const char *device,
                 const char *person_id, const cJSON *detail)
 {
-    _cleanup_free_ char *text = wire_print(detail, NULL);
+    _cleanup_free_ char *text = cJSON_PrintUnformatted(detail);
     char hash[SHA256_HEX_MAX], actor[STORE_NAME_MAX + 1];
     int64_t id, at = (int64_t)hlc_wall_ms();
     struct sql_stmt *st;

@@ -2,7 +2,6 @@
 /* test-wire.c - strict JSON parsing (UTF-8, NUL, depth, trailing data, top-level object), key
  * checks, typed getters, decoding pushed changes (each kind of bad change) and the
  * encode -> decode round trip of both change forms. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -464,69 +463,4 @@ TEST(pull_decode_rejects_push_keys)
 
     ASSERT_OK(parse_str(GOOD_CHANGE, &root, &why));
     ASSERT_ERRNO(wire_decode_pull_change(root, &c, &why, &where), -EBADMSG);
-}
-
-/* wire_print() writes what cJSON_PrintUnformatted() writes, byte for byte: the replies' JSON
- * does not change with the printer. */
-static void print_same(const cJSON *item)
-{
-    char *want = cJSON_PrintUnformatted(item);
-    size_t len = 0;
-    char *got = wire_print(item, &len);
-
-    ASSERT_NOT_NULL(want);
-    ASSERT_NOT_NULL(got);
-    ASSERT_STREQ(got, want);
-    ASSERT_EQ(len, strlen(want));
-    cJSON_free(want);
-    free(got);
-}
-
-TEST(print_as_cjson)
-{
-    static const char *const docs[] = {
-            "{}", "[]", "null", "true", "false", "0", "\"\"", "[[],{},[{}]]",
-            "{\"a\":1,\"b\":[1,2.5,-3,1e300,-1e-300,0.1,123456789012345678,4294967296],"
-            "\"c\":{\"d\":null,\"e\":true,\"f\":false}}",
-            "{\"s\":\"plain\",\"q\":\"\\\"quoted\\\" \\\\ back\\/slash\","
-            "\"ctl\":\"\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f\",\"utf8\":\"caf\xc3\xa9 \xe2\x80\x94\"}",
-            "[0.30000000000000004,3.141592653589793,2.5e-8,-0.5,1.7976931348623157e308,"
-            "2147483647,2147483648,-2147483648,-2147483649]",
-    };
-
-    for (size_t i = 0; i < ELEMENTSOF(docs); i++) {
-        _cleanup_json_ cJSON *root = cJSON_Parse(docs[i]);
-
-        ASSERT_NOT_NULL(root);
-        print_same(root);
-        CHECK_PASSING();
-    }
-    {
-        _cleanup_json_ cJSON *o = cJSON_CreateObject();
-        cJSON *arr = cJSON_AddArrayToObject(o, "a");
-
-        cJSON_AddItemToArray(arr, cJSON_CreateNumber(-0.0));
-        cJSON_AddItemToArray(arr, cJSON_CreateNumber(NAN));
-        cJSON_AddItemToArray(arr, cJSON_CreateNumber(INFINITY));
-        cJSON_AddItemToArray(arr, cJSON_CreateNumber(1.0 / 3.0));
-        cJSON_AddItemToArray(arr, cJSON_CreateRaw("{\"raw\":1}"));
-        cJSON_AddItemToArray(arr, cJSON_CreateString("key \"x\" \x02"));
-        cJSON_AddStringToObject(o, "k\ney", "v");
-        print_same(o);
-    }
-    CHECK_PASSING();
-    /* Each byte that needs a look at each place in and around an eight-byte word. */
-    for (const char *sp = "\"\\\n\x01\x1f\x7f\xc3"; *sp; sp++)
-        for (size_t at = 0; at < 24; at++) {
-            char text[26];
-            _cleanup_json_ cJSON *str = NULL;
-
-            memset(text, 'a' + (int)(at % 26), sizeof(text) - 1);
-            text[sizeof(text) - 1] = '\0';
-            text[at] = *sp;
-            str = cJSON_CreateString(text);
-            ASSERT_NOT_NULL(str);
-            print_same(str);
-            CHECK_PASSING();
-        }
 }
