@@ -37,7 +37,10 @@ if [ "${1:-}" = "--pg" ]; then
 else
     meson test -C $dir --print-errorlogs --timeout-multiplier $mult $skip || rc=$?
 fi
-python3 - "$dir/meson-logs/testlog.json" <<'PY'
+# meson names a setup's log after it: the --pg pass's is testlog-postgresql.json.
+log=$dir/meson-logs/testlog.json
+[ "${1:-}" = "--pg" ] && log=$dir/meson-logs/testlog-postgresql.json
+python3 - "$log" <<'PY'
 import json, sys
 ok = bad = skip = 0
 for line in open(sys.argv[1]):
