@@ -659,6 +659,18 @@ class World:
         self.clients[name] = c
         return c
 
+    def shared_person(self, name, **person):
+        """One person @name (add_person()'s @person), cared for by a nurse ('nurse') and an
+        occupational therapist ('ot'), both enrolled, assigned and synced: (id, nurse, ot)."""
+        pid = self.daemon.add_person(name, **person)
+        nurse = self.client('nurse', 'nurse')
+        ot = self.client('ot', 'occupational_therapist')
+        self.daemon.assign(pid, 'nurse')
+        self.daemon.assign(pid, 'ot')
+        nurse.sync()
+        ot.sync()
+        return pid, nurse, ot
+
     def close(self):
         self.daemon.kill()
 

@@ -16,13 +16,7 @@ GOALS = 700     # pushed directly, so 700 new field states to pull (plus the vis
 
 def test(w):
     d = w.daemon
-    pid = d.add_person('Kit Example', phone='0131 000 0000')
-    nurse = w.client('nurse', 'nurse')
-    ot = w.client('ot', 'occupational_therapist')
-    d.assign(pid, 'nurse')
-    d.assign(pid, 'ot')
-    nurse.sync()
-    ot.sync()
+    pid, nurse, ot = w.shared_person('Kit Example', phone='0131 000 0000')
 
     h.log('nurse records %d visits offline' % VISITS)
     for i in range(VISITS):

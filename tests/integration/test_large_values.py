@@ -29,13 +29,7 @@ def text(kind, i):
 
 def test(w):
     d = w.daemon
-    pid = d.add_person('Ola Example')
-    nurse = w.client('nurse', 'nurse')
-    ot = w.client('ot', 'occupational_therapist')
-    d.assign(pid, 'nurse')
-    d.assign(pid, 'ot')
-    nurse.sync()
-    ot.sync()
+    pid, nurse, ot = w.shared_person('Ola Example')
 
     written = []
     for kind, count in (('plain', 110), ('quotes', 90), ('whitespace', 80)):

@@ -46,13 +46,7 @@ def push(d, addr, token, changes, what):
 def test(w):
     d = w.daemon
     addr = metrics_addr(d)
-    pid = d.add_person('Pat Example', phone='0131 000 0000')
-    nurse = w.client('nurse', 'nurse')
-    ot = w.client('ot', 'occupational_therapist')
-    d.assign(pid, 'nurse')
-    d.assign(pid, 'ot')
-    nurse.sync()
-    ot.sync()
+    pid, nurse, ot = w.shared_person('Pat Example', phone='0131 000 0000')
     dev = nurse.device_id
     figures = {}
     # A first round of 1 prepares the statements on the writer's connection (counted apart).
