@@ -6,6 +6,9 @@
 #   Fault('pass')                      forward everything
 #   Fault('cut', up=N)                 forward N bytes client -> server, then close both sides
 #   Fault('cut', down=N)               forward N bytes server -> client, then close both sides
+#                                      (a cut withholds a byte: at or past the last one it is
+#                                      none, and a cut inside the client's closing alert, after
+#                                      its answer, is recorded as the client closing)
 #   Fault('delay', secs=S)             hold each burst of bytes (a TLS flight) for S seconds
 #   Fault('drop_reply')                forward the TLS handshake and the whole request, let the
 #                                      server answer (it has committed by then), and close the
@@ -22,6 +25,8 @@ import time
 
 # After the server's answer starts, how long it must stay quiet before drop_reply closes.
 QUIET_S = 0.3
+# After a cut upwards, how long to watch for the client's FIN (see _client_finishing()).
+CLOSE_WAIT_S = 0.5
 
 
 class Fault:
@@ -158,7 +163,9 @@ class FaultProxy:
                     if fault.kind == 'cut':
                         limit = fault.up if direction == 'up' else fault.down
                         sent = up if direction == 'up' else down
-                        if limit is not None and sent + len(data) >= limit:
+                        # A cut withholds at least one byte: one at the very end of what was
+                        # sent so far waits for the next byte (there may be none).
+                        if limit is not None and sent + len(data) > limit:
                             data = data[:max(0, limit - sent)]
                             self._send(dst, data)
                             if direction == 'up':
@@ -166,6 +173,8 @@ class FaultProxy:
                             else:
                                 down += len(data)
                             how = 'cut %s after %d bytes' % (direction, limit)
+                            if direction == 'up' and self._client_finishing(client):
+                                how = 'client closed (its closing alert was cut)'
                             done = True
                             break
                     self._send(dst, data)
@@ -185,6 +194,30 @@ class FaultProxy:
                 except OSError:
                     pass
             self._record(n, fault, up, down, how)
+
+    @staticmethod
+    def _client_finishing(client):
+        """After a cut upwards: did the client close its end at once? A client that is still
+        sending or awaiting its answer does not; one that had its answer sends its closing TLS
+        alert and its FIN together, so a cut inside that alert is no cut."""
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            r = selectors.DefaultSelector()
+            r.register(client, selectors.EVENT_READ)
+            ready = r.select(left)
+            r.close()
+            if not ready:
+                return False
+            try:
+                if not client.recv(65536):
+                    return True
+            except BlockingIOError:
+                continue
+            except OSError:
+                return True
 
     @staticmethod
     def _send(sock, data):
