@@ -5,6 +5,7 @@
 #   tools/fuzz.sh                    every target, FUZZ_SECONDS (default 60) each
 #   tools/fuzz.sh wire gzip          only those targets
 #   FUZZ_SECONDS=600 tools/fuzz.sh   longer
+#   FUZZ_JOBS=1 tools/fuzz.sh        one target at a time (default: as many as there are cores)
 #   tools/fuzz.sh --merge [TARGET…]  after a run, fold the new inputs that add coverage into
 #                                    tests/fuzz/corpus/<target>/ (to commit)
 # New inputs go to build-fuzz/fuzz-out/<target>/corpus (the tree's corpus is only read). A
@@ -36,22 +37,36 @@ ninja -C $dir $(printf 'tests/fuzz/fuzz-%s ' "${targets[@]}")
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 out=$dir/fuzz-out
+# Each target runs on one core: FUZZ_JOBS (default: the number of cores) run at once.
+jobs=${FUZZ_JOBS:-$(nproc)}
+fuzz_one() {
+    local t=$1 bin=$dir/tests/fuzz/fuzz-$1 seeds=tests/fuzz/corpus/$1 start rc=0
+    start=$(date +%s)
+    # New inputs go to the first directory; the tree's seeds are read only.
+    "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+        -print_final_stats=1 -artifact_prefix="$out/$t/" "$out/$t/corpus" "$seeds" \
+        >"$out/$t/log" 2>&1 || rc=$?
+    echo "$rc $(( $(date +%s) - start ))" >"$out/$t/result"
+}
+for t in "${targets[@]}"; do
+    [ -x "$dir/tests/fuzz/fuzz-$t" ] || { echo "fuzz: no target '$t' (have: ${all[*]})" >&2; exit 2; }
+done
+for t in "${targets[@]}"; do
+    mkdir -p "$out/$t/corpus"
+    rm -f "$out/$t"/crash-* "$out/$t"/leak-* "$out/$t"/timeout-* "$out/$t"/oom-* "$out/$t/result"
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+        wait -n || true
+    done
+    echo "== fuzz-$t: ${seconds}s from tests/fuzz/corpus/$t =="
+    fuzz_one "$t" &
+done
+wait
 summary=()
 failed=()
 for t in "${targets[@]}"; do
     bin=$dir/tests/fuzz/fuzz-$t
     seeds=tests/fuzz/corpus/$t
-    [ -x "$bin" ] || { echo "fuzz: no target '$t' (have: ${all[*]})" >&2; exit 2; }
-    mkdir -p "$out/$t/corpus"
-    rm -f "$out/$t"/crash-* "$out/$t"/leak-* "$out/$t"/timeout-* "$out/$t"/oom-*
-    echo "== fuzz-$t: ${seconds}s from $seeds =="
-    start=$(date +%s)
-    rc=0
-    # New inputs go to the first directory; the tree's seeds are read only.
-    "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-        -print_final_stats=1 -artifact_prefix="$out/$t/" "$out/$t/corpus" "$seeds" \
-        >"$out/$t/log" 2>&1 || rc=$?
-    took=$(( $(date +%s) - start ))
+    read -r rc took <"$out/$t/result" || { rc=1; took='?'; }
     stats=$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE|INITED)' "$out/$t/log" | tail -1 || true)
     execs=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$out/$t/log" | grep -oE '[0-9]+$' ||
             echo '?')

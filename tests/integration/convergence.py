@@ -29,7 +29,7 @@ ROLES = [('nurse', 'nurse'), ('sw', 'social_worker'), ('ot', 'occupational_thera
 PEOPLE = int(os.environ.get('PEOPLE', '3'))
 ROUNDS = int(os.environ.get('ROUNDS', '4'))
 OPS = int(os.environ.get('OPS', '4'))  # offline operations per client per round (1..OPS)
-DEFAULT_SEEDS = 4
+DEFAULT_SEEDS = int(os.environ.get('CONVERGENCE_SEEDS', '4'))
 REPLAYS = 40  # stored changes pushed again at the end
 # Parallel syncs make the server's arrival order depend on scheduling; PARALLEL=0 makes a
 # SEED replay the same run.

@@ -17,7 +17,7 @@
 #     stored value of this run's form was not written by an edit; no stored clock is more than
 #     5 minutes ahead of the server's wall clock.
 # SEED=n replays one seed (add PARALLEL=0 for the same arrival order); by default a few seeds
-# run. ROUNDS and OPS scale the work.
+# run (CONVERGENCE_SEEDS of them; 4). ROUNDS and OPS scale the work.
 import os
 import random
 import shutil
