@@ -16,6 +16,12 @@
 #  (c) psql holds the head with an uncommitted higher number (a field of A rewritten at it):
 #      a pull-only sync reads up to the head it saw, and its cursor does not pass it; after the
 #      commit the next pull brings the change (nothing skipped).
+#  (d) a deadlock, forced: psql holds the lock of the person a push takes second; the push
+#      takes the first and waits; psql then asks for the first. PostgreSQL's check runs first
+#      for the push, which waited longer, and fails its transaction (40P01); the daemon tries
+#      the push once more, by itself, behind psql, and the device gets 200, each change stored
+#      once (without that retry, it gets 503). Should psql come to wait too late and be the
+#      one failed, the round is done again (at most 5 times).
 # Always on a private PostgreSQL (whatever CARESYNC_TEST_STORE says).
 import os
 import shutil
@@ -195,6 +201,44 @@ def part_c(pg, a, b, ot, pa):
                                                                    'first' if seen else 'next'))
 
 
+def part_d(pg, a, nurse, pa, pb):
+    # The push locks its people in ascending order of hashtext(id) (store_batch.c).
+    first, second = sorted((pa, pb), key=lambda p: int(pg.query("SELECT hashtext('%s')" % p)[0][0]))
+    # PostgreSQL checks a waiter once, deadlock_timeout (1 s) after it began to wait: if psql
+    # comes to wait later than that (a loaded machine), psql is the one failed. Then try again.
+    for attempt in range(5):
+        changes = [h.make_change('person', p, p, 'preferred_name', 'Deadlock %d.%d' % (attempt, i))
+                   for i, p in enumerate((first, second))]
+        s = person_lock(pg, 'hold-second', second)
+        try:
+            push = Background(lambda: a.push(nurse.token, changes))
+            wait_for(lambda: lock_waiters(pg) >= 1, 'the push to wait for the second person', 30)
+            h.check(not push.done(), '(d) the push waits for the second person')
+            # The circle closes: psql waits for the first person, which the push holds.
+            s.send("SELECT pg_advisory_xact_lock(72657, hashtext('%s'))" % first)
+            out = s.wait(30)
+            h.check(out is not None, '(d) the deadlock is broken', out)
+        except BaseException:
+            s.run('ROLLBACK')
+            raise
+        push_failed = not any('ERROR' in line for line in out)
+        s.run('COMMIT' if push_failed else 'ROLLBACK')
+        s.close()
+        status, doc = push.join()
+        what = ('the push PostgreSQL chose to fail, tried again by the daemon' if push_failed
+                else 'the push, psql failed')
+        h.log('(d) attempt %d: %s' % (attempt, what))
+        h.check_eq(status, 200, '(d) ' + what, doc)
+        h.check_eq([o['outcome'] for o in doc['outcomes']], ['applied', 'applied'],
+                   '(d) both changes applied', doc)
+        h.check(all(stored_once(pg, c) for c in changes), '(d) each change stored once')
+        h.check_eq([field(pg, p, 'preferred_name') for p in (first, second)],
+                   ['Deadlock %d.0' % attempt, 'Deadlock %d.1' % attempt], '(d) both stored')
+        if push_failed:
+            return
+    raise AssertionError('(d) psql, not the push, was failed in every attempt')
+
+
 def test(root, pg):
     h.TEST_STORE, h.TEST_PG = 'postgresql', pg
     w = h.World(root)
@@ -222,6 +266,7 @@ def test(root, pg):
         part_a(pg, a, b, nurse, ot, pa, pb)
         part_b(pg, a, b, nurse, ot, cora, pa)
         part_c(pg, a, b, ot, pa)
+        part_d(pg, a, nurse, pa, pb)
         for d in (a, b):
             out = d.admin(['audit', 'verify']).stdout
             h.check('verified' in out, 'audit verify through %s' % d.data, out)
